@@ -1,0 +1,139 @@
+package domain
+
+import (
+	"crypto/rand"
+	"time"
+)
+
+// SandboxState is the lifecycle state of a sandbox.
+type SandboxState string
+
+// Sandbox states. A sandbox goes starting -> running -> stopped; a failed create ends in
+// "error". Stopped and error are terminal.
+const (
+	StateStarting SandboxState = "starting"
+	StateRunning  SandboxState = "running"
+	StateStopped  SandboxState = "stopped"
+	StateError    SandboxState = "error"
+)
+
+// Valid reports whether s is a known state.
+func (s SandboxState) Valid() bool {
+	switch s {
+	case StateStarting, StateRunning, StateStopped, StateError:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether a sandbox in state s is gone for good.
+func (s SandboxState) Terminal() bool { return s == StateStopped || s == StateError }
+
+// Limits are the resources a sandbox may use. Zero means "use the configured default".
+type Limits struct {
+	CPUCores     float64 `json:"cpu_cores"`
+	MemoryMB     int64   `json:"memory_mb"`
+	DiskMB       int64   `json:"disk_mb"`
+	MaxProcesses int64   `json:"max_processes"`
+}
+
+// Sandbox is one isolated environment. Runtime holds the driver's persisted handle so a
+// restarted server can re-attach to it.
+type Sandbox struct {
+	ID         string
+	TeamID     string
+	TemplateID string
+	State      SandboxState
+	// EndReason says why a terminal sandbox ended: "killed", "timeout", "lost", "error: ...".
+	EndReason   string
+	Metadata    map[string]string
+	Env         map[string]string
+	Limits      Limits
+	Internet    bool
+	RuntimeName string
+	// RuntimeHandle is the driver's opaque, persisted handle (JSON).
+	RuntimeHandle []byte
+	// Address is the sandbox's IP address on its private link ("" before it runs).
+	Address string
+	// Slot is the index of the sandbox's address block in the node's address pool.
+	Slot int
+	// AccessToken authenticates calls to the in-sandbox agent.
+	AccessToken string
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	EndsAt      time.Time
+	StoppedAt   time.Time
+}
+
+// Team owns API keys and sandboxes; tenants never see each other's things.
+type Team struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// APIKey is a team's credential. Only the SHA-256 hash of the secret is stored; Prefix is
+// a short non-secret part shown in listings so people can tell keys apart.
+type APIKey struct {
+	ID         string
+	TeamID     string
+	Name       string
+	Prefix     string
+	Hash       string
+	Admin      bool
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	RevokedAt  time.Time
+}
+
+// Template is a root filesystem recipe that sandboxes start from.
+type Template struct {
+	ID          string
+	Description string
+	// Hash identifies the recipe; the built root filesystem is cached under it.
+	Hash      string
+	RootFS    string
+	Ready     bool
+	BuiltAt   time.Time
+	SizeBytes int64
+}
+
+// SandboxFilter selects sandboxes in a listing. Empty fields match everything.
+type SandboxFilter struct {
+	TeamID   string
+	States   []SandboxState
+	Metadata map[string]string
+	// Cursor is the opaque position from a previous page; Limit caps the page (0 = default).
+	Cursor string
+	Limit  int
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewID returns a random n-character id over [a-z0-9]. Sandbox ids use n=20: DNS-label
+// safe and without '-', so they survive the <port>-<id>.<domain> host scheme.
+func NewID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	for i := range b {
+		// 256 % 36 != 0 gives a tiny bias; ids need uniqueness, not uniformity.
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b)
+}
+
+// ValidSandboxID reports whether id has the shape of a sandbox id.
+func ValidSandboxID(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,154 @@
+// Package runtime is the seam between the node and the sandbox runtimes (gVisor, runc,
+// and a microVM driver where the host has hardware virtualization). A driver starts a
+// sandbox whose PID 1 is warren-agent, in a network namespace and on a root filesystem
+// that the node has prepared, and returns a handle the node persists so that a restarted
+// server can re-attach to the sandbox or reap it.
+package runtime
+
+import (
+	"context"
+	"errors"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Isolation orders runtimes by the strength of the boundary they put between a sandbox
+// and the host kernel.
+type Isolation int
+
+// Isolation levels, weakest first.
+const (
+	IsolationContainer Isolation = 1 // namespaces + seccomp on the host kernel (runc)
+	IsolationSandbox   Isolation = 2 // user-space kernel (gVisor)
+	IsolationMicroVM   Isolation = 3 // hardware virtualization (Firecracker, Cloud Hypervisor)
+)
+
+func (i Isolation) String() string {
+	switch i {
+	case IsolationContainer:
+		return "container"
+	case IsolationSandbox:
+		return "sandbox"
+	case IsolationMicroVM:
+		return "microvm"
+	}
+	return "unknown"
+}
+
+// RootFSKind says how a driver consumes the root filesystem.
+type RootFSKind int
+
+// Root filesystem kinds. Container-style drivers take a directory; a microVM driver
+// would take a block device image.
+const (
+	RootFSDirectory RootFSKind = iota
+	RootFSBlockDevice
+)
+
+// Capabilities describe what a driver can do. Optional abilities are also expressed as
+// small interfaces (Checkpointer, StatsReader) found by type assertion.
+type Capabilities struct {
+	Name      string
+	Isolation Isolation
+	RootFS    RootFSKind
+	// SharesHostKernel is true when sandbox syscalls reach the host kernel directly.
+	SharesHostKernel bool
+}
+
+// Spec is everything a driver needs to start one sandbox.
+type Spec struct {
+	ID string
+	// RootFS is the prepared, writable root filesystem directory (an overlay whose upper
+	// layer belongs to this sandbox).
+	RootFS string
+	// StateDir is a host directory owned by this sandbox; the driver may keep its bundle
+	// and logs there. The node removes it after Destroy.
+	StateDir string
+	// NetNSPath is the sandbox's network namespace ("" = no network at all).
+	NetNSPath string
+	Hostname  string
+	// AgentPath is the host path of the warren-agent binary, mounted read-only at
+	// AgentMountPath and run as PID 1 with AgentArgs and AgentEnv.
+	AgentPath string
+	AgentArgs []string
+	AgentEnv  []string
+	// ResolvConf is a host file mounted read-only at /etc/resolv.conf ("" = leave as is).
+	ResolvConf string
+	Limits     domain.Limits
+}
+
+// AgentMountPath is where every driver places warren-agent inside the sandbox.
+const AgentMountPath = "/.warren/warren-agent"
+
+// Status is what a driver knows about a sandbox.
+type Status int
+
+// Sandbox statuses as seen by a driver.
+const (
+	StatusUnknown Status = iota
+	StatusRunning
+	StatusStopped
+	StatusGone // the driver has no trace of it
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusRunning:
+		return "running"
+	case StatusStopped:
+		return "stopped"
+	case StatusGone:
+		return "gone"
+	}
+	return "unknown"
+}
+
+// Driver runs sandboxes. A sandbox's lifetime is never tied to the ctx of Start: ctx
+// bounds only the call itself.
+type Driver interface {
+	Capabilities() Capabilities
+	// Start creates and starts the sandbox and returns its persisted handle.
+	Start(ctx context.Context, spec Spec) (Handle, error)
+	// Status reports whether the sandbox behind h is still running.
+	Status(ctx context.Context, h Handle) (Status, error)
+	// Destroy kills every process of the sandbox and removes every trace the driver left
+	// (runtime state, cgroups). It succeeds on an already destroyed sandbox.
+	Destroy(ctx context.Context, h Handle) error
+	// List returns the ids of every sandbox the driver knows on this host, for the
+	// node's orphan sweep after a restart.
+	List(ctx context.Context) ([]string, error)
+}
+
+// Handle is a driver's persisted reference to a sandbox (stored as JSON).
+type Handle struct {
+	ID     string `json:"id"`
+	Driver string `json:"driver"`
+	// PID of the sandbox's root process on the host, when the driver has one.
+	PID int `json:"pid,omitempty"`
+	// Data is driver-specific.
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// Stats is a point-in-time resource reading of one sandbox.
+type Stats struct {
+	CPUSeconds  float64
+	MemoryBytes int64
+	MemoryLimit int64
+	PIDs        int64
+}
+
+// StatsReader is implemented by drivers that can read a sandbox's resource use.
+type StatsReader interface {
+	Stats(ctx context.Context, h Handle) (Stats, error)
+}
+
+// Checkpointer is implemented by drivers that can snapshot a running sandbox to a
+// directory and start new sandboxes from that snapshot (pause/resume, fork).
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, h Handle, imageDir string) error
+	Restore(ctx context.Context, spec Spec, imageDir string) (Handle, error)
+}
+
+// ErrNotAvailable is returned by a driver constructor when its runtime cannot work on
+// this host; the message says what is missing.
+var ErrNotAvailable = errors.New("runtime not available on this host")
