@@ -1,0 +1,167 @@
+// Package storetest is the conformance suite every domain.Store backend must pass
+// (store/sqlite today, store/postgres later). A backend's test calls Run with a function
+// that opens a fresh, empty store:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) domain.Store { ... })
+//	}
+//
+// The suite pins down what the domain.Store comments leave open, so that backends
+// agree:
+//   - times keep at least microsecond precision, the zero time stays zero, and in
+//     orderings the zero time is the oldest (PostgreSQL needs NULLS FIRST / LAST);
+//   - nil and empty maps, and nil and empty RuntimeHandle, stay apart;
+//   - teams and keys list oldest first (keys include revoked ones), templates by id;
+//   - ListSandboxes orders by CreatedAt then ID, both descending (ids compare
+//     bytewise, so PostgreSQL wants COLLATE "C"); Limit 0 means 50, more than 1000
+//     means 1000, a negative Limit is KindInvalid on "limit";
+//   - a key or sandbox of an unknown team is KindNotFound; revoking a revoked key
+//     succeeds and keeps the first revocation time; UpdateSandbox never changes
+//     TeamID.
+package storetest
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Run runs the suite. open must return a new, empty store that no other test uses:
+// subtests run in parallel, each on its own store, and Run closes each store when its
+// subtest ends.
+func Run(t *testing.T, open func(t *testing.T) domain.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s domain.Store)
+	}{
+		{"Teams", testTeams},
+		{"TeamErrors", testTeamErrors},
+		{"APIKeyRoundTrip", testAPIKeyRoundTrip},
+		{"APIKeyErrors", testAPIKeyErrors},
+		{"APIKeyTeamScoping", testAPIKeyTeamScoping},
+		{"Templates", testTemplates},
+		{"SandboxRoundTrip", testSandboxRoundTrip},
+		{"SandboxErrors", testSandboxErrors},
+		{"SandboxTeamScoping", testSandboxTeamScoping},
+		{"SandboxUpdate", testSandboxUpdate},
+		{"ListFilters", testListFilters},
+		{"ListPaging", testListPaging},
+		{"ListPageSize", testListPageSize},
+		{"ListBadCursor", testListBadCursor},
+		{"UsedSlots", testUsedSlots},
+		{"ConcurrentWrites", testConcurrentWrites},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("closing store: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// base is a time with microsecond precision (what PostgreSQL keeps) in a zone other than
+// UTC, so that stores must compare instants rather than wall clocks.
+var base = time.Date(2031, 5, 6, 7, 8, 9, 123456000, time.FixedZone("UTC+2", 2*3600))
+
+// at returns base plus n seconds and us microseconds.
+func at(n, us int) time.Time {
+	return base.Add(time.Duration(n)*time.Second + time.Duration(us)*time.Microsecond)
+}
+
+// normTime makes times comparable with reflect.DeepEqual: one location, no monotonic
+// reading. The zero time stays the zero time.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Round(0)
+}
+
+func normTeam(t domain.Team) domain.Team {
+	t.CreatedAt = normTime(t.CreatedAt)
+	return t
+}
+
+func normKey(k domain.APIKey) domain.APIKey {
+	k.CreatedAt, k.LastUsedAt, k.RevokedAt = normTime(k.CreatedAt), normTime(k.LastUsedAt), normTime(k.RevokedAt)
+	return k
+}
+
+func normTemplate(t domain.Template) domain.Template {
+	t.BuiltAt = normTime(t.BuiltAt)
+	return t
+}
+
+func normSandbox(s domain.Sandbox) domain.Sandbox {
+	s.CreatedAt, s.StartedAt = normTime(s.CreatedAt), normTime(s.StartedAt)
+	s.EndsAt, s.StoppedAt = normTime(s.EndsAt), normTime(s.StoppedAt)
+	return s
+}
+
+// same fails the test unless got and want are deeply equal after norm.
+func same[T any](t *testing.T, what string, got, want *T, norm func(T) T) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil, want %+v", what, *want)
+	}
+	g, w := norm(*got), norm(*want)
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s round trip:\n got %s\nwant %s", what, dump(g), dump(w))
+	}
+}
+
+// dump prints a value with nil and empty maps and slices told apart.
+func dump(v any) string { return fmt.Sprintf("%#v", v) }
+
+// wantKind fails the test unless err is classified as kind.
+func wantKind(t *testing.T, what string, err error, kind domain.Kind) {
+	t.Helper()
+	if got := domain.KindOf(err); err == nil || got != kind {
+		t.Errorf("%s: got error %v (kind %v), want kind %v", what, err, got, kind)
+	}
+}
+
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// addTeam creates a team with a fresh id.
+func addTeam(t *testing.T, s domain.Store, name string) *domain.Team {
+	t.Helper()
+	team := &domain.Team{ID: domain.NewID(20), Name: name, CreatedAt: at(0, 0)}
+	must(t, "creating team", s.CreateTeam(t.Context(), team))
+	return team
+}
+
+// newSandbox returns a running sandbox of the team with a fresh id; it is not stored.
+func newSandbox(teamID string, created time.Time) *domain.Sandbox {
+	return &domain.Sandbox{
+		ID:          domain.NewID(20),
+		TeamID:      teamID,
+		TemplateID:  "base",
+		State:       domain.StateRunning,
+		Metadata:    map[string]string{},
+		Env:         map[string]string{},
+		RuntimeName: "fake",
+		CreatedAt:   created,
+	}
+}
+
+// addSandbox stores sb and returns it.
+func addSandbox(t *testing.T, s domain.Store, sb *domain.Sandbox) *domain.Sandbox {
+	t.Helper()
+	must(t, "creating sandbox "+sb.ID, s.CreateSandbox(t.Context(), sb))
+	return sb
+}
