@@ -1,0 +1,173 @@
+// Package doctor checks whether a host can run Warren and says what to fix when it
+// cannot: privileges, kernel, cgroups, namespaces, overlayfs, nftables, the sandbox
+// runtimes (gVisor runsc, runc) and their platforms, debootstrap for templates, disk
+// space, and whether /dev/kvm is hardware virtualization (microVMs usable) or a software
+// backend such as PVM (microVMs not usable). Every probe of the system goes through the
+// function fields of Host, so that the checks can be tested against fakes.
+package doctor
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// Status is the outcome of one check.
+type Status string
+
+// Check outcomes.
+const (
+	StatusOK   Status = "ok"
+	StatusWarn Status = "warn" // Warren works, with a limitation
+	StatusFail Status = "fail" // something Warren needs is missing
+)
+
+// Check names, in report order.
+const (
+	CheckRoot        = "root"
+	CheckKernel      = "kernel"
+	CheckCgroups     = "cgroups"
+	CheckNamespaces  = "namespaces"
+	CheckTun         = "tun"
+	CheckOverlay     = "overlayfs"
+	CheckNftables    = "nftables"
+	CheckIproute2    = "iproute2"
+	CheckIPForward   = "ip_forward"
+	CheckRunsc       = "runsc"
+	CheckRunc        = "runc"
+	CheckDebootstrap = "debootstrap"
+	CheckDisk        = "disk"
+	CheckKVM         = "kvm"
+	// CheckRunscRun is only present when Options.MeasureRuntimes is set.
+	CheckRunscRun = "runsc_run"
+)
+
+// Check is one line of the report.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Detail says what was found.
+	Detail string `json:"detail"`
+	// Fix says what to do about a warning or failure: the command to run where there is one.
+	Fix string `json:"fix,omitempty"`
+}
+
+// Summary counts checks by status.
+type Summary struct {
+	OK   int `json:"ok"`
+	Warn int `json:"warn"`
+	Fail int `json:"fail"`
+}
+
+// Report is the result of Run.
+type Report struct {
+	Hostname string    `json:"hostname"`
+	Kernel   string    `json:"kernel"`
+	Time     time.Time `json:"time"`
+	Checks   []Check   `json:"checks"`
+	Summary  Summary   `json:"summary"`
+	// Runtimes lists the sandbox runtimes usable on this host, strongest isolation first
+	// ("gvisor", "runc").
+	Runtimes []string `json:"runtimes"`
+	// MicroVMs is true when /dev/kvm is backed by hardware virtualization.
+	MicroVMs bool `json:"microvms"`
+	// RunscRunMillis is the measured time of a runsc run to exit; 0 when not measured.
+	RunscRunMillis float64 `json:"runsc_run_ms,omitempty"`
+}
+
+// OK reports whether at least one sandbox runtime works on this host.
+func (r Report) OK() bool { return len(r.Runtimes) > 0 }
+
+// Check returns the check with the given name.
+func (r Report) Check(name string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+// Options configure Run. The zero value checks the real host without measuring.
+type Options struct {
+	// DataDir is where Warren keeps sandboxes and templates; the disk check looks at the
+	// file system holding it (or its nearest existing parent). Default /var/lib/warren.
+	DataDir string
+	// MeasureRuntimes runs a real sandbox (runsc run of /bin/echo in RootFS) and reports
+	// how long it took. It needs RootFS.
+	MeasureRuntimes bool
+	// RootFS is a root filesystem directory with /bin/echo, used by MeasureRuntimes.
+	RootFS string
+	// Host probes the system; nil fields use the real implementations.
+	Host Host
+}
+
+// DefaultDataDir is the data directory checked when Options.DataDir is empty.
+const DefaultDataDir = "/var/lib/warren"
+
+// Run checks the host. It never fails: problems are reported as failed checks.
+func Run(ctx context.Context, opts Options) Report {
+	if opts.DataDir == "" {
+		opts.DataDir = DefaultDataDir
+	}
+	h := opts.Host.withDefaults()
+	rep := Report{Time: time.Now().UTC()}
+	rep.Hostname, _ = os.Hostname()
+	s := &state{h: h, opts: opts}
+
+	for _, c := range []func(context.Context) Check{
+		s.checkRoot, s.checkKernel, s.checkCgroups, s.checkNamespaces, s.checkTun,
+		s.checkOverlay, s.checkNftables, s.checkIproute2, s.checkIPForward,
+		s.checkRunsc, s.checkRunc, s.checkDebootstrap, s.checkDisk, s.checkKVM,
+	} {
+		rep.Checks = append(rep.Checks, c(ctx))
+	}
+	if opts.MeasureRuntimes {
+		c, d := s.checkRunscRun(ctx)
+		rep.Checks = append(rep.Checks, c)
+		rep.RunscRunMillis = float64(d.Microseconds()) / 1000
+	}
+	for _, c := range rep.Checks {
+		switch c.Status {
+		case StatusOK:
+			rep.Summary.OK++
+		case StatusWarn:
+			rep.Summary.Warn++
+		case StatusFail:
+			rep.Summary.Fail++
+		}
+	}
+	rep.Kernel = s.kernel
+	rep.MicroVMs = s.microVMs
+	// A runtime needs root, working namespaces and cgroups, and its binary.
+	if s.root && s.namespaces && s.cgroups {
+		if s.runscUsable {
+			rep.Runtimes = append(rep.Runtimes, "gvisor")
+		}
+		if s.runcFound {
+			rep.Runtimes = append(rep.Runtimes, "runc")
+		}
+	}
+	return rep
+}
+
+// state carries findings between checks.
+type state struct {
+	h    Host
+	opts Options
+
+	kernel                           string
+	root, namespaces, cgroups        bool
+	runscPath                        string
+	runscUsable, runcFound, microVMs bool
+}
+
+func ok(name, detail string) Check { return Check{Name: name, Status: StatusOK, Detail: detail} }
+
+func warn(name, detail, fix string) Check {
+	return Check{Name: name, Status: StatusWarn, Detail: detail, Fix: fix}
+}
+
+func fail(name, detail, fix string) Check {
+	return Check{Name: name, Status: StatusFail, Detail: detail, Fix: fix}
+}

@@ -1,0 +1,341 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeHost is a scripted machine. Paths in stat exist with the given mode; commands are
+// keyed by the base name of the binary plus its arguments and succeed with "" output
+// unless scripted.
+type fakeHost struct {
+	euid      int
+	files     map[string]string
+	stat      map[string]fs.FileMode
+	bins      map[string]bool
+	out       map[string]string
+	failCmd   map[string]bool
+	devErr    map[string]error
+	free      uint64
+	overlay   error
+	run       time.Duration
+	runErr    error
+	sandboxes int
+}
+
+// hybridMountinfo is the cgroup part of a real cgroup v1 hybrid host.
+const hybridMountinfo = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+
+const v2Mountinfo = `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`
+
+// healthy is a host where everything works, with hardware virtualization.
+func healthy() *fakeHost {
+	return &fakeHost{
+		files: map[string]string{
+			"/proc/sys/kernel/osrelease":    "6.1.0-26-amd64\n",
+			"/proc/self/mountinfo":          hybridMountinfo,
+			"/proc/cgroups":                 "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t2\t1\nmemory\t4\t35\t1\npids\t8\t2\t1\n",
+			"/proc/filesystems":             "nodev\tsysfs\nnodev\toverlay\n\text4\n",
+			"/proc/sys/net/ipv4/ip_forward": "1\n",
+			"/proc/cpuinfo":                 "processor\t: 0\nflags\t\t: fpu vme vmx sse\n",
+		},
+		stat: map[string]fs.FileMode{
+			"/proc/self/ns/mnt": 0, "/proc/self/ns/pid": 0, "/proc/self/ns/net": 0, "/proc/self/ns/user": 0,
+			"/dev/net/tun": fs.ModeDevice | fs.ModeCharDevice, "/dev/kvm": fs.ModeDevice | fs.ModeCharDevice,
+			"/var/lib": fs.ModeDir,
+		},
+		bins: map[string]bool{"unshare": true, "nft": true, "ip": true, "runsc": true, "runc": true, "debootstrap": true},
+		out: map[string]string{
+			"runsc --version":       "runsc version 0.0~20240729.0\nspec: 1.0.2-dev\n",
+			"runsc flags":           "  -platform string\n    \tspecifies which platform to use: systrap (default), ptrace, kvm. (default \"systrap\")\n",
+			"runc --version":        "runc version 1.1.5+ds1\n",
+			"nft --version":         "nftables v1.0.6 (Lester Gooch #5)\n",
+			"ip -V":                 "ip utility, iproute2-6.1.0\n",
+			"debootstrap --version": "debootstrap 1.0.128\n",
+		},
+		failCmd: map[string]bool{},
+		devErr:  map[string]error{},
+		free:    50 << 30,
+		run:     170 * time.Millisecond,
+	}
+}
+
+type fakeInfo struct {
+	name string
+	mode fs.FileMode
+}
+
+func (i fakeInfo) Name() string       { return i.name }
+func (i fakeInfo) Size() int64        { return 0 }
+func (i fakeInfo) Mode() fs.FileMode  { return i.mode }
+func (i fakeInfo) ModTime() time.Time { return time.Time{} }
+func (i fakeInfo) IsDir() bool        { return i.mode.IsDir() }
+func (i fakeInfo) Sys() any           { return nil }
+
+func (f *fakeHost) host() Host {
+	return Host{
+		Geteuid: func() int { return f.euid },
+		ReadFile: func(name string) ([]byte, error) {
+			if s, ok := f.files[name]; ok {
+				return []byte(s), nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		Stat: func(name string) (fs.FileInfo, error) {
+			if m, ok := f.stat[name]; ok {
+				return fakeInfo{filepath.Base(name), m}, nil
+			}
+			return nil, fs.ErrNotExist
+		},
+		LookPath: func(file string) (string, error) {
+			if f.bins[file] {
+				return "/usr/bin/" + file, nil
+			}
+			return "", errors.New("executable file not found in $PATH")
+		},
+		Command: func(_ context.Context, name string, args ...string) ([]byte, error) {
+			key := strings.Join(append([]string{filepath.Base(name)}, args...), " ")
+			if f.failCmd[key] {
+				return []byte("boom"), errors.New("exit status 1")
+			}
+			return []byte(f.out[key]), nil
+		},
+		OpenDevice: func(name string) error { return f.devErr[name] },
+		DiskFree:   func(string) (uint64, error) { return f.free, nil },
+		TryOverlay: func(context.Context, string) error { return f.overlay },
+		RunSandbox: func(context.Context, string, string) (time.Duration, error) {
+			f.sandboxes++
+			return f.run, f.runErr
+		},
+	}
+}
+
+func (f *fakeHost) report(measure bool) Report {
+	return Run(context.Background(), Options{Host: f.host(), MeasureRuntimes: measure, RootFS: "/rootfs"})
+}
+
+var baseChecks = []string{CheckRoot, CheckKernel, CheckCgroups, CheckNamespaces, CheckTun, CheckOverlay,
+	CheckNftables, CheckIproute2, CheckIPForward, CheckRunsc, CheckRunc, CheckDebootstrap, CheckDisk, CheckKVM}
+
+func names(r Report) []string {
+	var n []string
+	for _, c := range r.Checks {
+		n = append(n, c.Name)
+	}
+	return n
+}
+
+func TestHealthyHost(t *testing.T) {
+	r := healthy().report(true)
+	if got, want := names(r), append(slices.Clone(baseChecks), CheckRunscRun); !slices.Equal(got, want) {
+		t.Errorf("checks = %v, want %v", got, want)
+	}
+	for _, c := range r.Checks {
+		if c.Status != StatusOK {
+			t.Errorf("%s: %s %q (fix %q), want ok", c.Name, c.Status, c.Detail, c.Fix)
+		}
+	}
+	if !r.OK() || !slices.Equal(r.Runtimes, []string{"gvisor", "runc"}) || !r.MicroVMs {
+		t.Errorf("OK=%v runtimes=%v microvms=%v", r.OK(), r.Runtimes, r.MicroVMs)
+	}
+	if r.Summary != (Summary{OK: 15}) || r.Kernel != "6.1.0-26-amd64" || r.RunscRunMillis != 170 {
+		t.Errorf("summary %+v kernel %q runsc %v", r.Summary, r.Kernel, r.RunscRunMillis)
+	}
+	if c, _ := r.Check(CheckCgroups); !strings.Contains(c.Detail, "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)") {
+		t.Errorf("cgroups detail %q", c.Detail)
+	}
+	if c, _ := r.Check(CheckRunscRun); !strings.Contains(c.Detail, "170 ms (fast)") {
+		t.Errorf("runsc_run detail %q", c.Detail)
+	}
+}
+
+// Each case breaks the healthy host in one way and checks the one check it should change,
+// plus the runtimes that remain usable.
+func TestProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		breakIt  func(*fakeHost)
+		check    string
+		status   Status
+		detail   string // substring
+		fix      string // substring
+		runtimes []string
+	}{
+		{"not root", func(f *fakeHost) { f.euid = 1000 }, CheckRoot, StatusFail, "uid 1000", "run warren as root", nil},
+		{"old kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "4.9.0-x\n" }, CheckKernel, StatusFail, "older than 4.14", "upgrade", []string{"gvisor", "runc"}},
+		{"oldish kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "5.4.0\n" }, CheckKernel, StatusWarn, "untested", "upgrade", []string{"gvisor", "runc"}},
+		{"cgroup v2", func(f *fakeHost) {
+			f.files["/proc/self/mountinfo"] = v2Mountinfo
+			f.files["/sys/fs/cgroup/cgroup.controllers"] = "cpuset cpu io memory pids\n"
+		}, CheckCgroups, StatusOK, "v2 (unified at /sys/fs/cgroup); usable: cpu (v2), memory (v2), pids (v2)", "", []string{"gvisor", "runc"}},
+		{"no memory controller", func(f *fakeHost) {
+			f.files["/proc/cgroups"] = strings.Replace(f.files["/proc/cgroups"], "memory\t4\t35\t1", "memory\t4\t35\t0", 1)
+		}, CheckCgroups, StatusWarn, "missing: memory", "cgroup_enable=memory", []string{"gvisor", "runc"}},
+		{"no cgroups", func(f *fakeHost) { f.files["/proc/self/mountinfo"] = "" }, CheckCgroups, StatusFail, "no cgroup", "mount -t cgroup2", nil},
+		{"no user ns", func(f *fakeHost) { f.failCmd["unshare --user true"] = true }, CheckNamespaces, StatusWarn, "not usable: user", "max_user_namespaces", []string{"gvisor", "runc"}},
+		{"no net ns", func(f *fakeHost) { delete(f.stat, "/proc/self/ns/net") }, CheckNamespaces, StatusFail, "not usable: net", "CONFIG_NET_NS", nil},
+		{"no tun", func(f *fakeHost) { delete(f.stat, "/dev/net/tun") }, CheckTun, StatusWarn, "/dev/net/tun", "mknod /dev/net/tun c 10 200", []string{"gvisor", "runc"}},
+		{"no overlay", func(f *fakeHost) { f.files["/proc/filesystems"] = "nodev\tsysfs\n" }, CheckOverlay, StatusFail, "not in /proc/filesystems", "modprobe overlay", []string{"gvisor", "runc"}},
+		{"overlay mount fails", func(f *fakeHost) { f.overlay = errors.New("invalid argument") }, CheckOverlay, StatusFail, "invalid argument", "ext4", []string{"gvisor", "runc"}},
+		{"no nft", func(f *fakeHost) { delete(f.bins, "nft") }, CheckNftables, StatusFail, "not found", "apt-get install nftables", []string{"gvisor", "runc"}},
+		{"nft cannot list", func(f *fakeHost) { f.failCmd["nft list ruleset"] = true }, CheckNftables, StatusFail, "list ruleset failed", "nf_tables", []string{"gvisor", "runc"}},
+		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusFail, "not found", "apt-get install iproute2", []string{"gvisor", "runc"}},
+		{"forwarding off", func(f *fakeHost) { f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n" }, CheckIPForward, StatusWarn, "= 0; warren serve enables it", "sysctl -w net.ipv4.ip_forward=1", []string{"gvisor", "runc"}},
+		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "apt-get install -y -t bookworm-backports runsc", []string{"runc"}},
+		{"runsc 2022", func(f *fakeHost) {
+			f.out["runsc --version"] = "runsc version 0.0~20221219.0\n"
+			f.out["runsc flags"] = "    \tspecifies which platform to use: ptrace (default), kvm. (default \"ptrace\")\n"
+		}, CheckRunsc, StatusFail, "no systrap platform", "bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list\napt-get update\n", []string{"runc"}},
+		{"no runc", func(f *fakeHost) { delete(f.bins, "runc") }, CheckRunc, StatusWarn, "not found", "apt-get install runc", []string{"gvisor"}},
+		{"no debootstrap", func(f *fakeHost) { delete(f.bins, "debootstrap") }, CheckDebootstrap, StatusFail, "templates cannot be built", "apt-get install debootstrap", []string{"gvisor", "runc"}},
+		{"disk low", func(f *fakeHost) { f.free = 3 << 30 }, CheckDisk, StatusWarn, "3.0 GiB free on /var/lib (less than 5 GiB)", "--data-dir", []string{"gvisor", "runc"}},
+		{"disk full", func(f *fakeHost) { f.free = 500 << 20 }, CheckDisk, StatusFail, "need at least 1 GiB", "free space on /var/lib", []string{"gvisor", "runc"}},
+		{"no kvm", func(f *fakeHost) { delete(f.stat, "/dev/kvm") }, CheckKVM, StatusWarn, "no /dev/kvm: microVMs not usable", "hardware virtualization", []string{"gvisor", "runc"}},
+		{"kvm closed", func(f *fakeHost) { f.devErr["/dev/kvm"] = fs.ErrPermission }, CheckKVM, StatusWarn, "does not open", "permissions", []string{"gvisor", "runc"}},
+		{"pvm without flag", func(f *fakeHost) { f.files["/proc/cpuinfo"] = "flags\t\t: fpu sse\n" }, CheckKVM, StatusWarn, "no vmx/svm flag, so it is a software backend (PVM or similar): microVMs not usable", "gVisor (systrap) works without it", []string{"gvisor", "runc"}},
+		{"pvm module", func(f *fakeHost) { f.files["/proc/modules"] = "kvm_pvm 147456 0 - Live 0x0\nkvm 1 1 kvm_pvm\n" }, CheckKVM, StatusWarn, "is PVM (kvm_pvm module", "hardware virtualization", []string{"gvisor", "runc"}},
+		{"sandbox ok", func(f *fakeHost) { f.run = 600 * time.Millisecond }, CheckRunscRun, StatusOK, "600 ms (ok)", "", []string{"gvisor", "runc"}},
+		{"sandbox slow", func(f *fakeHost) { f.run = 2 * time.Second }, CheckRunscRun, StatusWarn, "2000 ms (slow)", "systrap", []string{"gvisor", "runc"}},
+		{"sandbox fails", func(f *fakeHost) { f.runErr = errors.New("cannot create sandbox") }, CheckRunscRun, StatusFail, "cannot create sandbox", "--debug-log", []string{"runc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := healthy()
+			tc.breakIt(f)
+			r := f.report(true)
+			if !slices.Equal(names(r), append(slices.Clone(baseChecks), CheckRunscRun)) {
+				t.Errorf("checks = %v", names(r))
+			}
+			c, _ := r.Check(tc.check)
+			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || !strings.Contains(c.Fix, tc.fix) {
+				t.Errorf("%s = %s %q fix %q; want %s, detail with %q, fix with %q", tc.check, c.Status, c.Detail, c.Fix, tc.status, tc.detail, tc.fix)
+			}
+			if c.Status != StatusOK && c.Fix == "" {
+				t.Errorf("%s is %s without a fix", c.Name, c.Status)
+			}
+			for _, other := range r.Checks {
+				dependent := tc.check == CheckRunsc && other.Name == CheckRunscRun
+				if other.Name != tc.check && !dependent && other.Status != StatusOK {
+					t.Errorf("unrelated check %s is %s: %s", other.Name, other.Status, other.Detail)
+				}
+			}
+			if !slices.Equal(r.Runtimes, tc.runtimes) || r.OK() != (len(tc.runtimes) > 0) {
+				t.Errorf("runtimes = %v (OK %v), want %v", r.Runtimes, r.OK(), tc.runtimes)
+			}
+		})
+	}
+}
+
+func TestMeasureOnlyWhenAsked(t *testing.T) {
+	f := healthy()
+	r := f.report(false)
+	if !slices.Equal(names(r), baseChecks) || f.sandboxes != 0 || r.RunscRunMillis != 0 {
+		t.Errorf("checks %v, sandboxes run %d", names(r), f.sandboxes)
+	}
+	f = healthy()
+	r = Run(context.Background(), Options{Host: f.host(), MeasureRuntimes: true})
+	if c, _ := r.Check(CheckRunscRun); c.Status != StatusWarn || f.sandboxes != 0 {
+		t.Errorf("measuring without a rootfs: %+v, sandboxes run %d", c, f.sandboxes)
+	}
+	f = healthy()
+	delete(f.bins, "runsc")
+	r = f.report(true)
+	if c, _ := r.Check(CheckRunscRun); c.Status != StatusWarn || f.sandboxes != 0 {
+		t.Errorf("measuring without runsc: %+v, sandboxes run %d", c, f.sandboxes)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	f := healthy()
+	delete(f.bins, "runsc")
+	f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n"
+	f.euid = 1000
+	r := f.report(false)
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	lines := strings.Split(text, "\n")
+	col := -1
+	for i, l := range lines {
+		for _, st := range []Status{StatusOK, StatusWarn, StatusFail} {
+			if !strings.HasPrefix(l, "  "+string(st)+" ") {
+				continue
+			}
+			// Details start in the same column on every check line.
+			rest := strings.TrimLeft(l[2+4:], " ")
+			name, _, _ := strings.Cut(rest, " ")
+			c := strings.Index(l, name) + len(name)
+			c += len(l[c:]) - len(strings.TrimLeft(l[c:], " "))
+			if col == -1 {
+				col = c
+			} else if c != col {
+				t.Errorf("line %q: detail at column %d, want %d", l, c, col)
+			}
+			if st != StatusOK && !strings.Contains(lines[i+1], "fix: ") {
+				t.Errorf("%s line not followed by its fix: %q", st, lines[i+1])
+			}
+		}
+	}
+	for _, want := range []string{
+		"  fail  root  ", "fix: run warren as root",
+		"fix: install runsc from bookworm-backports", "     apt-get install -y -t bookworm-backports runsc",
+		"Runtimes usable: none. Warren cannot run sandboxes on this host",
+		"MicroVMs: usable", "Summary: 11 ok, 1 warn, 2 fail",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	r := healthy().report(true)
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"hostname", "kernel", "time", "checks", "summary", "runtimes", "microvms", "runsc_run_ms"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("JSON lacks %q:\n%s", k, buf.String())
+		}
+	}
+	first := back["checks"].([]any)[0].(map[string]any)
+	if first["name"] != "root" || first["status"] != "ok" {
+		t.Errorf("first check = %v", first)
+	}
+	if _, hasFix := first["fix"]; hasFix {
+		t.Error("ok check has a fix field")
+	}
+}
+
+func TestParseKernel(t *testing.T) {
+	for in, want := range map[string][2]int{"6.18.44-fc-v595": {6, 18}, "5.10.0-28-amd64": {5, 10}, "4.14": {4, 14}, "6.1rc2": {6, 1}} {
+		if got, err := parseKernel(in); err != nil || got != want {
+			t.Errorf("parseKernel(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := parseKernel("garbage"); err == nil {
+		t.Error("parsed garbage")
+	}
+}

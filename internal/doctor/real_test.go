@@ -1,0 +1,127 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestRunReal checks this machine, including a real runsc run in a minimal root
+// filesystem, and that nothing is left behind (mounts, cgroups, temporary directories,
+// runsc processes).
+func TestRunReal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the checks mount an overlay and run a gVisor sandbox")
+	}
+	if _, err := exec.LookPath("runsc"); err != nil {
+		t.Skip("runsc (gVisor) is not installed, so there is nothing to measure: apt-get install -t bookworm-backports runsc")
+	}
+	before := leakSnapshot(t)
+	r := Run(context.Background(), Options{DataDir: t.TempDir(), MeasureRuntimes: true, RootFS: miniRootFS(t)})
+	var text bytes.Buffer
+	r.WriteText(&text)
+	t.Log("\n" + text.String())
+
+	if got, want := names(r), append(slices.Clone(baseChecks), CheckRunscRun); !slices.Equal(got, want) {
+		t.Errorf("checks = %v, want %v", got, want)
+	}
+	for _, c := range r.Checks {
+		if c.Status != StatusOK && c.Fix == "" {
+			t.Errorf("%s is %s without a fix", c.Name, c.Status)
+		}
+	}
+	for _, name := range []string{CheckRoot, CheckRunsc, CheckRunscRun} {
+		if c, _ := r.Check(name); c.Status != StatusOK {
+			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
+		}
+	}
+	if !r.OK() || !slices.Contains(r.Runtimes, "gvisor") || r.RunscRunMillis <= 0 {
+		t.Errorf("runtimes %v, runsc run %v ms", r.Runtimes, r.RunscRunMillis)
+	}
+	if after := leakSnapshot(t); !slices.Equal(before, after) {
+		t.Errorf("left behind: before %v, after %v", before, after)
+	}
+}
+
+// leakSnapshot lists what a doctor run could leak.
+func leakSnapshot(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, "warren-doctor") {
+			out = append(out, "mount: "+l)
+		}
+	}
+	for _, pat := range []string{"/sys/fs/cgroup/*/warren-doctor-*", "/sys/fs/cgroup/warren-doctor-*", filepath.Join(os.TempDir(), "warren-doctor-*")} {
+		m, _ := filepath.Glob(pat)
+		out = append(out, m...)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte("warren-doctor-")) {
+			out = append(out, "process: "+p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// miniRootFS builds a root filesystem holding only /bin/echo and its shared libraries.
+func miniRootFS(t *testing.T) string {
+	t.Helper()
+	echo, err := filepath.EvalSymlinks("/bin/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	files := []string{"/bin/echo"}
+	ldd, err := exec.Command("ldd", echo).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", echo, err)
+	}
+	for _, m := range regexp.MustCompile(`(/\S+) \(0x`).FindAllSubmatch(ldd, -1) {
+		files = append(files, string(m[1]))
+	}
+	for _, f := range files {
+		copyFile(t, f, filepath.Join(root, f))
+	}
+	for _, d := range []string{"proc", "dev", "sys", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src) // follows symlinks: we want the content
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,176 @@
+// Package template builds the root filesystems that sandboxes start from.
+//
+// A template is described by a Recipe (a Debian suite, a debootstrap variant, a list of
+// packages and a shell script run in the chroot). No container registry is reachable from
+// Warren's hosts, so root filesystems are built with debootstrap from a Debian mirror and
+// cached on disk under the hash of their recipe: <CacheDir>/<name>-<hash>/rootfs, with a
+// ready.json marker written last. A cache entry is therefore either complete or absent;
+// builds happen in a temporary directory that is renamed into place, and a file lock per
+// recipe makes concurrent builders (goroutines or processes) build it once.
+package template
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// DefaultMirror is the Debian mirror used when a Recipe leaves Mirror empty.
+const DefaultMirror = "http://deb.debian.org/debian"
+
+// hashFormat versions the canonical encoding itself; bumping it invalidates every cache
+// entry (do so when the build procedure changes in a way that changes the output).
+const hashFormat = "warren-template/1"
+
+// Recipe describes how to build a root filesystem. Two recipes with the same Hash build
+// the same root filesystem (up to the mirror's package versions at build time).
+type Recipe struct {
+	// Name names the template ("base"); it prefixes the cache directory and progress lines.
+	Name string `json:"name"`
+	// Suite is the Debian suite passed to debootstrap ("bookworm").
+	Suite string `json:"suite"`
+	// Variant is debootstrap's --variant ("minbase"); empty means debootstrap's default.
+	Variant string `json:"variant,omitempty"`
+	// Mirror is the Debian mirror URL; empty means DefaultMirror.
+	Mirror string `json:"mirror,omitempty"`
+	// Packages are installed by debootstrap (--include) together with their dependencies.
+	// Order does not matter.
+	Packages []string `json:"packages,omitempty"`
+	// Script is a POSIX shell script run as root in the chroot after the packages are
+	// installed, with DEBIAN_FRONTEND=noninteractive and without /proc mounted.
+	Script string `json:"script,omitempty"`
+	// Version is bumped by hand to force a rebuild of an otherwise unchanged recipe.
+	Version int `json:"version"`
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.:-]*$`)
+	tokenRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+)
+
+// Validate reports the first problem that would keep the recipe from building, as a
+// domain.KindInvalid error.
+func (r Recipe) Validate() error {
+	switch {
+	case !nameRE.MatchString(r.Name):
+		return domain.Invalid("name", "template name %q must be 1-63 lowercase letters, digits, '.', '_' or '-'", r.Name)
+	case !tokenRE.MatchString(r.Suite):
+		return domain.Invalid("suite", "template %s: suite %q is not a Debian suite name such as \"bookworm\"", r.Name, r.Suite)
+	case r.Variant != "" && !tokenRE.MatchString(r.Variant):
+		return domain.Invalid("variant", "template %s: variant %q is not a debootstrap variant such as \"minbase\"", r.Name, r.Variant)
+	case r.Mirror != "" && !strings.HasPrefix(r.Mirror, "http://") && !strings.HasPrefix(r.Mirror, "https://") && !strings.HasPrefix(r.Mirror, "file:///"):
+		return domain.Invalid("mirror", "template %s: mirror %q must be an http://, https:// or file:/// URL", r.Name, r.Mirror)
+	}
+	for _, p := range r.Packages {
+		if !packageRE.MatchString(p) {
+			return domain.Invalid("packages", "template %s: %q is not a Debian package name", r.Name, p)
+		}
+	}
+	return nil
+}
+
+// mirror returns the mirror to use.
+func (r Recipe) mirror() string {
+	if r.Mirror == "" {
+		return DefaultMirror
+	}
+	return r.Mirror
+}
+
+// packages returns the packages sorted and without duplicates.
+func (r Recipe) packages() []string {
+	ps := slices.Clone(r.Packages)
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+// Hash returns the first 16 hex digits of the SHA-256 of the recipe's canonical encoding:
+// fields in a fixed order, packages sorted and deduplicated, an empty Mirror replaced by
+// DefaultMirror. It is stable across runs and Go versions; any change to a field that
+// changes the build output changes it.
+func (r Recipe) Hash() string {
+	canon := struct {
+		Format   string   `json:"format"`
+		Name     string   `json:"name"`
+		Suite    string   `json:"suite"`
+		Variant  string   `json:"variant"`
+		Mirror   string   `json:"mirror"`
+		Packages []string `json:"packages"`
+		Script   string   `json:"script"`
+		Version  int      `json:"version"`
+	}{hashFormat, r.Name, r.Suite, r.Variant, r.mirror(), r.packages(), r.Script, r.Version}
+	if canon.Packages == nil {
+		canon.Packages = []string{}
+	}
+	b, err := json.Marshal(canon)
+	if err != nil {
+		// Marshalling strings, a string slice and an int cannot fail.
+		panic(fmt.Sprintf("template: encoding recipe: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// ID returns "<name>-<hash>", the name of the recipe's cache directory.
+func (r Recipe) ID() string { return r.Name + "-" + r.Hash() }
+
+// baseScript turns a fresh debootstrap into a sandbox root filesystem. It is idempotent.
+const baseScript = `set -eu
+# The unprivileged user that sandbox commands run as by default.
+if ! getent passwd user >/dev/null; then
+	useradd --uid 1000 --user-group --create-home --home-dir /home/user --shell /bin/bash user
+fi
+chown -R 1000:1000 /home/user
+
+# debootstrap copies the build host's hostname, hosts and resolv.conf; sandboxes must not
+# inherit them. resolv.conf stays an empty regular file: it is bind-mounted at runtime.
+echo sandbox >/etc/hostname
+cat >/etc/hosts <<'EOF'
+127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+ff02::1	ip6-allnodes
+ff02::2	ip6-allrouters
+EOF
+rm -f /etc/resolv.conf
+: >/etc/resolv.conf
+chmod 0644 /etc/hostname /etc/hosts /etc/resolv.conf
+
+# Mount point for the in-sandbox agent.
+mkdir -p /.warren
+chown root:root /.warren
+chmod 0755 /.warren
+
+# Keep the image small: package lists, caches, logs, documentation and translations.
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
+	/var/lib/dpkg/*-old /var/log/*.log /var/log/apt/* /tmp/* /var/tmp/* \
+	/usr/share/doc/* /usr/share/man/* /usr/share/info/*
+find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+mkdir -p /var/lib/apt/lists/partial
+`
+
+// Base returns the "base" recipe: Debian bookworm (minbase) with bash, coreutils, python3,
+// curl, git, CA certificates, procps and a few small network tools, a non-root user
+// "user" (uid 1000, home /home/user, shell /bin/bash), a hostname-independent /etc/hosts,
+// an empty /etc/resolv.conf and the /.warren agent mount point.
+func Base() Recipe {
+	return Recipe{
+		Name:    "base",
+		Suite:   "bookworm",
+		Variant: "minbase",
+		Mirror:  DefaultMirror,
+		Packages: []string{
+			"bash", "ca-certificates", "coreutils", "curl", "git", "iproute2",
+			"iputils-ping", "netcat-openbsd", "procps", "python3",
+		},
+		Script:  baseScript,
+		Version: 1,
+	}
+}

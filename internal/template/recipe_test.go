@@ -1,0 +1,114 @@
+package template
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Golden hashes: if one changes, every host rebuilds that template. Update them only on
+// purpose (a changed Base recipe, or a bumped hashFormat).
+func TestHashGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Recipe
+		want string
+	}{
+		{"base", Base(), "98277a96c03bd0bd"},
+		{"tiny", Recipe{Name: "tiny", Suite: "bookworm", Packages: []string{"b", "a"}}, "ff71bc127746eb29"},
+		{"no packages", Recipe{Name: "tiny", Suite: "bookworm"}, "a410ecc31aeb220c"},
+	} {
+		if got := tc.r.Hash(); got != tc.want {
+			t.Errorf("%s: Hash() = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestHashCanonical(t *testing.T) {
+	a := Recipe{Name: "x", Suite: "bookworm", Packages: []string{"git", "curl", "git"}}
+	b := Recipe{Name: "x", Suite: "bookworm", Mirror: DefaultMirror, Packages: []string{"curl", "git"}}
+	if a.Hash() != b.Hash() {
+		t.Error("package order, duplicates or the default mirror changed the hash")
+	}
+	if len(a.Hash()) != 16 || strings.Trim(a.Hash(), "0123456789abcdef") != "" {
+		t.Errorf("hash %q is not 16 hex digits", a.Hash())
+	}
+	if a.Packages[0] != "git" {
+		t.Error("Hash reordered the caller's slice")
+	}
+	if a.ID() != "x-"+a.Hash() {
+		t.Errorf("ID() = %q", a.ID())
+	}
+}
+
+// Every field takes part in the hash: changing any one of them changes it.
+func TestHashCoversEveryField(t *testing.T) {
+	base := Base()
+	changes := map[string]func(*Recipe){
+		"Name":     func(r *Recipe) { r.Name = "other" },
+		"Suite":    func(r *Recipe) { r.Suite = "trixie" },
+		"Variant":  func(r *Recipe) { r.Variant = "buildd" },
+		"Mirror":   func(r *Recipe) { r.Mirror = "http://mirror.example/debian" },
+		"Packages": func(r *Recipe) { r.Packages = append(r.Packages, "vim") },
+		"Script":   func(r *Recipe) { r.Script += "\ntrue\n" },
+		"Version":  func(r *Recipe) { r.Version++ },
+	}
+	if n := reflect.TypeOf(Recipe{}).NumField(); n != len(changes) {
+		t.Fatalf("Recipe has %d fields but the test changes %d: cover the new field", n, len(changes))
+	}
+	seen := map[string]string{base.Hash(): "original"}
+	for field, change := range changes {
+		r := Base()
+		r.Packages = append([]string(nil), r.Packages...)
+		change(&r)
+		h := r.Hash()
+		if prev, dup := seen[h]; dup {
+			t.Errorf("changing %s gives the same hash as %s", field, prev)
+		}
+		seen[h] = field
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := Base().Validate(); err != nil {
+		t.Fatalf("Base() invalid: %v", err)
+	}
+	for _, tc := range []struct {
+		field  string
+		change func(*Recipe)
+	}{
+		{"name", func(r *Recipe) { r.Name = "" }},
+		{"name", func(r *Recipe) { r.Name = "../etc" }},
+		{"suite", func(r *Recipe) { r.Suite = "" }},
+		{"variant", func(r *Recipe) { r.Variant = "--foo" }},
+		{"mirror", func(r *Recipe) { r.Mirror = "ftp://x" }},
+		{"packages", func(r *Recipe) { r.Packages = []string{"a,b"} }},
+		{"packages", func(r *Recipe) { r.Packages = []string{"-x"} }},
+	} {
+		r := Base()
+		tc.change(&r)
+		err := r.Validate()
+		if !domain.IsKind(err, domain.KindInvalid) || domain.FieldOf(err) != tc.field {
+			t.Errorf("%+v: Validate() = %v, want invalid %s", r, err, tc.field)
+		}
+	}
+}
+
+func TestBaseRecipe(t *testing.T) {
+	r := Base()
+	if r.Name != "base" || r.Suite != "bookworm" || r.Variant != "minbase" {
+		t.Errorf("Base() = %+v", r)
+	}
+	for _, p := range []string{"bash", "coreutils", "python3", "curl", "git", "ca-certificates", "procps"} {
+		if !strings.Contains(","+strings.Join(r.Packages, ",")+",", ","+p+",") {
+			t.Errorf("Base() lacks package %s", p)
+		}
+	}
+	for _, s := range []string{"--uid 1000", "/home/user", "/bin/bash", ": >/etc/resolv.conf", "/.warren", "/var/lib/apt/lists/*"} {
+		if !strings.Contains(r.Script, s) {
+			t.Errorf("base script lacks %q", s)
+		}
+	}
+}
