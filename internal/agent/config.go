@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"path/filepath"
+	"sync"
+)
+
+// DefaultListen is the address envd listens on in E2B sandboxes.
+const DefaultListen = ":49983"
+
+// Config configures an [Agent]. cmd/warren-agent reads it as JSON from the
+// WARREN_AGENT_CONFIG environment variable; every field is optional.
+type Config struct {
+	// Listen is the TCP address cmd/warren-agent serves on. Default [DefaultListen].
+	// The Agent itself does not listen; it is only an http.Handler.
+	Listen string `json:"listen"`
+	// AccessToken, when non-empty, must be sent as X-Access-Token on every request
+	// except GET /health, POST /init and /files (which also accept a signed URL).
+	// POST /init may set it later.
+	AccessToken string `json:"access_token"`
+	// Env holds sandbox-wide environment variables given to every process, after
+	// PATH/HOME/USER/LOGNAME and before the request's own envs. POST /init adds to it.
+	Env map[string]string `json:"env"`
+	// DefaultUser is the user for requests that name none. Empty means "user",
+	// falling back to "root" when the image has no such user.
+	DefaultUser string `json:"default_user"`
+	// DefaultWorkdir is the working directory for processes that ask for none and
+	// the base for relative paths. Empty means the user's home directory.
+	DefaultWorkdir string `json:"default_workdir"`
+	// Hostname, when set, is applied with sethostname(2) by cmd/warren-agent when it
+	// runs as PID 1. The Agent ignores it.
+	Hostname string `json:"hostname"`
+	// ReapOrphans makes the agent reap every child with wait4(-1), which it must do
+	// when it is PID 1 (or a child subreaper). When false (tests, or running under
+	// another init) each started process is waited for individually and nothing else
+	// is touched. cmd/warren-agent sets it when its pid is 1.
+	ReapOrphans bool `json:"-"`
+}
+
+// ParseConfig decodes the JSON form of Config (as found in WARREN_AGENT_CONFIG),
+// fills defaults and validates it. Empty input yields the defaults. Unknown fields are
+// ignored so that a newer server can configure an older agent.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			return Config{}, fmt.Errorf("parsing agent config: %w (want a JSON object like {\"listen\":\":49983\"})", err)
+		}
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports the first problem with cfg, phrased for the operator.
+func (c Config) Validate() error {
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("agent config: listen %q is not host:port (e.g. \":49983\"): %w", c.Listen, err)
+		}
+	}
+	if c.DefaultWorkdir != "" && !filepath.IsAbs(c.DefaultWorkdir) {
+		return fmt.Errorf("agent config: default_workdir %q must be an absolute path", c.DefaultWorkdir)
+	}
+	for k := range c.Env {
+		if !validEnvKey(k) {
+			return fmt.Errorf("agent config: env key %q is not a valid variable name", k)
+		}
+	}
+	return nil
+}
+
+func validEnvKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r == '=' || r == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// settings is the part of the configuration that POST /init may change at run time.
+type settings struct {
+	mu             sync.RWMutex
+	token          string
+	env            map[string]string
+	defaultUser    string
+	defaultWorkdir string
+}
+
+func (s *settings) accessToken() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.token
+}
+
+func (s *settings) envCopy() map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.env)
+}
+
+func (s *settings) defaults() (user, workdir string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.defaultUser, s.defaultWorkdir
+}
