@@ -142,6 +142,13 @@ type StatsReader interface {
 	Stats(ctx context.Context, h Handle) (Stats, error)
 }
 
+// Killer is implemented by drivers that can make a sandbox's processes die at once,
+// without waiting for the host to reclaim them (which can take a second for a large
+// sandbox). Destroy must still be called to remove what is left.
+type Killer interface {
+	Kill(ctx context.Context, h Handle) error
+}
+
 // Checkpointer is implemented by drivers that can snapshot a running sandbox to a
 // directory and start new sandboxes from that snapshot (pause/resume, fork).
 type Checkpointer interface {

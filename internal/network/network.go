@@ -1,0 +1,316 @@
+// Package network gives each sandbox its own network namespace joined to the host by a
+// veth pair, and keeps the node's nftables table: sandboxes reach neither each other nor
+// the host's services; those allowed internet access are NATed out through the host.
+//
+// Address plan: the node's pool (default 10.211.0.0/16) is cut into /30 blocks; block
+// `slot` gives the host side .1 and the sandbox .2 of that block. The slot is persisted
+// with the sandbox so that a restarted server can find and re-attach its network.
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Name identifies this node's networking objects: the nftables table and the netns
+	// name prefix. Two nodes on one host need different names and disjoint pools.
+	Name string
+	// Pool is the IPv4 prefix sandbox addresses come from (at most /29... /8).
+	Pool netip.Prefix
+	// DenyCIDRs are destinations sandboxes may never reach, even with internet on
+	// (default: link-local, which holds cloud metadata services).
+	DenyCIDRs []netip.Prefix
+	// NetnsDir is where named network namespaces live (default /var/run/netns).
+	NetnsDir string
+	Log      *slog.Logger
+}
+
+// Manager sets up and tears down sandbox networks. Safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+	mu  sync.Mutex // serialises nft updates
+}
+
+// Attachment is a sandbox's network as the runtime needs it.
+type Attachment struct {
+	NetNSPath string
+	NetNSName string
+	HostIf    string
+	Address   netip.Addr // the sandbox's address
+	Gateway   netip.Addr // the host side of the link
+	Prefix    int
+}
+
+// New validates cfg and returns a Manager. Call Init before the first Attach.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Name == "" {
+		cfg.Name = "warren"
+	}
+	if !validName(cfg.Name) {
+		return nil, fmt.Errorf("network name %q: use 1-12 characters [a-z0-9]", cfg.Name)
+	}
+	if !cfg.Pool.IsValid() {
+		cfg.Pool = netip.MustParsePrefix("10.211.0.0/16")
+	}
+	cfg.Pool = cfg.Pool.Masked()
+	if !cfg.Pool.Addr().Is4() || cfg.Pool.Bits() > 29 || cfg.Pool.Bits() < 8 {
+		return nil, fmt.Errorf("sandbox address pool %s: need an IPv4 prefix between /8 and /29", cfg.Pool)
+	}
+	if cfg.DenyCIDRs == nil {
+		cfg.DenyCIDRs = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")}
+	}
+	if cfg.NetnsDir == "" {
+		cfg.NetnsDir = "/var/run/netns"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, log: cfg.Log.With("subsystem", "network")}, nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Slots is the number of sandboxes the pool can address.
+func (m *Manager) Slots() int { return 1 << (32 - m.cfg.Pool.Bits() - 2) }
+
+// Pool is the node's sandbox address pool.
+func (m *Manager) Pool() netip.Prefix { return m.cfg.Pool }
+
+// addrs returns the host and sandbox addresses of slot.
+func (m *Manager) addrs(slot int) (host, sbx netip.Addr, err error) {
+	if slot < 0 || slot >= m.Slots() {
+		return host, sbx, fmt.Errorf("address slot %d outside the pool %s (%d slots)", slot, m.cfg.Pool, m.Slots())
+	}
+	b := m.cfg.Pool.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += uint32(slot) * 4
+	mk := func(x uint32) netip.Addr {
+		return netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+	}
+	return mk(v + 1), mk(v + 2), nil
+}
+
+// NetNSName is the name of the sandbox's network namespace.
+func (m *Manager) NetNSName(id string) string { return m.cfg.Name + "-" + id }
+
+// hostIf is the host-side veth name: at most 15 bytes, unique per node and sandbox.
+func (m *Manager) hostIf(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(m.cfg.Name + "/" + id))
+	return fmt.Sprintf("wv%08x", h.Sum32())
+}
+
+func (m *Manager) table() string { return m.cfg.Name }
+
+// run executes a command, returning its combined output in the error on failure.
+func run(ctx context.Context, stdin string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// Init enables IPv4 forwarding and (re)installs the node's nftables table. Elements for
+// sandboxes that are already running must be re-added with Allow after a restart.
+func (m *Manager) Init(ctx context.Context) error {
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enabling IPv4 forwarding: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := run(ctx, "", "nft", "list", "table", "inet", m.table()); err == nil {
+		if err := run(ctx, "", "nft", "delete", "table", "inet", m.table()); err != nil {
+			return fmt.Errorf("replacing nftables table %s: %w", m.table(), err)
+		}
+	}
+	if err := run(ctx, m.ruleset(), "nft", "-f", "-"); err != nil {
+		return fmt.Errorf("installing nftables rules (is nftables installed? apt-get install nftables): %w", err)
+	}
+	return nil
+}
+
+// ruleset is the node's nftables table. Invariants: traffic from the pool to the host
+// is dropped unless it answers a connection the host opened; traffic between sandboxes
+// is dropped; only addresses in @internet are forwarded and masqueraded outwards.
+func (m *Manager) ruleset() string {
+	pool := m.cfg.Pool.String()
+	var deny []string
+	for _, p := range m.cfg.DenyCIDRs {
+		deny = append(deny, p.String())
+	}
+	denyRule := ""
+	if len(deny) > 0 {
+		denyRule = fmt.Sprintf("\t\tip saddr %s ip daddr { %s } drop\n", pool, strings.Join(deny, ", "))
+	}
+	return fmt.Sprintf(`table inet %[1]s {
+	set internet {
+		type ipv4_addr
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr %[2]s ct state established,related accept
+		ip saddr %[2]s drop
+		iifname "wv*" meta nfproto ipv6 drop
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip daddr %[2]s ct state established,related accept
+		ip saddr %[2]s ip daddr %[2]s drop
+%[3]s		ip saddr @internet accept
+		ip saddr %[2]s drop
+		ip daddr %[2]s drop
+		iifname "wv*" meta nfproto ipv6 drop
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr %[2]s ip daddr != %[2]s masquerade
+	}
+}
+`, m.table(), pool, denyRule)
+}
+
+// Close removes the node's nftables table. Sandbox namespaces are left to Detach.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := run(ctx, "", "nft", "list", "table", "inet", m.table()); err != nil {
+		return nil
+	}
+	return run(ctx, "", "nft", "delete", "table", "inet", m.table())
+}
+
+// Attach creates the sandbox's namespace and veth pair and, if internet is true, lets it
+// out. On error everything it made is removed again.
+func (m *Manager) Attach(ctx context.Context, id string, slot int, internet bool) (_ *Attachment, err error) {
+	host, sbx, err := m.addrs(slot)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attachment{
+		NetNSName: m.NetNSName(id),
+		HostIf:    m.hostIf(id),
+		Address:   sbx,
+		Gateway:   host,
+		Prefix:    30,
+	}
+	a.NetNSPath = m.cfg.NetnsDir + "/" + a.NetNSName
+	defer func() {
+		if err != nil {
+			_ = m.Detach(context.WithoutCancel(ctx), id, slot)
+		}
+	}()
+	if err := run(ctx, "", "ip", "netns", "add", a.NetNSName); err != nil {
+		return nil, fmt.Errorf("creating network namespace: %w", err)
+	}
+	hostCmds := fmt.Sprintf("link add %[1]s type veth peer name eth0 netns %[2]s\naddr add %[3]s/30 dev %[1]s\nlink set %[1]s up\n",
+		a.HostIf, a.NetNSName, host)
+	if err := run(ctx, hostCmds, "ip", "-batch", "-"); err != nil {
+		return nil, fmt.Errorf("creating veth pair: %w", err)
+	}
+	nsCmds := fmt.Sprintf("addr add %s/30 dev eth0\nlink set lo up\nlink set eth0 up\nroute add default via %s\n", sbx, host)
+	if err := run(ctx, nsCmds, "ip", "-n", a.NetNSName, "-batch", "-"); err != nil {
+		return nil, fmt.Errorf("configuring sandbox interface: %w", err)
+	}
+	if internet {
+		if err := m.Allow(ctx, slot, true); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Allow turns the sandbox's internet access on or off.
+func (m *Manager) Allow(ctx context.Context, slot int, on bool) error {
+	_, sbx, err := m.addrs(slot)
+	if err != nil {
+		return err
+	}
+	verb := "add"
+	if !on {
+		verb = "delete"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err = run(ctx, "", "nft", verb, "element", "inet", m.table(), "internet", "{ "+sbx.String()+" }")
+	if err != nil && !on && strings.Contains(err.Error(), "No such file or directory") {
+		return nil // already absent
+	}
+	if err != nil {
+		return fmt.Errorf("updating internet access of %s: %w", sbx, err)
+	}
+	return nil
+}
+
+// Detach removes the sandbox's internet access, veth pair and namespace. It succeeds
+// when they are already gone. slot may be -1 when unknown.
+func (m *Manager) Detach(ctx context.Context, id string, slot int) error {
+	var errs []error
+	if slot >= 0 { // the slot is unknown for orphans; their element goes with the table
+		if err := m.Allow(ctx, slot, false); err != nil && !strings.Contains(err.Error(), "table") {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); err == nil {
+		if err := run(ctx, "", "ip", "link", "del", m.hostIf(id)); err != nil && !linkGone(m.hostIf(id)) {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := os.Stat(m.cfg.NetnsDir + "/" + m.NetNSName(id)); err == nil {
+		if err := run(ctx, "", "ip", "netns", "del", m.NetNSName(id)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func linkGone(name string) bool {
+	_, err := os.Stat("/sys/class/net/" + name)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// List returns the ids of sandboxes that have a namespace of this node.
+func (m *Manager) List(ctx context.Context) ([]string, error) {
+	ents, err := os.ReadDir(m.cfg.NetnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	prefix := m.cfg.Name + "-"
+	for _, e := range ents {
+		if id, ok := strings.CutPrefix(e.Name(), prefix); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,248 @@
+// Package node runs sandboxes on this host: for each one it prepares a writable overlay
+// of its template's root filesystem and a private network, starts it with a runtime
+// driver, and takes all of that down again. It also finds and removes what a crashed
+// server left behind.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/network"
+	"github.com/warren-sh/warren/internal/runtime"
+)
+
+// AgentPort is the port warren-agent listens on inside every sandbox (envd's port).
+const AgentPort = 49983
+
+// Config configures a Node.
+type Config struct {
+	// Dir holds one directory per sandbox (overlay layers, bundle, logs).
+	Dir string
+	// AgentPath is the host path of the static warren-agent binary.
+	AgentPath string
+	Driver    runtime.Driver
+	Network   *network.Manager
+	Log       *slog.Logger
+}
+
+// Node starts and stops sandboxes on this host.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns a Node.
+func New(cfg Config) (*Node, error) {
+	if cfg.Driver == nil || cfg.Network == nil {
+		return nil, errors.New("node: Driver and Network are required")
+	}
+	if _, err := os.Stat(cfg.AgentPath); err != nil {
+		return nil, fmt.Errorf("warren-agent binary: %w (build it with 'make build' or set WARREN_AGENT_PATH)", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o711); err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node")}, nil
+}
+
+// Driver is the node's runtime driver.
+func (n *Node) Driver() runtime.Driver { return n.cfg.Driver }
+
+// Network is the node's network manager.
+func (n *Node) Network() *network.Manager { return n.cfg.Network }
+
+// AgentConfig is what warren-agent reads from WARREN_AGENT_CONFIG.
+type AgentConfig struct {
+	Listen         string            `json:"listen"`
+	AccessToken    string            `json:"access_token"`
+	Env            map[string]string `json:"env,omitempty"`
+	DefaultUser    string            `json:"default_user,omitempty"`
+	DefaultWorkdir string            `json:"default_workdir,omitempty"`
+	Hostname       string            `json:"hostname,omitempty"`
+}
+
+// StartSpec is one sandbox to start.
+type StartSpec struct {
+	ID       string
+	Slot     int
+	RootFS   string // the template's read-only root filesystem
+	Internet bool
+	Limits   domain.Limits
+	Agent    AgentConfig
+}
+
+// Started is a running sandbox.
+type Started struct {
+	Handle  runtime.Handle
+	Address string
+}
+
+func (n *Node) sandboxDir(id string) string { return filepath.Join(n.cfg.Dir, id) }
+
+// Start prepares and starts a sandbox. On error nothing of it is left.
+func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
+	dir := n.sandboxDir(s.ID)
+	defer func() {
+		if err != nil {
+			if cerr := n.Stop(context.WithoutCancel(ctx), s.ID, s.Slot, nil); cerr != nil {
+				n.log.Error("cleanup after failed start", "sandbox", s.ID, "err", cerr)
+			}
+		}
+	}()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	type netResult struct {
+		a   *network.Attachment
+		err error
+	}
+	// The network and the root filesystem are independent: prepare them in parallel.
+	netc := make(chan netResult, 1)
+	go func() {
+		a, err := n.cfg.Network.Attach(ctx, s.ID, s.Slot, s.Internet)
+		netc <- netResult{a, err}
+	}()
+	rootfs, rerr := mountOverlay(s.RootFS, dir)
+	nr := <-netc
+	if rerr != nil {
+		return nil, rerr
+	}
+	if nr.err != nil {
+		return nil, nr.err
+	}
+	tPrep := time.Since(t0)
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, resolvConf(), 0o644); err != nil {
+		return nil, err
+	}
+	s.Agent.Listen = fmt.Sprintf(":%d", AgentPort)
+	cfgJSON, err := json.Marshal(s.Agent)
+	if err != nil {
+		return nil, err
+	}
+	h, err := n.cfg.Driver.Start(ctx, runtime.Spec{
+		ID:         s.ID,
+		RootFS:     rootfs,
+		StateDir:   dir,
+		NetNSPath:  nr.a.NetNSPath,
+		Hostname:   s.Agent.Hostname,
+		AgentPath:  n.cfg.AgentPath,
+		AgentEnv:   []string{"WARREN_AGENT_CONFIG=" + string(cfgJSON)},
+		ResolvConf: resolv,
+		Limits:     s.Limits,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting %s sandbox: %w", n.cfg.Driver.Capabilities().Name, err)
+	}
+	n.log.Debug("sandbox started", "sandbox", s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
+	return &Started{Handle: h, Address: nr.a.Address.String()}, nil
+}
+
+// resolvConf gives sandboxes the host's name servers, minus loopback ones (which would
+// point into the sandbox itself).
+func resolvConf() []byte {
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	var out strings.Builder
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" && !strings.HasPrefix(f[1], "127.") && f[1] != "::1" {
+			out.WriteString(line + "\n")
+		}
+	}
+	if out.Len() == 0 {
+		return []byte("# no usable name server on the host\n")
+	}
+	return []byte(out.String())
+}
+
+// Halt makes a sandbox stop at once: its processes are killed (where the driver can) and
+// its network is removed, so its address can be reused. Stop must follow to reclaim the
+// rest; until then the slot must stay reserved.
+func (n *Node) Halt(ctx context.Context, id string, slot int, h *runtime.Handle) error {
+	var errs []error
+	if k, ok := n.cfg.Driver.(runtime.Killer); ok && h != nil {
+		if err := k.Kill(ctx, *h); err != nil {
+			errs = append(errs, fmt.Errorf("killing sandbox: %w", err))
+		}
+	}
+	if err := n.cfg.Network.Detach(ctx, id, slot); err != nil {
+		errs = append(errs, fmt.Errorf("removing network: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Stop removes everything of a sandbox: its processes and runtime state (via the driver),
+// its network, its overlay mount and its directory. h may be nil when the handle is
+// unknown (a failed start or an orphan); then the driver is asked by id. Stop succeeds on
+// a sandbox that is already gone.
+func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error {
+	var errs []error
+	handle := runtime.Handle{ID: id}
+	if h != nil {
+		handle = *h
+	}
+	t0 := time.Now()
+	if err := n.cfg.Driver.Destroy(ctx, handle); err != nil {
+		errs = append(errs, fmt.Errorf("destroying runtime: %w", err))
+	}
+	tDestroy := time.Since(t0)
+	if err := n.cfg.Network.Detach(ctx, id, slot); err != nil {
+		errs = append(errs, fmt.Errorf("removing network: %w", err))
+	}
+	dir := n.sandboxDir(id)
+	if err := unmountAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
+	}
+	n.log.Debug("sandbox removed", "sandbox", id, "runtime_destroy", tDestroy, "total", time.Since(t0))
+	return errors.Join(errs...)
+}
+
+// Orphans returns the ids of sandboxes that have any trace on this host (runtime state,
+// network namespace or directory) and are not in live.
+func (n *Node) Orphans(ctx context.Context, live map[string]bool) ([]string, error) {
+	seen := map[string]bool{}
+	ids, err := n.cfg.Driver.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing runtime sandboxes: %w", err)
+	}
+	nets, err := n.cfg.Network.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing network namespaces: %w", err)
+	}
+	ids = append(ids, nets...)
+	ents, _ := os.ReadDir(n.cfg.Dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		if !live[id] && !seen[id] && domain.ValidSandboxID(id) {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// StopOrphan removes a sandbox whose slot is unknown: its network is found by name.
+func (n *Node) StopOrphan(ctx context.Context, id string) error {
+	return n.Stop(ctx, id, -1, nil)
+}

@@ -1,0 +1,336 @@
+// Package gvisor is the runtime driver for gVisor's runsc: every sandbox runs on a
+// user-space kernel (systrap platform) with gVisor's own network stack inside the
+// sandbox's network namespace.
+package gvisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/oci"
+)
+
+// Config configures the driver.
+type Config struct {
+	// Runsc is the runsc binary (default: found on PATH).
+	Runsc string
+	// Root is runsc's state directory (--root); one per node.
+	Root string
+	// Platform is the gVisor platform: systrap (default) or ptrace. Never kvm on a PVM host.
+	Platform string
+	// CgroupParent is the cgroup every sandbox's cgroup is created under (default /warren).
+	CgroupParent string
+	Log          *slog.Logger
+}
+
+// Driver runs sandboxes with runsc.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var (
+	_ runtime.Driver      = (*Driver)(nil)
+	_ runtime.StatsReader = (*Driver)(nil)
+	_ runtime.Killer      = (*Driver)(nil)
+)
+
+// New checks that runsc is usable and returns the driver.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Runsc == "" {
+		p, err := exec.LookPath("runsc")
+		if err != nil {
+			return nil, fmt.Errorf("%w: runsc not found; install it from bookworm-backports: apt-get install -t bookworm-backports runsc", runtime.ErrNotAvailable)
+		}
+		cfg.Runsc = p
+	}
+	if cfg.Platform == "" {
+		cfg.Platform = "systrap"
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/warren"
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("gvisor: Config.Root is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("gvisor: creating state dir: %w", err)
+	}
+	if cfg.Platform == "systrap" {
+		out, _ := exec.Command(cfg.Runsc, "flags").CombinedOutput()
+		if !bytes.Contains(out, []byte("systrap")) {
+			return nil, fmt.Errorf("%w: this runsc has no systrap platform (it is too old); install it from bookworm-backports: apt-get install -t bookworm-backports runsc", runtime.ErrNotAvailable)
+		}
+	}
+	return &Driver{cfg: cfg, log: cfg.Log.With("subsystem", "gvisor")}, nil
+}
+
+// Capabilities implements runtime.Driver.
+func (d *Driver) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox, RootFS: runtime.RootFSDirectory}
+}
+
+func (d *Driver) global(network bool) []string {
+	net := "none"
+	if network {
+		net = "sandbox"
+	}
+	// overlay2=none: writes go to the node's per-sandbox overlay upper layer on the host
+	// (so disk limits and cleanup are the node's), not to a gVisor memory-backed file.
+	return []string{"--root=" + d.cfg.Root, "--platform=" + d.cfg.Platform, "--network=" + net, "--overlay2=none"}
+}
+
+// command returns the runsc invocation. With a network namespace, runsc must start in a
+// private mount namespace with an empty tmpfs over /proc/sys/net: this runsc decides it
+// is in the root network namespace by looking at /proc/sys/net/core/rmem_default, which
+// kernel 6.x shows in every namespace (gVisor issue 10704).
+func (d *Driver) command(ctx context.Context, network bool, args ...string) *exec.Cmd {
+	full := append(d.global(network), args...)
+	if !network {
+		return exec.CommandContext(ctx, d.cfg.Runsc, full...)
+	}
+	script := `mount -t tmpfs none /proc/sys/net && exec "$0" "$@"`
+	uargs := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, d.cfg.Runsc}, full...)
+	return exec.CommandContext(ctx, "unshare", uargs...)
+}
+
+func (d *Driver) runsc(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := d.command(ctx, false, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("runsc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Start implements runtime.Driver.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
+	h := runtime.Handle{ID: spec.ID, Driver: "gvisor", Data: map[string]string{"state_dir": spec.StateDir}}
+	bundle := filepath.Join(spec.StateDir, "bundle")
+	if err := oci.WriteBundle(bundle, oci.Build(spec, d.cfg.CgroupParent)); err != nil {
+		return h, err
+	}
+	logf, err := os.OpenFile(filepath.Join(spec.StateDir, "console.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return h, err
+	}
+	defer logf.Close()
+	pidFile := filepath.Join(spec.StateDir, "runsc.pid")
+	// The sandbox must outlive ctx: runsc run --detach returns once it has started, and
+	// the sandbox processes are not our children after that.
+	cmd := d.command(context.WithoutCancel(ctx), spec.NetNSPath != "", "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, spec.ID)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdin = nil
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		return h, fmt.Errorf("starting runsc: %w", err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		_ = d.Destroy(context.WithoutCancel(ctx), h)
+		return h, ctx.Err()
+	}
+	if err != nil {
+		tail := tailFile(filepath.Join(spec.StateDir, "console.log"), 2048)
+		_ = d.Destroy(context.WithoutCancel(ctx), h)
+		return h, fmt.Errorf("runsc run: %w: %s", err, tail)
+	}
+	if b, err := os.ReadFile(pidFile); err == nil {
+		h.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return h, nil
+}
+
+func tailFile(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+type state struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Pid    int    `json:"pid"`
+}
+
+// Status implements runtime.Driver.
+func (d *Driver) Status(ctx context.Context, h runtime.Handle) (runtime.Status, error) {
+	out, err := d.runsc(ctx, "state", h.ID)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not exist") {
+			return runtime.StatusGone, nil
+		}
+		return runtime.StatusUnknown, err
+	}
+	var st state
+	if err := json.Unmarshal(out, &st); err != nil {
+		return runtime.StatusUnknown, fmt.Errorf("parsing runsc state: %w", err)
+	}
+	switch st.Status {
+	case "running", "created", "paused":
+		// runsc reports "running" from its saved state; make sure the sandbox process is
+		// really alive (after a host crash the state file can outlive it).
+		if st.Pid > 0 && !alive(st.Pid) {
+			return runtime.StatusStopped, nil
+		}
+		return runtime.StatusRunning, nil
+	default:
+		return runtime.StatusStopped, nil
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie is not alive.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// Destroy implements runtime.Driver.
+func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
+	var errs []error
+	t0 := time.Now()
+	defer func() { d.log.Debug("destroyed", "sandbox", h.ID, "took", time.Since(t0)) }()
+	_ = d.Kill(ctx, h)
+	if _, err := d.runsc(ctx, "delete", "-force", h.ID); err != nil && !strings.Contains(err.Error(), "not exist") {
+		// A runsc that was killed mid-create leaves state runsc itself cannot delete;
+		// kill what we know of and clear the state files below.
+		errs = append(errs, err)
+		if h.PID > 0 && alive(h.PID) {
+			_ = syscallKill(h.PID)
+		}
+	}
+	d.log.Debug("runsc delete done", "sandbox", h.ID, "took", time.Since(t0))
+	// runsc's state and lock files for this id.
+	matches, _ := filepath.Glob(filepath.Join(d.cfg.Root, h.ID+"*"))
+	for _, m := range matches {
+		_ = os.RemoveAll(m)
+	}
+	if err := removeCgroups(d.cfg.CgroupParent, h.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		// Report failure only if something is really left behind.
+		if st, err := d.Status(ctx, h); err == nil && st == runtime.StatusGone && cgroupsGone(d.cfg.CgroupParent, h.ID) {
+			return nil
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// Kill implements runtime.Killer: SIGKILL to the sandbox process (the sentry); every
+// process of the sandbox lives inside it, and the gofer exits with it.
+func (d *Driver) Kill(ctx context.Context, h runtime.Handle) error {
+	if h.PID > 0 && alive(h.PID) && d.ownsPID(h) {
+		return syscallKill(h.PID)
+	}
+	return nil
+}
+
+// ownsPID guards against pid reuse after a host reboot: the process must be the runsc
+// sandbox of this id.
+func (d *Driver) ownsPID(h runtime.Handle) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", h.PID))
+	return err == nil && bytes.Contains(b, []byte(h.ID))
+}
+
+// List implements runtime.Driver.
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	out, err := d.runsc(ctx, "list", "-quiet")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// Stats implements runtime.StatsReader from the sandbox's cgroups.
+func (d *Driver) Stats(ctx context.Context, h runtime.Handle) (runtime.Stats, error) {
+	return readCgroupStats(d.cfg.CgroupParent, h.ID)
+}
+
+var cgroupRoot = "/sys/fs/cgroup"
+
+func removeCgroups(parent, id string) error {
+	ctrls, err := os.ReadDir(cgroupRoot)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, c := range ctrls {
+		dir := filepath.Join(cgroupRoot, c.Name(), oci.CgroupPath(parent, id))
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		// Children first (runsc may nest), then the sandbox's own directory. rmdir of a
+		// cgroup with live tasks fails with EBUSY; retry briefly while they exit.
+		var last error
+		for try := 0; try < 50; try++ {
+			last = rmdirTree(dir)
+			if last == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if last != nil {
+			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, last))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirTree(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := syscallRmdir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func cgroupsGone(parent, id string) bool {
+	ctrls, _ := os.ReadDir(cgroupRoot)
+	for _, c := range ctrls {
+		if _, err := os.Stat(filepath.Join(cgroupRoot, c.Name(), oci.CgroupPath(parent, id))); err == nil {
+			return false
+		}
+	}
+	return true
+}
