@@ -25,7 +25,8 @@ type CreateSandbox struct {
 }
 
 // ExecRequest runs one command in a sandbox. Cmd is a shell command line run by
-// `bash -l -c`; if Args is set instead, Args[0] is executed directly with Args[1:].
+// `bash -c` (not a login shell: the agent already sets PATH, HOME and USER, and a login
+// shell's profile costs tens of milliseconds per command); if Args is set instead, Args[0] is executed directly with Args[1:].
 type ExecRequest struct {
 	Cmd   string
 	Args  []string

@@ -1,0 +1,390 @@
+// Package agentclient is the server's client for warren-agent (the envd protocol) inside
+// a sandbox: commands over Connect RPC, files over envd's /files routes.
+package agentclient
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/envdpb/filesystem"
+	"github.com/warren-sh/warren/internal/envdpb/filesystem/filesystemconnect"
+	"github.com/warren-sh/warren/internal/envdpb/process"
+	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
+)
+
+// Transport is shared by every agent client of the server: connections to sandboxes
+// are kept alive and reused across calls.
+var Transport = &http.Transport{
+	DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	MaxIdleConnsPerHost: 16,
+	IdleConnTimeout:     60 * time.Second,
+	DisableCompression:  true,
+}
+
+// Client talks to one sandbox's agent.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+	proc  processconnect.ProcessClient
+	fs    filesystemconnect.FilesystemClient
+}
+
+// New returns a client for the agent at addr ("10.211.0.2:49983") using token.
+func New(addr, token string) *Client {
+	hc := &http.Client{Transport: Transport}
+	base := "http://" + addr
+	opts := []connect.ClientOption{connect.WithInterceptors(tokenInterceptor(token))}
+	return &Client{
+		base: base, token: token, http: hc,
+		proc: processconnect.NewProcessClient(hc, base, opts...),
+		fs:   filesystemconnect.NewFilesystemClient(hc, base, opts...),
+	}
+}
+
+func tokenInterceptor(token string) connect.Interceptor {
+	return &headerInterceptor{token: token}
+}
+
+type headerInterceptor struct{ token string }
+
+func (h *headerInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("X-Access-Token", h.token)
+		if u := userFrom(ctx); u != "" {
+			req.Header().Set("Authorization", basic(u))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (h *headerInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("X-Access-Token", h.token)
+		if u := userFrom(ctx); u != "" {
+			conn.RequestHeader().Set("Authorization", basic(u))
+		}
+		return conn
+	}
+}
+
+func (h *headerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+type userKey struct{}
+
+// WithUser selects the sandbox user for the agent calls made with ctx.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+func userFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
+}
+
+func basic(user string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"))
+}
+
+// Health reports whether the agent answers.
+func (c *Client) Health(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("agent health: %s", resp.Status)
+	}
+	return nil
+}
+
+// WaitReady polls the agent's health until it answers or ctx ends.
+func (c *Client) WaitReady(ctx context.Context) error {
+	delay := 2 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		err := c.Health(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent did not become ready: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		if delay < 20*time.Millisecond {
+			delay += 2 * time.Millisecond
+		}
+	}
+}
+
+// Exec runs req and reports its output through onEvent as it arrives.
+func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	if req.User != "" {
+		ctx = WithUser(ctx, req.User)
+	}
+	cfg := &process.ProcessConfig{Envs: req.Env}
+	if len(req.Args) > 0 {
+		cfg.Cmd, cfg.Args = req.Args[0], req.Args[1:]
+	} else {
+		cfg.Cmd, cfg.Args = "/bin/bash", []string{"-c", req.Cmd}
+	}
+	if req.Cwd != "" {
+		cfg.Cwd = &req.Cwd
+	}
+	withStdin := len(req.Stdin) > 0
+	sreq := connect.NewRequest(&process.StartRequest{Process: cfg, Stdin: &withStdin})
+	if req.Timeout > 0 {
+		// envd treats the call's deadline as the process's lifetime.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	stream, err := c.proc.Start(ctx, sreq)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer stream.Close()
+	res := &domain.ExecResult{}
+	var pid uint32
+	emit := func(ev domain.ExecEvent) error {
+		if onEvent == nil {
+			return nil
+		}
+		return onEvent(ev)
+	}
+	for stream.Receive() {
+		ev := stream.Msg().GetEvent()
+		switch e := ev.GetEvent().(type) {
+		case *process.ProcessEvent_Start:
+			pid = e.Start.GetPid()
+			if err := emit(domain.ExecEvent{PID: pid}); err != nil {
+				return nil, err
+			}
+			if withStdin {
+				if err := c.sendStdin(ctx, pid, req.Stdin); err != nil {
+					return nil, err
+				}
+			}
+		case *process.ProcessEvent_Data:
+			var out domain.ExecEvent
+			if b := e.Data.GetStdout(); b != nil {
+				res.Stdout = append(res.Stdout, b...)
+				out.Stdout = b
+			} else if b := e.Data.GetStderr(); b != nil {
+				res.Stderr = append(res.Stderr, b...)
+				out.Stderr = b
+			} else if b := e.Data.GetPty(); b != nil {
+				res.Stdout = append(res.Stdout, b...)
+				out.Stdout = b
+			}
+			if err := emit(out); err != nil {
+				return nil, err
+			}
+		case *process.ProcessEvent_End:
+			res.ExitCode = int(e.End.GetExitCode())
+			res.Error = e.End.GetError()
+			if res.ExitCode == 0 && !e.End.GetExited() && res.Error == "" {
+				res.Error = e.End.GetStatus()
+			}
+			if res.ExitCode == 0 && !e.End.GetExited() {
+				res.ExitCode = -1 // killed by a signal
+			}
+			if err := emit(domain.ExecEvent{End: res}); err != nil {
+				return nil, err
+			}
+			return res, nil
+		}
+	}
+	if err := stream.Err(); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, domain.Errorf(domain.KindUnavailable, "command timed out after %s", req.Timeout)
+		}
+		return nil, mapErr(err)
+	}
+	return nil, domain.Errorf(domain.KindUnavailable, "the command's stream ended without a result; the sandbox may have stopped")
+}
+
+func (c *Client) sendStdin(ctx context.Context, pid uint32, data []byte) error {
+	sel := &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: pid}}
+	const chunk = 64 << 10
+	for len(data) > 0 {
+		n := min(len(data), chunk)
+		_, err := c.proc.SendInput(ctx, connect.NewRequest(&process.SendInputRequest{
+			Process: sel,
+			Input:   &process.ProcessInput{Input: &process.ProcessInput_Stdin{Stdin: data[:n]}},
+		}))
+		if err != nil {
+			return mapErr(err)
+		}
+		data = data[n:]
+	}
+	_, err := c.proc.CloseStdin(ctx, connect.NewRequest(&process.CloseStdinRequest{Process: sel}))
+	return mapErr(err)
+}
+
+// ListDir lists path to depth levels.
+func (c *Client) ListDir(ctx context.Context, path, user string, depth int) ([]domain.FileInfo, error) {
+	if user != "" {
+		ctx = WithUser(ctx, user)
+	}
+	if depth < 1 {
+		depth = 1
+	}
+	resp, err := c.fs.ListDir(ctx, connect.NewRequest(&filesystem.ListDirRequest{Path: path, Depth: uint32(depth)}))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]domain.FileInfo, 0, len(resp.Msg.GetEntries()))
+	for _, e := range resp.Msg.GetEntries() {
+		out = append(out, entryInfo(e))
+	}
+	return out, nil
+}
+
+func entryInfo(e *filesystem.EntryInfo) domain.FileInfo {
+	t := "file"
+	switch e.GetType() {
+	case filesystem.FileType_FILE_TYPE_DIRECTORY:
+		t = "dir"
+	case filesystem.FileType_FILE_TYPE_SYMLINK:
+		t = "symlink"
+	}
+	fi := domain.FileInfo{Name: e.GetName(), Path: e.GetPath(), Type: t, Size: e.GetSize(), Mode: e.GetMode(), Owner: e.GetOwner(), Group: e.GetGroup()}
+	if e.GetModifiedTime() != nil {
+		fi.Modified = e.GetModifiedTime().AsTime()
+	}
+	return fi
+}
+
+// Stat describes path.
+func (c *Client) Stat(ctx context.Context, path, user string) (*domain.FileInfo, error) {
+	if user != "" {
+		ctx = WithUser(ctx, user)
+	}
+	resp, err := c.fs.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: path}))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	fi := entryInfo(resp.Msg.GetEntry())
+	return &fi, nil
+}
+
+func (c *Client) filesURL(path, user string) string {
+	q := url.Values{"path": {path}}
+	if user != "" {
+		q.Set("username", user)
+	}
+	return c.base + "/files?" + q.Encode()
+}
+
+// WriteFile streams r into path (parents created, owned by user).
+func (c *Client) WriteFile(ctx context.Context, path, user string, r io.Reader) (*domain.FileInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.filesURL(path, user), r)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("X-Access-Token", c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "writing %s: the sandbox's agent did not answer: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpErr(resp, path)
+	}
+	var entries []struct {
+		Path string `json:"path"`
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil || len(entries) == 0 {
+		return nil, fmt.Errorf("agent upload answer unreadable: %v", err)
+	}
+	return c.Stat(ctx, entries[0].Path, user)
+}
+
+// ReadFile streams path's content into w.
+func (c *Client) ReadFile(ctx context.Context, path, user string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.filesURL(path, user), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Access-Token", c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return domain.Errorf(domain.KindUnavailable, "reading %s: the sandbox's agent did not answer: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return httpErr(resp, path)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+func httpErr(resp *http.Response, path string) error {
+	var body struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &body) != nil || body.Message == "" {
+		body.Message = string(b)
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return domain.Errorf(domain.KindNotFound, "%s", body.Message)
+	case http.StatusBadRequest:
+		return domain.Invalid("path", "%s", body.Message)
+	case http.StatusUnauthorized:
+		return domain.Errorf(domain.KindInvalid, "%s", body.Message)
+	case http.StatusInsufficientStorage:
+		return domain.Errorf(domain.KindQuotaExceeded, "no space left in the sandbox writing %s: %s", path, body.Message)
+	}
+	return fmt.Errorf("agent answered %s for %s: %s", resp.Status, path, body.Message)
+}
+
+// mapErr turns agent RPC errors into domain errors.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Code() {
+	case connect.CodeNotFound:
+		return domain.Errorf(domain.KindNotFound, "%s", ce.Message())
+	case connect.CodeInvalidArgument, connect.CodeAlreadyExists, connect.CodeFailedPrecondition:
+		return domain.Errorf(domain.KindInvalid, "%s", ce.Message())
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+		return domain.Errorf(domain.KindInvalid, "%s", ce.Message())
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
+		return domain.Errorf(domain.KindUnavailable, "sandbox agent: %s", ce.Message())
+	}
+	return fmt.Errorf("sandbox agent: %w", err)
+}

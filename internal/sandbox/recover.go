@@ -1,0 +1,149 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/warren-sh/warren/internal/agentclient"
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime"
+)
+
+// RecoverReport says what Recover found.
+type RecoverReport struct {
+	Reattached int // running sandboxes taken back
+	Reaped     int // sandboxes that died while the server was down
+	Orphans    int // runtime leftovers without a live row, removed
+}
+
+// activeSandboxes returns every sandbox of every team that is not terminal.
+func (s *Service) activeSandboxes(ctx context.Context) ([]*domain.Sandbox, error) {
+	var out []*domain.Sandbox
+	cursor := ""
+	for {
+		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{
+			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning},
+			Cursor: cursor, Limit: 500,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+// Recover re-attaches to the sandboxes a previous server left running, reaps those that
+// died meanwhile, and removes runtime leftovers that have no live row. Call it once at
+// start-up, before serving.
+func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
+	var rep RecoverReport
+	active, err := s.activeSandboxes(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, sb := range active {
+		var h runtime.Handle
+		_ = json.Unmarshal(sb.RuntimeHandle, &h)
+		if sb.State == domain.StateStarting {
+			s.reap(ctx, sb, &h, domain.StateError, "error: interrupted by a server restart while starting")
+			rep.Reaped++
+			continue
+		}
+		agent := agentclient.New(net.JoinHostPort(sb.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
+		if s.alive(ctx, h, agent) {
+			if sb.Internet {
+				if err := s.cfg.Node.Network().Allow(ctx, sb.Slot, true); err != nil {
+					s.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
+				}
+			}
+			s.track(sb, agent)
+			rep.Reattached++
+			s.log.Info("re-attached sandbox", "sandbox", sb.ID)
+			continue
+		}
+		s.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
+		rep.Reaped++
+	}
+	n, err := s.Sweep(ctx)
+	rep.Orphans = n
+	return rep, err
+}
+
+func (s *Service) alive(ctx context.Context, h runtime.Handle, agent *agentclient.Client) bool {
+	st, err := s.cfg.Node.Driver().Status(ctx, h)
+	if err != nil || st != runtime.StatusRunning {
+		return false
+	}
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return agent.WaitReady(hctx) == nil
+}
+
+func (s *Service) reap(ctx context.Context, sb *domain.Sandbox, h *runtime.Handle, state domain.SandboxState, reason string) {
+	if err := s.cfg.Node.Stop(ctx, sb.ID, sb.Slot, h); err != nil {
+		s.log.Error("reaping sandbox", "sandbox", sb.ID, "err", err)
+	}
+	sb.State, sb.EndReason, sb.StoppedAt = state, reason, s.cfg.Now().UTC()
+	if err := s.cfg.Store.UpdateSandbox(ctx, sb); err != nil {
+		s.log.Error("recording reaped sandbox", "sandbox", sb.ID, "err", err)
+	}
+	s.log.Info("reaped sandbox", "sandbox", sb.ID, "reason", reason)
+}
+
+// Sweep removes runtime leftovers (runsc state, namespaces, directories) of sandboxes that
+// are not live, and returns how many it removed.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	active, err := s.activeSandboxes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	live := map[string]bool{}
+	for _, sb := range active {
+		live[sb.ID] = true
+	}
+	s.mu.Lock()
+	for id := range s.live {
+		live[id] = true
+	}
+	for id := range s.tearing {
+		live[id] = true
+	}
+	s.mu.Unlock()
+	orphans, err := s.cfg.Node.Orphans(ctx, live)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range orphans {
+		s.log.Info("removing runtime leftovers", "sandbox", id)
+		if err := s.cfg.Node.StopOrphan(ctx, id); err != nil {
+			s.log.Error("removing leftovers", "sandbox", id, "err", err)
+		}
+	}
+	return len(orphans), nil
+}
+
+// RunSweeper sweeps every interval until ctx ends.
+func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("sweep", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,467 @@
+// Package sandbox is the sandbox service: it validates requests, keeps the sandbox rows
+// in the store, asks the node to start and stop sandboxes, ends them at their timeout,
+// and relays commands and files to the agent inside. After a restart it re-attaches to
+// the sandboxes that survived and reaps the rest.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/warren-sh/warren/internal/agentclient"
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime"
+)
+
+// Config configures the Service.
+type Config struct {
+	Store domain.Store
+	Node  *node.Node
+	// DefaultTimeout is a sandbox's lifetime when the request gives none (300 s).
+	DefaultTimeout time.Duration
+	// MaxTimeout caps requested lifetimes (24 h).
+	MaxTimeout time.Duration
+	// ExecTimeout bounds a command that gives no timeout (10 min).
+	ExecTimeout time.Duration
+	// StartTimeout bounds starting a sandbox until its agent answers (30 s).
+	StartTimeout  time.Duration
+	DefaultLimits domain.Limits
+	MaxLimits     domain.Limits
+	Now           func() time.Time
+	Log           *slog.Logger
+}
+
+// Service implements domain.SandboxService.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	live     map[string]*liveSandbox // running sandboxes by id
+	reserved map[int]bool            // address slots being started or torn down
+	tearing  map[string]bool         // stopped sandboxes still being torn down
+	closed   bool
+	wg       sync.WaitGroup
+	// startMu is held shared by every create in flight and exclusively by Sweep, so the
+	// sweeper never mistakes a half-started sandbox for a leftover.
+	startMu sync.RWMutex
+}
+
+type liveSandbox struct {
+	sb     *domain.Sandbox
+	agent  *agentclient.Client
+	timer  *time.Timer
+	ending bool
+}
+
+var _ domain.SandboxService = (*Service)(nil)
+
+// New returns a Service. Call Recover before serving requests.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Node == nil {
+		return nil, errors.New("sandbox: Store and Node are required")
+	}
+	if cfg.DefaultTimeout == 0 {
+		cfg.DefaultTimeout = 300 * time.Second
+	}
+	if cfg.MaxTimeout == 0 {
+		cfg.MaxTimeout = 24 * time.Hour
+	}
+	if cfg.ExecTimeout == 0 {
+		cfg.ExecTimeout = 10 * time.Minute
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		cfg: cfg, log: cfg.Log.With("subsystem", "sandbox"),
+		live: map[string]*liveSandbox{}, reserved: map[int]bool{}, tearing: map[string]bool{},
+	}, nil
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// allocSlot reserves the lowest free address slot.
+func (s *Service) allocSlot(ctx context.Context) (int, error) {
+	used, err := s.cfg.Store.UsedSlots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	taken := make(map[int]bool, len(used)+len(s.reserved))
+	for _, u := range used {
+		taken[u] = true
+	}
+	for r := range s.reserved {
+		taken[r] = true
+	}
+	for i := 0; i < s.cfg.Node.Network().Slots(); i++ {
+		if !taken[i] {
+			s.reserved[i] = true
+			return i, nil
+		}
+	}
+	return 0, domain.Errorf(domain.KindUnavailable, "this node has no free sandbox addresses (%d in use); kill sandboxes or widen the address pool", len(taken))
+}
+
+func (s *Service) release(slot int) {
+	s.mu.Lock()
+	delete(s.reserved, slot)
+	s.mu.Unlock()
+}
+
+// Create implements domain.SandboxService.
+func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
+	if req.TemplateID == "" {
+		req.TemplateID = "base"
+	}
+	tpl, err := s.cfg.Store.GetTemplate(ctx, req.TemplateID)
+	if domain.IsKind(err, domain.KindNotFound) {
+		return nil, domain.Invalid("template", "template %q does not exist; list templates with GET /v1/templates", req.TemplateID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !tpl.Ready {
+		return nil, domain.Errorf(domain.KindUnavailable, "template %q is still being built; try again shortly", req.TemplateID)
+	}
+	timeout, err := s.resolveTimeout(req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	limits, err := s.resolveLimits(req.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateMap("env", req.Env, true); err != nil {
+		return nil, err
+	}
+	if err := validateMap("metadata", req.Metadata, false); err != nil {
+		return nil, err
+	}
+	internet := req.Internet == nil || *req.Internet
+
+	s.startMu.RLock()
+	defer s.startMu.RUnlock()
+	slot, err := s.allocSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release(slot)
+	now := s.cfg.Now().UTC()
+	sb := &domain.Sandbox{
+		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
+		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: internet,
+		RuntimeName: s.cfg.Node.Driver().Capabilities().Name, Slot: slot, AccessToken: newToken(),
+		CreatedAt: now, EndsAt: now.Add(timeout),
+	}
+	if err := s.cfg.Store.CreateSandbox(ctx, sb); err != nil {
+		return nil, fmt.Errorf("recording sandbox: %w", err)
+	}
+	// Starting must finish (or clean up) even if the client goes away mid-way.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
+	defer cancel()
+	started, err := s.cfg.Node.Start(sctx, node.StartSpec{
+		ID: sb.ID, Slot: slot, RootFS: tpl.RootFS, Internet: internet, Limits: limits,
+		Agent: node.AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID},
+	})
+	if err == nil {
+		sb.RuntimeHandle, _ = json.Marshal(started.Handle)
+		sb.Address = started.Address
+		agent := agentclient.New(net.JoinHostPort(started.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
+		tReady := time.Now()
+		err = agent.WaitReady(sctx)
+		s.log.Debug("agent ready", "sandbox", sb.ID, "wait", time.Since(tReady), "since_create", time.Since(now))
+		if err != nil {
+			h := started.Handle
+			_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, slot, &h)
+		} else {
+			return s.markRunning(ctx, sb, agent)
+		}
+	}
+	s.log.Error("sandbox failed to start", "sandbox", sb.ID, "err", err)
+	sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: "+err.Error(), s.cfg.Now().UTC()
+	if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); uerr != nil {
+		s.log.Error("recording failed start", "sandbox", sb.ID, "err", uerr)
+	}
+	return nil, domain.Errorf(domain.KindUnavailable, "the sandbox could not be started (%v); run 'warren doctor' on the server", err)
+}
+
+func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agentclient.Client) (*domain.Sandbox, error) {
+	sb.State, sb.StartedAt = domain.StateRunning, s.cfg.Now().UTC()
+	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); err != nil {
+		var h runtime.Handle
+		_ = json.Unmarshal(sb.RuntimeHandle, &h)
+		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
+		return nil, fmt.Errorf("recording started sandbox: %w", err)
+	}
+	s.track(sb, agent)
+	cp := *sb
+	return &cp, nil
+}
+
+// track registers a running sandbox and arms its timeout.
+func (s *Service) track(sb *domain.Sandbox, agent *agentclient.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ls := &liveSandbox{sb: sb, agent: agent}
+	id := sb.ID
+	ls.timer = time.AfterFunc(time.Until(sb.EndsAt), func() { s.expire(id) })
+	s.live[id] = ls
+}
+
+func (s *Service) expire(id string) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.end(ctx, id, "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
+		s.log.Error("ending sandbox at its timeout", "sandbox", id, "err", err)
+	}
+}
+
+// end stops a live sandbox and records why.
+func (s *Service) end(ctx context.Context, id, reason string) error {
+	s.mu.Lock()
+	ls, ok := s.live[id]
+	if !ok || ls.ending {
+		s.mu.Unlock()
+		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running", id)
+	}
+	ls.ending = true
+	ls.timer.Stop()
+	s.mu.Unlock()
+
+	var h runtime.Handle
+	_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
+	// Halt is quick (kill + network removal); reclaiming memory, runtime state, mounts
+	// and files can take a second or more and continues in the background, with the
+	// address slot reserved and the id shielded from the sweeper until it is done.
+	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
+		s.log.Error("halting sandbox", "sandbox", id, "err", err)
+	}
+	s.mu.Lock()
+	delete(s.live, id)
+	s.tearing[id] = true
+	s.reserved[ls.sb.Slot] = true
+	sb := *ls.sb
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.cfg.Node.Stop(tctx, id, sb.Slot, &h); err != nil {
+			s.log.Error("teardown incomplete; the sweeper will retry", "sandbox", id, "err", err)
+		}
+		s.mu.Lock()
+		delete(s.tearing, id)
+		delete(s.reserved, sb.Slot)
+		s.mu.Unlock()
+	}()
+	sb.State, sb.EndReason, sb.StoppedAt = domain.StateStopped, reason, s.cfg.Now().UTC()
+	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
+		return fmt.Errorf("recording stopped sandbox: %w", err)
+	}
+	s.log.Info("sandbox stopped", "sandbox", id, "reason", reason)
+	return nil
+}
+
+// Get implements domain.SandboxService.
+func (s *Service) Get(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	if !domain.ValidSandboxID(id) {
+		return nil, domain.NotFound("sandbox", id)
+	}
+	return s.cfg.Store.GetSandbox(ctx, p.TeamID, id)
+}
+
+// List implements domain.SandboxService.
+func (s *Service) List(ctx context.Context, p domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
+	f.TeamID = p.TeamID
+	return s.cfg.Store.ListSandboxes(ctx, f)
+}
+
+// Kill implements domain.SandboxService.
+func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error {
+	sb, err := s.Get(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if sb.State.Terminal() {
+		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running (it is %s)", id, sb.State)
+	}
+	return s.end(ctx, id, "killed")
+}
+
+// SetTimeout implements domain.SandboxService.
+func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	if _, err := s.Get(ctx, p, id); err != nil {
+		return nil, err
+	}
+	if d < time.Second {
+		return nil, domain.Invalid("timeout", "timeout must be at least 1 second")
+	}
+	if d > s.cfg.MaxTimeout {
+		return nil, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, s.cfg.MaxTimeout)
+	}
+	s.mu.Lock()
+	ls, ok := s.live[id]
+	if !ok || ls.ending {
+		s.mu.Unlock()
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is not running; create a new one", id)
+	}
+	sb := *ls.sb
+	sb.EndsAt = s.cfg.Now().UTC().Add(d)
+	ls.sb.EndsAt = sb.EndsAt
+	ls.timer.Reset(d)
+	s.mu.Unlock()
+	if err := s.cfg.Store.UpdateSandbox(ctx, &sb); err != nil {
+		return nil, err
+	}
+	return &sb, nil
+}
+
+// agentFor returns the agent of a running sandbox of the principal's team.
+func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string) (*agentclient.Client, error) {
+	sb, err := s.Get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	ls, ok := s.live[id]
+	s.mu.Unlock()
+	if !ok || sb.State != domain.StateRunning {
+		reason := ""
+		if sb.EndReason != "" {
+			reason = " (" + sb.EndReason + ")"
+		}
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is %s%s; create a new one", id, sb.State, reason)
+	}
+	return ls.agent, nil
+}
+
+// Exec implements domain.SandboxService.
+func (s *Service) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	if req.Cmd == "" && len(req.Args) == 0 {
+		return nil, domain.Invalid("cmd", "give the command to run in cmd (a shell line) or args")
+	}
+	if err := validateMap("env", req.Env, true); err != nil {
+		return nil, err
+	}
+	if req.User != "" && req.User != "user" && req.User != "root" {
+		return nil, domain.Invalid("user", "user must be \"user\" or \"root\", not %q", req.User)
+	}
+	if req.Timeout < 0 {
+		return nil, domain.Invalid("timeout", "timeout must not be negative")
+	}
+	if req.Timeout == 0 {
+		req.Timeout = s.cfg.ExecTimeout
+	}
+	agent, err := s.agentFor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return agent.Exec(ctx, req, onEvent)
+}
+
+// WriteFile implements domain.SandboxService.
+func (s *Service) WriteFile(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (*domain.FileInfo, error) {
+	if path == "" {
+		return nil, domain.Invalid("path", "path is required")
+	}
+	agent, err := s.agentFor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return agent.WriteFile(ctx, path, user, r)
+}
+
+// ReadFile implements domain.SandboxService.
+func (s *Service) ReadFile(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error {
+	if path == "" {
+		return domain.Invalid("path", "path is required")
+	}
+	agent, err := s.agentFor(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	return agent.ReadFile(ctx, path, user, w)
+}
+
+// ListFiles implements domain.SandboxService.
+func (s *Service) ListFiles(ctx context.Context, p domain.Principal, id, path, user string, depth int) ([]domain.FileInfo, error) {
+	if path == "" {
+		return nil, domain.Invalid("path", "path is required")
+	}
+	if depth < 0 || depth > 32 {
+		return nil, domain.Invalid("depth", "depth must be between 1 and 32")
+	}
+	agent, err := s.agentFor(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return agent.ListDir(ctx, path, user, depth)
+}
+
+// Templates implements domain.SandboxService.
+func (s *Service) Templates(ctx context.Context) ([]*domain.Template, error) {
+	return s.cfg.Store.ListTemplates(ctx)
+}
+
+// Live returns the number of running sandboxes this service tracks.
+func (s *Service) Live() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)
+}
+
+// KillAll ends every running sandbox (used by tests and by 'serve --kill-on-exit').
+func (s *Service) KillAll(ctx context.Context) error {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.live))
+	for id := range s.live {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		if err := s.end(ctx, id, "killed"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the timers; running sandboxes keep running so a restarted server can
+// re-attach to them.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, ls := range s.live {
+		ls.timer.Stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}

@@ -1,0 +1,103 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+const (
+	maxMapEntries = 100
+	maxKeyLen     = 256
+	maxValueLen   = 8 << 10
+	minMemoryMB   = 128
+)
+
+func validateMap(field string, m map[string]string, envKeys bool) error {
+	if len(m) > maxMapEntries {
+		return domain.Invalid(field, "%s has %d entries; at most %d are allowed", field, len(m), maxMapEntries)
+	}
+	for k, v := range m {
+		switch {
+		case k == "":
+			return domain.Invalid(field, "%s has an empty key", field)
+		case len(k) > maxKeyLen:
+			return domain.Invalid(field, "%s key %.20q... is longer than %d bytes", field, k, maxKeyLen)
+		case len(v) > maxValueLen:
+			return domain.Invalid(field, "%s[%q] is longer than %d bytes", field, k, maxValueLen)
+		case strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0):
+			return domain.Invalid(field, "%s[%q] contains a NUL byte", field, k)
+		case envKeys && strings.ContainsRune(k, '='):
+			return domain.Invalid(field, "%s key %q contains '='", field, k)
+		}
+	}
+	return nil
+}
+
+// resolveLimits fills defaults into l and checks it against the node's maxima.
+func (s *Service) resolveLimits(l domain.Limits) (domain.Limits, error) {
+	d, mx := s.cfg.DefaultLimits, s.cfg.MaxLimits
+	if l.CPUCores < 0 || l.MemoryMB < 0 || l.DiskMB < 0 || l.MaxProcesses < 0 {
+		return l, domain.Invalid("limits", "limits must not be negative")
+	}
+	if l.CPUCores == 0 {
+		l.CPUCores = d.CPUCores
+	}
+	if l.MemoryMB == 0 {
+		l.MemoryMB = d.MemoryMB
+	}
+	if l.DiskMB == 0 {
+		l.DiskMB = d.DiskMB
+	}
+	if l.MaxProcesses == 0 {
+		l.MaxProcesses = d.MaxProcesses
+	}
+	check := func(field string, v, max float64, knob string) error {
+		if max > 0 && v > max {
+			return domain.Invalid("limits."+field, "limits.%s %s exceeds this node's maximum of %s; ask for less or raise %s",
+				field, trim(v), trim(max), knob)
+		}
+		return nil
+	}
+	if err := check("cpu_cores", l.CPUCores, mx.CPUCores, "WARREN_MAX_CPU_CORES"); err != nil {
+		return l, err
+	}
+	if err := check("memory_mb", float64(l.MemoryMB), float64(mx.MemoryMB), "WARREN_MAX_MEMORY_MB"); err != nil {
+		return l, err
+	}
+	if err := check("disk_mb", float64(l.DiskMB), float64(mx.DiskMB), "WARREN_MAX_DISK_MB"); err != nil {
+		return l, err
+	}
+	if err := check("max_processes", float64(l.MaxProcesses), float64(mx.MaxProcesses), "WARREN_MAX_PROCESSES"); err != nil {
+		return l, err
+	}
+	if l.MemoryMB < minMemoryMB {
+		return l, domain.Invalid("limits.memory_mb", "limits.memory_mb %d is below the minimum of %d", l.MemoryMB, minMemoryMB)
+	}
+	if l.CPUCores < 0.05 {
+		return l, domain.Invalid("limits.cpu_cores", "limits.cpu_cores %s is below the minimum of 0.05", trim(l.CPUCores))
+	}
+	if l.MaxProcesses < 16 {
+		return l, domain.Invalid("limits.max_processes", "limits.max_processes %d is below the minimum of 16", l.MaxProcesses)
+	}
+	return l, nil
+}
+
+func trim(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
+}
+
+func (s *Service) resolveTimeout(d time.Duration) (time.Duration, error) {
+	if d == 0 {
+		return s.cfg.DefaultTimeout, nil
+	}
+	if d < time.Second {
+		return 0, domain.Invalid("timeout", "timeout must be at least 1 second")
+	}
+	if d > s.cfg.MaxTimeout {
+		return 0, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, s.cfg.MaxTimeout)
+	}
+	return d, nil
+}
