@@ -1,0 +1,204 @@
+package rest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// exec runs a command. The response is one JSON object, or an SSE stream when the body
+// says "stream": true or the client accepts text/event-stream.
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	var body execRequest
+	if err := s.decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	req, err := toExecRequest(body)
+	if err != nil {
+		return err
+	}
+	if body.Stream || acceptsEventStream(r) {
+		return s.execStream(w, r, p, id, req)
+	}
+	res, err := s.svc.Exec(r.Context(), p, id, req, nil)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		return fmt.Errorf("exec in sandbox %s: service returned no result", id)
+	}
+	s.writeJSON(w, r, http.StatusOK, execResponse{
+		ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Error: res.Error,
+	})
+	return nil
+}
+
+func toExecRequest(b execRequest) (domain.ExecRequest, error) {
+	var req domain.ExecRequest
+	switch {
+	case b.Cmd != "" && len(b.Args) > 0:
+		return req, domain.Invalid("cmd", "send either cmd (a shell line) or args (an argv array), not both")
+	case b.Cmd == "" && len(b.Args) == 0:
+		return req, domain.Invalid("cmd", "one of cmd (a shell line) or args (an argv array) is required")
+	case len(b.Args) > 0 && b.Args[0] == "":
+		return req, domain.Invalid("args", "args[0] must name the program to run")
+	}
+	if err := checkTimeout("timeout", b.Timeout, false); err != nil {
+		return req, err
+	}
+	req = domain.ExecRequest{
+		Cmd: b.Cmd, Args: b.Args, Env: b.Env, Cwd: b.Cwd, User: b.User,
+		Timeout: time.Duration(b.Timeout) * time.Second,
+	}
+	switch {
+	case b.Stdin != nil && b.StdinBase64 != nil:
+		return req, domain.Invalid("stdin", "send either stdin or stdin_base64, not both")
+	case b.Stdin != nil:
+		req.Stdin = []byte(*b.Stdin)
+	case b.StdinBase64 != nil:
+		in, err := base64.StdEncoding.DecodeString(*b.StdinBase64)
+		if err != nil {
+			return req, domain.Invalid("stdin_base64", "stdin_base64 is not valid base64: %v", err)
+		}
+		req.Stdin = in
+	}
+	return req, nil
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/event-stream" {
+			return true
+		}
+	}
+	return false
+}
+
+// execStream streams the command as SSE: start, stdout/stderr..., then end or error.
+// Nothing is written until the first event, so a failure to start (unknown sandbox, bad
+// user) is still an ordinary JSON error with its status code.
+func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, req domain.ExecRequest) error {
+	sse := &sseWriter{w: w}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(s.opts.keepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if sse.comment("keep-alive") != nil {
+					return
+				}
+			}
+		}
+	})
+	res, err := s.svc.Exec(r.Context(), p, id, req, func(ev domain.ExecEvent) error {
+		switch {
+		case ev.Stdout != nil:
+			return sse.send("stdout", outputEvent{Data: base64.StdEncoding.EncodeToString(ev.Stdout), Text: string(ev.Stdout)})
+		case ev.Stderr != nil:
+			return sse.send("stderr", outputEvent{Data: base64.StdEncoding.EncodeToString(ev.Stderr), Text: string(ev.Stderr)})
+		case ev.End != nil:
+			return nil // the returned result is authoritative; "end" is sent from it
+		default:
+			return sse.send("start", startEvent{PID: ev.PID})
+		}
+	})
+	close(done)
+	wg.Wait()
+	if err == nil && res == nil {
+		err = fmt.Errorf("exec in sandbox %s: service returned no result", id)
+	}
+	if err != nil {
+		if !sse.started() {
+			return err
+		}
+		if werr := sse.writeErr(); werr != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "event stream client went away",
+				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", werr))
+			return nil
+		}
+		_, body := s.errorResponse(r, err)
+		_ = sse.send("error", body)
+		return nil
+	}
+	_ = sse.send("end", endEvent{ExitCode: res.ExitCode, Error: res.Error})
+	return nil
+}
+
+// sseWriter writes Server-Sent Events. The service's callback and the keep-alive ticker
+// both write, so every write holds mu. After a failed write, all later writes fail.
+type sseWriter struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	begun   bool
+	lastErr error
+}
+
+// beginLocked sends the SSE headers. Preconditions: mu held.
+func (e *sseWriter) beginLocked() {
+	if e.begun {
+		return
+	}
+	h := e.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	e.w.WriteHeader(http.StatusOK)
+	e.begun = true
+}
+
+func (e *sseWriter) send(event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return e.write("event: " + event + "\ndata: " + string(data) + "\n\n")
+}
+
+func (e *sseWriter) comment(text string) error { return e.write(": " + text + "\n\n") }
+
+func (e *sseWriter) write(s string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastErr != nil {
+		return e.lastErr
+	}
+	e.beginLocked()
+	if _, err := e.w.Write([]byte(s)); err != nil {
+		e.lastErr = err
+		return err
+	}
+	if err := http.NewResponseController(e.w).Flush(); err != nil {
+		e.lastErr = err
+		return err
+	}
+	return nil
+}
+
+func (e *sseWriter) started() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.begun
+}
+
+func (e *sseWriter) writeErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastErr
+}

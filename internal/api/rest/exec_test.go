@@ -1,0 +1,191 @@
+package rest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// scriptedExec emits start, stdout, stderr (with a non-UTF-8 byte) and end, then
+// returns exit code 3.
+func scriptedExec(_ context.Context, _ domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	if err := notFoundUnless(id); err != nil {
+		return nil, err
+	}
+	res := &domain.ExecResult{ExitCode: 3, Error: "exit status 3", Stdout: []byte("hello\n"), Stderr: []byte("oops\xff\n")}
+	if onEvent != nil {
+		for _, ev := range []domain.ExecEvent{
+			{PID: 42}, {Stdout: []byte("hello\n")}, {Stderr: []byte("oops\xff\n")}, {End: res},
+		} {
+			if err := onEvent(ev); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+func TestExec(t *testing.T) {
+	h := newHarness(t)
+	var got domain.ExecRequest
+	h.svc.exec = func(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		got = req
+		if onEvent != nil {
+			t.Error("non-streamed exec passed an onEvent callback")
+		}
+		return scriptedExec(ctx, p, id, req, nil)
+	}
+	body := `{"args":["python3","-c","print(1)"],"env":{"X":"1"},"cwd":"/tmp","user":"root","stdin":"in","timeout":30}`
+	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", body)
+	if res.status != 200 {
+		t.Fatalf("exec: %d %s", res.status, res.body)
+	}
+	want := domain.ExecRequest{Args: []string{"python3", "-c", "print(1)"}, Env: map[string]string{"X": "1"},
+		Cwd: "/tmp", User: "root", Stdin: []byte("in"), Timeout: 30 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("request = %+v, want %+v", got, want)
+	}
+	var out execResponse
+	if err := json.Unmarshal(res.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.ExitCode != 3 || out.Stdout != "hello\n" || out.Stderr != "oops\uFFFD\n" || out.Error != "exit status 3" {
+		t.Errorf("result = %+v", out)
+	}
+
+	res = h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"echo hi","stdin_base64":"`+base64.StdEncoding.EncodeToString([]byte{0, 0xff})+`"}`)
+	if res.status != 200 || got.Cmd != "echo hi" || string(got.Stdin) != "\x00\xff" {
+		t.Errorf("cmd with binary stdin: %d, request %+v", res.status, got)
+	}
+	h.wantError(h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/commands", `{"cmd":"true"}`), 404, "not_found", "")
+}
+
+func TestExecBadBodies(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct{ body, field, msg string }{
+		{`{}`, "cmd", "one of cmd"},
+		{`{"cmd":"ls","args":["ls"]}`, "cmd", "not both"},
+		{`{"args":[""]}`, "args", "args[0]"},
+		{`{"args":"ls"}`, "args", `field "args": expected array, got string`},
+		{`{"cmd":"ls","timeout":-1}`, "timeout", "negative"},
+		{`{"cmd":"ls","timeout":100000}`, "timeout", "at most"},
+		{`{"cmd":"ls","stdin":"a","stdin_base64":"YQ=="}`, "stdin", "not both"},
+		{`{"cmd":"ls","stdin_base64":"%%%"}`, "stdin_base64", "base64"},
+		{`{"cmd":"ls","shell":true}`, "shell", `unknown field "shell"`},
+	}
+	for _, c := range cases {
+		m := h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/commands", c.body), 400, "invalid", c.field)
+		if !strings.Contains(m["message"].(string), c.msg) {
+			t.Errorf("%s: message %q lacks %q", c.body, m["message"], c.msg)
+		}
+	}
+}
+
+func TestExecStream(t *testing.T) {
+	for _, how := range []string{"body", "accept"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t)
+			h.svc.exec = scriptedExec
+			r := h.req("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"x","stream":true}`)
+			if how == "accept" {
+				r = h.req("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"x"}`)
+				r.Header.Set("Accept", "text/event-stream")
+			}
+			res := h.serve(r)
+			if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("stream: %d %v", res.status, res.header)
+			}
+			evs := parseSSE(t, res.body)
+			var names []string
+			for _, ev := range evs {
+				names = append(names, ev.name)
+			}
+			if strings.Join(names, ",") != "start,stdout,stderr,end" {
+				t.Fatalf("events = %v\n%s", names, res.body)
+			}
+			var start startEvent
+			var stderr outputEvent
+			var end endEvent
+			_ = json.Unmarshal([]byte(evs[0].data), &start)
+			_ = json.Unmarshal([]byte(evs[2].data), &stderr)
+			_ = json.Unmarshal([]byte(evs[3].data), &end)
+			raw, _ := base64.StdEncoding.DecodeString(stderr.Data)
+			if start.PID != 42 || string(raw) != "oops\xff\n" || stderr.Text != "oops\uFFFD\n" || end.ExitCode != 3 || end.Error != "exit status 3" {
+				t.Errorf("events: %s", res.body)
+			}
+		})
+	}
+}
+
+func TestExecStreamErrors(t *testing.T) {
+	h := newHarness(t)
+	h.svc.exec = scriptedExec
+	// Fails before the stream starts: an ordinary JSON error with its status.
+	res := h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/commands", `{"cmd":"x","stream":true}`)
+	h.wantError(res, 404, "not_found", "")
+
+	// Fails mid-way: the stream ends with an error event.
+	h.svc.exec = func(_ context.Context, _ domain.Principal, _ string, _ domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		_ = onEvent(domain.ExecEvent{PID: 7})
+		_ = onEvent(domain.ExecEvent{Stdout: []byte("partial")})
+		return nil, domain.Errorf(domain.KindUnavailable, "sandbox agent went away")
+	}
+	res = h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"x","stream":true}`)
+	evs := parseSSE(t, res.body)
+	if res.status != 200 || len(evs) != 3 || evs[2].name != "error" {
+		t.Fatalf("events: %d %s", res.status, res.body)
+	}
+	var eb errorBody
+	_ = json.Unmarshal([]byte(evs[2].data), &eb)
+	if eb.Code != "unavailable" || eb.Message != "sandbox agent went away" || eb.RequestID != res.header.Get("X-Request-Id") {
+		t.Errorf("error event = %+v", eb)
+	}
+}
+
+func TestExecStreamKeepAlive(t *testing.T) {
+	h := newHarness(t, WithKeepAlive(5*time.Millisecond))
+	h.svc.exec = func(ctx context.Context, _ domain.Principal, _ string, _ domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		time.Sleep(30 * time.Millisecond) // a quiet command
+		return &domain.ExecResult{}, nil
+	}
+	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"sleep 1","stream":true}`)
+	if !strings.Contains(string(res.body), ": keep-alive\n\n") {
+		t.Errorf("no keep-alive comment in %q", res.body)
+	}
+	evs := parseSSE(t, res.body)
+	if len(evs) != 1 || evs[0].name != "end" {
+		t.Errorf("events = %+v", evs)
+	}
+}
+
+func TestExecStreamOverHTTP(t *testing.T) {
+	// Through a real server, to check that events are flushed as they happen.
+	h := newHarness(t)
+	release := make(chan struct{})
+	h.svc.exec = func(ctx context.Context, _ domain.Principal, _ string, _ domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		_ = onEvent(domain.ExecEvent{PID: 1})
+		<-release
+		return &domain.ExecResult{}, nil
+	}
+	srv := newHTTPServer(t, h)
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/sandboxes/"+sbID+"/commands", strings.NewReader(`{"cmd":"x","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 256)
+	n, err := resp.Body.Read(buf) // must not block: "start" was flushed
+	if err != nil || !strings.Contains(string(buf[:n]), "event: start") {
+		t.Errorf("first read: %q, %v", buf[:n], err)
+	}
+	close(release)
+}

@@ -1,0 +1,392 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// harness is a Server over fakes, with its logs captured. Every response that goes
+// through serve is checked against openapi.json.
+type harness struct {
+	t    *testing.T
+	svc  *fakeSandboxes
+	keys *fakeKeys
+	srv  *Server
+	logs *syncBuffer
+}
+
+func newHarness(t *testing.T, opts ...Option) *harness {
+	t.Helper()
+	h := &harness{t: t, svc: &fakeSandboxes{}, keys: &fakeKeys{}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.srv = New(h.svc, h.keys, log, opts...)
+	return h
+}
+
+// req builds an authenticated request. body may be nil, a string or []byte (sent raw),
+// or anything else (sent as JSON).
+func (h *harness) req(method, target string, body any) *http.Request {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	r := httptest.NewRequest(method, target, rd)
+	r.Header.Set("Authorization", "Bearer "+testKey)
+	return r
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r result) obj(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+func (h *harness) serve(r *http.Request) result {
+	h.t.Helper()
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, r)
+	res := result{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	h.conform(r, res)
+	return res
+}
+
+func (h *harness) do(method, target string, body any) result {
+	h.t.Helper()
+	return h.serve(h.req(method, target, body))
+}
+
+// wantError checks the status and the error body, and returns the body.
+func (h *harness) wantError(res result, status int, code, field string) map[string]any {
+	h.t.Helper()
+	if res.status != status {
+		h.t.Fatalf("status = %d, want %d; body %s", res.status, status, res.body)
+	}
+	m := res.obj(h.t)
+	if m["code"] != code {
+		h.t.Errorf("code = %v, want %q; body %s", m["code"], code, res.body)
+	}
+	if got, _ := m["field"].(string); got != field {
+		h.t.Errorf("field = %q, want %q; body %s", got, field, res.body)
+	}
+	if m["request_id"] == "" || m["request_id"] != res.header.Get("X-Request-Id") {
+		h.t.Errorf("request_id %v does not match header %q", m["request_id"], res.header.Get("X-Request-Id"))
+	}
+	return m
+}
+
+// conform checks a response against the OpenAPI document: the status is documented for
+// the operation, and JSON bodies (and SSE event data) validate against their schemas.
+func (h *harness) conform(r *http.Request, res result) {
+	h.t.Helper()
+	if res.header.Get("X-Request-Id") == "" {
+		h.t.Errorf("%s %s: no X-Request-Id header", r.Method, r.URL)
+	}
+	doc := loadDoc(h.t)
+	_, pattern := h.srv.mux.Handler(r)
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		// The 405 and 404 fallbacks answer with the Error schema.
+		h.validateJSON(r, res, doc.schema("Error"))
+		return
+	}
+	op := doc.operation(method, path)
+	if op == nil {
+		h.t.Errorf("%s %s: operation not in openapi.json", method, path)
+		return
+	}
+	resp := doc.response(op, res.status)
+	if resp == nil {
+		h.t.Errorf("%s %s: status %d is not documented", method, path, res.status)
+		return
+	}
+	ct, _, _ := strings.Cut(res.header.Get("Content-Type"), ";")
+	content, _ := resp["content"].(map[string]any)
+	if len(res.body) == 0 && content == nil {
+		return
+	}
+	media, _ := content[ct].(map[string]any)
+	if media == nil {
+		h.t.Errorf("%s %s %d: content type %q is not documented", method, path, res.status, ct)
+		return
+	}
+	switch ct {
+	case "application/json":
+		h.validateJSON(r, res, media["schema"].(map[string]any))
+	case "text/event-stream":
+		for _, ev := range parseSSE(h.t, res.body) {
+			name := map[string]string{"start": "ExecStartEvent", "stdout": "ExecOutputEvent",
+				"stderr": "ExecOutputEvent", "end": "ExecEndEvent", "error": "Error"}[ev.name]
+			if name == "" {
+				h.t.Errorf("undocumented SSE event %q", ev.name)
+				continue
+			}
+			var v any
+			if err := json.Unmarshal([]byte(ev.data), &v); err != nil {
+				h.t.Errorf("SSE %s data is not JSON: %v", ev.name, err)
+				continue
+			}
+			for _, e := range doc.validate(doc.schema(name), v, ev.name) {
+				h.t.Errorf("SSE event: %s", e)
+			}
+		}
+	}
+}
+
+func (h *harness) validateJSON(r *http.Request, res result, schema map[string]any) {
+	h.t.Helper()
+	var v any
+	if err := json.Unmarshal(res.body, &v); err != nil {
+		h.t.Errorf("%s %s: body is not JSON: %v\n%s", r.Method, r.URL, err, res.body)
+		return
+	}
+	for _, e := range loadDoc(h.t).validate(schema, v, "body") {
+		h.t.Errorf("%s %s %d: %s\n%s", r.Method, r.URL, res.status, e, res.body)
+	}
+}
+
+type sseEvent struct{ name, data string }
+
+func parseSSE(t *testing.T, body []byte) []sseEvent {
+	t.Helper()
+	var evs []sseEvent
+	for _, block := range strings.Split(string(body), "\n\n") {
+		if strings.TrimSpace(block) == "" {
+			continue
+		}
+		var ev sseEvent
+		for _, line := range strings.Split(block, "\n") {
+			switch {
+			case strings.HasPrefix(line, ":"):
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data = strings.TrimPrefix(line, "data: ")
+			default:
+				t.Errorf("unexpected SSE line %q", line)
+			}
+		}
+		if ev.name != "" {
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+// apiDoc is the parsed openapi.json with a small JSON Schema checker: $ref, type, enum,
+// required, properties, additionalProperties, items, pattern and date-time formats.
+type apiDoc struct{ root map[string]any }
+
+var (
+	docOnce sync.Once
+	docVal  *apiDoc
+	docErr  error
+)
+
+func loadDoc(t *testing.T) *apiDoc {
+	t.Helper()
+	docOnce.Do(func() {
+		var m map[string]any
+		docErr = json.Unmarshal(openAPIDoc, &m)
+		docVal = &apiDoc{root: m}
+	})
+	if docErr != nil {
+		t.Fatalf("openapi.json: %v", docErr)
+	}
+	return docVal
+}
+
+func (d *apiDoc) resolve(v map[string]any) map[string]any {
+	for {
+		ref, ok := v["$ref"].(string)
+		if !ok {
+			return v
+		}
+		var cur any = d.root
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			m, _ := cur.(map[string]any)
+			cur = m[part]
+		}
+		next, _ := cur.(map[string]any)
+		if next == nil {
+			panic("unresolvable $ref " + ref)
+		}
+		v = next
+	}
+}
+
+func (d *apiDoc) schema(name string) map[string]any {
+	return d.resolve(map[string]any{"$ref": "#/components/schemas/" + name})
+}
+
+func (d *apiDoc) operation(method, path string) map[string]any {
+	paths, _ := d.root["paths"].(map[string]any)
+	item, _ := paths[path].(map[string]any)
+	op, _ := item[strings.ToLower(method)].(map[string]any)
+	return op
+}
+
+func (d *apiDoc) response(op map[string]any, status int) map[string]any {
+	rs, _ := op["responses"].(map[string]any)
+	r, _ := rs[fmt.Sprint(status)].(map[string]any)
+	if r == nil {
+		return nil
+	}
+	return d.resolve(r)
+}
+
+func jsonType(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		if x == float64(int64(x)) {
+			return "integer"
+		}
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func (d *apiDoc) validate(schema map[string]any, v any, at string) []string {
+	schema = d.resolve(schema)
+	var errs []string
+	if want, ok := schema["type"].(string); ok {
+		got := jsonType(v)
+		if got != want && !(want == "number" && got == "integer") {
+			return []string{fmt.Sprintf("%s: type %s, want %s", at, got, want)}
+		}
+	}
+	if enum, ok := schema["enum"].([]any); ok {
+		found := false
+		for _, e := range enum {
+			found = found || e == v
+		}
+		if !found {
+			errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", at, v, enum))
+		}
+	}
+	if s, ok := v.(string); ok {
+		if p, ok := schema["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(s) {
+			errs = append(errs, fmt.Sprintf("%s: %q does not match %s", at, s, p))
+		}
+		if schema["format"] == "date-time" {
+			if _, err := time.Parse(time.RFC3339, s); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %q is not RFC 3339", at, s))
+			}
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		req, _ := schema["required"].([]any)
+		for _, name := range req {
+			if _, ok := x[name.(string)]; !ok {
+				errs = append(errs, fmt.Sprintf("%s: required property %q missing", at, name))
+			}
+		}
+		props, _ := schema["properties"].(map[string]any)
+		for k, val := range x {
+			if ps, ok := props[k].(map[string]any); ok {
+				errs = append(errs, d.validate(ps, val, at+"."+k)...)
+				continue
+			}
+			switch ap := schema["additionalProperties"].(type) {
+			case bool:
+				if !ap {
+					errs = append(errs, fmt.Sprintf("%s: undocumented property %q", at, k))
+				}
+			case map[string]any:
+				errs = append(errs, d.validate(ap, val, at+"."+k)...)
+			}
+		}
+	case []any:
+		if items, ok := schema["items"].(map[string]any); ok {
+			for i, item := range x {
+				errs = append(errs, d.validate(items, item, fmt.Sprintf("%s[%d]", at, i))...)
+			}
+		}
+	}
+	return errs
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Test data.
+
+const sbID = "abcdefghij0123456789"
+
+func testSandbox() *domain.Sandbox {
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &domain.Sandbox{
+		ID: sbID, TeamID: testPrincipal.TeamID, TemplateID: "base", State: domain.StateRunning,
+		Metadata: map[string]string{"user": "alice"},
+		Env:      map[string]string{"SECRET_TOKEN": "hunter2", "A": "1"},
+		Limits:   domain.Limits{CPUCores: 1.5, MemoryMB: 512, DiskMB: 1024, MaxProcesses: 256},
+		Internet: true, RuntimeName: "gvisor", RuntimeHandle: []byte(`{"pid":1}`),
+		Address: "10.11.0.2", AccessToken: "tok", CreatedAt: t0, StartedAt: t0.Add(time.Second),
+		EndsAt: t0.Add(5 * time.Minute),
+	}
+}
+
+// otherTeam mimics the service: sandboxes of other teams (any id but sbID) are not found.
+func notFoundUnless(id string) error {
+	if id == sbID {
+		return nil
+	}
+	return domain.NotFound("sandbox", id)
+}

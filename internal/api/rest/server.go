@@ -1,0 +1,187 @@
+// Package rest serves Warren's native REST API, /v1: sandboxes, commands, files, API keys
+// and templates as JSON over HTTP, with Server-Sent Events for streamed command output.
+//
+// It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
+// validates requests, calls domain.SandboxService and domain.KeyService with the caller's
+// domain.Principal, and maps domain error kinds to status codes in exactly one place
+// (Server.writeError). Every response carries an X-Request-Id header, and every error body
+// carries the same id so that people can quote it.
+//
+// The route table (routeTable) is the single list of endpoints; the mux, the 405 handling
+// and the OpenAPI conformance test are all derived from it. The OpenAPI 3.1 document is
+// hand-written in openapi.json and served at GET /v1/openapi.json.
+package rest
+
+import (
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Option configures a Server. Options cannot fail: a zero or nil value means "the
+// default", so the constructor has nothing to reject but missing services.
+type Option func(*options)
+
+type options struct {
+	ready        func() error
+	maxJSONBytes int64
+	keepAlive    time.Duration
+}
+
+// WithReady sets the readiness check behind GET /readyz: a non-nil error answers 503 with
+// the error's text. Without it (or with nil), /readyz always answers 200.
+func WithReady(ready func() error) Option {
+	return func(o *options) { o.ready = ready }
+}
+
+// WithMaxJSONBytes caps JSON request bodies; n <= 0 means the default, 1 MiB. File
+// uploads are never capped.
+func WithMaxJSONBytes(n int64) Option {
+	return func(o *options) { o.maxJSONBytes = n }
+}
+
+// WithKeepAlive sets how often a quiet SSE stream gets a comment line so that proxies do
+// not time it out; d <= 0 means the default, 15s.
+func WithKeepAlive(d time.Duration) Option {
+	return func(o *options) { o.keepAlive = d }
+}
+
+// Server is the /v1 HTTP handler. Create it with New; it is safe for concurrent use.
+type Server struct {
+	svc  domain.SandboxService
+	keys domain.KeyService
+	log  *slog.Logger
+	opts options
+	mux  *http.ServeMux
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New returns the /v1 API handler. log may be nil (logs are discarded). A nil svc or
+// keys is a wiring bug and panics, as http.Handle does with a nil handler.
+func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, opts ...Option) *Server {
+	if svc == nil || keys == nil {
+		panic("rest.New: nil SandboxService or KeyService")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxJSONBytes <= 0 {
+		o.maxJSONBytes = 1 << 20
+	}
+	if o.keepAlive <= 0 {
+		o.keepAlive = 15 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, keys: keys, log: log.With("subsystem", "api.rest"), opts: o}
+	s.mux = s.buildMux()
+	return s
+}
+
+// Handler returns s; it exists so callers can write srv.Handler() like elsewhere.
+func (s *Server) Handler() http.Handler { return s }
+
+// route is one endpoint. Path uses net/http pattern syntax, which is also OpenAPI's.
+type route struct {
+	method string
+	path   string
+	// public routes skip authentication.
+	public bool
+	handle func(*Server, http.ResponseWriter, *http.Request) error
+}
+
+// routeTable is the one list of endpoints. The OpenAPI conformance test checks that
+// openapi.json documents exactly these (method, path) pairs.
+var routeTable = []route{
+	{"GET", "/healthz", true, (*Server).healthz},
+	{"GET", "/readyz", true, (*Server).readyz},
+	{"GET", "/v1/openapi.json", true, (*Server).openAPI},
+
+	{"POST", "/v1/sandboxes", false, (*Server).createSandbox},
+	{"GET", "/v1/sandboxes", false, (*Server).listSandboxes},
+	{"GET", "/v1/sandboxes/{id}", false, (*Server).getSandbox},
+	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox},
+	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout},
+	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec},
+
+	{"PUT", "/v1/sandboxes/{id}/files/content", false, (*Server).writeFile},
+	{"GET", "/v1/sandboxes/{id}/files/content", false, (*Server).readFile},
+	{"GET", "/v1/sandboxes/{id}/files", false, (*Server).listFiles},
+
+	{"POST", "/v1/keys", false, (*Server).createKey},
+	{"GET", "/v1/keys", false, (*Server).listKeys},
+	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey},
+
+	{"GET", "/v1/templates", false, (*Server).templates},
+}
+
+func (s *Server) buildMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	for _, rt := range routeTable {
+		var h http.Handler = s.adapt(rt.handle)
+		if !rt.public {
+			h = s.authenticate(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	// A method-less pattern per path is less specific than the method patterns, so it
+	// only sees the methods the path does not serve: answer those with a JSON 405.
+	for path, methods := range allowed {
+		if contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		sort.Strings(methods)
+		allow := strings.Join(methods, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, &httpError{
+				status: http.StatusMethodNotAllowed,
+				code:   "method_not_allowed",
+				msg:    "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow,
+			})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &httpError{
+			status: http.StatusNotFound,
+			code:   domain.KindNotFound.String(),
+			msg:    "no route for " + r.Method + " " + r.URL.Path + "; see GET /v1/openapi.json",
+		})
+	})
+	return mux
+}
+
+// adapt turns an error-returning handler into an http.Handler. An error is written as
+// JSON if nothing has been written yet; otherwise (a stream broke mid-way) it is logged.
+func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(s, w, r)
+		if err == nil {
+			return
+		}
+		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
+				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+			return
+		}
+		s.writeError(w, r, err)
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,188 @@
+package rest
+
+import (
+	"sort"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// This file holds the JSON shapes of /v1. They are kept apart from the domain types so
+// that the wire format changes only on purpose; openapi.json documents each of them.
+
+// maxTimeoutSeconds bounds every timeout a client may ask for (24h).
+const maxTimeoutSeconds = 24 * 60 * 60
+
+type sandboxJSON struct {
+	ID        string            `json:"id"`
+	TeamID    string            `json:"team_id"`
+	Template  string            `json:"template"`
+	State     string            `json:"state"`
+	EndReason string            `json:"end_reason,omitempty"`
+	Metadata  map[string]string `json:"metadata"`
+	// EnvKeys lists the names of the sandbox's environment variables; the values may be
+	// secrets and are never sent back.
+	EnvKeys   []string      `json:"env_keys"`
+	Internet  bool          `json:"internet"`
+	Limits    domain.Limits `json:"limits"`
+	Runtime   string        `json:"runtime,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	StartedAt *time.Time    `json:"started_at,omitempty"`
+	EndsAt    *time.Time    `json:"ends_at,omitempty"`
+	StoppedAt *time.Time    `json:"stopped_at,omitempty"`
+}
+
+func toSandboxJSON(sb *domain.Sandbox) sandboxJSON {
+	keys := make([]string, 0, len(sb.Env))
+	for k := range sb.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	md := sb.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	return sandboxJSON{
+		ID:        sb.ID,
+		TeamID:    sb.TeamID,
+		Template:  sb.TemplateID,
+		State:     string(sb.State),
+		EndReason: sb.EndReason,
+		Metadata:  md,
+		EnvKeys:   keys,
+		Internet:  sb.Internet,
+		Limits:    sb.Limits,
+		Runtime:   sb.RuntimeName,
+		CreatedAt: sb.CreatedAt.UTC(),
+		StartedAt: optTime(sb.StartedAt),
+		EndsAt:    optTime(sb.EndsAt),
+		StoppedAt: optTime(sb.StoppedAt),
+	}
+}
+
+// optTime maps the zero time to nil so that it is omitted from the JSON.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+type createSandboxRequest struct {
+	Template string            `json:"template"`
+	Timeout  int64             `json:"timeout"`
+	Env      map[string]string `json:"env"`
+	Metadata map[string]string `json:"metadata"`
+	Internet *bool             `json:"internet"`
+	Limits   domain.Limits     `json:"limits"`
+}
+
+type listSandboxesResponse struct {
+	Sandboxes  []sandboxJSON `json:"sandboxes"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+type setTimeoutRequest struct {
+	Timeout *int64 `json:"timeout"`
+}
+
+type execRequest struct {
+	Cmd  string            `json:"cmd"`
+	Args []string          `json:"args"`
+	Env  map[string]string `json:"env"`
+	Cwd  string            `json:"cwd"`
+	User string            `json:"user"`
+	// Stdin is text; StdinBase64 carries bytes that are not valid UTF-8. At most one.
+	Stdin       *string `json:"stdin"`
+	StdinBase64 *string `json:"stdin_base64"`
+	Timeout     int64   `json:"timeout"`
+	Stream      bool    `json:"stream"`
+}
+
+type execResponse struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	Error    string `json:"error,omitempty"`
+}
+
+type fileInfoJSON struct {
+	Name     string     `json:"name"`
+	Path     string     `json:"path"`
+	Type     string     `json:"type"`
+	Size     int64      `json:"size"`
+	Mode     uint32     `json:"mode"`
+	Owner    string     `json:"owner,omitempty"`
+	Group    string     `json:"group,omitempty"`
+	Modified *time.Time `json:"modified,omitempty"`
+}
+
+func toFileInfoJSON(fi domain.FileInfo) fileInfoJSON {
+	return fileInfoJSON{
+		Name: fi.Name, Path: fi.Path, Type: fi.Type, Size: fi.Size, Mode: fi.Mode,
+		Owner: fi.Owner, Group: fi.Group, Modified: optTime(fi.Modified),
+	}
+}
+
+type listFilesResponse struct {
+	Entries []fileInfoJSON `json:"entries"`
+}
+
+type createKeyRequest struct {
+	Name string `json:"name"`
+}
+
+type createdKeyJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Prefix    string    `json:"prefix"`
+	CreatedAt time.Time `json:"created_at"`
+	// Key is the secret. It is in this response only and is never stored.
+	Key string `json:"key"`
+}
+
+type keyJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	Admin      bool       `json:"admin"`
+}
+
+type listKeysResponse struct {
+	Keys []keyJSON `json:"keys"`
+}
+
+type templateJSON struct {
+	ID          string     `json:"id"`
+	Description string     `json:"description"`
+	Ready       bool       `json:"ready"`
+	BuiltAt     *time.Time `json:"built_at,omitempty"`
+	SizeBytes   int64      `json:"size_bytes"`
+}
+
+type listTemplatesResponse struct {
+	Templates []templateJSON `json:"templates"`
+}
+
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
+// SSE event payloads.
+type (
+	startEvent struct {
+		PID uint32 `json:"pid"`
+	}
+	outputEvent struct {
+		Data string `json:"data"` // base64 of the raw bytes
+		Text string `json:"text"` // the same bytes as UTF-8, invalid sequences replaced
+	}
+	endEvent struct {
+		ExitCode int    `json:"exit_code"`
+		Error    string `json:"error,omitempty"`
+	}
+)

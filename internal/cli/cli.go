@@ -1,0 +1,245 @@
+// Package cli implements the client verbs of the warren command (sandbox, exec, cp,
+// keys, templates), which talk to a Warren server's /v1 API through internal/client.
+//
+// The server verbs (serve, doctor, bench) live elsewhere; cmd/warren/main.go dispatches
+// to Run for the verbs Handles reports, and prints Usage as part of its help.
+//
+// Exit codes: 0 success, 1 an error (API errors print "error: <message> (request <id>)"),
+// 2 a usage or configuration error, and exec exits with the command's own exit code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/warren-sh/warren/internal/client"
+)
+
+// Defaults and where people find the first key.
+const (
+	DefaultAPIURL = "http://127.0.0.1:3000"
+	AdminKeyPath  = "/var/lib/warren/admin.key"
+)
+
+// command is one verb. name is how it is typed ("sandbox create").
+type command struct {
+	name     string
+	synopsis string
+	summary  string
+	run      func(a *app, args []string) error
+}
+
+// commands is the one list of client verbs; dispatch, Handles and Usage read it.
+var commands = []command{
+	{"sandbox create", "[--template base] [--timeout 300] [--env K=V]... [--metadata K=V]... [--no-internet] [--cpu N] [--memory-mb N] [--disk-mb N] [--max-processes N]", "Start a sandbox", (*app).sandboxCreate},
+	{"sandbox list", "[--state S[,S]] [--metadata K=V]... [--limit N]", "List sandboxes", (*app).sandboxList},
+	{"sandbox get", "ID", "Show a sandbox", (*app).sandboxGet},
+	{"sandbox kill", "ID", "Stop a sandbox for good", (*app).sandboxKill},
+	{"sandbox timeout", "ID SECONDS", "Make a sandbox end SECONDS from now", (*app).sandboxTimeout},
+	{"exec", "[--user U] [--cwd D] [--env K=V]... [--timeout S] [-i] ID -- CMD...", "Run a command in a sandbox, streaming its output", (*app).exec},
+	{"cp", "SRC DST   (one side ID:/path; - is stdin/stdout)", "Copy a file into or out of a sandbox", (*app).cp},
+	{"keys create", "[--name N]", "Create an API key", (*app).keysCreate},
+	{"keys list", "", "List API keys", (*app).keysList},
+	{"keys revoke", "ID", "Revoke an API key", (*app).keysRevoke},
+	{"templates", "", "List templates", (*app).templates},
+}
+
+// Handles reports whether verb (the first argument, e.g. "sandbox") is a client verb
+// that Run handles. "help" is included.
+func Handles(verb string) bool {
+	if verb == "help" {
+		return true
+	}
+	for _, c := range commands {
+		if first, _, _ := strings.Cut(c.name, " "); first == verb {
+			return true
+		}
+	}
+	return false
+}
+
+// Usage writes the client verbs and their common options.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Client commands (talk to a Warren server):")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Options of every client command:
+  --api-url URL   server address (env WARREN_API_URL, default %s)
+  --api-key KEY   API key sk_... (env WARREN_API_KEY; the admin key is in %s)
+  -o json         machine-readable output instead of tables
+
+Run "warren COMMAND --help" for a command's options.
+`, DefaultAPIURL, AdminKeyPath)
+}
+
+// Run runs one client verb; args exclude the program name (e.g. ["sandbox", "list"]).
+// It returns the process exit code. Standard input is os.Stdin.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) int {
+	return RunIO(ctx, args, os.Stdin, stdout, stderr, env)
+}
+
+// RunIO is Run with an explicit standard input (for exec -i and cp -).
+func RunIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	return a.report(a.dispatch(args))
+}
+
+// app is one invocation: its streams, environment and resolved options.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	env    func(string) string
+
+	apiURL string
+	apiKey string
+	output string
+	cmd    *command
+}
+
+// usageError is a mistake in the command line or the configuration (exit 2). hint adds
+// a pointer to the command's --help.
+type usageError struct {
+	msg  string
+	hint bool
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), hint: true}
+}
+
+// exitCode ends the process with a code and no message (exec's exit status).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// errHelp means help was printed on purpose.
+var errHelp = errors.New("help requested")
+
+func (a *app) dispatch(args []string) error {
+	global := flag.NewFlagSet("warren", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	a.commonFlags(global)
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			a.help(a.stdout)
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		a.help(a.stderr)
+		return &usageError{}
+	}
+	if args[0] == "help" {
+		a.help(a.stdout)
+		return errHelp
+	}
+	// Longest match: "sandbox create" before "sandbox".
+	for i := range commands {
+		c := &commands[i]
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			a.cmd = c
+			return c.run(a, args[len(words):])
+		}
+	}
+	var group []string
+	for _, c := range commands {
+		if first, _, ok := strings.Cut(c.name, " "); ok && first == args[0] {
+			group = append(group, c.name)
+		}
+	}
+	if len(group) > 0 {
+		sub := "a subcommand"
+		if len(args) > 1 {
+			sub = fmt.Sprintf("subcommand %q is unknown", args[1])
+			return usagef("%s; use one of: %s", sub, strings.Join(group, ", "))
+		}
+		return usagef("%q needs a subcommand: %s", args[0], strings.Join(group, ", "))
+	}
+	return usagef("unknown command %q; run \"warren help\" for the list", args[0])
+}
+
+func (a *app) help(w io.Writer) {
+	fmt.Fprintln(w, "Usage: warren COMMAND [options]")
+	fmt.Fprintln(w)
+	Usage(w)
+}
+
+// report prints err for people and returns the exit code.
+func (a *app) report(err error) int {
+	var (
+		ue   *usageError
+		code exitCode
+		ae   *client.APIError
+	)
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &ue):
+		if ue.msg != "" {
+			fmt.Fprintf(a.stderr, "error: %s\n", ue.msg)
+			if ue.hint && a.cmd != nil {
+				fmt.Fprintf(a.stderr, "Run \"warren %s --help\" for usage.\n", a.cmd.name)
+			}
+		}
+		return 2
+	case errors.As(err, &ae):
+		if ae.RequestID != "" {
+			fmt.Fprintf(a.stderr, "error: %s (request %s)\n", ae.Message, ae.RequestID)
+		} else {
+			fmt.Fprintf(a.stderr, "error: %s\n", ae.Message)
+		}
+		if ae.Code == "unauthorized" {
+			fmt.Fprintf(a.stderr, "Check WARREN_API_KEY (or --api-key); the admin key is in %s on the server.\n", AdminKeyPath)
+		}
+		return 1
+	case errors.Is(err, context.Canceled) && a.ctx.Err() != nil:
+		fmt.Fprintln(a.stderr, "interrupted")
+		return 130
+	}
+	fmt.Fprintf(a.stderr, "error: %v\n", err)
+	return 1
+}
+
+// client builds the API client from flags and the environment.
+func (a *app) client() (*client.Client, error) {
+	url := a.apiURL
+	if url == "" {
+		url = a.env("WARREN_API_URL")
+	}
+	if url == "" {
+		url = DefaultAPIURL
+	}
+	key := a.apiKey
+	if key == "" {
+		key = a.env("WARREN_API_KEY")
+	}
+	if key == "" {
+		return nil, &usageError{msg: fmt.Sprintf("no API key: set WARREN_API_KEY or pass --api-key.\n"+
+			"The server's admin key is in %s; on the server run:\n"+
+			"  export WARREN_API_KEY=$(sudo cat %s)", AdminKeyPath, AdminKeyPath)}
+	}
+	c, err := client.New(url, key, client.WithUserAgent("warren-cli"))
+	if err != nil {
+		return nil, usagef("%v (from --api-url or WARREN_API_URL)", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/warren-sh/warren/internal/client"
+)
+
+// maxStdin caps what exec -i forwards: stdin travels inside the JSON request (base64 for
+// binary data), and the server caps JSON bodies at 1 MiB.
+const maxStdin = 512 << 10
+
+// exec runs a command: "warren exec [flags] ID -- CMD...". One word after "--" is a
+// shell line (run by bash -l -c, so pipes work); several are an argv, run directly.
+func (a *app) exec(args []string) error {
+	fs := a.newFlags()
+	user := fs.String("user", "", "user to run as")
+	cwd := fs.String("cwd", "", "working directory")
+	env := kvFlag{}
+	fs.Var(env, "env", "environment variable K=V (repeatable)")
+	timeout := fs.Int("timeout", 0, "seconds before the command is killed (0: server default)")
+	stdin := fs.Bool("i", false, "forward standard input (piped, up to 512 KiB) to the command")
+
+	var command []string
+	split := -1
+	for i, arg := range args {
+		if arg == "--" {
+			split = i
+			break
+		}
+	}
+	var pos []string
+	var err error
+	if split >= 0 {
+		command = args[split+1:]
+		pos, err = a.parse(fs, args[:split], 1, 1)
+	} else {
+		// Without "--", flags come first and everything after the id is the command.
+		if err = fs.Parse(args); err != nil {
+			err = a.flagError(fs, err)
+		} else if err = a.checkOutput(); err == nil && fs.NArg() > 0 {
+			pos, command = fs.Args()[:1], fs.Args()[1:]
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || len(command) == 0 {
+		return usagef("usage: warren exec [flags] ID -- CMD...")
+	}
+	if *timeout < 0 {
+		return usagef("--timeout must not be negative")
+	}
+	req := client.ExecRequest{Env: env, Cwd: *cwd, User: *user, Timeout: time.Duration(*timeout) * time.Second}
+	if len(env) == 0 {
+		req.Env = nil
+	}
+	if len(command) == 1 {
+		req.Cmd = command[0]
+	} else {
+		req.Args = command
+	}
+	if *stdin {
+		if isTerminal(a.stdin) {
+			return usagef("-i forwards piped input; stdin is a terminal (interactive sessions are not supported)")
+		}
+		in, err := io.ReadAll(io.LimitReader(a.stdin, maxStdin+1))
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		if len(in) > maxStdin {
+			return usagef("stdin is larger than 512 KiB; upload it with \"warren cp - %s:/tmp/input\" and redirect from that file", pos[0])
+		}
+		req.Stdin = in
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var res *client.ExecResult
+	if a.json() {
+		res, err = c.Exec(a.ctx, pos[0], req)
+		if err != nil {
+			return err
+		}
+		if err := a.printJSON(map[string]any{"exit_code": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr}); err != nil {
+			return err
+		}
+	} else {
+		res, err = c.ExecStream(a.ctx, pos[0], req, func(ev client.ExecEvent) error {
+			var werr error
+			switch ev.Type {
+			case client.EventStdout:
+				_, werr = a.stdout.Write(ev.Data)
+			case client.EventStderr:
+				_, werr = a.stderr.Write(ev.Data)
+			}
+			return werr
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return a.exitStatus(res)
+}
+
+// exitStatus turns the command's ending into warren's exit: the command's own code when
+// it is a valid one, else 1 with the reason on stderr (killed by a signal, timed out).
+func (a *app) exitStatus(res *client.ExecResult) error {
+	switch {
+	case res.ExitCode == 0 && res.Error == "":
+		return nil
+	case res.ExitCode > 0 && res.ExitCode < 256:
+		return exitCode(res.ExitCode)
+	}
+	if !a.json() {
+		fmt.Fprintf(a.stderr, "warren: command ended: %s (exit code %d)\n", orDash(res.Error), res.ExitCode)
+	}
+	return exitCode(1)
+}
+
+// isTerminal reports whether r is a character device (a terminal), using only the
+// standard library.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+func TestSandboxLifecycle(t *testing.T) {
+	e := newTestEnv(t)
+	id := e.createSandbox("--template", "python", "--timeout", "600", "--env", "TOKEN=s3cret", "--env", "A=1",
+		"--metadata", "owner=alice", "--no-internet", "--cpu", "1.5", "--memory-mb", "512", "--disk-mb", "1024", "--max-processes", "64")
+	no := false
+	want := domain.CreateSandbox{
+		TemplateID: "python", Timeout: 10 * time.Minute, Env: map[string]string{"TOKEN": "s3cret", "A": "1"},
+		Metadata: map[string]string{"owner": "alice"}, Internet: &no,
+		Limits: domain.Limits{CPUCores: 1.5, MemoryMB: 512, DiskMB: 1024, MaxProcesses: 64},
+	}
+	if !reflect.DeepEqual(e.svc.lastReq, want) {
+		t.Errorf("service got %+v\nwant %+v", e.svc.lastReq, want)
+	}
+
+	sb := decode[map[string]any](t, e.ok("sandbox", "get", id, "-o", "json").stdout)
+	if sb["id"] != id || sb["state"] != "running" || sb["internet"] != false || sb["template"] != "python" {
+		t.Errorf("get -o json: %v", sb)
+	}
+	if keys := fmt.Sprint(sb["env_keys"]); keys != "[A TOKEN]" {
+		t.Errorf("env_keys = %s", keys)
+	}
+	r := e.ok("sandbox", "get", id)
+	for _, want := range []string{id, "python", "running", "internet    off", "owner=alice", "A,TOKEN", "memory 512 MiB"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("get table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "s3cret") {
+		t.Error("get shows an env value")
+	}
+
+	// Defaults: template base, internet on.
+	id2 := e.createSandbox()
+	if e.svc.lastReq.TemplateID != "base" || e.svc.lastReq.Internet != nil || e.svc.lastReq.Timeout != 0 {
+		t.Errorf("defaults: %+v", e.svc.lastReq)
+	}
+	r = e.ok("sandbox", "create")
+	if !strings.Contains(r.stdout, "state") || !strings.Contains(r.stderr, "warren exec") {
+		t.Errorf("create table: %q / %q", r.stdout, r.stderr)
+	}
+
+	r = e.ok("sandbox", "list")
+	if !strings.HasPrefix(r.stdout, "ID") || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, id2) {
+		t.Errorf("list:\n%s", r.stdout)
+	}
+	list := decode[[]map[string]any](t, e.ok("sandbox", "list", "--metadata", "owner=alice", "-o", "json").stdout)
+	if len(list) != 1 || list[0]["id"] != id {
+		t.Errorf("list --metadata: %v", list)
+	}
+
+	if r := e.ok("sandbox", "timeout", id, "120"); !strings.Contains(r.stdout, "now ends at") {
+		t.Errorf("timeout: %q", r.stdout)
+	}
+	if sb := decode[map[string]any](t, e.ok("sandbox", "timeout", id, "60", "-o", "json").stdout); sb["ends_at"] == nil {
+		t.Errorf("timeout -o json: %v", sb)
+	}
+
+	if r := e.ok("sandbox", "kill", id); r.stdout != "killed "+id+"\n" {
+		t.Errorf("kill: %q", r.stdout)
+	}
+	if r := e.run("sandbox", "kill", id); r.code != 1 || !strings.Contains(r.stderr, "already stopped (request req_") {
+		t.Errorf("kill twice: %+v", r)
+	}
+	if k := decode[map[string]any](t, e.ok("sandbox", "kill", id2, "-o", "json").stdout); k["killed"] != true || k["id"] != id2 {
+		t.Errorf("kill -o json: %v", k)
+	}
+	stopped := decode[[]map[string]any](t, e.ok("sandbox", "list", "--state", "stopped", "-o", "json").stdout)
+	if len(stopped) != 2 || stopped[0]["end_reason"] != "killed" {
+		t.Errorf("list --state stopped: %v", stopped)
+	}
+	if r := e.run("sandbox", "list", "--state", "sleeping"); r.code != 1 || !strings.Contains(r.stderr, `unknown state "sleeping"`) {
+		t.Errorf("bad state: %+v", r)
+	}
+}
+
+func TestSandboxOtherTeamAndErrors(t *testing.T) {
+	e := newTestEnv(t)
+	id := e.createSandbox()
+	for _, args := range [][]string{
+		{"sandbox", "get", id}, {"sandbox", "kill", id}, {"sandbox", "timeout", id, "10"},
+		{"exec", id, "--", "echo hi"}, {"cp", id + ":/etc/passwd", "-"},
+	} {
+		r := e.run(append([]string{"--api-key", keyB}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("error: sandbox %q not found (request req_", id)) {
+			t.Errorf("%v as team b: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := e.run("sandbox", "create", "--template", "nope"); r.code != 1 || !strings.Contains(r.stderr, `template "nope" not found`) {
+		t.Errorf("unknown template: %+v", r)
+	}
+	if r := e.run("sandbox", "create", "--timeout", "100000"); r.code != 1 || !strings.Contains(r.stderr, "at most 86400") {
+		t.Errorf("long timeout: %+v", r)
+	}
+}
+
+func TestSandboxListPages(t *testing.T) {
+	e := newTestEnv(t)
+	for range 130 {
+		e.createSandbox()
+	}
+	if all := decode[[]map[string]any](t, e.ok("sandbox", "list", "-o", "json").stdout); len(all) != 130 {
+		t.Errorf("list returned %d sandboxes, want 130 (paging)", len(all))
+	}
+	if some := decode[[]map[string]any](t, e.ok("sandbox", "list", "--limit", "7", "-o", "json").stdout); len(some) != 7 {
+		t.Errorf("--limit 7 returned %d", len(some))
+	}
+	if none := e.ok("sandbox", "list", "--state", "error", "-o", "json").stdout; strings.TrimSpace(none) != "[]" {
+		t.Errorf("empty list = %q, want []", none)
+	}
+}
