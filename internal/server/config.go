@@ -1,0 +1,141 @@
+// Package server wires one Warren node and control plane into the `warren serve` process:
+// store, API keys, templates, networking, runtime, the sandbox service and the HTTP API.
+package server
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Config is the configuration of `warren serve`. Every field has a flag and a WARREN_
+// environment variable; flags win.
+type Config struct {
+	// Listen is the API address (WARREN_LISTEN, default 127.0.0.1:3000).
+	Listen string
+	// DataDir holds the database, the admin key, runtime state and sandbox layers
+	// (WARREN_DATA_DIR, default /var/lib/warren).
+	DataDir string
+	// TemplateCache holds built template root filesystems, keyed by recipe hash
+	// (WARREN_TEMPLATE_CACHE, default /var/cache/warren/templates).
+	TemplateCache string
+	// AgentPath is the warren-agent binary injected into sandboxes (WARREN_AGENT_PATH,
+	// default: warren-agent beside the warren binary).
+	AgentPath string
+	// NetworkName names this node's nftables table and namespaces (WARREN_NETWORK_NAME).
+	NetworkName string
+	// SandboxCIDR is the pool sandbox addresses come from (WARREN_SANDBOX_CIDR).
+	SandboxCIDR netip.Prefix
+	// Runsc is the runsc binary (WARREN_RUNSC, default from PATH); RunscPlatform its
+	// platform (WARREN_RUNSC_PLATFORM, default systrap).
+	Runsc         string
+	RunscPlatform string
+	// DefaultTimeout is a sandbox's lifetime when none is asked for (WARREN_DEFAULT_TIMEOUT).
+	DefaultTimeout time.Duration
+	// DefaultLimits and MaxLimits bound what a sandbox may ask for.
+	DefaultLimits domain.Limits
+	MaxLimits     domain.Limits
+	// KillOnExit ends every sandbox on shutdown instead of leaving them for the next
+	// start to re-attach (WARREN_KILL_ON_EXIT).
+	KillOnExit bool
+	// SweepInterval is how often runtime leftovers are looked for (default 30 s).
+	SweepInterval time.Duration
+	// LogFormat is "text" or "json" (WARREN_LOG_FORMAT); LogLevel debug|info|warn|error.
+	LogFormat string
+	LogLevel  string
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func hostMemoryMB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 4096
+	}
+	var kb int64
+	fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
+	return kb / 1024
+}
+
+// ParseFlags fills a Config from args and the environment.
+func ParseFlags(args []string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", env("WARREN_LISTEN", "127.0.0.1:3000"), "API listen address (WARREN_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", env("WARREN_DATA_DIR", "/var/lib/warren"), "data directory (WARREN_DATA_DIR)")
+	fs.StringVar(&c.TemplateCache, "template-cache", env("WARREN_TEMPLATE_CACHE", "/var/cache/warren/templates"), "template cache directory (WARREN_TEMPLATE_CACHE)")
+	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
+	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
+	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
+	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
+	fs.StringVar(&c.RunscPlatform, "runsc-platform", env("WARREN_RUNSC_PLATFORM", "systrap"), "gVisor platform: systrap or ptrace (WARREN_RUNSC_PLATFORM)")
+	defTimeout := fs.Duration("default-timeout", 300*time.Second, "sandbox lifetime when none is given (WARREN_DEFAULT_TIMEOUT)")
+	fs.BoolVar(&c.KillOnExit, "kill-on-exit", env("WARREN_KILL_ON_EXIT", "") == "1" || env("WARREN_KILL_ON_EXIT", "") == "true", "kill all sandboxes on shutdown (WARREN_KILL_ON_EXIT)")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", 30*time.Second, "how often runtime leftovers are removed")
+	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("WARREN_LOG_LEVEL", "info"), "log level (WARREN_LOG_LEVEL)")
+	if v := os.Getenv("WARREN_DEFAULT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("WARREN_DEFAULT_TIMEOUT=%q: %w (use e.g. 300s)", v, err)
+		}
+		*defTimeout = d
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	c.DefaultTimeout = *defTimeout
+	p, err := netip.ParsePrefix(*cidr)
+	if err != nil {
+		return c, fmt.Errorf("--sandbox-cidr %q: %w", *cidr, err)
+	}
+	c.SandboxCIDR = p
+	if c.AgentPath == "" {
+		if exe, err := os.Executable(); err == nil {
+			c.AgentPath = filepath.Join(filepath.Dir(exe), "warren-agent")
+		}
+	}
+	cores := float64(goruntime.NumCPU())
+	c.DefaultLimits = domain.Limits{
+		CPUCores:     envFloat("WARREN_DEFAULT_CPU_CORES", 1),
+		MemoryMB:     envInt("WARREN_DEFAULT_MEMORY_MB", 512),
+		DiskMB:       envInt("WARREN_DEFAULT_DISK_MB", 2048),
+		MaxProcesses: envInt("WARREN_DEFAULT_PROCESSES", 1024),
+	}
+	c.MaxLimits = domain.Limits{
+		CPUCores:     envFloat("WARREN_MAX_CPU_CORES", cores),
+		MemoryMB:     envInt("WARREN_MAX_MEMORY_MB", hostMemoryMB()/2),
+		DiskMB:       envInt("WARREN_MAX_DISK_MB", 20480),
+		MaxProcesses: envInt("WARREN_MAX_PROCESSES", 8192),
+	}
+	return c, nil
+}

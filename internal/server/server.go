@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/warren-sh/warren/internal/api/rest"
+	"github.com/warren-sh/warren/internal/auth"
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/network"
+	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
+	"github.com/warren-sh/warren/internal/sandbox"
+	"github.com/warren-sh/warren/internal/store/sqlite"
+	"github.com/warren-sh/warren/internal/template"
+)
+
+// NewLogger builds the operator log from the config.
+func NewLogger(c Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx ends. out receives what a person starting the server should see
+// (the admin key on first start, template build progress, the listen address).
+func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
+	if os.Geteuid() != 0 {
+		return errors.New("warren serve must run as root (it creates network namespaces, mounts and sandboxes); try: sudo warren serve")
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "warren.db"))
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer store.Close()
+
+	secret, created, err := auth.Bootstrap(ctx, store, filepath.Join(c.DataDir, "admin.key"))
+	if err != nil {
+		return fmt.Errorf("creating the admin API key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", filepath.Join(c.DataDir, "admin.key"), secret)
+	}
+
+	if err := ensureBase(ctx, c, store, out, log); err != nil {
+		return err
+	}
+
+	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, Log: log})
+	if err != nil {
+		return err
+	}
+	if err := netm.Init(ctx); err != nil {
+		return err
+	}
+	drv, err := gvisor.New(gvisor.Config{Runsc: c.Runsc, Root: filepath.Join(c.DataDir, "runsc"), Platform: c.RunscPlatform, CgroupParent: "/" + c.NetworkName, Log: log})
+	if err != nil {
+		return err
+	}
+	nd, err := node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: drv, Network: netm, Log: log})
+	if err != nil {
+		return err
+	}
+	svc, err := sandbox.New(sandbox.Config{
+		Store: store, Node: nd, DefaultTimeout: c.DefaultTimeout,
+		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := svc.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recovering sandboxes: %w", err)
+	}
+	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
+
+	var ready atomic.Bool
+	keys, err := auth.NewKeyService(store, auth.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	api := rest.New(svc, keys, log, rest.WithReady(func() error {
+		if !ready.Load() {
+			return errors.New("starting up")
+		}
+		return nil
+	}))
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go svc.RunSweeper(sweepCtx, c.SweepInterval)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	ready.Store(true)
+	fmt.Fprintf(out, "warren is serving the API on http://%s (data in %s)\n", ln.Addr(), c.DataDir)
+	log.Info("serving", "listen", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stopSweep()
+	if c.KillOnExit {
+		if err := svc.KillAll(shutCtx); err != nil {
+			log.Error("killing sandboxes on exit", "err", err)
+		}
+	}
+	svc.Close()
+	if svc.Live() == 0 {
+		if err := netm.Close(shutCtx); err != nil {
+			log.Error("removing nftables table", "err", err)
+		}
+		drv.Cleanup()
+	}
+	return nil
+}
+
+// ensureBase builds the base template if it is not cached and records it.
+func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) error {
+	b := &template.Builder{
+		CacheDir: c.TemplateCache,
+		DebCache: filepath.Join(filepath.Dir(strings.TrimRight(c.TemplateCache, "/")), "debs"),
+		Log:      log, Progress: out,
+	}
+	r := template.Base()
+	if _, ok := b.IsReady(r); !ok {
+		fmt.Fprintf(out, "Building the base template (Debian bookworm, about 1-3 minutes; cached afterwards)...\n")
+	}
+	rootfs, err := b.Ensure(ctx, r)
+	if err != nil {
+		return fmt.Errorf("building the base template: %w", err)
+	}
+	m, err := b.Marker(r)
+	if err != nil {
+		return err
+	}
+	return store.UpsertTemplate(ctx, &domain.Template{
+		ID: "base", Description: "Debian bookworm with bash, python3, curl and git; user 'user'",
+		Hash: m.Hash, RootFS: rootfs, Ready: true, BuiltAt: m.BuiltAt, SizeBytes: m.SizeBytes,
+	})
+}
