@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fails when the test suite left anything behind: network namespaces, veths, nftables
+# tables, runsc sandboxes, mounts or cgroups of Warren test servers (names start "wt").
+set -u
+bad=0
+say() { echo "leak-check: $*"; bad=1; }
+
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^wt' || true)
+[ -n "$ns" ] && say "network namespaces left: $ns"
+veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(wv|wti)' || true)
+[ -n "$veths" ] && say "veth interfaces left: $veths"
+tables=$(nft list tables 2>/dev/null | awk '{print $3}' | grep -E '^wt' || true)
+[ -n "$tables" ] && say "nftables tables left: $tables"
+mounts=$(grep -E 'warren-test|/wt[a-z0-9]+/' /proc/mounts || true)
+[ -n "$mounts" ] && say "mounts left: $mounts"
+procs=$(ps -eo pid,args | grep -E 'runsc.*warren-test' | grep -v grep || true)
+[ -n "$procs" ] && say "runsc processes left: $procs"
+cg=$(ls -d /sys/fs/cgroup/*/wt* 2>/dev/null || true)
+[ -n "$cg" ] && say "cgroups left: $cg"
+if [ "$bad" = 0 ]; then echo "leak-check: clean (no namespaces, veths, tables, mounts, runsc processes or cgroups left)"; fi
+exit "$bad"

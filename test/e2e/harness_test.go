@@ -1,0 +1,318 @@
+// Package e2e runs Warren end to end: real `warren serve` processes on real runsc, driven
+// over HTTP and through the CLI, with a leak check after each server.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: skipped: these tests start real sandboxes and need root (run make test as root)")
+		os.Exit(0)
+	}
+	if _, err := exec.LookPath("runsc"); err != nil {
+		fmt.Println("e2e: runsc is not installed; run scripts/install-deps.sh")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "warren-test-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	root := repoRoot()
+	for _, b := range []struct{ out, pkg string }{{"warren-agent", "./cmd/warren-agent"}, {"warren", "./cmd/warren"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Printf("e2e: building %s: %v\n%s", b.pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+var serverSeq atomic.Int32
+
+// server is one `warren serve` process with its own data dir, network name and pool.
+type server struct {
+	t       *testing.T
+	URL     string
+	Key     string
+	DataDir string
+	Net     string
+	CIDR    string
+	Listen  string
+	cmd     *exec.Cmd
+	logs    *bytes.Buffer
+	exited  chan struct{}
+}
+
+type serverOpts struct {
+	dataDir, net, cidr string
+	extraEnv           []string
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer starts `warren serve` and waits until /healthz answers. The server is
+// stopped (SIGTERM, kill-on-exit) and leak-checked when the test ends.
+func startServer(t *testing.T, o serverOpts) *server {
+	t.Helper()
+	n := serverSeq.Add(1)
+	if o.dataDir == "" {
+		d, err := os.MkdirTemp("", "warren-test-data-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.dataDir = d
+	}
+	if o.net == "" {
+		o.net = fmt.Sprintf("wt%d%c", os.Getpid()%100000, 'a'+rune(n%26))
+	}
+	if o.cidr == "" {
+		o.cidr = fmt.Sprintf("10.%d.%d.0/24", 212+os.Getpid()%20, n%250)
+	}
+	s := &server{t: t, DataDir: o.dataDir, Net: o.net, CIDR: o.cidr, Listen: freePort(t), logs: &bytes.Buffer{}}
+	s.start(o.extraEnv)
+	return s
+}
+
+func (s *server) start(extraEnv []string) {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "warren"), "serve", "--listen", s.Listen, "--data-dir", s.DataDir,
+		"--network-name", s.Net, "--sandbox-cidr", s.CIDR, "--kill-on-exit", "--sweep-interval", "2s")
+	cmd.Env = append(os.Environ(), extraEnv...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = cmd
+	s.exited = make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			s.logs.WriteString(sc.Text() + "\n")
+			if testing.Verbose() {
+				fmt.Fprintf(os.Stderr, "[%s] %s\n", s.Net, sc.Text())
+			}
+		}
+	}()
+	go func() { cmd.Wait(); pw.Close(); close(s.exited) }()
+	s.URL = "http://" + s.Listen
+	deadline := time.Now().Add(10 * time.Minute) // first start may build the base template
+	for {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("warren serve exited during start-up:\n%s", s.logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warren serve did not become healthy:\n%s", s.logs.String())
+		}
+	}
+	key, err := os.ReadFile(filepath.Join(s.DataDir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Key = strings.TrimSpace(string(key))
+	t.Cleanup(s.stop)
+}
+
+// stop terminates the server gracefully (it kills its sandboxes) and checks that nothing
+// of it is left on the host.
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(60 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+			s.t.Errorf("warren serve did not stop within 60s")
+		}
+	}
+	s.cmd = nil
+	leakCheck(s.t, s)
+	os.RemoveAll(s.DataDir)
+}
+
+// crash kills the server with SIGKILL, leaving its sandboxes running.
+func (s *server) crash() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+func leakCheck(t *testing.T, s *server) {
+	t.Helper()
+	if ents, _ := os.ReadDir("/var/run/netns"); len(ents) > 0 {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), s.Net+"-") {
+				t.Errorf("leak: network namespace %s left behind", e.Name())
+			}
+		}
+	}
+	if out, _ := exec.Command("nft", "list", "tables").Output(); bytes.Contains(out, []byte(" "+s.Net+"\n")) {
+		t.Errorf("leak: nftables table %s left behind", s.Net)
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, s.DataDir) {
+			t.Errorf("leak: mount left behind: %s", line)
+		}
+	}
+	if out, _ := exec.Command("runsc", "--root", filepath.Join(s.DataDir, "runsc"), "list", "-quiet").Output(); len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("leak: runsc sandboxes left behind: %s", out)
+	}
+	if m, _ := filepath.Glob("/sys/fs/cgroup/*/" + s.Net); len(m) > 0 {
+		t.Errorf("leak: cgroups left behind: %v", m)
+	}
+	if out, _ := exec.Command("ip", "-o", "link", "show").Output(); len(out) > 0 {
+		_ = out // veth names are hashed; the namespace check above covers their peers
+	}
+}
+
+// api does one JSON request and decodes the answer into out (if non-nil).
+func (s *server) api(method, path string, body any, out any) (int, []byte) {
+	s.t.Helper()
+	return s.apiKey(s.Key, method, path, body, out)
+}
+
+func (s *server) apiKey(key, method, path string, body any, out any) (int, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.URL+path, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: decoding %s: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode, b
+}
+
+type sandboxJSON struct {
+	ID        string            `json:"id"`
+	State     string            `json:"state"`
+	EndReason string            `json:"end_reason"`
+	Template  string            `json:"template"`
+	Metadata  map[string]string `json:"metadata"`
+	Internet  bool              `json:"internet"`
+	EndsAt    time.Time         `json:"ends_at"`
+}
+
+type execJSON struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	Error    string `json:"error"`
+}
+
+func (s *server) create(body map[string]any) sandboxJSON {
+	s.t.Helper()
+	var sb sandboxJSON
+	code, raw := s.api("POST", "/v1/sandboxes", body, &sb)
+	if code != 201 || !domain.ValidSandboxID(sb.ID) {
+		s.t.Fatalf("create: %d %s", code, raw)
+	}
+	return sb
+}
+
+func (s *server) exec(id, cmd string) execJSON {
+	s.t.Helper()
+	var r execJSON
+	code, raw := s.api("POST", "/v1/sandboxes/"+id+"/commands", map[string]any{"cmd": cmd}, &r)
+	if code != 200 {
+		s.t.Fatalf("exec %q: %d %s", cmd, code, raw)
+	}
+	return r
+}
+
+func (s *server) kill(id string) {
+	s.t.Helper()
+	if code, raw := s.api("DELETE", "/v1/sandboxes/"+id, nil, nil); code != 204 {
+		s.t.Fatalf("kill: %d %s", code, raw)
+	}
+}
+
+// cli runs the warren binary as a client of s.
+func (s *server) cli(ctx context.Context, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "warren"), args...)
+	cmd.Env = append(os.Environ(), "WARREN_API_URL="+s.URL, "WARREN_API_KEY="+s.Key)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &o, &e, stdin
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return o.String(), e.String(), code
+}
