@@ -303,8 +303,17 @@ func (s *server) kill(id string) {
 
 // cli runs the warren binary as a client of s.
 func (s *server) cli(ctx context.Context, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	return s.cliIO(ctx, stdin, nil, args...)
+}
+
+// cliEnv runs the CLI with extra environment variables (later ones win).
+func (s *server) cliEnv(ctx context.Context, env []string, args ...string) (stdout, stderr string, code int) {
+	return s.cliIO(ctx, nil, env, args...)
+}
+
+func (s *server) cliIO(ctx context.Context, stdin io.Reader, env []string, args ...string) (stdout, stderr string, code int) {
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "warren"), args...)
-	cmd.Env = append(os.Environ(), "WARREN_API_URL="+s.URL, "WARREN_API_KEY="+s.Key)
+	cmd.Env = append(append(os.Environ(), "WARREN_API_URL="+s.URL, "WARREN_API_KEY="+s.Key), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &o, &e, stdin
 	err := cmd.Run()
