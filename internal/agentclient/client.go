@@ -118,9 +118,11 @@ func (c *Client) Health(ctx context.Context) error {
 	return nil
 }
 
-// WaitReady polls the agent's health until it answers or ctx ends.
+// WaitReady polls the agent's health until it answers or ctx ends. A refused connection
+// costs microseconds, so it polls every 2 ms for the first two seconds (sandbox start is
+// on the critical path of every create), then every 20 ms.
 func (c *Client) WaitReady(ctx context.Context) error {
-	delay := 2 * time.Millisecond
+	start := time.Now()
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		err := c.Health(attempt)
@@ -128,13 +130,14 @@ func (c *Client) WaitReady(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		delay := 2 * time.Millisecond
+		if time.Since(start) > 2*time.Second {
+			delay = 20 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("agent did not become ready: %w (last error: %v)", ctx.Err(), err)
 		case <-time.After(delay):
-		}
-		if delay < 20*time.Millisecond {
-			delay += 2 * time.Millisecond
 		}
 	}
 }
@@ -387,4 +390,40 @@ func mapErr(err error) error {
 		return domain.Errorf(domain.KindUnavailable, "sandbox agent: %s", ce.Message())
 	}
 	return fmt.Errorf("sandbox agent: %w", err)
+}
+
+// Metrics reads the agent's /metrics (CPU, memory and disk as seen inside the sandbox).
+func (c *Client) Metrics(ctx context.Context) (*domain.SandboxMetrics, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Access-Token", c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "reading metrics: the sandbox's agent did not answer: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpErr(resp, "/metrics")
+	}
+	var m struct {
+		TS         int64   `json:"ts"`
+		CPUCount   int     `json:"cpu_count"`
+		CPUUsedPct float64 `json:"cpu_used_pct"`
+		MemTotal   int64   `json:"mem_total"`
+		MemUsed    int64   `json:"mem_used"`
+		MemCache   int64   `json:"mem_cache"`
+		DiskUsed   int64   `json:"disk_used"`
+		DiskTotal  int64   `json:"disk_total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding agent metrics: %w", err)
+	}
+	ts := time.Unix(m.TS, 0).UTC()
+	if m.TS == 0 {
+		ts = time.Now().UTC()
+	}
+	return &domain.SandboxMetrics{Timestamp: ts, CPUCount: m.CPUCount, CPUUsedPct: m.CPUUsedPct,
+		MemUsed: m.MemUsed, MemTotal: m.MemTotal, MemCache: m.MemCache, DiskUsed: m.DiskUsed, DiskTotal: m.DiskTotal}, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"path"
 	"sort"
@@ -319,4 +320,16 @@ func (m *memService) RevokeKey(_ context.Context, p domain.Principal, id string)
 	}
 	k.RevokedAt = time.Now()
 	return nil
+}
+
+func (m *memService) Connect(_ context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	return nil, errors.New("memService: Connect is not used by the CLI")
+}
+
+func (m *memService) Metrics(_ context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {
+	return nil, errors.New("memService: Metrics is not used by the CLI")
+}
+
+func (m *memService) Logs(_ context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error) {
+	return nil, errors.New("memService: Logs is not used by the CLI")
 }

@@ -21,7 +21,55 @@ type CreateSandbox struct {
 	Metadata   map[string]string
 	// Internet enables outbound traffic; nil means the default (on).
 	Internet *bool
-	Limits   Limits
+	// AllowPublicTraffic false makes the proxy require the sandbox's traffic token on
+	// every request to its ports; nil means true.
+	AllowPublicTraffic *bool
+	Limits             Limits
+}
+
+// SandboxMetrics is one reading of a sandbox's resource use, taken inside it.
+type SandboxMetrics struct {
+	Timestamp  time.Time
+	CPUCount   int
+	CPUUsedPct float64
+	MemUsed    int64
+	MemTotal   int64
+	MemCache   int64
+	DiskUsed   int64
+	DiskTotal  int64
+}
+
+// LogEntry is one line of a sandbox's own log (its agent: processes started and ended...).
+type LogEntry struct {
+	Timestamp time.Time
+	Level     string // debug, info, warn, error
+	Message   string
+	Fields    map[string]string
+}
+
+// LogQuery selects log entries. Zero values mean: from the start, forward, 1000 entries.
+type LogQuery struct {
+	Start    time.Time
+	Limit    int
+	Backward bool
+	// Level is the minimum level; Search keeps entries whose message contains it.
+	Level  string
+	Search string
+}
+
+// Route is where the proxy sends traffic for a sandbox.
+type Route struct {
+	SandboxID    string
+	Address      string // the sandbox's IP on its private link
+	Running      bool
+	AccessToken  string // the agent's token (envd X-Access-Token)
+	TrafficToken string // "" when the sandbox's ports are public
+}
+
+// Router resolves sandbox ids for the proxy. It is not team-scoped: the proxy
+// authenticates with the per-sandbox tokens instead. Unknown ids are KindNotFound.
+type Router interface {
+	Route(ctx context.Context, id string) (*Route, error)
 }
 
 // ExecRequest runs one command in a sandbox. Cmd is a shell command line run by
@@ -76,6 +124,13 @@ type SandboxService interface {
 	Kill(ctx context.Context, p Principal, id string) error
 	// SetTimeout makes the sandbox end `d` from now.
 	SetTimeout(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
+	// Connect returns a running sandbox and makes sure it lives at least d more; it never
+	// shortens its life. A sandbox that is not running is KindNotFound.
+	Connect(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
+	// Metrics reads the sandbox's current CPU, memory and disk use from inside it.
+	Metrics(ctx context.Context, p Principal, id string) (*SandboxMetrics, error)
+	// Logs returns entries of the sandbox's own log.
+	Logs(ctx context.Context, p Principal, id string, q LogQuery) ([]LogEntry, error)
 	// Exec runs a command; onEvent (may be nil) sees output as it arrives. The returned
 	// result holds the whole output as well.
 	Exec(ctx context.Context, p Principal, id string, req ExecRequest, onEvent func(ExecEvent) error) (*ExecResult, error)

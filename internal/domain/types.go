@@ -59,6 +59,9 @@ type Sandbox struct {
 	Slot int
 	// AccessToken authenticates calls to the in-sandbox agent.
 	AccessToken string
+	// TrafficToken, when set, must accompany every request the proxy routes to the
+	// sandbox's ports (E2B's allowPublicTraffic: false); "" means public.
+	TrafficToken string
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	EndsAt      time.Time
@@ -103,6 +106,11 @@ type SandboxFilter struct {
 	TeamID   string
 	States   []SandboxState
 	Metadata map[string]string
+	// TemplateID matches one template; CreatedAfter keeps sandboxes created at or after it.
+	TemplateID   string
+	CreatedAfter time.Time
+	// Ascending pages oldest first (default newest first).
+	Ascending bool
 	// Cursor is the opaque position from a previous page; Limit caps the page (0 = default).
 	Cursor string
 	Limit  int

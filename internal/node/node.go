@@ -246,3 +246,6 @@ func (n *Node) Orphans(ctx context.Context, live map[string]bool) ([]string, err
 func (n *Node) StopOrphan(ctx context.Context, id string) error {
 	return n.Stop(ctx, id, -1, nil)
 }
+
+// LogPath is the file the sandbox's console (its agent's log) is written to.
+func (n *Node) LogPath(id string) string { return filepath.Join(n.sandboxDir(id), "console.log") }

@@ -162,6 +162,10 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		return nil, err
 	}
 	internet := req.Internet == nil || *req.Internet
+	trafficToken := ""
+	if req.AllowPublicTraffic != nil && !*req.AllowPublicTraffic {
+		trafficToken = newToken()
+	}
 
 	s.startMu.RLock()
 	defer s.startMu.RUnlock()
@@ -174,7 +178,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	sb := &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
 		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: internet,
-		RuntimeName: s.cfg.Node.Driver().Capabilities().Name, Slot: slot, AccessToken: newToken(),
+		RuntimeName: s.cfg.Node.Driver().Capabilities().Name, Slot: slot, AccessToken: newToken(), TrafficToken: trafficToken,
 		CreatedAt: now, EndsAt: now.Add(timeout),
 	}
 	if err := s.cfg.Store.CreateSandbox(ctx, sb); err != nil {

@@ -143,3 +143,15 @@ func (f *fakeKeys) RevokeKey(ctx context.Context, p domain.Principal, id string)
 	}
 	return f.revokeKey(ctx, p, id)
 }
+
+func (f *fakeSandboxes) Connect(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	return nil, errNotSet
+}
+
+func (f *fakeSandboxes) Metrics(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {
+	return nil, errNotSet
+}
+
+func (f *fakeSandboxes) Logs(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error) {
+	return nil, errNotSet
+}

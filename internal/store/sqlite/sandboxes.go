@@ -19,7 +19,8 @@ const (
 )
 
 const sandboxColumns = `id, team_id, template_id, state, end_reason, metadata, env, limits, internet,
-	runtime_name, runtime_handle, address, slot, access_token, created_at, started_at, ends_at, stopped_at`
+	runtime_name, runtime_handle, address, slot, access_token, created_at, started_at, ends_at, stopped_at,
+	traffic_token`
 
 // CreateSandbox inserts s. A taken id is KindConflict; an unknown team is KindNotFound.
 func (s *Store) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
@@ -28,12 +29,12 @@ func (s *Store) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
 		e.strMap("metadata", sb.Metadata), e.strMap("env", sb.Env), e.json("limits", sb.Limits), boolInt(sb.Internet),
 		sb.RuntimeName, blob(sb.RuntimeHandle), sb.Address, sb.Slot, sb.AccessToken,
 		e.sortTime("created_at", sb.CreatedAt), e.time("started_at", sb.StartedAt),
-		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt)}
+		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt), sb.TrafficToken}
 	if e.err != nil {
 		return fmt.Errorf("creating sandbox %s: %w", sb.ID, e.err)
 	}
 	_, err := s.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	switch {
 	case isUniqueViolation(err):
 		return domain.Errorf(domain.KindConflict, "sandbox %q already exists", sb.ID)
@@ -57,7 +58,7 @@ func scanSandbox(r rowScanner) (*domain.Sandbox, error) {
 	)
 	if err := r.Scan(&sb.ID, &sb.TeamID, &sb.TemplateID, &state, &sb.EndReason, &metadata, &env, &limits,
 		&sb.Internet, &sb.RuntimeName, &handle, &sb.Address, &sb.Slot, &sb.AccessToken,
-		&created, &started, &ends, &stoppedAt); err != nil {
+		&created, &started, &ends, &stoppedAt, &sb.TrafficToken); err != nil {
 		return nil, err
 	}
 	var err error
@@ -158,12 +159,24 @@ func (s *Store) ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([]*d
 			WHERE m.key = ? AND m.type = 'text' AND m.value = ?)`)
 		args = append(args, k, f.Metadata[k])
 	}
+	if f.TemplateID != "" {
+		where = append(where, `template_id = ?`)
+		args = append(args, f.TemplateID)
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, `created_at >= ?`)
+		args = append(args, f.CreatedAfter.UTC().UnixNano())
+	}
+	cmp, order := `<`, `DESC`
+	if f.Ascending {
+		cmp, order = `>`, `ASC`
+	}
 	if f.Cursor != "" {
 		c, err := parseCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, `(created_at, id) < (?, ?)`)
+		where = append(where, `(created_at, id) `+cmp+` (?, ?)`)
 		args = append(args, c.created, c.id)
 	}
 
@@ -171,7 +184,7 @@ func (s *Store) ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([]*d
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	q += ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT ?`
 	args = append(args, limit+1) // one extra row tells whether there is a next page
 
 	rows, err := s.r.QueryContext(ctx, q, args...)
