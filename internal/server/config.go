@@ -5,6 +5,7 @@ package server
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,6 +21,13 @@ import (
 type Config struct {
 	// Listen is the API address (WARREN_LISTEN, default 127.0.0.1:3000).
 	Listen string
+	// ProxyListen is the sandbox traffic proxy's address (WARREN_PROXY_LISTEN, default
+	// 127.0.0.1:3001): E2B_SANDBOX_URL points here.
+	ProxyListen string
+	// Domain is the sandbox domain: ports are reachable as <port>-<id>.<domain> through
+	// the proxy (WARREN_DOMAIN, default localhost:<proxy port>, which curl and browsers
+	// resolve to loopback).
+	Domain string
 	// DataDir holds the database, the admin key, runtime state and sandbox layers
 	// (WARREN_DATA_DIR, default /var/lib/warren).
 	DataDir string
@@ -88,6 +96,8 @@ func ParseFlags(args []string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", env("WARREN_LISTEN", "127.0.0.1:3000"), "API listen address (WARREN_LISTEN)")
+	fs.StringVar(&c.ProxyListen, "proxy-listen", env("WARREN_PROXY_LISTEN", "127.0.0.1:3001"), "sandbox traffic proxy address (WARREN_PROXY_LISTEN)")
+	fs.StringVar(&c.Domain, "domain", env("WARREN_DOMAIN", ""), "sandbox domain for <port>-<id>.<domain> hosts (WARREN_DOMAIN; default localhost:<proxy port>)")
 	fs.StringVar(&c.DataDir, "data-dir", env("WARREN_DATA_DIR", "/var/lib/warren"), "data directory (WARREN_DATA_DIR)")
 	fs.StringVar(&c.TemplateCache, "template-cache", env("WARREN_TEMPLATE_CACHE", "/var/cache/warren/templates"), "template cache directory (WARREN_TEMPLATE_CACHE)")
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
@@ -114,6 +124,13 @@ func ParseFlags(args []string) (Config, error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	if c.Domain == "" {
+		_, port, err := net.SplitHostPort(c.ProxyListen)
+		if err != nil {
+			return c, fmt.Errorf("--proxy-listen %q: %w", c.ProxyListen, err)
+		}
+		c.Domain = "localhost:" + port
+	}
 	p, err := netip.ParsePrefix(*cidr)
 	if err != nil {
 		return c, fmt.Errorf("--sandbox-cidr %q: %w", *cidr, err)

@@ -63,16 +63,18 @@ var serverSeq atomic.Int32
 
 // server is one `warren serve` process with its own data dir, network name and pool.
 type server struct {
-	t       *testing.T
-	URL     string
-	Key     string
-	DataDir string
-	Net     string
-	CIDR    string
-	Listen  string
-	cmd     *exec.Cmd
-	logs    *bytes.Buffer
-	exited  chan struct{}
+	t        *testing.T
+	URL      string
+	ProxyURL string
+	Key      string
+	DataDir  string
+	Net      string
+	CIDR     string
+	Listen   string
+	PListen  string
+	cmd      *exec.Cmd
+	logs     *bytes.Buffer
+	exited   chan struct{}
 }
 
 type serverOpts struct {
@@ -108,7 +110,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.cidr == "" {
 		o.cidr = fmt.Sprintf("10.%d.%d.0/24", 212+os.Getpid()%20, n%250)
 	}
-	s := &server{t: t, DataDir: o.dataDir, Net: o.net, CIDR: o.cidr, Listen: freePort(t), logs: &bytes.Buffer{}}
+	s := &server{t: t, DataDir: o.dataDir, Net: o.net, CIDR: o.cidr, Listen: freePort(t), PListen: freePort(t), logs: &bytes.Buffer{}}
 	s.start(o.extraEnv)
 	return s
 }
@@ -117,7 +119,8 @@ func (s *server) start(extraEnv []string) {
 	t := s.t
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "warren"), "serve", "--listen", s.Listen, "--data-dir", s.DataDir,
-		"--network-name", s.Net, "--sandbox-cidr", s.CIDR, "--kill-on-exit", "--sweep-interval", "2s")
+		"--network-name", s.Net, "--sandbox-cidr", s.CIDR, "--kill-on-exit", "--sweep-interval", "2s",
+		"--proxy-listen", s.PListen)
 	cmd.Env = append(os.Environ(), extraEnv...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -138,6 +141,7 @@ func (s *server) start(extraEnv []string) {
 	}()
 	go func() { cmd.Wait(); pw.Close(); close(s.exited) }()
 	s.URL = "http://" + s.Listen
+	s.ProxyURL = "http://" + s.PListen
 	deadline := time.Now().Add(10 * time.Minute) // first start may build the base template
 	for {
 		resp, err := http.Get(s.URL + "/healthz")

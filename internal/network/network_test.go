@@ -1,0 +1,163 @@
+package network
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestAddressPlan(t *testing.T) {
+	m, err := New(Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Slots(); got != 64 {
+		t.Fatalf("slots of a /24: %d, want 64", got)
+	}
+	cases := []struct {
+		slot       int
+		host, sbx  string
+		wantErrMsg string
+	}{
+		{0, "10.220.0.1", "10.220.0.2", ""},
+		{1, "10.220.0.5", "10.220.0.6", ""},
+		{63, "10.220.0.253", "10.220.0.254", ""},
+		{64, "", "", "outside the pool"},
+		{-1, "", "", "outside the pool"},
+	}
+	for _, c := range cases {
+		h, s, err := m.addrs(c.slot)
+		if c.wantErrMsg != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrMsg) {
+				t.Errorf("slot %d: err %v, want %q", c.slot, err, c.wantErrMsg)
+			}
+			continue
+		}
+		if err != nil || h.String() != c.host || s.String() != c.sbx {
+			t.Errorf("slot %d: %s %s %v, want %s %s", c.slot, h, s, err, c.host, c.sbx)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	cases := []struct {
+		cfg Config
+		ok  bool
+	}{
+		{Config{}, true},
+		{Config{Name: "UPPER"}, false},
+		{Config{Name: "waytoolongname123"}, false},
+		{Config{Pool: netip.MustParsePrefix("fd00::/64")}, false},
+		{Config{Pool: netip.MustParsePrefix("10.0.0.0/30")}, false},
+		{Config{Pool: netip.MustParsePrefix("10.1.2.3/16")}, true}, // masked
+	}
+	for _, c := range cases {
+		_, err := New(c.cfg)
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: err %v, want ok=%v", c.cfg, err, c.ok)
+		}
+	}
+}
+
+func TestRulesetPolicy(t *testing.T) {
+	m, _ := New(Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24")})
+	rs := m.ruleset()
+	for _, want := range []string{
+		"table inet wtunit",
+		"ip saddr 10.220.0.0/24 ct state established,related accept", // host may talk to sandboxes
+		"ip saddr 10.220.0.0/24 drop",                                   // sandboxes may not reach the host
+		"ip saddr 10.220.0.0/24 ip daddr 10.220.0.0/24 drop",            // nor each other
+		"ip saddr 10.220.0.0/24 ip daddr { 169.254.0.0/16 } drop",       // nor cloud metadata
+		"ip saddr @internet accept",
+		"masquerade",
+	} {
+		if !strings.Contains(rs, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, rs)
+		}
+	}
+	// Order matters: the inter-sandbox drop must come before the internet accept.
+	if strings.Index(rs, "ip daddr 10.220.0.0/24 drop") > strings.Index(rs, "@internet accept") {
+		t.Errorf("sandbox-to-sandbox drop comes after the internet accept")
+	}
+}
+
+func TestHostIfNames(t *testing.T) {
+	m, _ := New(Config{Name: "wtunit"})
+	a, b := m.hostIf("aaaaaaaaaaaaaaaaaaaa"), m.hostIf("aaaaaaaaaaaaaaaaaaab")
+	if a == b || len(a) > 15 || !strings.HasPrefix(a, "wv") {
+		t.Errorf("host interface names %q %q", a, b)
+	}
+}
+
+// TestAttachDetachReal builds and removes a real namespace, veth and nftables table.
+func TestAttachDetachReal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces and nftables)")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (scripts/install-deps.sh installs it)", tool)
+		}
+	}
+	ctx := context.Background()
+	m, err := New(Config{Name: "wtnet", Pool: netip.MustParsePrefix("10.221.0.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	id := "aaaaaaaaaaaaaaaaaaaa"
+	a, err := m.Attach(ctx, id, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Address.String() != "10.221.0.14" || a.Gateway.String() != "10.221.0.13" {
+		t.Errorf("addresses %s via %s", a.Address, a.Gateway)
+	}
+	out, _ := exec.Command("ip", "-n", a.NetNSName, "-4", "addr", "show", "eth0").CombinedOutput()
+	if !strings.Contains(string(out), "10.221.0.14/30") {
+		t.Errorf("sandbox side: %s", out)
+	}
+	out, _ = exec.Command("ip", "-n", a.NetNSName, "route").CombinedOutput()
+	if !strings.Contains(string(out), "default via 10.221.0.13") {
+		t.Errorf("sandbox route: %s", out)
+	}
+	set, _ := exec.Command("nft", "list", "set", "inet", "wtnet", "internet").CombinedOutput()
+	if !strings.Contains(string(set), "10.221.0.14") {
+		t.Errorf("internet set: %s", set)
+	}
+	// The host reaches the sandbox side (ping from host into the namespace's kernel).
+	if out, err := exec.Command("ping", "-c1", "-W1", "10.221.0.14").CombinedOutput(); err != nil && !strings.Contains(string(out), "not found") {
+		t.Logf("ping (informational): %v %s", err, out)
+	}
+	if ids, _ := m.List(ctx); len(ids) != 1 || ids[0] != id {
+		t.Errorf("List: %v", ids)
+	}
+	if err := m.Detach(ctx, id, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Detach(ctx, id, 3); err != nil {
+		t.Errorf("second Detach: %v", err)
+	}
+	if _, err := os.Stat("/var/run/netns/" + a.NetNSName); !os.IsNotExist(err) {
+		t.Errorf("namespace left: %v", err)
+	}
+	if _, err := os.Stat("/sys/class/net/" + a.HostIf); !os.IsNotExist(err) {
+		t.Errorf("veth left: %v", err)
+	}
+	set, _ = exec.Command("nft", "list", "set", "inet", "wtnet", "internet").CombinedOutput()
+	if strings.Contains(string(set), "10.221.0.14") {
+		t.Errorf("internet element left: %s", set)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), "wtnet") {
+		t.Errorf("table left: %s", out)
+	}
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestUnescapeMount(t *testing.T) {
+	cases := map[string]string{
+		`/plain/path`:         "/plain/path",
+		`/with\040space`:      "/with space",
+		`/tab\011and\134back`: "/tab\tand\\back",
+	}
+	for in, want := range cases {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestOverlayReal mounts and unmounts a real overlay: writes land in the upper layer
+// and never in the shared lower one.
+func TestOverlayReal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount overlayfs")
+	}
+	lower, dir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(lower, "shared"), []byte("template"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := mountOverlay(lower, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmountAll(dir)
+	if err := os.WriteFile(filepath.Join(merged, "shared"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(lower, "shared")); string(b) != "template" {
+		t.Errorf("lower layer changed: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "upper", "shared")); string(b) != "changed" {
+		t.Errorf("upper layer: %q", b)
+	}
+	if err := unmountAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := mountsUnder(dir); len(m) != 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+}
