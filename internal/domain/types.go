@@ -62,10 +62,10 @@ type Sandbox struct {
 	// TrafficToken, when set, must accompany every request the proxy routes to the
 	// sandbox's ports (E2B's allowPublicTraffic: false); "" means public.
 	TrafficToken string
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	EndsAt      time.Time
-	StoppedAt   time.Time
+	CreatedAt    time.Time
+	StartedAt    time.Time
+	EndsAt       time.Time
+	StoppedAt    time.Time
 }
 
 // Team owns API keys and sandboxes; tenants never see each other's things.

@@ -68,9 +68,9 @@ func TestRulesetPolicy(t *testing.T) {
 	for _, want := range []string{
 		"table inet wtunit",
 		"ip saddr 10.220.0.0/24 ct state established,related accept", // host may talk to sandboxes
-		"ip saddr 10.220.0.0/24 drop",                                   // sandboxes may not reach the host
-		"ip saddr 10.220.0.0/24 ip daddr 10.220.0.0/24 drop",            // nor each other
-		"ip saddr 10.220.0.0/24 ip daddr { 169.254.0.0/16 } drop",       // nor cloud metadata
+		"ip saddr 10.220.0.0/24 drop",                                // sandboxes may not reach the host
+		"ip saddr 10.220.0.0/24 ip daddr 10.220.0.0/24 drop",         // nor each other
+		"ip saddr 10.220.0.0/24 ip daddr { 169.254.0.0/16 } drop",    // nor cloud metadata
 		"ip saddr @internet accept",
 		"masquerade",
 	} {
