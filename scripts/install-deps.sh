@@ -14,9 +14,9 @@ if [ -n "${WARREN_EXTRA_PKGS:-}" ]; then
   done
 fi
 
+# bookworm's own runsc (2022) lacks the systrap platform; the backports build has it.
 runsc_ok=0
-if command -v runsc >/dev/null 2>&1 && runsc help 2>&1 | grep -q systrap; then runsc_ok=1; fi
-if ! runsc --help 2>&1 | grep -q . ; then runsc_ok=0; fi
+if command -v runsc >/dev/null 2>&1 && runsc flags 2>&1 | grep -q systrap; then runsc_ok=1; fi
 if [ "$runsc_ok" = 1 ] && [ "${#need[@]}" -eq 0 ]; then
   echo "install-deps: all system packages present"
   exit 0
