@@ -76,6 +76,12 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	a.handler = a.withCORS(a.withAccessToken(mux))
+	if cfg.StartCmd != "" {
+		if err := a.startTemplateCommand(cfg.StartCmd); err != nil {
+			// The sandbox still works without it; the failure is in the sandbox's log.
+			a.log.Error("starting the template's start command", "err", err)
+		}
+	}
 	return a, nil
 }
 

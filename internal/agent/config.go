@@ -31,6 +31,10 @@ type Config struct {
 	// DefaultWorkdir is the working directory for processes that ask for none and
 	// the base for relative paths. Empty means the user's home directory.
 	DefaultWorkdir string `json:"default_workdir"`
+	// StartCmd, when set, is a shell command line the agent starts at boot as root with
+	// tag "start" (a template's start command, e.g. its code-interpreter server). Its
+	// output goes to the agent's log; it is not restarted if it exits.
+	StartCmd string `json:"start_cmd"`
 	// Hostname, when set, is applied with sethostname(2) by cmd/warren-agent when it
 	// runs as PID 1. The Agent ignores it.
 	Hostname string `json:"hostname"`

@@ -99,6 +99,8 @@ type Template struct {
 	Ready     bool
 	BuiltAt   time.Time
 	SizeBytes int64
+	// StartCmd is started by the agent at boot in every sandbox of the template.
+	StartCmd string
 }
 
 // SandboxFilter selects sandboxes in a listing. Empty fields match everything.

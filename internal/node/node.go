@@ -71,6 +71,7 @@ type AgentConfig struct {
 	DefaultUser    string            `json:"default_user,omitempty"`
 	DefaultWorkdir string            `json:"default_workdir,omitempty"`
 	Hostname       string            `json:"hostname,omitempty"`
+	StartCmd       string            `json:"start_cmd,omitempty"`
 }
 
 // StartSpec is one sandbox to start.

@@ -189,7 +189,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	defer cancel()
 	started, err := s.cfg.Node.Start(sctx, node.StartSpec{
 		ID: sb.ID, Slot: slot, RootFS: tpl.RootFS, Internet: internet, Limits: limits,
-		Agent: node.AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID},
+		Agent: node.AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
 	})
 	if err == nil {
 		sb.RuntimeHandle, _ = json.Marshal(started.Handle)

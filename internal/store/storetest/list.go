@@ -32,6 +32,12 @@ func matches(sb *domain.Sandbox, f domain.SandboxFilter) bool {
 			return false
 		}
 	}
+	if f.TemplateID != "" && sb.TemplateID != f.TemplateID {
+		return false
+	}
+	if !f.CreatedAfter.IsZero() && sb.CreatedAt.Before(f.CreatedAfter) {
+		return false
+	}
 	return true
 }
 
@@ -52,7 +58,42 @@ func expect(all []*domain.Sandbox, f domain.SandboxFilter) []string {
 		}
 	}
 	slices.SortFunc(sel, newestFirst)
+	if f.Ascending {
+		slices.Reverse(sel)
+	}
 	return ids(sel)
+}
+
+// testListTemplateOrder covers the template and created-after filters and oldest-first
+// paging (the E2B API's template, startedAfter and order=asc).
+func testListTemplateOrder(t *testing.T, s domain.Store) {
+	a := addTeam(t, s, "a")
+	var all []*domain.Sandbox
+	for i := range 12 {
+		sb := newSandbox(a.ID, at(i, 0))
+		if i%3 == 0 {
+			sb.TemplateID = "code-interpreter"
+		}
+		all = append(all, addSandbox(t, s, sb))
+	}
+	tests := []struct {
+		name string
+		f    domain.SandboxFilter
+	}{
+		{"template", domain.SandboxFilter{TeamID: a.ID, TemplateID: "code-interpreter", Limit: 2}},
+		{"created after", domain.SandboxFilter{TeamID: a.ID, CreatedAfter: at(5, 0), Limit: 3}},
+		{"ascending", domain.SandboxFilter{TeamID: a.ID, Ascending: true, Limit: 5}},
+		{"ascending template after", domain.SandboxFilter{TeamID: a.ID, Ascending: true, TemplateID: "base", CreatedAfter: at(2, 0), Limit: 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := listAll(t, s, tc.f, nil)
+			want := expect(all, tc.f)
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("listing %+v:\n got %v\nwant %v", tc.f, got, want)
+			}
+		})
+	}
 }
 
 // listAll pages through f with the given page size and returns every id in order. It

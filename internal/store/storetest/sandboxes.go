@@ -23,7 +23,7 @@ func testSandboxRoundTrip(t *testing.T, s domain.Store) {
 			Internet:      true,
 			RuntimeName:   "gvisor",
 			RuntimeHandle: []byte(`{"pid":42,"bytes":"\u0000\u00ff"}` + "\x00\xff\x01"),
-			Address:       "10.11.0.6", Slot: 7, AccessToken: "tok_secret",
+			Address:       "10.11.0.6", Slot: 7, AccessToken: "tok_secret", TrafficToken: "traffic_secret",
 			CreatedAt: at(0, 1), StartedAt: at(1, 2), EndsAt: at(300, 3), StoppedAt: at(60, 4),
 		}},
 		{"nil maps and handle", domain.Sandbox{TemplateID: "base", State: domain.StateStarting,

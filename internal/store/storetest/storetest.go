@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"SandboxUpdate", testSandboxUpdate},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},
+		{"ListTemplateOrder", testListTemplateOrder},
 		{"ListPageSize", testListPageSize},
 		{"ListBadCursor", testListBadCursor},
 		{"UsedSlots", testUsedSlots},
