@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/store/sqlite"
@@ -60,6 +62,13 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	}
 
 	if err := ensureBase(ctx, c, store, out, log); err != nil {
+		return err
+	}
+	var builds sync.WaitGroup
+	defer builds.Wait()
+	buildCtx, stopBuilds := context.WithCancel(ctx)
+	defer stopBuilds()
+	if err := ensureExtras(buildCtx, c, store, out, log, &builds); err != nil {
 		return err
 	}
 
@@ -107,13 +116,25 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 		return fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	pln, err := net.Listen("tcp", c.ProxyListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
+	}
+	// No Read/WriteTimeout: the proxy carries long-lived streams (commands, watches).
+	psrv := &http.Server{Handler: proxy.New(svc, log.With("subsystem", "proxy"), proxy.Config{Domain: c.Domain}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := psrv.Serve(pln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("sandbox proxy stopped", "err", err)
+		}
+	}()
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go svc.RunSweeper(sweepCtx, c.SweepInterval)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
-	fmt.Fprintf(out, "warren is serving the API on http://%s (data in %s)\n", ln.Addr(), c.DataDir)
+	fmt.Fprintf(out, "warren is serving the API on http://%s and sandbox traffic on http://%s (data in %s)\n", ln.Addr(), pln.Addr(), c.DataDir)
 	log.Info("serving", "listen", ln.Addr().String())
 
 	select {
@@ -127,6 +148,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	_ = psrv.Shutdown(shutCtx)
 	stopSweep()
 	if c.KillOnExit {
 		if err := svc.KillAll(shutCtx); err != nil {
@@ -143,13 +165,35 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	return nil
 }
 
-// ensureBase builds the base template if it is not cached and records it.
-func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) error {
-	b := &template.Builder{
+// templateBuilder is the builder for the configured cache.
+func templateBuilder(c Config, out io.Writer, log *slog.Logger) *template.Builder {
+	return &template.Builder{
 		CacheDir: c.TemplateCache,
 		DebCache: filepath.Join(filepath.Dir(strings.TrimRight(c.TemplateCache, "/")), "debs"),
 		Log:      log, Progress: out,
 	}
+}
+
+// templateDescriptions are shown in template listings.
+var templateDescriptions = map[string]string{
+	"base": "Debian bookworm with bash, python3, curl and git; user 'user'",
+}
+
+func recordTemplate(ctx context.Context, b *template.Builder, store domain.Store, r template.Recipe, rootfs string) error {
+	m, err := b.Marker(r)
+	if err != nil {
+		return err
+	}
+	return store.UpsertTemplate(ctx, &domain.Template{
+		ID: r.Name, Description: templateDescriptions[r.Name], Hash: m.Hash, RootFS: rootfs,
+		Ready: true, BuiltAt: m.BuiltAt, SizeBytes: m.SizeBytes, StartCmd: startCmd(m),
+	})
+}
+
+// ensureBase builds the base template if it is not cached and records it: the server
+// does not serve without it.
+func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) error {
+	b := templateBuilder(c, out, log)
 	r := template.Base()
 	if _, ok := b.IsReady(r); !ok {
 		fmt.Fprintf(out, "Building the base template (Debian bookworm, about 1-3 minutes; cached afterwards)...\n")
@@ -158,12 +202,40 @@ func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer
 	if err != nil {
 		return fmt.Errorf("building the base template: %w", err)
 	}
-	m, err := b.Marker(r)
-	if err != nil {
-		return err
+	return recordTemplate(ctx, b, store, r, rootfs)
+}
+
+// ensureExtras makes the other templates available: cached ones at once, the rest are
+// built in the background (creating a sandbox from them answers 503 until then).
+func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, wg *sync.WaitGroup) error {
+	b := templateBuilder(c, out, log)
+	for _, r := range extraRecipes() {
+		if rootfs, ok := b.IsReady(r); ok {
+			if err := recordTemplate(ctx, b, store, r, rootfs); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := store.UpsertTemplate(ctx, &domain.Template{ID: r.Name, Description: templateDescriptions[r.Name], Hash: r.Hash()}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Building the %s template in the background (several minutes; cached afterwards)...\n", r.Name)
+		wg.Add(1)
+		go func(r template.Recipe) {
+			defer wg.Done()
+			rootfs, err := b.Ensure(ctx, r)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("building template", "template", r.Name, "err", err)
+				}
+				return
+			}
+			if err := recordTemplate(context.WithoutCancel(ctx), b, store, r, rootfs); err != nil {
+				log.Error("recording template", "template", r.Name, "err", err)
+				return
+			}
+			fmt.Fprintf(out, "Template %s is ready.\n", r.Name)
+		}(r)
 	}
-	return store.UpsertTemplate(ctx, &domain.Template{
-		ID: "base", Description: "Debian bookworm with bash, python3, curl and git; user 'user'",
-		Hash: m.Hash, RootFS: rootfs, Ready: true, BuiltAt: m.BuiltAt, SizeBytes: m.SizeBytes,
-	})
+	return nil
 }

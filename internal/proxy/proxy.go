@@ -1,0 +1,330 @@
+// Package proxy is the sandbox traffic proxy: it forwards HTTP, streaming and
+// WebSocket traffic from clients to a port inside a sandbox.
+//
+// A request names its sandbox and port either with the E2B routing headers
+// (E2b-Sandbox-Id and E2b-Sandbox-Port, what the SDKs send through E2B_SANDBOX_URL)
+// or with a Host of the form <port>-<sandboxID>.<domain>. The proxy answers the
+// way E2B's own proxy does where the SDKs depend on it (E2B protocol notes §1.3):
+// a dead or unknown sandbox is a 502 with a fixed JSON body, so is a running
+// sandbox with nothing listening on the port.
+//
+// Authentication is per sandbox, not per team: the agent port carries the agent's
+// X-Access-Token (the agent enforces it; the proxy rejects a wrong one early), and
+// sandboxes created without public traffic require E2B-Traffic-Access-Token on
+// every other port.
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// Header names the proxy reads. Go canonicalises header keys, so matching is
+// case-insensitive.
+const (
+	HeaderSandboxID    = "E2b-Sandbox-Id"
+	HeaderSandboxPort  = "E2b-Sandbox-Port"
+	HeaderTrafficToken = "E2b-Traffic-Access-Token"
+	HeaderAccessToken  = "X-Access-Token"
+)
+
+// DefaultAgentPort is the port of the in-sandbox agent (envd).
+const DefaultAgentPort = 49983
+
+// Config configures a Proxy. Zero values mean the defaults.
+type Config struct {
+	// Domain is the sandbox domain, e.g. "localhost:3001" or "sandbox.example.com";
+	// hosts look like <port>-<sandboxID>.<domain>. It is used in error messages only:
+	// any suffix is accepted, since users may point their own DNS at the proxy.
+	Domain string
+	// DialTimeout bounds connecting to the sandbox port (default 5s). Nothing else
+	// is timed: streams live as long as both ends keep them open.
+	DialTimeout time.Duration
+	// Transport replaces the upstream transport (tests). It should not decompress
+	// responses or follow redirects.
+	Transport http.RoundTripper
+	// AgentPort is the agent's port (default 49983).
+	AgentPort int
+}
+
+// Proxy is an http.Handler forwarding requests to sandbox ports.
+type Proxy struct {
+	router domain.Router
+	log    *slog.Logger
+	cfg    Config
+	rp     *httputil.ReverseProxy
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// target is where one request goes; it travels to Rewrite and ErrorHandler in
+// the request context.
+type target struct {
+	id   string
+	port int
+	addr string // host:port
+}
+
+type targetKey struct{}
+
+// New returns a proxy resolving sandboxes with router. A nil log discards.
+func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.AgentPort == 0 {
+		cfg.AgentPort = DefaultAgentPort
+	}
+	p := &Proxy{router: router, log: log.With("component", "proxy"), cfg: cfg}
+	tr := cfg.Transport
+	if tr == nil {
+		tr = newTransport(cfg.DialTimeout)
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:       rewrite,
+		Transport:     tr,
+		FlushInterval: -1, // flush every write: Connect streams, NDJSON, SSE
+		ErrorHandler:  p.upstreamError,
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// newTransport is the upstream transport: no environment proxy (sandbox
+// addresses are private), no transparent gzip (the client's Accept-Encoding and
+// the backend's Content-Encoding pass as they are), and no timeouts beyond the
+// dial, so long-lived streams are not cut.
+func newTransport(dialTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		DisableCompression:  true,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+// Handler returns the proxy as an http.Handler.
+func (p *Proxy) Handler() http.Handler { return p }
+
+// ServeHTTP routes, authorises and forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	forwarding := false
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler || forwarding {
+			// Part of a response may be on the wire: abort the connection so the
+			// client cannot mistake a truncated body for a whole one.
+			panic(http.ErrAbortHandler)
+		}
+		p.log.Error("proxy panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		writeJSON(w, http.StatusInternalServerError, errorBody{Code: 500, Message: "internal proxy error"})
+	}()
+
+	id, port, err := p.parseTarget(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Code: 400, Message: err.Error()})
+		return
+	}
+	agent := port == p.cfg.AgentPort
+	if agent && isPreflight(r) {
+		// The agent is CORS-open; answering here also serves browsers whose
+		// preflight would otherwise race a sandbox lookup.
+		preflight(w, r)
+		return
+	}
+
+	route, err := p.router.Route(r.Context(), id)
+	switch {
+	case domain.IsKind(err, domain.KindNotFound):
+		p.notFound(w, r, id)
+		return
+	case err != nil:
+		p.log.Error("resolving sandbox", "sandbox", id, "err", err)
+		writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "cannot resolve the sandbox right now; try again"})
+		return
+	case route == nil || !route.Running || route.Address == "":
+		p.notFound(w, r, id)
+		return
+	}
+
+	if agent {
+		if !accessTokenOK(r, route.AccessToken) {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Code: 401, Message: "invalid access token"})
+			return
+		}
+	} else if route.TrafficToken != "" && !tokenEqual(r.Header.Get(HeaderTrafficToken), route.TrafficToken) {
+		writeJSON(w, http.StatusForbidden, errorBody{Code: 403, Message: "this sandbox's ports are private: send its traffic access token in the E2B-Traffic-Access-Token header"})
+		return
+	}
+
+	t := &target{id: id, port: port, addr: net.JoinHostPort(route.Address, strconv.Itoa(port))}
+	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
+	// Keep streaming the request body after the backend starts answering
+	// (bidirectional streams over HTTP/1.1). HTTP/2 is full duplex already and
+	// reports ErrNotSupported, which is fine.
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	forwarding = true
+	p.rp.ServeHTTP(w, r)
+}
+
+// rewrite points the outbound request at the sandbox and drops the headers
+// meant for the proxy. The Host header becomes the sandbox address; incoming
+// X-Forwarded-* headers are replaced, not trusted.
+func rewrite(pr *httputil.ProxyRequest) {
+	t := pr.In.Context().Value(targetKey{}).(*target)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = t.addr
+	pr.Out.Host = t.addr
+	pr.SetXForwarded()
+	h := pr.Out.Header
+	h.Del(HeaderSandboxID)
+	h.Del(HeaderSandboxPort)
+	h.Del(HeaderTrafficToken)
+}
+
+// upstreamError answers when forwarding failed before a response started.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	t, _ := r.Context().Value(targetKey{}).(*target)
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads this answer.
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	if t != nil && isDialError(err) {
+		if wantsHTML(r) {
+			writeHTML(w, "Port not open", fmt.Sprintf("Sandbox %s is running but nothing listens on port %d.", t.id, t.port))
+			return
+		}
+		writeJSON(w, http.StatusBadGateway, portClosedBody{
+			Message: "The sandbox is running but port is not open", SandboxID: t.id, Port: t.port, Code: 502,
+		})
+		return
+	}
+	p.log.Warn("forwarding to sandbox", "sandbox", targetID(t), "method", r.Method, "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "the sandbox port did not answer properly"})
+}
+
+func targetID(t *target) string {
+	if t == nil {
+		return ""
+	}
+	return t.id
+}
+
+// isDialError reports whether err is a failure to connect (refused, unreachable,
+// timed out), as opposed to a failure after the connection was made.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func (p *Proxy) notFound(w http.ResponseWriter, r *http.Request, id string) {
+	if wantsHTML(r) {
+		writeHTML(w, "Sandbox not found", fmt.Sprintf("Sandbox %s was not found: it may have timed out or been killed.", id))
+		return
+	}
+	writeJSON(w, http.StatusBadGateway, notFoundBody{SandboxID: id, Message: "The sandbox was not found", Code: 502})
+}
+
+// parseTarget finds the sandbox id and port: from the routing headers when both
+// are present, otherwise from the Host.
+func (p *Proxy) parseTarget(r *http.Request) (string, int, error) {
+	id, portStr := r.Header.Get(HeaderSandboxID), r.Header.Get(HeaderSandboxPort)
+	if id == "" || portStr == "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		label, _, _ := strings.Cut(strings.ToLower(host), ".")
+		var ok bool
+		portStr, id, ok = strings.Cut(label, "-")
+		if !ok {
+			return "", 0, fmt.Errorf("cannot tell which sandbox this request is for: address it as %s, or send the %s and %s headers",
+				p.hostPattern(), HeaderSandboxID, HeaderSandboxPort)
+		}
+	}
+	if !validID(id) {
+		return "", 0, fmt.Errorf("invalid sandbox id %q: ids are 20 characters of [a-z0-9]; address a sandbox as %s", id, p.hostPattern())
+	}
+	port, ok := parsePort(portStr)
+	if !ok {
+		return "", 0, fmt.Errorf("invalid port %q: ports are 1 to 65535; address a sandbox as %s", portStr, p.hostPattern())
+	}
+	return id, port, nil
+}
+
+func (p *Proxy) hostPattern() string {
+	d := p.cfg.Domain
+	if d == "" {
+		d = "<domain>"
+	}
+	return "<port>-<sandboxID>." + d
+}
+
+func validID(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func parsePort(s string) (int, bool) {
+	if s == "" || len(s) > 5 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n >= 1 && n <= 65535
+}
+
+// accessTokenOK is the proxy's defence in depth for the agent port: a request
+// that presents a wrong X-Access-Token is refused, except on /health and /files,
+// which accept signed URLs and are left to the agent. A missing token is also
+// left to the agent.
+func accessTokenOK(r *http.Request, want string) bool {
+	if want == "" || r.URL.Path == "/health" || r.URL.Path == "/files" {
+		return true
+	}
+	for _, got := range r.Header.Values(HeaderAccessToken) {
+		if !tokenEqual(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func tokenEqual(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
