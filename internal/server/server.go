@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/e2b"
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
 	"github.com/warren-sh/warren/internal/domain"
@@ -115,7 +116,11 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	// One listener serves /v1 and the E2B control-plane routes (E2B_API_URL points here).
+	top := http.NewServeMux()
+	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits}).Register(top)
+	top.Handle("/", api)
+	srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 	pln, err := net.Listen("tcp", c.ProxyListen)
 	if err != nil {
 		ln.Close()

@@ -1,0 +1,169 @@
+package e2b
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+const (
+	// listLimit is the page size of GET /v2/sandboxes when none is asked for (and its max).
+	listLimit = 100
+	// maxV1Pages bounds the unpaged v1 listing (listLimit * maxV1Pages sandboxes).
+	maxV1Pages = 100
+)
+
+// listV2 serves the SDK's Sandbox.list paginator: running sandboxes only (Warren has no
+// paused state yet), newest first unless order=asc, with X-Next-Token when there is more.
+func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	f, wantRunning, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	out := []listedSandboxJSON{}
+	if !wantRunning { // only paused asked for: Warren never has any
+		s.writeJSON(w, r, http.StatusOK, out)
+		return nil
+	}
+	items, next, err := s.svc.List(r.Context(), p, f)
+	if err != nil {
+		if domain.IsKind(err, domain.KindInvalid) && domain.FieldOf(err) == "cursor" {
+			return domain.Invalid("nextToken", "nextToken is malformed: pass the X-Next-Token of the previous page unchanged")
+		}
+		return err
+	}
+	for _, sb := range items {
+		if sb.State == domain.StateRunning {
+			out = append(out, s.toListed(sb))
+		}
+	}
+	if next != "" {
+		w.Header().Set("X-Next-Token", next)
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// parseListQuery reads GET /v2/sandboxes' query. Unknown parameters are ignored, as E2B
+// does. wantRunning is false when the state filter excludes running sandboxes.
+func parseListQuery(q url.Values) (f domain.SandboxFilter, wantRunning bool, err error) {
+	f = domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Limit: listLimit}
+	if f.Metadata, err = parseMetadataQuery(q); err != nil {
+		return f, false, err
+	}
+	wantRunning = true
+	if vals, ok := q["state"]; ok {
+		wantRunning = false
+		for _, st := range strings.Split(strings.Join(vals, ","), ",") {
+			switch strings.TrimSpace(st) {
+			case "running":
+				wantRunning = true
+			case "paused", "":
+			default:
+				return f, false, domain.Invalid("state", "state must be a comma-separated list of running and paused, got %q", st)
+			}
+		}
+	}
+	if v := q.Get("startedAfter"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return f, false, domain.Invalid("startedAfter", "startedAfter must be an RFC 3339 time such as 2025-01-02T15:04:05Z, got %q", v)
+		}
+		f.CreatedAfter = t
+	}
+	if v := q.Get("template"); v != "" {
+		f.TemplateID = resolveTemplate(v)
+	}
+	switch v := q.Get("order"); v {
+	case "", "desc":
+	case "asc":
+		f.Ascending = true
+	default:
+		return f, false, domain.Invalid("order", "order must be asc or desc, got %q", v)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > listLimit {
+			return f, false, domain.Invalid("limit", "limit must be an integer from 1 to %d, got %q", listLimit, v)
+		}
+		f.Limit = n
+	}
+	f.Cursor = q.Get("nextToken")
+	return f, wantRunning, nil
+}
+
+// parseMetadataQuery decodes the metadata filter, which the SDK encodes three times: each
+// key and value with encodeURIComponent, the pairs with URLSearchParams, the whole string
+// once more as a query value. url.Values has undone the last; this undoes the other two,
+// like E2B's server: unescape the whole string, split on & and =, unescape key and value.
+// Observed: metadata=a%3Db%252520c means {a: "b c"}.
+func parseMetadataQuery(q url.Values) (map[string]string, error) {
+	raw := q.Get("metadata")
+	if raw == "" {
+		return nil, nil
+	}
+	bad := func(format string, args ...any) error {
+		return domain.Invalid("metadata", "metadata filter: "+format+
+			`; expected URL-encoded key=value pairs joined by & (as the E2B SDK sends them)`, args...)
+	}
+	pairs, err := url.QueryUnescape(raw)
+	if err != nil {
+		return nil, bad("%q is not URL-encoded", raw)
+	}
+	m := map[string]string{}
+	for _, pair := range strings.Split(pairs, "&") {
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || strings.Contains(v, "=") {
+			return nil, bad("%q is not a key=value pair", pair)
+		}
+		key, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return nil, bad("%q is not URL-encoded", pair)
+		}
+		if key == "" {
+			return nil, bad("%q has an empty key", pair)
+		}
+		m[key] = val
+	}
+	return m, nil
+}
+
+// listV1 serves the legacy GET /sandboxes: every running sandbox, unpaged.
+func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	md, err := parseMetadataQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	f := domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Metadata: md, Limit: listLimit}
+	out := []listedSandboxJSON{}
+	for range maxV1Pages {
+		items, next, err := s.svc.List(r.Context(), p, f)
+		if err != nil {
+			return err
+		}
+		for _, sb := range items {
+			if sb.State == domain.StateRunning {
+				out = append(out, s.toListed(sb))
+			}
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,283 @@
+package e2b
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+const (
+	// createTimeoutV2 is a sandbox's lifetime when POST /v2/sandboxes gives none (E2B: 300 s).
+	createTimeoutV2 = 300 * time.Second
+	// createTimeoutV1 is the same for the legacy POST /sandboxes, whose spec default is 15 s.
+	createTimeoutV1 = 15 * time.Second
+	// connectTimeout is how long connect keeps a sandbox alive at least when the body
+	// gives no timeout (E2B: 300 s). Connect never shortens a sandbox's life.
+	connectTimeout = 300 * time.Second
+	// refreshMin is both the default and the floor of POST .../refreshes, as in E2B
+	// (SandboxTimeoutDefault); refreshMax is its spec maximum (1 h).
+	refreshMin = 15 * time.Second
+	refreshMax = time.Hour
+	// denyAll is the only egress rule Warren can enforce: no internet at all.
+	denyAll = "0.0.0.0/0"
+	// sandboxHint ends the 501 message of sandbox operations Warren lacks.
+	sandboxHint = "kill and create a new sandbox instead"
+	// templateHint ends the 501 message of template operations.
+	templateHint = "use the templates listed by GET /templates"
+)
+
+func (s *Server) createV2(w http.ResponseWriter, r *http.Request) error {
+	return s.create(w, r, createTimeoutV2)
+}
+
+func (s *Server) createV1(w http.ResponseWriter, r *http.Request) error {
+	return s.create(w, r, createTimeoutV1)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout time.Duration) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	var req newSandboxRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.TemplateID == "" {
+		return domain.Invalid("templateID", `templateID is required, for example "base" or "code-interpreter-v1"`)
+	}
+	timeout := defaultTimeout
+	if req.Timeout != nil {
+		if *req.Timeout < 0 {
+			return domain.Invalid("timeout", "timeout must not be negative, got %d", *req.Timeout)
+		}
+		if *req.Timeout > 0 { // 0 means the default, as an omitted timeout does
+			timeout = seconds(*req.Timeout)
+		}
+	}
+	cs := domain.CreateSandbox{
+		TemplateID: resolveTemplate(req.TemplateID),
+		Timeout:    timeout,
+		Env:        req.EnvVars,
+		Metadata:   req.Metadata,
+		Internet:   req.AllowInternetAccess,
+	}
+	if err := applyOptions(&req, &cs); err != nil {
+		return err
+	}
+	sb, err := s.svc.Create(r.Context(), p, cs)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusCreated, s.toSandbox(sb, req.TemplateID))
+	return nil
+}
+
+// applyOptions maps the network and lifecycle options onto cs, and refuses by name each
+// one Warren cannot honour: silently dropping an egress rule or a proxy would leave a
+// sandbox less locked down than its creator asked for.
+func applyOptions(req *newSandboxRequest, cs *domain.CreateSandbox) error {
+	unsupported := func(field, why string) error {
+		return domain.Invalid(field, "%s is not supported by this Warren server: %s", field, why)
+	}
+	onOff := `egress is either all allowed or all denied (allow_internet_access, or network.denyOut ["0.0.0.0/0"])`
+	if n := req.Network; n != nil {
+		switch {
+		case len(n.AllowOut) > 0:
+			return unsupported("network.allowOut", onOff)
+		case len(n.Rules) > 0:
+			return unsupported("network.rules", "egress requests cannot be rewritten")
+		case present(n.EgressProxy):
+			return unsupported("network.egressProxy", "egress cannot go through a proxy")
+		case n.MaskRequestHost != nil && *n.MaskRequestHost != "":
+			return unsupported("network.maskRequestHost", "the sandbox proxy forwards the Host header unchanged")
+		case len(n.HTTPSPorts) > 0:
+			return unsupported("network.httpsPorts", "the sandbox proxy does not terminate TLS to sandbox ports")
+		}
+		for _, cidr := range n.DenyOut {
+			if strings.TrimSpace(cidr) != denyAll {
+				return unsupported("network.denyOut", fmt.Sprintf("cannot deny %q alone; %s", cidr, onOff))
+			}
+			off := false
+			cs.Internet = &off // deny wins over allow_internet_access: true
+		}
+		cs.AllowPublicTraffic = n.AllowPublicTraffic
+	}
+	switch {
+	case req.AutoPause != nil && *req.AutoPause:
+		return unsupported("autoPause", "sandboxes cannot be paused yet; they are killed at their timeout")
+	case req.AutoPauseMemory != nil && *req.AutoPauseMemory:
+		return unsupported("autoPauseMemory", "sandboxes cannot be paused yet")
+	case req.AutoResume != nil && req.AutoResume.Enabled:
+		return unsupported("autoResume", "sandboxes cannot be paused, so they cannot resume")
+	case present(req.MCP):
+		return unsupported("mcp", "there is no MCP gateway")
+	case present(req.IAM):
+		return unsupported("iam", "there are no workload identity tokens")
+	case len(req.VolumeMounts) > 0:
+		return unsupported("volumeMounts", "there are no volumes")
+	}
+	return nil
+}
+
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	var req connectRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	d := connectTimeout
+	if req.Timeout != nil {
+		if *req.Timeout < 0 {
+			return domain.Invalid("timeout", "timeout must not be negative, got %d", *req.Timeout)
+		}
+		d = seconds(*req.Timeout) // 0: just connect, do not extend
+	}
+	sb, err := s.svc.Connect(r.Context(), p, id, d)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, s.toSandbox(sb, ""))
+	return nil
+}
+
+func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	sb, err := s.running(r, p, id)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, s.toDetail(sb))
+	return nil
+}
+
+// running returns the caller's sandbox if it is running. E2B forgets killed sandboxes,
+// so anything else is not found, which the SDK maps to SandboxNotFoundError.
+func (s *Server) running(r *http.Request, p domain.Principal, id string) (*domain.Sandbox, error) {
+	sb, err := s.svc.Get(r.Context(), p, id)
+	if err != nil {
+		return nil, err
+	}
+	if sb.State != domain.StateRunning {
+		return nil, domain.Errorf(domain.KindNotFound, "sandbox %q not found (it is %s)", id, sb.State)
+	}
+	return sb, nil
+}
+
+func (s *Server) killSandbox(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Kill(r.Context(), p, id); err != nil {
+		return err
+	}
+	noContent(w)
+	return nil
+}
+
+func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	var req timeoutRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Timeout == nil {
+		return domain.Invalid("timeout", "timeout is required: seconds from now until the sandbox ends")
+	}
+	if *req.Timeout < 0 {
+		return domain.Invalid("timeout", "timeout must not be negative, got %d", *req.Timeout)
+	}
+	if _, err := s.svc.SetTimeout(r.Context(), p, id, seconds(*req.Timeout)); err != nil {
+		return err
+	}
+	noContent(w)
+	return nil
+}
+
+// refresh keeps a sandbox alive at least duration more (default and minimum 15 s, as in
+// E2B); like connect, it never shortens the sandbox's life.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	var req refreshRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	d := refreshMin
+	if req.Duration != nil {
+		if *req.Duration < 0 || seconds(*req.Duration) > refreshMax {
+			return domain.Invalid("duration", "duration must be from 0 to %d seconds, got %d",
+				int(refreshMax.Seconds()), *req.Duration)
+		}
+		d = max(refreshMin, seconds(*req.Duration))
+	}
+	if _, err := s.svc.Connect(r.Context(), p, id, d); err != nil {
+		return err
+	}
+	noContent(w)
+	return nil
+}
+
+// unsupportedOn answers an operation on one sandbox that Warren lacks: 404 (in E2B's
+// shape, so the SDK's not-found mapping still works) unless the sandbox is running, then 501.
+func unsupportedOn(what string) func(*Server, http.ResponseWriter, *http.Request) error {
+	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
+		p, id, err := sandboxTarget(r)
+		if err != nil {
+			return err
+		}
+		if _, err := s.running(r, p, id); err != nil {
+			return err
+		}
+		return notImplemented(what, sandboxHint)
+	}
+}
+
+// unsupported answers an operation Warren lacks with 501.
+func unsupported(what, hint string) func(*Server, http.ResponseWriter, *http.Request) error {
+	return func(*Server, http.ResponseWriter, *http.Request) error { return notImplemented(what, hint) }
+}
+
+func notImplemented(what, hint string) error {
+	msg := what + " is not supported by this Warren server yet"
+	if hint != "" {
+		msg += "; " + hint
+	}
+	return &httpError{status: http.StatusNotImplemented, msg: msg}
+}
+
+// sandboxTarget returns the caller and the {id} path value of a sandbox route. An id that
+// cannot be a sandbox id is not found, like another team's sandbox.
+func sandboxTarget(r *http.Request) (domain.Principal, string, error) {
+	p, err := principal(r)
+	if err != nil {
+		return p, "", err
+	}
+	id := r.PathValue("id")
+	if !domain.ValidSandboxID(id) {
+		return p, "", domain.NotFound("sandbox", id)
+	}
+	return p, id, nil
+}
+
+// seconds converts a client's seconds to a Duration, saturating instead of overflowing
+// (the service then rejects anything past its maximum).
+func seconds(n int64) time.Duration {
+	const maxSecs = int64(1<<63-1) / int64(time.Second)
+	return time.Duration(min(n, maxSecs)) * time.Second
+}

@@ -1,0 +1,235 @@
+// Package e2b serves the E2B-compatible control plane, so that the unmodified `e2b` and
+// `@e2b/code-interpreter` SDKs can create, list, connect to and kill Warren sandboxes.
+//
+// It is an edge, like api/rest: it authenticates the caller (X-API-Key: sk_..., or
+// Authorization: Bearer sk_...), speaks E2B's JSON shapes (camelCase; see
+// e2b-protocol.md §2), calls domain.SandboxService with the caller's
+// domain.Principal, and maps domain error kinds to statuses in one place (errors.go).
+// Every error body is E2B's {"code": <int = HTTP status>, "message": "..."}: the SDK reads
+// the numeric code in the body, not the status, to recognise "not found".
+//
+// The API lives at the root of the URL space (/sandboxes, /v2/sandboxes, /templates...),
+// next to Warren's own /v1 API on the same listener. Server claims only the path prefixes
+// listed in claimedPaths; mount it with Register on a top-level mux whose "/" goes to the
+// /v1 handler, or dispatch by hand with Handles.
+//
+// What Warren cannot do yet (pause, resume, fork, snapshots, network updates, template
+// builds, volumes, secrets) answers 501 with a message that says so; requests that ask for
+// a setting Warren cannot enforce (egress allow-lists, egress proxies, MCP...) answer 400
+// naming the field rather than being silently ignored.
+package e2b
+
+import (
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// DefaultEnvdVersion is what create and connect report as envdVersion when Config leaves
+// it empty: the envd version whose protocol Warren's agent speaks. The SDK gates features
+// on it and throws on a value that is not x.y.z.
+const DefaultEnvdVersion = "0.6.13"
+
+// DefaultClientID is the (deprecated, unused by the SDK) clientID in sandbox objects.
+const DefaultClientID = "warren"
+
+// Config configures a Server.
+type Config struct {
+	// Domain is the sandbox domain returned as "domain" (e.g. "localhost:3001"), so that
+	// the SDK builds hosts <port>-<sandboxID>.<domain>. Empty sends null and the SDK falls
+	// back to its own E2B_DOMAIN.
+	Domain string
+	// EnvdVersion is reported as envdVersion; empty means DefaultEnvdVersion. It must look
+	// like x.y.z; anything else is logged and replaced by the default.
+	EnvdVersion string
+	// ClientID is reported as clientID; empty means DefaultClientID.
+	ClientID string
+	// DefaultLimits are the resources a sandbox gets when it asks for none (the sandbox
+	// service's defaults); GET /templates reports them as cpuCount, memoryMB and
+	// diskSizeMB. Zero fields are reported as 0.
+	DefaultLimits domain.Limits
+}
+
+// Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
+type Server struct {
+	svc  domain.SandboxService
+	keys domain.KeyService
+	log  *slog.Logger
+	cfg  Config
+	mux  *http.ServeMux
+}
+
+var _ http.Handler = (*Server)(nil)
+
+var versionRE = regexp.MustCompile(`^v?\d+\.\d+\.\d+([-+].*)?$`)
+
+// New returns the E2B API handler. log may be nil (logs are discarded). A nil svc or keys
+// is a wiring bug and panics, as http.Handle does with a nil handler.
+func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, cfg Config) *Server {
+	if svc == nil || keys == nil {
+		panic("e2b.New: nil SandboxService or KeyService")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("subsystem", "api.e2b")
+	if cfg.EnvdVersion == "" {
+		cfg.EnvdVersion = DefaultEnvdVersion
+	} else if !versionRE.MatchString(cfg.EnvdVersion) {
+		log.Error("envd version is not x.y.z; the E2B SDK would throw on it, reporting the default instead",
+			"envd_version", cfg.EnvdVersion, "default", DefaultEnvdVersion)
+		cfg.EnvdVersion = DefaultEnvdVersion
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	s := &Server{svc: svc, keys: keys, log: log, cfg: cfg}
+	s.mux = s.buildMux()
+	return s
+}
+
+// claimedPaths are the ServeMux patterns of the URL space the E2B API owns: E2B's
+// sandbox, snapshot, template, volume and secret resources. Nothing here overlaps /v1,
+// /healthz or /readyz.
+var claimedPaths = []string{
+	"/sandboxes", "/sandboxes/", "/v2/sandboxes", "/v2/sandboxes/",
+	"/snapshots", "/snapshots/",
+	"/templates", "/templates/", "/v2/templates", "/v2/templates/", "/v3/templates", "/v3/templates/",
+	"/volumes", "/volumes/", "/volumecontent/", "/secrets", "/secrets/",
+}
+
+// Register mounts s on mux for every path the E2B API owns (all methods; s answers 405,
+// 404 and 501 itself, in E2B's error shape). Register the /v1 handler on "/" of the same
+// mux: ServeMux prefers the longer patterns registered here, so everything else reaches
+// /v1. It panics if mux already has one of these patterns, as ServeMux.Handle does.
+func (s *Server) Register(mux *http.ServeMux) {
+	for _, p := range claimedPaths {
+		mux.Handle(p, s)
+	}
+}
+
+// Handles reports whether r's path belongs to the E2B API, for callers that dispatch by
+// hand instead of using Register. It agrees with Register on every cleaned path.
+func (s *Server) Handles(r *http.Request) bool {
+	path := r.URL.Path
+	for _, p := range claimedPaths {
+		if path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// route is one endpoint; path uses net/http pattern syntax.
+type route struct {
+	method string
+	path   string
+	handle func(*Server, http.ResponseWriter, *http.Request) error
+}
+
+// routeTable is the one list of endpoints. Every route is authenticated.
+var routeTable = []route{
+	{"POST", "/v2/sandboxes", (*Server).createV2},
+	{"POST", "/sandboxes", (*Server).createV1},
+	{"GET", "/v2/sandboxes", (*Server).listV2},
+	{"GET", "/sandboxes", (*Server).listV1},
+	{"GET", "/sandboxes/metrics", (*Server).metricsMany},
+	{"GET", "/sandboxes/{id}", (*Server).getSandbox},
+	{"DELETE", "/sandboxes/{id}", (*Server).killSandbox},
+	{"POST", "/v2/sandboxes/{id}/connect", (*Server).connect},
+	{"POST", "/sandboxes/{id}/connect", (*Server).connect},
+	{"POST", "/sandboxes/{id}/timeout", (*Server).setTimeout},
+	{"POST", "/sandboxes/{id}/refreshes", (*Server).refresh},
+	{"GET", "/sandboxes/{id}/metrics", (*Server).metrics},
+	{"GET", "/sandboxes/{id}/logs", (*Server).logsV1},
+	{"GET", "/v2/sandboxes/{id}/logs", (*Server).logsV2},
+
+	{"POST", "/sandboxes/{id}/pause", unsupportedOn("pausing sandboxes")},
+	{"POST", "/sandboxes/{id}/resume", unsupportedOn("resuming sandboxes")},
+	{"POST", "/sandboxes/{id}/fork", unsupportedOn("forking sandboxes")},
+	{"POST", "/sandboxes/{id}/snapshots", unsupportedOn("snapshotting sandboxes")},
+	{"PUT", "/sandboxes/{id}/network", unsupportedOn("changing a running sandbox's network")},
+	{"GET", "/snapshots", unsupported("listing snapshots", sandboxHint)},
+
+	{"GET", "/templates", (*Server).templates},
+	{"GET", "/v2/templates", (*Server).templates},
+	{"GET", "/templates/aliases/{alias}", (*Server).templateAlias},
+	{"DELETE", "/templates/{id}", (*Server).deleteTemplate},
+}
+
+// catchAll answers the paths and methods under a claimed prefix that no route serves.
+var catchAll = []struct {
+	paths  []string
+	handle func(*Server, http.ResponseWriter, *http.Request) error
+}{
+	{[]string{"/templates", "/templates/", "/v2/templates", "/v2/templates/", "/v3/templates", "/v3/templates/"},
+		unsupported("building and managing templates", templateHint)},
+	{[]string{"/volumes", "/volumes/", "/volumecontent/"}, unsupported("volumes", "")},
+	{[]string{"/secrets", "/secrets/"}, unsupported("secrets", "")},
+}
+
+func (s *Server) buildMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range routeTable {
+		mux.Handle(rt.method+" "+rt.path, s.authenticate(s.adapt(rt.handle)))
+	}
+	for _, c := range catchAll {
+		for _, p := range c.paths {
+			mux.Handle(p, s.authenticate(s.adapt(c.handle)))
+		}
+	}
+	mux.HandleFunc("/", s.noRoute)
+	return mux
+}
+
+// probeMethods are the methods tried to tell a 405 from a 404.
+var probeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+// noRoute answers what no route serves: 405 with Allow when the path exists for other
+// methods, else 404. Probing the mux keeps the route table the one source of truth (and
+// avoids method-less fallback patterns, which would conflict with GET /sandboxes/metrics
+// beside GET /sandboxes/{id}).
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range probeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allowed = append(allowed, m)
+			if m == "GET" {
+				allowed = append(allowed, "HEAD")
+			}
+		}
+	}
+	if len(allowed) == 0 {
+		s.writeError(w, r, &httpError{status: http.StatusNotFound,
+			msg: "no E2B API route for " + r.Method + " " + r.URL.Path})
+		return
+	}
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
+	w.Header().Set("Allow", allow)
+	s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed,
+		msg: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow})
+}
+
+// adapt turns an error-returning handler into an http.Handler; the error is written as
+// JSON if nothing has been written yet, otherwise logged.
+func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(s, w, r)
+		if err == nil {
+			return
+		}
+		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
+				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+			return
+		}
+		s.writeError(w, r, err)
+	})
+}
