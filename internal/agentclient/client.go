@@ -23,19 +23,23 @@ import (
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
 )
 
-// Transport is shared by every agent client of the server: connections to sandboxes
-// are kept alive and reused across calls.
-var Transport = &http.Transport{
-	DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-	MaxIdleConnsPerHost: 16,
-	IdleConnTimeout:     60 * time.Second,
-	DisableCompression:  true,
+// newTransport gives each sandbox its own connection pool: addresses are reused by
+// later sandboxes, and a keep-alive connection to a killed sandbox must never carry a
+// request meant for its successor. Close drops the pool.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+	}
 }
 
 // Client talks to one sandbox's agent.
 type Client struct {
 	base  string
 	token string
+	tr    *http.Transport
 	http  *http.Client
 	proc  processconnect.ProcessClient
 	fs    filesystemconnect.FilesystemClient
@@ -43,11 +47,12 @@ type Client struct {
 
 // New returns a client for the agent at addr ("10.211.0.2:49983") using token.
 func New(addr, token string) *Client {
-	hc := &http.Client{Transport: Transport}
+	tr := newTransport()
+	hc := &http.Client{Transport: tr}
 	base := "http://" + addr
 	opts := []connect.ClientOption{connect.WithInterceptors(tokenInterceptor(token))}
 	return &Client{
-		base: base, token: token, http: hc,
+		base: base, token: token, tr: tr, http: hc,
 		proc: processconnect.NewProcessClient(hc, base, opts...),
 		fs:   filesystemconnect.NewFilesystemClient(hc, base, opts...),
 	}
@@ -99,6 +104,9 @@ func userFrom(ctx context.Context) string {
 func basic(user string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"))
 }
+
+// Close drops the client's idle connections; call it when the sandbox has ended.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Health reports whether the agent answers.
 func (c *Client) Health(ctx context.Context) error {

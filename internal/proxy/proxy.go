@@ -26,6 +26,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -65,6 +66,12 @@ type Proxy struct {
 	log    *slog.Logger
 	cfg    Config
 	rp     *httputil.ReverseProxy
+	// addrs maps a sandbox id to its address when the proxy's own transport is used:
+	// connections are then pooled per sandbox id, not per address, so a keep-alive
+	// connection to a killed sandbox is never reused for a new sandbox that was given
+	// the same address.
+	addrs sync.Map
+	keyed bool
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -93,10 +100,11 @@ func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
 	p := &Proxy{router: router, log: log.With("component", "proxy"), cfg: cfg}
 	tr := cfg.Transport
 	if tr == nil {
-		tr = newTransport(cfg.DialTimeout)
+		tr = newTransport(cfg.DialTimeout, p.dialAddr)
+		p.keyed = true
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
+		Rewrite:       p.rewrite,
 		Transport:     tr,
 		FlushInterval: -1, // flush every write: Connect streams, NDJSON, SSE
 		ErrorHandler:  p.upstreamError,
@@ -109,11 +117,13 @@ func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
 // addresses are private), no transparent gzip (the client's Accept-Encoding and
 // the backend's Content-Encoding pass as they are), and no timeouts beyond the
 // dial, so long-lived streams are not cut.
-func newTransport(dialTimeout time.Duration) *http.Transport {
+func newTransport(dialTimeout time.Duration, dialAddr func(string) string) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:               nil,
-		DialContext:         d.DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, dialAddr(addr))
+		},
 		DisableCompression:  true,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 64,
@@ -164,6 +174,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "cannot resolve the sandbox right now; try again"})
 		return
 	case route == nil || !route.Running || route.Address == "":
+		p.addrs.Delete(id)
 		p.notFound(w, r, id)
 		return
 	}
@@ -179,6 +190,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t := &target{id: id, port: port, addr: net.JoinHostPort(route.Address, strconv.Itoa(port))}
+	if p.keyed {
+		p.addrs.Store(id, route.Address) // a sandbox keeps its address for life
+	}
 	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
 	// Keep streaming the request body after the backend starts answering
 	// (bidirectional streams over HTTP/1.1). HTTP/2 is full duplex already and
@@ -188,13 +202,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 }
 
+// dialAddr turns the pool key "<sandbox id>:<port>" back into "<address>:<port>".
+func (p *Proxy) dialAddr(key string) string {
+	host, port, err := net.SplitHostPort(key)
+	if err != nil {
+		return key
+	}
+	if a, ok := p.addrs.Load(host); ok {
+		return net.JoinHostPort(a.(string), port)
+	}
+	return key
+}
+
 // rewrite points the outbound request at the sandbox and drops the headers
 // meant for the proxy. The Host header becomes the sandbox address; incoming
 // X-Forwarded-* headers are replaced, not trusted.
-func rewrite(pr *httputil.ProxyRequest) {
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	t := pr.In.Context().Value(targetKey{}).(*target)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = t.addr
+	if p.keyed {
+		pr.Out.URL.Host = net.JoinHostPort(t.id, strconv.Itoa(t.port))
+	}
 	pr.Out.Host = t.addr
 	pr.SetXForwarded()
 	h := pr.Out.Header

@@ -51,6 +51,7 @@ type Service struct {
 	live     map[string]*liveSandbox // running sandboxes by id
 	reserved map[int]bool            // address slots being started or torn down
 	tearing  map[string]bool         // stopped sandboxes still being torn down
+	nextSlot int                     // where the next slot search starts
 	closed   bool
 	wg       sync.WaitGroup
 	// startMu is held shared by every create in flight and exclusively by Sweep, so the
@@ -117,9 +118,15 @@ func (s *Service) allocSlot(ctx context.Context) (int, error) {
 	for r := range s.reserved {
 		taken[r] = true
 	}
-	for i := 0; i < s.cfg.Node.Network().Slots(); i++ {
+	// Round robin from the last slot given out: an address is reused as late as
+	// possible, so nothing that still remembers a killed sandbox's address (a client's
+	// keep-alive connection, a neighbour entry) meets its successor.
+	n := s.cfg.Node.Network().Slots()
+	for k := 0; k < n; k++ {
+		i := (s.nextSlot + k) % n
 		if !taken[i] {
 			s.reserved[i] = true
+			s.nextSlot = (i + 1) % n
 			return i, nil
 		}
 	}
@@ -266,6 +273,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
 		s.log.Error("halting sandbox", "sandbox", id, "err", err)
 	}
+	ls.agent.Close()
 	s.mu.Lock()
 	delete(s.live, id)
 	s.tearing[id] = true

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2bSuiteTimeout bounds the whole JavaScript suite; it normally takes a few minutes.
+const e2bSuiteTimeout = 10 * time.Minute
+
+// TestE2BSDK runs the official, unmodified E2B JavaScript SDKs (`e2b`, `@e2b/code-interpreter`,
+// pinned in test/e2b/package.json) against a real `warren serve`: the suite in test/e2b/*.test.mjs
+// under `node --test`, with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY pointing at the server.
+func TestE2BSDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the E2B SDK suite needs Node.js 20 or later (and npm) on PATH")
+	}
+	dir := filepath.Join(repoRoot(), "test", "e2b")
+	ensureNodeModules(t, dir)
+
+	s := startServer(t, serverOpts{})
+	if s.ProxyURL == "" {
+		t.Fatal("the test server has no sandbox proxy URL; E2B_SANDBOX_URL would be unset")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), e2bSuiteTimeout)
+	defer cancel()
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", "test/e2b/")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(withoutE2BEnv(os.Environ()),
+		"E2B_API_URL="+s.URL,
+		"E2B_SANDBOX_URL="+s.ProxyURL,
+		"E2B_API_KEY="+s.Key,
+		"NO_COLOR=1",
+	)
+	// node --test runs every file in a child process; a process group lets a timeout end
+	// them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	t.Logf("running %s (E2B_API_URL=%s E2B_SANDBOX_URL=%s)", strings.Join(cmd.Args, " "), s.URL, s.ProxyURL)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting node: %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); pw.Close() }()
+
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		io.Copy(io.Discard, pr) // an over-long line must not block node
+	}()
+
+	var sum suiteSummary
+	deadline := ctx.Done()
+	for done := false; !done; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				done = true
+				break
+			}
+			t.Log(line)
+			sum.scan(line)
+		case <-deadline:
+			deadline = nil
+			t.Errorf("the E2B SDK suite did not finish within %s; killing it", e2bSuiteTimeout)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	err = <-waited
+	t.Logf("e2b sdk suite: %s in %s", sum, time.Since(start).Round(time.Second))
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		if !sum.seen {
+			t.Errorf("node exited 0 but printed no pass/fail summary")
+		}
+	case errors.As(err, &ee):
+		t.Errorf("the E2B SDK suite failed (node exit code %d): %s; see the log above", ee.ExitCode(), sum)
+	default:
+		t.Errorf("running node: %v", err)
+	}
+}
+
+// suiteSummary holds the counts from the runner's final summary: `# pass N` (TAP) or
+// `ℹ pass N` (spec reporter).
+type suiteSummary struct {
+	seen             bool
+	pass, fail, skip int
+	cancelled, tests int
+}
+
+var summaryLine = regexp.MustCompile(`^\s*(?:#|ℹ)\s+(tests|pass|fail|skipped|cancelled)\s+(\d+)\s*$`)
+
+func (s *suiteSummary) scan(line string) {
+	m := summaryLine.FindStringSubmatch(line)
+	if m == nil {
+		return
+	}
+	n, _ := strconv.Atoi(m[2])
+	s.seen = true
+	switch m[1] {
+	case "tests":
+		s.tests = n
+	case "pass":
+		s.pass = n
+	case "fail":
+		s.fail = n
+	case "skipped":
+		s.skip = n
+	case "cancelled":
+		s.cancelled = n
+	}
+}
+
+func (s suiteSummary) String() string {
+	if !s.seen {
+		return "no summary"
+	}
+	str := fmt.Sprintf("%d passed, %d failed", s.pass, s.fail)
+	if s.skip > 0 {
+		str += fmt.Sprintf(", %d skipped", s.skip)
+	}
+	if s.cancelled > 0 {
+		str += fmt.Sprintf(", %d cancelled", s.cancelled)
+	}
+	return str
+}
+
+// withoutE2BEnv drops E2B_* variables from env, so a developer's E2B_DOMAIN or E2B_DEBUG
+// cannot redirect the suite away from the test server.
+func withoutE2BEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "E2B_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// ensureNodeModules runs `npm ci` in dir when node_modules is missing or older than
+// package-lock.json.
+func ensureNodeModules(t *testing.T, dir string) {
+	t.Helper()
+	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		t.Fatalf("test/e2b/package-lock.json: %v", err)
+	}
+	var installed time.Time
+	for _, p := range []string{"node_modules", filepath.Join("node_modules", ".package-lock.json")} {
+		if fi, err := os.Stat(filepath.Join(dir, p)); err == nil && fi.ModTime().After(installed) {
+			installed = fi.ModTime()
+		}
+	}
+	if !installed.IsZero() && !installed.Before(lock.ModTime()) {
+		return
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("test/e2b/node_modules is missing or stale and npm is not installed: install npm, or run `npm ci` in %s", dir)
+	}
+	t.Logf("npm ci in %s (node_modules missing or older than package-lock.json)", dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("npm ci in %s: %v (the npm registry, or a cache with these packages, must be reachable)", dir, err)
+	}
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, "node_modules"), now, now)
+}
