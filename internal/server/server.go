@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agent"
 	"github.com/warren-sh/warren/internal/api/e2b"
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
@@ -118,7 +119,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	}
 	// One listener serves /v1 and the E2B control-plane routes (E2B_API_URL points here).
 	top := http.NewServeMux()
-	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits}).Register(top)
+	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version}).Register(top)
 	top.Handle("/", api)
 	srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 	pln, err := net.Listen("tcp", c.ProxyListen)
