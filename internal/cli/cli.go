@@ -1,11 +1,13 @@
-// Package cli implements the client verbs of the warren command (sandbox, exec, cp,
-// keys, templates), which talk to a Warren server's /v1 API through internal/client.
+// Package cli implements the client verbs of the warren command (sandbox, exec,
+// run-code, cp, keys, templates), which talk to a Warren server's /v1 API through
+// internal/client.
 //
 // The server verbs (serve, doctor, bench) live elsewhere; cmd/warren/main.go dispatches
 // to Run for the verbs Handles reports, and prints Usage as part of its help.
 //
 // Exit codes: 0 success, 1 an error (API errors print "error: <message> (request <id>)"),
-// 2 a usage or configuration error, and exec exits with the command's own exit code.
+// 2 a usage or configuration error; exec exits with the command's own exit code, and
+// run-code with 1 when the cell raised.
 package cli
 
 import (
@@ -42,6 +44,7 @@ var commands = []command{
 	{"sandbox kill", "ID", "Stop a sandbox for good", (*app).sandboxKill},
 	{"sandbox timeout", "ID SECONDS", "Make a sandbox end SECONDS from now", (*app).sandboxTimeout},
 	{"exec", "[--user U] [--cwd D] [--env K=V]... [--timeout S] [-i] ID -- CMD...", "Run a command in a sandbox, streaming its output", (*app).exec},
+	{"run-code", "[-l LANG | --context ID] [--env K=V]... [--timeout S] [--save-dir DIR] ID FILE|-", "Run code in a sandbox's code interpreter, streaming its output", (*app).runCode},
 	{"cp", "SRC DST   (one side ID:/path; - is stdin/stdout)", "Copy a file into or out of a sandbox", (*app).cp},
 	{"keys create", "[--name N]", "Create an API key", (*app).keysCreate},
 	{"keys list", "", "List API keys", (*app).keysList},

@@ -1,5 +1,6 @@
 // Package client is a small typed Go client for Warren's REST API, /v1: sandboxes,
-// commands (whole or streamed over Server-Sent Events), files (streamed both ways), API
+// commands (whole or streamed over Server-Sent Events), code execution in a sandbox's
+// code interpreter (whole or streamed) and its contexts, files (streamed both ways), API
 // keys and templates. Errors the API reports come back as *APIError.
 //
 // It deliberately does not import the server's packages: it speaks only the documented

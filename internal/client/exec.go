@@ -161,7 +161,7 @@ func decodeEvent(name string, data []byte) (*ExecEvent, error) {
 // Comments (keep-alives) and fields other than event and data are ignored.
 func readSSE(r io.Reader, fn func(name string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc.Buffer(make([]byte, 64<<10), 64<<20) // a code result's image can be large
 	var name string
 	var data []byte
 	hasData := false

@@ -107,7 +107,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := rest.New(svc, keys, log, rest.WithReady(func() error {
+	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithReady(func() error {
 		if !ready.Load() {
 			return errors.New("starting up")
 		}

@@ -91,22 +91,7 @@ func acceptsEventStream(r *http.Request) bool {
 // user) is still an ordinary JSON error with its status code.
 func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, req domain.ExecRequest) error {
 	sse := &sseWriter{w: w}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(s.opts.keepAlive)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if sse.comment("keep-alive") != nil {
-					return
-				}
-			}
-		}
-	})
+	stop := s.keepStreamAlive(sse)
 	res, err := s.svc.Exec(r.Context(), p, id, req, func(ev domain.ExecEvent) error {
 		switch {
 		case ev.Stdout != nil:
@@ -119,8 +104,7 @@ func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Pri
 			return sse.send("start", startEvent{PID: ev.PID})
 		}
 	})
-	close(done)
-	wg.Wait()
+	stop()
 	if err == nil && res == nil {
 		err = fmt.Errorf("exec in sandbox %s: service returned no result", id)
 	}

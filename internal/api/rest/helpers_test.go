@@ -145,11 +145,15 @@ func (h *harness) conform(r *http.Request, res result) {
 	case "application/json":
 		h.validateJSON(r, res, media["schema"].(map[string]any))
 	case "text/event-stream":
+		// x-sse-events maps each event name the operation sends to its data's schema.
+		events, _ := media["x-sse-events"].(map[string]any)
+		if events == nil {
+			h.t.Errorf("%s %s: text/event-stream without x-sse-events", method, path)
+		}
 		for _, ev := range parseSSE(h.t, res.body) {
-			name := map[string]string{"start": "ExecStartEvent", "stdout": "ExecOutputEvent",
-				"stderr": "ExecOutputEvent", "end": "ExecEndEvent", "error": "Error"}[ev.name]
-			if name == "" {
-				h.t.Errorf("undocumented SSE event %q", ev.name)
+			schema, _ := events[ev.name].(map[string]any)
+			if schema == nil {
+				h.t.Errorf("%s %s: undocumented SSE event %q", method, path, ev.name)
 				continue
 			}
 			var v any
@@ -157,7 +161,7 @@ func (h *harness) conform(r *http.Request, res result) {
 				h.t.Errorf("SSE %s data is not JSON: %v", ev.name, err)
 				continue
 			}
-			for _, e := range doc.validate(doc.schema(name), v, ev.name) {
+			for _, e := range doc.validate(schema, v, ev.name) {
 				h.t.Errorf("SSE event: %s", e)
 			}
 		}
@@ -204,8 +208,9 @@ func parseSSE(t *testing.T, body []byte) []sseEvent {
 	return evs
 }
 
-// apiDoc is the parsed openapi.json with a small JSON Schema checker: $ref, type, enum,
-// required, properties, additionalProperties, items, pattern and date-time formats.
+// apiDoc is the parsed openapi.json with a small JSON Schema checker: $ref, type (a name
+// or a list of names), enum, oneOf, required, properties, additionalProperties, items,
+// minLength, pattern and date-time formats.
 type apiDoc struct{ root map[string]any }
 
 var (
@@ -290,10 +295,34 @@ func jsonType(v any) string {
 func (d *apiDoc) validate(schema map[string]any, v any, at string) []string {
 	schema = d.resolve(schema)
 	var errs []string
-	if want, ok := schema["type"].(string); ok {
-		got := jsonType(v)
-		if got != want && !(want == "number" && got == "integer") {
-			return []string{fmt.Sprintf("%s: type %s, want %s", at, got, want)}
+	var types []any
+	switch t := schema["type"].(type) {
+	case string:
+		types = []any{t}
+	case []any:
+		types = t
+	}
+	if len(types) > 0 {
+		got, match := jsonType(v), false
+		for _, want := range types {
+			match = match || got == want || want == "number" && got == "integer"
+		}
+		if !match {
+			return []string{fmt.Sprintf("%s: type %s, want %v", at, got, schema["type"])}
+		}
+	}
+	if alts, ok := schema["oneOf"].([]any); ok {
+		var matched int
+		var why []string
+		for i, alt := range alts {
+			if es := d.validate(alt.(map[string]any), v, at); len(es) == 0 {
+				matched++
+			} else {
+				why = append(why, fmt.Sprintf("alternative %d: %s", i, strings.Join(es, "; ")))
+			}
+		}
+		if matched != 1 {
+			errs = append(errs, fmt.Sprintf("%s: matches %d of the oneOf alternatives, want 1 (%s)", at, matched, strings.Join(why, " | ")))
 		}
 	}
 	if enum, ok := schema["enum"].([]any); ok {
@@ -306,6 +335,9 @@ func (d *apiDoc) validate(schema map[string]any, v any, at string) []string {
 		}
 	}
 	if s, ok := v.(string); ok {
+		if n, ok := schema["minLength"].(float64); ok && float64(len(s)) < n {
+			errs = append(errs, fmt.Sprintf("%s: %q is shorter than %v", at, s, n))
+		}
 		if p, ok := schema["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(s) {
 			errs = append(errs, fmt.Sprintf("%s: %q does not match %s", at, s, p))
 		}

@@ -1,9 +1,10 @@
-// Package rest serves Warren's native REST API, /v1: sandboxes, commands, files, API keys
-// and templates as JSON over HTTP, with Server-Sent Events for streamed command output.
+// Package rest serves Warren's native REST API, /v1: sandboxes, commands, code execution,
+// files, API keys and templates as JSON over HTTP, with Server-Sent Events for streamed
+// command output and code interpreter lines.
 //
 // It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
-// validates requests, calls domain.SandboxService and domain.KeyService with the caller's
-// domain.Principal, and maps domain error kinds to status codes in exactly one place
+// validates requests, calls domain.SandboxService, domain.KeyService and (with WithCode)
+// domain.CodeService with the caller's domain.Principal, and maps domain error kinds to status codes in exactly one place
 // (Server.writeError). Every response carries an X-Request-Id header, and every error body
 // carries the same id so that people can quote it.
 //
@@ -30,6 +31,7 @@ type options struct {
 	ready        func() error
 	maxJSONBytes int64
 	keepAlive    time.Duration
+	code         domain.CodeService
 }
 
 // WithReady sets the readiness check behind GET /readyz: a non-nil error answers 503 with
@@ -110,6 +112,12 @@ var routeTable = []route{
 	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox},
 	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout},
 	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec},
+
+	{"POST", "/v1/sandboxes/{id}/execute", false, (*Server).execute},
+	{"POST", "/v1/sandboxes/{id}/contexts", false, (*Server).createCodeContext},
+	{"GET", "/v1/sandboxes/{id}/contexts", false, (*Server).listCodeContexts},
+	{"DELETE", "/v1/sandboxes/{id}/contexts/{context_id}", false, (*Server).deleteCodeContext},
+	{"POST", "/v1/sandboxes/{id}/contexts/{context_id}/restart", false, (*Server).restartCodeContext},
 
 	{"PUT", "/v1/sandboxes/{id}/files/content", false, (*Server).writeFile},
 	{"GET", "/v1/sandboxes/{id}/files/content", false, (*Server).readFile},
