@@ -36,8 +36,9 @@ type Config struct {
 
 // Node starts and stops sandboxes on this host.
 type Node struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	disks *diskImages
 }
 
 // New checks cfg and returns a Node.
@@ -54,7 +55,40 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node")}, nil
+	n := &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")}}
+	if _, ok := cfg.Driver.(runtime.IDShifter); ok {
+		// Root in a user-namespaced sandbox is an unprivileged host id: the runtime mounts
+		// its root filesystem and the agent binary as that id, which needs search
+		// permission on every directory above them.
+		for _, p := range []string{cfg.Dir, filepath.Dir(cfg.AgentPath)} {
+			if err := n.ensureTraversable(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// ensureTraversable gives "others" search permission (o+x, not read) on dir and every
+// directory above it that lacks it, as Docker does for its data root with user
+// namespaces: names stay unlistable; files keep their own permissions.
+func (n *Node) ensureTraversable(dir string) error {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() && fi.Mode().Perm()&0o001 == 0 {
+			mode := fi.Mode().Perm() | 0o001
+			if err := os.Chmod(p, mode); err != nil {
+				return fmt.Errorf("making %s searchable for sandboxes in a user namespace: %w", p, err)
+			}
+			n.log.Info("made a directory searchable for user-namespaced sandboxes", "dir", p, "mode", fmt.Sprintf("%04o", mode))
+		}
+		if p == "/" {
+			return nil
+		}
+	}
 }
 
 // Driver is the node's runtime driver.
@@ -102,7 +136,15 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 			}
 		}
 	}()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// 0711 for user-namespaced sandboxes: their root must reach dir/rootfs (see New).
+	mode := os.FileMode(0o700)
+	if _, ok := n.cfg.Driver.(runtime.IDShifter); ok {
+		mode = 0o711
+	}
+	if err := os.Mkdir(dir, mode); err != nil && !os.IsExist(err) {
+		return nil, err
+	}
+	if err := os.Chmod(dir, mode); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
@@ -116,7 +158,7 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 		a, err := n.cfg.Network.Attach(ctx, s.ID, s.Slot, s.Internet)
 		netc <- netResult{a, err}
 	}()
-	rootfs, rerr := mountOverlay(s.RootFS, dir)
+	rootfs, rerr := n.prepareRootFS(ctx, s, dir)
 	nr := <-netc
 	if rerr != nil {
 		return nil, rerr
@@ -150,6 +192,31 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 	}
 	n.log.Debug("sandbox started", "sandbox", s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
 	return &Started{Handle: h, Address: nr.a.Address.String()}, nil
+}
+
+// prepareRootFS mounts the sandbox's root filesystem at dir/rootfs: an overlay of the
+// template (or, for a user-namespaced driver, its uid-shifted copy) below the sandbox's
+// writable layer, which lives on a disk of limits.disk_mb when that is set.
+func (n *Node) prepareRootFS(ctx context.Context, s StartSpec, dir string) (string, error) {
+	lower, layer := s.RootFS, dir
+	rootUID, rootGID := 0, 0
+	if sh, ok := n.cfg.Driver.(runtime.IDShifter); ok {
+		shifted, err := sh.ShiftedRootFS(ctx, s.RootFS)
+		if err != nil {
+			return "", err
+		}
+		lower = shifted
+		u, g := sh.HostRoot()
+		rootUID, rootGID = int(u), int(g)
+	}
+	if s.Limits.DiskMB > 0 {
+		mnt, err := n.disks.mountDisk(ctx, dir, s.Limits.DiskMB)
+		if err != nil {
+			return "", err
+		}
+		layer = mnt
+	}
+	return mountOverlay(lower, layer, dir, rootUID, rootGID)
 }
 
 // resolvConf gives sandboxes the host's name servers, minus loopback ones (which would
@@ -205,6 +272,9 @@ func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle)
 	}
 	dir := n.sandboxDir(id)
 	if err := unmountAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := detachLoops(dir); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {

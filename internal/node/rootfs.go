@@ -6,19 +6,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // mountOverlay mounts an overlay of lower (read-only, shared by every sandbox of the
-// template) with an upper layer in dir, at dir/rootfs. The upper layer is the sandbox's
-// own writable layer and disappears with dir.
-func mountOverlay(lower, dir string) (string, error) {
-	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "rootfs")
+// template) with its upper and work directories in layer, at dir/rootfs. layer is dir
+// itself, or the sandbox's size-limited disk mounted in dir; either way the upper layer
+// is the sandbox's own and disappears with dir. rootUID and rootGID own the upper
+// directory (they are the owners of the merged "/"): the host ids of the sandbox's root.
+func mountOverlay(lower, layer, dir string, rootUID, rootGID int) (string, error) {
+	upper, work, merged := filepath.Join(layer, "upper"), filepath.Join(layer, "work"), filepath.Join(dir, "rootfs")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err
 		}
+	}
+	if fi, err := os.Stat(lower); err == nil {
+		_ = os.Chmod(upper, fi.Mode().Perm())
+	}
+	if err := os.Lchown(upper, rootUID, rootGID); err != nil {
+		return "", err
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
@@ -27,20 +36,38 @@ func mountOverlay(lower, dir string) (string, error) {
 	return merged, nil
 }
 
-// unmountAll lazily unmounts everything mounted at or below dir.
+// unmountAll unmounts everything mounted at or below dir, deepest first. A mount still
+// busy after a short wait (a runtime process not yet reaped) is detached lazily: it goes
+// when its last user does.
 func unmountAll(dir string) error {
 	mounts, err := mountsUnder(dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	// Deepest first.
 	for i := len(mounts) - 1; i >= 0; i-- {
-		if err := unix.Unmount(mounts[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		if err := unmount(mounts[i]); err != nil {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", mounts[i], err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func unmount(path string) error {
+	for try := 0; try < 20; try++ {
+		err := unix.Unmount(path, 0)
+		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
 }
 
 // mountsUnder lists mount points at or below dir from /proc/self/mountinfo, in mount order.

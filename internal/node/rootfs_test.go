@@ -29,7 +29,7 @@ func TestOverlayReal(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(lower, "shared"), []byte("template"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	merged, err := mountOverlay(lower, dir)
+	merged, err := mountOverlay(lower, dir, dir, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,16 @@ type Capabilities struct {
 	RootFS    RootFSKind
 	// SharesHostKernel is true when sandbox syscalls reach the host kernel directly.
 	SharesHostKernel bool
+	// UserNamespace is true when root in a sandbox is an unprivileged id on the host: the
+	// driver runs every sandbox in a user namespace that maps its ids to a host range.
+	// Such a driver implements IDShifter.
+	UserNamespace bool
+	// PerProcessOOM is true when a sandbox going past its memory limit loses only the
+	// offending process (the host's memory-cgroup OOM killer picks it among the
+	// sandbox's processes) and keeps running. It is false for gVisor: the sentry holds
+	// all of the sandbox's memory, so the host kills the whole sandbox (gVisor has no
+	// OOM killer of its own, google/gvisor#1967).
+	PerProcessOOM bool
 }
 
 // Spec is everything a driver needs to start one sandbox.
@@ -147,6 +157,19 @@ type StatsReader interface {
 // sandbox). Destroy must still be called to remove what is left.
 type Killer interface {
 	Kill(ctx context.Context, h Handle) error
+}
+
+// IDShifter is implemented by drivers whose sandboxes run in a user namespace. Root in
+// the sandbox is then the host id HostRoot returns, so the template's root filesystem,
+// owned by host root, must be replaced by a copy owned by the mapped ids, and the
+// sandbox's writable layer must belong to the mapped root. The node asks for both.
+type IDShifter interface {
+	// HostRoot returns the host uid and gid that root in a sandbox maps to.
+	HostRoot() (uid, gid uint32)
+	// ShiftedRootFS returns a copy of the template root filesystem lower whose owners
+	// are shifted into the mapped range. The first call for a template builds it (seconds);
+	// later calls return the cached copy.
+	ShiftedRootFS(ctx context.Context, lower string) (string, error)
 }
 
 // Checkpointer is implemented by drivers that can snapshot a running sandbox to a

@@ -71,10 +71,20 @@ type Mount struct {
 // Linux holds Linux-specific settings.
 type Linux struct {
 	Namespaces    []Namespace `json:"namespaces"`
+	UIDMappings   []IDMapping `json:"uidMappings,omitempty"`
+	GIDMappings   []IDMapping `json:"gidMappings,omitempty"`
 	Resources     *Resources  `json:"resources,omitempty"`
 	CgroupsPath   string      `json:"cgroupsPath,omitempty"`
+	Seccomp       *Seccomp    `json:"seccomp,omitempty"`
 	MaskedPaths   []string    `json:"maskedPaths,omitempty"`
 	ReadonlyPaths []string    `json:"readonlyPaths,omitempty"`
+}
+
+// IDMapping maps Size ids from ContainerID in a user namespace to HostID on the host.
+type IDMapping struct {
+	ContainerID uint32 `json:"containerID"`
+	HostID      uint32 `json:"hostID"`
+	Size        uint32 `json:"size"`
 }
 
 // Namespace is a namespace to create or join (Path set).
@@ -85,9 +95,16 @@ type Namespace struct {
 
 // Resources are cgroup limits.
 type Resources struct {
-	Memory *Memory `json:"memory,omitempty"`
-	CPU    *CPU    `json:"cpu,omitempty"`
-	Pids   *Pids   `json:"pids,omitempty"`
+	Devices []DeviceRule `json:"devices,omitempty"`
+	Memory  *Memory      `json:"memory,omitempty"`
+	CPU     *CPU         `json:"cpu,omitempty"`
+	Pids    *Pids        `json:"pids,omitempty"`
+}
+
+// DeviceRule allows or denies device access in the devices cgroup.
+type DeviceRule struct {
+	Allow  bool   `json:"allow"`
+	Access string `json:"access,omitempty"`
 }
 
 // Memory limits in bytes.
@@ -112,6 +129,27 @@ var DefaultCaps = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// ContainerCaps is DefaultCaps without CAP_NET_RAW, for sandboxes whose syscalls reach
+// the host kernel: no raw or packet sockets (ping works through ICMP datagram sockets).
+var ContainerCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// MaskedPaths are hidden from container sandboxes (Docker's list): kernel memory, keys,
+// timers and scheduler internals, firmware and hardware details.
+var MaskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+}
+
+// ReadonlyPaths are read-only in container sandboxes (Docker's list).
+var ReadonlyPaths = []string{
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 }
 
 // CgroupPath is the sandbox's cgroup path relative to each controller's root; parent is

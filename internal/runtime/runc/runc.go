@@ -1,0 +1,272 @@
+// Package runc is the runtime driver for runc (Debian's 1.1.5): every sandbox is a
+// container on the host kernel, hardened — its own user namespace (root inside is an
+// unprivileged host id), a seccomp allowlist stricter than Docker's default,
+// no_new_privs, Docker's capabilities without CAP_NET_RAW, masked and read-only /proc
+// paths, no host devices — in the network namespace the node prepared.
+package runc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/oci"
+)
+
+// DefaultIDMap maps sandbox ids 0..65535 to host ids 100000..165535 (the range
+// /etc/subuid gives the first user on Debian; no host account uses it).
+var DefaultIDMap = IDMap{HostUID: 100000, HostGID: 100000, Size: 65536}
+
+// Config configures the driver.
+type Config struct {
+	// Runc is the runc binary (default: found on PATH).
+	Runc string
+	// Root is runc's state directory (--root); one per node. Required.
+	Root string
+	// CgroupParent is the cgroup every sandbox's cgroup is created under (default /warren).
+	CgroupParent string
+	// IDMap is the host id range sandbox ids map to (default DefaultIDMap).
+	IDMap IDMap
+	Log   *slog.Logger
+}
+
+// Driver runs sandboxes with runc.
+type Driver struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var (
+	_ runtime.Driver      = (*Driver)(nil)
+	_ runtime.StatsReader = (*Driver)(nil)
+	_ runtime.Killer      = (*Driver)(nil)
+	_ runtime.IDShifter   = (*Driver)(nil)
+)
+
+// New checks that runc and user namespaces are usable and returns the driver.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Runc == "" {
+		p, err := exec.LookPath("runc")
+		if err != nil {
+			return nil, fmt.Errorf("%w: runc not found; install it: apt-get install runc", runtime.ErrNotAvailable)
+		}
+		cfg.Runc = p
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("runc: Config.Root is required")
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/warren"
+	}
+	if cfg.IDMap == (IDMap{}) {
+		cfg.IDMap = DefaultIDMap
+	}
+	if cfg.IDMap.Size < 65536 {
+		return nil, fmt.Errorf("runc: IDMap.Size %d: sandboxes need 65536 ids (nobody is 65534)", cfg.IDMap.Size)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return nil, fmt.Errorf("%w: user namespaces are disabled (sysctl user.max_user_namespaces=0); runc sandboxes need them", runtime.ErrNotAvailable)
+	}
+	if out, err := exec.Command(cfg.Runc, "--version").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%w: %s --version: %v: %s", runtime.ErrNotAvailable, cfg.Runc, err, bytes.TrimSpace(out))
+	}
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("runc: creating state dir: %w", err)
+	}
+	return &Driver{cfg: cfg, log: cfg.Log.With("subsystem", "runc")}, nil
+}
+
+// Capabilities implements runtime.Driver.
+func (d *Driver) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Name: "runc", Isolation: runtime.IsolationContainer, RootFS: runtime.RootFSDirectory,
+		SharesHostKernel: true, UserNamespace: true, PerProcessOOM: true}
+}
+
+// HostRoot implements runtime.IDShifter.
+func (d *Driver) HostRoot() (uid, gid uint32) { return d.cfg.IDMap.HostUID, d.cfg.IDMap.HostGID }
+
+// ShiftedRootFS implements runtime.IDShifter.
+func (d *Driver) ShiftedRootFS(ctx context.Context, lower string) (string, error) {
+	return EnsureShifted(ctx, lower, d.cfg.IDMap)
+}
+
+func (d *Driver) runc(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, d.cfg.Runc, append([]string{"--root", d.cfg.Root}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("runc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Start implements runtime.Driver: runc run --detach, with the sandbox's console (the
+// agent's log) going to console.log in its state directory.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
+	h := runtime.Handle{ID: spec.ID, Driver: "runc", Data: map[string]string{"state_dir": spec.StateDir}}
+	if spec.NetNSPath != "" {
+		if err := setNetnsSysctls(spec.NetNSPath); err != nil {
+			return h, err
+		}
+	}
+	bundle := filepath.Join(spec.StateDir, "bundle")
+	if err := oci.WriteBundle(bundle, d.buildSpec(spec)); err != nil {
+		return h, err
+	}
+	logPath := filepath.Join(spec.StateDir, "console.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return h, err
+	}
+	defer logf.Close()
+	pidFile := filepath.Join(spec.StateDir, "runc.pid")
+	// The sandbox must outlive ctx: runc run --detach returns once the agent runs, and
+	// the sandbox is not our child after that.
+	cmd := exec.Command(d.cfg.Runc, "--root", d.cfg.Root, "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, spec.ID)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
+	if err := cmd.Start(); err != nil {
+		return h, fmt.Errorf("starting runc: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		_ = d.Destroy(context.WithoutCancel(ctx), h)
+		return h, ctx.Err()
+	}
+	if err != nil {
+		tail := tailFile(logPath, 2048)
+		_ = d.Destroy(context.WithoutCancel(ctx), h)
+		return h, fmt.Errorf("runc run: %w: %s", err, tail)
+	}
+	if b, err := os.ReadFile(pidFile); err == nil {
+		h.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return h, nil
+}
+
+func tailFile(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+type state struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Pid    int    `json:"pid"`
+}
+
+// notExist reports whether err is runc saying it has no such container.
+func notExist(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "does not exist")
+}
+
+// Status implements runtime.Driver.
+func (d *Driver) Status(ctx context.Context, h runtime.Handle) (runtime.Status, error) {
+	out, err := d.runc(ctx, "state", h.ID)
+	if notExist(err) {
+		return runtime.StatusGone, nil
+	}
+	if err != nil {
+		return runtime.StatusUnknown, err
+	}
+	var st state
+	if err := json.Unmarshal(out, &st); err != nil {
+		return runtime.StatusUnknown, fmt.Errorf("parsing runc state: %w", err)
+	}
+	switch st.Status {
+	case "running", "created", "paused":
+		return runtime.StatusRunning, nil
+	default:
+		return runtime.StatusStopped, nil
+	}
+}
+
+// Kill implements runtime.Killer: SIGKILL to the sandbox's init (the agent). The
+// kernel then kills every other process of its pid namespace.
+func (d *Driver) Kill(ctx context.Context, h runtime.Handle) error {
+	if h.PID > 0 && d.ownsPID(h) {
+		if err := syscall.Kill(h.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+		return nil
+	}
+	oci.KillCgroup(d.cfg.CgroupParent, h.ID)
+	return nil
+}
+
+// ownsPID guards against pid reuse (after a host reboot, or once the sandbox is gone):
+// the process must live in this sandbox's cgroup.
+func (d *Driver) ownsPID(h runtime.Handle) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", h.PID))
+	return err == nil && bytes.Contains(b, []byte(oci.CgroupPath(d.cfg.CgroupParent, h.ID)+"\n"))
+}
+
+// Destroy implements runtime.Driver.
+func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
+	t0 := time.Now()
+	defer func() { d.log.Debug("destroyed", "sandbox", h.ID, "took", time.Since(t0)) }()
+	var errs []error
+	_ = d.Kill(ctx, h)
+	if _, err := d.runc(ctx, "delete", "--force", h.ID); err != nil && !notExist(err) {
+		// State runc cannot read (a runc killed mid-create): kill what the cgroup holds
+		// and clear the state below.
+		errs = append(errs, err)
+		oci.KillCgroup(d.cfg.CgroupParent, h.ID)
+	}
+	if err := os.RemoveAll(filepath.Join(d.cfg.Root, h.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := oci.RemoveCgroups(d.cfg.CgroupParent, h.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		// Report failure only if something is really left behind.
+		if _, err := os.Stat(filepath.Join(d.cfg.Root, h.ID)); os.IsNotExist(err) && oci.CgroupsGone(d.cfg.CgroupParent, h.ID) {
+			return nil
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// List implements runtime.Driver.
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	out, err := d.runc(ctx, "list", "--quiet")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// Stats implements runtime.StatsReader from the sandbox's cgroups.
+func (d *Driver) Stats(ctx context.Context, h runtime.Handle) (runtime.Stats, error) {
+	return oci.ReadCgroupStats(d.cfg.CgroupParent, h.ID)
+}
+
+// Cleanup removes the node's (empty) parent cgroups. Call it when no sandbox is left.
+func (d *Driver) Cleanup() { oci.RemoveParentCgroups(d.cfg.CgroupParent) }

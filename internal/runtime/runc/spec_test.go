@@ -1,0 +1,119 @@
+package runc
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/oci"
+)
+
+func TestBuildSpec(t *testing.T) {
+	d := &Driver{cfg: Config{CgroupParent: "/warren", IDMap: DefaultIDMap}}
+	base := runtime.Spec{ID: "abc", RootFS: "/r", AgentPath: "/a", Limits: domain.Limits{CPUCores: 0.5, MemoryMB: 256, MaxProcesses: 64}}
+	withNet := base
+	withNet.NetNSPath = "/var/run/netns/x"
+	nsTypes := func(sp *oci.Spec) map[string]string {
+		m := map[string]string{}
+		for _, ns := range sp.Linux.Namespaces {
+			m[ns.Type] = ns.Path
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		spec    runtime.Spec
+		netPath string
+	}{
+		{"network namespace of the node", withNet, "/var/run/netns/x"},
+		{"no network: a fresh empty namespace", base, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sp := d.buildSpec(c.spec)
+			ns := nsTypes(sp)
+			for _, want := range []string{"user", "pid", "ipc", "uts", "mount", "cgroup", "network"} {
+				if _, ok := ns[want]; !ok {
+					t.Errorf("no %s namespace", want)
+				}
+			}
+			if ns["network"] != c.netPath {
+				t.Errorf("network namespace path %q, want %q", ns["network"], c.netPath)
+			}
+			if len(sp.Linux.UIDMappings) != 1 || sp.Linux.UIDMappings[0] != (oci.IDMapping{ContainerID: 0, HostID: 100000, Size: 65536}) {
+				t.Errorf("uid mappings %+v", sp.Linux.UIDMappings)
+			}
+			if !sp.Process.NoNewPrivileges {
+				t.Error("no_new_privs not set")
+			}
+			if slices.Contains(sp.Process.Capabilities.Bounding, "CAP_NET_RAW") || slices.Contains(sp.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") {
+				t.Errorf("capabilities %v", sp.Process.Capabilities.Bounding)
+			}
+			if sp.Linux.Seccomp == nil || sp.Linux.Seccomp.DefaultAction != "SCMP_ACT_ERRNO" {
+				t.Errorf("seccomp %+v", sp.Linux.Seccomp)
+			}
+			for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware", "/proc/scsi", "/proc/acpi"} {
+				if !slices.Contains(sp.Linux.MaskedPaths, p) {
+					t.Errorf("%s not masked", p)
+				}
+			}
+			for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
+				if !slices.Contains(sp.Linux.ReadonlyPaths, p) {
+					t.Errorf("%s not read-only", p)
+				}
+			}
+			r := sp.Linux.Resources
+			if r == nil || len(r.Devices) != 1 || r.Devices[0].Allow || r.Memory.Limit != 256<<20 || r.CPU.Quota != 50000 || r.Pids.Limit != 64 {
+				t.Errorf("resources %+v", r)
+			}
+			for _, m := range sp.Mounts {
+				if m.Destination == "/sys" && m.Type != "tmpfs" {
+					t.Errorf("/sys is %s; sysfs cannot be mounted from a user namespace that does not own the network namespace", m.Type)
+				}
+				if m.Destination == runtime.AgentMountPath && !slices.Contains(m.Options, "ro") {
+					t.Errorf("agent mount %+v is not read-only", m)
+				}
+			}
+		})
+	}
+}
+
+func TestSeccompProfile(t *testing.T) {
+	s := oci.DefaultSeccomp()
+	allowed := map[string]bool{}
+	for _, r := range s.Syscalls {
+		if r.Action == "SCMP_ACT_ALLOW" && len(r.Args) == 0 {
+			for _, n := range r.Names {
+				allowed[n] = true
+			}
+		}
+	}
+	denied := []string{"keyctl", "add_key", "request_key", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
+		"mount", "umount2", "unshare", "setns", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+		"delete_module", "open_by_handle_at", "name_to_handle_at", "userfaultfd", "reboot", "swapon", "swapoff",
+		"syslog", "pivot_root", "acct", "settimeofday", "clock_settime", "quotactl", "lookup_dcookie", "iopl",
+		"ioperm", "vm86", "vm86old", "io_uring_setup", "fsopen", "open_tree", "move_mount", "clone", "clone3", "personality"}
+	for _, n := range denied {
+		if allowed[n] {
+			t.Errorf("%s is allowed unconditionally", n)
+		}
+	}
+	for _, n := range []string{"execve", "read", "write", "futex", "epoll_pwait", "wait4", "setresuid", "getdents64", "rt_sigreturn"} {
+		if !allowed[n] {
+			t.Errorf("%s is not allowed; ordinary programs need it", n)
+		}
+	}
+	var cloneOK bool
+	for _, r := range s.Syscalls {
+		if len(r.Names) == 1 && r.Names[0] == "clone" && len(r.Args) == 1 && r.Args[0].Op == "SCMP_CMP_MASKED_EQ" && r.Args[0].Value&0x10000000 != 0 && r.Args[0].ValueTwo == 0 {
+			cloneOK = true
+		}
+	}
+	if !cloneOK {
+		t.Error("clone is not limited to calls without namespace flags")
+	}
+	if *s.DefaultErrnoRet != 1 {
+		t.Errorf("default errno %d, want EPERM", *s.DefaultErrnoRet)
+	}
+}
