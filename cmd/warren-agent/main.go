@@ -36,7 +36,9 @@ func run() int {
 		return 2
 	}
 	cfg.ReapOrphans = os.Getpid() == 1
-	if cfg.ReapOrphans && cfg.Hostname != "" {
+	// The runtimes set the hostname from the spec already; runc's seccomp profile (like
+	// Docker's) refuses sethostname, so only try when it differs.
+	if cur, _ := os.Hostname(); cfg.ReapOrphans && cfg.Hostname != "" && cur != cfg.Hostname {
 		if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
 			log.Warn("setting hostname", "hostname", cfg.Hostname, "err", err)
 		}

@@ -132,7 +132,39 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return len(orphans), nil
 }
 
-// RunSweeper sweeps every interval until ctx ends.
+// CheckLive ends the tracked sandboxes whose runtime says they are no longer running
+// (killed behind Warren's back, or, on gVisor, over their memory limit), so that their
+// rows do not claim "running" until the timeout. It returns how many it ended.
+func (s *Service) CheckLive(ctx context.Context) int {
+	s.mu.Lock()
+	type item struct {
+		id string
+		h  runtime.Handle
+	}
+	var items []item
+	for id, ls := range s.live {
+		if ls.ending {
+			continue
+		}
+		var h runtime.Handle
+		_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
+		items = append(items, item{id, h})
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, it := range items {
+		st, err := s.cfg.Node.Driver().Status(ctx, it.h)
+		if err != nil || st == runtime.StatusRunning || st == runtime.StatusUnknown {
+			continue
+		}
+		if err := s.end(ctx, it.id, "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// RunSweeper checks live sandboxes and sweeps leftovers every interval until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -141,6 +173,9 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if n := s.CheckLive(ctx); n > 0 {
+				s.log.Info("ended sandboxes that stopped on their own", "count", n)
+			}
 			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("sweep", "err", err)
 			}

@@ -3,7 +3,11 @@ package server
 import "github.com/warren-sh/warren/internal/template"
 
 // extraRecipes are the templates besides base that every server offers.
-func extraRecipes() []template.Recipe { return nil }
+func extraRecipes() []template.Recipe { return []template.Recipe{template.CodeInterpreter()} }
 
 // startCmd is the template's start command as recorded in its marker.
-func startCmd(m template.Marker) string { return "" }
+func startCmd(m template.Marker) string { return m.StartCmd }
+
+func init() {
+	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -78,6 +79,19 @@ func (b *Builder) build(ctx context.Context, r Recipe, p *progress) (rootfs stri
 		return "", b.failure(ctx, id, "debootstrap", err, p,
 			fmt.Sprintf("check that %s is reachable and that debootstrap is installed (apt-get install debootstrap)", mirrorHost(r.mirror())))
 	}
+	if apt := r.aptPackages(); len(apt) > 0 {
+		p.phase("installing %d packages with apt-get", len(apt))
+		if err := b.aptInstall(ctx, p, dir, apt); err != nil {
+			return "", b.failure(ctx, id, "apt-get install", err, p,
+				fmt.Sprintf("check that %s is reachable and that every AptPackages entry exists in %s", mirrorHost(r.mirror()), r.Suite))
+		}
+	}
+	if len(r.Files) > 0 {
+		p.phase("writing %d files", len(r.Files))
+		if err := writeFiles(dir, r.Files); err != nil {
+			return "", fmt.Errorf("building template %s: writing the recipe's files: %w", id, err)
+		}
+	}
 	if r.Script != "" {
 		p.phase("running recipe script")
 		if err := b.run(ctx, p, "chroot", dir, "/bin/sh", "-c", r.Script); err != nil {
@@ -95,7 +109,7 @@ func (b *Builder) build(ctx context.Context, r Recipe, p *progress) (rootfs stri
 		return "", fmt.Errorf("building template %s: measuring the root filesystem: %w", id, err)
 	}
 	took := time.Since(start)
-	m := Marker{Name: r.Name, Hash: r.Hash(), BuiltAt: time.Now().UTC(), SizeBytes: size, BuildSeconds: took.Seconds(), Recipe: r}
+	m := Marker{Name: r.Name, Hash: r.Hash(), BuiltAt: time.Now().UTC(), SizeBytes: size, BuildSeconds: took.Seconds(), StartCmd: r.StartCmd, Recipe: r}
 	if err := writeMarker(tmp, m); err != nil {
 		return "", fmt.Errorf("building template %s: %w", id, err)
 	}
@@ -122,6 +136,42 @@ func (b *Builder) debootstrap(ctx context.Context, p *progress, args []string) e
 		defer unlock()
 	}
 	return b.run(ctx, p, "debootstrap", args...)
+}
+
+// aptScript installs packages with apt-get in the root filesystem $1, with /proc mounted
+// and, when $2 names the shared .deb cache, that cache bind-mounted as apt's archive
+// directory (so apt reuses and keeps the .debs debootstrap and other builds downloaded).
+// The mounts live in the runner's private mount namespace; they are also undone here so
+// that a runner without one leaves nothing behind.
+const aptScript = `set -eu
+root=$1 cache=$2
+shift 2
+mount -t proc proc "$root/proc"
+trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+opts=
+if [ -n "$cache" ]; then
+	mkdir -p "$cache/partial" "$root/var/cache/warren-debs"
+	mount --bind "$cache" "$root/var/cache/warren-debs"
+	trap 'umount "$root/var/cache/warren-debs" "$root/proc" 2>/dev/null || true; rmdir "$root/var/cache/warren-debs" 2>/dev/null || true' EXIT
+	opts=-oDir::Cache::Archives=/var/cache/warren-debs/
+fi
+chroot "$root" apt-get -q -oAPT::Sandbox::User=root update
+chroot "$root" apt-get -q -y -oAPT::Sandbox::User=root $opts install --no-install-recommends "$@"
+`
+
+// aptInstall runs aptScript. Like debootstrap, it holds the .deb cache lock.
+func (b *Builder) aptInstall(ctx context.Context, p *progress, rootfs string, pkgs []string) error {
+	if b.DebCache != "" {
+		unlock, err := lockFile(ctx, filepath.Join(b.DebCache, ".lock"), func() {
+			p.phase("waiting for another build to finish with the .deb cache %s", b.DebCache)
+		})
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	args := append([]string{"-c", aptScript, "apt-install", rootfs, b.DebCache}, pkgs...)
+	return b.run(ctx, p, "/bin/sh", args...)
 }
 
 // failure builds the error for a failed build step: what failed, how, what to do, and
@@ -171,6 +221,43 @@ func execRun(ctx context.Context, p *progress, name string, args ...string) erro
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd.Run()
+}
+
+// writeFiles writes files (rootfs path → content) below rootfs, in path order. It goes
+// through an os.Root so that a symbolic link in the new root filesystem (Debian's /bin →
+// usr/bin, or a hostile absolute one) can never make it write outside rootfs.
+func writeFiles(rootfs string, files map[string]string) error {
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	paths := slices.Sorted(maps.Keys(files))
+	for _, p := range paths {
+		rel := strings.TrimPrefix(p, "/")
+		mode := fileMode(p)
+		if dir := filepath.Dir(rel); dir != "." {
+			if err := root.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		if err := root.WriteFile(rel, []byte(files[p]), mode); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		// WriteFile applies the umask, and keeps the mode of a file that existed.
+		if err := root.Chmod(rel, mode); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// fileMode is the mode of a recipe file: executable under /usr/local/bin.
+func fileMode(p string) os.FileMode {
+	if strings.HasPrefix(p, "/usr/local/bin/") {
+		return 0o755
+	}
+	return 0o644
 }
 
 func writeMarker(dir string, m Marker) error {

@@ -33,7 +33,9 @@ type Marker struct {
 	SizeBytes int64     `json:"size_bytes"`
 	// BuildSeconds is the wall-clock duration of the build.
 	BuildSeconds float64 `json:"build_seconds"`
-	Recipe       Recipe  `json:"recipe"`
+	// StartCmd is the recipe's StartCmd: what the sandbox agent starts at boot.
+	StartCmd string `json:"start_cmd,omitempty"`
+	Recipe   Recipe `json:"recipe"`
 }
 
 // Builder builds templates into a cache directory. The zero value is not usable: set

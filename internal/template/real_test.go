@@ -20,16 +20,8 @@ func TestBuildBaseReal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a real Debian root filesystem with debootstrap (1-2 min); skipped under -short")
 	}
-	cache := os.Getenv("WARREN_TEMPLATE_CACHE")
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
-	b := &Builder{
-		CacheDir: cache,
-		DebCache: DefaultDebCache,
-		Log:      slog.New(slog.NewTextHandler(t.Output(), nil)),
-		Progress: t.Output(),
-	}
+	b := sharedBuilder(t)
+	cache := b.CacheDir
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -206,5 +198,20 @@ func assertCleanCache(t *testing.T, cache string) {
 	}
 	if mounts, err := mountsUnder(cache); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts left: %v %v", mounts, err)
+	}
+}
+
+// sharedBuilder builds into the host's shared caches (WARREN_TEMPLATE_CACHE, default
+// DefaultCacheDir, and DefaultDebCache), so real tests build each template once per host.
+func sharedBuilder(t *testing.T) *Builder {
+	cache := os.Getenv("WARREN_TEMPLATE_CACHE")
+	if cache == "" {
+		cache = DefaultCacheDir
+	}
+	return &Builder{
+		CacheDir: cache,
+		DebCache: DefaultDebCache,
+		Log:      slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Progress: t.Output(),
 	}
 }

@@ -1,7 +1,8 @@
 // Package template builds the root filesystems that sandboxes start from.
 //
-// A template is described by a Recipe (a Debian suite, a debootstrap variant, a list of
-// packages and a shell script run in the chroot). No container registry is reachable from
+// A template is described by a Recipe (a Debian suite, a debootstrap variant, packages
+// for debootstrap and for apt-get, files to add, a shell script run in the chroot, and the
+// command the sandbox agent starts at boot). No container registry is reachable from
 // Warren's hosts, so root filesystems are built with debootstrap from a Debian mirror and
 // cached on disk under the hash of their recipe: <CacheDir>/<name>-<hash>/rootfs, with a
 // ready.json marker written last. A cache entry is therefore either complete or absent;
@@ -14,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,9 +44,23 @@ type Recipe struct {
 	// Packages are installed by debootstrap (--include) together with their dependencies.
 	// Order does not matter.
 	Packages []string `json:"packages,omitempty"`
+	// AptPackages are installed after debootstrap with apt-get install
+	// --no-install-recommends from the same mirror and suite. Use it for packages whose
+	// dependencies debootstrap's simple resolver cannot satisfy: virtual packages and
+	// alternatives (python3-zmq, python3-scipy, ...). Order does not matter.
+	AptPackages []string `json:"apt_packages,omitempty"`
+	// Files are written into the root filesystem after the packages are installed and
+	// before Script runs: absolute path in the rootfs → content. Missing parent
+	// directories are created (0755). Files under /usr/local/bin get mode 0755, all
+	// others 0644; all are owned by root.
+	Files map[string]string `json:"files,omitempty"`
 	// Script is a POSIX shell script run as root in the chroot after the packages are
 	// installed, with DEBIAN_FRONTEND=noninteractive and without /proc mounted.
 	Script string `json:"script,omitempty"`
+	// StartCmd is the command line the sandbox agent starts as root when a sandbox of
+	// this template boots (split on spaces; no shell), e.g. a server the SDK talks to.
+	// Empty means nothing is started.
+	StartCmd string `json:"start_cmd,omitempty"`
 	// Version is bumped by hand to force a rebuild of an otherwise unchanged recipe.
 	Version int `json:"version"`
 }
@@ -67,10 +83,22 @@ func (r Recipe) Validate() error {
 		return domain.Invalid("variant", "template %s: variant %q is not a debootstrap variant such as \"minbase\"", r.Name, r.Variant)
 	case r.Mirror != "" && !strings.HasPrefix(r.Mirror, "http://") && !strings.HasPrefix(r.Mirror, "https://") && !strings.HasPrefix(r.Mirror, "file:///"):
 		return domain.Invalid("mirror", "template %s: mirror %q must be an http://, https:// or file:/// URL", r.Name, r.Mirror)
+	case r.StartCmd != "" && !strings.HasPrefix(r.StartCmd, "/"):
+		return domain.Invalid("start_cmd", "template %s: start command %q must start with an absolute path", r.Name, r.StartCmd)
+	}
+	for p := range r.Files {
+		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+			return domain.Invalid("files", "template %s: file path %q must be absolute and clean, like /usr/local/bin/tool", r.Name, p)
+		}
 	}
 	for _, p := range r.Packages {
 		if !packageRE.MatchString(p) {
 			return domain.Invalid("packages", "template %s: %q is not a Debian package name", r.Name, p)
+		}
+	}
+	for _, p := range r.AptPackages {
+		if !packageRE.MatchString(p) {
+			return domain.Invalid("apt_packages", "template %s: %q is not a Debian package name", r.Name, p)
 		}
 	}
 	return nil
@@ -85,33 +113,43 @@ func (r Recipe) mirror() string {
 }
 
 // packages returns the packages sorted and without duplicates.
-func (r Recipe) packages() []string {
-	ps := slices.Clone(r.Packages)
+func (r Recipe) packages() []string { return sortedSet(r.Packages) }
+
+// aptPackages returns the apt packages sorted and without duplicates.
+func (r Recipe) aptPackages() []string { return sortedSet(r.AptPackages) }
+
+func sortedSet(list []string) []string {
+	ps := slices.Clone(list)
 	slices.Sort(ps)
 	return slices.Compact(ps)
 }
 
 // Hash returns the first 16 hex digits of the SHA-256 of the recipe's canonical encoding:
 // fields in a fixed order, packages sorted and deduplicated, an empty Mirror replaced by
-// DefaultMirror. It is stable across runs and Go versions; any change to a field that
-// changes the build output changes it.
+// DefaultMirror, Files sorted by path. It is stable across runs and Go versions; any
+// change to a field that changes the build output changes it. AptPackages, Files and
+// StartCmd are left out of the encoding when empty, so recipes that do not use them keep
+// the hashes (and cache entries) they had before those fields existed.
 func (r Recipe) Hash() string {
 	canon := struct {
-		Format   string   `json:"format"`
-		Name     string   `json:"name"`
-		Suite    string   `json:"suite"`
-		Variant  string   `json:"variant"`
-		Mirror   string   `json:"mirror"`
-		Packages []string `json:"packages"`
-		Script   string   `json:"script"`
-		Version  int      `json:"version"`
-	}{hashFormat, r.Name, r.Suite, r.Variant, r.mirror(), r.packages(), r.Script, r.Version}
+		Format   string            `json:"format"`
+		Name     string            `json:"name"`
+		Suite    string            `json:"suite"`
+		Variant  string            `json:"variant"`
+		Mirror   string            `json:"mirror"`
+		Packages []string          `json:"packages"`
+		Apt      []string          `json:"apt_packages,omitempty"`
+		Files    map[string]string `json:"files,omitempty"` // encoding/json sorts map keys
+		Script   string            `json:"script"`
+		StartCmd string            `json:"start_cmd,omitempty"`
+		Version  int               `json:"version"`
+	}{hashFormat, r.Name, r.Suite, r.Variant, r.mirror(), r.packages(), r.aptPackages(), r.Files, r.Script, r.StartCmd, r.Version}
 	if canon.Packages == nil {
 		canon.Packages = []string{}
 	}
 	b, err := json.Marshal(canon)
 	if err != nil {
-		// Marshalling strings, a string slice and an int cannot fail.
+		// Marshalling strings, a string slice, a string map and an int cannot fail.
 		panic(fmt.Sprintf("template: encoding recipe: %v", err))
 	}
 	sum := sha256.Sum256(b)

@@ -19,6 +19,10 @@ func TestHashGolden(t *testing.T) {
 		{"base", Base(), "98277a96c03bd0bd"},
 		{"tiny", Recipe{Name: "tiny", Suite: "bookworm", Packages: []string{"b", "a"}}, "ff71bc127746eb29"},
 		{"no packages", Recipe{Name: "tiny", Suite: "bookworm"}, "a410ecc31aeb220c"},
+		// Empty new fields leave the hash alone, so existing cache entries stay valid.
+		{"empty new fields", Recipe{Name: "tiny", Suite: "bookworm", AptPackages: []string{}, Files: map[string]string{}}, "a410ecc31aeb220c"},
+		{"files and start", Recipe{Name: "tiny", Suite: "bookworm", AptPackages: []string{"b", "a", "b"},
+			Files: map[string]string{"/usr/local/bin/x": "#!/bin/sh\n", "/etc/y": "y"}, StartCmd: "/usr/local/bin/x"}, "f079e42105a4a96f"},
 	} {
 		if got := tc.r.Hash(); got != tc.want {
 			t.Errorf("%s: Hash() = %s, want %s", tc.name, got, tc.want)
@@ -52,7 +56,14 @@ func TestHashCoversEveryField(t *testing.T) {
 		"Variant":  func(r *Recipe) { r.Variant = "buildd" },
 		"Mirror":   func(r *Recipe) { r.Mirror = "http://mirror.example/debian" },
 		"Packages": func(r *Recipe) { r.Packages = append(r.Packages, "vim") },
+		"AptPackages": func(r *Recipe) {
+			r.AptPackages = append(r.AptPackages, "vim")
+		},
+		"Files": func(r *Recipe) {
+			r.Files = map[string]string{"/etc/motd": "hello\n"}
+		},
 		"Script":   func(r *Recipe) { r.Script += "\ntrue\n" },
+		"StartCmd": func(r *Recipe) { r.StartCmd = "/usr/local/bin/server" },
 		"Version":  func(r *Recipe) { r.Version++ },
 	}
 	if n := reflect.TypeOf(Recipe{}).NumField(); n != len(changes) {
@@ -86,6 +97,11 @@ func TestValidate(t *testing.T) {
 		{"mirror", func(r *Recipe) { r.Mirror = "ftp://x" }},
 		{"packages", func(r *Recipe) { r.Packages = []string{"a,b"} }},
 		{"packages", func(r *Recipe) { r.Packages = []string{"-x"} }},
+		{"apt_packages", func(r *Recipe) { r.AptPackages = []string{"a b"} }},
+		{"files", func(r *Recipe) { r.Files = map[string]string{"etc/x": ""} }},
+		{"files", func(r *Recipe) { r.Files = map[string]string{"/etc/../x": ""} }},
+		{"files", func(r *Recipe) { r.Files = map[string]string{"/": ""} }},
+		{"start_cmd", func(r *Recipe) { r.StartCmd = "server --port 1" }},
 	} {
 		r := Base()
 		tc.change(&r)
@@ -110,5 +126,31 @@ func TestBaseRecipe(t *testing.T) {
 		if !strings.Contains(r.Script, s) {
 			t.Errorf("base script lacks %q", s)
 		}
+	}
+}
+
+// The content of files, not just their paths, takes part in the hash; the order of map
+// insertion does not.
+func TestHashFilesAndStartCmd(t *testing.T) {
+	mk := func(files map[string]string, start string) Recipe {
+		return Recipe{Name: "x", Suite: "bookworm", Files: files, StartCmd: start}
+	}
+	a := mk(map[string]string{"/a": "1", "/b": "2"}, "")
+	b := mk(map[string]string{"/b": "2", "/a": "1"}, "")
+	if a.Hash() != b.Hash() {
+		t.Error("equal Files maps hash differently")
+	}
+	for name, r := range map[string]Recipe{
+		"content":   mk(map[string]string{"/a": "1", "/b": "3"}, ""),
+		"path":      mk(map[string]string{"/a": "1", "/c": "2"}, ""),
+		"start cmd": mk(map[string]string{"/a": "1", "/b": "2"}, "/a"),
+		"no files":  mk(nil, ""),
+	} {
+		if r.Hash() == a.Hash() {
+			t.Errorf("changing the %s keeps the hash", name)
+		}
+	}
+	if mk(nil, "").Hash() != mk(map[string]string{}, "").Hash() {
+		t.Error("nil and empty Files hash differently")
 	}
 }

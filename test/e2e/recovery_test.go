@@ -68,3 +68,23 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	s.kill(fresh.ID)
 }
+
+// TestDeadSandboxIsNoticed: a sandbox that dies behind the server's back (here its
+// runtime is killed from outside) is marked stopped by the next liveness sweep, not left
+// "running" until its timeout.
+func TestDeadSandboxIsNoticed(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	sb := s.create(map[string]any{"timeout": 600})
+	if out, err := exec.Command("runsc", "--root", filepath.Join(s.DataDir, "runsc"), "kill", sb.ID, "KILL").CombinedOutput(); err != nil {
+		t.Fatalf("killing the sandbox from outside: %v %s", err, out)
+	}
+	var got sandboxJSON
+	deadline := time.Now().Add(20 * time.Second)
+	for got.State != "stopped" && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+	}
+	if got.State != "stopped" || !strings.HasPrefix(got.EndReason, "lost") {
+		t.Fatalf("sandbox killed from outside: %+v", got)
+	}
+}

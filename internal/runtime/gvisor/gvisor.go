@@ -123,6 +123,13 @@ func (d *Driver) runsc(ctx context.Context, args ...string) ([]byte, error) {
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
 	h := runtime.Handle{ID: spec.ID, Driver: "gvisor", Data: map[string]string{"state_dir": spec.StateDir}}
 	bundle := filepath.Join(spec.StateDir, "bundle")
+	// The pids cgroup counts host tasks. A gVisor sandbox is ~25 host tasks when idle
+	// (sentry, gofer, systrap stubs) and ~3 more per guest process, so a guest limit of
+	// N processes becomes a host budget of 64 + 4N tasks: a fork bomb is still stopped
+	// well before it hurts the host, and ordinary workloads are not cut off at N/3.
+	if spec.Limits.MaxProcesses > 0 {
+		spec.Limits.MaxProcesses = hostTaskBudget(spec.Limits.MaxProcesses)
+	}
 	if err := oci.WriteBundle(bundle, oci.Build(spec, d.cfg.CgroupParent)); err != nil {
 		return h, err
 	}
@@ -160,6 +167,9 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	}
 	return h, nil
 }
+
+// hostTaskBudget is the host pids limit for a guest limit of n processes.
+func hostTaskBudget(n int64) int64 { return 64 + 4*n }
 
 func tailFile(path string, n int64) string {
 	b, err := os.ReadFile(path)

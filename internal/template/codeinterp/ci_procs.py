@@ -1,0 +1,339 @@
+"""JavaScript and bash contexts: one persistent child process per context."""
+
+import json
+import os
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import threading
+
+import ci_contexts as cc
+
+LIB_DIR = os.path.dirname(os.path.abspath(__file__))
+REPL_JS = os.path.join(LIB_DIR, "repl.js")
+CELL_DIR = os.environ.get("WARREN_CI_CELL_DIR", "/tmp/warren-ci/cells")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ProcContext(cc.Context):
+    """A context backed by one child process in its own session, whose output reader
+    threads feed self.events with (kind, payload) tuples; ("eof", name) marks a closed
+    pipe."""
+
+    def __init__(self, user, cwd):
+        super().__init__(user, cwd)
+        self.proc = None
+        self.events = queue.Queue()
+
+    def _pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def _alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self, argv, extra_env=None, pass_fds=(), stdin=subprocess.DEVNULL):
+        self.events = queue.Queue()
+        return subprocess.Popen(
+            argv, cwd=self.cwd, env=self.user.env(extra_env), stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
+            start_new_session=True, **self.user.popen_kwargs())
+
+    def _reader(self, f, kind):
+        q = self.events  # a restarted process gets a new queue; old readers keep theirs
+
+        def loop():
+            try:
+                while True:
+                    data = os.read(f.fileno(), 65536)
+                    if not data:
+                        break
+                    q.put((kind, data))
+            except OSError:
+                pass
+            finally:
+                q.put(("eof", kind))
+        threading.Thread(target=loop, name="ci-%s-%s" % (kind, self.id[:8]), daemon=True).start()
+
+    def _stop(self):
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        cc.kill_group(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self._stopped()
+
+    def _stopped(self):
+        pass
+
+    def _interrupt(self):
+        if self.proc is not None:
+            cc.kill_group(self.proc.pid, signal.SIGINT)
+
+    def _discard_stale(self):
+        """Drops output that arrived between executions."""
+        while True:
+            try:
+                self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _reap(self):
+        """Waits briefly for an interpreter that is going away, so it leaves no zombie."""
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _next_event(self, timeout):
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+def _stream_line(kind, text):
+    return {"type": kind, "text": text, "timestamp": cc.now_iso()}
+
+
+def _add_stream(lines, kind, text):
+    if text:
+        lines.append(_stream_line(kind, text))
+
+
+class BashContext(ProcContext):
+    """A bash process reading commands on stdin. Each execution writes the code to a file
+    that bash sources (so variables, functions and the working directory persist), then
+    prints a random sentinel with the exit status on stdout and stderr."""
+
+    language = "bash"
+    # On SIGINT, return from the sourced cell (bash would otherwise exit or go on).
+    prologue = "trap 'return 130 2>/dev/null' INT\n"
+
+    def _start(self):
+        self.cell_dir = os.path.join(CELL_DIR, self.id)
+        os.makedirs(CELL_DIR, mode=0o711, exist_ok=True)
+        self.user.make_dir(self.cell_dir, mode=0o700)
+        self.proc = self._spawn(["/bin/bash", "--norc", "--noprofile"], stdin=subprocess.PIPE)
+        self._reader(self.proc.stdout, "stdout")
+        self._reader(self.proc.stderr, "stderr")
+        self._send(self.prologue)
+
+    def _stopped(self):
+        d = getattr(self, "cell_dir", None)
+        if d:
+            subprocess.run(["rm", "-rf", d], check=False)
+
+    def _send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def _begin(self, code, env):
+        self._discard_stale()
+        self.executions += 1
+        token = "__warren_done_%s__" % secrets.token_hex(8)
+        cell = os.path.join(self.cell_dir, "cell.sh")
+        with open(cell, "w") as f:
+            f.write(code if code.endswith("\n") else code + "\n")
+        if self.user.switch:
+            os.chown(cell, self.user.uid, self.user.gid)
+        for k in env:
+            if not ENV_NAME_RE.match(k):
+                raise ValueError("env_vars: %r is not a shell variable name" % k)
+        script = "".join(_bash_env_set(k, v) for k, v in env.items())
+        script += "source %s </dev/null\n__warren_rc=$?\n" % _shq(cell)
+        script += "".join(_bash_env_restore(k) for k in env)
+        script += "printf '%%s %%d\\n' %s \"$__warren_rc\"; printf '%%s\\n' %s >&2\n" % (token, token)
+        self._send(script)
+        return _BashRun(self, token)
+
+
+def _shq(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def _bash_env_set(k, v):
+    return ('if [ "${%s+x}" ]; then __warren_had_%s=1; __warren_old_%s=$%s; else __warren_had_%s=; fi; export %s=%s\n'
+            % (k, k, k, k, k, k, _shq(str(v))))
+
+
+def _bash_env_restore(k):
+    return ('if [ "$__warren_had_%s" ]; then %s=$__warren_old_%s; else unset %s; fi; unset __warren_had_%s __warren_old_%s\n'
+            % (k, k, k, k, k, k))
+
+
+class _BashRun:
+    def __init__(self, ctx, token):
+        self.ctx = ctx
+        self.token = token.encode()
+        self.buf = {"stdout": b"", "stderr": b""}
+        self.finished = {"stdout": False, "stderr": False}
+        self.rc = None
+        self.header_sent = False
+
+    def poll(self, timeout):
+        lines = []
+        if not self.header_sent:
+            self.header_sent = True
+            lines.append({"type": "number_of_executions", "execution_count": self.ctx.executions})
+        ev = self.ctx._next_event(timeout)
+        while ev is not None:
+            kind, data = ev
+            if kind == "eof":
+                self.ctx._reap()
+                lines.append(cc.dead_line("bash"))
+                return lines, True
+            self._feed(kind, data, lines)
+            if all(self.finished.values()):
+                if self.rc:
+                    lines.append(cc.error_line("CommandError", "exit status %d" % self.rc))
+                return lines, True
+            ev = self.ctx._next_event(0)
+        if not self.ctx._alive():
+            lines.append(cc.dead_line("bash"))
+            return lines, True
+        return lines, False
+
+    def _feed(self, kind, data, lines):
+        if self.finished[kind]:
+            return
+        buf = self.buf[kind] + data
+        i = buf.find(self.token)
+        if i >= 0:
+            end = buf.find(b"\n", i)
+            if end < 0:  # the sentinel line is not complete yet
+                self.buf[kind] = buf
+                return
+            if kind == "stdout":
+                try:
+                    self.rc = int(buf[i + len(self.token):end].strip() or b"0")
+                except ValueError:
+                    self.rc = 1
+            self.finished[kind] = True
+            out, self.buf[kind] = buf[:i], b""
+            if out:
+                lines.append(_stream_line(kind, out.decode("utf-8", "replace")))
+            return
+        # Only whole lines go out, so a sentinel is never split across two lines.
+        cut = buf.rfind(b"\n") + 1
+        for chunk in buf[:cut].splitlines(keepends=True):
+            lines.append(_stream_line(kind, chunk.decode("utf-8", "replace")))
+        self.buf[kind] = buf[cut:]
+
+
+class NodeContext(ProcContext):
+    """A Node.js process running repl.js: requests go in on one pipe, JSON events (stdout,
+    stderr, result, error, done) come back on another."""
+
+    language = "javascript"
+
+    def _start(self):
+        req_r, req_w = os.pipe()
+        ev_r, ev_w = os.pipe()
+        try:
+            self.proc = self._spawn(
+                ["node", REPL_JS],
+                extra_env={"WARREN_CI_REQ_FD": str(req_r), "WARREN_CI_EV_FD": str(ev_w)},
+                pass_fds=(req_r, ev_w))
+        finally:
+            os.close(req_r)
+            os.close(ev_w)
+        self.req = os.fdopen(req_w, "wb")
+        self.ev = os.fdopen(ev_r, "rb")
+        self.seq = 0
+        self._json_reader(self.ev)
+        # The process's own stdout and stderr (child processes inheriting them) are passed
+        # through as output of whatever runs.
+        self._reader(self.proc.stdout, "stdout")
+        self._reader(self.proc.stderr, "stderr")
+        while True:
+            ev = self._next_event(10)
+            if ev is None or ev[0] == "eof":
+                raise RuntimeError("node did not start (repl.js)")
+            if ev[0] == "event" and ev[1].get("type") == "ready":
+                return
+
+    def _json_reader(self, f):
+        q = self.events
+
+        def loop():
+            try:
+                for raw in f:
+                    try:
+                        q.put(("event", json.loads(raw)))
+                    except ValueError:
+                        pass
+            except (OSError, ValueError):
+                pass
+            finally:
+                q.put(("eof", "events"))
+        threading.Thread(target=loop, name="ci-events-%s" % self.id[:8], daemon=True).start()
+
+    def _stopped(self):
+        for f in (getattr(self, "req", None), getattr(self, "ev", None)):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self.req = self.ev = None
+
+    def _begin(self, code, env):
+        self._discard_stale()
+        self.seq += 1
+        self.executions += 1
+        msg = json.dumps({"id": self.seq, "code": code, "env": {k: str(v) for k, v in env.items()}})
+        self.req.write(msg.encode() + b"\n")
+        self.req.flush()
+        return _NodeRun(self, self.seq)
+
+
+class _NodeRun:
+    def __init__(self, ctx, seq):
+        self.ctx = ctx
+        self.seq = seq
+        self.header_sent = False
+
+    def poll(self, timeout):
+        lines = []
+        if not self.header_sent:
+            self.header_sent = True
+            lines.append({"type": "number_of_executions", "execution_count": self.ctx.executions})
+        ev = self.ctx._next_event(timeout)
+        while ev is not None:
+            kind, payload = ev
+            if kind == "eof":
+                self.ctx._reap()
+                lines.append(cc.dead_line("Node.js"))
+                return lines, True
+            if kind in ("stdout", "stderr"):
+                _add_stream(lines, kind, payload.decode("utf-8", "replace"))
+            elif payload.get("id") == self.seq:
+                t = payload.get("type")
+                if t in ("stdout", "stderr"):
+                    _add_stream(lines, t, payload.get("text", ""))
+                elif t == "result":
+                    line = {"type": "result", "is_main_result": True}
+                    line.update(cc.map_bundle({"text/plain": payload.get("text", "")}))
+                    lines.append(line)
+                elif t == "error":
+                    lines.append(cc.error_line(payload.get("name") or "Error", payload.get("value") or "",
+                                               payload.get("traceback") or ""))
+                elif t == "done":
+                    return lines, True
+            ev = self.ctx._next_event(0)
+        if not self.ctx._alive():
+            lines.append(cc.dead_line("Node.js"))
+            return lines, True
+        return lines, False

@@ -1,0 +1,374 @@
+package template
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCodeInterpreterReal builds the code-interpreter template into the shared cache (slow
+// the first time, cached afterwards), runs its StartCmd in the root filesystem without a
+// sandbox (private mount and PID namespaces, an overlay over the cached rootfs, chroot,
+// the host's loopback) and drives the server over HTTP like the E2B SDK does.
+func TestCodeInterpreterReal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the code-interpreter template (minutes when the cache is cold) and runs real kernels; skipped under -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds a template with debootstrap and runs it with unshare, mount and chroot")
+	}
+	r := CodeInterpreter()
+	b := sharedBuilder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rootfs, err := b.Ensure(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Marker(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("template %s ready after %v (built in %.0fs, %d MB)", r.ID(), time.Since(start).Round(time.Millisecond), m.BuildSeconds, m.SizeBytes/1e6)
+	if m.StartCmd != r.StartCmd {
+		t.Errorf("marker StartCmd = %q, want %q", m.StartCmd, r.StartCmd)
+	}
+
+	s := startCodeInterpreter(t, rootfs, strings.Fields(m.StartCmd))
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, *ciServer)
+	}{
+		{"health", testCIHealth},
+		{"python expression and state", testCIPythonState},
+		{"contexts are isolated", testCIIsolation},
+		{"stdout streams while the cell runs", testCIStreaming},
+		{"display outputs in order", testCIDisplayOrder},
+		{"matplotlib png", testCIMatplotlib},
+		{"pandas dataframe", testCIDataFrame},
+		{"python error", testCIPythonError},
+		{"timeout interrupts", testCITimeout},
+		{"client disconnect interrupts", testCIDisconnect},
+		{"kernel death", testCIKernelDeath},
+		{"env vars", testCIEnvVars},
+		{"javascript", testCIJavaScript},
+		{"bash", testCIBash},
+		{"context api", testCIContextAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, s) })
+	}
+}
+
+func testCIHealth(t *testing.T, s *ciServer) {
+	status, body := s.do(t, "GET", "/health", "")
+	if status != 200 || body != "OK" {
+		t.Errorf("GET /health = %d %q", status, body)
+	}
+}
+
+func testCIPythonState(t *testing.T, s *ciServer) {
+	ex := s.execute(t, "/execute?source=test", map[string]any{"code": "1+1"})
+	if got := ex.mainText(); got != "2" {
+		t.Errorf("1+1 = %q; lines %v", got, ex.lines)
+	}
+	if ex.lines[0]["type"] != "number_of_executions" {
+		t.Errorf("first line %v, want number_of_executions", ex.lines[0])
+	}
+	s.execute(t, "", map[string]any{"code": "x = 5"})
+	if got := s.execute(t, "", map[string]any{"code": "x * 2"}).mainText(); got != "10" {
+		t.Errorf("x * 2 = %q", got)
+	}
+	if got := s.execute(t, "", map[string]any{"code": "'a str'"}).mainText(); got != "a str" {
+		t.Errorf("a str result = %q, want the quotes stripped", got)
+	}
+	who := s.execute(t, "", map[string]any{"code": "import os; (os.getuid(), os.getcwd(), os.environ['HOME'])"}).mainText()
+	if who != "(1000, '/home/user', '/home/user')" {
+		t.Errorf("kernel identity = %s, want uid 1000 in /home/user", who)
+	}
+}
+
+func testCIIsolation(t *testing.T, s *ciServer) {
+	a, b := s.createContext(t, "python", ""), s.createContext(t, "", "")
+	if b["language"] != "python" || b["cwd"] != "/home/user" {
+		t.Errorf("default context = %v", b)
+	}
+	s.execute(t, "", map[string]any{"code": "y = 'only in a'", "context_id": a["id"]})
+	if got := s.execute(t, "", map[string]any{"code": "y", "context_id": a["id"]}).mainText(); got != "only in a" {
+		t.Errorf("y in a = %q", got)
+	}
+	if e := s.execute(t, "", map[string]any{"code": "y", "context_id": b["id"]}).errorLine(); e == nil || e["name"] != "NameError" {
+		t.Errorf("y in b: error %v, want NameError", e)
+	}
+	tmp := s.createContext(t, "python", "/tmp")
+	if got := s.execute(t, "", map[string]any{"code": "import os; os.getcwd()", "context_id": tmp["id"]}).mainText(); got != "/tmp" {
+		t.Errorf("cwd = %q, want /tmp", got)
+	}
+}
+
+func testCIStreaming(t *testing.T, s *ciServer) {
+	ex := s.execute(t, "", map[string]any{"code": "import time\nfor i in range(3):\n    print(i)\n    time.sleep(0.3)\n"})
+	var texts []string
+	var at []time.Duration
+	for i, l := range ex.lines {
+		if l["type"] == "stdout" {
+			texts = append(texts, l["text"].(string))
+			at = append(at, ex.at[i])
+			if _, err := time.Parse(time.RFC3339Nano, l["timestamp"].(string)); err != nil {
+				t.Errorf("timestamp: %v", err)
+			}
+		}
+	}
+	if strings.Join(texts, "") != "0\n1\n2\n" || len(texts) != 3 {
+		t.Fatalf("stdout lines %q, want 0, 1, 2", texts)
+	}
+	if d := at[2] - at[0]; d < 400*time.Millisecond {
+		t.Errorf("stdout lines arrived within %v of each other: not streamed", d)
+	}
+}
+
+func testCIDisplayOrder(t *testing.T, s *ciServer) {
+	ex := s.execute(t, "", map[string]any{"code": "from IPython.display import display, HTML\ndisplay(HTML('<b>one</b>'))\nprint('two')\n3"})
+	var got []string
+	for _, l := range ex.lines {
+		switch l["type"] {
+		case "result":
+			got = append(got, fmt.Sprintf("result main=%v html=%v text=%v", l["is_main_result"], l["html"], l["text"]))
+		case "stdout":
+			got = append(got, "stdout "+l["text"].(string))
+		}
+	}
+	want := []string{"result main=false html=<b>one</b> text=<IPython.core.display.HTML object>", "stdout two\n", "result main=true html=<nil> text=3"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("outputs\n%q\nwant\n%q", got, want)
+	}
+}
+
+func testCIMatplotlib(t *testing.T, s *ciServer) {
+	for _, tc := range []struct {
+		code string
+		w, h uint32
+	}{
+		{"import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()", 640, 480},
+		{"import matplotlib.pyplot as plt\nplt.figure(figsize=(4, 3), dpi=50)\nplt.plot([1, 2])\nplt.show()", 200, 150},
+	} {
+		ex := s.execute(t, "", map[string]any{"code": tc.code})
+		pngs := ex.field("png")
+		if len(pngs) != 1 {
+			t.Errorf("%d png results, want 1; lines %v", len(pngs), ex.lines)
+			continue
+		}
+		data, err := base64.StdEncoding.DecodeString(pngs[0].(string))
+		if err != nil {
+			t.Fatalf("png is not base64: %v", err)
+		}
+		if len(data) < 24 || !bytes.Equal(data[:8], []byte("\x89PNG\r\n\x1a\n")) || string(data[12:16]) != "IHDR" {
+			t.Fatalf("not a PNG: % x", data[:min(len(data), 24)])
+		}
+		if w, h := binary.BigEndian.Uint32(data[16:20]), binary.BigEndian.Uint32(data[20:24]); w != tc.w || h != tc.h {
+			t.Errorf("png is %dx%d, want %dx%d", w, h, tc.w, tc.h)
+		}
+	}
+}
+
+func testCIDataFrame(t *testing.T, s *ciServer) {
+	ex := s.execute(t, "", map[string]any{"code": "import pandas as pd\npd.DataFrame({'a': [1, 2], 'b': [3, 4]})"})
+	main := ex.main()
+	if main == nil {
+		t.Fatalf("no main result: %v", ex.lines)
+	}
+	if html, _ := main["html"].(string); !strings.Contains(html, "<table") {
+		t.Errorf("html = %q, want a <table", html)
+	}
+	if text, _ := main["text"].(string); !strings.Contains(text, "a  b") {
+		t.Errorf("text = %q", text)
+	}
+}
+
+func testCIPythonError(t *testing.T, s *ciServer) {
+	e := s.execute(t, "", map[string]any{"code": "1/0"}).errorLine()
+	if e == nil || e["name"] != "ZeroDivisionError" || e["value"] != "division by zero" {
+		t.Fatalf("error = %v", e)
+	}
+	if tb, _ := e["traceback"].(string); !strings.Contains(tb, "ZeroDivisionError") {
+		t.Errorf("traceback %q", tb)
+	}
+	if got := s.execute(t, "", map[string]any{"code": "1+2"}).mainText(); got != "3" {
+		t.Errorf("after an error: %q", got)
+	}
+}
+
+func testCITimeout(t *testing.T, s *ciServer) {
+	start := time.Now()
+	ex := s.execute(t, "", map[string]any{"code": "x = 41\nwhile True: pass", "timeout": 2})
+	if d := time.Since(start); d < 2*time.Second || d > 15*time.Second {
+		t.Errorf("timed-out run took %v, want about 2s", d)
+	}
+	if e := ex.errorLine(); e == nil || e["name"] != "KeyboardInterrupt" {
+		t.Errorf("error = %v, want KeyboardInterrupt", e)
+	}
+	if got := s.execute(t, "", map[string]any{"code": "x + 1"}).mainText(); got != "42" {
+		t.Errorf("x + 1 after the interrupt = %q, want 42 (state kept)", got)
+	}
+}
+
+func testCIDisconnect(t *testing.T, s *ciServer) {
+	c := s.createContext(t, "python", "")
+	s.execute(t, "", map[string]any{"code": "v = 'kept'", "context_id": c["id"]})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"code": "while True: pass", "context_id": c["id"]})
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/execute", bytes.NewReader(body))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body) // until the deadline cuts it
+		resp.Body.Close()
+	}
+	start := time.Now()
+	if got := s.execute(t, "", map[string]any{"code": "v", "context_id": c["id"]}).mainText(); got != "kept" {
+		t.Errorf("v after the disconnect = %q", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the abandoned run held the context for %v", d)
+	}
+}
+
+func testCIKernelDeath(t *testing.T, s *ciServer) {
+	c := s.createContext(t, "python", "")
+	e := s.execute(t, "", map[string]any{"code": "import os; os._exit(1)", "context_id": c["id"]}).errorLine()
+	if e == nil || e["name"] != "UnexpectedEndOfExecution" {
+		t.Errorf("error = %v, want UnexpectedEndOfExecution", e)
+	}
+	if got := s.execute(t, "", map[string]any{"code": "6 * 7", "context_id": c["id"]}).mainText(); got != "42" {
+		t.Errorf("after the kernel died: %q", got)
+	}
+}
+
+func testCIEnvVars(t *testing.T, s *ciServer) {
+	code := "import os; os.environ.get('WARREN_T', 'unset')"
+	if got := s.execute(t, "", map[string]any{"code": code, "env_vars": map[string]string{"WARREN_T": "v1"}}).mainText(); got != "v1" {
+		t.Errorf("with env_vars: %q", got)
+	}
+	if got := s.execute(t, "", map[string]any{"code": code}).mainText(); got != "unset" {
+		t.Errorf("env var survived its execution: %q", got)
+	}
+	ex := s.execute(t, "", map[string]any{"code": "echo \"[$WARREN_T]\"", "language": "bash", "env_vars": map[string]string{"WARREN_T": "it's"}})
+	if got := ex.stdout(); got != "[it's]\n" {
+		t.Errorf("bash with env_vars: %q", got)
+	}
+	if got := s.execute(t, "", map[string]any{"code": "echo \"[$WARREN_T]\"", "language": "bash"}).stdout(); got != "[]\n" {
+		t.Errorf("bash env var survived: %q", got)
+	}
+	js := "process.env.WARREN_T || 'unset'"
+	if got := s.execute(t, "", map[string]any{"code": js, "language": "js", "env_vars": map[string]string{"WARREN_T": "v3"}}).mainText(); got != "v3" {
+		t.Errorf("js with env_vars: %q", got)
+	}
+	if got := s.execute(t, "", map[string]any{"code": js, "language": "js"}).mainText(); got != "unset" {
+		t.Errorf("js env var survived: %q", got)
+	}
+}
+
+func testCIJavaScript(t *testing.T, s *ciServer) {
+	c := s.createContext(t, "javascript", "")
+	if c["language"] != "javascript" {
+		t.Errorf("context = %v", c)
+	}
+	run := func(code string) ciExec {
+		return s.execute(t, "", map[string]any{"code": code, "context_id": c["id"]})
+	}
+	if ex := run("let a = 2; console.log('hello', a)"); ex.stdout() != "hello 2\n" || ex.main() != nil {
+		t.Errorf("let + console.log: %v", ex.lines)
+	}
+	if got := run("a * 21").mainText(); got != "42" {
+		t.Errorf("a * 21 = %q", got)
+	}
+	if got := run("const r = await Promise.resolve(20)\nr + 1").mainText(); got != "21" {
+		t.Errorf("top-level await = %q", got)
+	}
+	if got := run("({k: [1, 'two']})").mainText(); got != "{ k: [ 1, 'two' ] }" {
+		t.Errorf("object inspect = %q", got)
+	}
+	e := run("null.x").errorLine()
+	if e == nil || e["name"] != "TypeError" || !strings.Contains(e["traceback"].(string), "TypeError") {
+		t.Errorf("error = %v", e)
+	}
+	if e := s.execute(t, "", map[string]any{"code": "while (true) {}", "context_id": c["id"], "timeout": 1}).errorLine(); e == nil {
+		t.Error("an interrupted loop reports no error")
+	}
+	if got := run("a").mainText(); got != "2" {
+		t.Errorf("a after the interrupt = %q", got)
+	}
+}
+
+func testCIBash(t *testing.T, s *ciServer) {
+	bash := func(code string) ciExec {
+		return s.execute(t, "", map[string]any{"code": code, "language": "bash"})
+	}
+	bash("X=7; f() { echo \"f$1\"; }; cd /tmp")
+	if got := bash("echo $X; f 1; pwd; id -un").stdout(); got != "7\nf1\n/tmp\nuser\n" {
+		t.Errorf("bash state: %q", got)
+	}
+	ex := bash("echo out; echo err >&2; false")
+	if e := ex.errorLine(); e == nil || !strings.Contains(e["value"].(string), "1") {
+		t.Errorf("false: error %v", e)
+	}
+	if ex.stdout() != "out\n" || ex.stderr() != "err\n" {
+		t.Errorf("stdout %q stderr %q", ex.stdout(), ex.stderr())
+	}
+	start := time.Now()
+	bash("Y=8")
+	s.execute(t, "", map[string]any{"code": "sleep 100", "language": "bash", "timeout": 1})
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted sleep took %v", d)
+	}
+	if got := bash("echo $Y").stdout(); got != "8\n" {
+		t.Errorf("after the interrupt: %q", got)
+	}
+}
+
+func testCIContextAPI(t *testing.T, s *ciServer) {
+	for _, path := range []string{"/execute"} {
+		status, body := s.do(t, "POST", path, `{"code":"1","context_id":"nope"}`)
+		if status != 404 || !strings.Contains(body, "nope") {
+			t.Errorf("unknown context: %d %q", status, body)
+		}
+	}
+	if status, _ := s.do(t, "POST", "/execute", `{"code":"1","context_id":"x","language":"python"}`); status != 400 {
+		t.Errorf("context_id and language: %d, want 400", status)
+	}
+	if status, _ := s.do(t, "DELETE", "/contexts/nope", ""); status != 404 {
+		t.Errorf("DELETE unknown: %d", status)
+	}
+	if status, _ := s.do(t, "POST", "/contexts/nope/restart", ""); status != 404 {
+		t.Errorf("restart unknown: %d", status)
+	}
+	c := s.createContext(t, "python", "")
+	id := c["id"].(string)
+	s.execute(t, "", map[string]any{"code": "z = 1", "context_id": id})
+	if status, body := s.do(t, "POST", "/contexts/"+id+"/restart", ""); status/100 != 2 {
+		t.Fatalf("restart: %d %q", status, body)
+	}
+	if e := s.execute(t, "", map[string]any{"code": "z", "context_id": id}).errorLine(); e == nil || e["name"] != "NameError" {
+		t.Errorf("z after restart: %v, want NameError", e)
+	}
+	if !s.listed(t, id) {
+		t.Error("context not in GET /contexts")
+	}
+	if status, _ := s.do(t, "DELETE", "/contexts/"+id, ""); status/100 != 2 {
+		t.Errorf("DELETE: %d", status)
+	}
+	if s.listed(t, id) {
+		t.Error("deleted context still listed")
+	}
+	if status, _ := s.do(t, "POST", "/execute", `{"code":"1","context_id":"`+id+`"}`); status != 404 {
+		t.Errorf("execute in a deleted context: %d", status)
+	}
+}
