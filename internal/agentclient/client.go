@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
@@ -124,6 +125,36 @@ func (c *Client) Health(ctx context.Context) error {
 		return fmt.Errorf("agent health: %s", resp.Status)
 	}
 	return nil
+}
+
+// WaitPortReady polls GET /health on another port of the sandbox (a template's own
+// server) until it answers 2xx or ctx ends.
+func (c *Client) WaitPortReady(ctx context.Context, port int) error {
+	u, _ := url.Parse(c.base)
+	host, _, _ := net.SplitHostPort(u.Host)
+	target := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/health"
+	var last error
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(attempt, http.MethodGet, target, nil)
+		resp, err := c.http.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				cancel()
+				return nil
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		cancel()
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("port %d did not become ready: %w (last error: %v)", port, ctx.Err(), last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // WaitReady polls the agent's health until it answers or ctx ends. A refused connection

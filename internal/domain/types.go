@@ -101,6 +101,9 @@ type Template struct {
 	SizeBytes int64
 	// StartCmd is started by the agent at boot in every sandbox of the template.
 	StartCmd string
+	// ReadyPort, when set, is a port whose GET /health must answer 2xx before a new
+	// sandbox of the template is handed out (its start command's server).
+	ReadyPort int
 }
 
 // SandboxFilter selects sandboxes in a listing. Empty fields match everything.

@@ -15,10 +15,12 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +61,9 @@ type Config struct {
 	// AgentPort is the agent's port (default 49983).
 	AgentPort int
 }
+
+// maxBufferedBody is the largest request body read whole before forwarding.
+const maxBufferedBody = 1 << 20
 
 // Proxy is an http.Handler forwarding requests to sandbox ports.
 type Proxy struct {
@@ -194,10 +199,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.addrs.Store(id, route.Address) // a sandbox keeps its address for life
 	}
 	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
-	// Keep streaming the request body after the backend starts answering
-	// (bidirectional streams over HTTP/1.1). HTTP/2 is full duplex already and
-	// reports ErrNotSupported, which is fine.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	// HTTP/1.x handlers are half duplex: once the response starts, the request body can
+	// no longer be read. A backend may answer before the transport has finished sending a
+	// body (Connect streams answer at once), which would cut the request. Small bodies
+	// are therefore read whole before forwarding; large ones (uploads) are streamed, and
+	// their backends read them before answering. (EnableFullDuplex is not used: after an
+	// upstream failure it lets the transport and the server read the connection at once.)
+	if r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= maxBufferedBody {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{Code: 400, Message: "reading the request body: " + err.Error()})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	forwarding = true
 	p.rp.ServeHTTP(w, r)
 }

@@ -83,7 +83,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.ExecTimeout = 10 * time.Minute
 	}
 	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 30 * time.Second
+		cfg.StartTimeout = 60 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -204,6 +204,9 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		agent := agentclient.New(net.JoinHostPort(started.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
 		tReady := time.Now()
 		err = agent.WaitReady(sctx)
+		if err == nil && tpl.ReadyPort > 0 {
+			err = agent.WaitPortReady(sctx, tpl.ReadyPort)
+		}
 		s.log.Debug("agent ready", "sandbox", sb.ID, "wait", time.Since(tReady), "since_create", time.Since(now))
 		if err != nil {
 			h := started.Handle

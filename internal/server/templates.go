@@ -8,6 +8,10 @@ func extraRecipes() []template.Recipe { return []template.Recipe{template.CodeIn
 // startCmd is the template's start command as recorded in its marker.
 func startCmd(m template.Marker) string { return m.StartCmd }
 
+// templateReadyPorts are the ports whose /health must answer before a sandbox of the
+// template is returned.
+var templateReadyPorts = map[string]int{"code-interpreter": 49999}
+
 func init() {
 	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
 }

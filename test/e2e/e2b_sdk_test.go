@@ -32,6 +32,7 @@ func TestE2BSDK(t *testing.T) {
 	ensureNodeModules(t, dir)
 
 	s := startServer(t, serverOpts{})
+	s.waitTemplate("code-interpreter", 20*time.Minute)
 	if s.ProxyURL == "" {
 		t.Fatal("the test server has no sandbox proxy URL; E2B_SANDBOX_URL would be unset")
 	}

@@ -329,3 +329,28 @@ func (s *server) cliIO(ctx context.Context, stdin io.Reader, env []string, args 
 	}
 	return o.String(), e.String(), code
 }
+
+// waitTemplate waits until the server reports the template ready (extra templates are
+// built in the background on a server's first start; cached afterwards).
+func (s *server) waitTemplate(id string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var l struct {
+			Templates []struct {
+				ID    string `json:"id"`
+				Ready bool   `json:"ready"`
+			} `json:"templates"`
+		}
+		s.api("GET", "/v1/templates", nil, &l)
+		for _, tpl := range l.Templates {
+			if tpl.ID == id && tpl.Ready {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("template %s not ready after %s: %+v", id, timeout, l)
+		}
+		time.Sleep(time.Second)
+	}
+}

@@ -171,25 +171,25 @@ func (s *Store) UpsertTemplate(ctx context.Context, t *domain.Template) error {
 	if e.err != nil {
 		return fmt.Errorf("saving template %s: %w", t.ID, e.err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO templates (id, description, hash, rootfs, ready, built_at, size_bytes, start_cmd)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO templates (id, description, hash, rootfs, ready, built_at, size_bytes, start_cmd, ready_port)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			description = excluded.description, hash = excluded.hash, rootfs = excluded.rootfs,
 			ready = excluded.ready, built_at = excluded.built_at, size_bytes = excluded.size_bytes,
-			start_cmd = excluded.start_cmd`,
-		t.ID, t.Description, t.Hash, t.RootFS, boolInt(t.Ready), built, t.SizeBytes, t.StartCmd)
+			start_cmd = excluded.start_cmd, ready_port = excluded.ready_port`,
+		t.ID, t.Description, t.Hash, t.RootFS, boolInt(t.Ready), built, t.SizeBytes, t.StartCmd, t.ReadyPort)
 	if err != nil {
 		return fmt.Errorf("saving template %s: %w", t.ID, err)
 	}
 	return nil
 }
 
-const templateColumns = `id, description, hash, rootfs, ready, built_at, size_bytes, start_cmd`
+const templateColumns = `id, description, hash, rootfs, ready, built_at, size_bytes, start_cmd, ready_port`
 
 func scanTemplate(r rowScanner) (*domain.Template, error) {
 	var t domain.Template
 	var built sql.NullInt64
-	if err := r.Scan(&t.ID, &t.Description, &t.Hash, &t.RootFS, &t.Ready, &built, &t.SizeBytes, &t.StartCmd); err != nil {
+	if err := r.Scan(&t.ID, &t.Description, &t.Hash, &t.RootFS, &t.Ready, &built, &t.SizeBytes, &t.StartCmd, &t.ReadyPort); err != nil {
 		return nil, err
 	}
 	t.BuiltAt = decodeTime(built)
