@@ -21,3 +21,14 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("empty: %+v", s)
 	}
 }
+
+func TestPStats(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 200; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	s := pstats(ds)
+	if s.N != 200 || s.P50 != 100 || s.P99 != 198 || s.Max != 200 {
+		t.Errorf("pstats of 1..200 ms: %+v", s)
+	}
+}

@@ -119,6 +119,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	apiKey := fs.String("api-key", os.Getenv("WARREN_API_KEY"), "API key (WARREN_API_KEY)")
 	cache := fs.String("template-cache", envOr("WARREN_TEMPLATE_CACHE", template.DefaultCacheDir), "template cache holding the base rootfs for the baseline")
 	rootfs := fs.String("rootfs", "", "root filesystem for the bare runsc baseline (default: the cached base template)")
+	code := fs.Bool("code", false, "also benchmark the code interpreter (needs the code-interpreter template)")
+	codeCalls := fs.Int("code-calls", 200, "warm runCode calls to time with --code")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -144,16 +146,31 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *out != "json" {
 		progress = stdout
 	}
-	res, err := bench.Run(ctx, bench.Options{APIURL: *apiURL, APIKey: *apiKey, N: *n, RootFS: *rootfs, Progress: progress})
+	opts := bench.Options{APIURL: *apiURL, APIKey: *apiKey, N: *n, RootFS: *rootfs, Progress: progress}
+	res, err := bench.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "warren bench:", err)
 		return 1
 	}
+	var cres *bench.CodeResult
+	if *code {
+		if cres, err = bench.RunCode(ctx, opts, 5, *codeCalls); err != nil {
+			fmt.Fprintln(stderr, "warren bench --code:", err)
+			return 1
+		}
+	}
 	if *out == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		_ = enc.Encode(struct {
+			*bench.Result
+			Code *bench.CodeResult `json:"code_interpreter,omitempty"`
+		}{res, cres})
 		return 0
+	}
+	if cres != nil {
+		fmt.Fprintf(stdout, "\ncode interpreter: create to first result p50 %.1f ms (n=%d); runCode(\"1+1\") warm p50 %.1f ms, p99 %.1f ms (n=%d)\n",
+			cres.CreateToFirstResult.P50, cres.CreateToFirstResult.N, cres.RunCode.P50, cres.RunCode.P99, cres.RunCode.N)
 	}
 	fmt.Fprintf(stdout, "\ncreate-to-first-output (n=%d): warren p50 %.1f ms, p95 %.1f ms\n", res.Warren.N, res.Warren.P50, res.Warren.P95)
 	fmt.Fprintf(stdout, "bare runsc run, same rootfs:   p50 %.1f ms, p95 %.1f ms\n", res.Baseline.P50, res.Baseline.P95)
