@@ -77,10 +77,22 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "text", "output: text or json")
+	asJSON := fs.Bool("json", false, "same as -o json")
 	measure := fs.Bool("measure", true, "start a real sandbox with each usable runtime and time it")
 	dataDir := fs.String("data-dir", envOr("WARREN_DATA_DIR", "/var/lib/warren"), "data directory to check for space")
 	cache := fs.String("template-cache", envOr("WARREN_TEMPLATE_CACHE", template.DefaultCacheDir), "template cache (for the measured start)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *asJSON {
+		*out = "json"
+	}
+	if *out != "text" && *out != "json" {
+		fmt.Fprintf(stderr, "warren doctor: -o %q: use text or json\n", *out)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "warren doctor takes no arguments, got %q\n", fs.Args())
 		return 2
 	}
 	opts := doctor.Options{DataDir: *dataDir}
@@ -94,13 +106,10 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	} else {
 		_ = rep.WriteText(stdout)
 		if !opts.MeasureRuntimes && *measure {
-			fmt.Fprintln(stdout, "\n(no measured start: the base template is not built yet; 'make run' builds it)")
+			fmt.Fprintln(stdout, "\n(no measured starts: the base template is not built yet; 'make run' builds it)")
 		}
 	}
-	if !rep.OK() {
-		return 1
-	}
-	return 0
+	return rep.ExitCode()
 }
 
 func envOr(k, def string) string {

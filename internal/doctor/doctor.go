@@ -1,9 +1,12 @@
 // Package doctor checks whether a host can run Warren and says what to fix when it
 // cannot: privileges, kernel, cgroups, namespaces, overlayfs, nftables, the sandbox
 // runtimes (gVisor runsc, runc) and their platforms, debootstrap for templates, disk
-// space, and whether /dev/kvm is hardware virtualization (microVMs usable) or a software
-// backend such as PVM (microVMs not usable). Every probe of the system goes through the
-// function fields of Host, so that the checks can be tested against fakes.
+// space, whether /dev/kvm is hardware virtualization or a software backend such as PVM,
+// and whether a VMM is installed. From the checks it builds the compatibility report:
+// which runtimes (microvm, gvisor, runc) are usable and why not, their measured start
+// times, and the configuration to run `warren serve` with. Every probe of the system
+// goes through the function fields of Host, so that the checks can be tested against
+// fakes.
 package doctor
 
 import (
@@ -38,8 +41,10 @@ const (
 	CheckDebootstrap = "debootstrap"
 	CheckDisk        = "disk"
 	CheckKVM         = "kvm"
-	// CheckRunscRun is only present when Options.MeasureRuntimes is set.
+	CheckVMM         = "vmm"
+	// CheckRunscRun and CheckRuncRun are only present when Options.MeasureRuntimes is set.
 	CheckRunscRun = "runsc_run"
+	CheckRuncRun  = "runc_run"
 )
 
 // Check is one line of the report.
@@ -67,16 +72,32 @@ type Report struct {
 	Checks   []Check   `json:"checks"`
 	Summary  Summary   `json:"summary"`
 	// Runtimes lists the sandbox runtimes usable on this host, strongest isolation first
-	// ("gvisor", "runc").
+	// ("microvm", "gvisor", "runc").
 	Runtimes []string `json:"runtimes"`
-	// MicroVMs is true when /dev/kvm is backed by hardware virtualization.
+	// MicroVMs is true when /dev/kvm is backed by hardware virtualization (a VMM is also
+	// needed before the microvm runtime is usable: see Support).
 	MicroVMs bool `json:"microvms"`
-	// RunscRunMillis is the measured time of a runsc run to exit; 0 when not measured.
+	// RunscRunMillis and RuncRunMillis are the measured times of a runsc and a runc run
+	// of /bin/echo to exit; 0 when not measured.
 	RunscRunMillis float64 `json:"runsc_run_ms,omitempty"`
+	RuncRunMillis  float64 `json:"runc_run_ms,omitempty"`
+	// Support has one entry per runtime Warren knows, strongest isolation first, usable
+	// or not.
+	Support []RuntimeSupport `json:"runtime_support"`
+	// Recommended is the configuration to run warren serve with on this host.
+	Recommended Recommendation `json:"recommended"`
 }
 
 // OK reports whether at least one sandbox runtime works on this host.
 func (r Report) OK() bool { return len(r.Runtimes) > 0 }
+
+// ExitCode is warren doctor's exit status: 0 when a runtime works, else 1.
+func (r Report) ExitCode() int {
+	if r.OK() {
+		return 0
+	}
+	return 1
+}
 
 // Check returns the check with the given name.
 func (r Report) Check(name string) (Check, bool) {
@@ -93,8 +114,8 @@ type Options struct {
 	// DataDir is where Warren keeps sandboxes and templates; the disk check looks at the
 	// file system holding it (or its nearest existing parent). Default /var/lib/warren.
 	DataDir string
-	// MeasureRuntimes runs a real sandbox (runsc run of /bin/echo in RootFS) and reports
-	// how long it took. It needs RootFS.
+	// MeasureRuntimes runs /bin/echo in RootFS with each usable runtime (runsc run, runc
+	// run) and reports how long each took. It needs RootFS.
 	MeasureRuntimes bool
 	// RootFS is a root filesystem directory with /bin/echo, used by MeasureRuntimes.
 	RootFS string
@@ -118,14 +139,17 @@ func Run(ctx context.Context, opts Options) Report {
 	for _, c := range []func(context.Context) Check{
 		s.checkRoot, s.checkKernel, s.checkCgroups, s.checkNamespaces, s.checkTun,
 		s.checkOverlay, s.checkNftables, s.checkIproute2, s.checkIPForward,
-		s.checkRunsc, s.checkRunc, s.checkDebootstrap, s.checkDisk, s.checkKVM,
+		s.checkRunsc, s.checkRunc, s.checkDebootstrap, s.checkDisk, s.checkKVM, s.checkVMM,
 	} {
 		rep.Checks = append(rep.Checks, c(ctx))
 	}
 	if opts.MeasureRuntimes {
 		c, d := s.checkRunscRun(ctx)
 		rep.Checks = append(rep.Checks, c)
-		rep.RunscRunMillis = float64(d.Microseconds()) / 1000
+		rep.RunscRunMillis, s.runscRun = millis(d), d
+		c, d = s.checkRuncRun(ctx)
+		rep.Checks = append(rep.Checks, c)
+		rep.RuncRunMillis, s.runcRun = millis(d), d
 	}
 	for _, c := range rep.Checks {
 		switch c.Status {
@@ -139,15 +163,19 @@ func Run(ctx context.Context, opts Options) Report {
 	}
 	rep.Kernel = s.kernel
 	rep.MicroVMs = s.microVMs
-	// A runtime needs root, working namespaces and cgroups, and its binary.
-	if s.root && s.namespaces && s.cgroups {
-		if s.runscUsable {
-			rep.Runtimes = append(rep.Runtimes, "gvisor")
-		}
-		if s.runcFound {
-			rep.Runtimes = append(rep.Runtimes, "runc")
+	s.fixes = map[string]string{}
+	for _, c := range rep.Checks {
+		if c.Status != StatusOK {
+			s.fixes[c.Name] = c.Fix
 		}
 	}
+	rep.Support = s.support()
+	for _, rt := range rep.Support {
+		if rt.Usable {
+			rep.Runtimes = append(rep.Runtimes, rt.Name)
+		}
+	}
+	rep.Recommended = s.recommend(rep.Support)
 	return rep
 }
 
@@ -156,11 +184,24 @@ type state struct {
 	h    Host
 	opts Options
 
-	kernel                           string
-	root, namespaces, cgroups        bool
-	runscPath                        string
-	runscUsable, runcFound, microVMs bool
+	kernel                    string
+	root, namespaces, cgroups bool
+	runscPath, runcPath, vmm  string
+	runscUsable, runcUsable   bool
+	// microVMs: /dev/kvm is hardware virtualization; kvmDev: /dev/kvm exists at all.
+	microVMs, kvmDev bool
+	// Why each runtime's own part is missing, with the check that says what to do.
+	kvmWhy, vmmWhy, runscWhy, runcWhy cause
+	// Measured start times; 0 when not measured.
+	runscRun, runcRun time.Duration
+	// fixes holds the fix of every check that is not ok, by check name.
+	fixes map[string]string
 }
+
+// cause is one reason a runtime is not usable and the check whose fix addresses it.
+type cause struct{ why, check string }
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func ok(name, detail string) Check { return Check{Name: name, Status: StatusOK, Detail: detail} }
 

@@ -17,18 +17,21 @@ import (
 // keyed by the base name of the binary plus its arguments and succeed with "" output
 // unless scripted.
 type fakeHost struct {
-	euid      int
-	files     map[string]string
-	stat      map[string]fs.FileMode
-	bins      map[string]bool
-	out       map[string]string
-	failCmd   map[string]bool
-	devErr    map[string]error
-	free      uint64
-	overlay   error
-	run       time.Duration
-	runErr    error
-	sandboxes int
+	euid       int
+	files      map[string]string
+	stat       map[string]fs.FileMode
+	bins       map[string]bool
+	out        map[string]string
+	failCmd    map[string]bool
+	devErr     map[string]error
+	free       uint64
+	overlay    error
+	run        time.Duration
+	runErr     error
+	sandboxes  int
+	crun       time.Duration
+	crunErr    error
+	containers int
 }
 
 // hybridMountinfo is the cgroup part of a real cgroup v1 hybrid host.
@@ -44,7 +47,7 @@ const hybridMountinfo = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs r
 const v2Mountinfo = `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `
 
-// healthy is a host where everything works, with hardware virtualization.
+// healthy is a host where everything works, with hardware virtualization and a VMM.
 func healthy() *fakeHost {
 	return &fakeHost{
 		files: map[string]string{
@@ -60,7 +63,7 @@ func healthy() *fakeHost {
 			"/dev/net/tun": fs.ModeDevice | fs.ModeCharDevice, "/dev/kvm": fs.ModeDevice | fs.ModeCharDevice,
 			"/var/lib": fs.ModeDir,
 		},
-		bins: map[string]bool{"unshare": true, "nft": true, "ip": true, "runsc": true, "runc": true, "debootstrap": true},
+		bins: map[string]bool{"unshare": true, "nft": true, "ip": true, "runsc": true, "runc": true, "debootstrap": true, "firecracker": true},
 		out: map[string]string{
 			"runsc --version":       "runsc version 0.0~20240729.0\nspec: 1.0.2-dev\n",
 			"runsc flags":           "  -platform string\n    \tspecifies which platform to use: systrap (default), ptrace, kvm. (default \"systrap\")\n",
@@ -68,11 +71,13 @@ func healthy() *fakeHost {
 			"nft --version":         "nftables v1.0.6 (Lester Gooch #5)\n",
 			"ip -V":                 "ip utility, iproute2-6.1.0\n",
 			"debootstrap --version": "debootstrap 1.0.128\n",
+			"firecracker --version": "Firecracker v1.7.0\n",
 		},
 		failCmd: map[string]bool{},
 		devErr:  map[string]error{},
 		free:    50 << 30,
 		run:     170 * time.Millisecond,
+		crun:    30 * time.Millisecond,
 	}
 }
 
@@ -123,6 +128,10 @@ func (f *fakeHost) host() Host {
 			f.sandboxes++
 			return f.run, f.runErr
 		},
+		RunContainer: func(context.Context, string, string) (time.Duration, error) {
+			f.containers++
+			return f.crun, f.crunErr
+		},
 	}
 }
 
@@ -131,7 +140,13 @@ func (f *fakeHost) report(measure bool) Report {
 }
 
 var baseChecks = []string{CheckRoot, CheckKernel, CheckCgroups, CheckNamespaces, CheckTun, CheckOverlay,
-	CheckNftables, CheckIproute2, CheckIPForward, CheckRunsc, CheckRunc, CheckDebootstrap, CheckDisk, CheckKVM}
+	CheckNftables, CheckIproute2, CheckIPForward, CheckRunsc, CheckRunc, CheckDebootstrap, CheckDisk, CheckKVM, CheckVMM}
+
+// measuredChecks are the checks of a run with MeasureRuntimes.
+var measuredChecks = append(slices.Clone(baseChecks), CheckRunscRun, CheckRuncRun)
+
+// all3 is every runtime, strongest first.
+var all3 = []string{RuntimeMicroVM, RuntimeGVisor, RuntimeRunc}
 
 func names(r Report) []string {
 	var n []string
@@ -143,7 +158,7 @@ func names(r Report) []string {
 
 func TestHealthyHost(t *testing.T) {
 	r := healthy().report(true)
-	if got, want := names(r), append(slices.Clone(baseChecks), CheckRunscRun); !slices.Equal(got, want) {
+	if got, want := names(r), measuredChecks; !slices.Equal(got, want) {
 		t.Errorf("checks = %v, want %v", got, want)
 	}
 	for _, c := range r.Checks {
@@ -151,17 +166,20 @@ func TestHealthyHost(t *testing.T) {
 			t.Errorf("%s: %s %q (fix %q), want ok", c.Name, c.Status, c.Detail, c.Fix)
 		}
 	}
-	if !r.OK() || !slices.Equal(r.Runtimes, []string{"gvisor", "runc"}) || !r.MicroVMs {
+	if !r.OK() || !slices.Equal(r.Runtimes, all3) || !r.MicroVMs || r.ExitCode() != 0 {
 		t.Errorf("OK=%v runtimes=%v microvms=%v", r.OK(), r.Runtimes, r.MicroVMs)
 	}
-	if r.Summary != (Summary{OK: 15}) || r.Kernel != "6.1.0-26-amd64" || r.RunscRunMillis != 170 {
-		t.Errorf("summary %+v kernel %q runsc %v", r.Summary, r.Kernel, r.RunscRunMillis)
+	if r.Summary != (Summary{OK: 17}) || r.Kernel != "6.1.0-26-amd64" || r.RunscRunMillis != 170 || r.RuncRunMillis != 30 {
+		t.Errorf("summary %+v kernel %q runsc %v runc %v", r.Summary, r.Kernel, r.RunscRunMillis, r.RuncRunMillis)
 	}
 	if c, _ := r.Check(CheckCgroups); !strings.Contains(c.Detail, "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)") {
 		t.Errorf("cgroups detail %q", c.Detail)
 	}
 	if c, _ := r.Check(CheckRunscRun); !strings.Contains(c.Detail, "170 ms (fast)") {
 		t.Errorf("runsc_run detail %q", c.Detail)
+	}
+	if c, _ := r.Check(CheckRuncRun); !strings.Contains(c.Detail, "no user namespace") || !strings.Contains(c.Detail, "30 ms (fast)") {
+		t.Errorf("runc_run detail %q", c.Detail)
 	}
 }
 
@@ -178,47 +196,58 @@ func TestProblems(t *testing.T) {
 		runtimes []string
 	}{
 		{"not root", func(f *fakeHost) { f.euid = 1000 }, CheckRoot, StatusFail, "uid 1000", "run warren as root", nil},
-		{"old kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "4.9.0-x\n" }, CheckKernel, StatusFail, "older than 4.14", "upgrade", []string{"gvisor", "runc"}},
-		{"oldish kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "5.4.0\n" }, CheckKernel, StatusWarn, "untested", "upgrade", []string{"gvisor", "runc"}},
+		{"old kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "4.9.0-x\n" }, CheckKernel, StatusFail, "older than 4.14", "upgrade", all3},
+		{"oldish kernel", func(f *fakeHost) { f.files["/proc/sys/kernel/osrelease"] = "5.4.0\n" }, CheckKernel, StatusWarn, "untested", "upgrade", all3},
 		{"cgroup v2", func(f *fakeHost) {
 			f.files["/proc/self/mountinfo"] = v2Mountinfo
 			f.files["/sys/fs/cgroup/cgroup.controllers"] = "cpuset cpu io memory pids\n"
-		}, CheckCgroups, StatusOK, "v2 (unified at /sys/fs/cgroup); usable: cpu (v2), memory (v2), pids (v2)", "", []string{"gvisor", "runc"}},
+		}, CheckCgroups, StatusOK, "v2 (unified at /sys/fs/cgroup); usable: cpu (v2), memory (v2), pids (v2)", "", all3},
 		{"no memory controller", func(f *fakeHost) {
 			f.files["/proc/cgroups"] = strings.Replace(f.files["/proc/cgroups"], "memory\t4\t35\t1", "memory\t4\t35\t0", 1)
-		}, CheckCgroups, StatusWarn, "missing: memory", "cgroup_enable=memory", []string{"gvisor", "runc"}},
+		}, CheckCgroups, StatusWarn, "missing: memory", "cgroup_enable=memory", all3},
 		{"no cgroups", func(f *fakeHost) { f.files["/proc/self/mountinfo"] = "" }, CheckCgroups, StatusFail, "no cgroup", "mount -t cgroup2", nil},
-		{"no user ns", func(f *fakeHost) { f.failCmd["unshare --user true"] = true }, CheckNamespaces, StatusWarn, "not usable: user", "max_user_namespaces", []string{"gvisor", "runc"}},
+		{"no user ns", func(f *fakeHost) { f.failCmd["unshare --user true"] = true }, CheckNamespaces, StatusWarn, "not usable: user", "max_user_namespaces", all3},
 		{"no net ns", func(f *fakeHost) { delete(f.stat, "/proc/self/ns/net") }, CheckNamespaces, StatusFail, "not usable: net", "CONFIG_NET_NS", nil},
-		{"no tun", func(f *fakeHost) { delete(f.stat, "/dev/net/tun") }, CheckTun, StatusWarn, "/dev/net/tun", "mknod /dev/net/tun c 10 200", []string{"gvisor", "runc"}},
-		{"no overlay", func(f *fakeHost) { f.files["/proc/filesystems"] = "nodev\tsysfs\n" }, CheckOverlay, StatusFail, "not in /proc/filesystems", "modprobe overlay", []string{"gvisor", "runc"}},
-		{"overlay mount fails", func(f *fakeHost) { f.overlay = errors.New("invalid argument") }, CheckOverlay, StatusFail, "invalid argument", "ext4", []string{"gvisor", "runc"}},
-		{"no nft", func(f *fakeHost) { delete(f.bins, "nft") }, CheckNftables, StatusFail, "not found", "apt-get install nftables", []string{"gvisor", "runc"}},
-		{"nft cannot list", func(f *fakeHost) { f.failCmd["nft list ruleset"] = true }, CheckNftables, StatusFail, "list ruleset failed", "nf_tables", []string{"gvisor", "runc"}},
-		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusFail, "not found", "apt-get install iproute2", []string{"gvisor", "runc"}},
-		{"forwarding off", func(f *fakeHost) { f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n" }, CheckIPForward, StatusWarn, "= 0; warren serve enables it", "sysctl -w net.ipv4.ip_forward=1", []string{"gvisor", "runc"}},
-		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "apt-get install -y -t bookworm-backports runsc", []string{"runc"}},
+		{"no tun", func(f *fakeHost) { delete(f.stat, "/dev/net/tun") }, CheckTun, StatusWarn, "/dev/net/tun", "mknod /dev/net/tun c 10 200", all3},
+		{"no overlay", func(f *fakeHost) { f.files["/proc/filesystems"] = "nodev\tsysfs\n" }, CheckOverlay, StatusFail, "not in /proc/filesystems", "modprobe overlay", all3},
+		{"overlay mount fails", func(f *fakeHost) { f.overlay = errors.New("invalid argument") }, CheckOverlay, StatusFail, "invalid argument", "ext4", all3},
+		{"no nft", func(f *fakeHost) { delete(f.bins, "nft") }, CheckNftables, StatusFail, "not found", "apt-get install nftables", all3},
+		{"nft cannot list", func(f *fakeHost) { f.failCmd["nft list ruleset"] = true }, CheckNftables, StatusFail, "list ruleset failed", "nf_tables", all3},
+		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusFail, "not found", "apt-get install iproute2", all3},
+		{"forwarding off", func(f *fakeHost) { f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n" }, CheckIPForward, StatusWarn, "= 0; warren serve enables it", "sysctl -w net.ipv4.ip_forward=1", all3},
+		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "apt-get install -y -t bookworm-backports runsc", []string{"microvm", "runc"}},
 		{"runsc 2022", func(f *fakeHost) {
 			f.out["runsc --version"] = "runsc version 0.0~20221219.0\n"
 			f.out["runsc flags"] = "    \tspecifies which platform to use: ptrace (default), kvm. (default \"ptrace\")\n"
-		}, CheckRunsc, StatusFail, "no systrap platform", "bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list\napt-get update\n", []string{"runc"}},
-		{"no runc", func(f *fakeHost) { delete(f.bins, "runc") }, CheckRunc, StatusWarn, "not found", "apt-get install runc", []string{"gvisor"}},
-		{"no debootstrap", func(f *fakeHost) { delete(f.bins, "debootstrap") }, CheckDebootstrap, StatusFail, "templates cannot be built", "apt-get install debootstrap", []string{"gvisor", "runc"}},
-		{"disk low", func(f *fakeHost) { f.free = 3 << 30 }, CheckDisk, StatusWarn, "3.0 GiB free on /var/lib (less than 5 GiB)", "--data-dir", []string{"gvisor", "runc"}},
-		{"disk full", func(f *fakeHost) { f.free = 500 << 20 }, CheckDisk, StatusFail, "need at least 1 GiB", "free space on /var/lib", []string{"gvisor", "runc"}},
+		}, CheckRunsc, StatusFail, "no systrap platform", "bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list\napt-get update\n", []string{"microvm", "runc"}},
+		{"no runc", func(f *fakeHost) { delete(f.bins, "runc") }, CheckRunc, StatusWarn, "not found", "apt-get install runc", []string{"microvm", "gvisor"}},
+		{"no debootstrap", func(f *fakeHost) { delete(f.bins, "debootstrap") }, CheckDebootstrap, StatusFail, "templates cannot be built", "apt-get install debootstrap", all3},
+		{"disk low", func(f *fakeHost) { f.free = 3 << 30 }, CheckDisk, StatusWarn, "3.0 GiB free on /var/lib (less than 5 GiB)", "--data-dir", all3},
+		{"disk full", func(f *fakeHost) { f.free = 500 << 20 }, CheckDisk, StatusFail, "need at least 1 GiB", "free space on /var/lib", all3},
 		{"no kvm", func(f *fakeHost) { delete(f.stat, "/dev/kvm") }, CheckKVM, StatusWarn, "no /dev/kvm: microVMs not usable", "hardware virtualization", []string{"gvisor", "runc"}},
 		{"kvm closed", func(f *fakeHost) { f.devErr["/dev/kvm"] = fs.ErrPermission }, CheckKVM, StatusWarn, "does not open", "permissions", []string{"gvisor", "runc"}},
 		{"pvm without flag", func(f *fakeHost) { f.files["/proc/cpuinfo"] = "flags\t\t: fpu sse\n" }, CheckKVM, StatusWarn, "no vmx/svm flag, so it is a software backend (PVM or similar): microVMs not usable", "gVisor (systrap) works without it", []string{"gvisor", "runc"}},
 		{"pvm module", func(f *fakeHost) { f.files["/proc/modules"] = "kvm_pvm 147456 0 - Live 0x0\nkvm 1 1 kvm_pvm\n" }, CheckKVM, StatusWarn, "is PVM (kvm_pvm module", "hardware virtualization", []string{"gvisor", "runc"}},
-		{"sandbox ok", func(f *fakeHost) { f.run = 600 * time.Millisecond }, CheckRunscRun, StatusOK, "600 ms (ok)", "", []string{"gvisor", "runc"}},
-		{"sandbox slow", func(f *fakeHost) { f.run = 2 * time.Second }, CheckRunscRun, StatusWarn, "2000 ms (slow)", "systrap", []string{"gvisor", "runc"}},
-		{"sandbox fails", func(f *fakeHost) { f.runErr = errors.New("cannot create sandbox") }, CheckRunscRun, StatusFail, "cannot create sandbox", "--debug-log", []string{"runc"}},
+		{"sandbox ok", func(f *fakeHost) { f.run = 600 * time.Millisecond }, CheckRunscRun, StatusOK, "600 ms (ok)", "", all3},
+		{"sandbox slow", func(f *fakeHost) { f.run = 2 * time.Second }, CheckRunscRun, StatusWarn, "2000 ms (slow)", "systrap", all3},
+		{"sandbox fails", func(f *fakeHost) { f.runErr = errors.New("cannot create sandbox") }, CheckRunscRun, StatusFail, "cannot create sandbox", "--debug-log", []string{"microvm", "runc"}},
+		{"pvm built in", func(f *fakeHost) { f.stat["/sys/module/kvm_pvm"] = fs.ModeDir }, CheckKVM, StatusWarn, "is PVM (kvm_pvm module", "hardware virtualization", []string{"gvisor", "runc"}},
+		{"no vmm", func(f *fakeHost) { delete(f.bins, "firecracker") }, CheckVMM, StatusWarn, "no VMM (firecracker or cloud-hypervisor) on PATH", "install Firecracker", []string{"gvisor", "runc"}},
+		{"cloud hypervisor", func(f *fakeHost) {
+			delete(f.bins, "firecracker")
+			f.bins["cloud-hypervisor"] = true
+			f.out["cloud-hypervisor --version"] = "cloud-hypervisor v38.0\n"
+		}, CheckVMM, StatusOK, "cloud-hypervisor v38.0 at /usr/bin/cloud-hypervisor", "", all3},
+		{"vmm broken", func(f *fakeHost) { f.failCmd["firecracker --version"] = true }, CheckVMM, StatusWarn, "firecracker --version", "install Firecracker", []string{"gvisor", "runc"}},
+		{"container ok", func(f *fakeHost) { f.crun = 450 * time.Millisecond }, CheckRuncRun, StatusOK, "450 ms (ok)", "", all3},
+		{"container slow", func(f *fakeHost) { f.crun = 1500 * time.Millisecond }, CheckRuncRun, StatusWarn, "1500 ms (slow)", "expect ~20-50 ms", all3},
+		{"container fails", func(f *fakeHost) { f.crunErr = errors.New("pivot_root: invalid argument") }, CheckRuncRun, StatusFail, "pivot_root: invalid argument", "runc --debug run", []string{"microvm", "gvisor"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := healthy()
 			tc.breakIt(f)
 			r := f.report(true)
-			if !slices.Equal(names(r), append(slices.Clone(baseChecks), CheckRunscRun)) {
+			if !slices.Equal(names(r), measuredChecks) {
 				t.Errorf("checks = %v", names(r))
 			}
 			c, _ := r.Check(tc.check)
@@ -229,12 +258,12 @@ func TestProblems(t *testing.T) {
 				t.Errorf("%s is %s without a fix", c.Name, c.Status)
 			}
 			for _, other := range r.Checks {
-				dependent := tc.check == CheckRunsc && other.Name == CheckRunscRun
+				dependent := tc.check == CheckRunsc && other.Name == CheckRunscRun || tc.check == CheckRunc && other.Name == CheckRuncRun
 				if other.Name != tc.check && !dependent && other.Status != StatusOK {
 					t.Errorf("unrelated check %s is %s: %s", other.Name, other.Status, other.Detail)
 				}
 			}
-			if !slices.Equal(r.Runtimes, tc.runtimes) || r.OK() != (len(tc.runtimes) > 0) {
+			if !slices.Equal(r.Runtimes, tc.runtimes) || r.OK() != (len(tc.runtimes) > 0) || (r.ExitCode() == 0) != r.OK() {
 				t.Errorf("runtimes = %v (OK %v), want %v", r.Runtimes, r.OK(), tc.runtimes)
 			}
 		})
@@ -244,19 +273,32 @@ func TestProblems(t *testing.T) {
 func TestMeasureOnlyWhenAsked(t *testing.T) {
 	f := healthy()
 	r := f.report(false)
-	if !slices.Equal(names(r), baseChecks) || f.sandboxes != 0 || r.RunscRunMillis != 0 {
-		t.Errorf("checks %v, sandboxes run %d", names(r), f.sandboxes)
+	if !slices.Equal(names(r), baseChecks) || f.sandboxes+f.containers != 0 || r.RunscRunMillis+r.RuncRunMillis != 0 {
+		t.Errorf("checks %v, sandboxes run %d, containers run %d", names(r), f.sandboxes, f.containers)
+	}
+	for _, rt := range r.Support {
+		if rt.StartMillis != 0 || rt.Rating != "" {
+			t.Errorf("%s has a start time without measuring: %+v", rt.Name, rt)
+		}
 	}
 	f = healthy()
 	r = Run(context.Background(), Options{Host: f.host(), MeasureRuntimes: true})
-	if c, _ := r.Check(CheckRunscRun); c.Status != StatusWarn || f.sandboxes != 0 {
-		t.Errorf("measuring without a rootfs: %+v, sandboxes run %d", c, f.sandboxes)
+	for _, name := range []string{CheckRunscRun, CheckRuncRun} {
+		if c, _ := r.Check(name); c.Status != StatusWarn || f.sandboxes+f.containers != 0 {
+			t.Errorf("measuring without a rootfs: %+v, sandboxes run %d, containers %d", c, f.sandboxes, f.containers)
+		}
 	}
 	f = healthy()
 	delete(f.bins, "runsc")
 	r = f.report(true)
 	if c, _ := r.Check(CheckRunscRun); c.Status != StatusWarn || f.sandboxes != 0 {
 		t.Errorf("measuring without runsc: %+v, sandboxes run %d", c, f.sandboxes)
+	}
+	f = healthy()
+	delete(f.bins, "runc")
+	r = f.report(true)
+	if c, _ := r.Check(CheckRuncRun); c.Status != StatusWarn || !strings.Contains(c.Detail, "runc is not usable") || f.containers != 0 || f.sandboxes != 1 {
+		t.Errorf("measuring without runc: %+v, containers run %d", c, f.containers)
 	}
 }
 
@@ -296,8 +338,10 @@ func TestWriteText(t *testing.T) {
 	for _, want := range []string{
 		"  fail  root  ", "fix: run warren as root",
 		"fix: install runsc from bookworm-backports", "     apt-get install -y -t bookworm-backports runsc",
-		"Runtimes usable: none. Warren cannot run sandboxes on this host",
-		"MicroVMs: usable", "Summary: 11 ok, 1 warn, 2 fail",
+		"  microvm   microvm    not usable: not running as root\n",
+		"  gvisor    sandbox    not usable: not running as root; runsc not installed\n",
+		"runtime: none usable. Warren cannot run sandboxes on this host",
+		"  - warning: no runtime is usable", "Summary: 12 ok, 1 warn, 2 fail",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
@@ -315,7 +359,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"hostname", "kernel", "time", "checks", "summary", "runtimes", "microvms", "runsc_run_ms"} {
+	for _, k := range []string{"hostname", "kernel", "time", "checks", "summary", "runtimes", "microvms", "runsc_run_ms", "runc_run_ms", "runtime_support", "recommended"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q:\n%s", k, buf.String())
 		}
@@ -326,6 +370,15 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if _, hasFix := first["fix"]; hasFix {
 		t.Error("ok check has a fix field")
+	}
+	gv := back["runtime_support"].([]any)[1].(map[string]any)
+	if gv["name"] != "gvisor" || gv["isolation"] != "sandbox" || gv["usable"] != true || gv["start_ms"] != 170.0 || gv["rating"] != "fast" {
+		t.Errorf("gvisor support = %v", gv)
+	}
+	rec := back["recommended"].(map[string]any)
+	env, _ := rec["env"].(map[string]any)
+	if rec["runtime"] != "microvm" || env["WARREN_RUNTIME"] != "microvm" || len(rec["notes"].([]any)) == 0 {
+		t.Errorf("recommended = %v", rec)
 	}
 }
 

@@ -33,6 +33,8 @@ type Host struct {
 	TryOverlay func(ctx context.Context, dir string) error
 	// RunSandbox runs /bin/echo with runsc in rootfs and returns how long the run took.
 	RunSandbox func(ctx context.Context, runsc, rootfs string) (time.Duration, error)
+	// RunContainer runs /bin/echo with runc in rootfs and returns how long the run took.
+	RunContainer func(ctx context.Context, runc, rootfs string) (time.Duration, error)
 }
 
 func (h Host) withDefaults() Host {
@@ -62,6 +64,9 @@ func (h Host) withDefaults() Host {
 	}
 	if h.RunSandbox == nil {
 		h.RunSandbox = runSandbox
+	}
+	if h.RunContainer == nil {
+		h.RunContainer = runContainer
 	}
 	return h
 }

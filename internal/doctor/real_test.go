@@ -13,9 +13,9 @@ import (
 	"testing"
 )
 
-// TestRunReal checks this machine, including a real runsc run in a minimal root
+// TestRunReal checks this machine, including real runsc and runc runs in a minimal root
 // filesystem, and that nothing is left behind (mounts, cgroups, temporary directories,
-// runsc processes).
+// runsc and runc processes).
 func TestRunReal(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the checks mount an overlay and run a gVisor sandbox")
@@ -29,7 +29,7 @@ func TestRunReal(t *testing.T) {
 	r.WriteText(&text)
 	t.Log("\n" + text.String())
 
-	if got, want := names(r), append(slices.Clone(baseChecks), CheckRunscRun); !slices.Equal(got, want) {
+	if got, want := names(r), measuredChecks; !slices.Equal(got, want) {
 		t.Errorf("checks = %v, want %v", got, want)
 	}
 	for _, c := range r.Checks {
@@ -37,7 +37,17 @@ func TestRunReal(t *testing.T) {
 			t.Errorf("%s is %s without a fix", c.Name, c.Status)
 		}
 	}
-	for _, name := range []string{CheckRoot, CheckRunsc, CheckRunscRun} {
+	mustOK := []string{CheckRoot, CheckRunsc, CheckRunscRun}
+	if _, err := exec.LookPath("runc"); err == nil {
+		mustOK = append(mustOK, CheckRunc, CheckRuncRun)
+		if r.RuncRunMillis <= 0 || !slices.Contains(r.Runtimes, RuntimeRunc) {
+			t.Errorf("runtimes %v, runc run %v ms", r.Runtimes, r.RuncRunMillis)
+		}
+	}
+	if r.Recommended.Runtime != r.Runtimes[0] || r.Recommended.Env["WARREN_RUNTIME"] != r.Runtimes[0] {
+		t.Errorf("recommended %+v for runtimes %v", r.Recommended, r.Runtimes)
+	}
+	for _, name := range mustOK {
 		if c, _ := r.Check(name); c.Status != StatusOK {
 			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
 		}
@@ -47,6 +57,35 @@ func TestRunReal(t *testing.T) {
 	}
 	if after := leakSnapshot(t); !slices.Equal(before, after) {
 		t.Errorf("left behind: before %v, after %v", before, after)
+	}
+}
+
+// TestRuncRunReal times a real runc run of /bin/echo, as warren doctor does, and checks
+// that the container, its state, its cgroups and its bundle are gone afterwards.
+func TestRuncRunReal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runc creates namespaces and cgroups")
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("runc is not installed, so there is nothing to measure: apt-get install runc")
+	}
+	rootfs := miniRootFS(t)
+	before := leakSnapshot(t)
+	d, err := runContainer(context.Background(), runc, rootfs)
+	if err != nil {
+		t.Fatalf("runc run: %v", err)
+	}
+	t.Logf("runc run of /bin/echo: %v (%s)", d, rating(d))
+	if d <= 0 || d >= sandboxTimeout {
+		t.Errorf("measured %v", d)
+	}
+	if after := leakSnapshot(t); !slices.Equal(before, after) {
+		t.Errorf("left behind: before %v, after %v", before, after)
+	}
+	// A rootfs without /bin/echo fails with a reason, and leaves nothing either.
+	if _, err := runContainer(context.Background(), runc, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no /bin/echo") {
+		t.Errorf("empty rootfs: %v", err)
 	}
 }
 

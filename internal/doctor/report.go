@@ -9,7 +9,8 @@ import (
 )
 
 // WriteText writes the report for people: one aligned line per check, each warning or
-// failure followed by its fix, then the usable runtimes and a summary line.
+// failure followed by its fix, then the runtime table, the recommended configuration
+// and a summary line.
 func (r Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "Warren doctor: %s, kernel %s\n\n", orUnknown(r.Hostname), orUnknown(r.Kernel))
@@ -31,16 +32,10 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	fmt.Fprintln(bw)
-	if r.OK() {
-		fmt.Fprintf(bw, "Runtimes usable: %s\n", strings.Join(r.Runtimes, ", "))
-	} else {
-		fmt.Fprintln(bw, "Runtimes usable: none. Warren cannot run sandboxes on this host: fix the failures above.")
-	}
-	if r.MicroVMs {
-		fmt.Fprintln(bw, "MicroVMs: usable")
-	} else {
-		fmt.Fprintln(bw, "MicroVMs: not usable")
-	}
+	r.writeRuntimes(bw)
+	fmt.Fprintln(bw)
+	r.writeRecommended(bw)
+	fmt.Fprintln(bw)
 	fmt.Fprintf(bw, "Summary: %d ok, %d warn, %d fail\n", r.Summary.OK, r.Summary.Warn, r.Summary.Fail)
 	return bw.Flush()
 }
@@ -50,6 +45,44 @@ func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// writeRuntimes writes one line per runtime, strongest isolation first: usable with its
+// measured start, or why not and what to do.
+func (r Report) writeRuntimes(w io.Writer) {
+	fmt.Fprintln(w, "Runtimes (strongest isolation first):")
+	fmt.Fprintf(w, "  %-8s  %-9s  %s\n", "runtime", "isolation", "status")
+	for _, rt := range r.Support {
+		status := "usable"
+		switch {
+		case !rt.Usable:
+			status = "not usable: " + strings.Join(rt.Reasons, "; ")
+		case rt.StartMillis > 0:
+			status += fmt.Sprintf(", start %.0f ms (%s)", rt.StartMillis, rt.Rating)
+		default:
+			status += ", start not measured"
+		}
+		if rt.Name == RuntimeRunc && rt.Usable {
+			status += "; shares the host kernel"
+		}
+		fmt.Fprintf(w, "  %-8s  %-9s  %s\n", rt.Name, rt.Isolation, status)
+	}
+}
+
+// writeRecommended writes the recommended configuration of warren serve.
+func (r Report) writeRecommended(w io.Writer) {
+	fmt.Fprintln(w, "Recommended configuration:")
+	rec := r.Recommended
+	if rec.Runtime == "" {
+		fmt.Fprintln(w, "  runtime: none usable. Warren cannot run sandboxes on this host: fix the failures above.")
+	} else {
+		fmt.Fprintf(w, "  runtime: %s (what WARREN_RUNTIME=%s picks)\n", rec.Runtime, RuntimeAuto)
+		fmt.Fprintf(w, "  run:     %s\n", rec.Command)
+		fmt.Fprintf(w, "  or:      warren serve %s\n", strings.Join(rec.Flags, " "))
+	}
+	for _, n := range rec.Notes {
+		fmt.Fprintf(w, "  - %s\n", n)
+	}
 }
 
 func orUnknown(s string) string {

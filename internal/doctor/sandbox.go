@@ -14,17 +14,43 @@ import (
 	"time"
 )
 
-// sandboxTimeout bounds one measured runsc run; a healthy one takes well under a second.
+// sandboxTimeout bounds one measured run; a healthy one takes well under a second.
 const sandboxTimeout = 30 * time.Second
 
 // echoMarker is what the measured sandbox prints.
 const echoMarker = "warren-doctor-ok"
 
 // runSandbox runs /bin/echo in rootfs under runsc with no network and returns the time
-// from starting runsc to its exit. It uses a private --root state directory and an OCI
-// bundle in a temporary directory, and removes the container, its state and any
-// cgroup it left behind before returning.
-func runSandbox(ctx context.Context, runsc, rootfs string) (d time.Duration, err error) {
+// from starting runsc to its exit.
+func runSandbox(ctx context.Context, runsc, rootfs string) (time.Duration, error) {
+	return timedRun(ctx, runsc, rootfs, "runsc", minimalSpec,
+		func(state, bundle, id string) []string {
+			// --network=none: no network namespace setup needed; --overlay2=none: the
+			// rootfs is read-only and must not get a filestore file written into it.
+			return []string{"--root=" + state, "--network=none", "--platform=systrap",
+				"--overlay2=none", "run", "--bundle=" + bundle, id}
+		},
+		func(state, id string) []string { return []string{"--root=" + state, "delete", "-force", id} })
+}
+
+// runContainer runs /bin/echo in rootfs under runc and returns the time from starting
+// runc to its exit. The container has a read-only root, a new empty network namespace
+// (no network) and no user namespace: Warren's runc driver adds one (over a uid-shifted
+// copy of the rootfs), which changes nothing in how long runc takes to start a process.
+func runContainer(ctx context.Context, runc, rootfs string) (time.Duration, error) {
+	return timedRun(ctx, runc, rootfs, "runc", containerSpec,
+		func(state, bundle, id string) []string {
+			return []string{"--root=" + state, "run", "--bundle=" + bundle, id}
+		},
+		func(state, id string) []string { return []string{"--root=" + state, "delete", "--force", id} })
+}
+
+// timedRun times one run of bin with the arguments run gives, in an OCI bundle made from
+// spec in a temporary directory, with a private state directory (--root). Before it
+// returns it deletes the container with the arguments del gives, and removes the
+// temporary directory and any cgroup the runtime left behind.
+func timedRun(ctx context.Context, bin, rootfs, prefix string, spec func(rootfs, id string) map[string]any,
+	run func(state, bundle, id string) []string, del func(state, id string) []string) (d time.Duration, err error) {
 	rootfs, err = filepath.Abs(rootfs)
 	if err != nil {
 		return 0, err
@@ -32,7 +58,7 @@ func runSandbox(ctx context.Context, runsc, rootfs string) (d time.Duration, err
 	if _, err := os.Stat(filepath.Join(rootfs, "bin/echo")); err != nil {
 		return 0, fmt.Errorf("the root filesystem has no /bin/echo: %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "warren-doctor-runsc-")
+	tmp, err := os.MkdirTemp("", "warren-doctor-"+prefix+"-")
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +67,7 @@ func runSandbox(ctx context.Context, runsc, rootfs string) (d time.Duration, err
 	_, _ = rand.Read(rnd[:])
 	id := "warren-doctor-" + hex.EncodeToString(rnd[:])
 	defer func() {
-		cleanupSandbox(runsc, state, id)
+		cleanupSandbox(bin, del(state, id), id)
 		err = errors.Join(err, os.RemoveAll(tmp))
 	}()
 	for _, dir := range []string{state, bundle} {
@@ -49,19 +75,16 @@ func runSandbox(ctx context.Context, runsc, rootfs string) (d time.Duration, err
 			return 0, err
 		}
 	}
-	spec, err := json.MarshalIndent(minimalSpec(rootfs), "", "  ")
+	b, err := json.MarshalIndent(spec(rootfs, id), "", "  ")
 	if err != nil {
 		return 0, err
 	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), spec, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, sandboxTimeout)
 	defer cancel()
-	// --network=none: no network namespace setup needed; --overlay2=none: the rootfs is
-	// read-only and must not get a filestore file written into it.
-	cmd := exec.CommandContext(ctx, runsc, "--root="+state, "--network=none", "--platform=systrap",
-		"--overlay2=none", "run", "--bundle="+bundle, id)
+	cmd := exec.CommandContext(ctx, bin, run(state, bundle, id)...)
 	cmd.WaitDelay = time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -75,12 +98,13 @@ func runSandbox(ctx context.Context, runsc, rootfs string) (d time.Duration, err
 	return d, nil
 }
 
-// cleanupSandbox deletes the container and removes cgroup directories runsc may have
-// left (a killed runsc leaves them). Errors are ignored: the container may already be gone.
-func cleanupSandbox(runsc, state, id string) {
+// cleanupSandbox deletes the container and removes cgroup directories the runtime may
+// have left (a killed runsc or runc leaves them). Errors are ignored: the container may
+// already be gone.
+func cleanupSandbox(bin string, deleteArgs []string, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = exec.CommandContext(ctx, runsc, "--root="+state, "delete", "-force", id).Run()
+	_ = exec.CommandContext(ctx, bin, deleteArgs...).Run()
 	leftovers, _ := filepath.Glob("/sys/fs/cgroup/*/" + id)
 	if d := "/sys/fs/cgroup/" + id; dirExists(d) {
 		leftovers = append(leftovers, d)
@@ -96,7 +120,7 @@ func dirExists(p string) bool {
 }
 
 // minimalSpec is the smallest OCI runtime spec that runs /bin/echo read-only as root.
-func minimalSpec(rootfs string) map[string]any {
+func minimalSpec(rootfs, _ string) map[string]any {
 	return map[string]any{
 		"ociVersion": "1.0.2",
 		"process": map[string]any{
@@ -117,4 +141,15 @@ func minimalSpec(rootfs string) map[string]any {
 			"namespaces": []map[string]any{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}},
 		},
 	}
+}
+
+// containerSpec is minimalSpec for runc: a new, empty network namespace (runc has no
+// --network=none) and a cgroup named after the container, so leftovers are findable.
+func containerSpec(rootfs, id string) map[string]any {
+	s := minimalSpec(rootfs, id)
+	s["linux"] = map[string]any{
+		"namespaces":  []map[string]any{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}},
+		"cgroupsPath": "/" + id,
+	}
+	return s
 }
