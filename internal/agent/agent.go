@@ -27,6 +27,7 @@ type Agent struct {
 	procs    *manager
 	reaper   *reaper
 	watchers *watcherRegistry
+	oom      *oomWatchdog // nil unless Config.MemoryLimitBytes is set
 	handler  http.Handler
 
 	// ctx ends when Shutdown starts; long-lived streams that do not belong to a
@@ -82,6 +83,15 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 			a.log.Error("starting the template's start command", "err", err)
 		}
 	}
+	if cfg.MemoryLimitBytes > 0 {
+		// The watchdog kills any process it sees in /proc: only as the sandbox's init
+		// does it see nothing but the sandbox.
+		if cfg.ReapOrphans {
+			a.oom = startOOMWatchdog(oomConfig{limit: cfg.MemoryLimitBytes, guard: a.reaper.whileUnreaped}, logger.With("subsystem", "oom"))
+		} else {
+			a.log.Warn("memory_limit_bytes is set but the agent is not PID 1: no OOM watchdog", "limit", cfg.MemoryLimitBytes)
+		}
+	}
 	return a, nil
 }
 
@@ -109,6 +119,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Se
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.cancel()
+		a.oom.close()
 		a.watchers.closeAll()
 		a.shutdownErr = a.procs.shutdown(ctx, 3*time.Second)
 		a.reaper.close()

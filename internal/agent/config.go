@@ -38,6 +38,11 @@ type Config struct {
 	// Hostname, when set, is applied with sethostname(2) by cmd/warren-agent when it
 	// runs as PID 1. The Agent ignores it.
 	Hostname string `json:"hostname"`
+	// MemoryLimitBytes, when positive, is the sandbox's memory limit for runtimes that
+	// cannot kill a single process at it (gVisor): the agent then watches the sandbox's
+	// memory use and kills the largest process when it nears the limit (see oom.go).
+	// The node sets it; the host limit of such a sandbox has headroom above it.
+	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 	// ReapOrphans makes the agent reap every child with wait4(-1), which it must do
 	// when it is PID 1 (or a child subreaper). When false (tests, or running under
 	// another init) each started process is waited for individually and nothing else
@@ -73,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultWorkdir != "" && !filepath.IsAbs(c.DefaultWorkdir) {
 		return fmt.Errorf("agent config: default_workdir %q must be an absolute path", c.DefaultWorkdir)
+	}
+	if c.MemoryLimitBytes < 0 {
+		return fmt.Errorf("agent config: memory_limit_bytes %d must not be negative (0 = no watchdog)", c.MemoryLimitBytes)
 	}
 	for k := range c.Env {
 		if !validEnvKey(k) {

@@ -30,6 +30,8 @@ type metrics struct {
 	MemUsedMiB  uint64  `json:"mem_used_mib"`
 	DiskUsed    uint64  `json:"disk_used"`
 	DiskTotal   uint64  `json:"disk_total"`
+	// OOMKills counts the processes the agent's OOM watchdog killed (Warren only).
+	OOMKills int64 `json:"oom_kills"`
 }
 
 func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +44,7 @@ func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "collecting metrics: "+err.Error())
 		return
 	}
+	m.OOMKills = a.oom.killCount()
 	writeJSON(w, http.StatusOK, m)
 }
 

@@ -21,6 +21,8 @@ func (a *app) sandboxCreate(args []string) error {
 	mem := fs.Int64("memory-mb", 0, "memory in MiB (0: server default)")
 	disk := fs.Int64("disk-mb", 0, "writable disk in MiB (0: server default)")
 	procs := fs.Int64("max-processes", 0, "process limit (0: server default)")
+	rt := fs.String("runtime", "", "runtime: gvisor or runc (default: the server's)")
+	minIso := fs.String("min-isolation", "", "minimum isolation: container, sandbox or microvm")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -37,6 +39,7 @@ func (a *app) sandboxCreate(args []string) error {
 		Env:      env,
 		Metadata: md,
 		Limits:   client.Limits{CPUCores: *cpu, MemoryMB: *mem, DiskMB: *disk, MaxProcesses: *procs},
+		Runtime:  *rt, MinIsolation: *minIso,
 	}
 	if *noInternet {
 		no := false

@@ -17,13 +17,15 @@ func seconds(d time.Duration) int64 {
 // CreateSandbox starts a sandbox and returns it once it runs.
 func (c *Client) CreateSandbox(ctx context.Context, req CreateSandboxRequest) (*Sandbox, error) {
 	wire := struct {
-		Template string            `json:"template,omitempty"`
-		Timeout  int64             `json:"timeout,omitempty"`
-		Env      map[string]string `json:"env,omitempty"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-		Internet *bool             `json:"internet,omitempty"`
-		Limits   Limits            `json:"limits"`
-	}{req.Template, seconds(req.Timeout), req.Env, req.Metadata, req.Internet, req.Limits}
+		Template     string            `json:"template,omitempty"`
+		Timeout      int64             `json:"timeout,omitempty"`
+		Env          map[string]string `json:"env,omitempty"`
+		Metadata     map[string]string `json:"metadata,omitempty"`
+		Internet     *bool             `json:"internet,omitempty"`
+		Limits       Limits            `json:"limits"`
+		Runtime      string            `json:"runtime,omitempty"`
+		MinIsolation string            `json:"min_isolation,omitempty"`
+	}{req.Template, seconds(req.Timeout), req.Env, req.Metadata, req.Internet, req.Limits, req.Runtime, req.MinIsolation}
 	var sb Sandbox
 	if err := c.doJSON(ctx, "POST", "/v1/sandboxes", nil, wire, &sb); err != nil {
 		return nil, err

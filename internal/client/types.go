@@ -39,6 +39,10 @@ type CreateSandboxRequest struct {
 	// Internet: nil means the default (on).
 	Internet *bool
 	Limits   Limits
+	// Runtime ("gvisor", "runc") and MinIsolation ("container", "sandbox", "microvm")
+	// choose the runtime; empty means the server's default.
+	Runtime      string
+	MinIsolation string
 }
 
 // ListSandboxesParams filters a listing. Empty fields match everything.

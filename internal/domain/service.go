@@ -25,6 +25,10 @@ type CreateSandbox struct {
 	// every request to its ports; nil means true.
 	AllowPublicTraffic *bool
 	Limits             Limits
+	// Runtime asks for a runtime by name ("gvisor", "runc"); "" means the node's default.
+	Runtime string
+	// MinIsolation asks for at least this isolation: "container", "sandbox" or "microvm".
+	MinIsolation string
 }
 
 // SandboxMetrics is one reading of a sandbox's resource use, taken inside it.

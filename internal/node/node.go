@@ -29,16 +29,21 @@ type Config struct {
 	Dir string
 	// AgentPath is the host path of the static warren-agent binary.
 	AgentPath string
-	Driver    runtime.Driver
-	Network   *network.Manager
-	Log       *slog.Logger
+	// Driver is the default runtime; Drivers are the others this node offers (a sandbox
+	// asks for one by name).
+	Driver  runtime.Driver
+	Drivers []runtime.Driver
+	Network *network.Manager
+	Log     *slog.Logger
 }
 
 // Node starts and stops sandboxes on this host.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	disks *diskImages
+	cfg     Config
+	log     *slog.Logger
+	disks   *diskImages
+	drivers map[string]runtime.Driver
+	order   []string // driver names, default first
 }
 
 // New checks cfg and returns a Node.
@@ -55,8 +60,21 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")}}
-	if _, ok := cfg.Driver.(runtime.IDShifter); ok {
+	n := &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")},
+		drivers: map[string]runtime.Driver{}}
+	shifting := false
+	for _, d := range append([]runtime.Driver{cfg.Driver}, cfg.Drivers...) {
+		name := d.Capabilities().Name
+		if _, dup := n.drivers[name]; dup {
+			continue
+		}
+		n.drivers[name] = d
+		n.order = append(n.order, name)
+		if _, ok := d.(runtime.IDShifter); ok {
+			shifting = true
+		}
+	}
+	if shifting {
 		// Root in a user-namespaced sandbox is an unprivileged host id: the runtime mounts
 		// its root filesystem and the agent binary as that id, which needs search
 		// permission on every directory above them.
@@ -91,8 +109,37 @@ func (n *Node) ensureTraversable(dir string) error {
 	}
 }
 
-// Driver is the node's runtime driver.
+// Driver is the node's default runtime driver.
 func (n *Node) Driver() runtime.Driver { return n.cfg.Driver }
+
+// DriverFor returns the driver with that name ("" = the default).
+func (n *Node) DriverFor(name string) (runtime.Driver, bool) {
+	if name == "" {
+		return n.cfg.Driver, true
+	}
+	d, ok := n.drivers[name]
+	return d, ok
+}
+
+// Drivers returns every driver of the node, the default first.
+func (n *Node) Drivers() []runtime.Driver {
+	out := make([]runtime.Driver, 0, len(n.order))
+	for _, name := range n.order {
+		out = append(out, n.drivers[name])
+	}
+	return out
+}
+
+// driverOf returns the driver that started the sandbox behind h (the default when h
+// names none or an unknown one).
+func (n *Node) driverOf(h *runtime.Handle) runtime.Driver {
+	if h != nil {
+		if d, ok := n.drivers[h.Driver]; ok {
+			return d
+		}
+	}
+	return n.cfg.Driver
+}
 
 // Network is the node's network manager.
 func (n *Node) Network() *network.Manager { return n.cfg.Network }
@@ -106,11 +153,17 @@ type AgentConfig struct {
 	DefaultWorkdir string            `json:"default_workdir,omitempty"`
 	Hostname       string            `json:"hostname,omitempty"`
 	StartCmd       string            `json:"start_cmd,omitempty"`
+	// MemoryLimitBytes, when set, makes the agent kill the largest process once the
+	// sandbox nears it. Start sets it from limits.memory_mb for drivers without
+	// per-process OOM kills (runtime.Capabilities.PerProcessOOM).
+	MemoryLimitBytes int64 `json:"memory_limit_bytes,omitempty"`
 }
 
 // StartSpec is one sandbox to start.
 type StartSpec struct {
-	ID       string
+	ID string
+	// Runtime names the driver ("" = the node's default).
+	Runtime  string
 	Slot     int
 	RootFS   string // the template's read-only root filesystem
 	Internet bool
@@ -137,8 +190,12 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 		}
 	}()
 	// 0711 for user-namespaced sandboxes: their root must reach dir/rootfs (see New).
+	drv, ok := n.DriverFor(s.Runtime)
+	if !ok {
+		return nil, fmt.Errorf("runtime %q is not available on this node", s.Runtime)
+	}
 	mode := os.FileMode(0o700)
-	if _, ok := n.cfg.Driver.(runtime.IDShifter); ok {
+	if _, ok := drv.(runtime.IDShifter); ok {
 		mode = 0o711
 	}
 	if err := os.Mkdir(dir, mode); err != nil && !os.IsExist(err) {
@@ -172,11 +229,14 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 		return nil, err
 	}
 	s.Agent.Listen = fmt.Sprintf(":%d", AgentPort)
+	if s.Limits.MemoryMB > 0 && !drv.Capabilities().PerProcessOOM {
+		s.Agent.MemoryLimitBytes = s.Limits.MemoryMB << 20
+	}
 	cfgJSON, err := json.Marshal(s.Agent)
 	if err != nil {
 		return nil, err
 	}
-	h, err := n.cfg.Driver.Start(ctx, runtime.Spec{
+	h, err := drv.Start(ctx, runtime.Spec{
 		ID:         s.ID,
 		RootFS:     rootfs,
 		StateDir:   dir,
@@ -188,7 +248,7 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 		Limits:     s.Limits,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting %s sandbox: %w", n.cfg.Driver.Capabilities().Name, err)
+		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
 	}
 	n.log.Debug("sandbox started", "sandbox", s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
 	return &Started{Handle: h, Address: nr.a.Address.String()}, nil
@@ -200,7 +260,8 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 func (n *Node) prepareRootFS(ctx context.Context, s StartSpec, dir string) (string, error) {
 	lower, layer := s.RootFS, dir
 	rootUID, rootGID := 0, 0
-	if sh, ok := n.cfg.Driver.(runtime.IDShifter); ok {
+	drv, _ := n.DriverFor(s.Runtime)
+	if sh, ok := drv.(runtime.IDShifter); ok {
 		shifted, err := sh.ShiftedRootFS(ctx, s.RootFS)
 		if err != nil {
 			return "", err
@@ -241,7 +302,7 @@ func resolvConf() []byte {
 // rest; until then the slot must stay reserved.
 func (n *Node) Halt(ctx context.Context, id string, slot int, h *runtime.Handle) error {
 	var errs []error
-	if k, ok := n.cfg.Driver.(runtime.Killer); ok && h != nil {
+	if k, ok := n.driverOf(h).(runtime.Killer); ok && h != nil {
 		if err := k.Kill(ctx, *h); err != nil {
 			errs = append(errs, fmt.Errorf("killing sandbox: %w", err))
 		}
@@ -263,8 +324,17 @@ func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle)
 		handle = *h
 	}
 	t0 := time.Now()
-	if err := n.cfg.Driver.Destroy(ctx, handle); err != nil {
-		errs = append(errs, fmt.Errorf("destroying runtime: %w", err))
+	if h != nil {
+		if err := n.driverOf(h).Destroy(ctx, handle); err != nil {
+			errs = append(errs, fmt.Errorf("destroying runtime: %w", err))
+		}
+	} else {
+		// Unknown handle (failed start, orphan): every driver removes what it has of id.
+		for _, d := range n.Drivers() {
+			if err := d.Destroy(ctx, handle); err != nil {
+				errs = append(errs, fmt.Errorf("destroying %s runtime: %w", d.Capabilities().Name, err))
+			}
+		}
 	}
 	tDestroy := time.Since(t0)
 	if err := n.cfg.Network.Detach(ctx, id, slot); err != nil {
@@ -288,9 +358,13 @@ func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle)
 // network namespace or directory) and are not in live.
 func (n *Node) Orphans(ctx context.Context, live map[string]bool) ([]string, error) {
 	seen := map[string]bool{}
-	ids, err := n.cfg.Driver.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing runtime sandboxes: %w", err)
+	var ids []string
+	for _, d := range n.Drivers() {
+		got, err := d.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s sandboxes: %w", d.Capabilities().Name, err)
+		}
+		ids = append(ids, got...)
 	}
 	nets, err := n.cfg.Network.List(ctx)
 	if err != nil {

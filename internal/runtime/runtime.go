@@ -60,8 +60,10 @@ type Capabilities struct {
 	// PerProcessOOM is true when a sandbox going past its memory limit loses only the
 	// offending process (the host's memory-cgroup OOM killer picks it among the
 	// sandbox's processes) and keeps running. It is false for gVisor: the sentry holds
-	// all of the sandbox's memory, so the host kills the whole sandbox (gVisor has no
-	// OOM killer of its own, google/gvisor#1967).
+	// all of the sandbox's memory and gVisor has no OOM killer of its own
+	// (google/gvisor#1967), so the node turns on warren-agent's OOM watchdog for such
+	// drivers (it kills the largest process at 95% of memory_mb) and the driver gives
+	// the host cgroup headroom above the limit.
 	PerProcessOOM bool
 }
 

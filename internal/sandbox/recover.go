@@ -78,7 +78,11 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 }
 
 func (s *Service) alive(ctx context.Context, h runtime.Handle, agent *agentclient.Client) bool {
-	st, err := s.cfg.Node.Driver().Status(ctx, h)
+	drv, ok := s.cfg.Node.DriverFor(h.Driver)
+	if !ok {
+		return false // started by a runtime this server no longer offers
+	}
+	st, err := drv.Status(ctx, h)
 	if err != nil || st != runtime.StatusRunning {
 		return false
 	}
@@ -153,7 +157,11 @@ func (s *Service) CheckLive(ctx context.Context) int {
 	s.mu.Unlock()
 	n := 0
 	for _, it := range items {
-		st, err := s.cfg.Node.Driver().Status(ctx, it.h)
+		drv, ok := s.cfg.Node.DriverFor(it.h.Driver)
+		if !ok {
+			continue
+		}
+		st, err := drv.Status(ctx, it.h)
 		if err != nil || st == runtime.StatusRunning || st == runtime.StatusUnknown {
 			continue
 		}

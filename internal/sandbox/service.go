@@ -168,6 +168,10 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	if err := validateMap("metadata", req.Metadata, false); err != nil {
 		return nil, err
 	}
+	drv, err := s.pickRuntime(req.Runtime, req.MinIsolation)
+	if err != nil {
+		return nil, err
+	}
 	internet := req.Internet == nil || *req.Internet
 	trafficToken := ""
 	if req.AllowPublicTraffic != nil && !*req.AllowPublicTraffic {
@@ -185,7 +189,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	sb := &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
 		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: internet,
-		RuntimeName: s.cfg.Node.Driver().Capabilities().Name, Slot: slot, AccessToken: newToken(), TrafficToken: trafficToken,
+		RuntimeName: drv.Capabilities().Name, Slot: slot, AccessToken: newToken(), TrafficToken: trafficToken,
 		CreatedAt: now, EndsAt: now.Add(timeout),
 	}
 	if err := s.cfg.Store.CreateSandbox(ctx, sb); err != nil {
@@ -195,7 +199,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
 	defer cancel()
 	started, err := s.cfg.Node.Start(sctx, node.StartSpec{
-		ID: sb.ID, Slot: slot, RootFS: tpl.RootFS, Internet: internet, Limits: limits,
+		ID: sb.ID, Runtime: sb.RuntimeName, Slot: slot, RootFS: tpl.RootFS, Internet: internet, Limits: limits,
 		Agent: node.AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
 	})
 	if err == nil {

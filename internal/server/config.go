@@ -41,6 +41,10 @@ type Config struct {
 	NetworkName string
 	// SandboxCIDR is the pool sandbox addresses come from (WARREN_SANDBOX_CIDR).
 	SandboxCIDR netip.Prefix
+	// Runtime is the default runtime: auto (the strongest this host can run: gVisor,
+	// else runc), gvisor or runc (WARREN_RUNTIME). Sandboxes may ask for another one
+	// that is available, or for a minimum isolation level.
+	Runtime string
 	// Runsc is the runsc binary (WARREN_RUNSC, default from PATH); RunscPlatform its
 	// platform (WARREN_RUNSC_PLATFORM, default systrap).
 	Runsc         string
@@ -103,6 +107,7 @@ func ParseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
+	fs.StringVar(&c.Runtime, "runtime", env("WARREN_RUNTIME", "auto"), "default runtime: auto, gvisor or runc (WARREN_RUNTIME)")
 	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
 	fs.StringVar(&c.RunscPlatform, "runsc-platform", env("WARREN_RUNSC_PLATFORM", "systrap"), "gVisor platform: systrap or ptrace (WARREN_RUNSC_PLATFORM)")
 	defTimeout := fs.Duration("default-timeout", 300*time.Second, "sandbox lifetime when none is given (WARREN_DEFAULT_TIMEOUT)")
@@ -124,6 +129,11 @@ func ParseFlags(args []string) (Config, error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	switch c.Runtime {
+	case "auto", "gvisor", "runc", "microvm":
+	default:
+		return c, fmt.Errorf("--runtime %q: use auto, gvisor, runc or microvm", c.Runtime)
+	}
 	if c.Domain == "" {
 		_, port, err := net.SplitHostPort(c.ProxyListen)
 		if err != nil {

@@ -23,7 +23,6 @@ import (
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/proxy"
-	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/store/sqlite"
 	"github.com/warren-sh/warren/internal/template"
@@ -81,11 +80,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	if err := netm.Init(ctx); err != nil {
 		return err
 	}
-	drv, err := gvisor.New(gvisor.Config{Runsc: c.Runsc, Root: filepath.Join(c.DataDir, "runsc"), Platform: c.RunscPlatform, CgroupParent: "/" + c.NetworkName, Log: log})
+	def, drivers, err := buildDrivers(c, out, log)
 	if err != nil {
 		return err
 	}
-	nd, err := node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: drv, Network: netm, Log: log})
+	builds.Add(1)
+	go func() {
+		defer builds.Done()
+		prepareShifted(buildCtx, drivers, templateBuilder(c, io.Discard, log), log)
+	}()
+	nd, err := node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log})
 	if err != nil {
 		return err
 	}
@@ -153,8 +157,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutCtx)
-	_ = psrv.Shutdown(shutCtx)
+	// Let in-flight requests finish briefly, then cut the rest: command streams, watches
+	// and proxied connections can stay open for as long as their clients like, and they
+	// must not hold up the teardown below.
+	for _, hs := range []*http.Server{srv, psrv} {
+		drainCtx, cancelDrain := context.WithTimeout(shutCtx, 3*time.Second)
+		if err := hs.Shutdown(drainCtx); err != nil {
+			_ = hs.Close()
+		}
+		cancelDrain()
+	}
 	stopSweep()
 	if c.KillOnExit {
 		if err := svc.KillAll(shutCtx); err != nil {
@@ -166,7 +178,11 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 		if err := netm.Close(shutCtx); err != nil {
 			log.Error("removing nftables table", "err", err)
 		}
-		drv.Cleanup()
+		for _, d := range drivers {
+			if cl, ok := d.(interface{ Cleanup() }); ok {
+				cl.Cleanup()
+			}
+		}
 	}
 	return nil
 }

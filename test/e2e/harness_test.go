@@ -183,7 +183,8 @@ func (s *server) stop() {
 		case <-time.After(60 * time.Second):
 			_ = s.cmd.Process.Kill()
 			<-s.exited
-			s.t.Errorf("warren serve did not stop within 60s")
+			s.t.Errorf("warren serve did not stop within 60s; removing what it left")
+			s.forceCleanup()
 		}
 	}
 	s.cmd = nil
@@ -352,5 +353,52 @@ func (s *server) waitTemplate(id string, timeout time.Duration) {
 			s.t.Fatalf("template %s not ready after %s: %+v", id, timeout, l)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// forceCleanup removes what a server that had to be killed left on the host (its
+// sandboxes, mounts, loop devices, namespaces, nftables table and cgroups), so that one
+// failed test does not leak into the rest of the run.
+func (s *server) forceCleanup() {
+	root := filepath.Join(s.DataDir, "runsc")
+	if out, err := exec.Command("runsc", "--root", root, "list", "-quiet").Output(); err == nil {
+		for _, id := range strings.Fields(string(out)) {
+			exec.Command("runsc", "--root", root, "kill", id, "KILL").Run()
+			exec.Command("runsc", "--root", root, "delete", "-force", id).Run()
+		}
+	}
+	if out, err := exec.Command("runc", "--root", filepath.Join(s.DataDir, "runc"), "list", "-q").Output(); err == nil {
+		for _, id := range strings.Fields(string(out)) {
+			exec.Command("runc", "--root", filepath.Join(s.DataDir, "runc"), "delete", "--force", id).Run()
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	lines := strings.Split(string(mounts), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if f := strings.Fields(lines[i]); len(f) > 1 && strings.HasPrefix(f[1], s.DataDir) {
+			exec.Command("umount", "-l", f[1]).Run()
+		}
+	}
+	if out, err := exec.Command("losetup", "-a").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if dev, _, ok := strings.Cut(line, ":"); ok && strings.Contains(line, s.DataDir) {
+				exec.Command("losetup", "-d", dev).Run()
+			}
+		}
+	}
+	ents, _ := os.ReadDir("/var/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), s.Net+"-") {
+			exec.Command("ip", "netns", "del", e.Name()).Run()
+		}
+	}
+	exec.Command("nft", "delete", "table", "inet", s.Net).Run()
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + s.Net)
+	for _, d := range dirs {
+		subs, _ := filepath.Glob(d + "/*/")
+		for _, sub := range subs {
+			os.Remove(sub)
+		}
+		os.Remove(d)
 	}
 }

@@ -38,6 +38,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		Metadata:   req.Metadata,
 		Internet:   req.Internet,
 		Limits:     req.Limits,
+		Runtime:    req.Runtime, MinIsolation: req.MinIsolation,
 	})
 	if err != nil {
 		return err

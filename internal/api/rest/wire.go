@@ -76,6 +76,9 @@ type createSandboxRequest struct {
 	Metadata map[string]string `json:"metadata"`
 	Internet *bool             `json:"internet"`
 	Limits   domain.Limits     `json:"limits"`
+	// Runtime and MinIsolation choose the runtime (see domain.CreateSandbox).
+	Runtime      string `json:"runtime"`
+	MinIsolation string `json:"min_isolation"`
 }
 
 type listSandboxesResponse struct {

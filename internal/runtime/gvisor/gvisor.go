@@ -123,13 +123,18 @@ func (d *Driver) runsc(ctx context.Context, args ...string) ([]byte, error) {
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
 	h := runtime.Handle{ID: spec.ID, Driver: "gvisor", Data: map[string]string{"state_dir": spec.StateDir}}
 	bundle := filepath.Join(spec.StateDir, "bundle")
-	// The pids cgroup counts host tasks. A gVisor sandbox is ~25 host tasks when idle
-	// (sentry, gofer, systrap stubs) and ~3 more per guest process, so a guest limit of
-	// N processes becomes a host budget of 64 + 4N tasks: a fork bomb is still stopped
-	// well before it hurts the host, and ordinary workloads are not cut off at N/3.
-	if spec.Limits.MaxProcesses > 0 {
-		spec.Limits.MaxProcesses = hostTaskBudget(spec.Limits.MaxProcesses)
+	// This runsc has no OOM killer of its own (google/gvisor#1967): at the host cgroup's
+	// limit the host kills a sentry, gofer or systrap stub task, which can end the whole
+	// sandbox. So the guest limit (memory_mb) is enforced inside, by warren-agent's OOM
+	// watchdog (the node passes it the limit, see runtime.Capabilities.PerProcessOOM),
+	// and the host cgroup gets headroom above it (hostMemoryMB).
+	if spec.Limits.MemoryMB > 0 {
+		h.Data[dataMemoryLimit] = strconv.FormatInt(spec.Limits.MemoryMB<<20, 10)
+		spec.Limits.MemoryMB = hostMemoryMB(spec.Limits.MemoryMB)
 	}
+	// The pids cgroup counts host tasks: a gVisor sandbox is ~25 host tasks when idle
+	// and ~3 more per guest process, so max_processes bounds host tasks, which is what
+	// protects the host (a guest fork bomb ends the sandbox; see docs/ARCHITECTURE.md).
 	if err := oci.WriteBundle(bundle, oci.Build(spec, d.cfg.CgroupParent)); err != nil {
 		return h, err
 	}
@@ -168,8 +173,19 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	return h, nil
 }
 
-// hostTaskBudget is the host pids limit for a guest limit of n processes.
-func hostTaskBudget(n int64) int64 { return 64 + 4*n }
+// dataMemoryLimit is the handle's Data key holding the guest memory limit in bytes.
+const dataMemoryLimit = "memory_limit"
+
+// hostMemoryMB is the host cgroup memory limit for a guest limit of mb MiB: a quarter
+// more, plus 64 MiB. The headroom holds the sentry's and gofer's own memory (~20 MiB
+// idle), what the guest allocates between the watchdog's last sample and its kill, and
+// the memory of killed processes that gVisor has not handed back yet. Measured with
+// memory_mb 256 (host limit 384 MiB) and one core: one process allocating as fast as
+// it can peaks the host cgroup at 250-265 MiB; four at once at 290-380 MiB. With only
+// 64 MiB of headroom, two or more processes allocating at once regularly reached the
+// host limit: the host's OOM killer then takes systrap stub tasks (whose guest
+// processes die), and, when that frees nothing fast enough, the sentry.
+func hostMemoryMB(mb int64) int64 { return mb + mb/4 + 64 }
 
 func tailFile(path string, n int64) string {
 	b, err := os.ReadFile(path)
@@ -282,9 +298,14 @@ func (d *Driver) List(ctx context.Context) ([]string, error) {
 	return strings.Fields(string(out)), nil
 }
 
-// Stats implements runtime.StatsReader from the sandbox's cgroups.
+// Stats implements runtime.StatsReader from the sandbox's cgroups. MemoryLimit is the
+// guest limit (memory_mb), not the host cgroup's, which has headroom above it.
 func (d *Driver) Stats(ctx context.Context, h runtime.Handle) (runtime.Stats, error) {
-	return readCgroupStats(d.cfg.CgroupParent, h.ID)
+	st, err := readCgroupStats(d.cfg.CgroupParent, h.ID)
+	if v, perr := strconv.ParseInt(h.Data[dataMemoryLimit], 10, 64); perr == nil && v > 0 {
+		st.MemoryLimit = v
+	}
+	return st, err
 }
 
 var cgroupRoot = "/sys/fs/cgroup"
