@@ -166,8 +166,9 @@ func baselineOnce(ctx context.Context, o Options, tmp string, i int) (time.Durat
 	return elapsed, nil
 }
 
-// warrenOnce creates a sandbox, runs echo with streaming and times until the first
-// output arrives; the sandbox is killed afterwards, untimed.
+// warrenOnce creates a sandbox, runs /bin/echo (directly, as the baseline does: no
+// shell) with streaming and times until the first output arrives; the sandbox is killed
+// afterwards, untimed.
 func warrenOnce(ctx context.Context, o Options) (total, create time.Duration, err error) {
 	start := time.Now()
 	var sb struct {
@@ -179,7 +180,7 @@ func warrenOnce(ctx context.Context, o Options) (total, create time.Duration, er
 	create = time.Since(start)
 	defer call(context.WithoutCancel(ctx), o, "DELETE", "/v1/sandboxes/"+sb.ID, "", nil)
 	req, err := http.NewRequestWithContext(ctx, "POST", o.APIURL+"/v1/sandboxes/"+sb.ID+"/commands",
-		strings.NewReader(`{"cmd":"echo hello","stream":true}`))
+		strings.NewReader(`{"args":["/bin/echo","hello"],"stream":true}`))
 	if err != nil {
 		return 0, 0, err
 	}
