@@ -49,7 +49,7 @@ func usage(w io.Writer) {
 
 Server:
   warren serve [--listen ADDR] [--data-dir DIR]   run the API and the node (as root)
-  warren doctor [-o json] [--measure]             check this host and recommend a setup
+  warren doctor [-o json | --json] [--measure]      check this host and recommend a setup
   warren bench [-n 20] [-o json]                  benchmark sandbox start against bare runsc
 
 `)

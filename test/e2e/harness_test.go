@@ -75,6 +75,8 @@ type server struct {
 	cmd      *exec.Cmd
 	logs     *bytes.Buffer
 	exited   chan struct{}
+	// portRetries counts restarts after a port was taken between picking and binding.
+	portRetries int
 }
 
 type serverOpts struct {
@@ -153,6 +155,15 @@ func (s *server) start(extraEnv []string) {
 		}
 		select {
 		case <-s.exited:
+			// A port picked by freePort can be taken by someone else before the server
+			// binds it (ephemeral ports of other connections): pick new ones and retry.
+			if strings.Contains(s.logs.String(), "address already in use") && s.portRetries < 3 {
+				s.portRetries++
+				s.Listen, s.PListen = freePort(t), freePort(t)
+				s.logs = &bytes.Buffer{}
+				s.start(extraEnv)
+				return
+			}
 			t.Fatalf("warren serve exited during start-up:\n%s", s.logs.String())
 		case <-time.After(100 * time.Millisecond):
 		}
