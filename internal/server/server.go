@@ -41,7 +41,7 @@ func NewLogger(c Config, w io.Writer) *slog.Logger {
 
 // Run serves until ctx ends. out receives what a person starting the server should see
 // (the admin key on first start, template build progress, the listen address).
-func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
+func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("warren serve must run as root (it creates network namespaces, mounts and sandboxes); try: sudo warren serve")
 	}
@@ -80,6 +80,15 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) error {
 	if err := netm.Init(ctx); err != nil {
 		return err
 	}
+	// A start that fails from here on must not leave the node's nftables table behind
+	// (a later start rebuilds it and re-admits running sandboxes anyway).
+	defer func() {
+		if err != nil {
+			if cerr := netm.Close(context.WithoutCancel(ctx)); cerr != nil {
+				log.Error("removing nftables table after a failed start", "err", cerr)
+			}
+		}
+	}()
 	def, drivers, err := buildDrivers(c, out, log)
 	if err != nil {
 		return err
