@@ -1,14 +1,14 @@
 package rest
 
 import (
+	"github.com/warren-sh/warren/internal/api/httpjson"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -122,71 +122,5 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 // decodeJSON reads one JSON object from the capped body into dst. An empty body leaves
 // dst as is (all defaults). Errors are KindInvalid and say which field is wrong and how.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	body := http.MaxBytesReader(w, r.Body, s.opts.maxJSONBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		if err == io.EOF {
-			return nil
-		}
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return domain.Invalid("", "request body must hold a single JSON object and nothing after it")
-	}
-	return nil
-}
-
-// jsonError turns encoding/json's errors into messages for people.
-func jsonError(err error) error {
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		return err
-	case errors.As(err, &se):
-		return domain.Invalid("", "request body is not valid JSON at byte %d: %s", se.Offset, se.Error())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return domain.Invalid("", "request body ends in the middle of a JSON value")
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return domain.Invalid("", "request body must be a JSON object, got %s", te.Value)
-		}
-		return domain.Invalid(te.Field, "field %q: expected %s, got %s", te.Field, jsonTypeName(te.Type), te.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return domain.Invalid(name, "unknown field %q", name)
-	}
-	return domain.Invalid("", "cannot decode request body: %s", err.Error())
-}
-
-func jsonTypeName(t reflect.Type) string {
-	if t == nil {
-		return "a different type"
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integer"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	case reflect.Pointer:
-		return jsonTypeName(t.Elem())
-	}
-	return t.String()
+	return httpjson.Decode(w, r, dst, s.opts.maxJSONBytes, "unknown field %q")
 }
