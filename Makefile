@@ -26,7 +26,11 @@ vet:
 
 # Integration tests build their own binaries and need root, runsc, nftables and iproute2
 # (scripts/install-deps.sh). -p 1 keeps the heavy packages from competing for 2 cores.
+# scripts/test-services.sh starts PostgreSQL and redis-server for the store and rate
+# limiter suites and writes their URLs to .test-services.env.
 test: build vet
+	@./scripts/test-services.sh .test-services.env
+	set -a; . ./.test-services.env; set +a; \
 	WARREN_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout $(TESTTIME) ./...
 	@./scripts/leak-check.sh
 

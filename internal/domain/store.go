@@ -12,6 +12,19 @@ type Store interface {
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, id string) (*Team, error)
 	ListTeams(ctx context.Context) ([]*Team, error)
+	// UpdateTeam writes Name, Quota, PlanID and SpendLimit.
+	UpdateTeam(ctx context.Context, t *Team) error
+
+	// CreateUser adds a user; an email already taken (case-insensitively) is KindConflict,
+	// an unknown team KindNotFound.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns a team's users, oldest first.
+	ListUsers(ctx context.Context, teamID string) ([]*User, error)
+	// UpdateUser writes Name, Role, PasswordHash, LastLoginAt and DisabledAt.
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, teamID, id string) error
 
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByHash returns the key with that hash, revoked or not.
@@ -26,6 +39,13 @@ type Store interface {
 	ListTemplates(ctx context.Context) ([]*Template, error)
 
 	CreateSandbox(ctx context.Context, s *Sandbox) error
+	// CreateSandboxWithinQuota inserts s only if the team's non-terminal sandboxes plus s
+	// stay within q (zero fields: no limit), atomically: concurrent calls, from this or
+	// another process, can never together exceed the quota. A refusal is a
+	// KindQuotaExceeded *Error whose Err is a *QuotaError.
+	CreateSandboxWithinQuota(ctx context.Context, s *Sandbox, q Quota) error
+	// TeamUsage sums the limits of the team's non-terminal sandboxes.
+	TeamUsage(ctx context.Context, teamID string) (QuotaUsage, error)
 	// GetSandbox returns a sandbox of any team when teamID is "", else only the team's.
 	GetSandbox(ctx context.Context, teamID, id string) (*Sandbox, error)
 	// UpdateSandbox writes every mutable field of s (state, reason, handle, address, times).
@@ -34,6 +54,27 @@ type Store interface {
 	ListSandboxes(ctx context.Context, f SandboxFilter) (items []*Sandbox, next string, err error)
 	// UsedSlots returns the address slots held by sandboxes that are not terminal.
 	UsedSlots(ctx context.Context) ([]int, error)
+
+	// AppendAudit adds an entry (its ID and, if zero, At are set). There is no way to
+	// change or remove entries.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+
+	// RecordUsage adds the deltas to their (sandbox, day) buckets and saves m, in one
+	// transaction, so that the counters in m and the booked usage never disagree.
+	RecordUsage(ctx context.Context, m *Meter, deltas []UsageDelta) error
+	// GetMeter returns a sandbox's meter, KindNotFound if it was never sampled.
+	GetMeter(ctx context.Context, sandboxID string) (*Meter, error)
+	// OpenMeters returns the meters that are not closed.
+	OpenMeters(ctx context.Context) ([]*Meter, error)
+	// ListUsage returns the buckets the filter selects, by day then sandbox id.
+	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRow, error)
+
+	// SaveInvoice stores a final invoice; one per team and period start (a second one is
+	// KindConflict).
+	SaveInvoice(ctx context.Context, inv *Invoice) error
+	// ListInvoices returns a team's saved invoices, newest period first.
+	ListInvoices(ctx context.Context, teamID string) ([]*Invoice, error)
 
 	Close() error
 }

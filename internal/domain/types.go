@@ -73,20 +73,34 @@ type Team struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+	// Quota caps the team's sandboxes and request rate (zero fields: no limit).
+	Quota Quota
+	// PlanID names the pricing plan the team is billed on ("" = the server's default plan).
+	PlanID string
+	// SpendLimit, a decimal amount in the plan's currency ("" = none), stops new
+	// sandboxes once the current billing period's charges reach it.
+	SpendLimit string
 }
 
 // APIKey is a team's credential. Only the SHA-256 hash of the secret is stored; Prefix is
 // a short non-secret part shown in listings so people can tell keys apart.
 type APIKey struct {
-	ID         string
-	TeamID     string
-	Name       string
-	Prefix     string
-	Hash       string
-	Admin      bool
+	ID     string
+	TeamID string
+	Name   string
+	Prefix string
+	Hash   string
+	// Admin keys are platform administrators: they manage every team (the bootstrap key).
+	Admin bool
+	// Scopes limit what the key may do inside its team (see Scope).
+	Scopes []Scope
+	// UserID is the user who created the key, "" when a key or the system did.
+	UserID     string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+	// ExpiresAt, when set, is when the key stops working.
+	ExpiresAt time.Time
 }
 
 // Template is a root filesystem recipe that sandboxes start from.

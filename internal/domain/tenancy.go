@@ -1,0 +1,147 @@
+package domain
+
+import (
+	"slices"
+	"time"
+)
+
+// Role is a user's place in a team. Each role can do everything the one below it can.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+	RoleViewer Role = "viewer"
+)
+
+// Roles lists the roles from most to least powerful.
+var Roles = []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return slices.Contains(Roles, r) }
+
+// Scope is one permission of an API key or session. A caller may do what its scopes
+// allow, inside its own team only; ScopeAdmin is every team scope.
+type Scope string
+
+// Scopes.
+const (
+	ScopeSandboxesRead  Scope = "sandboxes:read"
+	ScopeSandboxesWrite Scope = "sandboxes:write"
+	ScopeKeysRead       Scope = "keys:read"
+	ScopeKeysWrite      Scope = "keys:write"
+	ScopeUsageRead      Scope = "usage:read"
+	ScopeTeamRead       Scope = "team:read"
+	ScopeTeamWrite      Scope = "team:write"
+	ScopeAuditRead      Scope = "audit:read"
+	// ScopeAdmin grants every scope above (within the team).
+	ScopeAdmin Scope = "admin"
+)
+
+// AllScopes lists every scope, ScopeAdmin last.
+var AllScopes = []Scope{
+	ScopeSandboxesRead, ScopeSandboxesWrite, ScopeKeysRead, ScopeKeysWrite,
+	ScopeUsageRead, ScopeTeamRead, ScopeTeamWrite, ScopeAuditRead, ScopeAdmin,
+}
+
+// Valid reports whether s is a known scope.
+func (s Scope) Valid() bool { return slices.Contains(AllScopes, s) }
+
+// RoleScopes returns what a user of role r may do.
+func RoleScopes(r Role) []Scope {
+	switch r {
+	case RoleOwner, RoleAdmin:
+		return []Scope{ScopeAdmin}
+	case RoleMember:
+		return []Scope{ScopeSandboxesRead, ScopeSandboxesWrite, ScopeKeysRead, ScopeKeysWrite,
+			ScopeUsageRead, ScopeTeamRead}
+	case RoleViewer:
+		return []Scope{ScopeSandboxesRead, ScopeUsageRead, ScopeTeamRead}
+	}
+	return nil
+}
+
+// HasScope reports whether a grant of scopes allows want.
+func HasScope(scopes []Scope, want Scope) bool {
+	return slices.Contains(scopes, ScopeAdmin) || slices.Contains(scopes, want)
+}
+
+// Covers reports whether every scope of sub is allowed by scopes (a key may not be given
+// more than its creator has).
+func Covers(scopes, sub []Scope) bool {
+	for _, s := range sub {
+		if !HasScope(scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// User is a person who logs in to the console with email and password. A user belongs
+// to one team with one role. Only the argon2id hash of the password is stored.
+type User struct {
+	ID           string
+	TeamID       string
+	Email        string // lower-cased
+	Name         string
+	Role         Role
+	PasswordHash string // PHC string: $argon2id$v=19$m=...,t=...,p=...$salt$hash
+	CreatedAt    time.Time
+	LastLoginAt  time.Time
+	DisabledAt   time.Time
+}
+
+// Quota caps what a team may hold at once and how fast it may call. Zero means no limit.
+type Quota struct {
+	MaxSandboxes      int64   `json:"max_sandboxes"`
+	MaxCPUCores       float64 `json:"max_cpu_cores"`
+	MaxMemoryMB       int64   `json:"max_memory_mb"`
+	MaxDiskMB         int64   `json:"max_disk_mb"`
+	RequestsPerMinute int64   `json:"requests_per_minute"`
+}
+
+// QuotaUsage is what a team holds now, in the units of Quota.
+type QuotaUsage struct {
+	Sandboxes int64   `json:"sandboxes"`
+	CPUCores  float64 `json:"cpu_cores"`
+	MemoryMB  int64   `json:"memory_mb"`
+	DiskMB    int64   `json:"disk_mb"`
+}
+
+// QuotaError is the detail of a KindQuotaExceeded refusal: which quota, its limit, and
+// what the team used when it was refused.
+type QuotaError struct {
+	Quota string  // "max_sandboxes", "max_cpu_cores", "max_memory_mb", "max_disk_mb", "requests_per_minute", "spending_limit"
+	Limit float64 // the limit (for spending_limit, in the plan's currency)
+	Used  float64 // current usage before the refused request
+	// RetryAfter, when set, is how long to wait before trying again (rate limits).
+	RetryAfter time.Duration
+}
+
+// AuditEntry is one line of a team's append-only audit log: who did what, when, from where.
+type AuditEntry struct {
+	ID         int64
+	TeamID     string
+	At         time.Time
+	ActorType  string // "key", "user" or "system"
+	ActorID    string // key id, user id, or ""
+	Action     string // for example "sandbox.create", "key.revoke", "user.login"
+	Target     string // the object acted on, for example a sandbox id
+	Status     int    // HTTP status of the request, 0 when not a request
+	RemoteAddr string
+	RequestID  string
+	Details    map[string]string
+}
+
+// AuditFilter selects audit entries of one team, newest first.
+type AuditFilter struct {
+	TeamID string
+	Action string    // exact action, "" for all
+	Since  time.Time // at or after
+	Until  time.Time // before; zero means no bound
+	// BeforeID pages: only entries with ID < BeforeID (0 = from the newest).
+	BeforeID int64
+	Limit    int // 0 = 100, at most 1000
+}
