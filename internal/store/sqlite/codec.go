@@ -160,3 +160,38 @@ func parseCursor(s string) (cursor, error) {
 	}
 	return cursor{created: n, id: parts[2]}, nil
 }
+
+// scopes encodes a key's scopes as a JSON list. A nil and an empty list are both NULL
+// (and read back as nil): either grants nothing, so nothing is lost.
+func (e *encoder) scopes(s []domain.Scope) sql.NullString {
+	if len(s) == 0 {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: e.json("scopes", s), Valid: true}
+}
+
+func decodeScopes(s sql.NullString) ([]domain.Scope, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	var out []domain.Scope
+	if err := json.Unmarshal([]byte(s.String), &out); err != nil {
+		return nil, fmt.Errorf("decoding scopes: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// clampNanos encodes a filter bound, clamping times outside the storable range to its
+// ends (a bound far in the past or future still selects what it should).
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return minTime.UnixNano()
+	case t.After(maxTime):
+		return maxTime.UnixNano()
+	}
+	return t.UnixNano()
+}

@@ -24,6 +24,15 @@ const sandboxColumns = `id, team_id, template_id, state, end_reason, metadata, e
 
 // CreateSandbox inserts s. A taken id is KindConflict; an unknown team is KindNotFound.
 func (s *Store) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
+	return insertSandbox(ctx, s.w, sb)
+}
+
+// execer is *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertSandbox(ctx context.Context, db execer, sb *domain.Sandbox) error {
 	var e encoder
 	args := []any{sb.ID, sb.TeamID, sb.TemplateID, string(sb.State), sb.EndReason,
 		e.strMap("metadata", sb.Metadata), e.strMap("env", sb.Env), e.json("limits", sb.Limits), boolInt(sb.Internet),
@@ -33,7 +42,7 @@ func (s *Store) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
 	if e.err != nil {
 		return fmt.Errorf("creating sandbox %s: %w", sb.ID, e.err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`)
+	_, err := db.ExecContext(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	switch {
 	case isUniqueViolation(err):

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -20,7 +19,10 @@ func (s *Store) CreateTeam(ctx context.Context, t *domain.Team) error {
 	if e.err != nil {
 		return fmt.Errorf("creating team %s: %w", t.ID, e.err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO teams (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, created)
+	q := t.Quota
+	_, err := s.exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, created, q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB, q.MaxDiskMB, q.RequestsPerMinute,
+		t.PlanID, t.SpendLimit)
 	if isUniqueViolation(err) {
 		return domain.Errorf(domain.KindConflict, "team %q already exists", t.ID)
 	}
@@ -30,12 +32,32 @@ func (s *Store) CreateTeam(ctx context.Context, t *domain.Team) error {
 	return nil
 }
 
-const teamColumns = `id, name, created_at`
+// UpdateTeam writes t's Name, Quota, PlanID and SpendLimit; the id and creation time
+// stay.
+func (s *Store) UpdateTeam(ctx context.Context, t *domain.Team) error {
+	q := t.Quota
+	n, err := s.exec(ctx, `UPDATE teams SET name = ?, max_sandboxes = ?, max_cpu_cores = ?, max_memory_mb = ?,
+		max_disk_mb = ?, requests_per_minute = ?, plan_id = ?, spend_limit = ? WHERE id = ?`,
+		t.Name, q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB, q.MaxDiskMB, q.RequestsPerMinute,
+		t.PlanID, t.SpendLimit, t.ID)
+	if err != nil {
+		return fmt.Errorf("updating team %s: %w", t.ID, err)
+	}
+	if n == 0 {
+		return domain.NotFound("team", t.ID)
+	}
+	return nil
+}
+
+const teamColumns = `id, name, created_at, max_sandboxes, max_cpu_cores, max_memory_mb, max_disk_mb,
+	requests_per_minute, plan_id, spend_limit`
 
 func scanTeam(r rowScanner) (*domain.Team, error) {
 	var t domain.Team
 	var created sql.NullInt64
-	if err := r.Scan(&t.ID, &t.Name, &created); err != nil {
+	q := &t.Quota
+	if err := r.Scan(&t.ID, &t.Name, &created, &q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB,
+		&q.RequestsPerMinute, &t.PlanID, &t.SpendLimit); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = decodeTime(created)
@@ -65,103 +87,6 @@ func (s *Store) ListTeams(ctx context.Context) ([]*domain.Team, error) {
 		return nil, fmt.Errorf("listing teams: %w", err)
 	}
 	return teams, nil
-}
-
-// CreateAPIKey inserts k. A taken id or hash is KindConflict; an unknown team is
-// KindNotFound.
-func (s *Store) CreateAPIKey(ctx context.Context, k *domain.APIKey) error {
-	var e encoder
-	args := []any{k.ID, k.TeamID, k.Name, k.Prefix, k.Hash, boolInt(k.Admin),
-		e.time("created_at", k.CreatedAt), e.time("last_used_at", k.LastUsedAt), e.time("revoked_at", k.RevokedAt)}
-	if e.err != nil {
-		return fmt.Errorf("creating API key %s: %w", k.ID, e.err)
-	}
-	_, err := s.exec(ctx, `INSERT INTO api_keys
-		(id, team_id, name, prefix, hash, admin, created_at, last_used_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
-	switch {
-	case isUniqueViolation(err):
-		return domain.Errorf(domain.KindConflict, "API key %q (or its hash) already exists", k.ID)
-	case isForeignKeyViolation(err):
-		return domain.NotFound("team", k.TeamID)
-	case err != nil:
-		return fmt.Errorf("creating API key %s: %w", k.ID, err)
-	}
-	return nil
-}
-
-const keyColumns = `id, team_id, name, prefix, hash, admin, created_at, last_used_at, revoked_at`
-
-func scanKey(r rowScanner) (*domain.APIKey, error) {
-	var k domain.APIKey
-	var created, used, revoked sql.NullInt64
-	if err := r.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, &created, &used, &revoked); err != nil {
-		return nil, err
-	}
-	k.CreatedAt, k.LastUsedAt, k.RevokedAt = decodeTime(created), decodeTime(used), decodeTime(revoked)
-	return &k, nil
-}
-
-// GetAPIKeyByHash returns the key with that hash, revoked or not.
-func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (*domain.APIKey, error) {
-	k, err := scanKey(s.r.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		// The hash is not secret, but it is not a useful thing to echo either.
-		return nil, domain.Errorf(domain.KindNotFound, "API key not found")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("getting API key by hash: %w", err)
-	}
-	return k, nil
-}
-
-// ListAPIKeys returns the team's keys, revoked ones included, oldest first.
-func (s *Store) ListAPIKeys(ctx context.Context, teamID string) ([]*domain.APIKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE team_id = ? ORDER BY created_at, id`, teamID)
-	if err != nil {
-		return nil, fmt.Errorf("listing API keys of team %s: %w", teamID, err)
-	}
-	keys, err := collect(rows, scanKey)
-	if err != nil {
-		return nil, fmt.Errorf("listing API keys of team %s: %w", teamID, err)
-	}
-	return keys, nil
-}
-
-// RevokeAPIKey marks the team's key revoked at `at`. Revoking a revoked key succeeds
-// and keeps the first revocation time.
-func (s *Store) RevokeAPIKey(ctx context.Context, teamID, id string, at time.Time) error {
-	var e encoder
-	revoked := e.time("revoked_at", at)
-	if e.err != nil {
-		return fmt.Errorf("revoking API key %s: %w", id, e.err)
-	}
-	n, err := s.exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND team_id = ?`,
-		revoked, id, teamID)
-	if err != nil {
-		return fmt.Errorf("revoking API key %s: %w", id, err)
-	}
-	if n == 0 {
-		return domain.NotFound("API key", id)
-	}
-	return nil
-}
-
-// TouchAPIKey records that the key was used at `at`.
-func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	var e encoder
-	used := e.time("last_used_at", at)
-	if e.err != nil {
-		return fmt.Errorf("touching API key %s: %w", id, e.err)
-	}
-	n, err := s.exec(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, used, id)
-	if err != nil {
-		return fmt.Errorf("touching API key %s: %w", id, err)
-	}
-	if n == 0 {
-		return domain.NotFound("API key", id)
-	}
-	return nil
 }
 
 // UpsertTemplate inserts t or replaces every field of the template with t's id.

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every domain.Store backend must pass
-// (store/sqlite today, store/postgres later). A backend's test calls Run with a function
+// (store/sqlite and store/postgres). A backend's test calls Run with a function
 // that opens a fresh, empty store:
 //
 //	func TestConformance(t *testing.T) {
@@ -18,6 +18,18 @@
 //   - a key or sandbox of an unknown team is KindNotFound; revoking a revoked key
 //     succeeds and keeps the first revocation time; UpdateSandbox never changes
 //     TeamID.
+//   - a key's nil and empty Scopes both read back as nil (either grants nothing);
+//   - users are stored with their email lower-cased, unique case-insensitively; users
+//     list oldest first; UpdateUser never changes TeamID or Email;
+//   - CreateSandboxWithinQuota checks max_sandboxes, max_cpu_cores, max_memory_mb and
+//     max_disk_mb in that order, counting only non-terminal sandboxes;
+//   - AppendAudit sets At to the current time truncated to microseconds when it is
+//     zero; ListAudit matches TeamID exactly ("" selects entries without a team),
+//     orders by ID descending whatever At says, and keeps nil and empty Details apart;
+//     Limit 0 means 100, more than 1000 means 1000, negative is KindInvalid on "limit";
+//   - usage is booked on the UTC day a delta's Day falls in; a delta without a Day is
+//     KindInvalid and nothing of that RecordUsage call is saved; OpenMeters orders by
+//     sandbox id; usage rows order by day then sandbox id, bytewise.
 package storetest
 
 import (
@@ -54,6 +66,22 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"ListBadCursor", testListBadCursor},
 		{"UsedSlots", testUsedSlots},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"TeamUpdate", testTeamUpdate},
+		{"Users", testUsers},
+		{"UserErrors", testUserErrors},
+		{"APIKeyScopes", testAPIKeyScopes},
+		{"QuotaConcurrent", testQuotaConcurrent},
+		{"QuotaResources", testQuotaResources},
+		{"QuotaErrors", testQuotaErrors},
+		{"TeamUsage", testTeamUsage},
+		{"Audit", testAudit},
+		{"AuditFilters", testAuditFilters},
+		{"AuditPageSize", testAuditPageSize},
+		{"RecordUsage", testRecordUsage},
+		{"RecordUsageAtomic", testRecordUsageAtomic},
+		{"Meters", testMeters},
+		{"ListUsage", testListUsage},
+		{"Invoices", testInvoices},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,7 +122,28 @@ func normTeam(t domain.Team) domain.Team {
 
 func normKey(k domain.APIKey) domain.APIKey {
 	k.CreatedAt, k.LastUsedAt, k.RevokedAt = normTime(k.CreatedAt), normTime(k.LastUsedAt), normTime(k.RevokedAt)
+	k.ExpiresAt = normTime(k.ExpiresAt)
 	return k
+}
+
+func normUser(u domain.User) domain.User {
+	u.CreatedAt, u.LastLoginAt, u.DisabledAt = normTime(u.CreatedAt), normTime(u.LastLoginAt), normTime(u.DisabledAt)
+	return u
+}
+
+func normAudit(e domain.AuditEntry) domain.AuditEntry {
+	e.At = normTime(e.At)
+	return e
+}
+
+func normMeter(m domain.Meter) domain.Meter {
+	m.StartedAt, m.SampledAt, m.ClosedAt = normTime(m.StartedAt), normTime(m.SampledAt), normTime(m.ClosedAt)
+	return m
+}
+
+func normInvoice(inv domain.Invoice) domain.Invoice {
+	inv.PeriodStart, inv.PeriodEnd, inv.IssuedAt = normTime(inv.PeriodStart), normTime(inv.PeriodEnd), normTime(inv.IssuedAt)
+	return inv
 }
 
 func normTemplate(t domain.Template) domain.Template {
