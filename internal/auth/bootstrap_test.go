@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,8 @@ func bootstrap(t *testing.T, s domain.Store, path string, wantCreated bool) (str
 		t.Fatal(err)
 	}
 	p, err := ks.Authenticate(ctx, secret)
-	if err != nil || !p.Admin {
-		t.Fatalf("bootstrap key authenticates as %+v, %v; want an admin", p, err)
+	if err != nil || !p.Admin || !slices.Equal(p.Scopes, adminScopes) {
+		t.Fatalf("bootstrap key authenticates as %+v, %v; want a platform admin with the admin scope", p, err)
 	}
 	team, err := s.GetTeam(ctx, p.TeamID)
 	if err != nil || team.Name != DefaultTeam {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -28,12 +29,19 @@ const (
 	msgRejected  = "invalid or revoked API key: use a current key, or ask a team admin to create one"
 )
 
-// KeyService implements domain.KeyService on a domain.Store. It is safe for concurrent
-// use.
+// KeyService implements domain.KeyService and domain.TeamService on a domain.Store:
+// API keys, console sessions, teams, users and the audit log. It is safe for
+// concurrent use.
 type KeyService struct {
-	store domain.Store
-	now   func() time.Time
-	log   *slog.Logger
+	store        domain.Store
+	now          func() time.Time
+	log          *slog.Logger
+	signer       *Signer
+	sessionTTL   time.Duration
+	defaultQuota domain.Quota
+	defaultPlan  string
+	checkPlan    func(id string) error
+	teams        teamCache
 }
 
 // Option configures a KeyService.
@@ -46,6 +54,18 @@ func WithClock(now func() time.Time) Option { return func(s *KeyService) { s.now
 // WithLogger sets the logger for failures that do not fail a request, such as not
 // recording a key's last use (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(s *KeyService) { s.log = l } }
+
+// WithSessions enables console logins: tokens signed by signer, valid for ttl (<= 0:
+// DefaultSessionTTL). Without it Login answers that logins are off.
+func WithSessions(signer *Signer, ttl time.Duration) Option {
+	return func(s *KeyService) { s.signer, s.sessionTTL = signer, ttl }
+}
+
+// WithTeamDefaults sets the quota and plan new teams get when the request leaves them
+// out, and the check a plan id must pass (nil: any id).
+func WithTeamDefaults(q domain.Quota, plan string, checkPlan func(id string) error) Option {
+	return func(s *KeyService) { s.defaultQuota, s.defaultPlan, s.checkPlan = q, plan, checkPlan }
+}
 
 // NewKeyService returns a KeyService on store.
 func NewKeyService(store domain.Store, opts ...Option) (*KeyService, error) {
@@ -62,30 +82,53 @@ func NewKeyService(store domain.Store, opts ...Option) (*KeyService, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
 	s.log = s.log.With("subsystem", "auth")
+	s.teams.ttl = teamCacheTTL
 	return s, nil
 }
 
-// Authenticate resolves a secret to its key's principal. An empty, malformed, unknown
-// or revoked secret is a KindUnauthorized error; a store failure is returned as is, so
-// that an outage is not reported to clients as a bad key.
+// Authenticate resolves a secret (an API key "sk_..." or a console session "ws_...") to
+// its principal. An empty, malformed, unknown, expired or revoked secret is a
+// KindUnauthorized error; a store failure is returned as is, so that an outage is not
+// reported to clients as a bad key.
 func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Principal, error) {
+	secret = strings.TrimSpace(secret)
+	if strings.HasPrefix(secret, SessionPrefix) {
+		return s.authenticateSession(ctx, secret)
+	}
 	k, err := s.lookup(ctx, secret)
 	if err != nil {
 		return domain.Principal{}, err
 	}
-	if now := s.now(); now.Sub(k.LastUsedAt) >= TouchInterval {
+	now := s.now()
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized,
+			"API key expired at %s: create a new key", k.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if now.Sub(k.LastUsedAt) >= TouchInterval {
 		// Best effort: failing to record the last use must not lock callers out.
 		if err := s.store.TouchAPIKey(ctx, k.ID, now); err != nil {
 			s.log.WarnContext(ctx, "recording API key use", "key_id", k.ID, "err", err)
 		}
 	}
-	return domain.Principal{TeamID: k.TeamID, KeyID: k.ID, Admin: k.Admin}, nil
+	team, err := s.teams.get(ctx, s.store, k.TeamID, now)
+	if err != nil {
+		return domain.Principal{}, fmt.Errorf("authenticating API key: %w", err)
+	}
+	scopes := k.Scopes
+	if len(scopes) == 0 {
+		// Keys made before scopes existed had full access to their team.
+		scopes = []domain.Scope{domain.ScopeAdmin}
+	}
+	return domain.Principal{TeamID: k.TeamID, KeyID: k.ID, UserID: k.UserID, Admin: k.Admin,
+		Scopes: scopes, RequestsPerMinute: team.Quota.RequestsPerMinute}, nil
 }
 
 // lookup returns the live key whose secret this is.
 func (s *KeyService) lookup(ctx context.Context, secret string) (*domain.APIKey, error) {
-	secret = strings.TrimSpace(secret)
 	switch {
 	case secret == "":
 		return nil, domain.Errorf(domain.KindUnauthorized, msgMissing)
@@ -105,25 +148,54 @@ func (s *KeyService) lookup(ctx context.Context, secret string) (*domain.APIKey,
 	return k, nil
 }
 
-// CreateKey makes a key for the principal's team and returns it with its secret, which
-// exists only in this return value. New keys are never admin keys: those come only
-// from Bootstrap. The returned key's Hash is cleared; it never leaves this package.
-func (s *KeyService) CreateKey(ctx context.Context, p domain.Principal, name string) (*domain.APIKey, string, error) {
+// CreateKey makes a key and returns it with its secret, which exists only in this return
+// value. Keys get the creator's scopes unless fewer are asked for, and never more; a
+// platform admin may create keys for any team. New keys are never platform admin keys:
+// those come only from Bootstrap. The returned key's Hash is cleared.
+func (s *KeyService) CreateKey(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
 	if err := needTeam(p); err != nil {
 		return nil, "", err
 	}
-	name = strings.TrimSpace(name)
+	if err := p.Need(domain.ScopeKeysWrite); err != nil {
+		return nil, "", err
+	}
+	name := strings.TrimSpace(spec.Name)
 	if err := validName(name); err != nil {
 		return nil, "", err
+	}
+	teamID := p.TeamID
+	if spec.TeamID != "" && spec.TeamID != p.TeamID {
+		if !p.Admin {
+			return nil, "", domain.NotFound("team", spec.TeamID)
+		}
+		if _, err := s.store.GetTeam(ctx, spec.TeamID); err != nil {
+			return nil, "", fmt.Errorf("creating API key: %w", err)
+		}
+		teamID = spec.TeamID
+	}
+	scopes, err := keyScopes(p, spec.Scopes, teamID)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now().UTC()
+	if !spec.ExpiresAt.IsZero() && !spec.ExpiresAt.After(now) {
+		return nil, "", domain.Invalid("expires_at", "expiry %s is not in the future: give a later time or a positive duration",
+			spec.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	secret, prefix := NewSecret()
 	k := &domain.APIKey{
 		ID:        domain.NewID(20),
-		TeamID:    p.TeamID,
+		TeamID:    teamID,
 		Name:      name,
 		Prefix:    prefix,
 		Hash:      Hash(secret),
-		CreatedAt: s.now().UTC(),
+		Scopes:    scopes,
+		UserID:    p.UserID,
+		CreatedAt: now,
+		ExpiresAt: spec.ExpiresAt.UTC(),
+	}
+	if spec.ExpiresAt.IsZero() {
+		k.ExpiresAt = time.Time{}
 	}
 	if err := s.store.CreateAPIKey(ctx, k); err != nil {
 		return nil, "", fmt.Errorf("creating API key %q: %w", name, err)
@@ -132,9 +204,44 @@ func (s *KeyService) CreateKey(ctx context.Context, p domain.Principal, name str
 	return k, secret, nil
 }
 
+// keyScopes validates the scopes asked for a new key: known, and none beyond what the
+// creator holds. No scopes means the creator's own.
+func keyScopes(p domain.Principal, asked []domain.Scope, teamID string) ([]domain.Scope, error) {
+	if len(asked) == 0 {
+		if p.Admin || teamID != p.TeamID {
+			return []domain.Scope{domain.ScopeAdmin}, nil
+		}
+		return append([]domain.Scope(nil), p.Scopes...), nil
+	}
+	var out []domain.Scope
+	for _, sc := range asked {
+		if !sc.Valid() {
+			return nil, domain.Invalid("scopes", "unknown scope %q: use one of %s", sc, scopeList())
+		}
+		if !p.Admin && !domain.HasScope(p.Scopes, sc) {
+			return nil, domain.Errorf(domain.KindForbidden, "cannot give a key the %q scope: your own credential lacks it", sc)
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+func scopeList() string {
+	names := make([]string, len(domain.AllScopes))
+	for i, s := range domain.AllScopes {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
 // ListKeys returns the principal's team's keys, revoked ones included, without hashes.
 func (s *KeyService) ListKeys(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error) {
 	if err := needTeam(p); err != nil {
+		return nil, err
+	}
+	if err := p.Need(domain.ScopeKeysRead); err != nil {
 		return nil, err
 	}
 	keys, err := s.store.ListAPIKeys(ctx, p.TeamID)
@@ -152,6 +259,11 @@ func (s *KeyService) ListKeys(ctx context.Context, p domain.Principal) ([]*domai
 func (s *KeyService) RevokeKey(ctx context.Context, p domain.Principal, id string) error {
 	if err := needTeam(p); err != nil {
 		return err
+	}
+	if p.KeyID == "" || id != p.KeyID {
+		if err := p.Need(domain.ScopeKeysWrite); err != nil {
+			return err
+		}
 	}
 	if err := s.store.RevokeAPIKey(ctx, p.TeamID, id, s.now().UTC()); err != nil {
 		return fmt.Errorf("revoking API key %s: %w", id, err)
@@ -179,3 +291,5 @@ func validName(name string) error {
 	}
 	return nil
 }
+
+var _ domain.TeamService = (*KeyService)(nil)

@@ -9,8 +9,28 @@ import (
 // Principal is the authenticated caller of an API request.
 type Principal struct {
 	TeamID string
-	KeyID  string
-	Admin  bool
+	// KeyID is the API key used, "" for a console session.
+	KeyID string
+	// UserID is the logged-in user (session) or the user who created the key, if any.
+	UserID string
+	// Admin is a platform administrator: may act on every team.
+	Admin bool
+	// Scopes is what the caller may do in its team.
+	Scopes []Scope
+	// RequestsPerMinute is the team's request rate quota (0 = none), read at
+	// authentication so that the rate limiter needs no lookup of its own.
+	RequestsPerMinute int64
+}
+
+// Can reports whether the caller holds scope s (platform admins hold every scope).
+func (p Principal) Can(s Scope) bool { return p.Admin || HasScope(p.Scopes, s) }
+
+// Need returns a KindForbidden error saying which scope is missing, or nil.
+func (p Principal) Need(s Scope) error {
+	if p.Can(s) {
+		return nil
+	}
+	return Errorf(KindForbidden, "this credential lacks the %q scope: use a key created with --scope %s (or admin), or ask a team admin for a role that has it", s, s)
 }
 
 // CreateSandbox is a request to start a sandbox. Zero values mean "default".
@@ -152,7 +172,111 @@ type KeyService interface {
 	Authenticate(ctx context.Context, secret string) (Principal, error)
 	// CreateKey makes a key for the principal's team and returns it with its secret,
 	// which is shown this once and never stored.
-	CreateKey(ctx context.Context, p Principal, name string) (*APIKey, string, error)
+	CreateKey(ctx context.Context, p Principal, spec KeySpec) (*APIKey, string, error)
 	ListKeys(ctx context.Context, p Principal) ([]*APIKey, error)
 	RevokeKey(ctx context.Context, p Principal, id string) error
+}
+
+// KeySpec describes a key to create. Zero Scopes means the creator's own scopes;
+// TeamID other than the caller's is for platform admins only.
+type KeySpec struct {
+	Name      string
+	Scopes    []Scope
+	ExpiresAt time.Time
+	TeamID    string
+}
+
+// TeamSpec creates a team; nil fields take the server's defaults.
+type TeamSpec struct {
+	Name       string
+	Quota      *Quota
+	PlanID     *string
+	SpendLimit *string
+}
+
+// UserSpec creates a user.
+type UserSpec struct {
+	TeamID   string
+	Email    string
+	Name     string
+	Password string
+	Role     Role
+}
+
+// UserPatch changes a user; nil fields stay.
+type UserPatch struct {
+	Name     *string
+	Role     *Role
+	Password *string
+}
+
+// Session is a console login: a short-lived signed token for one user.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	User      *User
+	Team      *Team
+}
+
+// TeamService manages teams, users, logins and the audit log. Platform admins act on
+// every team; everyone else only on their own, within their scopes.
+type TeamService interface {
+	Login(ctx context.Context, email, password string) (*Session, error)
+	CreateTeam(ctx context.Context, p Principal, spec TeamSpec) (*Team, error)
+	ListTeams(ctx context.Context, p Principal) ([]*Team, error)
+	GetTeam(ctx context.Context, p Principal, id string) (*Team, QuotaUsage, error)
+	UpdateTeam(ctx context.Context, p Principal, id string, patch TeamSpec) (*Team, error)
+	CreateUser(ctx context.Context, p Principal, spec UserSpec) (*User, error)
+	GetUser(ctx context.Context, p Principal, id string) (*User, error)
+	ListUsers(ctx context.Context, p Principal, teamID string) ([]*User, error)
+	UpdateUser(ctx context.Context, p Principal, id string, patch UserPatch) (*User, error)
+	DeleteUser(ctx context.Context, p Principal, id string) error
+	Audit(ctx context.Context, p Principal, f AuditFilter) ([]*AuditEntry, error)
+	// Record appends an audit entry; failures are logged, never returned to callers.
+	Record(ctx context.Context, e *AuditEntry)
+}
+
+// UsageQuery selects a usage report.
+type UsageQuery struct {
+	From, To  time.Time
+	GroupBy   string // "sandbox", "day", "template" or "none"
+	SandboxID string
+}
+
+// UsageReport is summed usage over a time range.
+type UsageReport struct {
+	From    time.Time
+	To      time.Time
+	GroupBy string
+	Rows    []UsageRow
+	Total   UsageRow
+}
+
+// PlanInfo is a pricing plan as clients see it; money is decimal strings.
+type PlanInfo struct {
+	ID                  string `json:"id"`
+	Name                string `json:"name"`
+	Currency            string `json:"currency"`
+	MonthlyPrice        string `json:"monthly_price"`
+	PerMinute           string `json:"per_minute"`
+	MinimumCharge       string `json:"minimum_charge"`
+	PerCPUHour          string `json:"per_cpu_hour"`
+	PerGBHour           string `json:"per_gb_hour"`
+	PerGBMonthDisk      string `json:"per_gb_month_disk"`
+	PerGBTraffic        string `json:"per_gb_traffic"`
+	IncludedHours       string `json:"included_hours"`
+	IncludedConcurrency int64  `json:"included_concurrency"`
+}
+
+// BillingService reports usage and bills, and admits new sandboxes against spending
+// limits.
+type BillingService interface {
+	Usage(ctx context.Context, p Principal, q UsageQuery) (*UsageReport, error)
+	Plans(ctx context.Context) []PlanInfo
+	// Invoices returns the team's issued invoices and the current period's draft.
+	Invoices(ctx context.Context, p Principal) ([]*Invoice, error)
+	Invoice(ctx context.Context, p Principal, period string) (*Invoice, error)
+	// CheckSpend refuses (KindQuotaExceeded, quota "spending_limit") when the team's
+	// charges this period reached its spending limit.
+	CheckSpend(ctx context.Context, team *Team) error
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -144,4 +145,25 @@ type AuditFilter struct {
 	// BeforeID pages: only entries with ID < BeforeID (0 = from the newest).
 	BeforeID int64
 	Limit    int // 0 = 100, at most 1000
+}
+
+// RequestMeta is what an edge knows about the request behind a call: where it came from
+// and its id. Edges attach it to the context so that audit entries written below the
+// edge can say "from where".
+type RequestMeta struct {
+	RemoteAddr string
+	RequestID  string
+}
+
+type requestMetaKey struct{}
+
+// WithRequestMeta returns ctx carrying m.
+func WithRequestMeta(ctx context.Context, m RequestMeta) context.Context {
+	return context.WithValue(ctx, requestMetaKey{}, m)
+}
+
+// RequestMetaFrom returns the request meta attached to ctx, if any.
+func RequestMetaFrom(ctx context.Context) RequestMeta {
+	m, _ := ctx.Value(requestMetaKey{}).(RequestMeta)
+	return m
 }
