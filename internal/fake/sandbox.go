@@ -139,7 +139,7 @@ func (f *Sandboxes) Route(ctx context.Context, id string) (*domain.Route, error)
 // Keys is a domain.KeyService.
 type Keys struct {
 	AuthenticateFn func(ctx context.Context, secret string) (domain.Principal, error)
-	CreateKeyFn    func(ctx context.Context, p domain.Principal, name string) (*domain.APIKey, string, error)
+	CreateKeyFn    func(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error)
 	ListKeysFn     func(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error)
 	RevokeKeyFn    func(ctx context.Context, p domain.Principal, id string) error
 }
@@ -153,11 +153,11 @@ func (f *Keys) Authenticate(ctx context.Context, secret string) (domain.Principa
 	return f.AuthenticateFn(ctx, secret)
 }
 
-func (f *Keys) CreateKey(ctx context.Context, p domain.Principal, name string) (*domain.APIKey, string, error) {
+func (f *Keys) CreateKey(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
 	if f.CreateKeyFn == nil {
 		return nil, "", ErrNotSet
 	}
-	return f.CreateKeyFn(ctx, p, name)
+	return f.CreateKeyFn(ctx, p, spec)
 }
 
 func (f *Keys) ListKeys(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error) {

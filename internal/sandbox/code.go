@@ -22,7 +22,7 @@ func (s *Service) RunCode(ctx context.Context, p domain.Principal, id string, re
 	if err := validateMap("env", req.Env, true); err != nil {
 		return err
 	}
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *Service) RunCode(ctx context.Context, p domain.Principal, id string, re
 
 // CreateCodeContext implements domain.CodeService.
 func (s *Service) CreateCodeContext(ctx context.Context, p domain.Principal, id, language, cwd string) (*domain.CodeContext, error) {
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func (s *Service) CreateCodeContext(ctx context.Context, p domain.Principal, id,
 
 // ListCodeContexts implements domain.CodeService.
 func (s *Service) ListCodeContexts(ctx context.Context, p domain.Principal, id string) ([]domain.CodeContext, error) {
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *Service) ListCodeContexts(ctx context.Context, p domain.Principal, id s
 
 // RestartCodeContext implements domain.CodeService.
 func (s *Service) RestartCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (s *Service) RestartCodeContext(ctx context.Context, p domain.Principal, id
 
 // DeleteCodeContext implements domain.CodeService.
 func (s *Service) DeleteCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}

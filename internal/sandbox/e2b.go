@@ -16,7 +16,10 @@ var _ domain.Router = (*Service)(nil)
 
 // Connect implements domain.SandboxService.
 func (s *Service) Connect(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
-	sb, err := s.Get(ctx, p, id)
+	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
+		return nil, err
+	}
+	sb, err := s.get(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +49,7 @@ func (s *Service) Connect(ctx context.Context, p domain.Principal, id string, d 
 
 // Metrics implements domain.SandboxService.
 func (s *Service) Metrics(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return nil, err
 	}

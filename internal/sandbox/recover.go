@@ -92,6 +92,12 @@ func (s *Service) alive(ctx context.Context, h runtime.Handle, agent *agentclien
 }
 
 func (s *Service) reap(ctx context.Context, sb *domain.Sandbox, h *runtime.Handle, state domain.SandboxState, reason string) {
+	if s.cfg.Meter != nil && !sb.StartedAt.IsZero() {
+		// A dead sandbox's accounting and link survive until Stop: book them first.
+		if err := s.cfg.Meter.End(ctx, sb, s.cfg.Now().UTC()); err != nil {
+			s.log.Error("closing metering of a reaped sandbox", "sandbox", sb.ID, "err", err)
+		}
+	}
 	if err := s.cfg.Node.Stop(ctx, sb.ID, sb.Slot, h); err != nil {
 		s.log.Error("reaping sandbox", "sandbox", sb.ID, "err", err)
 	}

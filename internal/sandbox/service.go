@@ -38,8 +38,22 @@ type Config struct {
 	StartTimeout  time.Duration
 	DefaultLimits domain.Limits
 	MaxLimits     domain.Limits
-	Now           func() time.Time
-	Log           *slog.Logger
+	// Admit, when set, may refuse a new sandbox for the team before anything is
+	// allocated (the spending limit), and returns the quota to hold it to (the team's,
+	// tightened by its plan). Without it the team's own quota applies.
+	Admit func(ctx context.Context, team *domain.Team) (domain.Quota, error)
+	// Meter, when set, meters every sandbox from its start to its end.
+	Meter Meter
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Meter records a sandbox's resource use (package metering).
+type Meter interface {
+	// Begin starts metering a sandbox that just started running.
+	Begin(ctx context.Context, sb *domain.Sandbox) error
+	// End takes a last reading (while the sandbox still exists) and closes its record.
+	End(ctx context.Context, sb *domain.Sandbox, at time.Time) error
 }
 
 // Service implements domain.SandboxService.
@@ -141,6 +155,19 @@ func (s *Service) release(slot int) {
 
 // Create implements domain.SandboxService.
 func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
+	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
+		return nil, err
+	}
+	team, err := s.cfg.Store.GetTeam(ctx, p.TeamID)
+	if err != nil {
+		return nil, fmt.Errorf("reading team: %w", err)
+	}
+	quota := team.Quota
+	if s.cfg.Admit != nil {
+		if quota, err = s.cfg.Admit(ctx, team); err != nil {
+			return nil, err
+		}
+	}
 	if req.TemplateID == "" {
 		req.TemplateID = "base"
 	}
@@ -192,7 +219,10 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		RuntimeName: drv.Capabilities().Name, Slot: slot, AccessToken: newToken(), TrafficToken: trafficToken,
 		CreatedAt: now, EndsAt: now.Add(timeout),
 	}
-	if err := s.cfg.Store.CreateSandbox(ctx, sb); err != nil {
+	if err := s.cfg.Store.CreateSandboxWithinQuota(ctx, sb, quota); err != nil {
+		if domain.IsKind(err, domain.KindQuotaExceeded) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("recording sandbox: %w", err)
 	}
 	// Starting must finish (or clean up) even if the client goes away mid-way.
@@ -236,6 +266,11 @@ func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *ag
 		return nil, fmt.Errorf("recording started sandbox: %w", err)
 	}
 	s.track(sb, agent)
+	if s.cfg.Meter != nil {
+		if err := s.cfg.Meter.Begin(context.WithoutCancel(ctx), sb); err != nil {
+			s.log.Error("starting metering", "sandbox", sb.ID, "err", err)
+		}
+	}
 	cp := *sb
 	return &cp, nil
 }
@@ -272,6 +307,12 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	ls.timer.Stop()
 	s.mu.Unlock()
 
+	if s.cfg.Meter != nil {
+		// The last reading must be taken while the sandbox still exists.
+		if err := s.cfg.Meter.End(ctx, ls.sb, s.cfg.Now().UTC()); err != nil {
+			s.log.Error("closing metering", "sandbox", id, "err", err)
+		}
+	}
 	var h runtime.Handle
 	_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
 	// Halt is quick (kill + network removal); reclaiming memory, runtime state, mounts
@@ -310,6 +351,14 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 
 // Get implements domain.SandboxService.
 func (s *Service) Get(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	if err := p.Need(domain.ScopeSandboxesRead); err != nil {
+		return nil, err
+	}
+	return s.get(ctx, p, id)
+}
+
+// get returns a sandbox of the principal's team, without a scope check.
+func (s *Service) get(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
 	if !domain.ValidSandboxID(id) {
 		return nil, domain.NotFound("sandbox", id)
 	}
@@ -318,13 +367,19 @@ func (s *Service) Get(ctx context.Context, p domain.Principal, id string) (*doma
 
 // List implements domain.SandboxService.
 func (s *Service) List(ctx context.Context, p domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
+	if err := p.Need(domain.ScopeSandboxesRead); err != nil {
+		return nil, "", err
+	}
 	f.TeamID = p.TeamID
 	return s.cfg.Store.ListSandboxes(ctx, f)
 }
 
 // Kill implements domain.SandboxService.
 func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error {
-	sb, err := s.Get(ctx, p, id)
+	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
+		return err
+	}
+	sb, err := s.get(ctx, p, id)
 	if err != nil {
 		return err
 	}
@@ -336,7 +391,10 @@ func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error
 
 // SetTimeout implements domain.SandboxService.
 func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
-	if _, err := s.Get(ctx, p, id); err != nil {
+	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
+		return nil, err
+	}
+	if _, err := s.get(ctx, p, id); err != nil {
 		return nil, err
 	}
 	if d < time.Second {
@@ -363,8 +421,13 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 }
 
 // agentFor returns the agent of a running sandbox of the principal's team.
-func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string) (*agentclient.Client, error) {
-	sb, err := s.Get(ctx, p, id)
+// Reading files needs sandboxes:read; everything that changes or runs needs
+// sandboxes:write.
+func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (*agentclient.Client, error) {
+	if err := p.Need(scope); err != nil {
+		return nil, err
+	}
+	sb, err := s.get(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +461,7 @@ func (s *Service) Exec(ctx context.Context, p domain.Principal, id string, req d
 	if req.Timeout == 0 {
 		req.Timeout = s.cfg.ExecTimeout
 	}
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +473,7 @@ func (s *Service) WriteFile(ctx context.Context, p domain.Principal, id, path, u
 	if path == "" {
 		return nil, domain.Invalid("path", "path is required")
 	}
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +485,7 @@ func (s *Service) ReadFile(ctx context.Context, p domain.Principal, id, path, us
 	if path == "" {
 		return domain.Invalid("path", "path is required")
 	}
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return err
 	}
@@ -437,7 +500,7 @@ func (s *Service) ListFiles(ctx context.Context, p domain.Principal, id, path, u
 	if depth < 0 || depth > 32 {
 		return nil, domain.Invalid("depth", "depth must be between 1 and 32")
 	}
-	agent, err := s.agentFor(ctx, p, id)
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return nil, err
 	}
@@ -447,6 +510,21 @@ func (s *Service) ListFiles(ctx context.Context, p domain.Principal, id, path, u
 // Templates implements domain.SandboxService.
 func (s *Service) Templates(ctx context.Context) ([]*domain.Template, error) {
 	return s.cfg.Store.ListTemplates(ctx)
+}
+
+// Running returns copies of the running sandboxes this service tracks (not those being
+// ended), for the meter.
+func (s *Service) Running(context.Context) ([]*domain.Sandbox, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*domain.Sandbox, 0, len(s.live))
+	for _, ls := range s.live {
+		if !ls.ending {
+			cp := *ls.sb
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
 }
 
 // Live returns the number of running sandboxes this service tracks.

@@ -62,6 +62,23 @@ type Config struct {
 	// LogFormat is "text" or "json" (WARREN_LOG_FORMAT); LogLevel debug|info|warn|error.
 	LogFormat string
 	LogLevel  string
+	// DatabaseURL selects PostgreSQL (postgres://...) instead of the embedded SQLite
+	// file in DataDir (WARREN_DATABASE_URL).
+	DatabaseURL string
+	// RedisURL makes the request rate limiter shared through Redis, for several API
+	// replicas (WARREN_REDIS_URL); empty keeps it in memory.
+	RedisURL string
+	// PlansFile is a JSON pricing catalog (WARREN_PLANS); empty uses the built-in plans.
+	PlansFile string
+	// MeterInterval is how often running sandboxes' resource use is sampled and saved
+	// (WARREN_METER_INTERVAL, default 10 s): a crash loses at most this much usage.
+	MeterInterval time.Duration
+	// TeamQuota is the quota a new team gets when its creator gives none
+	// (WARREN_TEAM_MAX_SANDBOXES, _MAX_CPU_CORES, _MAX_MEMORY_MB, _MAX_DISK_MB,
+	// _REQUESTS_PER_MINUTE; 0 = no limit).
+	TeamQuota domain.Quota
+	// SessionTTL is how long a console login lasts (WARREN_SESSION_TTL, default 12 h).
+	SessionTTL time.Duration
 }
 
 func env(name, def string) string {
@@ -115,6 +132,20 @@ func ParseFlags(args []string) (Config, error) {
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", 30*time.Second, "how often runtime leftovers are removed")
 	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("WARREN_LOG_LEVEL", "info"), "log level (WARREN_LOG_LEVEL)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("WARREN_DATABASE_URL", ""), "PostgreSQL URL; empty uses SQLite in the data dir (WARREN_DATABASE_URL)")
+	fs.StringVar(&c.RedisURL, "redis-url", env("WARREN_REDIS_URL", ""), "Redis URL for a rate limiter shared by API replicas (WARREN_REDIS_URL)")
+	fs.StringVar(&c.PlansFile, "plans", env("WARREN_PLANS", ""), "pricing plans JSON file; empty uses the built-in plans (WARREN_PLANS)")
+	meter := fs.Duration("meter-interval", 10*time.Second, "how often sandbox usage is sampled and saved (WARREN_METER_INTERVAL)")
+	sessTTL := fs.Duration("session-ttl", 12*time.Hour, "console login lifetime (WARREN_SESSION_TTL)")
+	for name, d := range map[string]*time.Duration{"WARREN_METER_INTERVAL": meter, "WARREN_SESSION_TTL": sessTTL} {
+		if v := os.Getenv(name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed <= 0 {
+				return c, fmt.Errorf("%s=%q: want a positive duration such as 10s", name, v)
+			}
+			*d = parsed
+		}
+	}
 	if v := os.Getenv("WARREN_DEFAULT_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -129,6 +160,17 @@ func ParseFlags(args []string) (Config, error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	c.MeterInterval, c.SessionTTL = *meter, *sessTTL
+	if c.MeterInterval < 100*time.Millisecond {
+		return c, fmt.Errorf("--meter-interval %s is too short: use at least 100ms (10s is typical)", c.MeterInterval)
+	}
+	c.TeamQuota = domain.Quota{
+		MaxSandboxes:      envInt("WARREN_TEAM_MAX_SANDBOXES", 0),
+		MaxCPUCores:       envFloat("WARREN_TEAM_MAX_CPU_CORES", 0),
+		MaxMemoryMB:       envInt("WARREN_TEAM_MAX_MEMORY_MB", 0),
+		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", 0),
+		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", 0),
+	}
 	switch c.Runtime {
 	case "auto", "gvisor", "runc", "microvm":
 	default:

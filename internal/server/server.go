@@ -19,12 +19,14 @@ import (
 	"github.com/warren-sh/warren/internal/api/e2b"
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
+	"github.com/warren-sh/warren/internal/billing"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/ledger"
+	"github.com/warren-sh/warren/internal/metering"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/sandbox"
-	"github.com/warren-sh/warren/internal/store/sqlite"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -48,11 +50,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "warren.db"))
+	store, dbKind, err := openStore(ctx, c)
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer store.Close()
+	log.Info("database", "kind", dbKind)
+	catalog, err := billing.LoadCatalog(c.PlansFile)
+	if err != nil {
+		return fmt.Errorf("loading pricing plans: %w", err)
+	}
 
 	secret, created, err := auth.Bootstrap(ctx, store, filepath.Join(c.DataDir, "admin.key"))
 	if err != nil {
@@ -102,9 +109,18 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
+	ldg, err := ledger.New(store, catalog, nil, log)
+	if err != nil {
+		return err
+	}
+	meter, err := metering.New(metering.Config{Store: store, Source: usageSource(nd), Interval: c.MeterInterval, Log: log})
+	if err != nil {
+		return err
+	}
 	svc, err := sandbox.New(sandbox.Config{
 		Store: store, Node: nd, DefaultTimeout: c.DefaultTimeout,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
+		Admit: ldg.Admit, Meter: meter,
 	})
 	if err != nil {
 		return err
@@ -114,25 +130,42 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return fmt.Errorf("recovering sandboxes: %w", err)
 	}
 	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
+	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) { return store.GetSandbox(ctx, "", id) })
+	if err != nil {
+		return fmt.Errorf("recovering usage meters: %w", err)
+	}
+	log.Info("meters recovered", "report", fmt.Sprintf("%+v", mrep))
 
 	var ready atomic.Bool
-	keys, err := auth.NewKeyService(store, auth.WithLogger(log))
+	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
 	if err != nil {
 		return err
 	}
-	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithReady(func() error {
-		if !ready.Load() {
-			return errors.New("starting up")
-		}
-		return nil
-	}))
+	keys, err := auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
+		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }))
+	if err != nil {
+		return err
+	}
+	limit, closeLimiter, err := rateLimiter(c, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithTeams(keys), rest.WithBilling(ldg, billing.WriteCSV),
+		rest.WithRateLimit(limit), rest.WithReady(func() error {
+			if !ready.Load() {
+				return errors.New("starting up")
+			}
+			return nil
+		}))
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
 	}
 	// One listener serves /v1 and the E2B control-plane routes (E2B_API_URL points here).
 	top := http.NewServeMux()
-	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version}).Register(top)
+	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version,
+		Audit: keys.Record, RateLimit: limit}).Register(top)
 	top.Handle("/", api)
 	srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 	pln, err := net.Listen("tcp", c.ProxyListen)
@@ -150,6 +183,8 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go svc.RunSweeper(sweepCtx, c.SweepInterval)
+	meterDone := make(chan struct{})
+	go func() { defer close(meterDone); meter.Run(sweepCtx, svc.Running) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
@@ -177,6 +212,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		cancelDrain()
 	}
 	stopSweep()
+	<-meterDone
 	if c.KillOnExit {
 		if err := svc.KillAll(shutCtx); err != nil {
 			log.Error("killing sandboxes on exit", "err", err)

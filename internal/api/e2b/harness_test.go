@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +179,7 @@ func running(id string) *domain.Sandbox {
 // getReturns makes svc.Get answer sb for its id and NotFound for anything else.
 func (h *harness) getReturns(sbs ...*domain.Sandbox) {
 	h.svc.GetFn = func(_ context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
-		if p != testTeam {
+		if !reflect.DeepEqual(p, testTeam) {
 			h.t.Errorf("Get called with principal %+v", p)
 		}
 		for _, sb := range sbs {

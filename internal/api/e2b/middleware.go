@@ -103,6 +103,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if rec, ok := w.(*recorder); ok {
 			rec.teamID = p.TeamID
 		}
+		if err := s.rateLimit(r, p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
 }
@@ -145,6 +149,8 @@ type recorder struct {
 	wroteHeader bool
 	bytes       int64
 	teamID      string
+	// sandboxID is the sandbox a create made, for the audit log.
+	sandboxID string
 }
 
 func (rec *recorder) WriteHeader(code int) {

@@ -72,6 +72,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout t
 	if err != nil {
 		return err
 	}
+	if rec, ok := w.(*recorder); ok {
+		rec.sandboxID = sb.ID
+	}
 	s.writeJSON(w, r, http.StatusCreated, s.toSandbox(sb, req.TemplateID))
 	return nil
 }

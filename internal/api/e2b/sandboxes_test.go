@@ -2,6 +2,7 @@ package e2b
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestCreate(t *testing.T) {
 			h := newHarness(t)
 			var got domain.CreateSandbox
 			h.svc.CreateFn = func(_ context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
-				if p != testTeam {
+				if !reflect.DeepEqual(p, testTeam) {
 					t.Errorf("principal %+v", p)
 				}
 				got = req

@@ -20,11 +20,13 @@
 package e2b
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -52,6 +54,12 @@ type Config struct {
 	// service's defaults); GET /templates reports them as cpuCount, memoryMB and
 	// diskSizeMB. Zero fields are reported as 0.
 	DefaultLimits domain.Limits
+	// Audit, when set, records every state-changing request in the caller's team's
+	// audit log.
+	Audit func(ctx context.Context, e *domain.AuditEntry)
+	// RateLimit, when set, charges each request to the team's requests_per_minute
+	// budget (see rest.RateLimitFunc).
+	RateLimit func(ctx context.Context, key string, perMinute int64) (bool, time.Duration)
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -175,7 +183,11 @@ var catchAll = []struct {
 func (s *Server) buildMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range routeTable {
-		mux.Handle(rt.method+" "+rt.path, s.authenticate(s.adapt(rt.handle)))
+		h := s.adapt(rt.handle)
+		if action := auditActions[rt.method+" "+rt.path]; action != "" {
+			h = s.audit(action, h)
+		}
+		mux.Handle(rt.method+" "+rt.path, s.authenticate(h))
 	}
 	for _, c := range catchAll {
 		for _, p := range c.paths {

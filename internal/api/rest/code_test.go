@@ -299,7 +299,7 @@ func TestCodeContexts(t *testing.T) {
 	h, code := newCodeHarness(t)
 	var calls []string
 	code.CreateCodeContextFn = func(_ context.Context, p domain.Principal, id, language, cwd string) (*domain.CodeContext, error) {
-		if p != testPrincipal {
+		if !reflect.DeepEqual(p, testPrincipal) {
 			t.Errorf("principal = %+v", p)
 		}
 		calls = append(calls, "create "+id+" "+language+" "+cwd)

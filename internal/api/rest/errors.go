@@ -1,16 +1,17 @@
 package rest
 
 import (
-	"github.com/warren-sh/warren/internal/api/httpjson"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/warren-sh/warren/internal/api/httpjson"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -23,6 +24,11 @@ type errorBody struct {
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
 	Field     string `json:"field,omitempty"`
+	// Quota, Limit and Used explain a quota refusal; RetryAfter (seconds) a rate limit.
+	Quota      string   `json:"quota,omitempty"`
+	Limit      *float64 `json:"limit,omitempty"`
+	Used       *float64 `json:"used,omitempty"`
+	RetryAfter int      `json:"retry_after,omitempty"`
 }
 
 // httpError is an edge-only error for conditions that are about HTTP itself (unknown
@@ -88,7 +94,22 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 	if msg == "" {
 		msg = strings.ReplaceAll(kind.String(), "_", " ")
 	}
-	return statusOf(kind), errorBody{Code: kind.String(), Message: msg, RequestID: id, Field: domain.FieldOf(err)}
+	body := errorBody{Code: kind.String(), Message: msg, RequestID: id, Field: domain.FieldOf(err)}
+	status := statusOf(kind)
+	var qe *domain.QuotaError
+	if kind == domain.KindQuotaExceeded && errors.As(err, &qe) {
+		limit, used := qe.Limit, qe.Used
+		body.Quota, body.Limit, body.Used = qe.Quota, &limit, &used
+		switch {
+		case qe.Quota == "requests_per_minute":
+			body.Code = "rate_limited"
+			body.RetryAfter = retryAfterSeconds(qe.RetryAfter)
+		case qe.Quota == "spending_limit":
+			// Waiting does not help: only a raised limit or the next period does.
+			status = http.StatusForbidden
+		}
+	}
+	return status, body
 }
 
 // writeError sends err as a JSON error response.
@@ -97,7 +118,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeErrorBody(w, r, status, body)
 }
 
+// retryAfterSeconds rounds a wait up to whole seconds, at least 1, for Retry-After.
+func retryAfterSeconds(d time.Duration) int {
+	n := int((d + time.Second - 1) / time.Second)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
 func (s *Server) writeErrorBody(w http.ResponseWriter, r *http.Request, status int, body errorBody) {
+	if body.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="warren"`)
 	}

@@ -102,7 +102,7 @@ func (f *fakeSandboxes) Templates(ctx context.Context) ([]*domain.Template, erro
 // secret testKey belongs to testPrincipal and every other secret is rejected.
 type fakeKeys struct {
 	authenticate func(ctx context.Context, secret string) (domain.Principal, error)
-	createKey    func(ctx context.Context, p domain.Principal, name string) (*domain.APIKey, string, error)
+	createKey    func(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error)
 	listKeys     func(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error)
 	revokeKey    func(ctx context.Context, p domain.Principal, id string) error
 }
@@ -123,11 +123,11 @@ func (f *fakeKeys) Authenticate(ctx context.Context, secret string) (domain.Prin
 	return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "invalid API key")
 }
 
-func (f *fakeKeys) CreateKey(ctx context.Context, p domain.Principal, name string) (*domain.APIKey, string, error) {
+func (f *fakeKeys) CreateKey(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
 	if f.createKey == nil {
 		return nil, "", errNotSet
 	}
-	return f.createKey(ctx, p, name)
+	return f.createKey(ctx, p, spec)
 }
 
 func (f *fakeKeys) ListKeys(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error) {

@@ -3,6 +3,7 @@ package rest
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -19,16 +20,29 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Name) > 200 {
 		return domain.Invalid("name", "name must be at most 200 bytes")
 	}
-	k, secret, err := s.keys.CreateKey(r.Context(), p, req.Name)
+	spec := domain.KeySpec{Name: req.Name, Scopes: req.Scopes, TeamID: req.TeamID}
+	switch {
+	case req.ExpiresAt != nil && req.ExpiresIn != nil:
+		return domain.Invalid("expires_in", "give expires_at or expires_in, not both")
+	case req.ExpiresAt != nil:
+		if spec.ExpiresAt, err = parseTimeParam(*req.ExpiresAt, "expires_at"); err != nil {
+			return err
+		}
+	case req.ExpiresIn != nil:
+		if *req.ExpiresIn <= 0 || *req.ExpiresIn > 10*365*24*3600 {
+			return domain.Invalid("expires_in", "expires_in is %d: give a number of seconds between 1 and 315360000", *req.ExpiresIn)
+		}
+		spec.ExpiresAt = time.Now().Add(time.Duration(*req.ExpiresIn) * time.Second)
+	}
+	k, secret, err := s.keys.CreateKey(r.Context(), p, spec)
 	if err != nil {
 		return err
 	}
 	if k == nil {
 		return fmt.Errorf("create key: service returned no key")
 	}
-	s.writeJSON(w, r, http.StatusCreated, createdKeyJSON{
-		ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt.UTC(), Key: secret,
-	})
+	setTarget(r, k.ID)
+	s.writeJSON(w, r, http.StatusCreated, createdKeyJSON{keyJSON: toKeyJSON(k), Key: secret})
 	return nil
 }
 
@@ -43,10 +57,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := listKeysResponse{Keys: make([]keyJSON, 0, len(keys))}
 	for _, k := range keys {
-		resp.Keys = append(resp.Keys, keyJSON{
-			ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt.UTC(),
-			LastUsedAt: optTime(k.LastUsedAt), RevokedAt: optTime(k.RevokedAt), Admin: k.Admin,
-		})
+		resp.Keys = append(resp.Keys, toKeyJSON(k))
 	}
 	s.writeJSON(w, r, http.StatusOK, resp)
 	return nil

@@ -40,7 +40,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	rec := &recorder{ResponseWriter: w}
 	rec.Header().Set("X-Request-Id", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	ctx := context.WithValue(r.Context(), requestIDKey, id)
+	ctx = domain.WithRequestMeta(ctx, domain.RequestMeta{RemoteAddr: clientIP(r), RequestID: id})
+	r = r.WithContext(ctx)
 
 	defer func() {
 		v := recover()
@@ -127,6 +129,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if rec, ok := w.(*recorder); ok {
 			rec.teamID = p.TeamID
+		}
+		if err := s.limit(r, "team:"+p.TeamID, p.RequestsPerMinute); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})

@@ -43,6 +43,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	setTarget(r, sb.ID)
 	s.writeJSON(w, r, http.StatusCreated, toSandboxJSON(sb))
 	return nil
 }

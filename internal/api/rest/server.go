@@ -14,6 +14,8 @@
 package rest
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -32,7 +34,29 @@ type options struct {
 	maxJSONBytes int64
 	keepAlive    time.Duration
 	code         domain.CodeService
+	teams        domain.TeamService
+	billing      domain.BillingService
+	invoiceCSV   func(io.Writer, *domain.Invoice) error
+	rateLimit    RateLimitFunc
 }
+
+// RateLimitFunc admits one request against a budget of perMinute requests per minute
+// for key. A refused request gets how long to wait. An error (the limiter's backend is
+// down) should be logged by the function and the request admitted: refusing every call
+// because Redis is away would turn a degraded limiter into an outage.
+type RateLimitFunc func(ctx context.Context, key string, perMinute int64) (allowed bool, retryAfter time.Duration)
+
+// WithTeams serves teams, users, logins and the audit log from ts.
+func WithTeams(ts domain.TeamService) Option { return func(o *options) { o.teams = ts } }
+
+// WithBilling serves usage, plans and invoices from bs; csv writes an invoice as CSV.
+func WithBilling(bs domain.BillingService, csv func(io.Writer, *domain.Invoice) error) Option {
+	return func(o *options) { o.billing, o.invoiceCSV = bs, csv }
+}
+
+// WithRateLimit limits each team to its requests_per_minute quota (and logins per
+// client address) with f.
+func WithRateLimit(f RateLimitFunc) Option { return func(o *options) { o.rateLimit = f } }
 
 // WithReady sets the readiness check behind GET /readyz: a non-nil error answers 503 with
 // the error's text. Without it (or with nil), /readyz always answers 200.
@@ -97,37 +121,56 @@ type route struct {
 	// public routes skip authentication.
 	public bool
 	handle func(*Server, http.ResponseWriter, *http.Request) error
+	// action names the route in the audit log; routes that change nothing have none.
+	action string
 }
 
 // routeTable is the one list of endpoints. The OpenAPI conformance test checks that
 // openapi.json documents exactly these (method, path) pairs.
 var routeTable = []route{
-	{"GET", "/healthz", true, (*Server).healthz},
-	{"GET", "/readyz", true, (*Server).readyz},
-	{"GET", "/v1/openapi.json", true, (*Server).openAPI},
+	{"GET", "/healthz", true, (*Server).healthz, ""},
+	{"GET", "/readyz", true, (*Server).readyz, ""},
+	{"GET", "/v1/openapi.json", true, (*Server).openAPI, ""},
 
-	{"POST", "/v1/sandboxes", false, (*Server).createSandbox},
-	{"GET", "/v1/sandboxes", false, (*Server).listSandboxes},
-	{"GET", "/v1/sandboxes/{id}", false, (*Server).getSandbox},
-	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox},
-	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout},
-	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec},
+	{"POST", "/v1/sandboxes", false, (*Server).createSandbox, "sandbox.create"},
+	{"GET", "/v1/sandboxes", false, (*Server).listSandboxes, ""},
+	{"GET", "/v1/sandboxes/{id}", false, (*Server).getSandbox, ""},
+	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox, "sandbox.kill"},
+	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout, "sandbox.set_timeout"},
+	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec, "sandbox.exec"},
 
-	{"POST", "/v1/sandboxes/{id}/execute", false, (*Server).execute},
-	{"POST", "/v1/sandboxes/{id}/contexts", false, (*Server).createCodeContext},
-	{"GET", "/v1/sandboxes/{id}/contexts", false, (*Server).listCodeContexts},
-	{"DELETE", "/v1/sandboxes/{id}/contexts/{context_id}", false, (*Server).deleteCodeContext},
-	{"POST", "/v1/sandboxes/{id}/contexts/{context_id}/restart", false, (*Server).restartCodeContext},
+	{"POST", "/v1/sandboxes/{id}/execute", false, (*Server).execute, "sandbox.run_code"},
+	{"POST", "/v1/sandboxes/{id}/contexts", false, (*Server).createCodeContext, "sandbox.context_create"},
+	{"GET", "/v1/sandboxes/{id}/contexts", false, (*Server).listCodeContexts, ""},
+	{"DELETE", "/v1/sandboxes/{id}/contexts/{context_id}", false, (*Server).deleteCodeContext, "sandbox.context_delete"},
+	{"POST", "/v1/sandboxes/{id}/contexts/{context_id}/restart", false, (*Server).restartCodeContext, "sandbox.context_restart"},
 
-	{"PUT", "/v1/sandboxes/{id}/files/content", false, (*Server).writeFile},
-	{"GET", "/v1/sandboxes/{id}/files/content", false, (*Server).readFile},
-	{"GET", "/v1/sandboxes/{id}/files", false, (*Server).listFiles},
+	{"PUT", "/v1/sandboxes/{id}/files/content", false, (*Server).writeFile, "sandbox.file_write"},
+	{"GET", "/v1/sandboxes/{id}/files/content", false, (*Server).readFile, ""},
+	{"GET", "/v1/sandboxes/{id}/files", false, (*Server).listFiles, ""},
 
-	{"POST", "/v1/keys", false, (*Server).createKey},
-	{"GET", "/v1/keys", false, (*Server).listKeys},
-	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey},
+	{"POST", "/v1/keys", false, (*Server).createKey, "key.create"},
+	{"GET", "/v1/keys", false, (*Server).listKeys, ""},
+	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey, "key.revoke"},
 
-	{"GET", "/v1/templates", false, (*Server).templates},
+	{"GET", "/v1/templates", false, (*Server).templates, ""},
+
+	{"POST", "/v1/auth/login", true, (*Server).login, ""},
+	{"GET", "/v1/me", false, (*Server).me, ""},
+	{"POST", "/v1/teams", false, (*Server).createTeam, "team.create"},
+	{"GET", "/v1/teams", false, (*Server).listTeams, ""},
+	{"GET", "/v1/teams/{id}", false, (*Server).getTeam, ""},
+	{"PATCH", "/v1/teams/{id}", false, (*Server).updateTeam, "team.update"},
+	{"POST", "/v1/users", false, (*Server).createUser, "user.create"},
+	{"GET", "/v1/users", false, (*Server).listUsers, ""},
+	{"PATCH", "/v1/users/{id}", false, (*Server).updateUser, "user.update"},
+	{"DELETE", "/v1/users/{id}", false, (*Server).deleteUser, "user.delete"},
+	{"GET", "/v1/audit", false, (*Server).listAudit, ""},
+
+	{"GET", "/v1/usage", false, (*Server).usage, ""},
+	{"GET", "/v1/plans", false, (*Server).plans, ""},
+	{"GET", "/v1/invoices", false, (*Server).listInvoices, ""},
+	{"GET", "/v1/invoices/{period}", false, (*Server).getInvoice, ""},
 }
 
 func (s *Server) buildMux() *http.ServeMux {
@@ -135,6 +178,9 @@ func (s *Server) buildMux() *http.ServeMux {
 	allowed := map[string][]string{}
 	for _, rt := range routeTable {
 		var h http.Handler = s.adapt(rt.handle)
+		if rt.action != "" {
+			h = s.audit(rt.action, h)
+		}
 		if !rt.public {
 			h = s.authenticate(h)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func TestAuth(t *testing.T) {
 		return testSandbox(), nil
 	}
 	h.do("GET", "/v1/sandboxes/"+sbID, nil)
-	if got != testPrincipal {
+	if !reflect.DeepEqual(got, testPrincipal) {
 		t.Errorf("service saw principal %+v, want %+v", got, testPrincipal)
 	}
 }

@@ -133,26 +133,42 @@ type listFilesResponse struct {
 }
 
 type createKeyRequest struct {
-	Name string `json:"name"`
+	Name   string         `json:"name"`
+	Scopes []domain.Scope `json:"scopes"`
+	// ExpiresAt (RFC 3339) or ExpiresIn (seconds) set when the key stops working.
+	ExpiresAt *string `json:"expires_at"`
+	ExpiresIn *int64  `json:"expires_in"`
+	// TeamID creates the key for another team (platform admins only).
+	TeamID string `json:"team_id"`
 }
 
 type createdKeyJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Prefix    string    `json:"prefix"`
-	CreatedAt time.Time `json:"created_at"`
+	keyJSON
 	// Key is the secret. It is in this response only and is never stored.
 	Key string `json:"key"`
 }
 
 type keyJSON struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	Admin      bool       `json:"admin"`
+	ID         string         `json:"id"`
+	TeamID     string         `json:"team_id"`
+	Name       string         `json:"name"`
+	Prefix     string         `json:"prefix"`
+	Scopes     []domain.Scope `json:"scopes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	LastUsedAt *time.Time     `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time     `json:"revoked_at,omitempty"`
+	ExpiresAt  *time.Time     `json:"expires_at,omitempty"`
+	Admin      bool           `json:"admin"`
+}
+
+func toKeyJSON(k *domain.APIKey) keyJSON {
+	scopes := k.Scopes
+	if len(scopes) == 0 {
+		scopes = []domain.Scope{domain.ScopeAdmin}
+	}
+	return keyJSON{ID: k.ID, TeamID: k.TeamID, Name: k.Name, Prefix: k.Prefix, Scopes: scopes,
+		CreatedAt: k.CreatedAt.UTC(), LastUsedAt: optTime(k.LastUsedAt), RevokedAt: optTime(k.RevokedAt),
+		ExpiresAt: optTime(k.ExpiresAt), Admin: k.Admin}
 }
 
 type listKeysResponse struct {

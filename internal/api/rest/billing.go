@@ -1,0 +1,123 @@
+package rest
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+func (s *Server) billingSvc() (domain.BillingService, error) {
+	if s.opts.billing == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "usage and billing are not enabled on this server")
+	}
+	return s.opts.billing, nil
+}
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	bs, err := s.billingSvc()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	uq := domain.UsageQuery{GroupBy: q.Get("group_by"), SandboxID: q.Get("sandbox_id")}
+	if uq.From, err = parseTimeParam(q.Get("from"), "from"); err != nil {
+		return err
+	}
+	if uq.To, err = parseTimeParam(q.Get("to"), "to"); err != nil {
+		return err
+	}
+	rep, err := bs.Usage(r.Context(), p, uq)
+	if err != nil {
+		return err
+	}
+	rows := rep.Rows
+	if rows == nil {
+		rows = []domain.UsageRow{}
+	}
+	s.writeJSON(w, r, http.StatusOK, usageResponse{From: rep.From.UTC(), To: rep.To.UTC(), GroupBy: rep.GroupBy, Rows: rows, Total: rep.Total})
+	return nil
+}
+
+func (s *Server) plans(w http.ResponseWriter, r *http.Request) error {
+	bs, err := s.billingSvc()
+	if err != nil {
+		return err
+	}
+	plans := bs.Plans(r.Context())
+	if plans == nil {
+		plans = []domain.PlanInfo{}
+	}
+	s.writeJSON(w, r, http.StatusOK, listPlansResponse{Plans: plans})
+	return nil
+}
+
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	bs, err := s.billingSvc()
+	if err != nil {
+		return err
+	}
+	invs, err := bs.Invoices(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if invs == nil {
+		invs = []*domain.Invoice{}
+	}
+	for _, inv := range invs {
+		if inv.Lines == nil {
+			inv.Lines = []domain.InvoiceLine{}
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, listInvoicesResponse{Invoices: invs})
+	return nil
+}
+
+func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	bs, err := s.billingSvc()
+	if err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		format = "csv"
+	}
+	if format != "" && format != "json" && format != "csv" {
+		return domain.Invalid("format", "format %q is not supported: use json or csv", format)
+	}
+	inv, err := bs.Invoice(r.Context(), p, r.PathValue("period"))
+	if err != nil {
+		return err
+	}
+	if inv.Lines == nil {
+		inv.Lines = []domain.InvoiceLine{}
+	}
+	if format == "csv" {
+		if s.opts.invoiceCSV == nil {
+			return domain.Errorf(domain.KindUnavailable, "CSV export is not enabled on this server")
+		}
+		var buf bytes.Buffer
+		if err := s.opts.invoiceCSV(&buf, inv); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+inv.ID+`.csv"`)
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, inv)
+	return nil
+}

@@ -1,0 +1,306 @@
+package rest
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// loginsPerMinute bounds password guesses per client address.
+const loginsPerMinute = 10
+
+func (s *Server) teamSvc() (domain.TeamService, error) {
+	if s.opts.teams == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "team management is not enabled on this server")
+	}
+	return s.opts.teams, nil
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	if err := s.limit(r, "login:"+clientIP(r), loginsPerMinute); err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	sess, err := ts.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, loginResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt.UTC(),
+		User: toUserJSON(sess.User), Team: toTeamJSON(sess.Team, nil)})
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	// Everyone may see their own team, whatever their scopes.
+	self := p
+	self.Scopes = append([]domain.Scope{domain.ScopeTeamRead}, p.Scopes...)
+	t, u, err := ts.GetTeam(r.Context(), self, p.TeamID)
+	if err != nil {
+		return err
+	}
+	resp := meResponse{Team: toTeamJSON(t, &u), KeyID: p.KeyID, Scopes: p.Scopes, Admin: p.Admin}
+	if resp.Scopes == nil {
+		resp.Scopes = []domain.Scope{}
+	}
+	if p.UserID != "" {
+		if user, err := ts.GetUser(r.Context(), domain.Principal{TeamID: p.TeamID, UserID: p.UserID, Scopes: []domain.Scope{domain.ScopeTeamRead}}, p.UserID); err == nil {
+			uj := toUserJSON(user)
+			resp.User = &uj
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	var req teamRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	t, err := ts.CreateTeam(r.Context(), p, domain.TeamSpec{Name: req.Name, Quota: req.Quota, PlanID: req.PlanID, SpendLimit: req.SpendLimit})
+	if err != nil {
+		return err
+	}
+	setTarget(r, t.ID)
+	s.writeJSON(w, r, http.StatusCreated, toTeamJSON(t, &domain.QuotaUsage{}))
+	return nil
+}
+
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	teams, err := ts.ListTeams(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	resp := listTeamsResponse{Teams: make([]teamJSON, 0, len(teams))}
+	for _, t := range teams {
+		resp.Teams = append(resp.Teams, toTeamJSON(t, nil))
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	t, u, err := ts.GetTeam(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, toTeamJSON(t, &u))
+	return nil
+}
+
+func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	var req teamRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	t, err := ts.UpdateTeam(r.Context(), p, r.PathValue("id"), domain.TeamSpec{Name: req.Name, Quota: req.Quota, PlanID: req.PlanID, SpendLimit: req.SpendLimit})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, toTeamJSON(t, nil))
+	return nil
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	var req createUserRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	u, err := ts.CreateUser(r.Context(), p, domain.UserSpec{TeamID: req.TeamID, Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
+	if err != nil {
+		return err
+	}
+	setTarget(r, u.ID)
+	s.writeJSON(w, r, http.StatusCreated, toUserJSON(u))
+	return nil
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	users, err := ts.ListUsers(r.Context(), p, r.URL.Query().Get("team_id"))
+	if err != nil {
+		return err
+	}
+	resp := listUsersResponse{Users: make([]userJSON, 0, len(users))}
+	for _, u := range users {
+		resp.Users = append(resp.Users, toUserJSON(u))
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	var req updateUserRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	u, err := ts.UpdateUser(r.Context(), p, r.PathValue("id"), domain.UserPatch{Name: req.Name, Role: req.Role, Password: req.Password})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	if err := ts.DeleteUser(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := domain.AuditFilter{TeamID: q.Get("team_id"), Action: q.Get("action")}
+	if f.Since, err = parseTimeParam(q.Get("since"), "since"); err != nil {
+		return err
+	}
+	if f.Until, err = parseTimeParam(q.Get("until"), "until"); err != nil {
+		return err
+	}
+	if v := q.Get("before"); v != "" {
+		if f.BeforeID, err = strconv.ParseInt(v, 10, 64); err != nil || f.BeforeID <= 0 {
+			return domain.Invalid("before", "before must be an entry id from a previous page's next")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > 1000 {
+			return domain.Invalid("limit", "limit must be a number between 1 and 1000")
+		}
+	}
+	entries, err := ts.Audit(r.Context(), p, f)
+	if err != nil {
+		return err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	resp := listAuditResponse{Entries: make([]auditJSON, 0, len(entries))}
+	for _, e := range entries {
+		d := e.Details
+		if d == nil {
+			d = map[string]string{}
+		}
+		resp.Entries = append(resp.Entries, auditJSON{ID: e.ID, At: e.At.UTC(), ActorType: e.ActorType, ActorID: e.ActorID,
+			Action: e.Action, Target: e.Target, Status: e.Status, RemoteAddr: e.RemoteAddr, RequestID: e.RequestID, Details: d})
+	}
+	if len(entries) == limit && len(entries) > 0 {
+		resp.Next = strconv.FormatInt(entries[len(entries)-1].ID, 10)
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
+// parseTimeParam reads a query time: RFC 3339, or a date (YYYY-MM-DD, midnight UTC).
+func parseTimeParam(v, field string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, domain.Invalid(field, "%s %q is not a time: write 2026-11-01 or 2026-11-01T12:00:00Z", field, v)
+}
+
+// clientIP is the request's peer address without the port.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
