@@ -203,6 +203,18 @@ func (s *server) stop() {
 	os.RemoveAll(s.DataDir)
 }
 
+// stopKeep stops the server gracefully (it kills its sandboxes, --kill-on-exit) but
+// keeps its data directory for a restart with start.
+func (s *server) stopKeep() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("warren serve did not stop within 60s")
+	}
+	s.cmd = nil
+}
+
 // crash kills the server with SIGKILL, leaving its sandboxes running.
 func (s *server) crash() {
 	_ = s.cmd.Process.Kill()
