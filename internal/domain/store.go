@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Store persists teams, keys, templates and sandboxes. Implementations: store/sqlite
-// (and later store/postgres), held to one conformance suite (store/storetest).
+// Store persists teams, users, keys, templates, sandboxes, the audit log, usage and
+// invoices. Implementations: store/sqlite and store/postgres, held to one conformance
+// suite (store/storetest).
 // Lookups of missing rows return a KindNotFound error.
 type Store interface {
 	CreateTeam(ctx context.Context, t *Team) error
