@@ -12,6 +12,10 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
+// IssueGrace is how long after a period ends its invoice stays a draft, so that usage
+// the meters book late (up to one sampling interval, or a server restart) is billed.
+const IssueGrace = time.Hour
+
 // Invoices returns the team's invoices, newest first: the current period's draft, then
 // one per ended period since the team was created (at most maxInvoices). An ended
 // period's invoice is computed and saved the first time it is asked for, and from then
@@ -76,7 +80,7 @@ func (s *Service) invoice(ctx context.Context, team *domain.Team, start time.Tim
 	}
 	plan, err := s.catalog.Plan(team.PlanID)
 	if err != nil {
-		return nil, fmt.Errorf("team %s's plan: %w", team.ID, err)
+		return nil, fmt.Errorf("team %s's plan %q is not in the pricing catalog (fix WARREN_PLANS or the team's plan_id): %v", team.ID, team.PlanID, err)
 	}
 	_, end := billing.Period(start)
 	rows, err := s.store.ListUsage(ctx, domain.UsageFilter{TeamID: team.ID, From: start, To: end})
@@ -87,6 +91,10 @@ func (s *Service) invoice(ctx context.Context, team *domain.Team, start time.Tim
 	inv, err := billing.Compute(team, plan, start, end, rows, now)
 	if err != nil {
 		return nil, err
+	}
+	if inv.Final && now.Before(end.Add(IssueGrace)) {
+		// The meters may still book the period's last interval: keep it a draft a while.
+		inv.Final, inv.IssuedAt = false, time.Time{}
 	}
 	if inv.Final {
 		if err := s.store.SaveInvoice(ctx, inv); err != nil {
@@ -114,7 +122,7 @@ func (s *Service) Admit(ctx context.Context, team *domain.Team) (domain.Quota, e
 	q := team.Quota
 	plan, err := s.catalog.Plan(team.PlanID)
 	if err != nil {
-		return q, fmt.Errorf("team %s's plan: %w", team.ID, err)
+		return q, fmt.Errorf("team %s's plan %q is not in the pricing catalog (fix WARREN_PLANS or the team's plan_id): %v", team.ID, team.PlanID, err)
 	}
 	if c := plan.IncludedConcurrency; c > 0 && (q.MaxSandboxes == 0 || c < q.MaxSandboxes) {
 		q.MaxSandboxes = c
@@ -130,7 +138,7 @@ func (s *Service) CheckSpend(ctx context.Context, team *domain.Team) error {
 	}
 	plan, err := s.catalog.Plan(team.PlanID)
 	if err != nil {
-		return fmt.Errorf("team %s's plan: %w", team.ID, err)
+		return fmt.Errorf("team %s's plan %q is not in the pricing catalog (fix WARREN_PLANS or the team's plan_id): %v", team.ID, team.PlanID, err)
 	}
 	now := s.now()
 	start, end := billing.Period(now)

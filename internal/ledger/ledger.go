@@ -21,7 +21,7 @@ import (
 // maxRange bounds a usage report, so that one request cannot scan years of buckets.
 const maxRange = 366 * 24 * time.Hour
 
-// maxInvoices bounds how many past periods Invoices lists.
+// maxInvoices bounds how many invoices Invoices lists: the draft and 23 ended periods.
 const maxInvoices = 24
 
 // Store is the part of domain.Store the ledger reads and writes.
@@ -63,6 +63,10 @@ func (s *Service) Usage(ctx context.Context, p domain.Principal, q domain.UsageQ
 	if err := p.Need(domain.ScopeUsageRead); err != nil {
 		return nil, err
 	}
+	if p.TeamID == "" {
+		// The store reads an empty team as "every team": never let that through.
+		return nil, domain.Errorf(domain.KindUnauthorized, "no team: authenticate with an API key or a console session")
+	}
 	if q.From.IsZero() && q.To.IsZero() {
 		q.From, q.To = billing.Period(s.now())
 	}
@@ -73,7 +77,8 @@ func (s *Service) Usage(ctx context.Context, p domain.Principal, q domain.UsageQ
 		q.To = s.now()
 	}
 	from, to := floorDay(q.From), ceilDay(q.To)
-	if !to.After(from) {
+	// Compare before rounding, which would turn a reversed range within one day into that day.
+	if !q.To.After(q.From) {
 		return nil, domain.Invalid("to", "to (%s) must be after from (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
 	if to.Sub(from) > maxRange {
