@@ -1,6 +1,7 @@
 // Package cli implements the client verbs of the warren command (sandbox, exec,
-// run-code, cp, keys, templates), which talk to a Warren server's /v1 API through
-// internal/client.
+// run-code, cp, keys, templates, and the tenancy verbs teams, users, login, usage,
+// invoices, plans, audit), which talk to a Warren server's /v1 API through the Go SDK
+// (github.com/warren-sh/warren/sdk/go).
 //
 // The server verbs (serve, doctor, bench) live elsewhere; cmd/warren/main.go dispatches
 // to Run for the verbs Handles reports, and prints Usage as part of its help.
@@ -19,7 +20,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/warren-sh/warren/internal/client"
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 // Defaults and where people find the first key.
@@ -46,11 +47,28 @@ var commands = []command{
 	{"exec", "[--user U] [--cwd D] [--env K=V]... [--timeout S] [-i] ID -- CMD...", "Run a command in a sandbox, streaming its output", (*app).exec},
 	{"run-code", "[-l LANG | --context ID] [--env K=V]... [--timeout S] [--save-dir DIR] ID FILE|-", "Run code in a sandbox's code interpreter, streaming its output", (*app).runCode},
 	{"cp", "SRC DST   (one side ID:/path; - is stdin/stdout)", "Copy a file into or out of a sandbox", (*app).cp},
-	{"keys create", "[--name N]", "Create an API key", (*app).keysCreate},
+	{"keys create", "[NAME] [--name N] [--team ID] [--scope S]... [--expires DURATION|DATE]", "Create an API key", (*app).keysCreate},
 	{"keys list", "", "List API keys", (*app).keysList},
 	{"keys revoke", "ID", "Revoke an API key", (*app).keysRevoke},
 	{"templates", "", "List templates", (*app).templates},
+	{"login", "--email E [--password P]", "Sign in as a console user and print a session token", (*app).login},
+	{"teams create", "NAME [--max-sandboxes N] [--max-cpu F] [--max-memory-mb N] [--max-disk-mb N] [--rpm N] [--plan ID] [--spend-limit D]", "Create a team (platform admin)", (*app).teamsCreate},
+	{"teams list", "", "List teams", (*app).teamsList},
+	{"teams get", "ID", "Show a team, its quota and usage", (*app).teamsGet},
+	{"teams update", "ID [--name N] [--max-sandboxes N] [--max-cpu F] [--max-memory-mb N] [--max-disk-mb N] [--rpm N] [--plan ID] [--spend-limit D]", "Change a team (platform admin)", (*app).teamsUpdate},
+	{"users create", "--email E [--password P] --role R [--team ID] [--name N]", "Add a user to a team", (*app).usersCreate},
+	{"users list", "[--team ID]", "List users", (*app).usersList},
+	{"users update", "ID [--role R] [--name N] [--password P]", "Change a user", (*app).usersUpdate},
+	{"users delete", "ID", "Remove a user", (*app).usersDelete},
+	{"usage", "[--from DATE] [--to DATE] [--by sandbox|day|template|none] [--sandbox ID]", "Show resource usage", (*app).usage},
+	{"invoices list", "", "List invoices (also \"warren invoices\")", (*app).invoicesList},
+	{"invoices get", "PERIOD   (YYYY-MM; -o json or -o csv)", "Show an invoice", (*app).invoicesGet},
+	{"plans", "", "List pricing plans", (*app).plans},
+	{"audit", "[--action A] [--since DATE] [--until DATE] [--team ID] [--limit N]", "Show the audit log", (*app).audit},
 }
+
+// defaultSub is the subcommand a group runs when none is given.
+var defaultSub = map[string]string{"invoices": "list"}
 
 // Handles reports whether verb (the first argument, e.g. "sandbox") is a client verb
 // that Run handles. "help" is included.
@@ -109,6 +127,8 @@ type app struct {
 	apiKey string
 	output string
 	cmd    *command
+	// formats are the -o values the command accepts besides json and table.
+	formats []string
 }
 
 // usageError is a mistake in the command line or the configuration (exit 2). hint adds
@@ -152,6 +172,9 @@ func (a *app) dispatch(args []string) error {
 		a.help(a.stdout)
 		return errHelp
 	}
+	if sub, ok := defaultSub[args[0]]; ok && (len(args) == 1 || strings.HasPrefix(args[1], "-")) {
+		args = append([]string{args[0], sub}, args[1:]...)
+	}
 	// Longest match: "sandbox create" before "sandbox".
 	for i := range commands {
 		c := &commands[i]
@@ -189,7 +212,7 @@ func (a *app) report(err error) int {
 	var (
 		ue   *usageError
 		code exitCode
-		ae   *client.APIError
+		ae   *warren.APIError
 	)
 	switch {
 	case err == nil, errors.Is(err, errHelp):
@@ -222,15 +245,8 @@ func (a *app) report(err error) int {
 	return 1
 }
 
-// client builds the API client from flags and the environment.
-func (a *app) client() (*client.Client, error) {
-	url := a.apiURL
-	if url == "" {
-		url = a.env("WARREN_API_URL")
-	}
-	if url == "" {
-		url = DefaultAPIURL
-	}
+// client builds the API client from flags and the environment; it needs an API key.
+func (a *app) client() (*warren.Client, error) {
 	key := a.apiKey
 	if key == "" {
 		key = a.env("WARREN_API_KEY")
@@ -240,9 +256,23 @@ func (a *app) client() (*client.Client, error) {
 			"The server's admin key is in %s; on the server run:\n"+
 			"  export WARREN_API_KEY=$(sudo cat %s)", AdminKeyPath, AdminKeyPath)}
 	}
-	c, err := client.New(url, key, client.WithUserAgent("warren-cli"))
+	return a.newClient(key)
+}
+
+// newClient builds a client with the given credentials ("" for none). The SDK reads
+// the rest of its configuration from the invocation's environment, not the process's.
+func (a *app) newClient(key string) (*warren.Client, error) {
+	url := a.apiURL
+	if url == "" {
+		url = a.env("WARREN_API_URL")
+	}
+	if url == "" {
+		url = DefaultAPIURL
+	}
+	c, err := warren.New(warren.WithEnv(a.env), warren.WithAPIURL(url), warren.WithAPIKey(key),
+		warren.WithUserAgent("warren-cli/"+warren.Version))
 	if err != nil {
-		return nil, usagef("%v (from --api-url or WARREN_API_URL)", err)
+		return nil, usagef("%s (from --api-url or WARREN_API_URL)", strings.TrimPrefix(err.Error(), "warren: "))
 	}
 	return c, nil
 }

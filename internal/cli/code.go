@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warren-sh/warren/internal/client"
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 // maxCode caps the cell read from FILE or stdin: it travels inside the JSON request,
@@ -47,25 +47,31 @@ func (a *app) runCode(args []string) error {
 	if err != nil {
 		return err
 	}
-	req := client.RunCodeRequest{Code: src, Language: lang, ContextID: *contextID, Env: env, Timeout: time.Duration(*timeout) * time.Second}
+	opts := warren.RunCodeOptions{Language: lang, Env: env, Timeout: time.Duration(*timeout) * time.Second}
+	if *contextID != "" {
+		opts.Context = &warren.CodeContext{ID: *contextID}
+	}
 	if len(env) == 0 {
-		req.Env = nil
+		opts.Env = nil
 	}
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
-	var ex *client.Execution
+	var out *cellPrinter
+	if !a.json() {
+		out = &cellPrinter{a: a, sandbox: id, dir: *saveDir}
+		opts.OnEvent = out.event
+	}
+	ex, err := c.Sandbox(id).RunCode(a.ctx, src, opts)
+	if err != nil {
+		return err
+	}
+	if out != nil && out.err != nil {
+		return out.err
+	}
 	if a.json() {
-		if ex, err = c.RunCode(a.ctx, id, req); err != nil {
-			return err
-		}
 		if err := a.printJSON(ex); err != nil {
-			return err
-		}
-	} else {
-		out := &cellPrinter{a: a, sandbox: id, dir: *saveDir}
-		if ex, err = c.RunCodeStream(a.ctx, id, req, out.event); err != nil {
 			return err
 		}
 	}
@@ -102,40 +108,43 @@ func (a *app) readCode(file string) (string, error) {
 }
 
 // cellPrinter shows a streamed execution: output as it comes, results as text or as
-// saved files, the traceback on stderr.
+// saved files, the traceback on stderr. The first failure (saving a result) stops the
+// printing and is reported when the cell ends.
 type cellPrinter struct {
 	a       *app
 	sandbox string
 	dir     string
 	count   int // execution count, for file names
 	n       int // results so far
+	err     error
 }
 
-func (p *cellPrinter) event(ev client.CodeEvent) error {
+func (p *cellPrinter) event(ev warren.CodeEvent) {
+	if p.err != nil {
+		return
+	}
 	a := p.a
-	var err error
 	switch ev.Type {
-	case client.CodeEventNumberOfExecutions:
+	case warren.CodeEventNumberOfExecutions:
 		p.count = ev.ExecutionCount
-	case client.CodeEventStdout:
-		_, err = io.WriteString(a.stdout, ev.Text)
-	case client.CodeEventStderr:
-		_, err = io.WriteString(a.stderr, ev.Text)
-	case client.CodeEventResult:
+	case warren.CodeEventStdout:
+		_, _ = io.WriteString(a.stdout, ev.Text)
+	case warren.CodeEventStderr:
+		_, _ = io.WriteString(a.stderr, ev.Text)
+	case warren.CodeEventResult:
 		p.n++
-		err = p.result(ev.Result)
-	case client.CodeEventError, client.CodeEventUnexpectedEnd:
+		p.err = p.result(ev.Result)
+	case warren.CodeEventError, warren.CodeEventUnexpectedEnd:
 		tb := ev.Error.Traceback
 		if tb == "" {
 			tb = ev.Error.Error()
 		}
-		_, err = io.WriteString(a.stderr, withNewline(tb))
+		_, _ = io.WriteString(a.stderr, withNewline(tb))
 	}
-	return err
 }
 
 // result prints one result: a line per saved file, else its text.
-func (p *cellPrinter) result(r *client.Result) error {
+func (p *cellPrinter) result(r *warren.Result) error {
 	saved, err := p.save(r)
 	if err != nil {
 		return err
@@ -160,24 +169,21 @@ func (p *cellPrinter) result(r *client.Result) error {
 }
 
 // save writes the result's images and PDF to files and returns a line for each.
-func (p *cellPrinter) save(r *client.Result) ([]string, error) {
+func (p *cellPrinter) save(r *warren.Result) ([]string, error) {
 	type file struct {
 		mime, ext string
-		decode    func() ([]byte, error)
+		data      []byte
 		size      func([]byte) string
 	}
 	files := []file{
 		{"image/png", "png", r.PNG, func(b []byte) string { return dims(png.DecodeConfig(bytes.NewReader(b))) }},
 		{"image/jpeg", "jpg", r.JPEG, func(b []byte) string { return dims(jpeg.DecodeConfig(bytes.NewReader(b))) }},
-		{"image/svg+xml", "svg", func() ([]byte, error) { return []byte(r.SVG), nil }, nil},
+		{"image/svg+xml", "svg", []byte(r.SVG), nil},
 		{"application/pdf", "pdf", r.PDF, nil},
 	}
 	var lines []string
 	for _, f := range files {
-		data, err := f.decode()
-		if err != nil {
-			return nil, err
-		}
+		data := f.data
 		if len(data) == 0 {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,9 +21,9 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/api/rest"
-	"github.com/warren-sh/warren/internal/client"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/fake"
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 // codeSandbox is the one sandbox the fake code service knows.
@@ -268,8 +269,8 @@ func TestRunCodeUsage(t *testing.T) {
 	}
 }
 
-// TestClientRunCodeAgrees checks, through the real handler, that the client assembles
-// the same Execution from the stream as the server does for a whole execution.
+// TestClientRunCodeAgrees checks, through the real handler, that the SDK assembles the
+// same Execution from the stream as the server does for a whole execution.
 func TestClientRunCodeAgrees(t *testing.T) {
 	code := &fake.Code{RunCodeFn: linesCell(nil,
 		line{"type": "number_of_executions", "execution_count": 8},
@@ -281,24 +282,31 @@ func TestClientRunCodeAgrees(t *testing.T) {
 		line{"type": "error", "name": "E", "value": "v", "traceback": []string{"l1", "l2"}},
 		line{"type": "end_of_execution"})}
 	e := newCodeTestEnv(t, code)
-	c, err := client.New(e.url, keyA)
+	ctx := context.Background()
+	// The whole execution, as the server assembles it.
+	req, _ := http.NewRequest("POST", e.url+"/v1/sandboxes/"+codeSandbox+"/execute", strings.NewReader(`{"code":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+keyA)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	whole, err := c.RunCode(ctx, codeSandbox, client.RunCodeRequest{Code: "x"})
+	defer resp.Body.Close()
+	var whole warren.Execution
+	if err := json.NewDecoder(resp.Body).Decode(&whole); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("whole execution: %v %s", err, resp.Status)
+	}
+	c, err := warren.New(warren.WithEnv(nil), warren.WithAPIURL(e.url), warren.WithAPIKey(keyA))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var types []string
-	streamed, err := c.RunCodeStream(ctx, codeSandbox, client.RunCodeRequest{Code: "x"}, func(ev client.CodeEvent) error {
+	streamed, err := c.Sandbox(codeSandbox).RunCode(ctx, "x", warren.RunCodeOptions{OnEvent: func(ev warren.CodeEvent) {
 		types = append(types, ev.Type)
-		return nil
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(whole, streamed) {
+	if !reflect.DeepEqual(&whole, streamed) {
 		a, _ := json.Marshal(whole)
 		b, _ := json.Marshal(streamed)
 		t.Errorf("whole and streamed executions differ:\n%s\n%s", a, b)

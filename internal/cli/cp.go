@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 // cp copies one file between the local machine and a sandbox, streaming it both ways.
@@ -42,18 +44,6 @@ func splitRemote(s string) (id, p string, remote bool) {
 	return s[:i], s[i+1:], true
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func (a *app) upload(src, id, dst string) error {
 	if strings.HasSuffix(dst, "/") {
 		if src == "-" {
@@ -79,15 +69,15 @@ func (a *app) upload(src, id, dst string) error {
 	if err != nil {
 		return err
 	}
-	cr := &countingReader{r: in}
-	fi, err := c.Upload(a.ctx, id, dst, cr)
+	// A local file is seekable, so a refused upload (429, 503) can be retried.
+	fi, err := c.Sandbox(id).Files().Write(a.ctx, dst, in)
 	if err != nil {
 		return err
 	}
 	if a.json() {
 		return a.printJSON(fi)
 	}
-	fmt.Fprintf(a.stdout, "copied %s to %s:%s\n", fmtBytes(cr.n), id, fi.Path)
+	fmt.Fprintf(a.stdout, "copied %s to %s:%s\n", fmtBytes(fi.Size), id, fi.Path)
 	return nil
 }
 
@@ -100,7 +90,7 @@ func (a *app) download(id, src, dst string) error {
 		if err != nil {
 			return err
 		}
-		_, err = c.Download(a.ctx, id, src, a.stdout)
+		_, err = a.fetch(c, id, src, a.stdout)
 		return err
 	}
 	if fi, err := os.Stat(dst); (err == nil && fi.IsDir()) || strings.HasSuffix(dst, string(os.PathSeparator)) {
@@ -117,7 +107,7 @@ func (a *app) download(id, src, dst string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
-	n, err := c.Download(a.ctx, id, src, tmp)
+	n, err := a.fetch(c, id, src, tmp)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -135,4 +125,14 @@ func (a *app) download(id, src, dst string) error {
 	}
 	fmt.Fprintf(a.stdout, "copied %s from %s:%s to %s\n", fmtBytes(n), id, src, dst)
 	return nil
+}
+
+// fetch streams the sandbox file at src into w and returns how many bytes it wrote.
+func (a *app) fetch(c *warren.Client, id, src string, w io.Writer) (int64, error) {
+	rc, err := c.Sandbox(id).Files().Read(a.ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(w, rc)
 }

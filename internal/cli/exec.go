@@ -1,17 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/warren-sh/warren/internal/client"
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 // maxStdin caps what exec -i forwards: stdin travels inside the JSON request (base64 for
 // binary data), and the server caps JSON bodies at 1 MiB.
-const maxStdin = 512 << 10
+const maxStdin = warren.MaxStdin
 
 // exec runs a command: "warren exec [flags] ID -- CMD...". One word after "--" is a
 // shell line (run by bash -l -c, so pipes work); several are an argv, run directly.
@@ -54,14 +55,9 @@ func (a *app) exec(args []string) error {
 	if *timeout < 0 {
 		return usagef("--timeout must not be negative")
 	}
-	req := client.ExecRequest{Env: env, Cwd: *cwd, User: *user, Timeout: time.Duration(*timeout) * time.Second}
+	opts := warren.RunOptions{Env: env, Cwd: *cwd, User: *user, Timeout: time.Duration(*timeout) * time.Second, AllowNonZeroExit: true}
 	if len(env) == 0 {
-		req.Env = nil
-	}
-	if len(command) == 1 {
-		req.Cmd = command[0]
-	} else {
-		req.Args = command
+		opts.Env = nil
 	}
 	if *stdin {
 		if isTerminal(a.stdin) {
@@ -74,33 +70,28 @@ func (a *app) exec(args []string) error {
 		if len(in) > maxStdin {
 			return usagef("stdin is larger than 512 KiB; upload it with \"warren cp - %s:/tmp/input\" and redirect from that file", pos[0])
 		}
-		req.Stdin = in
+		opts.Stdin = bytes.NewReader(in)
 	}
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
-	var res *client.ExecResult
-	if a.json() {
-		res, err = c.Exec(a.ctx, pos[0], req)
-		if err != nil {
-			return err
-		}
-		if err := a.printJSON(map[string]any{"exit_code": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr}); err != nil {
-			return err
-		}
+	if !a.json() {
+		opts.OnStdout = func(b []byte) { _, _ = a.stdout.Write(b) }
+		opts.OnStderr = func(b []byte) { _, _ = a.stderr.Write(b) }
+	}
+	cmds := c.Sandbox(pos[0]).Commands()
+	var res *warren.CommandResult
+	if len(command) == 1 {
+		res, err = cmds.Run(a.ctx, command[0], opts)
 	} else {
-		res, err = c.ExecStream(a.ctx, pos[0], req, func(ev client.ExecEvent) error {
-			var werr error
-			switch ev.Type {
-			case client.EventStdout:
-				_, werr = a.stdout.Write(ev.Data)
-			case client.EventStderr:
-				_, werr = a.stderr.Write(ev.Data)
-			}
-			return werr
-		})
-		if err != nil {
+		res, err = cmds.RunArgs(a.ctx, command, opts)
+	}
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		if err := a.printJSON(map[string]any{"exit_code": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr}); err != nil {
 			return err
 		}
 	}
@@ -109,7 +100,7 @@ func (a *app) exec(args []string) error {
 
 // exitStatus turns the command's ending into warren's exit: the command's own code when
 // it is a valid one, else 1 with the reason on stderr (killed by a signal, timed out).
-func (a *app) exitStatus(res *client.ExecResult) error {
+func (a *app) exitStatus(res *warren.CommandResult) error {
 	switch {
 	case res.ExitCode == 0 && res.Error == "":
 		return nil

@@ -26,6 +26,7 @@ type memService struct {
 	secrets   map[string]string // secret -> key id
 	lastExec  domain.ExecRequest
 	lastReq   domain.CreateSandbox
+	lastKey   domain.KeySpec
 	seq       int
 }
 
@@ -46,7 +47,7 @@ func newMemService() *memService {
 	}
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.keys["key_a"] = &domain.APIKey{ID: "key_a", TeamID: "team_a", Name: "admin", Prefix: "sk_team_a", Admin: true, CreatedAt: t0}
-	m.keys["key_b"] = &domain.APIKey{ID: "key_b", TeamID: "team_b", Name: "b", Prefix: "sk_team_b", CreatedAt: t0}
+	m.keys["key_b"] = &domain.APIKey{ID: "key_b", TeamID: "team_b", Name: "b", Prefix: "sk_team_b", CreatedAt: t0, Scopes: []domain.Scope{domain.ScopeAdmin}}
 	m.secrets[keyA], m.secrets[keyB] = "key_a", "key_b"
 	return m
 }
@@ -282,14 +283,23 @@ func (m *memService) Authenticate(_ context.Context, secret string) (domain.Prin
 	if !ok || !k.RevokedAt.IsZero() {
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "invalid API key")
 	}
-	return domain.Principal{TeamID: k.TeamID, KeyID: k.ID, Admin: k.Admin}, nil
+	return domain.Principal{TeamID: k.TeamID, KeyID: k.ID, Admin: k.Admin, Scopes: k.Scopes}, nil
 }
 
-func (m *memService) CreateKey(_ context.Context, p domain.Principal, name string) (*domain.APIKey, string, error) {
+func (m *memService) CreateKey(_ context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lastKey = spec
 	secret := "sk_" + domain.NewID(32)
-	k := &domain.APIKey{ID: "key_" + domain.NewID(8), TeamID: p.TeamID, Name: name, Prefix: secret[:9], CreatedAt: time.Now()}
+	team, scopes := p.TeamID, spec.Scopes
+	if spec.TeamID != "" {
+		team = spec.TeamID
+	}
+	if len(scopes) == 0 {
+		scopes = []domain.Scope{domain.ScopeAdmin}
+	}
+	k := &domain.APIKey{ID: "key_" + domain.NewID(8), TeamID: team, Name: spec.Name, Prefix: secret[:9], CreatedAt: time.Now(),
+		Scopes: scopes, ExpiresAt: spec.ExpiresAt}
 	m.keys[k.ID], m.secrets[secret] = k, k.ID
 	return k, secret, nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -66,10 +67,11 @@ func (a *app) flagError(fs *flag.FlagSet, err error) error {
 }
 
 func (a *app) checkOutput() error {
-	if a.output != "" && a.output != "json" && a.output != "table" {
-		return usagef("-o %q: the formats are json and table", a.output)
+	formats := append([]string{"json", "table"}, a.formats...)
+	if a.output == "" || slices.Contains(formats, a.output) {
+		return nil
 	}
-	return nil
+	return usagef("-o %q: the formats are %s and %s", a.output, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
 }
 
 func (a *app) commandHelp(fs *flag.FlagSet) {

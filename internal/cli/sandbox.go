@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warren-sh/warren/internal/client"
+	warren "github.com/warren-sh/warren/sdk/go"
 )
 
 func (a *app) sandboxCreate(args []string) error {
@@ -33,33 +33,33 @@ func (a *app) sandboxCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	req := client.CreateSandboxRequest{
+	opts := warren.SandboxOptions{
 		Template: *template,
 		Timeout:  time.Duration(*timeout) * time.Second,
 		Env:      env,
 		Metadata: md,
-		Limits:   client.Limits{CPUCores: *cpu, MemoryMB: *mem, DiskMB: *disk, MaxProcesses: *procs},
+		Limits:   warren.Limits{CPUCores: *cpu, MemoryMB: *mem, DiskMB: *disk, MaxProcesses: *procs},
 		Runtime:  *rt, MinIsolation: *minIso,
 	}
 	if *noInternet {
-		no := false
-		req.Internet = &no
+		opts.Internet = warren.Ptr(false)
 	}
-	sb, err := c.CreateSandbox(a.ctx, req)
+	sbx, err := c.CreateSandbox(a.ctx, opts)
 	if err != nil {
 		return err
 	}
+	sb := sbx.Info()
 	if a.json() {
 		return a.printJSON(sb)
 	}
-	if err := a.showSandbox(sb); err != nil {
+	if err := a.showSandbox(&sb); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "\nRun a command: warren exec %s -- bash -c 'echo hello'\n", sb.ID)
 	return nil
 }
 
-func (a *app) showSandbox(sb *client.Sandbox) error {
+func (a *app) showSandbox(sb *warren.SandboxInfo) error {
 	internet := "on"
 	if !sb.Internet {
 		internet = "off"
@@ -100,21 +100,19 @@ func (a *app) sandboxList(args []string) error {
 		return err
 	}
 	// Follow the cursor until the end or the limit.
-	all := []client.Sandbox{}
-	p := client.ListSandboxesParams{States: states, Metadata: md, Limit: 100}
-	for {
-		if *limit > 0 {
-			p.Limit = min(100, *limit-len(all))
-		}
-		page, next, err := c.ListSandboxes(a.ctx, p)
+	all := []warren.SandboxInfo{}
+	opts := warren.ListOptions{States: states, Metadata: md, Limit: 100}
+	if *limit > 0 {
+		opts.Limit = min(100, *limit)
+	}
+	for sb, err := range c.AllSandboxes(a.ctx, opts) {
 		if err != nil {
 			return err
 		}
-		all = append(all, page...)
-		if next == "" || (*limit > 0 && len(all) >= *limit) {
+		all = append(all, *sb)
+		if *limit > 0 && len(all) >= *limit {
 			break
 		}
-		p.Cursor = next
 	}
 	if a.json() {
 		return a.printJSON(all)
@@ -154,7 +152,7 @@ func (a *app) sandboxKill(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.KillSandbox(a.ctx, pos[0]); err != nil {
+	if err := c.Sandbox(pos[0]).Kill(a.ctx); err != nil {
 		return err
 	}
 	if a.json() {
@@ -177,7 +175,7 @@ func (a *app) sandboxTimeout(args []string) error {
 	if err != nil {
 		return err
 	}
-	sb, err := c.SetTimeout(a.ctx, pos[0], time.Duration(secs)*time.Second)
+	sb, err := c.Sandbox(pos[0]).SetTimeout(a.ctx, time.Duration(secs)*time.Second)
 	if err != nil {
 		return err
 	}

@@ -1,31 +1,13 @@
-package client
+package warren
 
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"time"
 )
 
-// RunCodeRequest is one cell to run in a sandbox's code interpreter (templates that have
-// one, such as code-interpreter). Set at most one of Language and ContextID; with
-// neither, the default Python context runs it.
-type RunCodeRequest struct {
-	Code string
-	// Language picks that language's default context: python, javascript, bash, r, ...
-	Language string
-	// ContextID picks a context made by CreateCodeContext.
-	ContextID string
-	// Env is set for this execution only.
-	Env map[string]string
-	// Timeout interrupts the cell (the kernel survives); zero means the server default.
-	// Rounded up to whole seconds.
-	Timeout time.Duration
-}
-
-// Execution is what a cell did. A cell that raised is not a Go error: its exception is
-// in Error.
+// Execution is what a cell did. A cell that raised is not a Go error: its exception
+// is in Error.
 type Execution struct {
 	// Results are the cell's display outputs and its value, in order.
 	Results []Result `json:"results"`
@@ -43,14 +25,16 @@ type Logs struct {
 	Stderr []string `json:"stderr"`
 }
 
-// ExecutionError is an exception raised by a cell. Name is UnexpectedEndOfExecution when
-// the interpreter died mid-cell.
+// ExecutionError is an exception raised by a cell. Name is UnexpectedEndOfExecution
+// when the interpreter died mid-cell.
 type ExecutionError struct {
-	Name      string `json:"name"`
-	Value     string `json:"value"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	// Traceback is the formatted traceback (it may hold ANSI colour codes).
 	Traceback string `json:"traceback"`
 }
 
+// Error returns "Name: Value".
 func (e *ExecutionError) Error() string {
 	if e.Value == "" {
 		return e.Name
@@ -69,49 +53,26 @@ func (e *Execution) Text() string {
 }
 
 // Result is one output of a cell, with a field per MIME representation it has.
+// Binary representations are decoded; in JSON they are base64, as on the wire.
 type Result struct {
-	// IsMainResult is true for the cell's value and false for display outputs (plots).
+	// IsMainResult is true for the cell's value, false for display outputs (plots).
 	IsMainResult bool   `json:"is_main_result"`
 	Text         string `json:"text,omitempty"`     // text/plain
 	HTML         string `json:"html,omitempty"`     // text/html
 	Markdown     string `json:"markdown,omitempty"` // text/markdown
 	SVG          string `json:"svg,omitempty"`      // image/svg+xml
-	// PNGBase64, JPEGBase64 and PDFBase64 are base64; PNG, JPEG and PDF decode them.
-	PNGBase64  string          `json:"png,omitempty"`
-	JPEGBase64 string          `json:"jpeg,omitempty"`
-	PDFBase64  string          `json:"pdf,omitempty"`
-	LaTeX      string          `json:"latex,omitempty"`      // text/latex
-	JSON       json.RawMessage `json:"json,omitempty"`       // application/json
+	PNG          []byte `json:"png,omitempty"`      // image/png
+	JPEG         []byte `json:"jpeg,omitempty"`     // image/jpeg
+	PDF          []byte `json:"pdf,omitempty"`      // application/pdf
+	LaTeX        string `json:"latex,omitempty"`    // text/latex
+	// JSON is an application/json representation: any JSON value.
+	JSON       json.RawMessage `json:"json,omitempty"`
 	JavaScript string          `json:"javascript,omitempty"` // application/javascript
 	Data       json.RawMessage `json:"data,omitempty"`       // e2b/data
 	Chart      json.RawMessage `json:"chart,omitempty"`      // e2b/chart
-	// Extra holds other MIME types by name, and keys of the interpreter's line that are
-	// not fields here.
+	// Extra holds other MIME types by name, and keys of the interpreter's line that
+	// are not fields here (a png that is not valid base64 is kept here as sent).
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
-}
-
-// PNG returns the decoded image/png representation, or nil if there is none.
-func (r *Result) PNG() ([]byte, error) { return decodeBase64("png", r.PNGBase64) }
-
-// JPEG returns the decoded image/jpeg representation, or nil if there is none.
-func (r *Result) JPEG() ([]byte, error) { return decodeBase64("jpeg", r.JPEGBase64) }
-
-// PDF returns the decoded application/pdf representation, or nil if there is none.
-func (r *Result) PDF() ([]byte, error) { return decodeBase64("pdf", r.PDFBase64) }
-
-func decodeBase64(field, s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
-	}
-	s = strings.Join(strings.Fields(s), "") // tolerate line-wrapped base64
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		if b2, err2 := base64.RawStdEncoding.DecodeString(s); err2 == nil {
-			return b2, nil
-		}
-		return nil, fmt.Errorf("result %s is not valid base64: %w", field, err)
-	}
-	return b, nil
 }
 
 // Formats lists the MIME types the result has, text/plain first.
@@ -122,8 +83,8 @@ func (r *Result) Formats() []string {
 		set  bool
 	}{
 		{"text/plain", r.Text != ""}, {"text/html", r.HTML != ""}, {"text/markdown", r.Markdown != ""},
-		{"image/svg+xml", r.SVG != ""}, {"image/png", r.PNGBase64 != ""}, {"image/jpeg", r.JPEGBase64 != ""},
-		{"application/pdf", r.PDFBase64 != ""}, {"text/latex", r.LaTeX != ""}, {"application/json", len(r.JSON) > 0},
+		{"image/svg+xml", r.SVG != ""}, {"image/png", len(r.PNG) > 0}, {"image/jpeg", len(r.JPEG) > 0},
+		{"application/pdf", len(r.PDF) > 0}, {"text/latex", r.LaTeX != ""}, {"application/json", len(r.JSON) > 0},
 		{"application/javascript", r.JavaScript != ""}, {"e2b/data", len(r.Data) > 0}, {"e2b/chart", len(r.Chart) > 0},
 	} {
 		if f.set {
@@ -131,6 +92,75 @@ func (r *Result) Formats() []string {
 		}
 	}
 	return out
+}
+
+// UnmarshalJSON decodes a result leniently, as the server assembles executions:
+// unknown keys go to Extra, base64 may be line-wrapped or unpadded.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	var line map[string]json.RawMessage
+	if err := json.Unmarshal(b, &line); err != nil {
+		return err
+	}
+	*r = *decodeResult(line)
+	return nil
+}
+
+// decodeResult builds a Result from an interpreter result line (or a result object).
+func decodeResult(line map[string]json.RawMessage) *Result {
+	r := &Result{}
+	_ = json.Unmarshal(line["is_main_result"], &r.IsMainResult)
+	strs := map[string]*string{
+		"text": &r.Text, "html": &r.HTML, "markdown": &r.Markdown, "svg": &r.SVG,
+		"latex": &r.LaTeX, "javascript": &r.JavaScript,
+	}
+	bins := map[string]*[]byte{"png": &r.PNG, "jpeg": &r.JPEG, "pdf": &r.PDF}
+	raws := map[string]*json.RawMessage{"json": &r.JSON, "data": &r.Data, "chart": &r.Chart}
+	extra := map[string]json.RawMessage{}
+	if raw, ok := line["extra"]; ok {
+		_ = json.Unmarshal(raw, &extra)
+	}
+	for k, v := range line {
+		trimmed := strings.TrimSpace(string(v))
+		isObj := strings.HasPrefix(trimmed, "{")
+		if k == "type" || k == "is_main_result" || k == "extra" && isObj || trimmed == "null" {
+			continue
+		}
+		if p, ok := strs[k]; ok && json.Unmarshal(v, p) == nil {
+			continue
+		}
+		if p, ok := bins[k]; ok {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				if b, ok := decodeBase64(s); ok {
+					*p = b
+					continue
+				}
+			}
+		}
+		if p, ok := raws[k]; ok && (k == "json" || isObj) {
+			*p = append(json.RawMessage(nil), v...)
+			continue
+		}
+		if _, dup := extra[k]; !dup {
+			extra[k] = append(json.RawMessage(nil), v...)
+		}
+	}
+	if len(extra) > 0 {
+		r.Extra = extra
+	}
+	return r
+}
+
+// decodeBase64 decodes standard base64, tolerating line breaks and missing padding.
+func decodeBase64(s string) ([]byte, bool) {
+	s = strings.Join(strings.Fields(s), "")
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, true
+	}
+	if b, err := base64.RawStdEncoding.DecodeString(s); err == nil {
+		return b, true
+	}
+	return nil, false
 }
 
 // Code event types: the interpreter's line types.
@@ -144,8 +174,8 @@ const (
 	CodeEventUnexpectedEnd      = "unexpected_end_of_execution"
 )
 
-// CodeEvent is one line of a streamed execution. Type says which fields are set; events
-// of other types (newer servers may send some) carry only Raw.
+// CodeEvent is one line of a streamed execution. Type says which fields are set;
+// events of other types (newer servers may send some) carry only Raw.
 type CodeEvent struct {
 	Type string
 	// Text is the output chunk of CodeEventStdout and CodeEventStderr.
@@ -160,28 +190,15 @@ type CodeEvent struct {
 	Raw json.RawMessage
 }
 
-// CodeContext is a code interpreter context: a kernel with its own state.
-type CodeContext struct {
-	ID       string `json:"id"`
-	Language string `json:"language"`
-	Cwd      string `json:"cwd"`
-}
-
-// CreateCodeContextRequest makes a context; empty fields mean python and /home/user.
-type CreateCodeContextRequest struct {
-	Language string
-	Cwd      string
-}
-
 // unexpectedEnd is the error value of an unexpected_end_of_execution line without one.
 const unexpectedEnd = "the interpreter ended the execution unexpectedly (its kernel may have died); the context's state may be lost"
 
-// decodeCodeLine turns an interpreter line into a CodeEvent. It is lenient in the same
-// way as the server's assembly, so that streamed and whole executions agree.
+// decodeCodeLine turns an interpreter line into a CodeEvent. It is lenient in the
+// same way as the server's assembly, so that streamed and whole executions agree.
 func decodeCodeLine(typ string, data []byte) (*CodeEvent, error) {
 	var line map[string]json.RawMessage
 	if err := json.Unmarshal(data, &line); err != nil {
-		return nil, fmt.Errorf("code stream: bad %s event: %w", typ, err)
+		return nil, err
 	}
 	ev := &CodeEvent{Type: typ, Raw: append(json.RawMessage(nil), data...)}
 	switch typ {
@@ -242,38 +259,4 @@ func tracebackOf(raw json.RawMessage) string {
 		return strings.Join(lines, "\n")
 	}
 	return ""
-}
-
-func decodeResult(line map[string]json.RawMessage) *Result {
-	r := &Result{}
-	_ = json.Unmarshal(line["is_main_result"], &r.IsMainResult)
-	strs := map[string]*string{
-		"text": &r.Text, "html": &r.HTML, "markdown": &r.Markdown, "svg": &r.SVG, "png": &r.PNGBase64,
-		"jpeg": &r.JPEGBase64, "pdf": &r.PDFBase64, "latex": &r.LaTeX, "javascript": &r.JavaScript,
-	}
-	raws := map[string]*json.RawMessage{"json": &r.JSON, "data": &r.Data, "chart": &r.Chart}
-	extra := map[string]json.RawMessage{}
-	if raw, ok := line["extra"]; ok {
-		_ = json.Unmarshal(raw, &extra)
-	}
-	for k, v := range line {
-		isObj := strings.HasPrefix(strings.TrimSpace(string(v)), "{")
-		if k == "type" || k == "is_main_result" || k == "extra" && isObj || strings.TrimSpace(string(v)) == "null" {
-			continue
-		}
-		if p, ok := strs[k]; ok && json.Unmarshal(v, p) == nil {
-			continue
-		}
-		if p, ok := raws[k]; ok && (k == "json" || isObj) {
-			*p = append(json.RawMessage(nil), v...)
-			continue
-		}
-		if _, dup := extra[k]; !dup {
-			extra[k] = v
-		}
-	}
-	if len(extra) > 0 {
-		r.Extra = extra
-	}
-	return r
 }

@@ -1,0 +1,206 @@
+package warren
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// DefaultAPIURL is the API address used when neither WithAPIURL nor WARREN_API_URL
+// gives one: a `warren serve` on the same machine.
+const DefaultAPIURL = "http://127.0.0.1:3000"
+
+// defaultProxyPort is the sandbox traffic port of a default `warren serve`.
+const defaultProxyPort = "3001"
+
+// Version is the SDK's version, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// Client calls one Warren server. Make it with New; it is safe for concurrent use.
+type Client struct {
+	base      string // scheme://host[/prefix], no trailing slash
+	key       string
+	domain    string
+	hc        *http.Client
+	retry     RetryPolicy
+	userAgent string
+}
+
+// Option configures a Client.
+type Option func(*settings) error
+
+// settings collects the options before New fills in defaults; the *Set flags tell an
+// explicit empty value from an absent one.
+type settings struct {
+	apiURL, apiKey, domain string
+	urlSet, keySet         bool
+	hc                     *http.Client
+	retry                  RetryPolicy
+	userAgent              string
+	env                    func(string) string
+}
+
+// WithAPIURL sets the server's address, e.g. "https://warren.example.com" (default:
+// WARREN_API_URL, else DefaultAPIURL). A path prefix is kept.
+func WithAPIURL(u string) Option {
+	return func(s *settings) error { s.apiURL, s.urlSet = u, u != ""; return nil }
+}
+
+// WithAPIKey sets the credentials: an API key (sk_...) or a console session token
+// (ws_... from Client.Login). Default: WARREN_API_KEY. An explicit empty key sends no
+// credentials (enough for Login).
+func WithAPIKey(key string) Option {
+	return func(s *settings) error { s.apiKey, s.keySet = key, true; return nil }
+}
+
+// WithHTTPClient sets the HTTP client. The default has no overall timeout, since
+// streams and large files take as long as they take: bound calls with their context.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(s *settings) error {
+		if hc == nil {
+			return errors.New("warren: WithHTTPClient: nil client")
+		}
+		s.hc = hc
+		return nil
+	}
+}
+
+// WithRetry sets how 429 and 503 answers are retried; zero fields take
+// DefaultRetryPolicy's values, and MaxAttempts 1 turns retries off.
+func WithRetry(p RetryPolicy) Option {
+	return func(s *settings) error {
+		if p.MaxAttempts < 0 || p.BaseDelay < 0 || p.MaxDelay < 0 || p.MaxRetryAfter < 0 {
+			return errors.New("warren: WithRetry: negative value in the retry policy")
+		}
+		s.retry = p
+		return nil
+	}
+}
+
+// WithSandboxDomain sets the sandbox domain used by Sandbox.GetHost: port P of sandbox
+// S is reachable at "P-S.<domain>" through the server's traffic proxy. Default:
+// WARREN_DOMAIN, else the host and port of WARREN_PROXY_URL, else "localhost:3001" for
+// an API on a loopback address (a default `warren serve`), else the API's host name
+// with port 3001.
+func WithSandboxDomain(domain string) Option {
+	return func(s *settings) error { s.domain = domain; return nil }
+}
+
+// WithUserAgent sets the User-Agent header (default "warren-go/<Version>").
+func WithUserAgent(ua string) Option {
+	return func(s *settings) error { s.userAgent = ua; return nil }
+}
+
+// WithEnv replaces os.Getenv as the source of the WARREN_* defaults; a nil function
+// reads no environment at all.
+func WithEnv(getenv func(string) string) Option {
+	return func(s *settings) error {
+		if getenv == nil {
+			getenv = func(string) string { return "" }
+		}
+		s.env = getenv
+		return nil
+	}
+}
+
+// New returns a client configured by opts, then by the environment (WARREN_API_URL,
+// WARREN_API_KEY, WARREN_DOMAIN, WARREN_PROXY_URL), then by defaults.
+func New(opts ...Option) (*Client, error) {
+	s := settings{env: os.Getenv}
+	for _, opt := range opts {
+		if err := opt(&s); err != nil {
+			return nil, err
+		}
+	}
+	if !s.urlSet {
+		s.apiURL = strings.TrimSpace(s.env("WARREN_API_URL"))
+	}
+	if s.apiURL == "" {
+		s.apiURL = DefaultAPIURL
+	}
+	if !s.keySet {
+		s.apiKey = strings.TrimSpace(s.env("WARREN_API_KEY"))
+	}
+	base, err := parseBaseURL(s.apiURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{base: base, key: s.apiKey, hc: s.hc, retry: s.retry.withDefaults(), userAgent: s.userAgent}
+	if c.hc == nil {
+		c.hc = &http.Client{}
+	}
+	if c.userAgent == "" {
+		c.userAgent = "warren-go/" + Version
+	}
+	c.domain = s.domain
+	if c.domain == "" {
+		c.domain = strings.TrimSpace(s.env("WARREN_DOMAIN"))
+	}
+	if c.domain == "" {
+		c.domain = deriveDomain(strings.TrimSpace(s.env("WARREN_PROXY_URL")), base)
+	}
+	return c, nil
+}
+
+// parseBaseURL checks an API URL and returns it without a trailing slash.
+func parseBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("warren: API URL %q must look like http://host:port: %w", raw, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("warren: API URL %q must look like http://host:port", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("warren: API URL %q must not have a query or fragment", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// deriveDomain guesses the sandbox domain a server uses when WARREN_DOMAIN is not
+// set: the proxy URL's host and port, or the server default (the proxy on port 3001,
+// named "localhost" for a loopback address).
+func deriveDomain(proxyURL, apiBase string) string {
+	if proxyURL != "" {
+		if !strings.Contains(proxyURL, "://") {
+			proxyURL = "http://" + proxyURL
+		}
+		if u, err := url.Parse(proxyURL); err == nil && u.Hostname() != "" {
+			host := u.Hostname()
+			if isLoopback(host) {
+				host = "localhost"
+			}
+			if u.Port() != "" {
+				return net.JoinHostPort(host, u.Port())
+			}
+			return host
+		}
+	}
+	u, err := url.Parse(apiBase)
+	if err != nil {
+		return "localhost:" + defaultProxyPort
+	}
+	host := u.Hostname()
+	if isLoopback(host) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, defaultProxyPort)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// APIURL returns the server address the client uses.
+func (c *Client) APIURL() string { return c.base }
+
+// SandboxDomain returns the sandbox domain GetHost uses.
+func (c *Client) SandboxDomain() string { return c.domain }

@@ -1,0 +1,330 @@
+package warren
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// integrationClient returns a client of the server named by WARREN_API_URL and
+// WARREN_API_KEY (an admin key), which TestMain sets when it starts a server. Without
+// them the test is skipped (-short, or outside CI); in CI (CI set) that is a failure.
+func integrationClient(t testing.TB) *Client {
+	t.Helper()
+	if os.Getenv("WARREN_API_URL") == "" || os.Getenv("WARREN_API_KEY") == "" {
+		if testing.Short() {
+			t.Skip("-short: no integration tests")
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but WARREN_API_URL and WARREN_API_KEY are not: the SDK's integration tests need a server")
+		}
+		t.Skip("set WARREN_API_URL and WARREN_API_KEY (an admin key) to run the integration tests against a server")
+	}
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newSandbox creates a sandbox killed at the end of the test.
+func newSandbox(t testing.TB, c *Client, template string) *Sandbox {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sbx, err := c.CreateSandbox(ctx, SandboxOptions{Template: template, Timeout: 10 * time.Minute,
+		Metadata: map[string]string{"test": t.Name()}, Env: map[string]string{"WARREN_TEST": "1"}})
+	if err != nil {
+		t.Fatalf("creating a %s sandbox: %v", template, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := sbx.Kill(ctx); err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+			t.Errorf("killing %s: %v", sbx.ID, err)
+		}
+	})
+	return sbx
+}
+
+func TestIntegrationSandboxes(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sbx := newSandbox(t, c, "base")
+	info := sbx.Info()
+	if info.State != "running" || info.Template != "base" || info.EnvKeys[0] != "WARREN_TEST" || info.Metadata["test"] != t.Name() {
+		t.Errorf("created %+v", info)
+	}
+	same, err := c.ConnectSandbox(ctx, sbx.ID)
+	if err != nil || same.Info().CreatedAt != info.CreatedAt {
+		t.Fatalf("connect: %+v %v", same, err)
+	}
+	if got, err := c.GetSandbox(ctx, sbx.ID); err != nil || got.ID != sbx.ID {
+		t.Errorf("get: %+v %v", got, err)
+	}
+	page, err := c.ListSandboxes(ctx, ListOptions{Metadata: map[string]string{"test": t.Name()}, States: []string{"running"}})
+	if err != nil || len(page.Sandboxes) != 1 || page.Sandboxes[0].ID != sbx.ID {
+		t.Errorf("list: %+v %v", page, err)
+	}
+	found := false
+	for s, err := range c.AllSandboxes(ctx, ListOptions{Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = found || s.ID == sbx.ID
+	}
+	if !found {
+		t.Error("AllSandboxes did not yield the sandbox")
+	}
+	before := sbx.Info().EndsAt
+	ni, err := sbx.SetTimeout(ctx, 20*time.Minute)
+	if err != nil || !ni.EndsAt.After(before) || !sbx.Info().EndsAt.Equal(ni.EndsAt) {
+		t.Errorf("set timeout: %+v %v", ni, err)
+	}
+	if ts, err := c.Templates(ctx); err != nil || len(ts) == 0 {
+		t.Errorf("templates: %v %v", ts, err)
+	}
+	if h := sbx.GetHost(8080); !strings.HasPrefix(h, "8080-"+sbx.ID+".") {
+		t.Errorf("GetHost = %q", h)
+	}
+	if err := sbx.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sbx.Kill(ctx); !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+		t.Errorf("second kill: %v", err)
+	}
+	if info, err := sbx.Refresh(ctx); err != nil || info.State != "stopped" || info.EndReason != "killed" {
+		t.Errorf("after kill: %+v %v", info, err)
+	}
+	if _, err := c.ConnectSandbox(ctx, "zzzzzzzzzzzzzzzzzzzz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown sandbox: %v", err)
+	}
+	bad, _ := New(WithAPIKey("sk_not_a_key"))
+	if _, err := bad.ListSandboxes(ctx, ListOptions{}); !errors.Is(err, ErrAuthentication) {
+		t.Errorf("bad key: %v", err)
+	}
+}
+
+func TestIntegrationCommands(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmds := newSandbox(t, c, "base").Commands()
+
+	var mu sync.Mutex
+	var order []string
+	note := func(kind string) func([]byte) {
+		return func(b []byte) { mu.Lock(); order = append(order, kind+":"+string(b)); mu.Unlock() }
+	}
+	res, err := cmds.Run(ctx, "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three", RunOptions{OnStdout: note("out"), OnStderr: note("err")})
+	if err != nil || res.Stdout != "one\nthree\n" || res.Stderr != "two\n" || res.PID == 0 {
+		t.Errorf("run: %+v %v", res, err)
+	}
+	if fmt.Sprint(order) != "[out:one\n err:two\n out:three\n]" {
+		t.Errorf("callback order %q", order)
+	}
+	res, err = cmds.Run(ctx, "echo -n \"$A $PWD $(whoami)\"", RunOptions{Env: map[string]string{"A": "x"}, Cwd: "/tmp", User: "root"})
+	if err != nil || res.Stdout != "x /tmp root" {
+		t.Errorf("env, cwd, user: %+v %v", res, err)
+	}
+	res, err = cmds.Run(ctx, "echo oops >&2; exit 3", RunOptions{})
+	var ce *CommandExitError
+	if !errors.As(err, &ce) || ce.ExitCode != 3 || res.Stderr != "oops\n" {
+		t.Errorf("exit 3: %+v %v", res, err)
+	}
+	if res, err := cmds.Run(ctx, "exit 4", RunOptions{AllowNonZeroExit: true}); err != nil || res.ExitCode != 4 {
+		t.Errorf("allowed exit: %+v %v", res, err)
+	}
+	bin := []byte{0, 0xff, 1, '\n'}
+	if res, err := cmds.RunArgs(ctx, []string{"cat"}, RunOptions{Stdin: bytes.NewReader(bin)}); err != nil || res.Stdout != string(bin) {
+		t.Errorf("binary stdin: %q %v", res.Stdout, err)
+	}
+	if res, err := cmds.Run(ctx, "tr a-z A-Z", RunOptions{Stdin: strings.NewReader("text")}); err != nil || res.Stdout != "TEXT" {
+		t.Errorf("text stdin: %+v %v", res, err)
+	}
+	start := time.Now()
+	if _, err := cmds.Run(ctx, "sleep 30", RunOptions{Timeout: time.Second}); !errors.Is(err, ErrTimeout) || time.Since(start) > 15*time.Second {
+		t.Errorf("timeout: %v after %v", err, time.Since(start))
+	}
+
+	h, err := cmds.Start(ctx, "for i in 1 2 3; do echo $i; sleep 0.1; done", RunOptions{})
+	if err != nil || h.PID == 0 {
+		t.Fatalf("start: %v", err)
+	}
+	if res, err := h.Wait(ctx); err != nil || res.Stdout != "1\n2\n3\n" {
+		t.Errorf("wait: %+v %v", res, err)
+	}
+	h, err = cmds.Start(ctx, "echo started; sleep 600 & sleep 600", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); h.Stdout() != "started\n" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := h.Kill(ctx); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	res, err = h.Wait(ctx)
+	if !errors.As(err, &ce) || res.ExitCode == 0 {
+		t.Errorf("killed: %+v %v", res, err)
+	}
+	if res, _ := cmds.Run(ctx, "pgrep -c sleep", RunOptions{AllowNonZeroExit: true}); strings.TrimSpace(res.Stdout) != "0" {
+		t.Errorf("processes left after Kill: %q", res.Stdout)
+	}
+	if _, err := cmds.Run(ctx, "true", RunOptions{User: "nobody-here"}); err == nil {
+		t.Error("unknown user accepted")
+	}
+}
+
+func TestIntegrationFiles(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sbx := newSandbox(t, c, "base")
+	files := sbx.Files()
+	data := make([]byte, 5<<20+3)
+	rand.Read(data)
+	fi, err := files.Write(ctx, "/home/user/dir/data.bin", io.MultiReader(bytes.NewReader(data[:1000]), bytes.NewReader(data[1000:])))
+	if err != nil || fi.Size != int64(len(data)) || fi.Type != "file" {
+		t.Fatalf("write: %+v %v", fi, err)
+	}
+	rc, err := files.Read(ctx, "/home/user/dir/data.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read back %d bytes, %v", len(got), err)
+	}
+	if _, err := files.WriteBytes(ctx, "notes.txt", []byte("relative")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := files.ReadBytes(ctx, "/home/user/notes.txt"); err != nil || string(b) != "relative" {
+		t.Errorf("relative path: %q %v", b, err)
+	}
+	entries, err := files.List(ctx, "/home/user/dir")
+	if err != nil || len(entries) != 1 || entries[0].Name != "data.bin" {
+		t.Errorf("list: %+v %v", entries, err)
+	}
+	if deep, err := files.ListDepth(ctx, "/home/user", 2); err != nil || len(deep) < 3 {
+		t.Errorf("list depth 2: %d entries, %v", len(deep), err)
+	}
+	for p, want := range map[string]bool{"/home/user/dir/data.bin": true, "/home/user/dir": true, "notes.txt": true, "/home/user/nope": false, "/nope/x": false, "/etc/hostname/x": false} {
+		if ok, err := files.Exists(ctx, p); err != nil || ok != want {
+			t.Errorf("Exists(%q) = %v, %v", p, ok, err)
+		}
+	}
+	if st, err := files.Stat(ctx, "/home/user/dir"); err != nil || !st.IsDir() {
+		t.Errorf("stat dir: %+v %v", st, err)
+	}
+	if made, err := files.MakeDir(ctx, "/home/user/a/b"); err != nil || !made {
+		t.Errorf("mkdir: %v %v", made, err)
+	}
+	if made, err := files.MakeDir(ctx, "/home/user/a/b"); err != nil || made {
+		t.Errorf("mkdir again: %v %v", made, err)
+	}
+	if err := files.Remove(ctx, "/home/user/a"); err != nil {
+		t.Errorf("remove: %v", err)
+	}
+	if err := files.Remove(ctx, "/home/user/a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("remove missing: %v", err)
+	}
+	if err := files.Remove(ctx, "/etc/hostname"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("remove as user from /etc: %v", err)
+	}
+	if fi, err := files.WithUser("root").WriteBytes(ctx, "/root/secret", []byte("s")); err != nil || fi.Owner != "root" {
+		t.Errorf("write as root: %+v %v", fi, err)
+	}
+	if st, err := files.WithUser("root").Stat(ctx, "/root/secret"); err != nil || st.Owner != "root" || st.Size != 1 {
+		t.Errorf("stat as root: %+v %v", st, err)
+	}
+	if st, err := files.Stat(ctx, "notes.txt"); err != nil || st.Owner != "user" {
+		t.Errorf("stat as the default user: %+v %v", st, err)
+	}
+	if _, err := files.ReadBytes(ctx, "/home/user/missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("read missing: %v", err)
+	}
+}
+
+func TestIntegrationCode(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sbx := newSandbox(t, c, "code-interpreter")
+	var outs []string
+	ex, err := sbx.RunCode(ctx, "print('hi')\nx = 20\nx + 22", RunCodeOptions{OnStdout: func(s string) { outs = append(outs, s) }})
+	if err != nil || ex.Text() != "42" || fmt.Sprint(outs) != "[hi\n]" || ex.Error != nil {
+		t.Fatalf("run: %+v %v (stdout %q)", ex, err, outs)
+	}
+	ex, err = sbx.RunCode(ctx, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()", RunCodeOptions{})
+	if err != nil || len(ex.Results) == 0 || len(ex.Results[0].PNG) < 8 || string(ex.Results[0].PNG[1:4]) != "PNG" {
+		t.Errorf("plot: %v, %d results", err, len(ex.Results))
+	}
+	ex, err = sbx.RunCode(ctx, "1/0", RunCodeOptions{})
+	if err != nil || ex.Error == nil || ex.Error.Name != "ZeroDivisionError" {
+		t.Errorf("raise: %+v %v", ex, err)
+	}
+	if ex, err := sbx.RunCode(ctx, "x", RunCodeOptions{}); err != nil || ex.Text() != "20" {
+		t.Errorf("state kept: %+v %v", ex, err)
+	}
+	js, err := sbx.CreateCodeContext(ctx, CodeContextOptions{Language: "javascript"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := sbx.RunCode(ctx, "let y = 6; y * 7", RunCodeOptions{Context: js}); err != nil || ex.Text() != "42" {
+		t.Errorf("javascript: %+v %v", ex, err)
+	}
+	if list, err := sbx.ListCodeContexts(ctx); err != nil || len(list) == 0 {
+		t.Errorf("list contexts: %v %v", list, err)
+	}
+	if err := sbx.RestartCodeContext(ctx, js.ID); err != nil {
+		t.Error(err)
+	}
+	if err := sbx.RemoveCodeContext(ctx, js.ID); err != nil {
+		t.Error(err)
+	}
+	if _, err := sbx.RunCode(ctx, "1", RunCodeOptions{Context: js}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removed context: %v", err)
+	}
+}
+
+func TestIntegrationKeys(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := c.CreateKey(ctx, KeyOptions{Name: "sdk-test"})
+	if err != nil || !strings.HasPrefix(k.Secret, "sk_") {
+		t.Fatalf("create: %+v %v", k, err)
+	}
+	kc, err := New(WithAPIKey(k.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.Templates(ctx); err != nil {
+		t.Errorf("the new key: %v", err)
+	}
+	keys, err := c.ListKeys(ctx)
+	found := false
+	for _, key := range keys {
+		found = found || key.ID == k.ID && key.Name == "sdk-test"
+	}
+	if err != nil || !found {
+		t.Errorf("list: %v %v", keys, err)
+	}
+	if err := c.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.Templates(ctx); !errors.Is(err, ErrAuthentication) {
+		t.Errorf("revoked key: %v", err)
+	}
+}

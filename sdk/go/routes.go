@@ -1,0 +1,112 @@
+package warren
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// route is one endpoint as the SDK uses it. Every call goes through a route of the
+// routes table, which the drift test checks against the server's OpenAPI document:
+// the method and path, the success status, the request body's fields, the query
+// parameters, and the JSON fields of what the SDK decodes.
+type route struct {
+	method string
+	path   string // OpenAPI path template, e.g. "/v1/sandboxes/{id}"
+	status int    // the success status the document gives
+	// request is the JSON request body type (a zero value), or nil.
+	request any
+	// query lists the query parameters the SDK may send ("metadata.KEY" stands for
+	// every metadata.<key>).
+	query []string
+	// response is the type the JSON response is decoded into (a zero value), or nil.
+	response any
+	// contentType is the success content type when it is not JSON.
+	contentType string
+	// events maps the SSE event names the SDK reads to their data's types; an event
+	// with several shapes lists one type holding the fields of all.
+	events map[string]any
+}
+
+// url fills the path template with params, each percent-encoded.
+func (r *route) url(params ...string) string {
+	out, i := r.path, 0
+	for {
+		start := strings.IndexByte(out, '{')
+		if start < 0 {
+			break
+		}
+		end := strings.IndexByte(out[start:], '}') + start
+		if i >= len(params) {
+			panic(fmt.Sprintf("warren: route %s %s: missing path parameters", r.method, r.path))
+		}
+		out = out[:start] + url.PathEscape(params[i]) + out[end+1:]
+		i++
+	}
+	if i != len(params) {
+		panic(fmt.Sprintf("warren: route %s %s: %d path parameters, want %d", r.method, r.path, len(params), i))
+	}
+	return out
+}
+
+var execEvents = map[string]any{
+	"start": execStartWire{}, "stdout": execOutputWire{}, "stderr": execOutputWire{},
+	"end": execEndWire{}, "error": errorWire{},
+}
+
+var codeEvents = map[string]any{
+	CodeEventNumberOfExecutions: codeCountLine{}, CodeEventStdout: codeTextLine{}, CodeEventStderr: codeTextLine{},
+	CodeEventResult: Result{}, CodeEventError: codeErrorLine{}, CodeEventEnd: codeEndLine{},
+	CodeEventUnexpectedEnd: codeEndLine{},
+}
+
+// The routes the SDK calls.
+var (
+	routeCreateSandbox  = &route{method: "POST", path: "/v1/sandboxes", status: 201, request: createSandboxWire{}, response: SandboxInfo{}}
+	routeListSandboxes  = &route{method: "GET", path: "/v1/sandboxes", status: 200, query: []string{"state", "limit", "cursor", "metadata.KEY"}, response: SandboxPage{}}
+	routeGetSandbox     = &route{method: "GET", path: "/v1/sandboxes/{id}", status: 200, response: SandboxInfo{}}
+	routeKillSandbox    = &route{method: "DELETE", path: "/v1/sandboxes/{id}", status: 204}
+	routeSetTimeout     = &route{method: "POST", path: "/v1/sandboxes/{id}/timeout", status: 200, request: timeoutWire{}, response: SandboxInfo{}}
+	routeExecCommand    = &route{method: "POST", path: "/v1/sandboxes/{id}/commands", status: 200, request: execWire{}, contentType: "text/event-stream", events: execEvents}
+	routeRunCode        = &route{method: "POST", path: "/v1/sandboxes/{id}/execute", status: 200, request: runCodeWire{}, contentType: "text/event-stream", events: codeEvents}
+	routeCreateContext  = &route{method: "POST", path: "/v1/sandboxes/{id}/contexts", status: 201, request: codeContextWire{}, response: CodeContext{}}
+	routeListContexts   = &route{method: "GET", path: "/v1/sandboxes/{id}/contexts", status: 200, response: codeContextList{}}
+	routeDeleteContext  = &route{method: "DELETE", path: "/v1/sandboxes/{id}/contexts/{context_id}", status: 204}
+	routeRestartContext = &route{method: "POST", path: "/v1/sandboxes/{id}/contexts/{context_id}/restart", status: 204}
+	routeWriteFile      = &route{method: "PUT", path: "/v1/sandboxes/{id}/files/content", status: 200, query: []string{"path", "user"}, response: FileInfo{}}
+	routeReadFile       = &route{method: "GET", path: "/v1/sandboxes/{id}/files/content", status: 200, query: []string{"path", "user"}, contentType: "application/octet-stream"}
+	routeListFiles      = &route{method: "GET", path: "/v1/sandboxes/{id}/files", status: 200, query: []string{"path", "user", "depth"}, response: fileList{}}
+	routeTemplates      = &route{method: "GET", path: "/v1/templates", status: 200, response: templateList{}}
+
+	routeCreateKey = &route{method: "POST", path: "/v1/keys", status: 201, request: createKeyWire{}, response: CreatedKey{}}
+	routeListKeys  = &route{method: "GET", path: "/v1/keys", status: 200, response: keyList{}}
+	routeRevokeKey = &route{method: "DELETE", path: "/v1/keys/{id}", status: 204}
+
+	routeLogin      = &route{method: "POST", path: "/v1/auth/login", status: 200, request: loginWire{}, response: Session{}}
+	routeMe         = &route{method: "GET", path: "/v1/me", status: 200, response: Me{}}
+	routeCreateTeam = &route{method: "POST", path: "/v1/teams", status: 201, request: teamWire{}, response: Team{}}
+	routeListTeams  = &route{method: "GET", path: "/v1/teams", status: 200, response: teamList{}}
+	routeGetTeam    = &route{method: "GET", path: "/v1/teams/{id}", status: 200, response: Team{}}
+	routeUpdateTeam = &route{method: "PATCH", path: "/v1/teams/{id}", status: 200, request: teamWire{}, response: Team{}}
+	routeCreateUser = &route{method: "POST", path: "/v1/users", status: 201, request: createUserWire{}, response: User{}}
+	routeListUsers  = &route{method: "GET", path: "/v1/users", status: 200, query: []string{"team_id"}, response: userList{}}
+	routeUpdateUser = &route{method: "PATCH", path: "/v1/users/{id}", status: 200, request: updateUserWire{}, response: User{}}
+	routeDeleteUser = &route{method: "DELETE", path: "/v1/users/{id}", status: 204}
+	routeAudit      = &route{method: "GET", path: "/v1/audit", status: 200, query: []string{"action", "since", "until", "before", "limit", "team_id"}, response: AuditPage{}}
+	routeUsage      = &route{method: "GET", path: "/v1/usage", status: 200, query: []string{"from", "to", "group_by", "sandbox_id"}, response: UsageReport{}}
+	routePlans      = &route{method: "GET", path: "/v1/plans", status: 200, response: planList{}}
+	routeInvoices   = &route{method: "GET", path: "/v1/invoices", status: 200, response: invoiceList{}}
+	routeGetInvoice = &route{method: "GET", path: "/v1/invoices/{period}", status: 200, response: Invoice{}}
+	routeInvoiceCSV = &route{method: "GET", path: "/v1/invoices/{period}", status: 200, query: []string{"format"}, contentType: "text/csv"}
+)
+
+// routes is the table the drift test reads: every route above.
+var routes = []*route{
+	routeCreateSandbox, routeListSandboxes, routeGetSandbox, routeKillSandbox, routeSetTimeout,
+	routeExecCommand, routeRunCode, routeCreateContext, routeListContexts, routeDeleteContext,
+	routeRestartContext, routeWriteFile, routeReadFile, routeListFiles, routeTemplates,
+	routeCreateKey, routeListKeys, routeRevokeKey,
+	routeLogin, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,
+	routeCreateUser, routeListUsers, routeUpdateUser, routeDeleteUser, routeAudit, routeUsage,
+	routePlans, routeInvoices, routeGetInvoice, routeInvoiceCSV,
+}
