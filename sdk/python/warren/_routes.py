@@ -1,0 +1,146 @@
+"""The one list of /v1 routes the SDK calls, with the request fields, query parameters,
+response schemas and Server-Sent Event names it uses.
+
+tests/test_openapi_drift.py checks every entry against the server's OpenAPI document
+(internal/api/rest/openapi.json), so that a route, field or event the SDK depends on
+cannot change on the server without a failing test. Request bodies are built only
+through :meth:`Route.body`, which refuses fields not listed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+__all__ = ["Route", "ROUTES"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint as the SDK uses it.
+
+    Attributes:
+        name: A short identifier used in logs and tests.
+        method: HTTP method.
+        path: OpenAPI path template, e.g. "/v1/sandboxes/{id}".
+        status: The success status the SDK expects.
+        request: Name of the JSON request body schema, if any.
+        request_fields: The body fields the SDK may send (a subset of the schema's).
+        query: The query parameters the SDK may send.
+        response: Name of the JSON response schema the SDK decodes, if any.
+        events: SSE event name -> schema name, for streamed responses.
+    """
+
+    name: str
+    method: str
+    path: str
+    status: int = 200
+    request: Optional[str] = None
+    request_fields: Tuple[str, ...] = ()
+    query: Tuple[str, ...] = ()
+    response: Optional[str] = None
+    events: Mapping[str, str] = field(default_factory=dict)
+
+    def url(self, **params: str) -> str:
+        """Fill in the path template; every value is percent-encoded."""
+        out = self.path
+        for k, v in params.items():
+            token = "{" + k + "}"
+            if token not in out:
+                raise KeyError(f"route {self.name} has no path parameter {k}")
+            out = out.replace(token, quote(str(v), safe=""))
+        if "{" in out:
+            raise KeyError(f"route {self.name}: missing path parameters in {out}")
+        return out
+
+    def body(self, **fields: Any) -> Dict[str, Any]:
+        """Build the JSON body, dropping None values. A field this route does not declare
+        is a bug in the SDK and raises, so that the drift test sees every field sent."""
+        unknown = set(fields) - set(self.request_fields)
+        if unknown:
+            raise KeyError(f"route {self.name} does not declare request fields {sorted(unknown)}")
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def params(self, **params: Any) -> Dict[str, Any]:
+        """Build the query parameters, dropping None values; metadata.KEY stands for any
+        parameter named metadata.<something>."""
+        out = {}
+        for k, v in params.items():
+            if v is None:
+                continue
+            declared = "metadata.KEY" if k.startswith("metadata.") else k
+            if declared not in self.query:
+                raise KeyError(f"route {self.name} does not declare query parameter {k}")
+            out[k] = v
+        return out
+
+
+_EXEC_EVENTS = {
+    "start": "ExecStartEvent",
+    "stdout": "ExecOutputEvent",
+    "stderr": "ExecOutputEvent",
+    "end": "ExecEndEvent",
+    "error": "Error",
+}
+
+_CODE_EVENTS = {
+    "number_of_executions": "CodeNumberOfExecutionsLine",
+    "stdout": "CodeOutputLine",
+    "stderr": "CodeOutputLine",
+    "result": "CodeResultLine",
+    "error": "CodeStreamError",
+    "end_of_execution": "CodeEndLine",
+    "unexpected_end_of_execution": "CodeEndLine",
+}
+
+CREATE_SANDBOX = Route(
+    "create_sandbox", "POST", "/v1/sandboxes", status=201,
+    request="CreateSandboxRequest",
+    request_fields=("template", "timeout", "env", "metadata", "internet", "limits", "runtime", "min_isolation"),
+    response="Sandbox",
+)
+LIST_SANDBOXES = Route(
+    "list_sandboxes", "GET", "/v1/sandboxes",
+    query=("state", "limit", "cursor", "metadata.KEY"), response="SandboxList",
+)
+GET_SANDBOX = Route("get_sandbox", "GET", "/v1/sandboxes/{id}", response="Sandbox")
+KILL_SANDBOX = Route("kill_sandbox", "DELETE", "/v1/sandboxes/{id}", status=204)
+SET_TIMEOUT = Route(
+    "set_timeout", "POST", "/v1/sandboxes/{id}/timeout",
+    request="SetTimeoutRequest", request_fields=("timeout",), response="Sandbox",
+)
+EXEC_COMMAND = Route(
+    "exec_command", "POST", "/v1/sandboxes/{id}/commands",
+    request="ExecRequest",
+    request_fields=("cmd", "args", "env", "cwd", "user", "stdin", "stdin_base64", "timeout", "stream"),
+    events=_EXEC_EVENTS,
+)
+RUN_CODE = Route(
+    "run_code", "POST", "/v1/sandboxes/{id}/execute",
+    request="RunCodeRequest",
+    request_fields=("code", "language", "context_id", "env", "timeout", "stream"),
+    events=_CODE_EVENTS,
+)
+CREATE_CONTEXT = Route(
+    "create_code_context", "POST", "/v1/sandboxes/{id}/contexts", status=201,
+    request="CreateCodeContextRequest", request_fields=("language", "cwd"), response="CodeContext",
+)
+LIST_CONTEXTS = Route("list_code_contexts", "GET", "/v1/sandboxes/{id}/contexts", response="CodeContextList")
+DELETE_CONTEXT = Route("delete_code_context", "DELETE", "/v1/sandboxes/{id}/contexts/{context_id}", status=204)
+RESTART_CONTEXT = Route("restart_code_context", "POST", "/v1/sandboxes/{id}/contexts/{context_id}/restart", status=204)
+WRITE_FILE = Route(
+    "write_file", "PUT", "/v1/sandboxes/{id}/files/content", query=("path", "user"), response="FileInfo",
+)
+READ_FILE = Route("read_file", "GET", "/v1/sandboxes/{id}/files/content", query=("path", "user"))
+LIST_FILES = Route(
+    "list_files", "GET", "/v1/sandboxes/{id}/files", query=("path", "user", "depth"), response="FileList",
+)
+LIST_TEMPLATES = Route("list_templates", "GET", "/v1/templates", response="TemplateList")
+
+ROUTES: Tuple[Route, ...] = (
+    CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, EXEC_COMMAND,
+    RUN_CODE, CREATE_CONTEXT, LIST_CONTEXTS, DELETE_CONTEXT, RESTART_CONTEXT,
+    WRITE_FILE, READ_FILE, LIST_FILES, LIST_TEMPLATES,
+)
+"""Every route the SDK calls."""
