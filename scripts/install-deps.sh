@@ -6,9 +6,9 @@ set -euo pipefail
 need=()
 want_pkgs=(debootstrap iproute2 nftables util-linux ca-certificates curl e2fsprogs procps kmod)
 # What the test suite needs besides: PostgreSQL and Redis for the store and rate limiter
-# suites, Python with httpx and pytest for the Python SDK.
+# suites, Python with httpx and pytest for the Python SDK, chromium for the console tests.
 if [ "${WARREN_TEST_DEPS:-0}" = 1 ]; then
-  want_pkgs+=(postgresql redis-server python3 python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip)
+  want_pkgs+=(postgresql redis-server python3 python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium)
 fi
 for p in "${want_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

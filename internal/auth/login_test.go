@@ -36,7 +36,7 @@ func (f *fixture) login(t *testing.T, email, pw string) *domain.Session {
 func TestLoginRoles(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: &domain.Quota{RequestsPerMinute: 90}}); err != nil {
+	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 90})}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

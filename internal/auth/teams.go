@@ -49,7 +49,8 @@ func (s *KeyService) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool
 		}
 		t.Name = name
 	}
-	if q := spec.Quota; q != nil {
+	if spec.Quota != nil {
+		q := t.Quota.Apply(spec.Quota)
 		switch {
 		case q.MaxSandboxes < 0:
 			return domain.Invalid("quota.max_sandboxes", "max_sandboxes is %d: use 0 (no limit) or more", q.MaxSandboxes)
@@ -62,7 +63,7 @@ func (s *KeyService) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool
 		case q.RequestsPerMinute < 0:
 			return domain.Invalid("quota.requests_per_minute", "requests_per_minute is %d: use 0 (no limit) or more", q.RequestsPerMinute)
 		}
-		t.Quota = *q
+		t.Quota = q
 	}
 	if spec.PlanID != nil {
 		if s.checkPlan != nil && *spec.PlanID != "" {

@@ -40,8 +40,8 @@ func TestCreateTeam(t *testing.T) {
 	}{
 		{"defaults", domain.TeamSpec{Name: "acme"}, domain.Team{Name: "acme", Quota: defaultQuota, PlanID: "free"}},
 		{"name trimmed", domain.TeamSpec{Name: "  acme 2 "}, domain.Team{Name: "acme 2", Quota: defaultQuota, PlanID: "free"}},
-		{"own quota", domain.TeamSpec{Name: "small", Quota: &q}, domain.Team{Name: "small", Quota: q, PlanID: "free"}},
-		{"unlimited quota", domain.TeamSpec{Name: "big", Quota: &domain.Quota{}}, domain.Team{Name: "big", PlanID: "free"}},
+		{"own quota", domain.TeamSpec{Name: "small", Quota: domain.FullPatch(q)}, domain.Team{Name: "small", Quota: q, PlanID: "free"}},
+		{"unlimited quota", domain.TeamSpec{Name: "big", Quota: domain.FullPatch(domain.Quota{})}, domain.Team{Name: "big", PlanID: "free"}},
 		{"own plan", domain.TeamSpec{Name: "payer", PlanID: ptr("pro")}, domain.Team{Name: "payer", Quota: defaultQuota, PlanID: "pro"}},
 		{"server default plan", domain.TeamSpec{Name: "plain", PlanID: ptr("")}, domain.Team{Name: "plain", Quota: defaultQuota}},
 		{"spend limit", domain.TeamSpec{Name: "capped", SpendLimit: ptr(" 49.99 ")}, domain.Team{Name: "capped", Quota: defaultQuota, PlanID: "free", SpendLimit: "49.99"}},
@@ -100,11 +100,11 @@ var badTeamSpecs = []struct {
 	{"blank name", domain.TeamSpec{Name: "   "}, "name"},
 	{"long name", domain.TeamSpec{Name: strings.Repeat("n", 101)}, "name"},
 	{"control in name", domain.TeamSpec{Name: "a\tb"}, "name"},
-	{"negative sandboxes", domain.TeamSpec{Name: "x", Quota: &domain.Quota{MaxSandboxes: -1}}, "quota.max_sandboxes"},
-	{"negative cores", domain.TeamSpec{Name: "x", Quota: &domain.Quota{MaxCPUCores: -0.5}}, "quota.max_cpu_cores"},
-	{"negative memory", domain.TeamSpec{Name: "x", Quota: &domain.Quota{MaxMemoryMB: -1}}, "quota.max_memory_mb"},
-	{"negative disk", domain.TeamSpec{Name: "x", Quota: &domain.Quota{MaxDiskMB: -1}}, "quota.max_disk_mb"},
-	{"negative rate", domain.TeamSpec{Name: "x", Quota: &domain.Quota{RequestsPerMinute: -60}}, "quota.requests_per_minute"},
+	{"negative sandboxes", domain.TeamSpec{Name: "x", Quota: domain.FullPatch(domain.Quota{MaxSandboxes: -1})}, "quota.max_sandboxes"},
+	{"negative cores", domain.TeamSpec{Name: "x", Quota: domain.FullPatch(domain.Quota{MaxCPUCores: -0.5})}, "quota.max_cpu_cores"},
+	{"negative memory", domain.TeamSpec{Name: "x", Quota: domain.FullPatch(domain.Quota{MaxMemoryMB: -1})}, "quota.max_memory_mb"},
+	{"negative disk", domain.TeamSpec{Name: "x", Quota: domain.FullPatch(domain.Quota{MaxDiskMB: -1})}, "quota.max_disk_mb"},
+	{"negative rate", domain.TeamSpec{Name: "x", Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: -60})}, "quota.requests_per_minute"},
 	{"unknown plan", domain.TeamSpec{Name: "x", PlanID: ptr("platinum")}, "plan_id"},
 	{"spend limit words", domain.TeamSpec{Name: "x", SpendLimit: ptr("fifty")}, "spend_limit"},
 	{"spend limit negative", domain.TeamSpec{Name: "x", SpendLimit: ptr("-5")}, "spend_limit"},
@@ -169,7 +169,7 @@ func TestUpdateTeam(t *testing.T) {
 	}{
 		{"nothing", domain.TeamSpec{}, domain.Team{Name: "acme", Quota: defaultQuota, PlanID: "pro", SpendLimit: "10"}},
 		{"rename", domain.TeamSpec{Name: "acme inc"}, domain.Team{Name: "acme inc", Quota: defaultQuota, PlanID: "pro", SpendLimit: "10"}},
-		{"quota", domain.TeamSpec{Quota: &newQuota}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "pro", SpendLimit: "10"}},
+		{"quota", domain.TeamSpec{Quota: domain.FullPatch(newQuota)}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "pro", SpendLimit: "10"}},
 		{"plan", domain.TeamSpec{PlanID: ptr("free")}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "free", SpendLimit: "10"}},
 		{"drop spend limit", domain.TeamSpec{SpendLimit: ptr("")}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "free"}},
 	}
@@ -296,7 +296,7 @@ func TestTeamQuotaReachesAuthenticate(t *testing.T) {
 		t.Fatalf("RequestsPerMinute = %d before any quota, want 0", got)
 	}
 	// An update through the service applies at once on this replica...
-	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: &domain.Quota{RequestsPerMinute: 120}}); err != nil {
+	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 120})}); err != nil {
 		t.Fatal(err)
 	}
 	if got := rpm(); got != 120 {

@@ -125,6 +125,9 @@ type ExecResult struct {
 	Error  string
 	Stdout []byte
 	Stderr []byte
+	// TimedOut is set when the command was killed at its timeout; ExitCode is then -1.
+	// A timeout is a normal end of a command, not an error.
+	TimedOut bool
 }
 
 // FileInfo describes a file or directory inside a sandbox.
@@ -186,10 +189,11 @@ type KeySpec struct {
 	TeamID    string
 }
 
-// TeamSpec creates a team; nil fields take the server's defaults.
+// TeamSpec creates or changes a team; nil fields take the server's defaults (create) or
+// stay as they are (update), and so do the quota's nil fields.
 type TeamSpec struct {
 	Name       string
-	Quota      *Quota
+	Quota      *QuotaPatch
 	PlanID     *string
 	SpendLimit *string
 }

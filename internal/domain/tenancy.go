@@ -103,6 +103,43 @@ type Quota struct {
 	RequestsPerMinute int64   `json:"requests_per_minute"`
 }
 
+// QuotaPatch changes some fields of a Quota; nil fields stay as they are.
+type QuotaPatch struct {
+	MaxSandboxes      *int64   `json:"max_sandboxes,omitempty"`
+	MaxCPUCores       *float64 `json:"max_cpu_cores,omitempty"`
+	MaxMemoryMB       *int64   `json:"max_memory_mb,omitempty"`
+	MaxDiskMB         *int64   `json:"max_disk_mb,omitempty"`
+	RequestsPerMinute *int64   `json:"requests_per_minute,omitempty"`
+}
+
+// FullPatch is the patch that sets every field of q.
+func FullPatch(q Quota) *QuotaPatch {
+	return &QuotaPatch{&q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB, &q.RequestsPerMinute}
+}
+
+// Apply returns q with the patch's set fields.
+func (q Quota) Apply(p *QuotaPatch) Quota {
+	if p == nil {
+		return q
+	}
+	if p.MaxSandboxes != nil {
+		q.MaxSandboxes = *p.MaxSandboxes
+	}
+	if p.MaxCPUCores != nil {
+		q.MaxCPUCores = *p.MaxCPUCores
+	}
+	if p.MaxMemoryMB != nil {
+		q.MaxMemoryMB = *p.MaxMemoryMB
+	}
+	if p.MaxDiskMB != nil {
+		q.MaxDiskMB = *p.MaxDiskMB
+	}
+	if p.RequestsPerMinute != nil {
+		q.RequestsPerMinute = *p.RequestsPerMinute
+	}
+	return q
+}
+
 // QuotaUsage is what a team holds now, in the units of Quota.
 type QuotaUsage struct {
 	Sandboxes int64   `json:"sandboxes"`

@@ -87,7 +87,7 @@ func (s *Service) Usage(ctx context.Context, p domain.Principal, q domain.UsageQ
 	group := cmp.Or(q.GroupBy, "day")
 	key, ok := groupKeys[group]
 	if !ok {
-		return nil, domain.Invalid("group_by", "group_by %q is not supported: use sandbox, day, template or none", group)
+		return nil, domain.Invalid("group_by", "group_by %q is not supported: use sandbox, day, template, day,template, day,sandbox or none", group)
 	}
 	rows, err := s.store.ListUsage(ctx, domain.UsageFilter{TeamID: p.TeamID, SandboxID: q.SandboxID, From: from, To: to})
 	if err != nil {
@@ -131,6 +131,13 @@ var groupKeys = map[string]func(domain.UsageRow) (string, domain.UsageRow){
 		return r.TemplateID, domain.UsageRow{TemplateID: r.TemplateID}
 	},
 	"none": func(domain.UsageRow) (string, domain.UsageRow) { return "", domain.UsageRow{} },
+	// Series over time: one row per day and template, or per day and sandbox.
+	"day,template": func(r domain.UsageRow) (string, domain.UsageRow) {
+		return r.Day.Format(time.DateOnly) + "/" + r.TemplateID, domain.UsageRow{Day: r.Day, TemplateID: r.TemplateID}
+	},
+	"day,sandbox": func(r domain.UsageRow) (string, domain.UsageRow) {
+		return r.Day.Format(time.DateOnly) + "/" + r.SandboxID, domain.UsageRow{Day: r.Day, SandboxID: r.SandboxID, TemplateID: r.TemplateID}
+	},
 }
 
 func floorDay(t time.Time) time.Time {

@@ -166,7 +166,7 @@ func ensureNodeModules(t *testing.T, dir string) {
 	t.Helper()
 	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
-		t.Fatalf("test/e2b/package-lock.json: %v", err)
+		t.Fatalf("%s/package-lock.json: %v", dir, err)
 	}
 	var installed time.Time
 	for _, p := range []string{"node_modules", filepath.Join("node_modules", ".package-lock.json")} {
@@ -179,7 +179,7 @@ func ensureNodeModules(t *testing.T, dir string) {
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Fatalf("test/e2b/node_modules is missing or stale and npm is not installed: install npm, or run `npm ci` in %s", dir)
+		t.Fatalf("%s/node_modules is missing or stale and npm is not installed: install npm, or run `npm ci` in %s", dir, dir)
 	}
 	t.Logf("npm ci in %s (node_modules missing or older than package-lock.json)", dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

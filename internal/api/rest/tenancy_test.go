@@ -232,7 +232,7 @@ func TestTeams(t *testing.T) {
 		if res.status != 201 {
 			t.Fatalf("status %d: %s", res.status, res.body)
 		}
-		want := domain.TeamSpec{Name: "Acme", Quota: &domain.Quota{MaxSandboxes: 10, MaxCPUCores: 8.5, MaxMemoryMB: 16384, RequestsPerMinute: 600},
+		want := domain.TeamSpec{Name: "Acme", Quota: domain.FullPatch(domain.Quota{MaxSandboxes: 10, MaxCPUCores: 8.5, MaxMemoryMB: 16384, RequestsPerMinute: 600}),
 			PlanID: ptr("pro"), SpendLimit: ptr("250.00")}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("spec = %+v, want %+v", got, want)
@@ -321,7 +321,7 @@ func TestTeams(t *testing.T) {
 			{`{"spend_limit":"50.00"}`, domain.TeamSpec{SpendLimit: ptr("50.00")}},
 			{`{"spend_limit":""}`, domain.TeamSpec{SpendLimit: ptr("")}},
 			{`{"name":"Renamed","plan_id":"free"}`, domain.TeamSpec{Name: "Renamed", PlanID: ptr("free")}},
-			{`{"quota":{"requests_per_minute":60}}`, domain.TeamSpec{Quota: &domain.Quota{RequestsPerMinute: 60}}},
+			{`{"quota":{"requests_per_minute":60}}`, domain.TeamSpec{Quota: &domain.QuotaPatch{RequestsPerMinute: ptr(int64(60))}}},
 		} {
 			res := h.do("PATCH", "/v1/teams/team_b", c.body)
 			if res.status != 200 || gotID != "team_b" || !reflect.DeepEqual(got, c.want) {

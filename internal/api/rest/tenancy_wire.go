@@ -24,10 +24,10 @@ func toTeamJSON(t *domain.Team, u *domain.QuotaUsage) teamJSON {
 }
 
 type teamRequest struct {
-	Name       string        `json:"name"`
-	Quota      *domain.Quota `json:"quota"`
-	PlanID     *string       `json:"plan_id"`
-	SpendLimit *string       `json:"spend_limit"`
+	Name       string             `json:"name"`
+	Quota      *domain.QuotaPatch `json:"quota"`
+	PlanID     *string            `json:"plan_id"`
+	SpendLimit *string            `json:"spend_limit"`
 }
 
 type listTeamsResponse struct {
