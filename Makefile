@@ -5,11 +5,25 @@ BIN      := bin
 GOFLAGS  ?= -trimpath
 TESTTIME ?= 40m
 
-.PHONY: all build deps run test unit vet leak-check clean
+.PHONY: all build deps run test unit vet leak-check clean web
 
 all: build
 
-build:
+# The console's assets (web/dist) are built from source with the lockfile's packages and
+# embedded in bin/warren. Without npm the server still builds; its console page then
+# says how to get the assets.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package-lock.json
+
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the web console will not be built (install nodejs and npm)"; fi
+
+web/dist/index.html: $(WEB_SRC) web/node_modules/.package-lock.json
+	@if [ -d web/node_modules ]; then cd web && node build.mjs; fi
+
+build: web
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "-s -w" -o $(BIN)/warren-agent ./cmd/warren-agent
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BIN)/warren ./cmd/warren
@@ -22,7 +36,8 @@ run: deps build
 
 vet:
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal test)" || (echo "gofmt needed on:"; gofmt -l cmd internal test; exit 1)
+	cd sdk/go && $(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal test web sdk/go)" || (echo "gofmt needed on:"; gofmt -l cmd internal test web sdk/go; exit 1)
 
 # Integration tests build their own binaries and need root, runsc, nftables and iproute2
 # (scripts/install-deps.sh). -p 1 keeps the heavy packages from competing for 2 cores.
@@ -32,10 +47,13 @@ test: build vet
 	@./scripts/test-services.sh .test-services.env
 	set -a; . ./.test-services.env; set +a; \
 	WARREN_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout $(TESTTIME) ./...
+	# The Go SDK is its own module; its suite starts a real server from bin/.
+	cd sdk/go && CI=$${CI:-} WARREN_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
 	@./scripts/leak-check.sh
 
 unit:
 	$(GO) test -count=1 -short ./...
+	cd sdk/go && $(GO) test -count=1 -short ./...
 
 leak-check:
 	@./scripts/leak-check.sh
