@@ -181,27 +181,23 @@ func (c *Client) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Exec runs req and reports its output through onEvent as it arrives.
+// Exec runs req and reports its output through onEvent as it arrives. A command that
+// runs past req.Timeout is killed and ends normally, with exit code -1 and TimedOut
+// set; an error means the command's end is unknown (the agent went away, ctx ended).
 func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
 	if req.User != "" {
 		ctx = WithUser(ctx, req.User)
 	}
-	cfg := &process.ProcessConfig{Envs: req.Env}
-	if len(req.Args) > 0 {
-		cfg.Cmd, cfg.Args = req.Args[0], req.Args[1:]
-	} else {
-		cfg.Cmd, cfg.Args = "/bin/bash", []string{"-c", req.Cmd}
-	}
-	if req.Cwd != "" {
-		cfg.Cwd = &req.Cwd
-	}
 	withStdin := len(req.Stdin) > 0
-	sreq := connect.NewRequest(&process.StartRequest{Process: cfg, Stdin: &withStdin})
+	sreq := connect.NewRequest(&process.StartRequest{Process: processConfig(req), Stdin: &withStdin})
+	parent := ctx
+	var deadline time.Time
 	if req.Timeout > 0 {
 		// envd treats the call's deadline as the process's lifetime.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
 		defer cancel()
+		deadline, _ = ctx.Deadline()
 	}
 	stream, err := c.proc.Start(ctx, sreq)
 	if err != nil {
@@ -230,28 +226,16 @@ func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(
 				}
 			}
 		case *process.ProcessEvent_Data:
-			var out domain.ExecEvent
-			if b := e.Data.GetStdout(); b != nil {
-				res.Stdout = append(res.Stdout, b...)
-				out.Stdout = b
-			} else if b := e.Data.GetStderr(); b != nil {
-				res.Stderr = append(res.Stderr, b...)
-				out.Stderr = b
-			} else if b := e.Data.GetPty(); b != nil {
-				res.Stdout = append(res.Stdout, b...)
-				out.Stdout = b
-			}
+			out := dataEvent(e.Data)
+			res.Stdout = append(res.Stdout, out.Stdout...)
+			res.Stderr = append(res.Stderr, out.Stderr...)
 			if err := emit(out); err != nil {
 				return nil, err
 			}
 		case *process.ProcessEvent_End:
-			res.ExitCode = int(e.End.GetExitCode())
-			res.Error = e.End.GetError()
-			if res.ExitCode == 0 && !e.End.GetExited() && res.Error == "" {
-				res.Error = e.End.GetStatus()
-			}
-			if res.ExitCode == 0 && !e.End.GetExited() {
-				res.ExitCode = -1 // killed by a signal
+			endResult(e.End, res)
+			if !deadline.IsZero() && !e.End.GetExited() && time.Until(deadline) < timeoutSlack {
+				markTimedOut(res, req.Timeout) // the agent killed it at the deadline
 			}
 			if err := emit(domain.ExecEvent{End: res}); err != nil {
 				return nil, err
@@ -260,8 +244,19 @@ func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(
 		}
 	}
 	if err := stream.Err(); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, domain.Errorf(domain.KindUnavailable, "command timed out after %s", req.Timeout)
+		// The call's deadline (ours, or the agent's copy of it, which may answer first)
+		// passed before the agent's end event arrived.
+		late := errors.Is(ctx.Err(), context.DeadlineExceeded) || connect.CodeOf(err) == connect.CodeDeadlineExceeded
+		if pid != 0 && parent.Err() == nil && !deadline.IsZero() && late {
+			c.killAfterTimeout(pid)
+			markTimedOut(res, req.Timeout)
+			if err := emit(domain.ExecEvent{End: res}); err != nil {
+				return nil, err
+			}
+			return res, nil
+		}
+		if late && parent.Err() == nil && !deadline.IsZero() {
+			return nil, domain.Errorf(domain.KindUnavailable, "the sandbox's agent did not start the command within its timeout of %s", req.Timeout)
 		}
 		return nil, mapErr(err)
 	}

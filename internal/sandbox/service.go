@@ -78,6 +78,10 @@ type liveSandbox struct {
 	agent  *agentclient.Client
 	timer  *time.Timer
 	ending bool
+	// ctx ends when the sandbox ends (or the service closes), with the reason as its
+	// cause, so that commands and streams running in it end too (see whileLive).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 var _ domain.SandboxService = (*Service)(nil)
@@ -280,6 +284,7 @@ func (s *Service) track(sb *domain.Sandbox, agent *agentclient.Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ls := &liveSandbox{sb: sb, agent: agent}
+	ls.ctx, ls.cancel = context.WithCancelCause(context.Background())
 	id := sb.ID
 	ls.timer = time.AfterFunc(time.Until(sb.EndsAt), func() { s.expire(id) })
 	s.live[id] = ls
@@ -305,6 +310,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	}
 	ls.ending = true
 	ls.timer.Stop()
+	ls.cancel(domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
 	s.mu.Unlock()
 
 	if s.cfg.Meter != nil {
@@ -424,6 +430,15 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 // Reading files needs sandboxes:read; everything that changes or runs needs
 // sandboxes:write.
 func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (*agentclient.Client, error) {
+	ls, err := s.liveFor(ctx, p, id, scope)
+	if err != nil {
+		return nil, err
+	}
+	return ls.agent, nil
+}
+
+// liveFor is agentFor, returning the running sandbox's entry.
+func (s *Service) liveFor(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (*liveSandbox, error) {
 	if err := p.Need(scope); err != nil {
 		return nil, err
 	}
@@ -433,6 +448,7 @@ func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, s
 	}
 	s.mu.Lock()
 	ls, ok := s.live[id]
+	ending := ok && ls.ending
 	s.mu.Unlock()
 	if !ok || sb.State != domain.StateRunning {
 		reason := ""
@@ -441,31 +457,28 @@ func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, s
 		}
 		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is %s%s; create a new one", id, sb.State, reason)
 	}
-	return ls.agent, nil
+	if ending {
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is being stopped; create a new one", id)
+	}
+	return ls, nil
 }
 
 // Exec implements domain.SandboxService.
 func (s *Service) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	if req.Cmd == "" && len(req.Args) == 0 {
-		return nil, domain.Invalid("cmd", "give the command to run in cmd (a shell line) or args")
-	}
-	if err := validateMap("env", req.Env, true); err != nil {
+	if err := checkExec(req); err != nil {
 		return nil, err
-	}
-	if req.User != "" && req.User != "user" && req.User != "root" {
-		return nil, domain.Invalid("user", "user must be \"user\" or \"root\", not %q", req.User)
-	}
-	if req.Timeout < 0 {
-		return nil, domain.Invalid("timeout", "timeout must not be negative")
 	}
 	if req.Timeout == 0 {
 		req.Timeout = s.cfg.ExecTimeout
 	}
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+	ls, err := s.liveFor(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
-	return agent.Exec(ctx, req, onEvent)
+	ctx, done := whileLive(ctx, ls)
+	defer done()
+	res, err := ls.agent.Exec(ctx, req, onEvent)
+	return res, ls.stopped(err)
 }
 
 // WriteFile implements domain.SandboxService.
@@ -556,8 +569,10 @@ func (s *Service) KillAll(ctx context.Context) error {
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
-	for _, ls := range s.live {
+	for id, ls := range s.live {
 		ls.timer.Stop()
+		// The sandboxes keep running, but the streams into them end with the server.
+		ls.cancel(domain.Errorf(domain.KindUnavailable, "the server is shutting down; sandbox %s keeps running", id))
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

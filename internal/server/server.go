@@ -20,6 +20,7 @@ import (
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
 	"github.com/warren-sh/warren/internal/billing"
+	"github.com/warren-sh/warren/internal/console"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/ledger"
 	"github.com/warren-sh/warren/internal/metering"
@@ -28,6 +29,7 @@ import (
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/web"
 )
 
 // NewLogger builds the operator log from the config.
@@ -152,7 +154,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	}
 	defer closeLimiter()
 	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithTeams(keys), rest.WithBilling(ldg, billing.WriteCSV),
-		rest.WithRateLimit(limit), rest.WithReady(func() error {
+		rest.WithRateLimit(limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
 			if !ready.Load() {
 				return errors.New("starting up")
 			}
@@ -162,11 +164,24 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
 	}
-	// One listener serves /v1 and the E2B control-plane routes (E2B_API_URL points here).
+	// One listener serves /v1, the E2B control-plane routes (E2B_API_URL points here)
+	// and the web console: its session routes, and its pages and assets on everything
+	// else.
 	top := http.NewServeMux()
 	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version,
 		Audit: keys.Record, RateLimit: limit}).Register(top)
-	top.Handle("/", api)
+	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
+		top.Handle(p, api)
+	}
+	consoleAuth := api.ConsoleHandler()
+	top.Handle("/console/login", consoleAuth)
+	top.Handle("/console/logout", consoleAuth)
+	pages, err := console.New(web.Dist(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	top.Handle("/", pages)
 	srv := &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 	pln, err := net.Listen("tcp", c.ProxyListen)
 	if err != nil {

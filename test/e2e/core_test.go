@@ -189,7 +189,10 @@ func TestSandboxLifecycle(t *testing.T) {
 		}
 		for _, c := range cases {
 			code, raw := s.apiKey(c.key, c.method, c.path, c.body, nil)
-			if code != c.code || !bytes.Contains(raw, []byte(`"request_id"`)) || !strings.Contains(string(raw), c.mention) {
+			// A path with ".." is cleaned and redirected out of /v1 (here to /etc, which
+			// is not a page of the console either): a 404, but not the API's JSON.
+			apiBody := !strings.Contains(c.path, "..")
+			if code != c.code || apiBody && !bytes.Contains(raw, []byte(`"request_id"`)) || !strings.Contains(string(raw), c.mention) {
 				t.Errorf("%s %s %v: got %d %s, want %d mentioning %q", c.method, c.path, c.body, code, raw, c.code, c.mention)
 			}
 		}

@@ -15,7 +15,8 @@ import (
 )
 
 // exec runs a command. The response is one JSON object, or an SSE stream when the body
-// says "stream": true or the client accepts text/event-stream.
+// says "stream": true or the client accepts text/event-stream. With "background": true
+// it starts the command and answers 201 {"pid": N} at once (startBackground).
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	p, id, err := sandboxTarget(r)
 	if err != nil {
@@ -29,6 +30,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if body.Background || body.StdinOpen {
+		return s.startBackground(w, r, p, id, req, body)
+	}
 	if body.Stream || acceptsEventStream(r) {
 		return s.execStream(w, r, p, id, req)
 	}
@@ -40,7 +44,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("exec in sandbox %s: service returned no result", id)
 	}
 	s.writeJSON(w, r, http.StatusOK, execResponse{
-		ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Error: res.Error,
+		ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Error: res.Error, TimedOut: res.TimedOut,
 	})
 	return nil
 }
@@ -90,9 +94,17 @@ func acceptsEventStream(r *http.Request) bool {
 // Nothing is written until the first event, so a failure to start (unknown sandbox, bad
 // user) is still an ordinary JSON error with its status code.
 func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, req domain.ExecRequest) error {
+	return s.streamCommand(w, r, id, func(onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		return s.svc.Exec(r.Context(), p, id, req, onEvent)
+	})
+}
+
+// streamCommand runs run and streams what it reports as SSE (see execStream); the
+// process routes share it.
+func (s *Server) streamCommand(w http.ResponseWriter, r *http.Request, id string, run func(onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error)) error {
 	sse := &sseWriter{w: w}
 	stop := s.keepStreamAlive(sse)
-	res, err := s.svc.Exec(r.Context(), p, id, req, func(ev domain.ExecEvent) error {
+	res, err := run(func(ev domain.ExecEvent) error {
 		switch {
 		case ev.Stdout != nil:
 			return sse.send("stdout", outputEvent{Data: base64.StdEncoding.EncodeToString(ev.Stdout), Text: string(ev.Stdout)})
@@ -121,7 +133,7 @@ func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Pri
 		_ = sse.send("error", body)
 		return nil
 	}
-	_ = sse.send("end", endEvent{ExitCode: res.ExitCode, Error: res.Error})
+	_ = sse.send("end", endEvent{ExitCode: res.ExitCode, Error: res.Error, TimedOut: res.TimedOut})
 	return nil
 }
 

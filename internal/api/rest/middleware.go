@@ -35,7 +35,10 @@ func requestIDFrom(ctx context.Context) string {
 
 // ServeHTTP is the outermost middleware: it assigns the request id, recovers panics and
 // logs the request, then hands over to the mux.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveWith(w, r, s.mux) }
+
+// serveWith runs the outermost middleware around h.
+func (s *Server) serveWith(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	start := time.Now()
 	id := requestID(r)
 	rec := &recorder{ResponseWriter: w}
@@ -62,7 +65,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(v) // let net/http abort the connection so the client sees a broken body
 		}
 	}()
-	s.mux.ServeHTTP(rec, r)
+	h.ServeHTTP(rec, r)
 }
 
 func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time, aborted bool) {
@@ -110,10 +113,12 @@ func requestID(r *http.Request) string {
 	return "req_" + domain.NewID(20)
 }
 
-// authenticate resolves the bearer key to a Principal and attaches it to the context.
+// authenticate resolves the caller's credentials to a Principal and attaches it to the
+// context: the bearer key, or else the console's session cookie. Cookie-authenticated
+// requests must also pass the console's CSRF checks (see checkCookieRequest).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, err := bearerToken(r)
+		secret, err := credentials(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -138,11 +143,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// credentials returns the secret the request authenticates with: the Authorization
+// header's bearer token, or else the console's session cookie, which must then pass
+// checkCookieRequest.
+func credentials(r *http.Request) (string, error) {
+	if r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			if err := checkCookieRequest(r); err != nil {
+				return "", err
+			}
+			if !strings.HasPrefix(c.Value, sessionPrefix) {
+				return "", domain.Errorf(domain.KindUnauthorized, "the console session cookie is not a session: log in again")
+			}
+			return c.Value, nil
+		}
+	}
+	return bearerToken(r)
+}
+
 func bearerToken(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", domain.Errorf(domain.KindUnauthorized,
-			`missing API key: send the header "Authorization: Bearer sk_..."`)
+			`missing API key: send the header "Authorization: Bearer sk_..." (or log in to the console)`)
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
@@ -174,7 +197,8 @@ type recorder struct {
 }
 
 func (rec *recorder) WriteHeader(code int) {
-	if !rec.wroteHeader && code >= 200 {
+	// 101 Switching Protocols is final too: the connection is a WebSocket from here on.
+	if !rec.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rec.status = code
 		rec.wroteHeader = true
 	}

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -44,7 +45,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTarget(r, sb.ID)
-	s.writeJSON(w, r, http.StatusCreated, toSandboxJSON(sb))
+	s.writeJSON(w, r, http.StatusCreated, toSandboxJSON(sb, s.opts.domain))
 	return nil
 }
 
@@ -57,7 +58,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb))
+	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
 	return nil
 }
 
@@ -77,7 +78,7 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := listSandboxesResponse{Sandboxes: make([]sandboxJSON, 0, len(items)), NextCursor: next}
 	for _, sb := range items {
-		resp.Sandboxes = append(resp.Sandboxes, toSandboxJSON(sb))
+		resp.Sandboxes = append(resp.Sandboxes, toSandboxJSON(sb, s.opts.domain))
 	}
 	s.writeJSON(w, r, http.StatusOK, resp)
 	return nil
@@ -163,7 +164,7 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb))
+	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
 	return nil
 }
 
@@ -206,5 +207,31 @@ func checkLimits(l domain.Limits) error {
 	case l.MaxProcesses < 0:
 		return domain.Invalid("limits.max_processes", "limits.max_processes must not be negative")
 	}
+	return nil
+}
+
+func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) error {
+	p, err := principal(r)
+	if err != nil {
+		return err
+	}
+	pl, ok := s.svc.(domain.PortLister)
+	if !ok {
+		return domain.Errorf(domain.KindUnavailable, "listing a sandbox's ports is not supported by this server")
+	}
+	id := r.PathValue("id")
+	ports, err := pl.Ports(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	resp := listPortsResponse{Ports: make([]portJSON, 0, len(ports))}
+	for _, port := range ports {
+		pj := portJSON{Port: port}
+		if s.opts.domain != "" {
+			pj.URL = fmt.Sprintf("http://%d-%s.%s/", port, id, s.opts.domain)
+		}
+		resp.Ports = append(resp.Ports, pj)
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
 	return nil
 }

@@ -38,7 +38,12 @@ type options struct {
 	billing      domain.BillingService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error
 	rateLimit    RateLimitFunc
+	domain       string
 }
+
+// WithDomain sets the sandbox domain reported with sandboxes and their ports:
+// http://<port>-<id>.<domain>/ reaches a port through the proxy.
+func WithDomain(d string) Option { return func(o *options) { o.domain = d } }
 
 // RateLimitFunc admits one request against a budget of perMinute requests per minute
 // for key. A refused request gets how long to wait. An error (the limiter's backend is
@@ -149,6 +154,11 @@ var routeTable = []route{
 	{"GET", "/v1/sandboxes/{id}/files/content", false, (*Server).readFile, ""},
 	{"GET", "/v1/sandboxes/{id}/files", false, (*Server).listFiles, ""},
 
+	{"GET", "/v1/sandboxes/{id}/metrics", false, (*Server).metrics, ""},
+	{"GET", "/v1/sandboxes/{id}/logs", false, (*Server).logs, ""},
+	{"GET", "/v1/sandboxes/{id}/ports", false, (*Server).listPorts, ""},
+	{"GET", "/v1/sandboxes/{id}/terminal", false, (*Server).terminal, "sandbox.terminal"},
+
 	{"POST", "/v1/keys", false, (*Server).createKey, "key.create"},
 	{"GET", "/v1/keys", false, (*Server).listKeys, ""},
 	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey, "key.revoke"},
@@ -171,6 +181,17 @@ var routeTable = []route{
 	{"GET", "/v1/plans", false, (*Server).plans, ""},
 	{"GET", "/v1/invoices", false, (*Server).listInvoices, ""},
 	{"GET", "/v1/invoices/{period}", false, (*Server).getInvoice, ""},
+
+	{"GET", "/v1/sandboxes/{id}/processes", false, (*Server).listProcesses, ""},
+	{"GET", "/v1/sandboxes/{id}/processes/{pid}/events", false, (*Server).processEvents, ""},
+	{"POST", "/v1/sandboxes/{id}/processes/{pid}/stdin", false, (*Server).processStdin, "sandbox.process_stdin"},
+	{"POST", "/v1/sandboxes/{id}/processes/{pid}/stdin/close", false, (*Server).processStdinClose, "sandbox.process_stdin_close"},
+	{"POST", "/v1/sandboxes/{id}/processes/{pid}/signal", false, (*Server).processSignal, "sandbox.process_signal"},
+
+	{"DELETE", "/v1/sandboxes/{id}/files", false, (*Server).deleteFile, "sandbox.file_delete"},
+	{"POST", "/v1/sandboxes/{id}/files/dir", false, (*Server).makeDir, "sandbox.file_mkdir"},
+	{"GET", "/v1/sandboxes/{id}/files/stat", false, (*Server).statFile, ""},
+	{"POST", "/v1/sandboxes/{id}/files/move", false, (*Server).moveFile, "sandbox.file_move"},
 }
 
 func (s *Server) buildMux() *http.ServeMux {

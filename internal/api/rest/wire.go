@@ -30,9 +30,21 @@ type sandboxJSON struct {
 	StartedAt *time.Time    `json:"started_at,omitempty"`
 	EndsAt    *time.Time    `json:"ends_at,omitempty"`
 	StoppedAt *time.Time    `json:"stopped_at,omitempty"`
+	// Domain is where the sandbox's ports are reached through the proxy:
+	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
+	Domain string `json:"domain,omitempty"`
 }
 
-func toSandboxJSON(sb *domain.Sandbox) sandboxJSON {
+type portJSON struct {
+	Port int    `json:"port"`
+	URL  string `json:"url,omitempty"`
+}
+
+type listPortsResponse struct {
+	Ports []portJSON `json:"ports"`
+}
+
+func toSandboxJSON(sb *domain.Sandbox, sandboxDomain string) sandboxJSON {
 	keys := make([]string, 0, len(sb.Env))
 	for k := range sb.Env {
 		keys = append(keys, k)
@@ -57,6 +69,7 @@ func toSandboxJSON(sb *domain.Sandbox) sandboxJSON {
 		StartedAt: optTime(sb.StartedAt),
 		EndsAt:    optTime(sb.EndsAt),
 		StoppedAt: optTime(sb.StoppedAt),
+		Domain:    sandboxDomain,
 	}
 }
 
@@ -101,6 +114,10 @@ type execRequest struct {
 	StdinBase64 *string `json:"stdin_base64"`
 	Timeout     int64   `json:"timeout"`
 	Stream      bool    `json:"stream"`
+	// Background starts the command and answers 201 {"pid": N} at once (processes.go);
+	// StdinOpen keeps its stdin open for POST .../processes/{pid}/stdin.
+	Background bool `json:"background"`
+	StdinOpen  bool `json:"stdin_open"`
 }
 
 type execResponse struct {
@@ -108,6 +125,7 @@ type execResponse struct {
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
 	Error    string `json:"error,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
 }
 
 type fileInfoJSON struct {
@@ -203,5 +221,6 @@ type (
 	endEvent struct {
 		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error,omitempty"`
+		TimedOut bool   `json:"timed_out,omitempty"`
 	}
 )

@@ -138,7 +138,7 @@ func setup(t *testing.T, newDriver func(t *testing.T) runtime.Driver) *env {
 	if err := e.store.CreateTeam(ctx, team); err != nil {
 		t.Fatal(err)
 	}
-	e.p = domain.Principal{TeamID: team.ID}
+	e.p = domain.Principal{TeamID: team.ID, Scopes: []domain.Scope{domain.ScopeAdmin}}
 	if err := e.store.UpsertTemplate(ctx, &domain.Template{ID: "base", Hash: template.Base().Hash(), RootFS: rootfs, Ready: true, BuiltAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,159 @@
+package rest
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+// The web console logs in with POST /console/login, which puts the session token in an
+// HTTP-only cookie. /v1 accepts that cookie instead of an Authorization header, with
+// two defences against cross-site requests besides SameSite=Strict:
+//   - double-submit CSRF: a state-changing request must echo the readable warren_csrf
+//     cookie in the X-CSRF-Token header, which another site cannot read;
+//   - a WebSocket upgrade (the terminal) must come from a page of this server: its
+//     Origin's host must be the request's Host.
+const (
+	sessionCookie = "warren_session"
+	csrfCookie    = "warren_csrf"
+	csrfHeader    = "X-CSRF-Token"
+	// sessionPrefix starts console session tokens (auth.SessionPrefix); API keys are
+	// not accepted in the cookie.
+	sessionPrefix = "ws_"
+)
+
+const msgCSRF = "missing or wrong CSRF token: reload the console"
+
+// checkCookieRequest applies the CSRF and Origin checks to a request authenticated by
+// the session cookie.
+func checkCookieRequest(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if !validCSRF(r) {
+			return domain.Errorf(domain.KindForbidden, msgCSRF)
+		}
+	}
+	if isWebSocket(r) && !sameOrigin(r) {
+		return domain.Errorf(domain.KindForbidden,
+			"cross-site WebSocket refused: open the console from this server's own address (Origin %q, Host %q)",
+			r.Header.Get("Origin"), r.Host)
+	}
+	return nil
+}
+
+// validCSRF reports whether the X-CSRF-Token header equals the warren_csrf cookie.
+func validCSRF(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	h := r.Header.Get(csrfHeader)
+	return err == nil && c.Value != "" && h != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(h)) == 1
+}
+
+// sameOrigin reports whether the Origin header names the host the request was sent to.
+func sameOrigin(r *http.Request) bool {
+	u, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// isWebSocket reports whether r asks to upgrade to a WebSocket.
+func isWebSocket(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ConsoleHandler serves the console's session routes, POST /console/login and POST
+// /console/logout, with the same request ids, logs and error bodies as /v1. They are
+// not part of /v1 (nor of its OpenAPI document): mount the handler on those two paths.
+func (s *Server) ConsoleHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /console/login", s.adapt((*Server).consoleLogin))
+	mux.Handle("POST /console/logout", s.adapt((*Server).consoleLogout))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console/login" || r.URL.Path == "/console/logout" {
+			w.Header().Set("Allow", "POST")
+			s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+				msg: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: POST"})
+			return
+		}
+		s.writeError(w, r, &httpError{status: http.StatusNotFound, code: domain.KindNotFound.String(),
+			msg: "no route for " + r.Method + " " + r.URL.Path})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWith(w, r, mux) })
+}
+
+type consoleLoginResponse struct {
+	User      userJSON  `json:"user"`
+	Team      teamJSON  `json:"team"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// consoleLogin checks an email and password and sets the session and CSRF cookies. The
+// token itself is not in the body: page scripts never see it.
+func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.teamSvc()
+	if err != nil {
+		return err
+	}
+	if err := s.limit(r, "login:"+clientIP(r), loginsPerMinute); err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	sess, err := ts.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	csrf := make([]byte, 32)
+	_, _ = rand.Read(csrf)
+	secure := isTLS(r)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: base64.RawURLEncoding.EncodeToString(csrf), Path: "/",
+		Expires: sess.ExpiresAt, Secure: secure, SameSite: http.SameSiteStrictMode})
+	w.Header().Set("Cache-Control", "no-store")
+	s.writeJSON(w, r, http.StatusOK, consoleLoginResponse{User: toUserJSON(sess.User),
+		Team: toTeamJSON(sess.Team, nil), ExpiresAt: sess.ExpiresAt.UTC()})
+	return nil
+}
+
+// consoleLogout clears both cookies. It needs the CSRF header, so that another site
+// cannot log the user out; a session is not needed (an expired one may log out too).
+func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) error {
+	if !validCSRF(r) {
+		return domain.Errorf(domain.KindForbidden, msgCSRF)
+	}
+	secure := isTLS(r)
+	for _, c := range []*http.Cookie{
+		{Name: sessionCookie, HttpOnly: true},
+		{Name: csrfCookie},
+	} {
+		c.Path, c.MaxAge, c.Secure, c.SameSite = "/", -1, secure, http.SameSiteStrictMode
+		http.SetCookie(w, c)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// isTLS reports whether the client reached the server over TLS, directly or through a
+// proxy that says so. A spoofed header only makes the cookies HTTPS-only.
+func isTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}

@@ -1,0 +1,135 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+)
+
+type logEntryJSON struct {
+	Timestamp time.Time         `json:"timestamp"`
+	Level     string            `json:"level"`
+	Message   string            `json:"message"`
+	Fields    map[string]string `json:"fields"`
+}
+
+func toLogEntryJSON(e domain.LogEntry) logEntryJSON {
+	f := e.Fields
+	if f == nil {
+		f = map[string]string{}
+	}
+	return logEntryJSON{Timestamp: e.Timestamp.UTC(), Level: e.Level, Message: e.Message, Fields: f}
+}
+
+type logListResponse struct {
+	Logs []logEntryJSON `json:"logs"`
+}
+
+// logEndEvent is the data of the "end" event: how the sandbox ended, when known.
+type logEndEvent struct {
+	State     string `json:"state,omitempty"`
+	EndReason string `json:"end_reason,omitempty"`
+}
+
+// logQuery reads ?since=RFC3339&level=L&limit=N&follow=BOOL.
+func logQuery(r *http.Request) (domain.LogQuery, bool, error) {
+	var q domain.LogQuery
+	v := r.URL.Query()
+	if s := v.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return q, false, domain.Invalid("since", "since must be an RFC 3339 time such as 2025-01-02T15:04:05Z, got %q", s)
+		}
+		q.Start = t
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return q, false, domain.Invalid("limit", "limit must be an integer from 1 to 1000, got %q", s)
+		}
+		q.Limit = n
+	}
+	switch q.Level = strings.ToLower(v.Get("level")); q.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return q, false, domain.Invalid("level", "level must be debug, info, warn or error, got %q", v.Get("level"))
+	}
+	follow := false
+	if s := v.Get("follow"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return q, false, domain.Invalid("follow", "follow must be true or false, got %q", s)
+		}
+		follow = b
+	}
+	return q, follow, nil
+}
+
+// logs answers the sandbox's own log: JSON, or (follow=true, or a client that accepts
+// text/event-stream) a stream of entries that follows the log until the sandbox ends.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	q, follow, err := logQuery(r)
+	if err != nil {
+		return err
+	}
+	if follow || acceptsEventStream(r) {
+		return s.followLogs(w, r, p, id, q)
+	}
+	entries, err := s.svc.Logs(r.Context(), p, id, q)
+	if err != nil {
+		return err
+	}
+	resp := logListResponse{Logs: make([]logEntryJSON, 0, len(entries))}
+	for _, e := range entries {
+		resp.Logs = append(resp.Logs, toLogEntryJSON(e))
+	}
+	s.writeJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
+// followLogs streams "log" events, then "end" when the sandbox has ended, or "error".
+func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, q domain.LogQuery) error {
+	lf, ok := s.svc.(domain.LogFollower)
+	if !ok {
+		return domain.Errorf(domain.KindUnavailable, "this server cannot follow logs; poll without follow=true instead")
+	}
+	// Errors known before the stream starts (unknown sandbox, missing scope, bad level)
+	// are ordinary JSON errors with their status.
+	if _, err := s.svc.Get(r.Context(), p, id); err != nil {
+		return err
+	}
+	sse := &sseWriter{w: w}
+	if err := sse.comment("following the log of sandbox " + id); err != nil {
+		return nil
+	}
+	stop := s.keepStreamAlive(sse)
+	err := lf.FollowLogs(r.Context(), p, id, q, func(e domain.LogEntry) error {
+		return sse.send("log", toLogEntryJSON(e))
+	})
+	stop()
+	switch {
+	case sse.writeErr() != nil || errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "log stream client went away",
+			slog.String("request_id", requestIDFrom(r.Context())), slog.String("sandbox_id", id))
+	case err != nil:
+		_, body := s.errorResponse(r, err)
+		_ = sse.send("error", body)
+	default:
+		var end logEndEvent
+		if sb, gerr := s.svc.Get(context.WithoutCancel(r.Context()), p, id); gerr == nil {
+			end = logEndEvent{State: string(sb.State), EndReason: sb.EndReason}
+		}
+		_ = sse.send("end", end)
+	}
+	return nil
+}

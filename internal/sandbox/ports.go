@@ -1,0 +1,57 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/node"
+)
+
+var _ domain.PortLister = (*Service)(nil)
+
+// Ports lists the TCP ports listening inside the sandbox, read from the kernel's socket
+// tables (/proc/net/tcp and tcp6) by the agent; warren-agent's own port is left out.
+func (s *Service) Ports(ctx context.Context, p domain.Principal, id string) ([]int, error) {
+	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
+	if err != nil {
+		return nil, err
+	}
+	res, err := agent.Exec(ctx, domain.ExecRequest{Args: []string{"/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"},
+		User: "root", Timeout: 10 * time.Second}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return listeningPorts(res.Stdout), nil
+}
+
+// listeningPorts parses /proc/net/tcp{,6}: a socket in state 0A (LISTEN) has its port as
+// the hex number after the colon of local_address.
+func listeningPorts(table []byte) []int {
+	var ports []int
+	sc := bufio.NewScanner(bytes.NewReader(table))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[3] != "0A" {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		port, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil || port == 0 || port == node.AgentPort {
+			continue
+		}
+		if !slices.Contains(ports, int(port)) {
+			ports = append(ports, int(port))
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
