@@ -1,0 +1,117 @@
+// What the sandbox pages share: the create, extend and kill dialogs, and the metrics
+// history behind the sparklines and charts.
+import { h } from "./dom.js";
+import { get, post, del } from "./api.js";
+import { formDialog, confirmDialog, field, toast } from "./ui.js";
+import { kv, left } from "./format.js";
+
+/** live reports whether a sandbox still runs (or is starting). */
+export const isLive = (sb) => sb.state === "running" || sb.state === "starting";
+
+/** sandboxPath is the console route of a sandbox. */
+export const sandboxHref = (id, tab) => `#/sandboxes/${id}${tab ? `/${tab}` : ""}`;
+
+const history = new Map(); // id -> [{t, cpu, mem, memTotal}]
+const HISTORY = 60;
+
+/** samples returns the metrics samples collected for a sandbox so far. */
+export const samples = (id) => history.get(id) || [];
+
+/** sampleMetrics fetches one metrics sample and appends it to the sandbox's history. */
+export async function sampleMetrics(id, signal) {
+  const m = await get(`/v1/sandboxes/${id}/metrics`, { signal });
+  const list = history.get(id) || [];
+  const t = Date.parse(m.timestamp) || Date.now();
+  if (!list.length || list[list.length - 1].t !== t) {
+    list.push({ t, cpu: m.cpu_used_pct || 0, mem: m.mem_used || 0, memTotal: m.mem_total || 0, cpuCount: m.cpu_count, disk: m.disk_used, diskTotal: m.disk_total });
+  }
+  if (list.length > HISTORY) list.splice(0, list.length - HISTORY);
+  history.set(id, list);
+  return m;
+}
+
+/** forget drops the history of sandboxes that are gone. */
+export function forget(keep) {
+  for (const id of history.keys()) if (!keep.has(id)) history.delete(id);
+}
+
+/** killSandbox asks for confirmation, then kills; it resolves true when killed. */
+export async function killSandbox(sb) {
+  const ok = await confirmDialog(`Kill sandbox ${sb.id}?`,
+    "Its processes stop at once and its files are deleted. This cannot be undone.", "Kill sandbox");
+  if (!ok) return false;
+  try {
+    await del(`/v1/sandboxes/${sb.id}`);
+    toast(`Sandbox ${sb.id} killed`);
+    return true;
+  } catch (err) {
+    toast(`Could not kill ${sb.id}: ${err.message}`, "error");
+    return false;
+  }
+}
+
+const EXTEND = [[15, "15 minutes"], [30, "30 minutes"], [60, "1 hour"], [120, "2 hours"], [360, "6 hours"], [1440, "24 hours (maximum)"]];
+
+/** extendSandbox sets when the sandbox ends; it resolves with the updated sandbox. */
+export function extendSandbox(sb) {
+  const sel = h("select", { name: "minutes" }, EXTEND.map(([m, label]) => h("option", { value: m, selected: m === 60 }, label)));
+  return formDialog(`Extend sandbox ${sb.id}`, [
+    h("p", null, `Time left now: ${left(sb.ends_at)}. The sandbox will end this long from now:`),
+    field("New time left", sel),
+  ], "Set timeout", async (fd) => {
+    const updated = await post(`/v1/sandboxes/${sb.id}/timeout`, { timeout: Number(fd.get("minutes")) * 60 });
+    toast(`Sandbox ${sb.id} now ends in ${left(updated.ends_at)}`);
+    return updated;
+  });
+}
+
+/**
+ * createSandbox shows the create dialog (template, timeout, env, metadata, limits,
+ * internet); it resolves with the new sandbox, or undefined when cancelled.
+ */
+export async function createSandbox(preset = {}) {
+  let templates = [];
+  try {
+    templates = (await get("/v1/templates")).templates || [];
+  } catch { /* the dialog still allows typing a template id */ }
+  const ready = templates.filter((t) => t.ready);
+  const template = ready.length
+    ? h("select", { name: "template", required: true }, ready.map((t) =>
+      h("option", { value: t.id, selected: t.id === (preset.template || "base") }, t.description ? `${t.id} — ${t.description}` : t.id)))
+    : h("input", { name: "template", value: preset.template || "base", required: true });
+  const timeout = h("input", { name: "timeout", type: "number", min: 1, max: 1440, value: 15, required: true, inputMode: "numeric" });
+  const num = (name, step, placeholder) => h("input", { name, type: "number", min: 0, step, placeholder, inputMode: "decimal" });
+  return formDialog("Create a sandbox", [
+    field("Template", template, templates.length && !ready.length ? "No template is ready yet; type an id." : null),
+    field("Timeout (minutes)", timeout, "It is stopped after this long unless extended (at most 24 hours)."),
+    h("details.more", null, h("summary", null, "Environment, metadata and limits"),
+      field("Environment variables", h("textarea", { name: "env", rows: 3, placeholder: "KEY=value, one per line", spellcheck: false }),
+        "Values are never shown again: they may be secrets."),
+      field("Metadata", h("textarea", { name: "metadata", rows: 2, placeholder: "owner=alice", spellcheck: false }), "Labels you can filter the list by."),
+      h("fieldset.grid4", null, h("legend", null, "Limits (empty = server default)"),
+        field("CPU cores", num("cpu_cores", 0.25, "default")),
+        field("Memory (MiB)", num("memory_mb", 64, "default")),
+        field("Disk (MiB)", num("disk_mb", 64, "default")),
+        field("Processes", num("max_processes", 1, "default"))),
+      h("label.check", null, h("input", { type: "checkbox", name: "internet", checked: true }), "Allow outbound internet access")),
+  ], "Create sandbox", async (fd) => {
+    const body = {
+      template: String(fd.get("template")).trim(),
+      timeout: Math.round(Number(fd.get("timeout")) * 60),
+      internet: fd.get("internet") === "on",
+    };
+    const env = kv(String(fd.get("env") || ""), "Environment variables");
+    const meta = kv(String(fd.get("metadata") || ""), "Metadata");
+    if (Object.keys(env).length) body.env = env;
+    if (Object.keys(meta).length) body.metadata = meta;
+    const limits = {};
+    for (const k of ["cpu_cores", "memory_mb", "disk_mb", "max_processes"]) {
+      const v = String(fd.get(k) || "").trim();
+      if (v) limits[k] = Number(v);
+    }
+    if (Object.keys(limits).length) body.limits = { cpu_cores: 0, memory_mb: 0, disk_mb: 0, max_processes: 0, ...limits };
+    const sb = await post("/v1/sandboxes", body);
+    toast(`Sandbox ${sb.id} created`);
+    return sb;
+  }, { wide: true });
+}
