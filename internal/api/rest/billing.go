@@ -15,12 +15,18 @@ func (s *Server) billingSvc() (domain.BillingService, error) {
 	return s.opts.billing, nil
 }
 
-func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
+// billingCall returns the caller and the billing service for an authenticated route.
+func (s *Server) billingCall(r *http.Request) (domain.Principal, domain.BillingService, error) {
 	bs, err := s.billingSvc()
+	if err != nil {
+		return domain.Principal{}, nil, err
+	}
+	p, err := principal(r)
+	return p, bs, err
+}
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
+	p, bs, err := s.billingCall(r)
 	if err != nil {
 		return err
 	}
@@ -58,11 +64,7 @@ func (s *Server) plans(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	bs, err := s.billingSvc()
+	p, bs, err := s.billingCall(r)
 	if err != nil {
 		return err
 	}
@@ -83,11 +85,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	bs, err := s.billingSvc()
+	p, bs, err := s.billingCall(r)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,16 @@ func (s *Server) teamSvc() (domain.TeamService, error) {
 	return s.opts.teams, nil
 }
 
+// teamCall returns the caller and the team service for an authenticated team route.
+func (s *Server) teamCall(r *http.Request) (domain.Principal, domain.TeamService, error) {
+	ts, err := s.teamSvc()
+	if err != nil {
+		return domain.Principal{}, nil, err
+	}
+	p, err := principal(r)
+	return p, ts, err
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	ts, err := s.teamSvc()
 	if err != nil {
@@ -41,11 +51,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -71,11 +77,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -93,11 +95,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -114,11 +112,7 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -131,11 +125,7 @@ func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -152,11 +142,7 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -174,11 +160,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -195,11 +177,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -216,11 +194,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
@@ -232,11 +206,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
-	if err != nil {
-		return err
-	}
-	ts, err := s.teamSvc()
+	p, ts, err := s.teamCall(r)
 	if err != nil {
 		return err
 	}
