@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 type teamJSON struct {
@@ -349,5 +353,46 @@ func TestRateLimit(t *testing.T) {
 	_, other := s.newTeam(map[string]any{"name": "quiet", "quota": map[string]any{"requests_per_minute": 5}})
 	if code, _ := s.apiKey(other, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 		t.Errorf("another team = %d; want 200", code)
+	}
+}
+
+// TestRateLimitRedis: with WARREN_REDIS_URL the team's budget lives in Redis, where every
+// replica of the API finds it (internal/ratelimit tests two replicas sharing one budget).
+func TestRateLimitRedis(t *testing.T) {
+	rurl := os.Getenv("WARREN_TEST_REDIS_URL")
+	if rurl == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("WARREN_TEST_REDIS_URL is unset: CI must run scripts/test-services.sh (make test does)")
+		}
+		t.Skip("WARREN_TEST_REDIS_URL is unset: run scripts/test-services.sh (make test does)")
+	}
+	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_REDIS_URL=" + rurl}})
+	team, key := s.newTeam(map[string]any{"name": "shared budget", "quota": map[string]any{"requests_per_minute": 4}})
+	for i := range 4 {
+		if code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+			t.Fatalf("request %d = %d %s", i+1, code, raw)
+		}
+	}
+	// The budget is in Redis, under the team's key.
+	opts, err := redis.ParseURL(rurl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	keys, err := rc.Keys(context.Background(), "warren:ratelimit:*"+team.ID+"*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Redis keys for the team: %v %v; want one", keys, err)
+	}
+	code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil)
+	if code != 429 || decodeErr(t, raw).Code != "rate_limited" {
+		t.Errorf("5th request = %d %s; want 429 rate_limited", code, raw)
+	}
+	// Emptying Redis gives the budget back: the state is there, not in the process.
+	if err := rc.Del(context.Background(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+		t.Errorf("after clearing the team's Redis key = %d %s; want 200", code, raw)
 	}
 }
