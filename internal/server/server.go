@@ -70,6 +70,14 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if created {
 		fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", filepath.Join(c.DataDir, "admin.key"), secret)
 	}
+	ownerFile := filepath.Join(c.DataDir, "console-admin.txt")
+	email, password, ownerMade, err := auth.BootstrapOwner(ctx, store, ownerFile)
+	if err != nil {
+		return fmt.Errorf("creating the console's first user: %w", err)
+	}
+	if ownerMade {
+		fmt.Fprintf(out, "Web console login (shown once; also saved to %s):\n\n    %s  %s\n\n", ownerFile, email, password)
+	}
 
 	if err := ensureBase(ctx, c, store, out, log); err != nil {
 		return err
