@@ -127,11 +127,27 @@ func TestMeteringNetworkAndDeadSandbox(t *testing.T) {
 	}
 }
 
-// TestInvoiceMatchesUsage: for each built-in plan type, the invoice of a real workload
-// equals the total computed here by hand from the metered quantities and the plan's
-// prices, to the cent.
+// testPlans prices a few seconds of work in whole currency units, so that every line of
+// a short workload's invoice is far from zero and a wrong quantity shows in the cents.
+const testPlans = `{
+  "default": "payg",
+  "plans": [
+    {"id": "payg", "per_minute": "1.37", "minimum_charge": "0.05"},
+    {"id": "resources", "per_cpu_hour": "3600", "per_gb_hour": "7200", "per_gb_month_disk": "2592000", "per_gb_traffic": "50000"},
+    {"id": "team", "monthly_price": "150.00", "included_hours": "0.001", "included_concurrency": 10, "per_minute": "2.5"}
+  ]
+}`
+
+// TestInvoiceMatchesUsage: for each plan type (per minute with a minimum charge, per
+// resource, a package with included hours), the invoice of a real workload equals the
+// total computed here by hand from the metered quantities and the plan's prices, to the
+// cent.
 func TestInvoiceMatchesUsage(t *testing.T) {
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_METER_INTERVAL=1s"}})
+	plansFile := filepath.Join(t.TempDir(), "plans.json")
+	if err := os.WriteFile(plansFile, []byte(testPlans), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_METER_INTERVAL=1s", "WARREN_PLANS=" + plansFile}})
 	var plans struct {
 		Plans []map[string]any `json:"plans"`
 	}
