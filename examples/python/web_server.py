@@ -1,6 +1,7 @@
 """A web server in a sandbox, reached from outside through Warren's proxy: start
-`python3 -m http.server` as a background command, then fetch a page from the host name
-`sbx.get_host(8000)` gives.
+`python3 -m http.server` as a background command, wait until the sandbox lists port 8000
+as listening, then fetch a page from the host name `sbx.get_host(8000)` gives (the
+domain is the one the server reports with the sandbox).
 
 Run: WARREN_API_URL=... WARREN_API_KEY=... [WARREN_PROXY_URL=...] python3 web_server.py
 Prints "GET http://<port>-<id>.<domain>/ -> 200: hello from a Warren sandbox".
@@ -35,14 +36,12 @@ def main() -> None:
         sbx.files.write("/home/user/site/index.html", PAGE)
         server = sbx.commands.run("python3 -m http.server 8000", cwd="/home/user/site", background=True,
                                   on_stderr=lambda line: print("server log:", line, end=""))
-        host = sbx.get_host(8000)
-        resp = None
-        for _ in range(50):  # the server needs a moment to listen
-            resp = fetch(host)
-            if resp.status_code == 200:
+        for _ in range(100):  # the server needs a moment to listen
+            if any(p.port == 8000 for p in sbx.list_ports()):
                 break
-            time.sleep(0.2)
-        assert resp is not None
+            time.sleep(0.1)
+        host = sbx.get_host(8000)
+        resp = fetch(host)
         text = resp.text.replace("<h1>", "").replace("</h1>", "").strip()
         print(f"GET http://{host}/ -> {resp.status_code}: {text}")
         server.kill()

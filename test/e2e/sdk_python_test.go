@@ -36,8 +36,11 @@ var pythonExamples = []struct {
 // TestPythonSDK installs the Python SDK (sdk/python) offline into a fresh virtual
 // environment and runs, against a real `warren serve`: its pytest suite (unit tests
 // against a stub server, the OpenAPI drift test, and integration tests of every method
-// of the sync and asyncio clients, including quota, rate-limit and scope errors), every
-// example in examples/python, and the overhead benchmark (sdk/python/bench.py).
+// of the sync and asyncio clients: commands in the foreground and the background with
+// stdin, signals, listing and re-attaching, command timeouts, streams ended by a stopped
+// sandbox, file stat/mkdir/move/remove, ports and hosts through the proxy, and quota,
+// rate-limit and scope errors), every example in examples/python, and the overhead
+// benchmark (sdk/python/bench.py).
 func TestPythonSDK(t *testing.T) {
 	py := findPython(t)
 	venvPy := makeVenv(t, py)

@@ -9,19 +9,25 @@ cannot pass by skipping.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import httpx
 import pytest
 
-from stub import SANDBOX, Stub
-from warren import AsyncSandbox, Sandbox, resolve_config
-from warren._async import AsyncHTTP
-from warren._sync import SyncHTTP
-from warren.models import SandboxInfo
+if importlib.util.find_spec("warren") is None:
+    # Not installed: test the source tree (python3 -m pytest sdk/python/tests from a checkout).
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from stub import SANDBOX, Stub  # noqa: E402
+from warren import AsyncSandbox, Sandbox, resolve_config  # noqa: E402
+from warren._async import AsyncHTTP  # noqa: E402
+from warren._sync import SyncHTTP  # noqa: E402
+from warren.models import SandboxInfo  # noqa: E402
 
 
 def pytest_report_header(config: Any) -> str:
@@ -46,22 +52,21 @@ def mode(request: Any) -> str:
     return request.param
 
 
-def perform(mode: str, stub: Any, op: Callable[[Any], Any], **cfg: Any) -> Any:
+def perform(mode: str, stub: Any, op: Callable[[Any], Any], info: Optional[Dict[str, Any]] = None, **cfg: Any) -> Any:
     """Run op(sandbox) against the stub with a Sandbox (sync) or an AsyncSandbox (async;
-    op's result is awaited) for the sandbox stub.SANDBOX. cfg overrides the config."""
-    cfg.setdefault("domain", "localhost:3001")
+    op's result is awaited) for the sandbox stub.SANDBOX (or info). cfg overrides the config."""
     cfg.setdefault("backoff", 0.01)
     c = resolve_config(stub.url, "sk_test", **cfg)
-    info = SandboxInfo.from_json(SANDBOX)
+    sinfo = SandboxInfo.from_json(info or SANDBOX)
     if mode == "sync":
-        sbx = Sandbox(info, SyncHTTP(c))
+        sbx = Sandbox(sinfo, SyncHTTP(c))
         try:
             return op(sbx)
         finally:
             sbx.close()
 
     async def go() -> Any:
-        asbx = AsyncSandbox(info, AsyncHTTP(c))
+        asbx = AsyncSandbox(sinfo, AsyncHTTP(c))
         try:
             r = op(asbx)
             return await r if inspect.isawaitable(r) else r

@@ -52,7 +52,7 @@ SANDBOX = {
     "metadata": {"k": "v"}, "env_keys": ["A"], "internet": True,
     "limits": {"cpu_cores": 1, "memory_mb": 512, "disk_mb": 2048, "max_processes": 1024},
     "runtime": "gvisor", "created_at": "2026-01-02T03:04:05.123456789Z",
-    "started_at": "2026-01-02T03:04:05.5Z", "ends_at": "2026-01-02T03:09:05Z",
+    "started_at": "2026-01-02T03:04:05.5Z", "ends_at": "2026-01-02T03:09:05Z", "domain": "sbx.test:3001",
 }
 
 

@@ -76,8 +76,9 @@ async def test_commands(live: Live) -> None:
         with pytest.raises(warren.CommandExitError) as ei:
             await sbx.commands.run("echo o; echo e >&2; exit 5")
         assert (ei.value.exit_code, ei.value.stdout, ei.value.stderr) == (5, "o\n", "e\n")
-        with pytest.raises(warren.TimeoutError):
-            await sbx.commands.run("sleep 20", timeout=1)
+        with pytest.raises(warren.TimeoutError) as te:
+            await sbx.commands.run("echo a; sleep 20", timeout=1, check=False)
+        assert te.value.result is not None and te.value.result.timed_out and te.value.result.stdout == "a\n"
 
         # Streaming order and timing, with a coroutine callback.
         seen: List[Tuple[float, str]] = []
@@ -91,9 +92,9 @@ async def test_commands(live: Live) -> None:
         assert "".join(t for _, t in seen) == "l1\nl2\nl3\nl4\n"
         assert seen[0][0] < total - 0.8 and seen[-1][0] - seen[0][0] > 0.8, (seen, total)
 
-        # Background: wait, kill, stdin.
+        # Background: wait, kill, stdin, list, re-attach.
         got: List[str] = []
-        h = await sbx.commands.run("echo up; sleep 60", background=True, on_stdout=got.append)
+        h = await sbx.commands.run("sleep 0.3; echo up; sleep 60", background=True, on_stdout=got.append)
         assert h.pid > 0
         for _ in range(200):
             if got:
@@ -102,6 +103,7 @@ async def test_commands(live: Live) -> None:
         assert got == ["up\n"] and not h.done
         with pytest.raises(warren.TimeoutError):
             await h.wait(timeout=0.1)
+        assert h.pid in [p.pid for p in await sbx.commands.list()]
         assert await h.kill() is True
         with pytest.raises(warren.CommandExitError) as ei:
             await h.wait(timeout=10)
@@ -115,9 +117,17 @@ async def test_commands(live: Live) -> None:
         assert (await h.wait(timeout=10)).stdout == "got:a\ngot:b\neof\n"
 
         h = await sbx.commands.run("sleep 30", background=True)
+        with pytest.raises(warren.ConflictError):
+            await h.send_stdin("not open")
         await h.disconnect()
         assert h.done
-        assert str(h.pid) in (await sbx.commands.run(["ps", "-o", "pid=", "-p", str(h.pid)], check=False)).stdout
+        assert h.pid in [p.pid for p in await sbx.commands.list()]
+        again = await sbx.commands.connect(h.pid)
+        assert await sbx.commands.kill(h.pid) is True
+        with pytest.raises(warren.CommandExitError):
+            await again.wait(timeout=10)
+        with pytest.raises(warren.NotFoundError):
+            await sbx.commands.connect(999999)
 
 
 async def test_kill_ends_background_handles(live: Live) -> None:
@@ -133,6 +143,21 @@ async def test_kill_ends_background_handles(live: Live) -> None:
     await sbx.close()
 
 
+async def test_sandbox_stopped_elsewhere_ends_commands(live: Live) -> None:
+    sbx = await AsyncSandbox.create(timeout=120)
+    h = await sbx.commands.run("sleep 60", background=True)
+    fg = asyncio.create_task(sbx.commands.run("sleep 60"))
+    await asyncio.sleep(0.5)
+    other = await AsyncSandbox.connect(sbx.id)
+    assert await other.kill() is True
+    await other.close()
+    with pytest.raises(warren.ConflictError):
+        await h.wait(timeout=15)
+    with pytest.raises(warren.ConflictError):
+        await asyncio.wait_for(fg, 15)
+    await sbx.close()
+
+
 async def test_files(live: Live, tmp_path: Any) -> None:
     async with AsyncSandbox.create(timeout=300) as sbx:
         await sbx.files.write("/tmp/a/t.txt", "tëxt")
@@ -142,8 +167,15 @@ async def test_files(live: Live, tmp_path: Any) -> None:
         assert {e.name for e in await sbx.files.list("/tmp/a")} == {"t.txt", "b.bin"}
         assert await sbx.files.exists("/tmp/a/t.txt") and not await sbx.files.exists("/tmp/a/zz")
         assert await sbx.files.make_dir("/tmp/a/d/e") and not await sbx.files.make_dir("/tmp/a/d/e")
+        assert (await sbx.files.get_info("/tmp/a/d/e")).is_dir
+        with pytest.raises(warren.ConflictError):
+            await sbx.files.make_dir("/tmp/a/t.txt")
+        moved = await sbx.files.rename("/tmp/a/t.txt", "/tmp/a/d/u.txt")
+        assert moved.path == "/tmp/a/d/u.txt" and await sbx.files.read("/tmp/a/d/u.txt") == "tëxt"
         await sbx.files.remove("/tmp/a/d")
         assert not await sbx.files.exists("/tmp/a/d")
+        with pytest.raises(warren.NotFoundError):
+            await sbx.files.remove("/tmp/a/d")
         with pytest.raises(warren.NotFoundError):
             await sbx.files.read("/tmp/a/missing")
 
@@ -166,7 +198,7 @@ async def test_files(live: Live, tmp_path: Any) -> None:
 
 
 async def test_get_host(live: Live) -> None:
-    if live.proxy_url is None and not os.environ.get("WARREN_DOMAIN"):
+    if live.proxy_url is None:
         from conftest import need
 
         need("WARREN_PROXY_URL")
@@ -174,6 +206,12 @@ async def test_get_host(live: Live) -> None:
         await sbx.files.write("/tmp/www/index.html", "async hello\n")
         h = await sbx.commands.run("cd /tmp/www && exec python3 -m http.server 8123", background=True)
         host = sbx.get_host(8123)
+        assert host == f"8123-{sbx.id}.{sbx.info.domain}"
+        for _ in range(100):
+            if 8123 in [p.port for p in await sbx.list_ports()]:
+                break
+            await asyncio.sleep(0.2)
+        assert f"http://{host}/" in [p.url for p in await sbx.list_ports()]
         body = ""
         for _ in range(100):
             resp = await asyncio.to_thread(live.fetch, host, "/index.html")

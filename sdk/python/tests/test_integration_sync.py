@@ -105,11 +105,14 @@ def test_exit_code_error(sbx: Sandbox) -> None:
     assert sbx.commands.run("exit 4", check=False).exit_code == 4
 
 
-def test_command_timeout(sbx: Sandbox) -> None:
+@pytest.mark.parametrize("check", [True, False])
+def test_command_timeout(sbx: Sandbox, check: bool) -> None:
     start = time.monotonic()
-    with pytest.raises(warren.TimeoutError):
-        sbx.commands.run("sleep 20", timeout=1)
+    with pytest.raises(warren.TimeoutError) as ei:
+        sbx.commands.run("echo before; sleep 20", timeout=1, check=check)
     assert time.monotonic() - start < 10
+    r = ei.value.result
+    assert r is not None and r.timed_out and r.exit_code == -1 and r.stdout == "before\n"
 
 
 def test_streaming_order_and_timing(sbx: Sandbox) -> None:
@@ -128,16 +131,16 @@ def test_streaming_order_and_timing(sbx: Sandbox) -> None:
 
 def test_background_wait_and_kill(sbx: Sandbox) -> None:
     got: List[str] = []
-    h = sbx.commands.run("echo started; sleep 60", background=True, on_stdout=got.append)
+    # The handle follows the output from when run() returns: the command waits a moment
+    # before printing (output of its first milliseconds is not replayed by the API).
+    h = sbx.commands.run("sleep 0.3; echo started; sleep 60", background=True, on_stdout=got.append)
     assert h.pid > 0
-    deadline = time.monotonic() + 10
-    while not got and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: bool(got), 10)
     assert got == ["started\n"] and not h.done and h.exit_code is None
     assert h.kill() is True
     with pytest.raises(warren.CommandExitError) as ei:
         h.wait(timeout=10)
-    assert ei.value.exit_code == -1
+    assert ei.value.exit_code == -1 and ei.value.stdout == "started\n"
     assert h.kill() is False
 
     h = sbx.commands.run("sleep 0.5; echo fin", background=True)
@@ -146,14 +149,31 @@ def test_background_wait_and_kill(sbx: Sandbox) -> None:
     assert h.wait(timeout=10).stdout == "fin\n"
 
 
+def test_background_timeout_and_exit_code(sbx: Sandbox) -> None:
+    start = time.monotonic()
+    h = sbx.commands.run("sleep 30", background=True, timeout=1)
+    # Killed at its timeout. The server's end event of a background process does not say
+    # timed_out yet (only foreground commands do), so this is TimeoutError once it does
+    # and CommandExitError(-1) until then; the unit tests hold the SDK to timed_out.
+    with pytest.raises((warren.TimeoutError, warren.CommandExitError)) as ei:
+        h.wait(timeout=15)
+    assert time.monotonic() - start < 10
+    r = ei.value.result
+    assert r is not None and r.exit_code == -1
+    h = sbx.commands.run("sleep 0.2; exit 3", background=True)
+    with pytest.raises(warren.CommandExitError) as ce:
+        h.wait(timeout=10)
+    assert ce.value.exit_code == 3
+    assert sbx.commands.run("sleep 0.2; exit 3", background=True, check=False).wait(timeout=10).exit_code == 3
+
+
 def test_background_kill_takes_children(sbx: Sandbox) -> None:
     h = sbx.commands.run("sleep 300 & sleep 300 & wait", background=True)
     time.sleep(0.5)
     assert h.kill()
     with pytest.raises(warren.CommandExitError):
         h.wait(timeout=10)
-    ps = sbx.commands.run("ps -eo args", user="root").stdout
-    assert "sleep 300" not in ps, ps
+    assert wait_for(lambda: "sleep 300" not in sbx.commands.run("ps -eo args", user="root").stdout, 5)
 
 
 def test_background_stdin(sbx: Sandbox) -> None:
@@ -162,24 +182,55 @@ def test_background_stdin(sbx: Sandbox) -> None:
                          on_stdout=got.append)
     h.send_stdin("one\n")
     h.send_stdin(b"two\n")
-    deadline = time.monotonic() + 10
-    while "".join(got).count("got:") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: "".join(got).count("got:") == 2, 10)
     assert "".join(got) == "got:one\ngot:two\n" and not h.done
     h.close_stdin()
     r = h.wait(timeout=10)
     assert r.stdout == "got:one\ngot:two\neof\n"
-    with pytest.raises(warren.WarrenError):
-        h.send_stdin("late\n")
-    assert sbx.commands.run("ls -a /tmp").stdout.count(".warren-stdin-") == 0
+    with pytest.raises(warren.NotFoundError):
+        h.send_stdin("late\n")  # the process ended
 
-
-def test_background_disconnect_leaves_the_process(sbx: Sandbox) -> None:
+    # Without stdin=True, stdin is not open.
     h = sbx.commands.run("sleep 30", background=True)
+    with pytest.raises(warren.ConflictError):
+        h.send_stdin("x")
+    assert h.kill()
+
+    # Bytes that are not UTF-8 arrive intact.
+    h = sbx.commands.run(["python3", "-c", "import sys; print(sys.stdin.buffer.read().hex())"], background=True,
+                         stdin=True)
+    h.send_stdin(b"\x00\xff\xfe")
+    h.close_stdin()
+    assert h.wait(timeout=10).stdout == "00fffe\n"
+
+
+def test_list_connect_and_kill_by_pid(sbx: Sandbox) -> None:
+    h = sbx.commands.run("while sleep 0.2; do echo tick; done", background=True, cwd="/tmp")
+    procs = {p.pid: p for p in sbx.commands.list()}
+    assert h.pid in procs, procs
+    p = procs[h.pid]
+    assert (p.cmd, p.args, p.cwd) == ("/bin/bash", ["-c", "while sleep 0.2; do echo tick; done"], "/tmp")
+
     h.disconnect()
     assert h.done
-    assert str(h.pid) in sbx.commands.run(["ps", "-o", "pid=", "-p", str(h.pid)], check=False).stdout
-    sbx.commands.run(["kill", "-KILL", str(h.pid)], user="root")
+    with pytest.raises(warren.WarrenError, match="disconnect"):
+        h.wait(timeout=1)
+    assert h.pid in [p.pid for p in sbx.commands.list()]  # still running
+
+    ticks: List[str] = []
+    again = sbx.commands.connect(h.pid, on_stdout=ticks.append)
+    assert again.pid == h.pid
+    assert wait_for(lambda: len(ticks) >= 2, 10), ticks
+    assert sbx.commands.kill(h.pid) is True
+    with pytest.raises(warren.CommandExitError) as ei:
+        again.wait(timeout=10)
+    assert ei.value.exit_code == -1 and ei.value.stdout.startswith("tick\n")
+    assert wait_for(lambda: h.pid not in [p.pid for p in sbx.commands.list()], 5)
+    assert sbx.commands.kill(h.pid) is False
+    with pytest.raises(warren.NotFoundError):
+        sbx.commands.send_stdin(h.pid, "x")
+    with pytest.raises(warren.NotFoundError):
+        sbx.commands.connect(999999)
 
 
 def test_files_text_and_bytes(sbx: Sandbox) -> None:
@@ -195,21 +246,38 @@ def test_files_text_and_bytes(sbx: Sandbox) -> None:
     assert "/tmp/sdk/dir/raw.bin" in deep
 
 
-def test_files_exists_make_dir_remove(sbx: Sandbox) -> None:
+def test_files_exists_make_dir_remove_rename(sbx: Sandbox) -> None:
     assert sbx.files.make_dir("/tmp/sdk-md/a/b") is True
     assert sbx.files.make_dir("/tmp/sdk-md/a/b") is False
+    info = sbx.files.get_info("/tmp/sdk-md/a/b")
+    assert (info.name, info.type, info.path, info.owner) == ("b", "dir", "/tmp/sdk-md/a/b", "user")
     sbx.files.write("/tmp/sdk-md/a/f.txt", "x")
+    assert sbx.files.get_info("/tmp/sdk-md/a/f.txt").size == 1
     assert sbx.files.exists("/tmp/sdk-md/a/b") and sbx.files.exists("/tmp/sdk-md/a/f.txt")
     assert not sbx.files.exists("/tmp/sdk-md/a/nope") and not sbx.files.exists("/nope/nope")
     assert sbx.files.exists("/")
-    sbx.files.remove("/tmp/sdk-md/a/f.txt")
-    assert not sbx.files.exists("/tmp/sdk-md/a/f.txt")
+    with pytest.raises(warren.ConflictError):
+        sbx.files.make_dir("/tmp/sdk-md/a/f.txt")
+    with pytest.raises(warren.NotFoundError):
+        sbx.files.get_info("/tmp/sdk-md/a/nope")
+
+    moved = sbx.files.rename("/tmp/sdk-md/a/f.txt", "/tmp/sdk-md/c/g.txt")
+    assert (moved.path, moved.size) == ("/tmp/sdk-md/c/g.txt", 1)
+    assert not sbx.files.exists("/tmp/sdk-md/a/f.txt") and sbx.files.read("/tmp/sdk-md/c/g.txt") == "x"
+    with pytest.raises(warren.NotFoundError):
+        sbx.files.rename("/tmp/sdk-md/a/f.txt", "/tmp/sdk-md/x")
+
+    sbx.files.remove("/tmp/sdk-md/c/g.txt")
+    assert not sbx.files.exists("/tmp/sdk-md/c/g.txt")
     sbx.files.remove("/tmp/sdk-md")
     assert not sbx.files.exists("/tmp/sdk-md")
     with pytest.raises(warren.NotFoundError):
         sbx.files.remove("/tmp/sdk-md")
-    with pytest.raises(warren.FilesystemError):
-        sbx.files.make_dir("/root/forbidden/dir")
+
+    # Relative paths are in the user's home; root's make_dir is root's.
+    assert sbx.files.make_dir("sdk-rel") and sbx.files.exists("/home/user/sdk-rel")
+    assert sbx.files.make_dir("/tmp/sdk-root", user="root")
+    assert sbx.files.get_info("/tmp/sdk-root").owner == "root"
 
 
 def test_files_stream_upload_download(sbx: Sandbox, tmp_path: Any) -> None:
@@ -240,8 +308,13 @@ def test_get_host_reaches_a_background_server(live: Live, sbx: Sandbox) -> None:
     need_proxy(live)
     sbx.files.write("/tmp/www/index.html", "hello from the sandbox\n")
     h = sbx.commands.run("cd /tmp/www && exec python3 -m http.server 8000", background=True)
+    domain = sbx.info.domain
+    assert domain, "the server reports no sandbox domain"
     host = sbx.get_host(8000)
-    assert host.startswith(f"8000-{sbx.id}.")
+    assert host == f"8000-{sbx.id}.{domain}"
+    assert wait_for(lambda: 8000 in [p.port for p in sbx.list_ports()], 20)
+    port = next(p for p in sbx.list_ports() if p.port == 8000)
+    assert port.url == f"http://{host}/"
     body = ""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -253,10 +326,12 @@ def test_get_host_reaches_a_background_server(live: Live, sbx: Sandbox) -> None:
     assert body == "hello from the sandbox\n"
     assert "GET /index.html" in h.stderr or wait_for(lambda: "GET /index.html" in h.stderr)
     assert h.kill()
+    assert Sandbox.connect(sbx.id, domain="other.example").get_host(8000) == f"8000-{sbx.id}.other.example"
 
 
 def need_proxy(live: Live) -> None:
-    if live.proxy_url is None and not os.environ.get("WARREN_DOMAIN"):
+    """Fetching a sandbox host needs the proxy's address unless *.<domain> resolves."""
+    if live.proxy_url is None:
         from conftest import need
 
         need("WARREN_PROXY_URL")
@@ -358,4 +433,34 @@ def test_kill_ends_commands_waiting_in_other_threads(live: Live) -> None:
     assert not t.is_alive() and len(caught) == 1 and isinstance(caught[0], warren.SandboxKilledError)
     with pytest.raises(warren.SandboxKilledError):
         bg.wait(timeout=5)
+    sbx.close()
+
+
+def test_sandbox_stopped_elsewhere_ends_commands(live: Live) -> None:
+    """When another client kills the sandbox, the server ends the command streams of this
+    one (code conflict)."""
+    import threading
+
+    sbx = Sandbox.create(timeout=120)
+    caught: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            sbx.commands.run("sleep 60")
+        except BaseException as e:
+            caught.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    bg = sbx.commands.run("sleep 60", background=True)
+    time.sleep(0.5)
+    other = Sandbox.connect(sbx.id)
+    start = time.monotonic()
+    assert other.kill() is True
+    other.close()
+    t.join(15)
+    assert not t.is_alive() and len(caught) == 1 and isinstance(caught[0], warren.ConflictError), caught
+    with pytest.raises(warren.ConflictError):
+        bg.wait(timeout=15)
+    assert time.monotonic() - start < 15
     sbx.close()

@@ -65,7 +65,8 @@ def properties(doc: Dict[str, Any], schema: Any) -> Set[str]:
 def test_route(doc: Dict[str, Any], route: R.Route) -> None:
     op = operation(doc, route)
     responses = op.get("responses", {})
-    assert str(route.status) in responses, f"{route.name}: status {route.status} not documented ({sorted(responses)})"
+    for status in (route.status, *route.also):
+        assert str(status) in responses, f"{route.name}: status {status} not documented ({sorted(responses)})"
     ok = resolve(doc, responses[str(route.status)])
     content = ok.get("content", {})
 
@@ -87,8 +88,12 @@ def test_route(doc: Dict[str, Any], route: R.Route) -> None:
     assert template <= path_params, f"{route.name}: path parameters {template - path_params} not documented"
 
     if route.response is not None:
-        js = content.get("application/json", {})
-        assert ref_name(js.get("schema")) == route.response, f"{route.name}: response schema"
+        for status in (route.status, *route.also):
+            js = resolve(doc, responses[str(status)]).get("content", {}).get("application/json", {})
+            assert ref_name(js.get("schema")) == route.response, f"{route.name}: response schema for {status}"
+    elif not route.events:
+        assert route.status == 204 or "application/octet-stream" in content, \
+            f"{route.name}: the SDK decodes no body, but {route.status} documents {sorted(content)}"
 
     if route.events:
         sse = content.get("text/event-stream")
@@ -109,8 +114,11 @@ def test_decoded_fields_are_documented(doc: Dict[str, Any], wire: Any) -> None:
 
 
 def test_every_route_is_unique_and_every_wire_is_used() -> None:
-    keys: List[str] = [f"{r.method} {r.path}" for r in R.ROUTES]
+    # One path and method may be two routes with different answers (POST .../commands
+    # streams in the foreground and answers 201 with a pid in the background).
+    keys: List[str] = [f"{r.method} {r.path} {r.status}" for r in R.ROUTES]
     assert len(keys) == len(set(keys))
+    assert len({r.name for r in R.ROUTES}) == len(R.ROUTES)
     used = {r.response for r in R.ROUTES if r.response} | {s for r in R.ROUTES for s in r.events.values()}
     # Every response and event schema the routes name is decoded by some Wire, except
     # those the clients only pass through (the union of error shapes).
@@ -134,3 +142,26 @@ def test_drift_is_detected(doc: Dict[str, Any]) -> None:
         test_route(broken, R.SET_TIMEOUT)
     with pytest.raises(AssertionError, match="'end'"):
         test_route(broken, R.EXEC_COMMAND)
+
+    # The routes of background processes and file operations.
+    broken = copy.deepcopy(doc)
+    del broken["components"]["schemas"]["ExecRequest"]["properties"]["stdin_open"]
+    del broken["paths"]["/v1/sandboxes/{id}/files/dir"]["post"]["responses"]["200"]
+    del broken["paths"]["/v1/sandboxes/{id}/processes/{pid}/signal"]["post"]["responses"]["204"]
+    del broken["components"]["schemas"]["ExecEndEvent"]["properties"]["timed_out"]
+    del broken["components"]["schemas"]["Sandbox"]["properties"]["domain"]
+    broken["paths"]["/v1/sandboxes/{id}/processes/{pid}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["x-sse-events"]["stdout"] = {"$ref": "#/components/schemas/Error"}
+    from warren.models import EXEC_END
+
+    with pytest.raises(AssertionError, match="stdin_open"):
+        test_route(broken, R.START_PROCESS)
+    with pytest.raises(AssertionError, match="status 200"):
+        test_route(broken, R.MAKE_DIR)
+    with pytest.raises(AssertionError, match="status 204"):
+        test_route(broken, R.SIGNAL_PROCESS)
+    with pytest.raises(AssertionError, match="timed_out"):
+        test_decoded_fields_are_documented(broken, EXEC_END)
+    with pytest.raises(AssertionError, match="domain"):
+        test_decoded_fields_are_documented(broken, SandboxInfo.WIRE)
+    with pytest.raises(AssertionError, match="'stdout'"):
+        test_route(broken, R.PROCESS_EVENTS)

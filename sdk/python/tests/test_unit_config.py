@@ -10,9 +10,9 @@ import pytest
 
 import warren
 from warren import _routes as R
-from warren._config import derive_domain, resolve_config
+from warren._config import resolve_config
 from warren._http import SSEDecoder, iter_events, parse_retry_after
-from warren._shared import exec_body
+from warren._shared import exec_body, stdin_body
 
 
 def test_config_from_env(monkeypatch: Any) -> None:
@@ -31,22 +31,16 @@ def test_config_needs_a_key(monkeypatch: Any) -> None:
         resolve_config("http://127.0.0.1:3000")
 
 
-@pytest.mark.parametrize("proxy,api,want", [
-    ("http://127.0.0.1:3901", "http://127.0.0.1:3900", "localhost:3901"),
-    ("https://proxy.example.com", "https://api.example.com", "proxy.example.com"),
-    (None, "http://127.0.0.1:3000", "localhost:3001"),
-    (None, "https://api.example.com", None),
-])
-def test_derive_domain(proxy: Any, api: str, want: Any) -> None:
-    assert derive_domain(proxy, api) == want
-
-
-def test_unknown_domain_is_a_config_error(monkeypatch: Any) -> None:
+def test_domain_is_only_an_explicit_override(monkeypatch: Any) -> None:
+    """The sandbox domain comes from the server; the config holds only an override, never
+    a guess from WARREN_PROXY_URL or a loopback API URL."""
     for v in ("WARREN_DOMAIN", "WARREN_PROXY_URL"):
         monkeypatch.delenv(v, raising=False)
-    c = resolve_config("https://api.example.com", "sk")
-    with pytest.raises(warren.ConfigError, match="WARREN_DOMAIN"):
-        c.sandbox_domain()
+    monkeypatch.setenv("WARREN_PROXY_URL", "http://127.0.0.1:3901")
+    assert resolve_config("http://127.0.0.1:3000", "sk").domain is None
+    monkeypatch.setenv("WARREN_DOMAIN", "sbx.example.com")
+    assert resolve_config("http://127.0.0.1:3000", "sk").domain == "sbx.example.com"
+    assert resolve_config("http://127.0.0.1:3000", "sk", domain="d.example").domain == "d.example"
 
 
 def test_sse_decoder_across_chunks() -> None:
@@ -80,11 +74,24 @@ def test_route_body_refuses_undeclared_fields() -> None:
     assert R.GET_SANDBOX.url(id="a/b") == "/v1/sandboxes/a%2Fb"
 
 
-def test_exec_body_with_stdin_kept_open_wraps_the_command() -> None:
-    b = exec_body("cat", stdin_dir="/tmp/.warren-stdin-x")
-    assert b["args"][:2] == ["/bin/bash", "-c"] and b["args"][3:] == ["warren", "/tmp/.warren-stdin-x",
-                                                                     "/bin/bash", "-c", "cat"]
-    assert "cmd" not in b and b["stream"] is True
+@pytest.mark.parametrize("kw,want", [
+    ({}, {"cmd": "cat", "stream": True}),
+    ({"stdin": "x", "timeout": 2}, {"cmd": "cat", "stdin": "x", "timeout": 2, "stream": True}),
+    ({"background": True}, {"cmd": "cat", "background": True}),
+    ({"background": True, "stdin": True}, {"cmd": "cat", "background": True, "stdin_open": True}),
+    ({"background": True, "stdin": b"\x00"}, {"cmd": "cat", "background": True, "stdin_base64": "AA=="}),
+    ({"stdin": False}, {"cmd": "cat", "stream": True}),
+], ids=["foreground", "foreground-stdin", "background", "background-stdin-open", "background-bytes", "stdin-false"])
+def test_exec_body(kw: Any, want: Any) -> None:
+    assert exec_body("cat", **kw) == want
+
+
+def test_stdin_body() -> None:
+    assert stdin_body("hi") == {"data": "hi"}
+    assert stdin_body(b"\xff\x00") == {"data_base64": "/wA="}
+    assert stdin_body("") is None and stdin_body(b"") is None
+    with pytest.raises(TypeError):
+        stdin_body(3)  # type: ignore[arg-type]
 
 
 def test_timeouts_round_up_and_reject_negatives() -> None:

@@ -25,7 +25,6 @@ from ._errors import (
     ConfigError,
     ConflictError,
     ConnectionError,
-    FilesystemError,
     ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
@@ -51,20 +50,22 @@ from .models import (
     Limits,
     Logs,
     OutputMessage,
+    PortInfo,
+    ProcessInfo,
     Result,
     SandboxInfo,
     Template,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Sandbox", "AsyncSandbox", "Commands", "AsyncCommands", "CommandHandle", "AsyncCommandHandle",
     "Files", "AsyncFiles", "ByteStream", "AsyncByteStream", "Config", "resolve_config",
     "CodeContext", "CommandResult", "Execution", "ExecutionError", "FileInfo", "Limits", "Logs",
-    "OutputMessage", "Result", "SandboxInfo", "Template",
+    "OutputMessage", "PortInfo", "ProcessInfo", "Result", "SandboxInfo", "Template",
     "WarrenError", "ConfigError", "APIError", "InvalidArgumentError", "AuthenticationError",
     "ForbiddenError", "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError",
     "QuotaExceededError", "UnavailableError", "NotSupportedError", "ServerError", "TimeoutError",
-    "ConnectionError", "CommandExitError", "FilesystemError", "SandboxKilledError",
+    "ConnectionError", "CommandExitError", "SandboxKilledError",
 ]

@@ -17,9 +17,10 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body, seconds
-from .models import (CONTEXT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage, Result,
-                     SandboxInfo, SandboxPage, Template)
+from ._shared import (CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body,
+                      sandbox_domain, seconds)
+from .models import (CONTEXT_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage,
+                     PortInfo, Result, SandboxInfo, SandboxPage, Template)
 
 log = logging.getLogger("warren")
 
@@ -151,6 +152,7 @@ class AsyncSandbox:
         self._info = info
         self._http = http
         self._handles: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._killing = False  # kill() was called (and did not fail)
         self.commands = AsyncCommands(self)
         self.files = AsyncFiles(self)
 
@@ -303,12 +305,18 @@ class AsyncSandbox:
 
     async def kill(self) -> bool:
         """Stop the sandbox now. Returns True if it was running, False if it was already
-        gone. Background commands of this client end with SandboxKilledError."""
+        gone. Commands this client follows end with SandboxKilledError."""
+        # While the kill is under way, the server ends this client's command streams with
+        # a conflict; the handles report that as SandboxKilledError (see killed_error).
+        self._killing = True
         try:
             await self._http.send(R.KILL_SANDBOX, {"id": self.id})
             killed = True
         except E.NotFoundError:
             killed = False
+        except BaseException:
+            self._killing = False
+            raise
         for h in list(self._handles):
             h._abort(E.SandboxKilledError(f"sandbox {self.id} was killed"))
         return killed
@@ -316,7 +324,12 @@ class AsyncSandbox:
     def get_host(self, port: int) -> str:
         """The host name that reaches ``port`` in this sandbox through Warren's proxy:
         ``<port>-<sandbox id>.<domain>``; see :meth:`warren.Sandbox.get_host`."""
-        return host(port, self.id, self._http.cfg.sandbox_domain())
+        return host(port, self.id, sandbox_domain(self._http.cfg.domain, self._info))
+
+    async def list_ports(self) -> List[PortInfo]:
+        """The TCP ports listening in the sandbox, with their URLs through the proxy."""
+        ports: List[PortInfo] = PORT_LIST.read(await self._http.json(R.LIST_PORTS, {"id": self.id}))["ports"]
+        return ports
 
     async def run_code(
         self,

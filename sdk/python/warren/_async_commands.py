@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Literal, Mapping, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Literal, Mapping, Optional, Union, overload
 
 import httpx
 
 from . import _errors as E
 from . import _routes as R
 from ._http import SSEEvent
-from ._shared import (
-    KILL_GROUP,
-    STDIN_CLOSE,
-    STDIN_SEND,
-    Cmd,
-    CommandStream,
-    Stdin,
-    check_stdin,
-    exec_body,
-    helper,
-    stdin_dir,
-)
-from .models import CommandResult
+from ._shared import Cmd, CommandStream, Stdin, exec_body, killed_error, outcome, pid_of, stdin_body
+from .models import PROCESS_LIST, PROCESS_STARTED, CommandResult, ProcessInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._async import AsyncSandbox
@@ -34,7 +23,8 @@ OutputCallback = Callable[[str], Any]
 
 
 class AsyncCommands:
-    """Runs commands in a sandbox: ``sbx.commands``."""
+    """Runs commands in a sandbox and manages its processes: ``sbx.commands``; see
+    :class:`warren._sync_commands.Commands`."""
 
     def __init__(self, sandbox: "AsyncSandbox") -> None:
         self._sbx = sandbox
@@ -67,30 +57,71 @@ class AsyncCommands:
     ) -> Union[CommandResult, "AsyncCommandHandle"]:
         """Run a command and wait for it, or start it in the background; see
         :meth:`warren._sync_commands.Commands.run`. Callbacks may be coroutine functions;
-        for background commands they run in an asyncio task."""
-        keep_stdin = check_stdin(stdin, background)
-        fifo = stdin_dir() if keep_stdin else None
-        body = exec_body(cmd, env=env, cwd=cwd, user=user, stdin=None if keep_stdin else stdin,
-                         timeout=timeout, stdin_dir=fifo)
-        h = await AsyncCommandHandle._start(self._sbx, body, on_stdout, on_stderr, fifo, check)
-        # The stream is read by a task even in the foreground, so that killing the sandbox
-        # from another task can end it (the server keeps such a stream open).
-        h._task = asyncio.get_running_loop().create_task(h._pump(), name=f"warren-cmd-{h.pid}")
+        they run in an asyncio task."""
+        body = exec_body(cmd, env=env, cwd=cwd, user=user, stdin=stdin, timeout=timeout, background=background)
         if background:
-            return h
+            data = await self._sbx._http.json(R.START_PROCESS, {"id": self._sbx.id}, json=body)
+            pid = PROCESS_STARTED.read(data)["pid"]
+            try:
+                return await self.connect(pid, on_stdout=on_stdout, on_stderr=on_stderr, check=check)
+            except E.WarrenError as err:
+                err.add_note(f"the command runs as process {pid}: attach with commands.connect({pid}) "
+                             f"or stop it with commands.kill({pid})")
+                raise
+        h = await AsyncCommandHandle._open(self._sbx, R.EXEC_COMMAND, {"id": self._sbx.id}, body, on_stdout,
+                                           on_stderr, check)
+        # The stream is read by a task even in the foreground, so that killing the sandbox
+        # from another task can end it at once.
+        h._task = asyncio.get_running_loop().create_task(h._pump(), name=f"warren-cmd-{h.pid}")
         try:
             return await h.wait()
         except asyncio.CancelledError:
             h._task.cancel()
             raise
 
+    async def connect(self, pid: int, *, on_stdout: Optional[OutputCallback] = None,
+                      on_stderr: Optional[OutputCallback] = None, check: bool = True) -> "AsyncCommandHandle":
+        """Attach to a running process and follow its output from now on; see
+        :meth:`warren._sync_commands.Commands.connect`."""
+        path = {"id": self._sbx.id, "pid": pid_of(pid)}
+        h = await AsyncCommandHandle._open(self._sbx, R.PROCESS_EVENTS, path, None, on_stdout, on_stderr, check)
+        h._task = asyncio.get_running_loop().create_task(h._pump(), name=f"warren-cmd-{h.pid}")
+        return h
+
+    async def list(self) -> List[ProcessInfo]:
+        """The processes running in the sandbox that were started through the API or by
+        its template."""
+        data = await self._sbx._http.json(R.LIST_PROCESSES, {"id": self._sbx.id})
+        processes: List[ProcessInfo] = PROCESS_LIST.read(data)["processes"]
+        return processes
+
+    async def kill(self, pid: int) -> bool:
+        """Kill a process and its process group (SIGKILL). Returns True if it was running."""
+        try:
+            await self._sbx._http.send(R.SIGNAL_PROCESS, {"id": self._sbx.id, "pid": pid_of(pid)},
+                                       json=R.SIGNAL_PROCESS.body(signal="KILL"))
+        except E.NotFoundError:
+            return False
+        return True
+
+    async def send_stdin(self, pid: int, data: Union[str, bytes]) -> None:
+        """Write text or bytes to a process's stdin (ConflictError if it is not open)."""
+        body = stdin_body(data)
+        if body is not None:
+            await self._sbx._http.send(R.SEND_STDIN, {"id": self._sbx.id, "pid": pid_of(pid)}, json=body)
+
+    async def close_stdin(self, pid: int) -> None:
+        """Close a process's stdin: it reads end-of-file."""
+        await self._sbx._http.send(R.CLOSE_STDIN, {"id": self._sbx.id, "pid": pid_of(pid)})
+
 
 class AsyncCommandHandle:
-    """A command started with ``background=True``; its output is read by an asyncio
-    task. The process keeps running when the handle is dropped or disconnected."""
+    """A command followed through its output stream (``background=True`` or
+    ``commands.connect(pid)``); its output is read by an asyncio task. The process keeps
+    running when the handle is dropped or disconnected."""
 
     def __init__(self) -> None:
-        """Use ``await sbx.commands.run(..., background=True)``."""
+        """Use ``await sbx.commands.run(..., background=True)`` or ``await sbx.commands.connect(pid)``."""
         self._sbx: "AsyncSandbox"
         self._resp: httpx.Response
         self._events: AsyncIterator[SSEEvent]
@@ -98,18 +129,18 @@ class AsyncCommandHandle:
         self._done = asyncio.Event()
         self._error: Optional[BaseException] = None
         self._callbacks: Mapping[str, Optional[OutputCallback]] = {}
-        self._fifo: Optional[str] = None
         self._check = True
         self._task: Optional["asyncio.Task[None]"] = None
 
     @classmethod
-    async def _start(cls, sbx: "AsyncSandbox", body: Mapping[str, Any], on_stdout: Optional[OutputCallback],
-                     on_stderr: Optional[OutputCallback], fifo: Optional[str], check: bool) -> "AsyncCommandHandle":
+    async def _open(cls, sbx: "AsyncSandbox", route: R.Route, path: Mapping[str, str],
+                    body: Optional[Mapping[str, Any]], on_stdout: Optional[OutputCallback],
+                    on_stderr: Optional[OutputCallback], check: bool) -> "AsyncCommandHandle":
+        """Open the command's event stream and read up to its start event."""
         h = cls()
-        h._sbx, h._fifo, h._check = sbx, fifo, check
+        h._sbx, h._check = sbx, check
         h._callbacks = {"stdout": on_stdout, "stderr": on_stderr}
-        h._resp = await sbx._http.send(R.EXEC_COMMAND, {"id": sbx.id}, json=body,
-                                       headers={"Accept": "text/event-stream"}, stream=True)
+        h._resp = await sbx._http.send(route, path, json=body, headers={"Accept": "text/event-stream"}, stream=True)
         h._events = sbx._http.events(h._resp, f"command in sandbox {sbx.id}").__aiter__()
         try:
             while True:
@@ -143,7 +174,7 @@ class AsyncCommandHandle:
                 kind, payload = out
                 if kind == "end":
                     ended = True
-                    await self._finish(None)
+                    self._finish(None)
                     continue
                 await call(self._callbacks.get(kind), payload)
             if not ended:
@@ -159,25 +190,14 @@ class AsyncCommandHandle:
                 await self._resp.aclose()
             except Exception:
                 pass
-        await self._finish(err)
+        self._finish(err)
 
-    async def _finish(self, err: Optional[BaseException]) -> None:
-        """Record how the handle ended, once (removing the stdin FIFO and its keeper first)."""
+    def _finish(self, err: Optional[BaseException]) -> None:
+        """Record how the handle ended, once."""
         if self._done.is_set():
             return
-        if self._fifo and self._st.result is not None:
-            await self._cleanup_fifo()
-        if self._done.is_set():
-            return
-        self._error = err
+        self._error = killed_error(err, self._sbx)
         self._done.set()
-
-    async def _cleanup_fifo(self) -> None:
-        fifo, self._fifo = self._fifo, None
-        try:
-            await self._sbx.commands.run(helper(STDIN_CLOSE, fifo or ""), user="root", check=False)
-        except E.WarrenError:
-            pass
 
     def _abort(self, err: BaseException) -> None:
         if self._done.is_set():
@@ -224,34 +244,23 @@ class AsyncCommandHandle:
             raise self._error
         res = self._st.result
         if res is None:
-            raise E.WarrenError(f"stopped following command {self.pid} (disconnect) before it ended")
-        if self._check and res.exit_code != 0:
-            raise E.CommandExitError(res)
-        return res
+            raise E.WarrenError(f"stopped following command {self.pid} (disconnect) before it ended; "
+                                "attach again with commands.connect(pid)")
+        return outcome(res, self._check)
 
     async def kill(self) -> bool:
         """Kill the command and its children. Returns True if it was running."""
         if self._st.result is not None:
             return False
-        fifo, self._fifo = self._fifo, None
-        r = await self._sbx.commands.run(helper(KILL_GROUP, str(self.pid), fifo or ""), user="root", check=False)
-        return r.exit_code == 0
+        return await self._sbx.commands.kill(self.pid)
 
     async def send_stdin(self, data: Union[str, bytes]) -> None:
-        """Write data to the command's stdin (started with stdin=True)."""
-        if self._fifo is None:
-            raise E.WarrenError("stdin is not open: start the command with background=True, stdin=True "
-                                "(and do not call close_stdin first)")
-        if not data:
-            return
-        r = await self._sbx.commands.run(helper(STDIN_SEND, self._fifo), user="root", stdin=data, check=False)
-        if r.exit_code != 0:
-            raise E.WarrenError(f"sending stdin to command {self.pid} failed: {r.stderr.strip() or r.error}")
+        """Write text or bytes to the command's stdin (started with stdin=True)."""
+        await self._sbx.commands.send_stdin(self.pid, data)
 
     async def close_stdin(self) -> None:
         """Close the command's stdin: it reads end-of-file."""
-        if self._fifo is not None:
-            await self._cleanup_fifo()
+        await self._sbx.commands.close_stdin(self.pid)
 
     async def disconnect(self) -> None:
         """Stop receiving the command's output. The command keeps running."""

@@ -12,7 +12,6 @@ import httpx
 from . import _errors as E
 from . import _routes as R
 from ._http import transport_error
-from ._shared import HELPER_MISSING, MAKE_DIR, REMOVE, helper, parent_and_name
 from ._sync_files import CHUNK, PathLike
 from .models import FILE_LIST, FileInfo
 
@@ -144,37 +143,36 @@ class AsyncFiles:
         return entries
 
     async def exists(self, path: str, *, user: Optional[str] = None) -> bool:
-        """Whether a file or directory exists at path."""
-        parent, name = parent_and_name(path)
-        if name in ("", "/"):
-            return True
+        """Whether a file, directory or symlink exists at path."""
         try:
-            entries = await self.list(parent, user=user)
-        except (E.NotFoundError, E.InvalidArgumentError):
+            await self.get_info(path, user=user)
+        except E.NotFoundError:
             return False
-        return any(e.name == name for e in entries)
+        return True
+
+    async def get_info(self, path: str, *, user: Optional[str] = None) -> FileInfo:
+        """Describe path (a final symlink is not followed); NotFoundError if it is missing."""
+        data = await self._sbx._http.json(R.STAT_FILE, {"id": self._sbx.id},
+                                          params=R.STAT_FILE.params(path=path, user=user))
+        return FileInfo.from_json(data)
 
     async def remove(self, path: str, *, user: Optional[str] = None) -> None:
-        """Remove a file, or a directory with everything in it.
-
-        Raises:
-            NotFoundError: Nothing exists at path.
-        """
-        r = await self._sbx.commands.run(helper(REMOVE, path), user=user, check=False)
-        if r.exit_code == HELPER_MISSING:
-            raise E.NotFoundError(f"path '{path}' does not exist", status=404, code="not_found")
-        if r.exit_code != 0:
-            raise E.FilesystemError(f"removing {path}: {r.stderr.strip() or r.error}", path=path, stderr=r.stderr)
+        """Remove a file, or a directory with everything in it (NotFoundError if missing)."""
+        await self._sbx._http.send(R.DELETE_FILE, {"id": self._sbx.id},
+                                   params=R.DELETE_FILE.params(path=path, user=user))
 
     async def make_dir(self, path: str, *, user: Optional[str] = None) -> bool:
-        """Create a directory and its parents. Returns False if path already exists."""
-        r = await self._sbx.commands.run(helper(MAKE_DIR, path), user=user, check=False)
-        if r.exit_code == HELPER_MISSING:
-            return False
-        if r.exit_code != 0:
-            raise E.FilesystemError(f"making directory {path}: {r.stderr.strip() or r.error}", path=path,
-                                    stderr=r.stderr)
-        return True
+        """Create a directory and its parents. Returns False if it already existed;
+        ConflictError if a file is in the way."""
+        resp = await self._sbx._http.send(R.MAKE_DIR, {"id": self._sbx.id},
+                                          params=R.MAKE_DIR.params(path=path, user=user))
+        return resp.status_code == R.MAKE_DIR.status
+
+    async def rename(self, old_path: str, new_path: str, *, user: Optional[str] = None) -> FileInfo:
+        """Move or rename a file or directory and describe it at its new path."""
+        data = await self._sbx._http.json(R.MOVE_FILE, {"id": self._sbx.id}, params=R.MOVE_FILE.params(user=user),
+                                          json=R.MOVE_FILE.body(**{"from": old_path, "to": new_path}))
+        return FileInfo.from_json(data)
 
     async def upload(self, src: Union[PathLike, IO[bytes]], path: str, *, user: Optional[str] = None) -> FileInfo:
         """Stream a local file (a path or a binary file object) to path in the sandbox."""

@@ -31,7 +31,6 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "CommandExitError",
-    "FilesystemError",
     "SandboxKilledError",
 ]
 
@@ -102,13 +101,13 @@ PermissionDeniedError = ForbiddenError
 
 
 class NotFoundError(APIError):
-    """The sandbox, file, context or route does not exist (HTTP 404), or the path of a
-    file operation does not exist."""
+    """The sandbox, process, file, context or route does not exist (HTTP 404)."""
 
 
 class ConflictError(APIError):
-    """The request conflicts with the object's state, e.g. the sandbox is not running
-    (HTTP 409)."""
+    """The request conflicts with the object's state (HTTP 409): the sandbox is not
+    running (or stopped while a command ran), a process's stdin is not open, a file is in
+    the way of a directory."""
 
 
 class RateLimitedError(APIError):
@@ -174,8 +173,18 @@ class ServerError(APIError):
 
 class TimeoutError(WarrenError, builtins.TimeoutError):
     """An operation took longer than allowed: an HTTP request exceeded the client's
-    request timeout, a command exceeded its ``timeout``, or ``wait(timeout=...)`` expired.
-    It is also a built-in :class:`TimeoutError`."""
+    request timeout, a command was killed at its ``timeout``, or ``wait(timeout=...)``
+    expired. It is also a built-in :class:`TimeoutError`.
+
+    Attributes:
+        result: For a command killed at its timeout, its
+            :class:`~warren.models.CommandResult` (exit_code -1, timed_out True, the
+            output until then); otherwise None.
+    """
+
+    def __init__(self, message: str, *, result: Optional["CommandResult"] = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class ConnectionError(WarrenError, builtins.ConnectionError):
@@ -186,20 +195,6 @@ class ConnectionError(WarrenError, builtins.ConnectionError):
 class SandboxKilledError(WarrenError):
     """The sandbox was killed through this client while a command or stream was still
     running in it."""
-
-
-class FilesystemError(WarrenError):
-    """A filesystem operation done with a helper command (remove, make_dir) failed.
-
-    Attributes:
-        path: The path operated on.
-        stderr: What the helper command printed.
-    """
-
-    def __init__(self, message: str, *, path: str = "", stderr: str = "") -> None:
-        super().__init__(message)
-        self.path = path
-        self.stderr = stderr
 
 
 class CommandExitError(WarrenError):

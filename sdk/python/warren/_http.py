@@ -24,7 +24,7 @@ Body = Union[None, bytes, Callable[[], Any]]
 __all__ = ["USER_AGENT", "retry_delay", "error_from_response", "error_from_body", "SSEEvent", "SSEDecoder"]
 
 #: Sent as User-Agent.
-USER_AGENT = "warren-python/0.1.0"
+USER_AGENT = "warren-python/0.2.0"
 
 _STATUS_ERRORS: Dict[int, Type[E.APIError]] = {
     400: E.InvalidArgumentError,
@@ -134,15 +134,11 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     return error_from_body(decoded, status, headers.get("retry-after"))
 
 
-def stream_error(body: Mapping[str, Any]) -> E.WarrenError:
-    """The exception for an "error" event that ends a command stream. A command that ran
-    past its timeout is reported as code "unavailable" with "timed out" in the message;
-    that becomes a TimeoutError."""
-    err = error_from_body(body)
-    if err.code == "unavailable" and "timed out" in err.message:
-        t = E.TimeoutError(err.message + (f" (request {err.request_id})" if err.request_id else ""))
-        return t
-    return err
+def stream_error(body: Mapping[str, Any]) -> E.APIError:
+    """The exception for an "error" event that ends a command stream, e.g. code
+    "conflict" when the sandbox stopped while the command ran. (A command killed at its
+    timeout is not an error event: its "end" event says timed_out.)"""
+    return error_from_body(body)
 
 
 @dataclass(frozen=True)

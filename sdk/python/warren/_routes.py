@@ -25,6 +25,7 @@ class Route:
         method: HTTP method.
         path: OpenAPI path template, e.g. "/v1/sandboxes/{id}".
         status: The success status the SDK expects.
+        also: Other success statuses the SDK handles (e.g. 200 beside 201).
         request: Name of the JSON request body schema, if any.
         request_fields: The body fields the SDK may send (a subset of the schema's).
         query: The query parameters the SDK may send.
@@ -36,6 +37,7 @@ class Route:
     method: str
     path: str
     status: int = 200
+    also: Tuple[int, ...] = ()
     request: Optional[str] = None
     request_fields: Tuple[str, ...] = ()
     query: Tuple[str, ...] = ()
@@ -116,6 +118,25 @@ EXEC_COMMAND = Route(
     request_fields=("cmd", "args", "env", "cwd", "user", "stdin", "stdin_base64", "timeout", "stream"),
     events=_EXEC_EVENTS,
 )
+START_PROCESS = Route(
+    "start_process", "POST", "/v1/sandboxes/{id}/commands", status=201,
+    request="ExecRequest",
+    request_fields=("cmd", "args", "env", "cwd", "user", "stdin", "stdin_base64", "timeout", "background",
+                    "stdin_open"),
+    response="ProcessStarted",
+)
+LIST_PROCESSES = Route("list_processes", "GET", "/v1/sandboxes/{id}/processes", response="ProcessList")
+PROCESS_EVENTS = Route("process_events", "GET", "/v1/sandboxes/{id}/processes/{pid}/events", events=_EXEC_EVENTS)
+SEND_STDIN = Route(
+    "send_stdin", "POST", "/v1/sandboxes/{id}/processes/{pid}/stdin", status=204,
+    request="StdinRequest", request_fields=("data", "data_base64"),
+)
+CLOSE_STDIN = Route("close_stdin", "POST", "/v1/sandboxes/{id}/processes/{pid}/stdin/close", status=204)
+SIGNAL_PROCESS = Route(
+    "signal_process", "POST", "/v1/sandboxes/{id}/processes/{pid}/signal", status=204,
+    request="SignalRequest", request_fields=("signal",),
+)
+LIST_PORTS = Route("list_ports", "GET", "/v1/sandboxes/{id}/ports", response="PortList")
 RUN_CODE = Route(
     "run_code", "POST", "/v1/sandboxes/{id}/execute",
     request="RunCodeRequest",
@@ -136,11 +157,22 @@ READ_FILE = Route("read_file", "GET", "/v1/sandboxes/{id}/files/content", query=
 LIST_FILES = Route(
     "list_files", "GET", "/v1/sandboxes/{id}/files", query=("path", "user", "depth"), response="FileList",
 )
+STAT_FILE = Route("stat_file", "GET", "/v1/sandboxes/{id}/files/stat", query=("path", "user"), response="FileInfo")
+MAKE_DIR = Route(
+    "make_dir", "POST", "/v1/sandboxes/{id}/files/dir", status=201, also=(200,), query=("path", "user"),
+    response="FileInfo",
+)
+MOVE_FILE = Route(
+    "move_file", "POST", "/v1/sandboxes/{id}/files/move", query=("user",),
+    request="MoveRequest", request_fields=("from", "to"), response="FileInfo",
+)
+DELETE_FILE = Route("delete_file", "DELETE", "/v1/sandboxes/{id}/files", status=204, query=("path", "user"))
 LIST_TEMPLATES = Route("list_templates", "GET", "/v1/templates", response="TemplateList")
 
 ROUTES: Tuple[Route, ...] = (
-    CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, EXEC_COMMAND,
+    CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, LIST_PORTS,
+    EXEC_COMMAND, START_PROCESS, LIST_PROCESSES, PROCESS_EVENTS, SEND_STDIN, CLOSE_STDIN, SIGNAL_PROCESS,
     RUN_CODE, CREATE_CONTEXT, LIST_CONTEXTS, DELETE_CONTEXT, RESTART_CONTEXT,
-    WRITE_FILE, READ_FILE, LIST_FILES, LIST_TEMPLATES,
+    WRITE_FILE, READ_FILE, LIST_FILES, STAT_FILE, MAKE_DIR, MOVE_FILE, DELETE_FILE, LIST_TEMPLATES,
 )
 """Every route the SDK calls."""

@@ -1,21 +1,14 @@
-"""Request building and stream interpretation shared by the sync and async clients.
-
-Background commands, stdin kept open, kill, remove and make_dir are done with small
-helper commands run through POST /v1/sandboxes/{id}/commands, because /v1 has no routes
-for them (see the SDK's README, "What the API lacks").
-"""
+"""Request building and stream interpretation shared by the sync and async clients."""
 
 from __future__ import annotations
 
 import base64
 import math
-import posixpath
-import secrets
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _errors as E
 from ._http import SSEEvent, error_from_body, stream_error
-from ._routes import CREATE_SANDBOX, EXEC_COMMAND, RUN_CODE
+from ._routes import CREATE_SANDBOX, EXEC_COMMAND, RUN_CODE, SEND_STDIN, START_PROCESS
 from .models import (
     CODE_EXECUTION_COUNT,
     EXEC_END,
@@ -27,51 +20,12 @@ from .models import (
     Limits,
     OutputMessage,
     Result,
+    SandboxInfo,
 )
 
 Cmd = Union[str, Sequence[str]]
 Stdin = Union[str, bytes, bytearray, memoryview, bool, None]
 LimitsArg = Union[Limits, Mapping[str, Any], None]
-
-# Exit status the helper scripts use for "does not exist" / "already exists".
-HELPER_MISSING = 3
-
-# Wraps a command so that its stdin is a FIFO kept open by a keeper process: send_stdin
-# writes to the FIFO, close_stdin kills the keeper (the reader then sees EOF). The
-# keeper is in the command's process group, so killing the group ends it too.
-# $1 = FIFO directory, $2... = the command's argv.
-STDIN_WRAPPER = (
-    'd="$1"; shift; '
-    'mkdir -m 700 -- "$d" && mkfifo -- "$d/in" || exit 125; '
-    'sleep infinity > "$d/in" & echo $! > "$d/keeper"; '
-    'exec "$@" < "$d/in"'
-)
-# $1 = FIFO directory. Waits up to 5 s for the wrapper to have made the FIFO.
-STDIN_SEND = (
-    'for _ in $(seq 100); do [ -p "$1/in" ] && break; sleep 0.05; done; '
-    '[ -p "$1/in" ] || { echo "stdin of the command is closed" >&2; exit 3; }; '
-    'cat > "$1/in"'
-)
-STDIN_CLOSE = (
-    'for _ in $(seq 100); do [ -s "$1/keeper" ] && break; sleep 0.05; done; '
-    '[ -s "$1/keeper" ] || exit 3; '
-    'kill -KILL "$(cat "$1/keeper")" 2>/dev/null; rm -rf -- "$1"'
-)
-# $1 = pid (the process group leader), $2 = FIFO directory or "".
-KILL_GROUP = (
-    'if kill -KILL -- "-$1" 2>/dev/null || kill -KILL -- "$1" 2>/dev/null; then r=0; else r=1; fi; '
-    'if [ -n "$2" ]; then rm -rf -- "$2"; fi; exit $r'
-)
-REMOVE = (
-    '[ -e "$1" ] || [ -L "$1" ] || { echo "no such file or directory: $1" >&2; exit 3; }; '
-    'rm -rf -- "$1"'
-)
-MAKE_DIR = '[ -e "$1" ] && exit 3; mkdir -p -- "$1"'
-
-
-def helper(script: str, *args: str) -> List[str]:
-    """argv running script with bash, with args as $1, $2, ..."""
-    return ["/bin/bash", "-c", script, "warren", *args]
 
 
 def seconds(v: Optional[float], name: str) -> Optional[int]:
@@ -121,13 +75,24 @@ def list_params(state: Union[str, Sequence[str], None], metadata: Optional[Mappi
     return LIST_SANDBOXES.params(state=state, limit=limit, cursor=cursor, **md)
 
 
+def _text_or_b64(data: Union[str, bytes, bytearray, memoryview, None]) -> Tuple[Optional[str], Optional[str]]:
+    """(text, base64): text for str, base64 for bytes; empty input gives (None, None)."""
+    if isinstance(data, str):
+        return (data or None), None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return None, (base64.b64encode(bytes(data)).decode("ascii") if len(data) else None)
+    if data is None:
+        return None, None
+    raise TypeError(f"expected text or bytes, got {type(data).__name__}")
+
+
 def exec_body(
     cmd: Cmd, *, env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
     user: Optional[str] = None, stdin: Stdin = None, timeout: Optional[float] = None,
-    stdin_dir: Optional[str] = None,
+    background: bool = False,
 ) -> Dict[str, Any]:
-    """The body of a streamed POST /v1/sandboxes/{id}/commands. With stdin_dir, the
-    command is wrapped so that its stdin stays open (STDIN_WRAPPER)."""
+    """The body of POST /v1/sandboxes/{id}/commands: streamed (SSE) in the foreground;
+    with background, started at once (201 with the pid), stdin kept open if stdin is True."""
     shell: Optional[str]
     args: Optional[List[str]]
     if isinstance(cmd, str):
@@ -139,23 +104,21 @@ def exec_body(
         if not args or not args[0]:
             raise ValueError("cmd as a list needs the program as its first item")
         shell = None
-    if stdin_dir is not None:
-        argv = ["/bin/bash", "-c", shell] if shell is not None else list(args or [])
-        shell, args = None, helper(STDIN_WRAPPER, stdin_dir, *argv)
-    text = b64 = None
-    if isinstance(stdin, str):
-        text = stdin or None
-    elif isinstance(stdin, (bytes, bytearray, memoryview)):
-        b64 = base64.b64encode(bytes(stdin)).decode("ascii") if len(stdin) else None
-    return EXEC_COMMAND.body(
-        cmd=shell, args=args, env=dict(env) if env is not None else None, cwd=cwd, user=user,
-        stdin=text, stdin_base64=b64, timeout=seconds(timeout, "timeout"), stream=True,
-    )
+    keep_open = check_stdin(stdin, background)
+    text, b64 = _text_or_b64(None if isinstance(stdin, bool) else stdin)
+    common = dict(cmd=shell, args=args, env=dict(env) if env is not None else None, cwd=cwd, user=user,
+                  stdin=text, stdin_base64=b64, timeout=seconds(timeout, "timeout"))
+    if background:
+        return START_PROCESS.body(background=True, stdin_open=True if keep_open else None, **common)
+    return EXEC_COMMAND.body(stream=True, **common)
 
 
-def stdin_dir() -> str:
-    """A fresh FIFO directory path for a command with stdin=True."""
-    return "/tmp/.warren-stdin-" + secrets.token_hex(8)
+def stdin_body(data: Union[str, bytes, bytearray, memoryview]) -> Optional[Dict[str, Any]]:
+    """The body of POST .../processes/{pid}/stdin, or None for empty data (nothing to send)."""
+    text, b64 = _text_or_b64(data)
+    if text is None and b64 is None:
+        return None
+    return SEND_STDIN.body(data=text, data_base64=b64)
 
 
 def check_stdin(stdin: Stdin, background: bool) -> bool:
@@ -166,6 +129,17 @@ def check_stdin(stdin: Stdin, background: bool) -> bool:
                              "it needs background=True (pass text or bytes to feed a foreground command)")
         return True
     return False
+
+
+def outcome(res: CommandResult, check: bool) -> CommandResult:
+    """res, or the error it stands for: TimeoutError when the command was killed at its
+    timeout (whatever check says), CommandExitError for a non-zero exit with check."""
+    if res.timed_out:
+        raise E.TimeoutError(f"{res.error or 'the command was killed at its timeout'} (process {res.pid})",
+                             result=res)
+    if check and res.exit_code != 0:
+        raise E.CommandExitError(res)
+    return res
 
 
 class CommandStream:
@@ -193,7 +167,7 @@ class CommandStream:
         if ev.event == "end":
             f = EXEC_END.read(data)
             self.result = CommandResult(
-                exit_code=f["exit_code"], error=f["error"], pid=self.pid,
+                exit_code=f["exit_code"], error=f["error"], pid=self.pid, timed_out=f["timed_out"],
                 stdout=self.stdout.decode("utf-8", "replace"), stderr=self.stderr.decode("utf-8", "replace"),
                 stdout_bytes=bytes(self.stdout), stderr_bytes=bytes(self.stderr),
             )
@@ -213,8 +187,9 @@ class CommandStream:
     @staticmethod
     def unfinished() -> E.WarrenError:
         """The error for a stream that ended without an end or error event."""
-        return E.ConnectionError("the command's output stream ended before the command did; "
-                                 "the sandbox may have stopped or the connection broke")
+        return E.ConnectionError("the command's output stream ended before the command did: "
+                                 "the connection broke (the command may still run; attach again "
+                                 "with commands.connect(pid))")
 
 
 def run_code_body(code: str, language: Optional[str], context: Any, env: Optional[Mapping[str, str]],
@@ -278,11 +253,25 @@ def context_id(context: Any) -> str:
     return str(getattr(context, "id", context))
 
 
-def parent_and_name(path: str) -> Tuple[str, str]:
-    """Split a sandbox path into its directory and base name, for exists()."""
-    p = posixpath.normpath(path)
-    parent, name = posixpath.split(p)
-    return parent or ".", name
+def killed_error(err: Optional[BaseException], sandbox: Any) -> Optional[BaseException]:
+    """err, or SandboxKilledError if it is the conflict that ends a command stream because
+    this client is killing the sandbox."""
+    if isinstance(err, E.ConflictError) and getattr(sandbox, "_killing", False):
+        killed = E.SandboxKilledError(f"sandbox {sandbox.id} was killed")
+        killed.__cause__ = err
+        return killed
+    return err
+
+
+def sandbox_domain(explicit: Optional[str], info: SandboxInfo) -> str:
+    """The domain of a sandbox's hosts: the one configured explicitly (domain= or
+    WARREN_DOMAIN), else the one the server reports with the sandbox."""
+    dom = explicit or info.domain
+    if not dom:
+        raise E.ConfigError(
+            f"the server reports no sandbox domain for sandbox {info.sandbox_id} (it runs without a proxy "
+            "domain); pass domain=... or set WARREN_DOMAIN to the address of its sandbox traffic proxy")
+    return dom
 
 
 def host(port: int, sandbox_id: str, domain: str) -> str:
@@ -290,3 +279,10 @@ def host(port: int, sandbox_id: str, domain: str) -> str:
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError(f"port must be an integer from 1 to 65535, got {port!r}")
     return f"{port}-{sandbox_id}.{domain}"
+
+
+def pid_of(pid: Any) -> str:
+    """A process id as a path parameter."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise ValueError(f"pid must be a positive integer, got {pid!r}")
+    return str(pid)

@@ -17,8 +17,9 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body
-from .models import CONTEXT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage, Result, SandboxInfo, SandboxPage, Template
+from ._shared import CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body, sandbox_domain
+from .models import (CONTEXT_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage,
+                     PortInfo, Result, SandboxInfo, SandboxPage, Template)
 
 log = logging.getLogger("warren")
 
@@ -145,6 +146,7 @@ class Sandbox:
         self._info = info
         self._http = http
         self._handles: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._killing = False  # kill() was called (and did not fail)
         self._handles_lock = threading.Lock()  # commands may run in several threads
         self.commands = Commands(self)
         self.files = Files(self)
@@ -190,7 +192,9 @@ class Sandbox:
             internet: Allow outbound internet access (default: yes).
             runtime: Runtime driver ("gvisor", "runc"); default: the server's.
             min_isolation: Minimum isolation: "container", "sandbox" or "microvm".
-            api_url, api_key, domain: Override WARREN_API_URL, WARREN_API_KEY, WARREN_DOMAIN.
+            api_url, api_key: Override WARREN_API_URL, WARREN_API_KEY.
+            domain: Override the sandbox domain the server reports (or WARREN_DOMAIN),
+                for :meth:`get_host`.
             request_timeout: Seconds an HTTP request may wait (default 60).
             max_retries: Retries on 429 (rate limited) and 503 (default 3).
             config: A complete :class:`~warren.Config` instead of the five above.
@@ -332,25 +336,40 @@ class Sandbox:
 
     def kill(self) -> bool:
         """Stop the sandbox now. Returns True if it was running, False if it was already
-        gone. Background commands of this client end with SandboxKilledError."""
+        gone. Commands this client follows end with SandboxKilledError."""
+        # While the kill is under way, the server ends this client's command streams with
+        # a conflict; the handles report that as SandboxKilledError (see killed_error).
+        self._killing = True
         try:
             self._http.send(R.KILL_SANDBOX, {"id": self.id})
             killed = True
         except E.NotFoundError:
             killed = False
+        except BaseException:
+            self._killing = False
+            raise
         for h in self._live_handles():
             h._abort(E.SandboxKilledError(f"sandbox {self.id} was killed"))
         return killed
 
     def get_host(self, port: int) -> str:
         """The host name that reaches ``port`` in this sandbox through Warren's proxy:
-        ``<port>-<sandbox id>.<domain>``. The domain comes from ``domain=``,
-        WARREN_DOMAIN, WARREN_PROXY_URL or, for a local server, its default.
+        ``<port>-<sandbox id>.<domain>``. The domain is the one the server reports with
+        the sandbox, unless ``domain=`` or WARREN_DOMAIN overrides it.
 
         Raises:
-            ConfigError: The domain is not configured.
+            ConfigError: The server reports no domain and none is configured.
         """
-        return host(port, self.id, self._http.cfg.sandbox_domain())
+        return host(port, self.id, sandbox_domain(self._http.cfg.domain, self._info))
+
+    def list_ports(self) -> List[PortInfo]:
+        """The TCP ports listening in the sandbox, with their URLs through the proxy.
+
+        Raises:
+            ConflictError: The sandbox is not running.
+        """
+        ports: List[PortInfo] = PORT_LIST.read(self._http.json(R.LIST_PORTS, {"id": self.id}))["ports"]
+        return ports
 
     # --- code interpreter -----------------------------------------------------------
 

@@ -1,29 +1,17 @@
-"""Commands of a synchronous :class:`~warren.Sandbox`: run in the foreground or in the
-background with a handle."""
+"""Commands of a synchronous :class:`~warren.Sandbox`: run in the foreground, or in the
+background with a handle; list the sandbox's processes and attach to them."""
 
 from __future__ import annotations
 
 import threading
-import time
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, List, Literal, Mapping, Optional, Union, overload
 
 import httpx
 
 from . import _errors as E
 from . import _routes as R
-from ._shared import (
-    KILL_GROUP,
-    STDIN_CLOSE,
-    STDIN_SEND,
-    Cmd,
-    CommandStream,
-    Stdin,
-    check_stdin,
-    exec_body,
-    helper,
-    stdin_dir,
-)
-from .models import CommandResult
+from ._shared import Cmd, CommandStream, Stdin, exec_body, killed_error, outcome, pid_of, stdin_body
+from .models import PROCESS_LIST, PROCESS_STARTED, CommandResult, ProcessInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._sync import Sandbox
@@ -34,7 +22,7 @@ OutputCallback = Callable[[str], Any]
 
 
 class Commands:
-    """Runs commands in a sandbox: ``sbx.commands``."""
+    """Runs commands in a sandbox and manages its processes: ``sbx.commands``."""
 
     def __init__(self, sandbox: "Sandbox") -> None:
         self._sbx = sandbox
@@ -69,7 +57,10 @@ class Commands:
 
         Args:
             cmd: A shell command line (run with bash -c), or an argv list run directly.
-            background: Return a :class:`CommandHandle` as soon as the command started.
+            background: Start the command and return a :class:`CommandHandle` attached to
+                its output. The handle receives what the command prints from the moment
+                it attached, when this call returns; output printed in the first
+                milliseconds, before that, may be missed (the API does not replay it).
             on_stdout, on_stderr: Called with each chunk of output as it arrives (in a
                 background thread when background=True).
             stdin: Text or bytes written to the command's stdin (then closed); or True, with
@@ -77,7 +68,8 @@ class Commands:
             env: Extra environment variables.
             cwd: Working directory.
             user: "user" (default) or "root".
-            timeout: Seconds before the command is killed (default: the server's, 10 min).
+            timeout: Seconds before the command is killed. Default: the server's (10 min)
+                in the foreground, no limit in the background.
             check: Raise CommandExitError for a non-zero exit code (default).
 
         Returns:
@@ -85,31 +77,90 @@ class Commands:
 
         Raises:
             CommandExitError: The command exited non-zero (with check=True).
-            TimeoutError: The command ran longer than timeout.
-            ConflictError: The sandbox is not running.
+            TimeoutError: The command was killed at its timeout (``result`` holds its output).
+            ConflictError: The sandbox is not running, or stopped while the command ran.
         """
-        keep_stdin = check_stdin(stdin, background)
-        fifo = stdin_dir() if keep_stdin else None
-        body = exec_body(cmd, env=env, cwd=cwd, user=user, stdin=None if keep_stdin else stdin,
-                         timeout=timeout, stdin_dir=fifo)
-        h = CommandHandle._start(self._sbx, body, on_stdout, on_stderr, fifo, check)
+        body = exec_body(cmd, env=env, cwd=cwd, user=user, stdin=stdin, timeout=timeout, background=background)
         if background:
-            h._run_in_thread()
-            return h
-        h._pump()
+            data = self._sbx._http.json(R.START_PROCESS, {"id": self._sbx.id}, json=body)
+            pid = PROCESS_STARTED.read(data)["pid"]
+            try:
+                return self.connect(pid, on_stdout=on_stdout, on_stderr=on_stderr, check=check)
+            except E.WarrenError as err:
+                err.add_note(f"the command runs as process {pid}: attach with commands.connect({pid}) "
+                             f"or stop it with commands.kill({pid})")
+                raise
+        h = CommandHandle._open(self._sbx, R.EXEC_COMMAND, {"id": self._sbx.id}, body, on_stdout, on_stderr, check)
         return h.wait()
+
+    def connect(self, pid: int, *, on_stdout: Optional[OutputCallback] = None,
+                on_stderr: Optional[OutputCallback] = None, check: bool = True) -> "CommandHandle":
+        """Attach to a running process (a background command started by any client, see
+        :meth:`list`) and follow its output from now on; earlier output is not replayed.
+
+        Args:
+            pid: The process id.
+            on_stdout, on_stderr: Called with each chunk of output, in a background thread.
+            check: Make :meth:`CommandHandle.wait` raise CommandExitError for a non-zero exit.
+
+        Raises:
+            NotFoundError: No such process runs in the sandbox (or it ended more than 30 s ago).
+        """
+        path = {"id": self._sbx.id, "pid": pid_of(pid)}
+        h = CommandHandle._open(self._sbx, R.PROCESS_EVENTS, path, None, on_stdout, on_stderr, check)
+        h._run_in_thread()
+        return h
+
+    def list(self) -> List[ProcessInfo]:
+        """The processes running in the sandbox that were started through the API
+        (commands, background commands, terminals) or by its template."""
+        data = self._sbx._http.json(R.LIST_PROCESSES, {"id": self._sbx.id})
+        processes: List[ProcessInfo] = PROCESS_LIST.read(data)["processes"]
+        return processes
+
+    def kill(self, pid: int) -> bool:
+        """Kill a process and its process group (SIGKILL). Returns True if it was running,
+        False if no such process runs."""
+        try:
+            self._sbx._http.send(R.SIGNAL_PROCESS, {"id": self._sbx.id, "pid": pid_of(pid)},
+                                 json=R.SIGNAL_PROCESS.body(signal="KILL"))
+        except E.NotFoundError:
+            return False
+        return True
+
+    def send_stdin(self, pid: int, data: Union[str, bytes]) -> None:
+        """Write text or bytes to a process's stdin.
+
+        Raises:
+            ConflictError: Its stdin is not open (start it with ``background=True,
+                stdin=True``, and do not close it first).
+            NotFoundError: No such process runs.
+        """
+        body = stdin_body(data)
+        if body is not None:
+            self._sbx._http.send(R.SEND_STDIN, {"id": self._sbx.id, "pid": pid_of(pid)}, json=body)
+
+    def close_stdin(self, pid: int) -> None:
+        """Close a process's stdin: it reads end-of-file.
+
+        Raises:
+            ConflictError: Its stdin is not open.
+            NotFoundError: No such process runs.
+        """
+        self._sbx._http.send(R.CLOSE_STDIN, {"id": self._sbx.id, "pid": pid_of(pid)})
 
 
 class CommandHandle:
-    """A command started with ``background=True``. Output callbacks run in a background
-    thread that reads the command's stream.
+    """A command followed through its output stream: one started with
+    ``background=True``, or attached to with ``commands.connect(pid)``. Output callbacks
+    run in a background thread that reads the stream.
 
     The process keeps running when the handle is dropped or disconnected; it ends when
     it exits, is killed, reaches its timeout or the sandbox stops.
     """
 
     def __init__(self) -> None:
-        """Use ``sbx.commands.run(..., background=True)``."""
+        """Use ``sbx.commands.run(..., background=True)`` or ``sbx.commands.connect(pid)``."""
         self._sbx: "Sandbox"
         self._resp: httpx.Response
         self._events: Any
@@ -117,20 +168,20 @@ class CommandHandle:
         self._done = threading.Event()
         self._error: Optional[BaseException] = None
         self._callbacks: Mapping[str, Optional[OutputCallback]] = {}
-        self._fifo: Optional[str] = None
         self._check = True
         self._thread: Optional[threading.Thread] = None
 
     @classmethod
-    def _start(cls, sbx: "Sandbox", body: Mapping[str, Any], on_stdout: Optional[OutputCallback],
-               on_stderr: Optional[OutputCallback], fifo: Optional[str], check: bool) -> "CommandHandle":
-        """Send the request and read up to the start event, so that errors before the
-        command runs are raised here and pid is known."""
+    def _open(cls, sbx: "Sandbox", route: R.Route, path: Mapping[str, str], body: Optional[Mapping[str, Any]],
+              on_stdout: Optional[OutputCallback], on_stderr: Optional[OutputCallback],
+              check: bool) -> "CommandHandle":
+        """Open the command's event stream (a streamed command, or the events of a
+        process) and read up to its start event, so that errors before that are raised
+        here and pid is known."""
         h = cls()
-        h._sbx, h._fifo, h._check = sbx, fifo, check
+        h._sbx, h._check = sbx, check
         h._callbacks = {"stdout": on_stdout, "stderr": on_stderr}
-        h._resp = sbx._http.send(R.EXEC_COMMAND, {"id": sbx.id}, json=body,
-                                 headers={"Accept": "text/event-stream"}, stream=True)
+        h._resp = sbx._http.send(route, path, json=body, headers={"Accept": "text/event-stream"}, stream=True)
         h._events = sbx._http.events(h._resp, f"command in sandbox {sbx.id}")
         try:
             for ev in h._events:
@@ -181,23 +232,12 @@ class CommandHandle:
         self._finish(err)
 
     def _finish(self, err: Optional[BaseException]) -> None:
-        """Record how the handle ended, once. A command that ran with stdin=True leaves a
-        keeper process and a FIFO behind; they are removed before wait() returns."""
+        """Record how the handle ended, once (disconnect() or a kill of the sandbox may
+        have ended it first)."""
         if self._done.is_set():
             return
-        if self._fifo and self._st.result is not None:
-            self._cleanup_fifo()
-        if self._done.is_set():  # disconnect() or a kill of the sandbox meanwhile
-            return
-        self._error = err
+        self._error = killed_error(err, self._sbx)
         self._done.set()
-
-    def _cleanup_fifo(self) -> None:
-        fifo, self._fifo = self._fifo, None
-        try:
-            self._sbx.commands.run(helper(STDIN_CLOSE, fifo or ""), user="root", check=False)
-        except E.WarrenError:
-            pass
 
     def _run_in_thread(self) -> None:
         self._thread = threading.Thread(target=self._pump, name=f"warren-cmd-{self.pid}", daemon=True)
@@ -249,7 +289,9 @@ class CommandHandle:
         Raises:
             CommandExitError: It exited non-zero (unless run with check=False); a command
                 killed by :meth:`kill` has exit_code -1.
-            TimeoutError: timeout passed first, or the command reached its own timeout.
+            TimeoutError: timeout passed first, or the command was killed at its own
+                timeout (then ``result`` holds its output).
+            ConflictError: The sandbox stopped while the command ran.
             SandboxKilledError: The sandbox was killed through this client meanwhile.
         """
         if self._thread is None and not self._done.is_set():
@@ -260,44 +302,34 @@ class CommandHandle:
             raise self._error
         res = self._st.result
         if res is None:
-            raise E.WarrenError(f"stopped following command {self.pid} (disconnect) before it ended")
-        if self._check and res.exit_code != 0:
-            raise E.CommandExitError(res)
-        return res
+            raise E.WarrenError(f"stopped following command {self.pid} (disconnect) before it ended; "
+                                "attach again with commands.connect(pid)")
+        return outcome(res, self._check)
 
     def kill(self) -> bool:
         """Kill the command and its children (SIGKILL to its process group). Returns True
         if it was running, False if it had already ended."""
         if self._st.result is not None:
             return False
-        fifo, self._fifo = self._fifo, None
-        r = self._sbx.commands.run(helper(KILL_GROUP, str(self.pid), fifo or ""), user="root", check=False)
-        return r.exit_code == 0
+        return self._sbx.commands.kill(self.pid)
 
     def send_stdin(self, data: Union[str, bytes]) -> None:
-        """Write data to the command's stdin. The command must have been started with
-        ``stdin=True`` (and ``background=True``).
+        """Write text or bytes to the command's stdin. The command must have been started
+        with ``background=True, stdin=True``.
 
         Raises:
-            WarrenError: stdin is not open.
+            ConflictError: stdin is not open (or was closed).
+            NotFoundError: The command ended.
         """
-        if self._fifo is None:
-            raise E.WarrenError("stdin is not open: start the command with background=True, stdin=True "
-                                "(and do not call close_stdin first)")
-        if not data:
-            return
-        r = self._sbx.commands.run(helper(STDIN_SEND, self._fifo), user="root", stdin=data, check=False)
-        if r.exit_code != 0:
-            raise E.WarrenError(f"sending stdin to command {self.pid} failed: {r.stderr.strip() or r.error}")
+        self._sbx.commands.send_stdin(self.pid, data)
 
     def close_stdin(self) -> None:
         """Close the command's stdin: it reads end-of-file."""
-        if self._fifo is None:
-            return
-        self._cleanup_fifo()
+        self._sbx.commands.close_stdin(self.pid)
 
     def disconnect(self) -> None:
-        """Stop receiving the command's output. The command keeps running."""
+        """Stop receiving the command's output. The command keeps running; attach again
+        with ``commands.connect(pid)``."""
         if self._done.is_set():
             return
         self._done.set()

@@ -10,7 +10,6 @@ import httpx
 from . import _errors as E
 from . import _routes as R
 from ._http import transport_error
-from ._shared import HELPER_MISSING, MAKE_DIR, REMOVE, helper, parent_and_name
 from .models import FILE_LIST, FileInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,42 +157,51 @@ class Files:
         return entries
 
     def exists(self, path: str, *, user: Optional[str] = None) -> bool:
-        """Whether a file or directory exists at path."""
-        parent, name = parent_and_name(path)
-        if name in ("", "/"):
-            return True
+        """Whether a file, directory or symlink exists at path."""
         try:
-            entries = self.list(parent, user=user)
-        except (E.NotFoundError, E.InvalidArgumentError):
+            self.get_info(path, user=user)
+        except E.NotFoundError:
             return False
-        return any(e.name == name for e in entries)
+        return True
+
+    def get_info(self, path: str, *, user: Optional[str] = None) -> FileInfo:
+        """Describe path (a final symlink is not followed).
+
+        Raises:
+            NotFoundError: Nothing exists at path.
+        """
+        data = self._sbx._http.json(R.STAT_FILE, {"id": self._sbx.id}, params=self._q(path, user, R.STAT_FILE))
+        return FileInfo.from_json(data)
 
     def remove(self, path: str, *, user: Optional[str] = None) -> None:
         """Remove a file, or a directory with everything in it.
 
         Raises:
             NotFoundError: Nothing exists at path.
-            FilesystemError: It could not be removed (permissions).
+            InvalidArgumentError: It could not be removed (permissions).
         """
-        r = self._sbx.commands.run(helper(REMOVE, path), user=user, check=False)
-        if r.exit_code == HELPER_MISSING:
-            raise E.NotFoundError(f"path '{path}' does not exist", status=404, code="not_found")
-        if r.exit_code != 0:
-            raise E.FilesystemError(f"removing {path}: {r.stderr.strip() or r.error}", path=path, stderr=r.stderr)
+        self._sbx._http.send(R.DELETE_FILE, {"id": self._sbx.id}, params=self._q(path, user, R.DELETE_FILE))
 
     def make_dir(self, path: str, *, user: Optional[str] = None) -> bool:
-        """Create a directory and its parents. Returns False if path already exists.
+        """Create a directory and its parents. Returns False if it already existed.
 
         Raises:
-            FilesystemError: It could not be created (permissions, a file in the way).
+            ConflictError: A file (not a directory) is in the way.
+            InvalidArgumentError: It could not be created (permissions).
         """
-        r = self._sbx.commands.run(helper(MAKE_DIR, path), user=user, check=False)
-        if r.exit_code == HELPER_MISSING:
-            return False
-        if r.exit_code != 0:
-            raise E.FilesystemError(f"making directory {path}: {r.stderr.strip() or r.error}", path=path,
-                                    stderr=r.stderr)
-        return True
+        resp = self._sbx._http.send(R.MAKE_DIR, {"id": self._sbx.id}, params=self._q(path, user, R.MAKE_DIR))
+        return resp.status_code == R.MAKE_DIR.status
+
+    def rename(self, old_path: str, new_path: str, *, user: Optional[str] = None) -> FileInfo:
+        """Move or rename a file or directory (new_path's missing parents are made) and
+        describe it at its new path.
+
+        Raises:
+            NotFoundError: Nothing exists at old_path.
+        """
+        data = self._sbx._http.json(R.MOVE_FILE, {"id": self._sbx.id}, params=R.MOVE_FILE.params(user=user),
+                                    json=R.MOVE_FILE.body(**{"from": old_path, "to": new_path}))
+        return FileInfo.from_json(data)
 
     def upload(self, src: Union[PathLike, IO[bytes]], path: str, *, user: Optional[str] = None) -> FileInfo:
         """Stream a local file (a path or a binary file object) to path in the sandbox."""

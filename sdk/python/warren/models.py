@@ -33,6 +33,8 @@ __all__ = [
     "Template",
     "FileInfo",
     "CommandResult",
+    "ProcessInfo",
+    "PortInfo",
     "CodeContext",
     "Result",
     "Logs",
@@ -96,6 +98,8 @@ class SandboxInfo:
         limits: Its resource limits.
         runtime: The runtime driver (gvisor, runc, ...).
         created_at, started_at, ends_at, stopped_at: Lifecycle times (UTC).
+        domain: Where its ports are reached through the proxy,
+            ``http://<port>-<id>.<domain>/``; None when the server has no proxy domain.
     """
 
     sandbox_id: str
@@ -112,6 +116,7 @@ class SandboxInfo:
     started_at: Optional[datetime]
     ends_at: Optional[datetime]
     stopped_at: Optional[datetime]
+    domain: Optional[str] = None
 
     WIRE: ClassVar[Wire] = Wire("Sandbox", {
         "sandbox_id": ("id", to_str),
@@ -128,6 +133,7 @@ class SandboxInfo:
         "started_at": ("started_at", to_time),
         "ends_at": ("ends_at", to_time),
         "stopped_at": ("stopped_at", to_time),
+        "domain": ("domain", to_opt_str),
     })
 
     @classmethod
@@ -247,12 +253,14 @@ class CommandResult:
     """How a command ended and what it printed.
 
     Attributes:
-        exit_code: The exit code; -1 when a signal killed it.
-        stdout, stderr: The output decoded as UTF-8 (invalid bytes replaced).
-        stdout_bytes, stderr_bytes: The exact bytes.
+        exit_code: The exit code; -1 when a signal killed it (or its timeout did).
+        stdout, stderr: The output decoded as UTF-8 (invalid bytes replaced). For a
+            background command, what its handle received (from when it attached).
         error: The server's description of how it ended ("exit status 3",
             "signal: killed"), or None.
         pid: The process id inside the sandbox.
+        stdout_bytes, stderr_bytes: The exact bytes.
+        timed_out: True when the command was killed at its timeout.
     """
 
     exit_code: int
@@ -262,11 +270,72 @@ class CommandResult:
     pid: Optional[int] = None
     stdout_bytes: bytes = b""
     stderr_bytes: bytes = b""
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
         """True when the exit code is 0."""
         return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A process running in a sandbox, as ``commands.list()`` reports it.
+
+    Attributes:
+        pid: Its process id; pass it to ``commands.connect``, ``kill``, ``send_stdin``.
+        cmd: The program (/bin/bash for a command given as a shell line).
+        args: Its arguments (["-c", line] for a shell line).
+        cwd: Its working directory.
+        tag: The name of a special process (e.g. the template's start command), or None.
+    """
+
+    pid: int
+    cmd: str
+    args: List[str]
+    cwd: str
+    tag: Optional[str] = None
+
+    WIRE: ClassVar[Wire] = Wire("Process", {
+        "pid": ("pid", to_int),
+        "cmd": ("cmd", to_str),
+        "args": ("args", to_list),
+        "cwd": ("cwd", to_str),
+        "tag": ("tag", to_opt_str),
+    })
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ProcessInfo":
+        """Decode a Process object."""
+        return cls(**cls.WIRE.read(data))
+
+
+PROCESS_LIST = Wire("ProcessList", {"processes": ("processes", list_of(ProcessInfo.from_json))})
+PROCESS_STARTED = Wire("ProcessStarted", {"pid": ("pid", to_int)})
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """A TCP port listening in a sandbox.
+
+    Attributes:
+        port: The port number.
+        url: Where it is reached through Warren's proxy (``http://<port>-<id>.<domain>/``),
+            or None when the server has no proxy domain.
+    """
+
+    port: int
+    url: Optional[str] = None
+
+    WIRE: ClassVar[Wire] = Wire("Port", {"port": ("port", to_int), "url": ("url", to_opt_str)})
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "PortInfo":
+        """Decode a Port object."""
+        return cls(**cls.WIRE.read(data))
+
+
+PORT_LIST = Wire("PortList", {"ports": ("ports", list_of(PortInfo.from_json))})
 
 
 @dataclass(frozen=True)
@@ -463,7 +532,8 @@ class Execution:
 # Wire shapes of the streamed events, decoded into plain dicts by the clients.
 EXEC_START = Wire("ExecStartEvent", {"pid": ("pid", to_int)})
 EXEC_OUTPUT = Wire("ExecOutputEvent", {"data": ("data", to_b64), "text": ("text", to_str)})
-EXEC_END = Wire("ExecEndEvent", {"exit_code": ("exit_code", to_int), "error": ("error", to_opt_str)})
+EXEC_END = Wire("ExecEndEvent", {"exit_code": ("exit_code", to_int), "error": ("error", to_opt_str),
+                                  "timed_out": ("timed_out", to_bool)})
 CODE_EXECUTION_COUNT = Wire("CodeNumberOfExecutionsLine", {"execution_count": "execution_count"})
 ERROR_BODY = Wire("Error", {
     "code": ("code", to_str),
