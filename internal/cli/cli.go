@@ -7,8 +7,9 @@
 // to Run for the verbs Handles reports, and prints Usage as part of its help.
 //
 // Exit codes: 0 success, 1 an error (API errors print "error: <message> (request <id>)"),
-// 2 a usage or configuration error; exec exits with the command's own exit code, and
-// run-code with 1 when the cell raised.
+// 2 a usage or configuration error; exec exits with the command's own exit code (124
+// when it was killed at its timeout, as timeout(1) does), and run-code with 1 when the
+// cell raised.
 package cli
 
 import (

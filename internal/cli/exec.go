@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,14 +16,14 @@ import (
 const maxStdin = warren.MaxStdin
 
 // exec runs a command: "warren exec [flags] ID -- CMD...". One word after "--" is a
-// shell line (run by bash -l -c, so pipes work); several are an argv, run directly.
+// shell line (run by bash -c, so pipes work); several are an argv, run directly.
 func (a *app) exec(args []string) error {
 	fs := a.newFlags()
 	user := fs.String("user", "", "user to run as")
 	cwd := fs.String("cwd", "", "working directory")
 	env := kvFlag{}
 	fs.Var(env, "env", "environment variable K=V (repeatable)")
-	timeout := fs.Int("timeout", 0, "seconds before the command is killed (0: server default)")
+	timeout := fs.Int("timeout", 0, "seconds before the command is killed, which exits 124 (0: server default)")
 	stdin := fs.Bool("i", false, "forward standard input (piped, up to 512 KiB) to the command")
 
 	var command []string
@@ -87,21 +88,39 @@ func (a *app) exec(args []string) error {
 	} else {
 		res, err = cmds.RunArgs(a.ctx, command, opts)
 	}
+	var timedOut *warren.CommandTimeoutError
+	if errors.As(err, &timedOut) {
+		res, err = timedOut.CommandResult, nil // a result like any other; exitStatus says so
+	}
 	if err != nil {
 		return err
 	}
 	if a.json() {
-		if err := a.printJSON(map[string]any{"exit_code": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr}); err != nil {
+		out := map[string]any{"exit_code": res.ExitCode, "stdout": res.Stdout, "stderr": res.Stderr, "timed_out": res.TimedOut}
+		if err := a.printJSON(out); err != nil {
 			return err
 		}
 	}
 	return a.exitStatus(res)
 }
 
+// exitTimedOut is exec's exit code for a command killed at its timeout, as timeout(1)
+// has it.
+const exitTimedOut = 124
+
 // exitStatus turns the command's ending into warren's exit: the command's own code when
-// it is a valid one, else 1 with the reason on stderr (killed by a signal, timed out).
+// it is a valid one; 124 with a message on stderr when it timed out (as timeout(1)
+// does); else 1 with the reason on stderr (killed by a signal).
 func (a *app) exitStatus(res *warren.CommandResult) error {
 	switch {
+	case res.TimedOut:
+		// Said even with -o json: stderr does not mix with the JSON on stdout.
+		msg := res.Error // "command timed out after 5s and was killed"
+		if msg == "" {
+			msg = "command timed out and was killed"
+		}
+		fmt.Fprintf(a.stderr, "warren: %s (exit code %d)\n", msg, exitTimedOut)
+		return exitCode(exitTimedOut)
 	case res.ExitCode == 0 && res.Error == "":
 		return nil
 	case res.ExitCode > 0 && res.ExitCode < 256:

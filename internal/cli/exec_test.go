@@ -64,7 +64,7 @@ func TestExecExitCodes(t *testing.T) {
 			t.Errorf("exec -o json %q: exit %d, want %d", c.cmd, r.code, c.code)
 		}
 		out := decode[map[string]any](t, r.stdout)
-		if len(out) != 3 || out["exit_code"] == nil || out["stdout"] == nil || out["stderr"] == nil {
+		if len(out) != 4 || out["exit_code"] == nil || out["stdout"] == nil || out["stderr"] == nil || out["timed_out"] != false {
 			t.Errorf("exec -o json shape: %s", r.stdout)
 		}
 	}
@@ -73,8 +73,23 @@ func TestExecExitCodes(t *testing.T) {
 		t.Errorf("exec -o json: %v", out)
 	}
 
+	// A command killed at its timeout exits 124, like timeout(1), and says so; its
+	// output until then is printed.
+	r := e.run("exec", "--timeout", "2", id, "--", "timeout")
+	if r.code != 124 || r.stdout != "partial\n" || r.stderr != "warren: command timed out after 2s and was killed (exit code 124)\n" {
+		t.Errorf("timeout: %+v", r)
+	}
+	if e.svc.lastExec.Timeout != 2*time.Second {
+		t.Errorf("timeout sent as %v", e.svc.lastExec.Timeout)
+	}
+	r = e.run("exec", "-o", "json", "--timeout", "2", id, "--", "timeout")
+	out = decode[map[string]any](t, r.stdout)
+	if r.code != 124 || out["timed_out"] != true || out["exit_code"] != -1.0 || out["stdout"] != "partial\n" || !strings.Contains(r.stderr, "timed out after 2s") {
+		t.Errorf("timeout -o json: %+v", r)
+	}
+
 	// A failure after output started: what arrived is printed, then the error.
-	r := e.run("exec", id, "--", "break")
+	r = e.run("exec", id, "--", "break")
 	if r.code != 1 || r.stdout != "partial\n" || !strings.Contains(r.stderr, "error: sandbox agent connection lost (request req_") {
 		t.Errorf("mid-stream failure: %+v", r)
 	}

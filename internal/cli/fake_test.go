@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"sort"
@@ -164,7 +165,8 @@ func (m *memService) SetTimeout(_ context.Context, p domain.Principal, id string
 }
 
 // Exec interprets the command: "echo WORDS", "err WORDS" (to stderr), "cat" (stdin to
-// stdout), "exit N", "killed" (ends by a signal), "break" (fails after some output).
+// stdout), "exit N", "killed" (ends by a signal), "timeout" (killed at its timeout
+// after some output), "break" (fails after some output).
 func (m *memService) Exec(_ context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
 	m.mu.Lock()
 	_, err := m.lookup(p, id)
@@ -207,6 +209,10 @@ func (m *memService) Exec(_ context.Context, p domain.Principal, id string, req 
 		}
 	case "killed":
 		res.ExitCode, res.Error = -1, "signal: killed"
+	case "timeout":
+		err = out(false, []byte("partial\n"))
+		res.ExitCode, res.TimedOut = -1, true
+		res.Error = fmt.Sprintf("command timed out after %s and was killed", req.Timeout)
 	case "break":
 		if err := out(false, []byte("partial\n")); err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"flag"
-	"fmt"
 	"strconv"
 
 	warren "github.com/warren-sh/warren/sdk/go"
@@ -26,32 +25,35 @@ func addQuotaFlags(fs *flag.FlagSet) *quotaFlags {
 	}
 }
 
-// apply returns q with the quota options given on the command line, and whether any
-// was given.
-func (f *quotaFlags) apply(q warren.Quota) (warren.Quota, bool, error) {
-	changed := false
-	var err error
+// patch returns the quota options given on the command line as a patch, or nil when
+// none was given.
+func (f *quotaFlags) patch() (*warren.QuotaPatch, error) {
+	var p warren.QuotaPatch
+	given := false
 	f.fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "max-sandboxes":
-			q.MaxSandboxes = *f.sandboxes
+			p.MaxSandboxes = f.sandboxes
 		case "max-cpu":
-			q.MaxCPUCores = *f.cpu
+			p.MaxCPUCores = f.cpu
 		case "max-memory-mb":
-			q.MaxMemoryMB = *f.memory
+			p.MaxMemoryMB = f.memory
 		case "max-disk-mb":
-			q.MaxDiskMB = *f.disk
+			p.MaxDiskMB = f.disk
 		case "rpm":
-			q.RequestsPerMinute = *f.requests
+			p.RequestsPerMinute = f.requests
 		default:
 			return
 		}
-		changed = true
+		given = true
 	})
-	if q.MaxSandboxes < 0 || q.MaxCPUCores < 0 || q.MaxMemoryMB < 0 || q.MaxDiskMB < 0 || q.RequestsPerMinute < 0 {
-		err = usagef("quota values must not be negative (0 means no limit)")
+	if *f.sandboxes < 0 || *f.cpu < 0 || *f.memory < 0 || *f.disk < 0 || *f.requests < 0 {
+		return nil, usagef("quota values must not be negative (0 means no limit)")
 	}
-	return q, changed, err
+	if !given {
+		return nil, nil
+	}
+	return &p, nil
 }
 
 // given reports whether the option name was on the command line.
@@ -70,7 +72,8 @@ func (a *app) teamsCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	q, hasQuota, err := quota.apply(warren.Quota{})
+	// Quota options not given keep the server's default quota.
+	q, err := quota.patch()
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func (a *app) teamsCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := warren.TeamOptions{Name: pos[0]}
+	opts := warren.TeamOptions{Name: pos[0], Quota: q}
 	if given(fs, "plan") {
 		opts.PlanID = plan
 	}
@@ -88,15 +91,6 @@ func (a *app) teamsCreate(args []string) error {
 	team, err := c.CreateTeam(a.ctx, opts)
 	if err != nil {
 		return err
-	}
-	if hasQuota {
-		// Options not given keep the server's default quota, which only the new team shows.
-		if q, _, err = quota.apply(team.Quota); err != nil {
-			return err
-		}
-		if team, err = c.UpdateTeam(a.ctx, team.ID, warren.TeamUpdate{Quota: &q}); err != nil {
-			return fmt.Errorf("team created, but setting its quota failed (retry with \"warren teams update\"): %w", err)
-		}
 	}
 	return a.showTeam(team)
 }
@@ -151,14 +145,12 @@ func (a *app) teamsUpdate(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := quota.apply(warren.Quota{}); err != nil {
-		return err
-	}
-	c, err := a.client()
+	// Only the quota options given change; the server keeps the others.
+	q, err := quota.patch()
 	if err != nil {
 		return err
 	}
-	var u warren.TeamUpdate
+	u := warren.TeamUpdate{Quota: q}
 	if given(fs, "name") {
 		u.Name = name
 	}
@@ -168,17 +160,15 @@ func (a *app) teamsUpdate(args []string) error {
 	if given(fs, "spend-limit") {
 		u.SpendLimit = spend
 	}
-	team, err := c.GetTeam(a.ctx, pos[0]) // the quota is replaced whole: start from the current one
-	if err != nil {
-		return err
-	}
-	if q, changed, _ := quota.apply(team.Quota); changed {
-		u.Quota = &q
-	}
 	if u == (warren.TeamUpdate{}) {
 		return usagef("nothing to change: give --name, a quota option, --plan or --spend-limit")
 	}
-	if team, err = c.UpdateTeam(a.ctx, pos[0], u); err != nil {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	team, err := c.UpdateTeam(a.ctx, pos[0], u)
+	if err != nil {
 		return err
 	}
 	return a.showTeam(team)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -8,6 +9,12 @@ import (
 
 	"github.com/warren-sh/warren/internal/domain"
 )
+
+// patchJSON shows the fields a quota patch sets ("null" for no patch).
+func patchJSON(p *domain.QuotaPatch) string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
 
 func TestTeamsVerbs(t *testing.T) {
 	e, st := newTenancyEnv(t)
@@ -18,13 +25,13 @@ func TestTeamsVerbs(t *testing.T) {
 		q["max_sandboxes"] != 3.0 || q["requests_per_minute"] != 100.0 || q["max_cpu_cores"] != 8.0 {
 		t.Fatalf("teams create -o json: %v", tm)
 	}
-	// The quota options override the server's default quota; the others keep it.
-	if st.createSpec.Quota != nil || *st.createSpec.PlanID != "pro" || len(st.patches) != 1 ||
-		(domain.Quota{}).Apply(st.patches[0].Quota) != (domain.Quota{MaxSandboxes: 3, MaxCPUCores: 8, MaxMemoryMB: 16384, MaxDiskMB: 65536, RequestsPerMinute: 100}) {
-		t.Errorf("create spec %+v, patches %+v", st.createSpec, st.patches)
+	// One request: the quota options given override the server's default quota, the
+	// others keep it.
+	if q := patchJSON(st.createSpec.Quota); q != `{"max_sandboxes":3,"requests_per_minute":100}` || *st.createSpec.PlanID != "pro" || len(st.patches) != 0 {
+		t.Errorf("create spec %+v, quota %s, patches %+v", st.createSpec, q, st.patches)
 	}
 	r := e.ok("teams", "create", "plain")
-	if !strings.Contains(r.stdout, "plain") || len(st.patches) != 1 || st.createSpec.PlanID != nil || st.createSpec.SpendLimit != nil {
+	if !strings.Contains(r.stdout, "plain") || len(st.patches) != 0 || st.createSpec.Quota != nil || st.createSpec.PlanID != nil || st.createSpec.SpendLimit != nil {
 		t.Errorf("teams create without options: %q, spec %+v", r.stdout, st.createSpec)
 	}
 
@@ -46,9 +53,15 @@ func TestTeamsVerbs(t *testing.T) {
 	if got["name"] != "acme2" || q["max_cpu_cores"] != 2.5 || q["max_sandboxes"] != 3.0 {
 		t.Errorf("teams update: %v", got)
 	}
+	// Only the options given are sent: the server merges the quota field by field.
 	last := st.patches[len(st.patches)-1]
-	if last.PlanID != nil || last.SpendLimit != nil || last.Quota.RequestsPerMinute == nil || *last.Quota.RequestsPerMinute != 100 {
-		t.Errorf("update patch %+v", last)
+	if len(st.patches) != 1 || last.PlanID != nil || last.SpendLimit != nil || patchJSON(last.Quota) != `{"max_cpu_cores":2.5}` {
+		t.Errorf("update patch %+v, quota %s", last, patchJSON(last.Quota))
+	}
+	got = decode[map[string]any](t, e.ok("teams", "update", id, "--rpm", "0", "-o", "json").stdout)
+	last = st.patches[len(st.patches)-1]
+	if q, _ := got["quota"].(map[string]any); patchJSON(last.Quota) != `{"requests_per_minute":0}` || last.Name != "" || q["requests_per_minute"] != 0.0 || q["max_cpu_cores"] != 2.5 {
+		t.Errorf("removing the rate limit: %+v, quota %s, answer %v", last, patchJSON(last.Quota), got)
 	}
 	e.ok("teams", "update", id, "--spend-limit", "")
 	if last := st.patches[len(st.patches)-1]; last.Quota != nil || last.SpendLimit == nil || *last.SpendLimit != "" {

@@ -115,9 +115,10 @@ func TestAPIMethods(t *testing.T) {
 				}
 			}},
 		{"CreateTeam", func(c *Client) (any, error) {
-			return c.CreateTeam(ctx, TeamOptions{Name: "acme", Quota: &Quota{MaxSandboxes: 5, MaxCPUCores: 2.5}, PlanID: Ptr("pro"), SpendLimit: Ptr("100.50")})
+			return c.CreateTeam(ctx, TeamOptions{Name: "acme", Quota: &QuotaPatch{MaxSandboxes: Ptr[int64](5), MaxCPUCores: Ptr(2.5), MaxDiskMB: Ptr[int64](0)},
+				PlanID: Ptr("pro"), SpendLimit: Ptr("100.50")})
 		}, "POST", "/v1/teams", nil, map[string]any{"name": "acme", "plan_id": "pro", "spend_limit": "100.50",
-			"quota": map[string]any{"max_sandboxes": 5.0, "max_cpu_cores": 2.5, "max_memory_mb": 0.0, "max_disk_mb": 0.0, "requests_per_minute": 0.0}},
+			"quota": map[string]any{"max_sandboxes": 5.0, "max_cpu_cores": 2.5, "max_disk_mb": 0.0}},
 			201, teamJSON, func(t *testing.T, v any) {
 				if tm := v.(*Team); tm.ID != "team_1" || tm.SpendLimit != "100.50" || tm.Usage == nil || tm.Usage.MemoryMB != 512 || tm.Quota.RequestsPerMinute != 600 {
 					t.Errorf("%+v", tm)
@@ -132,6 +133,13 @@ func TestAPIMethods(t *testing.T) {
 		{"GetTeam", func(c *Client) (any, error) { return c.GetTeam(ctx, "team_1") }, "GET", "/v1/teams/team_1", nil, nil, 200, teamJSON, nil},
 		{"UpdateTeam", func(c *Client) (any, error) { return c.UpdateTeam(ctx, "team_1", TeamUpdate{SpendLimit: Ptr("")}) }, "PATCH", "/v1/teams/team_1", nil,
 			map[string]any{"spend_limit": ""}, 200, teamJSON, nil},
+		{"UpdateTeam quota", func(c *Client) (any, error) {
+			return c.UpdateTeam(ctx, "team_1", TeamUpdate{Quota: &QuotaPatch{RequestsPerMinute: Ptr[int64](0)}})
+		}, "PATCH", "/v1/teams/team_1", nil, map[string]any{"quota": map[string]any{"requests_per_minute": 0.0}}, 200, teamJSON, nil},
+		{"UpdateTeam whole quota", func(c *Client) (any, error) {
+			return c.UpdateTeam(ctx, "team_1", TeamUpdate{Quota: Quota{MaxSandboxes: 2, MaxCPUCores: 1.5}.Patch()})
+		}, "PATCH", "/v1/teams/team_1", nil, map[string]any{"quota": map[string]any{"max_sandboxes": 2.0, "max_cpu_cores": 1.5, "max_memory_mb": 0.0,
+			"max_disk_mb": 0.0, "requests_per_minute": 0.0}}, 200, teamJSON, nil},
 		{"CreateUser", func(c *Client) (any, error) {
 			return c.CreateUser(ctx, UserOptions{Email: "a@example.com", Password: "pw12345678", Role: RoleAdmin, TeamID: "team_1"})
 		}, "POST", "/v1/users", nil, map[string]any{"email": "a@example.com", "password": "pw12345678", "role": "admin", "team_id": "team_1"}, 201, userJSON,

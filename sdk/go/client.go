@@ -3,7 +3,6 @@ package warren
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,9 +12,6 @@ import (
 // DefaultAPIURL is the API address used when neither WithAPIURL nor WARREN_API_URL
 // gives one: a `warren serve` on the same machine.
 const DefaultAPIURL = "http://127.0.0.1:3000"
-
-// defaultProxyPort is the sandbox traffic port of a default `warren serve`.
-const defaultProxyPort = "3001"
 
 // Version is the SDK's version, sent in the User-Agent header.
 const Version = "0.1.0"
@@ -81,11 +77,10 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// WithSandboxDomain sets the sandbox domain used by Sandbox.GetHost: port P of sandbox
-// S is reachable at "P-S.<domain>" through the server's traffic proxy. Default:
-// WARREN_DOMAIN, else the host and port of WARREN_PROXY_URL, else "localhost:3001" for
-// an API on a loopback address (a default `warren serve`), else the API's host name
-// with port 3001.
+// WithSandboxDomain overrides the sandbox domain used by Sandbox.GetHost: port P of
+// sandbox S is then taken to be reachable at "P-S.<domain>". Default: WARREN_DOMAIN,
+// else none: GetHost uses the domain the server reports with each sandbox. Set it when
+// clients reach the proxy under another name than the server knows.
 func WithSandboxDomain(domain string) Option {
 	return func(s *settings) error { s.domain = domain; return nil }
 }
@@ -108,7 +103,7 @@ func WithEnv(getenv func(string) string) Option {
 }
 
 // New returns a client configured by opts, then by the environment (WARREN_API_URL,
-// WARREN_API_KEY, WARREN_DOMAIN, WARREN_PROXY_URL), then by defaults.
+// WARREN_API_KEY, WARREN_DOMAIN), then by defaults.
 func New(opts ...Option) (*Client, error) {
 	s := settings{env: os.Getenv}
 	for _, opt := range opts {
@@ -140,9 +135,6 @@ func New(opts ...Option) (*Client, error) {
 	if c.domain == "" {
 		c.domain = strings.TrimSpace(s.env("WARREN_DOMAIN"))
 	}
-	if c.domain == "" {
-		c.domain = deriveDomain(strings.TrimSpace(s.env("WARREN_PROXY_URL")), base)
-	}
 	return c, nil
 }
 
@@ -161,46 +153,9 @@ func parseBaseURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// deriveDomain guesses the sandbox domain a server uses when WARREN_DOMAIN is not
-// set: the proxy URL's host and port, or the server default (the proxy on port 3001,
-// named "localhost" for a loopback address).
-func deriveDomain(proxyURL, apiBase string) string {
-	if proxyURL != "" {
-		if !strings.Contains(proxyURL, "://") {
-			proxyURL = "http://" + proxyURL
-		}
-		if u, err := url.Parse(proxyURL); err == nil && u.Hostname() != "" {
-			host := u.Hostname()
-			if isLoopback(host) {
-				host = "localhost"
-			}
-			if u.Port() != "" {
-				return net.JoinHostPort(host, u.Port())
-			}
-			return host
-		}
-	}
-	u, err := url.Parse(apiBase)
-	if err != nil {
-		return "localhost:" + defaultProxyPort
-	}
-	host := u.Hostname()
-	if isLoopback(host) {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, defaultProxyPort)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // APIURL returns the server address the client uses.
 func (c *Client) APIURL() string { return c.base }
 
-// SandboxDomain returns the sandbox domain GetHost uses.
+// SandboxDomain returns the sandbox domain override GetHost uses ("" for none: the
+// server's, per sandbox).
 func (c *Client) SandboxDomain() string { return c.domain }

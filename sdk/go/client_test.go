@@ -25,15 +25,15 @@ func TestNewConfiguration(t *testing.T) {
 		domain  string
 		wantErr string
 	}{
-		{"defaults", []Option{WithEnv(nil)}, "http://127.0.0.1:3000", "", "localhost:3001", ""},
+		{"defaults", []Option{WithEnv(nil)}, "http://127.0.0.1:3000", "", "", ""},
 		{"environment", []Option{env(map[string]string{"WARREN_API_URL": "https://w.example.com/api/", "WARREN_API_KEY": "sk_env", "WARREN_DOMAIN": "sbx.example.com"})},
 			"https://w.example.com/api", "sk_env", "sbx.example.com", ""},
 		{"options win", []Option{env(map[string]string{"WARREN_API_URL": "http://env:1", "WARREN_API_KEY": "sk_env"}), WithAPIURL("http://opt:2"), WithAPIKey("sk_opt"), WithSandboxDomain("d.example")},
 			"http://opt:2", "sk_opt", "d.example", ""},
-		{"explicit empty key", []Option{env(map[string]string{"WARREN_API_KEY": "sk_env"}), WithAPIKey("")}, "http://127.0.0.1:3000", "", "localhost:3001", ""},
-		{"proxy URL", []Option{env(map[string]string{"WARREN_PROXY_URL": "http://127.0.0.1:3911"})}, "http://127.0.0.1:3000", "", "localhost:3911", ""},
-		{"proxy host", []Option{env(map[string]string{"WARREN_PROXY_URL": "proxy.example.com"})}, "http://127.0.0.1:3000", "", "proxy.example.com", ""},
-		{"remote API", []Option{WithEnv(nil), WithAPIURL("https://warren.example.com")}, "https://warren.example.com", "", "warren.example.com:3001", ""},
+		{"explicit empty key", []Option{env(map[string]string{"WARREN_API_KEY": "sk_env"}), WithAPIKey("")}, "http://127.0.0.1:3000", "", "", ""},
+		// The proxy address says nothing about the domain: the server reports it.
+		{"proxy URL ignored", []Option{env(map[string]string{"WARREN_PROXY_URL": "http://127.0.0.1:3911"})}, "http://127.0.0.1:3000", "", "", ""},
+		{"remote API", []Option{WithEnv(nil), WithAPIURL("https://warren.example.com")}, "https://warren.example.com", "", "", ""},
 		{"no scheme", []Option{WithEnv(nil), WithAPIURL("127.0.0.1:3000")}, "", "", "", "must look like http://host:port"},
 		{"ftp", []Option{WithEnv(nil), WithAPIURL("ftp://host")}, "", "", "", "must look like http://host:port"},
 		{"no host", []Option{WithEnv(nil), WithAPIURL("http://")}, "", "", "", "must look like http://host:port"},
@@ -91,13 +91,45 @@ func TestRequestHeaders(t *testing.T) {
 	}
 }
 
-func TestGetHost(t *testing.T) {
-	c, err := New(WithEnv(nil), WithSandboxDomain("sbx.example.com"))
-	if err != nil {
+// TestGetHostAndPorts: GetHost uses the domain the server reports with the sandbox,
+// unless the client overrides it; Ports lists the ports with their URLs.
+func TestGetHostAndPorts(t *testing.T) {
+	const id = "abcdefghij0123456789"
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/sandboxes/" + id:
+			writeJSON(w, 200, map[string]any{"id": id, "state": "running", "domain": "sbx.example.com:3001"})
+		case "/v1/sandboxes/" + id + "/ports":
+			writeJSON(w, 200, map[string]any{"ports": []any{map[string]any{"port": 8080, "url": "http://8080-" + id + ".sbx.example.com:3001/"}}})
+		default:
+			apiError(w, 404, "not_found", "no route")
+		}
+	})
+	ctx := context.Background()
+	sbx := f.client().Sandbox(id)
+	if got := sbx.GetHost(8080); got != "" {
+		t.Errorf("GetHost before the domain is known = %q", got)
+	}
+	if _, err := sbx.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Sandbox("abcdefghij0123456789").GetHost(8080); got != "8080-abcdefghij0123456789.sbx.example.com" {
+	if got := sbx.GetHost(8080); got != "8080-"+id+".sbx.example.com:3001" {
 		t.Errorf("GetHost = %q", got)
+	}
+	ports, err := sbx.Ports(ctx)
+	if err != nil || len(ports) != 1 || ports[0].Port != 8080 || ports[0].URL != "http://"+sbx.GetHost(8080)+"/" {
+		t.Errorf("Ports: %+v %v", ports, err)
+	}
+	for _, opt := range []Option{WithSandboxDomain("override.example"), WithEnv(func(k string) string {
+		return map[string]string{"WARREN_DOMAIN": "override.example"}[k]
+	})} {
+		sbx, err := f.client(opt).ConnectSandbox(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sbx.GetHost(3000); got != "3000-"+id+".override.example" {
+			t.Errorf("GetHost with an override = %q", got)
+		}
 	}
 }
 

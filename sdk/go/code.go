@@ -140,11 +140,7 @@ func codeStreamFailure(data []byte, requestID string) error {
 	if json.Unmarshal(data, &v) != nil || v.Type != nil || v.Code == "" {
 		return nil
 	}
-	err := newAPIError(v.errorWire, 0, requestID, 0, false)
-	if ae, ok := err.(*APIError); ok && ae.Code == "unavailable" && strings.Contains(ae.Message, "timed out") {
-		ae.timeout = true
-	}
-	return err
+	return newAPIError(v.errorWire, 0, requestID, 0, false)
 }
 
 // CodeContext is a code interpreter context: a kernel with its own state.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,9 @@ import (
 	"unicode/utf8"
 )
 
-// MaxStdin is the most RunOptions.Stdin may hold: standard input travels inside the
-// JSON request, which the server caps at 1 MiB. Write larger input to a file with
+// MaxStdin is the most RunOptions.Stdin may hold: standard input given up front travels
+// inside the JSON request, which the server caps at 1 MiB. For more, start the command
+// with StdinOpen and feed it with CommandHandle.SendStdin, or write a file with
 // Files().Write and redirect from it.
 const MaxStdin = 512 << 10
 
@@ -29,32 +29,40 @@ type RunOptions struct {
 	// User runs the command as this user (default: the template's user).
 	User string
 	// Stdin is read to the end (at most MaxStdin bytes) and given to the command as its
-	// standard input, which is then closed.
+	// standard input, which is then closed (unless StdinOpen).
 	Stdin io.Reader
-	// Timeout kills the command after this long (rounded up to whole seconds); the
-	// command then ends with an error matching ErrTimeout. For Run, zero means the time
-	// left until ctx's deadline, if it has one, so the command does not outlive the
-	// call; else the server's default.
+	// StdinOpen (Start only) keeps the command's standard input open after Stdin, for
+	// CommandHandle.SendStdin and CloseStdin.
+	StdinOpen bool
+	// Timeout kills the command after this long (rounded up to whole seconds); Run and
+	// Wait then return a *CommandTimeoutError. For Run, zero means the time left until
+	// ctx's deadline, if it has one, so the command does not outlive the call; else the
+	// server's default (10 minutes unless configured). For Start, zero means no limit:
+	// the command runs until it exits, is killed, or its sandbox ends.
 	Timeout time.Duration
 	// OnStdout and OnStderr receive output chunks as they arrive, in order, from the
 	// goroutine reading the stream (for Start: a goroutine of the handle's own). The
 	// slice is not retained.
 	OnStdout, OnStderr func([]byte)
 	// AllowNonZeroExit makes a non-zero exit (or a signal) a plain result instead of a
-	// *CommandExitError.
+	// *CommandExitError. A timeout is still a *CommandTimeoutError.
 	AllowNonZeroExit bool
 }
 
-// CommandResult is how a command ended, with its whole output (exact bytes).
+// CommandResult is how a command ended, with its output (exact bytes): the whole output
+// for Run, what arrived while the handle followed it for a CommandHandle.
 type CommandResult struct {
 	// PID is the process id inside the sandbox.
 	PID      int    `json:"pid"`
 	ExitCode int    `json:"exit_code"`
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
-	// Error says how the command ended when not cleanly, e.g. "exit status 1" or
-	// "signal: killed" (with ExitCode -1).
+	// Error says how the command ended when not cleanly, e.g. "exit status 1",
+	// "signal: killed" or "command timed out after 5s and was killed" (with ExitCode
+	// -1).
 	Error string `json:"error,omitempty"`
+	// TimedOut is true when the command was killed at its Timeout; ExitCode is then -1.
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 // execWire is the request body of POST /v1/sandboxes/{id}/commands.
@@ -68,6 +76,8 @@ type execWire struct {
 	StdinBase64 *string           `json:"stdin_base64,omitempty"`
 	Timeout     int64             `json:"timeout,omitempty"`
 	Stream      bool              `json:"stream,omitempty"`
+	Background  bool              `json:"background,omitempty"`
+	StdinOpen   bool              `json:"stdin_open,omitempty"`
 }
 
 type execStartWire struct {
@@ -81,9 +91,11 @@ type execOutputWire struct {
 type execEndWire struct {
 	ExitCode int    `json:"exit_code"`
 	Error    string `json:"error"`
+	TimedOut bool   `json:"timed_out"`
 }
 
-// Commands runs commands in a sandbox; get it with Sandbox.Commands.
+// Commands runs commands in a sandbox and manages its processes; get it with
+// Sandbox.Commands.
 type Commands struct {
 	s *Sandbox
 }
@@ -91,14 +103,19 @@ type Commands struct {
 // Commands returns the sandbox's command runner.
 func (s *Sandbox) Commands() *Commands { return &Commands{s: s} }
 
-// Run runs a shell command line (with bash -l -c) and waits for it. Output goes to
-// the callbacks as it arrives and is also returned whole. A non-zero exit (or a
-// signal) returns the result together with a *CommandExitError holding it, as
-// exec.Cmd.Output does, unless opts.AllowNonZeroExit is set.
+// Run runs a shell command line (with /bin/bash -c) and waits for it. Output goes to
+// the callbacks as it arrives and is also returned whole.
 //
-// If ctx ends first, Run returns its error; the command then runs on until it ends or
-// its Timeout passes (which, unless given, is ctx's deadline). Use Start and Kill to
-// stop a command at will.
+// How it ended decides the error, which comes with the result in every case but the
+// first (as exec.Cmd.Output does):
+//   - exit code 0: a nil error;
+//   - killed at its Timeout: a *CommandTimeoutError (matching ErrTimeout) holding the
+//     result with the output until then, even with AllowNonZeroExit;
+//   - a non-zero exit or a signal: a *CommandExitError, unless opts.AllowNonZeroExit.
+//
+// If ctx ends first, Run returns its error and no result; the command then runs on
+// until it ends or its Timeout passes (which, unless given, is ctx's deadline). Use
+// Start and Kill to stop a command at will.
 func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*CommandResult, error) {
 	return c.run(ctx, execWire{Cmd: cmd}, opts)
 }
@@ -109,20 +126,56 @@ func (c *Commands) RunArgs(ctx context.Context, args []string, opts RunOptions) 
 }
 
 func (c *Commands) run(ctx context.Context, w execWire, opts RunOptions) (*CommandResult, error) {
+	if opts.StdinOpen {
+		return nil, fmt.Errorf("warren: RunOptions.StdinOpen applies to Start only: Run takes its input from Stdin")
+	}
 	opts.Timeout = timeoutFromDeadline(ctx, opts.Timeout)
-	st, err := c.open(ctx, w, opts)
+	if err := w.setOptions(opts); err != nil {
+		return nil, err
+	}
+	w.Stream = true
+	resp, err := c.s.c.send(ctx, request{route: routeExecCommand, params: []string{c.s.ID}, json: w, accept: "text/event-stream"})
+	if err != nil {
+		return nil, err
+	}
+	st, err := newCmdStream(resp, opts.OnStdout, opts.OnStderr)
 	if err != nil {
 		return nil, err
 	}
 	defer st.close()
-	if err := st.readStart(ctx); err != nil {
-		return nil, err
-	}
 	res, err := st.readToEnd(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return res, exitError(res, opts.AllowNonZeroExit)
+	return res, endError(res, opts.AllowNonZeroExit)
+}
+
+// setOptions copies opts into the request, reading Stdin.
+func (w *execWire) setOptions(opts RunOptions) error {
+	w.Env, w.Cwd, w.User, w.Timeout = opts.Env, opts.Cwd, opts.User, seconds(opts.Timeout)
+	if opts.Stdin == nil {
+		return nil
+	}
+	in, err := io.ReadAll(io.LimitReader(opts.Stdin, MaxStdin+1))
+	if err != nil {
+		return fmt.Errorf("warren: reading the command's stdin: %w", err)
+	}
+	if len(in) > MaxStdin {
+		return fmt.Errorf("warren: stdin is larger than %d KiB: start the command with StdinOpen and use SendStdin, or write it to a file with Files().Write and redirect from it", MaxStdin>>10)
+	}
+	w.Stdin, w.StdinBase64 = textOrBase64(in)
+	return nil
+}
+
+// textOrBase64 returns data as a JSON string when it is valid UTF-8, else base64
+// (JSON strings cannot carry arbitrary bytes).
+func textOrBase64(data []byte) (text, b64 *string) {
+	if utf8.Valid(data) {
+		s := string(data)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(data)
+	return nil, &s
 }
 
 // maxTimeout is the longest timeout the API accepts.
@@ -143,57 +196,41 @@ func timeoutFromDeadline(ctx context.Context, d time.Duration) time.Duration {
 	return 0
 }
 
-func exitError(res *CommandResult, allow bool) error {
-	if allow || (res.ExitCode == 0 && res.Error == "") {
+// endError is the error that goes with a command's result: a timeout, else a non-zero
+// exit unless allowed.
+func endError(res *CommandResult, allow bool) error {
+	switch {
+	case res.TimedOut:
+		return &CommandTimeoutError{CommandResult: res}
+	case allow || (res.ExitCode == 0 && res.Error == ""):
 		return nil
 	}
 	return &CommandExitError{CommandResult: res}
 }
 
-// open sends the command and returns its event stream.
-func (c *Commands) open(ctx context.Context, w execWire, opts RunOptions) (*cmdStream, error) {
-	w.Env, w.Cwd, w.User, w.Timeout, w.Stream = opts.Env, opts.Cwd, opts.User, seconds(opts.Timeout), true
-	if opts.Stdin != nil {
-		in, err := io.ReadAll(io.LimitReader(opts.Stdin, MaxStdin+1))
-		if err != nil {
-			return nil, fmt.Errorf("warren: reading the command's stdin: %w", err)
-		}
-		if len(in) > MaxStdin {
-			return nil, fmt.Errorf("warren: stdin is larger than %d KiB: write it to a file with Files().Write and redirect from it", MaxStdin>>10)
-		}
-		// JSON strings cannot carry arbitrary bytes; those go base64-encoded.
-		if utf8.Valid(in) {
-			s := string(in)
-			w.Stdin = &s
-		} else {
-			s := base64.StdEncoding.EncodeToString(in)
-			w.StdinBase64 = &s
-		}
-	}
-	resp, err := c.s.c.send(ctx, request{route: routeExecCommand, params: []string{c.s.ID}, json: w, accept: "text/event-stream"})
-	if err != nil {
-		return nil, err
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		resp.Body.Close()
-		return nil, fmt.Errorf("warren: the server answered the command with %q, not an event stream", ct)
-	}
-	return &cmdStream{resp: resp, sse: newSSEReader(resp.Body), opts: opts}, nil
-}
-
-// cmdStream reads one command's events. The output buffers are guarded by mu because a
+// cmdStream reads one command's events: the answer of a streamed POST .../commands or
+// of GET .../processes/{pid}/events. The output buffers are guarded by mu because a
 // handle's Stdout and Stderr read them while its goroutine writes.
 type cmdStream struct {
-	resp    *http.Response
-	sse     *sseReader
-	opts    RunOptions
-	pid     int
-	started bool
-	result  *CommandResult
-	failed  bool // an error event ended the stream
+	resp               *http.Response
+	sse                *sseReader
+	onStdout, onStderr func([]byte)
+	pid                int
+	started            bool
+	result             *CommandResult
+	failed             bool // an error event ended the stream
 
 	mu             sync.Mutex
 	stdout, stderr bytes.Buffer
+}
+
+// newCmdStream checks that resp is an event stream and wraps it; it closes resp if not.
+func newCmdStream(resp *http.Response, onStdout, onStderr func([]byte)) (*cmdStream, error) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("warren: the server answered with %q, not an event stream", ct)
+	}
+	return &cmdStream{resp: resp, sse: newSSEReader(resp.Body), onStdout: onStdout, onStderr: onStderr}, nil
 }
 
 // close ends the stream. After the end or error event, which end the server's
@@ -205,8 +242,7 @@ func (st *cmdStream) close() {
 	st.resp.Body.Close()
 }
 
-// readStart reads up to the start event, which the server sends first, so that a
-// handle knows its PID and errors before the command runs are returned by Start.
+// readStart reads up to the start event, which the server sends first.
 func (st *cmdStream) readStart(ctx context.Context) error {
 	for !st.started && st.result == nil {
 		if err := st.step(ctx); err != nil {
@@ -258,7 +294,8 @@ func (st *cmdStream) step(ctx context.Context) error {
 			return fmt.Errorf("warren: bad end event: %w", err)
 		}
 		st.mu.Lock()
-		st.result = &CommandResult{PID: st.pid, ExitCode: v.ExitCode, Error: v.Error, Stdout: st.stdout.String(), Stderr: st.stderr.String()}
+		st.result = &CommandResult{PID: st.pid, ExitCode: v.ExitCode, Error: v.Error, TimedOut: v.TimedOut,
+			Stdout: st.stdout.String(), Stderr: st.stderr.String()}
 		st.mu.Unlock()
 	case "error":
 		st.failed = true
@@ -275,29 +312,23 @@ func (st *cmdStream) output(stderr bool, data []byte) {
 		st.stdout.Write(data)
 	}
 	st.mu.Unlock()
-	cb := st.opts.OnStdout
+	cb := st.onStdout
 	if stderr {
-		cb = st.opts.OnStderr
+		cb = st.onStderr
 	}
 	if cb != nil {
 		cb(data)
 	}
 }
 
-// streamError turns an error event into an *APIError. A command that ran past its
-// timeout is reported as code unavailable with "timed out" in the message (the API has
-// no code of its own for it); that error also matches ErrTimeout.
+// streamError turns an error event into an *APIError: the stream broke (code
+// unavailable), or the sandbox stopped under the command (code conflict).
 func (st *cmdStream) streamError(data []byte) error {
 	var w errorWire
 	if err := json.Unmarshal(data, &w); err != nil || w.Code == "" {
 		return fmt.Errorf("warren: bad error event %q", data)
 	}
-	err := newAPIError(w, 0, st.resp.Header.Get("X-Request-Id"), 0, false)
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Code == "unavailable" && strings.Contains(ae.Message, "timed out") {
-		ae.timeout = true
-	}
-	return err
+	return newAPIError(w, 0, st.resp.Header.Get("X-Request-Id"), 0, false)
 }
 
 // snapshot returns the output received so far.

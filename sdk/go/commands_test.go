@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -116,8 +115,11 @@ func TestRunStreamFailures(t *testing.T) {
 				var ae *APIError
 				return errors.As(err, &ae) && ae.RequestID == "req_e" && ae.Status == 503 && errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrTimeout)
 			}},
-		{"timed out", []string{ev("start", map[string]int{"pid": 1}), ev("error", map[string]string{"code": "unavailable", "message": "command timed out after 1s", "request_id": "r"})},
-			func(err error) bool { return errors.Is(err, ErrTimeout) && errors.Is(err, ErrUnavailable) }},
+		{"sandbox stopped", []string{ev("start", map[string]int{"pid": 1}), ev("error", map[string]string{"code": "conflict", "message": "sandbox abc was stopped", "request_id": "r"})},
+			func(err error) bool {
+				var ae *APIError
+				return errors.As(err, &ae) && ae.Status == 409 && errors.Is(err, ErrConflict) && !errors.Is(err, ErrTimeout)
+			}},
 		{"no end", []string{ev("start", map[string]int{"pid": 1}), out("stdout", "x")},
 			func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
 		{"bad data", []string{ev("start", map[string]int{"pid": 1}), "event: stdout\ndata: {\"data\":\"%%%\"}\n\n"},
@@ -140,6 +142,34 @@ func TestRunStreamFailures(t *testing.T) {
 	f = newFake(t, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{"exit_code": 0}) })
 	if _, err := f.client().Sandbox("abc").Commands().Run(ctx, "x", RunOptions{}); err == nil || !strings.Contains(err.Error(), "not an event stream") {
 		t.Errorf("JSON answer: %v", err)
+	}
+}
+
+// TestRunTimeout: a command killed at its timeout is a *CommandTimeoutError that
+// carries the output until then and matches ErrTimeout, even with AllowNonZeroExit.
+func TestRunTimeout(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		sse(w, ev("start", map[string]int{"pid": 5}), out("stdout", "partial\n"), out("stderr", "working\n"),
+			ev("end", map[string]any{"exit_code": -1, "error": "command timed out after 1s and was killed", "timed_out": true}))
+	})
+	cmds := f.client().Sandbox("abc").Commands()
+	for _, allow := range []bool{false, true} {
+		res, err := cmds.Run(context.Background(), "sleep 30", RunOptions{Timeout: time.Second, AllowNonZeroExit: allow})
+		var te *CommandTimeoutError
+		var ce *CommandExitError
+		if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) || errors.As(err, &ce) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("allow=%v: err %#v", allow, err)
+		}
+		want := CommandResult{PID: 5, ExitCode: -1, Stdout: "partial\n", Stderr: "working\n", Error: "command timed out after 1s and was killed", TimedOut: true}
+		if res == nil || *res != want || te.CommandResult != res {
+			t.Errorf("allow=%v: result %+v", allow, res)
+		}
+		if got := err.Error(); got != "command timed out after 1s and was killed: working" {
+			t.Errorf("Error() = %q", got)
+		}
+	}
+	if b := decodeBody(t, f.last().body); b["timeout"] != 1.0 || b["background"] != nil {
+		t.Errorf("request %v", b)
 	}
 }
 
@@ -166,6 +196,9 @@ func TestRunStdinAndArgs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "larger than 512 KiB") || len(f.requests()) != n {
 		t.Errorf("oversized stdin: %v", err)
 	}
+	if _, err := cmds.Run(ctx, "cat", RunOptions{StdinOpen: true}); err == nil || !strings.Contains(err.Error(), "Start only") || len(f.requests()) != n {
+		t.Errorf("StdinOpen with Run: %v", err)
+	}
 	// Run bounds the command by ctx's deadline when no Timeout is given.
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -174,117 +207,6 @@ func TestRunStdinAndArgs(t *testing.T) {
 	}
 	if b := decodeBody(t, f.last().body); b["timeout"] != 90.0 {
 		t.Errorf("timeout from the deadline: %v", b["timeout"])
-	}
-}
-
-// commandFake serves commands: "sleep" streams until a kill command arrives, then ends
-// killed; the kill command (bash -c killGroup ... PID) ends 0.
-type commandFake struct {
-	mu     sync.Mutex
-	killed chan struct{}
-	kills  []map[string]any
-}
-
-func (cf *commandFake) handle(t *testing.T) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body := decodeBody(t, mustRead(r))
-		if args, ok := body["args"].([]any); ok && len(args) == 5 && args[2] == killGroup {
-			cf.mu.Lock()
-			cf.kills = append(cf.kills, body)
-			cf.mu.Unlock()
-			close(cf.killed)
-			sse(w, ev("start", map[string]int{"pid": 50}), ev("end", map[string]any{"exit_code": 0}))
-			return
-		}
-		sse(w, ev("start", map[string]int{"pid": 42}), out("stdout", "started\n"))
-		select {
-		case <-cf.killed:
-			sse(w, ev("end", map[string]any{"exit_code": -1, "error": "signal: killed"}))
-		case <-r.Context().Done():
-		}
-	}
-}
-
-func mustRead(r *http.Request) []byte {
-	b, _ := io.ReadAll(r.Body)
-	return b
-}
-
-func TestStartWaitKill(t *testing.T) {
-	cf := &commandFake{killed: make(chan struct{})}
-	f := newFake(t, cf.handle(t))
-	cmds := f.client().Sandbox("abc").Commands()
-	startCtx, cancelStart := context.WithCancel(context.Background())
-	var outMu sync.Mutex
-	var outs []string
-	h, err := cmds.Start(startCtx, "sleep infinity", RunOptions{OnStdout: func(b []byte) {
-		outMu.Lock()
-		outs = append(outs, string(b))
-		outMu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancelStart() // the start context ending must not stop the handle
-	if h.PID != 42 {
-		t.Errorf("PID = %d", h.PID)
-	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer wcancel()
-	if _, err := h.Wait(wctx); !errors.Is(err, ErrTimeout) {
-		t.Errorf("Wait before the end: %v", err)
-	}
-	if err := h.Kill(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	res, err := h.Wait(context.Background())
-	var ce *CommandExitError
-	if !errors.As(err, &ce) || ce.ExitCode != -1 || res == nil || res.Error != "signal: killed" || h.Stdout() != "started\n" {
-		t.Errorf("after Kill: res %+v err %v stdout %q", res, err, h.Stdout())
-	}
-	outMu.Lock()
-	if fmt.Sprint(outs) != "[started\n]" {
-		t.Errorf("callback output %q", outs)
-	}
-	outMu.Unlock()
-	if len(cf.kills) != 1 || cf.kills[0]["user"] != "root" || cf.kills[0]["args"].([]any)[4] != "42" {
-		t.Errorf("kill requests %v", cf.kills)
-	}
-	// Killing again is a no-op.
-	if err := h.Kill(context.Background()); err != nil || len(f.requests()) != 2 {
-		t.Errorf("second Kill: %v, %d requests", err, len(f.requests()))
-	}
-}
-
-func TestStartErrorsAndDisconnect(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		apiError(w, 400, "invalid", "user \"nobody\" does not exist")
-	})
-	cmds := f.client().Sandbox("abc").Commands()
-	if _, err := cmds.Start(context.Background(), "x", RunOptions{User: "nobody"}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("start error: %v", err)
-	}
-	cf := &commandFake{killed: make(chan struct{})}
-	f.set(cf.handle(t))
-	h, err := cmds.StartArgs(context.Background(), []string{"sleep", "9"}, RunOptions{AllowNonZeroExit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Disconnect()
-	select {
-	case <-h.Done():
-	default:
-		t.Error("Done not closed after Disconnect")
-	}
-	if _, err := h.Wait(context.Background()); err == nil {
-		t.Error("Wait after Disconnect succeeded")
-	}
-	// A start context that ends before the start event aborts Start.
-	f.set(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if _, err := cmds.Start(ctx, "x", RunOptions{}); !errors.Is(err, ErrTimeout) {
-		t.Errorf("start deadline: %v", err)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 // Sentinel errors to match with errors.Is. An *APIError matches the one its status or
 // code stands for; ErrTimeout also matches a context deadline or HTTP client timeout
-// met by a call, and a command that ran past its timeout.
+// met by a call, and a *CommandTimeoutError.
 var (
 	// ErrNotFound: no such object for the caller's team (404, code not_found).
 	ErrNotFound = errors.New("warren: not found")
@@ -33,7 +33,7 @@ var (
 	// ErrUnavailable: the service cannot do this right now (503).
 	ErrUnavailable = errors.New("warren: unavailable")
 	// ErrTimeout: a deadline passed: the call's context, the HTTP client's timeout, or
-	// a command's own timeout.
+	// a command's own timeout (a *CommandTimeoutError, which carries the result).
 	ErrTimeout = errors.New("warren: timed out")
 )
 
@@ -53,7 +53,6 @@ type APIError struct {
 	// Field names the offending request field or query parameter, for code invalid.
 	Field string
 
-	timeout       bool          // a command or cell ran past its timeout
 	retryAfter    time.Duration // the Retry-After header or retry_after field
 	hasRetryAfter bool
 }
@@ -94,8 +93,6 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == "quota_exceeded"
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable || e.Code == "unavailable"
-	case ErrTimeout:
-		return e.timeout
 	}
 	return false
 }
@@ -129,7 +126,7 @@ func (e *QuotaExceededError) Unwrap() error { return e.APIError }
 
 // CommandExitError is returned by Commands().Run and CommandHandle.Wait when the
 // command ended with a non-zero exit code or a signal (unless
-// RunOptions.AllowNonZeroExit is set). It carries the whole result.
+// RunOptions.AllowNonZeroExit is set). It carries the result.
 type CommandExitError struct {
 	*CommandResult
 }
@@ -145,6 +142,30 @@ func (e *CommandExitError) Error() string {
 	}
 	return msg
 }
+
+// CommandTimeoutError is returned by Commands().Run and CommandHandle.Wait when the
+// command was killed at its timeout (RunOptions.Timeout, or for Run the context's
+// deadline or the server's default), whatever RunOptions.AllowNonZeroExit says: a
+// command cut short did not do its job. It carries the result, with the output until
+// the kill (ExitCode -1, TimedOut true), and matches ErrTimeout.
+type CommandTimeoutError struct {
+	*CommandResult
+}
+
+// Error says that the command timed out, with the end of its standard error.
+func (e *CommandTimeoutError) Error() string {
+	msg := "command timed out and was killed"
+	if e.CommandResult.Error != "" {
+		msg = e.CommandResult.Error
+	}
+	if tail := lastLine(e.Stderr); tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
+
+// Is reports whether target is ErrTimeout.
+func (e *CommandTimeoutError) Is(target error) bool { return target == ErrTimeout }
 
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")

@@ -39,7 +39,10 @@ func Example() {
 func ExampleCommands_Start() {
 	ctx := context.Background()
 	c, _ := warren.New()
-	sbx := c.Sandbox(os.Getenv("SANDBOX_ID"))
+	sbx, err := c.ConnectSandbox(ctx, os.Getenv("SANDBOX_ID")) // its info has the proxy domain
+	if err != nil {
+		log.Fatal(err)
+	}
 	h, err := sbx.Commands().Start(ctx, "npm run dev", warren.RunOptions{
 		OnStdout: func(b []byte) { os.Stdout.Write(b) },
 	})
@@ -50,6 +53,37 @@ func ExampleCommands_Start() {
 	time.Sleep(time.Minute)
 	if err := h.Kill(ctx); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// Talk to a program over its standard input.
+func ExampleCommandHandle_SendStdin() {
+	ctx := context.Background()
+	c, _ := warren.New()
+	cmds := c.Sandbox(os.Getenv("SANDBOX_ID")).Commands()
+	h, err := cmds.Start(ctx, "python3 -u -c 'import sys\nfor l in sys.stdin: print(l.upper(), end=\"\")'",
+		warren.RunOptions{StdinOpen: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = h.SendStdin(ctx, []byte("hello\n"))
+	_ = h.CloseStdin(ctx)
+	res, err := h.Wait(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(res.Stdout) // HELLO
+}
+
+// A command killed at its timeout still returns what it printed.
+func ExampleCommandTimeoutError() {
+	ctx := context.Background()
+	c, _ := warren.New()
+	cmds := c.Sandbox(os.Getenv("SANDBOX_ID")).Commands()
+	res, err := cmds.Run(ctx, "echo working; sleep 60", warren.RunOptions{Timeout: 5 * time.Second})
+	var timedOut *warren.CommandTimeoutError
+	if errors.As(err, &timedOut) {
+		fmt.Printf("timed out after printing %q\n", res.Stdout)
 	}
 }
 
@@ -129,7 +163,7 @@ func ExampleClient_AllSandboxes() {
 func ExampleClient_CreateTeam() {
 	ctx := context.Background()
 	c, _ := warren.New()
-	team, err := c.CreateTeam(ctx, warren.TeamOptions{Name: "acme", Quota: &warren.Quota{MaxSandboxes: 20, RequestsPerMinute: 600}})
+	team, err := c.CreateTeam(ctx, warren.TeamOptions{Name: "acme", Quota: &warren.QuotaPatch{MaxSandboxes: warren.Ptr[int64](20), RequestsPerMinute: warren.Ptr[int64](600)}})
 	if err != nil {
 		log.Fatal(err)
 	}

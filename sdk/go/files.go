@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"net/http"
 	"net/url"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -136,28 +134,15 @@ func (f *Files) ListDepth(ctx context.Context, p string, depth int) ([]FileInfo,
 	return list.Entries, nil
 }
 
-// Stat describes the file or directory at p, or returns an error matching ErrNotFound.
-//
-// The /v1 API has no stat call, so Stat lists p's parent directory.
+// Stat describes the file or directory at p without following a final symlink (a
+// symlink to a file or directory reports its target's type). A missing p is
+// ErrNotFound.
 func (f *Files) Stat(ctx context.Context, p string) (*FileInfo, error) {
-	clean := path.Clean(p)
-	if clean == "/" {
-		return &FileInfo{Name: "/", Path: "/", Type: "dir"}, nil
-	}
-	entries, err := f.List(ctx, path.Dir(clean))
-	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) { // no parent, or it is a file
-			return nil, &fs.PathError{Op: "stat", Path: p, Err: ErrNotFound}
-		}
+	var fi FileInfo
+	if err := f.s.c.call(ctx, request{route: routeStatFile, params: []string{f.s.ID}, query: f.query(p)}, &fi); err != nil {
 		return nil, err
 	}
-	name := path.Base(clean)
-	for i := range entries {
-		if entries[i].Name == name {
-			return &entries[i], nil
-		}
-	}
-	return nil, &fs.PathError{Op: "stat", Path: p, Err: ErrNotFound}
+	return &fi, nil
 }
 
 // Exists reports whether a file or directory exists at p.
@@ -169,59 +154,41 @@ func (f *Files) Exists(ctx context.Context, p string) (bool, error) {
 	return err == nil, err
 }
 
-// Exit status the helper scripts use for "does not exist" / "already exists".
-const helperMissing = 3
-
-const (
-	removeScript = `[ -e "$1" ] || [ -L "$1" ] || { echo "no such file or directory: $1" >&2; exit 3; }; rm -rf -- "$1"`
-	mkdirScript  = `[ -e "$1" ] && exit 3; mkdir -p -- "$1"`
-)
-
 // Remove removes the file, or the directory with everything in it, at p. A missing p
-// is an *fs.PathError matching ErrNotFound.
-//
-// The /v1 API has no call for this, so Remove runs rm(1) in the sandbox as the
-// Files' user.
+// is ErrNotFound.
 func (f *Files) Remove(ctx context.Context, p string) error {
-	res, err := f.helper(ctx, removeScript, p)
-	switch {
-	case err != nil:
-		return err
-	case res.ExitCode == helperMissing:
-		return &fs.PathError{Op: "remove", Path: p, Err: ErrNotFound}
-	case res.ExitCode != 0:
-		return &fs.PathError{Op: "remove", Path: p, Err: helperFailure(res)}
-	}
-	return nil
+	return f.s.c.call(ctx, request{route: routeDeleteFile, params: []string{f.s.ID}, query: f.query(p)}, nil)
 }
 
-// MakeDir creates the directory p and its parents. It returns false if p already
-// existed.
-//
-// The /v1 API has no call for this, so MakeDir runs mkdir(1) in the sandbox as the
-// Files' user.
+// MakeDir creates the directory p and its missing parents (mkdir -p), owned by the
+// Files' user. It returns false if p already was a directory; a file in the way is
+// ErrConflict.
 func (f *Files) MakeDir(ctx context.Context, p string) (bool, error) {
-	res, err := f.helper(ctx, mkdirScript, p)
-	switch {
-	case err != nil:
+	resp, err := f.s.c.send(ctx, request{route: routeMakeDir, params: []string{f.s.ID}, query: f.query(p)})
+	if err != nil {
 		return false, err
-	case res.ExitCode == helperMissing:
-		return false, nil
-	case res.ExitCode != 0:
-		return false, &fs.PathError{Op: "mkdir", Path: p, Err: helperFailure(res)}
 	}
-	return true, nil
+	drain(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusCreated, nil
 }
 
-func (f *Files) helper(ctx context.Context, script, p string) (*CommandResult, error) {
-	return f.s.Commands().RunArgs(ctx, []string{"/bin/bash", "-c", script, "warren", p},
-		RunOptions{User: f.user, AllowNonZeroExit: true})
+type moveWire struct {
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
-func helperFailure(res *CommandResult) error {
-	msg := strings.TrimSpace(res.Stderr)
-	if msg == "" {
-		msg = res.Error
+// Rename moves the file or directory at from to to, creating to's missing parents,
+// and describes it at its new path. A missing from is ErrNotFound.
+func (f *Files) Rename(ctx context.Context, from, to string) (*FileInfo, error) {
+	var q url.Values
+	if f.user != "" {
+		q = url.Values{"user": {f.user}}
 	}
-	return errors.New(msg)
+	var fi FileInfo
+	req := request{route: routeMoveFile, params: []string{f.s.ID}, query: q, json: moveWire{From: from, To: to}}
+	if err := f.s.c.call(ctx, req, &fi); err != nil {
+		return nil, err
+	}
+	return &fi, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -15,8 +14,8 @@ import (
 	"testing"
 )
 
-// fileFake stores files by path and lists directories, like the /v1 files routes; it
-// interprets the Remove and MakeDir helper commands.
+// fileFake stores files by path (a nil content is a directory) and serves the /v1
+// files routes over them: content, listing, stat, mkdir, move and delete.
 type fileFake struct {
 	mu    sync.Mutex
 	files map[string][]byte
@@ -45,8 +44,52 @@ func (ff *fileFake) handle(t *testing.T) http.HandlerFunc {
 			w.Write(b)
 		case r.Method == "GET" && r.URL.Path == "/v1/sandboxes/abc/files":
 			ff.list(w, p)
-		case r.Method == "POST" && r.URL.Path == "/v1/sandboxes/abc/commands":
-			ff.command(t, w, r)
+		case r.Method == "GET" && r.URL.Path == "/v1/sandboxes/abc/files/stat":
+			if p == "/secret" {
+				apiError(w, 403, "forbidden", "the key lacks scope sandboxes:read")
+				return
+			}
+			b, ok := ff.files[p]
+			if !ok {
+				apiError(w, 404, "not_found", "path '"+p+"' does not exist")
+				return
+			}
+			writeJSON(w, 200, ff.info(p, b))
+		case r.Method == "DELETE" && r.URL.Path == "/v1/sandboxes/abc/files":
+			if p == "/locked" {
+				apiError(w, 403, "forbidden", "permission denied: '/locked'")
+				return
+			}
+			if _, ok := ff.files[p]; !ok {
+				apiError(w, 404, "not_found", "path '"+p+"' does not exist")
+				return
+			}
+			delete(ff.files, p)
+			w.WriteHeader(204)
+		case r.Method == "POST" && r.URL.Path == "/v1/sandboxes/abc/files/dir":
+			b, ok := ff.files[p]
+			switch {
+			case ok && b != nil:
+				apiError(w, 409, "conflict", "a file is in the way: '"+p+"'")
+			case ok:
+				writeJSON(w, 200, ff.info(p, nil))
+			default:
+				ff.files[p] = nil
+				writeJSON(w, 201, ff.info(p, nil))
+			}
+		case r.Method == "POST" && r.URL.Path == "/v1/sandboxes/abc/files/move":
+			var body moveWire
+			if err := jsonDecode(r.Body, &body); err != nil {
+				t.Errorf("move body: %v", err)
+			}
+			b, ok := ff.files[body.From]
+			if !ok {
+				apiError(w, 404, "not_found", "path '"+body.From+"' does not exist")
+				return
+			}
+			delete(ff.files, body.From)
+			ff.files[body.To] = b
+			writeJSON(w, 200, ff.info(body.To, b))
 		default:
 			apiError(w, 404, "not_found", "no route")
 		}
@@ -73,37 +116,13 @@ func (ff *fileFake) list(w http.ResponseWriter, p string) {
 	}
 }
 
-// command runs the Remove and MakeDir helpers against the stored files.
-func (ff *fileFake) command(t *testing.T, w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Args []string `json:"args"`
-		User string   `json:"user"`
+// info describes a stored path. Preconditions: mu held.
+func (ff *fileFake) info(p string, b []byte) FileInfo {
+	fi := FileInfo{Name: p[strings.LastIndexByte(p, '/')+1:], Path: p, Type: "file", Size: int64(len(b))}
+	if b == nil {
+		fi.Type = "dir"
 	}
-	if err := jsonDecode(r.Body, &body); err != nil || len(body.Args) != 5 || body.Args[0] != "/bin/bash" {
-		t.Errorf("helper command %+v %v", body, err)
-		return
-	}
-	p, code := body.Args[4], 0
-	switch body.Args[2] {
-	case removeScript:
-		if _, ok := ff.files[p]; !ok {
-			code = helperMissing
-		}
-		delete(ff.files, p)
-		if p == "/locked" {
-			code = 1
-		}
-	case mkdirScript:
-		if _, ok := ff.files[p]; ok {
-			code = helperMissing
-		}
-		ff.files[p] = nil
-	}
-	events := []string{ev("start", map[string]int{"pid": 3})}
-	if code == 1 {
-		events = append(events, out("stderr", "rm: cannot remove '/locked': Permission denied\n"))
-	}
-	sse(w, append(events, ev("end", map[string]any{"exit_code": code}))...)
+	return fi
 }
 
 func TestFilesRoundTrip(t *testing.T) {
@@ -151,12 +170,12 @@ func TestFilesRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFilesStatExistsRemoveMakeDir(t *testing.T) {
-	ff := &fileFake{files: map[string][]byte{"/dir/a": []byte("x"), "/locked": nil}}
+func TestFilesStatExistsRemoveMakeDirRename(t *testing.T) {
+	ff := &fileFake{files: map[string][]byte{"/dir": nil, "/dir/a": []byte("x"), "/locked": []byte("l")}}
 	f := newFake(t, ff.handle(t))
 	files := f.client().Sandbox("abc").Files()
 	ctx := context.Background()
-	for p, want := range map[string]bool{"/dir/a": true, "/dir/b": false, "/dir": true, "/": true, "/nodir/x": false, "/file.txt/x": false, "/dir/a/": true} {
+	for p, want := range map[string]bool{"/dir/a": true, "/dir/b": false, "/dir": true} {
 		if got, err := files.Exists(ctx, p); err != nil || got != want {
 			t.Errorf("Exists(%q) = %v, %v; want %v", p, got, err, want)
 		}
@@ -164,28 +183,57 @@ func TestFilesStatExistsRemoveMakeDir(t *testing.T) {
 	if fi, err := files.Stat(ctx, "/dir/a"); err != nil || fi.Size != 1 || fi.IsDir() {
 		t.Errorf("Stat: %+v %v", fi, err)
 	}
-	var pe *fs.PathError
-	if _, err := files.Stat(ctx, "/dir/b"); !errors.As(err, &pe) || !errors.Is(err, ErrNotFound) || pe.Path != "/dir/b" {
+	if r := f.last(); r.method != "GET" || r.path != "/v1/sandboxes/abc/files/stat" || r.query != "path=%2Fdir%2Fa" {
+		t.Errorf("stat request %s %s?%s", r.method, r.path, r.query)
+	}
+	if fi, err := files.Stat(ctx, "/dir"); err != nil || !fi.IsDir() {
+		t.Errorf("Stat dir: %+v %v", fi, err)
+	}
+	var ae *APIError
+	if _, err := files.Stat(ctx, "/dir/b"); !errors.Is(err, ErrNotFound) || !errors.As(err, &ae) || ae.RequestID != "req_test" {
 		t.Errorf("Stat missing: %v", err)
+	}
+	// An error other than "not found" is not "does not exist".
+	if ok, err := files.Exists(ctx, "/secret"); ok || !errors.Is(err, ErrForbidden) {
+		t.Errorf("Exists refused: %v %v", ok, err)
 	}
 
 	if err := files.Remove(ctx, "/dir/a"); err != nil || ff.files["/dir/a"] != nil {
 		t.Errorf("Remove: %v", err)
 	}
+	if r := f.last(); r.method != "DELETE" || r.path != "/v1/sandboxes/abc/files" || r.query != "path=%2Fdir%2Fa" {
+		t.Errorf("remove request %s %s?%s", r.method, r.path, r.query)
+	}
 	if err := files.Remove(ctx, "/dir/a"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Remove missing: %v", err)
 	}
-	if err := files.WithUser("user").Remove(ctx, "/locked"); err == nil || !strings.Contains(err.Error(), "Permission denied") || errors.Is(err, ErrNotFound) {
+	if err := files.WithUser("user").Remove(ctx, "/locked"); !errors.Is(err, ErrForbidden) {
 		t.Errorf("Remove refused: %v", err)
 	}
-	if b := decodeBody(t, f.last().body); b["user"] != "user" {
-		t.Errorf("helper ran as %v", b["user"])
+	if q, _ := url.ParseQuery(f.last().query); q.Get("user") != "user" {
+		t.Errorf("remove as %q", q.Get("user"))
 	}
 	if created, err := files.MakeDir(ctx, "/new/dir"); err != nil || !created {
 		t.Errorf("MakeDir: %v %v", created, err)
 	}
+	if r := f.last(); r.method != "POST" || r.path != "/v1/sandboxes/abc/files/dir" || len(r.body) != 0 {
+		t.Errorf("mkdir request %s %s %q", r.method, r.path, r.body)
+	}
 	if created, err := files.MakeDir(ctx, "/new/dir"); err != nil || created {
 		t.Errorf("MakeDir again: %v %v", created, err)
+	}
+	if _, err := files.MakeDir(ctx, "/locked"); !errors.Is(err, ErrConflict) {
+		t.Errorf("MakeDir over a file: %v", err)
+	}
+	fi, err := files.WithUser("root").Rename(ctx, "/locked", "/moved/here")
+	if err != nil || fi.Path != "/moved/here" || fi.Size != 1 || string(ff.files["/moved/here"]) != "l" {
+		t.Errorf("Rename: %+v %v", fi, err)
+	}
+	if r := f.last(); r.path != "/v1/sandboxes/abc/files/move" || r.query != "user=root" || string(r.body) != `{"from":"/locked","to":"/moved/here"}` {
+		t.Errorf("move request %s?%s %s", r.path, r.query, r.body)
+	}
+	if _, err := files.Rename(ctx, "/locked", "/x"); !errors.Is(err, ErrNotFound) || f.last().query != "" {
+		t.Errorf("Rename missing: %v (query %q)", err, f.last().query)
 	}
 }
 

@@ -124,3 +124,9 @@ func decodeBody(t *testing.T, b []byte) map[string]any {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// mustRead reads a request's body.
+func mustRead(r *http.Request) []byte {
+	b, _ := io.ReadAll(r.Body)
+	return b
+}

@@ -37,9 +37,16 @@ func TestIntegrationTenancy(t *testing.T) {
 	defer cancel()
 	c, _ := tenancyClient(t, ctx)
 	name := fmt.Sprintf("sdk-go-%d", time.Now().UnixNano())
-	team, err := c.CreateTeam(ctx, TeamOptions{Name: name, Quota: &Quota{MaxSandboxes: 2, MaxMemoryMB: 2048}})
-	if err != nil || team.Name != name || team.Quota.MaxSandboxes != 2 {
-		t.Fatalf("create team: %+v %v", team, err)
+	// The quota fields given override the server's default; the others keep it.
+	defaults, err := c.CreateTeam(ctx, TeamOptions{Name: name + "-defaults"})
+	if err != nil {
+		t.Fatalf("create team with the default quota: %v", err)
+	}
+	team, err := c.CreateTeam(ctx, TeamOptions{Name: name, Quota: &QuotaPatch{MaxSandboxes: Ptr[int64](2), MaxMemoryMB: Ptr[int64](2048)}})
+	wantQuota := defaults.Quota
+	wantQuota.MaxSandboxes, wantQuota.MaxMemoryMB = 2, 2048
+	if err != nil || team.Name != name || team.Quota != wantQuota {
+		t.Fatalf("create team: %+v %v; want quota %+v", team, err, wantQuota)
 	}
 	if got, err := c.GetTeam(ctx, team.ID); err != nil || got.Usage == nil || got.Usage.Sandboxes != 0 {
 		t.Errorf("get team: %+v %v", got, err)
@@ -48,10 +55,14 @@ func TestIntegrationTenancy(t *testing.T) {
 	if err != nil || !containsFunc(teams, func(x Team) bool { return x.ID == team.ID }) {
 		t.Errorf("list teams: %v", err)
 	}
-	q := team.Quota
-	q.RequestsPerMinute = 1000
-	if up, err := c.UpdateTeam(ctx, team.ID, TeamUpdate{Quota: &q, SpendLimit: Ptr("25.00")}); err != nil || up.Quota.RequestsPerMinute != 1000 || up.SpendLimit == "" {
-		t.Errorf("update team: %+v %v", up, err)
+	// A patch changes only the fields it sets.
+	wantQuota.RequestsPerMinute = 1000
+	if up, err := c.UpdateTeam(ctx, team.ID, TeamUpdate{Quota: &QuotaPatch{RequestsPerMinute: Ptr[int64](1000)}, SpendLimit: Ptr("25.00")}); err != nil || up.Quota != wantQuota || up.SpendLimit == "" {
+		t.Errorf("update team: %+v %v; want quota %+v", up, err, wantQuota)
+	}
+	wantQuota = Quota{MaxSandboxes: 3}
+	if up, err := c.UpdateTeam(ctx, team.ID, TeamUpdate{Quota: wantQuota.Patch()}); err != nil || up.Quota != wantQuota {
+		t.Errorf("update team with a whole quota: %+v %v", up, err)
 	}
 	email := name + "@example.com"
 	u, err := c.CreateUser(ctx, UserOptions{Email: email, Password: "correct horse battery", Role: RoleMember, TeamID: team.ID, Name: "SDK"})

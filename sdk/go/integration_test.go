@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -93,8 +94,8 @@ func TestIntegrationSandboxes(t *testing.T) {
 	if ts, err := c.Templates(ctx); err != nil || len(ts) == 0 {
 		t.Errorf("templates: %v %v", ts, err)
 	}
-	if h := sbx.GetHost(8080); !strings.HasPrefix(h, "8080-"+sbx.ID+".") {
-		t.Errorf("GetHost = %q", h)
+	if h := sbx.GetHost(8080); info.Domain == "" || h != "8080-"+sbx.ID+"."+info.Domain {
+		t.Errorf("GetHost = %q, domain %q", h, info.Domain)
 	}
 	if err := sbx.Kill(ctx); err != nil {
 		t.Fatal(err)
@@ -151,37 +152,174 @@ func TestIntegrationCommands(t *testing.T) {
 	if res, err := cmds.Run(ctx, "tr a-z A-Z", RunOptions{Stdin: strings.NewReader("text")}); err != nil || res.Stdout != "TEXT" {
 		t.Errorf("text stdin: %+v %v", res, err)
 	}
+	// A timeout is a result: the output until the kill comes with the error.
 	start := time.Now()
-	if _, err := cmds.Run(ctx, "sleep 30", RunOptions{Timeout: time.Second}); !errors.Is(err, ErrTimeout) || time.Since(start) > 15*time.Second {
-		t.Errorf("timeout: %v after %v", err, time.Since(start))
+	res, err = cmds.Run(ctx, "echo before; sleep 30", RunOptions{Timeout: time.Second})
+	var te *CommandTimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) || res == nil || !res.TimedOut || res.ExitCode != -1 || res.Stdout != "before\n" || time.Since(start) > 15*time.Second {
+		t.Errorf("timeout: %+v %v after %v", res, err, time.Since(start))
 	}
+	if res, _ := cmds.Run(ctx, "pgrep -c sleep", RunOptions{AllowNonZeroExit: true}); strings.TrimSpace(res.Stdout) != "0" {
+		t.Errorf("processes left after the timeout: %q", res.Stdout)
+	}
+	if _, err := cmds.Run(ctx, "true", RunOptions{User: "nobody-here"}); err == nil {
+		t.Error("unknown user accepted")
+	}
+}
 
-	h, err := cmds.Start(ctx, "for i in 1 2 3; do echo $i; sleep 0.1; done", RunOptions{})
+// TestIntegrationProcesses: background commands with Start, their stdin, signals,
+// listing and re-attaching with Connect.
+func TestIntegrationProcesses(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmds := newSandbox(t, c, "base").Commands()
+
+	// stdin: the output comes only after the input, so the handle sees all of it.
+	h, err := cmds.Start(ctx, "cat", RunOptions{StdinOpen: true})
 	if err != nil || h.PID == 0 {
 		t.Fatalf("start: %v", err)
 	}
-	if res, err := h.Wait(ctx); err != nil || res.Stdout != "1\n2\n3\n" {
-		t.Errorf("wait: %+v %v", res, err)
+	for _, in := range [][]byte{[]byte("hello\n"), {0, 'b', 0xff, '\n'}} {
+		if err := h.SendStdin(ctx, in); err != nil {
+			t.Fatalf("stdin: %v", err)
+		}
 	}
-	h, err = cmds.Start(ctx, "echo started; sleep 600 & sleep 600", RunOptions{})
+	if err := h.CloseStdin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.Wait(ctx); err != nil || res.Stdout != "hello\n\x00b\xff\n" || res.PID != h.PID {
+		t.Errorf("cat: %+v %v", res, err)
+	}
+	// Without StdinOpen, stdin is closed: writing is a conflict.
+	h, err = cmds.Start(ctx, "sleep 0.5; echo late; exit 3", RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); h.Stdout() != "started\n" && time.Now().Before(deadline); {
+	if err := h.SendStdin(ctx, []byte("x")); !errors.Is(err, ErrConflict) {
+		t.Errorf("stdin of a command without StdinOpen: %v", err)
+	}
+	res, err := h.Wait(ctx)
+	var ce *CommandExitError
+	if !errors.As(err, &ce) || res.ExitCode != 3 || res.Stdout != "late\n" {
+		t.Errorf("exit 3: %+v %v", res, err)
+	}
+
+	// Listed, re-attached, then TERM.
+	h, err = cmds.Start(ctx, "for i in $(seq 1 600); do echo tick$i; sleep 0.1; done", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cmds.List(ctx)
+	found := false
+	for _, p := range list {
+		found = found || p.PID == h.PID && p.Cmd == "/bin/bash" && len(p.Args) == 2 && p.Args[0] == "-c"
+	}
+	if err != nil || !found {
+		t.Errorf("List lacks pid %d: %+v %v", h.PID, list, err)
+	}
+	h.Disconnect()
+	var mu sync.Mutex
+	var later []string
+	h2, err := cmds.Connect(ctx, h.PID, ConnectOptions{OnStdout: func(b []byte) { mu.Lock(); later = append(later, string(b)); mu.Unlock() }})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); h2.Stdout() == "" && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
+	}
+	if err := h2.Signal(ctx, SignalTerm); err != nil {
+		t.Fatal(err)
+	}
+	res, err = h2.Wait(ctx)
+	if !errors.As(err, &ce) || res.ExitCode != -1 || !strings.HasPrefix(res.Stdout, "tick") {
+		t.Errorf("after TERM: %+v %v", res, err)
+	}
+	mu.Lock()
+	if strings.Join(later, "") != res.Stdout {
+		t.Errorf("callbacks saw %q, result has %q", later, res.Stdout)
+	}
+	mu.Unlock()
+	if _, err := cmds.Connect(ctx, 999999, ConnectOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("connect to an unknown pid: %v", err)
+	}
+	if err := cmds.Signal(ctx, h.PID, Signal("HUP")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("HUP: %v", err)
+	}
+
+	// Kill takes the process group with it.
+	h, err = cmds.Start(ctx, "sleep 600 & sleep 600", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := h.Kill(ctx); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
-	res, err = h.Wait(ctx)
-	if !errors.As(err, &ce) || res.ExitCode == 0 {
+	if res, err := h.Wait(ctx); !errors.As(err, &ce) || res.ExitCode != -1 {
 		t.Errorf("killed: %+v %v", res, err)
+	}
+	if err := h.Kill(ctx); err != nil {
+		t.Errorf("second kill: %v", err)
 	}
 	if res, _ := cmds.Run(ctx, "pgrep -c sleep", RunOptions{AllowNonZeroExit: true}); strings.TrimSpace(res.Stdout) != "0" {
 		t.Errorf("processes left after Kill: %q", res.Stdout)
 	}
-	if _, err := cmds.Run(ctx, "true", RunOptions{User: "nobody-here"}); err == nil {
-		t.Error("unknown user accepted")
+
+	// A background timeout ends the command.
+	start := time.Now()
+	h, err = cmds.Start(ctx, "sleep 600", RunOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.Wait(ctx)
+	if err == nil || res == nil || res.ExitCode != -1 || time.Since(start) > 15*time.Second {
+		t.Errorf("background timeout: %+v %v after %v", res, err, time.Since(start))
+	}
+	t.Logf("a background command at its timeout ends with %+v (%T)", res, err)
+}
+
+// TestIntegrationPorts: a web server started with Start is listed by Ports and reached
+// through the proxy at GetHost.
+func TestIntegrationPorts(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sbx := newSandbox(t, c, "base")
+	if sbx.Info().Domain == "" || !strings.HasPrefix(sbx.GetHost(8000), "8000-"+sbx.ID+".") {
+		t.Fatalf("domain %q, GetHost %q", sbx.Info().Domain, sbx.GetHost(8000))
+	}
+	if _, err := sbx.Files().WriteBytes(ctx, "/tmp/site/index.html", []byte("served\n")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := sbx.Commands().Start(ctx, "python3 -m http.server 8000", RunOptions{Cwd: "/tmp/site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Kill(context.WithoutCancel(ctx))
+	var ports []Port
+	for deadline := time.Now().Add(20 * time.Second); len(ports) == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if ports, err = sbx.Ports(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ports) != 1 || ports[0].Port != 8000 || ports[0].URL != "http://"+sbx.GetHost(8000)+"/" {
+		t.Fatalf("ports %+v, GetHost %q", ports, sbx.GetHost(8000))
+	}
+	proxy := os.Getenv("WARREN_PROXY_URL")
+	if proxy == "" {
+		t.Skip("set WARREN_PROXY_URL to the server's proxy address to fetch the page through it")
+	}
+	// *.<domain> need not resolve here: send the host name to the proxy's address.
+	req, _ := http.NewRequestWithContext(ctx, "GET", proxy+"/index.html", nil)
+	req.Host = sbx.GetHost(8000)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "served\n" {
+		t.Errorf("GET through the proxy: %d %q", resp.StatusCode, body)
 	}
 }
 
@@ -219,13 +357,16 @@ func TestIntegrationFiles(t *testing.T) {
 	if deep, err := files.ListDepth(ctx, "/home/user", 2); err != nil || len(deep) < 3 {
 		t.Errorf("list depth 2: %d entries, %v", len(deep), err)
 	}
-	for p, want := range map[string]bool{"/home/user/dir/data.bin": true, "/home/user/dir": true, "notes.txt": true, "/home/user/nope": false, "/nope/x": false, "/etc/hostname/x": false} {
+	for p, want := range map[string]bool{"/home/user/dir/data.bin": true, "/home/user/dir": true, "notes.txt": true, "/home/user/nope": false, "/nope/x": false} {
 		if ok, err := files.Exists(ctx, p); err != nil || ok != want {
 			t.Errorf("Exists(%q) = %v, %v", p, ok, err)
 		}
 	}
-	if st, err := files.Stat(ctx, "/home/user/dir"); err != nil || !st.IsDir() {
+	if st, err := files.Stat(ctx, "/home/user/dir"); err != nil || !st.IsDir() || st.Path != "/home/user/dir" {
 		t.Errorf("stat dir: %+v %v", st, err)
+	}
+	if _, err := files.Stat(ctx, "/home/user/nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stat missing: %v", err)
 	}
 	if made, err := files.MakeDir(ctx, "/home/user/a/b"); err != nil || !made {
 		t.Errorf("mkdir: %v %v", made, err)
@@ -233,14 +374,26 @@ func TestIntegrationFiles(t *testing.T) {
 	if made, err := files.MakeDir(ctx, "/home/user/a/b"); err != nil || made {
 		t.Errorf("mkdir again: %v %v", made, err)
 	}
+	if _, err := files.MakeDir(ctx, "/home/user/notes.txt"); !errors.Is(err, ErrConflict) {
+		t.Errorf("mkdir over a file: %v", err)
+	}
+	if st, err := files.Stat(ctx, "/home/user/a/b"); err != nil || !st.IsDir() || st.Owner != "user" {
+		t.Errorf("the new directory: %+v %v", st, err)
+	}
+	if fi, err := files.Rename(ctx, "notes.txt", "/home/user/a/b/c/moved.txt"); err != nil || fi.Path != "/home/user/a/b/c/moved.txt" || fi.Size != int64(len("relative")) {
+		t.Errorf("rename: %+v %v", fi, err)
+	}
+	if ok, _ := files.Exists(ctx, "notes.txt"); ok {
+		t.Error("the renamed file is still at its old path")
+	}
+	if _, err := files.Rename(ctx, "notes.txt", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("rename missing: %v", err)
+	}
 	if err := files.Remove(ctx, "/home/user/a"); err != nil {
 		t.Errorf("remove: %v", err)
 	}
 	if err := files.Remove(ctx, "/home/user/a"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("remove missing: %v", err)
-	}
-	if err := files.Remove(ctx, "/etc/hostname"); err == nil || errors.Is(err, ErrNotFound) {
-		t.Errorf("remove as user from /etc: %v", err)
 	}
 	if fi, err := files.WithUser("root").WriteBytes(ctx, "/root/secret", []byte("s")); err != nil || fi.Owner != "root" {
 		t.Errorf("write as root: %+v %v", fi, err)
@@ -248,11 +401,40 @@ func TestIntegrationFiles(t *testing.T) {
 	if st, err := files.WithUser("root").Stat(ctx, "/root/secret"); err != nil || st.Owner != "root" || st.Size != 1 {
 		t.Errorf("stat as root: %+v %v", st, err)
 	}
-	if st, err := files.Stat(ctx, "notes.txt"); err != nil || st.Owner != "user" {
+	if st, err := files.Stat(ctx, "data.bin"); err == nil || !errors.Is(err, ErrNotFound) {
+		t.Errorf("stat of a relative path that does not exist: %+v %v", st, err)
+	}
+	if st, err := files.Stat(ctx, "dir/data.bin"); err != nil || st.Owner != "user" {
 		t.Errorf("stat as the default user: %+v %v", st, err)
 	}
 	if _, err := files.ReadBytes(ctx, "/home/user/missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("read missing: %v", err)
+	}
+}
+
+// TestIntegrationFileOwner: what the Files' user creates belongs to that user, and
+// relative paths start in its home. (The user is not a permission boundary: the agent
+// acts as root, as a caller who may run commands as root could anyway.)
+func TestIntegrationFileOwner(t *testing.T) {
+	c := integrationClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sbx := newSandbox(t, c, "base")
+	for _, tc := range []struct {
+		files *Files
+		owner string
+		home  string
+	}{{sbx.Files(), "user", "/home/user"}, {sbx.Files().WithUser("root"), "root", "/root"}} {
+		fi, err := tc.files.WriteBytes(ctx, "owned.txt", []byte("x"))
+		if err != nil || fi.Owner != tc.owner || fi.Path != tc.home+"/owned.txt" {
+			t.Errorf("write as %s: %+v %v; want %s/owned.txt owned by %s", tc.owner, fi, err, tc.home, tc.owner)
+		}
+		if _, err := tc.files.MakeDir(ctx, "made.d"); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := tc.files.Stat(ctx, "made.d"); err != nil || st.Owner != tc.owner || st.Type != "dir" {
+			t.Errorf("mkdir as %s: %+v %v", tc.owner, st, err)
+		}
 	}
 }
 

@@ -10,15 +10,13 @@ import (
 )
 
 // RetryPolicy says how requests refused with 429 (rate limited) or 503 (unavailable)
-// are retried. Nothing else is retried: not other statuses, not network errors, and
-// never a request whose body cannot be sent again (a stream that is not an
-// io.ReadSeeker). A 429 that is a quota refusal (code quota_exceeded) is not retried
-// either: waiting seconds does not free a quota.
-//
-// A 503 to a POST or PATCH is retried only if the response has a Retry-After header:
-// without one, the server may have done part of the work (a command that ran past its
-// timeout is answered 503), and repeating it could do it twice. A 429 is always safe to
-// retry: rate limiting happens before a request is handled.
+// are retried, whatever their method: the API answers these only for work it did not
+// do (a command that runs past its timeout is a normal result, not a 503), so sending
+// the request again cannot do anything twice. Nothing else is retried: not other
+// statuses, not network errors (the request may have been handled), not an error
+// inside a stream that began, and never a request whose body cannot be sent again (a
+// stream that is not an io.ReadSeeker). A 429 that is a quota refusal (code
+// quota_exceeded) is not retried either: waiting seconds does not free a quota.
 //
 // The wait before retry n (counting from 1) is the server's Retry-After when it gave
 // one, else BaseDelay*2^(n-1) capped at MaxDelay, with jitter: a random duration
@@ -57,9 +55,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// retryable reports whether err (an error response to method) may be retried, and the
-// wait the server asked for (hasWait false: it did not say).
-func retryable(method string, err error) (wait time.Duration, hasWait, ok bool) {
+// retryable reports whether err (an error response) may be retried, and the wait the
+// server asked for (hasWait false: it did not say).
+func retryable(err error) (wait time.Duration, hasWait, ok bool) {
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
 		return rl.retryAfter, rl.hasRetryAfter, true
@@ -68,11 +66,7 @@ func retryable(method string, err error) (wait time.Duration, hasWait, ok bool) 
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.Code == "quota_exceeded" {
 		return 0, false, false
 	}
-	ra, has := ae.retryAfter, ae.hasRetryAfter
-	if !has && (method == http.MethodPost || method == http.MethodPatch) {
-		return 0, false, false
-	}
-	return ra, has, true
+	return ae.retryAfter, ae.hasRetryAfter, true
 }
 
 // delay is the wait before retry number n (n >= 1) when the server gave no

@@ -114,6 +114,40 @@ func TestBackoffThenSuccess(t *testing.T) {
 	}
 }
 
+// TestRetry503AnyMethod: a 503 means the server did not do the work, so it is retried
+// whatever the method, with or without Retry-After.
+func TestRetry503AnyMethod(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name, method string
+		call         func(c *Client) error
+	}{
+		{"POST create", "POST", func(c *Client) error { _, err := c.CreateSandbox(ctx, SandboxOptions{}); return err }},
+		{"POST background start", "POST", func(c *Client) error {
+			_, err := c.Sandbox("abc").Commands().Start(ctx, "sleep 1", RunOptions{})
+			return err
+		}},
+		{"POST stdin", "POST", func(c *Client) error { return c.Sandbox("abc").Commands().SendStdin(ctx, 4, []byte("x")) }},
+		{"PATCH", "PATCH", func(c *Client) error { _, err := c.UpdateTeam(ctx, "t", TeamUpdate{Name: Ptr("x")}); return err }},
+		{"DELETE", "DELETE", func(c *Client) error { return c.Sandbox("abc").Files().Remove(ctx, "/f") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				apiError(w, 503, "unavailable", "the sandbox agent is not answering")
+			})
+			err := tc.call(f.client(WithRetry(RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond})))
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("err = %v", err)
+			}
+			reqs := f.requests()
+			if len(reqs) != 3 || reqs[0].method != tc.method || !bytes.Equal(reqs[0].body, reqs[2].body) {
+				t.Errorf("%d attempts (want 3) of %s", len(reqs), reqs[0].method)
+			}
+		})
+	}
+}
+
 // TestNoRetry lists answers and requests that must not be retried.
 func TestNoRetry(t *testing.T) {
 	ctx := context.Background()
@@ -132,14 +166,6 @@ func TestNoRetry(t *testing.T) {
 			_, err := c.CreateSandbox(ctx, SandboxOptions{})
 			return err
 		}, ErrQuotaExceeded},
-		{"POST 503 without Retry-After", 503, "unavailable", "", func(c *Client) error {
-			_, err := c.CreateSandbox(ctx, SandboxOptions{})
-			return err
-		}, ErrUnavailable},
-		{"PATCH 503 without Retry-After", 503, "unavailable", "", func(c *Client) error {
-			_, err := c.UpdateTeam(ctx, "t", TeamUpdate{Name: Ptr("x")})
-			return err
-		}, ErrUnavailable},
 		{"POST with a consumed stream", 429, "rate_limited", "0", func(c *Client) error {
 			body := io.MultiReader(strings.NewReader("not "), strings.NewReader("seekable"))
 			return c.call(ctx, request{route: routeCreateSandbox, body: body, contentType: "application/json"}, nil)

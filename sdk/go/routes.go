@@ -67,7 +67,9 @@ var (
 	routeGetSandbox     = &route{method: "GET", path: "/v1/sandboxes/{id}", status: 200, response: SandboxInfo{}}
 	routeKillSandbox    = &route{method: "DELETE", path: "/v1/sandboxes/{id}", status: 204}
 	routeSetTimeout     = &route{method: "POST", path: "/v1/sandboxes/{id}/timeout", status: 200, request: timeoutWire{}, response: SandboxInfo{}}
+	routeListPorts      = &route{method: "GET", path: "/v1/sandboxes/{id}/ports", status: 200, response: portList{}}
 	routeExecCommand    = &route{method: "POST", path: "/v1/sandboxes/{id}/commands", status: 200, request: execWire{}, contentType: "text/event-stream", events: execEvents}
+	routeStartCommand   = &route{method: "POST", path: "/v1/sandboxes/{id}/commands", status: 201, request: execWire{}, response: execStartWire{}}
 	routeRunCode        = &route{method: "POST", path: "/v1/sandboxes/{id}/execute", status: 200, request: runCodeWire{}, contentType: "text/event-stream", events: codeEvents}
 	routeCreateContext  = &route{method: "POST", path: "/v1/sandboxes/{id}/contexts", status: 201, request: codeContextWire{}, response: CodeContext{}}
 	routeListContexts   = &route{method: "GET", path: "/v1/sandboxes/{id}/contexts", status: 200, response: codeContextList{}}
@@ -76,7 +78,17 @@ var (
 	routeWriteFile      = &route{method: "PUT", path: "/v1/sandboxes/{id}/files/content", status: 200, query: []string{"path", "user"}, response: FileInfo{}}
 	routeReadFile       = &route{method: "GET", path: "/v1/sandboxes/{id}/files/content", status: 200, query: []string{"path", "user"}, contentType: "application/octet-stream"}
 	routeListFiles      = &route{method: "GET", path: "/v1/sandboxes/{id}/files", status: 200, query: []string{"path", "user", "depth"}, response: fileList{}}
+	routeDeleteFile     = &route{method: "DELETE", path: "/v1/sandboxes/{id}/files", status: 204, query: []string{"path", "user"}}
+	routeStatFile       = &route{method: "GET", path: "/v1/sandboxes/{id}/files/stat", status: 200, query: []string{"path", "user"}, response: FileInfo{}}
+	routeMakeDir        = &route{method: "POST", path: "/v1/sandboxes/{id}/files/dir", status: 201, query: []string{"path", "user"}, response: FileInfo{}}
+	routeMoveFile       = &route{method: "POST", path: "/v1/sandboxes/{id}/files/move", status: 200, query: []string{"user"}, request: moveWire{}, response: FileInfo{}}
 	routeTemplates      = &route{method: "GET", path: "/v1/templates", status: 200, response: templateList{}}
+
+	routeListProcesses     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes", status: 200, response: processList{}}
+	routeProcessEvents     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes/{pid}/events", status: 200, contentType: "text/event-stream", events: execEvents}
+	routeProcessStdin      = &route{method: "POST", path: "/v1/sandboxes/{id}/processes/{pid}/stdin", status: 204, request: stdinWire{}}
+	routeProcessStdinClose = &route{method: "POST", path: "/v1/sandboxes/{id}/processes/{pid}/stdin/close", status: 204}
+	routeProcessSignal     = &route{method: "POST", path: "/v1/sandboxes/{id}/processes/{pid}/signal", status: 204, request: signalWire{}}
 
 	routeCreateKey = &route{method: "POST", path: "/v1/keys", status: 201, request: createKeyWire{}, response: CreatedKey{}}
 	routeListKeys  = &route{method: "GET", path: "/v1/keys", status: 200, response: keyList{}}
@@ -103,8 +115,10 @@ var (
 // routes is the table the drift test reads: every route above.
 var routes = []*route{
 	routeCreateSandbox, routeListSandboxes, routeGetSandbox, routeKillSandbox, routeSetTimeout,
-	routeExecCommand, routeRunCode, routeCreateContext, routeListContexts, routeDeleteContext,
-	routeRestartContext, routeWriteFile, routeReadFile, routeListFiles, routeTemplates,
+	routeListPorts, routeExecCommand, routeStartCommand, routeRunCode, routeCreateContext,
+	routeListContexts, routeDeleteContext, routeRestartContext, routeWriteFile, routeReadFile,
+	routeListFiles, routeDeleteFile, routeStatFile, routeMakeDir, routeMoveFile, routeTemplates,
+	routeListProcesses, routeProcessEvents, routeProcessStdin, routeProcessStdinClose, routeProcessSignal,
 	routeCreateKey, routeListKeys, routeRevokeKey,
 	routeLogin, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,
 	routeCreateUser, routeListUsers, routeUpdateUser, routeDeleteUser, routeAudit, routeUsage,

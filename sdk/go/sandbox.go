@@ -41,6 +41,9 @@ type SandboxInfo struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndsAt    time.Time `json:"ends_at,omitzero"`
 	StoppedAt time.Time `json:"stopped_at,omitzero"`
+	// Domain is where the sandbox's ports are reached through the server's proxy:
+	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
+	Domain string `json:"domain,omitempty"`
 }
 
 // SandboxOptions describe a sandbox to create. Zero fields mean the server's defaults.
@@ -179,9 +182,45 @@ func (s *Sandbox) SetTimeout(ctx context.Context, d time.Duration) (*SandboxInfo
 }
 
 // GetHost returns the host name under which port inside the sandbox is reachable
-// through the server's traffic proxy: "<port>-<id>.<domain>" (see WithSandboxDomain).
+// through the server's traffic proxy: "<port>-<id>.<domain>". The domain is the
+// client's override (WithSandboxDomain, WARREN_DOMAIN) if set, else the one the server
+// gave with the sandbox (SandboxInfo.Domain). It is "" when neither is known: a handle
+// from Client.Sandbox that was not refreshed, or a server without a proxy domain.
 func (s *Sandbox) GetHost(port int) string {
-	return fmt.Sprintf("%d-%s.%s", port, s.ID, s.c.domain)
+	d := s.c.domain
+	if d == "" {
+		d = s.Info().Domain
+	}
+	if d == "" {
+		return ""
+	}
+	return fmt.Sprintf("%d-%s.%s", port, s.ID, d)
+}
+
+// Port is a TCP port listening inside a sandbox.
+type Port struct {
+	// Port is the TCP port number.
+	Port int `json:"port"`
+	// URL reaches it through the server's proxy: http://<port>-<id>.<domain>/ ("" when
+	// the server has no proxy domain).
+	URL string `json:"url,omitempty"`
+}
+
+type portList struct {
+	Ports []Port `json:"ports"`
+}
+
+// Ports lists the TCP ports listening inside the running sandbox, with their proxy
+// URLs. A sandbox that is not running is ErrConflict.
+func (s *Sandbox) Ports(ctx context.Context) ([]Port, error) {
+	var list portList
+	if err := s.c.call(ctx, request{route: routeListPorts, params: []string{s.ID}}, &list); err != nil {
+		return nil, err
+	}
+	if list.Ports == nil {
+		list.Ports = []Port{}
+	}
+	return list.Ports, nil
 }
 
 // ListOptions filter a sandbox listing; empty fields match everything.

@@ -16,6 +16,24 @@ type Quota struct {
 	RequestsPerMinute int64   `json:"requests_per_minute"`
 }
 
+// QuotaPatch changes some fields of a team's quota: nil fields are left as they are
+// (on create: as the server's default quota has them). 0 means no limit.
+type QuotaPatch struct {
+	// MaxSandboxes, MaxCPUCores, MaxMemoryMB, MaxDiskMB and RequestsPerMinute are the
+	// fields of Quota.
+	MaxSandboxes      *int64   `json:"max_sandboxes,omitempty"`
+	MaxCPUCores       *float64 `json:"max_cpu_cores,omitempty"`
+	MaxMemoryMB       *int64   `json:"max_memory_mb,omitempty"`
+	MaxDiskMB         *int64   `json:"max_disk_mb,omitempty"`
+	RequestsPerMinute *int64   `json:"requests_per_minute,omitempty"`
+}
+
+// Patch returns a patch that sets every field of the quota to q's value.
+func (q Quota) Patch() *QuotaPatch {
+	return &QuotaPatch{MaxSandboxes: &q.MaxSandboxes, MaxCPUCores: &q.MaxCPUCores, MaxMemoryMB: &q.MaxMemoryMB,
+		MaxDiskMB: &q.MaxDiskMB, RequestsPerMinute: &q.RequestsPerMinute}
+}
+
 // QuotaUsage is what a team's running sandboxes hold now.
 type QuotaUsage struct {
 	Sandboxes int64   `json:"sandboxes"`
@@ -40,36 +58,37 @@ type Team struct {
 
 // TeamOptions describe a team to create. Nil fields take the server's defaults.
 type TeamOptions struct {
-	Name   string
-	Quota  *Quota
+	Name string
+	// Quota sets some fields of the team's quota; the others keep the server's default.
+	Quota  *QuotaPatch
 	PlanID *string
 	// SpendLimit is a decimal amount per billing period ("" for none).
 	SpendLimit *string
 }
 
-// TeamUpdate changes a team; nil fields keep their value. Quota replaces the whole
-// quota.
+// TeamUpdate changes a team; nil fields keep their value.
 type TeamUpdate struct {
-	Name   *string
-	Quota  *Quota
+	Name *string
+	// Quota changes the quota fields it sets; the others keep their value.
+	Quota  *QuotaPatch
 	PlanID *string
 	// SpendLimit is a decimal amount per billing period; "" removes the limit.
 	SpendLimit *string
 }
 
 type teamWire struct {
-	Name       *string `json:"name,omitempty"`
-	Quota      *Quota  `json:"quota,omitempty"`
-	PlanID     *string `json:"plan_id,omitempty"`
-	SpendLimit *string `json:"spend_limit,omitempty"`
+	Name       *string     `json:"name,omitempty"`
+	Quota      *QuotaPatch `json:"quota,omitempty"`
+	PlanID     *string     `json:"plan_id,omitempty"`
+	SpendLimit *string     `json:"spend_limit,omitempty"`
 }
 
 type teamList struct {
 	Teams []Team `json:"teams"`
 }
 
-// Ptr returns a pointer to v, for the optional fields of TeamOptions, TeamUpdate and
-// UserUpdate.
+// Ptr returns a pointer to v, for the optional fields of TeamOptions, TeamUpdate,
+// QuotaPatch and UserUpdate.
 func Ptr[T any](v T) *T { return &v }
 
 // CreateTeam creates a team (platform admin only).
@@ -104,7 +123,8 @@ func (c *Client) GetTeam(ctx context.Context, id string) (*Team, error) {
 	return &t, nil
 }
 
-// UpdateTeam changes a team (platform admin only) and returns it.
+// UpdateTeam changes a team (platform admin only) and returns it. Only the fields u
+// sets are sent, so concurrent changes to other fields are kept.
 func (c *Client) UpdateTeam(ctx context.Context, id string, u TeamUpdate) (*Team, error) {
 	w := teamWire(u)
 	var t Team

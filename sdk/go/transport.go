@@ -153,7 +153,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		apiErr := readAPIError(resp, data)
-		wait, ok := c.retryWait(ctx, r.route.method, apiErr, attempt, src)
+		wait, ok := c.retryWait(ctx, apiErr, attempt, src)
 		if !ok {
 			return nil, apiErr
 		}
@@ -164,11 +164,11 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 }
 
 // retryWait decides whether attempt may be followed by another, and after how long.
-func (c *Client) retryWait(ctx context.Context, method string, apiErr error, attempt int, src *bodySource) (time.Duration, bool) {
+func (c *Client) retryWait(ctx context.Context, apiErr error, attempt int, src *bodySource) (time.Duration, bool) {
 	if attempt >= c.retry.MaxAttempts || !src.replayable() {
 		return 0, false
 	}
-	wait, hasWait, ok := retryable(method, apiErr)
+	wait, hasWait, ok := retryable(apiErr)
 	if !ok {
 		return 0, false
 	}
