@@ -28,7 +28,11 @@ type filesystemService struct{ a *Agent }
 
 var _ filesystemconnect.FilesystemHandler = (*filesystemService)(nil)
 
-// fsError maps an OS error on path to a Connect error.
+// fsError maps an OS error on path to a Connect error whose message says what went
+// wrong and what to do. The agent runs as root, so a refusal comes from the
+// filesystem itself (a mount point, a read-only or kernel-provided file), not from
+// the requesting user's permissions: FailedPrecondition (or PermissionDenied), for
+// the caller to choose another path or way, never Internal.
 func fsError(err error, path string) error {
 	var ce *connect.Error
 	switch {
@@ -36,16 +40,54 @@ func fsError(err error, path string) error {
 		return err
 	case errors.Is(err, fs.ErrNotExist):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("path '%s' does not exist", path))
+	case errors.Is(err, syscall.EROFS):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("'%s' is on a read-only filesystem; use a path under /home/user or /tmp instead", path))
 	case errors.Is(err, fs.ErrPermission):
-		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("permission denied on '%s'", path))
+		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("permission denied on '%s': the sandbox's filesystem does not allow this even as root (a protected or kernel-provided file, such as under /proc or /sys); use another path", path))
+	case errors.Is(err, syscall.EBUSY):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("'%s' is busy: it is a mount point (as /etc/hosts, /etc/hostname and /etc/resolv.conf are) or in use, so it cannot be moved or removed; write to it instead", path))
+	case errors.Is(err, syscall.EXDEV):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("'%s' is on another filesystem; copy it instead (read it, then write the copy)", path))
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("directory '%s' is not empty; remove what is in it first", path))
 	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, errNotDir):
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("a component of '%s' is not a directory", path))
+	case errors.Is(err, syscall.EISDIR):
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("'%s' is a directory", path))
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("path '%s' is too long", path))
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("no space left for '%s'", path))
 	case errors.Is(err, syscall.ELOOP):
 		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("too many levels of symlinks at '%s'", path))
 	}
 	return connect.NewError(connect.CodeInternal, fmt.Errorf("%s: %w", path, err))
+}
+
+// moveError maps an error of renaming src to dst, naming both paths and what to do.
+func moveError(err error, src, dst string) error {
+	switch {
+	case errors.Is(err, syscall.EXDEV):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("cannot move '%s' to '%s': they are on different filesystems, or '%s' is a mount point (as /etc/hosts, /etc/hostname and /etc/resolv.conf are); copy it instead (read it, then write the copy)", src, dst, src))
+	case errors.Is(err, syscall.EBUSY):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("cannot move '%s' to '%s': one of them is a mount point or in use; copy it instead (read it, then write the copy)", src, dst))
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EEXIST) && !isDir(src):
+		// Go's os.Rename says EEXIST for a file onto a directory.
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("cannot move '%s' to '%s': '%s' is a directory, which a file cannot replace; remove it first or choose another destination", src, dst, dst))
+	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("cannot move '%s' to '%s': '%s' is a directory that is not empty; remove it first or choose another destination", src, dst, dst))
+	case errors.Is(err, syscall.ENOTDIR):
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("cannot move directory '%s' to '%s': '%s' is not a directory, which a directory cannot replace; remove it first or choose another destination", src, dst, dst))
+	case errors.Is(err, syscall.EINVAL):
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("cannot move '%s' into itself ('%s'); choose a destination outside it", src, dst))
+	}
+	return fsError(err, dst)
+}
+
+// isDir reports whether path is a directory (not following a final symlink).
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // entryInfo describes path without following a final symlink. For a symlink, type
@@ -204,7 +246,7 @@ func (s *filesystemService) Move(ctx context.Context, req *connect.Request[files
 		return nil, fsError(err, dst)
 	}
 	if err := os.Rename(src, dst); err != nil {
-		return nil, fsError(err, dst)
+		return nil, moveError(err, src, dst)
 	}
 	e, err := entryInfo(dst, newIDNames(s.a.users))
 	if err != nil {

@@ -12,6 +12,22 @@ import (
 
 // This file holds the file operations beyond reading, writing, listing and Stat.
 
+// fileErr maps an agent error of a file operation. The agent acts as root, so what
+// it refuses with FailedPrecondition, AlreadyExists or PermissionDenied is refused
+// by the sandbox's filesystem (another filesystem, a mount point, a directory that
+// is not empty, a read-only or kernel-provided file): a conflict with the state of
+// the sandbox, reported with the agent's message, which says what to do instead.
+func fileErr(err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		switch ce.Code() {
+		case connect.CodeFailedPrecondition, connect.CodeAlreadyExists, connect.CodePermissionDenied:
+			return domain.Errorf(domain.KindConflict, "%s", ce.Message())
+		}
+	}
+	return mapErr(err)
+}
+
 // MakeDir creates path and its parents, owned by user. created is false when the
 // directory already existed; a file (or a file as one of the parents) in the way is
 // KindConflict.
@@ -32,20 +48,22 @@ func (c *Client) MakeDir(ctx context.Context, path, user string) (fi *domain.Fil
 		return nil, false, domain.Errorf(domain.KindConflict, "cannot create directory %s: %s", path, ce.Message())
 	}
 	if err != nil {
-		return nil, false, mapErr(err)
+		return nil, false, fileErr(err)
 	}
 	info := entryInfo(resp.Msg.GetEntry())
 	return &info, true, nil
 }
 
-// Move renames from to to (to's parents are created) and describes to.
+// Move renames from to to (to's parents are created) and describes to. What the
+// filesystem does not allow (moving across filesystems or a mount point, replacing a
+// directory that is not empty) is KindConflict, saying what to do instead.
 func (c *Client) Move(ctx context.Context, from, to, user string) (*domain.FileInfo, error) {
 	if user != "" {
 		ctx = WithUser(ctx, user)
 	}
 	resp, err := c.fs.Move(ctx, connect.NewRequest(&filesystem.MoveRequest{Source: from, Destination: to}))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, fileErr(err)
 	}
 	info := entryInfo(resp.Msg.GetEntry())
 	return &info, nil
@@ -61,5 +79,5 @@ func (c *Client) Remove(ctx context.Context, path, user string) error {
 		ctx = WithUser(ctx, user)
 	}
 	_, err := c.fs.Remove(ctx, connect.NewRequest(&filesystem.RemoveRequest{Path: path}))
-	return mapErr(err)
+	return fileErr(err)
 }

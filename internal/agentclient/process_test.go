@@ -1,14 +1,19 @@
 package agentclient
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agent"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -222,4 +227,251 @@ func TestBackgroundTimeout(t *testing.T) {
 	}
 	// ...its lifetime does.
 	waitFor(t, "the background process ends at its timeout", func() bool { return !running(t, c, pid) })
+}
+
+// followed collects what Started.Follow reports, in a goroutine.
+type followed struct {
+	mu     sync.Mutex
+	pid    uint32
+	stdout bytes.Buffer
+	res    *domain.ExecResult
+	err    error
+	done   chan struct{}
+}
+
+func follow(st *Started) *followed {
+	f := &followed{done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		res, err := st.Follow(func(ev domain.ExecEvent) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if ev.PID != 0 {
+				f.pid = ev.PID
+			}
+			f.stdout.Write(ev.Stdout)
+			return nil
+		})
+		f.mu.Lock()
+		f.res, f.err = res, err
+		f.mu.Unlock()
+	}()
+	return f
+}
+
+func (f *followed) wait(t *testing.T) (*domain.ExecResult, error) {
+	t.Helper()
+	select {
+	case <-f.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Follow did not return within 15s")
+	}
+	return f.res, f.err
+}
+
+// TestStartFollowed: the stream kept from the start has all of the output, even what
+// came before anyone read it, and the end.
+func TestStartFollowed(t *testing.T) {
+	c := newTestAgent(t)
+	ctx := context.Background()
+	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo first; sleep 0.3; echo second; exit 3"}, false)
+	if err != nil || st.PID == 0 {
+		t.Fatalf("start: %+v, %v", st, err)
+	}
+	time.Sleep(500 * time.Millisecond) // "first" was printed before the stream is read
+	f := follow(st)
+	res, err := f.wait(t)
+	if err != nil || res.ExitCode != 3 || res.TimedOut || f.pid != st.PID || f.stdout.String() != "first\nsecond\n" {
+		t.Errorf("followed: pid %d, stdout %q, %+v, %v", f.pid, f.stdout.String(), res, err)
+	}
+}
+
+// TestStartFollowedTimeout: a process killed at its lifetime ends TimedOut, both
+// through the kept stream and through an attach that knows the lifetime; one that
+// kills itself within its lifetime does not.
+func TestStartFollowedTimeout(t *testing.T) {
+	c := newTestAgent(t)
+	ctx := context.Background()
+	cases := []struct {
+		name     string
+		cmd      string
+		timeout  time.Duration
+		detach   bool // follow through AttachLifetime instead of the kept stream
+		timedOut bool
+	}{
+		{"kept stream", "echo started; exec sleep " + marker(), time.Second, false, true},
+		{"attach with lifetime", "echo started; exec sleep " + marker(), time.Second, true, true},
+		{"self-killed", "echo started; kill -KILL $$", 30 * time.Second, false, false},
+		{"self-killed, attached", "sleep 0.3; kill -KILL $$", 30 * time.Second, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
+			st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: tc.cmd, Timeout: tc.timeout}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Life.Timeout != tc.timeout || st.Life.Deadline.Before(t0) {
+				t.Errorf("lifetime %+v", st.Life)
+			}
+			var res *domain.ExecResult
+			if tc.detach {
+				st.Detach()
+				res, err = c.AttachLifetime(ctx, st.PID, st.Life, nil)
+			} else {
+				f := follow(st)
+				res, err = f.wait(t)
+				if tc.timedOut && f.stdout.String() != "started\n" {
+					t.Errorf("stdout %q", f.stdout.String())
+				}
+			}
+			if err != nil || res.ExitCode != -1 || res.TimedOut != tc.timedOut {
+				t.Fatalf("end %+v, %v; want exit -1, timed out %v", res, err, tc.timedOut)
+			}
+			if tc.timedOut && !strings.Contains(res.Error, "timed out after 1s") {
+				t.Errorf("error %q", res.Error)
+			}
+			if took := time.Since(t0); tc.timedOut && took > 5*time.Second {
+				t.Errorf("a 1 s lifetime ended after %v", took)
+			}
+			if running(t, c, st.PID) {
+				t.Error("still running")
+			}
+		})
+	}
+}
+
+// TestStartFollowedStdinEcho: stdin fed while the stream is read cannot stall a
+// process that echoes more than the agent buffers per stream.
+func TestStartFollowedStdinEcho(t *testing.T) {
+	c := newTestAgent(t)
+	ctx := context.Background()
+	in := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
+	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Args: []string{"cat"}, Stdin: in}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := follow(st)
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := st.FeedStdin(fctx); err != nil {
+		t.Fatalf("feeding 4 MiB to cat: %v", err)
+	}
+	res, err := f.wait(t)
+	if err != nil || res.ExitCode != 0 || !bytes.Equal(f.stdout.Bytes(), in) {
+		t.Errorf("%+v, %v, %d bytes echoed of %d", res, err, f.stdout.Len(), len(in))
+	}
+}
+
+// TestStartFollowedLifeEnds: when the stream's life context ends, Follow returns
+// and the process runs on; a caller that gives up before the start gets an error.
+func TestStartFollowedLifeEnds(t *testing.T) {
+	c := newTestAgent(t)
+	ctx := context.Background()
+	life, end := context.WithCancel(ctx)
+	st, err := c.StartFollowed(ctx, life, domain.ExecRequest{Cmd: "sleep " + marker()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := follow(st)
+	end()
+	if res, err := f.wait(t); err == nil {
+		t.Errorf("Follow after its life ended: %+v, want an error", res)
+	}
+	if !running(t, c, st.PID) {
+		t.Error("the process ended with the stream")
+	}
+	if err := c.Signal(ctx, st.PID, domain.SignalKill); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if st, err := c.StartFollowed(gone, ctx, domain.ExecRequest{Cmd: "true"}, false); err == nil {
+		t.Errorf("start with an ended request context: %+v, want an error", st)
+	}
+}
+
+// cutter is a TCP proxy to the agent whose connections can be cut.
+type cutter struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln}
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.cut() })
+	return c
+}
+
+// cut closes every connection made so far.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// TestFollowReattaches: when the kept stream breaks, Follow re-attaches and still
+// reports the rest of the output and the end.
+func TestFollowReattaches(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the agent switches users for the processes it starts (run the tests as root, as CI does)")
+	}
+	a, err := agent.New(agent.Config{AccessToken: "tok", DefaultUser: "root"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	proxy := newCutter(t, strings.TrimPrefix(srv.URL, "http://"))
+	c := New(proxy.ln.Addr().String(), "tok")
+	defer c.Close()
+	ctx := context.Background()
+	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo one; sleep 1; echo two"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := follow(st)
+	waitFor(t, "the first line", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.stdout.String() == "one\n"
+	})
+	proxy.cut()
+	res, err := f.wait(t)
+	if err != nil || res.ExitCode != 0 || f.stdout.String() != "one\ntwo\n" {
+		t.Errorf("after the stream broke: stdout %q, %+v, %v", f.stdout.String(), res, err)
+	}
 }

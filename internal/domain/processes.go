@@ -39,8 +39,10 @@ type ProcessService interface {
 	StartProcess(ctx context.Context, p Principal, id string, req BackgroundRequest) (uint32, error)
 	// ListProcesses lists the processes running in the sandbox.
 	ListProcesses(ctx context.Context, p Principal, id string) ([]ProcessInfo, error)
-	// AttachProcess streams a running process's output from now on through onEvent (a
-	// PID event first, then output), and returns how it ended. The result carries no
+	// AttachProcess streams a running process's output through onEvent (a PID event
+	// first, then output) and returns how it ended. A background command started
+	// through the API is replayed from its start (first 256 KiB and last 768 KiB kept),
+	// other processes are followed from now on. The result carries no
 	// output. A process that ended moments ago yields its end at once.
 	AttachProcess(ctx context.Context, p Principal, id string, pid uint32, onEvent func(ExecEvent) error) (*ExecResult, error)
 	// SendStdin writes data to the process's standard input.
@@ -54,8 +56,8 @@ type ProcessService interface {
 
 // FileOps are the file operations beyond reading, writing and listing. They are scoped
 // like SandboxService; StatFile needs sandboxes:read, the others sandboxes:write.
-// user selects whose permissions (and home, for relative paths) apply; "" is the
-// sandbox's default user.
+// user owns what is created and is the home relative paths start in ("" is the
+// sandbox's default user); it is not a permission check: the agent acts as root.
 type FileOps interface {
 	// StatFile describes path without following a final symlink. A missing path is
 	// KindNotFound.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -59,7 +60,9 @@ func processNotFound(err error, id string, pid uint32) error {
 	return err
 }
 
-// StartProcess implements domain.ProcessService.
+// StartProcess implements domain.ProcessService. The server keeps the process's
+// event stream and records its output (see procLog), so that AttachProcess can
+// replay it from the start.
 func (s *Service) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (uint32, error) {
 	if err := checkExec(req.Exec); err != nil {
 		return 0, err
@@ -70,12 +73,65 @@ func (s *Service) StartProcess(ctx context.Context, p domain.Principal, id strin
 	}
 	ctx, done := whileLive(ctx, ls)
 	defer done()
-	pid, err := ls.agent.StartBackground(ctx, req.Exec, req.StdinOpen)
+	st, err := ls.agent.StartFollowed(ctx, ls.ctx, req.Exec, req.StdinOpen)
 	if err != nil {
-		return pid, ls.stopped(fmt.Errorf("starting a process in sandbox %s: %w", id, err))
+		return 0, ls.stopped(fmt.Errorf("starting a process in sandbox %s: %w", id, err))
 	}
-	s.log.Info("background process started", "sandbox", id, "pid", pid, "team_id", p.TeamID)
-	return pid, nil
+	s.retain(ls, id, st)
+	// Stdin goes once the output is being read: a process that echoes it cannot stall.
+	if err := st.FeedStdin(ctx); err != nil {
+		return st.PID, ls.stopped(err)
+	}
+	s.log.Info("background process started", "sandbox", id, "pid", st.PID, "team_id", p.TeamID)
+	return st.PID, nil
+}
+
+// retain records st's events in a log of its sandbox until it ends, or detaches from
+// it when the sandbox keeps as many running processes' logs as it may.
+func (s *Service) retain(ls *liveSandbox, id string, st *agentclient.Started) {
+	logs := logsOf(ls)
+	l := logs.add(st.PID)
+	s.mu.Lock()
+	ok := l != nil && !s.closed
+	if ok {
+		s.wg.Add(1) // Close waits for the recorder, which ends with ls.ctx
+	}
+	s.mu.Unlock()
+	if !ok {
+		if l != nil {
+			logs.remove(l)
+		} else {
+			s.log.Warn("background process not recorded: the sandbox's other recorded processes all still run", "sandbox", id, "pid", st.PID)
+		}
+		st.Detach()
+		logs.remember(st.PID, st.Life)
+		return
+	}
+	go s.record(ls, id, logs, l, st)
+}
+
+// record reads st's events into l until the process ends or the sandbox does.
+func (s *Service) record(ls *liveSandbox, id string, logs *procLogs, l *procLog, st *agentclient.Started) {
+	defer s.wg.Done()
+	res, err := st.Follow(func(ev domain.ExecEvent) error {
+		switch {
+		case ev.Stdout != nil:
+			l.append(false, ev.Stdout)
+		case ev.Stderr != nil:
+			l.append(true, ev.Stderr)
+		}
+		return nil
+	})
+	if err != nil {
+		if ls.ctx.Err() != nil {
+			err = context.Cause(ls.ctx)
+		} else {
+			s.log.Warn("lost the output stream of a background process", "sandbox", id, "pid", st.PID, "err", err)
+			err = domain.Errorf(domain.KindUnavailable, "the server lost the output stream of process %d (%v); attach again to follow its output from now on", st.PID, err)
+		}
+	}
+	l.finish(res, err)
+	logs.ended(l, err != nil)
 }
 
 // ListProcesses implements domain.ProcessService.
@@ -87,8 +143,10 @@ func (s *Service) ListProcesses(ctx context.Context, p domain.Principal, id stri
 	return agent.ListProcesses(ctx)
 }
 
-// AttachProcess implements domain.ProcessService. The stream ends when the sandbox
-// does, with the reason.
+// AttachProcess implements domain.ProcessService. A process the server recorded
+// (started through the API, since the server started, and ended less than
+// keepAfterEnd ago) is replayed from its start and then followed live; any other is
+// followed from now on. The stream ends when the sandbox does, with the reason.
 func (s *Service) AttachProcess(ctx context.Context, p domain.Principal, id string, pid uint32, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
 	ls, err := s.liveFor(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
@@ -96,7 +154,15 @@ func (s *Service) AttachProcess(ctx context.Context, p domain.Principal, id stri
 	}
 	ctx, done := whileLive(ctx, ls)
 	defer done()
-	res, err := ls.agent.Attach(ctx, pid, onEvent)
+	var life agentclient.Lifetime
+	if logs := existingLogs(ls); logs != nil {
+		if l := logs.get(pid); l != nil {
+			res, err := l.follow(ctx, onEvent)
+			return res, ls.stopped(err)
+		}
+		life = logs.lifetime(pid)
+	}
+	res, err := ls.agent.AttachLifetime(ctx, pid, life, onEvent)
 	return res, processNotFound(ls.stopped(err), id, pid)
 }
 

@@ -43,8 +43,9 @@ type Files struct {
 // Files returns the sandbox's file access, acting as the template's default user.
 func (s *Sandbox) Files() *Files { return &Files{s: s} }
 
-// WithUser returns a Files acting as user: that user's permissions (and home, for
-// relative paths) apply, and files it writes are owned by it.
+// WithUser returns a Files acting as user: what it creates is owned by that user and
+// relative paths start in its home. It is not a permission check (the agent acts as
+// root, as a caller who may run commands as root could anyway).
 func (f *Files) WithUser(user string) *Files { return &Files{s: f.s, user: user} }
 
 func (f *Files) query(p string) url.Values {

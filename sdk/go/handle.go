@@ -85,7 +85,7 @@ func (c *Commands) start(ctx context.Context, w execWire, opts RunOptions) (*Com
 }
 
 // Connect attaches to a process running in the sandbox (see List) and returns a handle
-// following its output from now on. A process that ended moments ago (30s) still
+// following its output: for a background command started through the API, everything it printed since it started (the server keeps the first 256 KiB and the last 768 KiB), then what it prints next; for other processes, from now on. A process that ended moments ago (30s) still
 // yields its exit; an unknown pid is ErrNotFound. ctx bounds only the attach.
 func (c *Commands) Connect(ctx context.Context, pid int, opts ConnectOptions) (*CommandHandle, error) {
 	return c.attach(ctx, pid, opts.OnStdout, opts.OnStderr, opts.AllowNonZeroExit)

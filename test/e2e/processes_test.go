@@ -53,6 +53,7 @@ func openSSE(t *testing.T, s *server, method, path string, body any) *procSSE {
 		defer close(st.events)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20) // an output event holds up to 32 KiB twice (text and base64)
 		var name string
 		for sc.Scan() {
 			line := sc.Text()
@@ -172,21 +173,30 @@ func TestProcesses(t *testing.T) {
 		}
 	})
 
-	t.Run("reattach and signal", func(t *testing.T) {
+	t.Run("reattach replays and signal", func(t *testing.T) {
 		pid := start(t, map[string]any{"cmd": "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done"})
 		events := fmt.Sprintf("%s/processes/%d/events", base, pid)
 		first := openSSE(t, s, "GET", events, nil)
 		_, out := first.until(t, "stdout", 10*time.Second)
+		if !strings.HasPrefix(out, "tick1\n") {
+			t.Errorf("first attach began with %q, want the replay from tick1", out)
+		}
 		first.cancel() // detach: the process runs on
 		time.Sleep(time.Second)
+		// A second attach replays everything from the start and then follows live.
 		second := openSSE(t, s, "GET", events, nil)
 		second.until(t, "start", 10*time.Second)
-		_, out2 := second.until(t, "stdout", 10*time.Second)
-		var n1, n2 int
-		fmt.Sscanf(out, "tick%d", &n1)
-		fmt.Sscanf(out2, "tick%d", &n2)
-		if n1 == 0 || n2 <= n1+2 {
-			t.Errorf("first attach saw %q, the second (a second later) %q: want only new output", out, out2)
+		var got strings.Builder
+		for !strings.Contains(got.String(), "tick9\n") {
+			_, o := second.until(t, "stdout", 10*time.Second)
+			got.WriteString(o)
+		}
+		var want strings.Builder
+		for i := 1; want.Len() < got.Len(); i++ {
+			fmt.Fprintf(&want, "tick%d\n", i)
+		}
+		if got.String() != want.String() {
+			t.Errorf("second attach saw %q, want every tick in order from tick1", got.String())
 		}
 		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/signal", base, pid), map[string]any{"signal": "INT"}, nil); code != 400 || !strings.Contains(string(raw), "TERM or KILL") {
 			t.Errorf("INT: %d %s, want 400 naming TERM and KILL", code, raw)
@@ -197,6 +207,102 @@ func TestProcesses(t *testing.T) {
 		end, _ := second.until(t, "end", 10*time.Second)
 		if end.data["exit_code"].(float64) != -1 {
 			t.Errorf("end after TERM: %+v", end.data)
+		}
+	})
+
+	t.Run("output before the attach is kept", func(t *testing.T) {
+		pid := start(t, map[string]any{"cmd": "echo first; sleep 1; echo second"})
+		time.Sleep(500 * time.Millisecond)
+		st := openSSE(t, s, "GET", fmt.Sprintf("%s/processes/%d/events", base, pid), nil)
+		if ev, _ := st.next(t, 10*time.Second); ev.name != "start" || int(ev.data["pid"].(float64)) != pid {
+			t.Fatalf("first event %+v", ev)
+		}
+		end, out := st.until(t, "end", 10*time.Second)
+		if out != "first\nsecond\n" || end.data["exit_code"].(float64) != 0 || end.data["timed_out"] != nil {
+			t.Errorf("stdout %q, end %+v; want both lines in order and exit 0", out, end.data)
+		}
+		// After the end, an attach still gets the whole output and the end at once.
+		again := openSSE(t, s, "GET", fmt.Sprintf("%s/processes/%d/events", base, pid), nil)
+		if _, out := again.until(t, "end", 5*time.Second); out != "first\nsecond\n" {
+			t.Errorf("attach after the end: stdout %q", out)
+		}
+	})
+
+	t.Run("concurrent attachers see the whole output", func(t *testing.T) {
+		pid := start(t, map[string]any{"cmd": "for i in $(seq 1 40); do echo line$i; sleep 0.02; done"})
+		path := fmt.Sprintf("%s/processes/%d/events", base, pid)
+		a, b := openSSE(t, s, "GET", path, nil), openSSE(t, s, "GET", path, nil)
+		var want strings.Builder
+		for i := 1; i <= 40; i++ {
+			fmt.Fprintf(&want, "line%d\n", i)
+		}
+		for name, st := range map[string]*procSSE{"first": a, "second": b} {
+			end, out := st.until(t, "end", 15*time.Second)
+			if out != want.String() || end.data["exit_code"].(float64) != 0 {
+				t.Errorf("%s attacher: stdout %q, end %+v", name, out, end.data)
+			}
+		}
+	})
+
+	t.Run("long output keeps its head and tail", func(t *testing.T) {
+		const total = 2000000
+		pid := start(t, map[string]any{"cmd": fmt.Sprintf("head -c %d /dev/zero | tr '\\0' a; echo; echo last", total)})
+		// Attach once it ended: a follower that keeps up gets everything; the replay
+		// has only what was kept.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			var l struct {
+				Processes []struct {
+					PID int `json:"pid"`
+				} `json:"processes"`
+			}
+			s.api("GET", base+"/processes", nil, &l)
+			running := false
+			for _, p := range l.Processes {
+				running = running || p.PID == pid
+			}
+			if !running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the writer did not end within 20s")
+			}
+		}
+		st := openSSE(t, s, "GET", fmt.Sprintf("%s/processes/%d/events", base, pid), nil)
+		var stdout, notice strings.Builder
+		for {
+			ev, ok := st.next(t, 30*time.Second)
+			if !ok {
+				t.Fatal("the stream ended before the end event")
+			}
+			if ev.name == "stdout" {
+				stdout.WriteString(ev.data["text"].(string))
+			} else if ev.name == "stderr" {
+				notice.WriteString(ev.data["text"].(string))
+			} else if ev.name == "end" {
+				break
+			}
+		}
+		var dropped int
+		fmt.Sscanf(notice.String(), "\n[warren: %d bytes of output dropped here", &dropped)
+		got := stdout.String()
+		if dropped <= 0 || stdout.Len()+dropped != total+len("\nlast\n") || !strings.HasPrefix(got, strings.Repeat("a", 200<<10)) || !strings.HasSuffix(got, "a\nlast\n") {
+			t.Errorf("kept %d bytes, notice %q (%d dropped), of %d", stdout.Len(), notice.String(), dropped, total+6)
+		}
+		if stdout.Len() > 1<<20 || stdout.Len() < 900<<10 {
+			t.Errorf("kept %d bytes of output, want about 1 MiB", stdout.Len())
+		}
+	})
+
+	t.Run("background timeout is marked", func(t *testing.T) {
+		t0 := time.Now()
+		pid := start(t, map[string]any{"cmd": "sleep 30", "timeout": 1})
+		st := openSSE(t, s, "GET", fmt.Sprintf("%s/processes/%d/events", base, pid), nil)
+		end, _ := st.until(t, "end", 10*time.Second)
+		if end.data["exit_code"].(float64) != -1 || end.data["timed_out"] != true || !strings.Contains(fmt.Sprint(end.data["error"]), "timed out after 1s") {
+			t.Errorf("end %+v, want exit -1, timed_out true", end.data)
+		}
+		if took := time.Since(t0); took > 6*time.Second {
+			t.Errorf("a 1 s timeout ended after %v", took)
 		}
 	})
 
@@ -285,6 +391,20 @@ func TestProcesses(t *testing.T) {
 		}
 		if code, raw := s.api("GET", base+"/files/stat?path=/home/user/p/q", nil, nil); code != 404 {
 			t.Errorf("stat inside the deleted tree: %d %s", code, raw)
+		}
+		// What the filesystem does not allow is a 409 that says what to do instead.
+		hostname := s.exec(sb.ID, "cat /etc/hostname").Stdout
+		code, raw := s.api("POST", base+"/files/move", map[string]any{"from": "/etc/hostname", "to": "/tmp/hostname"}, nil)
+		var e struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		if code != 409 || e.Code != "conflict" || !strings.Contains(e.Message, "copy it instead") {
+			t.Errorf("move of /etc/hostname (a bind mount): %d %s, want 409 saying to copy it", code, raw)
+		}
+		if out := s.exec(sb.ID, "cat /etc/hostname"); hostname == "" || out.Stdout != hostname {
+			t.Errorf("/etc/hostname after the refused move: %q, before %q", out.Stdout, hostname)
 		}
 		// ?user= chooses who owns what is made.
 		if code, raw := s.api("POST", base+"/files/dir?path=/tmp/made&user=root", nil, &fi); code != 201 || fi.Owner != "root" {

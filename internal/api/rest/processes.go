@@ -106,8 +106,10 @@ func (s *Server) listProcesses(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// processEvents streams a running process's output from now on as SSE, with the
-// events of POST /commands: start, stdout/stderr..., then end or error.
+// processEvents streams a process's output as SSE, with the events of POST
+// /commands: start, stdout/stderr..., then end or error. A background command the
+// server recorded is replayed from its start before its live output; any other
+// process is followed from now on (see sandbox.Service.AttachProcess).
 func (s *Server) processEvents(w http.ResponseWriter, r *http.Request) error {
 	p, id, pid, err := processTarget(r)
 	if err != nil {

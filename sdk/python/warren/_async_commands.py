@@ -81,7 +81,8 @@ class AsyncCommands:
 
     async def connect(self, pid: int, *, on_stdout: Optional[OutputCallback] = None,
                       on_stderr: Optional[OutputCallback] = None, check: bool = True) -> "AsyncCommandHandle":
-        """Attach to a running process and follow its output from now on; see
+        """Attach to a running process and follow its output (a background command started
+        through the API is replayed from its start); see
         :meth:`warren._sync_commands.Commands.connect`."""
         path = {"id": self._sbx.id, "pid": pid_of(pid)}
         h = await AsyncCommandHandle._open(self._sbx, R.PROCESS_EVENTS, path, None, on_stdout, on_stderr, check)

@@ -96,7 +96,9 @@ class Commands:
     def connect(self, pid: int, *, on_stdout: Optional[OutputCallback] = None,
                 on_stderr: Optional[OutputCallback] = None, check: bool = True) -> "CommandHandle":
         """Attach to a running process (a background command started by any client, see
-        :meth:`list`) and follow its output from now on; earlier output is not replayed.
+        :meth:`list`) and follow its output: a background command started through the API
+        is replayed from its start (the server keeps its first 256 KiB and last 768 KiB),
+        other processes are followed from now on.
 
         Args:
             pid: The process id.

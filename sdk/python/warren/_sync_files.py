@@ -105,7 +105,8 @@ class Files:
             path: Where in the sandbox.
             data: Text (written as UTF-8), bytes, a binary file object, or an iterable of
                 byte chunks (streamed; large files are never held in memory).
-            user: Whose permissions apply ("user" by default, or "root").
+            user: Who owns what is created, and whose home relative paths start in
+                ("user" by default, or "root"). Not a permission check.
         """
         body, replayable = _body(data)
         resp = self._sbx._http.send(R.WRITE_FILE, {"id": self._sbx.id}, params=self._q(path, user, R.WRITE_FILE),
@@ -129,7 +130,7 @@ class Files:
             path: The file.
             format: "text" (UTF-8, invalid bytes replaced), "bytes", or "stream" (a
                 :class:`ByteStream` of chunks, for large files).
-            user: Whose permissions apply.
+            user: Who owns what is created, and whose home relative paths start in.
 
         Raises:
             NotFoundError: The file does not exist.
