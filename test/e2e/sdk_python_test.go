@@ -173,15 +173,17 @@ func makeVenv(t *testing.T, py string) string {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"pyproject.toml", "README.md", "warren"} {
+	for _, p := range []string{"pyproject.toml", "README.md", "warren", "_build"} {
 		if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(), "sdk", "python", p), src).CombinedOutput(); err != nil {
 			t.Fatalf("copying sdk/python/%s: %v\n%s", p, err, out)
 		}
 	}
-	pip := exec.Command(filepath.Join(venv, "bin", "pip"), "install", "--no-index", "--no-build-isolation", "--quiet", src)
-	pip.Env = append(os.Environ(), "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1")
+	// A plain `pip install ./sdk/python`, with the package index switched off: the
+	// package builds with its in-tree backend and needs nothing from the network.
+	pip := exec.Command(filepath.Join(venv, "bin", "pip"), "install", "--quiet", src)
+	pip.Env = append(os.Environ(), "PIP_NO_INDEX=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1")
 	if out, err := pip.CombinedOutput(); err != nil {
-		t.Fatalf("pip install --no-index --no-build-isolation sdk/python: %v\n%s", err, out)
+		t.Fatalf("pip install sdk/python (PIP_NO_INDEX=1): %v\n%s", err, out)
 	}
 	return filepath.Join(venv, "bin", "python")
 }
