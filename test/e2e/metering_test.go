@@ -203,6 +203,35 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 			}
 		})
 	}
+	// A spending limit stops new sandboxes once this period's charges reach it: one
+	// short sandbox costs payg's minimum charge, 0.05, which is the limit.
+	t.Run("spending limit", func(t *testing.T) {
+		_, key := s.newTeam(map[string]any{"name": "thrifty", "plan_id": "payg", "spend_limit": "0.05"})
+		var sb sandboxJSON
+		if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+			t.Fatalf("first create: %d %s", code, raw)
+		}
+		s.apiKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
+		code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, nil)
+		e := decodeErr(t, raw)
+		t.Logf("after one sandbox: %d %s", code, raw)
+		if code != 403 || e.Code != "quota_exceeded" || e.Quota != "spending_limit" || e.Limit != 0.05 || e.Used < 0.05 {
+			t.Errorf("create past the spending limit = %d %s; want 403 quota_exceeded spending_limit", code, raw)
+		}
+		// Raising the limit lets the team go on.
+		var teams struct {
+			Teams []teamJSON `json:"teams"`
+		}
+		s.apiKey(key, "GET", "/v1/teams", nil, &teams)
+		if code, raw := s.api("PATCH", "/v1/teams/"+teams.Teams[0].ID, map[string]any{"spend_limit": "10"}, nil); code != 200 {
+			t.Fatalf("raising the limit: %d %s", code, raw)
+		}
+		if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+			t.Errorf("create after raising the limit: %d %s", code, raw)
+		} else {
+			s.apiKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
+		}
+	})
 }
 
 // handInvoice prices the rows with the plan the way the pricing documentation says:
