@@ -211,7 +211,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
-	fmt.Fprintf(out, "warren is serving the API on http://%s and sandbox traffic on http://%s (data in %s)\n", ln.Addr(), pln.Addr(), c.DataDir)
+	fmt.Fprintf(out, "warren is serving the API and the web console on http://%s and sandbox traffic on http://%s (data in %s)\n", ln.Addr(), pln.Addr(), c.DataDir)
 	log.Info("serving", "listen", ln.Addr().String())
 
 	select {
