@@ -106,18 +106,7 @@ type consoleLoginResponse struct {
 // consoleLogin checks an email and password and sets the session and CSRF cookies. The
 // token itself is not in the body: page scripts never see it.
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.teamSvc()
-	if err != nil {
-		return err
-	}
-	if err := s.limit(r, "login:"+clientIP(r), loginsPerMinute); err != nil {
-		return err
-	}
-	var req loginRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	sess, err := ts.Login(r.Context(), req.Email, req.Password)
+	sess, err := s.checkLogin(w, r)
 	if err != nil {
 		return err
 	}

@@ -29,19 +29,25 @@ func (s *Server) teamCall(r *http.Request) (domain.Principal, domain.TeamService
 	return p, ts, err
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+// checkLogin rate-limits the client's address, reads {email, password} and logs in:
+// the steps /v1/auth/login and /console/login share.
+func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request) (*domain.Session, error) {
 	ts, err := s.teamSvc()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.limit(r, "login:"+clientIP(r), loginsPerMinute); err != nil {
-		return err
+		return nil, err
 	}
 	var req loginRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
-		return err
+		return nil, err
 	}
-	sess, err := ts.Login(r.Context(), req.Email, req.Password)
+	return ts.Login(r.Context(), req.Email, req.Password)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.checkLogin(w, r)
 	if err != nil {
 		return err
 	}
