@@ -103,10 +103,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if f := domain.FieldOf(err); f != "" && !strings.Contains(msg, f) {
 		msg = f + ": " + msg
 	}
-	if kind == domain.KindQuotaExceeded {
+	status := statusOf(kind)
+	var qe *domain.QuotaError
+	switch {
+	case kind == domain.KindQuotaExceeded && errors.As(err, &qe) && qe.Quota == "spending_limit":
+		// Waiting does not help (the SDK would retry a 429): only a raised limit does.
+		status = http.StatusForbidden
+	case kind == domain.KindQuotaExceeded:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(err)))
 	}
-	s.writeErrorBody(w, r, statusOf(kind), msg)
+	s.writeErrorBody(w, r, status, msg)
 }
 
 // retryAfterSeconds is how long a 429 asks the client to wait: the error's own

@@ -196,11 +196,13 @@ func TestErrorKinds(t *testing.T) {
 		{domain.Errorf(domain.KindConflict, "busy"), 409, "busy", ""},
 		{domain.Errorf(domain.KindQuotaExceeded, "too many sandboxes"), 429, "too many sandboxes", "5"},
 		{&domain.Error{Kind: domain.KindQuotaExceeded, Message: "rate", Err: retryErr{1500 * time.Millisecond}}, 429, "rate", "2"},
+		// A spending limit is not worth retrying: 403, no Retry-After.
+		{&domain.Error{Kind: domain.KindQuotaExceeded, Message: "spending limit reached", Err: &domain.QuotaError{Quota: "spending_limit", Limit: 5, Used: 5}}, 403, "spending limit reached", ""},
 		{domain.Errorf(domain.KindUnavailable, "node full"), 503, "node full", ""},
 		{errors.New("disk on fire"), 500, "internal error", ""},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.status, " ", tt.msg), func(t *testing.T) {
 			h := newHarness(t)
 			h.svc.GetFn = func(context.Context, domain.Principal, string) (*domain.Sandbox, error) { return nil, tt.err }
 			res := h.do("GET", "/sandboxes/"+sbID, nil)
