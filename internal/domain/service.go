@@ -25,6 +25,19 @@ type Principal struct {
 // Can reports whether the caller holds scope s (platform admins hold every scope).
 func (p Principal) Can(s Scope) bool { return p.Admin || HasScope(p.Scopes, s) }
 
+// ActingFor returns the principal to act on teamID with: p itself for "" or p's own
+// team; for another team, a platform admin acting there with every scope, and for
+// anyone else that team is not found.
+func (p Principal) ActingFor(teamID string) (Principal, error) {
+	if teamID == "" || teamID == p.TeamID {
+		return p, nil
+	}
+	if !p.Admin {
+		return Principal{}, NotFound("team", teamID)
+	}
+	return Principal{TeamID: teamID, KeyID: p.KeyID, UserID: p.UserID, Admin: true, Scopes: []Scope{ScopeAdmin}}, nil
+}
+
 // Need returns a KindForbidden error saying which scope is missing, or nil.
 func (p Principal) Need(s Scope) error {
 	if p.Can(s) {

@@ -164,6 +164,16 @@ func TestTenantIsolation(t *testing.T) {
 		if code, raw := s.apiKey(keyA, "GET", "/v1/usage?group_by=sandbox&sandbox_id="+sbB.ID, nil, &usage); code != 200 || len(usage.Rows) != 0 {
 			t.Errorf("team A's usage for B's sandbox = %d %s; want 200 with no rows", code, raw)
 		}
+		if code, raw := s.apiKey(keyA, "GET", "/v1/usage?team_id="+teamB.ID, nil, nil); code != 404 {
+			t.Errorf("team A asking for team B's usage by team_id = %d %s; want 404", code, raw)
+		}
+		if code, raw := s.apiKey(keyA, "GET", "/v1/invoices?team_id="+teamB.ID, nil, nil); code != 404 {
+			t.Errorf("team A asking for team B's invoices by team_id = %d %s; want 404", code, raw)
+		}
+		// The platform admin may read any team's usage.
+		if code, raw := s.api("GET", "/v1/usage?group_by=sandbox&team_id="+teamB.ID, nil, nil); code != 200 {
+			t.Errorf("platform admin reading team B's usage = %d %s", code, raw)
+		}
 		if code, _ := s.apiKey(keyA, "GET", "/v1/teams/"+teamB.ID, nil, nil); code != 404 {
 			t.Errorf("team A reading team B = %d; want 404", code)
 		}

@@ -15,13 +15,18 @@ func (s *Server) billingSvc() (domain.BillingService, error) {
 	return s.opts.billing, nil
 }
 
-// billingCall returns the caller and the billing service for an authenticated route.
+// billingCall returns the caller and the billing service for an authenticated route. A
+// platform admin may name another team with ?team_id=.
 func (s *Server) billingCall(r *http.Request) (domain.Principal, domain.BillingService, error) {
 	bs, err := s.billingSvc()
 	if err != nil {
 		return domain.Principal{}, nil, err
 	}
 	p, err := principal(r)
+	if err != nil {
+		return p, nil, err
+	}
+	p, err = p.ActingFor(r.URL.Query().Get("team_id"))
 	return p, bs, err
 }
 

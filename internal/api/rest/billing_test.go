@@ -231,3 +231,24 @@ func TestGetInvoiceErrors(t *testing.T) {
 		t.Errorf("JSON without a CSV writer: %d %s", res.status, res.body)
 	}
 }
+
+func TestBillingOtherTeam(t *testing.T) {
+	h, _, bill := newTenancyHarness(t)
+	called := 0
+	bill.UsageFn = func(_ context.Context, p domain.Principal, q domain.UsageQuery) (*domain.UsageReport, error) {
+		called++
+		return &domain.UsageReport{GroupBy: "day"}, nil
+	}
+	// Naming one's own team is the same as naming none; another team is not found
+	// (only platform admins may act for other teams, see domain.Principal.ActingFor).
+	if res := h.do("GET", "/v1/usage?team_id=team_a", nil); res.status != 200 || called != 1 {
+		t.Errorf("own team: %d %s", res.status, res.body)
+	}
+	for _, path := range []string{"/v1/usage?team_id=team_b", "/v1/invoices?team_id=team_b", "/v1/invoices/2026-11?team_id=team_b"} {
+		res := h.do("GET", path, nil)
+		h.wantError(res, 404, "not_found", "")
+	}
+	if called != 1 {
+		t.Errorf("the billing service was called for another team")
+	}
+}
