@@ -6,7 +6,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { setupTeam, launch, newPage, shot, login, eventually } from "./helpers.mjs";
+import { setupTeam, launch, newPage, shot, login, eventually, api, adminKey } from "./helpers.mjs";
 
 // appErrors are the page's errors other than failed HTTP statuses, which the console
 // handles itself (the login page's 401 probe, the 403s asked for below).
@@ -207,13 +207,83 @@ describe("web console", () => {
   });
 
   it("lists team members and the audit log", async () => {
-    await page.getByRole("link", { name: "Team" }).click();
+    await page.getByRole("link", { name: "Team", exact: true }).click();
     await page.locator(`tr[data-email="${setup.viewer.email}"]`).waitFor();
     await shot(page, "13-team");
     await page.getByRole("link", { name: "Audit log" }).click();
     await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
     await page.getByRole("table", { name: "Audit log entries" }).waitFor();
     await shot(page, "14-audit");
+  });
+
+  it("shows the team's plan and quotas on the Teams page, read-only for members", async () => {
+    const team = await setup.teamApi("GET", `/v1/teams/${setup.team.id}`);
+    const plans = (await setup.teamApi("GET", "/v1/plans")).plans || [];
+    const plan = plans.find((p) => p.id === team.plan_id);
+    const sandboxes = team.quota.max_sandboxes > 0 ? new RegExp(` of ${team.quota.max_sandboxes}$`) : /unlimited/;
+    const check = async (p) => {
+      await p.getByRole("link", { name: "Teams" }).click();
+      await p.getByRole("heading", { level: 1, name: "Teams" }).waitFor();
+      const card = p.locator(`section[data-id="${team.id}"]`);
+      await card.getByRole("heading", { name: team.name }).waitFor();
+      if (plan) await card.getByText(`${plan.name} (${plan.id})`).waitFor();
+      assert.match(await card.getByRole("meter", { name: "Running sandboxes" }).getAttribute("aria-valuetext"), sandboxes);
+      await card.getByRole("meter", { name: "Memory" }).waitFor();
+      assert.equal(await p.locator("section[data-id]").count(), 1, "a team member sees only their own team");
+      assert.equal(await p.getByRole("button", { name: /Create team|Edit/ }).count(), 0, "only platform admins change teams");
+      return card;
+    };
+    await check(page);
+    await shot(page, "20-teams");
+    const vpage = await newPage(browser);
+    try {
+      await login(vpage, setup.viewer);
+      await check(vpage);
+      assert.deepEqual(appErrors(vpage), [], "no script errors");
+    } finally {
+      await vpage.context().close();
+    }
+  });
+
+  it("lets a platform admin create a team and change its quota, plan and spending limit", async () => {
+    // Console users are never platform admins: drive the page with the admin key instead.
+    const apage = await newPage(browser, { extraHTTPHeaders: { Authorization: `Bearer ${adminKey}` } });
+    const name = `Console created ${Date.now().toString(36)}`;
+    try {
+      await apage.goto("/#/teams");
+      await apage.getByRole("heading", { level: 1, name: "Teams" }).waitFor();
+      await apage.getByRole("button", { name: "Create team" }).click();
+      const create = apage.getByRole("dialog", { name: "Create a team" });
+      await create.getByLabel("Name").fill(name);
+      await create.getByLabel("Plan").selectOption("payg");
+      await create.getByLabel("Running sandboxes").fill("7");
+      await create.getByRole("button", { name: "Create team" }).click();
+      await create.waitFor({ state: "detached" });
+      const card = apage.locator("section[data-id]").filter({ has: apage.getByRole("heading", { name, exact: true }) });
+      await card.getByText("Pay as you go (payg)").waitFor();
+      const id = await card.getAttribute("data-id");
+      const edit = card.getByRole("button", { name: `Edit ${name}` });
+      assert.ok(await edit.evaluate((b) => b === document.activeElement), "focus returns to the new team's Edit button");
+      await edit.click();
+      const dlg = apage.getByRole("dialog", { name: `Edit team ${name}` });
+      assert.equal(await dlg.getByLabel("Running sandboxes").inputValue(), "7");
+      await dlg.getByLabel("CPU cores").fill("3.5");
+      await dlg.getByLabel("Spending limit per month").fill("not money");
+      await dlg.getByRole("button", { name: "Save" }).click();
+      await dlg.getByRole("alert").filter({ hasText: "spend_limit" }).waitFor(); // the API's message, dialog kept open
+      await dlg.getByLabel("Spending limit per month").fill("25");
+      await dlg.getByRole("button", { name: "Save" }).click();
+      await dlg.waitFor({ state: "detached" });
+      await card.getByText(/25.*per month/).waitFor();
+      const got = await api("GET", `/v1/teams/${id}`);
+      assert.equal(got.quota.max_sandboxes, 7);
+      assert.equal(got.quota.max_cpu_cores, 3.5);
+      assert.equal(got.spend_limit, "25");
+      assert.equal(got.plan_id, "payg");
+      assert.deepEqual(appErrors(apage), [], "no script errors");
+    } finally {
+      await apage.context().close();
+    }
   });
 
   it("a viewer sees no create button and cannot create through the API", async () => {

@@ -15,6 +15,7 @@ const routes = [
   { re: /^\/keys$/, load: () => import("./pages/keys.js"), title: "API keys", nav: "keys", scope: "keys:read" },
   { re: /^\/usage$/, load: () => import("./pages/usage.js"), title: "Usage & billing", nav: "usage", scope: "usage:read" },
   { re: /^\/team$/, load: () => import("./pages/team.js"), title: "Team", nav: "team", scope: "team:read" },
+  { re: /^\/teams$/, load: () => import("./pages/teams.js"), title: "Teams", nav: "teams", scope: "team:read" },
   { re: /^\/audit$/, load: () => import("./pages/audit.js"), title: "Audit log", nav: "audit", scope: "audit:read" },
 ];
 
@@ -24,6 +25,7 @@ const navItems = [
   ["keys", "API keys", "keys:read"],
   ["usage", "Usage & billing", "usage:read"],
   ["team", "Team", "team:read"],
+  ["teams", "Teams", "team:read"],
   ["audit", "Audit log", "audit:read"],
 ];
 
