@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -62,11 +61,7 @@ func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if fi == nil {
-		return fmt.Errorf("write file in sandbox %s: service returned no file info", id)
-	}
-	s.writeJSON(w, r, http.StatusOK, toFileInfoJSON(*fi))
-	return nil
+	return s.writeFileInfo(w, r, http.StatusOK, id, fi)
 }
 
 // readFile streams the file at ?path as application/octet-stream. Errors before the

@@ -41,6 +41,21 @@ func userQuery(r *http.Request) (string, error) {
 	return q.Get("user"), nil
 }
 
+// pathOp reads what every single-path file operation needs: the caller, the sandbox,
+// ?path and ?user, and the service.
+func (s *Server) pathOp(r *http.Request) (domain.Principal, string, fileQuery, domain.FileOps, error) {
+	p, id, err := sandboxTarget(r)
+	if err != nil {
+		return p, id, fileQuery{}, nil, err
+	}
+	fq, err := parseFileQuery(r, false)
+	if err != nil {
+		return p, id, fq, nil, err
+	}
+	fo, err := s.fileOps()
+	return p, id, fq, fo, err
+}
+
 // writeFileInfo answers with fi, which a service must not leave nil without an error.
 func (s *Server) writeFileInfo(w http.ResponseWriter, r *http.Request, status int, id string, fi *domain.FileInfo) error {
 	if fi == nil {
@@ -51,15 +66,7 @@ func (s *Server) writeFileInfo(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (s *Server) statFile(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
-	if err != nil {
-		return err
-	}
-	fq, err := parseFileQuery(r, false)
-	if err != nil {
-		return err
-	}
-	fo, err := s.fileOps()
+	p, id, fq, fo, err := s.pathOp(r)
 	if err != nil {
 		return err
 	}
@@ -73,15 +80,7 @@ func (s *Server) statFile(w http.ResponseWriter, r *http.Request) error {
 // makeDir creates ?path and its parents: 201 when it created the directory, 200 when
 // it already existed.
 func (s *Server) makeDir(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
-	if err != nil {
-		return err
-	}
-	fq, err := parseFileQuery(r, false)
-	if err != nil {
-		return err
-	}
-	fo, err := s.fileOps()
+	p, id, fq, fo, err := s.pathOp(r)
 	if err != nil {
 		return err
 	}
@@ -127,15 +126,7 @@ func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
-	if err != nil {
-		return err
-	}
-	fq, err := parseFileQuery(r, false)
-	if err != nil {
-		return err
-	}
-	fo, err := s.fileOps()
+	p, id, fq, fo, err := s.pathOp(r)
 	if err != nil {
 		return err
 	}
