@@ -16,14 +16,7 @@ func NewAuditEntry(ctx context.Context, p domain.Principal, action, target strin
 	m := domain.RequestMetaFrom(ctx)
 	e := &domain.AuditEntry{TeamID: p.TeamID, Action: action, Target: target, Status: status,
 		RemoteAddr: m.RemoteAddr, RequestID: m.RequestID, Details: details}
-	switch {
-	case p.KeyID != "":
-		e.ActorType, e.ActorID = "key", p.KeyID
-	case p.UserID != "":
-		e.ActorType, e.ActorID = "user", p.UserID
-	default:
-		e.ActorType = "system"
-	}
+	e.ActorType, e.ActorID = p.Actor()
 	return e
 }
 

@@ -173,6 +173,17 @@ type AuditEntry struct {
 	Details    map[string]string
 }
 
+// Actor returns how the audit log names p: its key, else its user, else the system.
+func (p Principal) Actor() (actorType, actorID string) {
+	switch {
+	case p.KeyID != "":
+		return "key", p.KeyID
+	case p.UserID != "":
+		return "user", p.UserID
+	}
+	return "system", ""
+}
+
 // AuditFilter selects audit entries of one team, newest first.
 type AuditFilter struct {
 	TeamID string

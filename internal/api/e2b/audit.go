@@ -44,14 +44,7 @@ func (s *Server) audit(action string, next http.Handler) http.Handler {
 		}
 		e := &domain.AuditEntry{TeamID: p.TeamID, At: time.Now().UTC(), Action: action, Target: target, Status: status,
 			RemoteAddr: remoteIP(r), RequestID: requestIDFrom(r.Context()), Details: map[string]string{"api": "e2b"}}
-		switch {
-		case p.KeyID != "":
-			e.ActorType, e.ActorID = "key", p.KeyID
-		case p.UserID != "":
-			e.ActorType, e.ActorID = "user", p.UserID
-		default:
-			e.ActorType = "system"
-		}
+		e.ActorType, e.ActorID = p.Actor()
 		s.cfg.Audit(r.Context(), e)
 	})
 }

@@ -51,14 +51,7 @@ func (s *Server) audit(action string, next http.Handler) http.Handler {
 		}
 		e := &domain.AuditEntry{TeamID: p.TeamID, At: time.Now().UTC(), Action: action, Target: t, Status: status,
 			RemoteAddr: clientIP(r), RequestID: requestIDFrom(r.Context()), Details: details}
-		switch {
-		case p.KeyID != "":
-			e.ActorType, e.ActorID = "key", p.KeyID
-		case p.UserID != "":
-			e.ActorType, e.ActorID = "user", p.UserID
-		default:
-			e.ActorType = "system"
-		}
+		e.ActorType, e.ActorID = p.Actor()
 		s.opts.teams.Record(r.Context(), e)
 	})
 }
