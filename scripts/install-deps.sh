@@ -10,6 +10,11 @@ want_pkgs=(debootstrap iproute2 nftables util-linux ca-certificates curl e2fspro
 if [ "${WARREN_TEST_DEPS:-0}" = 1 ]; then
   want_pkgs+=(postgresql redis-server python3 python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium)
 fi
+# Node.js and npm build the console (web/) and run the E2B SDK and browser suites; a
+# machine that already has a node on PATH keeps it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  want_pkgs+=(nodejs npm)
+fi
 for p in "${want_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
