@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -29,9 +30,7 @@ const module = "github.com/warren-sh/warren/"
 
 func goList(t *testing.T, args ...string) []string {
 	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("the go tool is not on PATH")
-	}
+	testenv.NeedsTool(t, "go")
 	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
 	if err != nil {
 		t.Fatalf("go list %v: %v", args, err)
@@ -72,9 +71,7 @@ func TestDeps(t *testing.T) {
 // buildAgent builds the static agent binary as the brief's command does.
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("the go tool is not on PATH")
-	}
+	testenv.NeedsTool(t, "go")
 	bin := filepath.Join(t.TempDir(), "warren-agent")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -124,9 +121,7 @@ func zombieChildren(pid int) (children, zombies []string) {
 // exit statuses must reach the processes the agent started even while it reaps
 // orphans with wait4(-1), orphans must not stay zombies, and SIGTERM must stop it.
 func TestPID1(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a PID namespace")
-	}
+	testenv.NeedsRoot(t, "create a PID namespace")
 	bin := buildAgent(t)
 	port := freePort(t)
 	const token = "pid1-token"

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,9 +44,7 @@ type testEnv struct {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the agent switches users and chowns files (run the tests as root, as CI does)")
-	}
+	testenv.NeedsRoot(t, "the agent switches users and chowns files")
 }
 
 // newTestEnv starts an agent for cfg. The cleanup shuts it down, checks that no

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -440,9 +441,7 @@ func (c *cutter) cut() {
 // TestFollowReattaches: when the kept stream breaks, Follow re-attaches and still
 // reports the rest of the output and the end.
 func TestFollowReattaches(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the agent switches users for the processes it starts (run the tests as root, as CI does)")
-	}
+	testenv.NeedsRoot(t, "the agent switches users for the processes it starts")
 	a, err := agent.New(agent.Config{AccessToken: "tok", DefaultUser: "root"}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -23,9 +24,7 @@ import (
 // returns a client for it. The agent is shut down when the test ends.
 func newTestAgent(t *testing.T) *Client {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the agent switches users for the processes it starts (run the tests as root, as CI does)")
-	}
+	testenv.NeedsRoot(t, "the agent switches users for the processes it starts")
 	a, err := agent.New(agent.Config{AccessToken: "tok", DefaultUser: "root"}, nil)
 	if err != nil {
 		t.Fatal(err)

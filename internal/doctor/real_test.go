@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -17,12 +18,8 @@ import (
 // filesystem, and that nothing is left behind (mounts, cgroups, temporary directories,
 // runsc and runc processes).
 func TestRunReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the checks mount an overlay and run a gVisor sandbox")
-	}
-	if _, err := exec.LookPath("runsc"); err != nil {
-		t.Skip("runsc (gVisor) is not installed, so there is nothing to measure: apt-get install -t bookworm-backports runsc")
-	}
+	testenv.NeedsRoot(t, "the checks mount an overlay and run a gVisor sandbox")
+	testenv.NeedsTool(t, "runsc")
 	before := leakSnapshot(t)
 	r := Run(context.Background(), Options{DataDir: t.TempDir(), MeasureRuntimes: true, RootFS: miniRootFS(t)})
 	var text bytes.Buffer
@@ -63,13 +60,8 @@ func TestRunReal(t *testing.T) {
 // TestRuncRunReal times a real runc run of /bin/echo, as warren doctor does, and checks
 // that the container, its state, its cgroups and its bundle are gone afterwards.
 func TestRuncRunReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runc creates namespaces and cgroups")
-	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		t.Skip("runc is not installed, so there is nothing to measure: apt-get install runc")
-	}
+	testenv.NeedsRoot(t, "runc creates namespaces and cgroups")
+	runc := testenv.NeedsTool(t, "runc")
 	rootfs := miniRootFS(t)
 	before := leakSnapshot(t)
 	d, err := runContainer(context.Background(), runc, rootfs)

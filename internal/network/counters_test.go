@@ -3,10 +3,10 @@ package network
 import (
 	"context"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"testing"
@@ -71,12 +71,8 @@ func TestCountersSysfs(t *testing.T) {
 // checks that each direction lands on the right counter; after Detach the counters are
 // KindNotFound.
 func TestCountersReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip not installed (scripts/install-deps.sh installs it)")
-	}
+	testenv.NeedsRoot(t, "network namespaces")
+	testenv.NeedsTool(t, "ip")
 	ctx := context.Background()
 	pid := os.Getpid()
 	m, err := New(Config{Name: fmt.Sprintf("wc%d", pid%10000000),

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -94,13 +95,9 @@ func TestHostIfNames(t *testing.T) {
 
 // TestAttachDetachReal builds and removes a real namespace, veth and nftables table.
 func TestAttachDetachReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces and nftables)")
-	}
+	testenv.NeedsRoot(t, "network namespaces and nftables")
 	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh installs it)", tool)
-		}
+		testenv.NeedsTool(t, tool)
 	}
 	ctx := context.Background()
 	m, err := New(Config{Name: "wtnet", Pool: netip.MustParsePrefix("10.221.0.0/24")})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,9 +15,7 @@ import (
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach loop devices and mount file systems")
-	}
+	testenv.NeedsRoot(t, "attach loop devices and mount file systems")
 }
 
 // teardownDir does what Node.Stop does to a sandbox directory's file systems.

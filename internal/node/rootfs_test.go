@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,9 +23,7 @@ func TestUnescapeMount(t *testing.T) {
 // TestOverlayReal mounts and unmounts a real overlay: writes land in the upper layer
 // and never in the shared lower one.
 func TestOverlayReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount overlayfs")
-	}
+	testenv.NeedsRoot(t, "mount overlayfs")
 	lower, dir := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(lower, "shared"), []byte("template"), 0o644); err != nil {
 		t.Fatal(err)

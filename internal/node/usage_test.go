@@ -2,10 +2,10 @@ package node
 
 import (
 	"context"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -24,9 +24,7 @@ import (
 func TestReadUsageGVisor(t *testing.T) {
 	needRoot(t)
 	for _, tool := range []string{"runsc", "ip", "nft", "mkfs.ext4"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (scripts/install-deps.sh installs it)", tool)
-		}
+		testenv.NeedsTool(t, tool)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -7,9 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +23,7 @@ func TestCodeInterpreterReal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the code-interpreter template (minutes when the cache is cold) and runs real kernels; skipped under -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds a template with debootstrap and runs it with unshare, mount and chroot")
-	}
+	testenv.NeedsRoot(t, "builds a template with debootstrap and runs it with unshare, mount and chroot")
 	r := CodeInterpreter()
 	b := sharedBuilder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)

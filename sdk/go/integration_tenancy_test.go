@@ -27,6 +27,9 @@ func tenancyClient(t *testing.T, ctx context.Context) (*Client, *Me) {
 		t.Fatal(err)
 	}
 	if !me.Admin {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: the tenancy integration test needs the platform admin key as WARREN_API_KEY (TestMain passes it)")
+		}
 		t.Skip("the tenancy integration test needs the platform admin key as WARREN_API_KEY")
 	}
 	return c, me

@@ -307,6 +307,9 @@ func TestIntegrationPorts(t *testing.T) {
 	}
 	proxy := os.Getenv("WARREN_PROXY_URL")
 	if proxy == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: WARREN_PROXY_URL is unset (TestMain sets it when it starts the server)")
+		}
 		t.Skip("set WARREN_PROXY_URL to the server's proxy address to fetch the page through it")
 	}
 	// *.<domain> need not resolve here: send the host name to the proxy's address.

@@ -11,10 +11,10 @@ import (
 // every figure (the figures themselves are for people, not for assertions).
 func TestBenchCommand(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.waitTemplate("code-interpreter", 20*time.Minute)
+	s.WaitTemplate("code-interpreter", 20*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, errOut, code := s.cli(ctx, nil, "bench", "-n", "3", "--code", "--code-calls", "20", "-o", "json")
+	out, errOut, code := s.CLI(ctx, nil, "bench", "-n", "3", "--code", "--code-calls", "20", "-o", "json")
 	if code != 0 {
 		t.Fatalf("bench: %d %s", code, errOut)
 	}

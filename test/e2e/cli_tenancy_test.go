@@ -12,12 +12,12 @@ import (
 // server: teams create -o json prints an object with "id", keys create --team prints an
 // object with "key", users create makes a user who can log in, usage and invoices answer.
 func TestCLITenancy(t *testing.T) {
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_METER_INTERVAL=1s"}})
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_METER_INTERVAL=1s"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run := func(env []string, args ...string) string {
 		t.Helper()
-		out, errOut, code := s.cliEnv(ctx, env, args...)
+		out, errOut, code := s.CLIEnv(ctx, env, args...)
 		if code != 0 {
 			t.Fatalf("warren %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 		}
@@ -54,7 +54,7 @@ func TestCLITenancy(t *testing.T) {
 		t.Fatal("sandbox create as the team printed no id")
 	}
 	// The quota of 1 refuses a second one, and the CLI says which quota.
-	_, errOut, code := s.cliEnv(ctx, teamEnv, "sandbox", "create")
+	_, errOut, code := s.CLIEnv(ctx, teamEnv, "sandbox", "create")
 	if code == 0 || !strings.Contains(errOut, "max_sandboxes") {
 		t.Errorf("second create: exit %d, stderr %q; want a refusal naming max_sandboxes", code, errOut)
 	}

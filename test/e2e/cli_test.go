@@ -18,22 +18,22 @@ func TestCLI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	out, errOut, code := s.cli(ctx, nil, "sandbox", "create", "--template", "base", "--metadata", "via=cli", "-o", "json")
+	out, errOut, code := s.CLI(ctx, nil, "sandbox", "create", "--template", "base", "--metadata", "via=cli", "-o", "json")
 	var sb sandboxJSON
 	if code != 0 || json.Unmarshal([]byte(out), &sb) != nil || sb.ID == "" {
 		t.Fatalf("sandbox create: code %d out %q err %q", code, out, errOut)
 	}
 
 	t.Run("exec prints and propagates exit codes", func(t *testing.T) {
-		out, errOut, code := s.cli(ctx, nil, "exec", sb.ID, "--", "python3", "-c", "print(6*7)")
+		out, errOut, code := s.CLI(ctx, nil, "exec", sb.ID, "--", "python3", "-c", "print(6*7)")
 		if code != 0 || out != "42\n" {
 			t.Errorf("exec python: code %d out %q err %q", code, out, errOut)
 		}
-		_, _, code = s.cli(ctx, nil, "exec", sb.ID, "--", "sh -c 'echo to-stderr >&2; exit 7'")
+		_, _, code = s.CLI(ctx, nil, "exec", sb.ID, "--", "sh -c 'echo to-stderr >&2; exit 7'")
 		if code != 7 {
 			t.Errorf("exit code %d, want 7", code)
 		}
-		out, _, code = s.cli(ctx, nil, "exec", "-o", "json", sb.ID, "--", "echo json")
+		out, _, code = s.CLI(ctx, nil, "exec", "-o", "json", sb.ID, "--", "echo json")
 		var r execJSON
 		if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Stdout != "json\n" {
 			t.Errorf("exec -o json: code %d out %q", code, out)
@@ -48,56 +48,56 @@ func TestCLI(t *testing.T) {
 		if err := os.WriteFile(src, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, errOut, code := s.cli(ctx, nil, "cp", src, sb.ID+":/home/user/big.bin"); code != 0 {
+		if _, errOut, code := s.CLI(ctx, nil, "cp", src, sb.ID+":/home/user/big.bin"); code != 0 {
 			t.Fatalf("cp up: %d %s", code, errOut)
 		}
-		if _, errOut, code := s.cli(ctx, nil, "cp", sb.ID+":/home/user/big.bin", back); code != 0 {
+		if _, errOut, code := s.CLI(ctx, nil, "cp", sb.ID+":/home/user/big.bin", back); code != 0 {
 			t.Fatalf("cp down: %d %s", code, errOut)
 		}
 		got, _ := os.ReadFile(back)
 		if !bytes.Equal(got, data) {
 			t.Fatalf("round trip differs: %d bytes back, want %d", len(got), len(data))
 		}
-		out, _, _ := s.cli(ctx, nil, "exec", sb.ID, "--", "stat -c '%s %U' /home/user/big.bin")
+		out, _, _ := s.CLI(ctx, nil, "exec", sb.ID, "--", "stat -c '%s %U' /home/user/big.bin")
 		if out != "10485760 user\n" {
 			t.Errorf("in the sandbox: %q", out)
 		}
 	})
 
 	t.Run("list and get", func(t *testing.T) {
-		out, _, code := s.cli(ctx, nil, "sandbox", "list", "--metadata", "via=cli", "-o", "json")
+		out, _, code := s.CLI(ctx, nil, "sandbox", "list", "--metadata", "via=cli", "-o", "json")
 		if code != 0 || !strings.Contains(out, sb.ID) {
 			t.Errorf("list: %d %q", code, out)
 		}
-		out, _, code = s.cli(ctx, nil, "sandbox", "get", sb.ID)
+		out, _, code = s.CLI(ctx, nil, "sandbox", "get", sb.ID)
 		if code != 0 || !strings.Contains(out, "running") {
 			t.Errorf("get: %d %q", code, out)
 		}
 	})
 
 	t.Run("keys", func(t *testing.T) {
-		out, errOut, code := s.cli(ctx, nil, "keys", "create", "--name", "ci", "-o", "json")
+		out, errOut, code := s.CLI(ctx, nil, "keys", "create", "--name", "ci", "-o", "json")
 		var k struct{ ID, Key string }
 		if code != 0 || json.Unmarshal([]byte(out), &k) != nil || !strings.HasPrefix(k.Key, "sk_") {
 			t.Fatalf("keys create: %d %q %q", code, out, errOut)
 		}
 		// The new key works, then stops working once revoked.
-		if code, _ := s.apiKey(k.Key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+		if code, _ := s.APIKey(k.Key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 			t.Errorf("new key: %d", code)
 		}
-		if out, _, code := s.cli(ctx, nil, "keys", "list"); code != 0 || !strings.Contains(out, "ci") {
+		if out, _, code := s.CLI(ctx, nil, "keys", "list"); code != 0 || !strings.Contains(out, "ci") {
 			t.Errorf("keys list: %d %q", code, out)
 		}
-		if _, errOut, code := s.cli(ctx, nil, "keys", "revoke", k.ID); code != 0 {
+		if _, errOut, code := s.CLI(ctx, nil, "keys", "revoke", k.ID); code != 0 {
 			t.Errorf("keys revoke: %d %s", code, errOut)
 		}
-		if code, _ := s.apiKey(k.Key, "GET", "/v1/sandboxes", nil, nil); code != 401 {
+		if code, _ := s.APIKey(k.Key, "GET", "/v1/sandboxes", nil, nil); code != 401 {
 			t.Errorf("revoked key: %d, want 401", code)
 		}
 	})
 
 	t.Run("kill leaves nothing behind", func(t *testing.T) {
-		if _, errOut, code := s.cli(ctx, nil, "sandbox", "kill", sb.ID); code != 0 {
+		if _, errOut, code := s.CLI(ctx, nil, "sandbox", "kill", sb.ID); code != 0 {
 			t.Fatalf("kill: %d %s", code, errOut)
 		}
 		deadline := time.Now().Add(20 * time.Second)
@@ -115,17 +115,17 @@ func TestCLI(t *testing.T) {
 		if m, _ := filepath.Glob("/sys/fs/cgroup/*/" + s.Net + "/" + sb.ID); len(m) > 0 {
 			t.Errorf("cgroups left: %v", m)
 		}
-		if _, _, code := s.cli(ctx, nil, "exec", sb.ID, "--", "true"); code == 0 {
+		if _, _, code := s.CLI(ctx, nil, "exec", sb.ID, "--", "true"); code == 0 {
 			t.Errorf("exec in a killed sandbox succeeded")
 		}
 	})
 
 	t.Run("usage errors", func(t *testing.T) {
-		if _, errOut, code := s.cli(ctx, nil, "sandbox", "get"); code != 2 || errOut == "" {
+		if _, errOut, code := s.CLI(ctx, nil, "sandbox", "get"); code != 2 || errOut == "" {
 			t.Errorf("missing id: code %d err %q", code, errOut)
 		}
 		cmdNoKey := func() (string, int) {
-			_, e, c := s.cliEnv(ctx, []string{"WARREN_API_KEY="}, "sandbox", "list")
+			_, e, c := s.CLIEnv(ctx, []string{"WARREN_API_KEY="}, "sandbox", "list")
 			return e, c
 		}
 		if e, c := cmdNoKey(); c == 0 || !strings.Contains(e, "admin.key") {

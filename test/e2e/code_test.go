@@ -42,10 +42,10 @@ func (e execution) text() string {
 }
 
 func (s *server) run(id string, body map[string]any) execution {
-	s.t.Helper()
+	s.T.Helper()
 	var ex execution
-	if code, raw := s.api("POST", "/v1/sandboxes/"+id+"/execute", body, &ex); code != 200 {
-		s.t.Fatalf("execute %v: %d %s", body, code, raw)
+	if code, raw := s.API("POST", "/v1/sandboxes/"+id+"/execute", body, &ex); code != 200 {
+		s.T.Fatalf("execute %v: %d %s", body, code, raw)
 	}
 	return ex
 }
@@ -53,9 +53,9 @@ func (s *server) run(id string, body map[string]any) execution {
 // TestCodeInterpreterV1 runs the code-interpreter scenarios through /v1 with plain HTTP.
 func TestCodeInterpreterV1(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	s.waitTemplate("code-interpreter", 20*time.Minute)
-	sb := s.create(map[string]any{"template": "code-interpreter", "timeout": 300})
-	defer s.kill(sb.ID)
+	s.WaitTemplate("code-interpreter", 20*time.Minute)
+	sb := s.Create(map[string]any{"template": "code-interpreter", "timeout": 300})
+	defer s.Kill(sb.ID)
 
 	t.Run("state persists", func(t *testing.T) {
 		s.run(sb.ID, map[string]any{"code": "x = 20"})
@@ -95,7 +95,7 @@ func TestCodeInterpreterV1(t *testing.T) {
 	})
 	t.Run("contexts are isolated", func(t *testing.T) {
 		var c struct{ ID string }
-		if code, raw := s.api("POST", "/v1/sandboxes/"+sb.ID+"/contexts", map[string]any{"language": "python"}, &c); code != 201 || c.ID == "" {
+		if code, raw := s.API("POST", "/v1/sandboxes/"+sb.ID+"/contexts", map[string]any{"language": "python"}, &c); code != 201 || c.ID == "" {
 			t.Fatalf("create context: %d %s", code, raw)
 		}
 		if got := s.run(sb.ID, map[string]any{"code": "x", "context_id": c.ID}); got.Error == nil || got.Error.Name != "NameError" {
@@ -104,7 +104,7 @@ func TestCodeInterpreterV1(t *testing.T) {
 		var l struct {
 			Contexts []struct{ ID string } `json:"contexts"`
 		}
-		s.api("GET", "/v1/sandboxes/"+sb.ID+"/contexts", nil, &l)
+		s.API("GET", "/v1/sandboxes/"+sb.ID+"/contexts", nil, &l)
 		found := false
 		for _, x := range l.Contexts {
 			found = found || x.ID == c.ID
@@ -112,7 +112,7 @@ func TestCodeInterpreterV1(t *testing.T) {
 		if !found {
 			t.Errorf("context %s not listed: %+v", c.ID, l)
 		}
-		if code, _ := s.api("DELETE", "/v1/sandboxes/"+sb.ID+"/contexts/"+c.ID, nil, nil); code != 204 {
+		if code, _ := s.API("DELETE", "/v1/sandboxes/"+sb.ID+"/contexts/"+c.ID, nil, nil); code != 204 {
 			t.Errorf("delete context: %d", code)
 		}
 	})
@@ -159,9 +159,9 @@ func TestCodeInterpreterV1(t *testing.T) {
 		}
 	})
 	t.Run("a plain sandbox has no interpreter", func(t *testing.T) {
-		plain := s.create(map[string]any{})
-		defer s.kill(plain.ID)
-		code, raw := s.api("POST", "/v1/sandboxes/"+plain.ID+"/execute", map[string]any{"code": "1"}, nil)
+		plain := s.Create(map[string]any{})
+		defer s.Kill(plain.ID)
+		code, raw := s.API("POST", "/v1/sandboxes/"+plain.ID+"/execute", map[string]any{"code": "1"}, nil)
 		if code != 409 || !strings.Contains(string(raw), "code-interpreter") {
 			t.Errorf("execute in base: %d %s", code, raw)
 		}
@@ -172,7 +172,7 @@ func TestCodeInterpreterV1(t *testing.T) {
 		os.WriteFile(code, []byte("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\nprint('drawn')\n6*7\n"), 0o644)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		out, errOut, rc := s.cli(ctx, nil, "run-code", "--save-dir", dir, sb.ID, code)
+		out, errOut, rc := s.CLI(ctx, nil, "run-code", "--save-dir", dir, sb.ID, code)
 		if rc != 0 || !strings.Contains(out, "drawn") || !strings.Contains(out, "42") {
 			t.Fatalf("run-code: %d %q %q", rc, out, errOut)
 		}
@@ -180,7 +180,7 @@ func TestCodeInterpreterV1(t *testing.T) {
 		if len(pngs) != 1 {
 			t.Fatalf("saved images: %v (output %q)", pngs, out)
 		}
-		_, _, rc = s.cli(ctx, strings.NewReader("1/0"), "run-code", sb.ID, "-")
+		_, _, rc = s.CLI(ctx, strings.NewReader("1/0"), "run-code", sb.ID, "-")
 		if rc != 1 {
 			t.Errorf("run-code of 1/0 exited %d, want 1", rc)
 		}

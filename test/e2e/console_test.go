@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/test/internal/harness"
 )
 
 // consoleSuiteTimeout bounds the browser suite; it normally takes under a minute.
@@ -25,10 +28,7 @@ const consoleSuiteTimeout = 10 * time.Minute
 // usage page shows the test sandbox's minutes within the suite's patience. Screenshots of
 // every page land in test-artifacts/console.
 func TestConsole(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the console suite needs Node.js 20 or later (and npm) on PATH")
-	}
+	node := testenv.NeedsTool(t, "node")
 	chromium := os.Getenv("WARREN_CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
@@ -40,7 +40,7 @@ func TestConsole(t *testing.T) {
 	ensureNodeModules(t, filepath.Join(root, "test", "console"))
 	ensureConsoleBuilt(t, node)
 
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_METER_INTERVAL=1s"}})
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_METER_INTERVAL=1s"}})
 	checkConsoleServed(t, s.URL)
 
 	artifacts := filepath.Join(root, "test-artifacts", "console")
@@ -97,7 +97,7 @@ func ensureConsoleBuilt(t *testing.T, node string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("node web/build.mjs: %v\n%s", err, out)
 	}
-	gobuild := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, "warren"), "./cmd/warren")
+	gobuild := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(harness.BinDir, "warren"), "./cmd/warren")
 	gobuild.Dir = repoRoot()
 	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := gobuild.CombinedOutput(); err != nil {

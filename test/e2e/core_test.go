@@ -14,7 +14,7 @@ import (
 
 func TestSandboxLifecycle(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	sb := s.create(map[string]any{"template": "base", "metadata": map[string]string{"suite": "lifecycle"}, "env": map[string]string{"GREETING": "hej"}})
+	sb := s.Create(map[string]any{"template": "base", "metadata": map[string]string{"suite": "lifecycle"}, "env": map[string]string{"GREETING": "hej"}})
 	if sb.State != "running" || sb.Template != "base" {
 		t.Fatalf("created sandbox: %+v", sb)
 	}
@@ -31,21 +31,21 @@ func TestSandboxLifecycle(t *testing.T) {
 			{"echo out; echo err >&2", "out\n", 0},
 		}
 		for _, c := range cases {
-			r := s.exec(sb.ID, c.cmd)
+			r := s.Exec(sb.ID, c.cmd)
 			if r.ExitCode != c.code || r.Stdout != c.stdout {
 				t.Errorf("%q: got exit %d stdout %q stderr %q, want exit %d stdout %q", c.cmd, r.ExitCode, r.Stdout, r.Stderr, c.code, c.stdout)
 			}
 		}
 		var r execJSON
-		s.api("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"args": []string{"id", "-u"}, "user": "root"}, &r)
+		s.API("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"args": []string{"id", "-u"}, "user": "root"}, &r)
 		if r.Stdout != "0\n" {
 			t.Errorf("exec as root: %+v", r)
 		}
-		s.api("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "tr a-z A-Z", "stdin": "hello stdin"}, &r)
+		s.API("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "tr a-z A-Z", "stdin": "hello stdin"}, &r)
 		if r.Stdout != "HELLO STDIN" {
 			t.Errorf("stdin: %+v", r)
 		}
-		s.api("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "pwd; echo $X", "cwd": "/tmp", "env": map[string]string{"X": "y"}}, &r)
+		s.API("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "pwd; echo $X", "cwd": "/tmp", "env": map[string]string{"X": "y"}}, &r)
 		if r.Stdout != "/tmp\ny\n" {
 			t.Errorf("cwd/env: %+v", r)
 		}
@@ -142,14 +142,14 @@ func TestSandboxLifecycle(t *testing.T) {
 				Size                    int64
 			} `json:"entries"`
 		}
-		code, raw := s.api("GET", "/v1/sandboxes/"+sb.ID+"/files?path=/home/user/dir", nil, &list)
+		code, raw := s.API("GET", "/v1/sandboxes/"+sb.ID+"/files?path=/home/user/dir", nil, &list)
 		if code != 200 || len(list.Entries) != 1 || list.Entries[0].Name != "a.bin" || list.Entries[0].Size != int64(len(content)) || list.Entries[0].Owner != "user" {
 			t.Fatalf("list: %d %s", code, raw)
 		}
-		if r := s.exec(sb.ID, "sha256sum /home/user/dir/a.bin | cut -c1-8; stat -c %U /home/user/dir"); !strings.HasSuffix(r.Stdout, "user\n") {
+		if r := s.Exec(sb.ID, "sha256sum /home/user/dir/a.bin | cut -c1-8; stat -c %U /home/user/dir"); !strings.HasSuffix(r.Stdout, "user\n") {
 			t.Errorf("uploaded file as seen in the sandbox: %+v", r)
 		}
-		if code, raw := s.api("GET", "/v1/sandboxes/"+sb.ID+"/files/content?path=/nope", nil, nil); code != 404 || !bytes.Contains(raw, []byte(`"code"`)) {
+		if code, raw := s.API("GET", "/v1/sandboxes/"+sb.ID+"/files/content?path=/nope", nil, nil); code != 404 || !bytes.Contains(raw, []byte(`"code"`)) {
 			t.Errorf("missing file: %d %s", code, raw)
 		}
 	})
@@ -158,11 +158,11 @@ func TestSandboxLifecycle(t *testing.T) {
 		var l struct {
 			Sandboxes []sandboxJSON `json:"sandboxes"`
 		}
-		s.api("GET", "/v1/sandboxes?metadata.suite=lifecycle&state=running", nil, &l)
+		s.API("GET", "/v1/sandboxes?metadata.suite=lifecycle&state=running", nil, &l)
 		if len(l.Sandboxes) != 1 || l.Sandboxes[0].ID != sb.ID {
 			t.Errorf("list by metadata: %+v", l)
 		}
-		s.api("GET", "/v1/sandboxes?metadata.suite=other", nil, &l)
+		s.API("GET", "/v1/sandboxes?metadata.suite=other", nil, &l)
 		if len(l.Sandboxes) != 0 {
 			t.Errorf("list by other metadata: %+v", l)
 		}
@@ -188,7 +188,7 @@ func TestSandboxLifecycle(t *testing.T) {
 			{"POST", "/v1/sandboxes/" + sb.ID + "/commands", s.Key, map[string]any{"cmd": "true", "user": "mallory"}, 400, "user"},
 		}
 		for _, c := range cases {
-			code, raw := s.apiKey(c.key, c.method, c.path, c.body, nil)
+			code, raw := s.APIKey(c.key, c.method, c.path, c.body, nil)
 			// A path with ".." is cleaned and redirected out of /v1 (here to /etc, which
 			// is not a page of the console either): a 404, but not the API's JSON.
 			apiBody := !strings.Contains(c.path, "..")
@@ -199,16 +199,16 @@ func TestSandboxLifecycle(t *testing.T) {
 	})
 
 	t.Run("kill", func(t *testing.T) {
-		s.kill(sb.ID)
+		s.Kill(sb.ID)
 		var got sandboxJSON
-		s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+		s.API("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
 		if got.State != "stopped" || got.EndReason != "killed" {
 			t.Errorf("after kill: %+v", got)
 		}
-		if code, raw := s.api("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "true"}, nil); code != 409 {
+		if code, raw := s.API("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "true"}, nil); code != 409 {
 			t.Errorf("exec in killed sandbox: %d %s", code, raw)
 		}
-		if code, _ := s.api("DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 404 {
+		if code, _ := s.API("DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 404 {
 			t.Errorf("second kill: %d, want 404", code)
 		}
 	})
@@ -216,15 +216,15 @@ func TestSandboxLifecycle(t *testing.T) {
 
 func TestTimeoutExpiry(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	sb := s.create(map[string]any{"timeout": 2})
-	ext := s.create(map[string]any{"timeout": 2})
+	sb := s.Create(map[string]any{"timeout": 2})
+	ext := s.Create(map[string]any{"timeout": 2})
 	var got sandboxJSON
-	if code, raw := s.api("POST", "/v1/sandboxes/"+ext.ID+"/timeout", map[string]any{"timeout": 60}, &got); code != 200 || time.Until(got.EndsAt) < 50*time.Second {
+	if code, raw := s.API("POST", "/v1/sandboxes/"+ext.ID+"/timeout", map[string]any{"timeout": 60}, &got); code != 200 || time.Until(got.EndsAt) < 50*time.Second {
 		t.Fatalf("set timeout: %d %s", code, raw)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+		s.API("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
 		if got.State == "stopped" {
 			break
 		}
@@ -236,8 +236,8 @@ func TestTimeoutExpiry(t *testing.T) {
 	if got.EndReason != "timeout" {
 		t.Errorf("end reason %q, want timeout", got.EndReason)
 	}
-	if r := s.exec(ext.ID, "echo still here"); r.Stdout != "still here\n" {
+	if r := s.Exec(ext.ID, "echo still here"); r.Stdout != "still here\n" {
 		t.Errorf("extended sandbox: %+v", r)
 	}
-	s.kill(ext.ID)
+	s.Kill(ext.ID)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -24,15 +25,12 @@ const e2bSuiteTimeout = 10 * time.Minute
 // pinned in test/e2b/package.json) against a real `warren serve`: the suite in test/e2b/*.test.mjs
 // under `node --test`, with E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY pointing at the server.
 func TestE2BSDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the E2B SDK suite needs Node.js 20 or later (and npm) on PATH")
-	}
+	node := testenv.NeedsTool(t, "node")
 	dir := filepath.Join(repoRoot(), "test", "e2b")
 	ensureNodeModules(t, dir)
 
 	s := startServer(t, serverOpts{})
-	s.waitTemplate("code-interpreter", 20*time.Minute)
+	s.WaitTemplate("code-interpreter", 20*time.Minute)
 	if s.ProxyURL == "" {
 		t.Fatal("the test server has no sandbox proxy URL; E2B_SANDBOX_URL would be unset")
 	}
@@ -88,7 +86,7 @@ func TestE2BSDK(t *testing.T) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}
-	err = <-waited
+	err := <-waited
 	t.Logf("e2b sdk suite: %s in %s", sum, time.Since(start).Round(time.Second))
 	var ee *exec.ExitError
 	switch {

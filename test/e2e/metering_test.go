@@ -50,26 +50,26 @@ func cgroupCPUMicros(t *testing.T, s *server, id string) int64 {
 func TestMeteringSurvivesCrash(t *testing.T) {
 	const interval = time.Second
 	env := []string{"WARREN_METER_INTERVAL=" + interval.String()}
-	s := startServer(t, serverOpts{extraEnv: env})
-	sb := s.create(map[string]any{"timeout": 300, "limits": map[string]any{"cpu_cores": 1, "memory_mb": 256}})
+	s := startServer(t, serverOpts{ExtraEnv: env})
+	sb := s.Create(map[string]any{"timeout": 300, "limits": map[string]any{"cpu_cores": 1, "memory_mb": 256}})
 	// 20 MB on disk, and eight seconds of one busy core, detached from the command so
 	// that it outlives it.
-	r := s.exec(sb.ID, "dd if=/dev/zero of=/home/user/ballast bs=1M count=20 status=none && setsid -f timeout 8 sh -c 'while :; do :; done' >/dev/null 2>&1; echo started")
+	r := s.Exec(sb.ID, "dd if=/dev/zero of=/home/user/ballast bs=1M count=20 status=none && setsid -f timeout 8 sh -c 'while :; do :; done' >/dev/null 2>&1; echo started")
 	if !strings.Contains(r.Stdout, "started") {
 		t.Fatalf("starting the workload: %+v", r)
 	}
 	burnStart := time.Now()
 	time.Sleep(2500 * time.Millisecond)
-	s.crash()
+	s.Crash()
 	t.Logf("server killed with SIGKILL %.1fs into the workload", time.Since(burnStart).Seconds())
 	time.Sleep(3 * time.Second)
-	s.start(env)
+	s.Start(env)
 	// Let the workload finish and the meter take a few samples.
 	time.Sleep(time.Until(burnStart.Add(8*time.Second)) + 3*interval)
 	cgroup := cgroupCPUMicros(t, s, sb.ID)
-	s.kill(sb.ID) // the meter's last reading is taken at the kill
+	s.Kill(sb.ID) // the meter's last reading is taken at the kill
 	var u usageJSON
-	if code, raw := s.api("GET", "/v1/usage?group_by=sandbox&sandbox_id="+sb.ID, nil, &u); code != 200 || len(u.Rows) != 1 {
+	if code, raw := s.API("GET", "/v1/usage?group_by=sandbox&sandbox_id="+sb.ID, nil, &u); code != 200 || len(u.Rows) != 1 {
 		t.Fatalf("usage: %d %s", code, raw)
 	}
 	metered := u.Rows[0].CPUMicros
@@ -94,15 +94,15 @@ func TestMeteringSurvivesCrash(t *testing.T) {
 // dies while the server is down has its record closed by the next start.
 func TestMeteringNetworkAndDeadSandbox(t *testing.T) {
 	env := []string{"WARREN_METER_INTERVAL=1s"}
-	s := startServer(t, serverOpts{extraEnv: env})
-	sb := s.create(map[string]any{"timeout": 300})
+	s := startServer(t, serverOpts{ExtraEnv: env})
+	sb := s.Create(map[string]any{"timeout": 300})
 	// 3 MB out of the sandbox to the host: tx from the sandbox's side.
-	r := s.exec(sb.ID, "python3 -c \"import socket,sys; s=socket.socket(); s.settimeout(2)\ntry:\n  s.connect(('10.0.0.1',9))\nexcept Exception: pass\n\"; head -c 3000000 /dev/zero | python3 -c 'import sys; sys.stdin.buffer.read()'; echo ok")
+	r := s.Exec(sb.ID, "python3 -c \"import socket,sys; s=socket.socket(); s.settimeout(2)\ntry:\n  s.connect(('10.0.0.1',9))\nexcept Exception: pass\n\"; head -c 3000000 /dev/zero | python3 -c 'import sys; sys.stdin.buffer.read()'; echo ok")
 	if !strings.Contains(r.Stdout, "ok") {
 		t.Fatalf("exec: %+v", r)
 	}
 	time.Sleep(2500 * time.Millisecond)
-	s.crash()
+	s.Crash()
 	// The sandbox dies while the server is down.
 	exec := func(args ...string) {
 		if out, err := runCmd(args...); err != nil {
@@ -111,14 +111,14 @@ func TestMeteringNetworkAndDeadSandbox(t *testing.T) {
 	}
 	exec("runsc", "--root", filepath.Join(s.DataDir, "runsc"), "kill", sb.ID, "KILL")
 	time.Sleep(500 * time.Millisecond)
-	s.start(env)
+	s.Start(env)
 	var got sandboxJSON
-	s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+	s.API("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
 	if got.State != "stopped" {
 		t.Errorf("dead sandbox after restart: %+v; want stopped (lost)", got)
 	}
 	var u usageJSON
-	if code, raw := s.api("GET", "/v1/usage?group_by=sandbox&sandbox_id="+sb.ID, nil, &u); code != 200 || len(u.Rows) != 1 {
+	if code, raw := s.API("GET", "/v1/usage?group_by=sandbox&sandbox_id="+sb.ID, nil, &u); code != 200 || len(u.Rows) != 1 {
 		t.Fatalf("usage: %d %s", code, raw)
 	}
 	t.Logf("dead sandbox's usage after restart: %+v", u.Rows[0])
@@ -147,11 +147,11 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 	if err := os.WriteFile(plansFile, []byte(testPlans), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_METER_INTERVAL=1s", "WARREN_PLANS=" + plansFile}})
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_METER_INTERVAL=1s", "WARREN_PLANS=" + plansFile}})
 	var plans struct {
 		Plans []map[string]any `json:"plans"`
 	}
-	s.api("GET", "/v1/plans", nil, &plans)
+	s.API("GET", "/v1/plans", nil, &plans)
 	for _, planID := range []string{"payg", "resources", "team"} {
 		t.Run(planID, func(t *testing.T) {
 			var plan map[string]any
@@ -167,18 +167,18 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 			var ids []string
 			for i := range 2 {
 				var sb sandboxJSON
-				if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+				if code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
 					t.Fatalf("create: %d %s", code, raw)
 				}
 				ids = append(ids, sb.ID)
 				var r execJSON
-				s.apiKey(key, "POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": fmt.Sprintf("timeout %d sh -c 'while :; do :; done'; true", i+1)}, &r)
+				s.APIKey(key, "POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": fmt.Sprintf("timeout %d sh -c 'while :; do :; done'; true", i+1)}, &r)
 			}
 			for _, id := range ids {
-				s.apiKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
+				s.APIKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
 			}
 			var u usageJSON
-			s.apiKey(key, "GET", "/v1/usage?group_by=sandbox", nil, &u)
+			s.APIKey(key, "GET", "/v1/usage?group_by=sandbox", nil, &u)
 			if len(u.Rows) != 2 {
 				t.Fatalf("usage rows %+v; want 2 sandboxes", u.Rows)
 			}
@@ -190,14 +190,14 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 					Description, Quantity, Amount string
 				} `json:"lines"`
 			}
-			if code, raw := s.apiKey(key, "GET", "/v1/invoices/"+period, nil, &inv); code != 200 {
+			if code, raw := s.APIKey(key, "GET", "/v1/invoices/"+period, nil, &inv); code != 200 {
 				t.Fatalf("invoice: %d %s", code, raw)
 			}
 			t.Logf("%s: usage %+v; invoice total %s, by hand %s; lines %+v", planID, u.Total, inv.Total, want, inv.Lines)
 			if inv.Total != want {
 				t.Errorf("invoice total %s; computed by hand %s", inv.Total, want)
 			}
-			csv, _ := s.apiKey(key, "GET", "/v1/invoices/"+period+"?format=csv", nil, nil)
+			csv, _ := s.APIKey(key, "GET", "/v1/invoices/"+period+"?format=csv", nil, nil)
 			if csv != 200 {
 				t.Errorf("CSV export: %d", csv)
 			}
@@ -208,11 +208,11 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 	t.Run("spending limit", func(t *testing.T) {
 		_, key := s.newTeam(map[string]any{"name": "thrifty", "plan_id": "payg", "spend_limit": "0.05"})
 		var sb sandboxJSON
-		if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+		if code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
 			t.Fatalf("first create: %d %s", code, raw)
 		}
-		s.apiKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
-		code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, nil)
+		s.APIKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
+		code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, nil)
 		e := decodeErr(t, raw)
 		t.Logf("after one sandbox: %d %s", code, raw)
 		if code != 403 || e.Code != "quota_exceeded" || e.Quota != "spending_limit" || e.Limit != 0.05 || e.Used < 0.05 {
@@ -222,14 +222,14 @@ func TestInvoiceMatchesUsage(t *testing.T) {
 		var teams struct {
 			Teams []teamJSON `json:"teams"`
 		}
-		s.apiKey(key, "GET", "/v1/teams", nil, &teams)
-		if code, raw := s.api("PATCH", "/v1/teams/"+teams.Teams[0].ID, map[string]any{"spend_limit": "10"}, nil); code != 200 {
+		s.APIKey(key, "GET", "/v1/teams", nil, &teams)
+		if code, raw := s.API("PATCH", "/v1/teams/"+teams.Teams[0].ID, map[string]any{"spend_limit": "10"}, nil); code != 200 {
 			t.Fatalf("raising the limit: %d %s", code, raw)
 		}
-		if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+		if code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
 			t.Errorf("create after raising the limit: %d %s", code, raw)
 		} else {
-			s.apiKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
+			s.APIKey(key, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil)
 		}
 	})
 }

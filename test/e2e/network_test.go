@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/test/internal/harness"
 )
 
 // fakeInternet is a test host in a network namespace of the test's own, routed from the
@@ -120,7 +122,7 @@ for i in $(seq 50); do curl -s -m 1 http://127.0.0.1:8000/ >/dev/null && exit 0;
 
 func TestNetworkIsolation(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	inet := newFakeInternet(t, 100+int(serverSeq.Load()))
+	inet := newFakeInternet(t, 100+int(harness.ServerSeq.Load()))
 	hostLn, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,13 +131,13 @@ func TestNetworkIsolation(t *testing.T) {
 	go http.Serve(hostLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "host-ok") }))
 	hostPort := hostLn.Addr().(*net.TCPAddr).Port
 
-	a := s.create(map[string]any{}) // slot 0, internet on by default
-	b := s.create(map[string]any{"internet": false})
+	a := s.Create(map[string]any{}) // slot 0, internet on by default
+	b := s.Create(map[string]any{"internet": false})
 	if !a.Internet || b.Internet {
 		t.Fatalf("internet flags: a=%v b=%v", a.Internet, b.Internet)
 	}
 	aAddr, aGW := slotAddr(s.CIDR, 0, false), slotAddr(s.CIDR, 0, true)
-	if r := s.exec(a.ID, tcpServer); r.ExitCode != 0 {
+	if r := s.Exec(a.ID, tcpServer); r.ExitCode != 0 {
 		t.Fatalf("starting server in sandbox: %+v", r)
 	}
 	inetURL := "http://" + net.JoinHostPort(inet.addr.String(), "8080") + "/"
@@ -154,7 +156,7 @@ func TestNetworkIsolation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := s.exec(c.sandbox, c.cmd)
+			r := s.Exec(c.sandbox, c.cmd)
 			if (r.ExitCode == 0) != c.ok || !strings.Contains(r.Stdout, c.want) {
 				t.Errorf("%s: exit %d stdout %q stderr %q", c.cmd, r.ExitCode, r.Stdout, r.Stderr)
 			}
@@ -168,6 +170,6 @@ func TestNetworkIsolation(t *testing.T) {
 	}
 	resp.Body.Close()
 	// Switching internet off at create is per sandbox: a's access is untouched by b.
-	s.kill(a.ID)
-	s.kill(b.ID)
+	s.Kill(a.ID)
+	s.Kill(b.ID)
 }

@@ -12,15 +12,15 @@ import (
 // a URL that reaches it through the proxy.
 func TestPorts(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	sb := s.create(map[string]any{"timeout": 120})
+	sb := s.Create(map[string]any{"timeout": 120})
 	var got struct {
 		Domain string `json:"domain"`
 	}
-	s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+	s.API("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
 	if got.Domain == "" {
 		t.Errorf("sandbox JSON has no domain")
 	}
-	r := s.exec(sb.ID, "cd /tmp && echo served > index.html && setsid -f python3 -m http.server 8000 >/dev/null 2>&1; echo ok")
+	r := s.Exec(sb.ID, "cd /tmp && echo served > index.html && setsid -f python3 -m http.server 8000 >/dev/null 2>&1; echo ok")
 	if !strings.Contains(r.Stdout, "ok") {
 		t.Fatalf("starting the server: %+v", r)
 	}
@@ -32,7 +32,7 @@ func TestPorts(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		s.api("GET", "/v1/sandboxes/"+sb.ID+"/ports", nil, &ports)
+		s.API("GET", "/v1/sandboxes/"+sb.ID+"/ports", nil, &ports)
 		if len(ports.Ports) > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -56,7 +56,7 @@ func TestPorts(t *testing.T) {
 	}
 	// Another team cannot list them.
 	_, other := s.newTeam(map[string]any{"name": "other"})
-	if code, _ := s.apiKey(other, "GET", "/v1/sandboxes/"+sb.ID+"/ports", nil, nil); code != 404 {
+	if code, _ := s.APIKey(other, "GET", "/v1/sandboxes/"+sb.ID+"/ports", nil, nil); code != 404 {
 		t.Errorf("another team listing ports = %d; want 404", code)
 	}
 }

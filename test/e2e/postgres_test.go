@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net/url"
 	"os"
 	"strings"
@@ -16,13 +17,7 @@ import (
 // TestPostgresBackend runs a server on PostgreSQL (WARREN_DATABASE_URL) in a database of
 // its own: teams, quotas, sandboxes, usage and a restart that finds everything again.
 func TestPostgresBackend(t *testing.T) {
-	admin := os.Getenv("WARREN_TEST_DATABASE_URL")
-	if admin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WARREN_TEST_DATABASE_URL is unset: CI must run scripts/test-services.sh (make test does)")
-		}
-		t.Skip("WARREN_TEST_DATABASE_URL is unset: run scripts/test-services.sh (make test does)")
-	}
+	admin := testenv.NeedsEnv(t, "WARREN_TEST_DATABASE_URL", "run scripts/test-services.sh (make test does)")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
@@ -47,9 +42,9 @@ func TestPostgresBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverOpts{dataDir: dir, extraEnv: env})
-	if !strings.Contains(s.logs.String(), "kind=postgres") {
-		t.Errorf("server log does not say it uses PostgreSQL:\n%s", s.logs.String())
+	s := startServer(t, serverOpts{DataDir: dir, ExtraEnv: env})
+	if !strings.Contains(s.Logs(), "kind=postgres") {
+		t.Errorf("server log does not say it uses PostgreSQL:\n%s", s.Logs())
 	}
 	_, key := s.newTeam(map[string]any{"name": "pg team", "quota": map[string]any{"max_sandboxes": 2}})
 	var wg sync.WaitGroup
@@ -60,7 +55,7 @@ func TestPostgresBackend(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var sb sandboxJSON
-			codes[i], _ = s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 120}, &sb)
+			codes[i], _ = s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 120}, &sb)
 			ids[i] = sb.ID
 		}()
 	}
@@ -79,27 +74,27 @@ func TestPostgresBackend(t *testing.T) {
 		t.Fatalf("6 concurrent creates against max_sandboxes 2 on PostgreSQL admitted %d", admitted)
 	}
 	var r execJSON
-	if code, raw := s.apiKey(key, "POST", "/v1/sandboxes/"+live[0]+"/commands", map[string]any{"cmd": "echo pg && sleep 1.5"}, &r); code != 200 || r.Stdout != "pg\n" {
+	if code, raw := s.APIKey(key, "POST", "/v1/sandboxes/"+live[0]+"/commands", map[string]any{"cmd": "echo pg && sleep 1.5"}, &r); code != 200 || r.Stdout != "pg\n" {
 		t.Fatalf("exec: %d %s", code, raw)
 	}
-	s.apiKey(key, "DELETE", "/v1/sandboxes/"+live[0], nil, nil)
+	s.APIKey(key, "DELETE", "/v1/sandboxes/"+live[0], nil, nil)
 
 	// A graceful restart (which kills the rest) keeps every record.
-	s.stopKeep()
-	s.start(env)
+	s.StopKeep()
+	s.Start(env)
 	var got sandboxJSON
-	if code, raw := s.apiKey(key, "GET", "/v1/sandboxes/"+live[0], nil, &got); code != 200 || got.State != "stopped" || got.EndReason != "killed" {
+	if code, raw := s.APIKey(key, "GET", "/v1/sandboxes/"+live[0], nil, &got); code != 200 || got.State != "stopped" || got.EndReason != "killed" {
 		t.Errorf("after restart: %d %s", code, raw)
 	}
 	var us usageJSON
-	s.apiKey(key, "GET", "/v1/usage?group_by=sandbox", nil, &us)
+	s.APIKey(key, "GET", "/v1/usage?group_by=sandbox", nil, &us)
 	if len(us.Rows) != 2 || us.Total.WallMS < 1500 {
 		t.Errorf("usage after restart: %+v; want both sandboxes with their wall time", us)
 	}
 	var audit struct {
 		Entries []map[string]any `json:"entries"`
 	}
-	s.apiKey(key, "GET", "/v1/audit?action=sandbox.create", nil, &audit)
+	s.APIKey(key, "GET", "/v1/audit?action=sandbox.create", nil, &audit)
 	if len(audit.Entries) != 6 {
 		t.Errorf("audit has %d sandbox.create entries; want 6 (2 admitted, 4 refused)", len(audit.Entries))
 	}

@@ -105,7 +105,7 @@ func (st *procSSE) until(t *testing.T, name string, d time.Duration) (procEvent,
 
 func TestProcesses(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	sb := s.create(map[string]any{"template": "base"})
+	sb := s.Create(map[string]any{"template": "base"})
 	base := "/v1/sandboxes/" + sb.ID
 
 	start := func(t *testing.T, body map[string]any) int {
@@ -114,7 +114,7 @@ func TestProcesses(t *testing.T) {
 		var r struct {
 			PID int `json:"pid"`
 		}
-		code, raw := s.api("POST", base+"/commands", body, &r)
+		code, raw := s.API("POST", base+"/commands", body, &r)
 		if code != 201 || r.PID <= 0 {
 			t.Fatalf("background start: %d %s", code, raw)
 		}
@@ -135,7 +135,7 @@ func TestProcesses(t *testing.T) {
 				Cwd  string   `json:"cwd"`
 			} `json:"processes"`
 		}
-		if code, raw := s.api("GET", base+"/processes", nil, &l); code != 200 {
+		if code, raw := s.API("GET", base+"/processes", nil, &l); code != 200 {
 			t.Fatalf("list: %d %s", code, raw)
 		}
 		found := false
@@ -155,13 +155,13 @@ func TestProcesses(t *testing.T) {
 		if first, _ := ev.next(t, 10*time.Second); first.name != "start" || int(first.data["pid"].(float64)) != pid {
 			t.Fatalf("first event %+v", first)
 		}
-		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/stdin", base, pid), map[string]any{"data": "hello\n"}, nil); code != 204 {
+		if code, raw := s.API("POST", fmt.Sprintf("%s/processes/%d/stdin", base, pid), map[string]any{"data": "hello\n"}, nil); code != 204 {
 			t.Fatalf("stdin: %d %s", code, raw)
 		}
-		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/stdin", base, pid), map[string]any{"data_base64": "AGJ5dGVzCg=="}, nil); code != 204 {
+		if code, raw := s.API("POST", fmt.Sprintf("%s/processes/%d/stdin", base, pid), map[string]any{"data_base64": "AGJ5dGVzCg=="}, nil); code != 204 {
 			t.Fatalf("stdin base64: %d %s", code, raw)
 		}
-		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/stdin/close", base, pid), nil, nil); code != 204 {
+		if code, raw := s.API("POST", fmt.Sprintf("%s/processes/%d/stdin/close", base, pid), nil, nil); code != 204 {
 			t.Fatalf("close stdin: %d %s", code, raw)
 		}
 		end, out := ev.until(t, "end", 15*time.Second)
@@ -198,10 +198,10 @@ func TestProcesses(t *testing.T) {
 		if got.String() != want.String() {
 			t.Errorf("second attach saw %q, want every tick in order from tick1", got.String())
 		}
-		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/signal", base, pid), map[string]any{"signal": "INT"}, nil); code != 400 || !strings.Contains(string(raw), "TERM or KILL") {
+		if code, raw := s.API("POST", fmt.Sprintf("%s/processes/%d/signal", base, pid), map[string]any{"signal": "INT"}, nil); code != 400 || !strings.Contains(string(raw), "TERM or KILL") {
 			t.Errorf("INT: %d %s, want 400 naming TERM and KILL", code, raw)
 		}
-		if code, raw := s.api("POST", fmt.Sprintf("%s/processes/%d/signal", base, pid), map[string]any{"signal": "TERM"}, nil); code != 204 {
+		if code, raw := s.API("POST", fmt.Sprintf("%s/processes/%d/signal", base, pid), map[string]any{"signal": "TERM"}, nil); code != 204 {
 			t.Fatalf("TERM: %d %s", code, raw)
 		}
 		end, _ := second.until(t, "end", 10*time.Second)
@@ -255,7 +255,7 @@ func TestProcesses(t *testing.T) {
 					PID int `json:"pid"`
 				} `json:"processes"`
 			}
-			s.api("GET", base+"/processes", nil, &l)
+			s.API("GET", base+"/processes", nil, &l)
 			running := false
 			for _, p := range l.Processes {
 				running = running || p.PID == pid
@@ -316,7 +316,7 @@ func TestProcesses(t *testing.T) {
 			{"POST", base + "/processes/999999/stdin/close", nil},
 			{"POST", base + "/processes/999999/signal", map[string]any{"signal": "KILL"}},
 		} {
-			code, raw := s.api(c.method, c.path, c.body, nil)
+			code, raw := s.API(c.method, c.path, c.body, nil)
 			if code != 404 || !strings.Contains(string(raw), "process 999999 is not running") {
 				t.Errorf("%s %s: %d %s", c.method, c.path, code, raw)
 			}
@@ -330,7 +330,7 @@ func TestProcesses(t *testing.T) {
 			TimedOut bool   `json:"timed_out"`
 		}
 		t0 := time.Now()
-		code, raw := s.api("POST", base+"/commands", map[string]any{"cmd": "echo started; sleep 30", "timeout": 1}, &r)
+		code, raw := s.API("POST", base+"/commands", map[string]any{"cmd": "echo started; sleep 30", "timeout": 1}, &r)
 		if code != 200 || r.ExitCode != -1 || !r.TimedOut || r.Stdout != "started\n" {
 			t.Errorf("JSON: %d %s", code, raw)
 		}
@@ -342,7 +342,7 @@ func TestProcesses(t *testing.T) {
 		if end.data["exit_code"].(float64) != -1 || end.data["timed_out"] != true {
 			t.Errorf("SSE end %+v", end.data)
 		}
-		if out := s.exec(sb.ID, "pgrep -c -x sleep || true"); strings.TrimSpace(out.Stdout) != "0" {
+		if out := s.Exec(sb.ID, "pgrep -c -x sleep || true"); strings.TrimSpace(out.Stdout) != "0" {
 			t.Errorf("sleeps still running after their timeouts: %s", out.Stdout)
 		}
 	})
@@ -355,10 +355,10 @@ func TestProcesses(t *testing.T) {
 			Size  int64  `json:"size"`
 		}
 		var fi fileInfo
-		if code, raw := s.api("POST", base+"/files/dir?path=/home/user/p/q/r", nil, &fi); code != 201 || fi.Type != "dir" || fi.Path != "/home/user/p/q/r" || fi.Owner != "user" {
+		if code, raw := s.API("POST", base+"/files/dir?path=/home/user/p/q/r", nil, &fi); code != 201 || fi.Type != "dir" || fi.Path != "/home/user/p/q/r" || fi.Owner != "user" {
 			t.Fatalf("mkdir -p: %d %s", code, raw)
 		}
-		if code, raw := s.api("POST", base+"/files/dir?path=/home/user/p/q/r", nil, &fi); code != 200 || fi.Type != "dir" {
+		if code, raw := s.API("POST", base+"/files/dir?path=/home/user/p/q/r", nil, &fi); code != 200 || fi.Type != "dir" {
 			t.Errorf("mkdir of an existing directory: %d %s", code, raw)
 		}
 		req, _ := http.NewRequest("PUT", s.URL+base+"/files/content?path=/home/user/p/f.txt", strings.NewReader("12345"))
@@ -368,33 +368,33 @@ func TestProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if code, raw := s.api("POST", base+"/files/dir?path=/home/user/p/f.txt", nil, nil); code != 409 {
+		if code, raw := s.API("POST", base+"/files/dir?path=/home/user/p/f.txt", nil, nil); code != 409 {
 			t.Errorf("mkdir over a file: %d %s", code, raw)
 		}
-		if code, raw := s.api("GET", base+"/files/stat?path=/home/user/p/f.txt", nil, &fi); code != 200 || fi.Type != "file" || fi.Size != 5 {
+		if code, raw := s.API("GET", base+"/files/stat?path=/home/user/p/f.txt", nil, &fi); code != 200 || fi.Type != "file" || fi.Size != 5 {
 			t.Errorf("stat: %d %s", code, raw)
 		}
-		if code, raw := s.api("POST", base+"/files/move", map[string]any{"from": "/home/user/p/f.txt", "to": "/home/user/moved/g.txt"}, &fi); code != 200 || fi.Path != "/home/user/moved/g.txt" || fi.Size != 5 {
+		if code, raw := s.API("POST", base+"/files/move", map[string]any{"from": "/home/user/p/f.txt", "to": "/home/user/moved/g.txt"}, &fi); code != 200 || fi.Path != "/home/user/moved/g.txt" || fi.Size != 5 {
 			t.Errorf("move: %d %s", code, raw)
 		}
-		if code, raw := s.api("GET", base+"/files/stat?path=/home/user/p/f.txt", nil, nil); code != 404 {
+		if code, raw := s.API("GET", base+"/files/stat?path=/home/user/p/f.txt", nil, nil); code != 404 {
 			t.Errorf("stat of the old path: %d %s", code, raw)
 		}
-		if code, raw := s.api("POST", base+"/files/move", map[string]any{"from": "/home/user/nope", "to": "/home/user/x"}, nil); code != 404 {
+		if code, raw := s.API("POST", base+"/files/move", map[string]any{"from": "/home/user/nope", "to": "/home/user/x"}, nil); code != 404 {
 			t.Errorf("move of a missing path: %d %s", code, raw)
 		}
-		if code, raw := s.api("DELETE", base+"/files?path=/home/user/p", nil, nil); code != 204 {
+		if code, raw := s.API("DELETE", base+"/files?path=/home/user/p", nil, nil); code != 204 {
 			t.Errorf("delete a tree: %d %s", code, raw)
 		}
-		if code, raw := s.api("DELETE", base+"/files?path=/home/user/p", nil, nil); code != 404 {
+		if code, raw := s.API("DELETE", base+"/files?path=/home/user/p", nil, nil); code != 404 {
 			t.Errorf("delete a missing path: %d %s", code, raw)
 		}
-		if code, raw := s.api("GET", base+"/files/stat?path=/home/user/p/q", nil, nil); code != 404 {
+		if code, raw := s.API("GET", base+"/files/stat?path=/home/user/p/q", nil, nil); code != 404 {
 			t.Errorf("stat inside the deleted tree: %d %s", code, raw)
 		}
 		// What the filesystem does not allow is a 409 that says what to do instead.
-		hostname := s.exec(sb.ID, "cat /etc/hostname").Stdout
-		code, raw := s.api("POST", base+"/files/move", map[string]any{"from": "/etc/hostname", "to": "/tmp/hostname"}, nil)
+		hostname := s.Exec(sb.ID, "cat /etc/hostname").Stdout
+		code, raw := s.API("POST", base+"/files/move", map[string]any{"from": "/etc/hostname", "to": "/tmp/hostname"}, nil)
 		var e struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
@@ -403,20 +403,20 @@ func TestProcesses(t *testing.T) {
 		if code != 409 || e.Code != "conflict" || !strings.Contains(e.Message, "copy it instead") {
 			t.Errorf("move of /etc/hostname (a bind mount): %d %s, want 409 saying to copy it", code, raw)
 		}
-		if out := s.exec(sb.ID, "cat /etc/hostname"); hostname == "" || out.Stdout != hostname {
+		if out := s.Exec(sb.ID, "cat /etc/hostname"); hostname == "" || out.Stdout != hostname {
 			t.Errorf("/etc/hostname after the refused move: %q, before %q", out.Stdout, hostname)
 		}
 		// ?user= chooses who owns what is made.
-		if code, raw := s.api("POST", base+"/files/dir?path=/tmp/made&user=root", nil, &fi); code != 201 || fi.Owner != "root" {
+		if code, raw := s.API("POST", base+"/files/dir?path=/tmp/made&user=root", nil, &fi); code != 201 || fi.Owner != "root" {
 			t.Errorf("root making a directory under /root: %d %s", code, raw)
 		}
 	})
 
 	t.Run("stream ends when the sandbox is killed", func(t *testing.T) {
-		other := s.create(map[string]any{"template": "base"})
+		other := s.Create(map[string]any{"template": "base"})
 		st := openSSE(t, s, "POST", "/v1/sandboxes/"+other.ID+"/commands", map[string]any{"cmd": "sleep 60", "stream": true})
 		st.until(t, "start", 10*time.Second)
-		s.kill(other.ID)
+		s.Kill(other.ID)
 		t0 := time.Now()
 		ev, _ := st.until(t, "error", 10*time.Second)
 		if took := time.Since(t0); took > 5*time.Second {
@@ -432,11 +432,11 @@ func TestProcesses(t *testing.T) {
 	})
 
 	t.Run("attached stream ends when the sandbox times out", func(t *testing.T) {
-		other := s.create(map[string]any{"template": "base", "timeout": 4})
+		other := s.Create(map[string]any{"template": "base", "timeout": 4})
 		var r struct {
 			PID int `json:"pid"`
 		}
-		if code, raw := s.api("POST", "/v1/sandboxes/"+other.ID+"/commands", map[string]any{"cmd": "sleep 60", "background": true}, &r); code != 201 {
+		if code, raw := s.API("POST", "/v1/sandboxes/"+other.ID+"/commands", map[string]any{"cmd": "sleep 60", "background": true}, &r); code != 201 {
 			t.Fatalf("start: %d %s", code, raw)
 		}
 		st := openSSE(t, s, "GET", fmt.Sprintf("/v1/sandboxes/%s/processes/%d/events", other.ID, r.PID), nil)

@@ -11,13 +11,13 @@ import (
 
 func TestCrashRecovery(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	survivor := s.create(map[string]any{"metadata": map[string]string{"role": "survivor"}})
-	victim := s.create(map[string]any{})
-	if r := s.exec(survivor.ID, "echo precious > /home/user/keep.txt"); r.ExitCode != 0 {
+	survivor := s.Create(map[string]any{"metadata": map[string]string{"role": "survivor"}})
+	victim := s.Create(map[string]any{})
+	if r := s.Exec(survivor.ID, "echo precious > /home/user/keep.txt"); r.ExitCode != 0 {
 		t.Fatalf("write: %+v", r)
 	}
 
-	s.crash() // SIGKILL: no cleanup, sandboxes keep running
+	s.Crash() // SIGKILL: no cleanup, sandboxes keep running
 
 	// While the server is down, one sandbox dies and a stray leftover appears.
 	if out, err := exec.Command("runsc", "--root", filepath.Join(s.DataDir, "runsc"), "kill", victim.ID, "KILL").CombinedOutput(); err != nil {
@@ -33,13 +33,13 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 
-	s.start(nil)
+	s.Start(nil)
 
-	if r := s.exec(survivor.ID, "cat /home/user/keep.txt"); r.Stdout != "precious\n" {
+	if r := s.Exec(survivor.ID, "cat /home/user/keep.txt"); r.Stdout != "precious\n" {
 		t.Errorf("survivor after restart: %+v", r)
 	}
 	var got sandboxJSON
-	s.api("GET", "/v1/sandboxes/"+victim.ID, nil, &got)
+	s.API("GET", "/v1/sandboxes/"+victim.ID, nil, &got)
 	if got.State != "stopped" || !strings.HasPrefix(got.EndReason, "lost") {
 		t.Errorf("victim after restart: %+v", got)
 	}
@@ -53,20 +53,20 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("victim's directory still there (%v)", err)
 	}
 	// A new sandbox gets a free address next to the survivor and works.
-	fresh := s.create(map[string]any{})
-	if r := s.exec(fresh.ID, "echo fresh"); r.Stdout != "fresh\n" {
+	fresh := s.Create(map[string]any{})
+	if r := s.Exec(fresh.ID, "echo fresh"); r.Stdout != "fresh\n" {
 		t.Errorf("new sandbox after restart: %+v", r)
 	}
 	// The survivor's timer was re-armed: setting a short timeout still ends it.
-	s.api("POST", "/v1/sandboxes/"+survivor.ID+"/timeout", map[string]any{"timeout": 1}, nil)
+	s.API("POST", "/v1/sandboxes/"+survivor.ID+"/timeout", map[string]any{"timeout": 1}, nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for got.State = ""; got.State != "stopped" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		s.api("GET", "/v1/sandboxes/"+survivor.ID, nil, &got)
+		s.API("GET", "/v1/sandboxes/"+survivor.ID, nil, &got)
 	}
 	if got.State != "stopped" {
 		t.Errorf("survivor did not expire after restart: %+v", got)
 	}
-	s.kill(fresh.ID)
+	s.Kill(fresh.ID)
 }
 
 // TestDeadSandboxIsNoticed: a sandbox that dies behind the server's back (here its
@@ -74,7 +74,7 @@ func TestCrashRecovery(t *testing.T) {
 // "running" until its timeout.
 func TestDeadSandboxIsNoticed(t *testing.T) {
 	s := startServer(t, serverOpts{})
-	sb := s.create(map[string]any{"timeout": 600})
+	sb := s.Create(map[string]any{"timeout": 600})
 	if out, err := exec.Command("runsc", "--root", filepath.Join(s.DataDir, "runsc"), "kill", sb.ID, "KILL").CombinedOutput(); err != nil {
 		t.Fatalf("killing the sandbox from outside: %v %s", err, out)
 	}
@@ -82,7 +82,7 @@ func TestDeadSandboxIsNoticed(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for got.State != "stopped" && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)
-		s.api("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
+		s.API("GET", "/v1/sandboxes/"+sb.ID, nil, &got)
 	}
 	if got.State != "stopped" || !strings.HasPrefix(got.EndReason, "lost") {
 		t.Fatalf("sandbox killed from outside: %+v", got)

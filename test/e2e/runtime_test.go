@@ -13,19 +13,19 @@ func TestRuntimeSelection(t *testing.T) {
 		ID      string `json:"id"`
 		Runtime string `json:"runtime"`
 	}
-	if code, raw := s.api("POST", "/v1/sandboxes", map[string]any{}, &def); code != 201 || def.Runtime != "gvisor" {
+	if code, raw := s.API("POST", "/v1/sandboxes", map[string]any{}, &def); code != 201 || def.Runtime != "gvisor" {
 		t.Fatalf("default create: %d %s", code, raw)
 	}
-	defer s.kill(def.ID)
-	if code, raw := s.api("POST", "/v1/sandboxes", map[string]any{"runtime": "runc"}, &rc); code != 201 || rc.Runtime != "runc" {
+	defer s.Kill(def.ID)
+	if code, raw := s.API("POST", "/v1/sandboxes", map[string]any{"runtime": "runc"}, &rc); code != 201 || rc.Runtime != "runc" {
 		t.Fatalf("runc create: %d %s", code, raw)
 	}
-	defer s.kill(rc.ID)
+	defer s.Kill(rc.ID)
 	// runc: root in the sandbox is an unprivileged id on the host (user namespace).
-	if r := s.exec(rc.ID, "cat /proc/self/uid_map"); !strings.Contains(r.Stdout, "100000") {
+	if r := s.Exec(rc.ID, "cat /proc/self/uid_map"); !strings.Contains(r.Stdout, "100000") {
 		t.Errorf("runc uid_map: %+v", r)
 	}
-	if r := s.exec(rc.ID, "echo $(id -un) on runc"); r.Stdout != "user on runc\n" {
+	if r := s.Exec(rc.ID, "echo $(id -un) on runc"); r.Stdout != "user on runc\n" {
 		t.Errorf("exec in runc: %+v", r)
 	}
 	cases := []struct {
@@ -38,7 +38,7 @@ func TestRuntimeSelection(t *testing.T) {
 		{map[string]any{"runtime": "firecracker"}, "runtime", "not available"},
 	}
 	for _, c := range cases {
-		code, raw := s.api("POST", "/v1/sandboxes", c.body, nil)
+		code, raw := s.API("POST", "/v1/sandboxes", c.body, nil)
 		if code != 400 || !strings.Contains(string(raw), c.field) || !strings.Contains(string(raw), c.mention) {
 			t.Errorf("%v: %d %s", c.body, code, raw)
 		}
@@ -47,9 +47,9 @@ func TestRuntimeSelection(t *testing.T) {
 		ID      string `json:"id"`
 		Runtime string `json:"runtime"`
 	}
-	code, raw := s.api("POST", "/v1/sandboxes", map[string]any{"min_isolation": "sandbox"}, &ok)
+	code, raw := s.API("POST", "/v1/sandboxes", map[string]any{"min_isolation": "sandbox"}, &ok)
 	if code != 201 || ok.Runtime != "gvisor" {
 		t.Fatalf("min_isolation sandbox: %d %s", code, raw)
 	}
-	s.kill(ok.ID)
+	s.Kill(ok.ID)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -38,17 +38,17 @@ type errJSON struct {
 
 // newTeam creates a team as the platform admin and returns it with a full-access key.
 func (s *server) newTeam(body map[string]any) (teamJSON, string) {
-	s.t.Helper()
+	s.T.Helper()
 	var t teamJSON
-	if code, raw := s.api("POST", "/v1/teams", body, &t); code != 201 {
-		s.t.Fatalf("create team: %d %s", code, raw)
+	if code, raw := s.API("POST", "/v1/teams", body, &t); code != 201 {
+		s.T.Fatalf("create team: %d %s", code, raw)
 	}
 	return t, s.newKey(t.ID, nil)
 }
 
 // newKey creates a key for a team as the platform admin.
 func (s *server) newKey(teamID string, scopes []string, extra ...map[string]any) string {
-	s.t.Helper()
+	s.T.Helper()
 	body := map[string]any{"name": "test", "team_id": teamID}
 	if scopes != nil {
 		body["scopes"] = scopes
@@ -59,8 +59,8 @@ func (s *server) newKey(teamID string, scopes []string, extra ...map[string]any)
 		}
 	}
 	var k keyJSON
-	if code, raw := s.api("POST", "/v1/keys", body, &k); code != 201 {
-		s.t.Fatalf("create key: %d %s", code, raw)
+	if code, raw := s.API("POST", "/v1/keys", body, &k); code != 201 {
+		s.T.Fatalf("create key: %d %s", code, raw)
 	}
 	return k.Key
 }
@@ -82,10 +82,10 @@ func TestTenantIsolation(t *testing.T) {
 	teamB, keyB := s.newTeam(map[string]any{"name": "team b"})
 
 	var sbB sandboxJSON
-	if code, raw := s.apiKey(keyB, "POST", "/v1/sandboxes", map[string]any{"timeout": 120}, &sbB); code != 201 {
+	if code, raw := s.APIKey(keyB, "POST", "/v1/sandboxes", map[string]any{"timeout": 120}, &sbB); code != 201 {
 		t.Fatalf("team B create: %d %s", code, raw)
 	}
-	if code, raw := s.apiKey(keyB, "PUT", "/v1/sandboxes/"+sbB.ID+"/files/content?path=/tmp/secret", "b's data", nil); code != 200 && code != 201 {
+	if code, raw := s.APIKey(keyB, "PUT", "/v1/sandboxes/"+sbB.ID+"/files/content?path=/tmp/secret", "b's data", nil); code != 200 && code != 201 {
 		t.Fatalf("team B write: %d %s", code, raw)
 	}
 
@@ -105,7 +105,7 @@ func TestTenantIsolation(t *testing.T) {
 			case strings.HasSuffix(c.path, "/timeout"):
 				body = map[string]any{"timeout": 600}
 			}
-			if code, raw := s.apiKey(keyA, c.method, c.path, body, nil); code != 404 {
+			if code, raw := s.APIKey(keyA, c.method, c.path, body, nil); code != 404 {
 				t.Errorf("team A %s %s = %d %s; want 404", c.method, c.path, code, raw)
 			}
 		}
@@ -123,7 +123,7 @@ func TestTenantIsolation(t *testing.T) {
 		var list struct {
 			Sandboxes []sandboxJSON `json:"sandboxes"`
 		}
-		s.apiKey(keyA, "GET", "/v1/sandboxes", nil, &list)
+		s.APIKey(keyA, "GET", "/v1/sandboxes", nil, &list)
 		for _, sb := range list.Sandboxes {
 			if sb.ID == sbB.ID {
 				t.Errorf("team A's listing shows team B's sandbox %s", sbB.ID)
@@ -131,7 +131,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		// B's sandbox is untouched.
 		var got sandboxJSON
-		if code, _ := s.apiKey(keyB, "GET", "/v1/sandboxes/"+sbB.ID, nil, &got); code != 200 || got.State != "running" {
+		if code, _ := s.APIKey(keyB, "GET", "/v1/sandboxes/"+sbB.ID, nil, &got); code != 200 || got.State != "running" {
 			t.Errorf("team B's sandbox after A's attempts: %d %+v", code, got)
 		}
 	})
@@ -140,7 +140,7 @@ func TestTenantIsolation(t *testing.T) {
 		var keysA struct {
 			Keys []keyJSON `json:"keys"`
 		}
-		s.apiKey(keyA, "GET", "/v1/keys", nil, &keysA)
+		s.APIKey(keyA, "GET", "/v1/keys", nil, &keysA)
 		for _, k := range keysA.Keys {
 			if k.TeamID != teamA.ID {
 				t.Errorf("team A's key listing has a key of team %s", k.TeamID)
@@ -149,11 +149,11 @@ func TestTenantIsolation(t *testing.T) {
 		var keysB struct {
 			Keys []keyJSON `json:"keys"`
 		}
-		s.apiKey(keyB, "GET", "/v1/keys", nil, &keysB)
+		s.APIKey(keyB, "GET", "/v1/keys", nil, &keysB)
 		if len(keysB.Keys) == 0 {
 			t.Fatal("team B has no keys listed")
 		}
-		if code, raw := s.apiKey(keyA, "DELETE", "/v1/keys/"+keysB.Keys[0].ID, nil, nil); code != 404 {
+		if code, raw := s.APIKey(keyA, "DELETE", "/v1/keys/"+keysB.Keys[0].ID, nil, nil); code != 404 {
 			t.Errorf("team A revoking team B's key = %d %s; want 404", code, raw)
 		}
 		var usage struct {
@@ -161,23 +161,23 @@ func TestTenantIsolation(t *testing.T) {
 				SandboxID string `json:"sandbox_id"`
 			} `json:"rows"`
 		}
-		if code, raw := s.apiKey(keyA, "GET", "/v1/usage?group_by=sandbox&sandbox_id="+sbB.ID, nil, &usage); code != 200 || len(usage.Rows) != 0 {
+		if code, raw := s.APIKey(keyA, "GET", "/v1/usage?group_by=sandbox&sandbox_id="+sbB.ID, nil, &usage); code != 200 || len(usage.Rows) != 0 {
 			t.Errorf("team A's usage for B's sandbox = %d %s; want 200 with no rows", code, raw)
 		}
-		if code, raw := s.apiKey(keyA, "GET", "/v1/usage?team_id="+teamB.ID, nil, nil); code != 404 {
+		if code, raw := s.APIKey(keyA, "GET", "/v1/usage?team_id="+teamB.ID, nil, nil); code != 404 {
 			t.Errorf("team A asking for team B's usage by team_id = %d %s; want 404", code, raw)
 		}
-		if code, raw := s.apiKey(keyA, "GET", "/v1/invoices?team_id="+teamB.ID, nil, nil); code != 404 {
+		if code, raw := s.APIKey(keyA, "GET", "/v1/invoices?team_id="+teamB.ID, nil, nil); code != 404 {
 			t.Errorf("team A asking for team B's invoices by team_id = %d %s; want 404", code, raw)
 		}
 		// The platform admin may read any team's usage.
-		if code, raw := s.api("GET", "/v1/usage?group_by=sandbox&team_id="+teamB.ID, nil, nil); code != 200 {
+		if code, raw := s.API("GET", "/v1/usage?group_by=sandbox&team_id="+teamB.ID, nil, nil); code != 200 {
 			t.Errorf("platform admin reading team B's usage = %d %s", code, raw)
 		}
-		if code, _ := s.apiKey(keyA, "GET", "/v1/teams/"+teamB.ID, nil, nil); code != 404 {
+		if code, _ := s.APIKey(keyA, "GET", "/v1/teams/"+teamB.ID, nil, nil); code != 404 {
 			t.Errorf("team A reading team B = %d; want 404", code)
 		}
-		if code, _ := s.apiKey(keyA, "GET", "/v1/users?team_id="+teamB.ID, nil, nil); code != 404 {
+		if code, _ := s.APIKey(keyA, "GET", "/v1/users?team_id="+teamB.ID, nil, nil); code != 404 {
 			t.Errorf("team A listing team B's users = %d; want 404", code)
 		}
 		var audit struct {
@@ -189,13 +189,13 @@ func TestTenantIsolation(t *testing.T) {
 			} `json:"entries"`
 		}
 		// A's log holds A's own (refused) attempts on B's sandbox, never B's actions.
-		s.apiKey(keyA, "GET", "/v1/audit?team_id="+teamB.ID, nil, &audit)
+		s.APIKey(keyA, "GET", "/v1/audit?team_id="+teamB.ID, nil, &audit)
 		for _, e := range audit.Entries {
 			if e.ActorID == keysB.Keys[0].ID || e.Target == sbB.ID && e.Status < 300 {
 				t.Errorf("team A's audit log shows team B's action %+v", e)
 			}
 		}
-		s.apiKey(keyB, "GET", "/v1/audit?action=sandbox.create", nil, &audit)
+		s.APIKey(keyB, "GET", "/v1/audit?action=sandbox.create", nil, &audit)
 		if len(audit.Entries) != 1 || audit.Entries[0].Target != sbB.ID {
 			t.Errorf("team B's audit log for sandbox.create = %+v; want one entry for %s", audit.Entries, sbB.ID)
 		}
@@ -203,7 +203,7 @@ func TestTenantIsolation(t *testing.T) {
 
 	t.Run("viewer cannot create, member can", func(t *testing.T) {
 		for _, u := range []struct{ email, role string }{{"viewer@a.example", "viewer"}, {"member@a.example", "member"}} {
-			if code, raw := s.api("POST", "/v1/users", map[string]any{"team_id": teamA.ID, "email": u.email, "password": "correct horse", "role": u.role}, nil); code != 201 {
+			if code, raw := s.API("POST", "/v1/users", map[string]any{"team_id": teamA.ID, "email": u.email, "password": "correct horse", "role": u.role}, nil); code != 201 {
 				t.Fatalf("create %s: %d %s", u.role, code, raw)
 			}
 		}
@@ -211,49 +211,49 @@ func TestTenantIsolation(t *testing.T) {
 			var l struct {
 				Token string `json:"token"`
 			}
-			if code, raw := s.apiKey("", "POST", "/v1/auth/login", map[string]any{"email": email, "password": "correct horse"}, &l); code != 200 {
+			if code, raw := s.APIKey("", "POST", "/v1/auth/login", map[string]any{"email": email, "password": "correct horse"}, &l); code != 200 {
 				t.Fatalf("login %s: %d %s", email, code, raw)
 			}
 			return l.Token
 		}
 		viewer, member := login("viewer@a.example"), login("member@a.example")
-		code, raw := s.apiKey(viewer, "POST", "/v1/sandboxes", map[string]any{}, nil)
+		code, raw := s.APIKey(viewer, "POST", "/v1/sandboxes", map[string]any{}, nil)
 		if code != 403 || decodeErr(t, raw).Code != "forbidden" {
 			t.Errorf("viewer create = %d %s; want 403 forbidden", code, raw)
 		}
-		if code, _ := s.apiKey(viewer, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+		if code, _ := s.APIKey(viewer, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 			t.Errorf("viewer list = %d; want 200", code)
 		}
-		if code, raw := s.apiKey(viewer, "POST", "/v1/keys", map[string]any{"name": "sneaky"}, nil); code != 403 {
+		if code, raw := s.APIKey(viewer, "POST", "/v1/keys", map[string]any{"name": "sneaky"}, nil); code != 403 {
 			t.Errorf("viewer creating a key = %d %s; want 403", code, raw)
 		}
 		var sb sandboxJSON
-		if code, raw := s.apiKey(member, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+		if code, raw := s.APIKey(member, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
 			t.Fatalf("member create = %d %s; want 201", code, raw)
 		}
-		if code, _ := s.apiKey(viewer, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 403 {
+		if code, _ := s.APIKey(viewer, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 403 {
 			t.Errorf("viewer kill = %d; want 403", code)
 		}
-		if code, _ := s.apiKey(member, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 204 {
+		if code, _ := s.APIKey(member, "DELETE", "/v1/sandboxes/"+sb.ID, nil, nil); code != 204 {
 			t.Errorf("member kill = %d; want 204", code)
 		}
-		if code, raw := s.apiKey("", "POST", "/v1/auth/login", map[string]any{"email": "viewer@a.example", "password": "wrong password"}, nil); code != 401 {
+		if code, raw := s.APIKey("", "POST", "/v1/auth/login", map[string]any{"email": "viewer@a.example", "password": "wrong password"}, nil); code != 401 {
 			t.Errorf("login with a wrong password = %d %s; want 401", code, raw)
 		}
 		// A read-only key is refused writes the same way.
 		ro := s.newKey(teamA.ID, []string{"sandboxes:read"})
-		if code, raw := s.apiKey(ro, "POST", "/v1/sandboxes", map[string]any{}, nil); code != 403 {
+		if code, raw := s.APIKey(ro, "POST", "/v1/sandboxes", map[string]any{}, nil); code != 403 {
 			t.Errorf("sandboxes:read key create = %d %s; want 403", code, raw)
 		}
 	})
 
 	t.Run("expired and revoked keys get 401", func(t *testing.T) {
 		short := s.newKey(teamA.ID, nil, map[string]any{"expires_in": 1})
-		if code, _ := s.apiKey(short, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+		if code, _ := s.APIKey(short, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 			t.Fatalf("fresh key = %d; want 200", code)
 		}
 		time.Sleep(1200 * time.Millisecond)
-		code, raw := s.apiKey(short, "GET", "/v1/sandboxes", nil, nil)
+		code, raw := s.APIKey(short, "GET", "/v1/sandboxes", nil, nil)
 		if code != 401 || !strings.Contains(decodeErr(t, raw).Message, "expired") {
 			t.Errorf("expired key = %d %s; want 401 saying expired", code, raw)
 		}
@@ -261,16 +261,16 @@ func TestTenantIsolation(t *testing.T) {
 		var keys struct {
 			Keys []keyJSON `json:"keys"`
 		}
-		s.apiKey(doomed, "GET", "/v1/keys", nil, &keys)
+		s.APIKey(doomed, "GET", "/v1/keys", nil, &keys)
 		last := keys.Keys[len(keys.Keys)-1]
-		if code, raw := s.apiKey(keyA, "DELETE", "/v1/keys/"+last.ID, nil, nil); code != 204 {
+		if code, raw := s.APIKey(keyA, "DELETE", "/v1/keys/"+last.ID, nil, nil); code != 204 {
 			t.Fatalf("revoke = %d %s", code, raw)
 		}
-		if code, _ := s.apiKey(doomed, "GET", "/v1/sandboxes", nil, nil); code != 401 {
+		if code, _ := s.APIKey(doomed, "GET", "/v1/sandboxes", nil, nil); code != 401 {
 			t.Errorf("revoked key = %d; want 401", code)
 		}
 	})
-	s.apiKey(keyB, "DELETE", "/v1/sandboxes/"+sbB.ID, nil, nil)
+	s.APIKey(keyB, "DELETE", "/v1/sandboxes/"+sbB.ID, nil, nil)
 }
 
 // TestQuotaConcurrentCreates: 50 simultaneous creates against a quota of 10 admit
@@ -290,7 +290,7 @@ func TestQuotaConcurrentCreates(t *testing.T) {
 			defer wg.Done()
 			<-start
 			var sb sandboxJSON
-			codes[i], bodies[i] = s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 120,
+			codes[i], bodies[i] = s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 120,
 				"limits": map[string]any{"cpu_cores": 0.25, "memory_mb": 128}}, &sb)
 			ids[i] = sb.ID
 		}()
@@ -319,18 +319,18 @@ func TestQuotaConcurrentCreates(t *testing.T) {
 	// Killing one frees a place.
 	for _, id := range ids {
 		if id != "" {
-			s.apiKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
+			s.APIKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
 			break
 		}
 	}
 	var sb sandboxJSON
-	if code, raw := s.apiKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
+	if code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, &sb); code != 201 {
 		t.Errorf("create after a kill = %d %s; want 201", code, raw)
 	}
 	ids = append(ids, sb.ID)
 	for _, id := range ids {
 		if id != "" {
-			s.apiKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
+			s.APIKey(key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
 		}
 	}
 }
@@ -341,7 +341,7 @@ func TestRateLimit(t *testing.T) {
 	_, key := s.newTeam(map[string]any{"name": "chatty", "quota": map[string]any{"requests_per_minute": 5}})
 	ok := 0
 	for range 5 {
-		if code, _ := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil); code == 200 {
+		if code, _ := s.APIKey(key, "GET", "/v1/sandboxes", nil, nil); code == 200 {
 			ok++
 		}
 	}
@@ -361,7 +361,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Another team is not affected.
 	_, other := s.newTeam(map[string]any{"name": "quiet", "quota": map[string]any{"requests_per_minute": 5}})
-	if code, _ := s.apiKey(other, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+	if code, _ := s.APIKey(other, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 		t.Errorf("another team = %d; want 200", code)
 	}
 }
@@ -369,17 +369,11 @@ func TestRateLimit(t *testing.T) {
 // TestRateLimitRedis: with WARREN_REDIS_URL the team's budget lives in Redis, where every
 // replica of the API finds it (internal/ratelimit tests two replicas sharing one budget).
 func TestRateLimitRedis(t *testing.T) {
-	rurl := os.Getenv("WARREN_TEST_REDIS_URL")
-	if rurl == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WARREN_TEST_REDIS_URL is unset: CI must run scripts/test-services.sh (make test does)")
-		}
-		t.Skip("WARREN_TEST_REDIS_URL is unset: run scripts/test-services.sh (make test does)")
-	}
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_REDIS_URL=" + rurl}})
+	rurl := testenv.NeedsEnv(t, "WARREN_TEST_REDIS_URL", "run scripts/test-services.sh (make test does)")
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_REDIS_URL=" + rurl}})
 	team, key := s.newTeam(map[string]any{"name": "shared budget", "quota": map[string]any{"requests_per_minute": 4}})
 	for i := range 4 {
-		if code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+		if code, raw := s.APIKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 			t.Fatalf("request %d = %d %s", i+1, code, raw)
 		}
 	}
@@ -394,7 +388,7 @@ func TestRateLimitRedis(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("Redis keys for the team: %v %v; want one", keys, err)
 	}
-	code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil)
+	code, raw := s.APIKey(key, "GET", "/v1/sandboxes", nil, nil)
 	if code != 429 || decodeErr(t, raw).Code != "rate_limited" {
 		t.Errorf("5th request = %d %s; want 429 rate_limited", code, raw)
 	}
@@ -402,7 +396,7 @@ func TestRateLimitRedis(t *testing.T) {
 	if err := rc.Del(context.Background(), keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if code, raw := s.apiKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
+	if code, raw := s.APIKey(key, "GET", "/v1/sandboxes", nil, nil); code != 200 {
 		t.Errorf("after clearing the team's Redis key = %d %s; want 200", code, raw)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/warren-sh/warren/test/internal/harness"
 )
 
 // consoleClient is a browser-like client of the console: a cookie jar, and the CSRF
@@ -171,7 +172,7 @@ func TestTerminal(t *testing.T) {
 	_, otherKey := s.newTeam(map[string]any{"name": "other team"})
 	readKey := s.newKey(team.ID, []string{"sandboxes:read"})
 	const email, password = "dev@console.example", "correct horse"
-	if code, raw := s.api("POST", "/v1/users", map[string]any{"team_id": team.ID, "email": email, "password": password, "role": "member"}, nil); code != 201 {
+	if code, raw := s.API("POST", "/v1/users", map[string]any{"team_id": team.ID, "email": email, "password": password, "role": "member"}, nil); code != 201 {
 		t.Fatalf("create user: %d %s", code, raw)
 	}
 	c := newConsoleClient(t, s)
@@ -233,7 +234,7 @@ func TestTerminal(t *testing.T) {
 	run := func(cmd string) execJSON {
 		t.Helper()
 		var r execJSON
-		if code, raw := s.apiKey(teamKey, "POST", "/v1/sandboxes/"+sbID+"/commands", map[string]any{"cmd": cmd}, &r); code != 200 {
+		if code, raw := s.APIKey(teamKey, "POST", "/v1/sandboxes/"+sbID+"/commands", map[string]any{"cmd": cmd}, &r); code != 200 {
 			t.Fatalf("exec %q: %d %s", cmd, code, raw)
 		}
 		return r
@@ -339,7 +340,7 @@ func TestTerminal(t *testing.T) {
 			m.CPUUsedPct < 0 || m.CPUUsedPct > 100 || time.Since(m.Timestamp) > time.Minute {
 			t.Errorf("metrics %s", raw)
 		}
-		if code, raw := s.apiKey(otherKey, "GET", "/v1/sandboxes/"+sbID+"/metrics", nil, nil); code != 404 {
+		if code, raw := s.APIKey(otherKey, "GET", "/v1/sandboxes/"+sbID+"/metrics", nil, nil); code != 404 {
 			t.Errorf("another team's metrics: %d %s", code, raw)
 		}
 	})
@@ -385,7 +386,7 @@ func TestTerminal(t *testing.T) {
 		}()
 		// Lines written while we follow arrive as they are written.
 		var r execJSON
-		if code, raw := s.apiKey(teamKey, "POST", "/v1/sandboxes/"+sbID+"/commands", map[string]any{"args": []string{marker}}, &r); code != 200 || r.ExitCode != 0 {
+		if code, raw := s.APIKey(teamKey, "POST", "/v1/sandboxes/"+sbID+"/commands", map[string]any{"args": []string{marker}}, &r); code != 200 || r.ExitCode != 0 {
 			t.Fatalf("running the marker: %d %s", code, raw)
 		}
 		found := false
@@ -481,11 +482,11 @@ func TestTerminalConsoleBuild(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the variant: %v\n%s", err, out)
 	}
-	// startServer runs binDir/warren; the agent stays the one the suite built.
-	orig := binDir
-	binDir = dir
-	s := startServer(t, serverOpts{extraEnv: []string{"WARREN_AGENT_PATH=" + filepath.Join(orig, "warren-agent")}})
-	binDir = orig
+	// startServer runs harness.BinDir/warren; the agent stays the one the suite built.
+	orig := harness.BinDir
+	harness.BinDir = dir
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_AGENT_PATH=" + filepath.Join(orig, "warren-agent")}})
+	harness.BinDir = orig
 	checkConsolePages(t, s, built, []byte(page))
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,9 +33,7 @@ func aclXattr(uid, gid uint32) []byte {
 }
 
 func TestEnsureShifted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create files owned by other users")
-	}
+	testenv.NeedsRoot(t, "create files owned by other users")
 	src := filepath.Join(t.TempDir(), "rootfs")
 	must := func(err error) {
 		t.Helper()

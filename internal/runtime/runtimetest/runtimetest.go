@@ -14,6 +14,7 @@ package runtimetest
 import (
 	"context"
 	"fmt"
+	"github.com/warren-sh/warren/internal/testenv"
 	"hash/fnv"
 	"net/netip"
 	"os"
@@ -88,9 +89,7 @@ var cases = []testCase{
 // Run runs the conformance suite against the drivers newDriver makes. newDriver is
 // called once, with the top-level t; the driver should keep its state in t.TempDir().
 func Run(t *testing.T, newDriver func(t *testing.T) runtime.Driver) {
-	if os.Geteuid() != 0 {
-		t.Skip("runtimetest: needs root (network namespaces, mounts, cgroups); run the tests as root")
-	}
+	testenv.NeedsRoot(t, "runtimetest: needs root (network namespaces, mounts, cgroups); run the tests as root")
 	for _, tool := range []string{"ip", "nft", "mkfs.ext4"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("runtimetest: %s is not installed; run scripts/install-deps.sh", tool)
