@@ -32,7 +32,12 @@ var BinDir string
 
 // Main is a suite's TestMain: it needs root and runsc (under CI their absence fails the
 // suite instead of passing it quietly), builds the binaries once, and runs the tests.
-func Main(m *testing.M, suite string) {
+func Main(m *testing.M, suite string) { MainWith(m, suite, nil) }
+
+// MainWith is Main with a function that runs after the tests, before the binaries are
+// removed: it gets the tests' exit code and returns the suite's (a suite's report may
+// turn a pass into a failure).
+func MainWith(m *testing.M, suite string, after func(code int) int) {
 	flag.Parse()
 	if testing.Short() {
 		fmt.Printf("%s: skipped under -short (make unit): these tests start real sandboxes\n", suite)
@@ -66,6 +71,9 @@ func Main(m *testing.M, suite string) {
 		}
 	}
 	code := m.Run()
+	if after != nil {
+		code = after(code)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
