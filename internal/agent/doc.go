@@ -21,5 +21,5 @@
 package agent
 
 // Version is the envd protocol version this agent implements. The control plane
-// reports it to SDKs as envdVersion, which gates SDK features (see e2b-protocol.md §5).
+// reports it to SDKs as envdVersion, which gates SDK features (see docs/e2b-protocol.md §5).
 const Version = "0.6.13"

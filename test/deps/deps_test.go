@@ -53,6 +53,7 @@ var packageOf = map[string]string{
 	"curl":             "curl",
 	"ss":               "iproute2",
 	"nsenter":          "util-linux",
+	"git":              "git",
 }
 
 // notPackages are programs that come with the toolchain rather than from apt.

@@ -3,7 +3,7 @@
 //
 // It is an edge, like api/rest: it authenticates the caller (X-API-Key: sk_..., or
 // Authorization: Bearer sk_...), speaks E2B's JSON shapes (camelCase; see
-// e2b-protocol.md §2), calls domain.SandboxService with the caller's
+// docs/e2b-protocol.md §2), calls domain.SandboxService with the caller's
 // domain.Principal, and maps domain error kinds to statuses in one place (errors.go).
 // Every error body is E2B's {"code": <int = HTTP status>, "message": "..."}: the SDK reads
 // the numeric code in the body, not the status, to recognise "not found".

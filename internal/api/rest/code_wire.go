@@ -9,7 +9,7 @@ import (
 )
 
 // The JSON shapes of code execution, and how an execution is assembled from the
-// interpreter's lines (e2b-protocol.md §4.1). openapi.json documents each of them.
+// interpreter's lines (docs/e2b-protocol.md §4.1). openapi.json documents each of them.
 
 type runCodeRequest struct {
 	Code      string            `json:"code"`

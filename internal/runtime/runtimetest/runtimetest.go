@@ -1,35 +1,40 @@
-// Package runtimetest is the conformance suite every runtime driver passes. It drives a
-// driver the way users do — through a real sandbox.Service on a real node (overlay
-// root filesystems, network namespaces, nftables), a real SQLite store, the real base
-// template and a freshly built warren-agent — and checks behaviour, limits, isolation
-// and that nothing is left on the host afterwards.
+// Package runtimetest is the contract every runtime driver passes: start, status, list,
+// destroy, and re-attaching to a sandbox through its persisted handle from a new driver
+// value (a restarted server). It exercises the runtime.Driver seam alone — the suite
+// prepares the root filesystem (an overlay of the base template, uid-shifted for drivers
+// that implement runtime.IDShifter) and runs a freshly built warren-agent as PID 1 — so
+// it is what a new driver (Firecracker, Cloud Hypervisor, ...) must pass first. The
+// behaviour of whole sandboxes on each driver (exec, files, limits, isolation, network)
+// is the full-stack suite in test/stack.
 //
 // A driver package wires it in with one test:
 //
-//	func TestConformance(t *testing.T) {
-//		runtimetest.Run(t, func(t *testing.T) runtime.Driver { ... })
+//	func TestContract(t *testing.T) {
+//		root := t.TempDir()
+//		runtimetest.Run(t, func() runtime.Driver { d, _ := New(Config{Root: root}); return d })
 //	}
+//
+// newDriver is called more than once and must return drivers over the same state (as a
+// restarted server would build).
 package runtimetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
-	"hash/fnv"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/network"
-	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
-	"github.com/warren-sh/warren/internal/sandbox"
-	"github.com/warren-sh/warren/internal/store/sqlite"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // Shared caches of a Warren host: the base template is built once per machine.
@@ -38,161 +43,301 @@ const (
 	debCache      = "/var/cache/warren/debs"
 )
 
-// env is one node with its service, shared by the cases of a run.
-type env struct {
-	drv     runtime.Driver
-	caps    runtime.Capabilities
-	base    string // the run's temporary directory root: every file of the run is below it
-	dataDir string // the node's and store's directory
-	netName string
-	netm    *network.Manager
-	node    *node.Node
-	store   *sqlite.Store
-	svc     *sandbox.Service
-	p       domain.Principal
-	// inetN is the third octet of the fake internet host's 198.18.n.0/24.
-	inetN int
+// suite is the state shared by the cases of one run.
+type suite struct {
+	newDriver func() runtime.Driver
+	drv       runtime.Driver
+	caps      runtime.Capabilities
+	lower     string // the base template's root filesystem
+	agent     string // a warren-agent built for the run
+	dir       string // sandbox directories live below it
+	seq       int
 }
 
-// limits of the run's service: small defaults, room above them for the limit cases.
-var (
-	defaultLimits = domain.Limits{CPUCores: 1, MemoryMB: 512, DiskMB: 1024, MaxProcesses: 512}
-	maxLimits     = domain.Limits{CPUCores: 2, MemoryMB: 2048, DiskMB: 4096, MaxProcesses: 2048}
-)
-
-type testCase struct {
-	name string
-	run  func(t *testing.T, e *env)
-}
-
-// cases run in order; restart recovery replaces the service, so it is not first.
-var cases = []testCase{
-	{"create", testCreate},
-	{"exec", testExec},
-	{"stdin", testStdin},
-	{"signals", testSignals},
-	{"pty", testPTY},
-	{"files", testFiles},
-	{"timeout expiry", testTimeoutExpiry},
-	{"kill", testKill},
-	{"restart recovery", testRecovery},
-	{"networking", testNetworking},
-	{"isolation", testIsolation},
-	{"root is not host root", testRootIsolation},
-	{"cpu limit", testCPULimit},
-	{"memory limit", testMemoryLimit},
-	{"pids limit", testPidsLimit},
-	{"disk limit", testDiskLimit},
-	{"cleanup", testCleanup},
-}
-
-// Run runs the conformance suite against the drivers newDriver makes. newDriver is
-// called once, with the top-level t; the driver should keep its state in t.TempDir().
-func Run(t *testing.T, newDriver func(t *testing.T) runtime.Driver) {
-	testenv.NeedsRoot(t, "runtimetest: needs root (network namespaces, mounts, cgroups); run the tests as root")
-	for _, tool := range []string{"ip", "nft", "mkfs.ext4"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("runtimetest: %s is not installed; run scripts/install-deps.sh", tool)
-		}
-	}
-	e := setup(t, newDriver)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, e) })
-	}
-}
-
-func setup(t *testing.T, newDriver func(t *testing.T) runtime.Driver) *env {
+// Run runs the driver contract against the drivers newDriver makes.
+func Run(t *testing.T, newDriver func() runtime.Driver) {
+	testenv.NeedsRoot(t, "runtimes create namespaces, cgroups and mounts")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	e := &env{}
-	data := t.TempDir()
-	e.base, e.dataDir = filepath.Dir(data), data
-	agent := buildAgent(t)
-	rootfs, err := (&template.Builder{CacheDir: templateCache, DebCache: debCache}).Ensure(ctx, template.Base())
+	s := &suite{newDriver: newDriver, drv: newDriver(), dir: t.TempDir()}
+	s.caps = s.drv.Capabilities()
+	// A user-namespaced sandbox's root is an unprivileged host id: it must be able to
+	// traverse to its root filesystem (t.TempDir's folders are 0700).
+	for _, d := range []string{filepath.Dir(s.dir), s.dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lower, err := (&template.Builder{CacheDir: templateCache, DebCache: debCache}).Ensure(ctx, template.Base())
 	if err != nil {
 		t.Fatalf("building the base template: %v", err)
 	}
-
-	e.drv = newDriver(t)
-	e.caps = e.drv.Capabilities()
-	h := fnv.New32a()
-	h.Write([]byte(e.caps.Name))
-	pid := os.Getpid()
-	e.netName = fmt.Sprintf("rt%.4s%d", e.caps.Name, pid%100000)
-	pool := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(240 + h.Sum32()%12), byte(pid % 256), 0}), 24)
-	e.inetN = 150 + int(h.Sum32()%50)
-	if e.netm, err = network.New(network.Config{Name: e.netName, Pool: pool}); err != nil {
-		t.Fatal(err)
+	s.lower = lower
+	s.agent = BuildAgent(t)
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, s *suite)
+	}{
+		{"capabilities", testCapabilities},
+		{"start, status and list", testStartStatusList},
+		{"re-attach from a persisted handle", testReattach},
+		{"destroy leaves no trace", testDestroy},
+		{"unknown handle is gone", testUnknown},
+		{"failed start leaves no trace", testFailedStart},
+		{"optional interfaces", testOptional},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, s) })
 	}
-	if err := e.netm.Init(ctx); err != nil {
-		t.Fatal(err)
+	if c, ok := s.drv.(interface{ Cleanup() }); ok {
+		c.Cleanup()
 	}
-	if e.node, err = node.New(node.Config{Dir: filepath.Join(data, "sandboxes"), AgentPath: agent, Driver: e.drv, Network: e.netm}); err != nil {
-		t.Fatal(err)
-	}
-	if e.store, err = sqlite.Open(ctx, filepath.Join(data, "warren.db")); err != nil {
-		t.Fatal(err)
-	}
-	team := &domain.Team{ID: domain.NewID(20), Name: "conformance", CreatedAt: time.Now().UTC()}
-	if err := e.store.CreateTeam(ctx, team); err != nil {
-		t.Fatal(err)
-	}
-	e.p = domain.Principal{TeamID: team.ID, Scopes: []domain.Scope{domain.ScopeAdmin}}
-	if err := e.store.UpsertTemplate(ctx, &domain.Template{ID: "base", Hash: template.Base().Hash(), RootFS: rootfs, Ready: true, BuiltAt: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	e.svc = e.newService(t)
-	t.Cleanup(func() { e.teardown(t) })
-	return e
 }
 
-// newService returns a sandbox service on the run's store and node.
-func (e *env) newService(t *testing.T) *sandbox.Service {
-	svc, err := sandbox.New(sandbox.Config{
-		Store: e.store, Node: e.node, DefaultTimeout: 3 * time.Minute, StartTimeout: time.Minute,
-		DefaultLimits: defaultLimits, MaxLimits: maxLimits,
-	})
+func testCapabilities(t *testing.T, s *suite) {
+	c := s.caps
+	if c.Name == "" || strings.ContainsAny(c.Name, " /") {
+		t.Errorf("capabilities name %q: want a short word (it is stored in handles and chosen by users)", c.Name)
+	}
+	if c.Isolation < runtime.IsolationContainer || c.Isolation > runtime.IsolationMicroVM {
+		t.Errorf("isolation %v is not one of container, sandbox, microvm", c.Isolation)
+	}
+	if c.RootFS != runtime.RootFSDirectory {
+		t.Skipf("root filesystem kind %v: this suite prepares directories only", c.RootFS)
+	}
+	if _, ok := s.drv.(runtime.IDShifter); ok != c.UserNamespace {
+		t.Errorf("UserNamespace is %v but the driver %s runtime.IDShifter", c.UserNamespace, map[bool]string{true: "implements", false: "does not implement"}[ok])
+	}
+}
+
+func testStartStatusList(t *testing.T, s *suite) {
+	ctx := context.Background()
+	h := s.start(t)
+	if h.ID == "" || h.Driver != s.caps.Name {
+		t.Errorf("handle %+v: want the sandbox id and driver %q", h, s.caps.Name)
+	}
+	// PID 1 (the agent) must stay up: a sandbox whose init exited is not running.
+	time.Sleep(500 * time.Millisecond)
+	if st, err := s.drv.Status(ctx, h); err != nil || st != runtime.StatusRunning {
+		t.Errorf("status after start: %v %v, want running", st, err)
+	}
+	ids, err := s.drv.List(ctx)
+	if err != nil || !contains(ids, h.ID) {
+		t.Errorf("list: %v %v, want it to contain %s", ids, err, h.ID)
+	}
+	s.destroy(t, h)
+}
+
+func testReattach(t *testing.T, s *suite) {
+	ctx := context.Background()
+	h := s.start(t)
+	b, err := json.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	var back runtime.Handle
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	// A restarted server: a new driver value over the same state, the handle from JSON.
+	again := s.newDriver()
+	if st, err := again.Status(ctx, back); err != nil || st != runtime.StatusRunning {
+		t.Errorf("status through a new driver and the persisted handle: %v %v, want running", st, err)
+	}
+	if ids, err := again.List(ctx); err != nil || !contains(ids, h.ID) {
+		t.Errorf("list through a new driver: %v %v, want %s", ids, err, h.ID)
+	}
+	if err := again.Destroy(ctx, back); err != nil {
+		t.Fatalf("destroy through a new driver: %v", err)
+	}
+	if st, _ := s.drv.Status(ctx, h); st == runtime.StatusRunning {
+		t.Error("the sandbox still runs after a new driver destroyed it")
+	}
+	s.unmount(t, h.ID)
 }
 
-// teardown ends whatever a failed case left running and checks the whole run left
-// nothing behind.
-func (e *env) teardown(t *testing.T) {
+func testDestroy(t *testing.T, s *suite) {
+	ctx := context.Background()
+	h := s.start(t)
+	s.destroy(t, h)
+	if st, err := s.drv.Status(ctx, h); err != nil || st == runtime.StatusRunning {
+		t.Errorf("status after destroy: %v %v, want not running", st, err)
+	}
+	if ids, _ := s.drv.List(ctx); contains(ids, h.ID) {
+		t.Errorf("list after destroy still has %s", h.ID)
+	}
+	if err := s.drv.Destroy(ctx, h); err != nil {
+		t.Errorf("destroying twice: %v (must succeed on an already destroyed sandbox)", err)
+	}
+	if tr := waitNoTraces(h.ID); len(tr) > 0 {
+		t.Errorf("traces left after destroy: %v", tr)
+	}
+}
+
+func testUnknown(t *testing.T, s *suite) {
+	h := runtime.Handle{ID: "never-started-" + domain.NewID(8), Driver: s.caps.Name}
+	if st, err := s.drv.Status(context.Background(), h); err != nil || st == runtime.StatusRunning {
+		t.Errorf("status of a sandbox that never existed: %v %v, want gone or stopped", st, err)
+	}
+	if err := s.drv.Destroy(context.Background(), h); err != nil {
+		t.Errorf("destroy of a sandbox that never existed: %v, want success", err)
+	}
+}
+
+func testFailedStart(t *testing.T, s *suite) {
+	id := s.nextID()
+	dir := filepath.Join(s.dir, id)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.drv.Start(context.Background(), runtime.Spec{
+		ID: id, RootFS: filepath.Join(dir, "no-such-rootfs"), StateDir: dir, Hostname: id,
+		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits,
+	})
+	if err == nil {
+		t.Fatal("start on a missing root filesystem succeeded")
+	}
+	if ids, _ := s.drv.List(context.Background()); contains(ids, id) {
+		t.Errorf("a failed start is still listed: %s", id)
+	}
+	_ = s.drv.Destroy(context.Background(), runtime.Handle{ID: id, Driver: s.caps.Name})
+	if tr := waitNoTraces(id); len(tr) > 0 {
+		t.Errorf("traces left after a failed start: %v", tr)
+	}
+}
+
+func testOptional(t *testing.T, s *suite) {
+	ctx := context.Background()
+	h := s.start(t)
+	defer s.destroy(t, h)
+	if sr, ok := s.drv.(runtime.StatsReader); ok {
+		st, err := sr.Stats(ctx, h)
+		if err != nil || st.PIDs < 1 || st.MemoryBytes <= 0 {
+			t.Errorf("stats of a running sandbox: %+v %v, want at least one process and some memory", st, err)
+		}
+	}
+	if k, ok := s.drv.(runtime.Killer); ok {
+		if err := k.Kill(ctx, h); err != nil {
+			t.Fatalf("kill: %v", err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for st, _ := s.drv.Status(ctx, h); st == runtime.StatusRunning; st, _ = s.drv.Status(ctx, h) {
+			if time.Now().After(deadline) {
+				t.Fatal("the sandbox still runs 10 s after Kill")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// limits are small: the contract is about lifecycle, not capacity.
+var limits = domain.Limits{CPUCores: 1, MemoryMB: 256, MaxProcesses: 256}
+
+func agentEnv() []string {
+	return []string{`WARREN_AGENT_CONFIG={"listen":":49983","access_token":"contract"}`}
+}
+
+func (s *suite) nextID() string {
+	s.seq++
+	return fmt.Sprintf("rtc%d%s", s.seq, strings.ToLower(domain.NewID(8)))
+}
+
+// start prepares a root filesystem and starts a sandbox with no network (the contract
+// does not need one), destroying it when the test ends if the case did not.
+func (s *suite) start(t *testing.T) runtime.Handle {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := e.svc.KillAll(ctx); err != nil {
-		t.Errorf("killing the sandboxes left: %v", err)
+	id := s.nextID()
+	dir := filepath.Join(s.dir, id)
+	rootfs := s.prepare(t, ctx, id, dir)
+	h, err := s.drv.Start(ctx, runtime.Spec{
+		ID: id, RootFS: rootfs, StateDir: dir, Hostname: id,
+		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits,
+	})
+	if err != nil {
+		s.unmount(t, id)
+		t.Fatalf("start: %v", err)
 	}
-	e.svc.Close() // waits for background teardowns
-	if n, err := e.svc.Sweep(ctx); err != nil || n > 0 {
-		t.Errorf("final sweep: %d leftovers removed (a case leaked them), err %v", n, err)
-	}
-	if err := e.netm.Close(ctx); err != nil {
-		t.Errorf("removing the nftables table: %v", err)
-	}
-	if c, ok := e.drv.(interface{ Cleanup() }); ok {
-		c.Cleanup()
-	}
-	_ = e.store.Close()
-	if out, _ := exec.Command("nft", "list", "table", "inet", e.netName).CombinedOutput(); len(out) > 0 && !containsAny(string(out), "No such file", "does not exist") {
-		t.Errorf("leak: nftables table %s left behind", e.netName)
-	}
+	t.Cleanup(func() {
+		_ = s.drv.Destroy(context.Background(), h)
+		s.unmount(t, id)
+	})
+	return h
 }
 
-// buildAgent builds a static warren-agent for the run.
-func buildAgent(t *testing.T) string {
+// prepare mounts dir/rootfs: an overlay of the base template (or its uid-shifted copy)
+// under a writable layer owned by the sandbox's root, as the node does.
+func (s *suite) prepare(t *testing.T, ctx context.Context, id, dir string) string {
+	t.Helper()
+	lower, uid, gid := s.lower, 0, 0
+	if sh, ok := s.drv.(runtime.IDShifter); ok {
+		shifted, err := sh.ShiftedRootFS(ctx, s.lower)
+		if err != nil {
+			t.Fatalf("shifted root filesystem: %v", err)
+		}
+		u, g := sh.HostRoot()
+		lower, uid, gid = shifted, int(u), int(g)
+	}
+	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "rootfs")
+	for _, d := range []string{upper, work, merged} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(upper, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		t.Fatalf("mounting the overlay: %v", err)
+	}
+	return merged
+}
+
+func (s *suite) destroy(t *testing.T, h runtime.Handle) {
+	t.Helper()
+	if err := s.drv.Destroy(context.Background(), h); err != nil {
+		t.Errorf("destroy: %v", err)
+	}
+	s.unmount(t, h.ID)
+}
+
+// unmount removes the sandbox's root filesystem mount (the node's job, not the driver's).
+func (s *suite) unmount(t *testing.T, id string) {
+	merged := filepath.Join(s.dir, id, "rootfs")
+	for i := 0; i < 50; i++ {
+		err := unix.Unmount(merged, 0)
+		if err == nil || err == unix.EINVAL || err == unix.ENOENT {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = unix.Unmount(merged, unix.MNT_DETACH)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildAgent builds a static warren-agent for a run, in a directory any host id may read
+// (the agent is bind-mounted into sandboxes, possibly by an unprivileged host id).
+func BuildAgent(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	// The agent is bind-mounted into sandboxes, possibly by an unprivileged host id.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "warren-agent")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/warren-agent")
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = ModuleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building warren-agent: %v\n%s", err, b)
@@ -200,7 +345,8 @@ func buildAgent(t *testing.T) string {
 	return out
 }
 
-func moduleRoot(t *testing.T) string {
+// ModuleRoot is the directory of the module's go.mod above the working directory.
+func ModuleRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -216,4 +362,55 @@ func moduleRoot(t *testing.T) string {
 		}
 		dir = parent
 	}
+}
+
+// waitNoTraces gives the host up to 10 s to finish reaping a destroyed sandbox (killed
+// processes leave /proc a moment after the kill) and returns what is still there.
+func waitNoTraces(id string) []string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr := Traces(id)
+		if len(tr) == 0 || time.Now().After(deadline) {
+			return tr
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Traces lists what of sandbox id is left on the host: cgroups and processes.
+func Traces(id string) []string { return append(CgroupTraces(id), ProcessTraces(id)...) }
+
+// CgroupTraces finds cgroup directories named id in every hierarchy (three levels deep:
+// controller/parent/id, and one more for runtimes that nest), as "cgroup <path>".
+func CgroupTraces(id string) []string {
+	var out []string
+	root := "/sys/fs/cgroup"
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if d.Name() == id {
+			out = append(out, "cgroup "+p)
+			return filepath.SkipDir
+		}
+		if strings.Count(strings.TrimPrefix(p, root), "/") >= 4 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
+}
+
+// ProcessTraces finds host processes whose command line or cgroup names id.
+func ProcessTraces(id string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmd, _ := os.ReadFile(p + "/cmdline")
+		cg, _ := os.ReadFile(p + "/cgroup")
+		if strings.Contains(string(cmd), id) || strings.Contains(string(cg), id) {
+			out = append(out, fmt.Sprintf("process %s: %s", filepath.Base(p), strings.ReplaceAll(string(cmd), "\x00", " ")))
+		}
+	}
+	return out
 }

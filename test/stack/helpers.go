@@ -1,4 +1,4 @@
-package runtimetest
+package stack
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/runtimetest"
 )
 
 // create starts a sandbox and makes sure it is gone, leak-checked, when t ends.
@@ -146,8 +147,8 @@ func (e *env) traces(sb *domain.Sandbox) []string {
 			}
 		}
 	}
-	out = append(out, cgroupTraces(id)...)
-	out = append(out, processTraces(id)...)
+	out = append(out, runtimetest.CgroupTraces(id)...)
+	out = append(out, runtimetest.ProcessTraces(id)...)
 	_ = filepath.WalkDir(e.base, func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.Contains(d.Name(), id) {
 			out = append(out, "file "+p)
@@ -164,41 +165,6 @@ func hostIf(name, id string) string {
 	h := fnv.New32a()
 	h.Write([]byte(name + "/" + id))
 	return fmt.Sprintf("wv%08x", h.Sum32())
-}
-
-// cgroupTraces finds cgroup directories named id in every hierarchy (three levels deep:
-// controller/parent/id, and one more for runtimes that nest).
-func cgroupTraces(id string) []string {
-	var out []string
-	root := "/sys/fs/cgroup"
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if d.Name() == id {
-			out = append(out, "cgroup "+p)
-			return filepath.SkipDir
-		}
-		if strings.Count(strings.TrimPrefix(p, root), "/") >= 4 {
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return out
-}
-
-// processTraces finds host processes whose command line or cgroup names id.
-func processTraces(id string) []string {
-	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		cmd, _ := os.ReadFile(p + "/cmdline")
-		cg, _ := os.ReadFile(p + "/cgroup")
-		if strings.Contains(string(cmd), id) || strings.Contains(string(cg), id) {
-			out = append(out, fmt.Sprintf("process %s: %s", filepath.Base(p), strings.ReplaceAll(string(cmd), "\x00", " ")))
-		}
-	}
-	return out
 }
 
 func containsAny(s string, subs ...string) bool {

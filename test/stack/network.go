@@ -1,4 +1,4 @@
-package runtimetest
+package stack
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/internal/runtime/runtimetest"
 
 	"golang.org/x/sys/unix"
 
@@ -218,7 +220,7 @@ func testRootIsolation(t *testing.T, e *env) {
 	if !e.caps.SharesHostKernel {
 		marker := strconv.Itoa(900000 + os.Getpid()%99999)
 		e.sh(t, sb.ID, "nohup sleep "+marker+" >/dev/null 2>&1 &")
-		for _, l := range processTraces("sleep\x00" + marker) {
+		for _, l := range runtimetest.ProcessTraces("sleep\x00" + marker) {
 			t.Errorf("sandbox process visible on the host: %s", l)
 		}
 	}

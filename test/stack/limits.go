@@ -1,4 +1,4 @@
-package runtimetest
+package stack
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/runtimetest"
 )
 
 // stats reads the sandbox's resource use through the driver, if it can.
@@ -79,7 +80,7 @@ func testCPULimit(t *testing.T, e *env) {
 // throttled returns nr_throttled from the cpu.stat of the cgroup named id (-1 if none).
 func throttled(id string) int64 {
 	var n int64 = -1
-	for _, p := range cgroupTraces(id) {
+	for _, p := range runtimetest.CgroupTraces(id) {
 		dir := strings.TrimPrefix(p, "cgroup ")
 		b, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
 		if err != nil {
@@ -170,7 +171,7 @@ func testMemoryLimit(t *testing.T, e *env) {
 // unknown.
 func hostOOMKills(id string) int64 {
 	var n int64 = -1
-	for _, p := range cgroupTraces(id) {
+	for _, p := range runtimetest.CgroupTraces(id) {
 		dir := strings.TrimPrefix(p, "cgroup ")
 		b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
 		if err != nil {
@@ -187,7 +188,7 @@ func hostOOMKills(id string) int64 {
 
 // hostCgroupInt reads an integer file of the sandbox's memory cgroup (-1 if none).
 func hostCgroupInt(id, name string) int64 {
-	for _, p := range cgroupTraces(id) {
+	for _, p := range runtimetest.CgroupTraces(id) {
 		dir := strings.TrimPrefix(p, "cgroup ")
 		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 			var v int64

@@ -1,4 +1,4 @@
-package runtimetest
+package stack
 
 import (
 	"bytes"
