@@ -4,8 +4,10 @@ GO       ?= go
 BIN      := bin
 GOFLAGS  ?= -trimpath
 TESTTIME ?= 40m
+# Each fuzz target runs this long in make test (scripts/fuzz.sh); the corpora are in testdata/fuzz.
+FUZZTIME ?= 15s
 
-.PHONY: all build deps run test unit vet leak-check clean web
+.PHONY: all build deps run test unit vet fuzz leak-check clean web
 
 all: build
 
@@ -49,11 +51,17 @@ test: build vet
 	WARREN_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout $(TESTTIME) ./...
 	# The Go SDK is its own module; its suite starts a real server from bin/.
 	cd sdk/go && CI=$${CI:-} WARREN_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+	@FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 	@./scripts/leak-check.sh
 
+# Only what needs neither root nor a service: tests that do skip under -short
+# (internal/testenv), and the end-to-end suites skip whole.
 unit:
 	$(GO) test -count=1 -short ./...
 	cd sdk/go && $(GO) test -count=1 -short ./...
+
+fuzz:
+	@FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 leak-check:
 	@./scripts/leak-check.sh
