@@ -100,7 +100,7 @@ var allowedSyscalls = []string{
 	"set_robust_list", "setsid", "setsockopt", "set_thread_area", "set_tid_address",
 	"setuid", "setuid32", "setxattr", "setxattrat", "shmat", "shmctl", "shmdt", "shmget",
 	"shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn",
-	"socketcall", "socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx",
+	"socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx",
 	"symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill",
 	"time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
 	"timer_gettime64", "timer_settime", "timer_settime64", "timerfd_create",
@@ -118,10 +118,14 @@ var archSyscalls = map[string][]string{
 	"arm64": {"arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"},
 }
 
-// seccompArches are the ABIs the filter covers (syscalls of any other ABI are killed).
+// seccompArches are the ABIs the filter covers: the native one only. A syscall made
+// through a compat ABI (int 0x80 on x86-64, x32, AArch32) matches no rule for its
+// architecture and is refused by the runtime's bad-architecture action, so the compat
+// entry points — and socketcall, through which the 32-bit ABI multiplexes socket calls
+// past the socket(2) argument rules — are out of reach.
 var seccompArches = map[string][]string{
-	"amd64": {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"},
-	"arm64": {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"},
+	"amd64": {"SCMP_ARCH_X86_64"},
+	"arm64": {"SCMP_ARCH_AARCH64"},
 }
 
 // DefaultSeccomp returns the seccomp profile of container sandboxes: default action

@@ -93,7 +93,8 @@ func TestSeccompProfile(t *testing.T) {
 		"mount", "umount2", "unshare", "setns", "kexec_load", "kexec_file_load", "init_module", "finit_module",
 		"delete_module", "open_by_handle_at", "name_to_handle_at", "userfaultfd", "reboot", "swapon", "swapoff",
 		"syslog", "pivot_root", "acct", "settimeofday", "clock_settime", "quotactl", "lookup_dcookie", "iopl",
-		"ioperm", "vm86", "vm86old", "io_uring_setup", "fsopen", "open_tree", "move_mount", "clone", "clone3", "personality"}
+		"ioperm", "vm86", "vm86old", "io_uring_setup", "fsopen", "open_tree", "move_mount", "clone", "clone3", "personality",
+		"socketcall"}
 	for _, n := range denied {
 		if allowed[n] {
 			t.Errorf("%s is allowed unconditionally", n)
@@ -112,6 +113,11 @@ func TestSeccompProfile(t *testing.T) {
 	}
 	if !cloneOK {
 		t.Error("clone is not limited to calls without namespace flags")
+	}
+	// Only the native ABI: a compat ABI (i386 int 0x80, x32, AArch32) would reach the
+	// kernel's compat entry points and socketcall.
+	if len(s.Architectures) != 1 || (s.Architectures[0] != "SCMP_ARCH_X86_64" && s.Architectures[0] != "SCMP_ARCH_AARCH64") {
+		t.Errorf("architectures %v, want the native one only", s.Architectures)
 	}
 	if *s.DefaultErrnoRet != 1 {
 		t.Errorf("default errno %d, want EPERM", *s.DefaultErrnoRet)
