@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/template"
 )
 
 // Config is the configuration of `warren serve`. Every field has a flag and a WARREN_
@@ -34,6 +36,9 @@ type Config struct {
 	// TemplateCache holds built template root filesystems, keyed by recipe hash
 	// (WARREN_TEMPLATE_CACHE, default /var/cache/warren/templates).
 	TemplateCache string
+	// AptMirror is the Debian mirror templates are built from (WARREN_APT_MIRROR); empty
+	// means the mirror of the host's own apt sources, else deb.debian.org.
+	AptMirror string
 	// AgentPath is the warren-agent binary injected into sandboxes (WARREN_AGENT_PATH,
 	// default: warren-agent beside the warren binary).
 	AgentPath string
@@ -120,6 +125,7 @@ func ParseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.ProxyListen, "proxy-listen", env("WARREN_PROXY_LISTEN", "127.0.0.1:3001"), "sandbox traffic proxy address (WARREN_PROXY_LISTEN)")
 	fs.StringVar(&c.Domain, "domain", env("WARREN_DOMAIN", ""), "sandbox domain for <port>-<id>.<domain> hosts (WARREN_DOMAIN; default localhost:<proxy port>)")
 	fs.StringVar(&c.DataDir, "data-dir", env("WARREN_DATA_DIR", "/var/lib/warren"), "data directory (WARREN_DATA_DIR)")
+	fs.StringVar(&c.AptMirror, "apt-mirror", env("WARREN_APT_MIRROR", ""), "Debian mirror for template builds (WARREN_APT_MIRROR; default: the host's apt sources)")
 	fs.StringVar(&c.TemplateCache, "template-cache", env("WARREN_TEMPLATE_CACHE", "/var/cache/warren/templates"), "template cache directory (WARREN_TEMPLATE_CACHE)")
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
@@ -170,6 +176,13 @@ func ParseFlags(args []string) (Config, error) {
 		MaxMemoryMB:       envInt("WARREN_TEAM_MAX_MEMORY_MB", 0),
 		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", 0),
 		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", 0),
+	}
+	if m := c.AptMirror; m != "" {
+		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "file:///") {
+			return c, fmt.Errorf("--apt-mirror %q: use an http://, https:// or file:/// URL of a Debian archive, such as http://deb.debian.org/debian", m)
+		}
+		// Template recipes read the mirror when they are made, all over the server.
+		template.SetMirror(m)
 	}
 	switch c.Runtime {
 	case "auto", "gvisor", "runc", "microvm":

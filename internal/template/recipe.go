@@ -203,7 +203,7 @@ func Base() Recipe {
 		Name:    "base",
 		Suite:   "bookworm",
 		Variant: "minbase",
-		Mirror:  DefaultMirror,
+		Mirror:  Mirror(),
 		Packages: []string{
 			"bash", "ca-certificates", "coreutils", "curl", "git", "iproute2",
 			"iputils-ping", "netcat-openbsd", "procps", "python3",
