@@ -30,7 +30,9 @@ func mountOverlay(lower, layer, dir string, rootUID, rootGID int) (string, error
 		return "", err
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+	// nosuid, nodev: a set-uid file or device node a tenant writes into its layer means
+	// nothing to the host (the sandbox's own /dev is the runtime's).
+	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return "", fmt.Errorf("mounting overlay root filesystem (is overlayfs available? modprobe overlay): %w", err)
 	}
 	return merged, nil

@@ -1,10 +1,13 @@
 package node
 
 import (
-	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 func TestUnescapeMount(t *testing.T) {
@@ -41,6 +44,14 @@ func TestOverlayReal(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "upper", "shared")); string(b) != "changed" {
 		t.Errorf("upper layer: %q", b)
+	}
+	// The tenant's layer carries no set-uid or device meaning on the host.
+	var st unix.Statfs_t
+	if err := unix.Statfs(merged, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Flags&unix.ST_NOSUID == 0 || st.Flags&unix.ST_NODEV == 0 {
+		t.Errorf("overlay mount flags %#x: want nosuid and nodev", st.Flags)
 	}
 	if err := unmountAll(dir); err != nil {
 		t.Fatal(err)

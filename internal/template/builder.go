@@ -108,6 +108,12 @@ func readMarker(dir string) (Marker, error) {
 // one builds and the others wait for it and then return the cached result. The returned
 // directory must be treated as read-only: sandboxes share it.
 func (b *Builder) Ensure(ctx context.Context, r Recipe) (string, error) {
+	if fi, err := os.Stat(b.CacheDir); err == nil && b.CacheDir != "" && fi.Mode().Perm() != 0o700 {
+		// A cache made by an older version (0755): restrict it before handing anything out.
+		if err := os.Chmod(b.CacheDir, 0o700); err != nil {
+			return "", fmt.Errorf("restricting template cache %s to root: %w", b.CacheDir, err)
+		}
+	}
 	if rootfs, ok := b.IsReady(r); ok {
 		return rootfs, nil
 	}
@@ -117,7 +123,10 @@ func (b *Builder) Ensure(ctx context.Context, r Recipe) (string, error) {
 	if b.CacheDir == "" {
 		return "", errors.New("template builder: CacheDir is not set")
 	}
-	if err := os.MkdirAll(b.CacheDir, 0o755); err != nil {
+	// 0700: the cache holds every template's root filesystem (and runc's uid-shifted
+	// copies) as root; nothing but root needs to walk it (overlay mounts reach their
+	// lower layers with the mounter's credentials).
+	if err := os.MkdirAll(b.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("creating template cache %s: %w", b.CacheDir, err)
 	}
 	p := newProgress(b.Progress, r.Name)

@@ -154,6 +154,30 @@ func TestEnsureUsesExistingMarkerWithoutRunning(t *testing.T) {
 	}
 }
 
+// TestEnsureRestrictsCache: the cache of root filesystems is root's alone (0700), also
+// when an older version made it 0755 and the template is already built.
+func TestEnsureRestrictsCache(t *testing.T) {
+	f := &fakeRunner{}
+	b, _ := newTestBuilder(t, f)
+	r := Base()
+	dir := b.Dir(r)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMarker(dir, Marker{Name: r.Name, Hash: r.Hash(), BuiltAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(b.CacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ensure(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(b.CacheDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("template cache mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+}
+
 func TestEnsureRebuildsOnBadMarker(t *testing.T) {
 	f := &fakeRunner{}
 	b, _ := newTestBuilder(t, f)

@@ -291,7 +291,7 @@ func (s *suite) prepare(t *testing.T, ctx context.Context, id, dir string) strin
 		t.Fatal(err)
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		t.Fatalf("mounting the overlay: %v", err)
 	}
 	return merged
