@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/envdpb/process"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 const module = "github.com/warren-sh/warren/"

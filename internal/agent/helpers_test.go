@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/warren-sh/warren/internal/envdpb/filesystem/filesystemconnect"
 	"github.com/warren-sh/warren/internal/envdpb/process"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // markerEnv is set in the sandbox-wide env of every test agent, so every process a

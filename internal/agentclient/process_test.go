@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/agent"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // attached collects what Attach reports, in a goroutine.

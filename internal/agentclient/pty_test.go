@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/agent"
 	"github.com/warren-sh/warren/internal/envdpb/process"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // newTestAgent runs a real agent in-process (processes run on this host, as root) and

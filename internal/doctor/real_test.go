@@ -3,7 +3,6 @@ package doctor
 import (
 	"bytes"
 	"context"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // TestRunReal checks this machine, including real runsc and runc runs in a minimal root

@@ -2,12 +2,13 @@ package network
 
 import (
 	"context"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 func TestAddressPlan(t *testing.T) {

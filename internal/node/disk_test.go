@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 func needRoot(t testing.TB) {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // TestReadUsageGVisor starts a real gVisor sandbox whose PID 1 writes 8 MiB to its

@@ -7,12 +7,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // TestCodeInterpreterReal builds the code-interpreter template into the shared cache (slow

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/testenv"
 	"github.com/warren-sh/warren/test/internal/harness"
 )
 

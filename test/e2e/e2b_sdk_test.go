@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // e2bSuiteTimeout bounds the whole JavaScript suite; it normally takes a few minutes.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net/url"
 	"os"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // TestPostgresBackend runs a server on PostgreSQL (WARREN_DATABASE_URL) in a database of

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // pySuiteTimeout bounds the pytest run; it normally takes about two minutes.

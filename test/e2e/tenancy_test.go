@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 type teamJSON struct {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
 	"github.com/warren-sh/warren/test/internal/harness"
 )
 

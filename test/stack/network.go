@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warren-sh/warren/internal/runtime/runtimetest"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/runtime/runtimetest"
 )
 
 // fakeInternet is an HTTP server in a network namespace the test makes, at 198.18.n.2,

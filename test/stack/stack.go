@@ -9,7 +9,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"github.com/warren-sh/warren/internal/testenv"
 	"hash/fnv"
 	"net/netip"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/store/sqlite"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // Shared caches of a Warren host: the base template is built once per machine.

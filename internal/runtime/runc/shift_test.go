@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"github.com/warren-sh/warren/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // aclXattr encodes a POSIX ACL (version 2) with one named user and one named group.
