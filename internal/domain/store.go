@@ -7,15 +7,33 @@ import (
 
 // Store persists teams, users, keys, templates, sandboxes, the audit log, usage and
 // invoices. Implementations: store/sqlite and store/postgres, held to one conformance
-// suite (store/storetest).
+// suite (store/storetest). It is the sum of the role interfaces below; a consumer that
+// needs only some of them should ask for only those.
 // Lookups of missing rows return a KindNotFound error.
 type Store interface {
+	TeamStore
+	UserStore
+	KeyStore
+	TemplateStore
+	SandboxStore
+	AuditStore
+	UsageStore
+	InvoiceStore
+
+	Close() error
+}
+
+// TeamStore persists teams.
+type TeamStore interface {
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, id string) (*Team, error)
 	ListTeams(ctx context.Context) ([]*Team, error)
 	// UpdateTeam writes Name, Quota, PlanID and SpendLimit.
 	UpdateTeam(ctx context.Context, t *Team) error
+}
 
+// UserStore persists a team's console users.
+type UserStore interface {
 	// CreateUser adds a user; an email already taken (case-insensitively) is KindConflict,
 	// an unknown team KindNotFound.
 	CreateUser(ctx context.Context, u *User) error
@@ -26,7 +44,10 @@ type Store interface {
 	// UpdateUser writes Name, Role, PasswordHash, LastLoginAt and DisabledAt.
 	UpdateUser(ctx context.Context, u *User) error
 	DeleteUser(ctx context.Context, teamID, id string) error
+}
 
+// KeyStore persists API keys (their hashes, never the secrets).
+type KeyStore interface {
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByHash returns the key with that hash, revoked or not.
 	GetAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
@@ -34,11 +55,18 @@ type Store interface {
 	// RevokeAPIKey marks a team's key revoked; NotFound if it is not that team's key.
 	RevokeAPIKey(ctx context.Context, teamID, id string, at time.Time) error
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
 
+// TemplateStore persists built templates.
+type TemplateStore interface {
 	UpsertTemplate(ctx context.Context, t *Template) error
 	GetTemplate(ctx context.Context, id string) (*Template, error)
 	ListTemplates(ctx context.Context) ([]*Template, error)
+}
 
+// SandboxStore persists sandboxes and answers the questions quotas and address
+// allocation ask of them.
+type SandboxStore interface {
 	CreateSandbox(ctx context.Context, s *Sandbox) error
 	// CreateSandboxWithinQuota inserts s only if the team's non-terminal sandboxes plus s
 	// stay within q (zero fields: no limit), atomically: concurrent calls, from this or
@@ -55,12 +83,18 @@ type Store interface {
 	ListSandboxes(ctx context.Context, f SandboxFilter) (items []*Sandbox, next string, err error)
 	// UsedSlots returns the address slots held by sandboxes that are not terminal.
 	UsedSlots(ctx context.Context) ([]int, error)
+}
 
+// AuditStore persists the append-only audit log.
+type AuditStore interface {
 	// AppendAudit adds an entry (its ID and, if zero, At are set). There is no way to
 	// change or remove entries.
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+}
 
+// UsageStore persists metered usage: per-day buckets and each sandbox's meter.
+type UsageStore interface {
 	// RecordUsage adds the deltas to their (sandbox, day) buckets and saves m, in one
 	// transaction, so that the counters in m and the booked usage never disagree.
 	RecordUsage(ctx context.Context, m *Meter, deltas []UsageDelta) error
@@ -70,12 +104,13 @@ type Store interface {
 	OpenMeters(ctx context.Context) ([]*Meter, error)
 	// ListUsage returns the buckets the filter selects, by day then sandbox id.
 	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRow, error)
+}
 
+// InvoiceStore persists issued invoices.
+type InvoiceStore interface {
 	// SaveInvoice stores a final invoice; one per team and period start (a second one is
 	// KindConflict).
 	SaveInvoice(ctx context.Context, inv *Invoice) error
 	// ListInvoices returns a team's saved invoices, newest period first.
 	ListInvoices(ctx context.Context, teamID string) ([]*Invoice, error)
-
-	Close() error
 }
