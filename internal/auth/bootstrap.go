@@ -28,7 +28,7 @@ const DefaultTeam = "default"
 //
 // A store error while checking the existing key is returned, not taken as "the key is
 // gone": an outage must not rotate the operator's key.
-func Bootstrap(ctx context.Context, store domain.Store, path string) (secret string, created bool, err error) {
+func Bootstrap(ctx context.Context, store Store, path string) (secret string, created bool, err error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -77,7 +77,7 @@ func Bootstrap(ctx context.Context, store domain.Store, path string) (secret str
 
 // createAdminKey creates an admin key for the oldest team named DefaultTeam, creating
 // the team if needed.
-func createAdminKey(ctx context.Context, store domain.Store) (*domain.Team, *domain.APIKey, string, error) {
+func createAdminKey(ctx context.Context, store Store) (*domain.Team, *domain.APIKey, string, error) {
 	now := time.Now().UTC()
 	teams, err := store.ListTeams(ctx)
 	if err != nil {

@@ -29,11 +29,20 @@ const (
 	msgRejected  = "invalid or revoked API key: use a current key, or ask a team admin to create one"
 )
 
-// KeyService implements domain.KeyService and domain.TeamService on a domain.Store:
-// API keys, console sessions, teams, users and the audit log. It is safe for
-// concurrent use.
+// Store is the part of domain.Store that auth reads and writes: teams, users, keys and
+// the audit log, and the quota usage a team report shows.
+type Store interface {
+	domain.TeamStore
+	domain.UserStore
+	domain.KeyStore
+	domain.AuditStore
+	TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error)
+}
+
+// KeyService implements domain.KeyService and domain.TeamService on a Store: API keys,
+// console sessions, teams, users and the audit log. It is safe for concurrent use.
 type KeyService struct {
-	store        domain.Store
+	store        Store
 	now          func() time.Time
 	log          *slog.Logger
 	signer       *Signer
@@ -68,7 +77,7 @@ func WithTeamDefaults(q domain.Quota, plan string, checkPlan func(id string) err
 }
 
 // NewKeyService returns a KeyService on store.
-func NewKeyService(store domain.Store, opts ...Option) (*KeyService, error) {
+func NewKeyService(store Store, opts ...Option) (*KeyService, error) {
 	if store == nil {
 		return nil, errors.New("auth: NewKeyService needs a store")
 	}

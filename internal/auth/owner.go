@@ -18,7 +18,7 @@ const DefaultOwnerEmail = "admin@warren.local"
 // team has no users, it creates an owner DefaultOwnerEmail with a random password,
 // writes "email password" to path (0600) and returns them with created=true. Change the
 // password in the console or with `warren users update`.
-func BootstrapOwner(ctx context.Context, store domain.Store, path string) (email, password string, created bool, err error) {
+func BootstrapOwner(ctx context.Context, store Store, path string) (email, password string, created bool, err error) {
 	teams, err := store.ListTeams(ctx)
 	if err != nil {
 		return "", "", false, fmt.Errorf("finding the default team: %w", err)

@@ -25,7 +25,7 @@ type cachedTeam struct {
 	at   time.Time
 }
 
-func (c *teamCache) get(ctx context.Context, store domain.Store, id string, now time.Time) (*domain.Team, error) {
+func (c *teamCache) get(ctx context.Context, store domain.TeamStore, id string, now time.Time) (*domain.Team, error) {
 	c.mu.Lock()
 	e, ok := c.m[id]
 	c.mu.Unlock()
