@@ -1,6 +1,8 @@
 // Package postgres implements domain.Store on PostgreSQL (pgx/v5 with pgxpool), for
 // deployments that run several servers against one database or want PostgreSQL's
-// operational tooling.
+// operational tooling. The queries are store/sqlstore's, shared with store/sqlite, run
+// on the pgx pool; this package owns the connection, the migrations and the PostgreSQL
+// dialect (TIMESTAMPTZ, JSONB, row locks, error codes).
 //
 // The URL is a pgx connection string; parameters pgx does not know are sent as run-time
 // settings, so "?search_path=warren" puts Warren's tables in their own schema (the
@@ -22,17 +24,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/store/sqlstore"
 )
 
 var _ domain.Store = (*Store)(nil)
@@ -40,9 +38,11 @@ var _ domain.Store = (*Store)(nil)
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Store is a domain.Store backed by a PostgreSQL database. It is safe for concurrent
-// use.
+// Store is a domain.Store backed by a PostgreSQL database: the shared queries of
+// sqlstore, run on the pool, plus Close. It is safe for concurrent use.
 type Store struct {
+	sqlstore.Stores
+
 	pool *pgxpool.Pool
 
 	closeOnce sync.Once
@@ -68,6 +68,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrating postgres store: %w", err)
 	}
+	s.Stores = sqlstore.New(newPool(pool), newPool(pool), dialect{})
 	return s, nil
 }
 
@@ -77,45 +78,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. File names are NNNN_name.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations must be numbered 1, 2, 3...: found %d at position %d", m.version, i+1)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies every migration newer than the schema's version in one transaction,
 // holding an advisory lock for the schema so that concurrent servers do not race.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := sqlstore.Migrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -144,11 +110,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this binary knows (%d): run a newer warren", current, len(ms))
 		}
 		for _, m := range ms[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("applying migration %04d_%s: %w", m.version, m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying migration %04d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("recording migration %04d_%s: %w", m.version, m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("recording migration %04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
 		return nil
@@ -160,60 +126,4 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
-}
-
-// PostgreSQL error codes the store classifies.
-const (
-	codeUniqueViolation     = "23505"
-	codeForeignKeyViolation = "23503"
-	codeBadEncoding         = "22021" // character_not_in_repertoire: NUL or invalid UTF-8 in text
-	codeBadUnicodeEscape    = "22P05" // untranslatable_character: \u0000 in JSONB
-)
-
-func pgCode(err error) string {
-	var e *pgconn.PgError
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
-
-func isUniqueViolation(err error) bool     { return pgCode(err) == codeUniqueViolation }
-func isForeignKeyViolation(err error) bool { return pgCode(err) == codeForeignKeyViolation }
-
-// classify turns the errors PostgreSQL raises for text it cannot store (which SQLite
-// would have stored) into KindInvalid, and returns any other error unchanged.
-func classify(err error) error {
-	switch pgCode(err) {
-	case codeBadEncoding, codeBadUnicodeEscape:
-		return &domain.Error{Kind: domain.KindInvalid,
-			Message: "text must be valid UTF-8 without NUL characters", Err: err}
-	}
-	return err
-}
-
-// rowScanner is pgx.Row or pgx.Rows.
-type rowScanner interface{ Scan(dest ...any) error }
-
-// collect scans every row and closes rows.
-func collect[T any](rows pgx.Rows, scan func(rowScanner) (*T, error)) ([]*T, error) {
-	defer rows.Close()
-	out := []*T{} // empty, not nil: edges encode it as [] rather than null
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// exec runs one write statement and returns the number of rows it changed.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := s.pool.Exec(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
 }

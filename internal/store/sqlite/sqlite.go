@@ -1,5 +1,7 @@
 // Package sqlite implements domain.Store on a single SQLite file (modernc.org/sqlite,
-// pure Go, no cgo).
+// pure Go, no cgo). The queries are store/sqlstore's, shared with store/postgres; this
+// package owns the driver, the file, the migrations and the SQLite dialect (times as unix
+// nanoseconds, JSON through json_extract and json_each, error codes).
 //
 // Concurrency: the database runs in WAL mode. All writes go through one pooled
 // connection (SetMaxOpenConns(1)) whose transactions begin IMMEDIATE, so writers in
@@ -18,21 +20,19 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/store/sqlstore"
 )
 
 var _ domain.Store = (*Store)(nil)
@@ -44,9 +44,11 @@ const busyTimeout = 10 * time.Second
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Store is a domain.Store backed by one SQLite database file. It is safe for
-// concurrent use.
+// Store is a domain.Store backed by one SQLite database file: the shared queries of
+// sqlstore, run on this file, plus Close. It is safe for concurrent use.
 type Store struct {
+	sqlstore.Stores
+
 	path string
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only connections
@@ -98,6 +100,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("migrating sqlite store %s: %w", abs, err)
 	}
+	s.Stores = sqlstore.New(sqlstore.FromDB(s.w), sqlstore.FromDB(s.r), dialect{})
 	return s, nil
 }
 
@@ -151,46 +154,11 @@ func dsn(path string, readOnly bool) string {
 	return "file://" + u.EscapedPath() + "?" + q.Encode()
 }
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. File names are NNNN_name.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations must be numbered 1, 2, 3...: found %d at position %d", m.version, i+1)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies every migration newer than the database's version, each in its own
 // transaction together with its schema_migrations row, so a crash never leaves a half
 // applied migration recorded as done.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := sqlstore.Migrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -209,13 +177,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for _, m := range ms[current:] {
 		if err := s.apply(ctx, m); err != nil {
-			return fmt.Errorf("applying migration %04d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("applying migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, m migration) error {
+func (s *Store) apply(ctx context.Context, m sqlstore.Migration) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -223,17 +191,17 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	defer tx.Rollback()
 	// Re-check inside the write lock: another process may have migrated meanwhile.
 	var done int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&done); err != nil {
 		return err
 	}
 	if done > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, time.Now().UnixNano()); err != nil {
+		m.Version, m.Name, time.Now().UnixNano()); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -244,31 +212,4 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
-}
-
-// sqliteCode returns the extended result code of a driver error, or 0.
-func sqliteCode(err error) int {
-	var e *sqlite.Error
-	if errors.As(err, &e) {
-		return e.Code()
-	}
-	return 0
-}
-
-func isUniqueViolation(err error) bool {
-	c := sqliteCode(err)
-	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-}
-
-func isForeignKeyViolation(err error) bool {
-	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-}
-
-// exec runs one write statement and returns the number of rows it changed.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := s.w.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
