@@ -82,6 +82,8 @@ func testListTemplateOrder(t *testing.T, s domain.Store) {
 	}{
 		{"template", domain.SandboxFilter{TeamID: a.ID, TemplateID: "code-interpreter", Limit: 2}},
 		{"created after", domain.SandboxFilter{TeamID: a.ID, CreatedAfter: at(5, 0), Limit: 3}},
+		// A bound outside what a store can keep still selects rightly.
+		{"created after, far past", domain.SandboxFilter{TeamID: a.ID, CreatedAfter: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), Limit: 5}},
 		{"ascending", domain.SandboxFilter{TeamID: a.ID, Ascending: true, Limit: 5}},
 		{"ascending template after", domain.SandboxFilter{TeamID: a.ID, Ascending: true, TemplateID: "base", CreatedAfter: at(2, 0), Limit: 2}},
 	}
