@@ -118,6 +118,11 @@ type Template struct {
 	// ReadyPort, when set, is a port whose GET /health must answer 2xx before a new
 	// sandbox of the template is handed out (its start command's server).
 	ReadyPort int
+	// PrivatePorts are the ports of the template's own services that are not meant to be
+	// public (the code interpreter's 49999, which runs any code it is sent): the proxy
+	// forwards a request to them only with the sandbox's access token (X-Access-Token) or
+	// its traffic token (E2B-Traffic-Access-Token), whatever allowPublicTraffic says.
+	PrivatePorts []int
 }
 
 // SandboxFilter selects sandboxes in a listing. Empty fields match everything.

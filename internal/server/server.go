@@ -277,6 +277,7 @@ func recordTemplate(ctx context.Context, b *template.Builder, store domain.Store
 	return store.UpsertTemplate(ctx, &domain.Template{
 		ID: r.Name, Description: templateDescriptions[r.Name], Hash: m.Hash, RootFS: rootfs,
 		Ready: true, BuiltAt: m.BuiltAt, SizeBytes: m.SizeBytes, StartCmd: startCmd(m), ReadyPort: templateReadyPorts[r.Name],
+		PrivatePorts: templatePrivatePorts[r.Name],
 	})
 }
 

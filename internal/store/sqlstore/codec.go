@@ -183,3 +183,29 @@ func parseCursor(version, s string) (cursor, error) {
 	}
 	return cursor{created: n, id: parts[2]}, nil
 }
+
+// encodePorts stores a port list as "p1,p2" (” for none), in a TEXT column of both
+// dialects.
+func encodePorts(ports []int) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = strconv.Itoa(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+// decodePorts reads encodePorts' form; ” is no ports (nil).
+func decodePorts(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ports []int
+	for _, part := range strings.Split(s, ",") {
+		p, err := strconv.Atoi(part)
+		if err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("private_ports: bad port %q", part)
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
+}

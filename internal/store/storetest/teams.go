@@ -169,7 +169,8 @@ func testTemplates(t *testing.T, s domain.Store) {
 	wantKind(t, "GetTemplate of a missing id", err, domain.KindNotFound)
 
 	py := &domain.Template{ID: "python", Description: "Python 3", Hash: "h1", RootFS: "/var/lib/warren/py",
-		Ready: true, BuiltAt: at(1, 3), SizeBytes: 1 << 33, StartCmd: "/usr/local/bin/server --port 49999", ReadyPort: 49999}
+		Ready: true, BuiltAt: at(1, 3), SizeBytes: 1 << 33, StartCmd: "/usr/local/bin/server --port 49999", ReadyPort: 49999,
+		PrivatePorts: []int{49999, 8888}}
 	base := &domain.Template{ID: "base"}
 	for _, tpl := range []*domain.Template{py, base} {
 		must(t, "inserting template", s.UpsertTemplate(ctx, tpl))
