@@ -101,7 +101,13 @@ type Route struct {
 	Running      bool
 	AccessToken  string // the agent's token (envd X-Access-Token)
 	TrafficToken string // "" when the sandbox's ports are public
+	// PrivatePorts are its template's private ports (Template.PrivatePorts): they need
+	// AccessToken in X-Access-Token or PortToken() in E2B-Traffic-Access-Token.
+	PrivatePorts []int
 }
+
+// PortToken is the traffic token of the routed sandbox (see PortToken).
+func (r *Route) PortToken() string { return PortToken(r.AccessToken, r.TrafficToken) }
 
 // Router resolves sandbox ids for the proxy. It is not team-scoped: the proxy
 // authenticates with the per-sandbox tokens instead. Unknown ids are KindNotFound.

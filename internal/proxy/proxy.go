@@ -9,9 +9,13 @@
 // sandbox with nothing listening on the port.
 //
 // Authentication is per sandbox, not per team: the agent port carries the agent's
-// X-Access-Token (the agent enforces it; the proxy rejects a wrong one early), and
-// sandboxes created without public traffic require E2B-Traffic-Access-Token on
-// every other port.
+// X-Access-Token (the agent enforces it; the proxy rejects a wrong one early); the
+// template's private ports (the code interpreter's 49999, which runs any code it is
+// sent and has no authentication of its own) need that access token or the sandbox's
+// traffic token (E2B-Traffic-Access-Token, domain.PortToken), whatever the sandbox's
+// traffic setting; and sandboxes created without public traffic require the traffic
+// token on every other port. A sandbox id is not a secret (it is in preview URLs and
+// logs), so nothing but these tokens opens a port that is not public.
 package proxy
 
 import (
@@ -26,6 +30,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,12 +189,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if agent {
+	switch {
+	case agent:
 		if !accessTokenOK(r, route.AccessToken) {
 			writeJSON(w, http.StatusUnauthorized, errorBody{Code: 401, Message: "invalid access token"})
 			return
 		}
-	} else if route.TrafficToken != "" && !tokenEqual(r.Header.Get(HeaderTrafficToken), route.TrafficToken) {
+	case slices.Contains(route.PrivatePorts, port):
+		// A CORS preflight carries no credentials and runs nothing; the service answers it.
+		if !isPreflight(r) && !privatePortOK(r, route) {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Code: 401, Message: fmt.Sprintf(
+				"port %d of sandbox %s is private: send the sandbox's access token (envdAccessToken) in the %s header "+
+					"or its traffic token (trafficAccessToken; traffic_token in /v1) in the %s header; "+
+					"both are given to callers with the sandboxes:write scope when they create or connect to the sandbox",
+				port, id, HeaderAccessToken, "E2B-Traffic-Access-Token")})
+			return
+		}
+	case route.TrafficToken != "" && !tokenEqual(r.Header.Get(HeaderTrafficToken), route.TrafficToken):
 		writeJSON(w, http.StatusForbidden, errorBody{Code: 403, Message: "this sandbox's ports are private: send its traffic access token in the E2B-Traffic-Access-Token header"})
 		return
 	}
@@ -367,6 +383,23 @@ func accessTokenOK(r *http.Request, want string) bool {
 		}
 	}
 	return true
+}
+
+// privatePortOK reports whether a request to one of the template's private ports
+// carries the sandbox's access token (every X-Access-Token value right) or its traffic
+// token. A sandbox without tokens opens its private ports to nobody.
+func privatePortOK(r *http.Request, route *domain.Route) bool {
+	if at := r.Header.Values(HeaderAccessToken); len(at) > 0 && route.AccessToken != "" {
+		ok := true
+		for _, got := range at {
+			ok = ok && tokenEqual(got, route.AccessToken)
+		}
+		if ok {
+			return true
+		}
+	}
+	want := route.PortToken()
+	return want != "" && tokenEqual(r.Header.Get(HeaderTrafficToken), want)
 }
 
 func tokenEqual(got, want string) bool {

@@ -397,3 +397,102 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("transport: %#v", p.rp.Transport)
 	}
 }
+
+// TestPrivatePorts: a template's private port (the code interpreter's) answers only to
+// the sandbox's access token or its traffic token, whatever allowPublicTraffic says, and a
+// sandbox id alone opens nothing (issue 13, High 1).
+func TestPrivatePorts(t *testing.T) {
+	var hits atomic.Int32
+	var seenTraffic atomic.Value
+	backend := func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		seenTraffic.Store(r.Header.Values("E2b-Traffic-Access-Token"))
+		w.WriteHeader(200)
+	}
+	ciPort := startBackend(t, backend)
+	webPort := startBackend(t, backend)
+	agentPort := startBackend(t, backend)
+	const access, traffic = "at-secret", "tt-secret"
+	derived := domain.PortToken(access, "")
+	routes := map[string]*domain.Route{
+		"public":    {Address: "127.0.0.1", Running: true, AccessToken: access, PrivatePorts: []int{ciPort}},
+		"private":   {Address: "127.0.0.1", Running: true, AccessToken: access, TrafficToken: traffic, PrivatePorts: []int{ciPort}},
+		"no-tokens": {Address: "127.0.0.1", Running: true, PrivatePorts: []int{ciPort}},
+	}
+	var current atomic.Value
+	srv, _ := startProxy(t, Config{AgentPort: agentPort}, func(id string) (*domain.Route, error) {
+		r := *routes[current.Load().(string)]
+		r.SandboxID = id
+		return &r, nil
+	})
+	type hdr = map[string]string
+	cases := []struct {
+		name, sandbox string
+		port          int
+		headers       hdr
+		want          int
+	}{
+		{"interpreter without a token", "public", ciPort, nil, 401},
+		{"interpreter with a wrong access token", "public", ciPort, hdr{"X-Access-Token": "nope"}, 401},
+		{"interpreter with the access token", "public", ciPort, hdr{"X-Access-Token": access}, 200},
+		{"interpreter with the traffic token", "public", ciPort, hdr{"E2B-Traffic-Access-Token": derived}, 200},
+		{"interpreter with both (the SDK's /execute)", "public", ciPort, hdr{"X-Access-Token": access, "E2B-Traffic-Access-Token": derived}, 200},
+		{"the access token is not a traffic token", "public", ciPort, hdr{"E2B-Traffic-Access-Token": access}, 401},
+		{"another sandbox's traffic token", "public", ciPort, hdr{"E2B-Traffic-Access-Token": domain.PortToken("other", "")}, 401},
+		{"public sandbox, other port, no token", "public", webPort, nil, 200},
+		{"private traffic: interpreter without a token", "private", ciPort, nil, 401},
+		{"private traffic: interpreter with the traffic token", "private", ciPort, hdr{"E2B-Traffic-Access-Token": traffic}, 200},
+		{"private traffic: interpreter with the access token", "private", ciPort, hdr{"X-Access-Token": access}, 200},
+		{"private traffic: derived token does not replace the traffic token", "private", ciPort, hdr{"E2B-Traffic-Access-Token": derived}, 401},
+		{"private traffic: other port without a token", "private", webPort, nil, 403},
+		{"private traffic: other port with the derived token", "private", webPort, hdr{"E2B-Traffic-Access-Token": derived}, 403},
+		{"private traffic: other port with the traffic token", "private", webPort, hdr{"E2B-Traffic-Access-Token": traffic}, 200},
+		{"private traffic: agent port is the agent's to check", "private", agentPort, nil, 200},
+		{"no tokens: empty headers open nothing", "no-tokens", ciPort, hdr{"X-Access-Token": "", "E2B-Traffic-Access-Token": ""}, 401},
+		{"no tokens: no headers open nothing", "no-tokens", ciPort, nil, 401},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			current.Store(c.sandbox)
+			hits.Store(0)
+			seenTraffic.Store([]string(nil))
+			req := newReq(t, srv, "POST", "/execute", c.port, strings.NewReader(`{"code":"1+1"}`))
+			for k, v := range c.headers {
+				req.Header[k] = []string{v}
+			}
+			resp, body := do(t, req)
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, c.want)
+			}
+			if c.want != 200 {
+				if hits.Load() != 0 {
+					t.Errorf("a refused request reached the sandbox")
+				}
+				var e errorBody
+				if json.Unmarshal([]byte(body), &e) != nil || e.Code != c.want {
+					t.Errorf("refusal body %s", body)
+				}
+				if c.want == 401 && (!strings.Contains(e.Message, fmt.Sprintf("port %d of sandbox %s is private", c.port, testID)) ||
+					!strings.Contains(e.Message, "X-Access-Token") || !strings.Contains(e.Message, "E2B-Traffic-Access-Token")) {
+					t.Errorf("401 message does not say what to send: %q", e.Message)
+				}
+				return
+			}
+			if v := seenTraffic.Load().([]string); len(v) > 0 {
+				t.Errorf("traffic token reached the sandbox: %q", v)
+			}
+		})
+	}
+
+	t.Run("preflight passes to the service", func(t *testing.T) {
+		current.Store("public")
+		hits.Store(0)
+		req := newReq(t, srv, "OPTIONS", "/execute", ciPort, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, body := do(t, req)
+		if resp.StatusCode != 200 || hits.Load() != 1 {
+			t.Fatalf("preflight: %d %s, backend hits %d", resp.StatusCode, body, hits.Load())
+		}
+	})
+}

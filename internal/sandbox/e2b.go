@@ -153,7 +153,8 @@ func (s *Service) Route(ctx context.Context, id string) (*domain.Route, error) {
 	ls, ok := s.live[id]
 	var r *domain.Route
 	if ok && !ls.ending {
-		r = &domain.Route{SandboxID: id, Address: ls.sb.Address, Running: true, AccessToken: ls.sb.AccessToken, TrafficToken: ls.sb.TrafficToken}
+		r = &domain.Route{SandboxID: id, Address: ls.sb.Address, Running: true, AccessToken: ls.sb.AccessToken,
+			TrafficToken: ls.sb.TrafficToken, PrivatePorts: ls.privatePorts}
 	}
 	s.mu.Unlock()
 	if r != nil {

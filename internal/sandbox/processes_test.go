@@ -111,7 +111,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	s := testService()
 	s.log = slog.New(slog.DiscardHandler)
 	s.live = map[string]*liveSandbox{}
-	s.track(&domain.Sandbox{ID: "abcdefghij0123456789", EndsAt: time.Now().Add(time.Hour)}, nil)
+	s.track(&domain.Sandbox{ID: "abcdefghij0123456789", EndsAt: time.Now().Add(time.Hour)}, nil, nil)
 	ls := s.live["abcdefghij0123456789"]
 	if ls.ctx.Err() != nil {
 		t.Fatal("a tracked sandbox's context is already done")

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -57,6 +58,16 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 			rep.Reaped++
 			continue
 		}
+		// The template's private ports must be known before the sandbox is routed again:
+		// without them the proxy would leave its services open.
+		tpl, err := s.cfg.Store.GetTemplate(ctx, sb.TemplateID)
+		var private []int
+		switch {
+		case err == nil:
+			private = tpl.PrivatePorts
+		case !domain.IsKind(err, domain.KindNotFound): // a template that is gone declares nothing
+			return rep, fmt.Errorf("reading template %s of sandbox %s: %w", sb.TemplateID, sb.ID, err)
+		}
 		agent := agentclient.New(net.JoinHostPort(sb.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
 		if s.alive(ctx, h, agent) {
 			if sb.Internet {
@@ -64,7 +75,7 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 					s.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
 				}
 			}
-			s.track(sb, agent)
+			s.track(sb, agent, private)
 			rep.Reattached++
 			s.log.Info("re-attached sandbox", "sandbox", sb.ID)
 			continue

@@ -74,10 +74,13 @@ type Service struct {
 }
 
 type liveSandbox struct {
-	sb     *domain.Sandbox
-	agent  *agentclient.Client
-	timer  *time.Timer
-	ending bool
+	sb    *domain.Sandbox
+	agent *agentclient.Client
+	// privatePorts are the template's private ports, which the proxy opens only with a
+	// token (see Route).
+	privatePorts []int
+	timer        *time.Timer
+	ending       bool
 	// ctx ends when the sandbox ends (or the service closes), with the reason as its
 	// cause, so that commands and streams running in it end too (see whileLive).
 	ctx    context.Context
@@ -250,7 +253,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 			h := started.Handle
 			_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, slot, &h)
 		} else {
-			return s.markRunning(ctx, sb, agent)
+			return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
 		}
 	}
 	s.log.Error("sandbox failed to start", "sandbox", sb.ID, "err", err)
@@ -261,7 +264,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	return nil, domain.Errorf(domain.KindUnavailable, "the sandbox could not be started (%v); run 'warren doctor' on the server", err)
 }
 
-func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agentclient.Client) (*domain.Sandbox, error) {
+func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agentclient.Client, privatePorts []int) (*domain.Sandbox, error) {
 	sb.State, sb.StartedAt = domain.StateRunning, s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); err != nil {
 		var h runtime.Handle
@@ -269,7 +272,7 @@ func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *ag
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, fmt.Errorf("recording started sandbox: %w", err)
 	}
-	s.track(sb, agent)
+	s.track(sb, agent, privatePorts)
 	if s.cfg.Meter != nil {
 		if err := s.cfg.Meter.Begin(context.WithoutCancel(ctx), sb); err != nil {
 			s.log.Error("starting metering", "sandbox", sb.ID, "err", err)
@@ -280,10 +283,10 @@ func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *ag
 }
 
 // track registers a running sandbox and arms its timeout.
-func (s *Service) track(sb *domain.Sandbox, agent *agentclient.Client) {
+func (s *Service) track(sb *domain.Sandbox, agent *agentclient.Client, privatePorts []int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ls := &liveSandbox{sb: sb, agent: agent}
+	ls := &liveSandbox{sb: sb, agent: agent, privatePorts: privatePorts}
 	ls.ctx, ls.cancel = context.WithCancelCause(context.Background())
 	id := sb.ID
 	ls.timer = time.AfterFunc(time.Until(sb.EndsAt), func() { s.expire(id) })
