@@ -25,7 +25,10 @@ const (
 	sbID2      = "bbcdefghij0123456789"
 )
 
-var testTeam = domain.Principal{TeamID: "team1", KeyID: "key1"}
+// testTeam is the caller of most tests: a member's key, allowed to read and change
+// sandboxes.
+var testTeam = domain.Principal{TeamID: "team1", KeyID: "key1",
+	Scopes: []domain.Scope{domain.ScopeSandboxesRead, domain.ScopeSandboxesWrite}}
 
 // harness is a Server over fakes, with its logs captured.
 type harness struct {

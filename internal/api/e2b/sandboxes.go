@@ -75,7 +75,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout t
 	if rec, ok := w.(*recorder); ok {
 		rec.sandboxID = sb.ID
 	}
-	s.writeJSON(w, r, http.StatusCreated, s.toSandbox(sb, req.TemplateID))
+	s.writeJSON(w, r, http.StatusCreated, s.toSandbox(p, sb, req.TemplateID))
 	return nil
 }
 
@@ -146,7 +146,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.toSandbox(sb, ""))
+	s.writeJSON(w, r, http.StatusOK, s.toSandbox(p, sb, ""))
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.toDetail(sb))
+	s.writeJSON(w, r, http.StatusOK, s.toDetail(p, sb))
 	return nil
 }
 

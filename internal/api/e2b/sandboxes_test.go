@@ -66,9 +66,14 @@ func TestCreate(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, m[k], v)
 				}
 			}
-			tok, ok := m["trafficAccessToken"]
-			if wantTok := tt.want.AllowPublicTraffic != nil; !ok || (tok != nil) != wantTok {
-				t.Errorf("trafficAccessToken = %v (present %v)", tok, ok)
+			// A private sandbox's own traffic token; a public one's opens its private ports
+			// (the code interpreter's), and the code-interpreter SDK sends it.
+			wantTok := domain.PortToken("envd-token", "")
+			if tt.want.AllowPublicTraffic != nil {
+				wantTok = "traffic-token"
+			}
+			if tok := m["trafficAccessToken"]; tok != wantTok {
+				t.Errorf("trafficAccessToken = %v, want %v", tok, wantTok)
 			}
 		})
 	}

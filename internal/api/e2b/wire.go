@@ -101,22 +101,36 @@ type sandboxJSON struct {
 	Domain             *string `json:"domain"`
 }
 
-// toSandbox converts sb; templateID is what the client asked for ("" = sb's template).
-func (s *Server) toSandbox(sb *domain.Sandbox, templateID string) sandboxJSON {
+// toSandbox converts sb for the caller p; templateID is what the client asked for ("" =
+// sb's template).
+//
+// The tokens go only to callers who may change the sandbox (sandboxes:write): the access
+// token runs commands as root through the agent, past scopes and the audit log, and the
+// traffic token opens the code interpreter. trafficAccessToken is therefore set for
+// public sandboxes too (domain.PortToken): the code-interpreter SDK sends it on every
+// call, and its /contexts calls carry nothing else.
+func (s *Server) toSandbox(p domain.Principal, sb *domain.Sandbox, templateID string) sandboxJSON {
 	if templateID == "" {
 		templateID = sb.TemplateID
 	}
-	return sandboxJSON{
-		SandboxID:          sb.ID,
-		TemplateID:         templateID,
-		Alias:              templateID,
-		ClientID:           s.cfg.ClientID,
-		EnvdVersion:        s.cfg.EnvdVersion,
-		EnvdAccessToken:    sb.AccessToken,
-		TrafficAccessToken: optString(sb.TrafficToken),
-		Domain:             optString(s.cfg.Domain),
+	out := sandboxJSON{
+		SandboxID:   sb.ID,
+		TemplateID:  templateID,
+		Alias:       templateID,
+		ClientID:    s.cfg.ClientID,
+		EnvdVersion: s.cfg.EnvdVersion,
+		Domain:      optString(s.cfg.Domain),
 	}
+	if mayHoldTokens(p) {
+		out.EnvdAccessToken = sb.AccessToken
+		out.TrafficAccessToken = optString(sb.PortToken())
+	}
+	return out
 }
+
+// mayHoldTokens reports whether p may be given a sandbox's access and traffic tokens:
+// holding them is as good as sandboxes:write (and more: no scope or audit applies).
+func mayHoldTokens(p domain.Principal) bool { return p.Can(domain.ScopeSandboxesWrite) }
 
 func optString(v string) *string {
 	if v == "" {
@@ -194,16 +208,21 @@ type lifecycleJSON struct {
 	AutoResume bool   `json:"autoResume"`
 }
 
-func (s *Server) toDetail(sb *domain.Sandbox) sandboxDetailJSON {
+// toDetail converts sb for the caller p: envdAccessToken only for sandboxes:write (a
+// viewer or a read-only key must not get root in the sandbox from a GET).
+func (s *Server) toDetail(p domain.Principal, sb *domain.Sandbox) sandboxDetailJSON {
 	internet := sb.Internet
-	return sandboxDetailJSON{
+	out := sandboxDetailJSON{
 		listedSandboxJSON:   s.toListed(sb),
 		Domain:              optString(s.cfg.Domain),
-		EnvdAccessToken:     sb.AccessToken,
 		AllowInternetAccess: &internet,
 		Network:             networkJSON{AllowPublicTraffic: sb.TrafficToken == ""},
 		Lifecycle:           lifecycleJSON{OnTimeout: "kill", AutoResume: false},
 	}
+	if mayHoldTokens(p) {
+		out.EnvdAccessToken = sb.AccessToken
+	}
+	return out
 }
 
 // metricJSON is E2B's SandboxMetric.
