@@ -40,12 +40,13 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		Internet:   req.Internet,
 		Limits:     req.Limits,
 		Runtime:    req.Runtime, MinIsolation: req.MinIsolation,
+		AllowPublicTraffic: req.AllowPublicTraffic,
 	})
 	if err != nil {
 		return err
 	}
 	setTarget(r, sb.ID)
-	s.writeJSON(w, r, http.StatusCreated, toSandboxJSON(sb, s.opts.domain))
+	s.writeJSON(w, r, http.StatusCreated, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
 	return nil
 }
 
@@ -58,7 +59,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
+	s.writeJSON(w, r, http.StatusOK, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
 	return nil
 }
 

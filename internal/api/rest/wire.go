@@ -33,6 +33,22 @@ type sandboxJSON struct {
 	// Domain is where the sandbox's ports are reached through the proxy:
 	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
 	Domain string `json:"domain,omitempty"`
+	// AllowPublicTraffic false means every port but the agent's needs TrafficToken.
+	AllowPublicTraffic bool `json:"allow_public_traffic"`
+	// TrafficToken (E2B-Traffic-Access-Token) opens the sandbox's ports through the proxy
+	// where they need it: every port when traffic is not public, else the template's
+	// private ports (the code interpreter's 49999). Only for callers with
+	// sandboxes:write, on create and get (withTrafficToken).
+	TrafficToken string `json:"traffic_token,omitempty"`
+}
+
+// withTrafficToken adds sb's traffic token to j when p may hold it (sandboxes:write: the
+// token opens the code interpreter, which runs any code).
+func withTrafficToken(j sandboxJSON, p domain.Principal, sb *domain.Sandbox) sandboxJSON {
+	if p.Can(domain.ScopeSandboxesWrite) {
+		j.TrafficToken = sb.PortToken()
+	}
+	return j
 }
 
 type portJSON struct {
@@ -70,6 +86,8 @@ func toSandboxJSON(sb *domain.Sandbox, sandboxDomain string) sandboxJSON {
 		EndsAt:    optTime(sb.EndsAt),
 		StoppedAt: optTime(sb.StoppedAt),
 		Domain:    sandboxDomain,
+
+		AllowPublicTraffic: sb.TrafficToken == "",
 	}
 }
 
@@ -92,6 +110,9 @@ type createSandboxRequest struct {
 	// Runtime and MinIsolation choose the runtime (see domain.CreateSandbox).
 	Runtime      string `json:"runtime"`
 	MinIsolation string `json:"min_isolation"`
+	// AllowPublicTraffic false makes every port but the agent's need the traffic token
+	// (absent: true, as in E2B).
+	AllowPublicTraffic *bool `json:"allow_public_traffic"`
 }
 
 type listSandboxesResponse struct {
