@@ -47,7 +47,8 @@ func (a hdr) merge(b hdr) hdr {
 // send does one request and returns its status and (at most 1 MiB of) its body. body is
 // nil, a string or []byte (sent raw), or anything else (sent as JSON). A "Host" header
 // sets the request's Host. The request is bounded in time, so that an attack that opens
-// a stream (events, a terminal) ends; t fails only when no answer came at all.
+// a stream (events, a terminal) ends; the bound is generous because code-interpreter
+// calls on a loaded host take seconds. t fails only when no answer came at all.
 func send(t *testing.T, method, url string, h hdr, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -65,7 +66,7 @@ func send(t *testing.T, method, url string, h hdr, body any) (int, []byte) {
 		}
 		rd, contentType = bytes.NewReader(js), "application/json"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
