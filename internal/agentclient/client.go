@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -24,16 +25,78 @@ import (
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
 )
 
+// Bounds on what the server reads from a sandbox. Whatever runs in it (its PID 1
+// included, which a tenant may have replaced) chooses what it sends; the server's
+// memory is shared by every tenant, so no reply is read without a bound.
+const (
+	// MaxBufferedOutput is how much of each output stream (stdout, stderr) of a
+	// command an Exec result holds when the output is not streamed to a callback; the
+	// rest is dropped and the result marked Truncated.
+	MaxBufferedOutput = 16 << 20
+	// maxMessage bounds one Connect message from the agent. Output events are 32 KiB;
+	// a deep directory listing is the largest legitimate one.
+	maxMessage = 16 << 20
+	// maxReply bounds a JSON reply of the agent or the code interpreter.
+	maxReply = 1 << 20
+	// maxErrorBody bounds the body of a non-2xx answer, which is only ever a message.
+	maxErrorBody = 64 << 10
+	// maxHeaderBytes bounds an answer's headers.
+	maxHeaderBytes = 64 << 10
+)
+
 // newTransport gives each sandbox its own connection pool: addresses are reused by
 // later sandboxes, and a keep-alive connection to a killed sandbox must never carry a
 // request meant for its successor. Close drops the pool.
 func newTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     60 * time.Second,
-		DisableCompression:  true,
+		DialContext:            (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:    16,
+		IdleConnTimeout:        60 * time.Second,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
+}
+
+// boundErrors cuts the body of every non-2xx answer at maxErrorBody: such a body is
+// an error message, and readers that do not bound it themselves (Connect's unary
+// error path reads it whole) must not be made to hold more.
+type boundErrors struct{ next http.RoundTripper }
+
+func (b boundErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err == nil && resp.StatusCode/100 != 2 {
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: maxErrorBody}
+	}
+	return resp, err
+}
+
+// cappedBody fails a read past its limit (rather than ending early, which a reader
+// could take for a complete message).
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("the sandbox's answer is longer than the %d bytes the server reads", maxErrorBody)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// decodeReply decodes one JSON value of at most maxReply bytes from r into v.
+func decodeReply(r io.Reader, v any) error {
+	lr := &io.LimitedReader{R: r, N: maxReply + 1}
+	err := json.NewDecoder(lr).Decode(v)
+	if lr.N <= 0 {
+		return fmt.Errorf("the answer is longer than the %d bytes the server reads", maxReply)
+	}
+	return err
 }
 
 // Client talks to one sandbox's agent.
@@ -49,9 +112,9 @@ type Client struct {
 // New returns a client for the agent at addr ("10.211.0.2:49983") using token.
 func New(addr, token string) *Client {
 	tr := newTransport()
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: boundErrors{tr}}
 	base := "http://" + addr
-	opts := []connect.ClientOption{connect.WithInterceptors(tokenInterceptor(token))}
+	opts := []connect.ClientOption{connect.WithInterceptors(tokenInterceptor(token)), connect.WithReadMaxBytes(maxMessage)}
 	return &Client{
 		base: base, token: token, tr: tr, http: hc,
 		proc: processconnect.NewProcessClient(hc, base, opts...),
@@ -119,7 +182,7 @@ func (c *Client) Health(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.CopyN(io.Discard, resp.Body, maxReply) // lets the connection be reused
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("agent health: %s", resp.Status)
@@ -139,7 +202,7 @@ func (c *Client) WaitPortReady(ctx context.Context, port int) error {
 		req, _ := http.NewRequestWithContext(attempt, http.MethodGet, target, nil)
 		resp, err := c.http.Do(req)
 		if err == nil {
-			io.Copy(io.Discard, resp.Body)
+			_, _ = io.CopyN(io.Discard, resp.Body, maxReply)
 			resp.Body.Close()
 			if resp.StatusCode/100 == 2 {
 				cancel()
@@ -184,6 +247,10 @@ func (c *Client) WaitReady(ctx context.Context) error {
 // Exec runs req and reports its output through onEvent as it arrives. A command that
 // runs past req.Timeout is killed and ends normally, with exit code -1 and TimedOut
 // set; an error means the command's end is unknown (the agent went away, ctx ended).
+//
+// The result holds the output only when onEvent is nil, and then at most
+// MaxBufferedOutput of each stream (Truncated says some was dropped); streamed output
+// goes to onEvent and is not kept.
 func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
 	if req.User != "" {
 		ctx = WithUser(ctx, req.User)
@@ -227,8 +294,11 @@ func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(
 			}
 		case *process.ProcessEvent_Data:
 			out := dataEvent(e.Data)
-			res.Stdout = append(res.Stdout, out.Stdout...)
-			res.Stderr = append(res.Stderr, out.Stderr...)
+			if onEvent == nil {
+				keep(&res.Stdout, out.Stdout, res)
+				keep(&res.Stderr, out.Stderr, res)
+				continue
+			}
 			if err := emit(out); err != nil {
 				return nil, err
 			}
@@ -261,6 +331,23 @@ func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(
 		return nil, mapErr(err)
 	}
 	return nil, domain.Errorf(domain.KindUnavailable, "the command's stream ended without a result; the sandbox may have stopped")
+}
+
+// keep appends data to buf up to MaxBufferedOutput and marks res truncated when some
+// of it does not fit.
+func keep(buf *[]byte, data []byte, res *domain.ExecResult) {
+	room := MaxBufferedOutput - len(*buf)
+	if len(data) > room {
+		data = data[:max(room, 0)]
+		res.Truncated = true
+	}
+	if need := len(*buf) + len(data); need > cap(*buf) {
+		// Grow as append would, but never past the bound.
+		grown := make([]byte, len(*buf), min(max(2*cap(*buf), need, 4096), MaxBufferedOutput))
+		copy(grown, *buf)
+		*buf = grown
+	}
+	*buf = append(*buf, data...)
 }
 
 func (c *Client) sendStdin(ctx context.Context, pid uint32, data []byte) error {
@@ -357,7 +444,7 @@ func (c *Client) WriteFile(ctx context.Context, path, user string, r io.Reader) 
 		Name string `json:"name"`
 		Type string `json:"type"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil || len(entries) == 0 {
+	if err := decodeReply(resp.Body, &entries); err != nil || len(entries) == 0 {
 		return nil, fmt.Errorf("agent upload answer unreadable: %v", err)
 	}
 	return c.Stat(ctx, entries[0].Path, user)
@@ -422,6 +509,12 @@ func mapErr(err error) error {
 		return domain.Errorf(domain.KindInvalid, "%s", ce.Message())
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
 		return domain.Errorf(domain.KindUnavailable, "sandbox agent: %s", ce.Message())
+	case connect.CodeResourceExhausted:
+		// The agent uses this code for a full disk; connect uses it for a message over
+		// the client's read limit, saying so.
+		if strings.Contains(ce.Message(), "larger than configured max") {
+			return domain.Errorf(domain.KindConflict, "the sandbox's agent sent a reply of more than %d MiB, which the server does not read; ask for less (for a listing: fewer levels)", maxMessage>>20)
+		}
 	}
 	return fmt.Errorf("sandbox agent: %w", err)
 }
@@ -451,7 +544,7 @@ func (c *Client) Metrics(ctx context.Context) (*domain.SandboxMetrics, error) {
 		DiskUsed   int64   `json:"disk_used"`
 		DiskTotal  int64   `json:"disk_total"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+	if err := decodeReply(resp.Body, &m); err != nil {
 		return nil, fmt.Errorf("decoding agent metrics: %w", err)
 	}
 	ts := time.Unix(m.TS, 0).UTC()

@@ -71,7 +71,12 @@ type executeRequest struct {
 	Timeout   float64           `json:"timeout,omitempty"`
 }
 
-// RunCode executes a cell and hands every NDJSON line to onEvent as it arrives.
+// maxCodeLine bounds one line of the interpreter's output stream: a result line holds
+// a whole image or chart, base64-encoded.
+const maxCodeLine = 16 << 20
+
+// RunCode executes a cell and hands every NDJSON line to onEvent as it arrives. A
+// line longer than maxCodeLine ends it with an error.
 func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
 	body := executeRequest{Code: req.Code, ContextID: req.ContextID, Language: req.Language, EnvVars: req.Env}
 	if req.Timeout > 0 {
@@ -83,7 +88,7 @@ func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(d
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 64<<20) // image results can be large
+	sc.Buffer(make([]byte, 64<<10), maxCodeLine)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -99,7 +104,9 @@ func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(d
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return domain.Errorf(domain.KindConflict, "the code interpreter sent an output line of more than %d MiB, which the server does not read; print less at once", maxCodeLine>>20)
+	} else if err != nil {
 		return domain.Errorf(domain.KindUnavailable, "the code interpreter's stream broke off: %v", err)
 	}
 	return nil
@@ -120,7 +127,7 @@ func (c *Client) CreateCodeContext(ctx context.Context, language, cwd string) (*
 	}
 	defer resp.Body.Close()
 	var out domain.CodeContext
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := decodeReply(resp.Body, &out); err != nil {
 		return nil, fmt.Errorf("decoding context: %w", err)
 	}
 	return &out, nil
@@ -134,7 +141,7 @@ func (c *Client) ListCodeContexts(ctx context.Context) ([]domain.CodeContext, er
 	}
 	defer resp.Body.Close()
 	var out []domain.CodeContext
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := decodeReply(resp.Body, &out); err != nil {
 		return nil, fmt.Errorf("decoding contexts: %w", err)
 	}
 	if out == nil {

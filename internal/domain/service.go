@@ -147,6 +147,9 @@ type ExecResult struct {
 	// TimedOut is set when the command was killed at its timeout; ExitCode is then -1.
 	// A timeout is a normal end of a command, not an error.
 	TimedOut bool
+	// Truncated is set when Stdout or Stderr holds only the start of the output: what
+	// the server keeps of a command whose output is not streamed is bounded.
+	Truncated bool
 }
 
 // FileInfo describes a file or directory inside a sandbox.

@@ -138,6 +138,8 @@ func newTransport(dialTimeout time.Duration, dialAddr func(string) string) *http
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
+		// A sandbox's answer headers are read whole; bodies are streamed, never held.
+		MaxResponseHeaderBytes: 1 << 20,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/node"
 )
@@ -26,6 +27,11 @@ func (s *Service) Ports(ctx context.Context, p domain.Principal, id string) ([]i
 		User: "root", Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		return nil, err
+	}
+	if res.Truncated {
+		// The tables were cut at the bound on buffered output; a partial list would
+		// silently miss ports.
+		return nil, domain.Errorf(domain.KindConflict, "the sandbox's socket tables are larger than the %d MiB the server reads, so its ports cannot be listed; close connections or read /proc/net/tcp with a command", agentclient.MaxBufferedOutput>>20)
 	}
 	return listeningPorts(res.Stdout), nil
 }

@@ -82,7 +82,9 @@ func (l *procLog) append(stderr bool, data []byte) {
 			return
 		}
 		if room > 0 {
-			l.pushLocked(&l.head, &l.headCost, stderr, data[:room:room])
+			// A copy: a slice of data would keep all of it (a chunk may be as large as
+			// the agent's largest message), not just the head's share.
+			l.pushLocked(&l.head, &l.headCost, stderr, append([]byte(nil), data[:room]...))
 			data = data[room:]
 		}
 		l.headClosed = true

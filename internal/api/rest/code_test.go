@@ -377,3 +377,32 @@ func TestCodeNotConfigured(t *testing.T) {
 	r.Header.Del("Authorization")
 	h.wantError(h.serve(r), 401, "unauthorized", "")
 }
+
+func TestRunCodeKeepsAtMostMaxExecutionPart(t *testing.T) {
+	h, code := newCodeHarness(t)
+	line := `{"type":"stdout","text":"` + strings.Repeat("x", 1<<20) + `"}`
+	lines := []string{`{"type":"stderr","text":"kept\n"}`}
+	for range 3 * maxExecutionPart / len(line) {
+		lines = append(lines, line)
+	}
+	code.RunCodeFn = scriptedCell(nil, lines...)
+	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"print('x' * 2**20) in a loop"}`)
+	if res.status != 200 {
+		t.Fatalf("execute: %d %.200s", res.status, res.body)
+	}
+	var ex struct {
+		Logs      executionLogs `json:"logs"`
+		Truncated bool          `json:"truncated"`
+	}
+	if err := json.Unmarshal(res.body, &ex); err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, s := range ex.Logs.Stdout {
+		kept += len(s)
+	}
+	if !ex.Truncated || kept > maxExecutionPart || kept < maxExecutionPart/2 || len(ex.Logs.Stderr) != 1 {
+		t.Errorf("kept %d bytes of stdout in %d lines, stderr %q, truncated %v; want at most %d bytes and truncated",
+			kept, len(ex.Logs.Stdout), ex.Logs.Stderr, ex.Truncated, maxExecutionPart)
+	}
+}

@@ -39,12 +39,21 @@ type listContextsResponse struct {
 	Contexts []contextJSON `json:"contexts"`
 }
 
+// maxExecutionPart bounds each part of a non-streamed execution the server assembles
+// in memory: stdout, stderr and results (counted as the lines' bytes). What does not
+// fit is dropped and the execution marked truncated.
+const maxExecutionPart = 16 << 20
+
 // execution is the non-streamed answer of POST /execute, built line by line by apply.
 type execution struct {
 	Results        []codeResult    `json:"results"`
 	Logs           executionLogs   `json:"logs"`
 	Error          *executionError `json:"error"`
 	ExecutionCount int             `json:"execution_count"`
+	Truncated      bool            `json:"truncated,omitempty"`
+
+	// kept is how many bytes of each part (line type) apply has kept.
+	kept map[string]int
 }
 
 type executionLogs struct {
@@ -81,11 +90,29 @@ type codeResult struct {
 func (e *execution) init() {
 	e.Results = []codeResult{}
 	e.Logs = executionLogs{Stdout: []string{}, Stderr: []string{}}
+	e.kept = map[string]int{}
+}
+
+// fits reports whether a line of typ with n bytes still fits its part, and counts it
+// if so; a line that does not fit marks the execution truncated.
+func (e *execution) fits(typ string, n int) bool {
+	if e.kept[typ]+n > maxExecutionPart {
+		e.Truncated = true
+		return false
+	}
+	e.kept[typ] += n
+	return true
 }
 
 // apply adds one interpreter line to the execution. Lines of unknown types (keepalive,
 // end_of_execution, future ones) change nothing. Preconditions: init was called.
 func (e *execution) apply(ev domain.CodeEvent) error {
+	switch ev.Type {
+	case "stdout", "stderr", "result":
+		if !e.fits(ev.Type, len(ev.Raw)) {
+			return nil
+		}
+	}
 	var line map[string]json.RawMessage
 	if err := json.Unmarshal(ev.Raw, &line); err != nil {
 		return fmt.Errorf("code interpreter sent a %s line that is not a JSON object: %w", ev.Type, err)

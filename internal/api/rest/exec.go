@@ -45,6 +45,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.writeJSON(w, r, http.StatusOK, execResponse{
 		ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Error: res.Error, TimedOut: res.TimedOut,
+		Truncated: res.Truncated,
 	})
 	return nil
 }

@@ -189,3 +189,18 @@ func TestExecStreamOverHTTP(t *testing.T) {
 	}
 	close(release)
 }
+
+func TestExecTruncated(t *testing.T) {
+	h := newHarness(t)
+	h.svc.exec = func(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+		return &domain.ExecResult{Stdout: []byte("start of it"), Truncated: true}, nil
+	}
+	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"head -c 64G /dev/zero"}`)
+	var out map[string]any
+	if err := json.Unmarshal(res.body, &out); err != nil || res.status != 200 {
+		t.Fatalf("exec: %d %s", res.status, res.body)
+	}
+	if out["truncated"] != true || out["stdout"] != "start of it" {
+		t.Errorf("a truncated result answered %s, want truncated true", res.body)
+	}
+}

@@ -147,6 +147,9 @@ type execResponse struct {
 	Stderr   string `json:"stderr"`
 	Error    string `json:"error,omitempty"`
 	TimedOut bool   `json:"timed_out,omitempty"`
+	// Truncated: stdout or stderr holds only the start of the output (the server keeps
+	// at most 16 MiB of each stream of a command that is not streamed).
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 type fileInfoJSON struct {
