@@ -69,8 +69,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, ex)
-	return nil
+	return writeExecution(w, &ex)
 }
 
 // executeStream relays each interpreter line as one SSE event named after the line's

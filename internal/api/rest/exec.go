@@ -43,10 +43,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	if res == nil {
 		return fmt.Errorf("exec in sandbox %s: service returned no result", id)
 	}
-	s.writeJSON(w, r, http.StatusOK, execResponse{
-		ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Error: res.Error, TimedOut: res.TimedOut,
-		Truncated: res.Truncated,
-	})
+	writeExecResult(w, res) // execResponse, written piece by piece
 	return nil
 }
 

@@ -141,6 +141,8 @@ type execRequest struct {
 	StdinOpen  bool `json:"stdin_open"`
 }
 
+// execResponse is the answer of a non-streamed command; writeExecResult writes it
+// piece by piece (the tests hold the two to the same bytes).
 type execResponse struct {
 	ExitCode int    `json:"exit_code"`
 	Stdout   string `json:"stdout"`
