@@ -50,6 +50,7 @@ type KeyService struct {
 	defaultQuota domain.Quota
 	defaultPlan  string
 	checkPlan    func(id string) error
+	runtimes     []string // what a team's allowed_runtimes may name; nil: any name
 	teams        teamCache
 }
 

@@ -4,13 +4,42 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-var decimalRe = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,6})?$`)
+var (
+	decimalRe     = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,6})?$`)
+	runtimeNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+)
+
+// WithRuntimes names the runtimes the server enables: a team's allowed_runtimes may
+// name only these (without the option: any well-formed name).
+func WithRuntimes(names []string) Option {
+	return func(s *KeyService) { s.runtimes = slices.Clone(names) }
+}
+
+// checkRuntimes validates a team's allowed_runtimes and returns it without duplicates
+// (nil for an empty list, which allows every enabled runtime).
+func (s *KeyService) checkRuntimes(names []string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		switch {
+		case s.runtimes != nil && !slices.Contains(s.runtimes, n):
+			return nil, domain.Invalid("allowed_runtimes", "runtime %q is not enabled on this server; enabled: %s (an empty list allows all of them)",
+				n, strings.Join(s.runtimes, ", "))
+		case !runtimeNameRe.MatchString(n):
+			return nil, domain.Invalid("allowed_runtimes", "%q is not a runtime name: use names such as gvisor or runc", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
 
 func needAdmin(p domain.Principal, what string) error {
 	if p.Admin {
@@ -84,6 +113,13 @@ func (s *KeyService) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool
 		}
 		t.SpendLimit = v
 	}
+	if spec.AllowedRuntimes != nil {
+		names, err := s.checkRuntimes(*spec.AllowedRuntimes)
+		if err != nil {
+			return err
+		}
+		t.AllowedRuntimes = names
+	}
 	return nil
 }
 
@@ -129,7 +165,8 @@ func (s *KeyService) GetTeam(ctx context.Context, p domain.Principal, id string)
 	return t, u, nil
 }
 
-// UpdateTeam changes a team's name, quota, plan or spending limit (platform admins only).
+// UpdateTeam changes a team's name, quota, plan, spending limit or allowed runtimes
+// (platform admins only).
 func (s *KeyService) UpdateTeam(ctx context.Context, p domain.Principal, id string, patch domain.TeamSpec) (*domain.Team, error) {
 	if err := needAdmin(p, "change teams"); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func checkPlan(id string) error {
 }
 
 func newTeamFixture(t *testing.T) *fixture {
-	return newFixture(t, WithTeamDefaults(defaultQuota, "free", checkPlan))
+	return newFixture(t, WithTeamDefaults(defaultQuota, "free", checkPlan), WithRuntimes([]string{"gvisor", "runc"}))
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -56,7 +57,7 @@ func TestCreateTeam(t *testing.T) {
 				t.Errorf("team id %q created %v; want an id, created %v", got.ID, got.CreatedAt, f.clock.now())
 			}
 			tc.want.ID, tc.want.CreatedAt = got.ID, got.CreatedAt
-			if *got != tc.want {
+			if !reflect.DeepEqual(*got, tc.want) {
 				t.Errorf("CreateTeam = %+v, want %+v", *got, tc.want)
 			}
 			stored, err := f.store.GetTeam(ctx, got.ID)
@@ -109,6 +110,8 @@ var badTeamSpecs = []struct {
 	{"spend limit words", domain.TeamSpec{Name: "x", SpendLimit: ptr("fifty")}, "spend_limit"},
 	{"spend limit negative", domain.TeamSpec{Name: "x", SpendLimit: ptr("-5")}, "spend_limit"},
 	{"spend limit exponent", domain.TeamSpec{Name: "x", SpendLimit: ptr("1e3")}, "spend_limit"},
+	{"runtime not enabled", domain.TeamSpec{Name: "x", AllowedRuntimes: ptr([]string{"gvisor", "kata"})}, "allowed_runtimes"},
+	{"runtime name with a comma", domain.TeamSpec{Name: "x", AllowedRuntimes: ptr([]string{"gvisor,runc"})}, "allowed_runtimes"},
 	{"spend limit comma", domain.TeamSpec{Name: "x", SpendLimit: ptr("49,99")}, "spend_limit"},
 	{"spend limit currency", domain.TeamSpec{Name: "x", SpendLimit: ptr("$50")}, "spend_limit"},
 	{"spend limit bare point", domain.TeamSpec{Name: "x", SpendLimit: ptr("50.")}, "spend_limit"},
@@ -172,6 +175,11 @@ func TestUpdateTeam(t *testing.T) {
 		{"quota", domain.TeamSpec{Quota: domain.FullPatch(newQuota)}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "pro", SpendLimit: "10"}},
 		{"plan", domain.TeamSpec{PlanID: ptr("free")}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "free", SpendLimit: "10"}},
 		{"drop spend limit", domain.TeamSpec{SpendLimit: ptr("")}, domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "free"}},
+		{"limit runtimes", domain.TeamSpec{AllowedRuntimes: ptr([]string{"gvisor", "gvisor"})},
+			domain.Team{Name: "acme inc", Quota: newQuota, PlanID: "free", AllowedRuntimes: []string{"gvisor"}}},
+		{"runtimes stay", domain.TeamSpec{Name: "acme"},
+			domain.Team{Name: "acme", Quota: newQuota, PlanID: "free", AllowedRuntimes: []string{"gvisor"}}},
+		{"all runtimes again", domain.TeamSpec{AllowedRuntimes: ptr([]string{})}, domain.Team{Name: "acme", Quota: newQuota, PlanID: "free"}},
 	}
 	for _, st := range steps {
 		got, err := f.ks.UpdateTeam(ctx, f.admin, created.ID, st.patch)
@@ -183,7 +191,7 @@ func TestUpdateTeam(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *got != st.want || *stored != st.want {
+		if !reflect.DeepEqual(*got, st.want) || !reflect.DeepEqual(*stored, st.want) {
 			t.Errorf("%s: UpdateTeam = %+v, stored %+v; want %+v", st.name, *got, *stored, st.want)
 		}
 	}
@@ -192,7 +200,7 @@ func TestUpdateTeam(t *testing.T) {
 		_, err := f.ks.UpdateTeam(ctx, f.admin, created.ID, tc.spec)
 		wantKind(t, "UpdateTeam "+tc.name, err, domain.KindInvalid, tc.field)
 	}
-	if after, _ := f.store.GetTeam(ctx, created.ID); *after != *before {
+	if after, _ := f.store.GetTeam(ctx, created.ID); !reflect.DeepEqual(*after, *before) {
 		t.Errorf("refused updates changed the team: %+v, was %+v", *after, *before)
 	}
 	_, err = f.ks.UpdateTeam(ctx, f.admin, "no-such-team", domain.TeamSpec{Name: "x"})

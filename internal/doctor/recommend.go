@@ -131,7 +131,7 @@ func (s *state) recommend(rts []RuntimeSupport) Recommendation {
 		} else if r.StartMillis > 0 {
 			start = fmt.Sprintf(" (it starts in %.0f ms)", r.StartMillis)
 		}
-		note("runc is usable too%s; WARREN_RUNTIME=runc only for trusted work: runc shares the host kernel", start)
+		note("runc is usable too%s; requests get it only when offered (WARREN_RUNTIMES=%s,runc), and only for trusted work: runc shares the host kernel", start, rec.Runtime)
 	}
 	if r := by[rec.Runtime]; r.Rating == "slow" {
 		check := map[string]string{RuntimeGVisor: CheckRunscRun, RuntimeRunc: CheckRuncRun}[r.Name]

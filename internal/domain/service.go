@@ -218,6 +218,9 @@ type TeamSpec struct {
 	Quota      *QuotaPatch
 	PlanID     *string
 	SpendLimit *string
+	// AllowedRuntimes, when set, replaces the team's list; an empty list allows every
+	// runtime the server enables.
+	AllowedRuntimes *[]string
 }
 
 // UserSpec creates a user.

@@ -28,7 +28,7 @@ type TeamStore interface {
 	CreateTeam(ctx context.Context, t *Team) error
 	GetTeam(ctx context.Context, id string) (*Team, error)
 	ListTeams(ctx context.Context) ([]*Team, error)
-	// UpdateTeam writes Name, Quota, PlanID and SpendLimit.
+	// UpdateTeam writes Name, Quota, PlanID, SpendLimit and AllowedRuntimes.
 	UpdateTeam(ctx context.Context, t *Team) error
 }
 

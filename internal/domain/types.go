@@ -80,6 +80,9 @@ type Team struct {
 	// SpendLimit, a decimal amount in the plan's currency ("" = none), stops new
 	// sandboxes once the current billing period's charges reach it.
 	SpendLimit string
+	// AllowedRuntimes limits the team's sandboxes to these runtimes (by name, e.g.
+	// "gvisor"); empty allows every runtime the server enables.
+	AllowedRuntimes []string
 }
 
 // APIKey is a team's credential. Only the SHA-256 hash of the secret is stored; Prefix is

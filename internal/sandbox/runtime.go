@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -15,13 +16,47 @@ var isolationLevels = map[string]runtime.Isolation{
 	"microvm":   runtime.IsolationMicroVM,
 }
 
-// pickRuntime chooses the driver for a request: the one it names, else the node's
-// default; a minimum isolation level is met or refused, never silently weakened.
-func (s *Service) pickRuntime(name, minIso string) (runtime.Driver, error) {
-	available := []string{}
+// enabledDrivers returns the drivers requests may use, the default first: those named in
+// Config.Runtimes, or only the node's default when it names none. The node may hold
+// more (to recover and tear down sandboxes of runtimes no longer offered).
+func (s *Service) enabledDrivers() []runtime.Driver {
+	if len(s.cfg.Runtimes) == 0 {
+		return []runtime.Driver{s.cfg.Node.Driver()}
+	}
+	var out []runtime.Driver
 	for _, d := range s.cfg.Node.Drivers() {
+		if slices.Contains(s.cfg.Runtimes, d.Capabilities().Name) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// describe lists drivers as "gvisor (sandbox), runc (container)", or "none".
+func describe(ds []runtime.Driver) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(ds))
+	for _, d := range ds {
 		c := d.Capabilities()
-		available = append(available, fmt.Sprintf("%s (%s)", c.Name, c.Isolation))
+		names = append(names, fmt.Sprintf("%s (%s)", c.Name, c.Isolation))
+	}
+	return strings.Join(names, ", ")
+}
+
+// pickRuntime chooses the driver for a request of team: the one it names, else the
+// node's default; a minimum isolation level is met or refused. It never silently gives
+// weaker isolation than the default: a runtime the server does not enable is refused
+// (invalid), one the team may not use is refused (forbidden), and when the team may not
+// use the default, only a runtime at least as strong replaces it.
+func (s *Service) pickRuntime(team *domain.Team, name, minIso string) (runtime.Driver, error) {
+	enabled := s.enabledDrivers()
+	allowed := enabled
+	if team != nil && len(team.AllowedRuntimes) > 0 {
+		allowed = slices.DeleteFunc(slices.Clone(enabled), func(d runtime.Driver) bool {
+			return !slices.Contains(team.AllowedRuntimes, d.Capabilities().Name)
+		})
 	}
 	var min runtime.Isolation
 	if minIso != "" {
@@ -31,34 +66,53 @@ func (s *Service) pickRuntime(name, minIso string) (runtime.Driver, error) {
 		}
 		min = lvl
 	}
+	find := func(ds []runtime.Driver, name string) runtime.Driver {
+		for _, d := range ds {
+			if d.Capabilities().Name == name {
+				return d
+			}
+		}
+		return nil
+	}
 	if name != "" {
-		d, ok := s.cfg.Node.DriverFor(name)
-		if !ok {
-			return nil, domain.Invalid("runtime", "runtime %q is not available on this node; available: %s (run 'warren doctor' on the server to see why others are not)",
-				name, strings.Join(available, ", "))
+		d := find(enabled, name)
+		if d == nil {
+			return nil, domain.Invalid("runtime", "runtime %s is not enabled on this server; enabled: %s (the operator enables more with --runtimes)",
+				name, describe(enabled))
+		}
+		if find(allowed, name) == nil {
+			return nil, domain.Errorf(domain.KindForbidden, "team %s may not use runtime %s; it may use: %s (a platform admin sets the team's allowed_runtimes)",
+				team.ID, name, describe(allowed))
 		}
 		if c := d.Capabilities(); c.Isolation < min {
 			return nil, domain.Invalid("min_isolation", "runtime %q gives %s isolation, less than the %s asked for", name, c.Isolation, min)
 		}
 		return d, nil
 	}
-	d := s.cfg.Node.Driver()
-	if d.Capabilities().Isolation >= min {
-		return d, nil
+	def := s.cfg.Node.Driver()
+	defAllowed := find(allowed, def.Capabilities().Name) != nil
+	if defAllowed && def.Capabilities().Isolation >= min {
+		return def, nil
 	}
-	// The default is too weak for this request: take the strongest driver that is enough.
+	// The default is too weak for this request, or the team may not use it: take the
+	// strongest allowed driver that is enough and never weaker than the default.
+	floor := max(min, def.Capabilities().Isolation)
 	var best runtime.Driver
-	for _, cand := range s.cfg.Node.Drivers() {
-		if c := cand.Capabilities(); c.Isolation >= min && (best == nil || c.Isolation > best.Capabilities().Isolation) {
+	for _, cand := range allowed {
+		if c := cand.Capabilities(); c.Isolation >= floor && (best == nil || c.Isolation > best.Capabilities().Isolation) {
 			best = cand
 		}
 	}
-	if best == nil {
-		missing := ""
-		if min == runtime.IsolationMicroVM {
-			missing = ": microVMs need hardware virtualization (vmx/svm) and a VMM (Firecracker or Cloud Hypervisor), and this node has no microVM runtime"
-		}
-		return nil, domain.Invalid("min_isolation", "no runtime on this node gives %s isolation%s; available: %s", min, missing, strings.Join(available, ", "))
+	if best != nil {
+		return best, nil
 	}
-	return best, nil
+	if !defAllowed && min <= def.Capabilities().Isolation {
+		return nil, domain.Errorf(domain.KindForbidden, "team %s may not use this server's default runtime %s, and none it may use isolates as well; name one of its runtimes (it may use: %s), knowing it isolates less",
+			team.ID, def.Capabilities().Name, describe(allowed))
+	}
+	missing := ""
+	if min == runtime.IsolationMicroVM {
+		missing = ": microVMs need hardware virtualization (vmx/svm) and a VMM (Firecracker or Cloud Hypervisor), and this node has no microVM runtime"
+	}
+	return nil, domain.Invalid("min_isolation", "no runtime offered here gives %s isolation%s; offered: %s", min, missing, describe(allowed))
 }

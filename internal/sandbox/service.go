@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,8 +46,12 @@ type Config struct {
 	Admit func(ctx context.Context, team *domain.Team) (domain.Quota, error)
 	// Meter, when set, meters every sandbox from its start to its end.
 	Meter Meter
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Runtimes names the runtimes requests may use (the operator's --runtimes); it
+	// must include the node's default. Empty offers only the default. The node may
+	// hold other drivers, which then serve only recovery and teardown.
+	Runtimes []string
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Meter records a sandbox's resource use (package metering).
@@ -93,6 +99,14 @@ var _ domain.SandboxService = (*Service)(nil)
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Node == nil {
 		return nil, errors.New("sandbox: Store and Node are required")
+	}
+	if def := cfg.Node.Driver().Capabilities().Name; len(cfg.Runtimes) > 0 && !slices.Contains(cfg.Runtimes, def) {
+		return nil, fmt.Errorf("sandbox: the default runtime %s is not among the enabled runtimes %s", def, strings.Join(cfg.Runtimes, ","))
+	}
+	for _, name := range cfg.Runtimes {
+		if _, ok := cfg.Node.DriverFor(name); !ok {
+			return nil, fmt.Errorf("sandbox: runtime %s is enabled but the node has no driver for it", name)
+		}
 	}
 	if cfg.DefaultTimeout == 0 {
 		cfg.DefaultTimeout = 300 * time.Second
@@ -202,7 +216,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	if err := validateMap("metadata", req.Metadata, false); err != nil {
 		return nil, err
 	}
-	drv, err := s.pickRuntime(req.Runtime, req.MinIsolation)
+	drv, err := s.pickRuntime(team, req.Runtime, req.MinIsolation)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,12 @@ type Config struct {
 	// else runc), gvisor or runc (WARREN_RUNTIME). Sandboxes may ask for another one
 	// that is available, or for a minimum isolation level.
 	Runtime string
+	// Runtimes are the runtimes offered to requests (WARREN_RUNTIMES, a comma list such
+	// as gvisor,runc): a sandbox may ask for one of these by name, and only these serve
+	// a minimum isolation level. Empty offers only the default runtime. Each must run on
+	// this host, and an explicit default must be among them; with --runtime auto the
+	// default is the strongest of them.
+	Runtimes []string
 	// Runsc is the runsc binary (WARREN_RUNSC, default from PATH); RunscPlatform its
 	// platform (WARREN_RUNSC_PLATFORM, default systrap).
 	Runsc         string
@@ -117,9 +124,27 @@ func hostMemoryMB() int64 {
 	return kb / 1024
 }
 
+// parseRuntimes reads the --runtimes list: known names, each once.
+func parseRuntimes(list string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(list, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch name {
+		case "":
+			continue
+		case "gvisor", "runc", "microvm":
+		default:
+			return nil, fmt.Errorf("--runtimes names %q: the runtimes are gvisor, runc and microvm", name)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
 // ParseFlags fills a Config from args and the environment.
-func ParseFlags(args []string) (Config, error) {
-	var c Config
+func ParseFlags(args []string) (c Config, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", env("WARREN_LISTEN", "127.0.0.1:3000"), "API listen address (WARREN_LISTEN)")
 	fs.StringVar(&c.ProxyListen, "proxy-listen", env("WARREN_PROXY_LISTEN", "127.0.0.1:3001"), "sandbox traffic proxy address (WARREN_PROXY_LISTEN)")
@@ -131,6 +156,7 @@ func ParseFlags(args []string) (Config, error) {
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
 	fs.StringVar(&c.Runtime, "runtime", env("WARREN_RUNTIME", "auto"), "default runtime: auto, gvisor or runc (WARREN_RUNTIME)")
+	runtimes := fs.String("runtimes", env("WARREN_RUNTIMES", ""), "runtimes offered to requests, comma-separated, e.g. gvisor,runc (WARREN_RUNTIMES; default: only the default runtime)")
 	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
 	fs.StringVar(&c.RunscPlatform, "runsc-platform", env("WARREN_RUNSC_PLATFORM", "systrap"), "gVisor platform: systrap or ptrace (WARREN_RUNSC_PLATFORM)")
 	defTimeout := fs.Duration("default-timeout", 300*time.Second, "sandbox lifetime when none is given (WARREN_DEFAULT_TIMEOUT)")
@@ -188,6 +214,13 @@ func ParseFlags(args []string) (Config, error) {
 	case "auto", "gvisor", "runc", "microvm":
 	default:
 		return c, fmt.Errorf("--runtime %q: use auto, gvisor, runc or microvm", c.Runtime)
+	}
+	if c.Runtimes, err = parseRuntimes(*runtimes); err != nil {
+		return c, err
+	}
+	if c.Runtime != "auto" && len(c.Runtimes) > 0 && !slices.Contains(c.Runtimes, c.Runtime) {
+		return c, fmt.Errorf("--runtime %s is not among --runtimes %s: add it to the list, or choose a default from it (auto takes the strongest)",
+			c.Runtime, strings.Join(c.Runtimes, ","))
 	}
 	if c.Domain == "" {
 		_, port, err := net.SplitHostPort(c.ProxyListen)

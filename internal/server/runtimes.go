@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
@@ -14,45 +16,90 @@ import (
 	"github.com/warren-sh/warren/internal/template"
 )
 
-// buildDrivers makes every runtime this host can run and picks the default: the one
-// configured, or with "auto" the strongest available (no microVM driver ships yet, so
-// gVisor, else runc). A configured runtime that cannot run is an error, never a silent
+// buildDrivers makes every runtime this host can run (the node keeps them all, to
+// recover and tear down sandboxes of any runtime), checks that each runtime the
+// operator enables runs, and picks the default: the one configured, or with "auto" the
+// strongest enabled one (with no list: the strongest available; no microVM driver
+// ships yet, so gVisor, else runc). It returns the names offered to requests, the
+// default first. A configured runtime that cannot run is an error, never a silent
 // fallback to weaker isolation.
-func buildDrivers(c Config, out io.Writer, log *slog.Logger) (runtime.Driver, []runtime.Driver, error) {
+func buildDrivers(c Config, out io.Writer, log *slog.Logger) (def runtime.Driver, all []runtime.Driver, enabled []string, err error) {
 	parent := "/" + c.NetworkName
 	gv, gerr := gvisor.New(gvisor.Config{Runsc: c.Runsc, Root: filepath.Join(c.DataDir, "runsc"), Platform: c.RunscPlatform, CgroupParent: parent, Log: log})
 	rc, rerr := runc.New(runc.Config{Root: filepath.Join(c.DataDir, "runc"), CgroupParent: parent, Log: log})
-	var all []runtime.Driver
 	if gerr == nil {
 		all = append(all, gv)
 	}
 	if rerr == nil {
 		all = append(all, rc)
 	}
+	byName := map[string]struct {
+		d   runtime.Driver
+		err error
+	}{"gvisor": {gv, gerr}, "runc": {rc, rerr}}
+	const noMicroVM = "this build ships no microVM driver (microVMs need hardware virtualization and a VMM; docs/ARCHITECTURE.md describes how a Firecracker driver plugs in)"
+	for _, name := range c.Runtimes {
+		if name == "microvm" {
+			return nil, nil, nil, fmt.Errorf("--runtimes microvm: %s; leave it out", noMicroVM)
+		}
+		if err := byName[name].err; err != nil {
+			return nil, nil, nil, fmt.Errorf("--runtimes %s: runtime %s cannot run on this host: %w (run 'warren doctor', or leave it out of --runtimes)", strings.Join(c.Runtimes, ","), name, err)
+		}
+	}
 	switch c.Runtime {
 	case "microvm":
-		return nil, nil, errors.New("--runtime microvm: this build ships no microVM driver (microVMs need hardware virtualization and a VMM; docs/ARCHITECTURE.md describes how a Firecracker driver plugs in); use auto or gvisor")
+		return nil, nil, nil, fmt.Errorf("--runtime microvm: %s; use auto or gvisor", noMicroVM)
 	case "gvisor":
 		if gerr != nil {
-			return nil, nil, fmt.Errorf("--runtime gvisor: %w", gerr)
+			return nil, nil, nil, fmt.Errorf("--runtime gvisor: %w", gerr)
 		}
-		return gv, all, nil
+		def = gv
 	case "runc":
 		if rerr != nil {
-			return nil, nil, fmt.Errorf("--runtime runc: %w", rerr)
+			return nil, nil, nil, fmt.Errorf("--runtime runc: %w", rerr)
 		}
 		fmt.Fprintln(out, "Default runtime: runc (shares the host kernel: use it for trusted work only)")
-		return rc, all, nil
+		def = rc
+	default: // auto
+		switch {
+		case len(c.Runtimes) > 0:
+			// The strongest enabled one; every one of them runs (checked above).
+			def = rc
+			if slices.Contains(c.Runtimes, "gvisor") {
+				def = gv
+			}
+		case gerr == nil:
+			def = gv
+		case rerr == nil:
+			fmt.Fprintf(out, "gVisor is not available (%v); runtime auto falls back to runc, which shares the host kernel\n", gerr)
+			log.Warn("runtime auto: gVisor not available, using runc", "err", gerr)
+			def = rc
+		default:
+			return nil, nil, nil, errors.Join(errors.New("no sandbox runtime works on this host; run 'warren doctor'"), gerr, rerr)
+		}
 	}
-	switch {
-	case gerr == nil:
-		return gv, all, nil
-	case rerr == nil:
-		fmt.Fprintf(out, "gVisor is not available (%v); runtime auto falls back to runc, which shares the host kernel\n", gerr)
-		log.Warn("runtime auto: gVisor not available, using runc", "err", gerr)
-		return rc, all, nil
+	defName := def.Capabilities().Name
+	enabled = []string{defName}
+	for _, name := range c.Runtimes {
+		if name != defName {
+			enabled = append(enabled, name)
+		}
 	}
-	return nil, nil, errors.Join(errors.New("no sandbox runtime works on this host; run 'warren doctor'"), gerr, rerr)
+	if len(enabled) > 1 {
+		fmt.Fprintf(out, "Runtimes offered to requests: %s (default %s)\n", strings.Join(enabled, ", "), defName)
+	}
+	return def, all, enabled, nil
+}
+
+// offered returns the drivers among all whose names are in names.
+func offered(all []runtime.Driver, names []string) []runtime.Driver {
+	var out []runtime.Driver
+	for _, d := range all {
+		if slices.Contains(names, d.Capabilities().Name) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // prepareShifted builds the uid-shifted copy of the base template that user-namespaced

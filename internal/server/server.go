@@ -106,14 +106,14 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 			}
 		}
 	}()
-	def, drivers, err := buildDrivers(c, out, log)
+	def, drivers, runtimes, err := buildDrivers(c, out, log)
 	if err != nil {
 		return err
 	}
 	builds.Add(1)
 	go func() {
 		defer builds.Done()
-		prepareShifted(buildCtx, drivers, templateBuilder(c, io.Discard, log), log)
+		prepareShifted(buildCtx, offered(drivers, runtimes), templateBuilder(c, io.Discard, log), log)
 	}()
 	nd, err := node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log})
 	if err != nil {
@@ -130,7 +130,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	svc, err := sandbox.New(sandbox.Config{
 		Store: store, Node: nd, DefaultTimeout: c.DefaultTimeout,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
-		Admit: ldg.Admit, Meter: meter,
+		Admit: ldg.Admit, Meter: meter, Runtimes: runtimes,
 	})
 	if err != nil {
 		return err
@@ -152,7 +152,8 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return err
 	}
 	keys, err := auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
-		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }))
+		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
+		auth.WithRuntimes(runtimes))
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	t, err := ts.CreateTeam(r.Context(), p, domain.TeamSpec{Name: req.Name, Quota: req.Quota, PlanID: req.PlanID, SpendLimit: req.SpendLimit})
+	t, err := ts.CreateTeam(r.Context(), p, req.spec())
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	t, err := ts.UpdateTeam(r.Context(), p, r.PathValue("id"), domain.TeamSpec{Name: req.Name, Quota: req.Quota, PlanID: req.PlanID, SpendLimit: req.SpendLimit})
+	t, err := ts.UpdateTeam(r.Context(), p, r.PathValue("id"), req.spec())
 	if err != nil {
 		return err
 	}

@@ -302,6 +302,17 @@ func TestTeams(t *testing.T) {
 			t.Errorf("get: %d %s", res.status, res.body)
 		}
 		h.wantError(h.do("GET", "/v1/teams/team_zz", nil), 404, "not_found", "")
+		if m := res.obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{}) {
+			t.Errorf("a team without a runtime list shows allowed_runtimes %v, want []", m["allowed_runtimes"])
+		}
+		teams.GetTeamFn = func(_ context.Context, _ domain.Principal, id string) (*domain.Team, domain.QuotaUsage, error) {
+			tm := testTeam(id)
+			tm.AllowedRuntimes = []string{"gvisor"}
+			return tm, domain.QuotaUsage{}, nil
+		}
+		if m := h.do("GET", "/v1/teams/team_b", nil).obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{"gvisor"}) {
+			t.Errorf("allowed_runtimes = %v, want [gvisor]", m["allowed_runtimes"])
+		}
 	})
 
 	t.Run("update", func(t *testing.T) {
@@ -322,6 +333,9 @@ func TestTeams(t *testing.T) {
 			{`{"spend_limit":""}`, domain.TeamSpec{SpendLimit: ptr("")}},
 			{`{"name":"Renamed","plan_id":"free"}`, domain.TeamSpec{Name: "Renamed", PlanID: ptr("free")}},
 			{`{"quota":{"requests_per_minute":60}}`, domain.TeamSpec{Quota: &domain.QuotaPatch{RequestsPerMinute: ptr(int64(60))}}},
+			{`{"allowed_runtimes":["gvisor"]}`, domain.TeamSpec{AllowedRuntimes: ptr([]string{"gvisor"})}},
+			{`{"allowed_runtimes":[]}`, domain.TeamSpec{AllowedRuntimes: ptr([]string{})}},
+			{`{"allowed_runtimes":null}`, domain.TeamSpec{}},
 		} {
 			res := h.do("PATCH", "/v1/teams/team_b", c.body)
 			if res.status != 200 || gotID != "team_b" || !reflect.DeepEqual(got, c.want) {

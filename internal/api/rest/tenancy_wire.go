@@ -9,18 +9,24 @@ import (
 // JSON shapes of teams, users, logins and the audit log.
 
 type teamJSON struct {
-	ID         string             `json:"id"`
-	Name       string             `json:"name"`
-	CreatedAt  time.Time          `json:"created_at"`
-	Quota      domain.Quota       `json:"quota"`
-	PlanID     string             `json:"plan_id"`
-	SpendLimit string             `json:"spend_limit"`
-	Usage      *domain.QuotaUsage `json:"usage,omitempty"`
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	CreatedAt  time.Time    `json:"created_at"`
+	Quota      domain.Quota `json:"quota"`
+	PlanID     string       `json:"plan_id"`
+	SpendLimit string       `json:"spend_limit"`
+	// AllowedRuntimes is [] (not null) when the team may use every enabled runtime.
+	AllowedRuntimes []string           `json:"allowed_runtimes"`
+	Usage           *domain.QuotaUsage `json:"usage,omitempty"`
 }
 
 func toTeamJSON(t *domain.Team, u *domain.QuotaUsage) teamJSON {
+	runtimes := t.AllowedRuntimes
+	if runtimes == nil {
+		runtimes = []string{}
+	}
 	return teamJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), Quota: t.Quota,
-		PlanID: t.PlanID, SpendLimit: t.SpendLimit, Usage: u}
+		PlanID: t.PlanID, SpendLimit: t.SpendLimit, AllowedRuntimes: runtimes, Usage: u}
 }
 
 type teamRequest struct {
@@ -28,6 +34,12 @@ type teamRequest struct {
 	Quota      *domain.QuotaPatch `json:"quota"`
 	PlanID     *string            `json:"plan_id"`
 	SpendLimit *string            `json:"spend_limit"`
+	// AllowedRuntimes: absent or null keeps the list; [] allows every runtime.
+	AllowedRuntimes *[]string `json:"allowed_runtimes"`
+}
+
+func (r teamRequest) spec() domain.TeamSpec {
+	return domain.TeamSpec{Name: r.Name, Quota: r.Quota, PlanID: r.PlanID, SpendLimit: r.SpendLimit, AllowedRuntimes: r.AllowedRuntimes}
 }
 
 type listTeamsResponse struct {

@@ -82,6 +82,15 @@ func (e *encoder) scopes(s []domain.Scope) any {
 	return e.json("scopes", s)
 }
 
+// names encodes a list of names as JSON. A nil and an empty list are both NULL (and
+// read back as nil).
+func (e *encoder) names(field string, names []string) any {
+	if len(names) == 0 {
+		return nil
+	}
+	return e.json(field, names)
+}
+
 // blob keeps nil and empty apart: nil is NULL, empty is a zero-length blob.
 func blob(b []byte) any {
 	if b == nil {
