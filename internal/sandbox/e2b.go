@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,8 +89,15 @@ func (s *Service) Logs(ctx context.Context, p domain.Principal, id string, q dom
 		return nil, fmt.Errorf("reading sandbox log: %w", err)
 	}
 	defer f.Close()
-	var all []domain.LogEntry
-	sc := bufio.NewScanner(f)
+	return readLogEntries(f, q, minLevel), nil
+}
+
+// readLogEntries returns the entries of the console log r that q asks for, at most
+// q.Limit of them: the first ones, or with q.Backward the last ones, newest first.
+// The log is the sandbox's to fill, so no more than 2 × q.Limit entries are held.
+func readLogEntries(r io.Reader, q domain.LogQuery, minLevel int) []domain.LogEntry {
+	all := []domain.LogEntry{}
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		e, ok := parseLogLine(sc.Bytes())
@@ -99,19 +108,20 @@ func (s *Service) Logs(ctx context.Context, p domain.Principal, id string, q dom
 			continue
 		}
 		all = append(all, e)
-	}
-	if q.Backward {
-		for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
-			all[i], all[j] = all[j], all[i]
+		if !q.Backward && len(all) == q.Limit {
+			break
+		}
+		if len(all) >= 2*q.Limit {
+			all = append(all[:0], all[len(all)-q.Limit:]...)
 		}
 	}
 	if len(all) > q.Limit {
-		all = all[:q.Limit]
+		all = all[len(all)-q.Limit:]
 	}
-	if all == nil {
-		all = []domain.LogEntry{}
+	if q.Backward {
+		slices.Reverse(all)
 	}
-	return all, nil
+	return all
 }
 
 // parseLogLine reads one slog JSON line of the agent; other console output (runsc's own
