@@ -32,7 +32,20 @@ func (s *Service) enabledDrivers() []runtime.Driver {
 	return out
 }
 
-// describe lists drivers as "gvisor (sandbox), runc (container)", or "none".
+// names lists drivers as "gvisor, runc", or "none".
+func names(ds []runtime.Driver) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Capabilities().Name)
+	}
+	return strings.Join(out, ", ")
+}
+
+// describe lists drivers with their isolation, "gvisor (sandbox), runc (container)",
+// or "none".
 func describe(ds []runtime.Driver) string {
 	if len(ds) == 0 {
 		return "none"
@@ -78,11 +91,11 @@ func (s *Service) pickRuntime(team *domain.Team, name, minIso string) (runtime.D
 		d := find(enabled, name)
 		if d == nil {
 			return nil, domain.Invalid("runtime", "runtime %s is not enabled on this server; enabled: %s (the operator enables more with --runtimes)",
-				name, describe(enabled))
+				name, names(enabled))
 		}
 		if find(allowed, name) == nil {
 			return nil, domain.Errorf(domain.KindForbidden, "team %s may not use runtime %s; it may use: %s (a platform admin sets the team's allowed_runtimes)",
-				team.ID, name, describe(allowed))
+				team.ID, name, names(allowed))
 		}
 		if c := d.Capabilities(); c.Isolation < min {
 			return nil, domain.Invalid("min_isolation", "runtime %q gives %s isolation, less than the %s asked for", name, c.Isolation, min)

@@ -73,7 +73,7 @@ func TestPickRuntime(t *testing.T) {
 		{"default", both, anyTeam, "", "", "gvisor", 0, "", ""},
 		{"ask runc", both, anyTeam, "runc", "", "runc", 0, "", ""},
 		{"ask gvisor", both, anyTeam, "gvisor", "sandbox", "gvisor", 0, "", ""},
-		{"unknown runtime", both, anyTeam, "firecracker", "", "", domain.KindInvalid, "runtime", "not enabled on this server; enabled: gvisor (sandbox), runc (container)"},
+		{"unknown runtime", both, anyTeam, "firecracker", "", "", domain.KindInvalid, "runtime", "not enabled on this server; enabled: gvisor, runc"},
 		{"runc below min", both, anyTeam, "runc", "sandbox", "", domain.KindInvalid, "min_isolation", "less than"},
 		{"default too weak, stronger exists", serviceWith(t, []string{"gvisor"}, runcFake, gvisorFake), anyTeam, "", "sandbox", "gvisor", 0, "", ""},
 		{"default too weak, stronger not enabled", serviceWith(t, nil, runcFake, gvisorFake), anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
@@ -83,11 +83,11 @@ func TestPickRuntime(t *testing.T) {
 		{"container is met by the default", both, anyTeam, "", "container", "gvisor", 0, "", ""},
 
 		{"runc on the host but not enabled", gvisorOnly, anyTeam, "runc", "", "", domain.KindInvalid, "runtime",
-			"runtime runc is not enabled on this server; enabled: gvisor (sandbox) (the operator enables more with --runtimes)"},
+			"runtime runc is not enabled on this server; enabled: gvisor (the operator enables more with --runtimes)"},
 		{"not enabled beats team rules", gvisorOnly, runcTeam, "runc", "", "", domain.KindInvalid, "runtime", "not enabled"},
 		{"default only, min container", gvisorOnly, anyTeam, "", "container", "gvisor", 0, "", ""},
 
-		{"team limited to gvisor asks runc", both, gvisorTeam, "runc", "", "", domain.KindForbidden, "", "team t2 may not use runtime runc; it may use: gvisor (sandbox)"},
+		{"team limited to gvisor asks runc", both, gvisorTeam, "runc", "", "", domain.KindForbidden, "", "team t2 may not use runtime runc; it may use: gvisor"},
 		{"team limited to gvisor gets the default", both, gvisorTeam, "", "", "gvisor", 0, "", ""},
 		{"team limited to runc may name it", both, runcTeam, "runc", "", "runc", 0, "", ""},
 		{"team limited to runc is never silently given it", both, runcTeam, "", "", "", domain.KindForbidden, "", "may not use this server's default runtime gvisor"},

@@ -137,7 +137,7 @@ func decodeAPIError(raw []byte) apiError {
 func disabledRuntime(t *testing.T, e *env) string {
 	s := harness.Start(t, harness.Opts{ExtraEnv: []string{"WARREN_RUNTIMES=gvisor"}})
 	code, raw := s.API("POST", "/v1/sandboxes", map[string]any{"runtime": "runc"}, nil)
-	want := "runtime runc is not enabled on this server; enabled: gvisor (sandbox) (the operator enables more with --runtimes)"
+	want := "runtime runc is not enabled on this server; enabled: gvisor (the operator enables more with --runtimes)"
 	if ae := decodeAPIError(raw); code != 400 || ae.Code != "invalid" || ae.Message != want {
 		t.Fatalf("runc on a gvisor-only server: %d %s; want 400 invalid %q", code, raw, want)
 	}

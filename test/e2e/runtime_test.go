@@ -42,7 +42,7 @@ func TestRuntimeSelection(t *testing.T) {
 	}{
 		{map[string]any{"min_isolation": "microvm"}, "min_isolation", "hardware virtualization"},
 		{map[string]any{"runtime": "runc", "min_isolation": "sandbox"}, "min_isolation", "less than"},
-		{map[string]any{"runtime": "firecracker"}, "runtime", "not enabled on this server; enabled: gvisor (sandbox), runc (container)"},
+		{map[string]any{"runtime": "firecracker"}, "runtime", "not enabled on this server; enabled: gvisor, runc"},
 	}
 	for _, c := range cases {
 		code, raw := s.API("POST", "/v1/sandboxes", c.body, nil)
@@ -120,7 +120,7 @@ func TestRuntimeSelection(t *testing.T) {
 func TestRuntimeNotEnabled(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	code, raw := s.API("POST", "/v1/sandboxes", map[string]any{"runtime": "runc"}, nil)
-	want := "runtime runc is not enabled on this server; enabled: gvisor (sandbox) (the operator enables more with --runtimes)"
+	want := "runtime runc is not enabled on this server; enabled: gvisor (the operator enables more with --runtimes)"
 	if e := decodeErr(t, raw); code != 400 || e.Code != "invalid" || e.Message != want {
 		t.Errorf("runc create: %d %s; want 400 invalid %q", code, raw, want)
 	}
