@@ -180,8 +180,10 @@ type SandboxService interface {
 	Metrics(ctx context.Context, p Principal, id string) (*SandboxMetrics, error)
 	// Logs returns entries of the sandbox's own log.
 	Logs(ctx context.Context, p Principal, id string, q LogQuery) ([]LogEntry, error)
-	// Exec runs a command; onEvent (may be nil) sees output as it arrives. The returned
-	// result holds the whole output as well.
+	// Exec runs a command; onEvent (may be nil) sees output as it arrives. The result
+	// holds the output only when onEvent is nil, and then a bounded start of each
+	// stream (Truncated says some was dropped): the server never holds all of what a
+	// sandbox prints.
 	Exec(ctx context.Context, p Principal, id string, req ExecRequest, onEvent func(ExecEvent) error) (*ExecResult, error)
 	// WriteFile creates or truncates path (parents are created) with the content of r.
 	WriteFile(ctx context.Context, p Principal, id, path, user string, r io.Reader) (*FileInfo, error)
