@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/agent"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // configEnv names the environment variable holding the agent's JSON config.
@@ -26,13 +27,14 @@ func main() {
 }
 
 func run() int {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "warren-agent")
+	// No subsystem here: the agent's parts (reaper, process, oom, ...) name themselves.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	raw := os.Getenv(configEnv)
 	_ = os.Unsetenv(configEnv) // children must never see the access token
 	cfg, err := agent.ParseConfig([]byte(raw))
 	if err != nil {
-		log.Error("invalid configuration", "env", configEnv, "err", err)
+		log.Error("invalid configuration", "env", configEnv, logkey.Err, err)
 		return 2
 	}
 	cfg.ReapOrphans = os.Getpid() == 1
@@ -40,7 +42,7 @@ func run() int {
 	// Docker's) refuses sethostname, so only try when it differs.
 	if cur, _ := os.Hostname(); cfg.ReapOrphans && cfg.Hostname != "" && cur != cfg.Hostname {
 		if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
-			log.Warn("setting hostname", "hostname", cfg.Hostname, "err", err)
+			log.Warn("setting hostname", "hostname", cfg.Hostname, logkey.Err, err)
 		}
 	}
 
@@ -50,12 +52,12 @@ func run() int {
 
 	a, err := agent.New(cfg, log)
 	if err != nil {
-		log.Error("starting agent", "err", err)
+		log.Error("starting agent", logkey.Err, err)
 		return 1
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		log.Error("listening", "addr", cfg.Listen, "err", err)
+		log.Error("listening", "addr", cfg.Listen, logkey.Err, err)
 		_ = a.Shutdown(context.Background())
 		return 1
 	}
@@ -69,7 +71,7 @@ func run() int {
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String())
 	case err := <-served:
-		log.Error("server stopped", "err", err)
+		log.Error("server stopped", logkey.Err, err)
 		code = 1
 	}
 
@@ -77,10 +79,10 @@ func run() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {
-		log.Warn("stopping processes", "err", err)
+		log.Warn("stopping processes", logkey.Err, err)
 	}
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("closing connections", "err", err)
+		log.Warn("closing connections", logkey.Err, err)
 		_ = srv.Close()
 	}
 	return code

@@ -16,6 +16,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/envdpb/filesystem/filesystemconnect"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Agent serves the envd protocol. Create it with [New], serve it with any
@@ -60,8 +61,8 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		a.settings.env = map[string]string{}
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.reaper = newReaper(logger.With("subsystem", "reaper"), cfg.ReapOrphans)
-	a.procs = newManager(logger.With("subsystem", "process"), a.reaper)
+	a.reaper = newReaper(logger.With(logkey.Subsystem, "reaper"), cfg.ReapOrphans)
+	a.procs = newManager(logger.With(logkey.Subsystem, "process"), a.reaper)
 	a.watchers = newWatcherRegistry()
 
 	mux := http.NewServeMux()
@@ -80,14 +81,14 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if cfg.StartCmd != "" {
 		if err := a.startTemplateCommand(cfg.StartCmd); err != nil {
 			// The sandbox still works without it; the failure is in the sandbox's log.
-			a.log.Error("starting the template's start command", "err", err)
+			a.log.Error("starting the template's start command", logkey.Err, err)
 		}
 	}
 	if cfg.MemoryLimitBytes > 0 {
 		// The watchdog kills any process it sees in /proc: only as the sandbox's init
 		// does it see nothing but the sandbox.
 		if cfg.ReapOrphans {
-			a.oom = startOOMWatchdog(oomConfig{limit: cfg.MemoryLimitBytes, guard: a.reaper.whileUnreaped}, logger.With("subsystem", "oom"))
+			a.oom = startOOMWatchdog(oomConfig{limit: cfg.MemoryLimitBytes, guard: a.reaper.whileUnreaped}, logger.With(logkey.Subsystem, "oom"))
 		} else {
 			a.log.Warn("memory_limit_bytes is set but the agent is not PID 1: no OOM watchdog", "limit", cfg.MemoryLimitBytes)
 		}

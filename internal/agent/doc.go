@@ -15,7 +15,8 @@
 // File metadata (the SDK's X-Metadata-* headers and EntryInfo.metadata) is stored as
 // extended attributes named "user.e2b.<key>" on the file.
 //
-// The package imports nothing from Warren except the generated envd protobuf code, so
+// The package imports nothing from Warren except the generated envd protobuf code and
+// the log key constants (logkey), so
 // the agent binary stays small and free of server code (see the deps test in
 // cmd/warren-agent).
 package agent

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // The OOM watchdog gives sandboxes on runtimes without an OOM killer of their own
@@ -283,7 +285,7 @@ func (w *oomWatchdog) kill(v procMem, used int64) {
 		w.kills.Add(1)
 		w.victims = append(w.victims, victim{procMem: v, killedAt: time.Now(), used: used})
 		w.quiet = false
-		w.log.Warn("out of memory: killed process", "pid", v.pid, "name", v.name, "rss", v.rss, "used", used, "limit", w.cfg.limit)
+		w.log.Warn("out of memory: killed process", logkey.PID, v.pid, "name", v.name, "rss", v.rss, "used", used, "limit", w.cfg.limit)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warren-sh/warren/internal/envdpb/process"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // defaultPath is the PATH every process starts with (sandbox-wide or request envs may
@@ -176,7 +177,7 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 	if spec.timeout > 0 {
 		p.timer = time.AfterFunc(spec.timeout, func() {
 			if err := p.signal(syscall.SIGKILL); err == nil {
-				m.log.Info("process reached its time limit; killed", "pid", p.pid, "timeout", spec.timeout)
+				m.log.Info("process reached its time limit; killed", logkey.PID, p.pid, "timeout", spec.timeout)
 			}
 		})
 	}
@@ -185,7 +186,7 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		defer m.wg.Done()
 		p.wait(func() { m.retire(p) })
 	}()
-	m.log.Info("process started", "pid", p.pid, "cmd", spec.config.GetCmd(), "user", spec.user.Name, "pty", spec.pty != nil, "tag", p.tagName())
+	m.log.Info("process started", logkey.PID, p.pid, "cmd", spec.config.GetCmd(), "user", spec.user.Name, "pty", spec.pty != nil, "tag", p.tagName())
 	return p, nil
 }
 
@@ -212,7 +213,7 @@ func (p *proc) closeFiles() {
 // retire keeps a finished process around for m.retain so that a late Connect still
 // gets its end event, then forgets it.
 func (m *manager) retire(p *proc) {
-	m.log.Info("process ended", "pid", p.pid, "status", p.end.GetStatus())
+	m.log.Info("process ended", logkey.PID, p.pid, "status", p.end.GetStatus())
 	time.AfterFunc(m.retain, func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()

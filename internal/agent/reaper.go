@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // reaper owns every wait on the agent's children. Nothing else in the agent may call
@@ -99,7 +101,7 @@ func (r *reaper) dispatch(pid int, ws syscall.WaitStatus) {
 	delete(r.waiters, pid)
 	r.wmu.Unlock()
 	if fn == nil {
-		r.log.Debug("reaped orphan", "pid", pid, "status", int(ws))
+		r.log.Debug("reaped orphan", logkey.PID, pid, "status", int(ws))
 		return
 	}
 	fn(ws)
@@ -134,7 +136,7 @@ func (r *reaper) waitOne(pid int) {
 			continue
 		}
 		if err != nil {
-			r.log.Error("waiting for child", "pid", pid, "err", err)
+			r.log.Error("waiting for child", logkey.PID, pid, logkey.Err, err)
 		}
 		break
 	}
@@ -148,7 +150,7 @@ func (r *reaper) waitOne(pid int) {
 		}
 		if err != nil {
 			// Someone else reaped it; report it as killed rather than hang forever.
-			r.log.Error("reaping child", "pid", pid, "err", err)
+			r.log.Error("reaping child", logkey.PID, pid, logkey.Err, err)
 			ws = syscall.WaitStatus(syscall.SIGKILL)
 		}
 		break

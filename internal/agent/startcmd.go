@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/warren-sh/warren/internal/envdpb/process"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // startTemplateCommand starts the template's start command (Config.StartCmd) as root
@@ -30,7 +31,7 @@ func (a *Agent) startTemplateCommand(cmdline string) error {
 	if err != nil {
 		return fmt.Errorf("start command %q: %w", cmdline, err)
 	}
-	log := a.log.With("subsystem", "start_cmd", "pid", p.pid)
+	log := a.log.With(logkey.Subsystem, "start_cmd", logkey.PID, p.pid)
 	log.Info("start command started", "cmd", cmdline)
 	go func() {
 		defer p.unsubscribe(sub)

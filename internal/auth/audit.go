@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // entry builds an audit entry for an action by p on target.
@@ -30,7 +31,7 @@ func (s *KeyService) Record(ctx context.Context, e *domain.AuditEntry) {
 		e.At = s.now().UTC()
 	}
 	if err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		s.log.ErrorContext(ctx, "writing audit entry", "action", e.Action, "team_id", e.TeamID, "err", err)
+		s.log.ErrorContext(ctx, "writing audit entry", "action", e.Action, logkey.TeamID, e.TeamID, logkey.Err, err)
 	}
 }
 

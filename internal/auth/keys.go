@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 var _ domain.KeyService = (*KeyService)(nil)
@@ -95,7 +96,7 @@ func NewKeyService(store Store, opts ...Option) (*KeyService, error) {
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL
 	}
-	s.log = s.log.With("subsystem", "auth")
+	s.log = s.log.With(logkey.Subsystem, "auth")
 	s.teams.ttl = teamCacheTTL
 	return s, nil
 }
@@ -121,7 +122,7 @@ func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Pr
 	if now.Sub(k.LastUsedAt) >= TouchInterval {
 		// Best effort: failing to record the last use must not lock callers out.
 		if err := s.store.TouchAPIKey(ctx, k.ID, now); err != nil {
-			s.log.WarnContext(ctx, "recording API key use", "key_id", k.ID, "err", err)
+			s.log.WarnContext(ctx, "recording API key use", logkey.KeyID, k.ID, logkey.Err, err)
 		}
 	}
 	team, err := s.teams.get(ctx, s.store, k.TeamID, now)

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 const msgBadLogin = "wrong email or password: check both, or ask a team admin to reset the password"
@@ -46,7 +47,7 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	now := s.now().UTC()
 	u.LastLoginAt = now
 	if err := s.store.UpdateUser(ctx, u); err != nil {
-		s.log.WarnContext(ctx, "recording login time", "user_id", u.ID, "err", err)
+		s.log.WarnContext(ctx, "recording login time", logkey.UserID, u.ID, logkey.Err, err)
 	}
 	team, err := s.store.GetTeam(ctx, u.TeamID)
 	if err != nil {

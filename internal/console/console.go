@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // ContentSecurityPolicy is sent with every console response: scripts, styles and
@@ -63,7 +65,7 @@ func New(assets fs.FS, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{assets: map[string]*asset{}, log: log.With("subsystem", "console")}
+	h := &Handler{assets: map[string]*asset{}, log: log.With(logkey.Subsystem, "console")}
 	gz := map[string][]byte{}
 	err := fs.WalkDir(assets, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {

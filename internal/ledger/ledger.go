@@ -16,6 +16,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/billing"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // maxRange bounds a usage report, so that one request cannot scan years of buckets.
@@ -53,7 +54,7 @@ func New(store Store, catalog *billing.Catalog, now func() time.Time, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, catalog: catalog, now: now, log: log.With("subsystem", "ledger")}, nil
+	return &Service{store: store, catalog: catalog, now: now, log: log.With(logkey.Subsystem, "ledger")}, nil
 }
 
 // Usage sums the caller's team's usage over [From, To), grouped. Buckets are per day:

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Store is the part of domain.Store that metering uses.
@@ -114,7 +115,7 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Meter{cfg: cfg, log: cfg.Log.With("subsystem", "metering"), entries: map[string]*entry{}}, nil
+	return &Meter{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "metering"), entries: map[string]*entry{}}, nil
 }
 
 // lock returns the sandbox's entry, locked and loaded from the store if it was not.
@@ -253,7 +254,7 @@ func (m *Meter) end(ctx context.Context, sb *domain.Sandbox, at time.Time, read 
 		if r, err := m.cfg.Source.Read(ctx, sb); err == nil {
 			rp = &r
 		} else {
-			m.log.Debug("final reading failed; booking wall time only", "sandbox", sb.ID, "err", err)
+			m.log.Debug("final reading failed; booking wall time only", logkey.SandboxID, sb.ID, logkey.Err, err)
 		}
 	}
 	next, c, deltas := interval(m.current(e, sb), e.c, sb, at, rp)

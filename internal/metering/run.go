@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Run samples every running sandbox that live returns, every Interval, until ctx ends.
@@ -32,7 +33,7 @@ func (m *Meter) sampleAll(ctx context.Context, live func(ctx context.Context) ([
 	sbs, err := live(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			m.log.Error("listing the sandboxes to meter", "err", err)
+			m.log.Error("listing the sandboxes to meter", logkey.Err, err)
 		}
 		return
 	}
@@ -61,9 +62,9 @@ func (m *Meter) sampleAll(ctx context.Context, live func(ctx context.Context) ([
 			case err == nil, ctx.Err() != nil:
 			case domain.IsKind(err, domain.KindNotFound):
 				// Ended between the listing and the reading; End books the rest.
-				m.log.Debug("sandbox gone before its sample", "sandbox", sb.ID, "err", err)
+				m.log.Debug("sandbox gone before its sample", logkey.SandboxID, sb.ID, logkey.Err, err)
 			default:
-				m.log.Warn("sampling sandbox usage", "sandbox", sb.ID, "err", err)
+				m.log.Warn("sampling sandbox usage", logkey.SandboxID, sb.ID, logkey.Err, err)
 			}
 		}()
 	}
@@ -145,7 +146,7 @@ func (m *Meter) Recover(ctx context.Context, get func(ctx context.Context, id st
 			continue
 		}
 		rep.Closed++
-		m.log.Info("closed the meter of a sandbox that ended while the server was down", "sandbox", sb.ID, "at", at, "gone", gone)
+		m.log.Info("closed the meter of a sandbox that ended while the server was down", logkey.SandboxID, sb.ID, "at", at, "gone", gone)
 	}
 	return rep, errors.Join(errs...)
 }

@@ -19,6 +19,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Config configures a Manager.
@@ -77,7 +79,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: cfg.Log.With("subsystem", "network")}, nil
+	return &Manager{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "network")}, nil
 }
 
 func validName(s string) bool {

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Header names the proxy reads. Go canonicalises header keys, so matching is
@@ -107,7 +108,7 @@ func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
 	if cfg.AgentPort == 0 {
 		cfg.AgentPort = DefaultAgentPort
 	}
-	p := &Proxy{router: router, log: log.With("component", "proxy"), cfg: cfg}
+	p := &Proxy{router: router, log: log.With(logkey.Subsystem, "proxy"), cfg: cfg}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = newTransport(cfg.DialTimeout, p.dialAddr)
@@ -182,7 +183,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r, id)
 		return
 	case err != nil:
-		p.log.Error("resolving sandbox", "sandbox", id, "err", err)
+		p.log.Error("resolving sandbox", logkey.SandboxID, id, logkey.Err, err)
 		writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "cannot resolve the sandbox right now; try again"})
 		return
 	case route == nil || !route.Running || route.Address == "":
@@ -283,7 +284,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		})
 		return
 	}
-	p.log.Warn("forwarding to sandbox", "sandbox", targetID(t), "method", r.Method, "path", r.URL.Path, "err", err)
+	p.log.Warn("forwarding to sandbox", logkey.SandboxID, targetID(t), "method", r.Method, "path", r.URL.Path, logkey.Err, err)
 	writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "the sandbox port did not answer properly"})
 }
 

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // build builds r into a temporary directory and renames it into place.
@@ -59,7 +61,7 @@ func (b *Builder) build(ctx context.Context, r Recipe, p *progress) (rootfs stri
 	}()
 
 	start := time.Now()
-	log := b.log().With("template", id)
+	log := b.log().With(logkey.Template, id)
 	log.Info("building template", "suite", r.Suite, "variant", r.Variant, "mirror", r.mirror())
 	dir := filepath.Join(tmp, "rootfs")
 	pkgs := r.packages()

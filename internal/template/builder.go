@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Default locations of the caches on a Warren host.
@@ -63,7 +65,7 @@ func (b *Builder) log() *slog.Logger {
 	if b.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return b.Log.With("component", "template")
+	return b.Log.With(logkey.Subsystem, "template")
 }
 
 // Dir returns the cache entry directory of r (which may not exist).

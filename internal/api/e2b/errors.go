@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // maxJSONBytes caps JSON request bodies.
@@ -90,8 +91,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			level = slog.LevelInfo // the client went away; nothing is broken
 		}
 		s.log.LogAttrs(r.Context(), level, "internal error",
-			slog.String("request_id", id), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Any("error", err))
+			slog.String(logkey.RequestID, id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Any(logkey.Err, err))
 		s.writeErrorBody(w, r, http.StatusInternalServerError, internalMessage(id))
 		return
 	}
@@ -137,7 +138,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	if err != nil {
 		id := requestIDFrom(r.Context())
 		s.log.LogAttrs(r.Context(), slog.LevelError, "encoding response",
-			slog.String("request_id", id), slog.Any("error", err))
+			slog.String(logkey.RequestID, id), slog.Any(logkey.Err, err))
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(errorBody{Code: status, Message: internalMessage(id)})
 	}

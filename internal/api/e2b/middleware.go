@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 type ctxKey int
@@ -37,7 +38,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v := recover()
 		if v != nil && v != http.ErrAbortHandler {
 			s.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-				slog.String("request_id", id), slog.String("panic", fmt.Sprint(v)),
+				slog.String(logkey.RequestID, id), slog.String("panic", fmt.Sprint(v)),
 				slog.String("stack", string(debug.Stack())))
 			if !rec.wroteHeader {
 				s.writeErrorBody(rec, r, http.StatusInternalServerError, internalMessage(id))
@@ -62,10 +63,10 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time, abo
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 		slog.Int64("bytes", rec.bytes),
-		slog.String("request_id", requestIDFrom(r.Context())),
+		slog.String(logkey.RequestID, requestIDFrom(r.Context())),
 	}
 	if rec.teamID != "" {
-		attrs = append(attrs, slog.String("team_id", rec.teamID))
+		attrs = append(attrs, slog.String(logkey.TeamID, rec.teamID))
 	}
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // DefaultEnvdVersion is what create and connect report as envdVersion when Config leaves
@@ -84,7 +85,7 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, cf
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("subsystem", "api.e2b")
+	log = log.With(logkey.Subsystem, "api.e2b")
 	if cfg.EnvdVersion == "" {
 		cfg.EnvdVersion = DefaultEnvdVersion
 	} else if !versionRE.MatchString(cfg.EnvdVersion) {
@@ -239,7 +240,7 @@ func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error
 		}
 		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
-				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
 			return
 		}
 		s.writeError(w, r, err)

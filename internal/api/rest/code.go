@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // WithCode enables code execution (POST /v1/sandboxes/{id}/execute and the contexts
@@ -86,7 +87,7 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, code doma
 		}
 		if !validEventName(ev.Type) {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "dropping an interpreter line with an unusable type",
-				slog.String("request_id", requestIDFrom(r.Context())), slog.String("type", ev.Type))
+				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String("type", ev.Type))
 			return nil
 		}
 		data := []byte(ev.Raw)
@@ -112,7 +113,7 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, code doma
 	}
 	if werr := sse.writeErr(); werr != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "event stream client went away",
-			slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", werr))
+			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, werr))
 		return nil
 	}
 	_, eb := s.errorResponse(r, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/api/httpjson"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // internalMessage is all a client learns about an internal error; the log has the rest.
@@ -86,8 +87,8 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 			level = slog.LevelInfo // the client went away; nothing is broken
 		}
 		s.log.LogAttrs(r.Context(), level, "internal error",
-			slog.String("request_id", id), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Any("error", err))
+			slog.String(logkey.RequestID, id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Any(logkey.Err, err))
 		return http.StatusInternalServerError, errorBody{Code: kind.String(), Message: internalMessage, RequestID: id}
 	}
 	msg := domain.PublicMessage(err)
@@ -142,7 +143,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	b, err := json.Marshal(v)
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "encoding response",
-			slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(errorBody{Code: "internal", Message: internalMessage, RequestID: requestIDFrom(r.Context())})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // exec runs a command. The response is one JSON object, or an SSE stream when the body
@@ -124,7 +125,7 @@ func (s *Server) streamCommand(w http.ResponseWriter, r *http.Request, id string
 		}
 		if werr := sse.writeErr(); werr != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "event stream client went away",
-				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", werr))
+				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, werr))
 			return nil
 		}
 		_, body := s.errorResponse(r, err)

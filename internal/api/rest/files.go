@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // fileQuery holds the query parameters of the file routes.
@@ -82,8 +83,8 @@ func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "file download broke mid-way",
-			slog.String("request_id", requestIDFrom(r.Context())), slog.String("sandbox_id", id),
-			slog.Int64("bytes_sent", body.n), slog.Any("error", err))
+			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id),
+			slog.Int64("bytes_sent", body.n), slog.Any(logkey.Err, err))
 		panic(http.ErrAbortHandler)
 	}
 	body.begin() // an empty file still gets its headers

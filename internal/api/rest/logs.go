@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 type logEntryJSON struct {
@@ -120,7 +121,7 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, p domain.Pri
 	switch {
 	case sse.writeErr() != nil || errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "log stream client went away",
-			slog.String("request_id", requestIDFrom(r.Context())), slog.String("sandbox_id", id))
+			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id))
 	case err != nil:
 		_, body := s.errorResponse(r, err)
 		_ = sse.send("error", body)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 type ctxKey int
@@ -51,7 +52,7 @@ func (s *Server) serveWith(w http.ResponseWriter, r *http.Request, h http.Handle
 		v := recover()
 		if v != nil && v != http.ErrAbortHandler {
 			s.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-				slog.String("request_id", id), slog.String("panic", fmt.Sprint(v)),
+				slog.String(logkey.RequestID, id), slog.String("panic", fmt.Sprint(v)),
 				slog.String("stack", string(debug.Stack())))
 			if !rec.wroteHeader {
 				// writeError would log again; the panic is already logged with its stack.
@@ -83,10 +84,10 @@ func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time, abo
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 		slog.Int64("bytes", rec.bytes),
-		slog.String("request_id", requestIDFrom(r.Context())),
+		slog.String(logkey.RequestID, requestIDFrom(r.Context())),
 	}
 	if rec.teamID != "" {
-		attrs = append(attrs, slog.String("team_id", rec.teamID))
+		attrs = append(attrs, slog.String(logkey.TeamID, rec.teamID))
 	}
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))

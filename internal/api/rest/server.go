@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Option configures a Server. Options cannot fail: a zero or nil value means "the
@@ -111,7 +112,7 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, op
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, keys: keys, log: log.With("subsystem", "api.rest"), opts: o}
+	s := &Server{svc: svc, keys: keys, log: log.With(logkey.Subsystem, "api.rest"), opts: o}
 	s.mux = s.buildMux()
 	return s
 }
@@ -245,7 +246,7 @@ func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error
 		}
 		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
-				slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
 			return
 		}
 		s.writeError(w, r, err)

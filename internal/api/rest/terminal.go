@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // The terminal WebSocket: binary frames from the client are keystrokes, binary frames
@@ -87,7 +88,7 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
 	defer func() {
 		if err := term.Close(); err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "closing terminal",
-				slog.String("request_id", requestIDFrom(r.Context())), slog.String("sandbox_id", id), slog.Any("error", err))
+				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id), slog.Any(logkey.Err, err))
 		}
 	}()
 	// The Origin of cookie-authenticated upgrades was checked by authenticate; API-key
@@ -95,7 +96,7 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "terminal WebSocket handshake failed",
-			slog.String("request_id", requestIDFrom(r.Context())), slog.Any("error", err))
+			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
 		return nil // Accept has answered
 	}
 	conn.SetReadLimit(terminalReadLimit)
@@ -170,7 +171,7 @@ func (t *terminalSession) fail(ctx context.Context, err error) {
 	if msg == "" {
 		msg = "the terminal session broke; quote request_id " + t.reqID + " when reporting it"
 		t.s.log.LogAttrs(ctx, slog.LevelError, "terminal session broke",
-			slog.String("request_id", t.reqID), slog.String("sandbox_id", t.id), slog.Any("error", err))
+			slog.String(logkey.RequestID, t.reqID), slog.String(logkey.SandboxID, t.id), slog.Any(logkey.Err, err))
 	}
 	code := -1
 	_ = t.send(ctx, terminalControl{Type: "exit", Code: &code, Error: &msg})

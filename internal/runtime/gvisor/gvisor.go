@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/oci"
 )
@@ -76,7 +77,7 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("%w: this runsc has no systrap platform (it is too old); install it from bookworm-backports: apt-get install -t bookworm-backports runsc", runtime.ErrNotAvailable)
 		}
 	}
-	return &Driver{cfg: cfg, log: cfg.Log.With("subsystem", "gvisor")}, nil
+	return &Driver{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "gvisor")}, nil
 }
 
 // Capabilities implements runtime.Driver.
@@ -244,7 +245,7 @@ func alive(pid int) bool {
 func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 	var errs []error
 	t0 := time.Now()
-	defer func() { d.log.Debug("destroyed", "sandbox", h.ID, "took", time.Since(t0)) }()
+	defer func() { d.log.Debug("destroyed", logkey.SandboxID, h.ID, "took", time.Since(t0)) }()
 	_ = d.Kill(ctx, h)
 	if _, err := d.runsc(ctx, "delete", "-force", h.ID); err != nil && !strings.Contains(err.Error(), "not exist") {
 		// A runsc that was killed mid-create leaves state runsc itself cannot delete;
@@ -254,7 +255,7 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 			_ = syscallKill(h.PID)
 		}
 	}
-	d.log.Debug("runsc delete done", "sandbox", h.ID, "took", time.Since(t0))
+	d.log.Debug("runsc delete done", logkey.SandboxID, h.ID, "took", time.Since(t0))
 	// runsc's state and lock files for this id.
 	matches, _ := filepath.Glob(filepath.Join(d.cfg.Root, h.ID+"*"))
 	for _, m := range matches {

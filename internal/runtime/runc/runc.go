@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/oci"
 )
@@ -87,7 +88,7 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("runc: creating state dir: %w", err)
 	}
-	return &Driver{cfg: cfg, log: cfg.Log.With("subsystem", "runc")}, nil
+	return &Driver{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "runc")}, nil
 }
 
 // Capabilities implements runtime.Driver.
@@ -229,7 +230,7 @@ func (d *Driver) ownsPID(h runtime.Handle) bool {
 // Destroy implements runtime.Driver.
 func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 	t0 := time.Now()
-	defer func() { d.log.Debug("destroyed", "sandbox", h.ID, "took", time.Since(t0)) }()
+	defer func() { d.log.Debug("destroyed", logkey.SandboxID, h.ID, "took", time.Since(t0)) }()
 	var errs []error
 	_ = d.Kill(ctx, h)
 	if _, err := d.runc(ctx, "delete", "--force", h.ID); err != nil && !notExist(err) {
