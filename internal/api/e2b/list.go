@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -20,7 +20,7 @@ const (
 // listV2 serves the SDK's Sandbox.list paginator: running sandboxes only (Warren has no
 // paused state yet), newest first unless order=asc, with X-Next-Token when there is more.
 func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []listedSandboxJSON{}
 	if !wantRunning { // only paused asked for: Warren never has any
-		s.writeJSON(w, r, http.StatusOK, out)
+		s.edge.WriteJSON(w, r, http.StatusOK, out)
 		return nil
 	}
 	items, next, err := s.svc.List(r.Context(), p, f)
@@ -48,7 +48,7 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
 	if next != "" {
 		w.Header().Set("X-Next-Token", next)
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
@@ -72,12 +72,8 @@ func parseListQuery(q url.Values) (f domain.SandboxFilter, wantRunning bool, err
 			}
 		}
 	}
-	if v := q.Get("startedAfter"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return f, false, domain.Invalid("startedAfter", "startedAfter must be an RFC 3339 time such as 2025-01-02T15:04:05Z, got %q", v)
-		}
-		f.CreatedAfter = t
+	if f.CreatedAfter, err = edge.TimeParam(q.Get("startedAfter"), "startedAfter"); err != nil {
+		return f, false, err
 	}
 	if v := q.Get("template"); v != "" {
 		f.TemplateID = resolveTemplate(v)
@@ -139,7 +135,7 @@ func parseMetadataQuery(q url.Values) (map[string]string, error) {
 
 // listV1 serves the legacy GET /sandboxes: every running sandbox, unpaged.
 func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -164,6 +160,6 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Cursor = next
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }

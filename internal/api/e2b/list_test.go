@@ -71,13 +71,13 @@ func TestListV2Query(t *testing.T) {
 		}
 		res := h.do("GET", "/v2/sandboxes"+tt.query, nil)
 		wantStatus(t, res, 200)
-		if string(res.body) != "[]\n" {
-			t.Errorf("%s: body %q, want []", tt.query, res.body)
+		if string(res.Body) != "[]\n" {
+			t.Errorf("%s: body %q, want []", tt.query, res.Body)
 		}
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: filter %+v, want %+v", tt.query, got, tt.want)
 		}
-		if _, ok := res.header["X-Next-Token"]; ok {
+		if _, ok := res.Header["X-Next-Token"]; ok {
 			t.Errorf("%s: X-Next-Token on the last page", tt.query)
 		}
 	}
@@ -109,8 +109,8 @@ func TestListV2PausedOnly(t *testing.T) {
 	h := newHarness(t) // ListFn unset: calling it would fail
 	res := h.do("GET", "/v2/sandboxes?state=paused", nil)
 	wantStatus(t, res, 200)
-	if string(res.body) != "[]\n" || res.header.Get("X-Next-Token") != "" {
-		t.Errorf("body %q header %v", res.body, res.header)
+	if string(res.Body) != "[]\n" || res.Header.Get("X-Next-Token") != "" {
+		t.Errorf("body %q header %v", res.Body, res.Header)
 	}
 }
 
@@ -154,13 +154,13 @@ func TestListV2Paging(t *testing.T) {
 		res := h.do("GET", target, nil)
 		wantStatus(t, res, 200)
 		pages++
-		for _, sb := range res.arr(t) {
+		for _, sb := range res.Arr(t) {
 			ids = append(ids, sb["sandboxID"].(string))
 			if sb["state"] != "running" {
 				t.Errorf("state = %v", sb["state"])
 			}
 		}
-		token = res.header.Get("X-Next-Token")
+		token = res.Header.Get("X-Next-Token")
 		if token == "" {
 			break
 		}
@@ -177,7 +177,7 @@ func TestListedSandboxShape(t *testing.T) {
 	}
 	res := h.do("GET", "/v2/sandboxes", nil)
 	wantStatus(t, res, 200)
-	got := res.arr(t)
+	got := res.Arr(t)
 	want := map[string]any{
 		"sandboxID": sbID, "templateID": "base", "alias": "base", "clientID": DefaultClientID,
 		"startedAt": "2025-01-02T03:04:06Z", "endAt": "2025-01-02T03:09:05Z", "cpuCount": 1.0,
@@ -199,10 +199,10 @@ func TestListV1(t *testing.T) {
 	}
 	res := h.do("GET", "/sandboxes?metadata=user%3Dann", nil)
 	wantStatus(t, res, 200)
-	if n := len(res.arr(t)); n != 250 {
+	if n := len(res.Arr(t)); n != 250 {
 		t.Errorf("listed %d sandboxes, want 250", n)
 	}
-	if res.header.Get("X-Next-Token") != "" {
+	if res.Header.Get("X-Next-Token") != "" {
 		t.Error("v1 list is not paged")
 	}
 	if len(filters) != 3 || filters[0].Metadata["user"] != "ann" || filters[2].Cursor != "200" {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -23,7 +24,7 @@ const (
 // metrics answers one current reading: Warren keeps no metric history, so the start and
 // end of the window are validated but do not select anything.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -37,14 +38,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, []metricJSON{toMetric(m)})
+	s.edge.WriteJSON(w, r, http.StatusOK, []metricJSON{toMetric(m)})
 	return nil
 }
 
 // metricsMany serves GET /sandboxes/metrics?sandbox_ids=a,b: the current reading of each
 // running sandbox among them; the others are left out, as E2B does.
 func (s *Server) metricsMany(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -86,14 +87,14 @@ func (s *Server) metricsMany(w http.ResponseWriter, r *http.Request) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
 // logsV1 serves the deprecated GET /sandboxes/{id}/logs?start=<ms>&limit=, whose body
 // carries both the raw lines ("logs") and the structured entries ("logEntries").
 func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -114,12 +115,12 @@ func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := logsV1Response{Logs: []logLineJSON{}, LogEntries: []logEntryJSON{}}
+	out := logsV1Response{Logs: []logLineJSON{}, LogEntries: []edge.LogEntry{}}
 	for _, e := range entries {
 		out.Logs = append(out.Logs, logLineJSON{Timestamp: e.Timestamp.UTC(), Line: rawLine(e)})
-		out.LogEntries = append(out.LogEntries, toLogEntry(e))
+		out.LogEntries = append(out.LogEntries, edge.ToLogEntry(e))
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
@@ -128,7 +129,7 @@ func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
 // (inclusive); domain.LogQuery has no upper bound, so the edge asks for the newest maxLogs
 // entries and drops those after the cursor.
 func (s *Server) logsV2(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (s *Server) logsV2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := logsV2Response{Logs: []logEntryJSON{}}
+	out := logsV2Response{Logs: []edge.LogEntry{}}
 	for _, e := range entries {
 		if lq.Backward && cursor > 0 && e.Timestamp.After(time.UnixMilli(cursor)) {
 			continue
@@ -173,9 +174,9 @@ func (s *Server) logsV2(w http.ResponseWriter, r *http.Request) error {
 		if len(out.Logs) == int(limit) {
 			break
 		}
-		out.Logs = append(out.Logs, toLogEntry(e))
+		out.Logs = append(out.Logs, edge.ToLogEntry(e))
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
@@ -205,7 +206,7 @@ func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
 	for _, t := range ts {
 		out = append(out, s.toTemplate(t))
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
@@ -233,7 +234,7 @@ func (s *Server) templateAlias(w http.ResponseWriter, r *http.Request) error {
 	if t == nil {
 		return domain.NotFound("template alias", alias)
 	}
-	s.writeJSON(w, r, http.StatusOK, templateAliasJSON{TemplateID: t.ID, Public: true})
+	s.edge.WriteJSON(w, r, http.StatusOK, templateAliasJSON{TemplateID: t.ID, Public: true})
 	return nil
 }
 

@@ -29,7 +29,7 @@ func TestMetrics(t *testing.T) {
 		"timestamp": "2025-01-02T03:04:05Z", "timestampUnix": float64(metricsAt.Unix()), "cpuCount": 2.0,
 		"cpuUsedPct": 12.5, "memUsed": 100.0, "memTotal": 200.0, "memCache": 10.0, "diskUsed": 300.0, "diskTotal": 400.0,
 	}}
-	if got := res.arr(t); !reflect.DeepEqual(got, want) {
+	if got := res.Arr(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v\nwant %#v", got, want)
 	}
 	wantError(t, h.do("GET", "/sandboxes/"+sbID2+"/metrics", nil), 404, "not running")
@@ -42,9 +42,9 @@ func TestMetricsMany(t *testing.T) {
 	h.svc.MetricsFn = metricsFn
 	res := h.do("GET", "/sandboxes/metrics?sandbox_ids="+sbID+","+sbID2+","+sbID, nil)
 	wantStatus(t, res, 200)
-	sbs, _ := res.obj(t)["sandboxes"].(map[string]any)
+	sbs, _ := res.Obj(t)["sandboxes"].(map[string]any)
 	if len(sbs) != 1 || sbs[sbID] == nil {
-		t.Errorf("body %s", res.body)
+		t.Errorf("body %s", res.Body)
 	}
 	wantError(t, h.do("GET", "/sandboxes/metrics", nil), 400, "sandbox_ids")
 
@@ -75,11 +75,11 @@ func TestLogsV1(t *testing.T) {
 	if !got.Start.Equal(time.UnixMilli(1500)) || got.Limit != 5 || got.Backward {
 		t.Errorf("query %+v", got)
 	}
-	m := res.obj(t)
+	m := res.Obj(t)
 	lines, _ := m["logs"].([]any)
 	entries, _ := m["logEntries"].([]any)
 	if len(lines) != 2 || len(entries) != 2 {
-		t.Fatalf("body %s", res.body)
+		t.Fatalf("body %s", res.Body)
 	}
 	wantLine := map[string]any{"timestamp": "1970-01-01T00:00:01Z",
 		"line": `{"level":"info","msg":"process started","pid":"7","time":"1970-01-01T00:00:01Z"}`}
@@ -126,9 +126,9 @@ func TestLogsV2(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: query %+v, want %+v", tt.query, got, tt.want)
 		}
-		m := res.obj(t)
+		m := res.Obj(t)
 		if _, ok := m["logEntries"]; ok || len(m) != 1 {
-			t.Errorf("%s: v2 body has keys other than logs: %s", tt.query, res.body)
+			t.Errorf("%s: v2 body has keys other than logs: %s", tt.query, res.Body)
 		}
 		if tt.messages != nil {
 			var msgs []string
@@ -159,9 +159,9 @@ func TestTemplates(t *testing.T) {
 		h.svc.TemplatesFn = testTemplates
 		res := h.do("GET", path, nil)
 		wantStatus(t, res, 200)
-		got := res.arr(t)
+		got := res.Arr(t)
 		if len(got) != 2 {
-			t.Fatalf("body %s", res.body)
+			t.Fatalf("body %s", res.Body)
 		}
 		want0 := map[string]any{
 			"templateID": "base", "buildID": "h1", "cpuCount": 2.0, "memoryMB": 512.0, "diskSizeMB": 2048.0,
@@ -183,8 +183,8 @@ func TestTemplateAliasAndDelete(t *testing.T) {
 	h.svc.TemplatesFn = testTemplates
 	res := h.do("GET", "/templates/aliases/code-interpreter-v1", nil)
 	wantStatus(t, res, 200)
-	if m := res.obj(t); m["templateID"] != "code-interpreter" || m["public"] != true {
-		t.Errorf("body %s", res.body)
+	if m := res.Obj(t); m["templateID"] != "code-interpreter" || m["public"] != true {
+		t.Errorf("body %s", res.Body)
 	}
 	wantError(t, h.do("GET", "/templates/aliases/nope", nil), 404, "nope")
 	wantError(t, h.do("DELETE", "/templates/snap123", nil), 404, "snap123")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -38,7 +39,7 @@ func (s *Server) createV1(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout time.Duration) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -72,10 +73,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout t
 	if err != nil {
 		return err
 	}
-	if rec, ok := w.(*recorder); ok {
-		rec.sandboxID = sb.ID
-	}
-	s.writeJSON(w, r, http.StatusCreated, s.toSandbox(p, sb, req.TemplateID))
+	edge.SetTarget(r, sb.ID)
+	s.edge.WriteJSON(w, r, http.StatusCreated, s.toSandbox(p, sb, req.TemplateID))
 	return nil
 }
 
@@ -127,12 +126,8 @@ func applyOptions(req *newSandboxRequest, cs *domain.CreateSandbox) error {
 }
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, req, err := edge.SandboxCall[connectRequest](w, r, decodeJSON)
 	if err != nil {
-		return err
-	}
-	var req connectRequest
-	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	d := connectTimeout
@@ -146,12 +141,12 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.toSandbox(p, sb, ""))
+	s.edge.WriteJSON(w, r, http.StatusOK, s.toSandbox(p, sb, ""))
 	return nil
 }
 
 func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -159,7 +154,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.toDetail(p, sb))
+	s.edge.WriteJSON(w, r, http.StatusOK, s.toDetail(p, sb))
 	return nil
 }
 
@@ -177,24 +172,12 @@ func (s *Server) running(r *http.Request, p domain.Principal, id string) (*domai
 }
 
 func (s *Server) killSandbox(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
-	if err != nil {
-		return err
-	}
-	if err := s.svc.Kill(r.Context(), p, id); err != nil {
-		return err
-	}
-	noContent(w)
-	return nil
+	return edge.KillSandbox(w, r, s.svc)
 }
 
 func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, req, err := edge.SandboxCall[timeoutRequest](w, r, decodeJSON)
 	if err != nil {
-		return err
-	}
-	var req timeoutRequest
-	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	if req.Timeout == nil {
@@ -213,12 +196,8 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
 // refresh keeps a sandbox alive at least duration more (default and minimum 15 s, as in
 // E2B); like connect, it never shortens the sandbox's life.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, req, err := edge.SandboxCall[refreshRequest](w, r, decodeJSON)
 	if err != nil {
-		return err
-	}
-	var req refreshRequest
-	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	d := refreshMin
@@ -240,7 +219,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 // shape, so the SDK's not-found mapping still works) unless the sandbox is running, then 501.
 func unsupportedOn(what string) func(*Server, http.ResponseWriter, *http.Request) error {
 	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
-		p, id, err := sandboxTarget(r)
+		p, id, err := edge.SandboxTarget(r)
 		if err != nil {
 			return err
 		}
@@ -261,21 +240,7 @@ func notImplemented(what, hint string) error {
 	if hint != "" {
 		msg += "; " + hint
 	}
-	return &httpError{status: http.StatusNotImplemented, msg: msg}
-}
-
-// sandboxTarget returns the caller and the {id} path value of a sandbox route. An id that
-// cannot be a sandbox id is not found, like another team's sandbox.
-func sandboxTarget(r *http.Request) (domain.Principal, string, error) {
-	p, err := principal(r)
-	if err != nil {
-		return p, "", err
-	}
-	id := r.PathValue("id")
-	if !domain.ValidSandboxID(id) {
-		return p, "", domain.NotFound("sandbox", id)
-	}
-	return p, id, nil
+	return edge.NotImplemented(msg)
 }
 
 // seconds converts a client's seconds to a Duration, saturating instead of overflowing

@@ -58,7 +58,7 @@ func TestCreate(t *testing.T) {
 			if !sameCreate(got, tt.want) {
 				t.Errorf("Create got %+v, want %+v", got, tt.want)
 			}
-			m := res.obj(t)
+			m := res.Obj(t)
 			want := map[string]any{"sandboxID": sbID, "templateID": tt.wantTemplate, "clientID": DefaultClientID,
 				"envdVersion": "0.6.13", "envdAccessToken": "envd-token", "domain": testDomain, "alias": tt.wantTemplate}
 			for k, v := range want {
@@ -144,8 +144,8 @@ func TestCreateServiceErrors(t *testing.T) {
 		}
 		res := h.do("POST", "/v2/sandboxes", `{"templateID":"code-interpreter-v1"}`)
 		wantError(t, res, tt.status, tt.msg)
-		if tt.status == 429 && res.header.Get("Retry-After") != "5" {
-			t.Errorf("429 Retry-After = %q", res.header.Get("Retry-After"))
+		if tt.status == 429 && res.Header.Get("Retry-After") != "5" {
+			t.Errorf("429 Retry-After = %q", res.Header.Get("Retry-After"))
 		}
 	}
 }
@@ -174,9 +174,9 @@ func TestConnect(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s %v: Connect d = %v, want %v", tt.path, tt.body, got, tt.want)
 		}
-		m := res.obj(t)
+		m := res.Obj(t)
 		if m["sandboxID"] != sbID || m["envdAccessToken"] != "envd-token" || m["envdVersion"] != "0.6.13" || m["domain"] != testDomain {
-			t.Errorf("connect body %s", res.body)
+			t.Errorf("connect body %s", res.Body)
 		}
 	}
 	h := newHarness(t)
@@ -199,7 +199,7 @@ func TestGetSandbox(t *testing.T) {
 
 	res := h.do("GET", "/sandboxes/"+sbID, nil)
 	wantStatus(t, res, 200)
-	m := res.obj(t)
+	m := res.Obj(t)
 	want := map[string]any{
 		"sandboxID": sbID, "templateID": "base", "alias": "base", "clientID": DefaultClientID,
 		"startedAt": "2025-01-02T03:04:06Z", "endAt": "2025-01-02T03:09:05Z",

@@ -4,7 +4,7 @@
 // It is an edge, like api/rest: it authenticates the caller (X-API-Key: sk_..., or
 // Authorization: Bearer sk_...), speaks E2B's JSON shapes (camelCase; see
 // docs/e2b-protocol.md §2), calls domain.SandboxService with the caller's
-// domain.Principal, and maps domain error kinds to statuses in one place (errors.go).
+// domain.Principal, and renders errors as edge.Classify classifies them (errors.go).
 // Every error body is E2B's {"code": <int = HTTP status>, "message": "..."}: the SDK reads
 // the numeric code in the body, not the status, to recognise "not found".
 //
@@ -26,8 +26,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -59,8 +59,8 @@ type Config struct {
 	// audit log.
 	Audit func(ctx context.Context, e *domain.AuditEntry)
 	// RateLimit, when set, charges each request to the team's requests_per_minute
-	// budget (see rest.RateLimitFunc).
-	RateLimit func(ctx context.Context, key string, perMinute int64) (bool, time.Duration)
+	// budget.
+	RateLimit edge.RateLimitFunc
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -68,6 +68,7 @@ type Server struct {
 	svc  domain.SandboxService
 	keys domain.KeyService
 	log  *slog.Logger
+	edge *edge.Edge
 	cfg  Config
 	mux  *http.ServeMux
 }
@@ -97,9 +98,14 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, cf
 		cfg.ClientID = DefaultClientID
 	}
 	s := &Server{svc: svc, keys: keys, log: log, cfg: cfg}
+	s.edge = edge.New(log, s.renderError)
 	s.mux = s.buildMux()
 	return s
 }
+
+// ServeHTTP is the outermost middleware (edge.Serve: request id, panic recovery, access
+// log) around the mux.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.edge.Serve(w, r, s.mux) }
 
 // claimedPaths are the ServeMux patterns of the URL space the E2B API owns: E2B's
 // sandbox, snapshot, template, volume and secret resources. Nothing here overlaps /v1,
@@ -219,30 +225,32 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allowed) == 0 {
-		s.writeError(w, r, &httpError{status: http.StatusNotFound,
-			msg: "no E2B API route for " + r.Method + " " + r.URL.Path})
+		s.edge.WriteError(w, r, edge.NoRoute(r, "no E2B API route for", ""))
 		return
 	}
 	sort.Strings(allowed)
 	allow := strings.Join(allowed, ", ")
 	w.Header().Set("Allow", allow)
-	s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed,
-		msg: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow})
+	s.edge.WriteError(w, r, edge.MethodNotAllowed(r, allow))
 }
 
-// adapt turns an error-returning handler into an http.Handler; the error is written as
-// JSON if nothing has been written yet, otherwise logged.
+// adapt turns a route's handler into an http.Handler (edge.Adapt).
 func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(s, w, r)
-		if err == nil {
-			return
-		}
-		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
-				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
-			return
-		}
-		s.writeError(w, r, err)
-	})
+	return s.edge.Adapt(func(w http.ResponseWriter, r *http.Request) error { return h(s, w, r) })
+}
+
+// authenticate resolves the API key to a Principal and charges the team's rate limit
+// (edge.Authenticate).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return s.edge.Authenticate(s.keys, apiKey, s.cfg.RateLimit, next)
+}
+
+// apiKey reads the key from X-API-Key (what the E2B SDKs send; header names are
+// case-insensitive) or, failing that, from Authorization: Bearer.
+func apiKey(r *http.Request) (string, error) {
+	if k := strings.TrimSpace(r.Header.Get("X-API-Key")); k != "" {
+		return k, nil
+	}
+	return edge.BearerToken(r, "missing API key: send it as the X-API-Key header (set E2B_API_KEY to a Warren key sk_...)",
+		", or send the key as X-API-Key")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -39,12 +40,12 @@ func TestTokensOnlyForWriters(t *testing.T) {
 				return sb, nil
 			}
 
-			check := func(what string, res result, wantStatus int, tokens ...string) {
+			check := func(what string, res edgetest.Result, wantStatus int, tokens ...string) {
 				t.Helper()
-				if res.status != wantStatus {
-					t.Fatalf("%s: %d %s", what, res.status, res.body)
+				if res.Status != wantStatus {
+					t.Fatalf("%s: %d %s", what, res.Status, res.Body)
 				}
-				m := res.obj(t)
+				m := res.Obj(t)
 				for _, k := range tokens {
 					v, present := m[k]
 					got := present && v != nil && v != ""

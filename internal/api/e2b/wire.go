@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -89,12 +90,26 @@ type refreshRequest struct {
 	Duration *int64 `json:"duration"`
 }
 
+// sandboxRef is what all of E2B's sandbox shapes begin with: which sandbox, of which
+// template, for which (deprecated) client.
+type sandboxRef struct {
+	SandboxID  string `json:"sandboxID"`
+	TemplateID string `json:"templateID"`
+	Alias      string `json:"alias,omitempty"`
+	ClientID   string `json:"clientID"`
+}
+
+// ref describes sb; templateID is what the client asked for ("" = sb's template).
+func (s *Server) ref(sb *domain.Sandbox, templateID string) sandboxRef {
+	if templateID == "" {
+		templateID = sb.TemplateID
+	}
+	return sandboxRef{SandboxID: sb.ID, TemplateID: templateID, Alias: templateID, ClientID: s.cfg.ClientID}
+}
+
 // sandboxJSON is E2B's Sandbox, answered by create and connect.
 type sandboxJSON struct {
-	SandboxID          string  `json:"sandboxID"`
-	TemplateID         string  `json:"templateID"`
-	Alias              string  `json:"alias,omitempty"`
-	ClientID           string  `json:"clientID"`
+	sandboxRef
 	EnvdVersion        string  `json:"envdVersion"`
 	EnvdAccessToken    string  `json:"envdAccessToken,omitempty"`
 	TrafficAccessToken *string `json:"trafficAccessToken"`
@@ -110,14 +125,8 @@ type sandboxJSON struct {
 // public sandboxes too (domain.PortToken): the code-interpreter SDK sends it on every
 // call, and its /contexts calls carry nothing else.
 func (s *Server) toSandbox(p domain.Principal, sb *domain.Sandbox, templateID string) sandboxJSON {
-	if templateID == "" {
-		templateID = sb.TemplateID
-	}
 	out := sandboxJSON{
-		SandboxID:   sb.ID,
-		TemplateID:  templateID,
-		Alias:       templateID,
-		ClientID:    s.cfg.ClientID,
+		sandboxRef:  s.ref(sb, templateID),
 		EnvdVersion: s.cfg.EnvdVersion,
 		Domain:      optString(s.cfg.Domain),
 	}
@@ -141,10 +150,7 @@ func optString(v string) *string {
 
 // listedSandboxJSON is E2B's ListedSandbox.
 type listedSandboxJSON struct {
-	SandboxID   string            `json:"sandboxID"`
-	TemplateID  string            `json:"templateID"`
-	Alias       string            `json:"alias,omitempty"`
-	ClientID    string            `json:"clientID"`
+	sandboxRef
 	StartedAt   time.Time         `json:"startedAt"`
 	EndAt       time.Time         `json:"endAt"`
 	CPUCount    int               `json:"cpuCount"`
@@ -166,10 +172,7 @@ func (s *Server) toListed(sb *domain.Sandbox) listedSandboxJSON {
 		md = map[string]string{}
 	}
 	return listedSandboxJSON{
-		SandboxID:   sb.ID,
-		TemplateID:  sb.TemplateID,
-		Alias:       sb.TemplateID,
-		ClientID:    s.cfg.ClientID,
+		sandboxRef:  s.ref(sb, ""),
 		StartedAt:   started.UTC(),
 		EndAt:       sb.EndsAt.UTC(),
 		CPUCount:    cpuCount(sb.Limits.CPUCores),
@@ -261,22 +264,6 @@ type logLineJSON struct {
 	Line      string    `json:"line"`
 }
 
-// logEntryJSON is SandboxLogEntry.
-type logEntryJSON struct {
-	Timestamp time.Time         `json:"timestamp"`
-	Level     string            `json:"level"`
-	Message   string            `json:"message"`
-	Fields    map[string]string `json:"fields"`
-}
-
-func toLogEntry(e domain.LogEntry) logEntryJSON {
-	f := e.Fields
-	if f == nil {
-		f = map[string]string{}
-	}
-	return logEntryJSON{Timestamp: e.Timestamp.UTC(), Level: e.Level, Message: e.Message, Fields: f}
-}
-
 // rawLine rebuilds the agent's slog JSON line (time, level, msg and the fields), which is
 // what E2B's v1 "line" carries.
 func rawLine(e domain.LogEntry) string {
@@ -292,12 +279,12 @@ func rawLine(e domain.LogEntry) string {
 }
 
 type logsV1Response struct {
-	Logs       []logLineJSON  `json:"logs"`
-	LogEntries []logEntryJSON `json:"logEntries"`
+	Logs       []logLineJSON   `json:"logs"`
+	LogEntries []edge.LogEntry `json:"logEntries"`
 }
 
 type logsV2Response struct {
-	Logs []logEntryJSON `json:"logs"`
+	Logs []edge.LogEntry `json:"logs"`
 }
 
 // templateJSON is E2B's Template.

@@ -60,13 +60,13 @@ func TestQuotaErrorMapping(t *testing.T) {
 			if c.quota == "" {
 				for _, k := range []string{"limit", "used", "retry_after"} {
 					if _, has := m[k]; has {
-						t.Errorf("%s present without quota details: %s", k, res.body)
+						t.Errorf("%s present without quota details: %s", k, res.Body)
 					}
 				}
 			} else if m["limit"] != c.limit || m["used"] != c.used {
 				t.Errorf("limit, used = %v, %v; want %v, %v", m["limit"], m["used"], c.limit, c.used)
 			}
-			if got := res.header.Get("Retry-After"); got != c.retryAfter {
+			if got := res.Header.Get("Retry-After"); got != c.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
 			}
 			if ra, has := m["retry_after"]; has != (c.retryAfter != "") || has && fmt.Sprint(ra) != c.retryAfter {
@@ -106,11 +106,11 @@ func TestRateLimit(t *testing.T) {
 			}
 			res := h.do("GET", "/v1/sandboxes", nil)
 			m := h.wantError(res, http.StatusTooManyRequests, "rate_limited", "")
-			if got := res.header.Get("Retry-After"); got != c.want || fmt.Sprint(m["retry_after"]) != c.want {
+			if got := res.Header.Get("Retry-After"); got != c.want || fmt.Sprint(m["retry_after"]) != c.want {
 				t.Errorf("Retry-After %q, retry_after %v; want %s", got, m["retry_after"], c.want)
 			}
 			if m["quota"] != "requests_per_minute" || m["limit"] != 60.0 || !strings.Contains(m["message"].(string), "60 requests per minute") {
-				t.Errorf("body: %s", res.body)
+				t.Errorf("body: %s", res.Body)
 			}
 			if !reflect.DeepEqual(calls, []string{"team:team_a/60"}) {
 				t.Errorf("limiter calls = %v", calls)
@@ -148,8 +148,8 @@ func TestRateLimitAdmits(t *testing.T) {
 			if !c.auth {
 				r.Header.Del("Authorization")
 			}
-			if res := h.serve(r); res.status != c.status || calls != c.wantCalls {
-				t.Errorf("status %d, %d limiter calls; want %d, %d: %s", res.status, calls, c.status, c.wantCalls, res.body)
+			if res := h.serve(r); res.Status != c.status || calls != c.wantCalls {
+				t.Errorf("status %d, %d limiter calls; want %d, %d: %s", res.Status, calls, c.status, c.wantCalls, res.Body)
 			}
 		})
 	}
@@ -250,23 +250,23 @@ func TestAuditMiddleware(t *testing.T) {
 			got := log.take()
 			if c.want == nil {
 				if len(got) != 0 {
-					t.Errorf("recorded %+v, want nothing (status %d)", got, res.status)
+					t.Errorf("recorded %+v, want nothing (status %d)", got, res.Status)
 				}
 				return
 			}
 			if len(got) != 1 {
-				t.Fatalf("recorded %d entries, want 1 (status %d %s)", len(got), res.status, res.body)
+				t.Fatalf("recorded %d entries, want 1 (status %d %s)", len(got), res.Status, res.Body)
 			}
 			e := got[0]
 			if e.At.Before(start.Add(-time.Second)) || e.At.After(time.Now()) || e.At.Location() != time.UTC {
 				t.Errorf("At = %v, want about %v in UTC", e.At, start)
 			}
-			if e.Status != res.status {
-				t.Errorf("recorded status %d, response status %d", e.Status, res.status)
+			if e.Status != res.Status {
+				t.Errorf("recorded status %d, response status %d", e.Status, res.Status)
 			}
 			want := *c.want
 			want.TeamID, want.At = "team_a", e.At
-			want.RemoteAddr, want.RequestID = "2001:db8::7", res.header.Get("X-Request-Id")
+			want.RemoteAddr, want.RequestID = "2001:db8::7", res.Header.Get("X-Request-Id")
 			if !reflect.DeepEqual(e, want) {
 				t.Errorf("entry\n got %+v\nwant %+v", e, want)
 			}
@@ -340,7 +340,7 @@ func TestRequestMeta(t *testing.T) {
 	res := h.serve(r)
 	want := []domain.RequestMeta{
 		{RemoteAddr: "192.0.2.1", RequestID: "from-proxy-1"},
-		{RemoteAddr: "198.51.100.9", RequestID: res.header.Get("X-Request-Id")},
+		{RemoteAddr: "198.51.100.9", RequestID: res.Header.Get("X-Request-Id")},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("request meta = %+v, want %+v", got, want)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) billingCall(r *http.Request) (domain.Principal, domain.BillingS
 	if err != nil {
 		return domain.Principal{}, nil, err
 	}
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return p, nil, err
 	}
@@ -37,10 +38,10 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	uq := domain.UsageQuery{GroupBy: q.Get("group_by"), SandboxID: q.Get("sandbox_id")}
-	if uq.From, err = parseTimeParam(q.Get("from"), "from"); err != nil {
+	if uq.From, err = edge.TimeParam(q.Get("from"), "from"); err != nil {
 		return err
 	}
-	if uq.To, err = parseTimeParam(q.Get("to"), "to"); err != nil {
+	if uq.To, err = edge.TimeParam(q.Get("to"), "to"); err != nil {
 		return err
 	}
 	rep, err := bs.Usage(r.Context(), p, uq)
@@ -51,7 +52,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if rows == nil {
 		rows = []domain.UsageRow{}
 	}
-	s.writeJSON(w, r, http.StatusOK, usageResponse{From: rep.From.UTC(), To: rep.To.UTC(), GroupBy: rep.GroupBy, Rows: rows, Total: rep.Total})
+	s.edge.WriteJSON(w, r, http.StatusOK, usageResponse{From: rep.From.UTC(), To: rep.To.UTC(), GroupBy: rep.GroupBy, Rows: rows, Total: rep.Total})
 	return nil
 }
 
@@ -64,7 +65,7 @@ func (s *Server) plans(w http.ResponseWriter, r *http.Request) error {
 	if plans == nil {
 		plans = []domain.PlanInfo{}
 	}
-	s.writeJSON(w, r, http.StatusOK, listPlansResponse{Plans: plans})
+	s.edge.WriteJSON(w, r, http.StatusOK, listPlansResponse{Plans: plans})
 	return nil
 }
 
@@ -85,7 +86,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
 			inv.Lines = []domain.InvoiceLine{}
 		}
 	}
-	s.writeJSON(w, r, http.StatusOK, listInvoicesResponse{Invoices: invs})
+	s.edge.WriteJSON(w, r, http.StatusOK, listInvoicesResponse{Invoices: invs})
 	return nil
 }
 
@@ -121,6 +122,6 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, inv)
+	s.edge.WriteJSON(w, r, http.StatusOK, inv)
 	return nil
 }

@@ -48,13 +48,13 @@ func TestUsage(t *testing.T) {
 				}
 				return
 			}
-			if res.status != 200 || !reflect.DeepEqual(got, c.want) {
-				t.Fatalf("%d %s: query %+v, want %+v", res.status, res.body, got, c.want)
+			if res.Status != 200 || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("%d %s: query %+v, want %+v", res.Status, res.Body, got, c.want)
 			}
-			m := res.obj(t)
+			m := res.Obj(t)
 			if m["from"] != "2026-11-01T00:00:00Z" || m["to"] != "2026-12-01T00:00:00Z" || m["group_by"] != "day" ||
 				!reflect.DeepEqual(m["rows"], []any{}) || m["total"].(map[string]any)["wall_ms"] != 0.0 {
-				t.Errorf("empty report: %s", res.body)
+				t.Errorf("empty report: %s", res.Body)
 			}
 		})
 	}
@@ -73,10 +73,10 @@ func TestUsageRows(t *testing.T) {
 			Total: domain.UsageRow{WallMS: 60001, CPUMicros: 1500000}}, nil
 	}
 	res := h.do("GET", "/v1/usage?group_by=sandbox", nil)
-	if res.status != 200 {
-		t.Fatalf("status %d: %s", res.status, res.body)
+	if res.Status != 200 {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
-	rows := res.obj(t)["rows"].([]any)
+	rows := res.Obj(t)["rows"].([]any)
 	want := map[string]any{"sandbox_id": sbID, "template_id": "base", "day": "2026-11-02T00:00:00Z", "wall_ms": 60000.0, "cpu_us": 1500000.0,
 		"memory_mb_s": 30720.0, "disk_mb_s": 61440.0, "net_rx_bytes": 1048576.0, "net_tx_bytes": 4096.0}
 	if len(rows) != 2 || !reflect.DeepEqual(rows[0], want) {
@@ -103,9 +103,9 @@ func TestPlans(t *testing.T) {
 		}
 	}
 	res := h.do("GET", "/v1/plans", nil)
-	plans, _ := res.obj(t)["plans"].([]any)
-	if res.status != 200 || len(plans) != 2 {
-		t.Fatalf("plans: %d %s", res.status, res.body)
+	plans, _ := res.Obj(t)["plans"].([]any)
+	if res.Status != 200 || len(plans) != 2 {
+		t.Fatalf("plans: %d %s", res.Status, res.Body)
 	}
 	team := plans[1].(map[string]any)
 	if team["monthly_price"] != "150" || team["per_minute"] != "0.001" || team["included_concurrency"] != 100.0 {
@@ -136,19 +136,19 @@ func TestListInvoices(t *testing.T) {
 		return []*domain.Invoice{testInvoice("2025-03", false), testInvoice("2025-02", true), free}, nil
 	}
 	res := h.do("GET", "/v1/invoices", nil)
-	invs, _ := res.obj(t)["invoices"].([]any)
-	if res.status != 200 || len(invs) != 3 {
-		t.Fatalf("invoices: %d %s", res.status, res.body)
+	invs, _ := res.Obj(t)["invoices"].([]any)
+	if res.Status != 200 || len(invs) != 3 {
+		t.Fatalf("invoices: %d %s", res.Status, res.Body)
 	}
 	draft, final := invs[0].(map[string]any), invs[1].(map[string]any)
 	if draft["final"] != false || draft["issued_at"] != nil || final["final"] != true || final["issued_at"] != "2025-03-01T00:00:00Z" ||
 		final["total"] != "1.51" || len(final["lines"].([]any)) != 2 {
-		t.Errorf("invoices: %s", res.body)
+		t.Errorf("invoices: %s", res.Body)
 	}
 
 	bill.InvoicesFn = func(context.Context, domain.Principal) ([]*domain.Invoice, error) { return nil, nil }
-	if res := h.do("GET", "/v1/invoices", nil); res.status != 200 || !strings.Contains(string(res.body), `"invoices":[]`) {
-		t.Errorf("no invoices: %d %s", res.status, res.body)
+	if res := h.do("GET", "/v1/invoices", nil); res.Status != 200 || !strings.Contains(string(res.Body), `"invoices":[]`) {
+		t.Errorf("no invoices: %d %s", res.Status, res.Body)
 	}
 	bill.InvoicesFn = func(context.Context, domain.Principal) ([]*domain.Invoice, error) {
 		return nil, domain.Errorf(domain.KindForbidden, "this credential lacks the \"usage:read\" scope")
@@ -192,22 +192,22 @@ func TestGetInvoice(t *testing.T) {
 				}
 				return
 			}
-			if res.status != 200 || gotPeriod != "2025-02" {
-				t.Fatalf("%d %s (period %q)", res.status, res.body, gotPeriod)
+			if res.Status != 200 || gotPeriod != "2025-02" {
+				t.Fatalf("%d %s (period %q)", res.Status, res.Body, gotPeriod)
 			}
-			ct := res.header.Get("Content-Type")
+			ct := res.Header.Get("Content-Type")
 			if c.wantCSV {
-				if !strings.HasPrefix(ct, "text/csv") || string(res.body) != csvBody ||
-					res.header.Get("Content-Disposition") != `attachment; filename="inv_team_a_2025-02.csv"` {
-					t.Errorf("CSV: Content-Type %q, Content-Disposition %q, body %q", ct, res.header.Get("Content-Disposition"), res.body)
+				if !strings.HasPrefix(ct, "text/csv") || string(res.Body) != csvBody ||
+					res.Header.Get("Content-Disposition") != `attachment; filename="inv_team_a_2025-02.csv"` {
+					t.Errorf("CSV: Content-Type %q, Content-Disposition %q, body %q", ct, res.Header.Get("Content-Disposition"), res.Body)
 				}
 				return
 			}
-			if ct != "application/json" || res.header.Get("Content-Disposition") != "" {
-				t.Errorf("JSON: Content-Type %q, Content-Disposition %q", ct, res.header.Get("Content-Disposition"))
+			if ct != "application/json" || res.Header.Get("Content-Disposition") != "" {
+				t.Errorf("JSON: Content-Type %q, Content-Disposition %q", ct, res.Header.Get("Content-Disposition"))
 			}
-			if m := res.obj(t); m["id"] != "inv_team_a_2025-02" || m["period_start"] != "2025-02-01T00:00:00Z" || m["total"] != "1.51" {
-				t.Errorf("invoice: %s", res.body)
+			if m := res.Obj(t); m["id"] != "inv_team_a_2025-02" || m["period_start"] != "2025-02-01T00:00:00Z" || m["total"] != "1.51" {
+				t.Errorf("invoice: %s", res.Body)
 			}
 		})
 	}
@@ -227,8 +227,8 @@ func TestGetInvoiceErrors(t *testing.T) {
 	// Without a CSV writer, CSV is unavailable but JSON still works.
 	h, _, bill = newTenancyHarness(t, WithBilling(bill, nil))
 	h.wantError(h.do("GET", "/v1/invoices/2025-02?format=csv", nil), 503, "unavailable", "")
-	if res := h.do("GET", "/v1/invoices/2025-02", nil); res.status != 200 {
-		t.Errorf("JSON without a CSV writer: %d %s", res.status, res.body)
+	if res := h.do("GET", "/v1/invoices/2025-02", nil); res.Status != 200 {
+		t.Errorf("JSON without a CSV writer: %d %s", res.Status, res.Body)
 	}
 }
 
@@ -241,8 +241,8 @@ func TestBillingOtherTeam(t *testing.T) {
 	}
 	// Naming one's own team is the same as naming none; another team is not found
 	// (only platform admins may act for other teams, see domain.Principal.ActingFor).
-	if res := h.do("GET", "/v1/usage?team_id=team_a", nil); res.status != 200 || called != 1 {
-		t.Errorf("own team: %d %s", res.status, res.body)
+	if res := h.do("GET", "/v1/usage?team_id=team_a", nil); res.Status != 200 || called != 1 {
+		t.Errorf("own team: %d %s", res.Status, res.Body)
 	}
 	for _, path := range []string{"/v1/usage?team_id=team_b", "/v1/invoices?team_id=team_b", "/v1/invoices/2026-11?team_id=team_b"} {
 		res := h.do("GET", path, nil)

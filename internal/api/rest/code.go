@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -22,11 +23,7 @@ func WithCode(svc domain.CodeService) Option {
 // codeService returns the configured CodeService, or a 501 error saying how to get one.
 func (s *Server) codeService() (domain.CodeService, error) {
 	if s.opts.code == nil {
-		return nil, &httpError{
-			status: http.StatusNotImplemented,
-			code:   "not_implemented",
-			msg:    "code execution is not configured on this server; use a server built with the code service, or run code with POST /v1/sandboxes/{id}/commands",
-		}
+		return nil, edge.NotImplemented("code execution is not configured on this server; use a server built with the code service, or run code with POST /v1/sandboxes/{id}/commands")
 	}
 	return s.opts.code, nil
 }
@@ -39,12 +36,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, id, err := sandboxTarget(r)
+	p, id, body, err := edge.SandboxCall[runCodeRequest](w, r, s.decodeJSON)
 	if err != nil {
-		return err
-	}
-	var body runCodeRequest
-	if err := s.decodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	switch {
@@ -87,7 +80,7 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, code doma
 		}
 		if !validEventName(ev.Type) {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "dropping an interpreter line with an unusable type",
-				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String("type", ev.Type))
+				slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.String("type", ev.Type))
 			return nil
 		}
 		data := []byte(ev.Raw)
@@ -113,10 +106,10 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, code doma
 	}
 	if werr := sse.writeErr(); werr != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "event stream client went away",
-			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, werr))
+			slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.Any(logkey.Err, werr))
 		return nil
 	}
-	_, eb := s.errorResponse(r, err)
+	eb := s.errorEvent(r, err)
 	_ = sse.send("error", eb)
 	return nil
 }
@@ -140,12 +133,8 @@ func (s *Server) createCodeContext(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	p, id, err := sandboxTarget(r)
+	p, id, body, err := edge.SandboxCall[createContextRequest](w, r, s.decodeJSON)
 	if err != nil {
-		return err
-	}
-	var body createContextRequest
-	if err := s.decodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	c, err := code.CreateCodeContext(r.Context(), p, id, body.Language, body.Cwd)
@@ -155,7 +144,7 @@ func (s *Server) createCodeContext(w http.ResponseWriter, r *http.Request) error
 	if c == nil {
 		return fmt.Errorf("create code context in sandbox %s: service returned no context", id)
 	}
-	s.writeJSON(w, r, http.StatusCreated, toContextJSON(*c))
+	s.edge.WriteJSON(w, r, http.StatusCreated, toContextJSON(*c))
 	return nil
 }
 
@@ -164,7 +153,7 @@ func (s *Server) listCodeContexts(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -176,7 +165,7 @@ func (s *Server) listCodeContexts(w http.ResponseWriter, r *http.Request) error 
 	for _, c := range cs {
 		resp.Contexts = append(resp.Contexts, toContextJSON(c))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -195,7 +184,7 @@ func (s *Server) contextAction(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}

@@ -58,24 +58,24 @@ func TestRunCode(t *testing.T) {
 	var got domain.RunCode
 	code.RunCodeFn = scriptedCell(&got, cellLines...)
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"1/0","language":"python","env":{"A":"1"},"timeout":30}`)
-	if res.status != 200 || res.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("execute: %d %s", res.status, res.body)
+	if res.Status != 200 || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("execute: %d %s", res.Status, res.Body)
 	}
 	want := domain.RunCode{Code: "1/0", Language: "python", Env: map[string]string{"A": "1"}, Timeout: 30 * time.Second}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("request = %+v, want %+v", got, want)
 	}
 	var ex map[string]any
-	if err := json.Unmarshal(res.body, &ex); err != nil {
+	if err := json.Unmarshal(res.Body, &ex); err != nil {
 		t.Fatal(err)
 	}
 	logs := ex["logs"].(map[string]any)
 	if ex["execution_count"] != float64(3) || !reflect.DeepEqual(logs["stdout"], []any{"a\n", "b\n"}) || !reflect.DeepEqual(logs["stderr"], []any{"warn\n"}) {
-		t.Errorf("count and logs: %s", res.body)
+		t.Errorf("count and logs: %s", res.Body)
 	}
 	results := ex["results"].([]any)
 	if len(results) != 2 {
-		t.Fatalf("results: %s", res.body)
+		t.Fatalf("results: %s", res.Body)
 	}
 	display, main := results[0].(map[string]any), results[1].(map[string]any)
 	if display["is_main_result"] != false || display["png"] != "iVBORw0KGgo=" || display["text"] != "<Figure>" ||
@@ -99,10 +99,10 @@ func TestRunCode(t *testing.T) {
 	// A context instead of a language; no output at all.
 	code.RunCodeFn = scriptedCell(&got)
 	res = h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"x = 1","context_id":"ctx-1"}`)
-	if res.status != 200 || got.ContextID != "ctx-1" || got.Language != "" || got.Timeout != 0 {
-		t.Fatalf("context run: %d %+v", res.status, got)
+	if res.Status != 200 || got.ContextID != "ctx-1" || got.Language != "" || got.Timeout != 0 {
+		t.Fatalf("context run: %d %+v", res.Status, got)
 	}
-	if body := strings.TrimSpace(string(res.body)); body != `{"results":[],"logs":{"stdout":[],"stderr":[]},"error":null,"execution_count":0}` {
+	if body := strings.TrimSpace(string(res.Body)); body != `{"results":[],"logs":{"stdout":[],"stderr":[]},"error":null,"execution_count":0}` {
 		t.Errorf("empty execution = %s", body)
 	}
 }
@@ -114,16 +114,16 @@ func TestRunCodeUnexpectedEnd(t *testing.T) {
 		`{"type":"error","name":"KeyboardInterrupt","value":"","traceback":["line 1","line 2"]}`,
 		`{"type":"unexpected_end_of_execution"}`)
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"import os; os._exit(1)"}`)
-	e, _ := res.obj(t)["error"].(map[string]any)
-	if res.status != 200 || e["name"] != "UnexpectedEndOfExecution" || !strings.Contains(e["value"].(string), "unexpectedly") {
-		t.Errorf("unexpected end: %d %s", res.status, res.body)
+	e, _ := res.Obj(t)["error"].(map[string]any)
+	if res.Status != 200 || e["name"] != "UnexpectedEndOfExecution" || !strings.Contains(e["value"].(string), "unexpectedly") {
+		t.Errorf("unexpected end: %d %s", res.Status, res.Body)
 	}
 
 	// Jupyter's list traceback is joined when it is the last error.
 	code.RunCodeFn = scriptedCell(nil, `{"type":"error","name":"E","value":"v","traceback":["line 1","line 2"]}`)
 	res = h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"raise E"}`)
-	if e, _ := res.obj(t)["error"].(map[string]any); e["traceback"] != "line 1\nline 2" {
-		t.Errorf("list traceback: %s", res.body)
+	if e, _ := res.Obj(t)["error"].(map[string]any); e["traceback"] != "line 1\nline 2" {
+		t.Errorf("list traceback: %s", res.Body)
 	}
 }
 
@@ -180,10 +180,10 @@ func TestRunCodeStream(t *testing.T) {
 				r.Header.Set("Accept", "application/json, text/event-stream")
 			}
 			res := h.serve(r)
-			if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" || res.header.Get("Cache-Control") != "no-cache" {
-				t.Fatalf("stream: %d %v\n%s", res.status, res.header, res.body)
+			if res.Status != 200 || res.Header.Get("Content-Type") != "text/event-stream" || res.Header.Get("Cache-Control") != "no-cache" {
+				t.Fatalf("stream: %d %v\n%s", res.Status, res.Header, res.Body)
 			}
-			evs := parseSSE(t, res.body)
+			evs := parseSSE(t, res.Body)
 			var want []sseEvent
 			for _, l := range cellLines {
 				var head struct{ Type string }
@@ -195,8 +195,8 @@ func TestRunCodeStream(t *testing.T) {
 			if !reflect.DeepEqual(evs, want) {
 				t.Errorf("events:\n got %v\nwant %v", evs, want)
 			}
-			if !strings.Contains(string(res.body), "\n\n: keepalive\n\n") {
-				t.Errorf("interpreter keep-alive not relayed as a comment:\n%s", res.body)
+			if !strings.Contains(string(res.Body), "\n\n: keepalive\n\n") {
+				t.Errorf("interpreter keep-alive not relayed as a comment:\n%s", res.Body)
 			}
 		})
 	}
@@ -210,10 +210,10 @@ func TestRunCodeStreamOddLines(t *testing.T) {
 		return onEvent(domain.CodeEvent{Type: "end_of_execution", Raw: json.RawMessage(`{"type":"end_of_execution"}`)})
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"1","stream":true}`)
-	evs := parseSSE(t, res.body)
+	evs := parseSSE(t, res.Body)
 	want := []sseEvent{{"stdout", `{"type":"stdout","text":"a\nb"}`}, {"end_of_execution", `{"type":"end_of_execution"}`}}
 	if !reflect.DeepEqual(evs, want) {
-		t.Errorf("events = %v\n%s", evs, res.body)
+		t.Errorf("events = %v\n%s", evs, res.Body)
 	}
 	if !strings.Contains(h.logs.String(), "unusable type") {
 		t.Error("dropped line not logged")
@@ -224,8 +224,8 @@ func TestRunCodeStreamEmpty(t *testing.T) {
 	h, code := newCodeHarness(t)
 	code.RunCodeFn = scriptedCell(nil)
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"pass","stream":true}`)
-	if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" || len(res.body) != 0 {
-		t.Errorf("empty stream: %d %v %q", res.status, res.header, res.body)
+	if res.Status != 200 || res.Header.Get("Content-Type") != "text/event-stream" || len(res.Body) != 0 {
+		t.Errorf("empty stream: %d %v %q", res.Status, res.Header, res.Body)
 	}
 }
 
@@ -244,13 +244,13 @@ func TestRunCodeStreamErrors(t *testing.T) {
 		return domain.Errorf(domain.KindUnavailable, "the code interpreter's stream broke off")
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"1","stream":true}`)
-	evs := parseSSE(t, res.body)
-	if res.status != 200 || len(evs) != 3 || evs[1].name != "error" || evs[2].name != "error" {
-		t.Fatalf("events: %d %s", res.status, res.body)
+	evs := parseSSE(t, res.Body)
+	if res.Status != 200 || len(evs) != 3 || evs[1].name != "error" || evs[2].name != "error" {
+		t.Fatalf("events: %d %s", res.Status, res.Body)
 	}
 	var eb map[string]any
 	_ = json.Unmarshal([]byte(evs[2].data), &eb)
-	if eb["code"] != "unavailable" || eb["message"] != "the code interpreter's stream broke off" || eb["request_id"] != res.header.Get("X-Request-Id") || eb["type"] != nil {
+	if eb["code"] != "unavailable" || eb["message"] != "the code interpreter's stream broke off" || eb["request_id"] != res.Header.Get("X-Request-Id") || eb["type"] != nil {
 		t.Errorf("error event = %v", eb)
 	}
 }
@@ -262,10 +262,10 @@ func TestRunCodeStreamKeepAlive(t *testing.T) {
 		return onEvent(domain.CodeEvent{Type: "end_of_execution", Raw: json.RawMessage(`{"type":"end_of_execution"}`)})
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"sleep","stream":true}`)
-	if !strings.Contains(string(res.body), ": keep-alive\n\n") {
-		t.Errorf("no keep-alive comment in %q", res.body)
+	if !strings.Contains(string(res.Body), ": keep-alive\n\n") {
+		t.Errorf("no keep-alive comment in %q", res.Body)
 	}
-	if evs := parseSSE(t, res.body); len(evs) != 1 || evs[0].name != "end_of_execution" {
+	if evs := parseSSE(t, res.Body); len(evs) != 1 || evs[0].name != "end_of_execution" {
 		t.Errorf("events = %+v", evs)
 	}
 }
@@ -328,25 +328,25 @@ func TestCodeContexts(t *testing.T) {
 	base := "/v1/sandboxes/" + sbID + "/contexts"
 
 	res := h.do("POST", base, `{"language":"r","cwd":"/tmp"}`)
-	if res.status != 201 || res.obj(t)["id"] != "ctx-1" || res.obj(t)["language"] != "r" {
-		t.Errorf("create: %d %s", res.status, res.body)
+	if res.Status != 201 || res.Obj(t)["id"] != "ctx-1" || res.Obj(t)["language"] != "r" {
+		t.Errorf("create: %d %s", res.Status, res.Body)
 	}
-	if res := h.do("POST", base, nil); res.status != 201 || res.obj(t)["language"] != "python" {
-		t.Errorf("create with no body: %d %s", res.status, res.body)
+	if res := h.do("POST", base, nil); res.Status != 201 || res.Obj(t)["language"] != "python" {
+		t.Errorf("create with no body: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("POST", base, `{"lang":"r"}`), 400, "invalid", "lang")
 
 	res = h.do("GET", base, nil)
-	if res.status != 200 || !strings.Contains(string(res.body), `{"contexts":[{"id":"py","language":"python","cwd":"/home/user"},{"id":"ctx-1","language":"r","cwd":"/tmp"}]}`) {
-		t.Errorf("list: %d %s", res.status, res.body)
+	if res.Status != 200 || !strings.Contains(string(res.Body), `{"contexts":[{"id":"py","language":"python","cwd":"/home/user"},{"id":"ctx-1","language":"r","cwd":"/tmp"}]}`) {
+		t.Errorf("list: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("GET", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/contexts", nil), 404, "not_found", "")
 
-	if res := h.do("POST", base+"/ctx-1/restart", nil); res.status != 204 || len(res.body) != 0 {
-		t.Errorf("restart: %d %s", res.status, res.body)
+	if res := h.do("POST", base+"/ctx-1/restart", nil); res.Status != 204 || len(res.Body) != 0 {
+		t.Errorf("restart: %d %s", res.Status, res.Body)
 	}
-	if res := h.do("DELETE", base+"/ctx%2F1", nil); res.status != 204 {
-		t.Errorf("delete: %d %s", res.status, res.body)
+	if res := h.do("DELETE", base+"/ctx%2F1", nil); res.Status != 204 {
+		t.Errorf("delete: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("DELETE", base+"/gone", nil), 404, "not_found", "")
 	want := []string{"create " + sbID + " r /tmp", "create " + sbID + "  ", "restart " + sbID + " ctx-1", "delete " + sbID + " ctx/1", "delete " + sbID + " gone"}
@@ -387,14 +387,14 @@ func TestRunCodeKeepsAtMostMaxExecutionPart(t *testing.T) {
 	}
 	code.RunCodeFn = scriptedCell(nil, lines...)
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/execute", `{"code":"print('x' * 2**20) in a loop"}`)
-	if res.status != 200 {
-		t.Fatalf("execute: %d %.200s", res.status, res.body)
+	if res.Status != 200 {
+		t.Fatalf("execute: %d %.200s", res.Status, res.Body)
 	}
 	var ex struct {
 		Logs      executionLogs `json:"logs"`
 		Truncated bool          `json:"truncated"`
 	}
-	if err := json.Unmarshal(res.body, &ex); err != nil {
+	if err := json.Unmarshal(res.Body, &ex); err != nil {
 		t.Fatal(err)
 	}
 	kept := 0

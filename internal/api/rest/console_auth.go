@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -29,6 +30,24 @@ const (
 )
 
 const msgCSRF = "missing or wrong CSRF token: reload the console"
+
+// credentials returns the secret the request authenticates with: the Authorization
+// header's bearer token, or else the console's session cookie, which must then pass the
+// console's CSRF checks (checkCookieRequest).
+func credentials(r *http.Request) (string, error) {
+	if r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			if err := checkCookieRequest(r); err != nil {
+				return "", err
+			}
+			if !strings.HasPrefix(c.Value, sessionPrefix) {
+				return "", domain.Errorf(domain.KindUnauthorized, "the console session cookie is not a session: log in again")
+			}
+			return c.Value, nil
+		}
+	}
+	return edge.BearerToken(r, `missing API key: send the header "Authorization: Bearer sk_..." (or log in to the console)`, "")
+}
 
 // checkCookieRequest applies the CSRF and Origin checks to a request authenticated by
 // the session cookie.
@@ -87,14 +106,12 @@ func (s *Server) ConsoleHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console/login" || r.URL.Path == "/console/logout" {
 			w.Header().Set("Allow", "POST")
-			s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
-				msg: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: POST"})
+			s.edge.WriteError(w, r, edge.MethodNotAllowed(r, "POST"))
 			return
 		}
-		s.writeError(w, r, &httpError{status: http.StatusNotFound, code: domain.KindNotFound.String(),
-			msg: "no route for " + r.Method + " " + r.URL.Path})
+		s.edge.WriteError(w, r, edge.NoRoute(r, "no route for", ""))
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWith(w, r, mux) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.edge.Serve(w, r, mux) })
 }
 
 type consoleLoginResponse struct {
@@ -118,7 +135,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: base64.RawURLEncoding.EncodeToString(csrf), Path: "/",
 		Expires: sess.ExpiresAt, Secure: secure, SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Cache-Control", "no-store")
-	s.writeJSON(w, r, http.StatusOK, consoleLoginResponse{User: toUserJSON(sess.User),
+	s.edge.WriteJSON(w, r, http.StatusOK, consoleLoginResponse{User: toUserJSON(sess.User),
 		Team: toTeamJSON(sess.Team, nil), ExpiresAt: sess.ExpiresAt.UTC()})
 	return nil
 }

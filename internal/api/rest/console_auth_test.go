@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -43,10 +44,8 @@ func consoleLoginHarness(t *testing.T) *harness {
 }
 
 // serveConsole sends r through the console session handler.
-func serveConsole(h *harness, r *http.Request) result {
-	rec := httptest.NewRecorder()
-	h.srv.ConsoleHandler().ServeHTTP(rec, r)
-	return result{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+func serveConsole(h *harness, r *http.Request) edgetest.Result {
+	return edgetest.Serve(h.t, h.srv.ConsoleHandler(), r)
 }
 
 func cookieByName(cs []*http.Cookie, name string) *http.Cookie {
@@ -80,25 +79,25 @@ func TestConsoleLogin(t *testing.T) {
 				r.Header.Set("X-Forwarded-Proto", c.forwarded)
 			}
 			res := serveConsole(h, r)
-			if res.status != 200 {
-				t.Fatalf("status %d: %s", res.status, res.body)
+			if res.Status != 200 {
+				t.Fatalf("status %d: %s", res.Status, res.Body)
 			}
 			var body map[string]any
-			if err := json.Unmarshal(res.body, &body); err != nil {
+			if err := json.Unmarshal(res.Body, &body); err != nil {
 				t.Fatal(err)
 			}
 			user, _ := body["user"].(map[string]any)
 			team, _ := body["team"].(map[string]any)
 			if user["email"] != "ada@example.com" || team["id"] != "team_a" || body["expires_at"] != "2025-03-04T17:06:07Z" {
-				t.Errorf("body %s", res.body)
+				t.Errorf("body %s", res.Body)
 			}
-			if strings.Contains(string(res.body), testSession) || strings.Contains(string(res.body), "password") {
-				t.Errorf("the body carries the token or a password: %s", res.body)
+			if strings.Contains(string(res.Body), testSession) || strings.Contains(string(res.Body), "password") {
+				t.Errorf("the body carries the token or a password: %s", res.Body)
 			}
-			cookies := (&http.Response{Header: res.header}).Cookies()
+			cookies := (&http.Response{Header: res.Header}).Cookies()
 			sess, csrf := cookieByName(cookies, sessionCookie), cookieByName(cookies, csrfCookie)
 			if sess == nil || csrf == nil {
-				t.Fatalf("cookies %v", res.header["Set-Cookie"])
+				t.Fatalf("cookies %v", res.Header["Set-Cookie"])
 			}
 			if sess.Value != testSession || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode || sess.Path != "/" || sess.Secure != c.wantSecure {
 				t.Errorf("session cookie %+v", sess)
@@ -109,8 +108,8 @@ func TestConsoleLogin(t *testing.T) {
 			if !sess.Expires.Equal(tenancyT0.Add(12*time.Hour)) || !csrf.Expires.Equal(sess.Expires) {
 				t.Errorf("cookie expiry %v / %v", sess.Expires, csrf.Expires)
 			}
-			if res.header.Get("Cache-Control") != "no-store" || res.header.Get("X-Request-Id") == "" {
-				t.Errorf("headers %v", res.header)
+			if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("X-Request-Id") == "" {
+				t.Errorf("headers %v", res.Header)
 			}
 		})
 	}
@@ -122,7 +121,7 @@ func TestConsoleLoginCSRFTokensDiffer(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r := httptest.NewRequest("POST", "/console/login", strings.NewReader(`{"email":"ada@example.com","password":"right"}`))
 		res := serveConsole(h, r)
-		c := cookieByName((&http.Response{Header: res.header}).Cookies(), csrfCookie)
+		c := cookieByName((&http.Response{Header: res.Header}).Cookies(), csrfCookie)
 		if c == nil || seen[c.Value] {
 			t.Fatalf("login %d: CSRF token missing or repeated", i)
 		}
@@ -145,26 +144,26 @@ func TestConsoleLoginErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := serveConsole(h, httptest.NewRequest(c.method, "/console/login", strings.NewReader(c.body)))
-			if res.status != c.status {
-				t.Fatalf("status %d, want %d: %s", res.status, c.status, res.body)
+			if res.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Body)
 			}
 			var e errorBody
-			if err := json.Unmarshal(res.body, &e); err != nil || e.Code != c.code || e.RequestID == "" || e.Message == "" {
-				t.Errorf("error body %s (want code %s)", res.body, c.code)
+			if err := json.Unmarshal(res.Body, &e); err != nil || e.Code != c.code || e.RequestID == "" || e.Message == "" {
+				t.Errorf("error body %s (want code %s)", res.Body, c.code)
 			}
-			if len(res.header.Values("Set-Cookie")) > 0 {
-				t.Errorf("cookies set on failure: %v", res.header["Set-Cookie"])
+			if len(res.Header.Values("Set-Cookie")) > 0 {
+				t.Errorf("cookies set on failure: %v", res.Header["Set-Cookie"])
 			}
 		})
 	}
-	if res := serveConsole(h, httptest.NewRequest("GET", "/console/elsewhere", nil)); res.status != 404 {
-		t.Errorf("unknown console path: %d", res.status)
+	if res := serveConsole(h, httptest.NewRequest("GET", "/console/elsewhere", nil)); res.Status != 404 {
+		t.Errorf("unknown console path: %d", res.Status)
 	}
 	// Without team management there are no logins.
 	plain := newHarness(t)
 	res := serveConsole(plain, httptest.NewRequest("POST", "/console/login", strings.NewReader(`{"email":"a","password":"b"}`)))
-	if res.status != 503 {
-		t.Errorf("login without teams: %d %s", res.status, res.body)
+	if res.Status != 503 {
+		t.Errorf("login without teams: %d %s", res.Status, res.Body)
 	}
 }
 
@@ -191,15 +190,15 @@ func TestConsoleLogout(t *testing.T) {
 				r.Header.Set(csrfHeader, c.head)
 			}
 			res := serveConsole(h, r)
-			if res.status != c.status {
-				t.Fatalf("status %d, want %d: %s", res.status, c.status, res.body)
+			if res.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Body)
 			}
-			cookies := (&http.Response{Header: res.header}).Cookies()
+			cookies := (&http.Response{Header: res.Header}).Cookies()
 			if c.status == 403 {
 				var e errorBody
-				json.Unmarshal(res.body, &e)
+				json.Unmarshal(res.Body, &e)
 				if e.Code != "forbidden" || e.Message != msgCSRF || len(cookies) > 0 {
-					t.Errorf("body %s, cookies %v", res.body, cookies)
+					t.Errorf("body %s, cookies %v", res.Body, cookies)
 				}
 				return
 			}
@@ -265,8 +264,8 @@ func TestCookieAuth(t *testing.T) {
 				r.Header.Set("Authorization", c.authorization)
 			}
 			res := h.serve(r)
-			if res.status != c.status {
-				t.Fatalf("status %d, want %d: %s", res.status, c.status, res.body)
+			if res.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Body)
 			}
 			if c.code != "" {
 				m := h.wantError(res, c.status, c.code, "")
@@ -318,8 +317,8 @@ func TestCookieWebSocketOrigin(t *testing.T) {
 				r.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession})
 			}
 			res := h.serve(r)
-			if res.status != c.status {
-				t.Fatalf("status %d, want %d: %s", res.status, c.status, res.body)
+			if res.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Body)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -19,12 +20,8 @@ import (
 // says "stream": true or the client accepts text/event-stream. With "background": true
 // it starts the command and answers 201 {"pid": N} at once (startBackground).
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, body, err := edge.SandboxCall[execRequest](w, r, s.decodeJSON)
 	if err != nil {
-		return err
-	}
-	var body execRequest
-	if err := s.decodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	req, err := toExecRequest(body)
@@ -125,10 +122,10 @@ func (s *Server) streamCommand(w http.ResponseWriter, r *http.Request, id string
 		}
 		if werr := sse.writeErr(); werr != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "event stream client went away",
-				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, werr))
+				slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.Any(logkey.Err, werr))
 			return nil
 		}
-		_, body := s.errorResponse(r, err)
+		body := s.errorEvent(r, err)
 		_ = sse.send("error", body)
 		return nil
 	}

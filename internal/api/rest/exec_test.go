@@ -44,8 +44,8 @@ func TestExec(t *testing.T) {
 	}
 	body := `{"args":["python3","-c","print(1)"],"env":{"X":"1"},"cwd":"/tmp","user":"root","stdin":"in","timeout":30}`
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", body)
-	if res.status != 200 {
-		t.Fatalf("exec: %d %s", res.status, res.body)
+	if res.Status != 200 {
+		t.Fatalf("exec: %d %s", res.Status, res.Body)
 	}
 	want := domain.ExecRequest{Args: []string{"python3", "-c", "print(1)"}, Env: map[string]string{"X": "1"},
 		Cwd: "/tmp", User: "root", Stdin: []byte("in"), Timeout: 30 * time.Second}
@@ -53,7 +53,7 @@ func TestExec(t *testing.T) {
 		t.Errorf("request = %+v, want %+v", got, want)
 	}
 	var out execResponse
-	if err := json.Unmarshal(res.body, &out); err != nil {
+	if err := json.Unmarshal(res.Body, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.ExitCode != 3 || out.Stdout != "hello\n" || out.Stderr != "oops\uFFFD\n" || out.Error != "exit status 3" {
@@ -61,8 +61,8 @@ func TestExec(t *testing.T) {
 	}
 
 	res = h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"echo hi","stdin_base64":"`+base64.StdEncoding.EncodeToString([]byte{0, 0xff})+`"}`)
-	if res.status != 200 || got.Cmd != "echo hi" || string(got.Stdin) != "\x00\xff" {
-		t.Errorf("cmd with binary stdin: %d, request %+v", res.status, got)
+	if res.Status != 200 || got.Cmd != "echo hi" || string(got.Stdin) != "\x00\xff" {
+		t.Errorf("cmd with binary stdin: %d, request %+v", res.Status, got)
 	}
 	h.wantError(h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/commands", `{"cmd":"true"}`), 404, "not_found", "")
 }
@@ -99,16 +99,16 @@ func TestExecStream(t *testing.T) {
 				r.Header.Set("Accept", "text/event-stream")
 			}
 			res := h.serve(r)
-			if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" {
-				t.Fatalf("stream: %d %v", res.status, res.header)
+			if res.Status != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("stream: %d %v", res.Status, res.Header)
 			}
-			evs := parseSSE(t, res.body)
+			evs := parseSSE(t, res.Body)
 			var names []string
 			for _, ev := range evs {
 				names = append(names, ev.name)
 			}
 			if strings.Join(names, ",") != "start,stdout,stderr,end" {
-				t.Fatalf("events = %v\n%s", names, res.body)
+				t.Fatalf("events = %v\n%s", names, res.Body)
 			}
 			var start startEvent
 			var stderr outputEvent
@@ -118,7 +118,7 @@ func TestExecStream(t *testing.T) {
 			_ = json.Unmarshal([]byte(evs[3].data), &end)
 			raw, _ := base64.StdEncoding.DecodeString(stderr.Data)
 			if start.PID != 42 || string(raw) != "oops\xff\n" || stderr.Text != "oops\uFFFD\n" || end.ExitCode != 3 || end.Error != "exit status 3" {
-				t.Errorf("events: %s", res.body)
+				t.Errorf("events: %s", res.Body)
 			}
 		})
 	}
@@ -138,13 +138,13 @@ func TestExecStreamErrors(t *testing.T) {
 		return nil, domain.Errorf(domain.KindUnavailable, "sandbox agent went away")
 	}
 	res = h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"x","stream":true}`)
-	evs := parseSSE(t, res.body)
-	if res.status != 200 || len(evs) != 3 || evs[2].name != "error" {
-		t.Fatalf("events: %d %s", res.status, res.body)
+	evs := parseSSE(t, res.Body)
+	if res.Status != 200 || len(evs) != 3 || evs[2].name != "error" {
+		t.Fatalf("events: %d %s", res.Status, res.Body)
 	}
 	var eb errorBody
 	_ = json.Unmarshal([]byte(evs[2].data), &eb)
-	if eb.Code != "unavailable" || eb.Message != "sandbox agent went away" || eb.RequestID != res.header.Get("X-Request-Id") {
+	if eb.Code != "unavailable" || eb.Message != "sandbox agent went away" || eb.RequestID != res.Header.Get("X-Request-Id") {
 		t.Errorf("error event = %+v", eb)
 	}
 }
@@ -156,10 +156,10 @@ func TestExecStreamKeepAlive(t *testing.T) {
 		return &domain.ExecResult{}, nil
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"sleep 1","stream":true}`)
-	if !strings.Contains(string(res.body), ": keep-alive\n\n") {
-		t.Errorf("no keep-alive comment in %q", res.body)
+	if !strings.Contains(string(res.Body), ": keep-alive\n\n") {
+		t.Errorf("no keep-alive comment in %q", res.Body)
 	}
-	evs := parseSSE(t, res.body)
+	evs := parseSSE(t, res.Body)
 	if len(evs) != 1 || evs[0].name != "end" {
 		t.Errorf("events = %+v", evs)
 	}
@@ -197,10 +197,10 @@ func TestExecTruncated(t *testing.T) {
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"head -c 64G /dev/zero"}`)
 	var out map[string]any
-	if err := json.Unmarshal(res.body, &out); err != nil || res.status != 200 {
-		t.Fatalf("exec: %d %s", res.status, res.body)
+	if err := json.Unmarshal(res.Body, &out); err != nil || res.Status != 200 {
+		t.Fatalf("exec: %d %s", res.Status, res.Body)
 	}
 	if out["truncated"] != true || out["stdout"] != "start of it" {
-		t.Errorf("a truncated result answered %s, want truncated true", res.body)
+		t.Errorf("a truncated result answered %s, want truncated true", res.Body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -50,7 +51,7 @@ func parseFileQuery(r *http.Request, withDepth bool) (fileQuery, error) {
 
 // writeFile stores the raw request body at ?path. The body is streamed, not capped.
 func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
 // first byte are JSON; a failure mid-way aborts the connection so that the client sees
 // a broken transfer instead of a silently short file.
 func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "file download broke mid-way",
-			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id),
+			slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.String(logkey.SandboxID, id),
 			slog.Int64("bytes_sent", body.n), slog.Any(logkey.Err, err))
 		panic(http.ErrAbortHandler)
 	}
@@ -124,7 +125,7 @@ func (b *lazyBody) Write(p []byte) (int, error) {
 }
 
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -140,6 +141,6 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	for _, fi := range entries {
 		resp.Entries = append(resp.Entries, toFileInfoJSON(fi))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }

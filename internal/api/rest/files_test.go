@@ -36,11 +36,11 @@ func TestWriteFile(t *testing.T) {
 	}
 	data := bytes.Repeat([]byte{0, 1, 2, 0xff}, 1000)
 	res := h.do("PUT", "/v1/sandboxes/"+sbID+"/files/content?path=/home/user/f.bin&user=root", data)
-	if res.status != 200 || !bytes.Equal(gotBody, data) || gotPath != "/home/user/f.bin" || gotUser != "root" {
-		t.Fatalf("upload: %d %s; path %q user %q, %d bytes", res.status, res.body, gotPath, gotUser, len(gotBody))
+	if res.Status != 200 || !bytes.Equal(gotBody, data) || gotPath != "/home/user/f.bin" || gotUser != "root" {
+		t.Fatalf("upload: %d %s; path %q user %q, %d bytes", res.Status, res.Body, gotPath, gotUser, len(gotBody))
 	}
-	if m := res.obj(t); m["size"] != float64(4000) || m["type"] != "file" {
-		t.Errorf("file info: %s", res.body)
+	if m := res.Obj(t); m["size"] != float64(4000) || m["type"] != "file" {
+		t.Errorf("file info: %s", res.Body)
 	}
 	h.wantError(h.do("PUT", "/v1/sandboxes/"+sbID+"/files/content", "x"), 400, "invalid", "path")
 	h.wantError(h.do("PUT", "/v1/sandboxes/"+sbID+"/files/content?path=/a&depth=2", "x"), 400, "invalid", "depth")
@@ -68,18 +68,18 @@ func TestReadFile(t *testing.T) {
 		return nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/files/content?path=/data/big.txt", nil)
-	if res.status != 200 || !bytes.Equal(res.body, content) {
-		t.Fatalf("download: %d, %d bytes", res.status, len(res.body))
+	if res.Status != 200 || !bytes.Equal(res.Body, content) {
+		t.Fatalf("download: %d, %d bytes", res.Status, len(res.Body))
 	}
-	if ct := res.header.Get("Content-Type"); ct != "application/octet-stream" {
+	if ct := res.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	if cd := res.header.Get("Content-Disposition"); cd != `attachment; filename=big.txt` {
+	if cd := res.Header.Get("Content-Disposition"); cd != `attachment; filename=big.txt` {
 		t.Errorf("Content-Disposition = %q", cd)
 	}
 	res = h.do("GET", "/v1/sandboxes/"+sbID+"/files/content?path=/empty", nil)
-	if res.status != 200 || len(res.body) != 0 || res.header.Get("Content-Type") != "application/octet-stream" {
-		t.Errorf("empty file: %d %v", res.status, res.header)
+	if res.Status != 200 || len(res.Body) != 0 || res.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("empty file: %d %v", res.Status, res.Header)
 	}
 	h.wantError(h.do("GET", "/v1/sandboxes/"+sbID+"/files/content?path=/missing", nil), 404, "not_found", "")
 	h.wantError(h.do("GET", "/v1/sandboxes/"+sbID+"/files/content", nil), 400, "invalid", "path")
@@ -118,8 +118,8 @@ func TestListFiles(t *testing.T) {
 		return []domain.FileInfo{{Name: "a", Path: path + "/a", Type: "dir", Mode: 0o755}, {Name: "b", Path: path + "/b", Type: "file", Size: 3}}, nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/files?path=/home/user", nil)
-	if res.status != 200 || gotDepth != 1 || len(res.obj(t)["entries"].([]any)) != 2 {
-		t.Fatalf("list: %d %s depth %d", res.status, res.body, gotDepth)
+	if res.Status != 200 || gotDepth != 1 || len(res.Obj(t)["entries"].([]any)) != 2 {
+		t.Fatalf("list: %d %s depth %d", res.Status, res.Body, gotDepth)
 	}
 	h.do("GET", "/v1/sandboxes/"+sbID+"/files?path=/home/user&depth=3", nil)
 	if gotDepth != 3 {

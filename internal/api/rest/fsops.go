@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -44,7 +45,7 @@ func userQuery(r *http.Request) (string, error) {
 // pathOp reads what every single-path file operation needs: the caller, the sandbox,
 // ?path and ?user, and the service.
 func (s *Server) pathOp(r *http.Request) (domain.Principal, string, fileQuery, domain.FileOps, error) {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return p, id, fileQuery{}, nil, err
 	}
@@ -61,7 +62,7 @@ func (s *Server) writeFileInfo(w http.ResponseWriter, r *http.Request, status in
 	if fi == nil {
 		return fmt.Errorf("file operation in sandbox %s: service returned no file info", id)
 	}
-	s.writeJSON(w, r, status, toFileInfoJSON(*fi))
+	s.edge.WriteJSON(w, r, status, toFileInfoJSON(*fi))
 	return nil
 }
 
@@ -96,7 +97,7 @@ func (s *Server) makeDir(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}

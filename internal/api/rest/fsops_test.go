@@ -99,18 +99,18 @@ func TestFileOps(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := h.do(c.method, c.path, c.body)
-			if res.status != c.status {
-				t.Fatalf("%d %s, want %d", res.status, res.body, c.status)
+			if res.Status != c.status {
+				t.Fatalf("%d %s, want %d", res.Status, res.Body, c.status)
 			}
 			if c.wantPath == "" {
-				if len(res.body) != 0 {
-					t.Errorf("body %q, want none", res.body)
+				if len(res.Body) != 0 {
+					t.Errorf("body %q, want none", res.Body)
 				}
 				return
 			}
-			m := res.obj(t)
+			m := res.Obj(t)
 			if m["path"] != c.wantPath || m["type"] != c.wantType {
-				t.Errorf("file info %s, want path %s type %s", res.body, c.wantPath, c.wantType)
+				t.Errorf("file info %s, want path %s type %s", res.Body, c.wantPath, c.wantType)
 			}
 		})
 	}
@@ -162,8 +162,8 @@ func TestFileOpsScopes(t *testing.T) {
 		return domain.Principal{TeamID: testPrincipal.TeamID, KeyID: "key_v", Scopes: []domain.Scope{domain.ScopeSandboxesRead}}, nil
 	}
 	base := "/v1/sandboxes/" + sbID + "/files"
-	if res := h.do("GET", base+"/stat?path=/home/user", nil); res.status != 200 {
-		t.Errorf("a viewer's stat: %d %s", res.status, res.body)
+	if res := h.do("GET", base+"/stat?path=/home/user", nil); res.Status != 200 {
+		t.Errorf("a viewer's stat: %d %s", res.Status, res.Body)
 	}
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", base + "/dir?path=/home/user/x", ""},

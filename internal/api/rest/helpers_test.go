@@ -1,19 +1,16 @@
 package rest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -24,95 +21,60 @@ type harness struct {
 	svc  *fakeSandboxes
 	keys *fakeKeys
 	srv  *Server
-	logs *syncBuffer
+	logs *edgetest.LogBuffer
 }
 
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
-	h := &harness{t: t, svc: &fakeSandboxes{}, keys: &fakeKeys{}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := edgetest.NewLogger()
+	h := &harness{t: t, svc: &fakeSandboxes{}, keys: &fakeKeys{}, logs: logs}
 	h.srv = New(h.svc, h.keys, log, opts...)
 	return h
 }
 
-// req builds an authenticated request. body may be nil, a string or []byte (sent raw),
-// or anything else (sent as JSON).
+// req builds an authenticated request (see edgetest.NewRequest for body).
 func (h *harness) req(method, target string, body any) *http.Request {
 	h.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rd = bytes.NewReader(js)
-	}
-	r := httptest.NewRequest(method, target, rd)
+	r := edgetest.NewRequest(h.t, method, target, body)
 	r.Header.Set("Authorization", "Bearer "+testKey)
 	return r
 }
 
-type result struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r result) obj(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("response is not a JSON object: %v\n%s", err, r.body)
-	}
-	return m
-}
-
-func (h *harness) serve(r *http.Request) result {
+func (h *harness) serve(r *http.Request) edgetest.Result {
 	h.t.Helper()
-	rec := httptest.NewRecorder()
-	h.srv.ServeHTTP(rec, r)
-	res := result{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	res := edgetest.Serve(h.t, h.srv, r)
 	h.conform(r, res)
 	return res
 }
 
-func (h *harness) do(method, target string, body any) result {
+func (h *harness) do(method, target string, body any) edgetest.Result {
 	h.t.Helper()
 	return h.serve(h.req(method, target, body))
 }
 
 // wantError checks the status and the error body, and returns the body.
-func (h *harness) wantError(res result, status int, code, field string) map[string]any {
+func (h *harness) wantError(res edgetest.Result, status int, code, field string) map[string]any {
 	h.t.Helper()
-	if res.status != status {
-		h.t.Fatalf("status = %d, want %d; body %s", res.status, status, res.body)
+	if res.Status != status {
+		h.t.Fatalf("status = %d, want %d; body %s", res.Status, status, res.Body)
 	}
-	m := res.obj(h.t)
+	m := res.Obj(h.t)
 	if m["code"] != code {
-		h.t.Errorf("code = %v, want %q; body %s", m["code"], code, res.body)
+		h.t.Errorf("code = %v, want %q; body %s", m["code"], code, res.Body)
 	}
 	if got, _ := m["field"].(string); got != field {
-		h.t.Errorf("field = %q, want %q; body %s", got, field, res.body)
+		h.t.Errorf("field = %q, want %q; body %s", got, field, res.Body)
 	}
-	if m["request_id"] == "" || m["request_id"] != res.header.Get("X-Request-Id") {
-		h.t.Errorf("request_id %v does not match header %q", m["request_id"], res.header.Get("X-Request-Id"))
+	if m["request_id"] == "" || m["request_id"] != res.Header.Get("X-Request-Id") {
+		h.t.Errorf("request_id %v does not match header %q", m["request_id"], res.Header.Get("X-Request-Id"))
 	}
 	return m
 }
 
 // conform checks a response against the OpenAPI document: the status is documented for
 // the operation, and JSON bodies (and SSE event data) validate against their schemas.
-func (h *harness) conform(r *http.Request, res result) {
+func (h *harness) conform(r *http.Request, res edgetest.Result) {
 	h.t.Helper()
-	if res.header.Get("X-Request-Id") == "" {
-		h.t.Errorf("%s %s: no X-Request-Id header", r.Method, r.URL)
-	}
 	doc := loadDoc(h.t)
 	_, pattern := h.srv.mux.Handler(r)
 	method, path, ok := strings.Cut(pattern, " ")
@@ -126,19 +88,19 @@ func (h *harness) conform(r *http.Request, res result) {
 		h.t.Errorf("%s %s: operation not in openapi.json", method, path)
 		return
 	}
-	resp := doc.response(op, res.status)
+	resp := doc.response(op, res.Status)
 	if resp == nil {
-		h.t.Errorf("%s %s: status %d is not documented", method, path, res.status)
+		h.t.Errorf("%s %s: status %d is not documented", method, path, res.Status)
 		return
 	}
-	ct, _, _ := strings.Cut(res.header.Get("Content-Type"), ";")
+	ct, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
 	content, _ := resp["content"].(map[string]any)
-	if len(res.body) == 0 && content == nil {
+	if len(res.Body) == 0 && content == nil {
 		return
 	}
 	media, _ := content[ct].(map[string]any)
 	if media == nil {
-		h.t.Errorf("%s %s %d: content type %q is not documented", method, path, res.status, ct)
+		h.t.Errorf("%s %s %d: content type %q is not documented", method, path, res.Status, ct)
 		return
 	}
 	switch ct {
@@ -150,7 +112,7 @@ func (h *harness) conform(r *http.Request, res result) {
 		if events == nil {
 			h.t.Errorf("%s %s: text/event-stream without x-sse-events", method, path)
 		}
-		for _, ev := range parseSSE(h.t, res.body) {
+		for _, ev := range parseSSE(h.t, res.Body) {
 			schema, _ := events[ev.name].(map[string]any)
 			if schema == nil {
 				h.t.Errorf("%s %s: undocumented SSE event %q", method, path, ev.name)
@@ -168,15 +130,15 @@ func (h *harness) conform(r *http.Request, res result) {
 	}
 }
 
-func (h *harness) validateJSON(r *http.Request, res result, schema map[string]any) {
+func (h *harness) validateJSON(r *http.Request, res edgetest.Result, schema map[string]any) {
 	h.t.Helper()
 	var v any
-	if err := json.Unmarshal(res.body, &v); err != nil {
-		h.t.Errorf("%s %s: body is not JSON: %v\n%s", r.Method, r.URL, err, res.body)
+	if err := json.Unmarshal(res.Body, &v); err != nil {
+		h.t.Errorf("%s %s: body is not JSON: %v\n%s", r.Method, r.URL, err, res.Body)
 		return
 	}
 	for _, e := range loadDoc(h.t).validate(schema, v, "body") {
-		h.t.Errorf("%s %s %d: %s\n%s", r.Method, r.URL, res.status, e, res.body)
+		h.t.Errorf("%s %s %d: %s\n%s", r.Method, r.URL, res.Status, e, res.Body)
 	}
 }
 
@@ -378,24 +340,6 @@ func (d *apiDoc) validate(schema map[string]any, v any, at string) []string {
 		}
 	}
 	return errs
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Test data.

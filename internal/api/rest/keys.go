@@ -5,11 +5,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -25,7 +26,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	case req.ExpiresAt != nil && req.ExpiresIn != nil:
 		return domain.Invalid("expires_in", "give expires_at or expires_in, not both")
 	case req.ExpiresAt != nil:
-		if spec.ExpiresAt, err = parseTimeParam(*req.ExpiresAt, "expires_at"); err != nil {
+		if spec.ExpiresAt, err = edge.TimeParam(*req.ExpiresAt, "expires_at"); err != nil {
 			return err
 		}
 	case req.ExpiresIn != nil:
@@ -41,13 +42,13 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if k == nil {
 		return fmt.Errorf("create key: service returned no key")
 	}
-	setTarget(r, k.ID)
-	s.writeJSON(w, r, http.StatusCreated, createdKeyJSON{keyJSON: toKeyJSON(k), Key: secret})
+	edge.SetTarget(r, k.ID)
+	s.edge.WriteJSON(w, r, http.StatusCreated, createdKeyJSON{keyJSON: toKeyJSON(k), Key: secret})
 	return nil
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -59,12 +60,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range keys {
 		resp.Keys = append(resp.Keys, toKeyJSON(k))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}

@@ -53,8 +53,8 @@ func TestCreateKey(t *testing.T) {
 			before := time.Now()
 			res := h.do("POST", "/v1/keys", c.body)
 			after := time.Now()
-			if res.status != 201 || calls != 1 {
-				t.Fatalf("status %d, %d calls: %s", res.status, calls, res.body)
+			if res.Status != 201 || calls != 1 {
+				t.Fatalf("status %d, %d calls: %s", res.Status, calls, res.Body)
 			}
 			if c.wantExpiry == "~1h" {
 				if got.ExpiresAt.Before(before.Add(time.Hour)) || got.ExpiresAt.After(after.Add(time.Hour)) {
@@ -69,12 +69,12 @@ func TestCreateKey(t *testing.T) {
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("spec = %+v, want %+v", got, c.want)
 			}
-			m := res.obj(t)
-			if m["key"] != "sk_abcd_secret" || m["prefix"] != "sk_abcd" || m["id"] != "key_new" || strings.Contains(string(res.body), "deadbeef") {
-				t.Errorf("created key: %s", res.body)
+			m := res.Obj(t)
+			if m["key"] != "sk_abcd_secret" || m["prefix"] != "sk_abcd" || m["id"] != "key_new" || strings.Contains(string(res.Body), "deadbeef") {
+				t.Errorf("created key: %s", res.Body)
 			}
 			if m["team_id"] != c.wantTeam || !reflect.DeepEqual(m["scopes"], c.wantScopes) {
-				t.Errorf("team_id/scopes: %s", res.body)
+				t.Errorf("team_id/scopes: %s", res.Body)
 			}
 			exp, has := m["expires_at"].(string)
 			switch c.wantExpiry {
@@ -84,7 +84,7 @@ func TestCreateKey(t *testing.T) {
 				}
 			case "~1h":
 				if !has {
-					t.Errorf("expires_at absent: %s", res.body)
+					t.Errorf("expires_at absent: %s", res.Body)
 				}
 			default:
 				if exp != c.wantExpiry {
@@ -128,8 +128,8 @@ func TestCreateKeyInvalid(t *testing.T) {
 		return nil, "", errNotSet
 	}
 	res := h.do("POST", "/v1/keys", `{"expires_at":"tomorrow"}`)
-	if res.status != 400 || res.obj(t)["code"] != "invalid" {
-		t.Errorf("malformed expires_at: %d %s", res.status, res.body)
+	if res.Status != 400 || res.Obj(t)["code"] != "invalid" {
+		t.Errorf("malformed expires_at: %d %s", res.Status, res.Body)
 	}
 
 	h.keys.createKey = func(context.Context, domain.Principal, domain.KeySpec) (*domain.APIKey, string, error) {
@@ -157,24 +157,24 @@ func TestListAndRevokeKeys(t *testing.T) {
 		}, nil
 	}
 	res := h.do("GET", "/v1/keys", nil)
-	if res.status != 200 || strings.Contains(string(res.body), `"h1"`) {
-		t.Fatalf("list: %d %s", res.status, res.body)
+	if res.Status != 200 || strings.Contains(string(res.Body), `"h1"`) {
+		t.Fatalf("list: %d %s", res.Status, res.Body)
 	}
-	keys := res.obj(t)["keys"].([]any)
+	keys := res.Obj(t)["keys"].([]any)
 	if len(keys) != 2 {
-		t.Fatalf("keys: %s", res.body)
+		t.Fatalf("keys: %s", res.Body)
 	}
 	k1, k2 := keys[0].(map[string]any), keys[1].(map[string]any)
 	if k1["admin"] != true || k1["last_used_at"] == nil || k1["revoked_at"] != nil || k1["expires_at"] != nil || k2["revoked_at"] == nil {
-		t.Errorf("keys: %s", res.body)
+		t.Errorf("keys: %s", res.Body)
 	}
 	if k1["team_id"] != "team_a" || !reflect.DeepEqual(k1["scopes"], []any{"admin"}) ||
 		!reflect.DeepEqual(k2["scopes"], []any{"sandboxes:read"}) || k2["expires_at"] != "2025-02-03T05:05:06Z" {
-		t.Errorf("scopes/team/expiry: %s", res.body)
+		t.Errorf("scopes/team/expiry: %s", res.Body)
 	}
 	h.keys.listKeys = func(context.Context, domain.Principal) ([]*domain.APIKey, error) { return nil, nil }
-	if res := h.do("GET", "/v1/keys", nil); res.status != 200 || !strings.Contains(string(res.body), `"keys":[]`) {
-		t.Errorf("empty list: %d %s", res.status, res.body)
+	if res := h.do("GET", "/v1/keys", nil); res.Status != 200 || !strings.Contains(string(res.Body), `"keys":[]`) {
+		t.Errorf("empty list: %d %s", res.Status, res.Body)
 	}
 
 	h.keys.revokeKey = func(_ context.Context, _ domain.Principal, id string) error {
@@ -183,8 +183,8 @@ func TestListAndRevokeKeys(t *testing.T) {
 		}
 		return nil
 	}
-	if res := h.do("DELETE", "/v1/keys/k2", nil); res.status != 204 {
-		t.Errorf("revoke: %d %s", res.status, res.body)
+	if res := h.do("DELETE", "/v1/keys/k2", nil); res.Status != 204 {
+		t.Errorf("revoke: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("DELETE", "/v1/keys/k9", nil), 404, "not_found", "")
 }
@@ -198,12 +198,12 @@ func TestTemplates(t *testing.T) {
 		}, nil
 	}
 	res := h.do("GET", "/v1/templates", nil)
-	if res.status != 200 || strings.Contains(string(res.body), "rootfs") {
-		t.Fatalf("templates: %d %s", res.status, res.body)
+	if res.Status != 200 || strings.Contains(string(res.Body), "rootfs") {
+		t.Fatalf("templates: %d %s", res.Status, res.Body)
 	}
-	ts := res.obj(t)["templates"].([]any)
+	ts := res.Obj(t)["templates"].([]any)
 	if len(ts) != 2 || ts[0].(map[string]any)["ready"] != true || ts[1].(map[string]any)["built_at"] != nil {
-		t.Errorf("templates: %s", res.body)
+		t.Errorf("templates: %s", res.Body)
 	}
 	h.svc.templates = func(context.Context) ([]*domain.Template, error) {
 		return nil, domain.Errorf(domain.KindUnavailable, "template store is loading")

@@ -7,29 +7,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
 
-type logEntryJSON struct {
-	Timestamp time.Time         `json:"timestamp"`
-	Level     string            `json:"level"`
-	Message   string            `json:"message"`
-	Fields    map[string]string `json:"fields"`
-}
-
-func toLogEntryJSON(e domain.LogEntry) logEntryJSON {
-	f := e.Fields
-	if f == nil {
-		f = map[string]string{}
-	}
-	return logEntryJSON{Timestamp: e.Timestamp.UTC(), Level: e.Level, Message: e.Message, Fields: f}
-}
-
 type logListResponse struct {
-	Logs []logEntryJSON `json:"logs"`
+	Logs []edge.LogEntry `json:"logs"`
 }
 
 // logEndEvent is the data of the "end" event: how the sandbox ended, when known.
@@ -42,12 +27,9 @@ type logEndEvent struct {
 func logQuery(r *http.Request) (domain.LogQuery, bool, error) {
 	var q domain.LogQuery
 	v := r.URL.Query()
-	if s := v.Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return q, false, domain.Invalid("since", "since must be an RFC 3339 time such as 2025-01-02T15:04:05Z, got %q", s)
-		}
-		q.Start = t
+	var err error
+	if q.Start, err = edge.TimeParam(v.Get("since"), "since"); err != nil {
+		return q, false, err
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -75,7 +57,7 @@ func logQuery(r *http.Request) (domain.LogQuery, bool, error) {
 // logs answers the sandbox's own log: JSON, or (follow=true, or a client that accepts
 // text/event-stream) a stream of entries that follows the log until the sandbox ends.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -90,11 +72,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := logListResponse{Logs: make([]logEntryJSON, 0, len(entries))}
+	resp := logListResponse{Logs: make([]edge.LogEntry, 0, len(entries))}
 	for _, e := range entries {
-		resp.Logs = append(resp.Logs, toLogEntryJSON(e))
+		resp.Logs = append(resp.Logs, edge.ToLogEntry(e))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -115,15 +97,15 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, p domain.Pri
 	}
 	stop := s.keepStreamAlive(sse)
 	err := lf.FollowLogs(r.Context(), p, id, q, func(e domain.LogEntry) error {
-		return sse.send("log", toLogEntryJSON(e))
+		return sse.send("log", edge.ToLogEntry(e))
 	})
 	stop()
 	switch {
 	case sse.writeErr() != nil || errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "log stream client went away",
-			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id))
+			slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.String(logkey.SandboxID, id))
 	case err != nil:
-		_, body := s.errorResponse(r, err)
+		body := s.errorEvent(r, err)
 		_ = sse.send("error", body)
 	default:
 		var end logEndEvent

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -31,16 +33,16 @@ func TestLogsJSON(t *testing.T) {
 		return testLogEntries(), nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/logs?since=2025-01-02T03:04:05.5Z&level=WARN&limit=5", nil)
-	if res.status != 200 {
-		t.Fatalf("status %d: %s", res.status, res.body)
+	if res.Status != 200 {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
 	if !got.Start.Equal(logT0.Add(500*time.Millisecond)) || got.Level != "warn" || got.Limit != 5 {
 		t.Errorf("query = %+v", got)
 	}
 	var body struct {
-		Logs []logEntryJSON `json:"logs"`
+		Logs []edge.LogEntry `json:"logs"`
 	}
-	if err := json.Unmarshal(res.body, &body); err != nil {
+	if err := json.Unmarshal(res.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if len(body.Logs) != 2 || body.Logs[0].Fields["pid"] != "7" || body.Logs[1].Fields == nil || body.Logs[1].Message != "out of memory" {
@@ -95,19 +97,19 @@ func TestLogsFollow(t *testing.T) {
 				r.Header.Set("Accept", c.accept)
 			}
 			res := h.serve(r)
-			if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" {
-				t.Fatalf("%d %v\n%s", res.status, res.header, res.body)
+			if res.Status != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("%d %v\n%s", res.Status, res.Header, res.Body)
 			}
 			if !got.Start.Equal(logT0) {
 				t.Errorf("since not passed: %+v", got)
 			}
-			evs := parseSSE(t, res.body)
+			evs := parseSSE(t, res.Body)
 			var names []string
 			for _, ev := range evs {
 				names = append(names, ev.name)
 			}
 			if strings.Join(names, ",") != "log,log,end" {
-				t.Fatalf("events %v\n%s", names, res.body)
+				t.Fatalf("events %v\n%s", names, res.Body)
 			}
 			if !strings.Contains(evs[0].data, `"message":"process started"`) || !strings.Contains(evs[1].data, `"fields":{}`) {
 				t.Errorf("log events %q %q", evs[0].data, evs[1].data)
@@ -115,8 +117,8 @@ func TestLogsFollow(t *testing.T) {
 			if evs[2].data != `{"state":"stopped","end_reason":"killed"}` {
 				t.Errorf("end event %s", evs[2].data)
 			}
-			if !strings.HasPrefix(string(res.body), ": following") {
-				t.Errorf("the stream does not open with a comment: %q", res.body)
+			if !strings.HasPrefix(string(res.Body), ": following") {
+				t.Errorf("the stream does not open with a comment: %q", res.Body)
 			}
 		})
 	}
@@ -135,11 +137,11 @@ func TestLogsFollow(t *testing.T) {
 		return errors.New("disk on fire")
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/logs?follow=true", nil)
-	evs := parseSSE(t, res.body)
+	evs := parseSSE(t, res.Body)
 	if len(evs) != 2 || evs[0].name != "log" || evs[1].name != "error" || !strings.Contains(evs[1].data, `"code":"internal"`) {
 		t.Errorf("events %+v", evs)
 	}
-	if strings.Contains(string(res.body), "disk on fire") {
+	if strings.Contains(string(res.Body), "disk on fire") {
 		t.Error("internal error text leaked to the client")
 	}
 	if !strings.Contains(h.logs.String(), "disk on fire") {
@@ -163,7 +165,7 @@ func TestLogsFollowClientGone(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := h.req("GET", "/v1/sandboxes/"+sbID+"/logs?follow=true", nil).WithContext(ctx)
-	done := make(chan result, 1)
+	done := make(chan edgetest.Result, 1)
 	go func() { done <- h.serve(r) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
@@ -176,7 +178,7 @@ func TestLogsFollowClientGone(t *testing.T) {
 		t.Fatal("following did not stop when the client went away")
 	}
 	res := <-done
-	if evs := parseSSE(t, res.body); len(evs) != 1 || evs[0].name != "log" {
+	if evs := parseSSE(t, res.Body); len(evs) != 1 || evs[0].name != "log" {
 		t.Errorf("events after disconnect: %+v", evs)
 	}
 }

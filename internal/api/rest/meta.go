@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"net/http"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -20,21 +21,18 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	s.writeJSON(w, r, http.StatusOK, statusResponse{Status: "ok"})
+	s.edge.WriteJSON(w, r, http.StatusOK, statusResponse{Status: "ok"})
 	return nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.ready != nil {
 		if err := s.opts.ready(); err != nil {
-			return &httpError{
-				status: http.StatusServiceUnavailable,
-				code:   domain.KindUnavailable.String(),
-				msg:    "not ready: " + err.Error(),
-			}
+			return &edge.HTTPError{Status: http.StatusServiceUnavailable, Code: domain.KindUnavailable.String(),
+				Message: "not ready: " + err.Error()}
 		}
 	}
-	s.writeJSON(w, r, http.StatusOK, statusResponse{Status: "ready"})
+	s.edge.WriteJSON(w, r, http.StatusOK, statusResponse{Status: "ready"})
 	return nil
 }
 
@@ -50,6 +48,6 @@ func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
 			BuiltAt: optTime(t.BuiltAt), SizeBytes: t.SizeBytes,
 		})
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -25,7 +26,7 @@ func toMetricsJSON(m *domain.SandboxMetrics) metricsJSON {
 
 // metrics answers the sandbox's current CPU, memory and disk use, read inside it.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -36,6 +37,6 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	if m == nil {
 		return fmt.Errorf("metrics of sandbox %s: service returned none", id)
 	}
-	s.writeJSON(w, r, http.StatusOK, toMetricsJSON(m))
+	s.edge.WriteJSON(w, r, http.StatusOK, toMetricsJSON(m))
 	return nil
 }

@@ -86,10 +86,10 @@ func TestMetrics(t *testing.T) {
 			MemTotal: 512 << 20, MemCache: 7, DiskUsed: 1 << 30, DiskTotal: 2 << 30}, nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/metrics", nil)
-	if res.status != http.StatusOK {
-		t.Fatalf("status %d: %s", res.status, res.body)
+	if res.Status != http.StatusOK {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
-	m := res.obj(t)
+	m := res.Obj(t)
 	want := map[string]any{"timestamp": "2025-01-02T02:04:05Z", "cpu_count": 2.0, "cpu_used_pct": 12.5,
 		"mem_used": float64(100 << 20), "mem_total": float64(512 << 20), "disk_used": float64(1 << 30), "disk_total": float64(2 << 30)}
 	for k, v := range want {

@@ -142,10 +142,10 @@ func TestOpenAPIServed(t *testing.T) {
 	r := h.req("GET", "/v1/openapi.json", nil)
 	r.Header.Del("Authorization")
 	res := h.serve(r)
-	if res.status != 200 || !bytes.Equal(res.body, openAPIDoc) || res.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("openapi.json: %d %v", res.status, res.header)
+	if res.Status != 200 || !bytes.Equal(res.Body, openAPIDoc) || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("openapi.json: %d %v", res.Status, res.Header)
 	}
-	if !json.Valid(res.body) {
+	if !json.Valid(res.Body) {
 		t.Error("served document is not valid JSON")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) processes() (domain.ProcessService, error) {
 
 // processTarget reads the sandbox id and the pid of a process route.
 func processTarget(r *http.Request) (domain.Principal, string, uint32, error) {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return p, id, 0, err
 	}
@@ -77,12 +78,12 @@ func (s *Server) startBackground(w http.ResponseWriter, r *http.Request, p domai
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusCreated, processStartedJSON{PID: pid})
+	s.edge.WriteJSON(w, r, http.StatusCreated, processStartedJSON{PID: pid})
 	return nil
 }
 
 func (s *Server) listProcesses(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (s *Server) listProcesses(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Processes = append(resp.Processes, processJSON{PID: pi.PID, Cmd: pi.Cmd, Args: args, Cwd: pi.Cwd, Tag: pi.Tag})
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 

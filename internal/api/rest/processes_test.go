@@ -148,8 +148,8 @@ func TestBackgroundCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", c.body)
-		if res.status != 201 || strings.TrimSpace(string(res.body)) != `{"pid":42}` {
-			t.Errorf("%s: %d %s", c.body, res.status, res.body)
+		if res.Status != 201 || strings.TrimSpace(string(res.Body)) != `{"pid":42}` {
+			t.Errorf("%s: %d %s", c.body, res.Status, res.Body)
 		}
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: request %+v, want %+v", c.body, got, c.want)
@@ -158,8 +158,8 @@ func TestBackgroundCommand(t *testing.T) {
 	// An Accept: text/event-stream header does not turn a background start into a stream.
 	r := h.req("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"x","background":true}`)
 	r.Header.Set("Accept", "text/event-stream")
-	if res := h.serve(r); res.status != 201 {
-		t.Errorf("background with Accept: text/event-stream: %d %s", res.status, res.body)
+	if res := h.serve(r); res.Status != 201 {
+		t.Errorf("background with Accept: text/event-stream: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/commands", `{"cmd":"x","background":true}`), 404, "not_found", "")
 
@@ -189,8 +189,8 @@ func TestListProcesses(t *testing.T) {
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/processes", nil)
 	want := `{"processes":[{"pid":7,"cmd":"/bin/bash","args":["-c","sleep 60"],"cwd":"/home/user"},{"pid":9,"cmd":"server","args":[],"cwd":"/","tag":"start_cmd"}]}`
-	if res.status != 200 || strings.TrimSpace(string(res.body)) != want {
-		t.Errorf("list: %d %s\nwant %s", res.status, res.body, want)
+	if res.Status != 200 || strings.TrimSpace(string(res.Body)) != want {
+		t.Errorf("list: %d %s\nwant %s", res.Status, res.Body, want)
 	}
 	h.wantError(h.do("GET", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/processes", nil), 404, "not_found", "")
 }
@@ -209,11 +209,11 @@ func TestProcessEvents(t *testing.T) {
 		return &domain.ExecResult{ExitCode: -1, Error: "signal: killed"}, nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID+"/processes/42/events", nil)
-	if res.status != 200 || res.header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("events: %d %v %s", res.status, res.header, res.body)
+	if res.Status != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %v %s", res.Status, res.Header, res.Body)
 	}
 	var names []string
-	evs := parseSSE(t, res.body)
+	evs := parseSSE(t, res.Body)
 	for _, ev := range evs {
 		names = append(names, ev.name+" "+ev.data)
 	}
@@ -237,9 +237,9 @@ func TestProcessEvents(t *testing.T) {
 		return nil, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (killed) while the command ran", id)
 	}
 	res = h.do("GET", "/v1/sandboxes/"+sbID+"/processes/42/events", nil)
-	evs = parseSSE(t, res.body)
+	evs = parseSSE(t, res.Body)
 	if len(evs) != 2 || evs[1].name != "error" || !strings.Contains(evs[1].data, `"code":"conflict"`) || !strings.Contains(evs[1].data, "was stopped (killed)") {
-		t.Errorf("stopped sandbox: %s", res.body)
+		t.Errorf("stopped sandbox: %s", res.Body)
 	}
 }
 
@@ -267,8 +267,8 @@ func TestProcessStdin(t *testing.T) {
 	for _, c := range ok {
 		got = nil
 		res := h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/stdin", c.body)
-		if res.status != 204 || len(res.body) != 0 || string(got) != c.want {
-			t.Errorf("%s: %d %s, sent %q", c.body, res.status, res.body, got)
+		if res.Status != 204 || len(res.Body) != 0 || string(got) != c.want {
+			t.Errorf("%s: %d %s, sent %q", c.body, res.Status, res.Body, got)
 		}
 	}
 	bad := []struct{ body, field, msg string }{
@@ -298,8 +298,8 @@ func TestProcessStdin(t *testing.T) {
 		closed = pid
 		return nil
 	}
-	if res := h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/stdin/close", nil); res.status != 204 || closed != 42 {
-		t.Errorf("close stdin: %d %s (closed %d)", res.status, res.body, closed)
+	if res := h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/stdin/close", nil); res.Status != 204 || closed != 42 {
+		t.Errorf("close stdin: %d %s (closed %d)", res.Status, res.Body, closed)
 	}
 	h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/processes/43/stdin/close", nil), 404, "not_found", "")
 }
@@ -322,8 +322,8 @@ func TestProcessSignal(t *testing.T) {
 	}
 	for _, sig := range []string{"KILL", "TERM"} {
 		body, _ := json.Marshal(signalRequest{Signal: sig})
-		if res := h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/signal", body); res.status != 204 || got != sig {
-			t.Errorf("%s: %d %s (sent %q)", sig, res.status, res.body, got)
+		if res := h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/signal", body); res.Status != 204 || got != sig {
+			t.Errorf("%s: %d %s (sent %q)", sig, res.Status, res.Body, got)
 		}
 	}
 	m := h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/signal", `{"signal":"INT"}`), 400, "invalid", "signal")
@@ -366,12 +366,12 @@ func TestExecTimedOut(t *testing.T) {
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"sleep 9","timeout":1}`)
 	want := `{"exit_code":-1,"stdout":"started\n","stderr":"","error":"command timed out after 1s and was killed","timed_out":true}`
-	if res.status != 200 || strings.TrimSpace(string(res.body)) != want {
-		t.Errorf("JSON: %d %s", res.status, res.body)
+	if res.Status != 200 || strings.TrimSpace(string(res.Body)) != want {
+		t.Errorf("JSON: %d %s", res.Status, res.Body)
 	}
 	res = h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"sleep 9","timeout":1,"stream":true}`)
-	evs := parseSSE(t, res.body)
+	evs := parseSSE(t, res.Body)
 	if len(evs) != 3 || evs[2].name != "end" || evs[2].data != `{"exit_code":-1,"error":"command timed out after 1s and was killed","timed_out":true}` {
-		t.Errorf("SSE: %s", res.body)
+		t.Errorf("SSE: %s", res.Body)
 	}
 }

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
 const defaultTemplate = "base"
 
 func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -45,13 +46,13 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setTarget(r, sb.ID)
-	s.writeJSON(w, r, http.StatusCreated, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
+	edge.SetTarget(r, sb.ID)
+	s.edge.WriteJSON(w, r, http.StatusCreated, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
 	return nil
 }
 
 func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -59,12 +60,12 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
+	s.edge.WriteJSON(w, r, http.StatusOK, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
 	return nil
 }
 
 func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
 	for _, sb := range items {
 		resp.Sandboxes = append(resp.Sandboxes, toSandboxJSON(sb, s.opts.domain))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -135,24 +136,12 @@ func parseSandboxFilter(q url.Values) (domain.SandboxFilter, error) {
 }
 
 func (s *Server) killSandbox(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
-	if err != nil {
-		return err
-	}
-	if err := s.svc.Kill(r.Context(), p, id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return edge.KillSandbox(w, r, s.svc)
 }
 
 func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, req, err := edge.SandboxCall[setTimeoutRequest](w, r, s.decodeJSON)
 	if err != nil {
-		return err
-	}
-	var req setTimeoutRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	if req.Timeout == nil {
@@ -165,22 +154,8 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
+	s.edge.WriteJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
 	return nil
-}
-
-// sandboxTarget returns the caller and the {id} path value of a sandbox route. An id that
-// cannot be a sandbox id is reported as not found, like another team's sandbox.
-func sandboxTarget(r *http.Request) (domain.Principal, string, error) {
-	p, err := principal(r)
-	if err != nil {
-		return p, "", err
-	}
-	id := r.PathValue("id")
-	if !domain.ValidSandboxID(id) {
-		return p, "", domain.NotFound("sandbox", id)
-	}
-	return p, id, nil
 }
 
 // checkTimeout validates a timeout in seconds. Zero means "the default" unless positive
@@ -212,7 +187,7 @@ func checkLimits(l domain.Limits) error {
 }
 
 func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) error {
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
@@ -233,6 +208,6 @@ func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Ports = append(resp.Ports, pj)
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }

@@ -21,8 +21,8 @@ func TestCreateSandbox(t *testing.T) {
 	body := `{"template":"python","timeout":300,"env":{"A":"1"},"metadata":{"user":"alice"},
 		"internet":false,"limits":{"cpu_cores":1.5,"memory_mb":512,"disk_mb":1024,"max_processes":256}}`
 	res := h.do("POST", "/v1/sandboxes", body)
-	if res.status != http.StatusCreated {
-		t.Fatalf("status %d: %s", res.status, res.body)
+	if res.Status != http.StatusCreated {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
 	no := false
 	want := domain.CreateSandbox{
@@ -33,26 +33,26 @@ func TestCreateSandbox(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("service got %+v, want %+v", got, want)
 	}
-	m := res.obj(t)
+	m := res.Obj(t)
 	if m["id"] != sbID || m["state"] != "running" || m["runtime"] != "gvisor" {
-		t.Errorf("sandbox JSON: %s", res.body)
+		t.Errorf("sandbox JSON: %s", res.Body)
 	}
 	if keys := m["env_keys"].([]any); len(keys) != 2 || keys[0] != "A" || keys[1] != "SECRET_TOKEN" {
 		t.Errorf("env_keys = %v", keys)
 	}
 	for _, secret := range []string{"hunter2", "10.11.0.2", "tok", "pid", "stopped_at"} {
-		if strings.Contains(string(res.body), secret) {
-			t.Errorf("sandbox JSON exposes %q: %s", secret, res.body)
+		if strings.Contains(string(res.Body), secret) {
+			t.Errorf("sandbox JSON exposes %q: %s", secret, res.Body)
 		}
 	}
 	if m["created_at"] != "2025-01-02T03:04:05Z" || m["ends_at"] != "2025-01-02T03:09:05Z" {
-		t.Errorf("times: %s", res.body)
+		t.Errorf("times: %s", res.Body)
 	}
 
 	// An empty body is a default sandbox from template "base".
 	res = h.do("POST", "/v1/sandboxes", nil)
-	if res.status != http.StatusCreated || got.TemplateID != "base" || got.Timeout != 0 || got.Internet != nil {
-		t.Errorf("defaults: status %d, request %+v", res.status, got)
+	if res.Status != http.StatusCreated || got.TemplateID != "base" || got.Timeout != 0 || got.Internet != nil {
+		t.Errorf("defaults: status %d, request %+v", res.Status, got)
 	}
 }
 
@@ -104,8 +104,8 @@ func TestGetSandbox(t *testing.T) {
 		return testSandbox(), nil
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID, nil)
-	if res.status != 200 || res.obj(t)["id"] != sbID {
-		t.Fatalf("get: %d %s", res.status, res.body)
+	if res.Status != 200 || res.Obj(t)["id"] != sbID {
+		t.Fatalf("get: %d %s", res.Status, res.Body)
 	}
 	// Another team's sandbox: the service says not found, and so do we.
 	h.wantError(h.do("GET", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz", nil), 404, "not_found", "")
@@ -122,8 +122,8 @@ func TestListSandboxes(t *testing.T) {
 		return []*domain.Sandbox{testSandbox()}, "next123", nil
 	}
 	res := h.do("GET", "/v1/sandboxes?state=running,stopped&metadata.user=alice&metadata.env=prod&limit=10&cursor=abc", nil)
-	if res.status != 200 {
-		t.Fatalf("list: %d %s", res.status, res.body)
+	if res.Status != 200 {
+		t.Fatalf("list: %d %s", res.Status, res.Body)
 	}
 	want := domain.SandboxFilter{
 		TeamID: testPrincipal.TeamID, States: []domain.SandboxState{"running", "stopped"},
@@ -132,9 +132,9 @@ func TestListSandboxes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("filter = %+v, want %+v", got, want)
 	}
-	m := res.obj(t)
+	m := res.Obj(t)
 	if m["next_cursor"] != "next123" || len(m["sandboxes"].([]any)) != 1 {
-		t.Errorf("list body: %s", res.body)
+		t.Errorf("list body: %s", res.Body)
 	}
 
 	// No filter: all states, and an empty page is [] not null.
@@ -143,8 +143,8 @@ func TestListSandboxes(t *testing.T) {
 		return nil, "", nil
 	}
 	res = h.do("GET", "/v1/sandboxes", nil)
-	if len(got.States) != 0 || !strings.Contains(string(res.body), `"sandboxes":[]`) {
-		t.Errorf("unfiltered: filter %+v, body %s", got, res.body)
+	if len(got.States) != 0 || !strings.Contains(string(res.Body), `"sandboxes":[]`) {
+		t.Errorf("unfiltered: filter %+v, body %s", got, res.Body)
 	}
 
 	bad := []struct{ query, field string }{
@@ -171,8 +171,8 @@ func TestKillSandbox(t *testing.T) {
 		return nil
 	}
 	res := h.do("DELETE", "/v1/sandboxes/"+sbID, nil)
-	if res.status != http.StatusNoContent || len(res.body) != 0 || killed != sbID {
-		t.Errorf("kill: %d %q, killed %q", res.status, res.body, killed)
+	if res.Status != http.StatusNoContent || len(res.Body) != 0 || killed != sbID {
+		t.Errorf("kill: %d %q, killed %q", res.Status, res.Body, killed)
 	}
 	h.wantError(h.do("DELETE", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz", nil), 404, "not_found", "")
 	h.svc.kill = func(context.Context, domain.Principal, string) error {
@@ -192,8 +192,8 @@ func TestSetTimeout(t *testing.T) {
 		return testSandbox(), nil
 	}
 	res := h.do("POST", "/v1/sandboxes/"+sbID+"/timeout", `{"timeout":600}`)
-	if res.status != 200 || got != 10*time.Minute {
-		t.Errorf("timeout: %d %s, service got %v", res.status, res.body, got)
+	if res.Status != 200 || got != 10*time.Minute {
+		t.Errorf("timeout: %d %s, service got %v", res.Status, res.Body, got)
 	}
 	h.wantError(h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/timeout", `{"timeout":60}`), 404, "not_found", "")
 	for _, body := range []string{`{}`, `{"timeout":0}`, `{"timeout":-5}`, `{"timeout":90000}`, `{"timeout":"1m"}`} {

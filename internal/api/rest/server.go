@@ -4,9 +4,9 @@
 //
 // It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
 // validates requests, calls domain.SandboxService, domain.KeyService and (with WithCode)
-// domain.CodeService with the caller's domain.Principal, and maps domain error kinds to status codes in exactly one place
-// (Server.writeError). Every response carries an X-Request-Id header, and every error body
-// carries the same id so that people can quote it.
+// domain.CodeService with the caller's domain.Principal, and renders errors as edge.Classify
+// classifies them (errors.go). Every response carries an X-Request-Id header, and every
+// error body carries the same id so that people can quote it.
 //
 // The route table (routeTable) is the single list of endpoints; the mux, the 405 handling
 // and the OpenAPI conformance test are all derived from it. The OpenAPI 3.1 document is
@@ -14,14 +14,15 @@
 package rest
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -38,7 +39,7 @@ type options struct {
 	teams        domain.TeamService
 	billing      domain.BillingService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error
-	rateLimit    RateLimitFunc
+	rateLimit    edge.RateLimitFunc
 	domain       string
 }
 
@@ -46,11 +47,8 @@ type options struct {
 // http://<port>-<id>.<domain>/ reaches a port through the proxy.
 func WithDomain(d string) Option { return func(o *options) { o.domain = d } }
 
-// RateLimitFunc admits one request against a budget of perMinute requests per minute
-// for key. A refused request gets how long to wait. An error (the limiter's backend is
-// down) should be logged by the function and the request admitted: refusing every call
-// because Redis is away would turn a degraded limiter into an outage.
-type RateLimitFunc func(ctx context.Context, key string, perMinute int64) (allowed bool, retryAfter time.Duration)
+// RateLimitFunc is edge.RateLimitFunc: it admits one request against a per-minute budget.
+type RateLimitFunc = edge.RateLimitFunc
 
 // WithTeams serves teams, users, logins and the audit log from ts.
 func WithTeams(ts domain.TeamService) Option { return func(o *options) { o.teams = ts } }
@@ -87,6 +85,7 @@ type Server struct {
 	svc  domain.SandboxService
 	keys domain.KeyService
 	log  *slog.Logger
+	edge *edge.Edge
 	opts options
 	mux  *http.ServeMux
 }
@@ -113,9 +112,14 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, op
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{svc: svc, keys: keys, log: log.With(logkey.Subsystem, "api.rest"), opts: o}
+	s.edge = edge.New(s.log, s.renderError, "/healthz", "/readyz")
 	s.mux = s.buildMux()
 	return s
 }
+
+// ServeHTTP is the outermost middleware (edge.Serve: request id, panic recovery, access
+// log) around the mux.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.edge.Serve(w, r, s.mux) }
 
 // Handler returns s; it exists so callers can write srv.Handler() like elsewhere.
 func (s *Server) Handler() http.Handler { return s }
@@ -204,7 +208,7 @@ func (s *Server) buildMux() *http.ServeMux {
 			h = s.audit(rt.action, h)
 		}
 		if !rt.public {
-			h = s.authenticate(h)
+			h = s.edge.Authenticate(s.keys, credentials, s.opts.rateLimit, h)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
@@ -212,52 +216,23 @@ func (s *Server) buildMux() *http.ServeMux {
 	// A method-less pattern per path is less specific than the method patterns, so it
 	// only sees the methods the path does not serve: answer those with a JSON 405.
 	for path, methods := range allowed {
-		if contains(methods, "GET") {
+		if slices.Contains(methods, "GET") {
 			methods = append(methods, "HEAD")
 		}
 		sort.Strings(methods)
 		allow := strings.Join(methods, ", ")
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
-			s.writeError(w, r, &httpError{
-				status: http.StatusMethodNotAllowed,
-				code:   "method_not_allowed",
-				msg:    "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow,
-			})
+			s.edge.WriteError(w, r, edge.MethodNotAllowed(r, allow))
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, &httpError{
-			status: http.StatusNotFound,
-			code:   domain.KindNotFound.String(),
-			msg:    "no route for " + r.Method + " " + r.URL.Path + "; see GET /v1/openapi.json",
-		})
+		s.edge.WriteError(w, r, edge.NoRoute(r, "no route for", "see GET /v1/openapi.json"))
 	})
 	return mux
 }
 
-// adapt turns an error-returning handler into an http.Handler. An error is written as
-// JSON if nothing has been written yet; otherwise (a stream broke mid-way) it is logged.
+// adapt turns a route's handler into an http.Handler (edge.Adapt).
 func (s *Server) adapt(h func(*Server, http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(s, w, r)
-		if err == nil {
-			return
-		}
-		if rec, ok := w.(*recorder); ok && rec.wroteHeader {
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request failed after the response started",
-				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
-			return
-		}
-		s.writeError(w, r, err)
-	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return s.edge.Adapt(func(w http.ResponseWriter, r *http.Request) error { return h(s, w, r) })
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -40,8 +41,8 @@ func TestHealth(t *testing.T) {
 		r := h.req("GET", path, nil)
 		r.Header.Del("Authorization") // public
 		res := h.serve(r)
-		if res.status != http.StatusOK {
-			t.Errorf("%s: status %d: %s", path, res.status, res.body)
+		if res.Status != http.StatusOK {
+			t.Errorf("%s: status %d: %s", path, res.Status, res.Body)
 		}
 	}
 
@@ -57,8 +58,8 @@ func TestHealth(t *testing.T) {
 		t.Errorf("readyz message = %q", m["message"])
 	}
 	notReady = false
-	if res := h.do("GET", "/readyz", nil); res.status != http.StatusOK {
-		t.Errorf("ready: status %d", res.status)
+	if res := h.do("GET", "/readyz", nil); res.Status != http.StatusOK {
+		t.Errorf("ready: status %d", res.Status)
 	}
 }
 
@@ -69,12 +70,12 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 
 	res := h.do("PATCH", "/v1/sandboxes/"+sbID, nil)
 	h.wantError(res, http.StatusMethodNotAllowed, "method_not_allowed", "")
-	if got := res.header.Get("Allow"); got != "DELETE, GET, HEAD" {
+	if got := res.Header.Get("Allow"); got != "DELETE, GET, HEAD" {
 		t.Errorf("Allow = %q", got)
 	}
 	res = h.do("DELETE", "/v1/templates", nil)
 	h.wantError(res, http.StatusMethodNotAllowed, "method_not_allowed", "")
-	if got := res.header.Get("Allow"); got != "GET, HEAD" {
+	if got := res.Header.Get("Allow"); got != "GET, HEAD" {
 		t.Errorf("Allow = %q", got)
 	}
 }
@@ -82,19 +83,19 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	h := newHarness(t)
 	h.svc.templates = func(context.Context) ([]*domain.Template, error) { return nil, nil }
-	a := h.do("GET", "/v1/templates", nil).header.Get("X-Request-Id")
-	b := h.do("GET", "/v1/templates", nil).header.Get("X-Request-Id")
+	a := h.do("GET", "/v1/templates", nil).Header.Get("X-Request-Id")
+	b := h.do("GET", "/v1/templates", nil).Header.Get("X-Request-Id")
 	if a == "" || a == b {
 		t.Errorf("request ids %q, %q: want distinct and non-empty", a, b)
 	}
 	r := h.req("GET", "/v1/templates", nil)
 	r.Header.Set("X-Request-Id", "from-proxy-42")
-	if got := h.serve(r).header.Get("X-Request-Id"); got != "from-proxy-42" {
+	if got := h.serve(r).Header.Get("X-Request-Id"); got != "from-proxy-42" {
 		t.Errorf("propagated id = %q", got)
 	}
 	r = h.req("GET", "/v1/templates", nil)
 	r.Header.Set("X-Request-Id", "bad id\nwith junk")
-	if got := h.serve(r).header.Get("X-Request-Id"); !strings.HasPrefix(got, "req_") {
+	if got := h.serve(r).Header.Get("X-Request-Id"); !strings.HasPrefix(got, "req_") {
 		t.Errorf("junk id was not replaced: %q", got)
 	}
 	if !strings.Contains(h.logs.String(), `"request_id":"from-proxy-42"`) {
@@ -122,7 +123,7 @@ func TestAuth(t *testing.T) {
 			if !strings.Contains(m["message"].(string), c.wantMsg) {
 				t.Errorf("message %q lacks %q", m["message"], c.wantMsg)
 			}
-			if res.header.Get("WWW-Authenticate") == "" {
+			if res.Header.Get("WWW-Authenticate") == "" {
 				t.Error("no WWW-Authenticate header")
 			}
 		})
@@ -156,42 +157,33 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-func TestErrorKindMapping(t *testing.T) {
-	cases := []struct {
-		err    error
-		status int
-		code   string
-		field  string
-	}{
-		{domain.NotFound("sandbox", sbID), 404, "not_found", ""},
-		{domain.Invalid("template", "bad template"), 400, "invalid", "template"},
-		{domain.Errorf(domain.KindUnauthorized, "expired"), 401, "unauthorized", ""},
-		{domain.Errorf(domain.KindForbidden, "admins only"), 403, "forbidden", ""},
-		{domain.Errorf(domain.KindConflict, "already stopped"), 409, "conflict", ""},
-		{domain.Errorf(domain.KindQuotaExceeded, "too many sandboxes"), 429, "quota_exceeded", ""},
-		{domain.Errorf(domain.KindUnavailable, "node draining"), 503, "unavailable", ""},
-		{fmt.Errorf("getting sandbox: %w", domain.NotFound("sandbox", sbID)), 404, "not_found", ""},
-		{errors.New("disk on fire at /secret/path"), 500, "internal", ""},
-	}
-	for _, c := range cases {
-		t.Run(c.code, func(t *testing.T) {
-			h := newHarness(t)
-			h.svc.get = func(context.Context, domain.Principal, string) (*domain.Sandbox, error) { return nil, c.err }
-			res := h.do("GET", "/v1/sandboxes/"+sbID, nil)
-			m := h.wantError(res, c.status, c.code, c.field)
-			if c.status == 500 {
-				if m["message"] != internalMessage {
-					t.Errorf("internal message = %q", m["message"])
-				}
-				logs := h.logs.String()
-				if !strings.Contains(logs, "disk on fire") || !strings.Contains(logs, res.header.Get("X-Request-Id")) {
-					t.Errorf("internal error not logged with its request id:\n%s", logs)
-				}
-			} else if m["message"] != domain.PublicMessage(c.err) {
-				t.Errorf("message = %q, want %q", m["message"], domain.PublicMessage(c.err))
+// TestErrorBodies renders each kind of error, and errors that wrap what a client must
+// not see, in /v1's shape.
+func TestErrorBodies(t *testing.T) {
+	edgetest.EachError(t, func(t *testing.T, c edgetest.ErrorCase) {
+		h := newHarness(t)
+		h.svc.get = func(context.Context, domain.Principal, string) (*domain.Sandbox, error) { return nil, c.Err }
+		res := h.do("GET", "/v1/sandboxes/"+sbID, nil)
+		m := h.wantError(res, c.Status, c.Code, c.Field)
+		edgetest.NoSecrets(t, res.Body)
+		id := res.Header.Get("X-Request-Id")
+		if want := c.Message; want == "" {
+			if m["message"] != "internal error; quote request id "+id+" when reporting it" {
+				t.Errorf("internal message = %q", m["message"])
 			}
-		})
-	}
+			if logs := h.logs.String(); !strings.Contains(logs, c.Err.Error()) || !strings.Contains(logs, id) {
+				t.Errorf("internal error not logged with its request id:\n%s", logs)
+			}
+		} else if m["message"] != want {
+			t.Errorf("message = %q, want %q", m["message"], want)
+		}
+		if got, _ := m["quota"].(string); got != c.Quota {
+			t.Errorf("quota = %q, want %q", got, c.Quota)
+		}
+		if ra := fmt.Sprint(c.RetryAfter); c.RetryAfter > 0 && (res.Header.Get("Retry-After") != ra || fmt.Sprint(m["retry_after"]) != ra) {
+			t.Errorf("Retry-After %q, retry_after %v; want %s", res.Header.Get("Retry-After"), m["retry_after"], ra)
+		}
+	})
 }
 
 func TestPanicIs500(t *testing.T) {
@@ -201,10 +193,7 @@ func TestPanicIs500(t *testing.T) {
 	}
 	res := h.do("GET", "/v1/sandboxes/"+sbID, nil)
 	m := h.wantError(res, http.StatusInternalServerError, "internal", "")
-	if m["message"] != internalMessage {
-		t.Errorf("message = %q", m["message"])
-	}
-	if logs := h.logs.String(); !strings.Contains(logs, "boom") || !strings.Contains(logs, `"status":500`) {
-		t.Errorf("panic not logged:\n%s", logs)
+	if !strings.Contains(m["message"].(string), res.Header.Get("X-Request-Id")) || !strings.Contains(h.logs.String(), "boom") {
+		t.Errorf("message = %q; logs:\n%s", m["message"], h.logs)
 	}
 }

@@ -3,9 +3,8 @@ package rest
 import (
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -25,7 +24,7 @@ func (s *Server) teamCall(r *http.Request) (domain.Principal, domain.TeamService
 	if err != nil {
 		return domain.Principal{}, nil, err
 	}
-	p, err := principal(r)
+	p, err := edge.Principal(r)
 	return p, ts, err
 }
 
@@ -36,7 +35,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request) (*domain.Ses
 	if err != nil {
 		return nil, err
 	}
-	if err := s.limit(r, "login:"+clientIP(r), loginsPerMinute); err != nil {
+	if err := edge.Limit(r.Context(), s.opts.rateLimit, "login:"+edge.ClientIP(r), loginsPerMinute, "logins from this address"); err != nil {
 		return nil, err
 	}
 	var req loginRequest
@@ -51,7 +50,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, loginResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt.UTC(),
+	s.edge.WriteJSON(w, r, http.StatusOK, loginResponse{Token: sess.Token, ExpiresAt: sess.ExpiresAt.UTC(),
 		User: toUserJSON(sess.User), Team: toTeamJSON(sess.Team, nil)})
 	return nil
 }
@@ -78,7 +77,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 			resp.User = &uj
 		}
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -95,8 +94,8 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setTarget(r, t.ID)
-	s.writeJSON(w, r, http.StatusCreated, toTeamJSON(t, &domain.QuotaUsage{}))
+	edge.SetTarget(r, t.ID)
+	s.edge.WriteJSON(w, r, http.StatusCreated, toTeamJSON(t, &domain.QuotaUsage{}))
 	return nil
 }
 
@@ -113,7 +112,7 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 	for _, t := range teams {
 		resp.Teams = append(resp.Teams, toTeamJSON(t, nil))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -126,7 +125,7 @@ func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toTeamJSON(t, &u))
+	s.edge.WriteJSON(w, r, http.StatusOK, toTeamJSON(t, &u))
 	return nil
 }
 
@@ -143,7 +142,7 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toTeamJSON(t, nil))
+	s.edge.WriteJSON(w, r, http.StatusOK, toTeamJSON(t, nil))
 	return nil
 }
 
@@ -160,8 +159,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setTarget(r, u.ID)
-	s.writeJSON(w, r, http.StatusCreated, toUserJSON(u))
+	edge.SetTarget(r, u.ID)
+	s.edge.WriteJSON(w, r, http.StatusCreated, toUserJSON(u))
 	return nil
 }
 
@@ -178,7 +177,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range users {
 		resp.Users = append(resp.Users, toUserJSON(u))
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -195,7 +194,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, toUserJSON(u))
+	s.edge.WriteJSON(w, r, http.StatusOK, toUserJSON(u))
 	return nil
 }
 
@@ -218,10 +217,10 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	f := domain.AuditFilter{TeamID: q.Get("team_id"), Action: q.Get("action")}
-	if f.Since, err = parseTimeParam(q.Get("since"), "since"); err != nil {
+	if f.Since, err = edge.TimeParam(q.Get("since"), "since"); err != nil {
 		return err
 	}
-	if f.Until, err = parseTimeParam(q.Get("until"), "until"); err != nil {
+	if f.Until, err = edge.TimeParam(q.Get("until"), "until"); err != nil {
 		return err
 	}
 	if v := q.Get("before"); v != "" {
@@ -254,29 +253,6 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if len(entries) == limit && len(entries) > 0 {
 		resp.Next = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
-	s.writeJSON(w, r, http.StatusOK, resp)
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
-}
-
-// parseTimeParam reads a query time: RFC 3339, or a date (YYYY-MM-DD, midnight UTC).
-func parseTimeParam(v, field string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, domain.Invalid(field, "%s %q is not a time: write 2026-11-01 or 2026-11-01T12:00:00Z", field, v)
-}
-
-// clientIP is the request's peer address without the port.
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
 }

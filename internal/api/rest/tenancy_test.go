@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -54,21 +55,21 @@ func TestLogin(t *testing.T) {
 			res := h.serve(r)
 			if c.status != 200 {
 				h.wantError(res, c.status, c.code, c.field)
-				if c.status == 401 && res.header.Get("WWW-Authenticate") == "" {
+				if c.status == 401 && res.Header.Get("WWW-Authenticate") == "" {
 					t.Error("401 without WWW-Authenticate")
 				}
 				return
 			}
-			if res.status != 200 {
-				t.Fatalf("status %d: %s", res.status, res.body)
+			if res.Status != 200 {
+				t.Fatalf("status %d: %s", res.Status, res.Body)
 			}
-			m := res.obj(t)
+			m := res.Obj(t)
 			user, team := m["user"].(map[string]any), m["team"].(map[string]any)
 			if m["token"] != "ws_token" || m["expires_at"] != "2025-03-04T17:06:07Z" || user["id"] != "usr_1" || team["id"] != "team_a" {
-				t.Errorf("login response: %s", res.body)
+				t.Errorf("login response: %s", res.Body)
 			}
-			if strings.Contains(string(res.body), "argon2id") {
-				t.Errorf("login response leaks the password hash: %s", res.body)
+			if strings.Contains(string(res.Body), "argon2id") {
+				t.Errorf("login response leaks the password hash: %s", res.Body)
 			}
 		})
 	}
@@ -90,7 +91,7 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 		logins++
 		return &domain.Session{Token: "ws_t", ExpiresAt: tenancyT0, User: testUser("usr_1"), Team: testTeam("team_a")}, nil
 	}
-	login := func(remote string) result {
+	login := func(remote string) edgetest.Result {
 		r := h.req("POST", "/v1/auth/login", `{"email":"a@b.c","password":"p"}`)
 		r.Header.Del("Authorization")
 		r.RemoteAddr = remote
@@ -99,16 +100,16 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 
 	res := login("192.0.2.1:1234")
 	m := h.wantError(res, http.StatusTooManyRequests, "rate_limited", "")
-	if res.header.Get("Retry-After") != "2" || m["retry_after"] != 2.0 || m["quota"] != "requests_per_minute" || m["limit"] != float64(loginsPerMinute) {
-		t.Errorf("rate limit refusal: Retry-After %q, body %s", res.header.Get("Retry-After"), res.body)
+	if res.Header.Get("Retry-After") != "2" || m["retry_after"] != 2.0 || m["quota"] != "requests_per_minute" || m["limit"] != float64(loginsPerMinute) {
+		t.Errorf("rate limit refusal: Retry-After %q, body %s", res.Header.Get("Retry-After"), res.Body)
 	}
 	if logins != 0 {
 		t.Error("a refused login reached the service")
 	}
 
 	// Another address has its own budget.
-	if res := login("[2001:db8::1]:443"); res.status != 200 {
-		t.Errorf("login from another address: %d %s", res.status, res.body)
+	if res := login("[2001:db8::1]:443"); res.Status != 200 {
+		t.Errorf("login from another address: %d %s", res.Status, res.Body)
 	}
 	want := []call{{"login:192.0.2.1", loginsPerMinute}, {"login:2001:db8::1", loginsPerMinute}}
 	if !reflect.DeepEqual(calls, want) || logins != 1 {
@@ -156,23 +157,23 @@ func TestMe(t *testing.T) {
 				return c.getUser(ctx, p, id)
 			}
 			res := h.do("GET", "/v1/me", nil)
-			if res.status != 200 {
-				t.Fatalf("status %d: %s", res.status, res.body)
+			if res.Status != 200 {
+				t.Fatalf("status %d: %s", res.Status, res.Body)
 			}
-			m := res.obj(t)
+			m := res.Obj(t)
 			team := m["team"].(map[string]any)
 			usage, _ := team["usage"].(map[string]any)
 			if team["id"] != "team_a" || usage["sandboxes"] != 2.0 || usage["cpu_cores"] != 1.5 {
-				t.Errorf("team: %s", res.body)
+				t.Errorf("team: %s", res.Body)
 			}
 			if _, has := m["user"]; has != c.wantUser {
-				t.Errorf("user present = %v, want %v: %s", has, c.wantUser, res.body)
+				t.Errorf("user present = %v, want %v: %s", has, c.wantUser, res.Body)
 			}
 			if key, _ := m["key_id"].(string); key != c.wantKey {
 				t.Errorf("key_id = %q, want %q", key, c.wantKey)
 			}
 			if !reflect.DeepEqual(m["scopes"], c.wantScope) || m["admin"] != false {
-				t.Errorf("scopes/admin: %s", res.body)
+				t.Errorf("scopes/admin: %s", res.Body)
 			}
 			if (c.p.UserID != "") != (userCalls == 1) {
 				t.Errorf("GetUser called %d times for %+v", userCalls, c.p)
@@ -229,22 +230,22 @@ func TestTeams(t *testing.T) {
 			return testTeam("team_new"), nil
 		}
 		res := h.do("POST", "/v1/teams", `{"name":"Acme","quota":{"max_sandboxes":10,"max_cpu_cores":8.5,"max_memory_mb":16384,"max_disk_mb":0,"requests_per_minute":600},"plan_id":"pro","spend_limit":"250.00"}`)
-		if res.status != 201 {
-			t.Fatalf("status %d: %s", res.status, res.body)
+		if res.Status != 201 {
+			t.Fatalf("status %d: %s", res.Status, res.Body)
 		}
 		want := domain.TeamSpec{Name: "Acme", Quota: domain.FullPatch(domain.Quota{MaxSandboxes: 10, MaxCPUCores: 8.5, MaxMemoryMB: 16384, RequestsPerMinute: 600}),
 			PlanID: ptr("pro"), SpendLimit: ptr("250.00")}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("spec = %+v, want %+v", got, want)
 		}
-		m := res.obj(t)
+		m := res.Obj(t)
 		if m["id"] != "team_new" || m["spend_limit"] != "250.00" || m["quota"].(map[string]any)["max_cpu_cores"] != 8.5 || m["usage"] == nil {
-			t.Errorf("team: %s", res.body)
+			t.Errorf("team: %s", res.Body)
 		}
 
-		if res := h.do("POST", "/v1/teams", `{"name":"Bare"}`); res.status != 201 ||
+		if res := h.do("POST", "/v1/teams", `{"name":"Bare"}`); res.Status != 201 ||
 			!reflect.DeepEqual(got, domain.TeamSpec{Name: "Bare"}) {
-			t.Errorf("defaults: %d, spec %+v", res.status, got)
+			t.Errorf("defaults: %d, spec %+v", res.Status, got)
 		}
 	})
 
@@ -280,13 +281,13 @@ func TestTeams(t *testing.T) {
 			return []*domain.Team{testTeam("team_a"), testTeam("team_b")}, nil
 		}
 		res := h.do("GET", "/v1/teams", nil)
-		list, _ := res.obj(t)["teams"].([]any)
-		if res.status != 200 || len(list) != 2 || list[1].(map[string]any)["id"] != "team_b" {
-			t.Fatalf("list: %d %s", res.status, res.body)
+		list, _ := res.Obj(t)["teams"].([]any)
+		if res.Status != 200 || len(list) != 2 || list[1].(map[string]any)["id"] != "team_b" {
+			t.Fatalf("list: %d %s", res.Status, res.Body)
 		}
 		teams.ListTeamsFn = func(context.Context, domain.Principal) ([]*domain.Team, error) { return nil, nil }
-		if res := h.do("GET", "/v1/teams", nil); res.status != 200 || !strings.Contains(string(res.body), `"teams":[]`) {
-			t.Errorf("empty list: %d %s", res.status, res.body)
+		if res := h.do("GET", "/v1/teams", nil); res.Status != 200 || !strings.Contains(string(res.Body), `"teams":[]`) {
+			t.Errorf("empty list: %d %s", res.Status, res.Body)
 		}
 	})
 
@@ -298,11 +299,11 @@ func TestTeams(t *testing.T) {
 			return testTeam(id), domain.QuotaUsage{Sandboxes: 3}, nil
 		}
 		res := h.do("GET", "/v1/teams/team_b", nil)
-		if m := res.obj(t); res.status != 200 || m["id"] != "team_b" || m["usage"].(map[string]any)["sandboxes"] != 3.0 {
-			t.Errorf("get: %d %s", res.status, res.body)
+		if m := res.Obj(t); res.Status != 200 || m["id"] != "team_b" || m["usage"].(map[string]any)["sandboxes"] != 3.0 {
+			t.Errorf("get: %d %s", res.Status, res.Body)
 		}
 		h.wantError(h.do("GET", "/v1/teams/team_zz", nil), 404, "not_found", "")
-		if m := res.obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{}) {
+		if m := res.Obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{}) {
 			t.Errorf("a team without a runtime list shows allowed_runtimes %v, want []", m["allowed_runtimes"])
 		}
 		teams.GetTeamFn = func(_ context.Context, _ domain.Principal, id string) (*domain.Team, domain.QuotaUsage, error) {
@@ -310,7 +311,7 @@ func TestTeams(t *testing.T) {
 			tm.AllowedRuntimes = []string{"gvisor"}
 			return tm, domain.QuotaUsage{}, nil
 		}
-		if m := h.do("GET", "/v1/teams/team_b", nil).obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{"gvisor"}) {
+		if m := h.do("GET", "/v1/teams/team_b", nil).Obj(t); !reflect.DeepEqual(m["allowed_runtimes"], []any{"gvisor"}) {
 			t.Errorf("allowed_runtimes = %v, want [gvisor]", m["allowed_runtimes"])
 		}
 	})
@@ -338,8 +339,8 @@ func TestTeams(t *testing.T) {
 			{`{"allowed_runtimes":null}`, domain.TeamSpec{}},
 		} {
 			res := h.do("PATCH", "/v1/teams/team_b", c.body)
-			if res.status != 200 || gotID != "team_b" || !reflect.DeepEqual(got, c.want) {
-				t.Errorf("PATCH %s: %d %s; patch %+v, want %+v", c.body, res.status, res.body, got, c.want)
+			if res.Status != 200 || gotID != "team_b" || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("PATCH %s: %d %s; patch %+v, want %+v", c.body, res.Status, res.Body, got, c.want)
 			}
 		}
 		h.wantError(h.do("PATCH", "/v1/teams/team_b", `{"spend_limit":"lots"}`), 400, "invalid", "spend_limit")
@@ -366,13 +367,13 @@ func TestUsers(t *testing.T) {
 		}
 		res := h.do("POST", "/v1/users", `{"email":"ada@example.com","password":"correct horse","name":"Ada","role":"admin","team_id":"team_b"}`)
 		want := domain.UserSpec{TeamID: "team_b", Email: "ada@example.com", Name: "Ada", Password: "correct horse", Role: domain.RoleAdmin}
-		if res.status != 201 || !reflect.DeepEqual(got, want) {
-			t.Fatalf("create: %d %s; spec %+v", res.status, res.body, got)
+		if res.Status != 201 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("create: %d %s; spec %+v", res.Status, res.Body, got)
 		}
-		m := res.obj(t)
+		m := res.Obj(t)
 		if m["id"] != "usr_new" || m["role"] != "admin" || m["last_login_at"] != "2025-03-04T06:06:07Z" ||
-			strings.Contains(string(res.body), "argon2id") || strings.Contains(string(res.body), "correct horse") {
-			t.Errorf("user: %s", res.body)
+			strings.Contains(string(res.Body), "argon2id") || strings.Contains(string(res.Body), "correct horse") {
+			t.Errorf("user: %s", res.Body)
 		}
 		h.wantError(h.do("POST", "/v1/users", `{"email":"x@example.com","password":"p","role":"god"}`), 400, "invalid", "role")
 		h.wantError(h.do("POST", "/v1/users", `{"email":"taken@example.com","password":"p","role":"member"}`), 409, "conflict", "")
@@ -391,20 +392,20 @@ func TestUsers(t *testing.T) {
 			return []*domain.User{testUser("usr_1"), never}, nil
 		}
 		res := h.do("GET", "/v1/users?team_id=team_b", nil)
-		users, _ := res.obj(t)["users"].([]any)
-		if res.status != 200 || gotTeam != "team_b" || len(users) != 2 || strings.Contains(string(res.body), "argon2id") {
-			t.Fatalf("list: %d %s (team %q)", res.status, res.body, gotTeam)
+		users, _ := res.Obj(t)["users"].([]any)
+		if res.Status != 200 || gotTeam != "team_b" || len(users) != 2 || strings.Contains(string(res.Body), "argon2id") {
+			t.Fatalf("list: %d %s (team %q)", res.Status, res.Body, gotTeam)
 		}
 		if _, has := users[1].(map[string]any)["last_login_at"]; has {
-			t.Errorf("a user who never logged in has last_login_at: %s", res.body)
+			t.Errorf("a user who never logged in has last_login_at: %s", res.Body)
 		}
-		if res := h.do("GET", "/v1/users", nil); res.status != 200 || gotTeam != "" {
-			t.Errorf("own team: %d, team %q", res.status, gotTeam)
+		if res := h.do("GET", "/v1/users", nil); res.Status != 200 || gotTeam != "" {
+			t.Errorf("own team: %d, team %q", res.Status, gotTeam)
 		}
 		h.wantError(h.do("GET", "/v1/users?team_id=team_zz", nil), 404, "not_found", "")
 		teams.ListUsersFn = func(context.Context, domain.Principal, string) ([]*domain.User, error) { return nil, nil }
-		if res := h.do("GET", "/v1/users", nil); !strings.Contains(string(res.body), `"users":[]`) {
-			t.Errorf("empty list: %s", res.body)
+		if res := h.do("GET", "/v1/users", nil); !strings.Contains(string(res.Body), `"users":[]`) {
+			t.Errorf("empty list: %s", res.Body)
 		}
 	})
 
@@ -427,8 +428,8 @@ func TestUsers(t *testing.T) {
 			{`{}`, domain.UserPatch{}},
 		} {
 			res := h.do("PATCH", "/v1/users/usr_1", c.body)
-			if res.status != 200 || gotID != "usr_1" || !reflect.DeepEqual(got, c.want) {
-				t.Errorf("PATCH %s: %d %s; patch %+v, want %+v", c.body, res.status, res.body, got, c.want)
+			if res.Status != 200 || gotID != "usr_1" || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("PATCH %s: %d %s; patch %+v, want %+v", c.body, res.Status, res.Body, got, c.want)
 			}
 		}
 		h.wantError(h.do("PATCH", "/v1/users/usr_9", `{"role":"viewer"}`), 404, "not_found", "")
@@ -444,8 +445,8 @@ func TestUsers(t *testing.T) {
 			deleted = append(deleted, id)
 			return nil
 		}
-		if res := h.do("DELETE", "/v1/users/usr_1", nil); res.status != 204 || len(res.body) != 0 {
-			t.Errorf("delete: %d %s", res.status, res.body)
+		if res := h.do("DELETE", "/v1/users/usr_1", nil); res.Status != 204 || len(res.Body) != 0 {
+			t.Errorf("delete: %d %s", res.Status, res.Body)
 		}
 		h.wantError(h.do("DELETE", "/v1/users/usr_9", nil), 404, "not_found", "")
 		if !reflect.DeepEqual(deleted, []string{"usr_1"}) {
@@ -496,11 +497,11 @@ func TestListAudit(t *testing.T) {
 				}
 				return
 			}
-			if res.status != 200 || !reflect.DeepEqual(got, c.want) {
-				t.Errorf("%d %s: filter %+v, want %+v", res.status, res.body, got, c.want)
+			if res.Status != 200 || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%d %s: filter %+v, want %+v", res.Status, res.Body, got, c.want)
 			}
-			if m := res.obj(t); m["next"] != "" || !reflect.DeepEqual(m["entries"], []any{}) {
-				t.Errorf("empty page: %s", res.body)
+			if m := res.Obj(t); m["next"] != "" || !reflect.DeepEqual(m["entries"], []any{}) {
+				t.Errorf("empty page: %s", res.Body)
 			}
 		})
 	}
@@ -534,9 +535,9 @@ func TestListAuditPages(t *testing.T) {
 				return entries(c.n, c.newest), nil
 			}
 			res := h.do("GET", "/v1/audit"+c.query, nil)
-			m := res.obj(t)
-			if res.status != 200 || m["next"] != c.wantNext || len(m["entries"].([]any)) != c.n {
-				t.Errorf("%d next %v, %d entries; want next %q: %.300s", res.status, m["next"], len(m["entries"].([]any)), c.wantNext, res.body)
+			m := res.Obj(t)
+			if res.Status != 200 || m["next"] != c.wantNext || len(m["entries"].([]any)) != c.n {
+				t.Errorf("%d next %v, %d entries; want next %q: %.300s", res.Status, m["next"], len(m["entries"].([]any)), c.wantNext, res.Body)
 			}
 		})
 	}
@@ -548,11 +549,11 @@ func TestListAuditPages(t *testing.T) {
 		return append(e, entries(1, 6)...), nil
 	}
 	res := h.do("GET", "/v1/audit", nil)
-	list := res.obj(t)["entries"].([]any)
+	list := res.Obj(t)["entries"].([]any)
 	first, second := list[0].(map[string]any), list[1].(map[string]any)
 	if first["id"] != 7.0 || first["at"] != "2025-03-04T05:06:07Z" || first["actor_id"] != "key_a" || first["status"] != 201.0 ||
 		!reflect.DeepEqual(first["details"], map[string]any{"context_id": "ctx_1"}) || !reflect.DeepEqual(second["details"], map[string]any{}) {
-		t.Errorf("entries: %s", res.body)
+		t.Errorf("entries: %s", res.Body)
 	}
 	teams.AuditFn = func(context.Context, domain.Principal, domain.AuditFilter) ([]*domain.AuditEntry, error) {
 		return nil, domain.Errorf(domain.KindForbidden, "this credential lacks the \"audit:read\" scope")

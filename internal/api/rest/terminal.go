@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 )
@@ -64,7 +65,7 @@ func terminalSize(r *http.Request) (cols, rows uint32, err error) {
 // WebSocket. The shell is started before the upgrade, so that an unknown sandbox or a
 // missing scope is an ordinary JSON error.
 func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := sandboxTarget(r)
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
 	defer func() {
 		if err := term.Close(); err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "closing terminal",
-				slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.String(logkey.SandboxID, id), slog.Any(logkey.Err, err))
+				slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.String(logkey.SandboxID, id), slog.Any(logkey.Err, err))
 		}
 	}()
 	// The Origin of cookie-authenticated upgrades was checked by authenticate; API-key
@@ -96,11 +97,11 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "terminal WebSocket handshake failed",
-			slog.String(logkey.RequestID, requestIDFrom(r.Context())), slog.Any(logkey.Err, err))
+			slog.String(logkey.RequestID, edge.RequestID(r.Context())), slog.Any(logkey.Err, err))
 		return nil // Accept has answered
 	}
 	conn.SetReadLimit(terminalReadLimit)
-	sess := &terminalSession{s: s, conn: conn, term: term, id: id, reqID: requestIDFrom(r.Context())}
+	sess := &terminalSession{s: s, conn: conn, term: term, id: id, reqID: edge.RequestID(r.Context())}
 	sess.run(ctx, cancel)
 	return nil
 }

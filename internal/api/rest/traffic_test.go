@@ -36,22 +36,22 @@ func TestSandboxTraffic(t *testing.T) {
 
 	as(writer)
 	res := h.do("POST", "/v1/sandboxes", `{"allow_public_traffic":false}`)
-	m := res.obj(t)
-	if res.status != 201 || got.AllowPublicTraffic == nil || *got.AllowPublicTraffic {
-		t.Fatalf("create private: %d %s; service got AllowPublicTraffic %v", res.status, res.body, got.AllowPublicTraffic)
+	m := res.Obj(t)
+	if res.Status != 201 || got.AllowPublicTraffic == nil || *got.AllowPublicTraffic {
+		t.Fatalf("create private: %d %s; service got AllowPublicTraffic %v", res.Status, res.Body, got.AllowPublicTraffic)
 	}
 	if m["allow_public_traffic"] != false || m["traffic_token"] != "own-traffic-token" {
-		t.Errorf("create private answered %s", res.body)
+		t.Errorf("create private answered %s", res.Body)
 	}
 
 	res = h.do("POST", "/v1/sandboxes", `{}`)
-	m = res.obj(t)
-	if res.status != 201 || got.AllowPublicTraffic != nil {
-		t.Fatalf("create default: %d %s; service got AllowPublicTraffic %v", res.status, res.body, got.AllowPublicTraffic)
+	m = res.Obj(t)
+	if res.Status != 201 || got.AllowPublicTraffic != nil {
+		t.Fatalf("create default: %d %s; service got AllowPublicTraffic %v", res.Status, res.Body, got.AllowPublicTraffic)
 	}
 	// A public sandbox's token opens its template's private ports (the interpreter's).
 	if m["allow_public_traffic"] != true || m["traffic_token"] != public.PortToken() || public.PortToken() == "" {
-		t.Errorf("create default answered %s", res.body)
+		t.Errorf("create default answered %s", res.Body)
 	}
 
 	for _, c := range []struct {
@@ -68,9 +68,9 @@ func TestSandboxTraffic(t *testing.T) {
 		as(c.p)
 		current = c.sb
 		res := h.do("GET", "/v1/sandboxes/"+sbID, nil)
-		m := res.obj(t)
-		if res.status != 200 || m["traffic_token"] != c.want || m["allow_public_traffic"] != (c.sb.TrafficToken == "") {
-			t.Errorf("%s: GET answered %d %s, want traffic_token %v", c.name, res.status, res.body, c.want)
+		m := res.Obj(t)
+		if res.Status != 200 || m["traffic_token"] != c.want || m["allow_public_traffic"] != (c.sb.TrafficToken == "") {
+			t.Errorf("%s: GET answered %d %s, want traffic_token %v", c.name, res.Status, res.Body, c.want)
 		}
 	}
 
@@ -79,7 +79,7 @@ func TestSandboxTraffic(t *testing.T) {
 	h.svc.list = func(context.Context, domain.Principal, domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
 		return []*domain.Sandbox{private}, "", nil
 	}
-	if res := h.do("GET", "/v1/sandboxes", nil); res.status != 200 || strings.Contains(string(res.body), "own-traffic-token") {
-		t.Errorf("listing: %d %s", res.status, res.body)
+	if res := h.do("GET", "/v1/sandboxes", nil); res.Status != 200 || strings.Contains(string(res.Body), "own-traffic-token") {
+		t.Errorf("listing: %d %s", res.Status, res.Body)
 	}
 }
