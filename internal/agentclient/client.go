@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -433,7 +432,7 @@ func (c *Client) WriteFile(ctx context.Context, path, user string, r io.Reader) 
 	req.Header.Set("X-Access-Token", c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, domain.Errorf(domain.KindUnavailable, "writing %s: the sandbox's agent did not answer: %v", path, err)
+		return nil, unreachable("writing "+path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -445,7 +444,7 @@ func (c *Client) WriteFile(ctx context.Context, path, user string, r io.Reader) 
 		Type string `json:"type"`
 	}
 	if err := decodeReply(resp.Body, &entries); err != nil || len(entries) == 0 {
-		return nil, fmt.Errorf("agent upload answer unreadable: %v", err)
+		return nil, fmt.Errorf("agent upload answer unreadable: %w", err)
 	}
 	return c.Stat(ctx, entries[0].Path, user)
 }
@@ -459,7 +458,7 @@ func (c *Client) ReadFile(ctx context.Context, path, user string, w io.Writer) e
 	req.Header.Set("X-Access-Token", c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return domain.Errorf(domain.KindUnavailable, "reading %s: the sandbox's agent did not answer: %v", path, err)
+		return unreachable("reading "+path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -467,56 +466,6 @@ func (c *Client) ReadFile(ctx context.Context, path, user string, w io.Writer) e
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
-}
-
-func httpErr(resp *http.Response, path string) error {
-	var body struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &body) != nil || body.Message == "" {
-		body.Message = string(b)
-	}
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return domain.Errorf(domain.KindNotFound, "%s", body.Message)
-	case http.StatusBadRequest:
-		return domain.Invalid("path", "%s", body.Message)
-	case http.StatusUnauthorized:
-		return domain.Errorf(domain.KindInvalid, "%s", body.Message)
-	case http.StatusInsufficientStorage:
-		return domain.Errorf(domain.KindQuotaExceeded, "no space left in the sandbox writing %s: %s", path, body.Message)
-	}
-	return fmt.Errorf("agent answered %s for %s: %s", resp.Status, path, body.Message)
-}
-
-// mapErr turns agent RPC errors into domain errors.
-func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return err
-	}
-	switch ce.Code() {
-	case connect.CodeNotFound:
-		return domain.Errorf(domain.KindNotFound, "%s", ce.Message())
-	case connect.CodeInvalidArgument, connect.CodeAlreadyExists, connect.CodeFailedPrecondition:
-		return domain.Errorf(domain.KindInvalid, "%s", ce.Message())
-	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
-		return domain.Errorf(domain.KindInvalid, "%s", ce.Message())
-	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
-		return domain.Errorf(domain.KindUnavailable, "sandbox agent: %s", ce.Message())
-	case connect.CodeResourceExhausted:
-		// The agent uses this code for a full disk; connect uses it for a message over
-		// the client's read limit, saying so.
-		if strings.Contains(ce.Message(), "larger than configured max") {
-			return domain.Errorf(domain.KindConflict, "the sandbox's agent sent a reply of more than %d MiB, which the server does not read; ask for less (for a listing: fewer levels)", maxMessage>>20)
-		}
-	}
-	return fmt.Errorf("sandbox agent: %w", err)
 }
 
 // Metrics reads the agent's /metrics (CPU, memory and disk as seen inside the sandbox).
@@ -528,7 +477,7 @@ func (c *Client) Metrics(ctx context.Context) (*domain.SandboxMetrics, error) {
 	req.Header.Set("X-Access-Token", c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, domain.Errorf(domain.KindUnavailable, "reading metrics: the sandbox's agent did not answer: %v", err)
+		return nil, unreachable("reading metrics", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

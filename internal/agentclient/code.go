@@ -46,7 +46,8 @@ func (c *Client) codeDo(ctx context.Context, method, path string, body any) (*ht
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, domain.Errorf(domain.KindConflict, "this sandbox has no code interpreter; create the sandbox from the code-interpreter template")
 		}
-		return nil, domain.Errorf(domain.KindUnavailable, "the sandbox's code interpreter did not answer: %v", err)
+		return nil, &domain.Error{Kind: domain.KindUnavailable, Err: err,
+			Message: "the sandbox's code interpreter did not answer; check that the sandbox is still running, then retry"}
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -107,7 +108,8 @@ func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(d
 	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
 		return domain.Errorf(domain.KindConflict, "the code interpreter sent an output line of more than %d MiB, which the server does not read; print less at once", maxCodeLine>>20)
 	} else if err != nil {
-		return domain.Errorf(domain.KindUnavailable, "the code interpreter's stream broke off: %v", err)
+		return &domain.Error{Kind: domain.KindUnavailable, Err: err,
+			Message: "the code interpreter's stream broke off; check that the sandbox is still running, then run the code again"}
 	}
 	return nil
 }

@@ -12,25 +12,10 @@ import (
 
 // This file holds the file operations beyond reading, writing, listing and Stat.
 
-// fileErr maps an agent error of a file operation. The agent acts as root, so what
-// it refuses with FailedPrecondition, AlreadyExists or PermissionDenied is refused
-// by the sandbox's filesystem (another filesystem, a mount point, a directory that
-// is not empty, a read-only or kernel-provided file): a conflict with the state of
-// the sandbox, reported with the agent's message, which says what to do instead.
-func fileErr(err error) error {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		switch ce.Code() {
-		case connect.CodeFailedPrecondition, connect.CodeAlreadyExists, connect.CodePermissionDenied:
-			return domain.Errorf(domain.KindConflict, "%s", ce.Message())
-		}
-	}
-	return mapErr(err)
-}
-
 // MakeDir creates path and its parents, owned by user. created is false when the
 // directory already existed; a file (or a file as one of the parents) in the way is
-// KindConflict.
+// KindConflict. What the filesystem refuses (a read-only or kernel-provided path) is
+// KindConflict too, with the agent's message (see agentError).
 func (c *Client) MakeDir(ctx context.Context, path, user string) (fi *domain.FileInfo, created bool, err error) {
 	if user != "" {
 		ctx = WithUser(ctx, user)
@@ -48,7 +33,7 @@ func (c *Client) MakeDir(ctx context.Context, path, user string) (fi *domain.Fil
 		return nil, false, domain.Errorf(domain.KindConflict, "cannot create directory %s: %s", path, ce.Message())
 	}
 	if err != nil {
-		return nil, false, fileErr(err)
+		return nil, false, mapErr(err)
 	}
 	info := entryInfo(resp.Msg.GetEntry())
 	return &info, true, nil
@@ -63,7 +48,7 @@ func (c *Client) Move(ctx context.Context, from, to, user string) (*domain.FileI
 	}
 	resp, err := c.fs.Move(ctx, connect.NewRequest(&filesystem.MoveRequest{Source: from, Destination: to}))
 	if err != nil {
-		return nil, fileErr(err)
+		return nil, mapErr(err)
 	}
 	info := entryInfo(resp.Msg.GetEntry())
 	return &info, nil
@@ -79,5 +64,5 @@ func (c *Client) Remove(ctx context.Context, path, user string) error {
 		ctx = WithUser(ctx, user)
 	}
 	_, err := c.fs.Remove(ctx, connect.NewRequest(&filesystem.RemoveRequest{Path: path}))
-	return fileErr(err)
+	return mapErr(err)
 }

@@ -127,7 +127,7 @@ func (s *Service) record(ls *liveSandbox, id string, logs *procLogs, l *procLog,
 			err = context.Cause(ls.ctx)
 		} else {
 			s.log.Warn("lost the output stream of a background process", "sandbox", id, "pid", st.PID, "err", err)
-			err = domain.Errorf(domain.KindUnavailable, "the server lost the output stream of process %d (%v); attach again to follow its output from now on", st.PID, err)
+			err = domain.Errorf(domain.KindUnavailable, "the server lost the output stream of process %d; attach again to follow its output from now on", st.PID)
 		}
 	}
 	l.finish(res, err)

@@ -270,12 +270,14 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 			return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
 		}
 	}
+	// The cause (runsc's stderr, the sandbox's address) is for the operator log only:
+	// EndReason and the error below reach the tenant.
 	s.log.Error("sandbox failed to start", "sandbox", sb.ID, "err", err)
-	sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: "+err.Error(), s.cfg.Now().UTC()
+	sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: the sandbox could not be started", s.cfg.Now().UTC()
 	if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); uerr != nil {
 		s.log.Error("recording failed start", "sandbox", sb.ID, "err", uerr)
 	}
-	return nil, domain.Errorf(domain.KindUnavailable, "the sandbox could not be started (%v); run 'warren doctor' on the server", err)
+	return nil, domain.Errorf(domain.KindUnavailable, "sandbox %s could not be started; retry, and if it keeps failing, ask the operator to look it up in the server log and run 'warren doctor'", sb.ID)
 }
 
 func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agentclient.Client, privatePorts []int) (*domain.Sandbox, error) {
