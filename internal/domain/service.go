@@ -285,18 +285,18 @@ type UsageReport struct {
 
 // PlanInfo is a pricing plan as clients see it; money is decimal strings.
 type PlanInfo struct {
-	ID                  string `json:"id"`
-	Name                string `json:"name"`
-	Currency            string `json:"currency"`
-	MonthlyPrice        string `json:"monthly_price"`
-	PerMinute           string `json:"per_minute"`
-	MinimumCharge       string `json:"minimum_charge"`
-	PerCPUHour          string `json:"per_cpu_hour"`
-	PerGBHour           string `json:"per_gb_hour"`
-	PerGBMonthDisk      string `json:"per_gb_month_disk"`
-	PerGBTraffic        string `json:"per_gb_traffic"`
-	IncludedHours       string `json:"included_hours"`
-	IncludedConcurrency int64  `json:"included_concurrency"`
+	ID                  string
+	Name                string
+	Currency            string
+	MonthlyPrice        string
+	PerMinute           string
+	MinimumCharge       string
+	PerCPUHour          string
+	PerGBHour           string
+	PerGBMonthDisk      string
+	PerGBTraffic        string
+	IncludedHours       string
+	IncludedConcurrency int64
 }
 
 // BillingService reports usage and bills, and admits new sandboxes against spending

@@ -38,16 +38,16 @@ type Meter struct {
 
 // UsageRow is summed usage: of one sandbox on one day, or of a group of them.
 type UsageRow struct {
-	SandboxID     string    `json:"sandbox_id,omitempty"`
-	TeamID        string    `json:"team_id,omitempty"`
-	TemplateID    string    `json:"template_id,omitempty"`
-	Day           time.Time `json:"day,omitzero"`
-	WallMS        int64     `json:"wall_ms"`
-	CPUMicros     int64     `json:"cpu_us"`
-	MemMBSeconds  int64     `json:"memory_mb_s"`
-	DiskMBSeconds int64     `json:"disk_mb_s"`
-	NetRxBytes    int64     `json:"net_rx_bytes"`
-	NetTxBytes    int64     `json:"net_tx_bytes"`
+	SandboxID     string
+	TeamID        string
+	TemplateID    string
+	Day           time.Time
+	WallMS        int64
+	CPUMicros     int64
+	MemMBSeconds  int64
+	DiskMBSeconds int64
+	NetRxBytes    int64
+	NetTxBytes    int64
 }
 
 // Add adds o's quantities to u.
@@ -70,7 +70,8 @@ type UsageFilter struct {
 }
 
 // Invoice is a team's bill for one billing period. Money amounts are decimal strings
-// ("12.34"), never floating point.
+// ("12.34"), never floating point. The JSON tags are the form the stores keep an issued
+// invoice in; /v1's body is its own type (api/rest).
 type Invoice struct {
 	ID          string        `json:"id"`
 	TeamID      string        `json:"team_id"`

@@ -48,11 +48,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows := rep.Rows
-	if rows == nil {
-		rows = []domain.UsageRow{}
-	}
-	s.edge.WriteJSON(w, r, http.StatusOK, usageResponse{From: rep.From.UTC(), To: rep.To.UTC(), GroupBy: rep.GroupBy, Rows: rows, Total: rep.Total})
+	s.edge.WriteJSON(w, r, http.StatusOK, toUsageResponse(rep))
 	return nil
 }
 
@@ -61,11 +57,11 @@ func (s *Server) plans(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	plans := bs.Plans(r.Context())
-	if plans == nil {
-		plans = []domain.PlanInfo{}
+	resp := listPlansResponse{Plans: []planJSON{}}
+	for _, p := range bs.Plans(r.Context()) {
+		resp.Plans = append(resp.Plans, toPlanJSON(p))
 	}
-	s.edge.WriteJSON(w, r, http.StatusOK, listPlansResponse{Plans: plans})
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -78,15 +74,11 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if invs == nil {
-		invs = []*domain.Invoice{}
-	}
+	resp := listInvoicesResponse{Invoices: make([]invoiceJSON, 0, len(invs))}
 	for _, inv := range invs {
-		if inv.Lines == nil {
-			inv.Lines = []domain.InvoiceLine{}
-		}
+		resp.Invoices = append(resp.Invoices, toInvoiceJSON(inv))
 	}
-	s.edge.WriteJSON(w, r, http.StatusOK, listInvoicesResponse{Invoices: invs})
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -106,9 +98,6 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if inv.Lines == nil {
-		inv.Lines = []domain.InvoiceLine{}
-	}
 	if format == "csv" {
 		if s.opts.invoiceCSV == nil {
 			return domain.Errorf(domain.KindUnavailable, "CSV export is not enabled on this server")
@@ -122,6 +111,6 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	}
-	s.edge.WriteJSON(w, r, http.StatusOK, inv)
+	s.edge.WriteJSON(w, r, http.StatusOK, toInvoiceJSON(inv))
 	return nil
 }

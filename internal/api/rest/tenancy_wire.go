@@ -117,19 +117,3 @@ type listAuditResponse struct {
 	// Next is the `before` value of the next (older) page, "" on the last page.
 	Next string `json:"next"`
 }
-
-type usageResponse struct {
-	From    time.Time         `json:"from"`
-	To      time.Time         `json:"to"`
-	GroupBy string            `json:"group_by"`
-	Rows    []domain.UsageRow `json:"rows"`
-	Total   domain.UsageRow   `json:"total"`
-}
-
-type listPlansResponse struct {
-	Plans []domain.PlanInfo `json:"plans"`
-}
-
-type listInvoicesResponse struct {
-	Invoices []*domain.Invoice `json:"invoices"`
-}
