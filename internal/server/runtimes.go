@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/runtime/runc"
@@ -72,7 +73,7 @@ func buildDrivers(c Config, out io.Writer, log *slog.Logger) (def runtime.Driver
 			def = gv
 		case rerr == nil:
 			fmt.Fprintf(out, "gVisor is not available (%v); runtime auto falls back to runc, which shares the host kernel\n", gerr)
-			log.Warn("runtime auto: gVisor not available, using runc", "err", gerr)
+			log.Warn("runtime auto: gVisor not available, using runc", logkey.Err, gerr)
 			def = rc
 		default:
 			return nil, nil, nil, errors.Join(errors.New("no sandbox runtime works on this host; run 'warren doctor'"), gerr, rerr)
@@ -112,7 +113,7 @@ func prepareShifted(ctx context.Context, drivers []runtime.Driver, b *template.B
 	for _, d := range drivers {
 		if sh, ok := d.(runtime.IDShifter); ok {
 			if _, err := sh.ShiftedRootFS(ctx, rootfs); err != nil && ctx.Err() == nil {
-				log.Error("preparing the uid-shifted base template", "runtime", d.Capabilities().Name, "err", err)
+				log.Error("preparing the uid-shifted base template", "runtime", d.Capabilities().Name, logkey.Err, err)
 			}
 		}
 	}

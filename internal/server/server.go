@@ -144,7 +144,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return fmt.Errorf("recovering usage meters: %w", err)
 	}
-	log.Info("meters recovered", "report", fmt.Sprintf("%+v", mrep))
+	log.Info("meters recovered", "closed", mrep.Closed, "continued", mrep.Continued)
 
 	var ready atomic.Bool
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
@@ -177,7 +177,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	// and the web console: its session routes, and its pages and assets on everything
 	// else.
 	top := http.NewServeMux()
-	e2b.New(svc, keys, log.With("subsystem", "api.e2b"), e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version,
+	e2b.New(svc, keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version,
 		Audit: keys.Record, RateLimit: limit}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
@@ -198,7 +198,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
 	}
 	// No Read/WriteTimeout: the proxy carries long-lived streams (commands, watches).
-	psrv := &http.Server{Handler: proxy.New(svc, log.With("subsystem", "proxy"), proxy.Config{Domain: c.Domain}), ReadHeaderTimeout: 10 * time.Second}
+	psrv := &http.Server{Handler: proxy.New(svc, log, proxy.Config{Domain: c.Domain}), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := psrv.Serve(pln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("sandbox proxy stopped", "err", err)

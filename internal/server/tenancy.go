@@ -12,6 +12,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metering"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/ratelimit"
@@ -67,7 +68,7 @@ func rateLimiter(c Config, log *slog.Logger) (rest.RateLimitFunc, func() error, 
 			mu.Lock()
 			if time.Since(lastWarn) > 30*time.Second {
 				lastWarn = time.Now()
-				log.Warn("rate limiter unavailable; admitting requests unlimited until it is back", "err", err)
+				log.Warn("rate limiter unavailable; admitting requests unlimited until it is back", logkey.Err, err)
 			}
 			mu.Unlock()
 			return true, 0
