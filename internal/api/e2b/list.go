@@ -20,29 +20,46 @@ const (
 // listV2 serves the SDK's Sandbox.list paginator: running sandboxes only (Warren has no
 // paused state yet), newest first unless order=asc, with X-Next-Token when there is more.
 func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
+	return s.list(w, r, parseListQuery, 1)
+}
+
+// listV1 serves the legacy GET /sandboxes: every running sandbox, unpaged (up to
+// maxV1Pages pages), filtered by metadata only.
+func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
+	return s.list(w, r, parseV1Query, maxV1Pages)
+}
+
+// list answers up to pages pages of the caller's running sandboxes that the query,
+// read with parse, selects; X-Next-Token carries the cursor of what is left.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, parse func(url.Values) (domain.SandboxFilter, bool, error), pages int) error {
+	f, wantRunning, err := parse(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
-	f, wantRunning, err := parseListQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	out := []listedSandboxJSON{}
 	if !wantRunning { // only paused asked for: Warren never has any
-		s.edge.WriteJSON(w, r, http.StatusOK, out)
-		return nil
+		pages = 0
 	}
-	items, next, err := s.svc.List(r.Context(), p, f)
-	if err != nil {
-		if domain.IsKind(err, domain.KindInvalid) && domain.FieldOf(err) == "cursor" {
-			return domain.Invalid("nextToken", "nextToken is malformed: pass the X-Next-Token of the previous page unchanged")
+	out, next := []listedSandboxJSON{}, ""
+	for range pages {
+		var items []*domain.Sandbox
+		items, next, err = s.svc.List(r.Context(), p, f)
+		if err != nil {
+			if domain.IsKind(err, domain.KindInvalid) && domain.FieldOf(err) == "cursor" {
+				return domain.Invalid("nextToken", "nextToken is malformed: pass the X-Next-Token of the previous page unchanged")
+			}
+			return err
 		}
-		return err
-	}
-	for _, sb := range items {
-		if sb.State == domain.StateRunning {
-			out = append(out, s.toListed(sb))
+		for _, sb := range items {
+			if sb.State == domain.StateRunning {
+				out = append(out, s.toListed(sb))
+			}
+		}
+		if f.Cursor = next; next == "" {
+			break
 		}
 	}
 	if next != "" {
@@ -50,6 +67,12 @@ func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.edge.WriteJSON(w, r, http.StatusOK, out)
 	return nil
+}
+
+// parseV1Query reads GET /sandboxes' query: metadata only; other parameters are ignored.
+func parseV1Query(q url.Values) (domain.SandboxFilter, bool, error) {
+	md, err := parseMetadataQuery(q)
+	return domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Metadata: md, Limit: listLimit}, true, err
 }
 
 // parseListQuery reads GET /v2/sandboxes' query. Unknown parameters are ignored, as E2B
@@ -131,35 +154,4 @@ func parseMetadataQuery(q url.Values) (map[string]string, error) {
 		m[key] = val
 	}
 	return m, nil
-}
-
-// listV1 serves the legacy GET /sandboxes: every running sandbox, unpaged.
-func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
-	p, err := edge.Principal(r)
-	if err != nil {
-		return err
-	}
-	md, err := parseMetadataQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	f := domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Metadata: md, Limit: listLimit}
-	out := []listedSandboxJSON{}
-	for range maxV1Pages {
-		items, next, err := s.svc.List(r.Context(), p, f)
-		if err != nil {
-			return err
-		}
-		for _, sb := range items {
-			if sb.State == domain.StateRunning {
-				out = append(out, s.toListed(sb))
-			}
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
-	}
-	s.edge.WriteJSON(w, r, http.StatusOK, out)
-	return nil
 }

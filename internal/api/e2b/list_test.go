@@ -106,8 +106,8 @@ func TestListV2BadQuery(t *testing.T) {
 }
 
 func TestListV2PausedOnly(t *testing.T) {
-	h := newHarness(t) // ListFn unset: calling it would fail
-	res := h.do("GET", "/v2/sandboxes?state=paused", nil)
+	h := newHarness(t)                                                  // ListFn unset: calling it would fail
+	res := h.do("GET", "/v2/sandboxes?state=paused&nextToken=tok", nil) // a token is not echoed back
 	wantStatus(t, res, 200)
 	if string(res.Body) != "[]\n" || res.Header.Get("X-Next-Token") != "" {
 		t.Errorf("body %q header %v", res.Body, res.Header)

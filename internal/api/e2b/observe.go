@@ -94,10 +94,6 @@ func (s *Server) metricsMany(w http.ResponseWriter, r *http.Request) error {
 // logsV1 serves the deprecated GET /sandboxes/{id}/logs?start=<ms>&limit=, whose body
 // carries both the raw lines ("logs") and the structured entries ("logEntries").
 func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := edge.SandboxTarget(r)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
 	start, err := queryInt(q, "start", -1)
 	if err != nil {
@@ -111,7 +107,7 @@ func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
 	if start > 0 {
 		lq.Start = time.UnixMilli(start)
 	}
-	entries, err := s.svc.Logs(r.Context(), p, id, lq)
+	entries, err := s.logs(r, lq)
 	if err != nil {
 		return err
 	}
@@ -125,59 +121,73 @@ func (s *Server) logsV1(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logsV2 serves GET /v2/sandboxes/{id}/logs?cursor=<ms>&limit=&direction=&level=&search=.
-// Forward, the cursor is the oldest time returned (inclusive). Backward, it is the newest
-// (inclusive); domain.LogQuery has no upper bound, so the edge asks for the newest maxLogs
-// entries and drops those after the cursor.
 func (s *Server) logsV2(w http.ResponseWriter, r *http.Request) error {
-	p, id, err := edge.SandboxTarget(r)
+	lq, keep, err := parseLogsV2Query(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	cursor, err := queryInt(q, "cursor", -1)
+	entries, err := s.logs(r, lq)
 	if err != nil {
 		return err
+	}
+	out := logsV2Response{Logs: []edge.LogEntry{}}
+	for _, e := range entries {
+		if keep(e, len(out.Logs)) {
+			out.Logs = append(out.Logs, edge.ToLogEntry(e))
+		}
+	}
+	s.edge.WriteJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// parseLogsV2Query reads GET /v2/sandboxes/{id}/logs' query into what to ask the
+// service for, and keep, which says whether an entry the service answered is in the
+// page when n are already. Forward, the cursor is the oldest time returned (inclusive).
+// Backward, it is the newest (inclusive); domain.LogQuery has no upper bound, so the
+// edge asks for the newest maxLogs entries and drops those after the cursor.
+func parseLogsV2Query(q url.Values) (lq domain.LogQuery, keep func(e domain.LogEntry, n int) bool, err error) {
+	cursor, err := queryInt(q, "cursor", -1)
+	if err != nil {
+		return lq, nil, err
 	}
 	limit, err := queryInt(q, "limit", maxLogs)
 	if err != nil {
-		return err
+		return lq, nil, err
 	}
 	if limit == 0 {
 		limit = maxLogs
 	}
-	lq := domain.LogQuery{Limit: int(limit), Level: q.Get("level"), Search: q.Get("search")}
+	lq = domain.LogQuery{Limit: int(limit), Level: q.Get("level"), Search: q.Get("search")}
 	if len(lq.Search) > 256 {
-		return domain.Invalid("search", "search must be at most 256 bytes")
+		return lq, nil, domain.Invalid("search", "search must be at most 256 bytes")
 	}
 	switch d := q.Get("direction"); d {
 	case "", "forward":
 	case "backward":
 		lq.Backward = true
 	default:
-		return domain.Invalid("direction", "direction must be forward or backward, got %q", d)
+		return lq, nil, domain.Invalid("direction", "direction must be forward or backward, got %q", d)
 	}
-	if cursor > 0 && !lq.Backward {
+	until := time.Time{}
+	switch {
+	case cursor > 0 && lq.Backward:
+		lq.Limit, until = maxLogs, time.UnixMilli(cursor)
+	case cursor > 0:
 		lq.Start = time.UnixMilli(cursor)
 	}
-	if cursor > 0 && lq.Backward {
-		lq.Limit = maxLogs
+	keep = func(e domain.LogEntry, n int) bool {
+		return n < int(limit) && (until.IsZero() || !e.Timestamp.After(until))
 	}
-	entries, err := s.svc.Logs(r.Context(), p, id, lq)
+	return lq, keep, nil
+}
+
+// logs returns the log of the caller's sandbox {id} that lq selects.
+func (s *Server) logs(r *http.Request, lq domain.LogQuery) ([]domain.LogEntry, error) {
+	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out := logsV2Response{Logs: []edge.LogEntry{}}
-	for _, e := range entries {
-		if lq.Backward && cursor > 0 && e.Timestamp.After(time.UnixMilli(cursor)) {
-			continue
-		}
-		if len(out.Logs) == int(limit) {
-			break
-		}
-		out.Logs = append(out.Logs, edge.ToLogEntry(e))
-	}
-	s.edge.WriteJSON(w, r, http.StatusOK, out)
-	return nil
+	return s.svc.Logs(r.Context(), p, id, lq)
 }
 
 // queryInt parses an optional non-negative integer parameter; 0 when absent. maxV < 0
