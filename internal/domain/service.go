@@ -239,6 +239,8 @@ type UserPatch struct {
 	Name     *string
 	Role     *Role
 	Password *string
+	// CurrentPassword must accompany Password when users change their own password.
+	CurrentPassword *string
 }
 
 // Session is a console login: a short-lived signed token for one user.

@@ -41,15 +41,23 @@ type UserStore interface {
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
 	// ListUsers returns a team's users, oldest first.
 	ListUsers(ctx context.Context, teamID string) ([]*User, error)
-	// UpdateUser writes Name, Role, PasswordHash, LastLoginAt and DisabledAt.
+	// UpdateUser writes Name, Role, PasswordHash, LastLoginAt and DisabledAt; never
+	// SessionEpoch, which only EndSessions changes.
 	UpdateUser(ctx context.Context, u *User) error
+	// RecordLogin writes only LastLoginAt, so that a login racing a password change
+	// cannot write the old hash back.
+	RecordLogin(ctx context.Context, id string, at time.Time) error
+	// EndSessions increments the user's SessionEpoch (atomically, in the database) and
+	// returns the new value: every session token issued before stops working.
+	EndSessions(ctx context.Context, id string) (int64, error)
 	DeleteUser(ctx context.Context, teamID, id string) error
 }
 
 // KeyStore persists API keys (their hashes, never the secrets).
 type KeyStore interface {
 	CreateAPIKey(ctx context.Context, k *APIKey) error
-	// GetAPIKeyByHash returns the key with that hash, revoked or not.
+	// GetAPIKeyByHash returns the key with that hash, revoked or not, with its Creator
+	// read in the same query.
 	GetAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
 	ListAPIKeys(ctx context.Context, teamID string) ([]*APIKey, error)
 	// RevokeAPIKey marks a team's key revoked; NotFound if it is not that team's key.

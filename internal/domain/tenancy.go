@@ -80,6 +80,21 @@ func Covers(scopes, sub []Scope) bool {
 	return true
 }
 
+// Intersect returns the scopes both a and b allow: what a key (a) may still do when its
+// creating user now holds only b. ScopeAdmin survives only when both hold it.
+func Intersect(a, b []Scope) []Scope {
+	if HasScope(a, ScopeAdmin) && HasScope(b, ScopeAdmin) {
+		return []Scope{ScopeAdmin}
+	}
+	out := []Scope{}
+	for _, s := range AllScopes {
+		if s != ScopeAdmin && HasScope(a, s) && HasScope(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // User is a person who logs in to the console with email and password. A user belongs
 // to one team with one role. Only the argon2id hash of the password is stored.
 type User struct {
@@ -92,6 +107,10 @@ type User struct {
 	CreatedAt    time.Time
 	LastLoginAt  time.Time
 	DisabledAt   time.Time
+	// SessionEpoch is carried by every session token issued to the user; a token whose
+	// epoch differs is refused. The store increments it (EndSessions) when the user's
+	// password or role changes and at logout, which ends every session at once.
+	SessionEpoch int64
 }
 
 // Quota caps what a team may hold at once and how fast it may call. Zero means no limit.

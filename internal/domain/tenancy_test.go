@@ -72,3 +72,25 @@ func TestQuotaApply(t *testing.T) {
 		t.Errorf("full patch = %+v", got)
 	}
 }
+
+func TestIntersect(t *testing.T) {
+	admin := []Scope{ScopeAdmin}
+	tests := []struct {
+		name string
+		a, b []Scope
+		want []Scope
+	}{
+		{"admin key, admin role", admin, RoleScopes(RoleOwner), admin},
+		{"admin key, member role", admin, RoleScopes(RoleMember), RoleScopes(RoleMember)},
+		{"admin key, viewer role", admin, RoleScopes(RoleViewer), RoleScopes(RoleViewer)},
+		{"narrow key, admin role", []Scope{ScopeUsageRead, ScopeTeamWrite}, admin, []Scope{ScopeUsageRead, ScopeTeamWrite}},
+		{"narrow key, viewer role", []Scope{ScopeSandboxesWrite, ScopeSandboxesRead, ScopeTeamWrite}, RoleScopes(RoleViewer), []Scope{ScopeSandboxesRead}},
+		{"unknown role", admin, RoleScopes("root"), []Scope{}},
+		{"nothing", nil, admin, []Scope{}},
+	}
+	for _, tt := range tests {
+		if got := Intersect(tt.a, tt.b); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: Intersect(%v, %v) = %v, want %v", tt.name, tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -97,13 +97,25 @@ type APIKey struct {
 	Admin bool
 	// Scopes limit what the key may do inside its team (see Scope).
 	Scopes []Scope
-	// UserID is the user who created the key, "" when a key or the system did.
+	// UserID is the user who created the key, "" when a key or the system did. A key
+	// made with a user's key keeps that user.
 	UserID     string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
 	// ExpiresAt, when set, is when the key stops working.
 	ExpiresAt time.Time
+	// Creator is the user UserID as that user is now, read with the key (stores ignore
+	// it on create): nil when UserID is "" or the user no longer exists. A key works
+	// only while its creator exists and is not disabled, and only within the creator's
+	// current role.
+	Creator *KeyCreator
+}
+
+// KeyCreator is what authentication needs to know of a key's creating user.
+type KeyCreator struct {
+	Role       Role
+	DisabledAt time.Time
 }
 
 // Template is a root filesystem recipe that sandboxes start from.

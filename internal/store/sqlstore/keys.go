@@ -17,6 +17,12 @@ var _ domain.KeyStore = (*Keys)(nil)
 const keyColumns = `id, team_id, name, prefix, hash, admin, created_at, last_used_at, revoked_at,
 	scopes, user_id, expires_at`
 
+// keyWithCreator selects a key (k) with its creating user's role and disabled time (u),
+// both NULL when the key has no creator or the creator is gone.
+const keyWithCreator = `SELECT k.id, k.team_id, k.name, k.prefix, k.hash, k.admin, k.created_at, k.last_used_at,
+	k.revoked_at, k.scopes, k.user_id, k.expires_at, u.role, u.disabled_at
+	FROM api_keys k LEFT JOIN users u ON u.id = k.user_id AND u.team_id = k.team_id`
+
 // CreateAPIKey inserts k. A taken id or hash is KindConflict; an unknown team is
 // KindNotFound.
 func (s *Keys) CreateAPIKey(ctx context.Context, k *domain.APIKey) error {
@@ -37,20 +43,26 @@ func (s *Keys) CreateAPIKey(ctx context.Context, k *domain.APIKey) error {
 
 func scanKey(d Dialect, r rowScanner) (*domain.APIKey, error) {
 	var k domain.APIKey
+	var role sql.NullString
+	var c domain.KeyCreator
 	if err := r.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &k.Hash, &k.Admin, scanTime(d, &k.CreatedAt),
 		scanTime(d, &k.LastUsedAt), scanTime(d, &k.RevokedAt), scanJSON(&k.Scopes), &k.UserID,
-		scanTime(d, &k.ExpiresAt)); err != nil {
+		scanTime(d, &k.ExpiresAt), &role, scanTime(d, &c.DisabledAt)); err != nil {
 		return nil, err
 	}
 	if len(k.Scopes) == 0 {
 		k.Scopes = nil // an empty list grants nothing, like none
+	}
+	if role.Valid {
+		c.Role = domain.Role(role.String)
+		k.Creator = &c
 	}
 	return &k, nil
 }
 
 // GetAPIKeyByHash returns the key with that hash, revoked or not.
 func (s *Keys) GetAPIKeyByHash(ctx context.Context, hash string) (*domain.APIKey, error) {
-	k, err := scanKey(s.db.d, s.db.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(s.db.d, s.db.queryRow(ctx, keyWithCreator+` WHERE k.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		// The hash is not secret, but it is not a useful thing to echo either.
 		return nil, domain.Errorf(domain.KindNotFound, "API key not found")
@@ -61,10 +73,11 @@ func (s *Keys) GetAPIKeyByHash(ctx context.Context, hash string) (*domain.APIKey
 	return k, nil
 }
 
-// ListAPIKeys returns the team's keys, revoked ones included, oldest first.
+// ListAPIKeys returns the team's keys, revoked ones included, oldest first, each with
+// its Creator.
 func (s *Keys) ListAPIKeys(ctx context.Context, teamID string) ([]*domain.APIKey, error) {
 	return list(ctx, s.db, scanKey, "listing API keys of team "+teamID,
-		`SELECT `+keyColumns+` FROM api_keys WHERE team_id = ? ORDER BY created_at NULLS FIRST, id`, teamID)
+		keyWithCreator+` WHERE k.team_id = ? ORDER BY k.created_at NULLS FIRST, k.id`, teamID)
 }
 
 // RevokeAPIKey marks the team's key revoked at `at`. Revoking a revoked key succeeds

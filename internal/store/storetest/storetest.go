@@ -20,7 +20,11 @@
 //     TeamID.
 //   - a key's nil and empty Scopes both read back as nil (either grants nothing);
 //   - users are stored with their email lower-cased, unique case-insensitively; users
-//     list oldest first; UpdateUser never changes TeamID or Email;
+//     list oldest first; UpdateUser never changes TeamID, Email or SessionEpoch; only
+//     EndSessions moves the epoch, one step per call even when calls race;
+//   - a key reads back with Creator, its creating user's current role and disabled
+//     time, from GetAPIKeyByHash and ListAPIKeys alike; nil without a UserID, when that
+//     user is gone or belongs to another team; CreateAPIKey ignores Creator;
 //   - CreateSandboxWithinQuota checks max_sandboxes, max_cpu_cores, max_memory_mb and
 //     max_disk_mb in that order, counting only non-terminal sandboxes;
 //   - AppendAudit sets At to the current time truncated to microseconds when it is
@@ -70,6 +74,9 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"Users", testUsers},
 		{"UserErrors", testUserErrors},
 		{"APIKeyScopes", testAPIKeyScopes},
+		{"SessionEpoch", testSessionEpoch},
+		{"RecordLogin", testRecordLogin},
+		{"APIKeyCreator", testAPIKeyCreator},
 		{"QuotaConcurrent", testQuotaConcurrent},
 		{"QuotaResources", testQuotaResources},
 		{"QuotaErrors", testQuotaErrors},
@@ -123,6 +130,11 @@ func normTeam(t domain.Team) domain.Team {
 func normKey(k domain.APIKey) domain.APIKey {
 	k.CreatedAt, k.LastUsedAt, k.RevokedAt = normTime(k.CreatedAt), normTime(k.LastUsedAt), normTime(k.RevokedAt)
 	k.ExpiresAt = normTime(k.ExpiresAt)
+	if k.Creator != nil {
+		c := *k.Creator
+		c.DisabledAt = normTime(c.DisabledAt)
+		k.Creator = &c
+	}
 	return k
 }
 
