@@ -12,6 +12,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/ratelimit"
 )
 
 var _ domain.KeyService = (*KeyService)(nil)
@@ -53,7 +54,19 @@ type KeyService struct {
 	checkPlan    func(id string) error
 	runtimes     []string // what a team's allowed_runtimes may name; nil: any name
 	teams        teamCache
+	// throttle, when set, limits login attempts per account (loginAttempts per
+	// loginWindow).
+	throttle      ratelimit.Limiter
+	loginAttempts int64
+	loginWindow   time.Duration
 }
+
+// Login throttle defaults: each account (email) may try this many logins per window,
+// after an idle window; then one more every window/attempts (GCRA).
+const (
+	DefaultLoginAttempts = 10
+	DefaultLoginWindow   = 15 * time.Minute
+)
 
 // Option configures a KeyService.
 type Option func(*KeyService)
@@ -78,6 +91,15 @@ func WithTeamDefaults(q domain.Quota, plan string, checkPlan func(id string) err
 	return func(s *KeyService) { s.defaultQuota, s.defaultPlan, s.checkPlan = q, plan, checkPlan }
 }
 
+// WithLoginThrottle limits login attempts per account with l, shared by every replica
+// when l is: attempts per window (<= 0: DefaultLoginAttempts, DefaultLoginWindow),
+// counted by lower-cased email whether or not the account exists and whatever the
+// client's address. A nil l leaves logins unthrottled here (the API still limits per
+// address).
+func WithLoginThrottle(l ratelimit.Limiter, attempts int64, window time.Duration) Option {
+	return func(s *KeyService) { s.throttle, s.loginAttempts, s.loginWindow = l, attempts, window }
+}
+
 // NewKeyService returns a KeyService on store.
 func NewKeyService(store Store, opts ...Option) (*KeyService, error) {
 	if store == nil {
@@ -95,6 +117,12 @@ func NewKeyService(store Store, opts ...Option) (*KeyService, error) {
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL
+	}
+	if s.loginAttempts <= 0 {
+		s.loginAttempts = DefaultLoginAttempts
+	}
+	if s.loginWindow <= 0 {
+		s.loginWindow = DefaultLoginWindow
 	}
 	s.log = s.log.With(logkey.Subsystem, "auth")
 	s.teams.ttl = teamCacheTTL
@@ -119,6 +147,20 @@ func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Pr
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized,
 			"API key expired at %s: create a new key", k.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	scopes := k.Scopes
+	if len(scopes) == 0 {
+		// Keys made before scopes existed had full access to their team.
+		scopes = []domain.Scope{domain.ScopeAdmin}
+	}
+	if k.UserID != "" {
+		// A user's key is worth no more than the user is now: nothing once the user is
+		// deleted or disabled, and only what the user's current role allows.
+		if k.Creator == nil || !k.Creator.DisabledAt.IsZero() {
+			return domain.Principal{}, domain.Errorf(domain.KindUnauthorized,
+				"API key's creator no longer exists or is disabled: ask a team admin for a new key")
+		}
+		scopes = domain.Intersect(scopes, domain.RoleScopes(k.Creator.Role))
+	}
 	if now.Sub(k.LastUsedAt) >= TouchInterval {
 		// Best effort: failing to record the last use must not lock callers out.
 		if err := s.store.TouchAPIKey(ctx, k.ID, now); err != nil {
@@ -128,11 +170,6 @@ func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Pr
 	team, err := s.teams.get(ctx, s.store, k.TeamID, now)
 	if err != nil {
 		return domain.Principal{}, fmt.Errorf("authenticating API key: %w", err)
-	}
-	scopes := k.Scopes
-	if len(scopes) == 0 {
-		// Keys made before scopes existed had full access to their team.
-		scopes = []domain.Scope{domain.ScopeAdmin}
 	}
 	return domain.Principal{TeamID: k.TeamID, KeyID: k.ID, UserID: k.UserID, Admin: k.Admin,
 		Scopes: scopes, RequestsPerMinute: team.Quota.RequestsPerMinute}, nil

@@ -341,7 +341,8 @@ func TestCreateKey(t *testing.T) {
 func TestCreateKeyScopes(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	member := domain.Principal{TeamID: "team-a", UserID: "m", Scopes: memberScopes}
+	// A user's key works only while the user exists (TestKeyFollowsItsCreator).
+	member := domain.Principal{TeamID: "team-a", UserID: f.addUser(t, "team-a", "m@example.com", domain.RoleMember).ID, Scopes: memberScopes}
 	viewer := domain.Principal{TeamID: "team-a", UserID: "v", Scopes: viewerScopes}
 	keysOnly := domain.Principal{TeamID: "team-a", KeyID: "k", Scopes: []domain.Scope{domain.ScopeKeysWrite}}
 	s := func(sc ...domain.Scope) []domain.Scope { return sc }

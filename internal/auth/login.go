@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
@@ -18,7 +21,8 @@ const msgBadLogin = "wrong email or password: check both, or ask a team admin to
 // that import this package but never log anyone in (the CLI) should not pay.
 var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("warren-dummy-password"); return h })
 
-// Login checks an email and password and issues a console session token.
+// Login checks an email and password and issues a console session token. Every attempt
+// on an account spends from its throttle budget first (see WithLoginThrottle).
 func (s *KeyService) Login(ctx context.Context, email, password string) (*domain.Session, error) {
 	if s.signer == nil {
 		return nil, domain.Errorf(domain.KindUnavailable, "console logins are not enabled on this server: use an API key")
@@ -26,6 +30,9 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	email = strings.ToLower(strings.TrimSpace(email))
 	if email == "" || password == "" {
 		return nil, domain.Errorf(domain.KindUnauthorized, "email and password are required")
+	}
+	if err := s.throttleAccount(ctx, email); err != nil {
+		return nil, err
 	}
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if domain.IsKind(err, domain.KindNotFound) {
@@ -46,7 +53,7 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	}
 	now := s.now().UTC()
 	u.LastLoginAt = now
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+	if err := s.store.RecordLogin(ctx, u.ID, now); err != nil {
 		s.log.WarnContext(ctx, "recording login time", logkey.UserID, u.ID, logkey.Err, err)
 	}
 	team, err := s.store.GetTeam(ctx, u.TeamID)
@@ -56,11 +63,57 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	exp := now.Add(s.sessionTTL)
 	s.Record(ctx, s.entry(ctx, actor, "user.login", u.ID, nil))
 	u.PasswordHash = ""
-	return &domain.Session{Token: s.signer.Issue(u.ID, u.TeamID, exp), ExpiresAt: exp, User: u, Team: team}, nil
+	return &domain.Session{Token: s.signer.Issue(u.ID, u.TeamID, u.SessionEpoch, exp), ExpiresAt: exp, User: u, Team: team}, nil
+}
+
+// throttleAccount spends one login attempt of the account email (lower-cased), known or
+// not, and refuses when its budget is spent, whatever the client's address. Every
+// attempt counts, not only failed ones: the check comes before the password is looked
+// at, so that a throttled guess learns nothing, and the answer is the same for an
+// unknown email. A limiter that fails (Redis away) admits the attempt, with a warning.
+func (s *KeyService) throttleAccount(ctx context.Context, email string) error {
+	if s.throttle == nil {
+		return nil
+	}
+	// Hashed: a bounded key that keeps addresses out of Redis.
+	sum := sha256.Sum256([]byte(email))
+	d, err := s.throttle.Allow(ctx, "login-account:"+hex.EncodeToString(sum[:16]), s.loginAttempts, s.loginWindow)
+	if err != nil {
+		s.log.WarnContext(ctx, "login throttle unavailable; admitting the attempt", logkey.Err, err)
+		return nil
+	}
+	if d.Allowed {
+		return nil
+	}
+	wait := max(d.RetryAfter.Round(time.Second), time.Second)
+	return &domain.Error{Kind: domain.KindQuotaExceeded,
+		Message: fmt.Sprintf("too many login attempts for this account: try again in %s, or ask a team admin to reset the password", wait),
+		Err: &domain.QuotaError{Quota: "login_attempts", Limit: float64(s.loginAttempts), Used: float64(s.loginAttempts),
+			RetryAfter: d.RetryAfter}}
+}
+
+// Logout ends every console session of p's user (the session epoch moves on). Only a
+// session logs out: an API key is revoked instead.
+func (s *KeyService) Logout(ctx context.Context, p domain.Principal) error {
+	if err := needTeam(p); err != nil {
+		return err
+	}
+	if p.UserID == "" || p.KeyID != "" {
+		return domain.Errorf(domain.KindInvalid, "logging out ends console sessions, and this request used an API key: revoke the key instead (DELETE /v1/keys/{id})")
+	}
+	if _, err := s.store.EndSessions(ctx, p.UserID); err != nil {
+		if domain.IsKind(err, domain.KindNotFound) {
+			return nil // the user is gone, and with it every session
+		}
+		return fmt.Errorf("logging out user %s: %w", p.UserID, err)
+	}
+	s.Record(ctx, s.entry(ctx, p, "user.logout", p.UserID, nil))
+	return nil
 }
 
 // authenticateSession resolves a console session token. The user is read on every
-// request, so that a deleted or disabled user, or a changed role, applies at once.
+// request, so that a deleted or disabled user applies at once; a token from before the
+// user's last password or role change or logout carries an old epoch and is refused.
 func (s *KeyService) authenticateSession(ctx context.Context, token string) (domain.Principal, error) {
 	if s.signer == nil {
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "console sessions are not enabled on this server: use an API key")
@@ -79,6 +132,10 @@ func (s *KeyService) authenticateSession(ctx context.Context, token string) (dom
 	}
 	if u.TeamID != c.TeamID || !u.DisabledAt.IsZero() {
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "session expired or invalid: log in again")
+	}
+	if *c.Epoch != u.SessionEpoch {
+		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized,
+			"session ended: its user logged out, or their password or role changed since; log in again")
 	}
 	team, err := s.teams.get(ctx, s.store, u.TeamID, now)
 	if err != nil {

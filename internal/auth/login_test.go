@@ -161,11 +161,14 @@ func TestSessionFollowsUser(t *testing.T) {
 	u := f.addUser(t, "team-a", "ann@example.com", domain.RoleMember)
 	s := f.login(t, "ann@example.com", testPassword)
 
-	// A role change applies to the next request.
+	// A role change ends the user's sessions; the next login has the new role's scopes.
 	viewer := domain.RoleViewer
 	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &viewer}); err != nil {
 		t.Fatal(err)
 	}
+	_, err := f.ks.Authenticate(ctx, s.Token)
+	wantUnauthorized(t, "session from before a demotion", err, "log in again")
+	s = f.login(t, "ann@example.com", testPassword)
 	if p := f.authenticate(t, s.Token); !slices.Equal(p.Scopes, viewerScopes) {
 		t.Errorf("after demotion to viewer the session has %v, want %v", p.Scopes, viewerScopes)
 	}
@@ -173,9 +176,18 @@ func TestSessionFollowsUser(t *testing.T) {
 	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &admin}); err != nil {
 		t.Fatal(err)
 	}
+	_, err = f.ks.Authenticate(ctx, s.Token)
+	wantUnauthorized(t, "session from before a promotion", err, "log in again")
+	s = f.login(t, "ann@example.com", testPassword)
 	if p := f.authenticate(t, s.Token); !slices.Equal(p.Scopes, adminScopes) {
 		t.Errorf("after promotion to admin the session has %v, want %v", p.Scopes, adminScopes)
 	}
+	// A rename, or the same role again, changes nothing about sessions.
+	name := "Ann"
+	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Name: &name, Role: &admin}); err != nil {
+		t.Fatal(err)
+	}
+	f.authenticate(t, s.Token)
 
 	// A disabled user is logged out and cannot log in.
 	stored, err := f.store.GetUser(ctx, u.ID)
@@ -211,12 +223,12 @@ func TestSessionExpiryAndForgery(t *testing.T) {
 	s := f.login(t, "ann@example.com", testPassword)
 
 	// A token naming another team than the user's is refused even with a valid signature.
-	forged := f.signer.Issue(u.ID, "team-b", f.clock.now().Add(time.Hour))
+	forged := f.signer.Issue(u.ID, "team-b", 0, f.clock.now().Add(time.Hour))
 	_, err := f.ks.Authenticate(ctx, forged)
 	wantUnauthorized(t, "token for another team", err, "log in again")
 	// So is one signed with another secret.
 	other := newTestSigner(t, 'o')
-	_, err = f.ks.Authenticate(ctx, other.Issue(u.ID, "team-a", f.clock.now().Add(time.Hour)))
+	_, err = f.ks.Authenticate(ctx, other.Issue(u.ID, "team-a", 0, f.clock.now().Add(time.Hour)))
 	wantUnauthorized(t, "token of another signer", err, "log in again")
 
 	f.clock.add(testSessionTTL - time.Second)
@@ -235,7 +247,7 @@ func TestSessionsDisabled(t *testing.T) {
 	ctx := t.Context()
 	_, err = ks.Login(ctx, "ann@example.com", testPassword)
 	wantKind(t, "Login without sessions", err, domain.KindUnavailable, "")
-	tok := newTestSigner(t, 's').Issue("u", "t", time.Now().Add(time.Hour))
+	tok := newTestSigner(t, 's').Issue("u", "t", 0, time.Now().Add(time.Hour))
 	_, err = ks.Authenticate(ctx, tok)
 	wantUnauthorized(t, "session without sessions", err, "API key")
 }

@@ -27,6 +27,9 @@ type sessionClaims struct {
 	TeamID  string `json:"t"`
 	Expires int64  `json:"e"` // unix seconds
 	Nonce   string `json:"n"`
+	// Epoch is the user's SessionEpoch at login; the token dies when the epoch moves
+	// on. Required: tokens from before epochs existed are refused.
+	Epoch *int64 `json:"s"`
 }
 
 // Signer issues and checks session tokens: ws_<payload>.<HMAC-SHA256 of payload>, both
@@ -93,12 +96,12 @@ func (s *Signer) mac(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Issue returns a token for the user, valid until exp.
-func (s *Signer) Issue(userID, teamID string, exp time.Time) string {
+// Issue returns a token for the user at session epoch epoch, valid until exp.
+func (s *Signer) Issue(userID, teamID string, epoch int64, exp time.Time) string {
 	nonce := make([]byte, 9)
 	_, _ = rand.Read(nonce)
 	b, _ := json.Marshal(sessionClaims{UserID: userID, TeamID: teamID, Expires: exp.Unix(),
-		Nonce: base64.RawURLEncoding.EncodeToString(nonce)})
+		Nonce: base64.RawURLEncoding.EncodeToString(nonce), Epoch: &epoch})
 	payload := base64.RawURLEncoding.EncodeToString(b)
 	return SessionPrefix + payload + "." + s.mac(payload)
 }
@@ -121,7 +124,7 @@ func (s *Signer) Verify(token string, now time.Time) (sessionClaims, error) {
 		return sessionClaims{}, errBadSession
 	}
 	var c sessionClaims
-	if err := json.Unmarshal(b, &c); err != nil || c.UserID == "" || c.TeamID == "" {
+	if err := json.Unmarshal(b, &c); err != nil || c.UserID == "" || c.TeamID == "" || c.Epoch == nil {
 		return sessionClaims{}, errBadSession
 	}
 	if now.Unix() >= c.Expires {

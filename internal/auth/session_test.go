@@ -23,11 +23,11 @@ func TestSignerIssueVerify(t *testing.T) {
 	s := newTestSigner(t, 'k')
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	exp := now.Add(time.Hour)
-	tok := s.Issue("user-1", "team-1", exp)
+	tok := s.Issue("user-1", "team-1", 7, exp)
 	if !strings.HasPrefix(tok, SessionPrefix) {
 		t.Fatalf("token %q lacks the %q prefix", tok, SessionPrefix)
 	}
-	if again := s.Issue("user-1", "team-1", exp); again == tok {
+	if again := s.Issue("user-1", "team-1", 7, exp); again == tok {
 		t.Error("two tokens for the same login are equal: no nonce")
 	}
 	tests := []struct {
@@ -44,8 +44,8 @@ func TestSignerIssueVerify(t *testing.T) {
 	for _, tc := range tests {
 		c, err := s.Verify(tok, tc.at)
 		switch {
-		case tc.ok && (err != nil || c.UserID != "user-1" || c.TeamID != "team-1" || c.Expires != exp.Unix()):
-			t.Errorf("Verify at %v = %+v, %v; want user-1 of team-1 expiring %v", tc.at, c, err, exp)
+		case tc.ok && (err != nil || c.UserID != "user-1" || c.TeamID != "team-1" || c.Expires != exp.Unix() || c.Epoch == nil || *c.Epoch != 7):
+			t.Errorf("Verify at %v = %+v, %v; want user-1 of team-1 at epoch 7 expiring %v", tc.at, c, err, exp)
 		case !tc.ok && err == nil:
 			t.Errorf("Verify at %v (expiry %v) accepted the token", tc.at, exp)
 		}
@@ -57,7 +57,7 @@ func TestSignerRejectsForgeries(t *testing.T) {
 	other := newTestSigner(t, 'o')
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	exp := now.Add(time.Hour)
-	tok := s.Issue("user-1", "team-1", exp)
+	tok := s.Issue("user-1", "team-1", 7, exp)
 	payload, sig, _ := strings.Cut(strings.TrimPrefix(tok, SessionPrefix), ".")
 	flip := func(str string, i int) string {
 		b := []byte(str)
@@ -89,12 +89,16 @@ func TestSignerRejectsForgeries(t *testing.T) {
 		{"signature tampered", SessionPrefix + payload + "." + flip(sig, 3)},
 		{"signature truncated", SessionPrefix + payload + "." + sig[:len(sig)-1]},
 		{"other user's payload", SessionPrefix + enc([]byte(`{"u":"admin","t":"team-1","e":9999999999,"n":"x"}`)) + "." + sig},
-		{"other secret", other.Issue("user-1", "team-1", exp)},
+		{"other secret", other.Issue("user-1", "team-1", 7, exp)},
 		{"signed garbage", SessionPrefix + "!!!." + s.mac("!!!")},
 		{"signed non-JSON", signed("not json")},
-		{"signed without user", signed(`{"t":"team-1","e":9999999999}`)},
-		{"signed without team", signed(`{"u":"user-1","e":9999999999}`)},
-		{"signed without expiry", signed(`{"u":"user-1","t":"team-1"}`)},
+		{"signed without user", signed(`{"t":"team-1","e":9999999999,"s":7}`)},
+		{"signed without team", signed(`{"u":"user-1","e":9999999999,"s":7}`)},
+		{"signed without expiry", signed(`{"u":"user-1","t":"team-1","s":7}`)},
+		// Tokens from before session epochs: refused, so that they cannot outlive a
+		// password change.
+		{"signed without epoch", signed(`{"u":"user-1","t":"team-1","e":9999999999,"n":"x"}`)},
+		{"signed with a null epoch", signed(`{"u":"user-1","t":"team-1","e":9999999999,"n":"x","s":null}`)},
 		{"trailing data", tok + "x"},
 	}
 	if _, err := s.Verify(tok, now); err != nil {
@@ -121,7 +125,7 @@ func TestNewSigner(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Hour)
-	tok := s.Issue("u", "t", exp)
+	tok := s.Issue("u", "t", 0, exp)
 	// The signer keeps its own copy: changing the caller's slice changes nothing.
 	secret[0] = 'y'
 	if _, err := s.Verify(tok, time.Now()); err != nil {
@@ -161,7 +165,7 @@ func TestLoadOrCreateSigner(t *testing.T) {
 		t.Error("reloading the signer gave another secret")
 	}
 	now := time.Now()
-	if _, err := s2.Verify(s1.Issue("u", "t", now.Add(time.Hour)), now); err != nil {
+	if _, err := s2.Verify(s1.Issue("u", "t", 0, now.Add(time.Hour)), now); err != nil {
 		t.Errorf("a token of the first signer is refused by the reloaded one: %v", err)
 	}
 	if b2, _ := os.ReadFile(path); !bytes.Equal(b2, b) {

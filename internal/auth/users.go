@@ -122,11 +122,34 @@ func (s *KeyService) ListUsers(ctx context.Context, p domain.Principal, teamID s
 	return us, nil
 }
 
-// UpdateUser changes a user's name, role or password. Owners can be changed only by
-// platform admins; a user may change their own name and password.
+// mayManage reports whether p may change u's role or password or remove u: only when
+// p holds every scope of u's role, so that a credential can never take over an account
+// worth more than itself (a team:write key resetting an admin's password and logging
+// in as them). Owners hold what admins hold, so scopes alone cannot rank them: only
+// platform administrators manage owners.
+func mayManage(p domain.Principal, u *domain.User, what string) error {
+	switch {
+	case p.Admin:
+		return nil
+	case u.Role == domain.RoleOwner:
+		return domain.Errorf(domain.KindForbidden, "only platform administrators can %s an owner", what)
+	case !domain.Covers(p.Scopes, domain.RoleScopes(u.Role)):
+		return domain.Errorf(domain.KindForbidden,
+			"cannot %s a user with the %q role: it holds scopes your credential lacks; use a credential with all of that role's scopes", what, u.Role)
+	}
+	return nil
+}
+
+// UpdateUser changes a user's name, role or password. Changing another user's role or
+// password needs team:write and every scope of that user's role (see mayManage); a
+// new role never holds more than the caller. Users may change their own name and
+// password from a session; their own password only with CurrentPassword, checked
+// against the per-account login throttle. A password or role change ends every
+// session of the user.
 func (s *KeyService) UpdateUser(ctx context.Context, p domain.Principal, id string, patch domain.UserPatch) (*domain.User, error) {
-	self := p.KeyID == "" && p.UserID == id && patch.Role == nil // a session, not a key its user made
-	if !self {
+	own := !p.Admin && p.UserID == id                        // the caller's own account: its session or a key it made
+	selfService := own && p.KeyID == "" && patch.Role == nil // a session changing its own name or password
+	if !selfService {
 		if _, err := userTeam(p, "", true); err != nil {
 			return nil, err
 		}
@@ -138,8 +161,10 @@ func (s *KeyService) UpdateUser(ctx context.Context, p domain.Principal, id stri
 	if !p.Admin && u.TeamID != p.TeamID {
 		return nil, domain.NotFound("user", id)
 	}
-	if u.Role == domain.RoleOwner && !p.Admin && !self {
-		return nil, domain.Errorf(domain.KindForbidden, "only platform administrators can change an owner")
+	if !own || patch.Role != nil {
+		if err := mayManage(p, u, "change"); err != nil {
+			return nil, err
+		}
 	}
 	if patch.Name != nil {
 		if len(*patch.Name) > maxNameLen {
@@ -147,28 +172,65 @@ func (s *KeyService) UpdateUser(ctx context.Context, p domain.Principal, id stri
 		}
 		u.Name = strings.TrimSpace(*patch.Name)
 	}
+	endSessions := false
 	if patch.Role != nil {
 		if err := validRole(p, *patch.Role); err != nil {
 			return nil, err
 		}
+		endSessions = *patch.Role != u.Role
 		u.Role = *patch.Role
 	}
 	if patch.Password != nil {
 		if err := ValidPassword(*patch.Password); err != nil {
 			return nil, err
 		}
+		if own {
+			if err := s.checkCurrentPassword(ctx, u, patch.CurrentPassword); err != nil {
+				return nil, err
+			}
+		}
 		if u.PasswordHash, err = HashPassword(*patch.Password); err != nil {
 			return nil, err
 		}
+		endSessions = true
 	}
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("updating user %s: %w", id, err)
+	}
+	if endSessions {
+		if u.SessionEpoch, err = s.store.EndSessions(ctx, id); err != nil {
+			return nil, fmt.Errorf("ending the sessions of user %s: %w", id, err)
+		}
 	}
 	u.PasswordHash = ""
 	return u, nil
 }
 
-// DeleteUser removes a user of the caller's team; their sessions end at once.
+// checkCurrentPassword guards users changing their own password: whoever holds their
+// session or key must also know the password. Attempts spend the account's login
+// budget, so that this is no way around the login throttle.
+func (s *KeyService) checkCurrentPassword(ctx context.Context, u *domain.User, current *string) error {
+	if current == nil || *current == "" {
+		return domain.Invalid("current_password", "changing your own password needs current_password: give the password you log in with now")
+	}
+	if err := s.throttleAccount(ctx, u.Email); err != nil {
+		return err
+	}
+	ok, err := CheckPassword(u.PasswordHash, *current)
+	if err != nil {
+		return fmt.Errorf("checking password of user %s: %w", u.ID, err)
+	}
+	if !ok {
+		s.Record(ctx, s.entry(ctx, domain.Principal{TeamID: u.TeamID, UserID: u.ID}, "user.password_check_failed", u.ID, nil))
+		return &domain.Error{Kind: domain.KindForbidden, Field: "current_password",
+			Message: "current_password is wrong: give the password you log in with now, or ask a team admin to reset it"}
+	}
+	return nil
+}
+
+// DeleteUser removes a user of the caller's team, with the same rule as changing
+// them (mayManage). Their sessions and the keys they made stop working at once: the
+// user's row is gone.
 func (s *KeyService) DeleteUser(ctx context.Context, p domain.Principal, id string) error {
 	if _, err := userTeam(p, "", true); err != nil {
 		return err
@@ -180,8 +242,8 @@ func (s *KeyService) DeleteUser(ctx context.Context, p domain.Principal, id stri
 	if !p.Admin && u.TeamID != p.TeamID {
 		return domain.NotFound("user", id)
 	}
-	if u.Role == domain.RoleOwner && !p.Admin {
-		return domain.Errorf(domain.KindForbidden, "only platform administrators can remove an owner")
+	if err := mayManage(p, u, "remove"); err != nil {
+		return err
 	}
 	return s.store.DeleteUser(ctx, u.TeamID, id)
 }

@@ -200,7 +200,9 @@ func TestUpdateUser(t *testing.T) {
 		{"team admin changes a role", f.a, mem.ID, domain.UserPatch{Role: role(domain.RoleAdmin)}, 0, ""},
 		{"team admin renames", f.a, mem.ID, domain.UserPatch{Name: str("  Mem  ")}, 0, ""},
 		{"viewer renames self", self, viewerUser.ID, domain.UserPatch{Name: str("Vee")}, 0, ""},
-		{"viewer changes own password", self, viewerUser.ID, domain.UserPatch{Password: str("a-new-password")}, 0, ""},
+		{"viewer changes own password without the current one", self, viewerUser.ID, domain.UserPatch{Password: str("a-new-password")}, domain.KindInvalid, "current_password"},
+		{"viewer changes own password with a wrong current one", self, viewerUser.ID, domain.UserPatch{Password: str("a-new-password"), CurrentPassword: str("not-the-password")}, domain.KindForbidden, "current_password"},
+		{"viewer changes own password", self, viewerUser.ID, domain.UserPatch{Password: str("a-new-password"), CurrentPassword: str(testPassword)}, 0, ""},
 		{"owner renames self", ownerP, owner.ID, domain.UserPatch{Name: str("Boss")}, 0, ""},
 		{"platform admin changes an owner", f.admin, owner.ID, domain.UserPatch{Name: str("The Boss")}, 0, ""},
 		{"viewer promotes self", self, viewerUser.ID, domain.UserPatch{Role: role(domain.RoleAdmin)}, domain.KindForbidden, ""},
@@ -296,8 +298,9 @@ func TestKeyCannotActAsItsCreator(t *testing.T) {
 	if _, err := f.ks.Login(ctx, "ann@example.com", pw); err == nil {
 		t.Fatal("the key holder took over its creator's account")
 	}
-	// Ann herself, logged in, still may.
-	if _, err := f.ks.UpdateUser(ctx, session, ann.ID, domain.UserPatch{Password: &pw}); err != nil {
+	// Ann herself, logged in, still may, knowing her password.
+	cur := testPassword
+	if _, err := f.ks.UpdateUser(ctx, session, ann.ID, domain.UserPatch{Password: &pw, CurrentPassword: &cur}); err != nil {
 		t.Errorf("ann changing her own password: %v", err)
 	}
 }

@@ -255,6 +255,8 @@ type Session struct {
 // every team; everyone else only on their own, within their scopes.
 type TeamService interface {
 	Login(ctx context.Context, email, password string) (*Session, error)
+	// Logout ends every console session of p's user; p must be a session.
+	Logout(ctx context.Context, p Principal) error
 	CreateTeam(ctx context.Context, p Principal, spec TeamSpec) (*Team, error)
 	ListTeams(ctx context.Context, p Principal) ([]*Team, error)
 	GetTeam(ctx context.Context, p Principal, id string) (*Team, QuotaUsage, error)

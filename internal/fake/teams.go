@@ -10,6 +10,7 @@ import (
 // report ErrNotSet and most tests do not look at the audit log.
 type Teams struct {
 	LoginFn      func(ctx context.Context, email, password string) (*domain.Session, error)
+	LogoutFn     func(ctx context.Context, p domain.Principal) error
 	CreateTeamFn func(ctx context.Context, p domain.Principal, spec domain.TeamSpec) (*domain.Team, error)
 	ListTeamsFn  func(ctx context.Context, p domain.Principal) ([]*domain.Team, error)
 	GetTeamFn    func(ctx context.Context, p domain.Principal, id string) (*domain.Team, domain.QuotaUsage, error)
@@ -30,6 +31,13 @@ func (f *Teams) Login(ctx context.Context, email, password string) (*domain.Sess
 		return nil, ErrNotSet
 	}
 	return f.LoginFn(ctx, email, password)
+}
+
+func (f *Teams) Logout(ctx context.Context, p domain.Principal) error {
+	if f.LogoutFn == nil {
+		return ErrNotSet
+	}
+	return f.LogoutFn(ctx, p)
 }
 
 func (f *Teams) CreateTeam(ctx context.Context, p domain.Principal, spec domain.TeamSpec) (*domain.Team, error) {
