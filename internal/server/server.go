@@ -151,17 +151,17 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
-	keys, err := auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
-		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
-		auth.WithRuntimes(runtimes))
-	if err != nil {
-		return err
-	}
-	limit, closeLimiter, err := rateLimiter(c, log)
+	limit, limiter, closeLimiter, err := rateLimiter(c, log)
 	if err != nil {
 		return err
 	}
 	defer closeLimiter()
+	keys, err := auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
+		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
+		auth.WithRuntimes(runtimes), auth.WithLoginThrottle(limiter, 0, 0))
+	if err != nil {
+		return err
+	}
 	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithTeams(keys), rest.WithBilling(ldg, billing.WriteCSV),
 		rest.WithRateLimit(limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
 			if !ready.Load() {

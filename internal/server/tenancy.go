@@ -43,20 +43,21 @@ func openStore(ctx context.Context, c Config) (domain.Store, string, error) {
 
 // rateLimiter builds the request rate limiter: shared through Redis when configured,
 // else in this process. When Redis cannot be reached the limiter fails open, with a
-// warning at most every 30 s: a degraded limiter must not turn into an outage.
-func rateLimiter(c Config, log *slog.Logger) (rest.RateLimitFunc, func() error, error) {
+// warning at most every 30 s: a degraded limiter must not turn into an outage. The
+// Limiter itself is returned too, for the per-account login throttle.
+func rateLimiter(c Config, log *slog.Logger) (rest.RateLimitFunc, ratelimit.Limiter, func() error, error) {
 	var lim ratelimit.Limiter
 	closer := func() error { return nil }
 	if c.RedisURL != "" {
 		r, err := ratelimit.NewRedisURL(c.RedisURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("WARREN_REDIS_URL: %w", err)
+			return nil, nil, nil, fmt.Errorf("WARREN_REDIS_URL: %w", err)
 		}
 		lim, closer = r, r.Close
 	} else {
 		m, err := ratelimit.NewMemory()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		lim = m
 	}
@@ -74,7 +75,7 @@ func rateLimiter(c Config, log *slog.Logger) (rest.RateLimitFunc, func() error, 
 			return true, 0
 		}
 		return d.Allowed, d.RetryAfter
-	}, closer, nil
+	}, lim, closer, nil
 }
 
 // usageSource reads a sandbox's resource use from the node, for the meter.

@@ -108,6 +108,7 @@ func TestAPIMethods(t *testing.T) {
 					t.Errorf("%+v", s)
 				}
 			}},
+		{"Logout", func(c *Client) (any, error) { return nil, c.Logout(ctx) }, "POST", "/v1/auth/logout", nil, nil, 204, nil, nil},
 		{"Me", func(c *Client) (any, error) { return c.Me(ctx) }, "GET", "/v1/me", nil, nil, 200,
 			map[string]any{"team": teamJSON, "key_id": "k1", "scopes": []string{"admin"}, "admin": true}, func(t *testing.T, v any) {
 				if m := v.(*Me); m.Team.ID != "team_1" || m.User != nil || !m.Admin || m.KeyID != "k1" {
@@ -152,6 +153,9 @@ func TestAPIMethods(t *testing.T) {
 			map[string]any{"users": []any{userJSON}}, nil},
 		{"UpdateUser", func(c *Client) (any, error) { return c.UpdateUser(ctx, "u1", UserUpdate{Role: Ptr(RoleViewer)}) }, "PATCH", "/v1/users/u1", nil,
 			map[string]any{"role": "viewer"}, 200, userJSON, nil},
+		{"UpdateUser own password", func(c *Client) (any, error) {
+			return c.UpdateUser(ctx, "u1", UserUpdate{Password: Ptr("new-password"), CurrentPassword: Ptr("old-password")})
+		}, "PATCH", "/v1/users/u1", nil, map[string]any{"password": "new-password", "current_password": "old-password"}, 200, userJSON, nil},
 		{"DeleteUser", func(c *Client) (any, error) { return nil, c.DeleteUser(ctx, "u1") }, "DELETE", "/v1/users/u1", nil, nil, 204, nil, nil},
 		{"Audit", func(c *Client) (any, error) {
 			return c.Audit(ctx, AuditQuery{Action: "sandbox.create", Since: t0, Until: t0.Add(time.Hour), Before: "99", Limit: 10, TeamID: "team_2"})

@@ -95,6 +95,7 @@ var (
 	routeRevokeKey = &route{method: "DELETE", path: "/v1/keys/{id}", status: 204}
 
 	routeLogin      = &route{method: "POST", path: "/v1/auth/login", status: 200, request: loginWire{}, response: Session{}}
+	routeLogout     = &route{method: "POST", path: "/v1/auth/logout", status: 204}
 	routeMe         = &route{method: "GET", path: "/v1/me", status: 200, response: Me{}}
 	routeCreateTeam = &route{method: "POST", path: "/v1/teams", status: 201, request: teamWire{}, response: Team{}}
 	routeListTeams  = &route{method: "GET", path: "/v1/teams", status: 200, response: teamList{}}
@@ -120,7 +121,7 @@ var routes = []*route{
 	routeListFiles, routeDeleteFile, routeStatFile, routeMakeDir, routeMoveFile, routeTemplates,
 	routeListProcesses, routeProcessEvents, routeProcessStdin, routeProcessStdinClose, routeProcessSignal,
 	routeCreateKey, routeListKeys, routeRevokeKey,
-	routeLogin, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,
+	routeLogin, routeLogout, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,
 	routeCreateUser, routeListUsers, routeUpdateUser, routeDeleteUser, routeAudit, routeUsage,
 	routePlans, routeInvoices, routeGetInvoice, routeInvoiceCSV,
 }

@@ -170,6 +170,8 @@ type UserUpdate struct {
 	Name     *string
 	Role     *string
 	Password *string
+	// CurrentPassword is required with Password when you change your own password.
+	CurrentPassword *string
 }
 
 type createUserWire struct {
@@ -181,9 +183,10 @@ type createUserWire struct {
 }
 
 type updateUserWire struct {
-	Name     *string `json:"name,omitempty"`
-	Role     *string `json:"role,omitempty"`
-	Password *string `json:"password,omitempty"`
+	Name            *string `json:"name,omitempty"`
+	Role            *string `json:"role,omitempty"`
+	Password        *string `json:"password,omitempty"`
+	CurrentPassword *string `json:"current_password,omitempty"`
 }
 
 type userList struct {
@@ -253,6 +256,12 @@ func (c *Client) Login(ctx context.Context, email, password string) (*Session, e
 		return nil, err
 	}
 	return &s, nil
+}
+
+// Logout ends every session of the user whose session token the client uses (on
+// every device). With an API key it is ErrInvalid: revoke the key instead.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.call(ctx, request{route: routeLogout}, nil)
 }
 
 // Me describes the caller: its team, user (for a session), key and scopes.

@@ -15,8 +15,8 @@ type Class struct {
 	// Status is the HTTP status.
 	Status int
 	// Code names the error for programs: a domain kind ("not_found", "quota_exceeded"),
-	// "rate_limited" for a requests_per_minute refusal, or what an HTTPError says
-	// ("method_not_allowed", "not_implemented").
+	// "rate_limited" for a requests_per_minute or login_attempts refusal, or what an
+	// HTTPError says ("method_not_allowed", "not_implemented").
 	Code string
 	// Message says what was wrong and what to do, and is safe to show: an internal
 	// error's is generic.
@@ -67,7 +67,7 @@ func Classify(err error) Class {
 		q := *qe
 		c.Quota = &q
 		switch q.Quota {
-		case "requests_per_minute":
+		case "requests_per_minute", "login_attempts":
 			c.Code = "rate_limited"
 			c.RetryAfter = retryAfterSeconds(q.RetryAfter)
 		case "spending_limit":

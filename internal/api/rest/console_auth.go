@@ -140,11 +140,23 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// consoleLogout clears both cookies. It needs the CSRF header, so that another site
-// cannot log the user out; a session is not needed (an expired one may log out too).
+// consoleLogout ends the user's sessions when the cookie holds a live one, and clears
+// both cookies. It needs the CSRF header, so that another site cannot log the user out;
+// a live session is not needed (an expired one may log out too).
 func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) error {
 	if !validCSRF(r) {
 		return domain.Errorf(domain.KindForbidden, msgCSRF)
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && strings.HasPrefix(c.Value, sessionPrefix) && s.opts.teams != nil {
+		// A dead session has nothing left to end (the cookies go anyway); an outage is
+		// reported, so that nobody believes a live session ended.
+		p, err := s.keys.Authenticate(r.Context(), c.Value)
+		if err == nil {
+			err = s.opts.teams.Logout(r.Context(), p)
+		}
+		if err != nil && !domain.IsKind(err, domain.KindUnauthorized) {
+			return err
+		}
 	}
 	secure := isTLS(r)
 	for _, c := range []*http.Cookie{

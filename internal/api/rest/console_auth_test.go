@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/fake"
 )
 
 const testSession = "ws_payload.signature"
@@ -20,7 +22,16 @@ const testSession = "ws_payload.signature"
 // testSession as a member of team_a.
 func consoleLoginHarness(t *testing.T) *harness {
 	t.Helper()
+	h, _ := consoleHarness(t)
+	return h
+}
+
+// consoleHarness is consoleLoginHarness with its fake team service, whose Logout
+// succeeds.
+func consoleHarness(t *testing.T) (*harness, *fake.Teams) {
+	t.Helper()
 	h, teams, _ := newTenancyHarness(t)
+	teams.LogoutFn = func(context.Context, domain.Principal) error { return nil }
 	teams.LoginFn = func(_ context.Context, email, password string) (*domain.Session, error) {
 		if email != "ada@example.com" || password != "right" {
 			return nil, domain.Errorf(domain.KindUnauthorized, "wrong email or password")
@@ -40,7 +51,7 @@ func consoleLoginHarness(t *testing.T) *harness {
 		}
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "session expired or invalid: log in again")
 	}
-	return h
+	return h, teams
 }
 
 // serveConsole sends r through the console session handler.
@@ -321,5 +332,35 @@ func TestCookieWebSocketOrigin(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Body)
 			}
 		})
+	}
+}
+
+// TestConsoleLogoutEndsSessions: logging out of the console ends the user's sessions
+// on the server, not only the cookies; a dead session just loses its cookies, and an
+// outage is reported rather than hidden.
+func TestConsoleLogoutEndsSessions(t *testing.T) {
+	h, teams := consoleHarness(t)
+	var ended []domain.Principal
+	var fail error
+	teams.LogoutFn = func(_ context.Context, p domain.Principal) error {
+		ended = append(ended, p)
+		return fail
+	}
+	logout := func(session string) edgetest.Result {
+		r := httptest.NewRequest("POST", "/console/logout", nil)
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: session})
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: "c"})
+		r.Header.Set(csrfHeader, "c")
+		return serveConsole(h, r)
+	}
+	if res := logout(testSession); res.Status != 204 || len(ended) != 1 || ended[0].UserID != "usr_1" {
+		t.Fatalf("live session logout: %d %s, ended %+v", res.Status, res.Body, ended)
+	}
+	if res := logout("ws_dead.session"); res.Status != 204 || len(ended) != 1 {
+		t.Errorf("dead session logout: %d %s, ended %+v", res.Status, res.Body, ended)
+	}
+	fail = errors.New("database is down")
+	if res := logout(testSession); res.Status != 500 {
+		t.Errorf("logout during an outage: %d %s, want 500", res.Status, res.Body)
 	}
 }

@@ -171,6 +171,7 @@ var routeTable = []route{
 	{"GET", "/v1/templates", false, (*Server).templates, ""},
 
 	{"POST", "/v1/auth/login", true, (*Server).login, ""},
+	{"POST", "/v1/auth/logout", false, (*Server).logout, ""},
 	{"GET", "/v1/me", false, (*Server).me, ""},
 	{"POST", "/v1/teams", false, (*Server).createTeam, "team.create"},
 	{"GET", "/v1/teams", false, (*Server).listTeams, ""},

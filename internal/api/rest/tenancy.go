@@ -55,6 +55,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logout ends every session of the calling session's user.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	p, ts, err := s.teamCall(r)
+	if err != nil {
+		return err
+	}
+	if err := ts.Logout(r.Context(), p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	p, ts, err := s.teamCall(r)
 	if err != nil {
@@ -190,7 +203,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	u, err := ts.UpdateUser(r.Context(), p, r.PathValue("id"), domain.UserPatch{Name: req.Name, Role: req.Role, Password: req.Password})
+	u, err := ts.UpdateUser(r.Context(), p, r.PathValue("id"), domain.UserPatch{Name: req.Name, Role: req.Role,
+		Password: req.Password, CurrentPassword: req.CurrentPassword})
 	if err != nil {
 		return err
 	}

@@ -117,6 +117,49 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// TestLoginThrottledPerAccount: the service's per-account refusal is a 429 with
+// Retry-After, like the per-address one.
+func TestLoginThrottledPerAccount(t *testing.T) {
+	h, teams, _ := newTenancyHarness(t)
+	teams.LoginFn = func(context.Context, string, string) (*domain.Session, error) {
+		return nil, &domain.Error{Kind: domain.KindQuotaExceeded, Message: "too many login attempts for this account",
+			Err: &domain.QuotaError{Quota: "login_attempts", Limit: 10, Used: 10, RetryAfter: 89500 * time.Millisecond}}
+	}
+	r := h.req("POST", "/v1/auth/login", `{"email":"a@b.c","password":"p"}`)
+	r.Header.Del("Authorization")
+	res := h.serve(r)
+	m := h.wantError(res, http.StatusTooManyRequests, "rate_limited", "")
+	if res.Header.Get("Retry-After") != "90" || m["retry_after"] != 90.0 || m["quota"] != "login_attempts" {
+		t.Errorf("per-account refusal: Retry-After %q, body %s", res.Header.Get("Retry-After"), res.Body)
+	}
+}
+
+// TestLogout: POST /v1/auth/logout ends the caller's sessions through the service.
+func TestLogout(t *testing.T) {
+	h, teams, _ := newTenancyHarness(t)
+	session := domain.Principal{TeamID: "team_a", UserID: "usr_1", Scopes: domain.RoleScopes(domain.RoleViewer)}
+	h.as(session)
+	var got []domain.Principal
+	teams.LogoutFn = func(_ context.Context, p domain.Principal) error {
+		got = append(got, p)
+		if p.KeyID != "" {
+			return domain.Errorf(domain.KindInvalid, "revoke the key instead")
+		}
+		return nil
+	}
+	if res := h.do("POST", "/v1/auth/logout", nil); res.Status != 204 || len(res.Body) != 0 {
+		t.Errorf("logout: %d %s", res.Status, res.Body)
+	}
+	if len(got) != 1 || got[0].UserID != "usr_1" {
+		t.Errorf("Logout called with %+v", got)
+	}
+	h.as(domain.Principal{TeamID: "team_a", KeyID: "key_1", Scopes: domain.RoleScopes(domain.RoleAdmin)})
+	h.wantError(h.do("POST", "/v1/auth/logout", nil), 400, "invalid", "")
+	r := h.req("POST", "/v1/auth/logout", "")
+	r.Header.Del("Authorization")
+	h.wantError(h.serve(r), 401, "unauthorized", "")
+}
+
 func TestMe(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -425,6 +468,7 @@ func TestUsers(t *testing.T) {
 		}{
 			{`{"role":"viewer"}`, domain.UserPatch{Role: ptr(domain.RoleViewer)}},
 			{`{"name":"Ada L.","password":"new secret"}`, domain.UserPatch{Name: ptr("Ada L."), Password: ptr("new secret")}},
+			{`{"password":"new secret","current_password":"old secret"}`, domain.UserPatch{Password: ptr("new secret"), CurrentPassword: ptr("old secret")}},
 			{`{}`, domain.UserPatch{}},
 		} {
 			res := h.do("PATCH", "/v1/users/usr_1", c.body)
@@ -434,6 +478,15 @@ func TestUsers(t *testing.T) {
 		}
 		h.wantError(h.do("PATCH", "/v1/users/usr_9", `{"role":"viewer"}`), 404, "not_found", "")
 		h.wantError(h.do("PATCH", "/v1/users/usr_1", `{"password":1}`), 400, "invalid", "password")
+		// The service's refusals of one's own password change: missing is 400, wrong 403.
+		teams.UpdateUserFn = func(context.Context, domain.Principal, string, domain.UserPatch) (*domain.User, error) {
+			return nil, domain.Invalid("current_password", "changing your own password needs current_password")
+		}
+		h.wantError(h.do("PATCH", "/v1/users/usr_1", `{"password":"new secret"}`), 400, "invalid", "current_password")
+		teams.UpdateUserFn = func(context.Context, domain.Principal, string, domain.UserPatch) (*domain.User, error) {
+			return nil, &domain.Error{Kind: domain.KindForbidden, Field: "current_password", Message: "current_password is wrong"}
+		}
+		h.wantError(h.do("PATCH", "/v1/users/usr_1", `{"password":"new secret","current_password":"x"}`), 403, "forbidden", "current_password")
 	})
 
 	t.Run("delete", func(t *testing.T) {

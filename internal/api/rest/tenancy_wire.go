@@ -73,6 +73,8 @@ type updateUserRequest struct {
 	Name     *string      `json:"name"`
 	Role     *domain.Role `json:"role"`
 	Password *string      `json:"password"`
+	// CurrentPassword must accompany Password when users change their own.
+	CurrentPassword *string `json:"current_password"`
 }
 
 type listUsersResponse struct {
