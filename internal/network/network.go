@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -30,9 +32,16 @@ type Config struct {
 	Name string
 	// Pool is the IPv4 prefix sandbox addresses come from (at most /29... /8).
 	Pool netip.Prefix
-	// DenyCIDRs are destinations sandboxes may never reach, even with internet on
-	// (default: link-local, which holds cloud metadata services).
+	// DenyCIDRs are destinations sandboxes may never reach, even with internet on.
+	// nil means DefaultDenyCIDRs; an empty non-nil list denies nothing extra. The
+	// node's own addresses need no entry: the input chain drops every connection a
+	// sandbox opens to the host, whatever the address.
 	DenyCIDRs []netip.Prefix
+	// DNS are the name servers sandboxes are given (the host's, see node.resolvConf):
+	// port 53 on them stays reachable for sandboxes with internet even when a deny
+	// entry covers them (cloud resolvers often sit in 10/8 or 169.254/16). nil means
+	// the non-loopback name servers of /etc/resolv.conf.
+	DNS []netip.Addr
 	// NetnsDir is where named network namespaces live (default /var/run/netns).
 	NetnsDir string
 	Log      *slog.Logger
@@ -71,7 +80,16 @@ func New(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("sandbox address pool %s: need an IPv4 prefix between /8 and /29", cfg.Pool)
 	}
 	if cfg.DenyCIDRs == nil {
-		cfg.DenyCIDRs = []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")}
+		cfg.DenyCIDRs = DefaultDenyCIDRs()
+	}
+	for i, p := range cfg.DenyCIDRs {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, fmt.Errorf("deny list entry %s: need an IPv4 prefix (IPv6 from sandboxes is dropped anyway)", p)
+		}
+		cfg.DenyCIDRs[i] = p.Masked()
+	}
+	if cfg.DNS == nil {
+		cfg.DNS = hostNameServers("/etc/resolv.conf")
 	}
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/var/run/netns"
@@ -159,22 +177,41 @@ func (m *Manager) Init(ctx context.Context) error {
 	return nil
 }
 
-// ruleset is the node's nftables table. Invariants: traffic from the pool to the host
-// is dropped unless it answers a connection the host opened; traffic between sandboxes
-// is dropped; only addresses in @internet are forwarded and masqueraded outwards.
+// ruleset is the node's nftables table. Invariants: a packet from a sandbox's veth must
+// carry that sandbox's own address (reverse-path check: no spoofed sources, so none of
+// the rules below can be dodged with a forged address); traffic from the pool to the
+// host is dropped unless it answers a connection the host opened; traffic between
+// sandboxes is dropped; the deny list is dropped even with internet on; only addresses
+// in @internet are forwarded and masqueraded outwards.
 func (m *Manager) ruleset() string {
 	pool := m.cfg.Pool.String()
-	var deny []string
+	var deny, dns []string
 	for _, p := range m.cfg.DenyCIDRs {
 		deny = append(deny, p.String())
 	}
+	for _, a := range m.cfg.DNS {
+		if a.Is4() {
+			dns = append(dns, a.String())
+		}
+	}
 	denyRule := ""
 	if len(deny) > 0 {
-		denyRule = fmt.Sprintf("\t\tip saddr %s ip daddr { %s } drop\n", pool, strings.Join(deny, ", "))
+		// The name servers sandboxes are given stay reachable on port 53 (for sandboxes
+		// with internet: the accept needs @internet) even inside a denied range.
+		if len(dns) > 0 {
+			set := strings.Join(dns, ", ")
+			denyRule = fmt.Sprintf("\t\tip saddr @internet ip daddr { %[1]s } udp dport 53 accept\n\t\tip saddr @internet ip daddr { %[1]s } tcp dport 53 accept\n", set)
+		}
+		denyRule += fmt.Sprintf("\t\tip saddr %s ip daddr { %s } drop\n", pool, strings.Join(deny, ", "))
 	}
 	return fmt.Sprintf(`table inet %[1]s {
 	set internet {
 		type ipv4_addr
+	}
+	chain antispoof {
+		type filter hook prerouting priority raw; policy accept;
+		iifname "wv*" ip saddr != %[2]s drop
+		iifname "wv*" fib saddr . iif oif missing drop
 	}
 	chain input {
 		type filter hook input priority filter; policy accept;
@@ -197,6 +234,111 @@ func (m *Manager) ruleset() string {
 	}
 }
 `, m.table(), pool, denyRule)
+}
+
+// DefaultDenyCIDRs is the deny list when none is configured: the places a sandbox with
+// internet access must still never reach. Private ranges (RFC 1918) hold the node's
+// neighbours, databases and caches; 100.64/10 (carrier-grade NAT) is where some clouds
+// keep their metadata service (100.100.100.200); 169.254/16 holds the common one;
+// 192.0.0/24 (IETF protocol assignments); multicast and the reserved and "this network"
+// ranges are never a legitimate destination. The benchmark range 198.18/15 is not in
+// it (the end-to-end tests' fake internet lives there).
+func DefaultDenyCIDRs() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+	} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}
+
+// ParseCIDRs parses a comma-separated deny list (--deny-cidr): prefixes or single
+// IPv4 addresses; "none" is the empty list.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	ps := []netip.Prefix{}
+	if strings.TrimSpace(s) == "none" {
+		return ps, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR prefix nor an address (want e.g. 10.0.0.0/8,203.0.113.7)", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !p.Addr().Is4() {
+			return nil, fmt.Errorf("%q: only IPv4 prefixes (sandboxes have no IPv6 egress at all)", f)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
+}
+
+// ServiceAddrs returns the IPv4 addresses of the hosts in service URLs (the node's
+// database and Redis), as /32 prefixes for the deny list: a sandbox must never reach
+// them, whatever range they are in. Empty URLs are skipped; a host that does not
+// resolve is an error (better to refuse to start than to run without the entry).
+func ServiceAddrs(ctx context.Context, urls ...string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, raw := range urls {
+		host := serviceHost(raw)
+		if host == "" {
+			continue
+		}
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s to keep it out of sandboxes' reach: %w", host, err)
+		}
+		for _, a := range addrs {
+			ps = append(ps, netip.PrefixFrom(a.Unmap(), 32))
+		}
+	}
+	return ps, nil
+}
+
+// serviceHost is the host of a database or Redis URL ("" when it has none, e.g. a
+// Unix socket).
+func serviceHost(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	h := u.Hostname()
+	if h == "" {
+		h = u.Query().Get("host") // postgres:///db?host=... (a socket directory or a host)
+	}
+	if strings.HasPrefix(h, "/") {
+		return ""
+	}
+	return h
+}
+
+// hostNameServers are the IPv4 name servers in a resolv.conf, loopback ones left out
+// (those are not what sandboxes get).
+func hostNameServers(path string) []netip.Addr {
+	b, _ := os.ReadFile(path)
+	out := []netip.Addr{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() && !a.IsLoopback() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Close removes the node's nftables table. Sandbox namespaces are left to Detach.

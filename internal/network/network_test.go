@@ -65,7 +65,8 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestRulesetPolicy(t *testing.T) {
-	m, _ := New(Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24")})
+	m, _ := New(Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24"),
+		DenyCIDRs: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")}, DNS: []netip.Addr{}})
 	rs := m.ruleset()
 	for _, want := range []string{
 		"table inet wtunit",

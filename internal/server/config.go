@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	NetworkName string
 	// SandboxCIDR is the pool sandbox addresses come from (WARREN_SANDBOX_CIDR).
 	SandboxCIDR netip.Prefix
+	// DenyCIDRs are destinations sandboxes never reach, internet or not (--deny-cidr,
+	// WARREN_DENY_CIDR: a comma-separated list replacing network.DefaultDenyCIDRs;
+	// "none" for no list). The database's and Redis's addresses are added to it.
+	DenyCIDRs []netip.Prefix
 	// Runtime is the default runtime: auto (the strongest this host can run: gVisor,
 	// else runc), gvisor or runc (WARREN_RUNTIME). Sandboxes may ask for another one
 	// that is available, or for a minimum isolation level.
@@ -155,6 +160,7 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
+	deny := fs.String("deny-cidr", env("WARREN_DENY_CIDR", ""), "comma-separated IPv4 prefixes sandboxes never reach, replacing the default (private ranges, 100.64/10, link-local, 192.0.0/24, multicast); \"none\" for none (WARREN_DENY_CIDR)")
 	fs.StringVar(&c.Runtime, "runtime", env("WARREN_RUNTIME", "auto"), "default runtime: auto, gvisor or runc (WARREN_RUNTIME)")
 	runtimes := fs.String("runtimes", env("WARREN_RUNTIMES", ""), "runtimes offered to requests, comma-separated, e.g. gvisor,runc (WARREN_RUNTIMES; default: only the default runtime)")
 	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
@@ -234,6 +240,11 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("--sandbox-cidr %q: %w", *cidr, err)
 	}
 	c.SandboxCIDR = p
+	if *deny != "" {
+		if c.DenyCIDRs, err = network.ParseCIDRs(*deny); err != nil {
+			return c, fmt.Errorf("--deny-cidr: %w", err)
+		}
+	}
 	if c.AgentPath == "" {
 		if exe, err := os.Executable(); err == nil {
 			c.AgentPath = filepath.Join(filepath.Dir(exe), "warren-agent")

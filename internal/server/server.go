@@ -90,7 +90,15 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return err
 	}
 
-	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, Log: log})
+	deny := c.DenyCIDRs
+	if deny == nil {
+		deny = network.DefaultDenyCIDRs()
+	}
+	services, err := network.ServiceAddrs(ctx, c.DatabaseURL, c.RedisURL)
+	if err != nil {
+		return err
+	}
+	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, DenyCIDRs: append(deny, services...), Log: log})
 	if err != nil {
 		return err
 	}
