@@ -1,0 +1,14 @@
+package gvisor
+
+import "testing"
+
+func TestGuestProcesses(t *testing.T) {
+	for _, c := range []struct {
+		max  int64
+		want uint64
+	}{{0, 0}, {-1, 0}, {1024, 328}, {256, 72}, {40, 8}} {
+		if got := guestProcesses(c.max); got != c.want {
+			t.Errorf("guestProcesses(%d) = %d, want %d", c.max, got, c.want)
+		}
+	}
+}
