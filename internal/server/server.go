@@ -215,6 +215,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go svc.RunSweeper(sweepCtx, c.SweepInterval)
+	go nd.RunConsoleTrimmer(sweepCtx, time.Second, node.DefaultConsoleLogMax)
 	meterDone := make(chan struct{})
 	go func() { defer close(meterDone); meter.Run(sweepCtx, svc.Running) }()
 	errc := make(chan error, 1)
