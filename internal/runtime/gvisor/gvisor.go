@@ -142,6 +142,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	if n := guestProcesses(spec.Limits.MaxProcesses); n > 0 {
 		sp.Process.Rlimits = append(sp.Process.Rlimits, oci.Rlimit{Type: "RLIMIT_NPROC", Hard: n, Soft: n})
 	}
+	sp.Mounts = append(sp.Mounts, diskTmp(spec.RootFS)...)
 	if err := oci.WriteBundle(bundle, sp); err != nil {
 		return h, err
 	}
@@ -180,20 +181,37 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	return h, nil
 }
 
+// diskTmp keeps /tmp on the sandbox's disk, as on runc. Left alone, runsc mounts a
+// tmpfs of its own at /tmp, sized by the host's memory and not by memory_mb: filling it
+// held the memory inside the sentry where the agent's OOM watchdog cannot free it, and
+// a 256 MiB sandbox writing 1 GiB there stopped answering while still "running". A
+// bind mount of the root file system's own /tmp puts those bytes under disk_mb instead
+// (ENOSPC when full). Nothing is mounted when the root file system has no /tmp.
+func diskTmp(rootfs string) []oci.Mount {
+	fi, err := os.Stat(filepath.Join(rootfs, "tmp"))
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	return []oci.Mount{{Destination: "/tmp", Type: "bind", Source: filepath.Join(rootfs, "tmp"),
+		Options: []string{"rbind", "rw", "nosuid", "nodev"}}}
+}
+
 // guestProcesses is the RLIMIT_NPROC a sandbox with a host pids limit of maxProcesses
 // gets (0: no limit). Measured with runsc 20240729 on systrap: 25 host tasks idle, +114
 // for 50 sleeping guest processes, +308 for 150 more, and the stubs are not given back
 // when the processes exit; threads share their process's stub. So (max - 40) / 3 guest
 // processes per user stay well under the host limit. RLIMIT_NPROC counts per user (and
 // counts threads): a bomb spread over several uids by the sandbox's root can still reach
-// the host limit and end its own sandbox, never more.
+// the host limit and end its own sandbox, never more. The agent's own threads count
+// against root's share, so the limit is never under 32: below max_processes ~136 a bomb
+// may still reach the host limit first and end the sandbox, as it did without this.
 func guestProcesses(maxProcesses int64) uint64 {
 	if maxProcesses <= 0 {
 		return 0
 	}
 	n := (maxProcesses - 40) / 3
-	if n < 8 {
-		n = 8
+	if n < 32 {
+		n = 32
 	}
 	return uint64(n)
 }
