@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -528,14 +529,15 @@ func probeHostDatabase(t *testing.T, e *env) string {
 	if len(reached) > 0 {
 		t.Errorf("the sandbox connected to database ports on the host: %v", reached)
 	}
-	return fmt.Sprintf("PostgreSQL/Redis ports %v unreachable on %d host targets", keys(ports), len(targets))
+	return fmt.Sprintf("PostgreSQL/Redis ports %v unreachable on %d host targets", sortedKeys(ports), len(targets))
 }
 
-func keys(m map[string]bool) []string {
+func sortedKeys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
 	}
+	sort.Strings(out)
 	return out
 }
 
