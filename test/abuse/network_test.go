@@ -246,8 +246,8 @@ func sandboxTries(t *testing.T, e *env, id, tag string, addrs []netip.Addr) map[
 	for _, a := range addrs {
 		list = append(list, `"`+a.String()+`"`)
 	}
-	src := fmt.Sprintf(`import socket
-for a in [%s]:
+	src := fmt.Sprintf(`import socket, threading
+def try_one(a):
     res = []
     try:
         c = socket.create_connection((a, 8080), timeout=1.5)
@@ -261,7 +261,9 @@ for a in [%s]:
         u.sendto(b"%s", (a, 8081)); res.append("udp-sent")
     except OSError as e:
         res.append("udp-" + type(e).__name__)
-    print(a + "=" + " ".join(res), flush=True)`, strings.Join(list, ", "), tag, tag)
+    print(a + "=" + " ".join(res), flush=True)
+ts = [threading.Thread(target=try_one, args=(a,)) for a in [%s]]
+[t.start() for t in ts]; [t.join() for t in ts]`, tag, tag, strings.Join(list, ", "))
 	r := rootExec(t, e, id, pyScript(src), 60)
 	res := sysResults(r.Stdout)
 	if len(res) < len(addrs) {
@@ -446,18 +448,26 @@ func probeHostServices(t *testing.T, e *env) string {
 	_, apiPort, _ := net.SplitHostPort(e.S.Listen)
 	_, proxyPort, _ := net.SplitHostPort(e.S.PListen)
 	var targets []string
-	addrs := append([]string{gw}, addrStrings(hostAddrs(t))...)
-	for i, a := range addrs {
-		targets = append(targets, net.JoinHostPort(a, fmt.Sprint(svc.port())), net.JoinHostPort(a, apiPort), net.JoinHostPort(a, proxyPort))
-		if i == 0 {
-			continue // the gateway is in the pool, whose sources the host's input drops: no control from the host
-		}
-		// Control from the host: the stand-in answers on this address.
+	addrs := []string{gw}
+	for _, a := range addrStrings(hostAddrs(t)) {
+		// Control from the host: the stand-in answers on this address. (An interface of
+		// another suite running meanwhile may vanish under us: such an address is left
+		// out, the host's own ones always answer.)
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(a, fmt.Sprint(svc.port())), 2*time.Second)
 		if err != nil {
-			t.Fatalf("control: the host cannot reach its own listener on %s: %v", a, err)
+			t.Logf("control: the host cannot reach its own listener on %s (left out): %v", a, err)
+			continue
 		}
 		c.Close()
+		addrs = append(addrs, a)
+	}
+	if len(addrs) < 3 { // the gateway, the lab's link and at least the host's own interface
+		t.Fatalf("too few host addresses to attack: %v", addrs)
+	}
+	// The gateway is in the pool, whose sources the host's input drops: it has no
+	// control from the host.
+	for _, a := range addrs {
+		targets = append(targets, net.JoinHostPort(a, fmt.Sprint(svc.port())), net.JoinHostPort(a, apiPort), net.JoinHostPort(a, proxyPort))
 	}
 	targets = append(targets, "127.0.0.1:"+apiPort)
 	if ll := hostIfLinkLocal(e, id); ll != "" {
@@ -594,12 +604,14 @@ func probeNeighbour(t *testing.T, e *env) string {
 	time.Sleep(200 * time.Millisecond)
 	rootExec(t, e, b, ": > /tmp/hits", 10)
 	a := e.Fresh(t, map[string]any{"internet": true})
-	r := rootExec(t, e, a, pyScript(fmt.Sprintf(`import socket
-for port in (8000, 22, 49983):
+	r := rootExec(t, e, a, pyScript(fmt.Sprintf(`import socket, threading
+def try_port(port):
     try:
-        socket.create_connection(("%[1]s", port), timeout=1.5).close(); print("tcp_%%d=ok" %% port)
+        socket.create_connection(("%[1]s", port), timeout=1.5).close(); print("tcp_%%d=ok" %% port, flush=True)
     except OSError as e:
-        print("tcp_%%d=%%s" %% (port, type(e).__name__))
+        print("tcp_%%d=%%s" %% (port, type(e).__name__), flush=True)
+ts = [threading.Thread(target=try_port, args=(p,)) for p in (8000, 22, 49983)]
+[t.start() for t in ts]; [t.join() for t in ts]
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(5):
     u.sendto(b"x", ("%[1]s", 8001))
