@@ -178,8 +178,10 @@ func (m *Manager) Init(ctx context.Context) error {
 }
 
 // ruleset is the node's nftables table. Invariants: a packet from a sandbox's veth must
-// carry that sandbox's own address (reverse-path check: no spoofed sources, so none of
-// the rules below can be dodged with a forged address); traffic from the pool to the
+// carry a source that is routed back through that veth, i.e. the sandbox's own address
+// (reverse-path check: no forged sources, so none of the rules below can be dodged with
+// one). The check names no pool: every node's table sees every node's "wv*" veths, and
+// another node's sandboxes pass it with their own addresses; traffic from the pool to the
 // host is dropped unless it answers a connection the host opened; traffic between
 // sandboxes is dropped; the deny list is dropped even with internet on; only addresses
 // in @internet are forwarded and masqueraded outwards.
@@ -210,7 +212,6 @@ func (m *Manager) ruleset() string {
 	}
 	chain antispoof {
 		type filter hook prerouting priority raw; policy accept;
-		iifname "wv*" ip saddr != %[2]s drop
 		iifname "wv*" fib saddr . iif oif missing drop
 	}
 	chain input {
