@@ -2,12 +2,16 @@ package network
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 func TestDefaultDenyList(t *testing.T) {
@@ -141,5 +145,39 @@ func TestHostNameServers(t *testing.T) {
 	got := hostNameServers(p)
 	if len(got) != 1 || got[0].String() != "10.255.255.53" {
 		t.Errorf("hostNameServers: %v", got)
+	}
+}
+
+// TestTwoNodesReal runs two nodes' tables on one host, as the test suites do: each node's
+// sandboxes must still answer the host while the other node's table is installed (every
+// table sees every node's "wv*" veths).
+func TestTwoNodesReal(t *testing.T) {
+	testenv.NeedsRoot(t, "network namespaces and nftables")
+	for _, tool := range []string{"ip", "nft", "ping"} {
+		testenv.NeedsTool(t, tool)
+	}
+	ctx := context.Background()
+	var addrs []string
+	for i, pool := range []string{"10.241.0.0/24", "10.242.0.0/24"} {
+		m, err := New(Config{Name: fmt.Sprintf("wtnode%d", i), Pool: netip.MustParsePrefix(pool), DNS: []netip.Addr{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		id := fmt.Sprintf("twonodes%012d", i)
+		a, err := m.Attach(ctx, id, 1, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Detach(ctx, id, 1) })
+		addrs = append(addrs, a.Address.String())
+	}
+	for _, a := range addrs {
+		if out, err := exec.Command("ping", "-c1", "-W2", a).CombinedOutput(); err != nil {
+			t.Errorf("the host cannot reach sandbox %s with both nodes' tables installed: %v %s", a, err, out)
+		}
 	}
 }
