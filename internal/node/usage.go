@@ -56,9 +56,9 @@ func (n *Node) ReadUsage(ctx context.Context, id string, h *runtime.Handle) (Usa
 		if err != nil {
 			return Usage{}, fmt.Errorf("reading the runtime accounting of sandbox %s: %w", id, err)
 		}
-		// The gVisor driver reads a missing cgroup as zeros; a sandbox that exists has
-		// at least some memory charged, so all zeros means its accounting is gone and
-		// must not be taken for a counter reset.
+		// A driver may read a missing cgroup as zeros; a sandbox that exists has at
+		// least some memory charged, so all zeros means its accounting is gone and must
+		// not be taken for a counter reset.
 		if st.CPUSeconds == 0 && st.MemoryBytes == 0 && st.PIDs == 0 {
 			return Usage{}, domain.Errorf(domain.KindNotFound, "sandbox %q has no runtime accounting (its cgroup is gone)", id)
 		}

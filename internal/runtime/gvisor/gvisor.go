@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/warren-sh/warren/internal/logkey"
@@ -294,7 +295,7 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 		// kill what we know of and clear the state files below.
 		errs = append(errs, err)
 		if h.PID > 0 && alive(h.PID) {
-			_ = syscallKill(h.PID)
+			_ = syscall.Kill(h.PID, syscall.SIGKILL)
 		}
 	}
 	d.log.Debug("runsc delete done", logkey.SandboxID, h.ID, "took", time.Since(t0))
@@ -303,12 +304,12 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 	for _, m := range matches {
 		_ = os.RemoveAll(m)
 	}
-	if err := removeCgroups(d.cfg.CgroupParent, h.ID); err != nil {
+	if err := oci.RemoveCgroups(d.cfg.CgroupParent, h.ID); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		// Report failure only if something is really left behind.
-		if st, err := d.Status(ctx, h); err == nil && st == runtime.StatusGone && cgroupsGone(d.cfg.CgroupParent, h.ID) {
+		if st, err := d.Status(ctx, h); err == nil && st == runtime.StatusGone && oci.CgroupsGone(d.cfg.CgroupParent, h.ID) {
 			return nil
 		}
 		return errors.Join(errs...)
@@ -320,7 +321,7 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 // process of the sandbox lives inside it, and the gofer exits with it.
 func (d *Driver) Kill(ctx context.Context, h runtime.Handle) error {
 	if h.PID > 0 && alive(h.PID) && d.ownsPID(h) {
-		return syscallKill(h.PID)
+		return syscall.Kill(h.PID, syscall.SIGKILL)
 	}
 	return nil
 }
@@ -344,67 +345,12 @@ func (d *Driver) List(ctx context.Context) ([]string, error) {
 // Stats implements runtime.StatsReader from the sandbox's cgroups. MemoryLimit is the
 // guest limit (memory_mb), not the host cgroup's, which has headroom above it.
 func (d *Driver) Stats(ctx context.Context, h runtime.Handle) (runtime.Stats, error) {
-	st, err := readCgroupStats(d.cfg.CgroupParent, h.ID)
+	st, err := oci.ReadCgroupStats(d.cfg.CgroupParent, h.ID)
 	if v, perr := strconv.ParseInt(h.Data[dataMemoryLimit], 10, 64); perr == nil && v > 0 {
 		st.MemoryLimit = v
 	}
 	return st, err
 }
 
-var cgroupRoot = "/sys/fs/cgroup"
-
-func removeCgroups(parent, id string) error {
-	ctrls, err := os.ReadDir(cgroupRoot)
-	if err != nil {
-		return nil
-	}
-	var errs []error
-	for _, c := range ctrls {
-		dir := filepath.Join(cgroupRoot, c.Name(), oci.CgroupPath(parent, id))
-		if _, err := os.Stat(dir); err != nil {
-			continue
-		}
-		// Children first (runsc may nest), then the sandbox's own directory. rmdir of a
-		// cgroup with live tasks fails with EBUSY; retry briefly while they exit.
-		var last error
-		for try := 0; try < 50; try++ {
-			last = rmdirTree(dir)
-			if last == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if last != nil {
-			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, last))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func rmdirTree(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	if err := syscallRmdir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-func cgroupsGone(parent, id string) bool {
-	ctrls, _ := os.ReadDir(cgroupRoot)
-	for _, c := range ctrls {
-		if _, err := os.Stat(filepath.Join(cgroupRoot, c.Name(), oci.CgroupPath(parent, id))); err == nil {
-			return false
-		}
-	}
-	return true
-}
+// Cleanup removes the node's (empty) parent cgroups. Call it when no sandbox is left.
+func (d *Driver) Cleanup() { oci.RemoveParentCgroups(d.cfg.CgroupParent) }

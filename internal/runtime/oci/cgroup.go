@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -123,7 +124,8 @@ func readInt(path string) (int64, bool) {
 }
 
 // ReadCgroupStats reads the sandbox's cgroup v1 accounting (the layout on our hosts).
-// It fails when the sandbox has no cgroup.
+// A sandbox with no cgroup left (gone, or never started here) is KindNotFound: its
+// counters can no longer be read, which callers must not take for a reset to zero.
 func ReadCgroupStats(parent, id string) (runtime.Stats, error) {
 	var st runtime.Stats
 	p := CgroupPath(parent, id)
@@ -141,7 +143,7 @@ func ReadCgroupStats(parent, id string) (runtime.Stats, error) {
 		st.PIDs, ok = v, true
 	}
 	if !ok {
-		return st, fmt.Errorf("sandbox %s has no cgroup under %s", id, CgroupRoot)
+		return st, domain.Errorf(domain.KindNotFound, "sandbox %s has no cgroup under %s", id, CgroupRoot)
 	}
 	return st, nil
 }
