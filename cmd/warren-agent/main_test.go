@@ -39,20 +39,20 @@ func goList(t *testing.T, args ...string) []string {
 }
 
 // TestDeps keeps the in-sandbox agent small and free of server code: the binary may
-// only use Warren's agent and generated envd packages and the log key constants
-// (internal/logkey, which imports nothing), and the agent package may use nothing else
-// from internal/.
+// only use Warren's agent and generated envd packages, the log key constants and the
+// version constants (internal/logkey and internal/version, which import nothing), and
+// the agent package may use nothing else from internal/.
 func TestDeps(t *testing.T) {
 	allowed := func(pkg string, self string) bool {
 		rel := strings.TrimPrefix(pkg, module)
 		return pkg == self ||
 			rel == "internal/agent" || strings.HasPrefix(rel, "internal/agent/") ||
-			strings.HasPrefix(rel, "internal/envdpb/") || rel == "internal/logkey"
+			strings.HasPrefix(rel, "internal/envdpb/") || rel == "internal/logkey" || rel == "internal/version"
 	}
 	for _, target := range []string{module + "cmd/warren-agent", module + "internal/agent/..."} {
 		for _, dep := range goList(t, "-deps", target) {
 			if strings.HasPrefix(dep, module) && !allowed(dep, module+"cmd/warren-agent") {
-				t.Errorf("%s depends on %s: the agent may only import internal/agent/..., internal/envdpb/... and internal/logkey", target, dep)
+				t.Errorf("%s depends on %s: the agent may only import internal/agent/..., internal/envdpb/..., internal/logkey and internal/version", target, dep)
 			}
 			for _, heavy := range []string{"modernc.org/", "github.com/vishvananda/", "database/sql"} {
 				if strings.HasPrefix(dep, heavy) {
@@ -60,6 +60,10 @@ func TestDeps(t *testing.T) {
 				}
 			}
 		}
+	}
+	// internal/version is shared with the server, so it must stay a leaf.
+	if imps := goList(t, "-f", `{{join .Imports " "}}`, module+"internal/version"); len(imps) > 0 {
+		t.Errorf("internal/version imports %v; it must import nothing", imps)
 	}
 	// The reaper owns every wait(2) on children; os/exec's Wait would race it.
 	for _, imp := range goList(t, "-f", `{{join .Imports " "}}`, module+"internal/agent/...") {

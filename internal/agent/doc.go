@@ -16,11 +16,14 @@
 // extended attributes named "user.e2b.<key>" on the file.
 //
 // The package imports nothing from Warren except the generated envd protobuf code and
-// the log key constants (logkey), so
+// the log key and version constants (logkey, version), so
 // the agent binary stays small and free of server code (see the deps test in
 // cmd/warren-agent).
 package agent
 
+import "github.com/warren-sh/warren/internal/version"
+
 // Version is the envd protocol version this agent implements. The control plane
-// reports it to SDKs as envdVersion, which gates SDK features (see docs/e2b-protocol.md §5).
-const Version = "0.6.13"
+// reports the same constant (package version) to SDKs as envdVersion, which gates SDK
+// features (see docs/e2b-protocol.md §5).
+const Version = version.Envd

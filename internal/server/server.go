@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/warren-sh/warren/internal/agent"
 	"github.com/warren-sh/warren/internal/api/e2b"
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
@@ -29,6 +28,7 @@ import (
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/version"
 	"github.com/warren-sh/warren/web"
 )
 
@@ -185,7 +185,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	// and the web console: its session routes, and its pages and assets on everything
 	// else.
 	top := http.NewServeMux()
-	e2b.New(svc, keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: agent.Version,
+	e2b.New(svc, keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: version.Envd,
 		Audit: keys.Record, RateLimit: limit}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
