@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,9 +20,6 @@ import (
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/runtime"
 )
-
-// AgentPort is the port warren-agent listens on inside every sandbox (envd's port).
-const AgentPort = 49983
 
 // Config configures a Node.
 type Config struct {
@@ -141,8 +139,18 @@ func (n *Node) driverOf(h *runtime.Handle) runtime.Driver {
 	return n.cfg.Driver
 }
 
-// Network is the node's network manager.
-func (n *Node) Network() *network.Manager { return n.cfg.Network }
+// Slots is the number of address slots (sandboxes at once) of the node's network.
+func (n *Node) Slots() int { return n.cfg.Network.Slots() }
+
+// Reattach restores what a restart of the server rebuilt without a sandbox that survived
+// it: the nftables table is made afresh at start, so an internet-enabled sandbox's
+// address is put back in its internet set.
+func (n *Node) Reattach(ctx context.Context, slot int, internet bool) error {
+	if !internet {
+		return nil
+	}
+	return n.cfg.Network.Allow(ctx, slot, true)
+}
 
 // AgentConfig is what warren-agent reads from WARREN_AGENT_CONFIG.
 type AgentConfig struct {
@@ -159,8 +167,8 @@ type AgentConfig struct {
 	MemoryLimitBytes int64 `json:"memory_limit_bytes,omitempty"`
 }
 
-// StartSpec is one sandbox to start.
-type StartSpec struct {
+// startSpec is one sandbox to start.
+type startSpec struct {
 	ID string
 	// Runtime names the driver ("" = the node's default).
 	Runtime  string
@@ -171,16 +179,31 @@ type StartSpec struct {
 	Agent    AgentConfig
 }
 
-// Started is a running sandbox.
-type Started struct {
+// started is a running sandbox.
+type started struct {
 	Handle  runtime.Handle
 	Address string
 }
 
 func (n *Node) sandboxDir(id string) string { return filepath.Join(n.cfg.Dir, id) }
 
-// Start prepares and starts a sandbox. On error nothing of it is left.
-func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
+// Start prepares and starts the sandbox sb (its id, runtime, slot, limits, internet
+// access, access token and env) on tpl's root filesystem, and returns the driver's
+// handle and the sandbox's address. warren-agent runs as "user" by default, named
+// after the sandbox, and starts tpl's start command. On error nothing of it is left.
+func (n *Node) Start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
+	st, err := n.start(ctx, startSpec{
+		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Limits: sb.Limits,
+		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
+	})
+	if err != nil {
+		return runtime.Handle{}, "", err
+	}
+	return st.Handle, st.Address, nil
+}
+
+// start prepares and starts a sandbox. On error nothing of it is left.
+func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	dir := n.sandboxDir(s.ID)
 	defer func() {
 		if err != nil {
@@ -228,7 +251,7 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 	if err := os.WriteFile(resolv, resolvConf(), 0o644); err != nil {
 		return nil, err
 	}
-	s.Agent.Listen = fmt.Sprintf(":%d", AgentPort)
+	s.Agent.Listen = fmt.Sprintf(":%d", runtime.AgentPort)
 	if s.Limits.MemoryMB > 0 && !drv.Capabilities().PerProcessOOM {
 		s.Agent.MemoryLimitBytes = s.Limits.MemoryMB << 20
 	}
@@ -251,13 +274,13 @@ func (n *Node) Start(ctx context.Context, s StartSpec) (_ *Started, err error) {
 		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
 	}
 	n.log.Debug("sandbox started", "sandbox", s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
-	return &Started{Handle: h, Address: nr.a.Address.String()}, nil
+	return &started{Handle: h, Address: nr.a.Address.String()}, nil
 }
 
 // prepareRootFS mounts the sandbox's root filesystem at dir/rootfs: an overlay of the
 // template (or, for a user-namespaced driver, its uid-shifted copy) below the sandbox's
 // writable layer, which lives on a disk of limits.disk_mb when that is set.
-func (n *Node) prepareRootFS(ctx context.Context, s StartSpec, dir string) (string, error) {
+func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (string, error) {
 	lower, layer := s.RootFS, dir
 	rootUID, rootGID := 0, 0
 	drv, _ := n.DriverFor(s.Runtime)
@@ -394,3 +417,9 @@ func (n *Node) StopOrphan(ctx context.Context, id string) error {
 
 // LogPath is the file the sandbox's console (its agent's log) is written to.
 func (n *Node) LogPath(id string) string { return filepath.Join(n.sandboxDir(id), "console.log") }
+
+// OpenLog opens the sandbox's console log for reading from its start. A sandbox that
+// has not written it yet (or was removed) is an error satisfying
+// errors.Is(err, fs.ErrNotExist). Reading the open log past its end returns io.EOF until
+// more is written, and goes on working after the sandbox's directory is removed.
+func (n *Node) OpenLog(id string) (io.ReadCloser, error) { return os.Open(n.LogPath(id)) }

@@ -66,7 +66,7 @@ func TestStartStopDisk(t *testing.T) {
 	}})
 	lower := t.TempDir()
 	id := domain.NewID(20)
-	st, err := n.Start(context.Background(), StartSpec{ID: id, Slot: 3, RootFS: lower, Limits: domain.Limits{DiskMB: 64}})
+	st, err := n.start(context.Background(), startSpec{ID: id, Slot: 3, RootFS: lower, Limits: domain.Limits{DiskMB: 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func BenchmarkStart(b *testing.B) {
 		for k, disk := range []int64{0, 2048} {
 			id := domain.NewID(20)
 			t0 := time.Now()
-			st, err := n.Start(context.Background(), StartSpec{ID: id, Slot: 1, RootFS: lower, Limits: domain.Limits{DiskMB: disk}})
+			st, err := n.start(context.Background(), startSpec{ID: id, Slot: 1, RootFS: lower, Limits: domain.Limits{DiskMB: disk}})
 			took[k] += time.Since(t0)
 			if err != nil {
 				b.Fatal(err)

@@ -45,7 +45,7 @@ func TestReadUsageGVisor(t *testing.T) {
 	}
 	id := domain.NewID(20)
 	const slot = 5
-	st, err := n.Start(ctx, StartSpec{ID: id, Slot: slot, RootFS: rootfs,
+	st, err := n.start(ctx, startSpec{ID: id, Slot: slot, RootFS: rootfs,
 		Limits: domain.Limits{CPUCores: 1, MemoryMB: 256, DiskMB: 64, MaxProcesses: 256}})
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,9 @@ type Spec struct {
 // AgentMountPath is where every driver places warren-agent inside the sandbox.
 const AgentMountPath = "/.warren/warren-agent"
 
+// AgentPort is the port warren-agent listens on inside every sandbox (envd's port).
+const AgentPort = 49983
+
 // Status is what a driver knows about a sandbox.
 type Status int
 

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -81,8 +82,8 @@ func (s *Service) Logs(ctx context.Context, p domain.Principal, id string, q dom
 	if sb.State.Terminal() {
 		return []domain.LogEntry{}, nil
 	}
-	f, err := os.Open(s.cfg.Node.LogPath(id))
-	if os.IsNotExist(err) {
+	f, err := s.cfg.Node.OpenLog(id)
+	if errors.Is(err, fs.ErrNotExist) {
 		return []domain.LogEntry{}, nil
 	}
 	if err != nil {

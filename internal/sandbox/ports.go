@@ -11,7 +11,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime"
 )
 
 var _ domain.PortLister = (*Service)(nil)
@@ -51,7 +51,7 @@ func listeningPorts(table []byte) []int {
 			continue
 		}
 		port, err := strconv.ParseUint(hexPort, 16, 16)
-		if err != nil || port == 0 || port == node.AgentPort {
+		if err != nil || port == 0 || port == runtime.AgentPort {
 			continue
 		}
 		if !slices.Contains(ports, int(port)) {

@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
-	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -68,18 +64,17 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 		case !domain.IsKind(err, domain.KindNotFound): // a template that is gone declares nothing
 			return rep, fmt.Errorf("reading template %s of sandbox %s: %w", sb.TemplateID, sb.ID, err)
 		}
-		agent := agentclient.New(net.JoinHostPort(sb.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
+		agent := s.cfg.dial(sb.Address, sb.AccessToken)
 		if s.alive(ctx, h, agent) {
-			if sb.Internet {
-				if err := s.cfg.Node.Network().Allow(ctx, sb.Slot, true); err != nil {
-					s.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
-				}
+			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
+				s.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
 			}
 			s.track(sb, agent, private)
 			rep.Reattached++
 			s.log.Info("re-attached sandbox", "sandbox", sb.ID)
 			continue
 		}
+		agent.Close()
 		s.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
 		rep.Reaped++
 	}
@@ -88,7 +83,7 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 	return rep, err
 }
 
-func (s *Service) alive(ctx context.Context, h runtime.Handle, agent *agentclient.Client) bool {
+func (s *Service) alive(ctx context.Context, h runtime.Handle, agent agent) bool {
 	drv, ok := s.cfg.Node.DriverFor(h.Driver)
 	if !ok {
 		return false // started by a runtime this server no longer offers

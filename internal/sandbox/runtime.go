@@ -21,7 +21,7 @@ var isolationLevels = map[string]runtime.Isolation{
 // more (to recover and tear down sandboxes of runtimes no longer offered).
 func (s *Service) enabledDrivers() []runtime.Driver {
 	if len(s.cfg.Runtimes) == 0 {
-		return []runtime.Driver{s.cfg.Node.Driver()}
+		return s.cfg.Node.Drivers()[:1] // the default
 	}
 	var out []runtime.Driver
 	for _, d := range s.cfg.Node.Drivers() {
@@ -102,7 +102,7 @@ func (s *Service) pickRuntime(team *domain.Team, name, minIso string) (runtime.D
 		}
 		return d, nil
 	}
-	def := s.cfg.Node.Driver()
+	def := s.cfg.Node.Drivers()[0] // the default
 	defAllowed := find(allowed, def.Capabilities().Name) != nil
 	if defAllowed && def.Capabilities().Isolation >= min {
 		return def, nil

@@ -1,63 +1,26 @@
 package sandbox
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/network"
-	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
-)
-
-// fakeDriver is a runtime.Driver that only has capabilities.
-type fakeDriver struct{ caps runtime.Capabilities }
-
-func (f fakeDriver) Capabilities() runtime.Capabilities { return f.caps }
-func (f fakeDriver) Start(context.Context, runtime.Spec) (runtime.Handle, error) {
-	return runtime.Handle{}, nil
-}
-func (f fakeDriver) Status(context.Context, runtime.Handle) (runtime.Status, error) {
-	return runtime.StatusGone, nil
-}
-func (f fakeDriver) Destroy(context.Context, runtime.Handle) error { return nil }
-func (f fakeDriver) List(context.Context) ([]string, error)        { return nil, nil }
-
-var (
-	gvisorFake = fakeDriver{runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox}}
-	runcFake   = fakeDriver{runtime.Capabilities{Name: "runc", Isolation: runtime.IsolationContainer}}
 )
 
 // serviceWith returns a service whose node holds def and others and which offers
 // def and the drivers named in enabled.
-func serviceWith(t *testing.T, enabled []string, def runtime.Driver, others ...runtime.Driver) *Service {
-	t.Helper()
-	dir := t.TempDir()
-	agent := filepath.Join(dir, "warren-agent")
-	os.WriteFile(agent, []byte("#!/bin/true\n"), 0o755)
-	netm, err := network.New(network.Config{Name: "wtunit"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ds []runtime.Driver
-	ds = append(ds, others...)
-	nd, err := node.New(node.Config{Dir: filepath.Join(dir, "sandboxes"), AgentPath: agent, Driver: def, Drivers: ds, Network: netm})
-	if err != nil {
-		t.Fatal(err)
-	}
+func serviceWith(enabled []string, def runtime.Driver, others ...runtime.Driver) *Service {
 	if len(enabled) > 0 {
 		enabled = append([]string{def.Capabilities().Name}, enabled...)
 	}
-	return &Service{cfg: Config{Node: nd, Runtimes: enabled}}
+	return &Service{cfg: Config{Node: &fakeNode{drivers: append([]runtime.Driver{def}, others...)}, Runtimes: enabled}}
 }
 
 func TestPickRuntime(t *testing.T) {
-	both := serviceWith(t, []string{"runc"}, gvisorFake, runcFake)
-	gvisorOnly := serviceWith(t, nil, gvisorFake, runcFake) // runc on the host, not enabled
-	runcOnly := serviceWith(t, nil, runcFake)
+	both := serviceWith([]string{"runc"}, gvisorFake, runcFake)
+	gvisorOnly := serviceWith(nil, gvisorFake, runcFake) // runc on the host, not enabled
+	runcOnly := serviceWith(nil, runcFake)
 	anyTeam := &domain.Team{ID: "t1"}
 	gvisorTeam := &domain.Team{ID: "t2", AllowedRuntimes: []string{"gvisor"}}
 	runcTeam := &domain.Team{ID: "t3", AllowedRuntimes: []string{"runc"}}
@@ -75,8 +38,8 @@ func TestPickRuntime(t *testing.T) {
 		{"ask gvisor", both, anyTeam, "gvisor", "sandbox", "gvisor", 0, "", ""},
 		{"unknown runtime", both, anyTeam, "firecracker", "", "", domain.KindInvalid, "runtime", "not enabled on this server; enabled: gvisor, runc"},
 		{"runc below min", both, anyTeam, "runc", "sandbox", "", domain.KindInvalid, "min_isolation", "less than"},
-		{"default too weak, stronger exists", serviceWith(t, []string{"gvisor"}, runcFake, gvisorFake), anyTeam, "", "sandbox", "gvisor", 0, "", ""},
-		{"default too weak, stronger not enabled", serviceWith(t, nil, runcFake, gvisorFake), anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
+		{"default too weak, stronger exists", serviceWith([]string{"gvisor"}, runcFake, gvisorFake), anyTeam, "", "sandbox", "gvisor", 0, "", ""},
+		{"default too weak, stronger not enabled", serviceWith(nil, runcFake, gvisorFake), anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
 		{"nothing strong enough", runcOnly, anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
 		{"microvm names what is missing", both, anyTeam, "", "microvm", "", domain.KindInvalid, "min_isolation", "hardware virtualization"},
 		{"bad level", both, anyTeam, "", "vm", "", domain.KindInvalid, "min_isolation", "container, sandbox or microvm"},
@@ -92,7 +55,7 @@ func TestPickRuntime(t *testing.T) {
 		{"team limited to runc may name it", both, runcTeam, "runc", "", "runc", 0, "", ""},
 		{"team limited to runc is never silently given it", both, runcTeam, "", "", "", domain.KindForbidden, "", "may not use this server's default runtime gvisor"},
 		{"team limited to runc, min container", both, runcTeam, "", "container", "", domain.KindForbidden, "", "name one of its runtimes"},
-		{"team limited to gvisor on a runc default gets the stronger", serviceWith(t, []string{"gvisor"}, runcFake, gvisorFake), gvisorTeam, "", "", "gvisor", 0, "", ""},
+		{"team limited to gvisor on a runc default gets the stronger", serviceWith([]string{"gvisor"}, runcFake, gvisorFake), gvisorTeam, "", "", "gvisor", 0, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,23 +13,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
 // Config configures the Service.
 type Config struct {
-	Store domain.Store
-	Node  *node.Node
+	Store Store
+	Node  Node
 	// DefaultTimeout is a sandbox's lifetime when the request gives none (300 s).
 	DefaultTimeout time.Duration
 	// MaxTimeout caps requested lifetimes (24 h).
@@ -52,14 +48,9 @@ type Config struct {
 	Runtimes []string
 	Now      func() time.Time
 	Log      *slog.Logger
-}
 
-// Meter records a sandbox's resource use (package metering).
-type Meter interface {
-	// Begin starts metering a sandbox that just started running.
-	Begin(ctx context.Context, sb *domain.Sandbox) error
-	// End takes a last reading (while the sandbox still exists) and closes its record.
-	End(ctx context.Context, sb *domain.Sandbox, at time.Time) error
+	// dial connects to a sandbox's agent (dialAgent; tests give a fake).
+	dial func(address, token string) agent
 }
 
 // Service implements domain.SandboxService.
@@ -81,7 +72,7 @@ type Service struct {
 
 type liveSandbox struct {
 	sb    *domain.Sandbox
-	agent *agentclient.Client
+	agent agent
 	// privatePorts are the template's private ports, which the proxy opens only with a
 	// token (see Route).
 	privatePorts []int
@@ -100,7 +91,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Node == nil {
 		return nil, errors.New("sandbox: Store and Node are required")
 	}
-	if def := cfg.Node.Driver().Capabilities().Name; len(cfg.Runtimes) > 0 && !slices.Contains(cfg.Runtimes, def) {
+	if def := cfg.Node.Drivers()[0].Capabilities().Name; len(cfg.Runtimes) > 0 && !slices.Contains(cfg.Runtimes, def) {
 		return nil, fmt.Errorf("sandbox: the default runtime %s is not among the enabled runtimes %s", def, strings.Join(cfg.Runtimes, ","))
 	}
 	for _, name := range cfg.Runtimes {
@@ -125,6 +116,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.dial == nil {
+		cfg.dial = dialAgent
 	}
 	return &Service{
 		cfg: cfg, log: cfg.Log.With("subsystem", "sandbox"),
@@ -156,7 +150,7 @@ func (s *Service) allocSlot(ctx context.Context) (int, error) {
 	// Round robin from the last slot given out: an address is reused as late as
 	// possible, so nothing that still remembers a killed sandbox's address (a client's
 	// keep-alive connection, a neighbour entry) meets its successor.
-	n := s.cfg.Node.Network().Slots()
+	n := s.cfg.Node.Slots()
 	for k := 0; k < n; k++ {
 		i := (s.nextSlot + k) % n
 		if !taken[i] {
@@ -249,14 +243,11 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	// Starting must finish (or clean up) even if the client goes away mid-way.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
 	defer cancel()
-	started, err := s.cfg.Node.Start(sctx, node.StartSpec{
-		ID: sb.ID, Runtime: sb.RuntimeName, Slot: slot, RootFS: tpl.RootFS, Internet: internet, Limits: limits,
-		Agent: node.AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
-	})
+	h, addr, err := s.cfg.Node.Start(sctx, sb, tpl)
 	if err == nil {
-		sb.RuntimeHandle, _ = json.Marshal(started.Handle)
-		sb.Address = started.Address
-		agent := agentclient.New(net.JoinHostPort(started.Address, strconv.Itoa(node.AgentPort)), sb.AccessToken)
+		sb.RuntimeHandle, _ = json.Marshal(h)
+		sb.Address = addr
+		agent := s.cfg.dial(addr, sb.AccessToken)
 		tReady := time.Now()
 		err = agent.WaitReady(sctx)
 		if err == nil && tpl.ReadyPort > 0 {
@@ -264,7 +255,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		}
 		s.log.Debug("agent ready", "sandbox", sb.ID, "wait", time.Since(tReady), "since_create", time.Since(now))
 		if err != nil {
-			h := started.Handle
+			agent.Close()
 			_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, slot, &h)
 		} else {
 			return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
@@ -280,11 +271,12 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	return nil, domain.Errorf(domain.KindUnavailable, "sandbox %s could not be started; retry, and if it keeps failing, ask the operator to look it up in the server log and run 'warren doctor'", sb.ID)
 }
 
-func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agentclient.Client, privatePorts []int) (*domain.Sandbox, error) {
+func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent agent, privatePorts []int) (*domain.Sandbox, error) {
 	sb.State, sb.StartedAt = domain.StateRunning, s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); err != nil {
 		var h runtime.Handle
 		_ = json.Unmarshal(sb.RuntimeHandle, &h)
+		agent.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, fmt.Errorf("recording started sandbox: %w", err)
 	}
@@ -299,7 +291,7 @@ func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *ag
 }
 
 // track registers a running sandbox and arms its timeout.
-func (s *Service) track(sb *domain.Sandbox, agent *agentclient.Client, privatePorts []int) {
+func (s *Service) track(sb *domain.Sandbox, agent agent, privatePorts []int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ls := &liveSandbox{sb: sb, agent: agent, privatePorts: privatePorts}
@@ -448,7 +440,7 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 // agentFor returns the agent of a running sandbox of the principal's team.
 // Reading files needs sandboxes:read; everything that changes or runs needs
 // sandboxes:write.
-func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (*agentclient.Client, error) {
+func (s *Service) agentFor(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (agent, error) {
 	ls, err := s.liveFor(ctx, p, id, scope)
 	if err != nil {
 		return nil, err

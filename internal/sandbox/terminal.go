@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -87,7 +87,7 @@ func (s *Service) FollowLogs(ctx context.Context, p domain.Principal, id string,
 	if sb.State.Terminal() {
 		return nil
 	}
-	t := &logTail{path: s.cfg.Node.LogPath(id)}
+	t := &logTail{open: func() (io.ReadCloser, error) { return s.cfg.Node.OpenLog(id) }}
 	defer t.close()
 	emit := func(line []byte) error {
 		e, ok := parseLogLine(line)
@@ -138,8 +138,10 @@ func (s *Service) running(id string) bool {
 
 // logTail reads a growing file line by line.
 type logTail struct {
-	path    string
-	f       *os.File
+	// open opens the file from its start; an error satisfying errors.Is(err,
+	// fs.ErrNotExist) means it is not there yet.
+	open    func() (io.ReadCloser, error)
+	f       io.ReadCloser
 	partial []byte // a line whose newline has not been written yet
 }
 
@@ -147,8 +149,8 @@ type logTail struct {
 // that does not exist yet has no lines.
 func (t *logTail) readLines(emit func([]byte) error) error {
 	if t.f == nil {
-		f, err := os.Open(t.path)
-		if errors.Is(err, os.ErrNotExist) {
+		f, err := t.open()
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,7 +14,7 @@ import (
 // that appears late is picked up; a line without its newline waits for it.
 func TestLogTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "console.log")
-	tail := &logTail{path: path}
+	tail := &logTail{open: func() (io.ReadCloser, error) { return os.Open(path) }}
 	defer tail.close()
 	var got []string
 	emit := func(b []byte) error { got = append(got, string(b)); return nil }
@@ -61,9 +62,10 @@ func TestLogTail(t *testing.T) {
 
 	// emit's error stops reading and is returned.
 	boom := errors.New("boom")
-	t2 := &logTail{path: filepath.Join(t.TempDir(), "b.log")}
+	path2 := filepath.Join(t.TempDir(), "b.log")
+	t2 := &logTail{open: func() (io.ReadCloser, error) { return os.Open(path2) }}
 	defer t2.close()
-	os.WriteFile(t2.path, []byte(strings.Repeat("x\n", 3)), 0o600)
+	os.WriteFile(path2, []byte(strings.Repeat("x\n", 3)), 0o600)
 	calls := 0
 	err := t2.readLines(func([]byte) error { calls++; return boom })
 	if !errors.Is(err, boom) || calls != 1 {

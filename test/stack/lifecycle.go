@@ -17,7 +17,6 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/envdpb/process"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
-	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -120,7 +119,7 @@ func testSignals(t *testing.T, e *env) {
 // the sandbox a working devpts.
 func testPTY(t *testing.T, e *env) {
 	sb := e.create(t, domain.CreateSandbox{})
-	base := "http://" + net.JoinHostPort(sb.Address, strconv.Itoa(node.AgentPort))
+	base := "http://" + net.JoinHostPort(sb.Address, strconv.Itoa(runtime.AgentPort))
 	cl := processconnect.NewProcessClient(&http.Client{}, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
