@@ -33,7 +33,7 @@ const codeSandbox = "abcdefghij0123456789"
 func newCodeTestEnv(t *testing.T, code *fake.Code) *testEnv {
 	t.Helper()
 	svc := newMemService()
-	srv := httptest.NewServer(rest.New(svc, svc, nil, rest.WithCode(code)))
+	srv := httptest.NewServer(restServer(svc, rest.WithCode(code)))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, url: srv.URL, vars: map[string]string{
 		"WARREN_API_URL": srv.URL, "WARREN_API_KEY": keyA,

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -20,6 +21,12 @@ import (
 // drive the CLI end to end through the real REST handler. Commands are interpreted by a
 // tiny script language (see exec).
 type memService struct {
+	// What the CLI tests do not drive: background processes, the file operations beyond
+	// read, write and list, and following logs. Calling one panics on the nil interface.
+	domain.ProcessService
+	domain.FileOps
+	domain.LogFollower
+
 	mu        sync.Mutex
 	sandboxes map[string]*domain.Sandbox
 	files     map[string][]byte // id + ":" + path
@@ -31,8 +38,19 @@ type memService struct {
 	seq       int
 }
 
-var _ domain.SandboxService = (*memService)(nil)
-var _ domain.KeyService = (*memService)(nil)
+var (
+	_ domain.SandboxService = (*memService)(nil)
+	_ domain.ProcessService = (*memService)(nil)
+	_ domain.FileService    = (*memService)(nil)
+	_ domain.LogService     = (*memService)(nil)
+	_ domain.KeyService     = (*memService)(nil)
+)
+
+// restServer is the real /v1 handler over svc, with opts.
+func restServer(svc *memService, opts ...rest.Option) *rest.Server {
+	services := []rest.Option{rest.WithProcesses(svc), rest.WithFiles(svc), rest.WithLogs(svc)}
+	return rest.New(svc, svc, nil, append(services, opts...)...)
+}
 
 const (
 	keyA = "sk_team_a_secret"

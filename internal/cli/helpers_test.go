@@ -8,8 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/warren-sh/warren/internal/api/rest"
 )
 
 // testEnv is a real /v1 handler over memService, served by httptest, and the
@@ -24,7 +22,7 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	svc := newMemService()
-	srv := httptest.NewServer(rest.New(svc, svc, nil))
+	srv := httptest.NewServer(restServer(svc))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, url: srv.URL, vars: map[string]string{
 		"WARREN_API_URL": srv.URL, "WARREN_API_KEY": keyA,

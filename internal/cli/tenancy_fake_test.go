@@ -46,7 +46,7 @@ func newTenancyEnv(t *testing.T) (*testEnv, *tenancyState) {
 			ActorType: "key", ActorID: "key_a", Action: []string{"sandbox.create", "sandbox.kill"}[i%2], Target: fmt.Sprint("sbx", i), Status: 201, RemoteAddr: "10.0.0.1", RequestID: fmt.Sprint("req_", i)})
 	}
 	svc := newMemService()
-	srv := httptest.NewServer(rest.New(svc, svc, nil, rest.WithTeams(st.teamsFake()), rest.WithBilling(st.billingFake(), writeInvoiceCSV)))
+	srv := httptest.NewServer(restServer(svc, rest.WithTeams(st.teamsFake()), rest.WithBilling(st.billingFake(), writeInvoiceCSV)))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, url: srv.URL, vars: map[string]string{"WARREN_API_URL": srv.URL, "WARREN_API_KEY": keyA}}, st
 }

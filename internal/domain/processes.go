@@ -1,6 +1,9 @@
 package domain
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // BackgroundRequest starts a command that keeps running after the call returns.
 type BackgroundRequest struct {
@@ -29,12 +32,17 @@ const (
 	SignalKill = "KILL"
 )
 
-// ProcessService manages long-running processes inside sandboxes: start in the
-// background, list, re-attach to the output, write stdin, signal. It is scoped like
-// SandboxService (another team's sandbox is not found). Listing and attaching need
-// sandboxes:read; everything else needs sandboxes:write. A pid that is not running is
-// KindNotFound.
+// ProcessService runs commands and manages long-running processes inside sandboxes:
+// run a command to its end, start one in the background, list, re-attach to the
+// output, write stdin, signal. It is scoped like SandboxService (another team's sandbox
+// is not found). Listing and attaching need sandboxes:read; everything else needs
+// sandboxes:write. A pid that is not running is KindNotFound.
 type ProcessService interface {
+	// Exec runs a command; onEvent (may be nil) sees output as it arrives. The result
+	// holds the output only when onEvent is nil, and then a bounded start of each
+	// stream (Truncated says some was dropped): the server never holds all of what a
+	// sandbox prints.
+	Exec(ctx context.Context, p Principal, id string, req ExecRequest, onEvent func(ExecEvent) error) (*ExecResult, error)
 	// StartProcess starts req and returns the process's pid as soon as it runs.
 	StartProcess(ctx context.Context, p Principal, id string, req BackgroundRequest) (uint32, error)
 	// ListProcesses lists the processes running in the sandbox.
@@ -52,6 +60,18 @@ type ProcessService interface {
 	// SignalProcess sends a signal (SignalTerm or SignalKill) to the process and its
 	// process group.
 	SignalProcess(ctx context.Context, p Principal, id string, pid uint32, signal string) error
+}
+
+// FileService reads and changes files in running sandboxes. It is scoped like
+// SandboxService; reading, listing and describing need sandboxes:read, the others
+// sandboxes:write.
+type FileService interface {
+	// WriteFile creates or truncates path (parents are created) with the content of r.
+	WriteFile(ctx context.Context, p Principal, id, path, user string, r io.Reader) (*FileInfo, error)
+	// ReadFile streams path's content to w.
+	ReadFile(ctx context.Context, p Principal, id, path, user string, w io.Writer) error
+	ListFiles(ctx context.Context, p Principal, id, path, user string, depth int) ([]FileInfo, error)
+	FileOps
 }
 
 // FileOps are the file operations beyond reading, writing and listing. They are scoped

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"context"
-	"io"
 	"time"
 )
 
@@ -164,8 +163,11 @@ type FileInfo struct {
 	Modified time.Time `json:"modified"`
 }
 
-// SandboxService is what the API edges (REST /v1, E2B, CLI) call. Every method is scoped
-// to the principal's team: another team's sandbox is reported as not found.
+// SandboxService is a sandbox's life as the API edges (REST /v1, E2B, CLI) see it:
+// creating, finding, extending and ending sandboxes, and reading their resource use.
+// What runs inside a sandbox has services of its own (ProcessService, FileService,
+// LogService, TerminalService, CodeService, PortLister). Every method is scoped to the
+// principal's team: another team's sandbox is reported as not found.
 type SandboxService interface {
 	Create(ctx context.Context, p Principal, req CreateSandbox) (*Sandbox, error)
 	Get(ctx context.Context, p Principal, id string) (*Sandbox, error)
@@ -178,18 +180,6 @@ type SandboxService interface {
 	Connect(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
 	// Metrics reads the sandbox's current CPU, memory and disk use from inside it.
 	Metrics(ctx context.Context, p Principal, id string) (*SandboxMetrics, error)
-	// Logs returns entries of the sandbox's own log.
-	Logs(ctx context.Context, p Principal, id string, q LogQuery) ([]LogEntry, error)
-	// Exec runs a command; onEvent (may be nil) sees output as it arrives. The result
-	// holds the output only when onEvent is nil, and then a bounded start of each
-	// stream (Truncated says some was dropped): the server never holds all of what a
-	// sandbox prints.
-	Exec(ctx context.Context, p Principal, id string, req ExecRequest, onEvent func(ExecEvent) error) (*ExecResult, error)
-	// WriteFile creates or truncates path (parents are created) with the content of r.
-	WriteFile(ctx context.Context, p Principal, id, path, user string, r io.Reader) (*FileInfo, error)
-	// ReadFile streams path's content to w.
-	ReadFile(ctx context.Context, p Principal, id, path, user string, w io.Writer) error
-	ListFiles(ctx context.Context, p Principal, id, path, user string, depth int) ([]FileInfo, error)
 	Templates(ctx context.Context) ([]*Template, error)
 }
 

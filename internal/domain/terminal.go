@@ -39,6 +39,15 @@ type TerminalService interface {
 	OpenTerminal(ctx context.Context, p Principal, id string, req TerminalRequest) (Terminal, error)
 }
 
+// LogService reads a sandbox's own log (its agent's: processes started and ended...):
+// the entries written so far, or following it as it is written. Needs the
+// sandboxes:read scope; a sandbox that has ended has no log left.
+type LogService interface {
+	// Logs returns entries of the sandbox's own log.
+	Logs(ctx context.Context, p Principal, id string, q LogQuery) ([]LogEntry, error)
+	LogFollower
+}
+
 // LogFollower streams a sandbox's own log as it is written (the console's live log
 // view). Needs the sandboxes:read scope.
 type LogFollower interface {

@@ -6,7 +6,6 @@ package fake
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -15,7 +14,7 @@ import (
 // ErrNotSet is returned by a fake method whose function field the test did not set.
 var ErrNotSet = errors.New("fake: method not set by the test")
 
-// Sandboxes is a domain.SandboxService and domain.Router.
+// Sandboxes is a domain.SandboxService, domain.LogService and domain.Router.
 type Sandboxes struct {
 	CreateFn     func(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error)
 	GetFn        func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
@@ -24,17 +23,15 @@ type Sandboxes struct {
 	SetTimeoutFn func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	ConnectFn    func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	MetricsFn    func(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error)
-	LogsFn       func(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error)
-	ExecFn       func(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error)
-	WriteFileFn  func(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (*domain.FileInfo, error)
-	ReadFileFn   func(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error
-	ListFilesFn  func(ctx context.Context, p domain.Principal, id, path, user string, depth int) ([]domain.FileInfo, error)
 	TemplatesFn  func(ctx context.Context) ([]*domain.Template, error)
+	LogsFn       func(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error)
+	FollowLogsFn func(ctx context.Context, p domain.Principal, id string, q domain.LogQuery, onEntry func(domain.LogEntry) error) error
 	RouteFn      func(ctx context.Context, id string) (*domain.Route, error)
 }
 
 var (
 	_ domain.SandboxService = (*Sandboxes)(nil)
+	_ domain.LogService     = (*Sandboxes)(nil)
 	_ domain.Router         = (*Sandboxes)(nil)
 )
 
@@ -94,32 +91,11 @@ func (f *Sandboxes) Logs(ctx context.Context, p domain.Principal, id string, q d
 	return f.LogsFn(ctx, p, id, q)
 }
 
-func (f *Sandboxes) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	if f.ExecFn == nil {
-		return nil, ErrNotSet
-	}
-	return f.ExecFn(ctx, p, id, req, onEvent)
-}
-
-func (f *Sandboxes) WriteFile(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (*domain.FileInfo, error) {
-	if f.WriteFileFn == nil {
-		return nil, ErrNotSet
-	}
-	return f.WriteFileFn(ctx, p, id, path, user, r)
-}
-
-func (f *Sandboxes) ReadFile(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error {
-	if f.ReadFileFn == nil {
+func (f *Sandboxes) FollowLogs(ctx context.Context, p domain.Principal, id string, q domain.LogQuery, onEntry func(domain.LogEntry) error) error {
+	if f.FollowLogsFn == nil {
 		return ErrNotSet
 	}
-	return f.ReadFileFn(ctx, p, id, path, user, w)
-}
-
-func (f *Sandboxes) ListFiles(ctx context.Context, p domain.Principal, id, path, user string, depth int) ([]domain.FileInfo, error) {
-	if f.ListFilesFn == nil {
-		return nil, ErrNotSet
-	}
-	return f.ListFilesFn(ctx, p, id, path, user, depth)
+	return f.FollowLogsFn(ctx, p, id, q, onEntry)
 }
 
 func (f *Sandboxes) Templates(ctx context.Context) ([]*domain.Template, error) {

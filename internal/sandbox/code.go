@@ -6,10 +6,29 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-var _ domain.CodeService = (*Service)(nil)
+// Code runs code on the code interpreter of running sandboxes (the code-interpreter
+// template's server), through their agents.
+type Code struct {
+	sandboxes *Service
+}
+
+var _ domain.CodeService = (*Code)(nil)
+
+// NewCode returns the code service of s's sandboxes.
+func NewCode(s *Service) *Code { return &Code{sandboxes: s} }
+
+// agent returns the agent of a running sandbox of the principal's team. Everything
+// here runs code, so everything needs sandboxes:write.
+func (c *Code) agent(ctx context.Context, p domain.Principal, id string) (agent, error) {
+	ls, err := c.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesWrite)
+	if err != nil {
+		return nil, err
+	}
+	return ls.agent, nil
+}
 
 // RunCode implements domain.CodeService.
-func (s *Service) RunCode(ctx context.Context, p domain.Principal, id string, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
+func (c *Code) RunCode(ctx context.Context, p domain.Principal, id string, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
 	if req.Code == "" {
 		return domain.Invalid("code", "code is required")
 	}
@@ -22,45 +41,45 @@ func (s *Service) RunCode(ctx context.Context, p domain.Principal, id string, re
 	if err := validateMap("env", req.Env, true); err != nil {
 		return err
 	}
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, err := c.agent(ctx, p, id)
 	if err != nil {
 		return err
 	}
-	return agent.RunCode(ctx, req, onEvent)
+	return a.RunCode(ctx, req, onEvent)
 }
 
 // CreateCodeContext implements domain.CodeService.
-func (s *Service) CreateCodeContext(ctx context.Context, p domain.Principal, id, language, cwd string) (*domain.CodeContext, error) {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (c *Code) CreateCodeContext(ctx context.Context, p domain.Principal, id, language, cwd string) (*domain.CodeContext, error) {
+	a, err := c.agent(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	return agent.CreateCodeContext(ctx, language, cwd)
+	return a.CreateCodeContext(ctx, language, cwd)
 }
 
 // ListCodeContexts implements domain.CodeService.
-func (s *Service) ListCodeContexts(ctx context.Context, p domain.Principal, id string) ([]domain.CodeContext, error) {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (c *Code) ListCodeContexts(ctx context.Context, p domain.Principal, id string) ([]domain.CodeContext, error) {
+	a, err := c.agent(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	return agent.ListCodeContexts(ctx)
+	return a.ListCodeContexts(ctx)
 }
 
 // RestartCodeContext implements domain.CodeService.
-func (s *Service) RestartCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (c *Code) RestartCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
+	a, err := c.agent(ctx, p, id)
 	if err != nil {
 		return err
 	}
-	return agent.RestartCodeContext(ctx, contextID)
+	return a.RestartCodeContext(ctx, contextID)
 }
 
 // DeleteCodeContext implements domain.CodeService.
-func (s *Service) DeleteCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (c *Code) DeleteCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
+	a, err := c.agent(ctx, p, id)
 	if err != nil {
 		return err
 	}
-	return agent.DeleteCodeContext(ctx, contextID)
+	return a.DeleteCodeContext(ctx, contextID)
 }

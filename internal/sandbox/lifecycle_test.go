@@ -27,11 +27,12 @@ var (
 
 // world is a Service on fakes, with what they saw.
 type world struct {
-	t     *testing.T
-	svc   *Service
-	store *fakeStore
-	node  *fakeNode
-	meter *fakeMeter
+	t       *testing.T
+	svc     *Service
+	sweeper *Sweeper
+	store   *fakeStore
+	node    *fakeNode
+	meter   *fakeMeter
 	// agentReady is what every new agent's WaitReady answers.
 	agentReady error
 
@@ -78,7 +79,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc = svc
+	w.svc, w.sweeper = svc, NewSweeper(svc)
 	t.Cleanup(svc.Close)
 	return w
 }
@@ -252,9 +253,9 @@ func (w *world) rowCount() int {
 
 // reservedSlots returns the address slots the service holds for starts and teardowns.
 func (w *world) reservedSlots() int {
-	w.svc.mu.Lock()
-	defer w.svc.mu.Unlock()
-	return len(w.svc.reserved)
+	w.svc.reg.mu.Lock()
+	defer w.svc.reg.mu.Unlock()
+	return len(w.svc.reg.reserved)
 }
 
 // waitFor polls cond for up to 5 s.
@@ -502,7 +503,7 @@ func TestKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := w.svc.liveFor(context.Background(), writer, sb.ID, domain.ScopeSandboxesWrite)
+	ls, err := w.svc.lookup(context.Background(), writer, sb.ID, domain.ScopeSandboxesWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -651,7 +652,7 @@ func TestRecover(t *testing.T) {
 		return []string{orphan}, nil
 	}
 
-	rep, err := w.svc.Recover(context.Background())
+	rep, err := w.sweeper.Recover(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +722,7 @@ func TestRecoverExpired(t *testing.T) {
 	w.svc.cfg.dial = func(string, string) agent {
 		return &fakeAgent{waitReady: func(context.Context) error { return nil }}
 	}
-	if rep, err := w.svc.Recover(context.Background()); err != nil || rep.Reattached != 1 {
+	if rep, err := w.sweeper.Recover(context.Background()); err != nil || rep.Reattached != 1 {
 		t.Fatalf("Recover: %+v, %v", rep, err)
 	}
 	waitFor(t, "the overdue sandbox to end", func() bool { return w.row(id).State == domain.StateStopped })
@@ -757,7 +758,7 @@ func TestSweep(t *testing.T) {
 		seen = live
 		return []string{leftover}, nil
 	}
-	n, err := w.svc.Sweep(context.Background())
+	n, err := w.sweeper.Sweep(context.Background())
 	if err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v; want 1", n, err)
 	}
@@ -769,7 +770,7 @@ func TestSweep(t *testing.T) {
 	}
 
 	w.node.orphans = func(context.Context, map[string]bool) ([]string, error) { return nil, errors.New("runsc list: boom") }
-	if _, err := w.svc.Sweep(context.Background()); err == nil || !strings.Contains(err.Error(), "boom") {
+	if _, err := w.sweeper.Sweep(context.Background()); err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("Sweep with a failing node: %v", err)
 	}
 }
@@ -796,7 +797,7 @@ func TestSweepWaitsForCreates(t *testing.T) {
 		swept <- live
 		return nil, nil
 	}
-	go w.svc.Sweep(context.Background())
+	go w.sweeper.Sweep(context.Background())
 	select {
 	case <-swept:
 		t.Fatal("the sweep ran while a create was in flight")
@@ -834,7 +835,7 @@ func TestCheckLive(t *testing.T) {
 		return runtime.StatusRunning, nil
 	}
 	w.node.drivers = []runtime.Driver{drv}
-	if n := w.svc.CheckLive(context.Background()); n != 1 {
+	if n := w.sweeper.CheckLive(context.Background()); n != 1 {
 		t.Errorf("CheckLive ended %d, want 1", n)
 	}
 	if r := w.row(gone.ID); r.State != domain.StateStopped || !strings.HasPrefix(r.EndReason, "lost: ") {

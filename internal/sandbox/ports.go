@@ -14,16 +14,15 @@ import (
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
-var _ domain.PortLister = (*Service)(nil)
-
 // Ports lists the TCP ports listening inside the sandbox, read from the kernel's socket
 // tables (/proc/net/tcp and tcp6) by the agent; warren-agent's own port is left out.
-func (s *Service) Ports(ctx context.Context, p domain.Principal, id string) ([]int, error) {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
+// It implements domain.PortLister.
+func (ps *Processes) Ports(ctx context.Context, p domain.Principal, id string) ([]int, error) {
+	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return nil, err
 	}
-	res, err := agent.Exec(ctx, domain.ExecRequest{Args: []string{"/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"},
+	res, err := a.Exec(ctx, domain.ExecRequest{Args: []string{"/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"},
 		User: "root", Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		return nil, err

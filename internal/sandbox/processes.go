@@ -3,36 +3,36 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-// This file holds the long-running processes (domain.ProcessService) and what every
-// command needs to end with its sandbox.
-
-var _ domain.ProcessService = (*Service)(nil)
-
-// whileLive returns a context that ends with ctx or when the sandbox ends, whichever
-// is first. Call done when the work is over.
-func whileLive(ctx context.Context, ls *liveSandbox) (context.Context, func()) {
-	mctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(ls.ctx, func() { cancel(context.Cause(ls.ctx)) })
-	return mctx, func() {
-		stop()
-		cancel(nil)
-	}
+// Processes runs commands and long-running processes in running sandboxes, through
+// their agents. The output of background processes started through it is recorded
+// (see procLog) so that attaching replays it from the start.
+type Processes struct {
+	sandboxes *Service
+	log       *slog.Logger
 }
 
-// stopped replaces err with the reason the sandbox ended, if it did: a command cut
-// off by its sandbox's end failed because of that, not because of how the
-// connection to the agent broke.
-func (ls *liveSandbox) stopped(err error) error {
-	if err != nil && ls.ctx.Err() != nil {
-		return context.Cause(ls.ctx)
+var (
+	_ domain.ProcessService = (*Processes)(nil)
+	_ domain.PortLister     = (*Processes)(nil)
+)
+
+// NewProcesses returns the process service of s's sandboxes.
+func NewProcesses(s *Service) *Processes { return &Processes{sandboxes: s, log: s.log} }
+
+// agent returns the agent of a running sandbox of the principal's team.
+func (ps *Processes) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (agent, error) {
+	ls, err := ps.sandboxes.lookup(ctx, p, id, scope)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	return ls.agent, nil
 }
 
 // checkExec validates the parts of a command the agent would reject less clearly.
@@ -60,14 +60,32 @@ func processNotFound(err error, id string, pid uint32) error {
 	return err
 }
 
+// Exec implements domain.ProcessService.
+func (ps *Processes) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	if err := checkExec(req); err != nil {
+		return nil, err
+	}
+	if req.Timeout == 0 {
+		req.Timeout = ps.sandboxes.cfg.ExecTimeout
+	}
+	ls, err := ps.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesWrite)
+	if err != nil {
+		return nil, err
+	}
+	ctx, done := whileLive(ctx, ls)
+	defer done()
+	res, err := ls.agent.Exec(ctx, req, onEvent)
+	return res, ls.stopped(err)
+}
+
 // StartProcess implements domain.ProcessService. The server keeps the process's
 // event stream and records its output (see procLog), so that AttachProcess can
 // replay it from the start.
-func (s *Service) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (uint32, error) {
+func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (uint32, error) {
 	if err := checkExec(req.Exec); err != nil {
 		return 0, err
 	}
-	ls, err := s.liveFor(ctx, p, id, domain.ScopeSandboxesWrite)
+	ls, err := ps.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return 0, err
 	}
@@ -77,42 +95,34 @@ func (s *Service) StartProcess(ctx context.Context, p domain.Principal, id strin
 	if err != nil {
 		return 0, ls.stopped(fmt.Errorf("starting a process in sandbox %s: %w", id, err))
 	}
-	s.retain(ls, id, st)
+	ps.retain(ls, id, st)
 	// Stdin goes once the output is being read: a process that echoes it cannot stall.
 	if err := st.FeedStdin(ctx); err != nil {
 		return st.PID, ls.stopped(err)
 	}
-	s.log.Info("background process started", "sandbox", id, "pid", st.PID, "team_id", p.TeamID)
+	ps.log.Info("background process started", "sandbox", id, "pid", st.PID, "team_id", p.TeamID)
 	return st.PID, nil
 }
 
 // retain records st's events in a log of its sandbox until it ends, or detaches from
 // it when the sandbox keeps as many running processes' logs as it may.
-func (s *Service) retain(ls *liveSandbox, id string, st *agentclient.Started) {
+func (ps *Processes) retain(ls *liveSandbox, id string, st *agentclient.Started) {
 	logs := logsOf(ls)
 	l := logs.add(st.PID)
-	s.mu.Lock()
-	ok := l != nil && !s.closed
-	if ok {
-		s.wg.Add(1) // Close waits for the recorder, which ends with ls.ctx
-	}
-	s.mu.Unlock()
-	if !ok {
+	// Close waits for the recorder, which ends with ls.ctx.
+	if l == nil || !ps.sandboxes.reg.spawn(func() { ps.record(ls, id, logs, l, st) }) {
 		if l != nil {
 			logs.remove(l)
 		} else {
-			s.log.Warn("background process not recorded: the sandbox's other recorded processes all still run", "sandbox", id, "pid", st.PID)
+			ps.log.Warn("background process not recorded: the sandbox's other recorded processes all still run", "sandbox", id, "pid", st.PID)
 		}
 		st.Detach()
 		logs.remember(st.PID, st.Life)
-		return
 	}
-	go s.record(ls, id, logs, l, st)
 }
 
 // record reads st's events into l until the process ends or the sandbox does.
-func (s *Service) record(ls *liveSandbox, id string, logs *procLogs, l *procLog, st *agentclient.Started) {
-	defer s.wg.Done()
+func (ps *Processes) record(ls *liveSandbox, id string, logs *procLogs, l *procLog, st *agentclient.Started) {
 	res, err := st.Follow(func(ev domain.ExecEvent) error {
 		switch {
 		case ev.Stdout != nil:
@@ -126,7 +136,7 @@ func (s *Service) record(ls *liveSandbox, id string, logs *procLogs, l *procLog,
 		if ls.ctx.Err() != nil {
 			err = context.Cause(ls.ctx)
 		} else {
-			s.log.Warn("lost the output stream of a background process", "sandbox", id, "pid", st.PID, "err", err)
+			ps.log.Warn("lost the output stream of a background process", "sandbox", id, "pid", st.PID, "err", err)
 			err = domain.Errorf(domain.KindUnavailable, "the server lost the output stream of process %d; attach again to follow its output from now on", st.PID)
 		}
 	}
@@ -135,20 +145,20 @@ func (s *Service) record(ls *liveSandbox, id string, logs *procLogs, l *procLog,
 }
 
 // ListProcesses implements domain.ProcessService.
-func (s *Service) ListProcesses(ctx context.Context, p domain.Principal, id string) ([]domain.ProcessInfo, error) {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesRead)
+func (ps *Processes) ListProcesses(ctx context.Context, p domain.Principal, id string) ([]domain.ProcessInfo, error) {
+	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return nil, err
 	}
-	return agent.ListProcesses(ctx)
+	return a.ListProcesses(ctx)
 }
 
 // AttachProcess implements domain.ProcessService. A process the server recorded
 // (started through the API, since the server started, and ended less than
 // keepAfterEnd ago) is replayed from its start and then followed live; any other is
 // followed from now on. The stream ends when the sandbox does, with the reason.
-func (s *Service) AttachProcess(ctx context.Context, p domain.Principal, id string, pid uint32, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	ls, err := s.liveFor(ctx, p, id, domain.ScopeSandboxesRead)
+func (ps *Processes) AttachProcess(ctx context.Context, p domain.Principal, id string, pid uint32, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	ls, err := ps.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesRead)
 	if err != nil {
 		return nil, err
 	}
@@ -167,26 +177,26 @@ func (s *Service) AttachProcess(ctx context.Context, p domain.Principal, id stri
 }
 
 // SendStdin implements domain.ProcessService.
-func (s *Service) SendStdin(ctx context.Context, p domain.Principal, id string, pid uint32, data []byte) error {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (ps *Processes) SendStdin(ctx context.Context, p domain.Principal, id string, pid uint32, data []byte) error {
+	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}
-	return processNotFound(agent.SendStdin(ctx, pid, data), id, pid)
+	return processNotFound(a.SendStdin(ctx, pid, data), id, pid)
 }
 
 // CloseStdin implements domain.ProcessService.
-func (s *Service) CloseStdin(ctx context.Context, p domain.Principal, id string, pid uint32) error {
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+func (ps *Processes) CloseStdin(ctx context.Context, p domain.Principal, id string, pid uint32) error {
+	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}
-	return processNotFound(agent.CloseStdin(ctx, pid), id, pid)
+	return processNotFound(a.CloseStdin(ctx, pid), id, pid)
 }
 
 // SignalProcess implements domain.ProcessService. The signal may be spelt in any case,
 // with or without "SIG".
-func (s *Service) SignalProcess(ctx context.Context, p domain.Principal, id string, pid uint32, signal string) error {
+func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id string, pid uint32, signal string) error {
 	sig := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(signal)), "SIG")
 	switch sig {
 	case domain.SignalTerm, domain.SignalKill:
@@ -195,13 +205,13 @@ func (s *Service) SignalProcess(ctx context.Context, p domain.Principal, id stri
 	default:
 		return domain.Invalid("signal", "signal %q is not supported: the sandbox agent can send %s or %s", signal, domain.SignalTerm, domain.SignalKill)
 	}
-	agent, err := s.agentFor(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return err
 	}
-	if err := agent.Signal(ctx, pid, sig); err != nil {
+	if err := a.Signal(ctx, pid, sig); err != nil {
 		return processNotFound(err, id, pid)
 	}
-	s.log.Info("process signalled", "sandbox", id, "pid", pid, "signal", sig, "team_id", p.TeamID)
+	ps.log.Info("process signalled", "sandbox", id, "pid", pid, "signal", sig, "team_id", p.TeamID)
 	return nil
 }

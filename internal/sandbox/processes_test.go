@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,7 @@ import (
 // TestSignalValidation: TERM and KILL in any spelling pass validation (and then fail
 // on the unknown sandbox); other signals are refused naming the supported ones.
 func TestSignalValidation(t *testing.T) {
-	s := testService()
-	s.live = map[string]*liveSandbox{}
+	ps := NewProcesses(testService())
 	// A principal without scopes: a signal that passes validation fails on the scope
 	// check, before the store is needed.
 	p := domain.Principal{TeamID: "t", Scopes: []domain.Scope{}}
@@ -34,7 +32,7 @@ func TestSignalValidation(t *testing.T) {
 		{"", "signal", "required"},
 	}
 	for _, c := range cases {
-		err := s.SignalProcess(context.Background(), p, "abcdefghij0123456789", 7, c.signal)
+		err := ps.SignalProcess(context.Background(), p, "abcdefghij0123456789", 7, c.signal)
 		if c.wantField == "" {
 			if !domain.IsKind(err, domain.KindForbidden) {
 				t.Errorf("%q: %v, want it past validation (forbidden)", c.signal, err)
@@ -109,10 +107,8 @@ func TestWhileLive(t *testing.T) {
 // TestCloseEndsStreams: Close leaves sandboxes running but ends what streams from them.
 func TestCloseEndsStreams(t *testing.T) {
 	s := testService()
-	s.log = slog.New(slog.DiscardHandler)
-	s.live = map[string]*liveSandbox{}
 	s.track(&domain.Sandbox{ID: "abcdefghij0123456789", EndsAt: time.Now().Add(time.Hour)}, nil, nil)
-	ls := s.live["abcdefghij0123456789"]
+	ls, _, _ := s.reg.get("abcdefghij0123456789")
 	if ls.ctx.Err() != nil {
 		t.Fatal("a tracked sandbox's context is already done")
 	}

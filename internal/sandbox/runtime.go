@@ -16,16 +16,17 @@ var isolationLevels = map[string]runtime.Isolation{
 	"microvm":   runtime.IsolationMicroVM,
 }
 
-// enabledDrivers returns the drivers requests may use, the default first: those named in
-// Config.Runtimes, or only the node's default when it names none. The node may hold
-// more (to recover and tear down sandboxes of runtimes no longer offered).
-func (s *Service) enabledDrivers() []runtime.Driver {
-	if len(s.cfg.Runtimes) == 0 {
-		return s.cfg.Node.Drivers()[:1] // the default
+// enabledDrivers returns the drivers of n requests may use, the default first: those
+// named in runtimes (Config.Runtimes), or only the node's default when it names none.
+// The node may hold more (to recover and tear down sandboxes of runtimes no longer
+// offered).
+func enabledDrivers(n Node, runtimes []string) []runtime.Driver {
+	if len(runtimes) == 0 {
+		return n.Drivers()[:1] // the default
 	}
 	var out []runtime.Driver
-	for _, d := range s.cfg.Node.Drivers() {
-		if slices.Contains(s.cfg.Runtimes, d.Capabilities().Name) {
+	for _, d := range n.Drivers() {
+		if slices.Contains(runtimes, d.Capabilities().Name) {
 			out = append(out, d)
 		}
 	}
@@ -58,13 +59,14 @@ func describe(ds []runtime.Driver) string {
 	return strings.Join(names, ", ")
 }
 
-// pickRuntime chooses the driver for a request of team: the one it names, else the
-// node's default; a minimum isolation level is met or refused. It never silently gives
-// weaker isolation than the default: a runtime the server does not enable is refused
-// (invalid), one the team may not use is refused (forbidden), and when the team may not
-// use the default, only a runtime at least as strong replaces it.
-func (s *Service) pickRuntime(team *domain.Team, name, minIso string) (runtime.Driver, error) {
-	enabled := s.enabledDrivers()
+// pickRuntime chooses the node's driver for a request of team, among the enabled
+// runtimes: the one it names, else the node's default; a minimum isolation level is met
+// or refused. It never silently gives weaker isolation than the default: a runtime the
+// server does not enable is refused (invalid), one the team may not use is refused
+// (forbidden), and when the team may not use the default, only a runtime at least as
+// strong replaces it.
+func pickRuntime(n Node, runtimes []string, team *domain.Team, name, minIso string) (runtime.Driver, error) {
+	enabled := enabledDrivers(n, runtimes)
 	allowed := enabled
 	if team != nil && len(team.AllowedRuntimes) > 0 {
 		allowed = slices.DeleteFunc(slices.Clone(enabled), func(d runtime.Driver) bool {
@@ -102,7 +104,7 @@ func (s *Service) pickRuntime(team *domain.Team, name, minIso string) (runtime.D
 		}
 		return d, nil
 	}
-	def := s.cfg.Node.Drivers()[0] // the default
+	def := n.Drivers()[0] // the default
 	defAllowed := find(allowed, def.Capabilities().Name) != nil
 	if defAllowed && def.Capabilities().Isolation >= min {
 		return def, nil

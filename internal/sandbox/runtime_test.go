@@ -8,25 +8,30 @@ import (
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
-// serviceWith returns a service whose node holds def and others and which offers
-// def and the drivers named in enabled.
-func serviceWith(enabled []string, def runtime.Driver, others ...runtime.Driver) *Service {
+// offering is a node holding def and others whose requests may use def and the
+// runtimes named in enabled.
+type offering struct {
+	node     Node
+	runtimes []string
+}
+
+func nodeWith(enabled []string, def runtime.Driver, others ...runtime.Driver) offering {
 	if len(enabled) > 0 {
 		enabled = append([]string{def.Capabilities().Name}, enabled...)
 	}
-	return &Service{cfg: Config{Node: &fakeNode{drivers: append([]runtime.Driver{def}, others...)}, Runtimes: enabled}}
+	return offering{&fakeNode{drivers: append([]runtime.Driver{def}, others...)}, enabled}
 }
 
 func TestPickRuntime(t *testing.T) {
-	both := serviceWith([]string{"runc"}, gvisorFake, runcFake)
-	gvisorOnly := serviceWith(nil, gvisorFake, runcFake) // runc on the host, not enabled
-	runcOnly := serviceWith(nil, runcFake)
+	both := nodeWith([]string{"runc"}, gvisorFake, runcFake)
+	gvisorOnly := nodeWith(nil, gvisorFake, runcFake) // runc on the host, not enabled
+	runcOnly := nodeWith(nil, runcFake)
 	anyTeam := &domain.Team{ID: "t1"}
 	gvisorTeam := &domain.Team{ID: "t2", AllowedRuntimes: []string{"gvisor"}}
 	runcTeam := &domain.Team{ID: "t3", AllowedRuntimes: []string{"runc"}}
 	cases := []struct {
 		name         string
-		s            *Service
+		o            offering
 		team         *domain.Team
 		runtime, min string
 		want         string // driver name, or "" for an error
@@ -38,8 +43,8 @@ func TestPickRuntime(t *testing.T) {
 		{"ask gvisor", both, anyTeam, "gvisor", "sandbox", "gvisor", 0, "", ""},
 		{"unknown runtime", both, anyTeam, "firecracker", "", "", domain.KindInvalid, "runtime", "not enabled on this server; enabled: gvisor, runc"},
 		{"runc below min", both, anyTeam, "runc", "sandbox", "", domain.KindInvalid, "min_isolation", "less than"},
-		{"default too weak, stronger exists", serviceWith([]string{"gvisor"}, runcFake, gvisorFake), anyTeam, "", "sandbox", "gvisor", 0, "", ""},
-		{"default too weak, stronger not enabled", serviceWith(nil, runcFake, gvisorFake), anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
+		{"default too weak, stronger exists", nodeWith([]string{"gvisor"}, runcFake, gvisorFake), anyTeam, "", "sandbox", "gvisor", 0, "", ""},
+		{"default too weak, stronger not enabled", nodeWith(nil, runcFake, gvisorFake), anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
 		{"nothing strong enough", runcOnly, anyTeam, "", "sandbox", "", domain.KindInvalid, "min_isolation", "no runtime"},
 		{"microvm names what is missing", both, anyTeam, "", "microvm", "", domain.KindInvalid, "min_isolation", "hardware virtualization"},
 		{"bad level", both, anyTeam, "", "vm", "", domain.KindInvalid, "min_isolation", "container, sandbox or microvm"},
@@ -55,11 +60,11 @@ func TestPickRuntime(t *testing.T) {
 		{"team limited to runc may name it", both, runcTeam, "runc", "", "runc", 0, "", ""},
 		{"team limited to runc is never silently given it", both, runcTeam, "", "", "", domain.KindForbidden, "", "may not use this server's default runtime gvisor"},
 		{"team limited to runc, min container", both, runcTeam, "", "container", "", domain.KindForbidden, "", "name one of its runtimes"},
-		{"team limited to gvisor on a runc default gets the stronger", serviceWith([]string{"gvisor"}, runcFake, gvisorFake), gvisorTeam, "", "", "gvisor", 0, "", ""},
+		{"team limited to gvisor on a runc default gets the stronger", nodeWith([]string{"gvisor"}, runcFake, gvisorFake), gvisorTeam, "", "", "gvisor", 0, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := c.s.pickRuntime(c.team, c.runtime, c.min)
+			d, err := pickRuntime(c.o.node, c.o.runtimes, c.team, c.runtime, c.min)
 			if c.want != "" {
 				if err != nil || d.Capabilities().Name != c.want {
 					t.Fatalf("got %v, %v; want %s", d, err, c.want)

@@ -36,9 +36,9 @@ func validateMap(field string, m map[string]string, envKeys bool) error {
 	return nil
 }
 
-// resolveLimits fills defaults into l and checks it against the node's maxima.
-func (s *Service) resolveLimits(l domain.Limits) (domain.Limits, error) {
-	d, mx := s.cfg.DefaultLimits, s.cfg.MaxLimits
+// resolveLimits fills the defaults d into l and checks it against the node's maxima mx
+// (zero fields: no maximum).
+func resolveLimits(l, d, mx domain.Limits) (domain.Limits, error) {
 	if l.CPUCores < 0 || l.MemoryMB < 0 || l.DiskMB < 0 || l.MaxProcesses < 0 {
 		return l, domain.Invalid("limits", "limits must not be negative")
 	}
@@ -89,15 +89,17 @@ func trim(v float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
 }
 
-func (s *Service) resolveTimeout(d time.Duration) (time.Duration, error) {
+// resolveTimeout returns a requested lifetime d, def when it is zero, refusing one
+// under a second or over max.
+func resolveTimeout(d, def, max time.Duration) (time.Duration, error) {
 	if d == 0 {
-		return s.cfg.DefaultTimeout, nil
+		return def, nil
 	}
 	if d < time.Second {
 		return 0, domain.Invalid("timeout", "timeout must be at least 1 second")
 	}
-	if d > s.cfg.MaxTimeout {
-		return 0, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, s.cfg.MaxTimeout)
+	if d > max {
+		return 0, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, max)
 	}
 	return d, nil
 }

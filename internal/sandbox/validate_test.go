@@ -6,14 +6,21 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/runtime"
 )
 
+// testService returns a Service on fakes that answer errNotSet.
 func testService() *Service {
-	return &Service{cfg: Config{
+	s, err := New(Config{
+		Store: &fakeStore{}, Node: &fakeNode{drivers: []runtime.Driver{gvisorFake}},
 		DefaultTimeout: 300 * time.Second, MaxTimeout: 24 * time.Hour,
 		DefaultLimits: domain.Limits{CPUCores: 1, MemoryMB: 512, DiskMB: 2048, MaxProcesses: 1024},
 		MaxLimits:     domain.Limits{CPUCores: 2, MemoryMB: 8192, DiskMB: 20480, MaxProcesses: 8192},
-	}}
+	})
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 func TestResolveLimits(t *testing.T) {
@@ -37,7 +44,7 @@ func TestResolveLimits(t *testing.T) {
 		{"procs too small", domain.Limits{MaxProcesses: 2}, domain.Limits{}, "limits.max_processes"},
 	}
 	for _, c := range cases {
-		got, err := s.resolveLimits(c.in)
+		got, err := resolveLimits(c.in, s.cfg.DefaultLimits, s.cfg.MaxLimits)
 		if c.field == "" {
 			if err != nil || got != c.want {
 				t.Errorf("%s: got %+v, %v; want %+v", c.name, got, err, c.want)
@@ -48,7 +55,7 @@ func TestResolveLimits(t *testing.T) {
 			t.Errorf("%s: err %v (field %q), want invalid %s", c.name, err, domain.FieldOf(err), c.field)
 		}
 	}
-	_, err := s.resolveLimits(domain.Limits{MemoryMB: 9000})
+	_, err := resolveLimits(domain.Limits{MemoryMB: 9000}, s.cfg.DefaultLimits, s.cfg.MaxLimits)
 	if !strings.Contains(err.Error(), "8192") || !strings.Contains(err.Error(), "WARREN_MAX_MEMORY_MB") {
 		t.Errorf("message should name the maximum and the knob: %v", err)
 	}
@@ -68,7 +75,7 @@ func TestResolveTimeout(t *testing.T) {
 		{25 * time.Hour, 0, false},
 	}
 	for _, c := range cases {
-		got, err := s.resolveTimeout(c.in)
+		got, err := resolveTimeout(c.in, s.cfg.DefaultTimeout, s.cfg.MaxTimeout)
 		if (err == nil) != c.ok || (c.ok && got != c.want) {
 			t.Errorf("%s: %s, %v", c.in, got, err)
 		}

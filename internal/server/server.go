@@ -143,7 +143,9 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
-	rep, err := svc.Recover(ctx)
+	files, procs, logs := sandbox.NewFiles(svc), sandbox.NewProcesses(svc), sandbox.NewLogs(svc)
+	sweeper := sandbox.NewSweeper(svc)
+	rep, err := sweeper.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recovering sandboxes: %w", err)
 	}
@@ -170,7 +172,8 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
-	api := rest.New(svc, keys, log, rest.WithCode(svc), rest.WithTeams(keys), rest.WithBilling(ldg, billing.WriteCSV),
+	api := rest.New(svc, keys, log, rest.WithProcesses(procs), rest.WithFiles(files), rest.WithLogs(logs),
+		rest.WithTerminals(sandbox.NewTerminals(svc)), rest.WithPorts(procs), rest.WithCode(sandbox.NewCode(svc)), rest.WithTeams(keys), rest.WithBilling(ldg, billing.WriteCSV),
 		rest.WithRateLimit(limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
 			if !ready.Load() {
 				return errors.New("starting up")
@@ -186,7 +189,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	// else.
 	top := http.NewServeMux()
 	e2b.New(svc, keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, EnvdVersion: version.Envd,
-		Audit: keys.Record, RateLimit: limit}).Register(top)
+		Audit: keys.Record, RateLimit: limit, Logs: logs}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}
@@ -214,7 +217,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	}()
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
-	go svc.RunSweeper(sweepCtx, c.SweepInterval)
+	go sweeper.Run(sweepCtx, c.SweepInterval)
 	go nd.RunConsoleTrimmer(sweepCtx, time.Second, node.DefaultConsoleLogMax)
 	meterDone := make(chan struct{})
 	go func() { defer close(meterDone); meter.Run(sweepCtx, svc.Running) }()

@@ -53,7 +53,7 @@ func (e *env) tryExec(id string, req domain.ExecRequest) (*domain.ExecResult, er
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout+30*time.Second)
 	defer cancel()
-	return e.svc.Exec(ctx, e.p, id, req, nil)
+	return e.processes().Exec(ctx, e.p, id, req, nil)
 }
 
 // sh runs a shell line as the default user and returns its trimmed stdout; it fails t

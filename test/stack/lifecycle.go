@@ -156,7 +156,7 @@ func testFiles(t *testing.T, e *env) {
 	sb := e.create(t, domain.CreateSandbox{})
 	ctx := context.Background()
 	content := bytes.Repeat([]byte("warren\x00\xff"), 4096)
-	fi, err := e.svc.WriteFile(ctx, e.p, sb.ID, "/home/user/dir/a.bin", "user", bytes.NewReader(content))
+	fi, err := e.files().WriteFile(ctx, e.p, sb.ID, "/home/user/dir/a.bin", "user", bytes.NewReader(content))
 	if err != nil {
 		t.Fatalf("write as user: %v", err)
 	}
@@ -164,13 +164,13 @@ func testFiles(t *testing.T, e *env) {
 		t.Errorf("written file: owner %q size %d", fi.Owner, fi.Size)
 	}
 	var got bytes.Buffer
-	if err := e.svc.ReadFile(ctx, e.p, sb.ID, "/home/user/dir/a.bin", "user", &got); err != nil || !bytes.Equal(got.Bytes(), content) {
+	if err := e.files().ReadFile(ctx, e.p, sb.ID, "/home/user/dir/a.bin", "user", &got); err != nil || !bytes.Equal(got.Bytes(), content) {
 		t.Errorf("read back: %v, %d bytes (want %d)", err, got.Len(), len(content))
 	}
-	if fi, err := e.svc.WriteFile(ctx, e.p, sb.ID, "/opt/root.txt", "root", strings.NewReader("r")); err != nil || fi.Owner != "root" {
+	if fi, err := e.files().WriteFile(ctx, e.p, sb.ID, "/opt/root.txt", "root", strings.NewReader("r")); err != nil || fi.Owner != "root" {
 		t.Errorf("write as root: %+v %v", fi, err)
 	}
-	list, err := e.svc.ListFiles(ctx, e.p, sb.ID, "/home/user/dir", "user", 1)
+	list, err := e.files().ListFiles(ctx, e.p, sb.ID, "/home/user/dir", "user", 1)
 	if err != nil || len(list) != 1 || list[0].Name != "a.bin" || list[0].Type != "file" {
 		t.Errorf("list: %+v %v", list, err)
 	}
@@ -178,7 +178,7 @@ func testFiles(t *testing.T, e *env) {
 	if out := e.sh(t, sb.ID, "stat -c '%U:%G %u' /home/user/dir/a.bin /opt/root.txt"); out != "user:user 1000\nroot:root 0" {
 		t.Errorf("ownership inside: %q", out)
 	}
-	if err := e.svc.ReadFile(ctx, e.p, sb.ID, "/nope", "user", &got); !domain.IsKind(err, domain.KindNotFound) {
+	if err := e.files().ReadFile(ctx, e.p, sb.ID, "/nope", "user", &got); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("reading a missing file: %v, want not found", err)
 	}
 }
@@ -233,7 +233,7 @@ func testRecovery(t *testing.T, e *env) {
 	}
 
 	e.svc = e.newService(t)
-	rep, err := e.svc.Recover(ctx)
+	rep, err := e.sweeper().Recover(ctx)
 	if err != nil {
 		t.Fatalf("recover: %v", err)
 	}

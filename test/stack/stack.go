@@ -142,6 +142,11 @@ func setup(t *testing.T, newDriver func(t *testing.T) runtime.Driver) *env {
 	return e
 }
 
+// files, processes and sweeper are the services of e.svc's sandboxes.
+func (e *env) files() *sandbox.Files         { return sandbox.NewFiles(e.svc) }
+func (e *env) processes() *sandbox.Processes { return sandbox.NewProcesses(e.svc) }
+func (e *env) sweeper() *sandbox.Sweeper     { return sandbox.NewSweeper(e.svc) }
+
 // newService returns a sandbox service on the run's store and node.
 func (e *env) newService(t *testing.T) *sandbox.Service {
 	svc, err := sandbox.New(sandbox.Config{
@@ -163,7 +168,7 @@ func (e *env) teardown(t *testing.T) {
 		t.Errorf("killing the sandboxes left: %v", err)
 	}
 	e.svc.Close() // waits for background teardowns
-	if n, err := e.svc.Sweep(ctx); err != nil || n > 0 {
+	if n, err := e.sweeper().Sweep(ctx); err != nil || n > 0 {
 		t.Errorf("final sweep: %d leftovers removed (a case leaked them), err %v", n, err)
 	}
 	if err := e.netm.Close(ctx); err != nil {

@@ -33,7 +33,7 @@ func newHarness(t *testing.T) *harness {
 		return testTeam, nil
 	}}
 	h.srv = New(h.svc, h.keys, log, Config{Domain: testDomain,
-		DefaultLimits: domain.Limits{CPUCores: 1.5, MemoryMB: 512, DiskMB: 2048}})
+		DefaultLimits: domain.Limits{CPUCores: 1.5, MemoryMB: 512, DiskMB: 2048}, Logs: h.svc})
 	return h
 }
 

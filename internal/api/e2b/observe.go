@@ -181,13 +181,16 @@ func parseLogsV2Query(q url.Values) (lq domain.LogQuery, keep func(e domain.LogE
 	return lq, keep, nil
 }
 
-// logs returns the log of the caller's sandbox {id} that lq selects.
+// logs returns the log of the caller's sandbox {id} that lq selects, from Config.Logs.
 func (s *Server) logs(r *http.Request, lq domain.LogQuery) ([]domain.LogEntry, error) {
 	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.svc.Logs(r.Context(), p, id, lq)
+	if s.cfg.Logs == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "this server does not keep sandbox logs")
+	}
+	return s.cfg.Logs.Logs(r.Context(), p, id, lq)
 }
 
 // queryInt parses an optional non-negative integer parameter; 0 when absent. maxV < 0

@@ -3,8 +3,9 @@
 //
 // It is an edge, like api/rest: it authenticates the caller (X-API-Key: sk_..., or
 // Authorization: Bearer sk_...), speaks E2B's JSON shapes (camelCase; see
-// docs/e2b-protocol.md §2), calls domain.SandboxService with the caller's
-// domain.Principal, and renders errors as edge.Classify classifies them (errors.go).
+// docs/e2b-protocol.md §2), calls domain.SandboxService (and Config.Logs) with the
+// caller's domain.Principal, and renders errors as edge.Classify classifies them
+// (errors.go).
 // Every error body is E2B's {"code": <int = HTTP status>, "message": "..."}: the SDK reads
 // the numeric code in the body, not the status, to recognise "not found".
 //
@@ -30,12 +31,13 @@ import (
 	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/version"
 )
 
 // DefaultEnvdVersion is what create and connect report as envdVersion when Config leaves
 // it empty: the envd version whose protocol Warren's agent speaks. The SDK gates features
 // on it and throws on a value that is not x.y.z.
-const DefaultEnvdVersion = "0.6.13"
+const DefaultEnvdVersion = version.Envd
 
 // DefaultClientID is the (deprecated, unused by the SDK) clientID in sandbox objects.
 const DefaultClientID = "warren"
@@ -61,6 +63,9 @@ type Config struct {
 	// RateLimit, when set, charges each request to the team's requests_per_minute
 	// budget.
 	RateLimit edge.RateLimitFunc
+	// Logs serves the sandboxes' logs (/sandboxes/{id}/logs, /v2/sandboxes/{id}/logs).
+	// Without it those routes answer 503.
+	Logs domain.LogService
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.

@@ -302,6 +302,9 @@ func TestCookieAuth(t *testing.T) {
 // opened).
 func TestCookieWebSocketOrigin(t *testing.T) {
 	h := consoleLoginHarness(t)
+	h.console.openTerminal = func(context.Context, domain.Principal, string, domain.TerminalRequest) (domain.Terminal, error) {
+		return nil, domain.Errorf(domain.KindUnavailable, "no terminals here")
+	}
 	cases := []struct {
 		name, origin string
 		bearer       bool
@@ -311,7 +314,7 @@ func TestCookieWebSocketOrigin(t *testing.T) {
 		{"another site", "http://evil.example", false, 403},
 		{"same host, other port", "http://example.com:8080", false, 403},
 		{"malformed", "::", false, 403},
-		{"same origin", "http://example.com", false, 503}, // passes; the fake has no terminals
+		{"same origin", "http://example.com", false, 503}, // passes; the fake opens no terminal
 		{"an API key needs no Origin", "", true, 503},
 	}
 	for _, c := range cases {

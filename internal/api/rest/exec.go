@@ -31,10 +31,14 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	if body.Background || body.StdinOpen {
 		return s.startBackground(w, r, p, id, req, body)
 	}
-	if body.Stream || acceptsEventStream(r) {
-		return s.execStream(w, r, p, id, req)
+	ps, err := s.processes()
+	if err != nil {
+		return err
 	}
-	res, err := s.svc.Exec(r.Context(), p, id, req, nil)
+	if body.Stream || acceptsEventStream(r) {
+		return s.execStream(w, r, ps, p, id, req)
+	}
+	res, err := ps.Exec(r.Context(), p, id, req, nil)
 	if err != nil {
 		return err
 	}
@@ -89,9 +93,9 @@ func acceptsEventStream(r *http.Request) bool {
 // execStream streams the command as SSE: start, stdout/stderr..., then end or error.
 // Nothing is written until the first event, so a failure to start (unknown sandbox, bad
 // user) is still an ordinary JSON error with its status code.
-func (s *Server) execStream(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, req domain.ExecRequest) error {
+func (s *Server) execStream(w http.ResponseWriter, r *http.Request, ps domain.ProcessService, p domain.Principal, id string, req domain.ExecRequest) error {
 	return s.streamCommand(w, r, id, func(onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-		return s.svc.Exec(r.Context(), p, id, req, onEvent)
+		return ps.Exec(r.Context(), p, id, req, onEvent)
 	})
 }
 

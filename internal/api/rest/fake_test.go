@@ -9,8 +9,10 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-// fakeSandboxes is a domain.SandboxService whose methods are function fields. A nil
-// field answers with an internal error, so a test only sets what it exercises.
+// fakeSandboxes is a domain.SandboxService whose methods are function fields, plus the
+// commands and file reads and writes that procFake completes into a
+// domain.ProcessService and domain.FileService. A nil field answers with an internal
+// error, so a test only sets what it exercises.
 type fakeSandboxes struct {
 	create     func(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error)
 	get        func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
@@ -149,9 +151,5 @@ func (f *fakeSandboxes) Connect(ctx context.Context, p domain.Principal, id stri
 }
 
 func (f *fakeSandboxes) Metrics(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {
-	return nil, errNotSet
-}
-
-func (f *fakeSandboxes) Logs(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error) {
 	return nil, errNotSet
 }

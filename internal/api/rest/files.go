@@ -59,7 +59,11 @@ func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fi, err := s.svc.WriteFile(r.Context(), p, id, fq.path, fq.user, r.Body)
+	fs, err := s.fileOps()
+	if err != nil {
+		return err
+	}
+	fi, err := fs.WriteFile(r.Context(), p, id, fq.path, fq.user, r.Body)
 	if err != nil {
 		return err
 	}
@@ -78,8 +82,12 @@ func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	fs, err := s.fileOps()
+	if err != nil {
+		return err
+	}
 	body := &lazyBody{w: w, name: path.Base(fq.path)}
-	if err := s.svc.ReadFile(r.Context(), p, id, fq.path, fq.user, body); err != nil {
+	if err := fs.ReadFile(r.Context(), p, id, fq.path, fq.user, body); err != nil {
 		if !body.started {
 			return err
 		}
@@ -133,7 +141,11 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.svc.ListFiles(r.Context(), p, id, fq.path, fq.user, fq.depth)
+	fs, err := s.fileOps()
+	if err != nil {
+		return err
+	}
+	entries, err := fs.ListFiles(r.Context(), p, id, fq.path, fq.user, fq.depth)
 	if err != nil {
 		return err
 	}

@@ -17,13 +17,16 @@ type moveRequest struct {
 	To   string `json:"to"`
 }
 
-// fileOps returns the service's file operations.
-func (s *Server) fileOps() (domain.FileOps, error) {
-	fo, ok := s.svc.(domain.FileOps)
-	if !ok {
-		return nil, domain.Errorf(domain.KindUnavailable, "this server does not offer these file operations")
+// WithFiles serves the file routes (/files, /files/list, /files/stat, mkdir, move,
+// delete) from fs. Without it those routes answer 503.
+func WithFiles(fs domain.FileService) Option { return func(o *options) { o.files = fs } }
+
+// fileOps returns the file service.
+func (s *Server) fileOps() (domain.FileService, error) {
+	if s.opts.files == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "this server does not offer file operations")
 	}
-	return fo, nil
+	return s.opts.files, nil
 }
 
 // userQuery reads the optional ?user= of a route that takes no other query parameter.

@@ -15,20 +15,26 @@ import (
 )
 
 // harness is a Server over fakes, with its logs captured. Every response that goes
-// through serve is checked against openapi.json.
+// through serve is checked against openapi.json. svc is every sandbox service's fake:
+// proc and console add the process and file operations, and the console's live views,
+// to it, and are wired as those services.
 type harness struct {
-	t    *testing.T
-	svc  *fakeSandboxes
-	keys *fakeKeys
-	srv  *Server
-	logs *edgetest.LogBuffer
+	t       *testing.T
+	svc     *fakeSandboxes
+	proc    *procFake
+	console *consoleFake
+	keys    *fakeKeys
+	srv     *Server
+	logs    *edgetest.LogBuffer
 }
 
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
 	log, logs := edgetest.NewLogger()
 	h := &harness{t: t, svc: &fakeSandboxes{}, keys: &fakeKeys{}, logs: logs}
-	h.srv = New(h.svc, h.keys, log, opts...)
+	h.proc, h.console = &procFake{fakeSandboxes: h.svc}, &consoleFake{fakeSandboxes: h.svc}
+	services := []Option{WithProcesses(h.proc), WithFiles(h.proc), WithLogs(h.console), WithTerminals(h.console)}
+	h.srv = New(h.console, h.keys, log, append(services, opts...)...)
 	return h
 }
 

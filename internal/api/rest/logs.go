@@ -54,6 +54,18 @@ func logQuery(r *http.Request) (domain.LogQuery, bool, error) {
 	return q, follow, nil
 }
 
+// WithLogs serves the sandboxes' own logs (GET /v1/sandboxes/{id}/logs, listed or
+// followed) from ls. Without it that route answers 503.
+func WithLogs(ls domain.LogService) Option { return func(o *options) { o.logs = ls } }
+
+// logService returns the log service.
+func (s *Server) logService() (domain.LogService, error) {
+	if s.opts.logs == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "this server does not keep sandbox logs")
+	}
+	return s.opts.logs, nil
+}
+
 // logs answers the sandbox's own log: JSON, or (follow=true, or a client that accepts
 // text/event-stream) a stream of entries that follows the log until the sandbox ends.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
@@ -65,10 +77,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if follow || acceptsEventStream(r) {
-		return s.followLogs(w, r, p, id, q)
+	ls, err := s.logService()
+	if err != nil {
+		return err
 	}
-	entries, err := s.svc.Logs(r.Context(), p, id, q)
+	if follow || acceptsEventStream(r) {
+		return s.followLogs(w, r, ls, p, id, q)
+	}
+	entries, err := ls.Logs(r.Context(), p, id, q)
 	if err != nil {
 		return err
 	}
@@ -81,11 +97,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 }
 
 // followLogs streams "log" events, then "end" when the sandbox has ended, or "error".
-func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, q domain.LogQuery) error {
-	lf, ok := s.svc.(domain.LogFollower)
-	if !ok {
-		return domain.Errorf(domain.KindUnavailable, "this server cannot follow logs; poll without follow=true instead")
-	}
+func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, lf domain.LogFollower, p domain.Principal, id string, q domain.LogQuery) error {
 	// Errors known before the stream starts (unknown sandbox, missing scope, bad level)
 	// are ordinary JSON errors with their status.
 	if _, err := s.svc.Get(r.Context(), p, id); err != nil {

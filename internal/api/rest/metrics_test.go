@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -21,8 +20,9 @@ type consoleFake struct {
 }
 
 var (
+	_ domain.SandboxService  = (*consoleFake)(nil)
 	_ domain.TerminalService = (*consoleFake)(nil)
-	_ domain.LogFollower     = (*consoleFake)(nil)
+	_ domain.LogService      = (*consoleFake)(nil)
 )
 
 func (f *consoleFake) Metrics(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {
@@ -53,14 +53,11 @@ func (f *consoleFake) OpenTerminal(ctx context.Context, p domain.Principal, id s
 	return f.openTerminal(ctx, p, id, req)
 }
 
-// newConsoleHarness is a harness whose service is a consoleFake (sharing h.svc).
+// newConsoleHarness is a harness with its fake of the console's live views.
 func newConsoleHarness(t *testing.T, opts ...Option) (*harness, *consoleFake) {
 	t.Helper()
 	h := newHarness(t, opts...)
-	f := &consoleFake{fakeSandboxes: h.svc}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.srv = New(f, h.keys, log, opts...)
-	return h, f
+	return h, h.console
 }
 
 // scoped answers like the service: another team's sandbox is not found, and a missing

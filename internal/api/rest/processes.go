@@ -38,13 +38,16 @@ type signalRequest struct {
 	Signal string `json:"signal"`
 }
 
-// processes returns the service's process API.
+// WithProcesses serves commands and background processes (POST /commands and the
+// /processes routes) from ps. Without it those routes answer 503.
+func WithProcesses(ps domain.ProcessService) Option { return func(o *options) { o.processes = ps } }
+
+// processes returns the process service.
 func (s *Server) processes() (domain.ProcessService, error) {
-	ps, ok := s.svc.(domain.ProcessService)
-	if !ok {
-		return nil, domain.Errorf(domain.KindUnavailable, "this server does not manage background processes")
+	if s.opts.processes == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "this server does not run commands or manage background processes")
 	}
-	return ps, nil
+	return s.opts.processes, nil
 }
 
 // processTarget reads the sandbox id and the pid of a process route.

@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +11,7 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-// procFake adds domain.ProcessService and domain.FileOps to fakeSandboxes, as function
+// procFake adds domain.ProcessService and domain.FileService to fakeSandboxes, as function
 // fields. A nil field answers errNotSet.
 type procFake struct {
 	*fakeSandboxes
@@ -30,7 +29,7 @@ type procFake struct {
 
 var (
 	_ domain.ProcessService = (*procFake)(nil)
-	_ domain.FileOps        = (*procFake)(nil)
+	_ domain.FileService    = (*procFake)(nil)
 )
 
 func (f *procFake) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (uint32, error) {
@@ -103,14 +102,11 @@ func (f *procFake) RemovePath(ctx context.Context, p domain.Principal, id, path,
 	return f.removePath(ctx, p, id, path, user)
 }
 
-// newProcHarness is a harness whose service is a procFake (sharing h.svc).
+// newProcHarness is a harness with its process and file service fake.
 func newProcHarness(t *testing.T, opts ...Option) (*harness, *procFake) {
 	t.Helper()
 	h := newHarness(t, opts...)
-	f := &procFake{fakeSandboxes: h.svc}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.srv = New(f, h.keys, log, opts...)
-	return h, f
+	return h, h.proc
 }
 
 // noProcess answers like the service for pids other than 42.
@@ -339,12 +335,19 @@ func TestProcessSignal(t *testing.T) {
 	h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/processes/42/signal", `{"signal":"KILL"}`), 403, "forbidden", "")
 }
 
-func TestProcessRoutesNeedTheService(t *testing.T) {
-	h := newHarness(t) // fakeSandboxes has no process API
+// TestRoutesNeedTheirService: a server given no process, file, log or terminal
+// service answers their routes 503.
+func TestRoutesNeedTheirService(t *testing.T) {
+	h := newHarness(t)
+	h.srv = New(h.svc, h.keys, nil)
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/sandboxes/" + sbID + "/processes", ""},
 		{"POST", "/v1/sandboxes/" + sbID + "/commands", `{"cmd":"x","background":true}`},
+		{"POST", "/v1/sandboxes/" + sbID + "/commands", `{"cmd":"x"}`},
 		{"GET", "/v1/sandboxes/" + sbID + "/files/stat?path=/x", ""},
+		{"GET", "/v1/sandboxes/" + sbID + "/files?path=/x", ""},
+		{"GET", "/v1/sandboxes/" + sbID + "/logs", ""},
+		{"GET", "/v1/sandboxes/" + sbID + "/ports", ""},
 	} {
 		var body any
 		if c.body != "" {

@@ -186,13 +186,17 @@ func checkLimits(l domain.Limits) error {
 	return nil
 }
 
+// WithPorts serves GET /v1/sandboxes/{id}/ports from pl. Without it that route
+// answers 503.
+func WithPorts(pl domain.PortLister) Option { return func(o *options) { o.ports = pl } }
+
 func (s *Server) listPorts(w http.ResponseWriter, r *http.Request) error {
 	p, err := edge.Principal(r)
 	if err != nil {
 		return err
 	}
-	pl, ok := s.svc.(domain.PortLister)
-	if !ok {
+	pl := s.opts.ports
+	if pl == nil {
 		return domain.Errorf(domain.KindUnavailable, "listing a sandbox's ports is not supported by this server")
 	}
 	id := r.PathValue("id")

@@ -3,10 +3,12 @@
 // command output and code interpreter lines.
 //
 // It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
-// validates requests, calls domain.SandboxService, domain.KeyService and (with WithCode)
-// domain.CodeService with the caller's domain.Principal, and renders errors as edge.Classify
-// classifies them (errors.go). Every response carries an X-Request-Id header, and every
-// error body carries the same id so that people can quote it.
+// validates requests, calls domain.SandboxService, domain.KeyService and the services
+// given as options (WithProcesses, WithFiles, WithLogs, WithTerminals, WithPorts,
+// WithCode, WithTeams, WithBilling) with the caller's domain.Principal, and renders
+// errors as edge.Classify classifies them (errors.go). Every response carries an
+// X-Request-Id header, and every error body carries the same id so that people can
+// quote it.
 //
 // The route table (routeTable) is the single list of endpoints; the mux, the 405 handling
 // and the OpenAPI conformance test are all derived from it. The OpenAPI 3.1 document is
@@ -36,6 +38,11 @@ type options struct {
 	maxJSONBytes int64
 	keepAlive    time.Duration
 	code         domain.CodeService
+	processes    domain.ProcessService
+	files        domain.FileService
+	logs         domain.LogService
+	terminals    domain.TerminalService
+	ports        domain.PortLister
 	teams        domain.TeamService
 	billing      domain.BillingService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error

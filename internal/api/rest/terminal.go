@@ -61,6 +61,10 @@ func terminalSize(r *http.Request) (cols, rows uint32, err error) {
 	return cols, rows, nil
 }
 
+// WithTerminals serves the terminal WebSocket (GET /v1/sandboxes/{id}/terminal) from
+// ts. Without it that route answers 503.
+func WithTerminals(ts domain.TerminalService) Option { return func(o *options) { o.terminals = ts } }
+
 // terminal opens a login shell on a pseudo-terminal in the sandbox and connects it to a
 // WebSocket. The shell is started before the upgrade, so that an unknown sandbox or a
 // missing scope is an ordinary JSON error.
@@ -69,8 +73,8 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, ok := s.svc.(domain.TerminalService)
-	if !ok {
+	ts := s.opts.terminals
+	if ts == nil {
 		return domain.Errorf(domain.KindUnavailable, "this server does not offer terminals")
 	}
 	cols, rows, err := terminalSize(r)

@@ -4,11 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
 )
+
+// Sweeper keeps this server's sandboxes and the host in agreement. After a restart it
+// re-attaches to the sandboxes a previous server left running and reaps those that
+// died (Recover); then, and every interval (Run), it ends the sandboxes that stopped on
+// their own (CheckLive) and removes runtime leftovers that have no live row (Sweep).
+type Sweeper struct {
+	sandboxes *Service
+	log       *slog.Logger
+}
+
+// NewSweeper returns the sweeper of s's sandboxes.
+func NewSweeper(s *Service) *Sweeper { return &Sweeper{sandboxes: s, log: s.log} }
 
 // RecoverReport says what Recover found.
 type RecoverReport struct {
@@ -18,11 +31,11 @@ type RecoverReport struct {
 }
 
 // activeSandboxes returns every sandbox of every team that is not terminal.
-func (s *Service) activeSandboxes(ctx context.Context) ([]*domain.Sandbox, error) {
+func activeSandboxes(ctx context.Context, store Store) ([]*domain.Sandbox, error) {
 	var out []*domain.Sandbox
 	cursor := ""
 	for {
-		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{
+		page, next, err := store.ListSandboxes(ctx, domain.SandboxFilter{
 			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning},
 			Cursor: cursor, Limit: 500,
 		})
@@ -40,9 +53,10 @@ func (s *Service) activeSandboxes(ctx context.Context) ([]*domain.Sandbox, error
 // Recover re-attaches to the sandboxes a previous server left running, reaps those that
 // died meanwhile, and removes runtime leftovers that have no live row. Call it once at
 // start-up, before serving.
-func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
+func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
+	s := sw.sandboxes
 	var rep RecoverReport
-	active, err := s.activeSandboxes(ctx)
+	active, err := activeSandboxes(ctx, s.cfg.Store)
 	if err != nil {
 		return rep, err
 	}
@@ -50,7 +64,7 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 		var h runtime.Handle
 		_ = json.Unmarshal(sb.RuntimeHandle, &h)
 		if sb.State == domain.StateStarting {
-			s.reap(ctx, sb, &h, domain.StateError, "error: interrupted by a server restart while starting")
+			sw.reap(ctx, sb, &h, domain.StateError, "error: interrupted by a server restart while starting")
 			rep.Reaped++
 			continue
 		}
@@ -65,26 +79,27 @@ func (s *Service) Recover(ctx context.Context) (RecoverReport, error) {
 			return rep, fmt.Errorf("reading template %s of sandbox %s: %w", sb.TemplateID, sb.ID, err)
 		}
 		agent := s.cfg.dial(sb.Address, sb.AccessToken)
-		if s.alive(ctx, h, agent) {
+		if alive(ctx, s.cfg.Node, h, agent) {
 			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
-				s.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
+				sw.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
 			}
 			s.track(sb, agent, private)
 			rep.Reattached++
-			s.log.Info("re-attached sandbox", "sandbox", sb.ID)
+			sw.log.Info("re-attached sandbox", "sandbox", sb.ID)
 			continue
 		}
 		agent.Close()
-		s.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
+		sw.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
 		rep.Reaped++
 	}
-	n, err := s.Sweep(ctx)
+	n, err := sw.Sweep(ctx)
 	rep.Orphans = n
 	return rep, err
 }
 
-func (s *Service) alive(ctx context.Context, h runtime.Handle, agent agent) bool {
-	drv, ok := s.cfg.Node.DriverFor(h.Driver)
+// alive reports whether the sandbox behind h still runs on n and its agent answers.
+func alive(ctx context.Context, n Node, h runtime.Handle, agent lifecycleAgent) bool {
+	drv, ok := n.DriverFor(h.Driver)
 	if !ok {
 		return false // started by a runtime this server no longer offers
 	}
@@ -97,29 +112,32 @@ func (s *Service) alive(ctx context.Context, h runtime.Handle, agent agent) bool
 	return agent.WaitReady(hctx) == nil
 }
 
-func (s *Service) reap(ctx context.Context, sb *domain.Sandbox, h *runtime.Handle, state domain.SandboxState, reason string) {
+// reap removes a sandbox that is no longer wanted from the node and records why.
+func (sw *Sweeper) reap(ctx context.Context, sb *domain.Sandbox, h *runtime.Handle, state domain.SandboxState, reason string) {
+	s := sw.sandboxes
 	if s.cfg.Meter != nil && !sb.StartedAt.IsZero() {
 		// A dead sandbox's accounting and link survive until Stop: book them first.
 		if err := s.cfg.Meter.End(ctx, sb, s.cfg.Now().UTC()); err != nil {
-			s.log.Error("closing metering of a reaped sandbox", "sandbox", sb.ID, "err", err)
+			sw.log.Error("closing metering of a reaped sandbox", "sandbox", sb.ID, "err", err)
 		}
 	}
 	if err := s.cfg.Node.Stop(ctx, sb.ID, sb.Slot, h); err != nil {
-		s.log.Error("reaping sandbox", "sandbox", sb.ID, "err", err)
+		sw.log.Error("reaping sandbox", "sandbox", sb.ID, "err", err)
 	}
 	sb.State, sb.EndReason, sb.StoppedAt = state, reason, s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateSandbox(ctx, sb); err != nil {
-		s.log.Error("recording reaped sandbox", "sandbox", sb.ID, "err", err)
+		sw.log.Error("recording reaped sandbox", "sandbox", sb.ID, "err", err)
 	}
-	s.log.Info("reaped sandbox", "sandbox", sb.ID, "reason", reason)
+	sw.log.Info("reaped sandbox", "sandbox", sb.ID, "reason", reason)
 }
 
 // Sweep removes runtime leftovers (runsc state, namespaces, directories) of sandboxes that
 // are not live, and returns how many it removed.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
+func (sw *Sweeper) Sweep(ctx context.Context) (int, error) {
+	s := sw.sandboxes
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	active, err := s.activeSandboxes(ctx)
+	active, err := activeSandboxes(ctx, s.cfg.Store)
 	if err != nil {
 		return 0, err
 	}
@@ -127,22 +145,15 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	for _, sb := range active {
 		live[sb.ID] = true
 	}
-	s.mu.Lock()
-	for id := range s.live {
-		live[id] = true
-	}
-	for id := range s.tearing {
-		live[id] = true
-	}
-	s.mu.Unlock()
+	s.reg.present(live)
 	orphans, err := s.cfg.Node.Orphans(ctx, live)
 	if err != nil {
 		return 0, err
 	}
 	for _, id := range orphans {
-		s.log.Info("removing runtime leftovers", "sandbox", id)
+		sw.log.Info("removing runtime leftovers", "sandbox", id)
 		if err := s.cfg.Node.StopOrphan(ctx, id); err != nil {
-			s.log.Error("removing leftovers", "sandbox", id, "err", err)
+			sw.log.Error("removing leftovers", "sandbox", id, "err", err)
 		}
 	}
 	return len(orphans), nil
@@ -151,41 +162,29 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 // CheckLive ends the tracked sandboxes whose runtime says they are no longer running
 // (killed behind Warren's back, or, on gVisor, over their memory limit), so that their
 // rows do not claim "running" until the timeout. It returns how many it ended.
-func (s *Service) CheckLive(ctx context.Context) int {
-	s.mu.Lock()
-	type item struct {
-		id string
-		h  runtime.Handle
-	}
-	var items []item
-	for id, ls := range s.live {
-		if ls.ending {
-			continue
-		}
-		var h runtime.Handle
-		_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
-		items = append(items, item{id, h})
-	}
-	s.mu.Unlock()
+func (sw *Sweeper) CheckLive(ctx context.Context) int {
+	s := sw.sandboxes
 	n := 0
-	for _, it := range items {
-		drv, ok := s.cfg.Node.DriverFor(it.h.Driver)
+	for _, sb := range s.reg.rows() {
+		var h runtime.Handle
+		_ = json.Unmarshal(sb.RuntimeHandle, &h)
+		drv, ok := s.cfg.Node.DriverFor(h.Driver)
 		if !ok {
 			continue
 		}
-		st, err := drv.Status(ctx, it.h)
+		st, err := drv.Status(ctx, h)
 		if err != nil || st == runtime.StatusRunning || st == runtime.StatusUnknown {
 			continue
 		}
-		if err := s.end(ctx, it.id, "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"); err == nil {
+		if err := s.end(ctx, sb.ID, "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"); err == nil {
 			n++
 		}
 	}
 	return n
 }
 
-// RunSweeper checks live sandboxes and sweeps leftovers every interval until ctx ends.
-func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+// Run checks live sandboxes and sweeps leftovers every interval until ctx ends.
+func (sw *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -193,11 +192,11 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n := s.CheckLive(ctx); n > 0 {
-				s.log.Info("ended sandboxes that stopped on their own", "count", n)
+			if n := sw.CheckLive(ctx); n > 0 {
+				sw.log.Info("ended sandboxes that stopped on their own", "count", n)
 			}
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("sweep", "err", err)
+			if _, err := sw.Sweep(ctx); err != nil && ctx.Err() == nil {
+				sw.log.Error("sweep", "err", err)
 			}
 		}
 	}

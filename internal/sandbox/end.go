@@ -1,0 +1,83 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/runtime"
+)
+
+// track registers a running sandbox (with its template's private ports) and arms its
+// timeout. A timeout that fires after Close does nothing: the sandbox keeps running, and
+// the next server's Recover ends it once it is due.
+func (s *Service) track(sb *domain.Sandbox, agent agent, privatePorts []int) {
+	id := sb.ID
+	expire := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.end(ctx, id, "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
+			s.log.Error("ending sandbox at its timeout", "sandbox", id, "err", err)
+		}
+	}
+	s.reg.add(sb, agent, privatePorts, sb.EndsAt.Sub(s.cfg.Now()), func() { s.reg.spawn(expire) })
+}
+
+// Kill implements domain.SandboxService.
+func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error {
+	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
+		return err
+	}
+	sb, err := s.get(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if sb.State.Terminal() {
+		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running (it is %s)", id, sb.State)
+	}
+	return s.end(ctx, id, "killed")
+}
+
+// end stops a live sandbox and records why. The sandbox is halted at once (processes
+// killed, network removed); the node removes the rest in the background.
+func (s *Service) end(ctx context.Context, id, reason string) error {
+	ls, ok := s.reg.beginEnd(id, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
+	if !ok {
+		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running", id)
+	}
+	if s.cfg.Meter != nil {
+		// The last reading must be taken while the sandbox still exists.
+		if err := s.cfg.Meter.End(ctx, ls.sb, s.cfg.Now().UTC()); err != nil {
+			s.log.Error("closing metering", "sandbox", id, "err", err)
+		}
+	}
+	var h runtime.Handle
+	_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
+	// Halt is quick (kill + network removal); reclaiming memory, runtime state, mounts
+	// and files can take a second or more and continues in the background, with the
+	// address slot reserved and the id shielded from the sweeper until it is done.
+	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
+		s.log.Error("halting sandbox", "sandbox", id, "err", err)
+	}
+	ls.agent.Close()
+	sb := s.reg.halted(ls)
+	teardown := func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.cfg.Node.Stop(tctx, id, sb.Slot, &h); err != nil {
+			s.log.Error("teardown incomplete; the sweeper will retry", "sandbox", id, "err", err)
+		}
+		s.reg.tornDown(id, sb.Slot)
+	}
+	if !s.reg.spawn(teardown) {
+		teardown() // the service is closing: do not leave it for a goroutine nobody waits for
+	}
+	sb.State, sb.EndReason, sb.StoppedAt = domain.StateStopped, reason, s.cfg.Now().UTC()
+	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
+		return fmt.Errorf("recording stopped sandbox: %w", err)
+	}
+	s.log.Info("sandbox stopped", "sandbox", id, "reason", reason)
+	return nil
+}
