@@ -107,9 +107,6 @@ func (n *Node) ensureTraversable(dir string) error {
 	}
 }
 
-// Driver is the node's default runtime driver.
-func (n *Node) Driver() runtime.Driver { return n.cfg.Driver }
-
 // DriverFor returns the driver with that name ("" = the default).
 func (n *Node) DriverFor(name string) (runtime.Driver, bool) {
 	if name == "" {
