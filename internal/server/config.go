@@ -1,5 +1,7 @@
 // Package server wires one Warren node and control plane into the `warren serve` process:
-// store, API keys, templates, networking, runtime, the sandbox service and the HTTP API.
+// store, API keys, templates, networking, runtime, the sandbox services and the HTTP API.
+// Run reads as its steps (wiring.go holds them in order): open the state, build the
+// templates, set up the host, start the services, listen, serve, shut down.
 package server
 
 import (

@@ -1,6 +1,18 @@
 package server
 
-import "github.com/warren-sh/warren/internal/template"
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/template"
+)
 
 // extraRecipes are the templates besides base that every server offers.
 func extraRecipes() []template.Recipe { return []template.Recipe{template.CodeInterpreter()} }
@@ -18,4 +30,80 @@ var templatePrivatePorts = map[string][]int{"code-interpreter": {49999}}
 
 func init() {
 	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
+}
+
+// templateBuilder is the builder for the configured cache.
+func templateBuilder(c Config, out io.Writer, log *slog.Logger) *template.Builder {
+	return &template.Builder{
+		CacheDir: c.TemplateCache,
+		DebCache: filepath.Join(filepath.Dir(strings.TrimRight(c.TemplateCache, "/")), "debs"),
+		Log:      log, Progress: out,
+	}
+}
+
+// templateDescriptions are shown in template listings.
+var templateDescriptions = map[string]string{
+	"base": "Debian bookworm with bash, python3, curl and git; user 'user'",
+}
+
+func recordTemplate(ctx context.Context, b *template.Builder, store domain.Store, r template.Recipe, rootfs string) error {
+	m, err := b.Marker(r)
+	if err != nil {
+		return err
+	}
+	return store.UpsertTemplate(ctx, &domain.Template{
+		ID: r.Name, Description: templateDescriptions[r.Name], Hash: m.Hash, RootFS: rootfs,
+		Ready: true, BuiltAt: m.BuiltAt, SizeBytes: m.SizeBytes, StartCmd: startCmd(m), ReadyPort: templateReadyPorts[r.Name],
+		PrivatePorts: templatePrivatePorts[r.Name],
+	})
+}
+
+// ensureBase builds the base template if it is not cached and records it: the server
+// does not serve without it.
+func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) error {
+	b := templateBuilder(c, out, log)
+	r := template.Base()
+	if _, ok := b.IsReady(r); !ok {
+		fmt.Fprintf(out, "Building the base template (Debian bookworm, about 1-3 minutes; cached afterwards)...\n")
+	}
+	rootfs, err := b.Ensure(ctx, r)
+	if err != nil {
+		return fmt.Errorf("building the base template: %w", err)
+	}
+	return recordTemplate(ctx, b, store, r, rootfs)
+}
+
+// ensureExtras makes the other templates available: cached ones at once, the rest are
+// built in the background (creating a sandbox from them answers 503 until then).
+func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, wg *sync.WaitGroup) error {
+	b := templateBuilder(c, out, log)
+	for _, r := range extraRecipes() {
+		if rootfs, ok := b.IsReady(r); ok {
+			if err := recordTemplate(ctx, b, store, r, rootfs); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := store.UpsertTemplate(ctx, &domain.Template{ID: r.Name, Description: templateDescriptions[r.Name], Hash: r.Hash()}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Building the %s template in the background (several minutes; cached afterwards)...\n", r.Name)
+		wg.Add(1)
+		go func(r template.Recipe) {
+			defer wg.Done()
+			rootfs, err := b.Ensure(ctx, r)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("building template", logkey.Template, r.Name, logkey.Err, err)
+				}
+				return
+			}
+			if err := recordTemplate(context.WithoutCancel(ctx), b, store, r, rootfs); err != nil {
+				log.Error("recording template", logkey.Template, r.Name, logkey.Err, err)
+				return
+			}
+			fmt.Fprintf(out, "Template %s is ready.\n", r.Name)
+		}(r)
+	}
+	return nil
 }

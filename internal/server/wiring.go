@@ -1,0 +1,369 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warren-sh/warren/internal/api/e2b"
+	"github.com/warren-sh/warren/internal/api/rest"
+	"github.com/warren-sh/warren/internal/auth"
+	"github.com/warren-sh/warren/internal/billing"
+	"github.com/warren-sh/warren/internal/console"
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/ledger"
+	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/metering"
+	"github.com/warren-sh/warren/internal/network"
+	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/proxy"
+	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/sandbox"
+	"github.com/warren-sh/warren/internal/version"
+	"github.com/warren-sh/warren/web"
+)
+
+// This file holds the steps of Run, in the order Run takes them.
+
+// The server hands the sandbox services these implementations.
+var (
+	_ sandbox.Node  = (*node.Node)(nil)
+	_ sandbox.Store = domain.Store(nil)
+	_ sandbox.Meter = (*metering.Meter)(nil)
+)
+
+// openState opens the data directory, the database and the pricing plans, and on a
+// first start creates the admin API key and the console's first user, showing both on
+// out.
+func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (_ domain.Store, _ *billing.Catalog, err error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	store, dbKind, err := openStore(ctx, c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening database: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	log.Info("database", "kind", dbKind)
+	catalog, err := billing.LoadCatalog(c.PlansFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading pricing plans: %w", err)
+	}
+	keyFile := filepath.Join(c.DataDir, "admin.key")
+	secret, created, err := auth.Bootstrap(ctx, store, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the admin API key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", keyFile, secret)
+	}
+	ownerFile := filepath.Join(c.DataDir, "console-admin.txt")
+	email, password, ownerMade, err := auth.BootstrapOwner(ctx, store, ownerFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the console's first user: %w", err)
+	}
+	if ownerMade {
+		fmt.Fprintf(out, "Web console login (shown once; also saved to %s):\n\n    %s  %s\n\n", ownerFile, email, password)
+	}
+	return store, catalog, nil
+}
+
+// templateBuilds are the template builds running in the background.
+type templateBuilds struct {
+	ctx    context.Context // ends when the server stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// goBuild runs f in the background until it returns; stop waits for it.
+func (b *templateBuilds) goBuild(f func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f(b.ctx)
+	}()
+}
+
+// stop cancels the builds and waits for them.
+func (b *templateBuilds) stop() {
+	b.cancel()
+	b.wg.Wait()
+}
+
+// startTemplates makes sure the base template is built (the server does not serve
+// without it) and starts building the others in the background.
+func startTemplates(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) (*templateBuilds, error) {
+	if err := ensureBase(ctx, c, store, out, log); err != nil {
+		return nil, err
+	}
+	b := &templateBuilds{}
+	b.ctx, b.cancel = context.WithCancel(ctx)
+	if err := ensureExtras(b.ctx, c, store, out, log, &b.wg); err != nil {
+		b.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// host is this machine's part: its network, its runtime drivers and the node that
+// runs sandboxes with them.
+type host struct {
+	netm    *network.Manager
+	drivers []runtime.Driver
+	// runtimes names the drivers requests may use (--runtimes, the default first); the
+	// others serve only recovery and teardown.
+	runtimes []string
+	node     *node.Node
+}
+
+// startHost sets up the node's network (its nftables table, denying sandboxes the
+// configured ranges and the database's and Redis's addresses) and runtimes. On error
+// nothing of the network is left.
+func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, builds *templateBuilds) (_ *host, err error) {
+	deny := c.DenyCIDRs
+	if deny == nil {
+		deny = network.DefaultDenyCIDRs()
+	}
+	services, err := network.ServiceAddrs(ctx, c.DatabaseURL, c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, DenyCIDRs: append(deny, services...), Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := netm.Init(ctx); err != nil {
+		return nil, err
+	}
+	h := &host{netm: netm}
+	defer func() {
+		if err != nil {
+			h.closeNetwork(context.WithoutCancel(ctx), log)
+		}
+	}()
+	def, drivers, runtimes, err := buildDrivers(c, out, log)
+	if err != nil {
+		return nil, err
+	}
+	h.drivers, h.runtimes = drivers, runtimes
+	builds.goBuild(func(ctx context.Context) {
+		prepareShifted(ctx, offered(drivers, runtimes), templateBuilder(c, io.Discard, log), log)
+	})
+	h.node, err = node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// closeNetwork removes the node's nftables table.
+func (h *host) closeNetwork(ctx context.Context, log *slog.Logger) {
+	if err := h.netm.Close(ctx); err != nil {
+		log.Error("removing nftables table", logkey.Err, err)
+	}
+}
+
+// release removes what the node holds while it runs sandboxes (its nftables table and
+// the drivers' parent cgroups). Call it only when no sandbox is left.
+func (h *host) release(ctx context.Context, log *slog.Logger) {
+	h.closeNetwork(ctx, log)
+	for _, d := range h.drivers {
+		if cl, ok := d.(interface{ Cleanup() }); ok {
+			cl.Cleanup()
+		}
+	}
+}
+
+// sandboxServices are the sandbox services, each wired into the APIs that serve it.
+type sandboxServices struct {
+	service   *sandbox.Service
+	files     *sandbox.Files
+	processes *sandbox.Processes
+	code      *sandbox.Code
+	terminals *sandbox.Terminals
+	logs      *sandbox.Logs
+	sweeper   *sandbox.Sweeper
+}
+
+// services are what the APIs and the background loops use.
+type services struct {
+	sandboxes    *sandboxServices
+	meter        *metering.Meter
+	ledger       *ledger.Service
+	keys         *auth.KeyService
+	limit        rest.RateLimitFunc
+	closeLimiter func() error
+	// ready turns true once the server serves (GET /readyz).
+	ready atomic.Bool
+}
+
+// startServices builds the sandbox services, re-attaches to the sandboxes a previous
+// server left (and closes the meters of those that died), and builds the key, team,
+// billing and rate-limiting services.
+func startServices(ctx context.Context, c Config, store domain.Store, catalog *billing.Catalog, h *host, log *slog.Logger) (*services, error) {
+	s := &services{}
+	var err error
+	if s.ledger, err = ledger.New(store, catalog, nil, log); err != nil {
+		return nil, err
+	}
+	if s.meter, err = metering.New(metering.Config{Store: store, Source: usageSource(h.node), Interval: c.MeterInterval, Log: log}); err != nil {
+		return nil, err
+	}
+	if s.sandboxes, err = startSandboxes(ctx, c, store, h, s.ledger.Admit, s.meter, log); err != nil {
+		return nil, err
+	}
+	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
+	if err != nil {
+		return nil, err
+	}
+	limit, limiter, closeLimiter, err := rateLimiter(c, log)
+	if err != nil {
+		return nil, err
+	}
+	s.limit, s.closeLimiter = limit, closeLimiter
+	s.keys, err = auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
+		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
+		auth.WithRuntimes(h.runtimes), auth.WithLoginThrottle(limiter, 0, 0))
+	if err != nil {
+		s.closeLimiter()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startSandboxes builds the sandbox services and recovers what a previous server left.
+func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
+	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, log *slog.Logger) (*sandboxServices, error) {
+	svc, err := sandbox.New(sandbox.Config{
+		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout,
+		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
+		Admit: admit, Meter: meter, Runtimes: h.runtimes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &sandboxServices{
+		service: svc, files: sandbox.NewFiles(svc), processes: sandbox.NewProcesses(svc), code: sandbox.NewCode(svc),
+		terminals: sandbox.NewTerminals(svc), logs: sandbox.NewLogs(svc), sweeper: sandbox.NewSweeper(svc),
+	}
+	rep, err := s.sweeper.Recover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recovering sandboxes: %w", err)
+	}
+	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
+	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) { return store.GetSandbox(ctx, "", id) })
+	if err != nil {
+		return nil, fmt.Errorf("recovering usage meters: %w", err)
+	}
+	log.Info("meters recovered", "closed", mrep.Closed, "continued", mrep.Continued)
+	return s, nil
+}
+
+// runBackground starts the sweeper, the node's console log trimmer and the meter. stop
+// ends them; done is closed once the meter has stopped (it writes to the store, which
+// closes after it).
+func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go s.sandboxes.sweeper.Run(ctx, c.SweepInterval)
+	go nd.RunConsoleTrimmer(ctx, time.Second, node.DefaultConsoleLogMax)
+	meterDone := make(chan struct{})
+	go func() { defer close(meterDone); s.meter.Run(ctx, s.sandboxes.service.Running) }()
+	return meterDone, cancel
+}
+
+// handler is the API listener's handler: /v1, the E2B control-plane routes
+// (E2B_API_URL points here) and the web console (its session routes, and its pages and
+// assets on everything else).
+func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
+	sb := s.sandboxes
+	api := rest.New(sb.service, s.keys, log,
+		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
+		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(s.keys), rest.WithBilling(s.ledger, billing.WriteCSV),
+		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
+			if !s.ready.Load() {
+				return errors.New("starting up")
+			}
+			return nil
+		}))
+	top := http.NewServeMux()
+	e2b.New(sb.service, s.keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
+		EnvdVersion: version.Envd, Audit: s.keys.Record, RateLimit: s.limit, Logs: sb.logs}).Register(top)
+	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
+		top.Handle(p, api)
+	}
+	consoleAuth := api.ConsoleHandler()
+	top.Handle("/console/login", consoleAuth)
+	top.Handle("/console/logout", consoleAuth)
+	pages, err := console.New(web.Dist(), log)
+	if err != nil {
+		return nil, err
+	}
+	top.Handle("/", pages)
+	return top, nil
+}
+
+// listeners are the API's and the sandbox proxy's, with their servers.
+type listeners struct {
+	api, proxy       net.Listener
+	apiSrv, proxySrv *http.Server
+}
+
+// listen builds the handlers and opens both listeners.
+func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
+	top, err := s.handler(c, log)
+	if err != nil {
+		return nil, err
+	}
+	ls := &listeners{
+		apiSrv: &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second},
+		// No Read/WriteTimeout: the proxy carries long-lived streams (commands, watches).
+		proxySrv: &http.Server{Handler: proxy.New(s.sandboxes.service, log, proxy.Config{Domain: c.Domain}), ReadHeaderTimeout: 10 * time.Second},
+	}
+	if ls.api, err = net.Listen("tcp", c.Listen); err != nil {
+		return nil, fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
+	}
+	if ls.proxy, err = net.Listen("tcp", c.ProxyListen); err != nil {
+		ls.api.Close()
+		return nil, fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
+	}
+	return ls, nil
+}
+
+// serve serves both listeners; the API server's end is sent on the channel (the proxy's
+// is logged).
+func (ls *listeners) serve(log *slog.Logger) <-chan error {
+	go func() {
+		if err := ls.proxySrv.Serve(ls.proxy); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("sandbox proxy stopped", logkey.Err, err)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- ls.apiSrv.Serve(ls.api) }()
+	return errc
+}
+
+// drain lets in-flight requests finish briefly, then cuts the rest: command streams,
+// watches and proxied connections can stay open for as long as their clients like, and
+// they must not hold up the teardown that follows.
+func (ls *listeners) drain(ctx context.Context) {
+	for _, hs := range []*http.Server{ls.apiSrv, ls.proxySrv} {
+		drainCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := hs.Shutdown(drainCtx); err != nil {
+			_ = hs.Close()
+		}
+		cancel()
+	}
+}
