@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Console logs. A sandbox's console (console.log in its directory) is its agent's stdout
@@ -52,7 +54,7 @@ func (n *Node) TrimConsoleLogs(max int64) int {
 		}
 		cut, err := trimConsoleLog(filepath.Join(n.cfg.Dir, e.Name(), "console.log"), max)
 		if err != nil {
-			n.log.Warn("trimming a console log", "sandbox", e.Name(), "err", err)
+			n.log.Warn("trimming a console log", logkey.SandboxID, e.Name(), logkey.Err, err)
 		}
 		if cut > 0 {
 			k++

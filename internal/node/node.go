@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/runtime"
 )
@@ -58,7 +59,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log.With("subsystem", "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")},
+	n := &Node{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")},
 		drivers: map[string]runtime.Driver{}}
 	shifting := false
 	for _, d := range append([]runtime.Driver{cfg.Driver}, cfg.Drivers...) {
@@ -205,7 +206,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	defer func() {
 		if err != nil {
 			if cerr := n.Stop(context.WithoutCancel(ctx), s.ID, s.Slot, nil); cerr != nil {
-				n.log.Error("cleanup after failed start", "sandbox", s.ID, "err", cerr)
+				n.log.Error("cleanup after failed start", logkey.SandboxID, s.ID, logkey.Err, cerr)
 			}
 		}
 	}()
@@ -270,7 +271,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
 	}
-	n.log.Debug("sandbox started", "sandbox", s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
+	n.log.Debug("sandbox started", logkey.SandboxID, s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
 	return &started{Handle: h, Address: nr.a.Address.String()}, nil
 }
 
@@ -370,7 +371,7 @@ func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle)
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
 	}
-	n.log.Debug("sandbox removed", "sandbox", id, "runtime_destroy", tDestroy, "total", time.Since(t0))
+	n.log.Debug("sandbox removed", logkey.SandboxID, id, "runtime_destroy", tDestroy, "total", time.Since(t0))
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -57,10 +58,10 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	if err != nil {
 		// The cause (runsc's stderr, the sandbox's address) is for the operator log only:
 		// EndReason and the error below reach the tenant.
-		s.log.Error("sandbox failed to start", "sandbox", sb.ID, "err", err)
+		s.log.Error("sandbox failed to start", logkey.SandboxID, sb.ID, logkey.Err, err)
 		sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: the sandbox could not be started", s.cfg.Now().UTC()
 		if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); uerr != nil {
-			s.log.Error("recording failed start", "sandbox", sb.ID, "err", uerr)
+			s.log.Error("recording failed start", logkey.SandboxID, sb.ID, logkey.Err, uerr)
 		}
 		return nil, domain.Errorf(domain.KindUnavailable, "sandbox %s could not be started; retry, and if it keeps failing, ask the operator to look it up in the server log and run 'warren doctor'", sb.ID)
 	}
@@ -135,7 +136,7 @@ func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Tem
 	if err == nil && tpl.ReadyPort > 0 {
 		err = agent.WaitPortReady(ctx, tpl.ReadyPort)
 	}
-	s.log.Debug("agent ready", "sandbox", sb.ID, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
+	s.log.Debug("agent ready", logkey.SandboxID, sb.ID, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
 	if err != nil {
 		agent.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
@@ -158,7 +159,7 @@ func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent age
 	s.track(sb, agent, privatePorts)
 	if s.cfg.Meter != nil {
 		if err := s.cfg.Meter.Begin(context.WithoutCancel(ctx), sb); err != nil {
-			s.log.Error("starting metering", "sandbox", sb.ID, "err", err)
+			s.log.Error("starting metering", logkey.SandboxID, sb.ID, logkey.Err, err)
 		}
 	}
 	cp := *sb

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -19,7 +20,7 @@ func (s *Service) track(sb *domain.Sandbox, agent agent, privatePorts []int) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.end(ctx, id, "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
-			s.log.Error("ending sandbox at its timeout", "sandbox", id, "err", err)
+			s.log.Error("ending sandbox at its timeout", logkey.SandboxID, id, logkey.Err, err)
 		}
 	}
 	s.reg.add(sb, agent, privatePorts, sb.EndsAt.Sub(s.cfg.Now()), func() { s.reg.spawn(expire) })
@@ -50,7 +51,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if s.cfg.Meter != nil {
 		// The last reading must be taken while the sandbox still exists.
 		if err := s.cfg.Meter.End(ctx, ls.sb, s.cfg.Now().UTC()); err != nil {
-			s.log.Error("closing metering", "sandbox", id, "err", err)
+			s.log.Error("closing metering", logkey.SandboxID, id, logkey.Err, err)
 		}
 	}
 	var h runtime.Handle
@@ -59,7 +60,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	// and files can take a second or more and continues in the background, with the
 	// address slot reserved and the id shielded from the sweeper until it is done.
 	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
-		s.log.Error("halting sandbox", "sandbox", id, "err", err)
+		s.log.Error("halting sandbox", logkey.SandboxID, id, logkey.Err, err)
 	}
 	ls.agent.Close()
 	sb := s.reg.halted(ls)
@@ -67,7 +68,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := s.cfg.Node.Stop(tctx, id, sb.Slot, &h); err != nil {
-			s.log.Error("teardown incomplete; the sweeper will retry", "sandbox", id, "err", err)
+			s.log.Error("teardown incomplete; the sweeper will retry", logkey.SandboxID, id, logkey.Err, err)
 		}
 		s.reg.tornDown(id, sb.Slot)
 	}
@@ -78,6 +79,6 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
 		return fmt.Errorf("recording stopped sandbox: %w", err)
 	}
-	s.log.Info("sandbox stopped", "sandbox", id, "reason", reason)
+	s.log.Info("sandbox stopped", logkey.SandboxID, id, "reason", reason)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Processes runs commands and long-running processes in running sandboxes, through
@@ -100,7 +101,7 @@ func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id st
 	if err := st.FeedStdin(ctx); err != nil {
 		return st.PID, ls.stopped(err)
 	}
-	ps.log.Info("background process started", "sandbox", id, "pid", st.PID, "team_id", p.TeamID)
+	ps.log.Info("background process started", logkey.SandboxID, id, logkey.PID, st.PID, logkey.TeamID, p.TeamID)
 	return st.PID, nil
 }
 
@@ -114,7 +115,7 @@ func (ps *Processes) retain(ls *liveSandbox, id string, st *agentclient.Started)
 		if l != nil {
 			logs.remove(l)
 		} else {
-			ps.log.Warn("background process not recorded: the sandbox's other recorded processes all still run", "sandbox", id, "pid", st.PID)
+			ps.log.Warn("background process not recorded: the sandbox's other recorded processes all still run", logkey.SandboxID, id, logkey.PID, st.PID)
 		}
 		st.Detach()
 		logs.remember(st.PID, st.Life)
@@ -136,7 +137,7 @@ func (ps *Processes) record(ls *liveSandbox, id string, logs *procLogs, l *procL
 		if ls.ctx.Err() != nil {
 			err = context.Cause(ls.ctx)
 		} else {
-			ps.log.Warn("lost the output stream of a background process", "sandbox", id, "pid", st.PID, "err", err)
+			ps.log.Warn("lost the output stream of a background process", logkey.SandboxID, id, logkey.PID, st.PID, logkey.Err, err)
 			err = domain.Errorf(domain.KindUnavailable, "the server lost the output stream of process %d; attach again to follow its output from now on", st.PID)
 		}
 	}
@@ -212,6 +213,6 @@ func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id s
 	if err := a.Signal(ctx, pid, sig); err != nil {
 		return processNotFound(err, id, pid)
 	}
-	ps.log.Info("process signalled", "sandbox", id, "pid", pid, "signal", sig, "team_id", p.TeamID)
+	ps.log.Info("process signalled", logkey.SandboxID, id, logkey.PID, pid, "signal", sig, logkey.TeamID, p.TeamID)
 	return nil
 }

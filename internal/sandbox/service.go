@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Config configures the Service and the services that work inside its sandboxes.
@@ -111,7 +112,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.dial == nil {
 		cfg.dial = dialAgent
 	}
-	return &Service{cfg: cfg, log: cfg.Log.With("subsystem", "sandbox"), reg: newRegistry()}, nil
+	return &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "sandbox"), reg: newRegistry()}, nil
 }
 
 // Get implements domain.SandboxService.

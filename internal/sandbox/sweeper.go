@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
@@ -81,11 +82,11 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 		agent := s.cfg.dial(sb.Address, sb.AccessToken)
 		if alive(ctx, s.cfg.Node, h, agent) {
 			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
-				sw.log.Error("restoring internet access", "sandbox", sb.ID, "err", err)
+				sw.log.Error("restoring internet access", logkey.SandboxID, sb.ID, logkey.Err, err)
 			}
 			s.track(sb, agent, private)
 			rep.Reattached++
-			sw.log.Info("re-attached sandbox", "sandbox", sb.ID)
+			sw.log.Info("re-attached sandbox", logkey.SandboxID, sb.ID)
 			continue
 		}
 		agent.Close()
@@ -118,17 +119,17 @@ func (sw *Sweeper) reap(ctx context.Context, sb *domain.Sandbox, h *runtime.Hand
 	if s.cfg.Meter != nil && !sb.StartedAt.IsZero() {
 		// A dead sandbox's accounting and link survive until Stop: book them first.
 		if err := s.cfg.Meter.End(ctx, sb, s.cfg.Now().UTC()); err != nil {
-			sw.log.Error("closing metering of a reaped sandbox", "sandbox", sb.ID, "err", err)
+			sw.log.Error("closing metering of a reaped sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
 		}
 	}
 	if err := s.cfg.Node.Stop(ctx, sb.ID, sb.Slot, h); err != nil {
-		sw.log.Error("reaping sandbox", "sandbox", sb.ID, "err", err)
+		sw.log.Error("reaping sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
 	}
 	sb.State, sb.EndReason, sb.StoppedAt = state, reason, s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateSandbox(ctx, sb); err != nil {
-		sw.log.Error("recording reaped sandbox", "sandbox", sb.ID, "err", err)
+		sw.log.Error("recording reaped sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
 	}
-	sw.log.Info("reaped sandbox", "sandbox", sb.ID, "reason", reason)
+	sw.log.Info("reaped sandbox", logkey.SandboxID, sb.ID, "reason", reason)
 }
 
 // Sweep removes runtime leftovers (runsc state, namespaces, directories) of sandboxes that
@@ -151,9 +152,9 @@ func (sw *Sweeper) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, id := range orphans {
-		sw.log.Info("removing runtime leftovers", "sandbox", id)
+		sw.log.Info("removing runtime leftovers", logkey.SandboxID, id)
 		if err := s.cfg.Node.StopOrphan(ctx, id); err != nil {
-			sw.log.Error("removing leftovers", "sandbox", id, "err", err)
+			sw.log.Error("removing leftovers", logkey.SandboxID, id, logkey.Err, err)
 		}
 	}
 	return len(orphans), nil
@@ -196,7 +197,7 @@ func (sw *Sweeper) Run(ctx context.Context, interval time.Duration) {
 				sw.log.Info("ended sandboxes that stopped on their own", "count", n)
 			}
 			if _, err := sw.Sweep(ctx); err != nil && ctx.Err() == nil {
-				sw.log.Error("sweep", "err", err)
+				sw.log.Error("sweep", logkey.Err, err)
 			}
 		}
 	}

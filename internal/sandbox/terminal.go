@@ -7,6 +7,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Terminals opens pseudo-terminals in running sandboxes (the console's terminal),
@@ -60,6 +61,6 @@ func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id st
 	if err != nil {
 		return nil, fmt.Errorf("opening a terminal in sandbox %s: %w", id, err)
 	}
-	ts.log.Info("terminal opened", "sandbox", id, "pid", t.PID(), "user", req.User, "team_id", p.TeamID)
+	ts.log.Info("terminal opened", logkey.SandboxID, id, logkey.PID, t.PID(), "user", req.User, logkey.TeamID, p.TeamID)
 	return t, nil
 }
