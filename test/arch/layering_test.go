@@ -107,6 +107,16 @@ var rules = []rule{
 		},
 	},
 	{
+		// The sandbox services declare what they need of these (internal/sandbox/deps.go).
+		name: "sandbox imports no node, runtime driver, network or store",
+		from: func(d string) bool { return under(d, "internal/sandbox") },
+		forbidden: func(imp string) bool {
+			l := local(imp)
+			return under(l, "internal/node") || under(l, "internal/store") || under(l, "internal/network") ||
+				under(l, "internal/runtime") && l != "internal/runtime"
+		},
+	},
+	{
 		name:      "runtime/* does not import sandbox",
 		from:      func(d string) bool { return under(d, "internal/runtime") },
 		forbidden: func(imp string) bool { return under(local(imp), "internal/sandbox") },
@@ -165,6 +175,7 @@ func TestRulesBite(t *testing.T) {
 		"domain imports the standard library only":                    {"internal/domain", "github.com/google/uuid"},
 		"api/* imports no store, node, runtime or sandbox":            {"internal/api/rest", module + "/internal/store/sqlite"},
 		"runtime/* does not import sandbox":                           {"internal/runtime/gvisor", module + "/internal/sandbox"},
+		"sandbox imports no node, runtime driver, network or store":   {"internal/sandbox", module + "/internal/runtime/gvisor"},
 		"only cmds imports server":                                    {"internal/api/rest", module + "/internal/server"},
 		"only cmd/warren imports cmds":                                {"internal/server", module + "/internal/cmds"},
 		"internal packages import no binary's main and no test suite": {"internal/sandbox", module + "/test/internal/harness"},
