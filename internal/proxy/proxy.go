@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -128,12 +129,16 @@ func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
 // addresses are private), no transparent gzip (the client's Accept-Encoding and
 // the backend's Content-Encoding pass as they are), and no timeouts beyond the
 // dial, so long-lived streams are not cut.
-func newTransport(dialTimeout time.Duration, dialAddr func(string) string) *http.Transport {
+func newTransport(dialTimeout time.Duration, dialAddr func(string) (string, error)) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, dialAddr(addr))
+			a, err := dialAddr(addr)
+			if err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, a)
 		},
 		DisableCompression:  true,
 		MaxIdleConns:        1024,
@@ -190,6 +195,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.addrs.Delete(id)
 		p.notFound(w, r, id)
 		return
+	case !isIP(route.Address):
+		// Fail closed: a sandbox's address is an IP the node gave it; anything else
+		// would send the request to whatever a name resolves to.
+		p.log.Error("sandbox route has no IP address", logkey.SandboxID, id, "address", route.Address)
+		writeJSON(w, http.StatusBadGateway, errorBody{Code: 502, Message: "cannot resolve the sandbox right now; try again"})
+		return
 	}
 
 	switch {
@@ -236,17 +247,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 }
 
-// dialAddr turns the pool key "<sandbox id>:<port>" back into "<address>:<port>".
-func (p *Proxy) dialAddr(key string) string {
+// errUnknownAddress fails a dial whose sandbox address the proxy does not know (the
+// sandbox stopped between routing and dialing, say): the proxy never hands a sandbox id
+// to the resolver, so no DNS name can stand in for a sandbox.
+var errUnknownAddress = errors.New("the sandbox's address is not known (it may have stopped)")
+
+// dialAddr turns the pool key "<sandbox id>:<port>" back into "<address>:<port>". It
+// dials only IP addresses: a key whose id has no known address fails closed.
+func (p *Proxy) dialAddr(key string) (string, error) {
 	host, port, err := net.SplitHostPort(key)
 	if err != nil {
-		return key
+		return "", errUnknownAddress
 	}
-	if a, ok := p.addrs.Load(host); ok {
-		return net.JoinHostPort(a.(string), port)
+	if a, ok := p.addrs.Load(host); ok && isIP(a.(string)) {
+		return net.JoinHostPort(a.(string), port), nil
 	}
-	return key
+	return "", errUnknownAddress
 }
+
+func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 
 // rewrite points the outbound request at the sandbox and drops the headers
 // meant for the proxy. The Host header becomes the sandbox address; incoming

@@ -496,3 +496,41 @@ func TestPrivatePorts(t *testing.T) {
 		}
 	})
 }
+
+// TestFailsClosedWithoutIP: a route whose address is a name, not an IP, is refused
+// before anything is dialed (a name would send tenant traffic wherever it resolves).
+func TestFailsClosedWithoutIP(t *testing.T) {
+	var hits atomic.Int32
+	port := startBackend(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	for _, addr := range []string{"localhost", "abcdefghij0123456789", "127.0.0.1.nip.io"} {
+		srv, _ := startProxy(t, Config{}, func(id string) (*domain.Route, error) {
+			return &domain.Route{SandboxID: id, Address: addr, Running: true}, nil
+		})
+		resp, body := do(t, newReq(t, srv, "GET", "/", port, nil))
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("address %q: %d %s, want 502", addr, resp.StatusCode, body)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the backend was reached %d times through a name", n)
+	}
+}
+
+// TestDialNeverResolvesIDs: a pool key whose sandbox address is unknown (the sandbox
+// stopped between routing and dialing) fails the dial instead of resolving the id.
+func TestDialNeverResolvesIDs(t *testing.T) {
+	p := New(&fake.Sandboxes{}, nil, Config{})
+	for _, key := range []string{testID + ":80", "localhost:80", "garbage"} {
+		if a, err := p.dialAddr(key); err == nil {
+			t.Errorf("dialAddr(%q) = %q, want a refusal", key, a)
+		}
+	}
+	p.addrs.Store(testID, "10.0.0.2")
+	if a, err := p.dialAddr(testID + ":8080"); err != nil || a != "10.0.0.2:8080" {
+		t.Errorf("known sandbox: %q %v", a, err)
+	}
+	p.addrs.Store(testID, "evil.example")
+	if a, err := p.dialAddr(testID + ":8080"); err == nil {
+		t.Errorf("a name as the stored address was dialed as %q", a)
+	}
+}
