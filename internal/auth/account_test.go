@@ -29,14 +29,14 @@ func TestManagingUsersNeedsTheirRolesScopes(t *testing.T) {
 
 	ops := map[string]func(p domain.Principal, id string) error{
 		"reset password": func(p domain.Principal, id string) error {
-			_, err := f.ks.UpdateUser(ctx, p, id, domain.UserPatch{Password: &pw})
+			_, err := f.ks.Users.UpdateUser(ctx, p, id, domain.UserPatch{Password: &pw})
 			return err
 		},
 		"demote to viewer": func(p domain.Principal, id string) error {
-			_, err := f.ks.UpdateUser(ctx, p, id, domain.UserPatch{Role: role(domain.RoleViewer)})
+			_, err := f.ks.Users.UpdateUser(ctx, p, id, domain.UserPatch{Role: role(domain.RoleViewer)})
 			return err
 		},
-		"remove": func(p domain.Principal, id string) error { return f.ks.DeleteUser(ctx, p, id) },
+		"remove": func(p domain.Principal, id string) error { return f.ks.Users.DeleteUser(ctx, p, id) },
 	}
 	tests := []struct {
 		name   string
@@ -76,7 +76,7 @@ func TestManagingUsersNeedsTheirRolesScopes(t *testing.T) {
 				if err != nil || *after != *before {
 					t.Errorf("a refused %s changed the user: %+v (%v), was %+v", name, after, err, before)
 				}
-				if _, err := f.ks.Login(ctx, email, pw); err == nil {
+				if _, err := f.ks.Sessions.Login(ctx, email, pw); err == nil {
 					t.Error("the new password logs in after a refused reset")
 				}
 			})
@@ -85,11 +85,11 @@ func TestManagingUsersNeedsTheirRolesScopes(t *testing.T) {
 
 	// Nobody raises anyone above their own scopes, themselves included.
 	mem := f.addUser(t, "team-a", "climber@example.com", domain.RoleMember)
-	_, err := f.ks.UpdateUser(ctx, writeMember, mem.ID, domain.UserPatch{Role: role(domain.RoleAdmin)})
+	_, err := f.ks.Users.UpdateUser(ctx, writeMember, mem.ID, domain.UserPatch{Role: role(domain.RoleAdmin)})
 	wantKind(t, "team:write+member key promoting to admin", err, domain.KindForbidden, "")
-	_, err = f.ks.UpdateUser(ctx, f.a, mem.ID, domain.UserPatch{Role: role(domain.RoleOwner)})
+	_, err = f.ks.Users.UpdateUser(ctx, f.a, mem.ID, domain.UserPatch{Role: role(domain.RoleOwner)})
 	wantKind(t, "team admin making an owner", err, domain.KindForbidden, "")
-	if _, err := f.ks.UpdateUser(ctx, f.a, mem.ID, domain.UserPatch{Role: role(domain.RoleAdmin)}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, mem.ID, domain.UserPatch{Role: role(domain.RoleAdmin)}); err != nil {
 		t.Errorf("team admin promoting a member to admin: %v", err)
 	}
 }
@@ -106,20 +106,20 @@ func TestOwnPasswordNeedsTheCurrentOne(t *testing.T) {
 	str := func(s string) *string { return &s }
 
 	for _, p := range []domain.Principal{session, key} {
-		_, err := f.ks.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1")})
+		_, err := f.ks.Users.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1")})
 		wantKind(t, "own password without current_password", err, domain.KindInvalid, "current_password")
-		_, err = f.ks.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str("")})
+		_, err = f.ks.Users.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str("")})
 		wantKind(t, "own password with an empty current_password", err, domain.KindInvalid, "current_password")
-		_, err = f.ks.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str("wrong-password")})
+		_, err = f.ks.Users.UpdateUser(ctx, p, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str("wrong-password")})
 		wantKind(t, "own password with a wrong current_password", err, domain.KindForbidden, "current_password")
 	}
 	f.login(t, "ann@example.com", testPassword)
-	if _, err := f.ks.UpdateUser(ctx, key, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str(testPassword)}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, key, ann.ID, domain.UserPatch{Password: str("new-password-1"), CurrentPassword: str(testPassword)}); err != nil {
 		t.Fatalf("own password with the right current_password, by key: %v", err)
 	}
 	f.login(t, "ann@example.com", "new-password-1")
 	// Another admin resetting ann's password needs no current password.
-	if _, err := f.ks.UpdateUser(ctx, f.a, ann.ID, domain.UserPatch{Password: str("reset-by-admin")}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, ann.ID, domain.UserPatch{Password: str("reset-by-admin")}); err != nil {
 		t.Fatalf("admin resetting another admin's password: %v", err)
 	}
 	f.login(t, "ann@example.com", "reset-by-admin")
@@ -142,7 +142,7 @@ func TestPasswordChangeAndLogoutEndSessions(t *testing.T) {
 	refused := func(what string, tokens ...string) {
 		t.Helper()
 		for _, tok := range tokens {
-			_, err := f.ks.Authenticate(ctx, tok)
+			_, err := f.ks.Keys.Authenticate(ctx, tok)
 			wantUnauthorized(t, what, err, "log in again")
 		}
 	}
@@ -150,7 +150,7 @@ func TestPasswordChangeAndLogoutEndSessions(t *testing.T) {
 	// Ann changes her password from her laptop: the phone's session ends too, and so
 	// does the laptop's own.
 	pw, cur := "second-password", testPassword
-	if _, err := f.ks.UpdateUser(ctx, f.authenticate(t, laptop.Token), ann.ID, domain.UserPatch{Password: &pw, CurrentPassword: &cur}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.authenticate(t, laptop.Token), ann.ID, domain.UserPatch{Password: &pw, CurrentPassword: &cur}); err != nil {
 		t.Fatal(err)
 	}
 	refused("session after its user's password change", laptop.Token, phone.Token)
@@ -159,14 +159,14 @@ func TestPasswordChangeAndLogoutEndSessions(t *testing.T) {
 	// A team admin resets it: same.
 	again := f.login(t, "ann@example.com", pw)
 	pw2 := "third-password"
-	if _, err := f.ks.UpdateUser(ctx, f.a, ann.ID, domain.UserPatch{Password: &pw2}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, ann.ID, domain.UserPatch{Password: &pw2}); err != nil {
 		t.Fatal(err)
 	}
 	refused("session after an admin reset the password", again.Token)
 
 	// Logout ends every session of the user.
 	one, two := f.login(t, "ann@example.com", pw2), f.login(t, "ann@example.com", pw2)
-	if err := f.ks.Logout(ctx, f.authenticate(t, one.Token)); err != nil {
+	if err := f.ks.Sessions.Logout(ctx, f.authenticate(t, one.Token)); err != nil {
 		t.Fatal(err)
 	}
 	refused("session after logout", one.Token, two.Token)
@@ -178,9 +178,9 @@ func TestPasswordChangeAndLogoutEndSessions(t *testing.T) {
 	f.authenticate(t, f.login(t, "ann@example.com", pw2).Token)
 
 	// Keys do not log out; a principal without a user has nothing to end.
-	err := f.ks.Logout(ctx, f.authenticate(t, f.aSecret))
+	err := f.ks.Sessions.Logout(ctx, f.authenticate(t, f.aSecret))
 	wantKind(t, "Logout with an API key", err, domain.KindInvalid, "")
-	err = f.ks.Logout(ctx, domain.Principal{})
+	err = f.ks.Sessions.Logout(ctx, domain.Principal{})
 	wantKind(t, "Logout without a principal", err, domain.KindUnauthorized, "")
 }
 
@@ -204,7 +204,7 @@ func TestKeyFollowsItsCreator(t *testing.T) {
 
 	// Demoted to member: the keys keep only what a member has.
 	member := domain.RoleMember
-	if _, err := f.ks.UpdateUser(ctx, f.admin, owner.ID, domain.UserPatch{Role: &member}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.admin, owner.ID, domain.UserPatch{Role: &member}); err != nil {
 		t.Fatal(err)
 	}
 	p := f.authenticate(t, secret)
@@ -214,11 +214,11 @@ func TestKeyFollowsItsCreator(t *testing.T) {
 	if p := f.authenticate(t, childSecret); !slices.Equal(p.Scopes, []domain.Scope{domain.ScopeSandboxesRead}) {
 		t.Errorf("demoted owner's narrow key has %v, want only sandboxes:read", p.Scopes)
 	}
-	_, err := f.ks.Audit(ctx, p, domain.AuditFilter{})
+	_, err := f.ks.Audit.Audit(ctx, p, domain.AuditFilter{})
 	wantKind(t, "demoted owner's key reading the audit log", err, domain.KindForbidden, "")
 	// Promoted back, the key regains its scopes (never more than it was given).
 	admin := domain.RoleAdmin
-	if _, err := f.ks.UpdateUser(ctx, f.admin, owner.ID, domain.UserPatch{Role: &admin}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.admin, owner.ID, domain.UserPatch{Role: &admin}); err != nil {
 		t.Fatal(err)
 	}
 	if p := f.authenticate(t, childSecret); !slices.Equal(p.Scopes, []domain.Scope{domain.ScopeSandboxesRead, domain.ScopeAuditRead}) {
@@ -231,7 +231,7 @@ func TestKeyFollowsItsCreator(t *testing.T) {
 	if err := f.store.UpdateUser(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.Authenticate(ctx, secret)
+	_, err = f.ks.Keys.Authenticate(ctx, secret)
 	wantUnauthorized(t, "disabled user's key", err, "new key")
 	stored.DisabledAt = time.Time{}
 	if err := f.store.UpdateUser(ctx, stored); err != nil {
@@ -240,11 +240,11 @@ func TestKeyFollowsItsCreator(t *testing.T) {
 	f.authenticate(t, secret)
 
 	// Deleted: every key the user made is refused.
-	if err := f.ks.DeleteUser(ctx, f.admin, owner.ID); err != nil {
+	if err := f.ks.Users.DeleteUser(ctx, f.admin, owner.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{secret, childSecret} {
-		_, err = f.ks.Authenticate(ctx, s)
+		_, err = f.ks.Keys.Authenticate(ctx, s)
 		wantUnauthorized(t, "deleted user's key", err, "new key")
 	}
 	// Keys of the bootstrap key's line (no user) are unaffected.
@@ -261,15 +261,15 @@ func TestKeyAuthenticationIsOneQuery(t *testing.T) {
 	f.addUser(t, "team-a", "ann@example.com", domain.RoleMember)
 	_, secret := f.newKey(t, f.authenticate(t, f.login(t, "ann@example.com", testPassword).Token), "ann's")
 	counting := &countingStore{fakeStore: f.store}
-	ks, err := NewKeyService(counting, WithClock(f.clock.now))
+	ks, err := New(counting, WithClock(f.clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ks.Authenticate(ctx, secret); err != nil { // warms the team cache
+	if _, err := ks.Keys.Authenticate(ctx, secret); err != nil { // warms the team cache
 		t.Fatal(err)
 	}
 	counting.keys, counting.users = 0, 0
-	if _, err := ks.Authenticate(ctx, secret); err != nil {
+	if _, err := ks.Keys.Authenticate(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
 	if counting.users != 0 || counting.keys != 1 {
@@ -317,37 +317,37 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 		}
 	}
 	for i := range attempts {
-		_, err := f.ks.Login(ctx, "ann@example.com", "wrong-guess")
+		_, err := f.ks.Sessions.Login(ctx, "ann@example.com", "wrong-guess")
 		wantUnauthorized(t, "wrong password "+string(rune('1'+i)), err, "password")
 	}
 	// Spent: even the right password is refused now (no oracle), in any case spelling.
-	_, err = f.ks.Login(ctx, "ANN@example.com ", testPassword)
+	_, err = f.ks.Sessions.Login(ctx, "ANN@example.com ", testPassword)
 	throttled("right password on a throttled account", err)
 	// An unknown account answers the same once spent.
 	for range attempts {
-		_, err := f.ks.Login(ctx, "nobody@example.com", "wrong-guess")
+		_, err := f.ks.Sessions.Login(ctx, "nobody@example.com", "wrong-guess")
 		wantUnauthorized(t, "unknown account", err, "password")
 	}
-	_, err = f.ks.Login(ctx, "nobody@example.com", "wrong-guess")
+	_, err = f.ks.Sessions.Login(ctx, "nobody@example.com", "wrong-guess")
 	throttled("throttled unknown account", err)
-	if domain.PublicMessage(err) != domain.PublicMessage(func() error { _, e := f.ks.Login(ctx, "ann@example.com", "x"); return e }()) {
+	if domain.PublicMessage(err) != domain.PublicMessage(func() error { _, e := f.ks.Sessions.Login(ctx, "ann@example.com", "x"); return e }()) {
 		t.Error("throttled answers differ between a known and an unknown account")
 	}
 	// Bob's budget is his own, and his successful login resets nobody's.
 	f.login(t, "bob@example.com", testPassword)
-	_, err = f.ks.Login(ctx, "ann@example.com", testPassword)
+	_, err = f.ks.Sessions.Login(ctx, "ann@example.com", testPassword)
 	throttled("ann after bob logged in", err)
 	// Changing one's own password draws on the same budget.
 	annUser, _ := f.store.GetUserByEmail(ctx, "ann@example.com")
 	pw, cur := "new-password-9", testPassword
-	_, err = f.ks.UpdateUser(ctx, domain.Principal{TeamID: "team-a", UserID: annUser.ID, Scopes: memberScopes}, annUser.ID,
+	_, err = f.ks.Users.UpdateUser(ctx, domain.Principal{TeamID: "team-a", UserID: annUser.ID, Scopes: memberScopes}, annUser.ID,
 		domain.UserPatch{Password: &pw, CurrentPassword: &cur})
 	throttled("own password change on a throttled account", err)
 
 	// One attempt comes back every window/attempts.
 	clk.add(window / attempts)
 	f.login(t, "ann@example.com", testPassword)
-	_, err = f.ks.Login(ctx, "ann@example.com", testPassword)
+	_, err = f.ks.Sessions.Login(ctx, "ann@example.com", testPassword)
 	throttled("ann right after the one regained attempt", err)
 }
 

@@ -39,14 +39,14 @@ func TestRecord(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	given := time.Date(2029, 5, 5, 5, 5, 5, 0, time.UTC)
-	f.ks.Record(ctx, &domain.AuditEntry{TeamID: "team-a", ActorType: "key", ActorID: "k", Action: "sandbox.create", Target: "sb1", Status: 201})
-	f.ks.Record(ctx, &domain.AuditEntry{TeamID: "team-a", ActorType: "system", Action: "sandbox.timeout", At: given})
-	f.ks.Record(ctx, &domain.AuditEntry{ActorType: "system", Action: "teamless"}) // skipped
+	f.ks.Audit.Record(ctx, &domain.AuditEntry{TeamID: "team-a", ActorType: "key", ActorID: "k", Action: "sandbox.create", Target: "sb1", Status: 201})
+	f.ks.Audit.Record(ctx, &domain.AuditEntry{TeamID: "team-a", ActorType: "system", Action: "sandbox.timeout", At: given})
+	f.ks.Audit.Record(ctx, &domain.AuditEntry{ActorType: "system", Action: "teamless"}) // skipped
 
 	// A cancelled request still gets its entry: the action happened.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	f.ks.Record(cancelled, &domain.AuditEntry{TeamID: "team-a", ActorType: "key", ActorID: "k", Action: "sandbox.kill"})
+	f.ks.Audit.Record(cancelled, &domain.AuditEntry{TeamID: "team-a", ActorType: "key", ActorID: "k", Action: "sandbox.kill"})
 
 	got, err := f.store.ListAudit(ctx, domain.AuditFilter{TeamID: "team-a"})
 	if err != nil {
@@ -70,7 +70,7 @@ func TestRecord(t *testing.T) {
 
 	// A failing store is logged, not returned or panicked on.
 	f.store.appendAudit = func(context.Context, *domain.AuditEntry) error { return errors.New("audit disk full") }
-	f.ks.Record(ctx, &domain.AuditEntry{TeamID: "team-a", Action: "key.revoke"})
+	f.ks.Audit.Record(ctx, &domain.AuditEntry{TeamID: "team-a", Action: "key.revoke"})
 	if logs := f.logs.String(); !strings.Contains(logs, "audit disk full") || !strings.Contains(logs, "key.revoke") {
 		t.Errorf("failed audit write not logged; logs: %s", logs)
 	}
@@ -84,7 +84,7 @@ func TestAudit(t *testing.T) {
 		{"team-b", "key.create"}, {"ops", "team.create"},
 	} {
 		f.clock.add(time.Second)
-		f.ks.Record(ctx, &domain.AuditEntry{TeamID: e.team, ActorType: "system", Action: e.action})
+		f.ks.Audit.Record(ctx, &domain.AuditEntry{TeamID: e.team, ActorType: "system", Action: e.action})
 	}
 	auditor := domain.Principal{TeamID: "team-a", KeyID: "k", Scopes: []domain.Scope{domain.ScopeAuditRead}}
 	type row struct{ team, action string }
@@ -106,7 +106,7 @@ func TestAudit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.ks.Audit(ctx, tc.p, tc.f)
+			got, err := f.ks.Audit.Audit(ctx, tc.p, tc.f)
 			if tc.kind != 0 {
 				wantKind(t, "Audit", err, tc.kind, "")
 				return

@@ -33,8 +33,8 @@ func Bootstrap(ctx context.Context, store Store, path string) (secret string, cr
 	switch {
 	case err == nil:
 		s := strings.TrimSpace(string(b))
-		ks := &KeyService{store: store, now: time.Now}
-		_, err := ks.lookup(ctx, s)
+		c := &core{store: store, now: time.Now}
+		_, err := c.lookup(ctx, s)
 		if err == nil {
 			return s, false, nil
 		}

@@ -41,11 +41,11 @@ func bootstrap(t *testing.T, s domain.Store, path string, wantCreated bool) (str
 	if m := mode(t, path); m != 0o600 {
 		t.Errorf("key file mode %v, want 0600", m)
 	}
-	ks, err := NewKeyService(s)
+	ks, err := New(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ks.Authenticate(ctx, secret)
+	p, err := ks.Keys.Authenticate(ctx, secret)
 	if err != nil || !p.Admin || !slices.Equal(p.Scopes, adminScopes) {
 		t.Fatalf("bootstrap key authenticates as %+v, %v; want a platform admin with the admin scope", p, err)
 	}

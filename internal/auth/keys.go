@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -12,10 +10,9 @@ import (
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
-	"github.com/warren-sh/warren/internal/ratelimit"
 )
 
-var _ domain.KeyService = (*KeyService)(nil)
+var _ domain.KeyService = (*Keys)(nil)
 
 // TouchInterval is how stale a key's LastUsedAt may get before Authenticate writes it
 // again. Writing on every request would put a write on the hot path of every call.
@@ -31,112 +28,21 @@ const (
 	msgRejected  = "invalid or revoked API key: use a current key, or ask a team admin to create one"
 )
 
-// Store is the part of domain.Store that auth reads and writes: teams, users, keys and
-// the audit log, and the quota usage a team report shows.
-type Store interface {
-	domain.TeamStore
-	domain.UserStore
-	domain.KeyStore
-	domain.AuditStore
-	TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error)
-}
-
-// KeyService implements domain.KeyService and domain.TeamService on a Store: API keys,
-// console sessions, teams, users and the audit log. It is safe for concurrent use.
-type KeyService struct {
-	store        Store
-	now          func() time.Time
-	log          *slog.Logger
-	signer       *Signer
-	sessionTTL   time.Duration
-	defaultQuota domain.Quota
-	defaultPlan  string
-	checkPlan    func(id string) error
-	runtimes     []string // what a team's allowed_runtimes may name; nil: any name
-	teams        teamCache
-	// throttle, when set, limits login attempts per account (loginAttempts per
-	// loginWindow).
-	throttle      ratelimit.Limiter
-	loginAttempts int64
-	loginWindow   time.Duration
-}
-
-// Login throttle defaults: each account (email) may try this many logins per window,
-// after an idle window; then one more every window/attempts (GCRA).
-const (
-	DefaultLoginAttempts = 10
-	DefaultLoginWindow   = 15 * time.Minute
-)
-
-// Option configures a KeyService.
-type Option func(*KeyService)
-
-// WithClock sets the clock for creation, revocation and last-use times (default
-// time.Now).
-func WithClock(now func() time.Time) Option { return func(s *KeyService) { s.now = now } }
-
-// WithLogger sets the logger for failures that do not fail a request, such as not
-// recording a key's last use (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(s *KeyService) { s.log = l } }
-
-// WithSessions enables console logins: tokens signed by signer, valid for ttl (<= 0:
-// DefaultSessionTTL). Without it Login answers that logins are off.
-func WithSessions(signer *Signer, ttl time.Duration) Option {
-	return func(s *KeyService) { s.signer, s.sessionTTL = signer, ttl }
-}
-
-// WithTeamDefaults sets the quota and plan new teams get when the request leaves them
-// out, and the check a plan id must pass (nil: any id).
-func WithTeamDefaults(q domain.Quota, plan string, checkPlan func(id string) error) Option {
-	return func(s *KeyService) { s.defaultQuota, s.defaultPlan, s.checkPlan = q, plan, checkPlan }
-}
-
-// WithLoginThrottle limits login attempts per account with l, shared by every replica
-// when l is: attempts per window (<= 0: DefaultLoginAttempts, DefaultLoginWindow),
-// counted by lower-cased email whether or not the account exists and whatever the
-// client's address. A nil l leaves logins unthrottled here (the API still limits per
-// address).
-func WithLoginThrottle(l ratelimit.Limiter, attempts int64, window time.Duration) Option {
-	return func(s *KeyService) { s.throttle, s.loginAttempts, s.loginWindow = l, attempts, window }
-}
-
-// NewKeyService returns a KeyService on store.
-func NewKeyService(store Store, opts ...Option) (*KeyService, error) {
-	if store == nil {
-		return nil, errors.New("auth: NewKeyService needs a store")
-	}
-	s := &KeyService{store: store}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.sessionTTL <= 0 {
-		s.sessionTTL = DefaultSessionTTL
-	}
-	if s.loginAttempts <= 0 {
-		s.loginAttempts = DefaultLoginAttempts
-	}
-	if s.loginWindow <= 0 {
-		s.loginWindow = DefaultLoginWindow
-	}
-	s.log = s.log.With(logkey.Subsystem, "auth")
-	s.teams.ttl = teamCacheTTL
-	return s, nil
+// Keys implements domain.KeyService: a team's API keys, and Authenticate, which every
+// request passes through, for keys and (through Sessions) console sessions.
+type Keys struct {
+	*core
+	sessions *Sessions
 }
 
 // Authenticate resolves a secret (an API key "sk_..." or a console session "ws_...") to
 // its principal. An empty, malformed, unknown, expired or revoked secret is a
 // KindUnauthorized error; a store failure is returned as is, so that an outage is not
 // reported to clients as a bad key.
-func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Principal, error) {
+func (s *Keys) Authenticate(ctx context.Context, secret string) (domain.Principal, error) {
 	secret = strings.TrimSpace(secret)
 	if strings.HasPrefix(secret, SessionPrefix) {
-		return s.authenticateSession(ctx, secret)
+		return s.sessions.authenticate(ctx, secret)
 	}
 	k, err := s.lookup(ctx, secret)
 	if err != nil {
@@ -176,14 +82,14 @@ func (s *KeyService) Authenticate(ctx context.Context, secret string) (domain.Pr
 }
 
 // lookup returns the live key whose secret this is.
-func (s *KeyService) lookup(ctx context.Context, secret string) (*domain.APIKey, error) {
+func (c *core) lookup(ctx context.Context, secret string) (*domain.APIKey, error) {
 	switch {
 	case secret == "":
 		return nil, domain.Errorf(domain.KindUnauthorized, msgMissing)
 	case !wellFormed(secret):
 		return nil, domain.Errorf(domain.KindUnauthorized, msgMalformed)
 	}
-	k, err := s.store.GetAPIKeyByHash(ctx, Hash(secret))
+	k, err := c.store.GetAPIKeyByHash(ctx, Hash(secret))
 	if domain.IsKind(err, domain.KindNotFound) {
 		return nil, domain.Errorf(domain.KindUnauthorized, msgRejected)
 	}
@@ -200,7 +106,7 @@ func (s *KeyService) lookup(ctx context.Context, secret string) (*domain.APIKey,
 // value. Keys get the creator's scopes unless fewer are asked for, and never more; a
 // platform admin may create keys for any team. New keys are never platform admin keys:
 // those come only from Bootstrap. The returned key's Hash is cleared.
-func (s *KeyService) CreateKey(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
+func (s *Keys) CreateKey(ctx context.Context, p domain.Principal, spec domain.KeySpec) (*domain.APIKey, string, error) {
 	if err := needTeam(p); err != nil {
 		return nil, "", err
 	}
@@ -285,7 +191,7 @@ func scopeList() string {
 }
 
 // ListKeys returns the principal's team's keys, revoked ones included, without hashes.
-func (s *KeyService) ListKeys(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error) {
+func (s *Keys) ListKeys(ctx context.Context, p domain.Principal) ([]*domain.APIKey, error) {
 	if err := needTeam(p); err != nil {
 		return nil, err
 	}
@@ -304,7 +210,7 @@ func (s *KeyService) ListKeys(ctx context.Context, p domain.Principal) ([]*domai
 
 // RevokeKey revokes one of the principal's team's keys; another team's key is not
 // found. A key may revoke itself.
-func (s *KeyService) RevokeKey(ctx context.Context, p domain.Principal, id string) error {
+func (s *Keys) RevokeKey(ctx context.Context, p domain.Principal, id string) error {
 	if err := needTeam(p); err != nil {
 		return err
 	}
@@ -339,5 +245,3 @@ func validName(name string) error {
 	}
 	return nil
 }
-
-var _ domain.TeamService = (*KeyService)(nil)

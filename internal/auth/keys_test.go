@@ -90,7 +90,7 @@ const testSessionTTL = 2 * time.Hour
 type fixture struct {
 	store      *fakeStore
 	clock      *clock
-	ks         *KeyService
+	ks         *Services
 	signer     *Signer
 	logs       *bytes.Buffer
 	admin      domain.Principal // platform admin (the bootstrap key's principal)
@@ -111,7 +111,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	}
 	opts = append([]Option{WithClock(f.clock.now), WithSessions(f.signer, testSessionTTL),
 		WithLogger(slog.New(slog.NewTextHandler(f.logs, nil)))}, opts...)
-	if f.ks, err = NewKeyService(f.store, opts...); err != nil {
+	if f.ks, err = New(f.store, opts...); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"ops", "team-a", "team-b"} {
@@ -123,10 +123,10 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	f.admin = domain.Principal{TeamID: "ops", KeyID: "bootstrap", Admin: true, Scopes: adminScopes}
 	f.a = domain.Principal{TeamID: "team-a", Scopes: adminScopes}
 	f.b = domain.Principal{TeamID: "team-b", Scopes: adminScopes}
-	if f.aKey, f.aSecret, err = f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: "a's key"}); err != nil {
+	if f.aKey, f.aSecret, err = f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: "a's key"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.bKey, f.bSecret, err = f.ks.CreateKey(ctx, f.b, domain.KeySpec{Name: "b's key"}); err != nil {
+	if f.bKey, f.bSecret, err = f.ks.Keys.CreateKey(ctx, f.b, domain.KeySpec{Name: "b's key"}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -135,7 +135,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 // newKey creates a key for p with the given scopes, failing the test on error.
 func (f *fixture) newKey(t *testing.T, p domain.Principal, name string, scopes ...domain.Scope) (*domain.APIKey, string) {
 	t.Helper()
-	k, secret, err := f.ks.CreateKey(t.Context(), p, domain.KeySpec{Name: name, Scopes: scopes})
+	k, secret, err := f.ks.Keys.CreateKey(t.Context(), p, domain.KeySpec{Name: name, Scopes: scopes})
 	if err != nil {
 		t.Fatalf("CreateKey(%s, %v): %v", name, scopes, err)
 	}
@@ -145,7 +145,7 @@ func (f *fixture) newKey(t *testing.T, p domain.Principal, name string, scopes .
 // authenticate returns the principal of secret, failing the test on error.
 func (f *fixture) authenticate(t *testing.T, secret string) domain.Principal {
 	t.Helper()
-	p, err := f.ks.Authenticate(t.Context(), secret)
+	p, err := f.ks.Keys.Authenticate(t.Context(), secret)
 	if err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
@@ -182,9 +182,9 @@ func samePrincipal(a, b domain.Principal) bool {
 		slices.Equal(a.Scopes, b.Scopes) && a.RequestsPerMinute == b.RequestsPerMinute
 }
 
-func TestNewKeyServiceNeedsStore(t *testing.T) {
-	if _, err := NewKeyService(nil); err == nil {
-		t.Error("NewKeyService(nil) succeeded")
+func TestNewNeedsStore(t *testing.T) {
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) succeeded")
 	}
 }
 
@@ -192,7 +192,7 @@ func TestAuthenticate(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	revoked, revokedSecret := f.newKey(t, f.a, "old")
-	if err := f.ks.RevokeKey(ctx, f.a, revoked.ID); err != nil {
+	if err := f.ks.Keys.RevokeKey(ctx, f.a, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	narrow, narrowSecret := f.newKey(t, f.a, "read only", domain.ScopeSandboxesRead)
@@ -231,7 +231,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := f.ks.Authenticate(ctx, tc.secret)
+			p, err := f.ks.Keys.Authenticate(ctx, tc.secret)
 			if tc.want == nil {
 				wantUnauthorized(t, "Authenticate", err, tc.hint)
 				return
@@ -247,7 +247,7 @@ func TestAuthenticateStoreFailureIsNotUnauthorized(t *testing.T) {
 	f := newFixture(t)
 	outage := errors.New("disk on fire")
 	f.store.getKeyByHash = func(context.Context, string) (*domain.APIKey, error) { return nil, outage }
-	_, err := f.ks.Authenticate(t.Context(), f.aSecret)
+	_, err := f.ks.Keys.Authenticate(t.Context(), f.aSecret)
 	if !errors.Is(err, outage) || domain.IsKind(err, domain.KindUnauthorized) {
 		t.Errorf("Authenticate during an outage = %v; want the store error, not KindUnauthorized", err)
 	}
@@ -285,7 +285,7 @@ func TestAuthenticateTouchesAtMostOncePerMinute(t *testing.T) {
 			t.Errorf("touch %d at %v, want %v", i, touches[i], want[i])
 		}
 	}
-	keys, err := f.ks.ListKeys(ctx, f.a)
+	keys, err := f.ks.Keys.ListKeys(ctx, f.a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestAuthenticateTouchesAtMostOncePerMinute(t *testing.T) {
 func TestAuthenticateSurvivesTouchFailure(t *testing.T) {
 	f := newFixture(t)
 	f.store.touchKey = func(context.Context, string, time.Time) error { return errors.New("read-only disk") }
-	if p, err := f.ks.Authenticate(t.Context(), f.aSecret); err != nil || p.TeamID != "team-a" {
+	if p, err := f.ks.Keys.Authenticate(t.Context(), f.aSecret); err != nil || p.TeamID != "team-a" {
 		t.Errorf("Authenticate with a failing touch = %+v, %v; want team-a", p, err)
 	}
 	if !strings.Contains(f.logs.String(), "read-only disk") {
@@ -308,7 +308,7 @@ func TestAuthenticateSurvivesTouchFailure(t *testing.T) {
 func TestCreateKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	k, secret, err := f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: "  laptop  "})
+	k, secret, err := f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: "  laptop  "})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,22 +317,22 @@ func TestCreateKey(t *testing.T) {
 		t.Errorf("CreateKey = %+v (secret %q): want a non-admin team-a key named laptop, prefix of the secret, no hash, no expiry", k, secret)
 	}
 	// A platform admin still makes ordinary keys.
-	if k, _, err := f.ks.CreateKey(ctx, f.admin, domain.KeySpec{Name: "ci"}); err != nil || k.Admin || k.TeamID != "ops" {
+	if k, _, err := f.ks.Keys.CreateKey(ctx, f.admin, domain.KeySpec{Name: "ci"}); err != nil || k.Admin || k.TeamID != "ops" {
 		t.Errorf("CreateKey by a platform admin = %+v, %v; want a non-admin ops key", k, err)
 	}
 	// The creating user is remembered.
 	user := domain.Principal{TeamID: "team-a", UserID: "u1", Scopes: memberScopes}
-	if k, _, err := f.ks.CreateKey(ctx, user, domain.KeySpec{Name: "mine"}); err != nil || k.UserID != "u1" {
+	if k, _, err := f.ks.Keys.CreateKey(ctx, user, domain.KeySpec{Name: "mine"}); err != nil || k.UserID != "u1" {
 		t.Errorf("CreateKey by a user = %+v, %v; want UserID u1", k, err)
 	}
 
 	for _, name := range []string{"", "   ", strings.Repeat("x", 101), "a\x00b", "new\nline"} {
-		_, _, err := f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: name})
+		_, _, err := f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: name})
 		wantKind(t, "CreateKey(name "+name+")", err, domain.KindInvalid, "name")
 	}
-	_, _, err = f.ks.CreateKey(ctx, domain.Principal{}, domain.KeySpec{Name: "x"})
+	_, _, err = f.ks.Keys.CreateKey(ctx, domain.Principal{}, domain.KeySpec{Name: "x"})
 	wantUnauthorized(t, "CreateKey without a principal", err, "Authorization")
-	_, _, err = f.ks.CreateKey(ctx, domain.Principal{TeamID: "no-such-team", Scopes: adminScopes}, domain.KeySpec{Name: "x"})
+	_, _, err = f.ks.Keys.CreateKey(ctx, domain.Principal{TeamID: "no-such-team", Scopes: adminScopes}, domain.KeySpec{Name: "x"})
 	if !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("CreateKey for an unknown team = %v; want KindNotFound", err)
 	}
@@ -375,7 +375,7 @@ func TestCreateKeyScopes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, secret, err := f.ks.CreateKey(ctx, tc.creator, domain.KeySpec{Name: "k", Scopes: tc.ask})
+			k, secret, err := f.ks.Keys.CreateKey(ctx, tc.creator, domain.KeySpec{Name: "k", Scopes: tc.ask})
 			if tc.want == nil {
 				wantKind(t, "CreateKey", err, tc.kind, tc.field)
 				if k != nil || secret != "" {
@@ -395,7 +395,7 @@ func TestCreateKeyScopes(t *testing.T) {
 		})
 	}
 	// The refusal says which scope.
-	_, _, err := f.ks.CreateKey(ctx, member, domain.KeySpec{Name: "k", Scopes: s(domain.ScopeAuditRead)})
+	_, _, err := f.ks.Keys.CreateKey(ctx, member, domain.KeySpec{Name: "k", Scopes: s(domain.ScopeAuditRead)})
 	if msg := domain.PublicMessage(err); !strings.Contains(msg, "audit:read") {
 		t.Errorf("refusal %q does not name the scope", msg)
 	}
@@ -413,20 +413,20 @@ func TestCreateKeyExpiry(t *testing.T) {
 		{"now", now},
 		{"long ago", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
-		_, _, err := f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: "x", ExpiresAt: tc.at})
+		_, _, err := f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: "x", ExpiresAt: tc.at})
 		wantKind(t, "CreateKey expiring "+tc.name, err, domain.KindInvalid, "expires_at")
 	}
 
 	// A time in another zone is kept as the same instant, in UTC.
 	exp := now.Add(time.Hour).In(time.FixedZone("UTC+5", 5*3600))
-	k, secret, err := f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: "short-lived", ExpiresAt: exp})
+	k, secret, err := f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: "short-lived", ExpiresAt: exp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !k.ExpiresAt.Equal(exp) || k.ExpiresAt.Location() != time.UTC {
 		t.Errorf("ExpiresAt = %v, want %v in UTC", k.ExpiresAt, exp)
 	}
-	keys, err := f.ks.ListKeys(ctx, f.a)
+	keys, err := f.ks.Keys.ListKeys(ctx, f.a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestCreateKeyExpiry(t *testing.T) {
 	}
 	for _, st := range steps {
 		f.clock.t = now.Add(st.after)
-		_, err := f.ks.Authenticate(ctx, secret)
+		_, err := f.ks.Keys.Authenticate(ctx, secret)
 		if st.ok && err != nil {
 			t.Errorf("key %v after creation: %v, want accepted", st.after, err)
 		}
@@ -461,7 +461,7 @@ func TestCreateKeyForAnotherTeam(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 
-	k, secret, err := f.ks.CreateKey(ctx, f.admin, domain.KeySpec{Name: "for b", TeamID: "team-b"})
+	k, secret, err := f.ks.Keys.CreateKey(ctx, f.admin, domain.KeySpec{Name: "for b", TeamID: "team-b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestCreateKeyForAnotherTeam(t *testing.T) {
 	if p := f.authenticate(t, secret); !samePrincipal(p, want) {
 		t.Errorf("key for team-b authenticates as %+v, want %+v", p, want)
 	}
-	k, secret, err = f.ks.CreateKey(ctx, f.admin, domain.KeySpec{Name: "b reader", TeamID: "team-b",
+	k, secret, err = f.ks.Keys.CreateKey(ctx, f.admin, domain.KeySpec{Name: "b reader", TeamID: "team-b",
 		Scopes: []domain.Scope{domain.ScopeUsageRead}})
 	if err != nil {
 		t.Fatal(err)
@@ -483,11 +483,11 @@ func TestCreateKeyForAnotherTeam(t *testing.T) {
 	}
 
 	// A team admin naming its own team is fine.
-	if k, _, err := f.ks.CreateKey(ctx, f.a, domain.KeySpec{Name: "own", TeamID: "team-a"}); err != nil || k.TeamID != "team-a" {
+	if k, _, err := f.ks.Keys.CreateKey(ctx, f.a, domain.KeySpec{Name: "own", TeamID: "team-a"}); err != nil || k.TeamID != "team-a" {
 		t.Errorf("team admin naming its own team = %+v, %v", k, err)
 	}
 
-	before, err := f.ks.ListKeys(ctx, f.b)
+	before, err := f.ks.Keys.ListKeys(ctx, f.b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,10 +501,10 @@ func TestCreateKeyForAnotherTeam(t *testing.T) {
 		{"platform admin names a missing team", f.admin, "no-such-team"},
 	}
 	for _, tc := range refused {
-		_, _, err := f.ks.CreateKey(ctx, tc.p, domain.KeySpec{Name: "x", TeamID: tc.team})
+		_, _, err := f.ks.Keys.CreateKey(ctx, tc.p, domain.KeySpec{Name: "x", TeamID: tc.team})
 		wantKind(t, tc.name, err, domain.KindNotFound, "")
 	}
-	after, err := f.ks.ListKeys(ctx, f.b)
+	after, err := f.ks.Keys.ListKeys(ctx, f.b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +518,7 @@ func TestListKeys(t *testing.T) {
 	ctx := t.Context()
 	f.clock.add(time.Second)
 	second, _ := f.newKey(t, f.a, "second")
-	keys, err := f.ks.ListKeys(ctx, f.a)
+	keys, err := f.ks.Keys.ListKeys(ctx, f.a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,12 +530,12 @@ func TestListKeys(t *testing.T) {
 			t.Errorf("listed key %+v: want team-a's, without hash", k)
 		}
 	}
-	_, err = f.ks.ListKeys(ctx, domain.Principal{})
+	_, err = f.ks.Keys.ListKeys(ctx, domain.Principal{})
 	wantUnauthorized(t, "ListKeys without a principal", err, "Authorization")
-	_, err = f.ks.ListKeys(ctx, domain.Principal{TeamID: "team-a", Scopes: viewerScopes})
+	_, err = f.ks.Keys.ListKeys(ctx, domain.Principal{TeamID: "team-a", Scopes: viewerScopes})
 	wantKind(t, "ListKeys without keys:read", err, domain.KindForbidden, "")
 	reader := domain.Principal{TeamID: "team-a", Scopes: []domain.Scope{domain.ScopeKeysRead}}
-	if keys, err := f.ks.ListKeys(ctx, reader); err != nil || len(keys) != 2 {
+	if keys, err := f.ks.Keys.ListKeys(ctx, reader); err != nil || len(keys) != 2 {
 		t.Errorf("ListKeys with keys:read = %d keys, %v; want 2", len(keys), err)
 	}
 }
@@ -543,28 +543,28 @@ func TestListKeys(t *testing.T) {
 func TestRevokeKey(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	err := f.ks.RevokeKey(ctx, f.b, f.aKey.ID)
+	err := f.ks.Keys.RevokeKey(ctx, f.b, f.aKey.ID)
 	if !domain.IsKind(err, domain.KindNotFound) {
 		t.Fatalf("team b revoking team a's key = %v, want KindNotFound", err)
 	}
-	if _, err := f.ks.Authenticate(ctx, f.aSecret); err != nil {
+	if _, err := f.ks.Keys.Authenticate(ctx, f.aSecret); err != nil {
 		t.Fatalf("key revoked by another team: %v", err)
 	}
-	if err := f.ks.RevokeKey(ctx, f.a, f.aKey.ID); err != nil {
+	if err := f.ks.Keys.RevokeKey(ctx, f.a, f.aKey.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.Authenticate(ctx, f.aSecret)
+	_, err = f.ks.Keys.Authenticate(ctx, f.aSecret)
 	wantUnauthorized(t, "revoked key", err, "current key")
-	keys, err := f.ks.ListKeys(ctx, f.a)
+	keys, err := f.ks.Keys.ListKeys(ctx, f.a)
 	if err != nil || len(keys) != 1 || !keys[0].RevokedAt.Equal(f.clock.now()) {
 		t.Errorf("after revoking: keys %v, %v; want the key listed with RevokedAt %v", keys, err, f.clock.now())
 	}
-	if err := f.ks.RevokeKey(ctx, f.a, "no-such-key"); !domain.IsKind(err, domain.KindNotFound) {
+	if err := f.ks.Keys.RevokeKey(ctx, f.a, "no-such-key"); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("revoking a missing key = %v, want KindNotFound", err)
 	}
-	err = f.ks.RevokeKey(ctx, domain.Principal{}, f.bKey.ID)
+	err = f.ks.Keys.RevokeKey(ctx, domain.Principal{}, f.bKey.ID)
 	wantUnauthorized(t, "RevokeKey without a principal", err, "Authorization")
-	if _, err := f.ks.Authenticate(ctx, f.bSecret); err != nil {
+	if _, err := f.ks.Keys.Authenticate(ctx, f.bSecret); err != nil {
 		t.Errorf("team b's key after unrelated revocations: %v", err)
 	}
 }
@@ -577,13 +577,13 @@ func TestRevokeKeyScopes(t *testing.T) {
 	reader := f.authenticate(t, readerSecret)
 
 	// Without keys:write a key may not revoke another key...
-	err := f.ks.RevokeKey(ctx, reader, other.ID)
+	err := f.ks.Keys.RevokeKey(ctx, reader, other.ID)
 	wantKind(t, "revoking another key without keys:write", err, domain.KindForbidden, "")
 	f.authenticate(t, otherSecret)
 	// ...but may revoke itself.
-	if err := f.ks.RevokeKey(ctx, reader, reader.KeyID); err != nil {
+	if err := f.ks.Keys.RevokeKey(ctx, reader, reader.KeyID); err != nil {
 		t.Fatalf("a key revoking itself: %v", err)
 	}
-	_, err = f.ks.Authenticate(ctx, readerSecret)
+	_, err = f.ks.Keys.Authenticate(ctx, readerSecret)
 	wantUnauthorized(t, "self-revoked key", err, "current key")
 }

@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,9 +19,19 @@ const msgBadLogin = "wrong email or password: check both, or ask a team admin to
 // that import this package but never log anyone in (the CLI) should not pay.
 var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("warren-dummy-password"); return h })
 
+var _ domain.SessionService = (*Sessions)(nil)
+
+// Sessions implements domain.SessionService: console logins, which issue session tokens
+// (see Signer), and logouts, which end them. Keys.Authenticate hands session tokens to
+// it.
+type Sessions struct {
+	*core
+	ttl time.Duration // how long a login lasts
+}
+
 // Login checks an email and password and issues a console session token. Every attempt
 // on an account spends from its throttle budget first (see WithLoginThrottle).
-func (s *KeyService) Login(ctx context.Context, email, password string) (*domain.Session, error) {
+func (s *Sessions) Login(ctx context.Context, email, password string) (*domain.Session, error) {
 	if s.signer == nil {
 		return nil, domain.Errorf(domain.KindUnavailable, "console logins are not enabled on this server: use an API key")
 	}
@@ -48,7 +56,7 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	}
 	actor := domain.Principal{TeamID: u.TeamID, UserID: u.ID}
 	if !ok || !u.DisabledAt.IsZero() {
-		s.Record(ctx, s.entry(ctx, actor, "user.login_failed", u.ID, nil))
+		s.audit(ctx, actor, "user.login_failed", u.ID)
 		return nil, domain.Errorf(domain.KindUnauthorized, msgBadLogin)
 	}
 	now := s.now().UTC()
@@ -60,41 +68,15 @@ func (s *KeyService) Login(ctx context.Context, email, password string) (*domain
 	if err != nil {
 		return nil, fmt.Errorf("logging in: %w", err)
 	}
-	exp := now.Add(s.sessionTTL)
-	s.Record(ctx, s.entry(ctx, actor, "user.login", u.ID, nil))
+	exp := now.Add(s.ttl)
+	s.audit(ctx, actor, "user.login", u.ID)
 	u.PasswordHash = ""
 	return &domain.Session{Token: s.signer.Issue(u.ID, u.TeamID, u.SessionEpoch, exp), ExpiresAt: exp, User: u, Team: team}, nil
 }
 
-// throttleAccount spends one login attempt of the account email (lower-cased), known or
-// not, and refuses when its budget is spent, whatever the client's address. Every
-// attempt counts, not only failed ones: the check comes before the password is looked
-// at, so that a throttled guess learns nothing, and the answer is the same for an
-// unknown email. A limiter that fails (Redis away) admits the attempt, with a warning.
-func (s *KeyService) throttleAccount(ctx context.Context, email string) error {
-	if s.throttle == nil {
-		return nil
-	}
-	// Hashed: a bounded key that keeps addresses out of Redis.
-	sum := sha256.Sum256([]byte(email))
-	d, err := s.throttle.Allow(ctx, "login-account:"+hex.EncodeToString(sum[:16]), s.loginAttempts, s.loginWindow)
-	if err != nil {
-		s.log.WarnContext(ctx, "login throttle unavailable; admitting the attempt", logkey.Err, err)
-		return nil
-	}
-	if d.Allowed {
-		return nil
-	}
-	wait := max(d.RetryAfter.Round(time.Second), time.Second)
-	return &domain.Error{Kind: domain.KindQuotaExceeded,
-		Message: fmt.Sprintf("too many login attempts for this account: try again in %s, or ask a team admin to reset the password", wait),
-		Err: &domain.QuotaError{Quota: "login_attempts", Limit: float64(s.loginAttempts), Used: float64(s.loginAttempts),
-			RetryAfter: d.RetryAfter}}
-}
-
 // Logout ends every console session of p's user (the session epoch moves on). Only a
 // session logs out: an API key is revoked instead.
-func (s *KeyService) Logout(ctx context.Context, p domain.Principal) error {
+func (s *Sessions) Logout(ctx context.Context, p domain.Principal) error {
 	if err := needTeam(p); err != nil {
 		return err
 	}
@@ -107,14 +89,14 @@ func (s *KeyService) Logout(ctx context.Context, p domain.Principal) error {
 		}
 		return fmt.Errorf("logging out user %s: %w", p.UserID, err)
 	}
-	s.Record(ctx, s.entry(ctx, p, "user.logout", p.UserID, nil))
+	s.audit(ctx, p, "user.logout", p.UserID)
 	return nil
 }
 
-// authenticateSession resolves a console session token. The user is read on every
+// authenticate resolves a console session token. The user is read on every
 // request, so that a deleted or disabled user applies at once; a token from before the
 // user's last password or role change or logout carries an old epoch and is refused.
-func (s *KeyService) authenticateSession(ctx context.Context, token string) (domain.Principal, error) {
+func (s *Sessions) authenticate(ctx context.Context, token string) (domain.Principal, error) {
 	if s.signer == nil {
 		return domain.Principal{}, domain.Errorf(domain.KindUnauthorized, "console sessions are not enabled on this server: use an API key")
 	}

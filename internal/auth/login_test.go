@@ -15,7 +15,7 @@ const testPassword = "hunter2-but-longer"
 // addUser creates a user through the service, as the platform admin.
 func (f *fixture) addUser(t *testing.T, team, email string, role domain.Role) *domain.User {
 	t.Helper()
-	u, err := f.ks.CreateUser(t.Context(), f.admin, domain.UserSpec{TeamID: team, Email: email, Name: string(role),
+	u, err := f.ks.Users.CreateUser(t.Context(), f.admin, domain.UserSpec{TeamID: team, Email: email, Name: string(role),
 		Password: testPassword, Role: role})
 	if err != nil {
 		t.Fatalf("CreateUser(%s): %v", email, err)
@@ -26,7 +26,7 @@ func (f *fixture) addUser(t *testing.T, team, email string, role domain.Role) *d
 // login logs in, failing the test on error.
 func (f *fixture) login(t *testing.T, email, pw string) *domain.Session {
 	t.Helper()
-	s, err := f.ks.Login(t.Context(), email, pw)
+	s, err := f.ks.Sessions.Login(t.Context(), email, pw)
 	if err != nil {
 		t.Fatalf("Login(%s): %v", email, err)
 	}
@@ -36,7 +36,7 @@ func (f *fixture) login(t *testing.T, email, pw string) *domain.Session {
 func TestLoginRoles(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 90})}); err != nil {
+	if _, err := f.ks.Teams.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 90})}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -87,7 +87,7 @@ func TestLoginRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := f.ks.Login(ctx, tc.email, tc.pw)
+			s, err := f.ks.Sessions.Login(ctx, tc.email, tc.pw)
 			if !domain.IsKind(err, domain.KindUnauthorized) || s != nil {
 				t.Fatalf("Login = %+v, %v; want KindUnauthorized", s, err)
 			}
@@ -107,10 +107,10 @@ func TestLoginRecordsTimeAndAudit(t *testing.T) {
 
 	f.clock.add(time.Minute)
 	failedAt := f.clock.now()
-	if _, err := f.ks.Login(ctx, "ann@example.com", "wrong-password"); err == nil {
+	if _, err := f.ks.Sessions.Login(ctx, "ann@example.com", "wrong-password"); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	if _, err := f.ks.Login(ctx, "nobody@example.com", "wrong-password"); err == nil {
+	if _, err := f.ks.Sessions.Login(ctx, "nobody@example.com", "wrong-password"); err == nil {
 		t.Fatal("unknown user accepted")
 	}
 	stored, err := f.store.GetUser(ctx, u.ID)
@@ -120,7 +120,7 @@ func TestLoginRecordsTimeAndAudit(t *testing.T) {
 
 	f.clock.add(time.Minute)
 	okAt := f.clock.now()
-	if _, err := f.ks.Login(ctx, "ann@example.com", testPassword); err != nil {
+	if _, err := f.ks.Sessions.Login(ctx, "ann@example.com", testPassword); err != nil {
 		t.Fatal(err)
 	}
 	stored, err = f.store.GetUser(ctx, u.ID)
@@ -163,20 +163,20 @@ func TestSessionFollowsUser(t *testing.T) {
 
 	// A role change ends the user's sessions; the next login has the new role's scopes.
 	viewer := domain.RoleViewer
-	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &viewer}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &viewer}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.ks.Authenticate(ctx, s.Token)
+	_, err := f.ks.Keys.Authenticate(ctx, s.Token)
 	wantUnauthorized(t, "session from before a demotion", err, "log in again")
 	s = f.login(t, "ann@example.com", testPassword)
 	if p := f.authenticate(t, s.Token); !slices.Equal(p.Scopes, viewerScopes) {
 		t.Errorf("after demotion to viewer the session has %v, want %v", p.Scopes, viewerScopes)
 	}
 	admin := domain.RoleAdmin
-	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &admin}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Role: &admin}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.Authenticate(ctx, s.Token)
+	_, err = f.ks.Keys.Authenticate(ctx, s.Token)
 	wantUnauthorized(t, "session from before a promotion", err, "log in again")
 	s = f.login(t, "ann@example.com", testPassword)
 	if p := f.authenticate(t, s.Token); !slices.Equal(p.Scopes, adminScopes) {
@@ -184,7 +184,7 @@ func TestSessionFollowsUser(t *testing.T) {
 	}
 	// A rename, or the same role again, changes nothing about sessions.
 	name := "Ann"
-	if _, err := f.ks.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Name: &name, Role: &admin}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, f.a, u.ID, domain.UserPatch{Name: &name, Role: &admin}); err != nil {
 		t.Fatal(err)
 	}
 	f.authenticate(t, s.Token)
@@ -198,9 +198,9 @@ func TestSessionFollowsUser(t *testing.T) {
 	if err := f.store.UpdateUser(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.Authenticate(ctx, s.Token)
+	_, err = f.ks.Keys.Authenticate(ctx, s.Token)
 	wantUnauthorized(t, "disabled user's session", err, "log in again")
-	_, err = f.ks.Login(ctx, "ann@example.com", testPassword)
+	_, err = f.ks.Sessions.Login(ctx, "ann@example.com", testPassword)
 	wantUnauthorized(t, "disabled user's login", err, msgBadLogin)
 	stored.DisabledAt = time.Time{}
 	if err := f.store.UpdateUser(ctx, stored); err != nil {
@@ -209,10 +209,10 @@ func TestSessionFollowsUser(t *testing.T) {
 	f.authenticate(t, s.Token)
 
 	// A deleted user's session stops working.
-	if err := f.ks.DeleteUser(ctx, f.a, u.ID); err != nil {
+	if err := f.ks.Users.DeleteUser(ctx, f.a, u.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.Authenticate(ctx, s.Token)
+	_, err = f.ks.Keys.Authenticate(ctx, s.Token)
 	wantUnauthorized(t, "deleted user's session", err, "log in again")
 }
 
@@ -224,31 +224,31 @@ func TestSessionExpiryAndForgery(t *testing.T) {
 
 	// A token naming another team than the user's is refused even with a valid signature.
 	forged := f.signer.Issue(u.ID, "team-b", 0, f.clock.now().Add(time.Hour))
-	_, err := f.ks.Authenticate(ctx, forged)
+	_, err := f.ks.Keys.Authenticate(ctx, forged)
 	wantUnauthorized(t, "token for another team", err, "log in again")
 	// So is one signed with another secret.
 	other := newTestSigner(t, 'o')
-	_, err = f.ks.Authenticate(ctx, other.Issue(u.ID, "team-a", 0, f.clock.now().Add(time.Hour)))
+	_, err = f.ks.Keys.Authenticate(ctx, other.Issue(u.ID, "team-a", 0, f.clock.now().Add(time.Hour)))
 	wantUnauthorized(t, "token of another signer", err, "log in again")
 
 	f.clock.add(testSessionTTL - time.Second)
 	f.authenticate(t, s.Token)
 	f.clock.add(time.Second)
-	_, err = f.ks.Authenticate(ctx, s.Token)
+	_, err = f.ks.Keys.Authenticate(ctx, s.Token)
 	wantUnauthorized(t, "expired session", err, "log in again")
 }
 
 func TestSessionsDisabled(t *testing.T) {
 	st := newStore(t)
-	ks, err := NewKeyService(st)
+	ks, err := New(st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	_, err = ks.Login(ctx, "ann@example.com", testPassword)
+	_, err = ks.Sessions.Login(ctx, "ann@example.com", testPassword)
 	wantKind(t, "Login without sessions", err, domain.KindUnavailable, "")
 	tok := newTestSigner(t, 's').Issue("u", "t", 0, time.Now().Add(time.Hour))
-	_, err = ks.Authenticate(ctx, tok)
+	_, err = ks.Keys.Authenticate(ctx, tok)
 	wantUnauthorized(t, "session without sessions", err, "API key")
 }
 

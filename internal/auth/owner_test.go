@@ -36,8 +36,8 @@ func TestBootstrapOwner(t *testing.T) {
 		t.Errorf("login file %q (%v, mode %v)", b, err, fi.Mode())
 	}
 	signer, _ := NewSigner([]byte(strings.Repeat("k", 32)))
-	ks, _ := NewKeyService(st, WithSessions(signer, 0))
-	sess, err := ks.Login(ctx, email, pw)
+	ks, _ := New(st, WithSessions(signer, 0))
+	sess, err := ks.Sessions.Login(ctx, email, pw)
 	if err != nil || sess.User.Role != domain.RoleOwner {
 		t.Fatalf("logging in as the bootstrap owner: %+v %v", sess, err)
 	}

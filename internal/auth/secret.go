@@ -1,10 +1,16 @@
-// Package auth issues and checks Warren's API keys.
+// Package auth is Warren's accounts: API keys, console sessions, teams, users and the audit log.
 //
 // A key's secret is "sk_" followed by 40 random base62 characters (about 238 bits).
 // Only its SHA-256 hash is stored; the secret is shown once, when the key is made. The
 // short non-secret prefix of the secret is stored too, so people can tell keys apart
-// in listings. KeyService implements domain.KeyService on a domain.Store, and
-// Bootstrap gives a fresh installation its first admin key.
+// in listings.
+//
+// New makes the account services on a Store, one type per job, sharing one unexported
+// core (store, clock, logger, session signer, login throttle, team cache): Keys
+// (domain.KeyService, and authentication of every request), Sessions
+// (domain.SessionService), Teams (domain.TeamService), Users (domain.UserService) and
+// AuditLog (domain.AuditLog). Bootstrap gives a fresh installation its first admin key,
+// and BootstrapOwner its first console login.
 package auth
 
 import (

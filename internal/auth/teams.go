@@ -16,15 +16,21 @@ var (
 	runtimeNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 )
 
-// WithRuntimes names the runtimes the server enables: a team's allowed_runtimes may
-// name only these (without the option: any well-formed name).
-func WithRuntimes(names []string) Option {
-	return func(s *KeyService) { s.runtimes = slices.Clone(names) }
+var _ domain.TeamService = (*Teams)(nil)
+
+// Teams implements domain.TeamService: platform admins create and change teams (name,
+// quota, plan, spending limit, allowed runtimes); team members read their own.
+type Teams struct {
+	*core
+	defaultQuota domain.Quota
+	defaultPlan  string
+	checkPlan    func(id string) error // nil: any plan id
+	runtimes     []string              // what a team's allowed_runtimes may name; nil: any name
 }
 
 // checkRuntimes validates a team's allowed_runtimes and returns it without duplicates
 // (nil for an empty list, which allows every enabled runtime).
-func (s *KeyService) checkRuntimes(names []string) ([]string, error) {
+func (s *Teams) checkRuntimes(names []string) ([]string, error) {
 	var out []string
 	for _, n := range names {
 		switch {
@@ -50,7 +56,7 @@ func needAdmin(p domain.Principal, what string) error {
 
 // CreateTeam makes a team (platform admins only). Missing quota and plan take the
 // server's defaults.
-func (s *KeyService) CreateTeam(ctx context.Context, p domain.Principal, spec domain.TeamSpec) (*domain.Team, error) {
+func (s *Teams) CreateTeam(ctx context.Context, p domain.Principal, spec domain.TeamSpec) (*domain.Team, error) {
 	if err := needAdmin(p, "create teams"); err != nil {
 		return nil, err
 	}
@@ -65,7 +71,7 @@ func (s *KeyService) CreateTeam(ctx context.Context, p domain.Principal, spec do
 }
 
 // applyTeam validates spec and writes its set fields into t.
-func (s *KeyService) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool) error {
+func (s *Teams) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool) error {
 	name := strings.TrimSpace(spec.Name)
 	if create || spec.Name != "" {
 		switch {
@@ -124,7 +130,7 @@ func (s *KeyService) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool
 }
 
 // ListTeams returns every team to platform admins, and their own team to others.
-func (s *KeyService) ListTeams(ctx context.Context, p domain.Principal) ([]*domain.Team, error) {
+func (s *Teams) ListTeams(ctx context.Context, p domain.Principal) ([]*domain.Team, error) {
 	if err := needTeam(p); err != nil {
 		return nil, err
 	}
@@ -142,7 +148,7 @@ func (s *KeyService) ListTeams(ctx context.Context, p domain.Principal) ([]*doma
 }
 
 // GetTeam returns a team and what it holds now; other teams are not found.
-func (s *KeyService) GetTeam(ctx context.Context, p domain.Principal, id string) (*domain.Team, domain.QuotaUsage, error) {
+func (s *Teams) GetTeam(ctx context.Context, p domain.Principal, id string) (*domain.Team, domain.QuotaUsage, error) {
 	if err := needTeam(p); err != nil {
 		return nil, domain.QuotaUsage{}, err
 	}
@@ -167,7 +173,7 @@ func (s *KeyService) GetTeam(ctx context.Context, p domain.Principal, id string)
 
 // UpdateTeam changes a team's name, quota, plan, spending limit or allowed runtimes
 // (platform admins only).
-func (s *KeyService) UpdateTeam(ctx context.Context, p domain.Principal, id string, patch domain.TeamSpec) (*domain.Team, error) {
+func (s *Teams) UpdateTeam(ctx context.Context, p domain.Principal, id string, patch domain.TeamSpec) (*domain.Team, error) {
 	if err := needAdmin(p, "change teams"); err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func TestCreateTeam(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.ks.CreateTeam(ctx, f.admin, tc.spec)
+			got, err := f.ks.Teams.CreateTeam(ctx, f.admin, tc.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,9 +78,9 @@ func TestCreateTeamNeedsPlatformAdmin(t *testing.T) {
 		{TeamID: "team-a", UserID: "u", Scopes: viewerScopes},
 		{},
 	} {
-		_, err := f.ks.CreateTeam(ctx, p, domain.TeamSpec{Name: "x"})
+		_, err := f.ks.Teams.CreateTeam(ctx, p, domain.TeamSpec{Name: "x"})
 		wantKind(t, "CreateTeam by a non-admin", err, domain.KindForbidden, "")
-		_, err = f.ks.UpdateTeam(ctx, p, "team-a", domain.TeamSpec{Name: "x"})
+		_, err = f.ks.Teams.UpdateTeam(ctx, p, "team-a", domain.TeamSpec{Name: "x"})
 		wantKind(t, "UpdateTeam by a non-admin", err, domain.KindForbidden, "")
 	}
 	teams, err := f.store.ListTeams(ctx)
@@ -130,7 +130,7 @@ func TestCreateTeamInvalid(t *testing.T) {
 		}{"no name", domain.TeamSpec{}, "name"})
 	for _, tc := range specs {
 		t.Run(tc.name, func(t *testing.T) {
-			team, err := f.ks.CreateTeam(ctx, f.admin, tc.spec)
+			team, err := f.ks.Teams.CreateTeam(ctx, f.admin, tc.spec)
 			wantKind(t, "CreateTeam", err, domain.KindInvalid, tc.field)
 			if team != nil {
 				t.Errorf("refused CreateTeam returned %+v", team)
@@ -141,7 +141,7 @@ func TestCreateTeamInvalid(t *testing.T) {
 		t.Errorf("%d teams after invalid creations, want 3", len(teams))
 	}
 	// The plan check's message reaches the client.
-	_, err := f.ks.CreateTeam(ctx, f.admin, domain.TeamSpec{Name: "x", PlanID: ptr("platinum")})
+	_, err := f.ks.Teams.CreateTeam(ctx, f.admin, domain.TeamSpec{Name: "x", PlanID: ptr("platinum")})
 	if msg := domain.PublicMessage(err); !strings.Contains(msg, "free or pro") {
 		t.Errorf("unknown plan message %q does not pass on the plan check's advice", msg)
 	}
@@ -150,7 +150,7 @@ func TestCreateTeamInvalid(t *testing.T) {
 func TestSpendLimitAccepted(t *testing.T) {
 	f := newTeamFixture(t)
 	for _, v := range []string{"", "0", "50", "49.99", "0.000001", "999999999999.999999"} {
-		team, err := f.ks.CreateTeam(t.Context(), f.admin, domain.TeamSpec{Name: "x", SpendLimit: &v})
+		team, err := f.ks.Teams.CreateTeam(t.Context(), f.admin, domain.TeamSpec{Name: "x", SpendLimit: &v})
 		if err != nil || team.SpendLimit != v {
 			t.Errorf("spend limit %q: %+v, %v", v, team, err)
 		}
@@ -160,7 +160,7 @@ func TestSpendLimitAccepted(t *testing.T) {
 func TestUpdateTeam(t *testing.T) {
 	f := newTeamFixture(t)
 	ctx := t.Context()
-	created, err := f.ks.CreateTeam(ctx, f.admin, domain.TeamSpec{Name: "acme", PlanID: ptr("pro"), SpendLimit: ptr("10")})
+	created, err := f.ks.Teams.CreateTeam(ctx, f.admin, domain.TeamSpec{Name: "acme", PlanID: ptr("pro"), SpendLimit: ptr("10")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestUpdateTeam(t *testing.T) {
 		{"all runtimes again", domain.TeamSpec{AllowedRuntimes: ptr([]string{})}, domain.Team{Name: "acme", Quota: newQuota, PlanID: "free"}},
 	}
 	for _, st := range steps {
-		got, err := f.ks.UpdateTeam(ctx, f.admin, created.ID, st.patch)
+		got, err := f.ks.Teams.UpdateTeam(ctx, f.admin, created.ID, st.patch)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
@@ -197,13 +197,13 @@ func TestUpdateTeam(t *testing.T) {
 	}
 	before, _ := f.store.GetTeam(ctx, created.ID)
 	for _, tc := range badTeamSpecs {
-		_, err := f.ks.UpdateTeam(ctx, f.admin, created.ID, tc.spec)
+		_, err := f.ks.Teams.UpdateTeam(ctx, f.admin, created.ID, tc.spec)
 		wantKind(t, "UpdateTeam "+tc.name, err, domain.KindInvalid, tc.field)
 	}
 	if after, _ := f.store.GetTeam(ctx, created.ID); !reflect.DeepEqual(*after, *before) {
 		t.Errorf("refused updates changed the team: %+v, was %+v", *after, *before)
 	}
-	_, err = f.ks.UpdateTeam(ctx, f.admin, "no-such-team", domain.TeamSpec{Name: "x"})
+	_, err = f.ks.Teams.UpdateTeam(ctx, f.admin, "no-such-team", domain.TeamSpec{Name: "x"})
 	wantKind(t, "UpdateTeam of a missing team", err, domain.KindNotFound, "")
 }
 
@@ -231,7 +231,7 @@ func TestListTeams(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.ks.ListTeams(ctx, tc.p)
+			got, err := f.ks.Teams.ListTeams(ctx, tc.p)
 			if tc.want == nil {
 				wantKind(t, "ListTeams", err, tc.kind, "")
 				return
@@ -278,7 +278,7 @@ func TestGetTeam(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			team, usage, err := f.ks.GetTeam(ctx, tc.p, tc.id)
+			team, usage, err := f.ks.Teams.GetTeam(ctx, tc.p, tc.id)
 			if tc.kind != 0 {
 				wantKind(t, "GetTeam", err, tc.kind, "")
 				if team != nil {
@@ -304,7 +304,7 @@ func TestTeamQuotaReachesAuthenticate(t *testing.T) {
 		t.Fatalf("RequestsPerMinute = %d before any quota, want 0", got)
 	}
 	// An update through the service applies at once on this replica...
-	if _, err := f.ks.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 120})}); err != nil {
+	if _, err := f.ks.Teams.UpdateTeam(ctx, f.admin, "team-a", domain.TeamSpec{Quota: domain.FullPatch(domain.Quota{RequestsPerMinute: 120})}); err != nil {
 		t.Fatal(err)
 	}
 	if got := rpm(); got != 120 {
@@ -336,7 +336,7 @@ func TestListTeamsStoreFailure(t *testing.T) {
 	f := newTeamFixture(t)
 	boom := errors.New("boom")
 	f.store.listTeams = func(context.Context) ([]*domain.Team, error) { return nil, boom }
-	if _, err := f.ks.ListTeams(t.Context(), f.admin); !errors.Is(err, boom) || domain.KindOf(err) != domain.KindInternal {
+	if _, err := f.ks.Teams.ListTeams(t.Context(), f.admin); !errors.Is(err, boom) || domain.KindOf(err) != domain.KindInternal {
 		t.Errorf("ListTeams during an outage = %v; want the store error, unclassified", err)
 	}
 }

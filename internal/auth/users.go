@@ -9,6 +9,14 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
+var _ domain.UserService = (*Users)(nil)
+
+// Users implements domain.UserService: a team's users, their roles and passwords.
+// Changing a password or role ends the user's console sessions.
+type Users struct {
+	*core
+}
+
 // userTeam decides which team a user call acts on: platform admins name any team, team
 // admins (team:write) act on their own.
 func userTeam(p domain.Principal, teamID string, write bool) (string, error) {
@@ -35,7 +43,7 @@ func userTeam(p domain.Principal, teamID string, write bool) (string, error) {
 }
 
 // CreateUser adds a user to a team. Only platform admins create owners.
-func (s *KeyService) CreateUser(ctx context.Context, p domain.Principal, spec domain.UserSpec) (*domain.User, error) {
+func (s *Users) CreateUser(ctx context.Context, p domain.Principal, spec domain.UserSpec) (*domain.User, error) {
 	if p.Admin && spec.TeamID == "" {
 		return nil, domain.Invalid("team_id", "say which team the user joins: give team_id")
 	}
@@ -91,7 +99,7 @@ func validRole(p domain.Principal, r domain.Role) error {
 }
 
 // GetUser returns a user of the caller's team.
-func (s *KeyService) GetUser(ctx context.Context, p domain.Principal, id string) (*domain.User, error) {
+func (s *Users) GetUser(ctx context.Context, p domain.Principal, id string) (*domain.User, error) {
 	if _, err := userTeam(p, "", false); err != nil {
 		return nil, err
 	}
@@ -107,7 +115,7 @@ func (s *KeyService) GetUser(ctx context.Context, p domain.Principal, id string)
 }
 
 // ListUsers returns a team's users.
-func (s *KeyService) ListUsers(ctx context.Context, p domain.Principal, teamID string) ([]*domain.User, error) {
+func (s *Users) ListUsers(ctx context.Context, p domain.Principal, teamID string) ([]*domain.User, error) {
 	teamID, err := userTeam(p, teamID, false)
 	if err != nil {
 		return nil, err
@@ -146,7 +154,7 @@ func mayManage(p domain.Principal, u *domain.User, what string) error {
 // password from a session; their own password only with CurrentPassword, checked
 // against the per-account login throttle. A password or role change ends every
 // session of the user.
-func (s *KeyService) UpdateUser(ctx context.Context, p domain.Principal, id string, patch domain.UserPatch) (*domain.User, error) {
+func (s *Users) UpdateUser(ctx context.Context, p domain.Principal, id string, patch domain.UserPatch) (*domain.User, error) {
 	own := !p.Admin && p.UserID == id                        // the caller's own account: its session or a key it made
 	selfService := own && p.KeyID == "" && patch.Role == nil // a session changing its own name or password
 	if !selfService {
@@ -209,7 +217,7 @@ func (s *KeyService) UpdateUser(ctx context.Context, p domain.Principal, id stri
 // checkCurrentPassword guards users changing their own password: whoever holds their
 // session or key must also know the password. Attempts spend the account's login
 // budget, so that this is no way around the login throttle.
-func (s *KeyService) checkCurrentPassword(ctx context.Context, u *domain.User, current *string) error {
+func (s *Users) checkCurrentPassword(ctx context.Context, u *domain.User, current *string) error {
 	if current == nil || *current == "" {
 		return domain.Invalid("current_password", "changing your own password needs current_password: give the password you log in with now")
 	}
@@ -221,7 +229,7 @@ func (s *KeyService) checkCurrentPassword(ctx context.Context, u *domain.User, c
 		return fmt.Errorf("checking password of user %s: %w", u.ID, err)
 	}
 	if !ok {
-		s.Record(ctx, s.entry(ctx, domain.Principal{TeamID: u.TeamID, UserID: u.ID}, "user.password_check_failed", u.ID, nil))
+		s.audit(ctx, domain.Principal{TeamID: u.TeamID, UserID: u.ID}, "user.password_check_failed", u.ID)
 		return &domain.Error{Kind: domain.KindForbidden, Field: "current_password",
 			Message: "current_password is wrong: give the password you log in with now, or ask a team admin to reset it"}
 	}
@@ -231,7 +239,7 @@ func (s *KeyService) checkCurrentPassword(ctx context.Context, u *domain.User, c
 // DeleteUser removes a user of the caller's team, with the same rule as changing
 // them (mayManage). Their sessions and the keys they made stop working at once: the
 // user's row is gone.
-func (s *KeyService) DeleteUser(ctx context.Context, p domain.Principal, id string) error {
+func (s *Users) DeleteUser(ctx context.Context, p domain.Principal, id string) error {
 	if _, err := userTeam(p, "", true); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 func TestCreateUser(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	u, err := f.ks.CreateUser(ctx, f.a, domain.UserSpec{Email: "  Ann@Example.COM ", Name: " Ann ", Password: testPassword, Role: domain.RoleAdmin})
+	u, err := f.ks.Users.CreateUser(ctx, f.a, domain.UserSpec{Email: "  Ann@Example.COM ", Name: " Ann ", Password: testPassword, Role: domain.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,16 +28,16 @@ func TestCreateUser(t *testing.T) {
 		t.Errorf("stored hash %q does not match the password: %v, %v", stored.PasswordHash, ok, err)
 	}
 	// The platform admin names the team, and may make owners.
-	if u, err := f.ks.CreateUser(ctx, f.admin, domain.UserSpec{TeamID: "team-b", Email: "boss@example.com", Password: testPassword, Role: domain.RoleOwner}); err != nil || u.TeamID != "team-b" {
+	if u, err := f.ks.Users.CreateUser(ctx, f.admin, domain.UserSpec{TeamID: "team-b", Email: "boss@example.com", Password: testPassword, Role: domain.RoleOwner}); err != nil || u.TeamID != "team-b" {
 		t.Errorf("platform admin creating an owner of team-b = %+v, %v", u, err)
 	}
 	// A key holding team:write (and the role's scopes) may add users to its team...
 	writer := domain.Principal{TeamID: "team-b", KeyID: "k", Scopes: append([]domain.Scope{domain.ScopeTeamWrite}, domain.RoleScopes(domain.RoleViewer)...)}
-	if u, err := f.ks.CreateUser(ctx, writer, domain.UserSpec{Email: "v@example.com", Password: testPassword, Role: domain.RoleViewer}); err != nil || u.TeamID != "team-b" {
+	if u, err := f.ks.Users.CreateUser(ctx, writer, domain.UserSpec{Email: "v@example.com", Password: testPassword, Role: domain.RoleViewer}); err != nil || u.TeamID != "team-b" {
 		t.Errorf("team:write key creating a viewer = %+v, %v", u, err)
 	}
 	// ...but never with a role holding more than the key does.
-	if _, err := f.ks.CreateUser(ctx, writer, domain.UserSpec{Email: "a@example.com", Password: testPassword, Role: domain.RoleAdmin}); !domain.IsKind(err, domain.KindForbidden) {
+	if _, err := f.ks.Users.CreateUser(ctx, writer, domain.UserSpec{Email: "a@example.com", Password: testPassword, Role: domain.RoleAdmin}); !domain.IsKind(err, domain.KindForbidden) {
 		t.Errorf("team:write key creating an admin = %v; want KindForbidden", err)
 	}
 }
@@ -80,7 +80,7 @@ func TestCreateUserRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := f.ks.CreateUser(ctx, tc.p, tc.spec)
+			u, err := f.ks.Users.CreateUser(ctx, tc.p, tc.spec)
 			wantKind(t, "CreateUser", err, tc.kind, tc.field)
 			if u != nil {
 				t.Errorf("refused CreateUser returned %+v", u)
@@ -102,13 +102,13 @@ func TestUsersOfOtherTeamsAreNotFound(t *testing.T) {
 	name := "Mallory was here"
 
 	// team-b's admin sees nothing of team-a's users.
-	_, err := f.ks.GetUser(ctx, f.b, ann.ID)
+	_, err := f.ks.Users.GetUser(ctx, f.b, ann.ID)
 	wantKind(t, "GetUser of another team's user", err, domain.KindNotFound, "")
-	_, err = f.ks.UpdateUser(ctx, f.b, ann.ID, domain.UserPatch{Role: &role, Name: &name})
+	_, err = f.ks.Users.UpdateUser(ctx, f.b, ann.ID, domain.UserPatch{Role: &role, Name: &name})
 	wantKind(t, "UpdateUser of another team's user", err, domain.KindNotFound, "")
-	err = f.ks.DeleteUser(ctx, f.b, ann.ID)
+	err = f.ks.Users.DeleteUser(ctx, f.b, ann.ID)
 	wantKind(t, "DeleteUser of another team's user", err, domain.KindNotFound, "")
-	_, err = f.ks.ListUsers(ctx, f.b, "team-a")
+	_, err = f.ks.Users.ListUsers(ctx, f.b, "team-a")
 	wantKind(t, "ListUsers of another team", err, domain.KindNotFound, "")
 
 	stored, err := f.store.GetUser(ctx, ann.ID)
@@ -116,9 +116,9 @@ func TestUsersOfOtherTeamsAreNotFound(t *testing.T) {
 		t.Errorf("team-a's user after team-b's attempts: %+v, %v", stored, err)
 	}
 	// Missing users are not found either.
-	_, err = f.ks.GetUser(ctx, f.a, "no-such-user")
+	_, err = f.ks.Users.GetUser(ctx, f.a, "no-such-user")
 	wantKind(t, "GetUser of a missing user", err, domain.KindNotFound, "")
-	err = f.ks.DeleteUser(ctx, f.a, "no-such-user")
+	err = f.ks.Users.DeleteUser(ctx, f.a, "no-such-user")
 	wantKind(t, "DeleteUser of a missing user", err, domain.KindNotFound, "")
 }
 
@@ -158,7 +158,7 @@ func TestGetAndListUsers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.ks.ListUsers(ctx, tc.p, tc.team)
+			got, err := f.ks.Users.ListUsers(ctx, tc.p, tc.team)
 			if tc.kind != 0 {
 				wantKind(t, "ListUsers", err, tc.kind, "")
 				return
@@ -169,12 +169,12 @@ func TestGetAndListUsers(t *testing.T) {
 		})
 	}
 	for _, p := range []domain.Principal{f.a, viewer, f.admin} {
-		u, err := f.ks.GetUser(ctx, p, ann.ID)
+		u, err := f.ks.Users.GetUser(ctx, p, ann.ID)
 		if err != nil || u.ID != ann.ID || u.Email != "ann@example.com" || u.PasswordHash != "" {
 			t.Errorf("GetUser by %+v = %+v, %v; want ann without a hash", p, u, err)
 		}
 	}
-	_, err := f.ks.GetUser(ctx, domain.Principal{TeamID: "team-a", Scopes: []domain.Scope{domain.ScopeUsageRead}}, ann.ID)
+	_, err := f.ks.Users.GetUser(ctx, domain.Principal{TeamID: "team-a", Scopes: []domain.Scope{domain.ScopeUsageRead}}, ann.ID)
 	wantKind(t, "GetUser without team:read", err, domain.KindForbidden, "")
 }
 
@@ -220,7 +220,7 @@ func TestUpdateUser(t *testing.T) {
 			if err != nil && tc.kind != domain.KindNotFound {
 				t.Fatal(err)
 			}
-			u, err := f.ks.UpdateUser(ctx, tc.p, tc.id, tc.patch)
+			u, err := f.ks.Users.UpdateUser(ctx, tc.p, tc.id, tc.patch)
 			if tc.kind != 0 {
 				wantKind(t, "UpdateUser", err, tc.kind, tc.field)
 				if after, _ := f.store.GetUser(ctx, tc.id); before != nil && *after != *before {
@@ -247,7 +247,7 @@ func TestUpdateUser(t *testing.T) {
 		})
 	}
 	// The changed password is the one that logs in now.
-	_, err := f.ks.Login(ctx, "view@example.com", testPassword)
+	_, err := f.ks.Sessions.Login(ctx, "view@example.com", testPassword)
 	wantUnauthorized(t, "old password after a change", err, msgBadLogin)
 	f.login(t, "view@example.com", "a-new-password")
 }
@@ -259,19 +259,19 @@ func TestDeleteUser(t *testing.T) {
 	mem := f.addUser(t, "team-a", "mem@example.com", domain.RoleMember)
 	memP := domain.Principal{TeamID: "team-a", UserID: mem.ID, Scopes: memberScopes}
 
-	err := f.ks.DeleteUser(ctx, memP, owner.ID)
+	err := f.ks.Users.DeleteUser(ctx, memP, owner.ID)
 	wantKind(t, "member deleting a user", err, domain.KindForbidden, "")
-	err = f.ks.DeleteUser(ctx, f.a, owner.ID)
+	err = f.ks.Users.DeleteUser(ctx, f.a, owner.ID)
 	wantKind(t, "team admin deleting an owner", err, domain.KindForbidden, "")
 	if _, err := f.store.GetUser(ctx, owner.ID); err != nil {
 		t.Fatalf("owner gone after refused deletions: %v", err)
 	}
-	if err := f.ks.DeleteUser(ctx, f.a, mem.ID); err != nil {
+	if err := f.ks.Users.DeleteUser(ctx, f.a, mem.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.ks.GetUser(ctx, f.a, mem.ID)
+	_, err = f.ks.Users.GetUser(ctx, f.a, mem.ID)
 	wantKind(t, "GetUser of a deleted user", err, domain.KindNotFound, "")
-	if err := f.ks.DeleteUser(ctx, f.admin, owner.ID); err != nil {
+	if err := f.ks.Users.DeleteUser(ctx, f.admin, owner.ID); err != nil {
 		t.Errorf("platform admin deleting an owner: %v", err)
 	}
 	if us, err := f.store.ListUsers(ctx, "team-a"); err != nil || len(us) != 0 {
@@ -293,14 +293,14 @@ func TestKeyCannotActAsItsCreator(t *testing.T) {
 	}
 	keyP := f.authenticate(t, secret)
 	pw := "taken-over-password"
-	_, err := f.ks.UpdateUser(ctx, keyP, ann.ID, domain.UserPatch{Password: &pw})
+	_, err := f.ks.Users.UpdateUser(ctx, keyP, ann.ID, domain.UserPatch{Password: &pw})
 	wantKind(t, "a sandboxes:read key changing its creator's password", err, domain.KindForbidden, "")
-	if _, err := f.ks.Login(ctx, "ann@example.com", pw); err == nil {
+	if _, err := f.ks.Sessions.Login(ctx, "ann@example.com", pw); err == nil {
 		t.Fatal("the key holder took over its creator's account")
 	}
 	// Ann herself, logged in, still may, knowing her password.
 	cur := testPassword
-	if _, err := f.ks.UpdateUser(ctx, session, ann.ID, domain.UserPatch{Password: &pw, CurrentPassword: &cur}); err != nil {
+	if _, err := f.ks.Users.UpdateUser(ctx, session, ann.ID, domain.UserPatch{Password: &pw, CurrentPassword: &cur}); err != nil {
 		t.Errorf("ann changing her own password: %v", err)
 	}
 }

@@ -45,8 +45,9 @@ func newTenancyEnv(t *testing.T) (*testEnv, *tenancyState) {
 		st.audit = append(st.audit, &domain.AuditEntry{ID: int64(i), TeamID: "team_a", At: tt0.Add(time.Duration(i) * time.Minute),
 			ActorType: "key", ActorID: "key_a", Action: []string{"sandbox.create", "sandbox.kill"}[i%2], Target: fmt.Sprint("sbx", i), Status: 201, RemoteAddr: "10.0.0.1", RequestID: fmt.Sprint("req_", i)})
 	}
-	svc := newMemService()
-	srv := httptest.NewServer(restServer(svc, rest.WithTeams(st.teamsFake()), rest.WithBilling(st.billingFake(), writeInvoiceCSV)))
+	svc, accounts := newMemService(), st.teamsFake()
+	srv := httptest.NewServer(restServer(svc, rest.WithTeams(accounts), rest.WithUsers(accounts), rest.WithSessions(accounts),
+		rest.WithAudit(accounts), rest.WithBilling(st.billingFake(), writeInvoiceCSV)))
 	t.Cleanup(srv.Close)
 	return &testEnv{t: t, svc: svc, url: srv.URL, vars: map[string]string{"WARREN_API_URL": srv.URL, "WARREN_API_KEY": keyA}}, st
 }

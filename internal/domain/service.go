@@ -241,21 +241,34 @@ type Session struct {
 	Team      *Team
 }
 
-// TeamService manages teams, users, logins and the audit log. Platform admins act on
-// every team; everyone else only on their own, within their scopes.
-type TeamService interface {
+// SessionService logs users in to the console and out again.
+type SessionService interface {
 	Login(ctx context.Context, email, password string) (*Session, error)
 	// Logout ends every console session of p's user; p must be a session.
 	Logout(ctx context.Context, p Principal) error
+}
+
+// TeamService manages teams. Platform admins act on every team; everyone else only on
+// their own, within their scopes.
+type TeamService interface {
 	CreateTeam(ctx context.Context, p Principal, spec TeamSpec) (*Team, error)
 	ListTeams(ctx context.Context, p Principal) ([]*Team, error)
 	GetTeam(ctx context.Context, p Principal, id string) (*Team, QuotaUsage, error)
 	UpdateTeam(ctx context.Context, p Principal, id string, patch TeamSpec) (*Team, error)
+}
+
+// UserService manages a team's users. Platform admins act on every team; everyone else
+// only on their own, within their scopes.
+type UserService interface {
 	CreateUser(ctx context.Context, p Principal, spec UserSpec) (*User, error)
 	GetUser(ctx context.Context, p Principal, id string) (*User, error)
 	ListUsers(ctx context.Context, p Principal, teamID string) ([]*User, error)
 	UpdateUser(ctx context.Context, p Principal, id string, patch UserPatch) (*User, error)
 	DeleteUser(ctx context.Context, p Principal, id string) error
+}
+
+// AuditLog is the audit log: the edges record what callers did, and teams read it.
+type AuditLog interface {
 	Audit(ctx context.Context, p Principal, f AuditFilter) ([]*AuditEntry, error)
 	// Record appends an audit entry; failures are logged, never returned to callers.
 	Record(ctx context.Context, e *AuditEntry)

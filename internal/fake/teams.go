@@ -6,8 +6,10 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 )
 
-// Teams is a domain.TeamService. An unset RecordFn drops the entry, since Record cannot
-// report ErrNotSet and most tests do not look at the audit log.
+// Teams fakes the account services: it is a domain.TeamService, UserService,
+// SessionService and AuditLog at once, so that a test sets up one value and wires it
+// into each place that takes one of them. An unset RecordFn drops the entry, since
+// Record cannot report ErrNotSet and most tests do not look at the audit log.
 type Teams struct {
 	LoginFn      func(ctx context.Context, email, password string) (*domain.Session, error)
 	LogoutFn     func(ctx context.Context, p domain.Principal) error
@@ -24,7 +26,12 @@ type Teams struct {
 	RecordFn     func(ctx context.Context, e *domain.AuditEntry)
 }
 
-var _ domain.TeamService = (*Teams)(nil)
+var (
+	_ domain.TeamService    = (*Teams)(nil)
+	_ domain.UserService    = (*Teams)(nil)
+	_ domain.SessionService = (*Teams)(nil)
+	_ domain.AuditLog       = (*Teams)(nil)
+)
 
 func (f *Teams) Login(ctx context.Context, email, password string) (*domain.Session, error) {
 	if f.LoginFn == nil {

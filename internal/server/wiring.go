@@ -203,7 +203,7 @@ type services struct {
 	sandboxes    *sandboxServices
 	meter        *metering.Meter
 	ledger       *ledger.Service
-	keys         *auth.KeyService
+	accounts     *auth.Services
 	limit        rest.RateLimitFunc
 	closeLimiter func() error
 	// ready turns true once the server serves (GET /readyz).
@@ -234,7 +234,7 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 		return nil, err
 	}
 	s.limit, s.closeLimiter = limit, closeLimiter
-	s.keys, err = auth.NewKeyService(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
+	s.accounts, err = auth.New(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
 		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
 		auth.WithRuntimes(h.runtimes), auth.WithLoginThrottle(limiter, 0, 0))
 	if err != nil {
@@ -289,9 +289,11 @@ func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{},
 // assets on everything else).
 func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	sb := s.sandboxes
-	api := rest.New(sb.service, s.keys, log,
+	acc := s.accounts
+	api := rest.New(sb.service, acc.Keys, log,
 		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
-		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(s.keys), rest.WithBilling(s.ledger, billing.WriteCSV),
+		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
+		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
 		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
@@ -299,8 +301,8 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 			return nil
 		}))
 	top := http.NewServeMux()
-	e2b.New(sb.service, s.keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
-		EnvdVersion: version.Envd, Audit: s.keys.Record, RateLimit: s.limit, Logs: sb.logs}).Register(top)
+	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
+		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}

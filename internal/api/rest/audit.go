@@ -8,10 +8,10 @@ import (
 
 // audit records the route's action in the caller's team's audit log (edge.Audit).
 func (s *Server) audit(action string, next http.Handler) http.Handler {
-	if s.opts.teams == nil {
+	if s.opts.audit == nil {
 		return next
 	}
-	return edge.Audit(s.opts.teams.Record, action, func(r *http.Request) map[string]string {
+	return edge.Audit(s.opts.audit.Record, action, func(r *http.Request) map[string]string {
 		if cid := r.PathValue("context_id"); cid != "" {
 			return map[string]string{"context_id": cid}
 		}

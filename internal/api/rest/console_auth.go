@@ -147,12 +147,12 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) error {
 	if !validCSRF(r) {
 		return domain.Errorf(domain.KindForbidden, msgCSRF)
 	}
-	if c, err := r.Cookie(sessionCookie); err == nil && strings.HasPrefix(c.Value, sessionPrefix) && s.opts.teams != nil {
+	if c, err := r.Cookie(sessionCookie); err == nil && strings.HasPrefix(c.Value, sessionPrefix) && s.opts.sessions != nil {
 		// A dead session has nothing left to end (the cookies go anyway); an outage is
 		// reported, so that nobody believes a live session ended.
 		p, err := s.keys.Authenticate(r.Context(), c.Value)
 		if err == nil {
-			err = s.opts.teams.Logout(r.Context(), p)
+			err = s.opts.sessions.Logout(r.Context(), p)
 		}
 		if err != nil && !domain.IsKind(err, domain.KindUnauthorized) {
 			return err

@@ -5,10 +5,10 @@
 // It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
 // validates requests, calls domain.SandboxService, domain.KeyService and the services
 // given as options (WithProcesses, WithFiles, WithLogs, WithTerminals, WithPorts,
-// WithCode, WithTeams, WithBilling) with the caller's domain.Principal, and renders
-// errors as edge.Classify classifies them (errors.go). Every response carries an
-// X-Request-Id header, and every error body carries the same id so that people can
-// quote it.
+// WithCode, WithTeams, WithUsers, WithSessions, WithAudit, WithBilling) with the
+// caller's domain.Principal, and renders errors as edge.Classify classifies them
+// (errors.go). Every response carries an X-Request-Id header, and every error body
+// carries the same id so that people can quote it.
 //
 // The route table (routeTable) is the single list of endpoints; the mux, the 405 handling
 // and the OpenAPI conformance test are all derived from it. The OpenAPI 3.1 document is
@@ -44,6 +44,9 @@ type options struct {
 	terminals    domain.TerminalService
 	ports        domain.PortLister
 	teams        domain.TeamService
+	users        domain.UserService
+	sessions     domain.SessionService
+	audit        domain.AuditLog
 	billing      domain.BillingService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error
 	rateLimit    edge.RateLimitFunc
@@ -57,8 +60,19 @@ func WithDomain(d string) Option { return func(o *options) { o.domain = d } }
 // RateLimitFunc is edge.RateLimitFunc: it admits one request against a per-minute budget.
 type RateLimitFunc = edge.RateLimitFunc
 
-// WithTeams serves teams, users, logins and the audit log from ts.
+// WithTeams serves teams (/v1/teams, and the team in /v1/me) from ts.
 func WithTeams(ts domain.TeamService) Option { return func(o *options) { o.teams = ts } }
+
+// WithUsers serves a team's users (/v1/users, and the user in /v1/me) from us.
+func WithUsers(us domain.UserService) Option { return func(o *options) { o.users = us } }
+
+// WithSessions serves logins and logouts (/v1/auth/*, /console/login, /console/logout)
+// from ss.
+func WithSessions(ss domain.SessionService) Option { return func(o *options) { o.sessions = ss } }
+
+// WithAudit records the audited routes in al and serves /v1/audit from it. Without it
+// nothing is recorded.
+func WithAudit(al domain.AuditLog) Option { return func(o *options) { o.audit = al } }
 
 // WithBilling serves usage, plans and invoices from bs; csv writes an invoice as CSV.
 func WithBilling(bs domain.BillingService, csv func(io.Writer, *domain.Invoice) error) Option {

@@ -11,27 +11,44 @@ import (
 // loginsPerMinute bounds password guesses per client address.
 const loginsPerMinute = 10
 
-func (s *Server) teamSvc() (domain.TeamService, error) {
-	if s.opts.teams == nil {
-		return nil, domain.Errorf(domain.KindUnavailable, "team management is not enabled on this server")
-	}
-	return s.opts.teams, nil
-}
-
-// teamCall returns the caller and the team service for an authenticated team route.
-func (s *Server) teamCall(r *http.Request) (domain.Principal, domain.TeamService, error) {
-	ts, err := s.teamSvc()
-	if err != nil {
-		return domain.Principal{}, nil, err
+// enabled returns svc and the caller of an authenticated route, or a KindUnavailable
+// error naming what when the server was built without svc.
+func enabled[T any](r *http.Request, svc T, what string) (domain.Principal, T, error) {
+	if any(svc) == nil {
+		var none T
+		return domain.Principal{}, none, domain.Errorf(domain.KindUnavailable, "%s is not enabled on this server", what)
 	}
 	p, err := edge.Principal(r)
-	return p, ts, err
+	return p, svc, err
+}
+
+// teamCall returns the caller and the team service (WithTeams).
+func (s *Server) teamCall(r *http.Request) (domain.Principal, domain.TeamService, error) {
+	return enabled(r, s.opts.teams, "team management")
+}
+
+// userCall returns the caller and the user service (WithUsers).
+func (s *Server) userCall(r *http.Request) (domain.Principal, domain.UserService, error) {
+	return enabled(r, s.opts.users, "user management")
+}
+
+// auditCall returns the caller and the audit log (WithAudit).
+func (s *Server) auditCall(r *http.Request) (domain.Principal, domain.AuditLog, error) {
+	return enabled(r, s.opts.audit, "the audit log")
+}
+
+// sessionSvc returns the session service (WithSessions).
+func (s *Server) sessionSvc() (domain.SessionService, error) {
+	if s.opts.sessions == nil {
+		return nil, domain.Errorf(domain.KindUnavailable, "console logins are not enabled on this server: use an API key")
+	}
+	return s.opts.sessions, nil
 }
 
 // checkLogin rate-limits the client's address, reads {email, password} and logs in:
 // the steps /v1/auth/login and /console/login share.
 func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request) (*domain.Session, error) {
-	ts, err := s.teamSvc()
+	ss, err := s.sessionSvc()
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +59,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request) (*domain.Ses
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return nil, err
 	}
-	return ts.Login(r.Context(), req.Email, req.Password)
+	return ss.Login(r.Context(), req.Email, req.Password)
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
@@ -57,11 +74,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 
 // logout ends every session of the calling session's user.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	ss, err := s.sessionSvc()
 	if err != nil {
 		return err
 	}
-	if err := ts.Logout(r.Context(), p); err != nil {
+	p, err := edge.Principal(r)
+	if err != nil {
+		return err
+	}
+	if err := ss.Logout(r.Context(), p); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -84,8 +105,8 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	if resp.Scopes == nil {
 		resp.Scopes = []domain.Scope{}
 	}
-	if p.UserID != "" {
-		if user, err := ts.GetUser(r.Context(), domain.Principal{TeamID: p.TeamID, UserID: p.UserID, Scopes: []domain.Scope{domain.ScopeTeamRead}}, p.UserID); err == nil {
+	if p.UserID != "" && s.opts.users != nil {
+		if user, err := s.opts.users.GetUser(r.Context(), domain.Principal{TeamID: p.TeamID, UserID: p.UserID, Scopes: []domain.Scope{domain.ScopeTeamRead}}, p.UserID); err == nil {
 			uj := toUserJSON(user)
 			resp.User = &uj
 		}
@@ -160,7 +181,7 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	p, us, err := s.userCall(r)
 	if err != nil {
 		return err
 	}
@@ -168,7 +189,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	u, err := ts.CreateUser(r.Context(), p, domain.UserSpec{TeamID: req.TeamID, Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
+	u, err := us.CreateUser(r.Context(), p, domain.UserSpec{TeamID: req.TeamID, Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
 	if err != nil {
 		return err
 	}
@@ -178,11 +199,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	p, us, err := s.userCall(r)
 	if err != nil {
 		return err
 	}
-	users, err := ts.ListUsers(r.Context(), p, r.URL.Query().Get("team_id"))
+	users, err := us.ListUsers(r.Context(), p, r.URL.Query().Get("team_id"))
 	if err != nil {
 		return err
 	}
@@ -195,7 +216,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	p, us, err := s.userCall(r)
 	if err != nil {
 		return err
 	}
@@ -203,7 +224,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	u, err := ts.UpdateUser(r.Context(), p, r.PathValue("id"), domain.UserPatch{Name: req.Name, Role: req.Role,
+	u, err := us.UpdateUser(r.Context(), p, r.PathValue("id"), domain.UserPatch{Name: req.Name, Role: req.Role,
 		Password: req.Password, CurrentPassword: req.CurrentPassword})
 	if err != nil {
 		return err
@@ -213,11 +234,11 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	p, us, err := s.userCall(r)
 	if err != nil {
 		return err
 	}
-	if err := ts.DeleteUser(r.Context(), p, r.PathValue("id")); err != nil {
+	if err := us.DeleteUser(r.Context(), p, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -225,7 +246,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
-	p, ts, err := s.teamCall(r)
+	p, al, err := s.auditCall(r)
 	if err != nil {
 		return err
 	}
@@ -247,7 +268,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 			return domain.Invalid("limit", "limit must be a number between 1 and 1000")
 		}
 	}
-	entries, err := ts.Audit(r.Context(), p, f)
+	entries, err := al.Audit(r.Context(), p, f)
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,22 @@ import (
 	"github.com/warren-sh/warren/internal/fake"
 )
 
-// newTenancyHarness is a harness with teams and billing served from fakes.
+// newTenancyHarness is a harness with teams, users, sessions, the audit log and billing
+// served from fakes.
 func newTenancyHarness(t *testing.T, opts ...Option) (*harness, *fake.Teams, *fake.Billing) {
 	t.Helper()
 	teams, bill := &fake.Teams{}, &fake.Billing{}
-	opts = append([]Option{WithTeams(teams), WithBilling(bill, testInvoiceCSV)}, opts...)
+	opts = append([]Option{withAccounts(teams), WithBilling(bill, testInvoiceCSV)}, opts...)
 	return newHarness(t, opts...), teams, bill
+}
+
+// withAccounts serves teams, users, sessions and the audit log from one fake.
+func withAccounts(f *fake.Teams) Option {
+	return func(o *options) {
+		for _, opt := range []Option{WithTeams(f), WithUsers(f), WithSessions(f), WithAudit(f)} {
+			opt(o)
+		}
+	}
 }
 
 // as makes testKey authenticate as p.

@@ -231,8 +231,8 @@ func TestMe(t *testing.T) {
 	h.wantError(h.do("GET", "/v1/me", nil), 404, "not_found", "")
 }
 
-// TestTenancyNotConfigured checks that a server without WithTeams or WithBilling
-// answers their routes with 503, not a panic.
+// TestTenancyNotConfigured checks that a server without WithTeams, WithUsers,
+// WithSessions, WithAudit or WithBilling answers their routes with 503, not a panic.
 func TestTenancyNotConfigured(t *testing.T) {
 	h := newHarness(t)
 	for _, c := range []struct{ method, path, body string }{

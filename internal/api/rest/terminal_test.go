@@ -335,7 +335,7 @@ func TestTerminalCookieAndAudit(t *testing.T) {
 	teams := &fake.Teams{}
 	audited := make(chan *domain.AuditEntry, 4)
 	teams.RecordFn = func(_ context.Context, e *domain.AuditEntry) { audited <- e }
-	h, _, srv, opened := terminalHarness(t, WithTeams(teams))
+	h, _, srv, opened := terminalHarness(t, WithAudit(teams))
 	h.keys.authenticate = func(_ context.Context, secret string) (domain.Principal, error) {
 		if secret == testSession {
 			return domain.Principal{TeamID: "team_a", UserID: "usr_1"}, nil
