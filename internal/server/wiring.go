@@ -67,8 +67,15 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the admin API key: %w", err)
 	}
+	// Secrets go to a person at a terminal, never into captured output (a service
+	// manager's journal, CI logs); the files beside hold them for everyone else.
+	tty := isTerminal(out)
 	if created {
-		fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", keyFile, secret)
+		if tty {
+			fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", keyFile, secret)
+		} else {
+			fmt.Fprintf(out, "Admin API key created and saved to %s (not printed: standard output is not a terminal)\n", keyFile)
+		}
 	}
 	ownerFile := filepath.Join(c.DataDir, "console-admin.txt")
 	email, password, ownerMade, err := auth.BootstrapOwner(ctx, store, ownerFile)
@@ -76,7 +83,11 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 		return nil, nil, fmt.Errorf("creating the console's first user: %w", err)
 	}
 	if ownerMade {
-		fmt.Fprintf(out, "Web console login (shown once; also saved to %s):\n\n    %s  %s\n\n", ownerFile, email, password)
+		if tty {
+			fmt.Fprintf(out, "Web console login (shown once; also saved to %s until its first login):\n\n    %s  %s\n\n", ownerFile, email, password)
+		} else {
+			fmt.Fprintf(out, "Web console login for %s saved to %s until its first login (not printed: standard output is not a terminal)\n", email, ownerFile)
+		}
 	}
 	return store, catalog, nil
 }
