@@ -83,7 +83,8 @@ type SandboxStore interface {
 	CreateSandboxWithinQuota(ctx context.Context, s *Sandbox, q Quota) error
 	// TeamUsage sums the limits of the team's non-terminal sandboxes.
 	TeamUsage(ctx context.Context, teamID string) (QuotaUsage, error)
-	// GetSandbox returns a sandbox of any team when teamID is "", else only the team's.
+	// GetSandbox returns the team's sandbox, or any team's for AnyTeam; an empty teamID
+	// is KindInvalid.
 	GetSandbox(ctx context.Context, teamID, id string) (*Sandbox, error)
 	// UpdateSandbox writes every mutable field of s (state, reason, handle, address, times).
 	UpdateSandbox(ctx context.Context, s *Sandbox) error

@@ -140,7 +140,14 @@ type Template struct {
 	PrivatePorts []int
 }
 
-// SandboxFilter selects sandboxes in a listing. Empty fields match everything.
+// AnyTeam, as the team of a store lookup or filter, means every team. It is for the
+// server's own work (recovery, sweeps, the proxy's routing); a tenant's request always
+// names its team. An empty team id is refused (KindInvalid), so a team that was
+// forgotten on the way never widens a query to every tenant's rows.
+const AnyTeam = "*"
+
+// SandboxFilter selects sandboxes in a listing. TeamID is required (a team, or AnyTeam);
+// the other empty fields match everything.
 type SandboxFilter struct {
 	TeamID   string
 	States   []SandboxState

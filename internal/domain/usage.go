@@ -60,8 +60,8 @@ func (u *UsageRow) Add(o UsageRow) {
 	u.NetTxBytes += o.NetTxBytes
 }
 
-// UsageFilter selects usage buckets: a team's (or every team's when TeamID is ""), with
-// Day in [From, To) when set, of one sandbox when SandboxID is set.
+// UsageFilter selects usage buckets: a team's (every team's with AnyTeam; "" is refused),
+// with Day in [From, To) when set, of one sandbox when SandboxID is set.
 type UsageFilter struct {
 	TeamID    string
 	SandboxID string

@@ -145,8 +145,11 @@ func (w *world) memStore() *fakeStore {
 		getSandbox: func(_ context.Context, team, id string) (*domain.Sandbox, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if team == "" {
+				return nil, domain.Invalid("team_id", "no team given") // as the real stores
+			}
 			r, ok := w.rows[id]
-			if !ok || team != "" && r.TeamID != team {
+			if !ok || team != domain.AnyTeam && r.TeamID != team {
 				return nil, domain.NotFound("sandbox", id)
 			}
 			return cp(r), nil
@@ -161,11 +164,14 @@ func (w *world) memStore() *fakeStore {
 			return nil
 		},
 		listSandboxes: func(_ context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
+			if f.TeamID == "" {
+				return nil, "", domain.Invalid("team_id", "no team given") // as the real stores
+			}
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			var out []*domain.Sandbox
 			for _, r := range w.rows {
-				if (f.TeamID == "" || r.TeamID == f.TeamID) && (len(f.States) == 0 || slices.Contains(f.States, r.State)) {
+				if (f.TeamID == domain.AnyTeam || r.TeamID == f.TeamID) && (len(f.States) == 0 || slices.Contains(f.States, r.State)) {
 					out = append(out, cp(r))
 				}
 			}

@@ -211,7 +211,7 @@ func (s *Service) Route(ctx context.Context, id string) (*domain.Route, error) {
 	if r, ok := s.reg.route(id); ok {
 		return r, nil
 	}
-	if _, err := s.cfg.Store.GetSandbox(ctx, "", id); err != nil {
+	if _, err := s.cfg.Store.GetSandbox(ctx, domain.AnyTeam, id); err != nil {
 		return nil, err
 	}
 	return &domain.Route{SandboxID: id, Running: false}, nil

@@ -37,6 +37,7 @@ func activeSandboxes(ctx context.Context, store Store) ([]*domain.Sandbox, error
 	cursor := ""
 	for {
 		page, next, err := store.ListSandboxes(ctx, domain.SandboxFilter{
+			TeamID: domain.AnyTeam,
 			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning},
 			Cursor: cursor, Limit: 500,
 		})

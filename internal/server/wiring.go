@@ -275,7 +275,7 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 		return nil, fmt.Errorf("recovering sandboxes: %w", err)
 	}
 	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
-	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) { return store.GetSandbox(ctx, "", id) })
+	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) { return store.GetSandbox(ctx, domain.AnyTeam, id) })
 	if err != nil {
 		return nil, fmt.Errorf("recovering usage meters: %w", err)
 	}

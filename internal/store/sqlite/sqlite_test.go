@@ -165,7 +165,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	items, _, err := s2.ListSandboxes(ctx, domain.SandboxFilter{States: []domain.SandboxState{domain.StateStopped}, Limit: 1000})
+	items, _, err := s2.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam, States: []domain.SandboxState{domain.StateStopped}, Limit: 1000})
 	if err != nil || len(items) != 100 {
 		t.Fatalf("listing: %d items, %v; want 100", len(items), err)
 	}

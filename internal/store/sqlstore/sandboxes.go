@@ -55,12 +55,15 @@ func scanSandbox(d Dialect, r rowScanner) (*domain.Sandbox, error) {
 	return &sb, nil
 }
 
-// GetSandbox returns the sandbox of any team when teamID is "", else only the team's:
-// another team's sandbox is not found.
+// GetSandbox returns the team's sandbox (another team's is not found), or any team's
+// for domain.AnyTeam; an empty teamID is refused.
 func (s *Sandboxes) GetSandbox(ctx context.Context, teamID, id string) (*domain.Sandbox, error) {
+	if err := needTeam(teamID); err != nil {
+		return nil, err
+	}
 	q := `SELECT ` + sandboxColumns + ` FROM sandboxes WHERE id = ?`
 	args := []any{id}
-	if teamID != "" {
+	if teamID != domain.AnyTeam {
 		q += ` AND team_id = ?`
 		args = append(args, teamID)
 	}
@@ -97,9 +100,12 @@ func (s *Sandboxes) ListSandboxes(ctx context.Context, f domain.SandboxFilter) (
 		limit = MaxPageSize
 	}
 
+	if err := needTeam(f.TeamID); err != nil {
+		return nil, "", err
+	}
 	d := s.db.d
 	var w where
-	if f.TeamID != "" {
+	if f.TeamID != domain.AnyTeam {
 		w.add(`team_id = ?`, f.TeamID)
 	}
 	if len(f.States) > 0 {

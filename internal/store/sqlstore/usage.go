@@ -111,8 +111,11 @@ func (s *Usage) OpenMeters(ctx context.Context) ([]*domain.Meter, error) {
 
 // ListUsage returns the buckets f selects, by day then sandbox id.
 func (s *Usage) ListUsage(ctx context.Context, f domain.UsageFilter) ([]domain.UsageRow, error) {
+	if err := needTeam(f.TeamID); err != nil {
+		return nil, err
+	}
 	var w where
-	if f.TeamID != "" {
+	if f.TeamID != domain.AnyTeam {
 		w.add(`team_id = ?`, f.TeamID)
 	}
 	if f.SandboxID != "" {

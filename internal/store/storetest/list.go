@@ -21,7 +21,7 @@ func newestFirst(a, b *domain.Sandbox) int {
 
 // matches is the reference semantics of SandboxFilter (paging aside).
 func matches(sb *domain.Sandbox, f domain.SandboxFilter) bool {
-	if f.TeamID != "" && sb.TeamID != f.TeamID {
+	if f.TeamID != domain.AnyTeam && sb.TeamID != f.TeamID {
 		return false
 	}
 	if len(f.States) > 0 && !slices.Contains(f.States, sb.State) {
@@ -159,19 +159,19 @@ func testListFilters(t *testing.T, s domain.Store) {
 		name string
 		f    domain.SandboxFilter
 	}{
-		{"everything", domain.SandboxFilter{}},
-		{"empty states and metadata", domain.SandboxFilter{States: []domain.SandboxState{}, Metadata: md{}}},
+		{"everything", domain.SandboxFilter{TeamID: domain.AnyTeam}},
+		{"empty states and metadata", domain.SandboxFilter{TeamID: domain.AnyTeam, States: []domain.SandboxState{}, Metadata: md{}}},
 		{"team a", domain.SandboxFilter{TeamID: a.ID}},
 		{"team b", domain.SandboxFilter{TeamID: b.ID}},
 		{"unknown team", domain.SandboxFilter{TeamID: "no-such-team"}},
-		{"running", domain.SandboxFilter{States: []domain.SandboxState{run}}},
-		{"terminal", domain.SandboxFilter{States: []domain.SandboxState{stop, fail}}},
-		{"every state", domain.SandboxFilter{States: []domain.SandboxState{run, stop, start, fail}}},
-		{"env=prod", domain.SandboxFilter{Metadata: md{"env": "prod"}}},
-		{"env=prod and owner=ana", domain.SandboxFilter{Metadata: md{"env": "prod", "owner": "ana"}}},
-		{"owner is empty", domain.SandboxFilter{Metadata: md{"owner": ""}}},
-		{"absent key", domain.SandboxFilter{Metadata: md{"nope": "x"}}},
-		{"no prefix match", domain.SandboxFilter{Metadata: md{"env": "pro"}}},
+		{"running", domain.SandboxFilter{TeamID: domain.AnyTeam, States: []domain.SandboxState{run}}},
+		{"terminal", domain.SandboxFilter{TeamID: domain.AnyTeam, States: []domain.SandboxState{stop, fail}}},
+		{"every state", domain.SandboxFilter{TeamID: domain.AnyTeam, States: []domain.SandboxState{run, stop, start, fail}}},
+		{"env=prod", domain.SandboxFilter{TeamID: domain.AnyTeam, Metadata: md{"env": "prod"}}},
+		{"env=prod and owner=ana", domain.SandboxFilter{TeamID: domain.AnyTeam, Metadata: md{"env": "prod", "owner": "ana"}}},
+		{"owner is empty", domain.SandboxFilter{TeamID: domain.AnyTeam, Metadata: md{"owner": ""}}},
+		{"absent key", domain.SandboxFilter{TeamID: domain.AnyTeam, Metadata: md{"nope": "x"}}},
+		{"no prefix match", domain.SandboxFilter{TeamID: domain.AnyTeam, Metadata: md{"env": "pro"}}},
 		{"team a, running, env=prod", domain.SandboxFilter{TeamID: a.ID, States: []domain.SandboxState{run}, Metadata: md{"env": "prod"}}},
 		{"team b, starting or error, owner=ana", domain.SandboxFilter{TeamID: b.ID, States: []domain.SandboxState{start, fail}, Metadata: md{"owner": "ana"}}},
 	}
@@ -218,7 +218,7 @@ func testListPaging(t *testing.T, s domain.Store) {
 		{"team a by 1", domain.SandboxFilter{TeamID: a.ID, Limit: 1}, 25},
 		{"team a by 25", domain.SandboxFilter{TeamID: a.ID, Limit: 25}, 1},
 		{"team a by 24", domain.SandboxFilter{TeamID: a.ID, Limit: 24}, 2},
-		{"all teams by 7", domain.SandboxFilter{Limit: 7}, 5},
+		{"all teams by 7", domain.SandboxFilter{TeamID: domain.AnyTeam, Limit: 7}, 5},
 		{"running of team b by 2", domain.SandboxFilter{TeamID: b.ID, States: []domain.SandboxState{domain.StateRunning}, Limit: 2}, 3},
 	}
 	for _, tc := range tests {
@@ -258,12 +258,12 @@ func testListPageSize(t *testing.T, s domain.Store) {
 		}
 	}
 	add(55)
-	items, next, err := s.ListSandboxes(ctx, domain.SandboxFilter{})
+	items, next, err := s.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam})
 	must(t, "listing with the default limit", err)
 	if len(items) != 50 || next == "" {
 		t.Errorf("default page: %d items, next %q; want 50 items and a cursor", len(items), next)
 	}
-	_, _, err = s.ListSandboxes(ctx, domain.SandboxFilter{Limit: -1})
+	_, _, err = s.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam, Limit: -1})
 	wantKind(t, "negative limit", err, domain.KindInvalid)
 	if f := domain.FieldOf(err); f != "limit" {
 		t.Errorf("negative limit names field %q, want \"limit\"", f)
@@ -273,7 +273,7 @@ func testListPageSize(t *testing.T, s domain.Store) {
 		t.Skip("skipping the 1000-item page limit in -short mode")
 	}
 	add(1001 - 55)
-	items, next, err = s.ListSandboxes(ctx, domain.SandboxFilter{Limit: 5000})
+	items, next, err = s.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam, Limit: 5000})
 	must(t, "listing with a limit above the maximum", err)
 	if len(items) != 1000 || next == "" {
 		t.Errorf("limit 5000: %d items, next %q; want the maximum of 1000 items and a cursor", len(items), next)
@@ -284,7 +284,7 @@ func testListBadCursor(t *testing.T, s domain.Store) {
 	team := addTeam(t, s, "c")
 	addSandbox(t, s, newSandbox(team.ID, at(0, 0)))
 	for _, c := range []string{"not a cursor", "%%%", "AAAA", "eyJ4IjoxfQ", strings.Repeat("z", 10), "\x00"} {
-		_, _, err := s.ListSandboxes(t.Context(), domain.SandboxFilter{Cursor: c})
+		_, _, err := s.ListSandboxes(t.Context(), domain.SandboxFilter{TeamID: domain.AnyTeam, Cursor: c})
 		wantKind(t, fmt.Sprintf("cursor %q", c), err, domain.KindInvalid)
 		if f := domain.FieldOf(err); f != "cursor" {
 			t.Errorf("cursor %q: error names field %q, want \"cursor\"", c, f)

@@ -189,7 +189,7 @@ func testQuotaResources(t *testing.T, s domain.Store) {
 				return
 			}
 			wantQuotaError(t, "creating past the quota", err, tc.quota, tc.limit, tc.used)
-			_, err = s.GetSandbox(ctx, "", sb.ID)
+			_, err = s.GetSandbox(ctx, domain.AnyTeam, sb.ID)
 			wantKind(t, "getting a refused sandbox", err, domain.KindNotFound)
 		})
 	}

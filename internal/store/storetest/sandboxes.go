@@ -99,17 +99,24 @@ func testSandboxErrors(t *testing.T, s domain.Store) {
 	}{
 		{"duplicate id", s.CreateSandbox(ctx, dup), domain.KindConflict},
 		{"unknown team", s.CreateSandbox(ctx, orphan), domain.KindNotFound},
-		{"get missing, any team", get(s.GetSandbox(ctx, "", "missing")), domain.KindNotFound},
+		{"get missing, any team", get(s.GetSandbox(ctx, domain.AnyTeam, "missing")), domain.KindNotFound},
 		{"get missing, one team", get(s.GetSandbox(ctx, team.ID, "missing")), domain.KindNotFound},
 		{"update missing", s.UpdateSandbox(ctx, missing), domain.KindNotFound},
 	}
 	for _, tc := range tests {
 		wantKind(t, tc.name, tc.err, tc.kind)
 	}
-	got, err := s.GetSandbox(ctx, "", sb.ID)
+	got, err := s.GetSandbox(ctx, domain.AnyTeam, sb.ID)
 	must(t, "getting sandbox", err)
+	// A lookup that lost its team fails closed instead of reaching every team's rows.
+	_, err = s.GetSandbox(ctx, "", sb.ID)
+	wantKind(t, "getting a sandbox with no team", err, domain.KindInvalid)
+	_, _, err = s.ListSandboxes(ctx, domain.SandboxFilter{})
+	wantKind(t, "listing sandboxes with no team", err, domain.KindInvalid)
+	_, err = s.ListUsage(ctx, domain.UsageFilter{})
+	wantKind(t, "listing usage with no team", err, domain.KindInvalid)
 	same(t, "sandbox after a conflicting create", got, sb, normSandbox)
-	_, err = s.GetSandbox(ctx, "", orphan.ID)
+	_, err = s.GetSandbox(ctx, domain.AnyTeam, orphan.ID)
 	wantKind(t, "getting a sandbox whose create failed", err, domain.KindNotFound)
 }
 
@@ -123,10 +130,10 @@ func testSandboxTeamScoping(t *testing.T, s domain.Store) {
 		found    bool
 	}{
 		{a.ID, sa.ID, true},
-		{"", sa.ID, true},
+		{domain.AnyTeam, sa.ID, true},
 		{b.ID, sa.ID, false},
 		{a.ID, sbx.ID, false},
-		{"", sbx.ID, true},
+		{domain.AnyTeam, sbx.ID, true},
 		{"no-such-team", sa.ID, false},
 	}
 	for _, tc := range tests {

@@ -46,7 +46,7 @@ func (l ledger) add(d domain.UsageDelta) {
 func (l ledger) rows(f domain.UsageFilter) []domain.UsageRow {
 	out := []domain.UsageRow{}
 	for _, r := range l {
-		if (f.TeamID == "" || r.TeamID == f.TeamID) && (f.SandboxID == "" || r.SandboxID == f.SandboxID) &&
+		if (f.TeamID == domain.AnyTeam || r.TeamID == f.TeamID) && (f.SandboxID == "" || r.SandboxID == f.SandboxID) &&
 			(f.From.IsZero() || !r.Day.Before(f.From)) && (f.To.IsZero() || r.Day.Before(f.To)) {
 			out = append(out, r)
 		}
@@ -92,13 +92,13 @@ func testRecordUsage(t *testing.T, s domain.Store) {
 	// on day 3 is 23:30 UTC on day 2.
 	late := day(3).Add(90 * time.Minute).In(time.FixedZone("UTC+2", 2*3600)).Add(-2 * time.Hour)
 	record(nil, delta(team.ID, "sb-2", late, 7))
-	if got := l.rows(domain.UsageFilter{}); len(got) != 4 {
+	if got := l.rows(domain.UsageFilter{TeamID: domain.AnyTeam}); len(got) != 4 {
 		t.Fatalf("fixture: ledger has %d buckets, want 4", len(got))
 	}
 
 	got, err := s.ListUsage(ctx, domain.UsageFilter{TeamID: team.ID})
 	must(t, "listing usage", err)
-	sameRows(t, "booked usage", got, l.rows(domain.UsageFilter{}))
+	sameRows(t, "booked usage", got, l.rows(domain.UsageFilter{TeamID: domain.AnyTeam}))
 }
 
 func testRecordUsageAtomic(t *testing.T, s domain.Store) {
@@ -121,7 +121,7 @@ func testRecordUsageAtomic(t *testing.T, s domain.Store) {
 	must(t, "listing usage", err)
 	l := ledger{}
 	l.add(delta(team.ID, "sb-1", day(0), 1))
-	sameRows(t, "usage after a failed RecordUsage", rows, l.rows(domain.UsageFilter{}))
+	sameRows(t, "usage after a failed RecordUsage", rows, l.rows(domain.UsageFilter{TeamID: domain.AnyTeam}))
 }
 
 func testMeters(t *testing.T, s domain.Store) {
@@ -201,21 +201,21 @@ func testListUsage(t *testing.T, s domain.Store) {
 		name string
 		f    domain.UsageFilter
 	}{
-		{"everything", domain.UsageFilter{}},
+		{"everything", domain.UsageFilter{TeamID: domain.AnyTeam}},
 		{"team a", domain.UsageFilter{TeamID: a.ID}},
 		{"team b", domain.UsageFilter{TeamID: b.ID}},
 		{"unknown team", domain.UsageFilter{TeamID: "no-such-team"}},
-		{"sandbox", domain.UsageFilter{SandboxID: "Zeta"}},
+		{"sandbox", domain.UsageFilter{TeamID: domain.AnyTeam, SandboxID: "Zeta"}},
 		{"sandbox of the team", domain.UsageFilter{TeamID: a.ID, SandboxID: "alpha"}},
 		{"sandbox of another team", domain.UsageFilter{TeamID: b.ID, SandboxID: "alpha"}},
 		{"from, inclusive", domain.UsageFilter{TeamID: a.ID, From: day(1)}},
 		{"to, exclusive", domain.UsageFilter{TeamID: a.ID, To: day(2)}},
-		{"from and to", domain.UsageFilter{From: day(1), To: day(3)}},
-		{"from mid-day", domain.UsageFilter{From: day(1).Add(time.Hour)}},
-		{"to mid-day", domain.UsageFilter{To: day(1).Add(time.Hour)}},
-		{"bounds in another zone", domain.UsageFilter{From: day(1).In(time.FixedZone("UTC-7", -7*3600)),
+		{"from and to", domain.UsageFilter{TeamID: domain.AnyTeam, From: day(1), To: day(3)}},
+		{"from mid-day", domain.UsageFilter{TeamID: domain.AnyTeam, From: day(1).Add(time.Hour)}},
+		{"to mid-day", domain.UsageFilter{TeamID: domain.AnyTeam, To: day(1).Add(time.Hour)}},
+		{"bounds in another zone", domain.UsageFilter{TeamID: domain.AnyTeam, From: day(1).In(time.FixedZone("UTC-7", -7*3600)),
 			To: day(3).In(time.FixedZone("UTC+9", 9*3600))}},
-		{"empty range", domain.UsageFilter{From: day(2), To: day(2)}},
+		{"empty range", domain.UsageFilter{TeamID: domain.AnyTeam, From: day(2), To: day(2)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
