@@ -26,7 +26,8 @@ var _ domain.SessionService = (*Sessions)(nil)
 // it.
 type Sessions struct {
 	*core
-	ttl time.Duration // how long a login lasts
+	ttl       time.Duration // how long a login lasts
+	ownerFile string        // see WithOwnerFile
 }
 
 // Login checks an email and password and issues a console session token. Every attempt
@@ -70,6 +71,13 @@ func (s *Sessions) Login(ctx context.Context, email, password string) (*domain.S
 	}
 	exp := now.Add(s.ttl)
 	s.audit(ctx, actor, "user.login", u.ID)
+	if s.ownerFile != "" {
+		if removed, err := forgetOwnerLogin(s.ownerFile, u.Email); err != nil {
+			s.log.WarnContext(ctx, "removing the first console login's file", "path", s.ownerFile, logkey.Err, err)
+		} else if removed {
+			s.log.InfoContext(ctx, "the first console login was used; its file is removed", "path", s.ownerFile)
+		}
+	}
 	u.PasswordHash = ""
 	return &domain.Session{Token: s.signer.Issue(u.ID, u.TeamID, u.SessionEpoch, exp), ExpiresAt: exp, User: u, Team: team}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -58,4 +59,22 @@ func BootstrapOwner(ctx context.Context, store Store, path string) (email, passw
 		return "", "", false, fmt.Errorf("creating the console owner: %w", err)
 	}
 	return DefaultOwnerEmail, password, true, nil
+}
+
+// forgetOwnerLogin removes the file BootstrapOwner wrote when it holds email's login
+// (the user has logged in: the password has been read and should be changed, not kept
+// on disk). It reports whether it removed the file.
+func forgetOwnerLogin(path, email string) (bool, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 || !strings.EqualFold(f[0], email) {
+		return false, nil
+	}
+	return true, os.Remove(path)
 }

@@ -62,6 +62,7 @@ type options struct {
 	throttle      ratelimit.Limiter
 	loginAttempts int64
 	loginWindow   time.Duration
+	ownerFile     string
 }
 
 // Option configures the Services.
@@ -102,6 +103,11 @@ func WithLoginThrottle(l ratelimit.Limiter, attempts int64, window time.Duration
 	return func(o *options) { o.throttle, o.loginAttempts, o.loginWindow = l, attempts, window }
 }
 
+// WithOwnerFile names the file BootstrapOwner wrote the first console login to: the
+// first successful login of that user removes it, so the password does not outlive its
+// use on disk.
+func WithOwnerFile(path string) Option { return func(o *options) { o.ownerFile = path } }
+
 // New returns the account services on store.
 func New(store Store, opts ...Option) (*Services, error) {
 	if store == nil {
@@ -129,7 +135,7 @@ func New(store Store, opts ...Option) (*Services, error) {
 	c := &core{store: store, now: o.now, log: o.log.With(logkey.Subsystem, "auth"), signer: o.signer,
 		throttle: o.throttle, loginAttempts: o.loginAttempts, loginWindow: o.loginWindow}
 	c.teams.ttl = teamCacheTTL
-	sessions := &Sessions{core: c, ttl: o.sessionTTL}
+	sessions := &Sessions{core: c, ttl: o.sessionTTL, ownerFile: o.ownerFile}
 	return &Services{
 		Keys:     &Keys{core: c, sessions: sessions},
 		Sessions: sessions,

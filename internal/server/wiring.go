@@ -77,7 +77,7 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 			fmt.Fprintf(out, "Admin API key created and saved to %s (not printed: standard output is not a terminal)\n", keyFile)
 		}
 	}
-	ownerFile := filepath.Join(c.DataDir, "console-admin.txt")
+	ownerFile := filepath.Join(c.DataDir, ownerFileName)
 	email, password, ownerMade, err := auth.BootstrapOwner(ctx, store, ownerFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the console's first user: %w", err)
@@ -91,6 +91,9 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 	}
 	return store, catalog, nil
 }
+
+// ownerFileName is the data-dir file holding the first console login until its first use.
+const ownerFileName = "console-admin.txt"
 
 // templateBuilds are the template builds running in the background.
 type templateBuilds struct {
@@ -247,7 +250,8 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 	s.limit, s.closeLimiter = limit, closeLimiter
 	s.accounts, err = auth.New(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
 		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
-		auth.WithRuntimes(h.runtimes), auth.WithLoginThrottle(limiter, 0, 0))
+		auth.WithRuntimes(h.runtimes), auth.WithLoginThrottle(limiter, 0, 0),
+		auth.WithOwnerFile(filepath.Join(c.DataDir, ownerFileName)))
 	if err != nil {
 		s.closeLimiter()
 		return nil, err
