@@ -166,15 +166,18 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := run(ctx, "", "nft", "list", "table", "inet", m.table()); err == nil {
-		if err := run(ctx, "", "nft", "delete", "table", "inet", m.table()); err != nil {
-			return fmt.Errorf("replacing nftables table %s: %w", m.table(), err)
-		}
-	}
-	if err := run(ctx, m.ruleset(), "nft", "-f", "-"); err != nil {
+	if err := run(ctx, m.replacement(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("installing nftables rules (is nftables installed? apt-get install nftables): %w", err)
 	}
 	return nil
+}
+
+// replacement is one nft transaction that replaces the node's table, or creates it:
+// "add table" makes sure there is one to delete, then the new table is defined. nft
+// applies a file atomically, so at no moment is the node without its rules (a restart
+// in two steps left sandboxes' traffic unfiltered between the delete and the load).
+func (m *Manager) replacement() string {
+	return "add table inet " + m.table() + "\ndelete table inet " + m.table() + "\n" + m.ruleset()
 }
 
 // ruleset is the node's nftables table. Invariants: a packet from a sandbox's veth must

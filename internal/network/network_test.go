@@ -160,3 +160,37 @@ func TestAttachDetachReal(t *testing.T) {
 		t.Errorf("table left: %s", out)
 	}
 }
+
+// TestInitReplacesInOneTransaction: a restart replaces the node's table in one nft
+// transaction (no moment without rules), whether or not the table is there, and the
+// result is the same table with no leftovers of the old one.
+func TestInitReplacesInOneTransaction(t *testing.T) {
+	m, err := New(Config{Name: "wtatom", Pool: netip.MustParsePrefix("10.222.0.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := m.replacement()
+	if !strings.HasPrefix(script, "add table inet wtatom\ndelete table inet wtatom\n") || !strings.Contains(script, "table inet wtatom {") {
+		t.Fatalf("replacement script does not replace the table in one file:\n%.200s", script)
+	}
+	testenv.NeedsRoot(t, "nftables")
+	testenv.NeedsTool(t, "nft")
+	ctx := context.Background()
+	defer m.Close(ctx)
+	for i := 0; i < 2; i++ { // first: no table yet; second: replacing a live one
+		if err := m.Init(ctx); err != nil {
+			t.Fatalf("Init #%d: %v", i+1, err)
+		}
+	}
+	// A rule added by hand to the live table is gone after the next Init.
+	if out, err := exec.Command("nft", "add", "chain", "inet", "wtatom", "stray").CombinedOutput(); err != nil {
+		t.Fatalf("adding a stray chain: %v %s", err, out)
+	}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nft", "list", "table", "inet", "wtatom").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "stray") || !strings.Contains(string(out), "chain forward") {
+		t.Errorf("table after replacing it (%v):\n%s", err, out)
+	}
+}
