@@ -111,7 +111,7 @@ func TestExecKeepsAtMostMaxBufferedOutput(t *testing.T) {
 	var res *domain.ExecResult
 	var err error
 	peak := heapPeak(t, func() {
-		res, err = c.Exec(context.Background(), domain.ExecRequest{Cmd: "head -c 256M /dev/zero"}, nil)
+		res, err = c.Processes().Exec(context.Background(), domain.ExecRequest{Cmd: "head -c 256M /dev/zero"}, nil)
 	})
 	if err != nil {
 		t.Fatalf("Exec: %v", err)
@@ -137,7 +137,7 @@ func TestExecStreamedKeepsNothing(t *testing.T) {
 	var err error
 	seen := 0
 	peak := heapPeak(t, func() {
-		res, err = c.Exec(context.Background(), domain.ExecRequest{Cmd: "flood"}, func(ev domain.ExecEvent) error {
+		res, err = c.Processes().Exec(context.Background(), domain.ExecRequest{Cmd: "flood"}, func(ev domain.ExecEvent) error {
 			seen += len(ev.Stdout)
 			return nil
 		})
@@ -206,12 +206,12 @@ func TestAgentRepliesAreBounded(t *testing.T) {
 		call func() error
 		want string // in the error
 	}{
-		{"listing over the message limit", func() error { _, err := c.ListDir(ctx, "/", "", 1); return err }, "more than 16 MiB"},
-		{"unary error with an endless body", func() error { _, err := c.Stat(ctx, "/x", ""); return err }, ""},
-		{"unary reply with an endless body", func() error { _, err := c.ListProcesses(ctx); return err }, ""},
+		{"listing over the message limit", func() error { _, err := c.Files().ListDir(ctx, "/", "", 1); return err }, "more than 16 MiB"},
+		{"unary error with an endless body", func() error { _, err := c.Files().Stat(ctx, "/x", ""); return err }, ""},
+		{"unary reply with an endless body", func() error { _, err := c.Processes().ListProcesses(ctx); return err }, ""},
 		{"endless metrics", func() error { _, err := c.Metrics(ctx); return err }, "longer than"},
 		{"endless upload answer", func() error {
-			_, err := c.WriteFile(ctx, "/f", "", strings.NewReader("data"))
+			_, err := c.Files().WriteFile(ctx, "/f", "", strings.NewReader("data"))
 			return err
 		}, "longer than"},
 	}
@@ -227,11 +227,11 @@ func TestAgentRepliesAreBounded(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.ListDir(ctx, "/", "", 1); !domain.IsKind(err, domain.KindConflict) {
+	if _, err := c.Files().ListDir(ctx, "/", "", 1); !domain.IsKind(err, domain.KindConflict) {
 		t.Errorf("an oversized listing is %v (kind %v), want a conflict saying to ask for less", err, domain.KindOf(err))
 	}
 	var ce *connect.Error
-	if _, err := c.Stat(ctx, "/x", ""); errors.As(err, &ce) && len(ce.Message()) > maxErrorBody {
+	if _, err := c.Files().Stat(ctx, "/x", ""); errors.As(err, &ce) && len(ce.Message()) > maxErrorBody {
 		t.Errorf("an error message of %d bytes got through", len(ce.Message()))
 	}
 }

@@ -1,12 +1,19 @@
 // Package agentclient is the server's client for warren-agent (the envd protocol) inside
 // a sandbox: commands over Connect RPC, files over envd's /files routes.
+//
+// A Client is the connection to one sandbox's agent (its address, access token and
+// connection pool) and answers what the sandbox's lifecycle asks: Health, WaitReady,
+// WaitPortReady, Metrics and Close. The jobs done through it have a type each, built on
+// the connection: Files (Client.Files), Processes, pseudo-terminals included
+// (Client.Processes), and the code interpreter (Client.Code). Every read from the sandbox
+// is bounded (the constants below), and every error of the agent is mapped to a domain
+// error kind in one place (agentError, errors.go).
 package agentclient
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +25,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/envdpb/filesystem"
 	"github.com/warren-sh/warren/internal/envdpb/filesystem/filesystemconnect"
-	"github.com/warren-sh/warren/internal/envdpb/process"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
 )
 
@@ -98,7 +103,8 @@ func decodeReply(r io.Reader, v any) error {
 	return err
 }
 
-// Client talks to one sandbox's agent.
+// Client is the connection to one sandbox's agent. It is safe for concurrent use, and
+// so are the Files, Processes and Code made from it, which share its connection pool.
 type Client struct {
 	base  string
 	token string
@@ -120,6 +126,16 @@ func New(addr, token string) *Client {
 		fs:   filesystemconnect.NewFilesystemClient(hc, base, opts...),
 	}
 }
+
+// Files returns the file operations on this connection.
+func (c *Client) Files() Files { return Files{c: c} }
+
+// Processes returns the commands, background processes and pseudo-terminals on this
+// connection.
+func (c *Client) Processes() Processes { return Processes{c: c} }
+
+// Code returns the code interpreter of the sandbox this connection reaches.
+func (c *Client) Code() Code { return Code{c: c} }
 
 func tokenInterceptor(token string) connect.Interceptor {
 	return &headerInterceptor{token: token}
@@ -241,231 +257,6 @@ func (c *Client) WaitReady(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
-}
-
-// Exec runs req and reports its output through onEvent as it arrives. A command that
-// runs past req.Timeout is killed and ends normally, with exit code -1 and TimedOut
-// set; an error means the command's end is unknown (the agent went away, ctx ended).
-//
-// The result holds the output only when onEvent is nil, and then at most
-// MaxBufferedOutput of each stream (Truncated says some was dropped); streamed output
-// goes to onEvent and is not kept.
-func (c *Client) Exec(ctx context.Context, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	if req.User != "" {
-		ctx = WithUser(ctx, req.User)
-	}
-	withStdin := len(req.Stdin) > 0
-	sreq := connect.NewRequest(&process.StartRequest{Process: processConfig(req), Stdin: &withStdin})
-	parent := ctx
-	var deadline time.Time
-	if req.Timeout > 0 {
-		// envd treats the call's deadline as the process's lifetime.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
-		defer cancel()
-		deadline, _ = ctx.Deadline()
-	}
-	stream, err := c.proc.Start(ctx, sreq)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer stream.Close()
-	res := &domain.ExecResult{}
-	var pid uint32
-	emit := func(ev domain.ExecEvent) error {
-		if onEvent == nil {
-			return nil
-		}
-		return onEvent(ev)
-	}
-	for stream.Receive() {
-		ev := stream.Msg().GetEvent()
-		switch e := ev.GetEvent().(type) {
-		case *process.ProcessEvent_Start:
-			pid = e.Start.GetPid()
-			if err := emit(domain.ExecEvent{PID: pid}); err != nil {
-				return nil, err
-			}
-			if withStdin {
-				if err := c.sendStdin(ctx, pid, req.Stdin); err != nil {
-					return nil, err
-				}
-			}
-		case *process.ProcessEvent_Data:
-			out := dataEvent(e.Data)
-			if onEvent == nil {
-				keep(&res.Stdout, out.Stdout, res)
-				keep(&res.Stderr, out.Stderr, res)
-				continue
-			}
-			if err := emit(out); err != nil {
-				return nil, err
-			}
-		case *process.ProcessEvent_End:
-			endResult(e.End, res)
-			if !deadline.IsZero() && !e.End.GetExited() && time.Until(deadline) < timeoutSlack {
-				markTimedOut(res, req.Timeout) // the agent killed it at the deadline
-			}
-			if err := emit(domain.ExecEvent{End: res}); err != nil {
-				return nil, err
-			}
-			return res, nil
-		}
-	}
-	if err := stream.Err(); err != nil {
-		// The call's deadline (ours, or the agent's copy of it, which may answer first)
-		// passed before the agent's end event arrived.
-		late := errors.Is(ctx.Err(), context.DeadlineExceeded) || connect.CodeOf(err) == connect.CodeDeadlineExceeded
-		if pid != 0 && parent.Err() == nil && !deadline.IsZero() && late {
-			c.killAfterTimeout(pid)
-			markTimedOut(res, req.Timeout)
-			if err := emit(domain.ExecEvent{End: res}); err != nil {
-				return nil, err
-			}
-			return res, nil
-		}
-		if late && parent.Err() == nil && !deadline.IsZero() {
-			return nil, domain.Errorf(domain.KindUnavailable, "the sandbox's agent did not start the command within its timeout of %s", req.Timeout)
-		}
-		return nil, mapErr(err)
-	}
-	return nil, domain.Errorf(domain.KindUnavailable, "the command's stream ended without a result; the sandbox may have stopped")
-}
-
-// keep appends data to buf up to MaxBufferedOutput and marks res truncated when some
-// of it does not fit.
-func keep(buf *[]byte, data []byte, res *domain.ExecResult) {
-	room := MaxBufferedOutput - len(*buf)
-	if len(data) > room {
-		data = data[:max(room, 0)]
-		res.Truncated = true
-	}
-	if need := len(*buf) + len(data); need > cap(*buf) {
-		// Grow as append would, but never past the bound.
-		grown := make([]byte, len(*buf), min(max(2*cap(*buf), need, 4096), MaxBufferedOutput))
-		copy(grown, *buf)
-		*buf = grown
-	}
-	*buf = append(*buf, data...)
-}
-
-func (c *Client) sendStdin(ctx context.Context, pid uint32, data []byte) error {
-	sel := &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: pid}}
-	const chunk = 64 << 10
-	for len(data) > 0 {
-		n := min(len(data), chunk)
-		_, err := c.proc.SendInput(ctx, connect.NewRequest(&process.SendInputRequest{
-			Process: sel,
-			Input:   &process.ProcessInput{Input: &process.ProcessInput_Stdin{Stdin: data[:n]}},
-		}))
-		if err != nil {
-			return mapErr(err)
-		}
-		data = data[n:]
-	}
-	_, err := c.proc.CloseStdin(ctx, connect.NewRequest(&process.CloseStdinRequest{Process: sel}))
-	return mapErr(err)
-}
-
-// ListDir lists path to depth levels.
-func (c *Client) ListDir(ctx context.Context, path, user string, depth int) ([]domain.FileInfo, error) {
-	if user != "" {
-		ctx = WithUser(ctx, user)
-	}
-	if depth < 1 {
-		depth = 1
-	}
-	resp, err := c.fs.ListDir(ctx, connect.NewRequest(&filesystem.ListDirRequest{Path: path, Depth: uint32(depth)}))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	out := make([]domain.FileInfo, 0, len(resp.Msg.GetEntries()))
-	for _, e := range resp.Msg.GetEntries() {
-		out = append(out, entryInfo(e))
-	}
-	return out, nil
-}
-
-func entryInfo(e *filesystem.EntryInfo) domain.FileInfo {
-	t := "file"
-	switch e.GetType() {
-	case filesystem.FileType_FILE_TYPE_DIRECTORY:
-		t = "dir"
-	case filesystem.FileType_FILE_TYPE_SYMLINK:
-		t = "symlink"
-	}
-	fi := domain.FileInfo{Name: e.GetName(), Path: e.GetPath(), Type: t, Size: e.GetSize(), Mode: e.GetMode(), Owner: e.GetOwner(), Group: e.GetGroup()}
-	if e.GetModifiedTime() != nil {
-		fi.Modified = e.GetModifiedTime().AsTime()
-	}
-	return fi
-}
-
-// Stat describes path.
-func (c *Client) Stat(ctx context.Context, path, user string) (*domain.FileInfo, error) {
-	if user != "" {
-		ctx = WithUser(ctx, user)
-	}
-	resp, err := c.fs.Stat(ctx, connect.NewRequest(&filesystem.StatRequest{Path: path}))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	fi := entryInfo(resp.Msg.GetEntry())
-	return &fi, nil
-}
-
-func (c *Client) filesURL(path, user string) string {
-	q := url.Values{"path": {path}}
-	if user != "" {
-		q.Set("username", user)
-	}
-	return c.base + "/files?" + q.Encode()
-}
-
-// WriteFile streams r into path (parents created, owned by user).
-func (c *Client) WriteFile(ctx context.Context, path, user string, r io.Reader) (*domain.FileInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.filesURL(path, user), r)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("X-Access-Token", c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, unreachable("writing "+path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, httpErr(resp, path)
-	}
-	var entries []struct {
-		Path string `json:"path"`
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	if err := decodeReply(resp.Body, &entries); err != nil || len(entries) == 0 {
-		return nil, fmt.Errorf("agent upload answer unreadable: %w", err)
-	}
-	return c.Stat(ctx, entries[0].Path, user)
-}
-
-// ReadFile streams path's content into w.
-func (c *Client) ReadFile(ctx context.Context, path, user string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.filesURL(path, user), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Access-Token", c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return unreachable("reading "+path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return httpErr(resp, path)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
 }
 
 // Metrics reads the agent's /metrics (CPU, memory and disk as seen inside the sandbox).

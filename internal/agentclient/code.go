@@ -20,13 +20,17 @@ import (
 // CodePort is the port of the code interpreter in templates that have one.
 const CodePort = "49999"
 
-func (c *Client) codeURL(path string) string {
-	u, _ := url.Parse(c.base)
+// Code runs code on the sandbox's code interpreter (the code-interpreter template's
+// server on CodePort): cells, and the contexts they run in. Make it with Client.Code.
+type Code struct{ c *Client }
+
+func (cd Code) codeURL(path string) string {
+	u, _ := url.Parse(cd.c.base)
 	host, _, _ := net.SplitHostPort(u.Host)
 	return "http://" + net.JoinHostPort(host, CodePort) + path
 }
 
-func (c *Client) codeDo(ctx context.Context, method, path string, body any) (*http.Response, error) {
+func (cd Code) codeDo(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -35,13 +39,13 @@ func (c *Client) codeDo(ctx context.Context, method, path string, body any) (*ht
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.codeURL(path), rd)
+	req, err := http.NewRequestWithContext(ctx, method, cd.codeURL(path), rd)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Access-Token", c.token)
-	resp, err := c.http.Do(req)
+	req.Header.Set("X-Access-Token", cd.c.token)
+	resp, err := cd.c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, domain.Errorf(domain.KindConflict, "this sandbox has no code interpreter; create the sandbox from the code-interpreter template")
@@ -78,12 +82,12 @@ const maxCodeLine = 16 << 20
 
 // RunCode executes a cell and hands every NDJSON line to onEvent as it arrives. A
 // line longer than maxCodeLine ends it with an error.
-func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
+func (cd Code) RunCode(ctx context.Context, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
 	body := executeRequest{Code: req.Code, ContextID: req.ContextID, Language: req.Language, EnvVars: req.Env}
 	if req.Timeout > 0 {
 		body.Timeout = req.Timeout.Seconds()
 	}
-	resp, err := c.codeDo(ctx, http.MethodPost, "/execute", body)
+	resp, err := cd.codeDo(ctx, http.MethodPost, "/execute", body)
 	if err != nil {
 		return err
 	}
@@ -115,7 +119,7 @@ func (c *Client) RunCode(ctx context.Context, req domain.RunCode, onEvent func(d
 }
 
 // CreateCodeContext creates an interpreter context.
-func (c *Client) CreateCodeContext(ctx context.Context, language, cwd string) (*domain.CodeContext, error) {
+func (cd Code) CreateCodeContext(ctx context.Context, language, cwd string) (*domain.CodeContext, error) {
 	body := map[string]string{}
 	if language != "" {
 		body["language"] = language
@@ -123,7 +127,7 @@ func (c *Client) CreateCodeContext(ctx context.Context, language, cwd string) (*
 	if cwd != "" {
 		body["cwd"] = cwd
 	}
-	resp, err := c.codeDo(ctx, http.MethodPost, "/contexts", body)
+	resp, err := cd.codeDo(ctx, http.MethodPost, "/contexts", body)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +140,8 @@ func (c *Client) CreateCodeContext(ctx context.Context, language, cwd string) (*
 }
 
 // ListCodeContexts lists the interpreter's contexts.
-func (c *Client) ListCodeContexts(ctx context.Context) ([]domain.CodeContext, error) {
-	resp, err := c.codeDo(ctx, http.MethodGet, "/contexts", nil)
+func (cd Code) ListCodeContexts(ctx context.Context) ([]domain.CodeContext, error) {
+	resp, err := cd.codeDo(ctx, http.MethodGet, "/contexts", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +157,8 @@ func (c *Client) ListCodeContexts(ctx context.Context) ([]domain.CodeContext, er
 }
 
 // RestartCodeContext restarts a context's kernel (its state is lost).
-func (c *Client) RestartCodeContext(ctx context.Context, id string) error {
-	resp, err := c.codeDo(ctx, http.MethodPost, "/contexts/"+url.PathEscape(id)+"/restart", nil)
+func (cd Code) RestartCodeContext(ctx context.Context, id string) error {
+	resp, err := cd.codeDo(ctx, http.MethodPost, "/contexts/"+url.PathEscape(id)+"/restart", nil)
 	if err != nil {
 		return err
 	}
@@ -163,8 +167,8 @@ func (c *Client) RestartCodeContext(ctx context.Context, id string) error {
 }
 
 // DeleteCodeContext removes a context.
-func (c *Client) DeleteCodeContext(ctx context.Context, id string) error {
-	resp, err := c.codeDo(ctx, http.MethodDelete, "/contexts/"+url.PathEscape(id), nil)
+func (cd Code) DeleteCodeContext(ctx context.Context, id string) error {
+	resp, err := cd.codeDo(ctx, http.MethodDelete, "/contexts/"+url.PathEscape(id), nil)
 	if err != nil {
 		return err
 	}

@@ -64,19 +64,19 @@ func TestAgentErrorKinds(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
-	if _, err := c.Stat(ctx, "/tmp", "mallory"); !domain.IsKind(err, domain.KindInvalid) || domain.FieldOf(err) != "user" {
+	if _, err := c.Files().Stat(ctx, "/tmp", "mallory"); !domain.IsKind(err, domain.KindInvalid) || domain.FieldOf(err) != "user" {
 		t.Errorf("stat as an unknown user: %v (%s, field %q), want invalid user", err, domain.KindOf(err), domain.FieldOf(err))
 	}
-	if err := c.ReadFile(ctx, "/etc/hostname", "mallory", &bytes.Buffer{}); !domain.IsKind(err, domain.KindInvalid) || domain.FieldOf(err) != "user" {
+	if err := c.Files().ReadFile(ctx, "/etc/hostname", "mallory", &bytes.Buffer{}); !domain.IsKind(err, domain.KindInvalid) || domain.FieldOf(err) != "user" {
 		t.Errorf("read as an unknown user: %v, want invalid user", err)
 	}
 
 	wrong := New(strings.TrimPrefix(c.base, "http://"), "not-the-token")
 	defer wrong.Close()
-	if _, err := wrong.Stat(ctx, "/tmp", ""); !domain.IsKind(err, domain.KindInternal) {
+	if _, err := wrong.Files().Stat(ctx, "/tmp", ""); !domain.IsKind(err, domain.KindInternal) {
 		t.Errorf("stat with a wrong token: %v (%s), want internal", err, domain.KindOf(err))
 	}
-	if _, err := wrong.WriteFile(ctx, "/tmp/x", "", strings.NewReader("x")); !domain.IsKind(err, domain.KindInternal) {
+	if _, err := wrong.Files().WriteFile(ctx, "/tmp/x", "", strings.NewReader("x")); !domain.IsKind(err, domain.KindInternal) {
 		t.Errorf("write with a wrong token: %v (%s), want internal", err, domain.KindOf(err))
 	}
 }
@@ -93,12 +93,12 @@ func TestUnreachable(t *testing.T) {
 	c := New(addr, "tok")
 	defer c.Close()
 	ctx := context.Background()
-	_, statErr := c.Stat(ctx, "/tmp", "")
-	_, writeErr := c.WriteFile(ctx, "/tmp/x", "", strings.NewReader("x"))
+	_, statErr := c.Files().Stat(ctx, "/tmp", "")
+	_, writeErr := c.Files().WriteFile(ctx, "/tmp/x", "", strings.NewReader("x"))
 	_, metricsErr := c.Metrics(ctx)
 	for name, err := range map[string]error{
 		"stat":    statErr,
-		"read":    c.ReadFile(ctx, "/tmp/x", "", &bytes.Buffer{}),
+		"read":    c.Files().ReadFile(ctx, "/tmp/x", "", &bytes.Buffer{}),
 		"write":   writeErr,
 		"metrics": metricsErr,
 	} {

@@ -16,14 +16,14 @@ import (
 // directory already existed; a file (or a file as one of the parents) in the way is
 // KindConflict. What the filesystem refuses (a read-only or kernel-provided path) is
 // KindConflict too, with the agent's message (see agentError).
-func (c *Client) MakeDir(ctx context.Context, path, user string) (fi *domain.FileInfo, created bool, err error) {
+func (f Files) MakeDir(ctx context.Context, path, user string) (fi *domain.FileInfo, created bool, err error) {
 	if user != "" {
 		ctx = WithUser(ctx, user)
 	}
-	resp, err := c.fs.MakeDir(ctx, connect.NewRequest(&filesystem.MakeDirRequest{Path: path}))
+	resp, err := f.c.fs.MakeDir(ctx, connect.NewRequest(&filesystem.MakeDirRequest{Path: path}))
 	switch connect.CodeOf(err) {
 	case connect.CodeAlreadyExists:
-		fi, err := c.Stat(ctx, path, user)
+		fi, err := f.Stat(ctx, path, user)
 		return fi, false, err
 	case connect.CodeInvalidArgument:
 		// The agent's only invalid arguments here are a non-directory at path or on
@@ -42,11 +42,11 @@ func (c *Client) MakeDir(ctx context.Context, path, user string) (fi *domain.Fil
 // Move renames from to to (to's parents are created) and describes to. What the
 // filesystem does not allow (moving across filesystems or a mount point, replacing a
 // directory that is not empty) is KindConflict, saying what to do instead.
-func (c *Client) Move(ctx context.Context, from, to, user string) (*domain.FileInfo, error) {
+func (f Files) Move(ctx context.Context, from, to, user string) (*domain.FileInfo, error) {
 	if user != "" {
 		ctx = WithUser(ctx, user)
 	}
-	resp, err := c.fs.Move(ctx, connect.NewRequest(&filesystem.MoveRequest{Source: from, Destination: to}))
+	resp, err := f.c.fs.Move(ctx, connect.NewRequest(&filesystem.MoveRequest{Source: from, Destination: to}))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -56,13 +56,13 @@ func (c *Client) Move(ctx context.Context, from, to, user string) (*domain.FileI
 
 // Remove deletes path, recursively for a directory. The agent does not mind a missing
 // path; this does: it is KindNotFound.
-func (c *Client) Remove(ctx context.Context, path, user string) error {
-	if _, err := c.Stat(ctx, path, user); err != nil {
+func (f Files) Remove(ctx context.Context, path, user string) error {
+	if _, err := f.Stat(ctx, path, user); err != nil {
 		return err
 	}
 	if user != "" {
 		ctx = WithUser(ctx, user)
 	}
-	_, err := c.fs.Remove(ctx, connect.NewRequest(&filesystem.RemoveRequest{Path: path}))
+	_, err := f.c.fs.Remove(ctx, connect.NewRequest(&filesystem.RemoveRequest{Path: path}))
 	return mapErr(err)
 }

@@ -73,10 +73,10 @@ const timeoutSlack = 500 * time.Millisecond
 
 // killAfterTimeout makes sure a command whose call ran out of time is gone. The agent
 // kills it at the same deadline, so this usually finds nothing to kill.
-func (c *Client) killAfterTimeout(pid uint32) {
+func (ps Processes) killAfterTimeout(pid uint32) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = c.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{
+	_, _ = ps.c.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{
 		Process: pidSelector(pid), Signal: process.Signal_SIGNAL_SIGKILL,
 	}))
 }
@@ -95,11 +95,16 @@ func procErr(err error, pid uint32) error {
 	return mapErr(err)
 }
 
+// Processes runs commands in the sandbox: to their end (Exec), in the background
+// (StartBackground, StartFollowed), re-attached (Attach), with their standard input
+// and signals, and on pseudo-terminals (StartPTY). Make it with Client.Processes.
+type Processes struct{ c *Client }
+
 // StartBackground starts req, waits until the agent reports it running and detaches:
 // the process keeps running after the call. req.Timeout is its lifetime (0 = none).
 // req.Stdin is written once it runs; then stdin is closed unless stdinOpen.
-func (c *Client) StartBackground(ctx context.Context, req domain.ExecRequest, stdinOpen bool) (uint32, error) {
-	st, err := c.StartFollowed(ctx, ctx, req, stdinOpen)
+func (ps Processes) StartBackground(ctx context.Context, req domain.ExecRequest, stdinOpen bool) (uint32, error) {
+	st, err := ps.StartFollowed(ctx, ctx, req, stdinOpen)
 	if err != nil {
 		return 0, err
 	}
@@ -108,8 +113,8 @@ func (c *Client) StartBackground(ctx context.Context, req domain.ExecRequest, st
 }
 
 // ListProcesses lists the processes the agent started that still run, by pid.
-func (c *Client) ListProcesses(ctx context.Context) ([]domain.ProcessInfo, error) {
-	resp, err := c.proc.List(ctx, connect.NewRequest(&process.ListRequest{}))
+func (ps Processes) ListProcesses(ctx context.Context) ([]domain.ProcessInfo, error) {
+	resp, err := ps.c.proc.List(ctx, connect.NewRequest(&process.ListRequest{}))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -126,22 +131,22 @@ func (c *Client) ListProcesses(ctx context.Context) ([]domain.ProcessInfo, error
 // Attach re-attaches to process pid: onEvent sees a PID event, then the output from
 // now on; the result is how it ended (without output). It returns when the process
 // ended, ctx ended or the stream broke.
-func (c *Client) Attach(ctx context.Context, pid uint32, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	return c.AttachLifetime(ctx, pid, Lifetime{}, onEvent)
+func (ps Processes) Attach(ctx context.Context, pid uint32, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	return ps.AttachLifetime(ctx, pid, Lifetime{}, onEvent)
 }
 
 // AttachLifetime is Attach to a process known to have been started with life: an end
 // by a signal at its deadline is reported as killed at its timeout (TimedOut).
-func (c *Client) AttachLifetime(ctx context.Context, pid uint32, life Lifetime, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-	return c.attach(ctx, pid, life, true, onEvent)
+func (ps Processes) AttachLifetime(ctx context.Context, pid uint32, life Lifetime, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	return ps.attach(ctx, pid, life, true, onEvent)
 }
 
 // attach follows process pid through the agent's Connect stream; withStart false
 // drops the start event (a re-attach of a stream already begun).
-func (c *Client) attach(ctx context.Context, pid uint32, life Lifetime, withStart bool, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+func (ps Processes) attach(ctx context.Context, pid uint32, life Lifetime, withStart bool, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.proc.Connect(ctx, connect.NewRequest(&process.ConnectRequest{Process: pidSelector(pid)}))
+	stream, err := ps.c.proc.Connect(ctx, connect.NewRequest(&process.ConnectRequest{Process: pidSelector(pid)}))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -166,11 +171,11 @@ func (c *Client) attach(ctx context.Context, pid uint32, life Lifetime, withStar
 }
 
 // SendStdin writes data to process pid's standard input, in pieces of at most 64 KiB.
-func (c *Client) SendStdin(ctx context.Context, pid uint32, data []byte) error {
+func (ps Processes) SendStdin(ctx context.Context, pid uint32, data []byte) error {
 	const chunk = 64 << 10
 	for len(data) > 0 {
 		n := min(len(data), chunk)
-		_, err := c.proc.SendInput(ctx, connect.NewRequest(&process.SendInputRequest{
+		_, err := ps.c.proc.SendInput(ctx, connect.NewRequest(&process.SendInputRequest{
 			Process: pidSelector(pid),
 			Input:   &process.ProcessInput{Input: &process.ProcessInput_Stdin{Stdin: data[:n]}},
 		}))
@@ -183,13 +188,13 @@ func (c *Client) SendStdin(ctx context.Context, pid uint32, data []byte) error {
 }
 
 // CloseStdin closes process pid's standard input.
-func (c *Client) CloseStdin(ctx context.Context, pid uint32) error {
-	_, err := c.proc.CloseStdin(ctx, connect.NewRequest(&process.CloseStdinRequest{Process: pidSelector(pid)}))
+func (ps Processes) CloseStdin(ctx context.Context, pid uint32) error {
+	_, err := ps.c.proc.CloseStdin(ctx, connect.NewRequest(&process.CloseStdinRequest{Process: pidSelector(pid)}))
 	return procErr(err, pid)
 }
 
 // Signal sends domain.SignalTerm or domain.SignalKill to process pid and its group.
-func (c *Client) Signal(ctx context.Context, pid uint32, signal string) error {
+func (ps Processes) Signal(ctx context.Context, pid uint32, signal string) error {
 	var sig process.Signal
 	switch signal {
 	case domain.SignalTerm:
@@ -199,7 +204,7 @@ func (c *Client) Signal(ctx context.Context, pid uint32, signal string) error {
 	default:
 		return domain.Invalid("signal", "signal %q is not supported: the sandbox agent can send %s or %s", signal, domain.SignalTerm, domain.SignalKill)
 	}
-	_, err := c.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{Process: pidSelector(pid), Signal: sig}))
+	_, err := ps.c.proc.SendSignal(ctx, connect.NewRequest(&process.SendSignalRequest{Process: pidSelector(pid), Signal: sig}))
 	return procErr(err, pid)
 }
 
@@ -266,7 +271,7 @@ type Started struct {
 	// Life is its timeout; the zero Lifetime when it has none.
 	Life Lifetime
 
-	c      *Client
+	ps     Processes
 	life   context.Context // what the stream lives under, without the deadline
 	stop   context.CancelFunc
 	stream *connect.ServerStreamForClient[process.StartResponse]
@@ -281,8 +286,8 @@ type Started struct {
 // bounds the wait for the start): the caller reads it with Follow. req.Timeout is
 // the process's lifetime (0 = none). Write req.Stdin with FeedStdin once a reader of
 // the stream is running, so that a process echoing its input cannot stall.
-func (c *Client) StartFollowed(ctx, life context.Context, req domain.ExecRequest, stdinOpen bool) (*Started, error) {
-	st := &Started{c: c, life: life, stdin: req.Stdin, stdinOpen: stdinOpen}
+func (ps Processes) StartFollowed(ctx, life context.Context, req domain.ExecRequest, stdinOpen bool) (*Started, error) {
+	st := &Started{ps: ps, life: life, stdin: req.Stdin, stdinOpen: stdinOpen}
 	st.withStdin = stdinOpen || len(req.Stdin) > 0
 	sctx, cancel := context.WithCancel(life)
 	st.stop = cancel
@@ -300,7 +305,7 @@ func (c *Client) StartFollowed(ctx, life context.Context, req domain.ExecRequest
 	}
 	// Until the process runs, the caller may give up on starting it.
 	unbind := context.AfterFunc(ctx, st.stop)
-	stream, err := c.proc.Start(sctx, connect.NewRequest(&process.StartRequest{Process: processConfig(req), Stdin: &st.withStdin}))
+	stream, err := ps.c.proc.Start(sctx, connect.NewRequest(&process.StartRequest{Process: processConfig(req), Stdin: &st.withStdin}))
 	if err != nil {
 		unbind()
 		st.stop()
@@ -334,12 +339,12 @@ func (c *Client) StartFollowed(ctx, life context.Context, req domain.ExecRequest
 // was started with stdinOpen.
 func (s *Started) FeedStdin(ctx context.Context) error {
 	if len(s.stdin) > 0 {
-		if err := s.c.SendStdin(ctx, s.PID, s.stdin); err != nil {
+		if err := s.ps.SendStdin(ctx, s.PID, s.stdin); err != nil {
 			return fmt.Errorf("writing stdin to process %d: %w", s.PID, err)
 		}
 	}
 	if s.withStdin && !s.stdinOpen {
-		if err := s.c.CloseStdin(ctx, s.PID); err != nil {
+		if err := s.ps.CloseStdin(ctx, s.PID); err != nil {
 			return fmt.Errorf("closing stdin of process %d: %w", s.PID, err)
 		}
 	}
@@ -405,9 +410,9 @@ func (s *Started) Follow(onEvent func(domain.ExecEvent) error) (*domain.ExecResu
 		if ranOut(streamErr, s.Life) {
 			// The stream ran out with the lifetime; the agent kills the process at the
 			// same deadline, so this usually finds nothing to kill.
-			s.c.killAfterTimeout(s.PID)
+			s.ps.killAfterTimeout(s.PID)
 		}
-		res, err := s.c.attach(s.life, s.PID, s.Life, false, emit)
+		res, err := s.ps.attach(s.life, s.PID, s.Life, false, emit)
 		if err == nil || cbErr != nil {
 			return res, err
 		}

@@ -34,7 +34,7 @@ func attach(t *testing.T, c *Client, pid uint32) *attached {
 	started := make(chan struct{})
 	go func() {
 		defer close(a.done)
-		res, err := c.Attach(context.Background(), pid, func(ev domain.ExecEvent) error {
+		res, err := c.Processes().Attach(context.Background(), pid, func(ev domain.ExecEvent) error {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			if ev.PID != 0 {
@@ -88,7 +88,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func running(t *testing.T, c *Client, pid uint32) bool {
 	t.Helper()
-	list, err := c.ListProcesses(context.Background())
+	list, err := c.Processes().ListProcesses(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestExecTimeoutIsAResult(t *testing.T) {
 	c := newTestAgent(t)
 	m := marker()
 	t0 := time.Now()
-	res, err := c.Exec(context.Background(), domain.ExecRequest{Cmd: "echo started; exec sleep " + m, Timeout: time.Second}, nil)
+	res, err := c.Processes().Exec(context.Background(), domain.ExecRequest{Cmd: "echo started; exec sleep " + m, Timeout: time.Second}, nil)
 	took := time.Since(t0)
 	if err != nil {
 		t.Fatalf("a command past its timeout: %v, want a result", err)
@@ -121,13 +121,13 @@ func TestExecTimeoutIsAResult(t *testing.T) {
 		t.Errorf("a command with a 1 s timeout returned after %v", took)
 	}
 	waitFor(t, "the timed-out sleep is gone", func() bool {
-		out, _ := c.Exec(context.Background(), domain.ExecRequest{Cmd: "pgrep -f 'slee[p] " + m + "' || true"}, nil)
+		out, _ := c.Processes().Exec(context.Background(), domain.ExecRequest{Cmd: "pgrep -f 'slee[p] " + m + "' || true"}, nil)
 		return strings.TrimSpace(string(out.Stdout)) == ""
 	})
 
 	// A command that ends by itself within its timeout is not timed out, even when a
 	// signal ended it.
-	res, err = c.Exec(context.Background(), domain.ExecRequest{Cmd: "kill -KILL $$", Timeout: 30 * time.Second}, nil)
+	res, err = c.Processes().Exec(context.Background(), domain.ExecRequest{Cmd: "kill -KILL $$", Timeout: 30 * time.Second}, nil)
 	if err != nil || res.TimedOut || res.ExitCode != -1 {
 		t.Errorf("self-killed command: %+v, %v", res, err)
 	}
@@ -136,21 +136,21 @@ func TestExecTimeoutIsAResult(t *testing.T) {
 func TestBackgroundStdinAndAttach(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
-	pid, err := c.StartBackground(ctx, domain.ExecRequest{Args: []string{"cat"}, Stdin: []byte("first\n")}, true)
+	pid, err := c.Processes().StartBackground(ctx, domain.ExecRequest{Args: []string{"cat"}, Stdin: []byte("first\n")}, true)
 	if err != nil || pid == 0 {
 		t.Fatalf("start: %d, %v", pid, err)
 	}
 	if !running(t, c, pid) {
 		t.Fatalf("pid %d not in the process list", pid)
 	}
-	list, _ := c.ListProcesses(ctx)
+	list, _ := c.Processes().ListProcesses(ctx)
 	for _, p := range list {
 		if p.PID == pid && (p.Cmd != "cat" || len(p.Args) != 0 || p.Cwd == "") {
 			t.Errorf("listed as %+v", p)
 		}
 	}
 	a := attach(t, c, pid)
-	if err := c.SendStdin(ctx, pid, []byte("second\n")); err != nil {
+	if err := c.Processes().SendStdin(ctx, pid, []byte("second\n")); err != nil {
 		t.Fatal(err)
 	}
 	// "first" may or may not be echoed after the attach: cat runs on its own time.
@@ -158,17 +158,17 @@ func TestBackgroundStdinAndAttach(t *testing.T) {
 	if out := a.output(); out != "second\n" && out != "first\nsecond\n" {
 		t.Errorf("attached output %q", out)
 	}
-	if err := c.CloseStdin(ctx, pid); err != nil {
+	if err := c.Processes().CloseStdin(ctx, pid); err != nil {
 		t.Fatal(err)
 	}
 	res, err := a.wait(t)
 	if err != nil || res.ExitCode != 0 || res.TimedOut {
 		t.Errorf("end after closing stdin: %+v, %v", res, err)
 	}
-	if err := c.SendStdin(ctx, pid, []byte("x")); !domain.IsKind(err, domain.KindNotFound) {
+	if err := c.Processes().SendStdin(ctx, pid, []byte("x")); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("stdin to an ended process: %v, want not found", err)
 	}
-	if _, err := c.Attach(ctx, 999999, nil); !domain.IsKind(err, domain.KindNotFound) {
+	if _, err := c.Processes().Attach(ctx, 999999, nil); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("attach to an unknown pid: %v, want not found", err)
 	}
 }
@@ -177,14 +177,14 @@ func TestBackgroundStdinClosedByDefault(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
 	// Without stdin_open the input given is written and stdin closed: cat ends.
-	pid, err := c.StartBackground(ctx, domain.ExecRequest{Cmd: "cat > /dev/null; sleep " + marker()}, false)
+	pid, err := c.Processes().StartBackground(ctx, domain.ExecRequest{Cmd: "cat > /dev/null; sleep " + marker()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SendStdin(ctx, pid, []byte("x")); !domain.IsKind(err, domain.KindConflict) {
+	if err := c.Processes().SendStdin(ctx, pid, []byte("x")); !domain.IsKind(err, domain.KindConflict) {
 		t.Errorf("stdin to a process started without it: %v, want conflict", err)
 	}
-	if err := c.Signal(ctx, pid, domain.SignalKill); err != nil {
+	if err := c.Processes().Signal(ctx, pid, domain.SignalKill); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -194,31 +194,31 @@ func TestSignals(t *testing.T) {
 	ctx := context.Background()
 	for _, sig := range []string{domain.SignalTerm, domain.SignalKill} {
 		t.Run(sig, func(t *testing.T) {
-			pid, err := c.StartBackground(ctx, domain.ExecRequest{Cmd: "sleep " + marker()}, false)
+			pid, err := c.Processes().StartBackground(ctx, domain.ExecRequest{Cmd: "sleep " + marker()}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			a := attach(t, c, pid)
-			if err := c.Signal(ctx, pid, sig); err != nil {
+			if err := c.Processes().Signal(ctx, pid, sig); err != nil {
 				t.Fatal(err)
 			}
 			res, err := a.wait(t)
 			if err != nil || res.ExitCode != -1 || !strings.Contains(res.Error, "signal") {
 				t.Errorf("end after %s: %+v, %v", sig, res, err)
 			}
-			if err := c.Signal(ctx, pid, sig); !domain.IsKind(err, domain.KindNotFound) {
+			if err := c.Processes().Signal(ctx, pid, sig); !domain.IsKind(err, domain.KindNotFound) {
 				t.Errorf("signal to an ended process: %v, want not found", err)
 			}
 		})
 	}
-	if err := c.Signal(ctx, 1, "INT"); !domain.IsKind(err, domain.KindInvalid) {
+	if err := c.Processes().Signal(ctx, 1, "INT"); !domain.IsKind(err, domain.KindInvalid) {
 		t.Errorf("INT: %v, want invalid", err)
 	}
 }
 
 func TestBackgroundTimeout(t *testing.T) {
 	c := newTestAgent(t)
-	pid, err := c.StartBackground(context.Background(), domain.ExecRequest{Cmd: "sleep " + marker(), Timeout: 500 * time.Millisecond}, false)
+	pid, err := c.Processes().StartBackground(context.Background(), domain.ExecRequest{Cmd: "sleep " + marker(), Timeout: 500 * time.Millisecond}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func (f *followed) wait(t *testing.T) (*domain.ExecResult, error) {
 func TestStartFollowed(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
-	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo first; sleep 0.3; echo second; exit 3"}, false)
+	st, err := c.Processes().StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo first; sleep 0.3; echo second; exit 3"}, false)
 	if err != nil || st.PID == 0 {
 		t.Fatalf("start: %+v, %v", st, err)
 	}
@@ -308,7 +308,7 @@ func TestStartFollowedTimeout(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t0 := time.Now()
-			st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: tc.cmd, Timeout: tc.timeout}, false)
+			st, err := c.Processes().StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: tc.cmd, Timeout: tc.timeout}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +318,7 @@ func TestStartFollowedTimeout(t *testing.T) {
 			var res *domain.ExecResult
 			if tc.detach {
 				st.Detach()
-				res, err = c.AttachLifetime(ctx, st.PID, st.Life, nil)
+				res, err = c.Processes().AttachLifetime(ctx, st.PID, st.Life, nil)
 			} else {
 				f := follow(st)
 				res, err = f.wait(t)
@@ -348,7 +348,7 @@ func TestStartFollowedStdinEcho(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
 	in := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
-	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Args: []string{"cat"}, Stdin: in}, false)
+	st, err := c.Processes().StartFollowed(ctx, ctx, domain.ExecRequest{Args: []string{"cat"}, Stdin: in}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestStartFollowedLifeEnds(t *testing.T) {
 	c := newTestAgent(t)
 	ctx := context.Background()
 	life, end := context.WithCancel(ctx)
-	st, err := c.StartFollowed(ctx, life, domain.ExecRequest{Cmd: "sleep " + marker()}, false)
+	st, err := c.Processes().StartFollowed(ctx, life, domain.ExecRequest{Cmd: "sleep " + marker()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,12 +382,12 @@ func TestStartFollowedLifeEnds(t *testing.T) {
 	if !running(t, c, st.PID) {
 		t.Error("the process ended with the stream")
 	}
-	if err := c.Signal(ctx, st.PID, domain.SignalKill); err != nil {
+	if err := c.Processes().Signal(ctx, st.PID, domain.SignalKill); err != nil {
 		t.Fatal(err)
 	}
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if st, err := c.StartFollowed(gone, ctx, domain.ExecRequest{Cmd: "true"}, false); err == nil {
+	if st, err := c.Processes().StartFollowed(gone, ctx, domain.ExecRequest{Cmd: "true"}, false); err == nil {
 		t.Errorf("start with an ended request context: %+v, want an error", st)
 	}
 }
@@ -458,7 +458,7 @@ func TestFollowReattaches(t *testing.T) {
 	c := New(proxy.ln.Addr().String(), "tok")
 	defer c.Close()
 	ctx := context.Background()
-	st, err := c.StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo one; sleep 1; echo two"}, false)
+	st, err := c.Processes().StartFollowed(ctx, ctx, domain.ExecRequest{Cmd: "echo one; sleep 1; echo two"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

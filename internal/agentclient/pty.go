@@ -55,7 +55,7 @@ var _ domain.Terminal = (*PTY)(nil)
 // StartPTY starts req's process on a pseudo-terminal and returns once the agent reported
 // it started. ctx bounds the whole session: when it ends, the output stream ends (the
 // process is not killed until Close).
-func (c *Client) StartPTY(ctx context.Context, req PTYRequest) (*PTY, error) {
+func (ps Processes) StartPTY(ctx context.Context, req PTYRequest) (*PTY, error) {
 	if req.User != "" {
 		ctx = WithUser(ctx, req.User)
 	}
@@ -64,7 +64,7 @@ func (c *Client) StartPTY(ctx context.Context, req PTYRequest) (*PTY, error) {
 		cols, rows = 80, 24
 	}
 	sctx, stop := context.WithCancel(ctx)
-	stream, err := c.proc.Start(sctx, connect.NewRequest(&process.StartRequest{
+	stream, err := ps.c.proc.Start(sctx, connect.NewRequest(&process.StartRequest{
 		Process: &process.ProcessConfig{Cmd: req.Cmd, Args: req.Args, Envs: req.Env},
 		Pty:     &process.PTY{Size: &process.PTY_Size{Cols: cols, Rows: rows}},
 	}))
@@ -88,7 +88,7 @@ func (c *Client) StartPTY(ctx context.Context, req PTYRequest) (*PTY, error) {
 		return nil, fmt.Errorf("agent sent %T before the start event", stream.Msg().GetEvent().GetEvent())
 	}
 	p := &PTY{
-		c: c, user: req.User, pid: start.GetPid(),
+		c: ps.c, user: req.User, pid: start.GetPid(),
 		sel:  &process.ProcessSelector{Selector: &process.ProcessSelector_Pid{Pid: start.GetPid()}},
 		stop: stop, out: make(chan []byte, 16), done: make(chan struct{}),
 	}
@@ -244,7 +244,7 @@ func (p *PTY) hangup() error {
 	defer cancel()
 	// The agent's SendSignal knows SIGTERM and SIGKILL only, so the hangup is sent by a
 	// command in the sandbox. It fails harmlessly when the process ended meanwhile.
-	_, herr := p.c.Exec(ctx, domain.ExecRequest{
+	_, herr := p.c.Processes().Exec(ctx, domain.ExecRequest{
 		Args: []string{"/bin/sh", "-c", "kill -s HUP " + strconv.FormatUint(uint64(p.pid), 10) + " 2>/dev/null"},
 		User: "root", Timeout: ptyCallTimeout,
 	}, nil)

@@ -72,7 +72,7 @@ func readUntil(t *testing.T, p *PTY, out *bytes.Buffer, want string) {
 
 func startShell(t *testing.T, c *Client, cols, rows uint32) *PTY {
 	t.Helper()
-	p, err := c.StartPTY(context.Background(), PTYRequest{
+	p, err := c.Processes().StartPTY(context.Background(), PTYRequest{
 		Cmd: "/bin/bash", Args: []string{"--norc", "--noprofile", "-i"},
 		Env: map[string]string{"PS1": "$ ", "TERM": "xterm"}, User: "root", Cols: cols, Rows: rows,
 	})
@@ -207,7 +207,7 @@ func TestPTYStartErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := c.StartPTY(context.Background(), tc.req)
+			p, err := c.Processes().StartPTY(context.Background(), tc.req)
 			if err == nil {
 				p.Close()
 				t.Fatal("StartPTY succeeded")

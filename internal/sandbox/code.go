@@ -19,12 +19,12 @@ func NewCode(s *Service) *Code { return &Code{sandboxes: s} }
 
 // agent returns the agent of a running sandbox of the principal's team. Everything
 // here runs code, so everything needs sandboxes:write.
-func (c *Code) agent(ctx context.Context, p domain.Principal, id string) (agent, error) {
+func (c *Code) agent(ctx context.Context, p domain.Principal, id string) (codeAgent, error) {
 	ls, err := c.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
 		return nil, err
 	}
-	return ls.agent, nil
+	return ls.agent.code, nil
 }
 
 // RunCode implements domain.CodeService.

@@ -123,7 +123,7 @@ func newToken() string {
 
 // start starts sb on the node and waits until its agent, and its template's server if
 // it has one, answer. On error nothing of the sandbox is left on the node.
-func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (agent, error) {
+func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (*agent, error) {
 	h, addr, err := s.cfg.Node.Start(ctx, sb, tpl)
 	if err != nil {
 		return nil, err
@@ -132,13 +132,13 @@ func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Tem
 	sb.Address = addr
 	agent := s.cfg.dial(addr, sb.AccessToken)
 	tReady := time.Now()
-	err = agent.WaitReady(ctx)
+	err = agent.conn.WaitReady(ctx)
 	if err == nil && tpl.ReadyPort > 0 {
-		err = agent.WaitPortReady(ctx, tpl.ReadyPort)
+		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
 	}
 	s.log.Debug("agent ready", logkey.SandboxID, sb.ID, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
 	if err != nil {
-		agent.Close()
+		agent.conn.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, err
 	}
@@ -147,12 +147,12 @@ func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Tem
 
 // markRunning records a started sandbox as running, tracks it (with its template's
 // private ports) and begins its metering.
-func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent agent, privatePorts []int) (*domain.Sandbox, error) {
+func (s *Service) markRunning(ctx context.Context, sb *domain.Sandbox, agent *agent, privatePorts []int) (*domain.Sandbox, error) {
 	sb.State, sb.StartedAt = domain.StateRunning, s.cfg.Now().UTC()
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); err != nil {
 		var h runtime.Handle
 		_ = json.Unmarshal(sb.RuntimeHandle, &h)
-		agent.Close()
+		agent.conn.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, fmt.Errorf("recording started sandbox: %w", err)
 	}

@@ -74,17 +74,24 @@ type Meter interface {
 	End(ctx context.Context, sb *domain.Sandbox, at time.Time) error
 }
 
-// agent is a connection to one sandbox's warren-agent: *agentclient.Client, or a fake
-// in tests. Each service uses its own part of it.
-type agent interface {
-	lifecycleAgent
-	fileAgent
-	processAgent
-	codeAgent
-	terminalAgent
+// agent is the connection to one sandbox's warren-agent, one part per job: an
+// agentclient.Client and the Files, Processes and Code made from it (dialAgent), or
+// fakes in tests. Each service uses its own part.
+type agent struct {
+	conn  lifecycleAgent
+	files fileAgent
+	procs processAgent
+	code  codeAgent
+	terms terminalAgent
 }
 
-var _ agent = (*agentclient.Client)(nil)
+var (
+	_ lifecycleAgent = (*agentclient.Client)(nil)
+	_ fileAgent      = agentclient.Files{}
+	_ processAgent   = agentclient.Processes{}
+	_ codeAgent      = agentclient.Code{}
+	_ terminalAgent  = agentclient.Processes{}
+)
 
 // lifecycleAgent is what starting, recovering, ending and observing a sandbox need.
 type lifecycleAgent interface {
@@ -134,6 +141,7 @@ type terminalAgent interface {
 }
 
 // dialAgent connects to the agent of a sandbox at address with its access token.
-func dialAgent(address, token string) agent {
-	return agentclient.New(net.JoinHostPort(address, strconv.Itoa(runtime.AgentPort)), token)
+func dialAgent(address, token string) *agent {
+	c := agentclient.New(net.JoinHostPort(address, strconv.Itoa(runtime.AgentPort)), token)
+	return &agent{conn: c, files: c.Files(), procs: c.Processes(), code: c.Code(), terms: c.Processes()}
 }

@@ -14,7 +14,7 @@ import (
 // track registers a running sandbox (with its template's private ports) and arms its
 // timeout. A timeout that fires after Close does nothing: the sandbox keeps running, and
 // the next server's Recover ends it once it is due.
-func (s *Service) track(sb *domain.Sandbox, agent agent, privatePorts []int) {
+func (s *Service) track(sb *domain.Sandbox, agent *agent, privatePorts []int) {
 	id := sb.ID
 	expire := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -62,7 +62,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
 		s.log.Error("halting sandbox", logkey.SandboxID, id, logkey.Err, err)
 	}
-	ls.agent.Close()
+	ls.agent.conn.Close()
 	sb := s.reg.halted(ls)
 	teardown := func() {
 		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

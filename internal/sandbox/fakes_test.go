@@ -195,16 +195,17 @@ func (f *fakeStore) UsedSlots(ctx context.Context) ([]int, error) {
 	return f.usedSlots(ctx)
 }
 
-// fakeAgent is the lifecycle part of an agent connection; the services that relay to
-// the agent (files, processes, code, terminals) are not exercised through it, and
-// calling them panics on the nil embedded agent.
+// fakeAgent is the lifecycle part of an agent connection (agent.conn); the services
+// that relay to the agent (files, processes, code, terminals) are not exercised
+// through it, and their parts stay nil.
 type fakeAgent struct {
-	agent
 	waitReady     func(ctx context.Context) error
 	waitPortReady func(ctx context.Context, port int) error
 	metrics       func(ctx context.Context) (*domain.SandboxMetrics, error)
 	closed        func()
 }
+
+var _ lifecycleAgent = (*fakeAgent)(nil)
 
 func (f *fakeAgent) WaitReady(ctx context.Context) error {
 	if f.waitReady == nil {

@@ -18,12 +18,12 @@ var _ domain.FileService = (*Files)(nil)
 func NewFiles(s *Service) *Files { return &Files{sandboxes: s} }
 
 // agent returns the agent of a running sandbox of the principal's team.
-func (f *Files) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (agent, error) {
+func (f *Files) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (fileAgent, error) {
 	ls, err := f.sandboxes.lookup(ctx, p, id, scope)
 	if err != nil {
 		return nil, err
 	}
-	return ls.agent, nil
+	return ls.agent.files, nil
 }
 
 func needPath(field, path string) error {

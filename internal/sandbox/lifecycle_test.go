@@ -68,12 +68,12 @@ func newWorld(t *testing.T) *world {
 		DefaultLimits: domain.Limits{CPUCores: 1, MemoryMB: 512, DiskMB: 1024, MaxProcesses: 256},
 		MaxLimits:     domain.Limits{CPUCores: 2, MemoryMB: 4096, DiskMB: 8192, MaxProcesses: 4096},
 		StartTimeout:  5 * time.Second,
-		dial: func(address, token string) agent {
-			return &fakeAgent{
+		dial: func(address, token string) *agent {
+			return &agent{conn: &fakeAgent{
 				waitReady:     func(context.Context) error { return w.agentReady },
 				waitPortReady: func(_ context.Context, port int) error { w.record(fmt.Sprintf("agent.port %d", port)); return nil },
 				closed:        func() { w.record("agent.close " + address) },
-			}
+			}}
 		},
 	})
 	if err != nil {
@@ -639,8 +639,8 @@ func TestRecover(t *testing.T) {
 		return runtime.StatusRunning, nil
 	}
 	w.node.drivers = []runtime.Driver{drv}
-	w.svc.cfg.dial = func(address, token string) agent {
-		return &fakeAgent{
+	w.svc.cfg.dial = func(address, token string) *agent {
+		return &agent{conn: &fakeAgent{
 			waitReady: func(context.Context) error {
 				if token == "tok-"+mute {
 					return errors.New("no answer")
@@ -648,7 +648,7 @@ func TestRecover(t *testing.T) {
 				return nil
 			},
 			closed: func() { w.record("agent.close " + token) },
-		}
+		}}
 	}
 	w.templates["base"].PrivatePorts = []int{49999}
 	orphan := domain.NewID(20)
@@ -725,8 +725,8 @@ func TestRecoverExpired(t *testing.T) {
 	w.addRow(&domain.Sandbox{ID: id, TeamID: teamID, State: domain.StateRunning, RuntimeName: "gvisor", Slot: 1,
 		Address: "10.0.0.1", CreatedAt: now.Add(-time.Hour), StartedAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Minute),
 		RuntimeHandle: []byte(fmt.Sprintf(`{"id":%q,"driver":"gvisor"}`, id))})
-	w.svc.cfg.dial = func(string, string) agent {
-		return &fakeAgent{waitReady: func(context.Context) error { return nil }}
+	w.svc.cfg.dial = func(string, string) *agent {
+		return &agent{conn: &fakeAgent{waitReady: func(context.Context) error { return nil }}}
 	}
 	if rep, err := w.sweeper.Recover(context.Background()); err != nil || rep.Reattached != 1 {
 		t.Fatalf("Recover: %+v, %v", rep, err)

@@ -28,12 +28,12 @@ var (
 func NewProcesses(s *Service) *Processes { return &Processes{sandboxes: s, log: s.log} }
 
 // agent returns the agent of a running sandbox of the principal's team.
-func (ps *Processes) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (agent, error) {
+func (ps *Processes) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (processAgent, error) {
 	ls, err := ps.sandboxes.lookup(ctx, p, id, scope)
 	if err != nil {
 		return nil, err
 	}
-	return ls.agent, nil
+	return ls.agent.procs, nil
 }
 
 // checkExec validates the parts of a command the agent would reject less clearly.
@@ -75,7 +75,7 @@ func (ps *Processes) Exec(ctx context.Context, p domain.Principal, id string, re
 	}
 	ctx, done := whileLive(ctx, ls)
 	defer done()
-	res, err := ls.agent.Exec(ctx, req, onEvent)
+	res, err := ls.agent.procs.Exec(ctx, req, onEvent)
 	return res, ls.stopped(err)
 }
 
@@ -92,7 +92,7 @@ func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id st
 	}
 	ctx, done := whileLive(ctx, ls)
 	defer done()
-	st, err := ls.agent.StartFollowed(ctx, ls.ctx, req.Exec, req.StdinOpen)
+	st, err := ls.agent.procs.StartFollowed(ctx, ls.ctx, req.Exec, req.StdinOpen)
 	if err != nil {
 		return 0, ls.stopped(fmt.Errorf("starting a process in sandbox %s: %w", id, err))
 	}
@@ -173,7 +173,7 @@ func (ps *Processes) AttachProcess(ctx context.Context, p domain.Principal, id s
 		}
 		life = logs.lifetime(pid)
 	}
-	res, err := ls.agent.AttachLifetime(ctx, pid, life, onEvent)
+	res, err := ls.agent.procs.AttachLifetime(ctx, pid, life, onEvent)
 	return res, processNotFound(ls.stopped(err), id, pid)
 }
 

@@ -25,7 +25,7 @@ type registry struct {
 // liveSandbox is a running sandbox: its row as last written, its agent and its timer.
 type liveSandbox struct {
 	sb    *domain.Sandbox
-	agent agent
+	agent *agent
 	// privatePorts are the template's private ports, which the proxy opens only with a
 	// token (see Service.Route).
 	privatePorts []int
@@ -75,7 +75,7 @@ func (r *registry) releaseSlot(slot int) {
 }
 
 // add tracks a running sandbox and arms its timer to call expire after endsIn.
-func (r *registry) add(sb *domain.Sandbox, a agent, privatePorts []int, endsIn time.Duration, expire func()) {
+func (r *registry) add(sb *domain.Sandbox, a *agent, privatePorts []int, endsIn time.Duration, expire func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ls := &liveSandbox{sb: sb, agent: a, privatePorts: privatePorts}

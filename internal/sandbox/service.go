@@ -57,7 +57,7 @@ type Config struct {
 	Log      *slog.Logger
 
 	// dial connects to a sandbox's agent (dialAgent; tests give a fake).
-	dial func(address, token string) agent
+	dial func(address, token string) *agent
 }
 
 // Service implements domain.SandboxService and domain.Router.
@@ -200,7 +200,7 @@ func (s *Service) Metrics(ctx context.Context, p domain.Principal, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	return ls.agent.Metrics(ctx)
+	return ls.agent.conn.Metrics(ctx)
 }
 
 // Route implements domain.Router for the sandbox proxy.

@@ -81,7 +81,7 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 			return rep, fmt.Errorf("reading template %s of sandbox %s: %w", sb.TemplateID, sb.ID, err)
 		}
 		agent := s.cfg.dial(sb.Address, sb.AccessToken)
-		if alive(ctx, s.cfg.Node, h, agent) {
+		if alive(ctx, s.cfg.Node, h, agent.conn) {
 			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
 				sw.log.Error("restoring internet access", logkey.SandboxID, sb.ID, logkey.Err, err)
 			}
@@ -90,7 +90,7 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 			sw.log.Info("re-attached sandbox", logkey.SandboxID, sb.ID)
 			continue
 		}
-		agent.Close()
+		agent.conn.Close()
 		sw.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
 		rep.Reaped++
 	}

@@ -55,7 +55,7 @@ func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id st
 	if req.Cmd != "" {
 		args = []string{"-l", "-c", req.Cmd}
 	}
-	t, err := ls.agent.StartPTY(ctx, agentclient.PTYRequest{
+	t, err := ls.agent.terms.StartPTY(ctx, agentclient.PTYRequest{
 		Cmd: "/bin/bash", Args: args, Env: env, User: req.User, Cols: req.Cols, Rows: req.Rows,
 	})
 	if err != nil {
