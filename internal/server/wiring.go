@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -279,7 +280,9 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 		return nil, fmt.Errorf("recovering sandboxes: %w", err)
 	}
 	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
-	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) { return store.GetSandbox(ctx, domain.AnyTeam, id) })
+	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) {
+		return store.GetSandbox(ctx, domain.AnyTeam, id)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("recovering usage meters: %w", err)
 	}
@@ -329,7 +332,15 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		return nil, err
 	}
 	top.Handle("/", pages)
-	return top, nil
+	// /v1 goes to its API before the top mux can clean its path into a redirect: the
+	// API answers an unclean path with a JSON error saying so.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		top.ServeHTTP(w, r)
+	}), nil
 }
 
 // listeners are the API's and the sandbox proxy's, with their servers.
