@@ -20,9 +20,24 @@ for file in $targets; do
   for fn in $(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //'); do
     n=$((n + 1))
     echo "fuzz: $pkg $fn for $fuzztime"
-    if ! out=$(go test -count=1 -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
-      echo "$out" | tail -30
-      echo "fuzz: FAIL: $fn in $pkg found a failing input (saved under $(dirname "$file")/testdata/fuzz/$fn/; 'go test -run $fn $pkg' replays it)"
+    ok=0
+    for try in 1 2; do
+      if out=$(go test -count=1 -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+        ok=1
+        break
+      fi
+      if echo "$out" | grep -q "Failing input written to"; then
+        echo "$out" | tail -30
+        echo "fuzz: FAIL: $fn in $pkg found a failing input (saved under $(dirname "$file")/testdata/fuzz/$fn/; 'go test -run $fn $pkg' replays it)"
+        exit 1
+      fi
+      # No input to blame: the fuzzing engine itself failed (a worker that did not
+      # start in time on a loaded machine). Say so, and try once more.
+      echo "$out" | tail -15 | sed 's/^/  /'
+      echo "fuzz: $fn: the fuzzing engine failed without a failing input (try $try of 2)"
+    done
+    if [ "$ok" != 1 ]; then
+      echo "fuzz: FAIL: $fn in $pkg could not be fuzzed (see above)"
       exit 1
     fi
     echo "$out" | grep -E 'elapsed: .*execs' | tail -1 | sed 's/^/  /'

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -90,7 +91,24 @@ func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, h http.Handler) {
 			panic(v) // let net/http abort the connection so the client sees a broken body
 		}
 	}()
+	if p := r.URL.Path; p != "" && p != cleanPath(p) {
+		// ServeMux would answer with a redirect (a PATCH turning into a GET on the way);
+		// an API answers what was wrong instead.
+		e.WriteError(rec, r, &HTTPError{Status: http.StatusNotFound, Code: domain.KindNotFound.String(),
+			Message: "no route for " + r.Method + " " + p + ": the path has empty, '.' or '..' segments; send it as " + cleanPath(p)})
+		return
+	}
 	h.ServeHTTP(rec, r)
+}
+
+// cleanPath is p without empty, "." and ".." segments, keeping a trailing slash (as
+// net/http's ServeMux cleans paths before routing).
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 func (e *Edge) logRequest(r *http.Request, rec *recorder, start time.Time, aborted bool) {

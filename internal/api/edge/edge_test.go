@@ -347,3 +347,25 @@ func TestAudit(t *testing.T) {
 		t.Error("Audit(nil, ...) is not next")
 	}
 }
+
+// TestUncleanPath: a path with empty, "." or ".." segments gets a JSON 404 naming the
+// clean path, not ServeMux's redirect (which turns a PATCH into a GET on the way).
+func TestUncleanPath(t *testing.T) {
+	e, _ := testEdge(t)
+	reached := false
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true })
+	for _, p := range []string{"/v1/teams/.", "/v1//sandboxes", "/v1/sandboxes/../keys", "/v1/a/./b/"} {
+		rec := httptest.NewRecorder()
+		e.Serve(rec, httptest.NewRequest("PATCH", "http://x"+p, nil), h)
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "send it as") {
+			t.Errorf("%s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
+	for _, p := range []string{"/v1/teams/", "/v1/sandboxes", "/"} {
+		reached = false
+		e.Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "http://x"+p, nil), h)
+		if !reached {
+			t.Errorf("%s: a clean path did not reach the handler", p)
+		}
+	}
+}
