@@ -29,3 +29,20 @@ test("kv parses KEY=value lines and says which line is wrong", () => {
   assert.throws(() => kv("A=1\noops", "Metadata"), /Metadata, line 2: write KEY=value \(got "oops"\)/);
   assert.throws(() => kv("=x", "Env"), /line 1/);
 });
+
+test("csrfToken reads the __Host- cookie over HTTPS and the plain one over HTTP", async () => {
+  const { csrfToken } = await import("../../web/src/api.js");
+  const jar = "warren_csrf=plain; __Host-warren_csrf=hosted%3D; other=1";
+  for (const [protocol, cookie, want] of [
+    ["https:", jar, "hosted="],
+    ["http:", jar, "plain"],
+    ["https:", "warren_csrf=planted", ""], // a plain cookie means nothing over HTTPS
+    ["http:", "", ""],
+  ]) {
+    globalThis.location = { protocol };
+    globalThis.document = { cookie };
+    assert.equal(csrfToken(), want, `${protocol} ${cookie}`);
+  }
+  delete globalThis.location;
+  delete globalThis.document;
+});

@@ -19,10 +19,17 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-/** csrfToken is the readable warren_csrf cookie set at login. */
+/**
+ * csrfToken is the readable CSRF cookie set at login: __Host-warren_csrf over HTTPS,
+ * warren_csrf over plain HTTP (the server names it by the connection).
+ */
 export function csrfToken() {
-  const m = document.cookie.match(/(?:^|;\s*)warren_csrf=([^;]*)/);
-  return m ? decodeURIComponent(m[1]) : "";
+  const name = location.protocol === "https:" ? "__Host-warren_csrf" : "warren_csrf";
+  for (const part of document.cookie.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return "";
 }
 
 /**

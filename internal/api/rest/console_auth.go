@@ -20,9 +20,17 @@ import (
 //     cookie in the X-CSRF-Token header, which another site cannot read;
 //   - a WebSocket upgrade (the terminal) must come from a page of this server: its
 //     Origin's host must be the request's Host.
+//
+// Over HTTPS the cookies carry the __Host- prefix, which browsers accept only from a
+// secure origin, for Path=/ and without a Domain: no sibling host (another service under
+// the same parent domain) can set or overwrite them. Over plain HTTP (a local install)
+// browsers would refuse a prefixed cookie, so the plain names serve there; an HTTPS
+// request never accepts a plain-named cookie, which anyone on the network could have
+// planted.
 const (
 	sessionCookie = "warren_session"
 	csrfCookie    = "warren_csrf"
+	hostPrefix    = "__Host-"
 	csrfHeader    = "X-CSRF-Token"
 	// sessionPrefix starts console session tokens (auth.SessionPrefix); API keys are
 	// not accepted in the cookie.
@@ -36,7 +44,7 @@ const msgCSRF = "missing or wrong CSRF token: reload the console"
 // console's CSRF checks (checkCookieRequest).
 func credentials(r *http.Request) (string, error) {
 	if r.Header.Get("Authorization") == "" {
-		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if c, err := r.Cookie(cookieName(r, sessionCookie)); err == nil && c.Value != "" {
 			if err := checkCookieRequest(r); err != nil {
 				return "", err
 			}
@@ -69,7 +77,7 @@ func checkCookieRequest(r *http.Request) error {
 
 // validCSRF reports whether the X-CSRF-Token header equals the warren_csrf cookie.
 func validCSRF(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
+	c, err := r.Cookie(cookieName(r, csrfCookie))
 	h := r.Header.Get(csrfHeader)
 	return err == nil && c.Value != "" && h != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(h)) == 1
 }
@@ -130,9 +138,9 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	csrf := make([]byte, 32)
 	_, _ = rand.Read(csrf)
 	secure := isTLS(r)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", Expires: sess.ExpiresAt,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, sessionCookie), Value: sess.Token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: base64.RawURLEncoding.EncodeToString(csrf), Path: "/",
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r, csrfCookie), Value: base64.RawURLEncoding.EncodeToString(csrf), Path: "/",
 		Expires: sess.ExpiresAt, Secure: secure, SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Cache-Control", "no-store")
 	s.edge.WriteJSON(w, r, http.StatusOK, consoleLoginResponse{User: toUserJSON(sess.User),
@@ -147,7 +155,7 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) error {
 	if !validCSRF(r) {
 		return domain.Errorf(domain.KindForbidden, msgCSRF)
 	}
-	if c, err := r.Cookie(sessionCookie); err == nil && strings.HasPrefix(c.Value, sessionPrefix) && s.opts.sessions != nil {
+	if c, err := r.Cookie(cookieName(r, sessionCookie)); err == nil && strings.HasPrefix(c.Value, sessionPrefix) && s.opts.sessions != nil {
 		// A dead session has nothing left to end (the cookies go anyway); an outage is
 		// reported, so that nobody believes a live session ended.
 		p, err := s.keys.Authenticate(r.Context(), c.Value)
@@ -160,14 +168,22 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	secure := isTLS(r)
 	for _, c := range []*http.Cookie{
-		{Name: sessionCookie, HttpOnly: true},
-		{Name: csrfCookie},
+		{Name: cookieName(r, sessionCookie), HttpOnly: true},
+		{Name: cookieName(r, csrfCookie)},
 	} {
 		c.Path, c.MaxAge, c.Secure, c.SameSite = "/", -1, secure, http.SameSiteStrictMode
 		http.SetCookie(w, c)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// cookieName is the console cookie's name for r: with the __Host- prefix over HTTPS.
+func cookieName(r *http.Request, name string) string {
+	if isTLS(r) {
+		return hostPrefix + name
+	}
+	return name
 }
 
 // isTLS reports whether the client reached the server over TLS, directly or through a

@@ -106,7 +106,11 @@ func TestConsoleLogin(t *testing.T) {
 				t.Errorf("the body carries the token or a password: %s", res.Body)
 			}
 			cookies := (&http.Response{Header: res.Header}).Cookies()
-			sess, csrf := cookieByName(cookies, sessionCookie), cookieByName(cookies, csrfCookie)
+			prefix := "" // over HTTPS the cookies are __Host- cookies
+			if c.wantSecure {
+				prefix = hostPrefix
+			}
+			sess, csrf := cookieByName(cookies, prefix+sessionCookie), cookieByName(cookies, prefix+csrfCookie)
 			if sess == nil || csrf == nil {
 				t.Fatalf("cookies %v", res.Header["Set-Cookie"])
 			}
@@ -365,5 +369,36 @@ func TestConsoleLogoutEndsSessions(t *testing.T) {
 	fail = errors.New("database is down")
 	if res := logout(testSession); res.Status != 500 {
 		t.Errorf("logout during an outage: %d %s, want 500", res.Status, res.Body)
+	}
+}
+
+// TestHostPrefixedCookiesOverTLS: an HTTPS request authenticates only with the __Host-
+// cookies (a plain-named cookie can be planted by a sibling host), a plain HTTP one with
+// the plain names.
+func TestHostPrefixedCookiesOverTLS(t *testing.T) {
+	h := consoleLoginHarness(t)
+	for _, c := range []struct {
+		name   string
+		tls    bool
+		prefix string
+		want   int // 0: authenticated (past the edge, whatever the fake service answers)
+	}{
+		{"https with __Host- cookies", true, hostPrefix, 0},
+		{"https with plain cookies", true, "", http.StatusUnauthorized},
+		{"http with plain cookies", false, "", 0},
+		{"http with __Host- cookies", false, hostPrefix, http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/v1/templates", nil)
+			if c.tls {
+				r.Header.Set("X-Forwarded-Proto", "https")
+			}
+			r.AddCookie(&http.Cookie{Name: c.prefix + sessionCookie, Value: testSession})
+			r.AddCookie(&http.Cookie{Name: c.prefix + csrfCookie, Value: "csrf"})
+			res := edgetest.Serve(t, h.srv, r)
+			if (c.want == 0 && res.Status == http.StatusUnauthorized) || (c.want != 0 && res.Status != c.want) {
+				t.Errorf("status %d, want %d (0: authenticated): %s", res.Status, c.want, res.Body)
+			}
+		})
 	}
 }
