@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Error describes the refusal in one line, for logs; clients get the Message of the
@@ -47,4 +48,29 @@ func CheckSandboxQuota(q Quota, used QuotaUsage, l Limits) error {
 		return refuse("max_disk_mb", "MB of disk", float64(q.MaxDiskMB), float64(used.DiskMB), float64(l.DiskMB))
 	}
 	return nil
+}
+
+// NodeFullError details a refusal because this node lacks the free memory or disk one
+// more sandbox could use (node admission). Waiting may help (sandboxes end), so the
+// edge answers 503 node_full with RetryAfter.
+type NodeFullError struct {
+	Resource string // "memory" or "disk"
+	// NeedMB is what the sandbox may use plus the node's reserve; FreeMB what is free.
+	NeedMB, FreeMB int64
+	// RetryAfter is how long a client should wait before trying again.
+	RetryAfter time.Duration
+}
+
+func (e *NodeFullError) Error() string {
+	return fmt.Sprintf("node full: %s needs %d MB (with the node's reserve), %d MB free", e.Resource, e.NeedMB, e.FreeMB)
+}
+
+// NodeFull is the KindUnavailable refusal of a sandbox this node has no room for.
+func NodeFull(resource string, needMB, freeMB int64, retryAfter time.Duration) error {
+	return &Error{
+		Kind: KindUnavailable,
+		Message: fmt.Sprintf("this node has no room for the sandbox: it needs %d MB of free %s (its limit plus the node's reserve) and %d MB are free; "+
+			"retry later, ask for a smaller memory_mb or disk_mb, or ask the operator to add capacity", needMB, resource, freeMB),
+		Err: &NodeFullError{Resource: resource, NeedMB: needMB, FreeMB: freeMB, RetryAfter: retryAfter},
+	}
 }

@@ -25,13 +25,14 @@ type errorBody struct {
 }
 
 // renderError is the E2B API's edge.Renderer. E2B's body has no field member, so the
-// message names the field itself; every 429 says how long to wait.
+// message names the field itself; every 429 says how long to wait, and so does a 503
+// from a full node.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, c edge.Class) {
 	msg := c.Message
 	if c.Field != "" && !strings.Contains(msg, c.Field) {
 		msg = c.Field + ": " + msg
 	}
-	if c.Status == http.StatusTooManyRequests {
+	if c.Status == http.StatusTooManyRequests || c.RetryAfter > 0 {
 		wait := c.RetryAfter
 		if wait == 0 {
 			wait = int(defaultRetryAfter / time.Second)

@@ -15,8 +15,9 @@ type Class struct {
 	// Status is the HTTP status.
 	Status int
 	// Code names the error for programs: a domain kind ("not_found", "quota_exceeded"),
-	// "rate_limited" for a requests_per_minute or login_attempts refusal, or what an
-	// HTTPError says ("method_not_allowed", "not_implemented").
+	// "rate_limited" for a requests_per_minute or login_attempts refusal, "node_full"
+	// when the node has no room for a sandbox, or what an HTTPError says
+	// ("method_not_allowed", "not_implemented").
 	Code string
 	// Message says what was wrong and what to do, and is safe to show: an internal
 	// error's is generic.
@@ -25,8 +26,8 @@ type Class struct {
 	Field string
 	// Quota details a quota refusal that names its quota (nil otherwise).
 	Quota *domain.QuotaError
-	// RetryAfter is the whole seconds (at least 1) a rate-limited client should wait;
-	// 0 when the error is not a rate limit.
+	// RetryAfter is the whole seconds (at least 1) a rate-limited client, or one
+	// refused by a full node, should wait; 0 otherwise.
 	RetryAfter int
 	// Internal is set when the error is not one the client can act on: Message hides it,
 	// and the operator log has it under the request id.
@@ -38,7 +39,8 @@ type Class struct {
 //
 //	NotFound 404, Invalid 400, Unauthorized 401, Forbidden 403, Conflict 409,
 //	QuotaExceeded 429 (403 for a spending limit: waiting does not help),
-//	Unavailable 503, anything unclassified 500.
+//	Unavailable 503 (code node_full with a Retry-After when the node has no room for a
+//	sandbox), anything unclassified 500.
 //
 // An *HTTPError keeps its own status, and an oversized body (http.MaxBytesError) is 413.
 // A classified error's public message is its domain.Error Message only: the errors it
@@ -73,6 +75,11 @@ func Classify(err error) Class {
 		case "spending_limit":
 			c.Status = http.StatusForbidden
 		}
+	}
+	var nf *domain.NodeFullError
+	if kind == domain.KindUnavailable && errors.As(err, &nf) {
+		c.Code = "node_full"
+		c.RetryAfter = retryAfterSeconds(nf.RetryAfter)
 	}
 	return c
 }

@@ -27,7 +27,7 @@ type ErrorCase struct {
 }
 
 // ErrorCases are one error of each kind, and the kinds' corner cases (wrapped,
-// spending limit, rate limit), with what Classify must make of them.
+// spending limit, rate limit, full node), with what Classify must make of them.
 func ErrorCases() []ErrorCase {
 	return []ErrorCase{
 		{Name: "not found", Err: domain.NotFound("sandbox", "abc"), Status: 404, Code: "not_found", Message: `sandbox "abc" not found`},
@@ -50,6 +50,10 @@ func ErrorCases() []ErrorCase {
 			Err: &domain.QuotaError{Quota: "spending_limit", Limit: 5, Used: 5}},
 			Status: 403, Code: "quota_exceeded", Message: "spending limit reached", Quota: "spending_limit"},
 		{Name: "unavailable", Err: domain.Errorf(domain.KindUnavailable, "node draining"), Status: 503, Code: "unavailable", Message: "node draining"},
+		{Name: "node full", Err: fmt.Errorf("creating sandbox: %w", domain.NodeFull("memory", 4608, 1000, 30*time.Second)),
+			Status: 503, Code: "node_full", RetryAfter: 30,
+			Message: "this node has no room for the sandbox: it needs 4608 MB of free memory (its limit plus the node's reserve) and 1000 MB are free; " +
+				"retry later, ask for a smaller memory_mb or disk_mb, or ask the operator to add capacity"},
 		{Name: "kind without message", Err: &domain.Error{Kind: domain.KindNotFound}, Status: 404, Code: "not_found", Message: "not found"},
 		{Name: "internal", Err: errors.New("disk on fire"), Status: 500, Code: "internal"},
 	}
