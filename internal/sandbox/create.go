@@ -13,8 +13,8 @@ import (
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
-// Create implements domain.SandboxService: it validates the request, reserves an
-// address slot, writes the row (starting) within the team's quota, starts the sandbox
+// Create implements domain.SandboxService: it validates the request, asks the node
+// whether it has room (Config.Room), reserves an address slot, writes the row (starting) within the team's quota, starts the sandbox
 // on the node, waits for its agent (and its template's server), and marks it running.
 func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
@@ -33,6 +33,11 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	sb, tpl, err := s.prepare(ctx, p, team, req)
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.Room != nil {
+		if err := s.cfg.Room(ctx, sb.Limits); err != nil {
+			return nil, err
+		}
 	}
 
 	s.startMu.RLock()

@@ -368,6 +368,16 @@ func TestCreateRefused(t *testing.T) {
 				}
 			},
 			kind: domain.KindQuotaExceeded, msg: "spending limit reached"},
+		{name: "node full", p: writer, req: domain.CreateSandbox{Limits: domain.Limits{MemoryMB: 1024}},
+			setup: func(w *world) {
+				w.svc.cfg.Room = func(_ context.Context, l domain.Limits) error {
+					if l.MemoryMB != 1024 {
+						t.Errorf("Room asked about %d MB, want the sandbox's 1024", l.MemoryMB)
+					}
+					return domain.NodeFull("memory", l.MemoryMB+512, 100, 30*time.Second)
+				}
+			},
+			kind: domain.KindUnavailable, msg: "no room for the sandbox"},
 		{name: "no free address", p: writer,
 			setup: func(w *world) { w.node.slots = 0 },
 			kind:  domain.KindUnavailable, msg: "no free sandbox addresses"},

@@ -49,6 +49,10 @@ type Config struct {
 	Admit func(ctx context.Context, team *domain.Team) (domain.Quota, error)
 	// Meter, when set, meters every sandbox from its start to its end.
 	Meter Meter
+	// Room, when set, is node admission: it refuses a sandbox with limits l the host
+	// has no room for (node.Room.Admit; a domain.NodeFull error), after the request is
+	// validated and before anything is allocated.
+	Room func(ctx context.Context, l domain.Limits) error
 	// Runtimes names the runtimes requests may use (the operator's --runtimes); it
 	// must include the node's default. Empty offers only the default. The node may
 	// hold other drivers, which then serve only recovery and teardown.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/network"
+	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -98,6 +99,26 @@ type Config struct {
 	TeamQuota domain.Quota
 	// SessionTTL is how long a console login lasts (WARREN_SESSION_TTL, default 12 h).
 	SessionTTL time.Duration
+	// NodeMemoryReserveMB and NodeDiskReserveMB are node admission's reserves
+	// (WARREN_NODE_MEMORY_RESERVE_MB, default 512; WARREN_NODE_DISK_RESERVE_MB, default
+	// 1024): a sandbox starts only while the host's available memory is at least its
+	// memory limit plus the memory reserve, and the data directory's free disk at least
+	// its disk limit plus the disk reserve; otherwise create answers 503 node_full.
+	NodeMemoryReserveMB, NodeDiskReserveMB int64
+	// IdleTimeout closes keep-alive connections of both listeners that carry no
+	// request for this long (WARREN_IDLE_TIMEOUT, default 120 s).
+	IdleTimeout time.Duration
+	// BodyReadTimeout drops a request whose body stops arriving for this long
+	// (WARREN_BODY_READ_TIMEOUT, default 20 s): the read deadline moves on while bytes
+	// arrive, so uploads that keep sending and long-lived streams are not cut.
+	BodyReadTimeout time.Duration
+	// MaxConnsPerIP caps the open connections of one client address on each listener
+	// (WARREN_MAX_CONNS_PER_IP, default 256; 0 = no cap); more are closed at accept.
+	MaxConnsPerIP int
+	// ProxyMaxBufferedMB caps the request bodies the sandbox proxy holds in memory at
+	// once, across requests (WARREN_PROXY_MAX_BUFFERED_MB, default 64); a request whose
+	// body would pass it gets 503 with Retry-After.
+	ProxyMaxBufferedMB int64
 }
 
 func env(name, def string) string {
@@ -177,7 +198,16 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.PlansFile, "plans", env("WARREN_PLANS", ""), "pricing plans JSON file; empty uses the built-in plans (WARREN_PLANS)")
 	meter := fs.Duration("meter-interval", 10*time.Second, "how often sandbox usage is sampled and saved (WARREN_METER_INTERVAL)")
 	sessTTL := fs.Duration("session-ttl", 12*time.Hour, "console login lifetime (WARREN_SESSION_TTL)")
-	for name, d := range map[string]*time.Duration{"WARREN_METER_INTERVAL": meter, "WARREN_SESSION_TTL": sessTTL} {
+	fs.Int64Var(&c.NodeMemoryReserveMB, "node-memory-reserve-mb", envInt("WARREN_NODE_MEMORY_RESERVE_MB", node.DefaultMemoryReserveMB),
+		"memory (MiB) kept free beyond a new sandbox's memory limit, else create answers 503 node_full (WARREN_NODE_MEMORY_RESERVE_MB)")
+	fs.Int64Var(&c.NodeDiskReserveMB, "node-disk-reserve-mb", envInt("WARREN_NODE_DISK_RESERVE_MB", node.DefaultDiskReserveMB),
+		"disk (MiB) of the data dir kept free beyond a new sandbox's disk limit, else create answers 503 node_full (WARREN_NODE_DISK_RESERVE_MB)")
+	idle := fs.Duration("idle-timeout", 120*time.Second, "close keep-alive connections idle this long (WARREN_IDLE_TIMEOUT)")
+	bodyRead := fs.Duration("body-read-timeout", 20*time.Second, "drop a request whose body stops arriving for this long (WARREN_BODY_READ_TIMEOUT)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", int(envInt("WARREN_MAX_CONNS_PER_IP", 256)), "open connections one client address may hold on each listener; 0 = no cap (WARREN_MAX_CONNS_PER_IP)")
+	fs.Int64Var(&c.ProxyMaxBufferedMB, "proxy-max-buffered-mb", envInt("WARREN_PROXY_MAX_BUFFERED_MB", 64), "MiB of request bodies the sandbox proxy holds at once (WARREN_PROXY_MAX_BUFFERED_MB)")
+	for name, d := range map[string]*time.Duration{"WARREN_METER_INTERVAL": meter, "WARREN_SESSION_TTL": sessTTL,
+		"WARREN_IDLE_TIMEOUT": idle, "WARREN_BODY_READ_TIMEOUT": bodyRead} {
 		if v := os.Getenv(name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed <= 0 {
@@ -201,6 +231,15 @@ func ParseFlags(args []string) (c Config, err error) {
 	}
 	c.DefaultTimeout = *defTimeout
 	c.MeterInterval, c.SessionTTL = *meter, *sessTTL
+	c.IdleTimeout, c.BodyReadTimeout = *idle, *bodyRead
+	switch {
+	case c.IdleTimeout <= 0 || c.BodyReadTimeout <= 0:
+		return c, fmt.Errorf("--idle-timeout %s and --body-read-timeout %s must be positive (120s and 20s are the defaults)", c.IdleTimeout, c.BodyReadTimeout)
+	case c.NodeMemoryReserveMB < 0 || c.NodeDiskReserveMB < 0 || c.MaxConnsPerIP < 0:
+		return c, fmt.Errorf("--node-memory-reserve-mb, --node-disk-reserve-mb and --max-conns-per-ip must not be negative")
+	case c.ProxyMaxBufferedMB < 1:
+		return c, fmt.Errorf("--proxy-max-buffered-mb %d: use at least 1 (64 is the default); the proxy buffers bodies of up to 1 MiB", c.ProxyMaxBufferedMB)
+	}
 	if c.MeterInterval < 100*time.Millisecond {
 		return c, fmt.Errorf("--meter-interval %s is too short: use at least 100ms (10s is typical)", c.MeterInterval)
 	}

@@ -267,6 +267,7 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
 		Admit: admit, Meter: meter, Runtimes: h.runtimes,
+		Room: (&node.Room{Dir: c.DataDir, MemoryReserveMB: c.NodeMemoryReserveMB, DiskReserveMB: c.NodeDiskReserveMB}).Admit,
 	})
 	if err != nil {
 		return nil, err
