@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -65,12 +66,23 @@ type Config struct {
 	// Transport replaces the upstream transport (tests). It should not decompress
 	// responses or follow redirects.
 	Transport http.RoundTripper
+	// MaxBufferedBytes caps the request bodies held in memory at once across requests
+	// (default 64 MiB): see Proxy.ServeHTTP.
+	MaxBufferedBytes int64
 	// AgentPort is the agent's port (default 49983).
 	AgentPort int
 }
 
 // maxBufferedBody is the largest request body read whole before forwarding.
 const maxBufferedBody = 1 << 20
+
+// defaultMaxBufferedBytes is Config.MaxBufferedBytes's default: 64 bodies of the
+// largest buffered size at once.
+const defaultMaxBufferedBytes = 64 << 20
+
+// bufferBusyRetryAfter is the Retry-After of a request refused because the proxy holds
+// as many request bodies as it may.
+const bufferBusyRetryAfter = "1"
 
 // Proxy is an http.Handler forwarding requests to sandbox ports.
 type Proxy struct {
@@ -84,6 +96,8 @@ type Proxy struct {
 	// the same address.
 	addrs sync.Map
 	keyed bool
+	// buffered is the bytes of request bodies held now; at most cfg.MaxBufferedBytes.
+	buffered atomic.Int64
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -105,6 +119,9 @@ func New(router domain.Router, log *slog.Logger, cfg Config) *Proxy {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = defaultMaxBufferedBytes
 	}
 	if cfg.AgentPort == 0 {
 		cfg.AgentPort = DefaultAgentPort
@@ -235,7 +252,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// are therefore read whole before forwarding; large ones (uploads) are streamed, and
 	// their backends read them before answering. (EnableFullDuplex is not used: after an
 	// upstream failure it lets the transport and the server read the connection at once.)
+	// The bodies held at once are bounded (Config.MaxBufferedBytes). Over the bound a
+	// request is refused with 503 and Retry-After rather than streamed: streaming would
+	// bring back the cut requests buffering is for, while clients retry a 503.
 	if r.Body != nil && r.ContentLength >= 0 && r.ContentLength <= maxBufferedBody {
+		if !p.reserveBuffer(r.ContentLength) {
+			p.log.Debug("request bodies held at the proxy's bound; refusing", logkey.SandboxID, id, "max_buffered_bytes", p.cfg.MaxBufferedBytes)
+			w.Header().Set("Retry-After", bufferBusyRetryAfter)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: 503, Message: "the proxy is holding as many request bodies as it may; retry in a second"})
+			return
+		}
+		defer p.buffered.Add(-r.ContentLength)
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, errorBody{Code: 400, Message: "reading the request body: " + err.Error()})
@@ -245,6 +272,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	forwarding = true
 	p.rp.ServeHTTP(w, r)
+}
+
+// reserveBuffer takes n bytes of the buffered-body budget, or reports that it is spent.
+func (p *Proxy) reserveBuffer(n int64) bool {
+	for {
+		cur := p.buffered.Load()
+		if cur+n > p.cfg.MaxBufferedBytes {
+			return false
+		}
+		if p.buffered.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }
 
 // errUnknownAddress fails a dial whose sandbox address the proxy does not know (the

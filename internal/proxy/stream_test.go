@@ -245,3 +245,46 @@ func TestIsDialError(t *testing.T) {
 		t.Error("non-dial error classified as a dial error")
 	}
 }
+
+// TestBufferedBodiesBounded: the request bodies the proxy holds at once stay within
+// MaxBufferedBytes; a body that would pass it is refused with 503 and Retry-After, and
+// the budget comes back when the request holding it ends.
+func TestBufferedBodiesBounded(t *testing.T) {
+	release := make(chan struct{})
+	holding := make(chan struct{}, 1)
+	port := startBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/hold" {
+			holding <- struct{}{}
+			<-release
+		}
+		fmt.Fprintf(w, "got %d", n)
+	})
+	srv, _ := startProxy(t, Config{MaxBufferedBytes: 1000}, nil)
+	held := make(chan string, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(newReq(t, srv, "POST", "/hold", port, strings.NewReader(strings.Repeat("a", 600))))
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		held <- string(b)
+	}()
+	<-holding
+	resp, body := do(t, newReq(t, srv, "POST", "/x", port, strings.NewReader(strings.Repeat("b", 600))))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "retry") {
+		t.Errorf("a body over the bound: %d Retry-After %q %s; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if resp, body := do(t, newReq(t, srv, "POST", "/x", port, strings.NewReader(strings.Repeat("c", 300)))); resp.StatusCode != 200 || body != "got 300" {
+		t.Errorf("a body within the bound: %d %s", resp.StatusCode, body)
+	}
+	close(release)
+	if got := <-held; got != "got 600" {
+		t.Errorf("the held request: %s", got)
+	}
+	if resp, body := do(t, newReq(t, srv, "POST", "/x", port, strings.NewReader(strings.Repeat("b", 600)))); resp.StatusCode != 200 || body != "got 600" {
+		t.Errorf("after the held request ended: %d %s; want the budget back", resp.StatusCode, body)
+	}
+}

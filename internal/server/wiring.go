@@ -356,10 +356,13 @@ func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
 	if err != nil {
 		return nil, err
 	}
+	prx := proxy.New(s.sandboxes.service, log, proxy.Config{Domain: c.Domain, MaxBufferedBytes: c.ProxyMaxBufferedMB << 20})
+	// No ReadTimeout or WriteTimeout: both servers carry long-lived streams (commands,
+	// watches, WebSockets) and uploads. Headers have ReadHeaderTimeout, bodies
+	// bodyDeadline, idle keep-alive connections IdleTimeout.
 	ls := &listeners{
-		apiSrv: &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second},
-		// No Read/WriteTimeout: the proxy carries long-lived streams (commands, watches).
-		proxySrv: &http.Server{Handler: proxy.New(s.sandboxes.service, log, proxy.Config{Domain: c.Domain}), ReadHeaderTimeout: 10 * time.Second},
+		apiSrv:   &http.Server{Handler: bodyDeadline(top, c.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout},
+		proxySrv: &http.Server{Handler: bodyDeadline(prx, c.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout},
 	}
 	if ls.api, err = net.Listen("tcp", c.Listen); err != nil {
 		return nil, fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
@@ -368,6 +371,8 @@ func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
 		ls.api.Close()
 		return nil, fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
 	}
+	ls.api = limitPerIP(ls.api, c.MaxConnsPerIP, log.With(logkey.Subsystem, "api"))
+	ls.proxy = limitPerIP(ls.proxy, c.MaxConnsPerIP, log.With(logkey.Subsystem, "proxy"))
 	return ls, nil
 }
 
