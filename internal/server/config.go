@@ -93,9 +93,11 @@ type Config struct {
 	// MeterInterval is how often running sandboxes' resource use is sampled and saved
 	// (WARREN_METER_INTERVAL, default 10 s): a crash loses at most this much usage.
 	MeterInterval time.Duration
-	// TeamQuota is the quota a new team gets when its creator gives none
-	// (WARREN_TEAM_MAX_SANDBOXES, _MAX_CPU_CORES, _MAX_MEMORY_MB, _MAX_DISK_MB,
-	// _REQUESTS_PER_MINUTE; 0 = no limit).
+	// TeamQuota is the quota a new team gets for what its creator leaves out, and the
+	// default team's on the first start (WARREN_TEAM_MAX_SANDBOXES, default 20;
+	// _MAX_CPU_CORES, default twice the host's cores and at least 8; _MAX_MEMORY_MB,
+	// default 75% of the host's memory; _MAX_DISK_MB, default 51200;
+	// _REQUESTS_PER_MINUTE, default 3000; 0 = no limit). See DefaultTeamQuota.
 	TeamQuota domain.Quota
 	// SessionTTL is how long a console login lasts (WARREN_SESSION_TTL, default 12 h).
 	SessionTTL time.Duration
@@ -150,6 +152,23 @@ func hostMemoryMB() int64 {
 	var kb int64
 	fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
 	return kb / 1024
+}
+
+// DefaultTeamQuota is the quota teams get unless the operator says otherwise, sized for
+// a single host with cores CPUs and memMB MiB of memory: one team alone can use the
+// whole machine's memory but a quarter (the host keeps the rest), twice its cores (CPU
+// limits are caps, and sandboxes mostly wait), 20 sandboxes, 50 GiB of sandbox disk,
+// and 3000 requests a minute (50 a second, a burst of 3000), which lets 20 busy
+// sandboxes' agents work while bounding a runaway client. Node admission
+// (--node-memory-reserve-mb) guards the host against all teams together.
+func DefaultTeamQuota(cores int, memMB int64) domain.Quota {
+	return domain.Quota{
+		MaxSandboxes:      20,
+		MaxCPUCores:       max(8, 2*float64(cores)),
+		MaxMemoryMB:       memMB * 3 / 4,
+		MaxDiskMB:         50 << 10,
+		RequestsPerMinute: 3000,
+	}
 }
 
 // parseRuntimes reads the --runtimes list: known names, each once.
@@ -243,12 +262,13 @@ func ParseFlags(args []string) (c Config, err error) {
 	if c.MeterInterval < 100*time.Millisecond {
 		return c, fmt.Errorf("--meter-interval %s is too short: use at least 100ms (10s is typical)", c.MeterInterval)
 	}
+	def := DefaultTeamQuota(goruntime.NumCPU(), hostMemoryMB())
 	c.TeamQuota = domain.Quota{
-		MaxSandboxes:      envInt("WARREN_TEAM_MAX_SANDBOXES", 0),
-		MaxCPUCores:       envFloat("WARREN_TEAM_MAX_CPU_CORES", 0),
-		MaxMemoryMB:       envInt("WARREN_TEAM_MAX_MEMORY_MB", 0),
-		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", 0),
-		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", 0),
+		MaxSandboxes:      envInt("WARREN_TEAM_MAX_SANDBOXES", def.MaxSandboxes),
+		MaxCPUCores:       envFloat("WARREN_TEAM_MAX_CPU_CORES", def.MaxCPUCores),
+		MaxMemoryMB:       envInt("WARREN_TEAM_MAX_MEMORY_MB", def.MaxMemoryMB),
+		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", def.MaxDiskMB),
+		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", def.RequestsPerMinute),
 	}
 	if m := c.AptMirror; m != "" {
 		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "file:///") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/api/rest"
+	"github.com/warren-sh/warren/internal/auth"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metering"
@@ -95,4 +96,29 @@ func usageSource(nd *node.Node) metering.Source {
 		return metering.Reading{CPUMicros: u.CPUMicros, MemoryBytes: u.MemoryBytes, DiskBytes: u.DiskBytes,
 			NetRxBytes: u.NetRxBytes, NetTxBytes: u.NetTxBytes}, nil
 	})
+}
+
+// quotaDefaultTeam gives the default team (the admin key's, which auth.Bootstrap
+// creates without a quota) the default team quota q, if its quota is still all zero
+// (no limit). openState calls it on a first start only, so an operator's later choice
+// for that team, unlimited included, stands.
+func quotaDefaultTeam(ctx context.Context, store domain.Store, q domain.Quota) error {
+	teams, err := store.ListTeams(ctx)
+	if err != nil {
+		return fmt.Errorf("listing teams: %w", err)
+	}
+	for _, t := range teams {
+		if t.Name != auth.DefaultTeam {
+			continue
+		}
+		if t.Quota != (domain.Quota{}) {
+			return nil
+		}
+		t.Quota = q
+		if err := store.UpdateTeam(ctx, t); err != nil {
+			return fmt.Errorf("setting the default team's quota: %w", err)
+		}
+		return nil
+	}
+	return nil
 }

@@ -44,7 +44,7 @@ var (
 
 // openState opens the data directory, the database and the pricing plans, and on a
 // first start creates the admin API key and the console's first user, showing both on
-// out.
+// out, and gives the default team the default quota.
 func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (_ domain.Store, _ *billing.Catalog, err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating data dir: %w", err)
@@ -88,6 +88,11 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 			fmt.Fprintf(out, "Web console login (shown once; also saved to %s until its first login):\n\n    %s  %s\n\n", ownerFile, email, password)
 		} else {
 			fmt.Fprintf(out, "Web console login for %s saved to %s until its first login (not printed: standard output is not a terminal)\n", email, ownerFile)
+		}
+	}
+	if created { // a first start: the admin's team gets the default quota too
+		if err := quotaDefaultTeam(ctx, store, c.TeamQuota); err != nil {
+			return nil, nil, err
 		}
 	}
 	return store, catalog, nil
