@@ -100,7 +100,8 @@ const minBodyProgress = 16 << 10
 
 // bodyDeadline gives every request body a read deadline of timeout, moved on each time
 // another minBodyProgress bytes have arrived, and cleared when the body ends: a client
-// trickling a body (slowloris) is dropped after timeout, an upload that keeps sending
+// trickling a body (slowloris) is dropped after timeout, whether or not the handler
+// reads the body, an upload that keeps sending
 // goes on, and responses that stream after the body (commands, watches, proxied
 // streams) are not timed. http.Server.ReadTimeout cannot do this: it bounds the whole
 // request, uploads and WebSockets included. It must wrap the server's own
@@ -108,7 +109,12 @@ const minBodyProgress = 16 << 10
 func bodyDeadline(h http.Handler, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: timeout}
+			b := &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: timeout}
+			// Armed now, not at the first Read: a handler that answers without reading
+			// the body (a 401) leaves the server reading it to reuse the connection,
+			// and that read must be timed too.
+			b.arm()
+			r.Body = b
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -119,20 +125,23 @@ type deadlineBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
-	armed   bool
 	since   int // bytes since the deadline last moved
 	ended   bool
+}
+
+// arm sets the read deadline timeout from now. An error means the connection does not
+// support deadlines (HTTP/2 has its own flow control); the body is then read without.
+func (b *deadlineBody) arm() {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	b.since = 0
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	if b.ended {
 		return b.ReadCloser.Read(p)
 	}
-	if !b.armed || b.since >= minBodyProgress {
-		// An error means the connection does not support deadlines (HTTP/2 has its own
-		// flow control and timeouts); read on without one.
-		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
-		b.armed, b.since = true, 0
+	if b.since >= minBodyProgress {
+		b.arm()
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.since += n

@@ -80,6 +80,10 @@ func TestBodyDeadline(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	got := make(chan string, 1)
 	srv := httptest.NewServer(bodyDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ignore" { // answers without reading the body, as a 401 does
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		n, err := io.Copy(io.Discard, r.Body)
 		if r.URL.Path == "/stream" {
 			// Stream for longer than the timeout after the body.
@@ -122,6 +126,32 @@ func TestBodyDeadline(t *testing.T) {
 			}
 		}
 		t.Fatal("a body trickling one byte per 50 ms was still read after 2 s")
+	})
+	t.Run("trickle to a handler that does not read", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+		start := time.Now()
+		closed := make(chan struct{})
+		go func() { // the server closes the connection once the deadline passes
+			io.Copy(io.Discard, c)
+			close(closed)
+		}()
+		for i := 0; i < 40; i++ {
+			c.Write([]byte("a"))
+			select {
+			case <-closed:
+				if d := time.Since(start); d > 3*timeout {
+					t.Errorf("closed after %s, want about %s", d, timeout)
+				}
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		t.Fatal("a body trickling to a handler that ignores it held the connection for 2 s")
 	})
 	t.Run("upload that keeps sending", func(t *testing.T) {
 		pr, pw := io.Pipe()
