@@ -54,6 +54,8 @@ var packageOf = map[string]string{
 	"ss":               "iproute2",
 	"nsenter":          "util-linux",
 	"git":              "git",
+	"bash":             "bash",
+	"dmesg":            "util-linux",
 }
 
 // notPackages are programs that come with the toolchain rather than from apt.
@@ -67,6 +69,7 @@ var essential = map[string]string{
 	"mount":                    "required",
 	"libc-bin":                 "required",
 	"dpkg":                     "required",
+	"bash":                     "required",
 	"postgresql-common":        "dependency of postgresql",
 	"postgresql-client-common": "dependency of postgresql",
 	"redis-tools":              "dependency of redis-server",
