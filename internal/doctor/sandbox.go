@@ -35,8 +35,8 @@ func runSandbox(ctx context.Context, runsc, rootfs string) (time.Duration, error
 
 // runContainer runs /bin/echo in rootfs under runc and returns the time from starting
 // runc to its exit. The container has a read-only root, a new empty network namespace
-// (no network) and no user namespace: Warren's runc driver adds one (over a uid-shifted
-// copy of the rootfs), which changes nothing in how long runc takes to start a process.
+// (no network) and no user namespace: Warren's runc driver adds one (over an id-mapped
+// mount of the rootfs), which changes nothing in how long runc takes to start a process.
 func runContainer(ctx context.Context, runc, rootfs string) (time.Duration, error) {
 	return timedRun(ctx, runc, rootfs, "runc", containerSpec,
 		func(state, bundle, id string) []string {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/idmount"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/runtime"
@@ -267,6 +268,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 		AgentEnv:   []string{"WARREN_AGENT_CONFIG=" + string(cfgJSON)},
 		ResolvConf: resolv,
 		Limits:     s.Limits,
+		Slot:       s.Slot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
@@ -276,20 +278,31 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 }
 
 // prepareRootFS mounts the sandbox's root filesystem at dir/rootfs: an overlay of the
-// template (or, for a user-namespaced driver, its uid-shifted copy) below the sandbox's
-// writable layer, which lives on a disk of limits.disk_mb when that is set.
+// template below the sandbox's writable layer, which lives on a disk of limits.disk_mb
+// when that is set. For a user-namespaced driver the template is first mounted at
+// dir/lower id-mapped into the sandbox's own host id range (from its slot), and that
+// range's root owns the writable layer: no file of the sandbox belongs to another's ids.
+// Everything is mounted below dir, so Stop's unmountAll takes it all down.
 func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (string, error) {
 	lower, layer := s.RootFS, dir
 	rootUID, rootGID := 0, 0
 	drv, _ := n.DriverFor(s.Runtime)
 	if sh, ok := drv.(runtime.IDShifter); ok {
-		shifted, err := sh.ShiftedRootFS(ctx, s.RootFS)
+		r, err := sh.IDRange(s.Slot)
 		if err != nil {
 			return "", err
 		}
-		lower = shifted
-		u, g := sh.HostRoot()
-		rootUID, rootGID = int(u), int(g)
+		lower = filepath.Join(dir, "lower")
+		if err := os.Mkdir(lower, 0o755); err != nil && !os.IsExist(err) {
+			return "", err
+		}
+		if err := idmount.Mount(s.RootFS, lower, idmount.Range{UID: r.UID, GID: r.GID, Size: r.Size}); err != nil {
+			return "", fmt.Errorf("mounting the template id-mapped for the sandbox's user namespace (needs Linux ≥ 5.19): %w", err)
+		}
+		rootUID, rootGID = int(r.UID), int(r.GID)
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
 	}
 	if s.Limits.DiskMB > 0 {
 		mnt, err := n.disks.mountDisk(ctx, dir, s.Limits.DiskMB)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +90,83 @@ func TestStartStopDisk(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("sandbox directory left: %v", err)
 	}
+}
+
+// shiftingDriver is a fakeDriver whose sandboxes run in a user namespace: each slot has
+// its own host id range, as runc's do.
+type shiftingDriver struct{ fakeDriver }
+
+func (*shiftingDriver) IDRange(slot int) (runtime.IDRange, error) {
+	base := uint32(100000 + 65536*(slot+1))
+	return runtime.IDRange{UID: base, GID: base, Size: 65536}, nil
+}
+
+// TestStartIDRanges starts two sandboxes of a user-namespaced driver (one with a disk
+// limit) and checks that each sees the template through an id-mapped mount owned by its
+// own range, that its writable layer belongs to its own root, that the driver gets the
+// slot, and that Stop leaves no mount behind.
+func TestStartIDRanges(t *testing.T) {
+	var got []runtime.Spec
+	drv := &shiftingDriver{fakeDriver{start: func(s runtime.Spec) (runtime.Handle, error) {
+		got = append(got, s)
+		return runtime.Handle{ID: s.ID, Driver: "fake"}, nil
+	}}}
+	n := testNode(t, drv)
+	lower := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(lower, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lower, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type sb struct {
+		id   string
+		slot int
+		h    runtime.Handle
+	}
+	var sbs []sb
+	for i, slot := range []int{1, 2} {
+		id := domain.NewID(20)
+		st, err := n.start(context.Background(), startSpec{ID: id, Slot: slot, RootFS: lower, Limits: domain.Limits{DiskMB: int64(64 * i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sbs = append(sbs, sb{id, slot, st.Handle})
+		t.Cleanup(func() { _ = n.Stop(context.Background(), id, slot, &st.Handle) })
+	}
+	for i, s := range sbs {
+		r, _ := drv.IDRange(s.slot)
+		dir := filepath.Join(n.cfg.Dir, s.id)
+		if got[i].Slot != s.slot {
+			t.Errorf("driver got slot %d, want %d", got[i].Slot, s.slot)
+		}
+		for _, p := range []string{"lower/etc/passwd", "rootfs/etc/passwd", "rootfs"} {
+			if uid, gid := owner(t, filepath.Join(dir, p)); uid != r.UID || gid != r.GID {
+				t.Errorf("slot %d: %s is owned by %d:%d, want its range's root %d", s.slot, p, uid, gid, r.UID)
+			}
+		}
+		if uid, _ := owner(t, lower+"/etc/passwd"); uid != 0 {
+			t.Errorf("the template itself changed owner to %d", uid)
+		}
+	}
+	for _, s := range sbs {
+		if err := n.Stop(context.Background(), s.id, s.slot, &s.h); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := mountsUnder(filepath.Join(n.cfg.Dir, s.id)); len(m) != 0 {
+			t.Errorf("mounts left: %v", m)
+		}
+	}
+}
+
+func owner(t *testing.T, path string) (uid, gid uint32) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return st.Uid, st.Gid
 }
 
 // BenchmarkStart measures Node.Start (network and root filesystem, prepared in

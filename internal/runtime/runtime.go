@@ -87,6 +87,9 @@ type Spec struct {
 	// ResolvConf is a host file mounted read-only at /etc/resolv.conf ("" = leave as is).
 	ResolvConf string
 	Limits     domain.Limits
+	// Slot is the sandbox's address slot, unique among the node's live sandboxes; a
+	// user-namespaced driver (IDShifter) maps the sandbox onto IDRange(Slot).
+	Slot int
 }
 
 // AgentMountPath is where every driver places warren-agent inside the sandbox.
@@ -164,17 +167,22 @@ type Killer interface {
 	Kill(ctx context.Context, h Handle) error
 }
 
-// IDShifter is implemented by drivers whose sandboxes run in a user namespace. Root in
-// the sandbox is then the host id HostRoot returns, so the template's root filesystem,
-// owned by host root, must be replaced by a copy owned by the mapped ids, and the
-// sandbox's writable layer must belong to the mapped root. The node asks for both.
+// IDShifter is implemented by drivers whose sandboxes run in a user namespace. Each
+// sandbox gets its own host id range, derived from its address slot (unique among the
+// node's live sandboxes), so root escaping one sandbox owns nothing of another. The
+// template's root filesystem is owned by host root: the node mounts it id-mapped into
+// the sandbox's range as the overlay's lower layer, and gives the sandbox's writable
+// layer to the range's root. The driver maps the sandbox's user namespace onto the same
+// range (Spec.Slot).
 type IDShifter interface {
-	// HostRoot returns the host uid and gid that root in a sandbox maps to.
-	HostRoot() (uid, gid uint32)
-	// ShiftedRootFS returns a copy of the template root filesystem lower whose owners
-	// are shifted into the mapped range. The first call for a template builds it (seconds);
-	// later calls return the cached copy.
-	ShiftedRootFS(ctx context.Context, lower string) (string, error)
+	// IDRange returns the host id range of the sandbox at address slot slot: root in
+	// it is host UID:GID, and ids 0..Size-1 map to UID..UID+Size-1.
+	IDRange(slot int) (IDRange, error)
+}
+
+// IDRange is a sandbox's host id range.
+type IDRange struct {
+	UID, GID, Size uint32
 }
 
 // Checkpointer is implemented by drivers that can snapshot a running sandbox to a

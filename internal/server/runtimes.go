@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/runtime/runc"
-	"github.com/warren-sh/warren/internal/template"
 )
 
 // buildDrivers makes every runtime this host can run (the node keeps them all, to
@@ -90,31 +88,4 @@ func buildDrivers(c Config, out io.Writer, log *slog.Logger) (def runtime.Driver
 		fmt.Fprintf(out, "Runtimes offered to requests: %s (default %s)\n", strings.Join(enabled, ", "), defName)
 	}
 	return def, all, enabled, nil
-}
-
-// offered returns the drivers among all whose names are in names.
-func offered(all []runtime.Driver, names []string) []runtime.Driver {
-	var out []runtime.Driver
-	for _, d := range all {
-		if slices.Contains(names, d.Capabilities().Name) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// prepareShifted builds the uid-shifted copy of the base template that user-namespaced
-// runtimes (runc) need, so their first sandbox does not wait for it.
-func prepareShifted(ctx context.Context, drivers []runtime.Driver, b *template.Builder, log *slog.Logger) {
-	rootfs, ok := b.IsReady(template.Base())
-	if !ok {
-		return
-	}
-	for _, d := range drivers {
-		if sh, ok := d.(runtime.IDShifter); ok {
-			if _, err := sh.ShiftedRootFS(ctx, rootfs); err != nil && ctx.Err() == nil {
-				log.Error("preparing the uid-shifted base template", "runtime", d.Capabilities().Name, logkey.Err, err)
-			}
-		}
-	}
 }

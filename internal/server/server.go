@@ -41,7 +41,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return err
 	}
 	defer builds.stop()
-	h, err := startHost(ctx, c, out, log, builds)
+	h, err := startHost(ctx, c, out, log)
 	if err != nil {
 		return err
 	}

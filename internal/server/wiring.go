@@ -152,7 +152,7 @@ type host struct {
 // startHost sets up the node's network (its nftables table, denying sandboxes the
 // configured ranges and the database's and Redis's addresses) and runtimes. On error
 // nothing of the network is left.
-func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, builds *templateBuilds) (_ *host, err error) {
+func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (_ *host, err error) {
 	deny := c.DenyCIDRs
 	if deny == nil {
 		deny = network.DefaultDenyCIDRs()
@@ -179,9 +179,6 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, b
 		return nil, err
 	}
 	h.drivers, h.runtimes = drivers, runtimes
-	builds.goBuild(func(ctx context.Context) {
-		prepareShifted(ctx, offered(drivers, runtimes), templateBuilder(c, io.Discard, log), log)
-	})
 	h.node, err = node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log})
 	if err != nil {
 		return nil, err

@@ -125,9 +125,10 @@ func (b *Builder) Ensure(ctx context.Context, r Recipe) (string, error) {
 	if b.CacheDir == "" {
 		return "", errors.New("template builder: CacheDir is not set")
 	}
-	// 0700: the cache holds every template's root filesystem (and runc's uid-shifted
-	// copies) as root; nothing but root needs to walk it (overlay mounts reach their
-	// lower layers with the mounter's credentials).
+	// 0700: the cache holds every template's root filesystem as root; nothing but root
+	// needs to walk it (overlay mounts reach their lower layers with the mounter's
+	// credentials, and runc sandboxes see them through id-mapped mounts in their own
+	// directories).
 	if err := os.MkdirAll(b.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("creating template cache %s: %w", b.CacheDir, err)
 	}

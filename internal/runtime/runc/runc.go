@@ -25,9 +25,32 @@ import (
 	"github.com/warren-sh/warren/internal/runtime/oci"
 )
 
-// DefaultIDMap maps sandbox ids 0..65535 to host ids 100000..165535 (the range
-// /etc/subuid gives the first user on Debian; no host account uses it).
+// IDMap says where sandboxes' host id ranges lie: the sandbox at address slot s maps
+// its ids 0..Size-1 to host ids HostUID+Size*(s+1) onward (HostGID+... for groups). The
+// range at HostUID itself is left to the host (see DefaultIDMap).
+type IDMap struct {
+	HostUID uint32
+	HostGID uint32
+	Size    uint32
+}
+
+// DefaultIDMap starts at 100000, the range /etc/subuid gives the first user on Debian,
+// which no sandbox uses: slot 0 maps to 165536..231071, slot 1 to 231072..296607, and so
+// on; 65,000 slots fit below 2^32.
 var DefaultIDMap = IDMap{HostUID: 100000, HostGID: 100000, Size: 65536}
+
+// rangeOf returns the host id range of the sandbox at slot.
+func (m IDMap) rangeOf(slot int) (runtime.IDRange, error) {
+	if slot < 0 {
+		return runtime.IDRange{}, fmt.Errorf("runc: address slot %d: a sandbox needs a slot to get its own id range", slot)
+	}
+	end := func(base uint32) uint64 { return uint64(base) + uint64(m.Size)*uint64(slot+2) }
+	if end(m.HostUID) > 1<<32-1 || end(m.HostGID) > 1<<32-1 { // (uid_t)-1 is never valid
+		return runtime.IDRange{}, fmt.Errorf("runc: address slot %d has no host id range below 2^32 (ranges of %d from %d); use a smaller address pool", slot, m.Size, m.HostUID)
+	}
+	off := m.Size * uint32(slot+1)
+	return runtime.IDRange{UID: m.HostUID + off, GID: m.HostGID + off, Size: m.Size}, nil
+}
 
 // Config configures the driver.
 type Config struct {
@@ -97,13 +120,9 @@ func (d *Driver) Capabilities() runtime.Capabilities {
 		SharesHostKernel: true, UserNamespace: true, PerProcessOOM: true}
 }
 
-// HostRoot implements runtime.IDShifter.
-func (d *Driver) HostRoot() (uid, gid uint32) { return d.cfg.IDMap.HostUID, d.cfg.IDMap.HostGID }
-
-// ShiftedRootFS implements runtime.IDShifter.
-func (d *Driver) ShiftedRootFS(ctx context.Context, lower string) (string, error) {
-	return EnsureShifted(ctx, lower, d.cfg.IDMap)
-}
+// IDRange implements runtime.IDShifter: every slot has its own range, so no two live
+// sandboxes of the node share a host id.
+func (d *Driver) IDRange(slot int) (runtime.IDRange, error) { return d.cfg.IDMap.rangeOf(slot) }
 
 func (d *Driver) runc(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, d.cfg.Runc, append([]string{"--root", d.cfg.Root}, args...)...)
@@ -120,13 +139,21 @@ func (d *Driver) runc(ctx context.Context, args ...string) ([]byte, error) {
 // agent's log) going to console.log in its state directory.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
 	h := runtime.Handle{ID: spec.ID, Driver: "runc", Data: map[string]string{"state_dir": spec.StateDir}}
+	r, err := d.IDRange(spec.Slot)
+	if err != nil {
+		return h, err
+	}
+	// Recorded so that whoever re-attaches knows which host ids are this sandbox's.
+	h.Data["host_uid"] = strconv.FormatUint(uint64(r.UID), 10)
+	h.Data["host_gid"] = strconv.FormatUint(uint64(r.GID), 10)
+	h.Data["id_range_size"] = strconv.FormatUint(uint64(r.Size), 10)
 	if spec.NetNSPath != "" {
 		if err := setNetnsSysctls(spec.NetNSPath); err != nil {
 			return h, err
 		}
 	}
 	bundle := filepath.Join(spec.StateDir, "bundle")
-	if err := oci.WriteBundle(bundle, d.buildSpec(spec)); err != nil {
+	if err := oci.WriteBundle(bundle, d.buildSpec(spec, r)); err != nil {
 		return h, err
 	}
 	logPath := filepath.Join(spec.StateDir, "console.log")

@@ -25,7 +25,7 @@ const maxNoFile = 1 << 20
 //     root inside must not reconfigure its address or routes), and a bind of the host's
 //     /sys would show other sandboxes' cgroups and interfaces;
 //   - a fresh, empty network namespace when the sandbox has no network.
-func (d *Driver) buildSpec(s runtime.Spec) *oci.Spec {
+func (d *Driver) buildSpec(s runtime.Spec, r runtime.IDRange) *oci.Spec {
 	sp := oci.Build(s, d.cfg.CgroupParent)
 	sp.Process.Capabilities = &oci.Capabilities{Bounding: oci.ContainerCaps, Effective: oci.ContainerCaps, Permitted: oci.ContainerCaps}
 	sp.Process.NoNewPrivileges = true
@@ -43,13 +43,12 @@ func (d *Driver) buildSpec(s runtime.Spec) *oci.Spec {
 	}
 	sp.Mounts = append(sp.Mounts, oci.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}})
 
-	m := d.cfg.IDMap
 	sp.Linux.Namespaces = append(sp.Linux.Namespaces, oci.Namespace{Type: "user"}, oci.Namespace{Type: "cgroup"})
 	if s.NetNSPath == "" {
 		sp.Linux.Namespaces = append(sp.Linux.Namespaces, oci.Namespace{Type: "network"})
 	}
-	sp.Linux.UIDMappings = []oci.IDMapping{{ContainerID: 0, HostID: m.HostUID, Size: m.Size}}
-	sp.Linux.GIDMappings = []oci.IDMapping{{ContainerID: 0, HostID: m.HostGID, Size: m.Size}}
+	sp.Linux.UIDMappings = []oci.IDMapping{{ContainerID: 0, HostID: r.UID, Size: r.Size}}
+	sp.Linux.GIDMappings = []oci.IDMapping{{ContainerID: 0, HostID: r.GID, Size: r.Size}}
 	sp.Linux.Seccomp = oci.DefaultSeccomp()
 	sp.Linux.MaskedPaths = oci.MaskedPaths
 	sp.Linux.ReadonlyPaths = oci.ReadonlyPaths

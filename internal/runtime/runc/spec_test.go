@@ -9,6 +9,38 @@ import (
 	"github.com/warren-sh/warren/internal/runtime/oci"
 )
 
+// TestIDRanges checks that sandboxes at different slots get disjoint host id ranges, none
+// of them the host's first subordinate range, and that a slot with no range below 2^32
+// is refused rather than wrapped.
+func TestIDRanges(t *testing.T) {
+	m := DefaultIDMap
+	seen := map[uint32]int{}
+	var prevEnd uint32 = m.HostUID + m.Size
+	for slot := 0; slot < 1000; slot++ {
+		r, err := m.rangeOf(slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.UID < prevEnd || r.GID != r.UID || r.Size != 65536 {
+			t.Fatalf("slot %d: range %+v overlaps the one before (ending at %d)", slot, r, prevEnd)
+		}
+		if other, ok := seen[r.UID]; ok {
+			t.Fatalf("slots %d and %d share base %d", other, slot, r.UID)
+		}
+		seen[r.UID] = slot
+		prevEnd = r.UID + r.Size
+	}
+	if r, _ := m.rangeOf(0); r.UID != 165536 {
+		t.Errorf("slot 0 starts at %d, want 165536", r.UID)
+	}
+	if _, err := m.rangeOf(65534); err == nil {
+		t.Error("slot 65534 got a range past 2^32")
+	}
+	if _, err := m.rangeOf(-1); err == nil {
+		t.Error("slot -1 got a range")
+	}
+}
+
 func TestBuildSpec(t *testing.T) {
 	d := &Driver{cfg: Config{CgroupParent: "/warren", IDMap: DefaultIDMap}}
 	base := runtime.Spec{ID: "abc", RootFS: "/r", AgentPath: "/a", Limits: domain.Limits{CPUCores: 0.5, MemoryMB: 256, MaxProcesses: 64}}
@@ -31,7 +63,7 @@ func TestBuildSpec(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sp := d.buildSpec(c.spec)
+			sp := d.buildSpec(c.spec, runtime.IDRange{UID: 231072, GID: 231072, Size: 65536})
 			ns := nsTypes(sp)
 			for _, want := range []string{"user", "pid", "ipc", "uts", "mount", "cgroup", "network"} {
 				if _, ok := ns[want]; !ok {
@@ -41,7 +73,7 @@ func TestBuildSpec(t *testing.T) {
 			if ns["network"] != c.netPath {
 				t.Errorf("network namespace path %q, want %q", ns["network"], c.netPath)
 			}
-			if len(sp.Linux.UIDMappings) != 1 || sp.Linux.UIDMappings[0] != (oci.IDMapping{ContainerID: 0, HostID: 100000, Size: 65536}) {
+			if len(sp.Linux.UIDMappings) != 1 || sp.Linux.UIDMappings[0] != (oci.IDMapping{ContainerID: 0, HostID: 231072, Size: 65536}) {
 				t.Errorf("uid mappings %+v", sp.Linux.UIDMappings)
 			}
 			if !sp.Process.NoNewPrivileges {

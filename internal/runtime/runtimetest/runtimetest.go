@@ -1,8 +1,8 @@
 // Package runtimetest is the contract every runtime driver passes: start, status, list,
 // destroy, and re-attaching to a sandbox through its persisted handle from a new driver
 // value (a restarted server). It exercises the runtime.Driver seam alone — the suite
-// prepares the root filesystem (an overlay of the base template, uid-shifted for drivers
-// that implement runtime.IDShifter) and runs a freshly built warren-agent as PID 1 — so
+// prepares the root filesystem (an overlay of the base template, id-mapped into each
+// sandbox's own host id range for drivers that implement runtime.IDShifter) and runs a freshly built warren-agent as PID 1 — so
 // it is what a new driver (Firecracker, Cloud Hypervisor, ...) must pass first. The
 // behaviour of whole sandboxes on each driver (exec, files, limits, isolation, network)
 // is the full-stack suite in test/stack.
@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/idmount"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/template"
 	"github.com/warren-sh/warren/internal/testenv"
@@ -85,6 +87,7 @@ func Run(t *testing.T, newDriver func() runtime.Driver) {
 		{"unknown handle is gone", testUnknown},
 		{"failed start leaves no trace", testFailedStart},
 		{"optional interfaces", testOptional},
+		{"each user-namespaced sandbox has its own id range", testIDRanges},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, s) })
 	}
@@ -191,7 +194,7 @@ func testFailedStart(t *testing.T, s *suite) {
 	}
 	_, err := s.drv.Start(context.Background(), runtime.Spec{
 		ID: id, RootFS: filepath.Join(dir, "no-such-rootfs"), StateDir: dir, Hostname: id,
-		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits,
+		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits, Slot: s.seq,
 	})
 	if err == nil {
 		t.Fatal("start on a missing root filesystem succeeded")
@@ -229,6 +232,55 @@ func testOptional(t *testing.T, s *suite) {
 	}
 }
 
+// testIDRanges starts two sandboxes of a user-namespaced driver and checks that their
+// user namespaces map to disjoint host ranges, that each one's writable layer and its
+// view of the template belong to its own range, and that the handle records the range.
+func testIDRanges(t *testing.T, s *suite) {
+	if _, ok := s.drv.(runtime.IDShifter); !ok {
+		t.Skip("the driver runs no user namespace")
+	}
+	type seen struct {
+		base    uint64
+		uidMap  string
+		upper   uint32
+		lowerFS uint32
+	}
+	var got []seen
+	for i := 0; i < 2; i++ {
+		h := s.start(t)
+		defer s.destroy(t, h)
+		base, err := strconv.ParseUint(h.Data["host_uid"], 10, 32)
+		if err != nil {
+			t.Fatalf("handle %+v records no host_uid: %v", h, err)
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", h.PID))
+		if err != nil {
+			t.Fatalf("uid map of the sandbox's init (pid %d): %v", h.PID, err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 3 || f[0] != "0" || f[1] != h.Data["host_uid"] || f[2] != "65536" {
+			t.Errorf("sandbox %s: uid map %q, want 0 %s 65536", h.ID, b, h.Data["host_uid"])
+		}
+		var up, low unix.Stat_t
+		if err := unix.Lstat(filepath.Join(s.dir, h.ID, "upper"), &up); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Lstat(filepath.Join(s.dir, h.ID, "rootfs", "etc", "passwd"), &low); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, seen{base, string(b), up.Uid, low.Uid})
+	}
+	a, b := got[0], got[1]
+	if a.base == b.base || a.base+65536 > b.base && b.base+65536 > a.base {
+		t.Errorf("two live sandboxes share host ids: bases %d and %d", a.base, b.base)
+	}
+	for _, g := range got {
+		if uint64(g.upper) != g.base || uint64(g.lowerFS) != g.base {
+			t.Errorf("range %d: the writable layer is owned by %d and the template's /etc/passwd by %d, want both %d", g.base, g.upper, g.lowerFS, g.base)
+		}
+	}
+}
+
 // limits are small: the contract is about lifecycle, not capacity.
 var limits = domain.Limits{CPUCores: 1, MemoryMB: 256, MaxProcesses: 256}
 
@@ -249,10 +301,11 @@ func (s *suite) start(t *testing.T) runtime.Handle {
 	defer cancel()
 	id := s.nextID()
 	dir := filepath.Join(s.dir, id)
-	rootfs := s.prepare(t, ctx, id, dir)
+	slot := s.seq // unique among the run's sandboxes, as a node's slots are
+	rootfs := s.prepare(t, ctx, id, dir, slot)
 	h, err := s.drv.Start(ctx, runtime.Spec{
 		ID: id, RootFS: rootfs, StateDir: dir, Hostname: id,
-		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits,
+		AgentPath: s.agent, AgentEnv: agentEnv(), Limits: limits, Slot: slot,
 	})
 	if err != nil {
 		s.unmount(t, id)
@@ -265,19 +318,12 @@ func (s *suite) start(t *testing.T) runtime.Handle {
 	return h
 }
 
-// prepare mounts dir/rootfs: an overlay of the base template (or its uid-shifted copy)
-// under a writable layer owned by the sandbox's root, as the node does.
-func (s *suite) prepare(t *testing.T, ctx context.Context, id, dir string) string {
+// prepare mounts dir/rootfs as the node does: an overlay of the base template under a
+// writable layer owned by the sandbox's root. For a user-namespaced driver the template
+// is first mounted id-mapped into the sandbox's own range at dir/lower.
+func (s *suite) prepare(t *testing.T, ctx context.Context, id, dir string, slot int) string {
 	t.Helper()
 	lower, uid, gid := s.lower, 0, 0
-	if sh, ok := s.drv.(runtime.IDShifter); ok {
-		shifted, err := sh.ShiftedRootFS(ctx, s.lower)
-		if err != nil {
-			t.Fatalf("shifted root filesystem: %v", err)
-		}
-		u, g := sh.HostRoot()
-		lower, uid, gid = shifted, int(u), int(g)
-	}
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "rootfs")
 	for _, d := range []string{upper, work, merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -287,11 +333,26 @@ func (s *suite) prepare(t *testing.T, ctx context.Context, id, dir string) strin
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	if sh, ok := s.drv.(runtime.IDShifter); ok {
+		r, err := sh.IDRange(slot)
+		if err != nil {
+			t.Fatalf("id range of slot %d: %v", slot, err)
+		}
+		lower, uid, gid = filepath.Join(dir, "lower"), int(r.UID), int(r.GID)
+		if err := os.Mkdir(lower, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := idmount.Mount(s.lower, lower, idmount.Range{UID: r.UID, GID: r.GID, Size: r.Size}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.Lchown(upper, uid, gid); err != nil {
+		s.unmount(t, id)
 		t.Fatal(err)
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		s.unmount(t, id)
 		t.Fatalf("mounting the overlay: %v", err)
 	}
 	return merged
@@ -305,17 +366,22 @@ func (s *suite) destroy(t *testing.T, h runtime.Handle) {
 	s.unmount(t, h.ID)
 }
 
-// unmount removes the sandbox's root filesystem mount (the node's job, not the driver's).
+// unmount removes the sandbox's root filesystem mounts (the node's job, not the
+// driver's): the overlay, then the id-mapped lower layer if there is one.
 func (s *suite) unmount(t *testing.T, id string) {
-	merged := filepath.Join(s.dir, id, "rootfs")
-	for i := 0; i < 50; i++ {
-		err := unix.Unmount(merged, 0)
-		if err == nil || err == unix.EINVAL || err == unix.ENOENT {
-			return
+	for _, name := range []string{"rootfs", "lower"} {
+		mnt := filepath.Join(s.dir, id, name)
+		for i := 0; i < 50; i++ {
+			err := unix.Unmount(mnt, 0)
+			if err == nil || err == unix.EINVAL || err == unix.ENOENT {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+			if i == 49 {
+				_ = unix.Unmount(mnt, unix.MNT_DETACH)
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	_ = unix.Unmount(merged, unix.MNT_DETACH)
 }
 
 func contains(list []string, s string) bool {
