@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,9 +29,10 @@ func TestRuntimeSelection(t *testing.T) {
 		t.Fatalf("runc create: %d %s", code, raw)
 	}
 	defer s.Kill(rc.ID)
-	// runc: root in the sandbox is an unprivileged id on the host (user namespace).
-	if r := s.Exec(rc.ID, "cat /proc/self/uid_map"); !strings.Contains(r.Stdout, "100000") {
-		t.Errorf("runc uid_map: %+v", r)
+	// runc: root in the sandbox is an unprivileged id on the host (user namespace), in a
+	// range of the sandbox's own: past 100000..165535, the host's first subuid range.
+	if r := s.Exec(rc.ID, "cat /proc/self/uid_map"); !ownIDRange(r.Stdout) {
+		t.Errorf("runc uid_map: %+v, want 0 <host id ≥ 165536> 65536", r)
 	}
 	if r := s.Exec(rc.ID, "echo $(id -un) on runc"); r.Stdout != "user on runc\n" {
 		t.Errorf("exec in runc: %+v", r)
@@ -129,4 +131,15 @@ func TestRuntimeNotEnabled(t *testing.T) {
 	if e := decodeErr(t, raw); code != 400 || !strings.Contains(e.Message, `"runc" is not enabled on this server; enabled: gvisor`) {
 		t.Errorf("allowing a runtime the server does not enable: %d %s; want 400", code, raw)
 	}
+}
+
+// ownIDRange reports whether uidMap (a /proc/self/uid_map) maps ids 0..65535 to one host
+// range at or past 165536, where Warren's per-sandbox ranges lie.
+func ownIDRange(uidMap string) bool {
+	f := strings.Fields(uidMap)
+	if len(f) != 3 || f[0] != "0" || f[2] != "65536" {
+		return false
+	}
+	host, err := strconv.ParseUint(f[1], 10, 32)
+	return err == nil && host >= 165536
 }
