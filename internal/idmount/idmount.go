@@ -23,9 +23,8 @@ type Range struct {
 
 // Mount mounts src at dst (an existing directory) with owners shifted by r: a file src
 // shows as owned by uid u is shown at dst as owned by r.UID+u (ids at or above r.Size
-// show as the overflow id, 65534). The mount is read-write only as far as dst's users
-// can write through it; the node uses it read-only, as an overlay's lower layer.
-// Unmount it with unix.Unmount(dst, 0).
+// show as the overflow id, 65534). The node uses it only as an overlay's lower layer,
+// which overlayfs never writes to. Unmount it with unix.Unmount(dst, 0).
 func Mount(src, dst string, r Range) error {
 	nsfd, err := userNS(r)
 	if err != nil {
@@ -39,7 +38,7 @@ func Mount(src, dst string, r Range) error {
 	defer unix.Close(tree)
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsfd)}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-		return fmt.Errorf("id-mapping %s (mount_setattr; needs Linux ≥ 5.15 and a filesystem that supports it): %w", src, err)
+		return fmt.Errorf("id-mapping %s (mount_setattr; needs Linux ≥ 5.12 and a filesystem that supports id-mapped mounts): %w", src, err)
 	}
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return fmt.Errorf("mounting the id-mapped %s at %s (move_mount): %w", src, dst, err)

@@ -60,7 +60,8 @@ type Config struct {
 	Root string
 	// CgroupParent is the cgroup every sandbox's cgroup is created under (default /warren).
 	CgroupParent string
-	// IDMap is the host id range sandbox ids map to (default DefaultIDMap).
+	// IDMap places the sandboxes' host id ranges, one per address slot (default
+	// DefaultIDMap).
 	IDMap IDMap
 	Log   *slog.Logger
 }
