@@ -221,12 +221,14 @@ func (m *Manager) ruleset() string {
 		type filter hook input priority filter; policy accept;
 		ip saddr %[2]s ct state established,related accept
 		ip saddr %[2]s drop
-		iifname "wv*" meta nfproto ipv6 drop
+		iifname "wv*" ct state established,related accept
+		iifname "wv*" drop
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		ip daddr %[2]s ct state established,related accept
 		ip saddr %[2]s ip daddr %[2]s drop
+		iifname "wv*" oifname "wv*" drop
 %[3]s		ip saddr @internet accept
 		ip saddr %[2]s drop
 		ip daddr %[2]s drop

@@ -181,3 +181,20 @@ func TestTwoNodesReal(t *testing.T) {
 		}
 	}
 }
+
+// TestInterfaceRules: besides the address rules, what comes in on a sandbox veth is
+// matched by interface, so a packet whose source dodged an address rule still meets
+// them: to the host only replies pass; veth to veth (sandbox to sandbox, any node) never.
+func TestInterfaceRules(t *testing.T) {
+	m, _ := New(Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24"), DNS: []netip.Addr{}})
+	rs := m.ruleset()
+	input := rs[strings.Index(rs, "chain input"):strings.Index(rs, "chain forward")]
+	accept, drop := strings.Index(input, `iifname "wv*" ct state established,related accept`), strings.Index(input, `iifname "wv*" drop`)
+	if accept < 0 || drop < 0 || accept > drop {
+		t.Errorf("input chain does not drop what a sandbox veth sends the host, replies aside:\n%s", input)
+	}
+	forward := rs[strings.Index(rs, "chain forward"):strings.Index(rs, "chain postrouting")]
+	if i := strings.Index(forward, `iifname "wv*" oifname "wv*" drop`); i < 0 || i > strings.Index(forward, "ip saddr @internet accept") {
+		t.Errorf("forward chain does not drop veth-to-veth traffic before the internet accept:\n%s", forward)
+	}
+}
