@@ -21,7 +21,7 @@ for file in $targets; do
     n=$((n + 1))
     echo "fuzz: $pkg $fn for $fuzztime"
     ok=0
-    for try in 1 2; do
+    for try in 1 2 3; do
       if out=$(go test -count=1 -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
         ok=1
         break
@@ -34,7 +34,7 @@ for file in $targets; do
       # No input to blame: the fuzzing engine itself failed (a worker that did not
       # start in time on a loaded machine). Say so, and try once more.
       echo "$out" | tail -15 | sed 's/^/  /'
-      echo "fuzz: $fn: the fuzzing engine failed without a failing input (try $try of 2)"
+      echo "fuzz: $fn: the fuzzing engine failed without a failing input (try $try of 3)"
     done
     if [ "$ok" != 1 ]; then
       echo "fuzz: FAIL: $fn in $pkg could not be fuzzed (see above)"
