@@ -1,7 +1,6 @@
 package abuse
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 )
 
@@ -51,30 +51,10 @@ func (a hdr) merge(b hdr) hdr {
 // calls on a loaded host take seconds. t fails only when no answer came at all.
 func send(t *testing.T, method, url string, h hdr, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	contentType := ""
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd, contentType = bytes.NewReader(js), "application/json"
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req := edgetest.NewRequest(t, method, url, body).WithContext(ctx)
+	req.RequestURI = "" // a client request, built like the API tests' server-side ones
 	for k, v := range h {
 		if k == "Host" {
 			req.Host = v
