@@ -7,7 +7,7 @@ TESTTIME ?= 40m
 # Each fuzz target runs this long in make test (scripts/fuzz.sh); the corpora are in testdata/fuzz.
 FUZZTIME ?= 15s
 
-.PHONY: all build deps run test unit vet fuzz leak-check clean web
+.PHONY: all build deps run-deps run test unit vet fuzz leak-check clean web
 
 all: build
 
@@ -33,7 +33,13 @@ build: web
 deps:
 	@./scripts/install-deps.sh
 
-run: deps build
+# On a fresh machine make run's two slow steps run side by side: install-deps builds runsc
+# (1-3 min, once per pinned version) in the background while warren serve builds the base
+# template (1-3 min, once); serve waits for the runsc build before it starts its runtimes.
+run-deps:
+	@WARREN_RUNSC_BACKGROUND=1 ./scripts/install-deps.sh
+
+run: run-deps build
 	./$(BIN)/warren serve
 
 vet:

@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system packages Warren needs on Debian 12 (bookworm), as root.
+# Installs what Warren needs on Debian 12 (bookworm), as root: the system packages, and
+# gVisor's runsc, built from gVisor's Go module at the version pinned in
+# scripts/runsc.version and installed as /usr/local/bin/runsc.
 # Idempotent: does nothing when everything is already there.
+#
+# The runsc build takes 1-3 minutes on 2 cores, once per pinned version: the binary is
+# kept in $WARREN_RUNSC_CACHE/<commit>/runsc (default /var/cache/warren/runsc) and later
+# runs only install it. With WARREN_RUNSC_BACKGROUND=1 (what `make run` sets) the build
+# runs in the background, holding $WARREN_RUNSC_CACHE/build.lock until runsc is
+# installed, so the base template build of `warren serve` runs beside it; warren serve
+# waits for that lock before it starts its runtimes.
 set -euo pipefail
 
 need=()
@@ -26,34 +35,101 @@ if [ -n "${WARREN_EXTRA_PKGS:-}" ]; then
   done
 fi
 
-# bookworm's own runsc (2022) lacks the systrap platform; the backports build has it.
-runsc_ok=0
-if command -v runsc >/dev/null 2>&1 && runsc flags 2>&1 | grep -q systrap; then runsc_ok=1; fi
-if [ "$runsc_ok" = 1 ] && [ "${#need[@]}" -eq 0 ]; then
-  echo "install-deps: all system packages present"
-  exit 0
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# gVisor's runsc must come from bookworm-backports: bookworm's 2022 build has no systrap platform.
-if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  echo "install-deps: adding bookworm-backports to apt sources"
-  cat > /etc/apt/sources.list.d/warren-backports.sources <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-fi
-echo "install-deps: apt-get update"
-apt-get update -qq || echo "install-deps: apt-get update reported errors (unreachable extra sources are ignored)"
 if [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "install-deps: apt-get update"
+  apt-get update -qq || echo "install-deps: apt-get update reported errors (unreachable extra sources are ignored)"
   echo "install-deps: installing ${need[*]}"
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+else
+  echo "install-deps: all system packages present"
 fi
-if [ "$runsc_ok" = 0 ]; then
-  echo "install-deps: installing runsc from bookworm-backports"
-  apt-get install -y -qq --no-install-recommends -t bookworm-backports runsc
+
+# --- runsc -------------------------------------------------------------------------
+# Debian's runsc (0.0~20240729, bookworm-backports) cannot checkpoint a sandbox that has
+# any TCP endpoint open (TIME_WAIT included), which pause and fork need, and needs the
+# gVisor #10704 workaround; so runsc is built from gVisor's Go module. A Debian runsc
+# already in /usr/bin stays, but /usr/local/bin comes first on PATH.
+runsc_version=$(tr -d ' \n' <"$(dirname "$0")/runsc.version")
+runsc_cache=${WARREN_RUNSC_CACHE:-/var/cache/warren/runsc}
+runsc_dir=$runsc_cache/${runsc_version##*-} # the commit of the pseudo-version
+runsc_bin=$runsc_dir/runsc
+runsc_dest=${WARREN_RUNSC_BIN_DIR:-/usr/local/bin}/runsc
+
+install_runsc() {
+  if cmp -s "$runsc_bin" "$runsc_dest"; then
+    echo "install-deps: runsc $runsc_version already installed at $runsc_dest"
+    return
+  fi
+  # Replace, never write into, a binary that running sandboxes may have mapped.
+  install -m 0755 "$runsc_bin" "$runsc_dest.new"
+  mv -f "$runsc_dest.new" "$runsc_dest"
+  echo "install-deps: installed runsc $runsc_version at $runsc_dest"
+}
+
+build_runsc() {
+  local go tmp pid n start
+  go=$(command -v go || true)
+  [ -n "$go" ] || go=/usr/local/go/bin/go
+  if [ ! -x "$go" ]; then
+    echo "install-deps: Go is needed to build runsc (gvisor.dev/gvisor/runsc@$runsc_version) but is not installed." >&2
+    echo "install-deps: install Go $(sed -n 's/^go //p' "$(dirname "$0")/../go.mod") or newer from https://go.dev/dl/ into /usr/local/go" >&2
+    echo "install-deps: (tar -C /usr/local -xzf go1.*.linux-amd64.tar.gz), or put its bin/ on PATH, then run this again." >&2
+    return 1
+  fi
+  mkdir -p "$runsc_cache"
+  rm -rf "$runsc_cache"/.build.* # what an interrupted build left
+  tmp=$(mktemp -d "$runsc_cache/.build.XXXXXX")
+  echo "install-deps: building runsc $runsc_version with $go (1-3 minutes, once per version; log: $runsc_cache/build.log)"
+  start=$(date +%s)
+  # -v names each package as it is compiled: the count is the progress shown.
+  HOME=${HOME:-/root} GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-trimpath \
+    "$go" install -v "gvisor.dev/gvisor/runsc@$runsc_version" >"$runsc_cache/build.log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 15
+    if kill -0 "$pid" 2>/dev/null; then
+      n=$(grep -c '^[a-z]' "$runsc_cache/build.log" || true)
+      echo "install-deps: building runsc: $((  $(date +%s) - start ))s, $n packages compiled"
+    fi
+  done
+  if ! wait "$pid" || [ ! -x "$tmp/runsc" ]; then
+    echo "install-deps: building runsc failed; the end of $runsc_cache/build.log:" >&2
+    tail -n 20 "$runsc_cache/build.log" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  mkdir -p "$runsc_dir"
+  mv -f "$tmp/runsc" "$runsc_bin"
+  rm -rf "$tmp"
+  echo "install-deps: built runsc $runsc_version in $(( $(date +%s) - start ))s ($runsc_bin)"
+}
+
+if [ -x "$runsc_bin" ]; then
+  install_runsc
+  rm -f "$runsc_cache/build.failed"
+elif [ "${WARREN_RUNSC_BACKGROUND:-0}" = 1 ]; then
+  # The lock is taken here and held by the background job (it inherits fd 9) until
+  # runsc is installed, so a warren serve started right after cannot miss it.
+  mkdir -p "$runsc_cache"
+  exec 9>"$runsc_cache/build.lock"
+  flock 9
+  # A failed build leaves build.failed beside the lock; warren serve reports it.
+  ( if { [ -x "$runsc_bin" ] || build_runsc; } && install_runsc; then rm -f "$runsc_cache/build.failed"; else
+      echo "runsc $runsc_version was not built or installed; see $runsc_cache/build.log and run scripts/install-deps.sh" >"$runsc_cache/build.failed"
+      echo "install-deps: runsc is NOT installed: run scripts/install-deps.sh again to see why" >&2
+    fi ) &
+  exec 9>&-
+  echo "install-deps: runsc is building in the background; warren serve waits for it before starting sandboxes"
+  exit 0
+else
+  mkdir -p "$runsc_cache"
+  exec 9>"$runsc_cache/build.lock"
+  flock 9
+  # Another install-deps may have built it while this one waited for the lock.
+  if [ ! -x "$runsc_bin" ]; then build_runsc; fi
+  install_runsc
+  rm -f "$runsc_cache/build.failed"
+  exec 9>&-
 fi
 echo "install-deps: done"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when the test suite left anything behind: network namespaces, veths, nftables
 # tables, runsc sandboxes, mounts or cgroups of Warren test servers (names start "wt"),
-# and mounts left under a Go test's temporary directory (/tmp/Test<Name><n>/).
+# and mounts left under a Go test's temporary directory (/tmp/Test<Name><n>/), or the null-netns
+# bind mount a current runsc pins in a --root under /tmp (doctor, bench).
 set -u
 bad=0
 say() { echo "leak-check: $*"; bad=1; }
@@ -12,7 +13,7 @@ veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | gr
 [ -n "$veths" ] && say "veth interfaces left: $veths"
 tables=$(nft list tables 2>/dev/null | awk '{print $3}' | grep -E '^wt' || true)
 [ -n "$tables" ] && say "nftables tables left: $tables"
-mounts=$(grep -E 'warren-test|/wt[a-z0-9]+/|/tmp/Test[A-Za-z]+[0-9]+/' /proc/mounts || true)
+mounts=$(grep -E 'warren-test|/wt[a-z0-9]+/|/tmp/Test[A-Za-z]+[0-9]+/|/tmp/[^ ]*/null-netns ' /proc/mounts || true)
 [ -n "$mounts" ] && say "mounts left: $mounts"
 procs=$(ps -eo pid,args | grep -E 'runsc.*warren-test' | grep -v grep || true)
 [ -n "$procs" ] && say "runsc processes left: $procs"

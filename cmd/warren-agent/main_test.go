@@ -73,6 +73,56 @@ func TestDeps(t *testing.T) {
 	}
 }
 
+// TestConfigEnvCompat starts the agent with its config in WARREN_AGENT_CONFIG, as older
+// nodes and the driver contract tests do: it must re-execute itself so that its
+// /proc/<pid>/environ no longer holds the variable, and still apply the config.
+func TestConfigEnvCompat(t *testing.T) {
+	bin := buildAgent(t)
+	port := freePort(t)
+	const token = "env-compat-token-0123456789"
+	cfg, _ := json.Marshal(map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", port), "access_token": token})
+	var logs bytes.Buffer
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"WARREN_AGENT_CONFIG=" + string(cfg), "PATH=/usr/bin:/bin"}
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitHealthy(t, base)
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(environ, []byte("WARREN_AGENT_CONFIG")) || bytes.Contains(environ, []byte(token)) {
+		t.Errorf("the agent's environment still holds its config: %q", environ)
+	}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {token, 200}} {
+		req, _ := http.NewRequest("GET", base+"/envs", nil)
+		if c.token != "" {
+			req.Header.Set("X-Access-Token", c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET /envs with token %q: %d, want %d (the config was not applied)", c.token, resp.StatusCode, c.want)
+		}
+	}
+}
+
 // buildAgent builds the static agent binary as the brief's command does.
 func buildAgent(t *testing.T) string {
 	t.Helper()
@@ -135,9 +185,13 @@ func TestPID1(t *testing.T) {
 		"listen": fmt.Sprintf("127.0.0.1:%d", port), "access_token": token,
 		"env": map[string]string{"PID1_TEST_MARKER": marker},
 	})
+	cfgFile := filepath.Join(t.TempDir(), "agent.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var logs bytes.Buffer
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"WARREN_AGENT_CONFIG=" + string(cfg), "PATH=/usr/bin:/bin"}
+	cmd := exec.Command(bin, "--config", cfgFile)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -157,6 +211,9 @@ func TestPID1(t *testing.T) {
 	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHealthy(t, base)
+	if _, err := os.Stat(cfgFile); !os.IsNotExist(err) {
+		t.Errorf("the config file is still there after the start: %v", err)
+	}
 
 	hc := &http.Client{Transport: &tokenTransport{token: token}}
 	pc := processconnect.NewProcessClient(hc, base, connect.WithProtoJSON())
@@ -213,13 +270,47 @@ func TestPID1(t *testing.T) {
 		}
 	})
 	t.Run("is PID 1 and hides its config", func(t *testing.T) {
-		out, _, err := run(`echo "ppid=$PPID"; env`)
+		out, _, err := run(`echo "ppid=$PPID"; env; tr '\0' '\n' < /proc/1/environ`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out, "ppid=1\n") || strings.Contains(out, "WARREN_AGENT_CONFIG") || !strings.Contains(out, "PID1_TEST_MARKER="+marker) {
+		if !strings.Contains(out, "ppid=1\n") || strings.Contains(out, "WARREN_AGENT_CONFIG") || strings.Contains(out, token) || !strings.Contains(out, "PID1_TEST_MARKER="+marker) {
 			t.Fatalf("output %q", out)
 		}
+		// The agent's processes never hold CAP_SYS_RESOURCE (agent.DropAgentCap), whichever
+		// of the agent's threads forks them: no thread keeps it in its bounding set.
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", cmd.Process.Pid))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+					if bnd, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64); bnd&(1<<24) != 0 {
+						t.Errorf("agent thread %s keeps CAP_SYS_RESOURCE in its bounding set (%s)", f, strings.TrimSpace(v))
+					}
+				}
+			}
+		}
+		if len(tasks) < 2 {
+			t.Errorf("found %d agent threads", len(tasks))
+		}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, _, err := run(`grep CapBnd /proc/self/status`)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				v, _ := strings.CutPrefix(strings.TrimSpace(out), "CapBnd:")
+				bnd, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if bnd == 0 || bnd&(1<<24) != 0 {
+					t.Errorf("a started process's bounding set is %#x (%q): want CAP_SYS_RESOURCE (bit 24) dropped", bnd, out)
+				}
+			}()
+		}
+		wg.Wait()
 	})
 	t.Run("SIGTERM stops the agent and its processes", func(t *testing.T) {
 		f := false

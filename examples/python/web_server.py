@@ -35,7 +35,7 @@ def main() -> None:
     with Sandbox.create(timeout=120) as sbx:
         sbx.files.write("/home/user/site/index.html", PAGE)
         server = sbx.commands.run("python3 -m http.server 8000", cwd="/home/user/site", background=True,
-                                  on_stderr=lambda line: print("server log:", line, end=""))
+                                  on_stderr=lambda line: print("server log:", line.rstrip("\n")))
         for _ in range(100):  # the server needs a moment to listen
             if any(p.port == 8000 for p in sbx.list_ports()):
                 break

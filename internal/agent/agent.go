@@ -30,6 +30,10 @@ type Agent struct {
 	watchers *watcherRegistry
 	oom      *oomWatchdog // nil unless Config.MemoryLimitBytes is set
 	handler  http.Handler
+	// sethostname applies a hostname POST /init gives; nil when the agent is not the
+	// sandbox's init (then the name is only kept), so that an agent run on a host for
+	// tests never renames the host.
+	sethostname func(name string) error
 
 	// ctx ends when Shutdown starts; long-lived streams that do not belong to a
 	// process (WatchDir) end with it.
@@ -56,6 +60,10 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		env:            maps.Clone(cfg.Env),
 		defaultUser:    a.pickDefaultUser(cfg.DefaultUser),
 		defaultWorkdir: cfg.DefaultWorkdir,
+		hostname:       cfg.Hostname,
+	}
+	if cfg.ReapOrphans {
+		a.sethostname = setHostname
 	}
 	if a.settings.env == nil {
 		a.settings.env = map[string]string{}
@@ -63,6 +71,13 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.reaper = newReaper(logger.With(logkey.Subsystem, "reaper"), cfg.ReapOrphans)
 	a.procs = newManager(logger.With(logkey.Subsystem, "process"), a.reaper)
+	if cfg.ProcessLimit > 0 {
+		mode, err := a.procs.limitProcesses(cfg.ProcessLimit)
+		if err != nil {
+			return nil, err
+		}
+		a.log.Info("processes get RLIMIT_NPROC", "limit", cfg.ProcessLimit, "how", mode)
+	}
 	a.watchers = newWatcherRegistry()
 
 	mux := http.NewServeMux()
@@ -196,13 +211,17 @@ type initRequest struct {
 	AccessToken    *string           `json:"accessToken"`
 	DefaultUser    *string           `json:"defaultUser"`
 	DefaultWorkdir *string           `json:"defaultWorkdir"`
+	// Hostname renames the sandbox (sethostname(2)): a sandbox restored from a
+	// snapshot or a fork of another takes its own name this way.
+	Hostname *string `json:"hostname"`
 }
 
-// handleInit applies POST /init. It needs no token while none is set. Once a token
-// is set, the caller must prove it knows it, either in X-Access-Token or as the body's
-// accessToken, so that nothing inside the sandbox can take the agent over. envVars are
-// merged into the sandbox-wide env; an empty accessToken or defaultUser changes
-// nothing; an empty defaultWorkdir resets it to the user's home.
+// handleInit applies POST /init. While no token is set it is open; once one is set,
+// withAccessToken has already checked that X-Access-Token carries it, so that nothing
+// inside the sandbox can take the agent over. envVars are merged into the sandbox-wide
+// env; an empty accessToken, defaultUser or hostname changes nothing; an empty
+// defaultWorkdir resets it to the user's home. A hostname is applied before anything
+// else changes, so an /init that fails changes nothing.
 func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, "POST")
@@ -213,15 +232,11 @@ func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid /init body: "+err.Error())
 		return
 	}
-	if cur := a.settings.accessToken(); cur != "" {
-		body := ""
-		if req.AccessToken != nil {
-			body = *req.AccessToken
-		}
-		if !tokenEqual(r.Header.Get(accessTokenHeader), cur) && !tokenEqual(body, cur) {
-			writeJSONError(w, http.StatusUnauthorized, "the access token is already set: send it in X-Access-Token to re-initialise")
-			return
-		}
+	// Also checked here, so that /init never becomes open by an exemption in the
+	// middleware: a token in the body is no proof (it is the new token).
+	if cur := a.settings.accessToken(); cur != "" && !tokenEqual(r.Header.Get(accessTokenHeader), cur) {
+		writeJSONError(w, http.StatusUnauthorized, "the access token is already set: send it in X-Access-Token to re-initialise")
+		return
 	}
 	for k := range req.EnvVars {
 		if !validEnvKey(k) {
@@ -239,6 +254,18 @@ func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("defaultWorkdir %q must be an absolute path", *req.DefaultWorkdir))
 		return
 	}
+	if req.Hostname != nil && *req.Hostname != "" {
+		if !validHostname(*req.Hostname) {
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("hostname %q is not a valid host name (letters, digits, '-' and '.', at most 64 bytes)", *req.Hostname))
+			return
+		}
+		if a.sethostname != nil {
+			if err := a.sethostname(*req.Hostname); err != nil {
+				writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("setting hostname %q: %v", *req.Hostname, err))
+				return
+			}
+		}
+	}
 
 	s := a.settings
 	s.mu.Lock()
@@ -252,8 +279,11 @@ func (a *Agent) handleInit(w http.ResponseWriter, r *http.Request) {
 	if req.DefaultWorkdir != nil {
 		s.defaultWorkdir = *req.DefaultWorkdir
 	}
+	if req.Hostname != nil && *req.Hostname != "" {
+		s.hostname = *req.Hostname
+	}
 	s.mu.Unlock()
-	a.log.Info("initialised", "env_vars", len(req.EnvVars), "token_set", req.AccessToken != nil && *req.AccessToken != "", "default_user", req.DefaultUser, "default_workdir", req.DefaultWorkdir)
+	a.log.Info("initialised", "env_vars", len(req.EnvVars), "token_set", req.AccessToken != nil && *req.AccessToken != "", "default_user", req.DefaultUser, "default_workdir", req.DefaultWorkdir, "hostname", req.Hostname)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

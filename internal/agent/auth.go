@@ -26,9 +26,11 @@ func tokenEqual(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// withAccessToken enforces X-Access-Token once a token is set. GET /health and
-// POST /init are open; GET and POST /files check the header or a URL signature
-// themselves (filesAuth).
+// withAccessToken enforces X-Access-Token once a token is set. GET /health is open;
+// GET and POST /files check the header or a URL signature themselves (filesAuth).
+// POST /init is not exempt: it can replace the token, so once one is set only a caller
+// that knows it (the server, giving a restored or pooled sandbox its new identity) may
+// call it; before that it is open, as the server's first /init finds it.
 func (a *Agent) withAccessToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := a.settings.accessToken()
@@ -47,8 +49,6 @@ func authExempt(r *http.Request) bool {
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
 	case "/files":
 		return r.Method == http.MethodGet || r.Method == http.MethodPost
-	case "/init":
-		return r.Method == http.MethodPost
 	}
 	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -51,6 +52,7 @@ func TestPlainRoutes(t *testing.T) {
 		{name: "bad init body", method: "POST", path: "/init", body: "{", status: 400},
 		{name: "init with unknown user", method: "POST", path: "/init", body: `{"defaultUser":"no-such-user-xyz"}`, status: 400},
 		{name: "init with relative workdir", method: "POST", path: "/init", body: `{"defaultWorkdir":"rel"}`, status: 400},
+		{name: "init with a bad hostname", method: "POST", path: "/init", body: `{"hostname":"a b"}`, status: 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +100,8 @@ func TestInit(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"X":"1"`) {
 		t.Fatalf("/envs: %d %s", resp.StatusCode, body)
 	}
-	// Re-initialising needs the current token, in the header or the body.
+	// Re-initialising needs the current token in the header; the body's token is the
+	// new one, not a proof.
 	tests := []struct {
 		name, body string
 		hdr        map[string]string
@@ -106,7 +109,8 @@ func TestInit(t *testing.T) {
 	}{
 		{"no proof", `{"accessToken":"other"}`, nil, 401},
 		{"wrong header", `{}`, map[string]string{"X-Access-Token": "bad"}, 401},
-		{"same token in body", `{"accessToken":"tok","envVars":{"Y":"2"}}`, nil, 204},
+		{"same token in body is no proof", `{"accessToken":"tok","envVars":{"Y":"2"}}`, nil, 401},
+		{"header, same token", `{"accessToken":"tok","envVars":{"Y":"2"}}`, map[string]string{"X-Access-Token": "tok"}, 204},
 		{"empty token keeps the token", `{"accessToken":""}`, map[string]string{"X-Access-Token": "tok"}, 204},
 		{"header, rotate token", `{"accessToken":"tok2"}`, map[string]string{"X-Access-Token": "tok"}, 204},
 	}
@@ -120,6 +124,43 @@ func TestInit(t *testing.T) {
 	}
 	if e.a.settings.accessToken() != "tok2" {
 		t.Fatalf("token not rotated")
+	}
+}
+
+// TestInitHostname: /init renames the sandbox through sethostname (faked here: the test
+// agent is not a sandbox's init and must never rename the host) and keeps the name; a
+// refused rename changes nothing else.
+func TestInitHostname(t *testing.T) {
+	e := newTestEnv(t, Config{AccessToken: "old", Hostname: "parent"})
+	var set []string
+	fail := false
+	e.a.sethostname = func(name string) error {
+		if fail {
+			return errors.New("operation not permitted")
+		}
+		set = append(set, name)
+		return nil
+	}
+	old := map[string]string{"X-Access-Token": "old"}
+	resp, body := e.httpDo(t, "POST", "/init", []byte(`{"hostname":"child1","accessToken":"new","envVars":{"K":"v"}}`), old)
+	if resp.StatusCode != 204 {
+		t.Fatalf("/init: %d %s", resp.StatusCode, body)
+	}
+	if len(set) != 1 || set[0] != "child1" || e.a.settings.hostnameValue() != "child1" || e.a.settings.accessToken() != "new" {
+		t.Fatalf("after /init: sethostname %v, hostname %q, token %q", set, e.a.settings.hostnameValue(), e.a.settings.accessToken())
+	}
+	fail = true
+	resp, body = e.httpDo(t, "POST", "/init", []byte(`{"hostname":"child2","accessToken":"newer"}`), map[string]string{"X-Access-Token": "new"})
+	if resp.StatusCode != 500 || !strings.Contains(string(body), "operation not permitted") {
+		t.Fatalf("/init with a failing sethostname: %d %s", resp.StatusCode, body)
+	}
+	if e.a.settings.hostnameValue() != "child1" || e.a.settings.accessToken() != "new" {
+		t.Fatalf("a failed /init changed settings: hostname %q token %q", e.a.settings.hostnameValue(), e.a.settings.accessToken())
+	}
+	for _, name := range []string{"", strings.Repeat("a", 65), "-x", "a_b"} {
+		if validHostname(name) {
+			t.Errorf("validHostname(%q) = true", name)
+		}
 	}
 }
 
@@ -141,7 +182,9 @@ func TestAccessToken(t *testing.T) {
 		status                   int
 	}{
 		{"health is open", "GET", "/health", "", nil, 204},
-		{"init is open", "POST", "/init", `{"accessToken":"` + token + `"}`, nil, 204},
+		{"init without token", "POST", "/init", `{"accessToken":"taken-over"}`, nil, 401},
+		{"init with wrong token", "POST", "/init", `{"accessToken":"taken-over"}`, bad, 401},
+		{"init with token", "POST", "/init", `{"accessToken":"` + token + `"}`, ok, 204},
 		{"envs without token", "GET", "/envs", "", nil, 401},
 		{"envs with wrong token", "GET", "/envs", "", bad, 401},
 		{"envs with token", "GET", "/envs", "", ok, 200},

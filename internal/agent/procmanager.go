@@ -47,6 +47,10 @@ type manager struct {
 	log    *slog.Logger
 	reaper *reaper
 	retain time.Duration
+	// nproc, when positive, is the RLIMIT_NPROC every started process gets through
+	// the exec helper at self (Config.ProcessLimit); see ExecHelperArg.
+	nproc uint64
+	self  string
 
 	mu    sync.Mutex
 	procs map[uint32]*proc // running, and finished ones for retain
@@ -147,7 +151,10 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 	}
 
 	pid, err := m.reaper.spawn(func() (int, error) {
-		child, err := os.StartProcess(spec.path, spec.argv, attr)
+		if m.nproc > 0 {
+			return startLimitedChild(m.self, m.nproc, spec, attr)
+		}
+		child, err := startChild(spec, attr)
 		if err != nil {
 			return 0, err
 		}
@@ -195,6 +202,21 @@ func (p *proc) tagName() string {
 		return ""
 	}
 	return *p.tag
+}
+
+// startChild starts spec's program with attr: by the shell fast path when it applies
+// (shellfast.go), and through bash as asked when it does not or when the kernel
+// refuses the program (bash then runs it, or reports why it cannot, its own way).
+func startChild(spec startSpec, attr *os.ProcAttr) (*os.Process, error) {
+	if d, ok := direct(spec); ok {
+		a := *attr
+		a.Env = d.env
+		if child, err := os.StartProcess(d.path, d.argv, &a); err == nil {
+			directStarts.Add(1)
+			return child, nil
+		}
+	}
+	return os.StartProcess(spec.path, spec.argv, attr)
 }
 
 // closeFiles closes the agent's ends of the process's files after a failed start.

@@ -3,7 +3,7 @@
 //
 // A Client is the connection to one sandbox's agent (its address, access token and
 // connection pool) and answers what the sandbox's lifecycle asks: Health, WaitReady,
-// WaitPortReady, Metrics and Close. The jobs done through it have a type each, built on
+// WaitPortReady, Metrics, Init and Close. The jobs done through it have a type each, built on
 // the connection: Files (Client.Files), Processes, pseudo-terminals included
 // (Client.Processes), and the code interpreter (Client.Code). Every read from the sandbox
 // is bounded (the constants below), and every error of the agent is mapped to a domain

@@ -31,7 +31,8 @@ const unknownUser = "invalid username"
 //	                                           Conflict: a reply over the client's limit)
 //	Unauthenticated                            Invalid "user" when the agent does not know
 //	                                           the sandbox user the caller named; otherwise
-//	                                           it refused the server's access token: a
+//	                                           it refused the server's access token
+//	                                           (ErrTokenRefused): a
 //	                                           server fault, internal
 //	Unavailable, DeadlineExceeded, Canceled    Unavailable, with a fixed message
 //	anything else                              internal
@@ -59,12 +60,16 @@ func agentError(code connect.Code, msg, field string, cause error) error {
 		if strings.HasPrefix(msg, unknownUser) {
 			return domain.Invalid("user", "%s", msg)
 		}
-		return fmt.Errorf("the sandbox's agent refused the server's access token: %w", cause)
+		return fmt.Errorf("%w: %w", ErrTokenRefused, cause)
 	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled:
 		return unreachable("", cause)
 	}
 	return fmt.Errorf("sandbox agent: %w", cause)
 }
+
+// ErrTokenRefused is in the error of a call the agent refused for its access token
+// (errors.Is): the agent holds another token than the server's.
+var ErrTokenRefused = errors.New("the sandbox's agent refused the server's access token")
 
 // unreachable is the error of an agent call that got no answer (the connection failed,
 // the stream broke, the call timed out): Unavailable, saying what to do, with the cause

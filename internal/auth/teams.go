@@ -97,6 +97,8 @@ func (s *Teams) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool) err
 			return domain.Invalid("quota.max_disk_mb", "max_disk_mb is %d: use 0 (no limit) or more", q.MaxDiskMB)
 		case q.RequestsPerMinute < 0:
 			return domain.Invalid("quota.requests_per_minute", "requests_per_minute is %d: use 0 (no limit) or more", q.RequestsPerMinute)
+		case q.MaxSnapshots < 0:
+			return domain.Invalid("quota.max_snapshots", "max_snapshots is %d: use 0 (no limit) or more", q.MaxSnapshots)
 		}
 		t.Quota = q
 	}

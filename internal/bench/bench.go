@@ -1,233 +1,206 @@
-// Package bench measures Warren against a baseline taken in the same run: the time from
-// "create a sandbox" to the first output of `echo` through the API, against a bare
-// `runsc run` of the same root filesystem printing one line.
+// Package bench measures Warren on the machine it runs on, every figure in one run so
+// that they see the same machine: a bare `runsc run` of the base root filesystem
+// printing one line (the baseline), cold and warm (pool-claimed) create to first
+// output, pause, resume, fork of 1 and of 10, code-interpreter create to first result,
+// the command and runCode round trips, and the idle memory (PSS) of a base sandbox.
+//
+// A measurement the server cannot take (a route it does not have, a runtime that
+// cannot checkpoint, no warm pool) is reported absent with the reason, never as
+// figures: see Stats.
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
+	"syscall"
 	"time"
-
-	"github.com/warren-sh/warren/internal/runtime/oci"
 )
 
 // Options configure a run.
 type Options struct {
 	APIURL string
 	APIKey string
-	// N is the number of sandboxes created one after another (default 20).
+	// N is the number of cold and of warm creates, and of baseline runs, interleaved
+	// (default 20).
 	N int
 	// RootFS is the template root filesystem the baseline runs (the base template).
 	RootFS string
 	// Runsc is the runsc binary for the baseline (default from PATH).
 	Runsc string
+	// ExecCalls is the number of timed command round trips (default 100).
+	ExecCalls int
+	// PauseRuns is the number of pause and resume pairs (default 5).
+	PauseRuns int
+	// ForkRuns is the number of forks of count 1, and of count 10 (default 3).
+	ForkRuns int
+	// CodeRuns is the number of code-interpreter sandboxes created (default 5), and
+	// CodeCalls the number of timed runCode("1+1") calls (default 200). With SkipCode
+	// the code interpreter is not measured (its fields are absent).
+	CodeRuns, CodeCalls int
+	SkipCode            bool
 	// Progress receives one line per measurement; nil discards.
 	Progress io.Writer
+
+	// Seams for tests: the baseline run, the /proc the PSS is read from and how long a
+	// sandbox idles before it is read (default 2 s).
+	// baseline runs with the network a sandbox gets, baselineNonet with --network=none.
+	baseline, baselineNonet func(ctx context.Context, i int) (time.Duration, error)
+	procRoot                string
+	idleWait                time.Duration
 }
 
-// Stats summarises a series of durations in milliseconds.
-type Stats struct {
-	N   int     `json:"n"`
-	P50 float64 `json:"p50_ms"`
-	P95 float64 `json:"p95_ms"`
-	Min float64 `json:"min_ms"`
-	Max float64 `json:"max_ms"`
-}
-
-// Result is one benchmark run.
+// Result is one benchmark run. Every series is a Stats; see Stats for absent ones.
 type Result struct {
-	// Warren is create-to-first-output of `echo` through the API.
-	Warren Stats `json:"warren_create_to_first_output"`
-	// WarrenCreate is the create call alone.
-	WarrenCreate Stats `json:"warren_create"`
-	// Baseline is a bare `runsc run` of the same root filesystem printing one line.
+	// Baseline is a bare `runsc run` of the same root filesystem printing one line, with
+	// the same network mode as a sandbox: its own network namespace set up as Warren
+	// sets up a sandbox's (veth pair, addresses, default route) and --network=sandbox.
 	Baseline Stats `json:"baseline_runsc_run"`
-	// RatioP50 and RatioP95 are Warren over baseline; 1.0 means no overhead.
-	RatioP50 float64 `json:"ratio_p50"`
-	RatioP95 float64 `json:"ratio_p95"`
+	// BaselineNonet is the same run with --network=none (no namespace, no netstack).
+	BaselineNonet Stats `json:"baseline_runsc_run_nonet"`
+	// Cold is create to first output of `echo` for a create no warm pool serves (it
+	// asks for a memory limit 1 MiB under the default, which no pool member has).
+	Cold Stats `json:"cold_create_to_first_output"`
+	// Warm is create to first output for creates a warm pool served (each one checked
+	// against the server's pool counters); absent when the server keeps no base pool.
+	Warm Stats `json:"warm_create_to_first_output"`
+	// Pause and Resume time POST /v1/sandboxes/{id}/pause and /resume.
+	Pause  Stats `json:"pause"`
+	Resume Stats `json:"resume"`
+	// Fork1 is a fork of count 1; Fork10 a fork of count 10 per sandbox (the call's
+	// time over 10), Fork10Call the whole call.
+	Fork1      Stats `json:"fork_1"`
+	Fork10     Stats `json:"fork_10"`
+	Fork10Call Stats `json:"fork_10_call"`
+	// CodeFirst is code-interpreter create to the first result of 1+1.
+	CodeFirst Stats `json:"code_create_to_first_result"`
+	// Exec is a command round trip through /v1: {"cmd":"true"}, not streamed.
+	Exec Stats `json:"exec"`
+	// RunCode is a runCode("1+1") round trip (POST /v1/sandboxes/{id}/execute) on a
+	// warm context.
+	RunCode Stats `json:"run_code"`
+	// RatioP50 is cold over Baseline (p50, the same network mode), RatioWarmP50 warm over baseline; 1.0
+	// means no overhead. RatioP95 is cold over baseline at p95.
+	RatioP50     float64 `json:"ratio_p50"`
+	RatioWarmP50 float64 `json:"ratio_warm_p50"`
+	RatioP95     float64 `json:"ratio_p95"`
+	// IdlePSSBytes is the PSS of one idle base sandbox's host processes (see PSS);
+	// IdleUSSBytes its private part (see PSS.USSBytes); IdlePSS its parts,
+	// IdlePSSError why it could not be read.
+	IdlePSSBytes int64  `json:"idle_pss_bytes"`
+	IdleUSSBytes int64  `json:"idle_uss_bytes"`
+	IdlePSS      *PSS   `json:"idle_pss,omitempty"`
+	IdlePSSError string `json:"idle_pss_error,omitempty"`
+	// WarmMisses counts warm creates that were not pool claims (not in Warm).
+	WarmMisses int `json:"warm_misses"`
+	// WarrenCreateToFirstOutput and WarrenCreate are the cold series under the names
+	// earlier versions used; WarrenCreate is the create call alone.
+	WarrenCreateToFirstOutput Stats `json:"warren_create_to_first_output"`
+	WarrenCreate              Stats `json:"warren_create"`
+	// Code is the code interpreter's figures in the shape earlier versions printed.
+	Code *CodeResult `json:"code_interpreter,omitempty"`
 }
 
-func summarize(ds []time.Duration) Stats {
-	if len(ds) == 0 {
-		return Stats{}
-	}
-	ms := make([]float64, len(ds))
-	for i, d := range ds {
-		ms[i] = float64(d.Microseconds()) / 1000
-	}
-	sort.Float64s(ms)
-	pct := func(p float64) float64 {
-		// Nearest rank.
-		i := int(p*float64(len(ms))+0.999999) - 1
-		return ms[max(0, min(i, len(ms)-1))]
-	}
-	return Stats{N: len(ms), P50: pct(0.50), P95: pct(0.95), Min: ms[0], Max: ms[len(ms)-1]}
-}
-
-// Run measures the baseline and Warren, alternating so that both see the same machine.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func (o *Options) defaults() error {
 	if o.N <= 0 {
 		o.N = 20
+	}
+	if o.ExecCalls <= 0 {
+		o.ExecCalls = 100
+	}
+	if o.PauseRuns <= 0 {
+		o.PauseRuns = 5
+	}
+	if o.ForkRuns <= 0 {
+		o.ForkRuns = 3
+	}
+	if o.CodeRuns <= 0 {
+		o.CodeRuns = 5
+	}
+	if o.CodeCalls <= 0 {
+		o.CodeCalls = 200
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.idleWait <= 0 {
+		o.idleWait = 2 * time.Second
+	}
+	if o.procRoot == "" {
+		o.procRoot = "/proc"
+	}
+	if o.baseline != nil {
+		return nil
+	}
 	if o.Runsc == "" {
 		p, err := exec.LookPath("runsc")
 		if err != nil {
-			return nil, errors.New("runsc not found: the baseline needs it (apt-get install -t bookworm-backports runsc)")
+			return errors.New("runsc not found: the baseline needs it (run scripts/install-deps.sh, which builds and installs it)")
 		}
 		o.Runsc = p
 	}
 	if _, err := os.Stat(filepath.Join(o.RootFS, "bin", "echo")); err != nil {
-		return nil, fmt.Errorf("baseline root filesystem %q has no /bin/echo: pass --rootfs (the base template's rootfs directory)", o.RootFS)
-	}
-	tmp, err := os.MkdirTemp("", "warren-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	var base, warren, create []time.Duration
-	// One warm-up of each, not counted: the first run pays for page-cache misses.
-	if _, err := baselineOnce(ctx, o, tmp, -1); err != nil {
-		return nil, err
-	}
-	if _, _, err := warrenOnce(ctx, o); err != nil {
-		return nil, err
-	}
-	for i := 0; i < o.N; i++ {
-		b, err := baselineOnce(ctx, o, tmp, i)
-		if err != nil {
-			return nil, err
-		}
-		w, c, err := warrenOnce(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		base, warren, create = append(base, b), append(warren, w), append(create, c)
-		fmt.Fprintf(o.Progress, "run %2d/%d: warren %6.1f ms (create %6.1f ms), bare runsc %6.1f ms\n", i+1, o.N,
-			float64(w.Microseconds())/1000, float64(c.Microseconds())/1000, float64(b.Microseconds())/1000)
-	}
-	r := &Result{Warren: summarize(warren), WarrenCreate: summarize(create), Baseline: summarize(base)}
-	if r.Baseline.P50 > 0 {
-		r.RatioP50 = r.Warren.P50 / r.Baseline.P50
-	}
-	if r.Baseline.P95 > 0 {
-		r.RatioP95 = r.Warren.P95 / r.Baseline.P95
-	}
-	return r, nil
-}
-
-// baselineOnce runs `runsc run` of /bin/echo in the root filesystem and times it until
-// the line arrives.
-func baselineOnce(ctx context.Context, o Options, tmp string, i int) (time.Duration, error) {
-	id := fmt.Sprintf("warrenbench%d%d", os.Getpid(), i+1)
-	bundle := filepath.Join(tmp, id)
-	sp := &oci.Spec{
-		OCIVersion: "1.0.2",
-		Process:    oci.Process{Args: []string{"/bin/echo", "hello"}, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: "/"},
-		Root:       oci.Root{Path: o.RootFS, Readonly: true},
-		Mounts:     []oci.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
-		Linux:      oci.Linux{Namespaces: []oci.Namespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}}},
-	}
-	if err := oci.WriteBundle(bundle, sp); err != nil {
-		return 0, err
-	}
-	root := filepath.Join(tmp, "runsc-root")
-	cmd := exec.CommandContext(ctx, o.Runsc, "--root="+root, "--network=none", "run", "--bundle", bundle, id)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	elapsed := time.Since(start)
-	werr := cmd.Wait()
-	_ = exec.Command(o.Runsc, "--root="+root, "delete", "-force", id).Run()
-	if strings.TrimSpace(line) != "hello" {
-		return 0, fmt.Errorf("baseline runsc run printed %q (%v): %s", line, werr, stderr.String())
-	}
-	return elapsed, nil
-}
-
-// warrenOnce creates a sandbox, runs /bin/echo (directly, as the baseline does: no
-// shell) with streaming and times until the first output arrives; the sandbox is killed
-// afterwards, untimed.
-func warrenOnce(ctx context.Context, o Options) (total, create time.Duration, err error) {
-	start := time.Now()
-	var sb struct {
-		ID string `json:"id"`
-	}
-	if err := call(ctx, o, "POST", "/v1/sandboxes", `{"template":"base"}`, &sb); err != nil {
-		return 0, 0, err
-	}
-	create = time.Since(start)
-	defer call(context.WithoutCancel(ctx), o, "DELETE", "/v1/sandboxes/"+sb.ID, "", nil)
-	req, err := http.NewRequestWithContext(ctx, "POST", o.APIURL+"/v1/sandboxes/"+sb.ID+"/commands",
-		strings.NewReader(`{"args":["/bin/echo","hello"],"stream":true}`))
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+o.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		return 0, 0, fmt.Errorf("exec: %s: %s", resp.Status, b)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if sc.Text() == "event: stdout" {
-			total = time.Since(start)
-			io.Copy(io.Discard, resp.Body)
-			return total, create, nil
-		}
-	}
-	return 0, 0, errors.New("exec stream ended without output")
-}
-
-func call(ctx context.Context, o Options, method, path, body string, out any) error {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, o.APIURL+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+o.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w (is warren serve running at %s?)", method, path, err, o.APIURL)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
+		return fmt.Errorf("baseline root filesystem %q has no /bin/echo: pass --rootfs (the base template's rootfs directory)", o.RootFS)
 	}
 	return nil
+}
+
+// Run takes every measurement against the server at o.APIURL.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if o.baseline == nil {
+		tmp, err := os.MkdirTemp("", "warren-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			// A current runsc pins its gofers' shared empty network namespace with a
+			// bind mount at <root>/null-netns: unmount it, or tmp cannot be removed.
+			nullNS := filepath.Join(tmp, "runsc-root", "null-netns")
+			for i := 0; i < 16 && syscall.Unmount(nullNS, syscall.MNT_DETACH) == nil; i++ {
+			}
+			os.RemoveAll(tmp)
+		}()
+		bn, err := newBaselineNet(ctx, o.Runsc)
+		if err != nil {
+			return nil, err
+		}
+		o.baseline = func(ctx context.Context, i int) (time.Duration, error) { return baselineOnce(ctx, o, tmp, i, bn) }
+		o.baselineNonet = func(ctx context.Context, i int) (time.Duration, error) { return baselineOnce(ctx, o, tmp, i, nil) }
+	}
+	b := &runner{o: o, c: newClient(o.APIURL, o.APIKey), r: &Result{}}
+	if err := b.starts(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.running(ctx); err != nil {
+		return nil, err
+	}
+	if o.SkipCode {
+		b.r.CodeFirst = absent("not measured (--code=false)")
+		b.r.RunCode = absent("not measured (--code=false)")
+	} else if err := b.code(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		b.r.CodeFirst, b.r.RunCode = failed(err), failed(err)
+		b.progress("code interpreter not measured: %v", err)
+	}
+	return b.r, nil
+}
+
+// runner holds one run's client and result.
+type runner struct {
+	o Options
+	c *client
+	r *Result
+}
+
+func (b *runner) progress(format string, args ...any) {
+	fmt.Fprintf(b.o.Progress, format+"\n", args...)
 }

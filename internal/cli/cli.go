@@ -1,5 +1,5 @@
-// Package cli implements the client verbs of the warren command (sandbox, exec,
-// run-code, cp, keys, templates, and the tenancy verbs teams, users, login, usage,
+// Package cli implements the client verbs of the warren command (sandbox, snapshot,
+// exec, run-code, cp, keys, templates, and the tenancy verbs teams, users, login, usage,
 // invoices, plans, audit), which talk to a Warren server's /v1 API through the Go SDK
 // (github.com/warren-sh/warren/sdk/go).
 //
@@ -40,11 +40,18 @@ type command struct {
 
 // commands is the one list of client verbs; dispatch, Handles and Usage read it.
 var commands = []command{
-	{"sandbox create", "[--template base] [--timeout 300] [--env K=V]... [--metadata K=V]... [--no-internet] [--cpu N] [--memory-mb N] [--disk-mb N] [--max-processes N]", "Start a sandbox", (*app).sandboxCreate},
+	{"sandbox create", "[--template base | --snapshot ID|NAME] [--timeout 300] [--on-timeout kill|pause] [--auto-resume] [--env K=V]... [--metadata K=V]... [--no-internet] [--cpu N] [--memory-mb N] [--disk-mb N] [--max-processes N]", "Start a sandbox", (*app).sandboxCreate},
 	{"sandbox list", "[--state S[,S]] [--metadata K=V]... [--limit N]", "List sandboxes", (*app).sandboxList},
 	{"sandbox get", "ID", "Show a sandbox", (*app).sandboxGet},
 	{"sandbox kill", "ID", "Stop a sandbox for good", (*app).sandboxKill},
 	{"sandbox timeout", "ID SECONDS", "Make a sandbox end SECONDS from now", (*app).sandboxTimeout},
+	{"sandbox pause", "ID", "Save a running sandbox's memory and files and stop it", (*app).sandboxPause},
+	{"sandbox resume", "ID [--timeout S]", "Start a paused sandbox again where it was", (*app).sandboxResume},
+	{"sandbox fork", "ID [--count N] [--timeout S]", "Start N copies of a running sandbox", (*app).sandboxFork},
+	{"snapshot create", "SANDBOX_ID [--name N]", "Save a running sandbox as a snapshot", (*app).snapshotCreate},
+	{"snapshot list", "[--sandbox ID]", "List snapshots", (*app).snapshotList},
+	{"snapshot get", "ID|NAME", "Show a snapshot", (*app).snapshotGet},
+	{"snapshot delete", "ID|NAME", "Delete a snapshot", (*app).snapshotDelete},
 	{"exec", "[--user U] [--cwd D] [--env K=V]... [--timeout S] [-i] ID -- CMD...", "Run a command in a sandbox, streaming its output", (*app).exec},
 	{"run-code", "[-l LANG | --context ID] [--env K=V]... [--timeout S] [--save-dir DIR] ID FILE|-", "Run code in a sandbox's code interpreter, streaming its output", (*app).runCode},
 	{"cp", "SRC DST   (one side ID:/path; - is stdin/stdout)", "Copy a file into or out of a sandbox", (*app).cp},

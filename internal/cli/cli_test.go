@@ -9,7 +9,7 @@ import (
 func TestHelpAndUsageErrors(t *testing.T) {
 	e := newTestEnv(t)
 	r := e.ok("help")
-	for _, verb := range []string{"sandbox create", "sandbox list", "exec", "cp", "keys revoke", "templates", "WARREN_API_KEY"} {
+	for _, verb := range []string{"sandbox create", "sandbox list", "sandbox pause", "sandbox fork", "snapshot create", "snapshot delete", "exec", "cp", "keys revoke", "templates", "WARREN_API_KEY"} {
 		if !strings.Contains(r.stdout, verb) {
 			t.Errorf("help lacks %q:\n%s", verb, r.stdout)
 		}
@@ -40,6 +40,18 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"sandbox", "create", "--env", "NOEQUALS"}, "is not KEY=VALUE"},
 		{[]string{"sandbox", "create", "--timeout", "-5"}, "must not be negative"},
 		{[]string{"sandbox", "timeout", "x", "soon"}, "SECONDS must be"},
+		{[]string{"sandbox", "create", "--template", "base", "--snapshot", "warm"}, "--template and --snapshot exclude each other"},
+		{[]string{"sandbox", "create", "--on-timeout", "sleep"}, `--on-timeout "sleep": use kill or pause`},
+		{[]string{"sandbox", "pause"}, "usage: warren sandbox pause ID"},
+		{[]string{"sandbox", "resume", "a", "b"}, "usage: warren sandbox resume ID"},
+		{[]string{"sandbox", "resume", "x", "--timeout", "-3"}, "must not be negative"},
+		{[]string{"sandbox", "fork", "x", "--count", "0"}, "--count must be between 1 and 20; got 0"},
+		{[]string{"sandbox", "fork", "x", "--count", "21"}, "--count must be between 1 and 20; got 21"},
+		{[]string{"sandbox", "fork", "x", "--timeout", "-1"}, "must not be negative"},
+		{[]string{"snapshot"}, `"snapshot" needs a subcommand: snapshot create, snapshot list, snapshot get, snapshot delete`},
+		{[]string{"snapshot", "create"}, "usage: warren snapshot create SANDBOX_ID"},
+		{[]string{"snapshot", "delete"}, "usage: warren snapshot delete ID|NAME"},
+		{[]string{"snapshot", "list", "extra"}, "usage: warren snapshot list"},
 		{[]string{"templates", "-o", "yaml"}, "the formats are json and table"},
 		{[]string{"exec", "abcdefghij0123456789"}, "usage: warren exec"},
 		{[]string{"cp", "a", "b"}, "one of SRC and DST must be a sandbox path"},
@@ -55,7 +67,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 }
 
 func TestHandles(t *testing.T) {
-	for verb, want := range map[string]bool{"sandbox": true, "exec": true, "cp": true, "keys": true, "templates": true, "help": true, "serve": false, "doctor": false, "bench": false} {
+	for verb, want := range map[string]bool{"sandbox": true, "snapshot": true, "exec": true, "cp": true, "keys": true, "templates": true, "help": true, "serve": false, "doctor": false, "bench": false} {
 		if Handles(verb) != want {
 			t.Errorf("Handles(%q) = %v", verb, !want)
 		}

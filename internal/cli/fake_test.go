@@ -34,8 +34,14 @@ type memService struct {
 	secrets   map[string]string // secret -> key id
 	lastExec  domain.ExecRequest
 	lastReq   domain.CreateSandbox
-	lastKey   domain.KeySpec
-	seq       int
+	// lastResume is the timeout of the last Resume.
+	lastResume time.Duration
+	lastKey    domain.KeySpec
+	seq        int
+	snapshots  map[string]*domain.Snapshot // by id
+	// forkMax, when positive, makes copies past the first forkMax of a fork fail as
+	// over the team's quota.
+	forkMax int
 }
 
 var (
@@ -48,7 +54,7 @@ var (
 
 // restServer is the real /v1 handler over svc, with opts.
 func restServer(svc *memService, opts ...rest.Option) *rest.Server {
-	services := []rest.Option{rest.WithProcesses(svc), rest.WithFiles(svc), rest.WithLogs(svc)}
+	services := []rest.Option{rest.WithProcesses(svc), rest.WithFiles(svc), rest.WithLogs(svc), rest.WithSnapshots(svc)}
 	return rest.New(svc, svc, nil, append(services, opts...)...)
 }
 
@@ -63,6 +69,7 @@ func newMemService() *memService {
 		files:     map[string][]byte{},
 		keys:      map[string]*domain.APIKey{},
 		secrets:   map[string]string{},
+		snapshots: map[string]*domain.Snapshot{},
 	}
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.keys["key_a"] = &domain.APIKey{ID: "key_a", TeamID: "team_a", Name: "admin", Prefix: "sk_team_a", Admin: true, CreatedAt: t0}
@@ -82,10 +89,22 @@ func (m *memService) lookup(p domain.Principal, id string) (*domain.Sandbox, err
 func (m *memService) Create(_ context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lastReq = req
+	if req.Snapshot != "" {
+		snap, err := m.snapshotLocked(p, req.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		req.TemplateID = snap.TemplateID
+	}
 	if req.TemplateID != "base" && req.TemplateID != "python" {
 		return nil, domain.NotFound("template", req.TemplateID)
 	}
-	m.lastReq = req
+	return m.createLocked(p, req), nil
+}
+
+// createLocked makes a running sandbox. Preconditions: m.mu held.
+func (m *memService) createLocked(p domain.Principal, req domain.CreateSandbox) *domain.Sandbox {
 	m.seq++
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(m.seq) * time.Second)
 	timeout := req.Timeout
@@ -95,11 +114,11 @@ func (m *memService) Create(_ context.Context, p domain.Principal, req domain.Cr
 	sb := &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: req.TemplateID, State: domain.StateRunning,
 		Metadata: req.Metadata, Env: req.Env, Limits: req.Limits, Internet: req.Internet == nil || *req.Internet,
-		RuntimeName: "fake", CreatedAt: now, StartedAt: now, EndsAt: now.Add(timeout),
+		RuntimeName: "fake", CreatedAt: now, StartedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}
 	m.sandboxes[sb.ID] = sb
 	cp := *sb
-	return &cp, nil
+	return &cp
 }
 
 func (m *memService) Get(_ context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
@@ -358,6 +377,37 @@ func (m *memService) RevokeKey(_ context.Context, p domain.Principal, id string)
 
 func (m *memService) Connect(_ context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
 	return nil, errors.New("memService: Connect is not used by the CLI")
+}
+
+func (m *memService) Pause(_ context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, err := m.lookup(p, id)
+	if err != nil {
+		return nil, err
+	}
+	if sb.State != domain.StateRunning {
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %s is %s, not running: only a running sandbox can be paused", id, sb.State)
+	}
+	sb.State, sb.PausedAt = domain.StatePaused, sb.StartedAt.Add(time.Minute)
+	cp := *sb
+	return &cp, nil
+}
+
+func (m *memService) Resume(_ context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, err := m.lookup(p, id)
+	if err != nil {
+		return nil, err
+	}
+	if sb.State != domain.StatePaused {
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %s is %s, not paused: there is nothing to resume", id, sb.State)
+	}
+	m.lastResume = d
+	sb.State = domain.StateRunning
+	cp := *sb
+	return &cp, nil
 }
 
 func (m *memService) Metrics(_ context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error) {

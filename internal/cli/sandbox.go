@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,11 +25,25 @@ func (a *app) sandboxCreate(args []string) error {
 	procs := fs.Int64("max-processes", 0, "process limit (0: server default)")
 	rt := fs.String("runtime", "", "runtime: gvisor or runc (default: the server's)")
 	minIso := fs.String("min-isolation", "", "minimum isolation: container, sandbox or microvm")
+	snapshot := fs.String("snapshot", "", "start from this snapshot (id or name; see \"warren snapshot list\") instead of a template")
+	onTimeout := fs.String("on-timeout", "", "what happens at the timeout: kill (default) or pause")
+	autoResume := fs.Bool("auto-resume", false, "resume the paused sandbox when a request comes for it through the proxy")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *timeout < 0 {
 		return usagef("--timeout must not be negative")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *snapshot != "" {
+		if set["template"] {
+			return usagef("--template and --snapshot exclude each other: a sandbox started from a snapshot runs on the snapshot's template")
+		}
+		*template = ""
+	}
+	if *onTimeout != "" && *onTimeout != "kill" && *onTimeout != "pause" {
+		return usagef("--on-timeout %q: use kill or pause", *onTimeout)
 	}
 	c, err := a.client()
 	if err != nil {
@@ -40,6 +56,10 @@ func (a *app) sandboxCreate(args []string) error {
 		Metadata: md,
 		Limits:   warren.Limits{CPUCores: *cpu, MemoryMB: *mem, DiskMB: *disk, MaxProcesses: *procs},
 		Runtime:  *rt, MinIsolation: *minIso,
+		Snapshot: *snapshot,
+	}
+	if *onTimeout != "" || *autoResume {
+		opts.Lifecycle = &warren.Lifecycle{OnTimeout: *onTimeout, AutoResume: *autoResume}
 	}
 	if *noInternet {
 		opts.Internet = warren.Ptr(false)
@@ -79,13 +99,27 @@ func (a *app) showSandbox(sb *warren.SandboxInfo) error {
 		{"started", fmtTime(sb.StartedAt)},
 		{"ends", fmtTime(sb.EndsAt)},
 		{"stopped", fmtTime(sb.StoppedAt)},
+		{"paused", fmtTime(sb.PausedAt)},
+		{"on timeout", fmtLifecycle(sb.Lifecycle)},
 	})
+}
+
+// fmtLifecycle says what happens at the timeout: "kill", or "pause" with auto-resume.
+func fmtLifecycle(l *warren.Lifecycle) string {
+	if l == nil {
+		return "kill"
+	}
+	s := orDash(l.OnTimeout)
+	if l.AutoResume {
+		s += " (auto-resume)"
+	}
+	return s
 }
 
 func (a *app) sandboxList(args []string) error {
 	fs := a.newFlags()
 	var states listFlag
-	fs.Var(&states, "state", "only these states: starting, running, stopped, error (repeatable or comma-separated)")
+	fs.Var(&states, "state", "only these states: starting, running, paused, stopped, error (repeatable or comma-separated)")
 	md := kvFlag{}
 	fs.Var(md, "metadata", "only sandboxes with metadata K=V (repeatable)")
 	limit := fs.Int("limit", 0, "list at most N sandboxes (0: all)")
@@ -183,5 +217,105 @@ func (a *app) sandboxTimeout(args []string) error {
 		return a.printJSON(sb)
 	}
 	fmt.Fprintf(a.stdout, "sandbox %s now ends at %s\n", sb.ID, fmtTime(sb.EndsAt))
+	return nil
+}
+
+func (a *app) sandboxPause(args []string) error {
+	pos, err := a.parse(a.newFlags(), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	sb, err := c.Sandbox(pos[0]).Pause(a.ctx)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(sb)
+	}
+	fmt.Fprintf(a.stdout, "paused %s\n", sb.ID)
+	fmt.Fprintf(a.stderr, "Resume it: warren sandbox resume %s\n", sb.ID)
+	return nil
+}
+
+func (a *app) sandboxResume(args []string) error {
+	fs := a.newFlags()
+	timeout := fs.Int("timeout", 0, "seconds until the resumed sandbox is stopped (0: server default)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *timeout < 0 {
+		return usagef("--timeout must not be negative")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	sb, err := c.Sandbox(pos[0]).Resume(a.ctx, time.Duration(*timeout)*time.Second)
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(sb)
+	}
+	fmt.Fprintf(a.stdout, "resumed %s, ends at %s\n", sb.ID, fmtTime(sb.EndsAt))
+	return nil
+}
+
+// maxFork is the most sandboxes one fork starts (the API's bound).
+const maxFork = 20
+
+func (a *app) sandboxFork(args []string) error {
+	fs := a.newFlags()
+	count := fs.Int("count", 1, fmt.Sprintf("how many copies to start (1 to %d)", maxFork))
+	timeout := fs.Int("timeout", 0, "seconds until each copy is stopped (0: server default)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *count < 1 || *count > maxFork {
+		return usagef("--count must be between 1 and %d; got %d", maxFork, *count)
+	}
+	if *timeout < 0 {
+		return usagef("--timeout must not be negative")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	// Some copies may start and others not (quota, node room): the ones that started
+	// are printed, and the failures make the exit code 1.
+	forks, err := c.Sandbox(pos[0]).Fork(a.ctx, warren.ForkOptions{Count: *count, Timeout: time.Duration(*timeout) * time.Second})
+	var partial *warren.ForkError
+	if err != nil && !errors.As(err, &partial) {
+		return err
+	}
+	infos := make([]warren.SandboxInfo, len(forks))
+	for i, f := range forks {
+		infos[i] = f.Info()
+	}
+	if a.json() {
+		if perr := a.printJSON(infos); perr != nil {
+			return perr
+		}
+	} else {
+		rows := make([][]string, 0, len(infos))
+		for _, sb := range infos {
+			rows = append(rows, []string{sb.ID, sb.Template, sb.State, fmtTime(sb.EndsAt)})
+		}
+		if terr := a.table([]string{"ID", "TEMPLATE", "STATE", "ENDS"}, rows); terr != nil {
+			return terr
+		}
+	}
+	if partial != nil {
+		for _, f := range partial.Failures {
+			fmt.Fprintf(a.stderr, "copy %d did not start: %s\n", f.Index+1, f.Message)
+		}
+		return fmt.Errorf("%d of %d copies did not start; the %d listed run", len(partial.Failures), *count, len(infos))
+	}
 	return nil
 }

@@ -120,3 +120,48 @@ func TestSandboxListPages(t *testing.T) {
 		t.Errorf("empty list = %q, want []", none)
 	}
 }
+
+func TestSandboxPauseResume(t *testing.T) {
+	e := newTestEnv(t)
+	id := e.createSandbox("--on-timeout", "pause", "--auto-resume")
+	if lc := e.svc.lastReq.Lifecycle; lc.OnTimeout != "pause" || !lc.AutoResume {
+		t.Errorf("lifecycle sent: %+v", lc)
+	}
+	e.createSandbox("--on-timeout", "kill")
+	if lc := e.svc.lastReq.Lifecycle; lc.OnTimeout != "kill" || lc.AutoResume {
+		t.Errorf("--on-timeout kill sent: %+v", lc)
+	}
+
+	r := e.ok("sandbox", "pause", id)
+	if r.stdout != "paused "+id+"\n" || !strings.Contains(r.stderr, "warren sandbox resume "+id) {
+		t.Errorf("pause: %+v", r)
+	}
+	if r := e.run("sandbox", "pause", id); r.code != 1 || !strings.Contains(r.stderr, "is paused, not running: only a running sandbox can be paused (request req_") {
+		t.Errorf("pause twice: %+v", r)
+	}
+	paused := decode[[]map[string]any](t, e.ok("sandbox", "list", "--state", "paused", "-o", "json").stdout)
+	if len(paused) != 1 || paused[0]["id"] != id || paused[0]["paused_at"] == nil {
+		t.Errorf("list --state paused: %v", paused)
+	}
+	if r := e.ok("sandbox", "get", id); !strings.Contains(r.stdout, "paused") || !strings.Contains(r.stdout, "pause (auto-resume)") {
+		t.Errorf("get of a paused sandbox:\n%s", r.stdout)
+	}
+
+	if r := e.ok("sandbox", "resume", id, "--timeout", "90"); !strings.HasPrefix(r.stdout, "resumed "+id+", ends at ") || e.svc.lastResume != 90*time.Second {
+		t.Errorf("resume: %+v (timeout %v)", r, e.svc.lastResume)
+	}
+	if r := e.run("sandbox", "resume", id); r.code != 1 || !strings.Contains(r.stderr, "not paused: there is nothing to resume") {
+		t.Errorf("resume a running sandbox: %+v", r)
+	}
+	if sb := decode[map[string]any](t, e.ok("sandbox", "pause", id, "-o", "json").stdout); sb["state"] != "paused" {
+		t.Errorf("pause -o json: %v", sb)
+	}
+	if sb := decode[map[string]any](t, e.ok("sandbox", "resume", id, "-o", "json").stdout); sb["state"] != "running" || e.svc.lastResume != 0 {
+		t.Errorf("resume -o json: %v", sb)
+	}
+	for _, verb := range []string{"pause", "resume"} {
+		if r := e.run("--api-key", keyB, "sandbox", verb, id); r.code != 1 || !strings.Contains(r.stderr, "not found") {
+			t.Errorf("%s as another team: %+v", verb, r)
+		}
+	}
+}

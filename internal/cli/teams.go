@@ -9,9 +9,9 @@ import (
 
 // quotaFlags are the quota options of teams create and teams update.
 type quotaFlags struct {
-	fs                                *flag.FlagSet
-	sandboxes, memory, disk, requests *int64
-	cpu                               *float64
+	fs                                           *flag.FlagSet
+	sandboxes, memory, disk, requests, snapshots *int64
+	cpu                                          *float64
 }
 
 func addQuotaFlags(fs *flag.FlagSet) *quotaFlags {
@@ -22,6 +22,7 @@ func addQuotaFlags(fs *flag.FlagSet) *quotaFlags {
 		memory:    fs.Int64("max-memory-mb", 0, "most memory in MiB at once (0: no limit)"),
 		disk:      fs.Int64("max-disk-mb", 0, "most disk in MiB at once (0: no limit)"),
 		requests:  fs.Int64("rpm", 0, "API requests per minute (0: no limit)"),
+		snapshots: fs.Int64("max-snapshots", 0, "most snapshots kept (0: no limit)"),
 	}
 }
 
@@ -42,12 +43,14 @@ func (f *quotaFlags) patch() (*warren.QuotaPatch, error) {
 			p.MaxDiskMB = f.disk
 		case "rpm":
 			p.RequestsPerMinute = f.requests
+		case "max-snapshots":
+			p.MaxSnapshots = f.snapshots
 		default:
 			return
 		}
 		given = true
 	})
-	if *f.sandboxes < 0 || *f.cpu < 0 || *f.memory < 0 || *f.disk < 0 || *f.requests < 0 {
+	if *f.sandboxes < 0 || *f.cpu < 0 || *f.memory < 0 || *f.disk < 0 || *f.requests < 0 || *f.snapshots < 0 {
 		return nil, usagef("quota values must not be negative (0 means no limit)")
 	}
 	if !given {
@@ -114,9 +117,9 @@ func (a *app) teamsList(args []string) error {
 	for _, t := range teams {
 		q := t.Quota
 		rows = append(rows, []string{t.ID, t.Name, orDash(t.PlanID), orDash(t.SpendLimit), limitText(q.MaxSandboxes), floatLimit(q.MaxCPUCores),
-			limitText(q.MaxMemoryMB), limitText(q.MaxDiskMB), limitText(q.RequestsPerMinute), fmtTime(t.CreatedAt)})
+			limitText(q.MaxMemoryMB), limitText(q.MaxDiskMB), limitText(q.RequestsPerMinute), limitText(q.MaxSnapshots), fmtTime(t.CreatedAt)})
 	}
-	return a.table([]string{"ID", "NAME", "PLAN", "SPEND LIMIT", "SANDBOXES", "CPU", "MEMORY MIB", "DISK MIB", "RPM", "CREATED"}, rows)
+	return a.table([]string{"ID", "NAME", "PLAN", "SPEND LIMIT", "SANDBOXES", "CPU", "MEMORY MIB", "DISK MIB", "RPM", "SNAPSHOTS", "CREATED"}, rows)
 }
 
 func (a *app) teamsGet(args []string) error {
@@ -190,6 +193,7 @@ func (a *app) showTeam(t *warren.Team) error {
 		{"memory MiB", usageOf(strconv.FormatInt(u.MemoryMB, 10), limitText(q.MaxMemoryMB), t.Usage != nil)},
 		{"disk MiB", usageOf(strconv.FormatInt(u.DiskMB, 10), limitText(q.MaxDiskMB), t.Usage != nil)},
 		{"requests/min", limitText(q.RequestsPerMinute)},
+		{"snapshots", usageOf(strconv.FormatInt(u.Snapshots, 10), limitText(q.MaxSnapshots), t.Usage != nil)},
 		{"created", fmtTime(t.CreatedAt)},
 	})
 }

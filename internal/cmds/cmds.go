@@ -50,7 +50,7 @@ func usage(w io.Writer) {
 Server:
   warren serve [--listen ADDR] [--data-dir DIR]   run the API and the node (as root)
   warren doctor [-o json | --json] [--measure]      check this host and recommend a setup
-  warren bench [-n 20] [-o json]                  benchmark sandbox start against bare runsc
+  warren bench [-n 20] [-o json]                  benchmark starts, commands, code, pause/fork against bare runsc
 
 `)
 	cli.Usage(w)
@@ -122,14 +122,18 @@ func envOr(k, def string) string {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	n := fs.Int("n", 20, "sandboxes to create one after another")
+	n := fs.Int("n", 20, "cold and warm creates and bare runsc runs, interleaved")
 	out := fs.String("o", "text", "output: text or json")
 	apiURL := fs.String("api-url", envOr("WARREN_API_URL", "http://127.0.0.1:3000"), "API URL (WARREN_API_URL)")
 	apiKey := fs.String("api-key", os.Getenv("WARREN_API_KEY"), "API key (WARREN_API_KEY)")
 	cache := fs.String("template-cache", envOr("WARREN_TEMPLATE_CACHE", template.DefaultCacheDir), "template cache holding the base rootfs for the baseline")
 	rootfs := fs.String("rootfs", "", "root filesystem for the bare runsc baseline (default: the cached base template)")
-	code := fs.Bool("code", false, "also benchmark the code interpreter (needs the code-interpreter template)")
-	codeCalls := fs.Int("code-calls", 200, "warm runCode calls to time with --code")
+	code := fs.Bool("code", true, "benchmark the code interpreter (needs the code-interpreter template; --code=false skips it)")
+	codeCalls := fs.Int("code-calls", 200, "warm runCode(\"1+1\") calls to time")
+	codeRuns := fs.Int("code-runs", 5, "code-interpreter sandboxes to create")
+	execCalls := fs.Int("exec-calls", 100, "command round trips to time")
+	pauseRuns := fs.Int("pause-runs", 5, "pause and resume pairs to time")
+	forkRuns := fs.Int("fork-runs", 3, "forks of count 1 and of count 10 to time")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -155,35 +159,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *out != "json" {
 		progress = stdout
 	}
-	opts := bench.Options{APIURL: *apiURL, APIKey: *apiKey, N: *n, RootFS: *rootfs, Progress: progress}
-	res, err := bench.Run(ctx, opts)
+	res, err := bench.Run(ctx, bench.Options{APIURL: *apiURL, APIKey: *apiKey, N: *n, RootFS: *rootfs, Progress: progress,
+		ExecCalls: *execCalls, PauseRuns: *pauseRuns, ForkRuns: *forkRuns, CodeRuns: *codeRuns, CodeCalls: *codeCalls, SkipCode: !*code})
 	if err != nil {
 		fmt.Fprintln(stderr, "warren bench:", err)
 		return 1
 	}
-	var cres *bench.CodeResult
-	if *code {
-		if cres, err = bench.RunCode(ctx, opts, 5, *codeCalls); err != nil {
-			fmt.Fprintln(stderr, "warren bench --code:", err)
-			return 1
-		}
-	}
 	if *out == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			*bench.Result
-			Code *bench.CodeResult `json:"code_interpreter,omitempty"`
-		}{res, cres})
+		_ = enc.Encode(res)
 		return 0
 	}
-	if cres != nil {
-		fmt.Fprintf(stdout, "\ncode interpreter: create to first result p50 %.1f ms (n=%d); runCode(\"1+1\") warm p50 %.1f ms, p99 %.1f ms (n=%d)\n",
-			cres.CreateToFirstResult.P50, cres.CreateToFirstResult.N, cres.RunCode.P50, cres.RunCode.P99, cres.RunCode.N)
-	}
-	fmt.Fprintf(stdout, "\ncreate-to-first-output (n=%d): warren p50 %.1f ms, p95 %.1f ms\n", res.Warren.N, res.Warren.P50, res.Warren.P95)
-	fmt.Fprintf(stdout, "bare runsc run, same rootfs:   p50 %.1f ms, p95 %.1f ms\n", res.Baseline.P50, res.Baseline.P95)
-	fmt.Fprintf(stdout, "ratio warren/bare:             p50 %.2f, p95 %.2f\n", res.RatioP50, res.RatioP95)
+	bench.WriteText(stdout, res)
 	return 0
 }
 

@@ -1,10 +1,12 @@
 // Package doctor checks whether a host can run Warren and says what to fix when it
 // cannot: privileges, kernel, cgroups, namespaces, overlayfs, nftables, the sandbox
-// runtimes (gVisor runsc, runc) and their platforms, debootstrap for templates, disk
-// space, whether /dev/kvm is hardware virtualization or a software backend such as PVM,
+// runtimes (gVisor runsc: its path and version, read from the binary's Go build
+// information, against the pinned one; runc) and their platforms, debootstrap for
+// templates, disk space, whether /dev/kvm is hardware virtualization or a software backend such as PVM,
 // and whether a VMM is installed. From the checks it builds the compatibility report:
 // which runtimes (microvm, gvisor, runc) are usable and why not, their measured start
-// times, and the configuration to run `warren serve` with. Every probe of the system
+// times, whether runsc checkpoint and restore work (tried on a real sandbox), and the
+// configuration to run `warren serve` with. Every probe of the system
 // goes through the function fields of Host, so that the checks can be tested against
 // fakes.
 package doctor
@@ -13,6 +15,8 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
 )
 
 // Status is the outcome of one check.
@@ -42,9 +46,11 @@ const (
 	CheckDisk        = "disk"
 	CheckKVM         = "kvm"
 	CheckVMM         = "vmm"
-	// CheckRunscRun and CheckRuncRun are only present when Options.MeasureRuntimes is set.
-	CheckRunscRun = "runsc_run"
-	CheckRuncRun  = "runc_run"
+	// CheckRunscRun, CheckRuncRun and CheckRunscCheckpoint are only present when
+	// Options.MeasureRuntimes is set.
+	CheckRunscRun        = "runsc_run"
+	CheckRuncRun         = "runc_run"
+	CheckRunscCheckpoint = "runsc_checkpoint"
 )
 
 // Check is one line of the report.
@@ -81,6 +87,13 @@ type Report struct {
 	// of /bin/echo to exit; 0 when not measured.
 	RunscRunMillis float64 `json:"runsc_run_ms,omitempty"`
 	RuncRunMillis  float64 `json:"runc_run_ms,omitempty"`
+	// RunscPath and RunscVersion are the runsc found on PATH and its version (the
+	// gvisor.dev/gvisor module version it was built from, or what --version says).
+	RunscPath    string `json:"runsc_path,omitempty"`
+	RunscVersion string `json:"runsc_version,omitempty"`
+	// Checkpoint is the tried checkpoint and restore of a runsc sandbox; nil when not
+	// measured.
+	Checkpoint *CheckpointProbe `json:"runsc_checkpoint,omitempty"`
 	// Support has one entry per runtime Warren knows, strongest isolation first, usable
 	// or not.
 	Support []RuntimeSupport `json:"runtime_support"`
@@ -150,6 +163,14 @@ func Run(ctx context.Context, opts Options) Report {
 		c, d = s.checkRuncRun(ctx)
 		rep.Checks = append(rep.Checks, c)
 		rep.RuncRunMillis, s.runcRun = millis(d), d
+		var probe *CheckpointProbe
+		c, probe = s.checkRunscCheckpoint(ctx)
+		rep.Checks = append(rep.Checks, c)
+		rep.Checkpoint = probe
+	}
+	rep.RunscPath = s.runscPath
+	if s.runscVersion.Path != "" {
+		rep.RunscVersion = s.runscVersion.String()
 	}
 	for _, c := range rep.Checks {
 		switch c.Status {
@@ -188,6 +209,7 @@ type state struct {
 	root, namespaces, cgroups bool
 	runscPath, runcPath, vmm  string
 	runscUsable, runcUsable   bool
+	runscVersion              gvisor.Version
 	// microVMs: /dev/kvm is hardware virtualization; kvmDev: /dev/kvm exists at all.
 	microVMs, kvmDev bool
 	// Why each runtime's own part is missing, with the check that says what to do.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
 )
 
 // fakeHost is a scripted machine. Paths in stat exist with the given mode; commands are
@@ -32,6 +34,11 @@ type fakeHost struct {
 	crun       time.Duration
 	crunErr    error
 	containers int
+	// version is what RunscVersion reads; probe and probeErr what TryCheckpoint gives.
+	version  gvisor.Version
+	probe    CheckpointProbe
+	probeErr error
+	probes   int
 }
 
 // hybridMountinfo is the cgroup part of a real cgroup v1 hybrid host.
@@ -78,6 +85,8 @@ func healthy() *fakeHost {
 		free:    50 << 30,
 		run:     170 * time.Millisecond,
 		crun:    30 * time.Millisecond,
+		version: gvisor.Version{Module: gvisor.PinnedVersion, Date: "20260905"},
+		probe:   CheckpointProbe{Works: true, StartMillis: 250, CheckpointMillis: 140, RestoreMillis: 400, AnswerMillis: 30, ImageBytes: 8_700_000},
 	}
 }
 
@@ -132,6 +141,15 @@ func (f *fakeHost) host() Host {
 			f.containers++
 			return f.crun, f.crunErr
 		},
+		RunscVersion: func(_ context.Context, path string) (gvisor.Version, error) {
+			v := f.version
+			v.Path = path
+			return v, nil
+		},
+		TryCheckpoint: func(context.Context, string, string) (CheckpointProbe, error) {
+			f.probes++
+			return f.probe, f.probeErr
+		},
 	}
 }
 
@@ -143,7 +161,7 @@ var baseChecks = []string{CheckRoot, CheckKernel, CheckCgroups, CheckNamespaces,
 	CheckNftables, CheckIproute2, CheckIPForward, CheckRunsc, CheckRunc, CheckDebootstrap, CheckDisk, CheckKVM, CheckVMM}
 
 // measuredChecks are the checks of a run with MeasureRuntimes.
-var measuredChecks = append(slices.Clone(baseChecks), CheckRunscRun, CheckRuncRun)
+var measuredChecks = append(slices.Clone(baseChecks), CheckRunscRun, CheckRuncRun, CheckRunscCheckpoint)
 
 // all3 is every runtime, strongest first.
 var all3 = []string{RuntimeMicroVM, RuntimeGVisor, RuntimeRunc}
@@ -169,7 +187,7 @@ func TestHealthyHost(t *testing.T) {
 	if !r.OK() || !slices.Equal(r.Runtimes, all3) || !r.MicroVMs || r.ExitCode() != 0 {
 		t.Errorf("OK=%v runtimes=%v microvms=%v", r.OK(), r.Runtimes, r.MicroVMs)
 	}
-	if r.Summary != (Summary{OK: 17}) || r.Kernel != "6.1.0-26-amd64" || r.RunscRunMillis != 170 || r.RuncRunMillis != 30 {
+	if r.Summary != (Summary{OK: 18}) || r.Kernel != "6.1.0-26-amd64" || r.RunscRunMillis != 170 || r.RuncRunMillis != 30 {
 		t.Errorf("summary %+v kernel %q runsc %v runc %v", r.Summary, r.Kernel, r.RunscRunMillis, r.RuncRunMillis)
 	}
 	if c, _ := r.Check(CheckCgroups); !strings.Contains(c.Detail, "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)") {
@@ -180,6 +198,15 @@ func TestHealthyHost(t *testing.T) {
 	}
 	if c, _ := r.Check(CheckRuncRun); !strings.Contains(c.Detail, "no user namespace") || !strings.Contains(c.Detail, "30 ms (fast)") {
 		t.Errorf("runc_run detail %q", c.Detail)
+	}
+	if c, _ := r.Check(CheckRunsc); !strings.Contains(c.Detail, "runsc gvisor.dev/gvisor@"+gvisor.PinnedVersion+" at /usr/bin/runsc") || !strings.Contains(c.Detail, "(the pinned build)") {
+		t.Errorf("runsc detail %q", c.Detail)
+	}
+	if c, _ := r.Check(CheckRunscCheckpoint); c.Detail != "checkpoint and restore work: start 250 ms, checkpoint 140 ms (image 8.7 MB), restore 400 ms, answered 30 ms later" {
+		t.Errorf("runsc_checkpoint detail %q", c.Detail)
+	}
+	if r.RunscPath != "/usr/bin/runsc" || r.RunscVersion != "gvisor.dev/gvisor@"+gvisor.PinnedVersion || r.Checkpoint == nil || !r.Checkpoint.Works || r.Checkpoint.RestoreMillis != 400 {
+		t.Errorf("runsc %q %q, checkpoint %+v", r.RunscPath, r.RunscVersion, r.Checkpoint)
 	}
 }
 
@@ -215,11 +242,21 @@ func TestProblems(t *testing.T) {
 		{"nft cannot list", func(f *fakeHost) { f.failCmd["nft list ruleset"] = true }, CheckNftables, StatusFail, "list ruleset failed", "nf_tables", all3},
 		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusFail, "not found", "apt-get install iproute2", all3},
 		{"forwarding off", func(f *fakeHost) { f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n" }, CheckIPForward, StatusWarn, "= 0; warren serve enables it", "sysctl -w net.ipv4.ip_forward=1", all3},
-		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "apt-get install -y -t bookworm-backports runsc", []string{"microvm", "runc"}},
+		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "run scripts/install-deps.sh", []string{"microvm", "runc"}},
 		{"runsc 2022", func(f *fakeHost) {
-			f.out["runsc --version"] = "runsc version 0.0~20221219.0\n"
+			f.version = gvisor.Version{Release: "0.0~20221219.0", Date: "20221219"}
 			f.out["runsc flags"] = "    \tspecifies which platform to use: ptrace (default), kvm. (default \"ptrace\")\n"
-		}, CheckRunsc, StatusFail, "no systrap platform", "bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list\napt-get update\n", []string{"microvm", "runc"}},
+		}, CheckRunsc, StatusFail, "runsc 0.0~20221219.0 at /usr/bin/runsc; platforms: ptrace, kvm; no systrap platform", "builds gVisor's runsc at the pinned version", []string{"microvm", "runc"}},
+		{"runsc debian", func(f *fakeHost) { f.version = gvisor.Version{Release: "0.0~20240729.0", Date: "20240729"} }, CheckRunsc, StatusWarn,
+			"runsc 0.0~20240729.0 at /usr/bin/runsc; platforms: systrap, ptrace, kvm; older than the pinned gvisor.dev/gvisor@" + gvisor.PinnedVersion + ": its checkpoint fails while a sandbox has a TCP connection open",
+			"installs it as /usr/local/bin/runsc", all3},
+		{"runsc newer", func(f *fakeHost) {
+			f.version = gvisor.Version{Module: "v0.0.0-20270101000000-0123456789ab", Date: "20270101"}
+		}, CheckRunsc, StatusOK,
+			"runsc gvisor.dev/gvisor@v0.0.0-20270101000000-0123456789ab at /usr/bin/runsc; platforms: systrap, ptrace, kvm (newer than the pinned", "", all3},
+		{"checkpoint fails", func(f *fakeHost) {
+			f.probe, f.probeErr = CheckpointProbe{StartMillis: 250}, errors.New("runsc checkpoint: exit status 128: endpoint cannot be saved in connected state")
+		}, CheckRunscCheckpoint, StatusWarn, "checkpoint and restore do not work here (pause, resume, fork and snapshots need them): runsc checkpoint: exit status 128", "runsc checkpoint and restore by hand", all3},
 		{"no runc", func(f *fakeHost) { delete(f.bins, "runc") }, CheckRunc, StatusWarn, "not found", "apt-get install runc", []string{"microvm", "gvisor"}},
 		{"no debootstrap", func(f *fakeHost) { delete(f.bins, "debootstrap") }, CheckDebootstrap, StatusFail, "templates cannot be built", "apt-get install debootstrap", all3},
 		{"disk low", func(f *fakeHost) { f.free = 3 << 30 }, CheckDisk, StatusWarn, "3.0 GiB free on /var/lib (less than 5 GiB)", "--data-dir", all3},
@@ -258,7 +295,7 @@ func TestProblems(t *testing.T) {
 				t.Errorf("%s is %s without a fix", c.Name, c.Status)
 			}
 			for _, other := range r.Checks {
-				dependent := tc.check == CheckRunsc && other.Name == CheckRunscRun || tc.check == CheckRunc && other.Name == CheckRuncRun
+				dependent := (tc.check == CheckRunsc || tc.check == CheckRunscRun) && (other.Name == CheckRunscRun || other.Name == CheckRunscCheckpoint) || tc.check == CheckRunc && other.Name == CheckRuncRun
 				if other.Name != tc.check && !dependent && other.Status != StatusOK {
 					t.Errorf("unrelated check %s is %s: %s", other.Name, other.Status, other.Detail)
 				}
@@ -337,7 +374,7 @@ func TestWriteText(t *testing.T) {
 	}
 	for _, want := range []string{
 		"  fail  root  ", "fix: run warren as root",
-		"fix: install runsc from bookworm-backports", "     apt-get install -y -t bookworm-backports runsc",
+		"fix: run scripts/install-deps.sh (as root, from a Warren checkout; it needs Go): it builds gVisor's runsc at the pinned version",
 		"  microvm   microvm    not usable: not running as root\n",
 		"  gvisor    sandbox    not usable: not running as root; runsc not installed\n",
 		"runtime: none usable. Warren cannot run sandboxes on this host",
@@ -359,7 +396,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"hostname", "kernel", "time", "checks", "summary", "runtimes", "microvms", "runsc_run_ms", "runc_run_ms", "runtime_support", "recommended"} {
+	for _, k := range []string{"hostname", "kernel", "time", "checks", "summary", "runtimes", "microvms", "runsc_run_ms", "runc_run_ms", "runtime_support", "recommended", "runsc_path", "runsc_version", "runsc_checkpoint"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q:\n%s", k, buf.String())
 		}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
 )
 
 // Host is how the checks see the system. Every field may be nil, meaning the real
@@ -35,6 +37,11 @@ type Host struct {
 	RunSandbox func(ctx context.Context, runsc, rootfs string) (time.Duration, error)
 	// RunContainer runs /bin/echo with runc in rootfs and returns how long the run took.
 	RunContainer func(ctx context.Context, runc, rootfs string) (time.Duration, error)
+	// RunscVersion reads a runsc binary's version (Go build information, else --version).
+	RunscVersion func(ctx context.Context, runsc string) (gvisor.Version, error)
+	// TryCheckpoint starts a sandbox with runsc in rootfs, checkpoints it, restores it
+	// and checks that it answers, removing everything again.
+	TryCheckpoint func(ctx context.Context, runsc, rootfs string) (CheckpointProbe, error)
 }
 
 func (h Host) withDefaults() Host {
@@ -67,6 +74,12 @@ func (h Host) withDefaults() Host {
 	}
 	if h.RunContainer == nil {
 		h.RunContainer = runContainer
+	}
+	if h.RunscVersion == nil {
+		h.RunscVersion = gvisor.ReadVersion
+	}
+	if h.TryCheckpoint == nil {
+		h.TryCheckpoint = tryCheckpoint
 	}
 	return h
 }

@@ -35,7 +35,7 @@ func TestRunReal(t *testing.T) {
 			t.Errorf("%s is %s without a fix", c.Name, c.Status)
 		}
 	}
-	mustOK := []string{CheckRoot, CheckRunsc, CheckRunscRun}
+	mustOK := []string{CheckRoot, CheckRunsc, CheckRunscRun, CheckRunscCheckpoint}
 	if _, err := exec.LookPath("runc"); err == nil {
 		mustOK = append(mustOK, CheckRunc, CheckRuncRun)
 		if r.RuncRunMillis <= 0 || !slices.Contains(r.Runtimes, RuntimeRunc) {
@@ -46,7 +46,9 @@ func TestRunReal(t *testing.T) {
 		t.Errorf("recommended %+v for runtimes %v", r.Recommended, r.Runtimes)
 	}
 	for _, name := range mustOK {
-		if c, _ := r.Check(name); c.Status != StatusOK {
+		// A measured run rated slow is a warning about this machine's load at the time,
+		// not a failure: performance is never asserted here (other suites share 2 cores).
+		if c, _ := r.Check(name); c.Status != StatusOK && !(c.Status == StatusWarn && strings.HasSuffix(c.Detail, "(slow)")) {
 			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
 		}
 	}
@@ -82,6 +84,34 @@ func TestRuncRunReal(t *testing.T) {
 	}
 }
 
+// TestTryCheckpointReal checkpoints and restores a real runsc sandbox, as warren doctor
+// does, and checks that both sandboxes, their state, cgroups, the null network namespace
+// mount and the temporary directory are gone afterwards.
+func TestTryCheckpointReal(t *testing.T) {
+	testenv.NeedsRoot(t, "runsc needs root")
+	runsc := testenv.NeedsTool(t, "runsc")
+	rootfs := miniRootFS(t)
+	before := leakSnapshot(t)
+	p, err := tryCheckpoint(context.Background(), runsc, rootfs)
+	if err != nil {
+		t.Fatalf("checkpoint and restore with %s: %v", runsc, err)
+	}
+	t.Logf("%s: %+v", runsc, p)
+	if p.StartMillis <= 0 || p.CheckpointMillis <= 0 || p.RestoreMillis <= 0 || p.AnswerMillis <= 0 || p.ImageBytes <= 0 {
+		t.Errorf("probe %+v", p)
+	}
+	if after := leakSnapshot(t); !slices.Equal(before, after) {
+		t.Errorf("left behind: before %v, after %v", before, after)
+	}
+	// A rootfs without /bin/sleep fails with a reason, and leaves nothing either.
+	if _, err := tryCheckpoint(context.Background(), runsc, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no /bin/") {
+		t.Errorf("empty rootfs: %v", err)
+	}
+	if after := leakSnapshot(t); !slices.Equal(before, after) {
+		t.Errorf("left behind: before %v, after %v", before, after)
+	}
+}
+
 // leakSnapshot lists what a doctor run could leak.
 func leakSnapshot(t *testing.T) []string {
 	t.Helper()
@@ -109,21 +139,25 @@ func leakSnapshot(t *testing.T) []string {
 	return out
 }
 
-// miniRootFS builds a root filesystem holding only /bin/echo and its shared libraries.
+// miniRootFS builds a root filesystem holding only /bin/echo, /bin/sleep and their
+// shared libraries.
 func miniRootFS(t *testing.T) string {
 	t.Helper()
-	echo, err := filepath.EvalSymlinks("/bin/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
 	root := t.TempDir()
-	files := []string{"/bin/echo"}
-	ldd, err := exec.Command("ldd", echo).Output()
-	if err != nil {
-		t.Fatalf("ldd %s: %v", echo, err)
-	}
-	for _, m := range regexp.MustCompile(`(/\S+) \(0x`).FindAllSubmatch(ldd, -1) {
-		files = append(files, string(m[1]))
+	var files []string
+	for _, bin := range []string{"/bin/echo", "/bin/sleep"} {
+		p, err := filepath.EvalSymlinks(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, bin)
+		ldd, err := exec.Command("ldd", p).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", p, err)
+		}
+		for _, m := range regexp.MustCompile(`(/\S+) \(0x`).FindAllSubmatch(ldd, -1) {
+			files = append(files, string(m[1]))
+		}
 	}
 	for _, f := range files {
 		copyFile(t, f, filepath.Join(root, f))

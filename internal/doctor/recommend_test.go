@@ -190,7 +190,7 @@ func TestWriteTextRuntimes(t *testing.T) {
 		"  run:     WARREN_RUNTIME=gvisor WARREN_RUNSC_PLATFORM=systrap warren serve\n",
 		"  or:      warren serve --runtime=gvisor --runsc-platform=systrap\n",
 		"  - warning: keep WARREN_RUNSC_PLATFORM=systrap",
-		"Summary: 15 ok, 2 warn, 0 fail\n",
+		"Summary: 16 ok, 2 warn, 0 fail\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)

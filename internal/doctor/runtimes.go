@@ -7,14 +7,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
 )
 
-// runscBackportsFix installs a runsc with the systrap platform on Debian 12. Bookworm's
-// own runsc (a 2022 build) only has ptrace and kvm.
-const runscBackportsFix = `install runsc from bookworm-backports (bookworm's 2022 build has no systrap):
-echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/bookworm-backports.list
-apt-get update
-apt-get install -y -t bookworm-backports runsc`
+// runscInstallFix installs the runsc Warren is tested with: scripts/install-deps.sh
+// builds it from gVisor's Go module at the pinned version.
+const runscInstallFix = "run scripts/install-deps.sh (as root, from a Warren checkout; it needs Go): it builds gVisor's runsc at the pinned version " +
+	gvisor.PinnedVersion + " and installs it as /usr/local/bin/runsc"
 
 // platformRE finds the platform list in the help of runsc's -platform flag, e.g.
 // "specifies which platform to use: systrap (default), ptrace, kvm. (default "systrap")".
@@ -24,17 +24,21 @@ func (s *state) checkRunsc(ctx context.Context) Check {
 	runsc, err := s.h.LookPath("runsc")
 	if err != nil {
 		s.runscWhy = cause{"runsc not installed", CheckRunsc}
-		return fail(CheckRunsc, "runsc (gVisor) not found", runscBackportsFix)
+		return fail(CheckRunsc, "runsc (gVisor) not found", runscInstallFix)
 	}
 	s.runscWhy = cause{"runsc does not run", CheckRunsc}
 	out, err := s.h.Command(ctx, runsc, "--version")
 	if err != nil {
-		return fail(CheckRunsc, fmt.Sprintf("%s --version: %v: %s", runsc, err, firstLine(out)), runscBackportsFix)
+		return fail(CheckRunsc, fmt.Sprintf("%s --version: %v: %s", runsc, err, firstLine(out)), runscInstallFix)
 	}
 	version := strings.TrimPrefix(firstLine(out), "runsc version ")
+	if v, err := s.h.RunscVersion(ctx, runsc); err == nil {
+		s.runscVersion = v
+		version = v.String()
+	}
 	flags, err := s.h.Command(ctx, runsc, "flags")
 	if err != nil {
-		return fail(CheckRunsc, fmt.Sprintf("runsc %s at %s; runsc flags: %v", version, runsc, err), runscBackportsFix)
+		return fail(CheckRunsc, fmt.Sprintf("runsc %s at %s; runsc flags: %v", version, runsc, err), runscInstallFix)
 	}
 	var platforms []string
 	if m := platformRE.FindSubmatch(flags); m != nil {
@@ -47,9 +51,18 @@ func (s *state) checkRunsc(ctx context.Context) Check {
 	detail := fmt.Sprintf("runsc %s at %s; platforms: %s", version, runsc, strings.Join(platforms, ", "))
 	if !slices.Contains(platforms, "systrap") {
 		s.runscWhy = cause{"runsc has no systrap platform", CheckRunsc}
-		return fail(CheckRunsc, detail+"; no systrap platform (ptrace is too slow, kvm needs hardware virtualization)", runscBackportsFix)
+		return fail(CheckRunsc, detail+"; no systrap platform (ptrace is too slow, kvm needs hardware virtualization)", runscInstallFix)
 	}
 	s.runscPath, s.runscUsable, s.runscWhy = runsc, true, cause{}
+	switch v := s.runscVersion; {
+	case v.Pinned():
+		detail += " (the pinned build)"
+	case v.Older():
+		return warn(CheckRunsc, detail+"; older than the pinned "+gvisor.Module+"@"+gvisor.PinnedVersion+
+			": its checkpoint fails while a sandbox has a TCP connection open or in TIME_WAIT (pause, fork and snapshots)", runscInstallFix)
+	default:
+		detail += " (newer than the pinned " + gvisor.PinnedVersion + ", which Warren is tested with)"
+	}
 	return ok(CheckRunsc, detail)
 }
 

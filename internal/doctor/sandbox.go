@@ -68,6 +68,7 @@ func timedRun(ctx context.Context, bin, rootfs, prefix string, spec func(rootfs,
 	id := "warren-doctor-" + hex.EncodeToString(rnd[:])
 	defer func() {
 		cleanupSandbox(bin, del(state, id), id)
+		unmountNullNetNS(state)
 		err = errors.Join(err, os.RemoveAll(tmp))
 	}()
 	for _, dir := range []string{state, bundle} {

@@ -61,6 +61,14 @@ type CreateSandbox struct {
 	Runtime string
 	// MinIsolation asks for at least this isolation: "container", "sandbox" or "microvm".
 	MinIsolation string
+	// Lifecycle says what happens at the timeout (kill, the default, or pause) and
+	// whether traffic resumes a paused sandbox.
+	Lifecycle Lifecycle
+	// Snapshot, when set, names a snapshot of the team (its id or name) to start the
+	// sandbox from instead of booting it: memory, processes and files as saved. Its
+	// template, runtime and limits are the snapshot's. TemplateID may name a snapshot
+	// too (E2B's Sandbox.create(snapshotId)) when no template has that name.
+	Snapshot string
 }
 
 // SandboxMetrics is one reading of a sandbox's resource use, taken inside it.
@@ -103,6 +111,9 @@ type Route struct {
 	// PrivatePorts are its template's private ports (Template.PrivatePorts): they need
 	// AccessToken in X-Access-Token or PortToken() in E2B-Traffic-Access-Token.
 	PrivatePorts []int
+	// Done, when not nil, is closed once the sandbox stops running at Address (it is
+	// killed or paused): requests proxied into it end then.
+	Done <-chan struct{}
 }
 
 // PortToken is the traffic token of the routed sandbox (see PortToken).
@@ -180,6 +191,12 @@ type SandboxService interface {
 	Connect(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
 	// Metrics reads the sandbox's current CPU, memory and disk use from inside it.
 	Metrics(ctx context.Context, p Principal, id string) (*SandboxMetrics, error)
+	// Pause saves a running sandbox's memory and stops it; its files, memory and
+	// processes come back with Resume. A sandbox that is not running is KindConflict.
+	Pause(ctx context.Context, p Principal, id string) (*Sandbox, error)
+	// Resume starts a paused sandbox again where it was paused, to end d from now (0:
+	// the default timeout). A sandbox that is not paused is KindConflict.
+	Resume(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
 	Templates(ctx context.Context) ([]*Template, error)
 }
 
@@ -317,4 +334,9 @@ type BillingService interface {
 	// CheckSpend refuses (KindQuotaExceeded, quota "spending_limit") when the team's
 	// charges this period reached its spending limit.
 	CheckSpend(ctx context.Context, team *Team) error
+}
+
+// PoolService reports the node's warm pools (sandbox.Pool), to platform admins only.
+type PoolService interface {
+	Pools(ctx context.Context, p Principal) ([]PoolStats, error)
 }

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Store persists teams, users, keys, templates, sandboxes, the audit log, usage and
-// invoices. Implementations: store/sqlite and store/postgres, held to one conformance
+// Store persists teams, users, keys, templates, sandboxes, snapshots, the audit log,
+// usage and invoices. Implementations: store/sqlite and store/postgres, held to one conformance
 // suite (store/storetest). It is the sum of the role interfaces below; a consumer that
 // needs only some of them should ask for only those.
 // Lookups of missing rows return a KindNotFound error.
@@ -16,6 +16,7 @@ type Store interface {
 	KeyStore
 	TemplateStore
 	SandboxStore
+	SnapshotStore
 	AuditStore
 	UsageStore
 	InvoiceStore
@@ -76,12 +77,18 @@ type TemplateStore interface {
 // allocation ask of them.
 type SandboxStore interface {
 	CreateSandbox(ctx context.Context, s *Sandbox) error
-	// CreateSandboxWithinQuota inserts s only if the team's non-terminal sandboxes plus s
+	// CreateSandboxWithinQuota inserts s only if the team's live sandboxes plus s
 	// stay within q (zero fields: no limit), atomically: concurrent calls, from this or
 	// another process, can never together exceed the quota. A refusal is a
 	// KindQuotaExceeded *Error whose Err is a *QuotaError.
 	CreateSandboxWithinQuota(ctx context.Context, s *Sandbox, q Quota) error
-	// TeamUsage sums the limits of the team's non-terminal sandboxes.
+	// ResumeSandboxWithinQuota writes every mutable field of s (as UpdateSandbox) only
+	// if the team's live sandboxes (State.Live) plus s stay within q, atomically with
+	// CreateSandboxWithinQuota's check: for resuming a paused sandbox, which counts
+	// against no quota while paused.
+	ResumeSandboxWithinQuota(ctx context.Context, s *Sandbox, q Quota) error
+	// TeamUsage sums the limits of the team's live sandboxes (State.Live) and counts its
+	// snapshots.
 	TeamUsage(ctx context.Context, teamID string) (QuotaUsage, error)
 	// GetSandbox returns the team's sandbox, or any team's for AnyTeam; an empty teamID
 	// is KindInvalid.
@@ -90,7 +97,7 @@ type SandboxStore interface {
 	UpdateSandbox(ctx context.Context, s *Sandbox) error
 	// ListSandboxes pages by creation time, newest first; next is "" on the last page.
 	ListSandboxes(ctx context.Context, f SandboxFilter) (items []*Sandbox, next string, err error)
-	// UsedSlots returns the address slots held by sandboxes that are not terminal.
+	// UsedSlots returns the address slots held by live sandboxes (State.Live).
 	UsedSlots(ctx context.Context) ([]int, error)
 }
 

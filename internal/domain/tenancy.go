@@ -120,6 +120,8 @@ type Quota struct {
 	MaxMemoryMB       int64   `json:"max_memory_mb"`
 	MaxDiskMB         int64   `json:"max_disk_mb"`
 	RequestsPerMinute int64   `json:"requests_per_minute"`
+	// MaxSnapshots caps the snapshots the team keeps (they hold disk on the node).
+	MaxSnapshots int64 `json:"max_snapshots"`
 }
 
 // QuotaPatch changes some fields of a Quota; nil fields stay as they are.
@@ -129,11 +131,12 @@ type QuotaPatch struct {
 	MaxMemoryMB       *int64   `json:"max_memory_mb,omitempty"`
 	MaxDiskMB         *int64   `json:"max_disk_mb,omitempty"`
 	RequestsPerMinute *int64   `json:"requests_per_minute,omitempty"`
+	MaxSnapshots      *int64   `json:"max_snapshots,omitempty"`
 }
 
 // FullPatch is the patch that sets every field of q.
 func FullPatch(q Quota) *QuotaPatch {
-	return &QuotaPatch{&q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB, &q.RequestsPerMinute}
+	return &QuotaPatch{&q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB, &q.RequestsPerMinute, &q.MaxSnapshots}
 }
 
 // Apply returns q with the patch's set fields.
@@ -156,6 +159,9 @@ func (q Quota) Apply(p *QuotaPatch) Quota {
 	if p.RequestsPerMinute != nil {
 		q.RequestsPerMinute = *p.RequestsPerMinute
 	}
+	if p.MaxSnapshots != nil {
+		q.MaxSnapshots = *p.MaxSnapshots
+	}
 	return q
 }
 
@@ -165,12 +171,14 @@ type QuotaUsage struct {
 	CPUCores  float64 `json:"cpu_cores"`
 	MemoryMB  int64   `json:"memory_mb"`
 	DiskMB    int64   `json:"disk_mb"`
+	// Snapshots is the number of snapshots the team keeps.
+	Snapshots int64 `json:"snapshots"`
 }
 
 // QuotaError is the detail of a KindQuotaExceeded refusal: which quota, its limit, and
 // what the team used when it was refused.
 type QuotaError struct {
-	Quota string  // "max_sandboxes", "max_cpu_cores", "max_memory_mb", "max_disk_mb", "requests_per_minute", "spending_limit"
+	Quota string  // "max_sandboxes", "max_cpu_cores", "max_memory_mb", "max_disk_mb", "max_snapshots", "requests_per_minute", "spending_limit"
 	Limit float64 // the limit (for spending_limit, in the plan's currency)
 	Used  float64 // current usage before the refused request
 	// RetryAfter, when set, is how long to wait before trying again (rate limits).

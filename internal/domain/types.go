@@ -9,10 +9,12 @@ import (
 type SandboxState string
 
 // Sandbox states. A sandbox goes starting -> running -> stopped; a failed create ends in
-// "error". Stopped and error are terminal.
+// "error". A running sandbox may be paused (its memory saved to disk, nothing of it
+// running) and resumed (paused -> starting -> running). Stopped and error are terminal.
 const (
 	StateStarting SandboxState = "starting"
 	StateRunning  SandboxState = "running"
+	StatePaused   SandboxState = "paused"
 	StateStopped  SandboxState = "stopped"
 	StateError    SandboxState = "error"
 )
@@ -20,7 +22,7 @@ const (
 // Valid reports whether s is a known state.
 func (s SandboxState) Valid() bool {
 	switch s {
-	case StateStarting, StateRunning, StateStopped, StateError:
+	case StateStarting, StateRunning, StatePaused, StateStopped, StateError:
 		return true
 	}
 	return false
@@ -28,6 +30,26 @@ func (s SandboxState) Valid() bool {
 
 // Terminal reports whether a sandbox in state s is gone for good.
 func (s SandboxState) Terminal() bool { return s == StateStopped || s == StateError }
+
+// Live reports whether a sandbox in state s runs (or is being started) on the node:
+// it holds an address slot and counts against its team's quota. A paused sandbox is
+// neither live nor terminal: it holds only disk.
+func (s SandboxState) Live() bool { return s == StateStarting || s == StateRunning }
+
+// Lifecycle says what happens to a sandbox at its timeout, and to a paused one when
+// traffic comes for it.
+type Lifecycle struct {
+	// OnTimeout is OnTimeoutKill ("" means the same) or OnTimeoutPause.
+	OnTimeout string
+	// AutoResume makes a request through the proxy to the paused sandbox resume it.
+	AutoResume bool
+}
+
+// Lifecycle OnTimeout values.
+const (
+	OnTimeoutKill  = "kill"
+	OnTimeoutPause = "pause"
+)
 
 // Limits are the resources a sandbox may use. Zero means "use the configured default".
 type Limits struct {
@@ -66,6 +88,11 @@ type Sandbox struct {
 	StartedAt    time.Time
 	EndsAt       time.Time
 	StoppedAt    time.Time
+	// Lifecycle is fixed at creation.
+	Lifecycle Lifecycle
+	// PausedAt is when the sandbox was last paused (zero if never); a paused sandbox
+	// is deleted once it has been paused for the server's paused retention.
+	PausedAt time.Time
 }
 
 // Team owns API keys and sandboxes; tenants never see each other's things.
@@ -190,4 +217,19 @@ func ValidSandboxID(id string) bool {
 		}
 	}
 	return true
+}
+
+// PoolStats describes one template's warm pool on this node: sandboxes started ahead of
+// any request, unowned, which a create of that template with the pool's profile (the
+// node's default runtime and limits) takes instead of starting one.
+type PoolStats struct {
+	TemplateID string
+	// Size is how many members the pool keeps; Ready how many wait now; Starting is 1
+	// while one is being started.
+	Size, Ready, Starting int
+	// Claims counts creates served by a member; Misses creates of the template that
+	// started cold because no member was ready or the request did not fit the
+	// profile; Failures members that could not be started or could not take a
+	// claim's identity (the claim then started cold).
+	Claims, Misses, Failures int64
 }

@@ -23,6 +23,8 @@ type Sandboxes struct {
 	SetTimeoutFn func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	ConnectFn    func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	MetricsFn    func(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error)
+	PauseFn      func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
+	ResumeFn     func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	TemplatesFn  func(ctx context.Context) ([]*domain.Template, error)
 	LogsFn       func(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error)
 	FollowLogsFn func(ctx context.Context, p domain.Principal, id string, q domain.LogQuery, onEntry func(domain.LogEntry) error) error
@@ -82,6 +84,20 @@ func (f *Sandboxes) Metrics(ctx context.Context, p domain.Principal, id string) 
 		return nil, ErrNotSet
 	}
 	return f.MetricsFn(ctx, p, id)
+}
+
+func (f *Sandboxes) Pause(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	if f.PauseFn == nil {
+		return nil, ErrNotSet
+	}
+	return f.PauseFn(ctx, p, id)
+}
+
+func (f *Sandboxes) Resume(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	if f.ResumeFn == nil {
+		return nil, ErrNotSet
+	}
+	return f.ResumeFn(ctx, p, id, d)
 }
 
 func (f *Sandboxes) Logs(ctx context.Context, p domain.Principal, id string, q domain.LogQuery) ([]domain.LogEntry, error) {

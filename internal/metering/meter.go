@@ -192,14 +192,16 @@ func (m *Meter) record(ctx context.Context, e *entry, next domain.Meter, c carry
 }
 
 // Begin starts metering sb from sb.StartedAt (now if unset), with zero counters, and
-// saves the meter at once. A sandbox that already has a meter keeps it.
+// saves the meter at once. A sandbox that already has an open meter keeps it; one
+// whose meter is closed (it was paused, and is running again) gets it opened afresh
+// from sb.StartedAt: the time it was paused is not booked.
 func (m *Meter) Begin(ctx context.Context, sb *domain.Sandbox) error {
 	e, err := m.lock(ctx, sb.ID)
 	if err != nil {
 		return err
 	}
 	defer e.mu.Unlock()
-	if e.found {
+	if e.found && e.m.ClosedAt.IsZero() {
 		return nil
 	}
 	return m.record(ctx, e, m.fresh(sb), carry{}, nil)
@@ -264,4 +266,45 @@ func (m *Meter) end(ctx context.Context, sb *domain.Sandbox, at time.Time, read 
 	}
 	m.drop(sb.ID, e)
 	return nil
+}
+
+// SamplePaused books the storage a paused sandbox holds (bytes() of disk, its image and
+// files) from its meter's last sample, or its pause if later, up to at: disk MB·s
+// only, no wall time, CPU or memory, since nothing of it runs. It does nothing when
+// less than minGap has passed since the last booking (bytes() walks the sandbox's
+// files), or when the sandbox's meter is open (it runs). The meter stays closed; its
+// sample time moves to at, so no time is booked twice.
+func (m *Meter) SamplePaused(ctx context.Context, sb *domain.Sandbox, at time.Time, minGap time.Duration, bytes func() int64) error {
+	e, err := m.lock(ctx, sb.ID)
+	if err != nil {
+		return err
+	}
+	defer e.mu.Unlock()
+	cur := m.current(e, sb)
+	if e.found && cur.ClosedAt.IsZero() {
+		return nil
+	}
+	if p := msUTC(sb.PausedAt); p.After(cur.SampledAt) {
+		cur.SampledAt = p
+	}
+	if at.IsZero() {
+		at = m.cfg.Now()
+	}
+	if msUTC(at).Sub(cur.SampledAt) < minGap {
+		return nil
+	}
+	// The counters are not read while paused: keep them as they were.
+	r := Reading{CPUMicros: cur.CPUMicros, NetRxBytes: cur.NetRxBytes, NetTxBytes: cur.NetTxBytes, DiskBytes: bytes()}
+	next, c, deltas := interval(cur, e.c, sb, at, &r)
+	out := deltas[:0]
+	for _, d := range deltas {
+		d.WallMS = 0
+		if d.DiskMBSeconds != 0 {
+			out = append(out, d)
+		}
+	}
+	if next.ClosedAt.IsZero() {
+		next.ClosedAt = cur.SampledAt
+	}
+	return m.record(ctx, e, next, c, out)
 }

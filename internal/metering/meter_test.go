@@ -265,3 +265,51 @@ func TestConcurrentSamples(t *testing.T) {
 		t.Errorf("booked %+v, meter %+v; want 50 ms, 51000 CPU µs, 51 bytes, closed at 50 ms", got, meter)
 	}
 }
+
+// TestSamplePaused: a paused sandbox's storage is booked as disk MB·s only, from its
+// pause, not more often than minGap, and never while its meter is open.
+func TestSamplePaused(t *testing.T) {
+	ctx := context.Background()
+	st, src, clk := newMemStore(), &counters{}, &clock{t: t0}
+	m := newMeter(t, st.fake(), src.source(), clk.now)
+	sb := testSandbox("s1")
+	if err := m.Begin(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 { return 100 * mib }
+	if err := m.SamplePaused(ctx, sb, t0.Add(time.Minute), 0, size); err != nil || st.ncalls() != 1 {
+		t.Fatalf("sampling a running sandbox as paused: %v, %d writes, want nothing booked", err, st.ncalls())
+	}
+	src.set("s1", Reading{At: t0.Add(10 * time.Second), CPUMicros: 5e6, MemoryBytes: 10 * mib})
+	if err := m.End(ctx, sb, t0.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	before := st.total("s1")
+	sb.PausedAt = t0.Add(10 * time.Second)
+	if err := m.SamplePaused(ctx, sb, t0.Add(20*time.Second), time.Minute, size); err != nil || st.total("s1") != before {
+		t.Fatalf("sampling within minGap: %v, usage %+v", err, st.total("s1"))
+	}
+	if err := m.SamplePaused(ctx, sb, t0.Add(130*time.Second), time.Minute, size); err != nil {
+		t.Fatal(err)
+	}
+	got := st.total("s1")
+	if got.DiskMBSeconds-before.DiskMBSeconds != 100*120 || got.WallMS != before.WallMS ||
+		got.CPUMicros != before.CPUMicros || got.MemMBSeconds != before.MemMBSeconds {
+		t.Errorf("after 2 min paused with 100 MiB: %+v, before %+v; want 12000 disk MB·s more and nothing else", got, before)
+	}
+	if mt := st.meter("s1"); mt.ClosedAt.IsZero() {
+		t.Errorf("the paused sandbox's meter was opened: %+v", mt)
+	}
+	// Booked up to there: the same instant books nothing more.
+	if err := m.SamplePaused(ctx, sb, t0.Add(130*time.Second), 0, size); err != nil || st.total("s1") != got {
+		t.Errorf("sampling the same instant again: %v %+v", err, st.total("s1"))
+	}
+	// Resumed: the meter opens afresh from the resume.
+	sb.StartedAt = t0.Add(130 * time.Second)
+	if err := m.Begin(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	if mt := st.meter("s1"); !mt.ClosedAt.IsZero() || !mt.StartedAt.Equal(sb.StartedAt) || mt.CPUMicros != 0 {
+		t.Errorf("meter after the resume: %+v", mt)
+	}
+}

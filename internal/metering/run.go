@@ -133,11 +133,14 @@ func (m *Meter) Recover(ctx context.Context, get func(ctx context.Context, id st
 		case err != nil:
 			errs = append(errs, fmt.Errorf("looking up metered sandbox %s: %w", om.SandboxID, err))
 			continue
-		case !sb.State.Terminal():
+		case sb.State.Live():
 			rep.Continued++
 			continue
 		}
 		at := sb.StoppedAt
+		if sb.State == domain.StatePaused {
+			at = sb.PausedAt
+		}
 		if at.IsZero() {
 			at = om.SampledAt
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -72,16 +73,19 @@ func (d *diskImages) formatted(ctx context.Context, sizeMB int64) (string, error
 }
 
 // mountDisk gives the sandbox in dir a filesystem of sizeMB at dir/disk and returns the
-// mount point. The image is dir/disk.img; Stop's unmount detaches the loop device
+// mount point. The image is dir/disk.img, a copy of the formatted one, or with keep the
+// one already there (a paused sandbox's); Stop's unmount detaches the loop device
 // (auto-clear) and removing dir deletes the image.
-func (d *diskImages) mountDisk(ctx context.Context, dir string, sizeMB int64) (string, error) {
-	golden, err := d.formatted(ctx, sizeMB)
-	if err != nil {
-		return "", err
-	}
+func (d *diskImages) mountDisk(ctx context.Context, dir string, sizeMB int64, keep bool) (string, error) {
 	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "disk")
-	if err := sparseCopy(golden, img); err != nil {
-		return "", fmt.Errorf("copying the sandbox disk image: %w", err)
+	if !keep {
+		golden, err := d.formatted(ctx, sizeMB)
+		if err != nil {
+			return "", err
+		}
+		if err := sparseCopy(golden, img); err != nil {
+			return "", fmt.Errorf("copying the sandbox disk image: %w", err)
+		}
 	}
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return "", err
@@ -222,4 +226,12 @@ func detachLoops(dir string) error {
 		f.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// allocated is the disk space fi's file holds (its blocks, not its apparent size).
+func allocated(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
 }

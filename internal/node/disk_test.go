@@ -47,7 +47,7 @@ func TestDiskLimit(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	mnt, err := d.mountDisk(context.Background(), dir, 32)
+	mnt, err := d.mountDisk(context.Background(), dir, 32, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func BenchmarkRootFS(b *testing.B) {
 				}
 				layer := dir
 				if size > 0 {
-					mnt, err := d.mountDisk(context.Background(), dir, size)
+					mnt, err := d.mountDisk(context.Background(), dir, size, false)
 					if err != nil {
 						b.Fatal(err)
 					}

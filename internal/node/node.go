@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -39,6 +40,7 @@ type Config struct {
 
 // Node starts and stops sandboxes on this host.
 type Node struct {
+	*Checkpoints
 	cfg     Config
 	log     *slog.Logger
 	disks   *diskImages
@@ -62,6 +64,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")},
 		drivers: map[string]runtime.Driver{}}
+	n.Checkpoints = &Checkpoints{n: n}
 	shifting := false
 	for _, d := range append([]runtime.Driver{cfg.Driver}, cfg.Drivers...) {
 		name := d.Capabilities().Name
@@ -141,17 +144,17 @@ func (n *Node) driverOf(h *runtime.Handle) runtime.Driver {
 // Slots is the number of address slots (sandboxes at once) of the node's network.
 func (n *Node) Slots() int { return n.cfg.Network.Slots() }
 
-// Reattach restores what a restart of the server rebuilt without a sandbox that survived
-// it: the nftables table is made afresh at start, so an internet-enabled sandbox's
-// address is put back in its internet set.
+// Reattach puts the node's state of a running sandbox in line with its row: its
+// address is in the internet set exactly when internet is true. A restart of the server
+// rebuilds the nftables table without the sandboxes that survived it, and a warm pool
+// member (started with internet on) may be claimed by a request that wants it off.
 func (n *Node) Reattach(ctx context.Context, slot int, internet bool) error {
-	if !internet {
-		return nil
-	}
-	return n.cfg.Network.Allow(ctx, slot, true)
+	return n.cfg.Network.Allow(ctx, slot, internet)
 }
 
-// AgentConfig is what warren-agent reads from WARREN_AGENT_CONFIG.
+// AgentConfig is warren-agent's config (agent.Config's JSON), which the node writes to
+// runtime.AgentConfigPath in the sandbox's root filesystem; the agent reads and removes
+// it before anything else runs there.
 type AgentConfig struct {
 	Listen         string            `json:"listen"`
 	AccessToken    string            `json:"access_token"`
@@ -164,6 +167,9 @@ type AgentConfig struct {
 	// sandbox nears it. Start sets it from limits.memory_mb for drivers without
 	// per-process OOM kills (runtime.Capabilities.PerProcessOOM).
 	MemoryLimitBytes int64 `json:"memory_limit_bytes,omitempty"`
+	// ProcessLimit, when set, is the RLIMIT_NPROC the agent gives every process it
+	// starts (runtime.ProcessLimiter); the agent itself keeps none.
+	ProcessLimit uint64 `json:"process_limit,omitempty"`
 }
 
 // startSpec is one sandbox to start.
@@ -176,7 +182,23 @@ type startSpec struct {
 	Internet bool
 	Limits   domain.Limits
 	Agent    AgentConfig
+	// Image, when set, is a checkpoint image the sandbox is restored from instead of
+	// booting (the driver must be a runtime.Checkpointer).
+	Image string
+	// Layer says where the sandbox's writable layer comes from.
+	Layer layerSource
+	// LayerFrom is the upper directory copied as the writable layer (layerCopy).
+	LayerFrom string
 }
+
+// layerSource is where a starting sandbox's writable layer comes from.
+type layerSource int
+
+const (
+	layerNew  layerSource = iota // an empty one (a fresh sandbox)
+	layerKeep                    // the one already in the sandbox's directory (resume)
+	layerCopy                    // a copy of startSpec.LayerFrom (a sandbox from a snapshot)
+)
 
 // started is a running sandbox.
 type started struct {
@@ -191,24 +213,35 @@ func (n *Node) sandboxDir(id string) string { return filepath.Join(n.cfg.Dir, id
 // handle and the sandbox's address. warren-agent runs as "user" by default, named
 // after the sandbox, and starts tpl's start command. On error nothing of it is left.
 func (n *Node) Start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
-	st, err := n.start(ctx, startSpec{
-		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Limits: sb.Limits,
-		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
-	})
+	st, err := n.start(ctx, specOf(sb, tpl))
 	if err != nil {
 		return runtime.Handle{}, "", err
 	}
 	return st.Handle, st.Address, nil
 }
 
+// specOf is what starting sb on tpl takes.
+func specOf(sb *domain.Sandbox, tpl *domain.Template) startSpec {
+	return startSpec{
+		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Limits: sb.Limits,
+		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
+	}
+}
+
 // start prepares and starts a sandbox. On error nothing of it is left.
 func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	dir := n.sandboxDir(s.ID)
 	defer func() {
-		if err != nil {
-			if cerr := n.Stop(context.WithoutCancel(ctx), s.ID, s.Slot, nil); cerr != nil {
-				n.log.Error("cleanup after failed start", logkey.SandboxID, s.ID, logkey.Err, cerr)
-			}
+		if err == nil {
+			return
+		}
+		cleanup := n.Stop
+		if s.Layer == layerKeep {
+			// A sandbox that failed to resume keeps its directory (its files and image).
+			cleanup = n.Checkpoints.release
+		}
+		if cerr := cleanup(context.WithoutCancel(ctx), s.ID, s.Slot, nil); cerr != nil {
+			n.log.Error("cleanup after failed start", logkey.SandboxID, s.ID, logkey.Err, cerr)
 		}
 	}()
 	// 0711 for user-namespaced sandboxes: their root must reach dir/rootfs (see New).
@@ -246,35 +279,119 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 		return nil, nr.err
 	}
 	tPrep := time.Since(t0)
-	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, resolvConf(), 0o644); err != nil {
-		return nil, err
-	}
-	s.Agent.Listen = fmt.Sprintf(":%d", runtime.AgentPort)
-	if s.Limits.MemoryMB > 0 && !drv.Capabilities().PerProcessOOM {
-		s.Agent.MemoryLimitBytes = s.Limits.MemoryMB << 20
-	}
-	cfgJSON, err := json.Marshal(s.Agent)
+	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, nr.a.NetNSPath)
 	if err != nil {
 		return nil, err
 	}
-	h, err := drv.Start(ctx, runtime.Spec{
-		ID:         s.ID,
-		RootFS:     rootfs,
-		StateDir:   dir,
-		NetNSPath:  nr.a.NetNSPath,
-		Hostname:   s.Agent.Hostname,
-		AgentPath:  n.cfg.AgentPath,
-		AgentEnv:   []string{"WARREN_AGENT_CONFIG=" + string(cfgJSON)},
-		ResolvConf: resolv,
-		Limits:     s.Limits,
-		Slot:       s.Slot,
-	})
-	if err != nil {
+	var h runtime.Handle
+	if s.Image == "" {
+		if err := writeAgentConfig(drv, s.Slot, agentConfig(s, drv), rootfs); err != nil {
+			return nil, err
+		}
+	}
+	if s.Image != "" {
+		cp, ok := drv.(runtime.Checkpointer)
+		if !ok {
+			return nil, cannotCheckpoint(drv)
+		}
+		if h, err = cp.Restore(ctx, spec, s.Image); err != nil {
+			return nil, fmt.Errorf("restoring %s sandbox: %w", drv.Capabilities().Name, err)
+		}
+	} else if h, err = drv.Start(ctx, spec); err != nil {
 		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
 	}
 	n.log.Debug("sandbox started", logkey.SandboxID, s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
 	return &started{Handle: h, Address: nr.a.Address.String()}, nil
+}
+
+// runtimeSpec is what drv needs to start (or restore) the sandbox s in dir, on rootfs
+// and in the network namespace at netns, with the agent binary at agentPath. It writes the sandbox's resolv.conf.
+// The agent's config is not in it: a fresh start writes it to the root filesystem first
+// (writeAgentConfig); a restored agent keeps the config it had and takes a new identity
+// through /init.
+func runtimeSpec(agentPath string, s startSpec, dir, rootfs, netns string) (runtime.Spec, error) {
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, resolvConf(), 0o644); err != nil {
+		return runtime.Spec{}, err
+	}
+	return runtime.Spec{
+		ID:         s.ID,
+		RootFS:     rootfs,
+		StateDir:   dir,
+		NetNSPath:  netns,
+		Hostname:   s.Agent.Hostname,
+		AgentPath:  agentPath,
+		AgentArgs:  []string{"--config", runtime.AgentConfigPath},
+		ResolvConf: resolv,
+		Limits:     s.Limits,
+		Slot:       s.Slot,
+	}, nil
+}
+
+// agentConfig is the config warren-agent starts with for s on drv.
+func agentConfig(s startSpec, drv runtime.Driver) AgentConfig {
+	c := s.Agent
+	c.Listen = fmt.Sprintf(":%d", runtime.AgentPort)
+	if s.Limits.MemoryMB > 0 && !drv.Capabilities().PerProcessOOM {
+		c.MemoryLimitBytes = s.Limits.MemoryMB << 20
+	}
+	if pl, ok := drv.(runtime.ProcessLimiter); ok {
+		c.ProcessLimit = pl.ProcessLimit(s.Limits)
+	}
+	return c
+}
+
+// writeAgentConfig writes s.Agent to runtime.AgentConfigPath in the sandbox's root
+// filesystem, readable by the sandbox's root only. The file and its directory belong to
+// the sandbox's root (its host id range's root for a user-namespaced driver), so the
+// agent can remove the file once read; until then no other process exists in the
+// sandbox, and on the host it sits below the sandbox's private directory.
+func writeAgentConfig(drv runtime.Driver, slot int, cfg AgentConfig, rootfs string) error {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	uid, gid := 0, 0
+	if sh, ok := drv.(runtime.IDShifter); ok {
+		r, err := sh.IDRange(slot)
+		if err != nil {
+			return err
+		}
+		uid, gid = int(r.UID), int(r.GID)
+	}
+	// Nothing here follows a symlink: the template's files are the tenant's.
+	path := filepath.Join(rootfs, runtime.AgentConfigPath)
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("writing the agent's config: the template's %s is not a directory (it is reserved for warren-agent)", filepath.Dir(runtime.AgentConfigPath))
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chown(uid, gid)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the agent's config: %w", err)
+	}
+	return nil
 }
 
 // prepareRootFS mounts the sandbox's root filesystem at dir/rootfs: an overlay of the
@@ -305,11 +422,16 @@ func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (stri
 		return "", ctx.Err()
 	}
 	if s.Limits.DiskMB > 0 {
-		mnt, err := n.disks.mountDisk(ctx, dir, s.Limits.DiskMB)
+		mnt, err := n.disks.mountDisk(ctx, dir, s.Limits.DiskMB, s.Layer == layerKeep)
 		if err != nil {
 			return "", err
 		}
 		layer = mnt
+	}
+	if s.Layer == layerCopy {
+		if err := copyLayer(ctx, s.LayerFrom, filepath.Join(layer, "upper")); err != nil {
+			return "", err
+		}
 	}
 	return mountOverlay(lower, layer, dir, rootUID, rootGID)
 }
@@ -353,6 +475,11 @@ func (n *Node) Halt(ctx context.Context, id string, slot int, h *runtime.Handle)
 // a sandbox that is already gone.
 func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error {
 	var errs []error
+	if h != nil && h.ID != id {
+		// A handle naming another sandbox (or none: a row whose start was cut off before
+		// its handle was recorded) must not be destroyed in id's place: ask by id.
+		h = nil
+	}
 	handle := runtime.Handle{ID: id}
 	if h != nil {
 		handle = *h

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +69,8 @@ func TestStartStopDisk(t *testing.T) {
 	}})
 	lower := t.TempDir()
 	id := domain.NewID(20)
-	st, err := n.start(context.Background(), startSpec{ID: id, Slot: 3, RootFS: lower, Limits: domain.Limits{DiskMB: 64}})
+	st, err := n.start(context.Background(), startSpec{ID: id, Slot: 3, RootFS: lower, Limits: domain.Limits{DiskMB: 64},
+		Agent: AgentConfig{AccessToken: "node-test-token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +78,7 @@ func TestStartStopDisk(t *testing.T) {
 	if got.RootFS != filepath.Join(dir, "rootfs") || got.NetNSPath == "" || got.ResolvConf == "" || got.StateDir != dir {
 		t.Errorf("driver spec %+v", got)
 	}
+	checkAgentConfig(t, got, "node-test-token", 0, 0)
 	if m, _ := mountsUnder(dir); len(m) != 2 {
 		t.Errorf("mounts %v, want the disk and the overlay", m)
 	}
@@ -137,6 +141,7 @@ func TestStartIDRanges(t *testing.T) {
 	for i, s := range sbs {
 		r, _ := drv.IDRange(s.slot)
 		dir := filepath.Join(n.cfg.Dir, s.id)
+		checkAgentConfig(t, got[i], "", r.UID, r.GID)
 		if got[i].Slot != s.slot {
 			t.Errorf("driver got slot %d, want %d", got[i].Slot, s.slot)
 		}
@@ -156,6 +161,81 @@ func TestStartIDRanges(t *testing.T) {
 		if m, _ := mountsUnder(filepath.Join(n.cfg.Dir, s.id)); len(m) != 0 {
 			t.Errorf("mounts left: %v", m)
 		}
+	}
+}
+
+// checkAgentConfig checks that the driver got the agent's config as a file (never in
+// the environment), readable only by the sandbox's root (uid:gid on the host), in a
+// directory that root owns so that the agent can remove it.
+func checkAgentConfig(t *testing.T, s runtime.Spec, token string, uid, gid uint32) {
+	t.Helper()
+	for _, e := range s.AgentEnv {
+		if strings.HasPrefix(e, "WARREN_AGENT_CONFIG=") || (token != "" && strings.Contains(e, token)) {
+			t.Errorf("the agent's config is in its environment: %q", e)
+		}
+	}
+	if !slices.Equal(s.AgentArgs, []string{"--config", runtime.AgentConfigPath}) {
+		t.Errorf("agent args %q, want --config %s", s.AgentArgs, runtime.AgentConfigPath)
+	}
+	path := filepath.Join(s.RootFS, runtime.AgentConfigPath)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the agent's config file: %v", err)
+	}
+	if !strings.Contains(string(b), `"access_token":"`+token+`"`) {
+		t.Errorf("config file %s", b)
+	}
+	if fi, _ := os.Lstat(path); fi.Mode() != 0o600 {
+		t.Errorf("config file mode %v, want 0600", fi.Mode())
+	}
+	for _, p := range []string{path, filepath.Dir(path)} {
+		if u, g := owner(t, p); u != uid || g != gid {
+			t.Errorf("%s is owned by %d:%d, want the sandbox's root %d:%d", p, u, g, uid, gid)
+		}
+	}
+}
+
+// limitingDriver is a fakeDriver that asks for an RLIMIT_NPROC for the agent's processes.
+type limitingDriver struct{ fakeDriver }
+
+func (*limitingDriver) ProcessLimit(l domain.Limits) uint64 { return uint64(l.MaxProcesses / 2) }
+
+// TestAgentConfigFile checks that the process limit reaches the agent's config file and
+// that a template whose /.warren is a symlink is refused rather than followed.
+func TestAgentConfigFile(t *testing.T) {
+	var got runtime.Spec
+	n := testNode(t, &limitingDriver{fakeDriver{start: func(s runtime.Spec) (runtime.Handle, error) {
+		got = s
+		return runtime.Handle{ID: s.ID, Driver: "fake"}, nil
+	}}})
+	lower := t.TempDir()
+	id := domain.NewID(20)
+	st, err := n.start(context.Background(), startSpec{ID: id, Slot: 4, RootFS: lower, Limits: domain.Limits{MaxProcesses: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(got.RootFS, runtime.AgentConfigPath))
+	if !strings.Contains(string(b), `"process_limit":50`) {
+		t.Errorf("config file %s, want process_limit 50", b)
+	}
+	if err := n.Stop(context.Background(), id, 4, &st.Handle); err != nil {
+		t.Fatal(err)
+	}
+
+	evil := t.TempDir()
+	target := t.TempDir()
+	if err := os.Symlink(target, filepath.Join(evil, ".warren")); err != nil {
+		t.Fatal(err)
+	}
+	id = domain.NewID(20)
+	if _, err := n.start(context.Background(), startSpec{ID: id, Slot: 5, RootFS: evil}); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("start with a symlinked /.warren: %v, want a refusal", err)
+	}
+	if ents, _ := os.ReadDir(target); len(ents) != 0 {
+		t.Errorf("the node wrote through the template's symlink: %v", ents)
+	}
+	if _, err := os.Stat(filepath.Join(n.cfg.Dir, id)); !os.IsNotExist(err) {
+		t.Errorf("the failed start left its directory: %v", err)
 	}
 }
 

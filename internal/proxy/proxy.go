@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -91,9 +92,10 @@ type Proxy struct {
 	cfg    Config
 	rp     *httputil.ReverseProxy
 	// addrs maps a sandbox id to its address when the proxy's own transport is used:
-	// connections are then pooled per sandbox id, not per address, so a keep-alive
-	// connection to a killed sandbox is never reused for a new sandbox that was given
-	// the same address.
+	// connections are then pooled per sandbox id and address, not per address alone,
+	// so a keep-alive connection to a killed sandbox is never reused for a new sandbox
+	// that was given the same address, nor one to a paused sandbox's old address for
+	// the sandbox resumed at another.
 	addrs sync.Map
 	keyed bool
 	// buffered is the bytes of request bodies held now; at most cfg.MaxBufferedBytes.
@@ -107,6 +109,7 @@ var _ http.Handler = (*Proxy)(nil)
 type target struct {
 	id   string
 	port int
+	ip   string // the sandbox's address
 	addr string // host:port
 }
 
@@ -241,11 +244,27 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	t := &target{id: id, port: port, addr: net.JoinHostPort(route.Address, strconv.Itoa(port))}
+	t := &target{id: id, port: port, ip: route.Address, addr: net.JoinHostPort(route.Address, strconv.Itoa(port))}
 	if p.keyed {
-		p.addrs.Store(id, route.Address) // a sandbox keeps its address for life
+		p.addrs.Store(id, route.Address) // until it is paused and resumed elsewhere
 	}
-	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
+	ctx := context.WithValue(r.Context(), targetKey{}, t)
+	if route.Done != nil {
+		// A request (a stream, say) into a sandbox that stops or pauses ends with it:
+		// its address goes away with no reset, and the connection would hang until TCP
+		// gives up, minutes later.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-route.Done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	r = r.WithContext(ctx)
 	// HTTP/1.x handlers are half duplex: once the response starts, the request body can
 	// no longer be read. A backend may answer before the transport has finished sending a
 	// body (Connect streams answer at once), which would cut the request. Small bodies
@@ -292,15 +311,34 @@ func (p *Proxy) reserveBuffer(n int64) bool {
 // to the resolver, so no DNS name can stand in for a sandbox.
 var errUnknownAddress = errors.New("the sandbox's address is not known (it may have stopped)")
 
-// dialAddr turns the pool key "<sandbox id>:<port>" back into "<address>:<port>". It
-// dials only IP addresses: a key whose id has no known address fails closed.
+// poolHost is the pool key's host for sandbox id at addr: "<id>-<address in hex>".
+func poolHost(id, addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return id
+	}
+	return id + "-" + hex.EncodeToString(a.AsSlice())
+}
+
+// dialAddr turns the pool key "<sandbox id>-<address in hex>:<port>" back into
+// "<address>:<port>". It dials only IP addresses, and only the address the sandbox has
+// now: a key whose id has no known address, or another, fails closed.
 func (p *Proxy) dialAddr(key string) (string, error) {
 	host, port, err := net.SplitHostPort(key)
 	if err != nil {
 		return "", errUnknownAddress
 	}
-	if a, ok := p.addrs.Load(host); ok && isIP(a.(string)) {
-		return net.JoinHostPort(a.(string), port), nil
+	i := strings.LastIndexByte(host, '-')
+	if i < 0 {
+		return "", errUnknownAddress
+	}
+	raw, err := hex.DecodeString(host[i+1:])
+	addr, ok := netip.AddrFromSlice(raw)
+	if err != nil || !ok {
+		return "", errUnknownAddress
+	}
+	if a, ok := p.addrs.Load(host[:i]); ok && a.(string) == addr.String() {
+		return net.JoinHostPort(addr.String(), port), nil
 	}
 	return "", errUnknownAddress
 }
@@ -315,7 +353,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = t.addr
 	if p.keyed {
-		pr.Out.URL.Host = net.JoinHostPort(t.id, strconv.Itoa(t.port))
+		pr.Out.URL.Host = net.JoinHostPort(poolHost(t.id, t.ip), strconv.Itoa(t.port))
 	}
 	pr.Out.Host = t.addr
 	pr.SetXForwarded()

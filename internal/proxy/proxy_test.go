@@ -526,11 +526,51 @@ func TestDialNeverResolvesIDs(t *testing.T) {
 		}
 	}
 	p.addrs.Store(testID, "10.0.0.2")
-	if a, err := p.dialAddr(testID + ":8080"); err != nil || a != "10.0.0.2:8080" {
+	key := net.JoinHostPort(poolHost(testID, "10.0.0.2"), "8080")
+	if a, err := p.dialAddr(key); err != nil || a != "10.0.0.2:8080" {
 		t.Errorf("known sandbox: %q %v", a, err)
 	}
+	// Resumed at another address: the old address's key no longer dials.
+	p.addrs.Store(testID, "10.0.0.6")
+	if a, err := p.dialAddr(key); err == nil {
+		t.Errorf("the old address of a sandbox that moved was dialed as %q", a)
+	}
 	p.addrs.Store(testID, "evil.example")
-	if a, err := p.dialAddr(testID + ":8080"); err == nil {
+	if a, err := p.dialAddr(testID + "-" + "6576696c:8080"); err == nil {
 		t.Errorf("a name as the stored address was dialed as %q", a)
+	}
+}
+
+// TestRequestEndsWithSandbox: a request into a sandbox ends when the sandbox stops
+// running (its route's Done closes), instead of hanging on a connection whose other end
+// went away without a reset.
+func TestRequestEndsWithSandbox(t *testing.T) {
+	started := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done() // a stream that never ends by itself
+	}))
+	defer backend.Close()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(backend.URL, "http://"))
+	done := make(chan struct{})
+	srv, _ := startProxy(t, Config{}, func(id string) (*domain.Route, error) {
+		return &domain.Route{SandboxID: id, Address: host, Running: true, Done: done}, nil
+	})
+	pn, _ := strconv.Atoi(port)
+	resp, err := http.DefaultClient.Do(newReq(t, srv, "GET", "/", pn, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	<-started
+	close(done)
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); read <- err }()
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxied stream still runs 10 s after its sandbox stopped")
 	}
 }

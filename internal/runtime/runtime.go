@@ -80,7 +80,9 @@ type Spec struct {
 	NetNSPath string
 	Hostname  string
 	// AgentPath is the host path of the warren-agent binary, mounted read-only at
-	// AgentMountPath and run as PID 1 with AgentArgs and AgentEnv.
+	// AgentMountPath and run as PID 1 with AgentArgs and AgentEnv. The node passes the
+	// agent's config as a file in the root filesystem (AgentConfigPath), never in
+	// AgentEnv: every process of the sandbox could read PID 1's environment.
 	AgentPath string
 	AgentArgs []string
 	AgentEnv  []string
@@ -94,6 +96,12 @@ type Spec struct {
 
 // AgentMountPath is where every driver places warren-agent inside the sandbox.
 const AgentMountPath = "/.warren/warren-agent"
+
+// AgentConfigPath is where, inside the sandbox, the node leaves warren-agent's JSON
+// config (it holds the access token) before the start: a root-only file in the sandbox's
+// own writable layer, which the agent reads and removes before anything else runs. A
+// restored sandbox does not read it again: it takes its new identity through /init.
+const AgentConfigPath = "/.warren/agent.json"
 
 // AgentPort is the port warren-agent listens on inside every sandbox (envd's port).
 const AgentPort = 49983
@@ -185,11 +193,41 @@ type IDRange struct {
 	UID, GID, Size uint32
 }
 
-// Checkpointer is implemented by drivers that can snapshot a running sandbox to a
-// directory and start new sandboxes from that snapshot (pause/resume, fork).
+// ProcessLimiter is implemented by drivers whose sandboxes need warren-agent to give
+// the processes it starts an RLIMIT_NPROC, because reaching the sandbox's own pids
+// limit would end the whole sandbox (gVisor: the host pids cgroup counts the sentry's
+// tasks). The limit never binds the agent itself (see oci.AgentCap), so a fork bomb,
+// even as root, cannot leave it without threads.
+type ProcessLimiter interface {
+	// ProcessLimit returns the RLIMIT_NPROC for the processes of a sandbox with
+	// limits l (0: none).
+	ProcessLimit(l domain.Limits) uint64
+}
+
+// Checkpointer is implemented by drivers that can save a running sandbox's memory and
+// kernel state to a directory and start sandboxes from it (pause/resume, fork,
+// snapshots). The image holds no files: a restored sandbox's root filesystem must hold
+// them exactly as they were at the checkpoint (the node keeps or copies the sandbox's
+// writable layer for that).
 type Checkpointer interface {
-	Checkpoint(ctx context.Context, h Handle, imageDir string) error
+	// Checkpoint saves the sandbox's memory and kernel state into imageDir (created if
+	// missing). With leaveRunning the sandbox goes on running afterwards (it stays
+	// frozen if it was frozen); otherwise it exits once saved and the driver removes its
+	// runtime state, so that Restore can reuse its id. When Checkpoint fails the sandbox
+	// is left as it was (running, or frozen).
+	Checkpoint(ctx context.Context, h Handle, imageDir string, leaveRunning bool) error
+	// Restore starts spec's sandbox from the image in imageDir. spec.RootFS must hold
+	// the files exactly as they were at the checkpoint. The restored sandbox takes the
+	// address of spec's network namespace. On error nothing of it is left.
 	Restore(ctx context.Context, spec Spec, imageDir string) (Handle, error)
+}
+
+// Freezer is implemented by drivers that can stop every process of a sandbox in place
+// and let them go on later (used around a checkpoint that leaves the sandbox running,
+// so that the files copied next match its memory).
+type Freezer interface {
+	Freeze(ctx context.Context, h Handle) error
+	Thaw(ctx context.Context, h Handle) error
 }
 
 // ErrNotAvailable is returned by a driver constructor when its runtime cannot work on

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -19,12 +20,13 @@ func NewCode(s *Service) *Code { return &Code{sandboxes: s} }
 
 // agent returns the agent of a running sandbox of the principal's team. Everything
 // here runs code, so everything needs sandboxes:write.
-func (c *Code) agent(ctx context.Context, p domain.Principal, id string) (codeAgent, error) {
+// The call to it ends after limit (0 = none) or when the sandbox is paused or ended.
+func (c *Code) agent(ctx context.Context, p domain.Principal, id string, limit time.Duration) (codeAgent, agentCall, error) {
 	ls, err := c.sandboxes.lookup(ctx, p, id, domain.ScopeSandboxesWrite)
 	if err != nil {
-		return nil, err
+		return nil, agentCall{}, err
 	}
-	return ls.agent.code, nil
+	return ls.agent.code, callIn(ctx, ls, limit), nil
 }
 
 // RunCode implements domain.CodeService.
@@ -41,45 +43,47 @@ func (c *Code) RunCode(ctx context.Context, p domain.Principal, id string, req d
 	if err := validateMap("env", req.Env, true); err != nil {
 		return err
 	}
-	a, err := c.agent(ctx, p, id)
+	a, call, err := c.agent(ctx, p, id, 0)
 	if err != nil {
 		return err
 	}
-	return a.RunCode(ctx, req, onEvent)
+	return call.end(a.RunCode(call.ctx, req, onEvent))
 }
 
 // CreateCodeContext implements domain.CodeService.
 func (c *Code) CreateCodeContext(ctx context.Context, p domain.Principal, id, language, cwd string) (*domain.CodeContext, error) {
-	a, err := c.agent(ctx, p, id)
+	a, call, err := c.agent(ctx, p, id, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.CreateCodeContext(ctx, language, cwd)
+	cc, err := a.CreateCodeContext(call.ctx, language, cwd)
+	return cc, call.end(err)
 }
 
 // ListCodeContexts implements domain.CodeService.
 func (c *Code) ListCodeContexts(ctx context.Context, p domain.Principal, id string) ([]domain.CodeContext, error) {
-	a, err := c.agent(ctx, p, id)
+	a, call, err := c.agent(ctx, p, id, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.ListCodeContexts(ctx)
+	ccs, err := a.ListCodeContexts(call.ctx)
+	return ccs, call.end(err)
 }
 
 // RestartCodeContext implements domain.CodeService.
 func (c *Code) RestartCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	a, err := c.agent(ctx, p, id)
+	a, call, err := c.agent(ctx, p, id, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	return a.RestartCodeContext(ctx, contextID)
+	return call.end(a.RestartCodeContext(call.ctx, contextID))
 }
 
 // DeleteCodeContext implements domain.CodeService.
 func (c *Code) DeleteCodeContext(ctx context.Context, p domain.Principal, id, contextID string) error {
-	a, err := c.agent(ctx, p, id)
+	a, call, err := c.agent(ctx, p, id, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	return a.DeleteCodeContext(ctx, contextID)
+	return call.end(a.DeleteCodeContext(call.ctx, contextID))
 }

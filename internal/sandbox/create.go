@@ -8,38 +8,79 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
-// Create implements domain.SandboxService: it validates the request, asks the node
-// whether it has room (Config.Room), reserves an address slot, writes the row (starting) within the team's quota, starts the sandbox
-// on the node, waits for its agent (and its template's server), and marks it running.
+// Create implements domain.SandboxService: it validates the request; a request a warm
+// pool member can serve takes it (Pool.claim). Otherwise it asks the node whether it
+// has room (Config.Room), reserves an address slot, writes the row (starting) within
+// the team's quota, starts the sandbox on the node, waits for its agent (and its
+// template's server), and marks it running. A request that names a snapshot (Snapshot,
+// or its id or name as TemplateID) restores the new sandbox from it instead of booting
+// it.
 func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	team, err := s.cfg.Store.GetTeam(ctx, p.TeamID)
-	if err != nil {
-		return nil, fmt.Errorf("reading team: %w", err)
-	}
-	quota := team.Quota
-	if s.cfg.Admit != nil {
-		if quota, err = s.cfg.Admit(ctx, team); err != nil {
-			return nil, err
-		}
-	}
-	sb, tpl, err := s.prepare(ctx, p, team, req)
+	team, quota, err := admitTeam(ctx, &s.cfg, p.TeamID)
 	if err != nil {
 		return nil, err
 	}
+	sb, tpl, from, err := s.snaps.prepareCreate(ctx, p, team, req)
+	if err != nil {
+		return nil, err
+	}
+	if from != nil {
+		defer from.done()
+		return s.launch(ctx, quota, sb, tpl, from)
+	}
+	if sb, tpl, err = s.prepare(ctx, p, team, req); err != nil {
+		return nil, err
+	}
+	if s.pool != nil {
+		if out, served, err := s.pool.claim(ctx, sb, tpl, quota); served {
+			return out, err
+		}
+	}
+	from = s.snaps.templateOrigin(sb, tpl, req)
+	if from != nil {
+		defer from.done()
+	}
+	return s.launch(ctx, quota, sb, tpl, from)
+}
+
+// admitTeam reads the team and returns the quota to hold its new sandboxes to: the
+// team's, or what Config.Admit says (which may refuse).
+func admitTeam(ctx context.Context, cfg *Config, teamID string) (*domain.Team, domain.Quota, error) {
+	team, err := cfg.Store.GetTeam(ctx, teamID)
+	if err != nil {
+		return nil, domain.Quota{}, fmt.Errorf("reading team: %w", err)
+	}
+	quota := team.Quota
+	if cfg.Admit != nil {
+		if quota, err = cfg.Admit(ctx, team); err != nil {
+			return nil, domain.Quota{}, err
+		}
+	}
+	return team, quota, nil
+}
+
+// launching is the Service's job of starting sandboxes, booted or restored: admission,
+// slot, row, start, readiness (its methods are the Service's).
+type launching struct{ *Service }
+
+// launch starts the prepared sandbox sb (a row not written yet) on tpl, or restores it
+// from a saved sandbox (from), and marks it running: node admission, an address slot,
+// the row within quota, the start, the agent's readiness, and markRunning.
+func (s *launching) launch(ctx context.Context, quota domain.Quota, sb *domain.Sandbox, tpl *domain.Template, from *origin) (*domain.Sandbox, error) {
 	if s.cfg.Room != nil {
 		if err := s.cfg.Room(ctx, sb.Limits); err != nil {
 			return nil, err
 		}
 	}
-
 	s.startMu.RLock()
 	defer s.startMu.RUnlock()
 	used, err := s.cfg.Store.UsedSlots(ctx)
@@ -56,10 +97,9 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		}
 		return nil, fmt.Errorf("recording sandbox: %w", err)
 	}
-	// Starting must finish (or clean up) even if the client goes away mid-way.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
+	sctx, cancel := startContext(s.cfg.Life, ctx, s.cfg.StartTimeout)
 	defer cancel()
-	agent, err := s.start(sctx, sb, tpl)
+	agent, err := s.start(sctx, sb, tpl, from)
 	if err != nil {
 		// The cause (runsc's stderr, the sandbox's address) is for the operator log only:
 		// EndReason and the error below reach the tenant.
@@ -81,7 +121,7 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	}
 	tpl, err := s.cfg.Store.GetTemplate(ctx, req.TemplateID)
 	if domain.IsKind(err, domain.KindNotFound) {
-		return nil, nil, domain.Invalid("template", "template %q does not exist; list templates with GET /v1/templates", req.TemplateID)
+		return nil, nil, domain.Invalid("template", "template %q does not exist; list templates with GET /v1/templates (or snapshots with GET /v1/snapshots)", req.TemplateID)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -97,26 +137,16 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := validateMap("env", req.Env, true); err != nil {
-		return nil, nil, err
-	}
-	if err := validateMap("metadata", req.Metadata, false); err != nil {
-		return nil, nil, err
-	}
-	drv, err := pickRuntime(s.cfg.Node, s.cfg.Runtimes, team, req.Runtime, req.MinIsolation)
+	drv, err := checkRequest(&s.cfg, team, req, req.Runtime)
 	if err != nil {
 		return nil, nil, err
-	}
-	trafficToken := ""
-	if req.AllowPublicTraffic != nil && !*req.AllowPublicTraffic {
-		trafficToken = newToken()
 	}
 	now := s.cfg.Now().UTC()
 	return &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
 		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: req.Internet == nil || *req.Internet,
-		RuntimeName: drv.Capabilities().Name, AccessToken: newToken(), TrafficToken: trafficToken,
-		CreatedAt: now, EndsAt: now.Add(timeout),
+		RuntimeName: drv.Capabilities().Name, AccessToken: newToken(), TrafficToken: trafficToken(req.AllowPublicTraffic),
+		CreatedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}, tpl, nil
 }
 
@@ -126,28 +156,83 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// start starts sb on the node and waits until its agent, and its template's server if
-// it has one, answer. On error nothing of the sandbox is left on the node.
-func (s *Service) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (*agent, error) {
-	h, addr, err := s.cfg.Node.Start(ctx, sb, tpl)
+// trafficToken is a new sandbox's traffic token: "" (public) unless public traffic is
+// turned off.
+func trafficToken(allowPublic *bool) string {
+	if allowPublic != nil && !*allowPublic {
+		return newToken()
+	}
+	return ""
+}
+
+// start starts sb on the node, or restores it from a saved sandbox (from), and waits
+// until its agent, and its template's server if it has one, answer. A restored agent
+// first takes sb's identity (token, hostname, env). A restore from a template's own
+// snapshot that fails starts sb cold instead. On error nothing of the sandbox is left
+// on the node.
+func (s *launching) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, from *origin) (*agent, error) {
+	if from == nil || !from.coldFallback {
+		return s.startOnce(ctx, sb, tpl, from)
+	}
+	ag, err := s.startOnce(ctx, sb, tpl, from)
+	if err == nil {
+		return ag, nil
+	}
+	from.failed(err)
+	sb.RuntimeHandle, sb.Address = nil, ""
+	return s.startOnce(ctx, sb, tpl, nil)
+}
+
+// startOnce is start without a fallback.
+func (s *launching) startOnce(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, from *origin) (*agent, error) {
+	var (
+		h    runtime.Handle
+		addr string
+		err  error
+	)
+	if from != nil {
+		h, addr, err = s.cfg.Node.StartFrom(ctx, sb, tpl, from.dir)
+	} else {
+		h, addr, err = s.cfg.Node.Start(ctx, sb, tpl)
+	}
 	if err != nil {
 		return nil, err
 	}
 	sb.RuntimeHandle, _ = json.Marshal(h)
 	sb.Address = addr
-	agent := s.cfg.dial(addr, sb.AccessToken)
 	tReady := time.Now()
-	err = agent.conn.WaitReady(ctx)
+	if from != nil {
+		err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
+	}
+	agent := s.cfg.dial(addr, sb.AccessToken)
+	if err == nil {
+		err = agent.conn.WaitReady(ctx)
+	}
 	if err == nil && tpl.ReadyPort > 0 {
 		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
 	}
-	s.log.Debug("agent ready", logkey.SandboxID, sb.ID, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
+	s.log.Debug("agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
 	if err != nil {
 		agent.conn.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, err
 	}
 	return agent, nil
+}
+
+// takeIdentity gives the agent of the restored sandbox sb, which still holds the
+// identity it was saved with (its access token oldToken), sb's own: its token,
+// hostname and env (envd's POST /init).
+func takeIdentity(ctx context.Context, dial func(address, token string) *agent, sb *domain.Sandbox, oldToken string) error {
+	old := dial(sb.Address, oldToken)
+	defer old.conn.Close()
+	if err := old.conn.WaitReady(ctx); err != nil {
+		return err
+	}
+	if err := old.conn.Init(ctx, agentclient.Identity{AccessToken: sb.AccessToken, Hostname: sb.ID, EnvVars: sb.Env}); err != nil {
+		return fmt.Errorf("giving the restored agent its identity: %w", err)
+	}
+	return nil
 }
 
 // markRunning records a started sandbox as running, tracks it (with its template's

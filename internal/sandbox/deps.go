@@ -29,8 +29,9 @@ type Node interface {
 	// Stop removes everything of a sandbox; h is nil when the handle is unknown. It
 	// succeeds on a sandbox that is already gone.
 	Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error
-	// Reattach restores the node's state of a sandbox that survived a server restart
-	// (its address in the internet set).
+	// Reattach puts the node's state of a running sandbox in line with its row (its
+	// address in the internet set, or not): after a server restart, and when a warm
+	// pool member, started with internet on, is claimed by a request without it.
 	Reattach(ctx context.Context, slot int, internet bool) error
 	// Orphans returns the ids of sandboxes with any trace on this host that are not in
 	// live; StopOrphan removes one.
@@ -42,6 +43,34 @@ type Node interface {
 	DriverFor(name string) (runtime.Driver, bool)
 	// Slots is the number of address slots: sandboxes that can exist at once.
 	Slots() int
+	// Pause checkpoints the running sandbox sb into its directory and takes the rest
+	// down (processes, network: its slot is free afterwards, mounts); its directory
+	// stays. When it fails the sandbox runs on as before. A runtime that cannot
+	// checkpoint is a KindConflict error.
+	Pause(ctx context.Context, sb *domain.Sandbox) error
+	// Resume restores the paused sb at address slot sb.Slot (reserved by the caller)
+	// and returns its new handle and address. On error its directory stays as it was.
+	Resume(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (h runtime.Handle, address string, err error)
+	// Release takes down a sandbox's runtime (by id when h is nil), network (slot -1:
+	// by name) and mounts, and keeps its directory: for a resume a crash cut off.
+	Release(ctx context.Context, id string, slot int, h *runtime.Handle) error
+	// Snapshot saves the running sb's memory and files into dst (dst/image,
+	// dst/upper); sb runs on.
+	Snapshot(ctx context.Context, sb *domain.Sandbox, dst string) error
+	// StartFrom starts the new sandbox sb from the snapshot in src, on its own copy of
+	// the snapshot's files and its own network. On error nothing of it is left.
+	StartFrom(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, src string) (h runtime.Handle, address string, err error)
+	// PausedBytes is the disk a paused sandbox holds (image and files).
+	PausedBytes(id string) int64
+	// KeepLost moves the checkpoint image of a sandbox that failed to resume aside for
+	// inspection, and returns where ("" if it had none).
+	KeepLost(id string) (string, error)
+	// RemoveLost removes the images kept since before t of sandboxes that failed to
+	// resume, and returns how many it removed.
+	RemoveLost(t time.Time) (int, error)
+	// ImageTime is when the sandbox's checkpoint image (of its last pause) was written;
+	// zero when it has none.
+	ImageTime(id string) time.Time
 	// OpenLog opens the sandbox's console log from its start; a log not written yet is
 	// an error satisfying errors.Is(err, fs.ErrNotExist). Reading past its end returns
 	// io.EOF until more is written.
@@ -56,12 +85,18 @@ type Store interface {
 	// CreateSandboxWithinQuota inserts sb unless the team's live sandboxes plus sb
 	// exceed q, which is a KindQuotaExceeded error.
 	CreateSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error
+	// ResumeSandboxWithinQuota writes sb (a paused sandbox being resumed) unless the
+	// team's live sandboxes plus sb exceed q, which is a KindQuotaExceeded error.
+	ResumeSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error
 	// GetSandbox returns a sandbox of any team when teamID is "".
 	GetSandbox(ctx context.Context, teamID, id string) (*domain.Sandbox, error)
 	UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error
 	ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
-	// UsedSlots returns the address slots held by sandboxes that are not terminal.
+	// UsedSlots returns the address slots held by live (starting or running) sandboxes.
 	UsedSlots(ctx context.Context) ([]int, error)
+	// TeamUsage sums what the team's live sandboxes hold and counts its snapshots.
+	TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error)
+	domain.SnapshotStore
 }
 
 var _ Store = domain.Store(nil)
@@ -72,6 +107,9 @@ type Meter interface {
 	Begin(ctx context.Context, sb *domain.Sandbox) error
 	// End takes a last reading (while the sandbox still exists) and closes its record.
 	End(ctx context.Context, sb *domain.Sandbox, at time.Time) error
+	// SamplePaused books the storage a paused sandbox holds (bytes()) since its last
+	// booking up to at, unless that was less than minGap ago.
+	SamplePaused(ctx context.Context, sb *domain.Sandbox, at time.Time, minGap time.Duration, bytes func() int64) error
 }
 
 // agent is the connection to one sandbox's warren-agent, one part per job: an
@@ -100,6 +138,9 @@ type lifecycleAgent interface {
 	WaitReady(ctx context.Context) error
 	WaitPortReady(ctx context.Context, port int) error
 	Metrics(ctx context.Context) (*domain.SandboxMetrics, error)
+	// Init gives the sandbox a new identity (the agent's POST /init): env, access token, hostname.
+	// The connection keeps the old token; dial anew with the new one.
+	Init(ctx context.Context, r agentclient.Identity) error
 	// Close drops the connection's idle connections.
 	Close()
 }
@@ -142,6 +183,10 @@ type terminalAgent interface {
 
 // dialAgent connects to the agent of a sandbox at address with its access token.
 func dialAgent(address, token string) *agent {
-	c := agentclient.New(net.JoinHostPort(address, strconv.Itoa(runtime.AgentPort)), token)
+	return agentOf(agentclient.New(net.JoinHostPort(address, strconv.Itoa(runtime.AgentPort)), token))
+}
+
+// agentOf is the agent of a connection.
+func agentOf(c *agentclient.Client) *agent {
 	return &agent{conn: c, files: c.Files(), procs: c.Processes(), code: c.Code(), terms: c.Processes()}
 }

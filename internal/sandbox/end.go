@@ -12,13 +12,23 @@ import (
 )
 
 // track registers a running sandbox (with its template's private ports) and arms its
-// timeout. A timeout that fires after Close does nothing: the sandbox keeps running, and
-// the next server's Recover ends it once it is due.
+// timeout, which ends it, or pauses it when its lifecycle says so. A timeout that fires
+// after Close does nothing: the sandbox keeps running, and the next server's Recover
+// ends (or pauses) it once it is due.
 func (s *Service) track(sb *domain.Sandbox, agent *agent, privatePorts []int) {
 	id := sb.ID
+	pauseAtTimeout := sb.Lifecycle.OnTimeout == domain.OnTimeoutPause
 	expire := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		if pauseAtTimeout {
+			_, err := s.pause(ctx, id)
+			if err == nil {
+				return
+			}
+			// A sandbox that cannot be paused ends as any other would at its timeout.
+			s.log.Error("pausing sandbox at its timeout failed; ending it", logkey.SandboxID, id, logkey.Err, err)
+		}
 		if err := s.end(ctx, id, "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
 			s.log.Error("ending sandbox at its timeout", logkey.SandboxID, id, logkey.Err, err)
 		}
@@ -37,6 +47,9 @@ func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error
 	}
 	if sb.State.Terminal() {
 		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running (it is %s)", id, sb.State)
+	}
+	if sb.State == domain.StatePaused {
+		return s.discardPaused(ctx, sb, "killed")
 	}
 	return s.end(ctx, id, "killed")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
 )
@@ -25,6 +26,13 @@ type fakeNode struct {
 	orphans    func(ctx context.Context, live map[string]bool) ([]string, error)
 	stopOrphan func(ctx context.Context, id string) error
 	openLog    func(id string) (io.ReadCloser, error)
+	pause      func(ctx context.Context, sb *domain.Sandbox) error
+	resume     func(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error)
+	release    func(ctx context.Context, id string, slot int, h *runtime.Handle) error
+	snapshot   func(ctx context.Context, sb *domain.Sandbox, dst string) error
+	startFrom  func(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, src string) (runtime.Handle, string, error)
+	imageTime  func(id string) time.Time
+	keepLost   func(id string) (string, error)
 	// drivers are the node's drivers, the default first; slots its address slots.
 	drivers []runtime.Driver
 	slots   int
@@ -81,6 +89,59 @@ func (f *fakeNode) OpenLog(id string) (io.ReadCloser, error) {
 	return f.openLog(id)
 }
 
+func (f *fakeNode) Pause(ctx context.Context, sb *domain.Sandbox) error {
+	if f.pause == nil {
+		return errNotSet
+	}
+	return f.pause(ctx, sb)
+}
+
+func (f *fakeNode) Resume(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
+	if f.resume == nil {
+		return runtime.Handle{}, "", errNotSet
+	}
+	return f.resume(ctx, sb, tpl)
+}
+
+func (f *fakeNode) Release(ctx context.Context, id string, slot int, h *runtime.Handle) error {
+	if f.release == nil {
+		return errNotSet
+	}
+	return f.release(ctx, id, slot, h)
+}
+
+func (f *fakeNode) Snapshot(ctx context.Context, sb *domain.Sandbox, dst string) error {
+	if f.snapshot == nil {
+		return errNotSet
+	}
+	return f.snapshot(ctx, sb, dst)
+}
+
+func (f *fakeNode) StartFrom(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, src string) (runtime.Handle, string, error) {
+	if f.startFrom == nil {
+		return runtime.Handle{}, "", errNotSet
+	}
+	return f.startFrom(ctx, sb, tpl, src)
+}
+
+func (f *fakeNode) PausedBytes(string) int64 { return 0 }
+
+func (f *fakeNode) RemoveLost(time.Time) (int, error) { return 0, nil }
+
+func (f *fakeNode) KeepLost(id string) (string, error) {
+	if f.keepLost == nil {
+		return "", nil
+	}
+	return f.keepLost(id)
+}
+
+func (f *fakeNode) ImageTime(id string) time.Time {
+	if f.imageTime == nil {
+		return time.Time{}
+	}
+	return f.imageTime(id)
+}
+
 func (f *fakeNode) Drivers() []runtime.Driver { return f.drivers }
 
 func (f *fakeNode) DriverFor(name string) (runtime.Driver, bool) {
@@ -120,6 +181,19 @@ func (f fakeDriver) Status(ctx context.Context, h runtime.Handle) (runtime.Statu
 func (f fakeDriver) Destroy(context.Context, runtime.Handle) error { return errNotSet }
 func (f fakeDriver) List(context.Context) ([]string, error)        { return nil, errNotSet }
 
+// checkpointDriver is a fakeDriver that is a runtime.Checkpointer (as gVisor's is);
+// the node fake does the checkpointing, so its verbs are never called.
+type checkpointDriver struct{ fakeDriver }
+
+var _ runtime.Checkpointer = checkpointDriver{}
+
+func (checkpointDriver) Checkpoint(context.Context, runtime.Handle, string, bool) error {
+	return errNotSet
+}
+func (checkpointDriver) Restore(context.Context, runtime.Spec, string) (runtime.Handle, error) {
+	return runtime.Handle{}, errNotSet
+}
+
 var (
 	gvisorFake = fakeDriver{caps: runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox}}
 	runcFake   = fakeDriver{caps: runtime.Capabilities{Name: "runc", Isolation: runtime.IsolationContainer}}
@@ -131,10 +205,16 @@ type fakeStore struct {
 	getTemplate              func(ctx context.Context, id string) (*domain.Template, error)
 	listTemplates            func(ctx context.Context) ([]*domain.Template, error)
 	createSandboxWithinQuota func(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error
+	resumeSandboxWithinQuota func(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error
 	getSandbox               func(ctx context.Context, teamID, id string) (*domain.Sandbox, error)
 	updateSandbox            func(ctx context.Context, sb *domain.Sandbox) error
 	listSandboxes            func(ctx context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	usedSlots                func(ctx context.Context) ([]int, error)
+	teamUsage                func(ctx context.Context, teamID string) (domain.QuotaUsage, error)
+	createSnapshot           func(ctx context.Context, s *domain.Snapshot, max int64) error
+	getSnapshot              func(ctx context.Context, teamID, ref string) (*domain.Snapshot, error)
+	listSnapshots            func(ctx context.Context, f domain.SnapshotFilter) ([]*domain.Snapshot, string, error)
+	deleteSnapshot           func(ctx context.Context, teamID, id string) error
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -167,6 +247,13 @@ func (f *fakeStore) CreateSandboxWithinQuota(ctx context.Context, sb *domain.San
 	return f.createSandboxWithinQuota(ctx, sb, q)
 }
 
+func (f *fakeStore) ResumeSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error {
+	if f.resumeSandboxWithinQuota == nil {
+		return errNotSet
+	}
+	return f.resumeSandboxWithinQuota(ctx, sb, q)
+}
+
 func (f *fakeStore) GetSandbox(ctx context.Context, teamID, id string) (*domain.Sandbox, error) {
 	if f.getSandbox == nil {
 		return nil, errNotSet
@@ -195,6 +282,41 @@ func (f *fakeStore) UsedSlots(ctx context.Context) ([]int, error) {
 	return f.usedSlots(ctx)
 }
 
+func (f *fakeStore) TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error) {
+	if f.teamUsage == nil {
+		return domain.QuotaUsage{}, errNotSet
+	}
+	return f.teamUsage(ctx, teamID)
+}
+
+func (f *fakeStore) CreateSnapshotWithinQuota(ctx context.Context, s *domain.Snapshot, max int64) error {
+	if f.createSnapshot == nil {
+		return errNotSet
+	}
+	return f.createSnapshot(ctx, s, max)
+}
+
+func (f *fakeStore) GetSnapshot(ctx context.Context, teamID, ref string) (*domain.Snapshot, error) {
+	if f.getSnapshot == nil {
+		return nil, errNotSet
+	}
+	return f.getSnapshot(ctx, teamID, ref)
+}
+
+func (f *fakeStore) ListSnapshots(ctx context.Context, fl domain.SnapshotFilter) ([]*domain.Snapshot, string, error) {
+	if f.listSnapshots == nil {
+		return nil, "", errNotSet
+	}
+	return f.listSnapshots(ctx, fl)
+}
+
+func (f *fakeStore) DeleteSnapshot(ctx context.Context, teamID, id string) error {
+	if f.deleteSnapshot == nil {
+		return errNotSet
+	}
+	return f.deleteSnapshot(ctx, teamID, id)
+}
+
 // fakeAgent is the lifecycle part of an agent connection (agent.conn); the services
 // that relay to the agent (files, processes, code, terminals) are not exercised
 // through it, and their parts stay nil.
@@ -202,6 +324,7 @@ type fakeAgent struct {
 	waitReady     func(ctx context.Context) error
 	waitPortReady func(ctx context.Context, port int) error
 	metrics       func(ctx context.Context) (*domain.SandboxMetrics, error)
+	init          func(ctx context.Context, r agentclient.Identity) error
 	closed        func()
 }
 
@@ -228,6 +351,13 @@ func (f *fakeAgent) Metrics(ctx context.Context) (*domain.SandboxMetrics, error)
 	return f.metrics(ctx)
 }
 
+func (f *fakeAgent) Init(ctx context.Context, r agentclient.Identity) error {
+	if f.init == nil {
+		return errNotSet
+	}
+	return f.init(ctx, r)
+}
+
 func (f *fakeAgent) Close() {
 	if f.closed != nil {
 		f.closed()
@@ -236,8 +366,16 @@ func (f *fakeAgent) Close() {
 
 // fakeMeter is a Meter.
 type fakeMeter struct {
-	begin func(ctx context.Context, sb *domain.Sandbox) error
-	end   func(ctx context.Context, sb *domain.Sandbox, at time.Time) error
+	begin  func(ctx context.Context, sb *domain.Sandbox) error
+	end    func(ctx context.Context, sb *domain.Sandbox, at time.Time) error
+	paused func(ctx context.Context, sb *domain.Sandbox, at time.Time, minGap time.Duration, bytes func() int64) error
+}
+
+func (f *fakeMeter) SamplePaused(ctx context.Context, sb *domain.Sandbox, at time.Time, minGap time.Duration, bytes func() int64) error {
+	if f.paused == nil {
+		return nil
+	}
+	return f.paused(ctx, sb, at, minGap, bytes)
 }
 
 var _ Meter = (*fakeMeter)(nil)

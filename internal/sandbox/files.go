@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -17,13 +18,14 @@ var _ domain.FileService = (*Files)(nil)
 // NewFiles returns the file service of s's sandboxes.
 func NewFiles(s *Service) *Files { return &Files{sandboxes: s} }
 
-// agent returns the agent of a running sandbox of the principal's team.
-func (f *Files) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (fileAgent, error) {
+// agent returns the agent of a running sandbox of the principal's team and a call to
+// it, which ends after limit (0 = none) or when the sandbox is paused or ended.
+func (f *Files) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope, limit time.Duration) (fileAgent, agentCall, error) {
 	ls, err := f.sandboxes.lookup(ctx, p, id, scope)
 	if err != nil {
-		return nil, err
+		return nil, agentCall{}, err
 	}
-	return ls.agent.files, nil
+	return ls.agent.files, callIn(ctx, ls, limit), nil
 }
 
 func needPath(field, path string) error {
@@ -38,11 +40,12 @@ func (f *Files) WriteFile(ctx context.Context, p domain.Principal, id, path, use
 	if err := needPath("path", path); err != nil {
 		return nil, err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite, 0)
 	if err != nil {
 		return nil, err
 	}
-	return a.WriteFile(ctx, path, user, r)
+	fi, err := a.WriteFile(c.ctx, path, user, r)
+	return fi, c.end(err)
 }
 
 // ReadFile implements domain.FileService.
@@ -50,11 +53,11 @@ func (f *Files) ReadFile(ctx context.Context, p domain.Principal, id, path, user
 	if err := needPath("path", path); err != nil {
 		return err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead, 0)
 	if err != nil {
 		return err
 	}
-	return a.ReadFile(ctx, path, user, w)
+	return c.end(a.ReadFile(c.ctx, path, user, w))
 }
 
 // ListFiles implements domain.FileService.
@@ -65,11 +68,12 @@ func (f *Files) ListFiles(ctx context.Context, p domain.Principal, id, path, use
 	if depth < 0 || depth > 32 {
 		return nil, domain.Invalid("depth", "depth must be between 1 and 32")
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.ListDir(ctx, path, user, depth)
+	fis, err := a.ListDir(c.ctx, path, user, depth)
+	return fis, c.end(err)
 }
 
 // StatFile implements domain.FileOps.
@@ -77,11 +81,12 @@ func (f *Files) StatFile(ctx context.Context, p domain.Principal, id, path, user
 	if err := needPath("path", path); err != nil {
 		return nil, err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesRead, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.Stat(ctx, path, user)
+	fi, err := a.Stat(c.ctx, path, user)
+	return fi, c.end(err)
 }
 
 // MakeDir implements domain.FileOps.
@@ -89,11 +94,12 @@ func (f *Files) MakeDir(ctx context.Context, p domain.Principal, id, path, user 
 	if err := needPath("path", path); err != nil {
 		return nil, false, err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return nil, false, err
 	}
-	return a.MakeDir(ctx, path, user)
+	fi, made, err := a.MakeDir(c.ctx, path, user)
+	return fi, made, c.end(err)
 }
 
 // MovePath implements domain.FileOps.
@@ -104,11 +110,12 @@ func (f *Files) MovePath(ctx context.Context, p domain.Principal, id, from, to, 
 	if err := needPath("to", to); err != nil {
 		return nil, err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.Move(ctx, from, to, user)
+	fi, err := a.Move(c.ctx, from, to, user)
+	return fi, c.end(err)
 }
 
 // RemovePath implements domain.FileOps.
@@ -116,9 +123,9 @@ func (f *Files) RemovePath(ctx context.Context, p domain.Principal, id, path, us
 	if err := needPath("path", path); err != nil {
 		return err
 	}
-	a, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := f.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	return a.Remove(ctx, path, user)
+	return c.end(a.Remove(c.ctx, path, user))
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
 )
@@ -40,6 +43,7 @@ type world struct {
 	team      *domain.Team
 	templates map[string]*domain.Template
 	rows      map[string]*domain.Sandbox
+	snaps     map[string]*domain.Snapshot
 	calls     []string // what the node, the meter and the agents were asked, in order
 }
 
@@ -53,6 +57,7 @@ func newWorld(t *testing.T) *world {
 		team:      &domain.Team{ID: teamID, Name: "a", Quota: domain.Quota{MaxSandboxes: 3}},
 		templates: map[string]*domain.Template{"base": {ID: "base", RootFS: "/templates/base", Ready: true}},
 		rows:      map[string]*domain.Sandbox{},
+		snaps:     map[string]*domain.Snapshot{},
 	}
 	w.store = w.memStore()
 	w.node = w.recordingNode()
@@ -68,11 +73,16 @@ func newWorld(t *testing.T) *world {
 		DefaultLimits: domain.Limits{CPUCores: 1, MemoryMB: 512, DiskMB: 1024, MaxProcesses: 256},
 		MaxLimits:     domain.Limits{CPUCores: 2, MemoryMB: 4096, DiskMB: 8192, MaxProcesses: 4096},
 		StartTimeout:  5 * time.Second,
+		SnapshotDir:   t.TempDir(),
 		dial: func(address, token string) *agent {
 			return &agent{conn: &fakeAgent{
 				waitReady:     func(context.Context) error { return w.agentReady },
 				waitPortReady: func(_ context.Context, port int) error { w.record(fmt.Sprintf("agent.port %d", port)); return nil },
-				closed:        func() { w.record("agent.close " + address) },
+				init: func(_ context.Context, id agentclient.Identity) error {
+					w.record(fmt.Sprintf("agent.init %s token=%s new=%s hostname=%s env=%v", address, token, id.AccessToken, id.Hostname, id.EnvVars))
+					return nil
+				},
+				closed: func() { w.record("agent.close " + address) },
 			}}
 		},
 	})
@@ -124,19 +134,32 @@ func (w *world) memStore() *fakeStore {
 			c := *tpl
 			return &c, nil
 		},
+		listTemplates: func(context.Context) ([]*domain.Template, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			var out []*domain.Template
+			for _, tpl := range w.templates {
+				c := *tpl
+				out = append(out, &c)
+			}
+			return out, nil
+		},
 		createSandboxWithinQuota: func(_ context.Context, sb *domain.Sandbox, q domain.Quota) error {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			var used domain.QuotaUsage
-			for _, r := range w.rows {
-				if r.TeamID == sb.TeamID && !r.State.Terminal() {
-					used.Sandboxes++
-					used.CPUCores += r.Limits.CPUCores
-					used.MemoryMB += r.Limits.MemoryMB
-					used.DiskMB += r.Limits.DiskMB
-				}
+			if err := domain.CheckSandboxQuota(q, w.usageLocked(sb.TeamID), sb.Limits); err != nil {
+				return err
 			}
-			if err := domain.CheckSandboxQuota(q, used, sb.Limits); err != nil {
+			w.rows[sb.ID] = cp(sb)
+			return nil
+		},
+		resumeSandboxWithinQuota: func(_ context.Context, sb *domain.Sandbox, q domain.Quota) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if _, ok := w.rows[sb.ID]; !ok {
+				return domain.NotFound("sandbox", sb.ID)
+			}
+			if err := domain.CheckSandboxQuota(q, w.usageLocked(sb.TeamID), sb.Limits); err != nil {
 				return err
 			}
 			w.rows[sb.ID] = cp(sb)
@@ -177,12 +200,83 @@ func (w *world) memStore() *fakeStore {
 			}
 			return out, "", nil
 		},
+		teamUsage: func(_ context.Context, team string) (domain.QuotaUsage, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			var used domain.QuotaUsage
+			for _, r := range w.rows {
+				if r.TeamID == team && !r.State.Terminal() {
+					used.Sandboxes++
+					used.CPUCores += r.Limits.CPUCores
+					used.MemoryMB += r.Limits.MemoryMB
+					used.DiskMB += r.Limits.DiskMB
+				}
+			}
+			for _, sn := range w.snaps {
+				if sn.TeamID == team {
+					used.Snapshots++
+				}
+			}
+			return used, nil
+		},
+		createSnapshot: func(_ context.Context, sn *domain.Snapshot, max int64) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			used := int64(0)
+			for _, o := range w.snaps {
+				if o.TeamID == sn.TeamID {
+					used++
+					if sn.Name != "" && o.Name == sn.Name {
+						return domain.Errorf(domain.KindConflict, "the team already has a snapshot named %q", sn.Name)
+					}
+				}
+			}
+			if err := domain.CheckSnapshotQuota(max, used); err != nil {
+				return err
+			}
+			c := *sn
+			w.snaps[sn.ID] = &c
+			return nil
+		},
+		getSnapshot: func(_ context.Context, team, ref string) (*domain.Snapshot, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for _, sn := range w.snaps {
+				if (team == domain.AnyTeam || sn.TeamID == team) && (sn.ID == ref || sn.Name != "" && sn.Name == ref && team != domain.AnyTeam) {
+					c := *sn
+					return &c, nil
+				}
+			}
+			return nil, domain.NotFound("snapshot", ref)
+		},
+		listSnapshots: func(_ context.Context, f domain.SnapshotFilter) ([]*domain.Snapshot, string, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			var out []*domain.Snapshot
+			for _, sn := range w.snaps {
+				if (f.TeamID == domain.AnyTeam || sn.TeamID == f.TeamID) && (f.SandboxID == "" || sn.SandboxID == f.SandboxID) {
+					c := *sn
+					out = append(out, &c)
+				}
+			}
+			return out, "", nil
+		},
+		deleteSnapshot: func(_ context.Context, team, id string) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			sn, ok := w.snaps[id]
+			if !ok || sn.TeamID != team {
+				return domain.NotFound("snapshot", id)
+			}
+			delete(w.snaps, id)
+			return nil
+		},
 		usedSlots: func(context.Context) ([]int, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			var out []int
 			for _, r := range w.rows {
-				if !r.State.Terminal() {
+				if r.State.Live() {
 					out = append(out, r.Slot)
 				}
 			}
@@ -191,13 +285,40 @@ func (w *world) memStore() *fakeStore {
 	}
 }
 
+// usageLocked sums the team's live sandboxes, as the real stores do. Preconditions:
+// w.mu held.
+func (w *world) usageLocked(team string) domain.QuotaUsage {
+	var used domain.QuotaUsage
+	for _, r := range w.rows {
+		if r.TeamID == team && r.State.Live() {
+			used.Sandboxes++
+			used.CPUCores += r.Limits.CPUCores
+			used.MemoryMB += r.Limits.MemoryMB
+			used.DiskMB += r.Limits.DiskMB
+		}
+	}
+	return used
+}
+
 // recordingNode starts every sandbox at 10.0.0.<slot> and records every call.
 func (w *world) recordingNode() *fakeNode {
-	drv := gvisorFake
+	drv := checkpointDriver{gvisorFake}
 	drv.status = func(context.Context, runtime.Handle) (runtime.Status, error) { return runtime.StatusRunning, nil }
 	return &fakeNode{
 		drivers: []runtime.Driver{drv},
-		slots:   8,
+		pause: func(_ context.Context, sb *domain.Sandbox) error {
+			w.record(fmt.Sprintf("node.pause %s %d", sb.ID, sb.Slot))
+			return nil
+		},
+		resume: func(_ context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
+			w.record(fmt.Sprintf("node.resume %s %d", sb.ID, sb.Slot))
+			return runtime.Handle{ID: sb.ID, Driver: sb.RuntimeName, PID: 200 + sb.Slot}, fmt.Sprintf("10.0.0.%d", sb.Slot), nil
+		},
+		release: func(_ context.Context, id string, slot int, h *runtime.Handle) error {
+			w.record(fmt.Sprintf("node.release %s %d %s", id, slot, handleID(h)))
+			return nil
+		},
+		slots: 8,
 		start: func(_ context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
 			w.record("node.start " + sb.ID + " " + tpl.RootFS)
 			return runtime.Handle{ID: sb.ID, Driver: sb.RuntimeName, PID: 100 + sb.Slot}, fmt.Sprintf("10.0.0.%d", sb.Slot), nil
@@ -215,6 +336,20 @@ func (w *world) recordingNode() *fakeNode {
 			return nil
 		},
 		orphans: func(context.Context, map[string]bool) ([]string, error) { return nil, nil },
+		snapshot: func(_ context.Context, sb *domain.Sandbox, dst string) error {
+			w.record("node.snapshot " + sb.ID + " " + filepath.Base(dst))
+			if err := os.MkdirAll(filepath.Join(dst, "upper"), 0o700); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dst, "image"), []byte("pages"), 0o600)
+		},
+		startFrom: func(_ context.Context, sb *domain.Sandbox, tpl *domain.Template, src string) (runtime.Handle, string, error) {
+			if _, err := os.Stat(filepath.Join(src, "image")); err != nil {
+				return runtime.Handle{}, "", err
+			}
+			w.record("node.startfrom " + sb.ID + " " + filepath.Base(src) + " " + tpl.RootFS)
+			return runtime.Handle{ID: sb.ID, Driver: sb.RuntimeName, PID: 100 + sb.Slot}, fmt.Sprintf("10.0.0.%d", sb.Slot), nil
+		},
 		stopOrphan: func(_ context.Context, id string) error {
 			w.record("node.stoporphan " + id)
 			return nil
@@ -632,11 +767,15 @@ func TestRecover(t *testing.T) {
 	dead := domain.NewID(20)
 	mute := domain.NewID(20)
 	starting := domain.NewID(20)
+	cutOff := domain.NewID(20) // starting, its handle never recorded (a restore cut off)
 	stopped := domain.NewID(20)
 	w.addRow(row(alive, domain.StateRunning, 1, true))
 	w.addRow(row(dead, domain.StateRunning, 2, false))
 	w.addRow(row(mute, domain.StateRunning, 3, false))
 	w.addRow(row(starting, domain.StateStarting, 4, false))
+	noHandle := row(cutOff, domain.StateStarting, 6, false)
+	noHandle.RuntimeHandle = nil
+	w.addRow(noHandle)
 	old := row(stopped, domain.StateStopped, 5, false)
 	old.EndReason = "killed"
 	w.addRow(old)
@@ -672,8 +811,8 @@ func TestRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep != (RecoverReport{Reattached: 1, Reaped: 3, Orphans: 1}) {
-		t.Errorf("report %+v, want 1 re-attached, 3 reaped, 1 orphan", rep)
+	if rep != (RecoverReport{Reattached: 1, Reaped: 4, Orphans: 1}) {
+		t.Errorf("report %+v, want 1 re-attached, 4 reaped, 1 orphan", rep)
 	}
 	if w.svc.Live() != 1 {
 		t.Errorf("live %d, want 1", w.svc.Live())
@@ -693,6 +832,7 @@ func TestRecover(t *testing.T) {
 		{dead, domain.StateStopped, "lost: the sandbox stopped while the server was down"},
 		{mute, domain.StateStopped, "lost: the sandbox stopped while the server was down"},
 		{starting, domain.StateError, "error: interrupted by a server restart while starting"},
+		{cutOff, domain.StateError, "error: interrupted by a server restart while starting"},
 		{stopped, domain.StateStopped, "killed"},
 	} {
 		if r := w.row(c.id); r.State != c.state || r.EndReason != c.reason {
@@ -701,7 +841,9 @@ func TestRecover(t *testing.T) {
 	}
 	stops := w.called("node.stop ")
 	slices.Sort(stops)
-	want := []string{"node.stop " + dead + " " + dead, "node.stop " + mute + " " + mute, "node.stop " + starting + " " + starting}
+	// Without a recorded handle the node is asked by id (a zero handle names nothing).
+	want := []string{"node.stop " + dead + " " + dead, "node.stop " + mute + " " + mute, "node.stop " + starting + " " + starting,
+		"node.stop " + cutOff + " <nil>"}
 	slices.Sort(want)
 	if !slices.Equal(stops, want) {
 		t.Errorf("node stops: %q, want %q", stops, want)

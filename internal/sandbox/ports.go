@@ -18,13 +18,13 @@ import (
 // tables (/proc/net/tcp and tcp6) by the agent; warren-agent's own port is left out.
 // It implements domain.PortLister.
 func (ps *Processes) Ports(ctx context.Context, p domain.Principal, id string) ([]int, error) {
-	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead)
+	a, c, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.Exec(ctx, domain.ExecRequest{Args: []string{"/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"},
+	res, err := a.Exec(c.ctx, domain.ExecRequest{Args: []string{"/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"},
 		User: "root", Timeout: 10 * time.Second}, nil)
-	if err != nil {
+	if err = c.end(err); err != nil {
 		return nil, err
 	}
 	if res.Truncated {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
@@ -27,13 +28,14 @@ var (
 // NewProcesses returns the process service of s's sandboxes.
 func NewProcesses(s *Service) *Processes { return &Processes{sandboxes: s, log: s.log} }
 
-// agent returns the agent of a running sandbox of the principal's team.
-func (ps *Processes) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope) (processAgent, error) {
+// agent returns the agent of a running sandbox of the principal's team and a call to
+// it, which ends after limit (0 = none) or when the sandbox is paused or ended.
+func (ps *Processes) agent(ctx context.Context, p domain.Principal, id string, scope domain.Scope, limit time.Duration) (processAgent, agentCall, error) {
 	ls, err := ps.sandboxes.lookup(ctx, p, id, scope)
 	if err != nil {
-		return nil, err
+		return nil, agentCall{}, err
 	}
-	return ls.agent.procs, nil
+	return ls.agent.procs, callIn(ctx, ls, limit), nil
 }
 
 // checkExec validates the parts of a command the agent would reject less clearly.
@@ -147,11 +149,12 @@ func (ps *Processes) record(ls *liveSandbox, id string, logs *procLogs, l *procL
 
 // ListProcesses implements domain.ProcessService.
 func (ps *Processes) ListProcesses(ctx context.Context, p domain.Principal, id string) ([]domain.ProcessInfo, error) {
-	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead)
+	a, c, err := ps.agent(ctx, p, id, domain.ScopeSandboxesRead, agentCallTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return a.ListProcesses(ctx)
+	list, err := a.ListProcesses(c.ctx)
+	return list, c.end(err)
 }
 
 // AttachProcess implements domain.ProcessService. A process the server recorded
@@ -179,20 +182,20 @@ func (ps *Processes) AttachProcess(ctx context.Context, p domain.Principal, id s
 
 // SendStdin implements domain.ProcessService.
 func (ps *Processes) SendStdin(ctx context.Context, p domain.Principal, id string, pid uint32, data []byte) error {
-	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	return processNotFound(a.SendStdin(ctx, pid, data), id, pid)
+	return processNotFound(c.end(a.SendStdin(c.ctx, pid, data)), id, pid)
 }
 
 // CloseStdin implements domain.ProcessService.
 func (ps *Processes) CloseStdin(ctx context.Context, p domain.Principal, id string, pid uint32) error {
-	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	return processNotFound(a.CloseStdin(ctx, pid), id, pid)
+	return processNotFound(c.end(a.CloseStdin(c.ctx, pid)), id, pid)
 }
 
 // SignalProcess implements domain.ProcessService. The signal may be spelt in any case,
@@ -206,11 +209,11 @@ func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id s
 	default:
 		return domain.Invalid("signal", "signal %q is not supported: the sandbox agent can send %s or %s", signal, domain.SignalTerm, domain.SignalKill)
 	}
-	a, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite)
+	a, c, err := ps.agent(ctx, p, id, domain.ScopeSandboxesWrite, agentCallTimeout)
 	if err != nil {
 		return err
 	}
-	if err := a.Signal(ctx, pid, sig); err != nil {
+	if err := c.end(a.Signal(c.ctx, pid, sig)); err != nil {
 		return processNotFound(err, id, pid)
 	}
 	ps.log.Info("process signalled", logkey.SandboxID, id, logkey.PID, pid, "signal", sig, logkey.TeamID, p.TeamID)

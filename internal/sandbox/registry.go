@@ -14,10 +14,12 @@ import (
 // sandboxes through the Service's lookup, which reads it.
 type registry struct {
 	mu       sync.Mutex
-	live     map[string]*liveSandbox // running sandboxes by id, including those being ended
-	reserved map[int]bool            // address slots being started or torn down
-	tearing  map[string]bool         // ended sandboxes the node is still removing
-	nextSlot int                     // where the next slot search starts
+	live     map[string]*liveSandbox  // running sandboxes by id, including those being ended
+	reserved map[int]bool             // address slots being started or torn down
+	tearing  map[string]bool          // ended sandboxes the node is still removing
+	resuming map[string]chan struct{} // paused sandboxes being resumed, closed when done
+	pooled   map[string]bool          // warm pool members (no row) and those being started
+	nextSlot int                      // where the next slot search starts
 	closed   bool
 	wg       sync.WaitGroup // timers' ends, teardowns and process recorders
 }
@@ -30,7 +32,7 @@ type liveSandbox struct {
 	// token (see Service.Route).
 	privatePorts []int
 	timer        *time.Timer
-	ending       bool // being ended: no new work may start in it
+	ending       bool // being ended or paused: no new work may start in it
 	// ctx ends when the sandbox ends (or the service closes), with the reason as its
 	// cause, so that commands and streams running in it end too (see whileLive).
 	ctx    context.Context
@@ -38,7 +40,8 @@ type liveSandbox struct {
 }
 
 func newRegistry() *registry {
-	return &registry{live: map[string]*liveSandbox{}, reserved: map[int]bool{}, tearing: map[string]bool{}}
+	return &registry{live: map[string]*liveSandbox{}, reserved: map[int]bool{}, tearing: map[string]bool{},
+		resuming: map[string]chan struct{}{}, pooled: map[string]bool{}}
 }
 
 // reserveSlot reserves a free address slot of n, given those the store says are held
@@ -72,6 +75,19 @@ func (r *registry) releaseSlot(slot int) {
 	r.mu.Lock()
 	delete(r.reserved, slot)
 	r.mu.Unlock()
+}
+
+// setPooled shields (on) or stops shielding a warm pool member from the sweeper: it
+// has no row, so only this set says it is wanted. Its address slot stays reserved
+// (reserveSlot) for as long as it is pooled.
+func (r *registry) setPooled(id string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on {
+		r.pooled[id] = true
+	} else {
+		delete(r.pooled, id)
+	}
 }
 
 // add tracks a running sandbox and arms its timer to call expire after endsIn.
@@ -108,7 +124,7 @@ func (r *registry) route(id string) (*domain.Route, bool) {
 		return nil, false
 	}
 	return &domain.Route{SandboxID: id, Address: ls.sb.Address, Running: true, AccessToken: ls.sb.AccessToken,
-		TrafficToken: ls.sb.TrafficToken, PrivatePorts: ls.privatePorts}, true
+		TrafficToken: ls.sb.TrafficToken, PrivatePorts: ls.privatePorts, Done: ls.ctx.Done()}, true
 }
 
 // setEnd makes the live sandbox id end at `at`, d from now, when keep(current end)
@@ -191,7 +207,7 @@ func (r *registry) rows() []*domain.Sandbox {
 }
 
 // present adds to ids every sandbox that has traces on the node because of this
-// server: the live ones and those being torn down.
+// server: the live ones, those being torn down and the warm pool's members.
 func (r *registry) present(ids map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,6 +215,9 @@ func (r *registry) present(ids map[string]bool) {
 		ids[id] = true
 	}
 	for id := range r.tearing {
+		ids[id] = true
+	}
+	for id := range r.pooled {
 		ids[id] = true
 	}
 }
@@ -257,4 +276,94 @@ func (ls *liveSandbox) stopped(err error) error {
 		return context.Cause(ls.ctx)
 	}
 	return err
+}
+
+// beginPause marks the live sandbox id as being paused: like being ended, no new work
+// may start in it and its timer stops, but what runs in it goes on, since a pause that
+// fails leaves it running (abortPause). It returns false when id is not live or is
+// already being ended or paused.
+func (r *registry) beginPause(id string) (*liveSandbox, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls, ok := r.live[id]
+	if !ok || ls.ending {
+		return nil, false
+	}
+	ls.ending = true
+	ls.timer.Stop()
+	return ls, true
+}
+
+// abortPause takes back beginPause after a pause that failed: the sandbox runs on,
+// its timer re-armed to fire after endsIn.
+func (r *registry) abortPause(ls *liveSandbox, endsIn time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls.ending = false
+	ls.timer.Reset(endsIn)
+}
+
+// paused forgets a sandbox that was paused: what ran in it ends with cause. Nothing of
+// it is left on the node but its directory, so no slot stays reserved.
+func (r *registry) paused(ls *liveSandbox, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls.cancel(cause)
+	delete(r.live, ls.sb.ID)
+}
+
+// beginResume makes the caller the one resuming id. It returns false, and a channel
+// that is closed when that one is done, while another call is resuming it.
+func (r *registry) beginResume(id string) (<-chan struct{}, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ch, ok := r.resuming[id]; ok {
+		return ch, false
+	}
+	ch := make(chan struct{})
+	r.resuming[id] = ch
+	return ch, true
+}
+
+// endResume ends the caller's resume of id, which beginResume gave it.
+func (r *registry) endResume(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.resuming[id])
+	delete(r.resuming, id)
+}
+
+// agentCallTimeout bounds an agent call that answers once (metrics, a listing, a stat,
+// a signal, a code context): the agent answers those in milliseconds, and one that
+// does not answer at all (a sandbox stopped by its tenant with SIGSTOP, a network gone
+// quiet) must not hold a request forever. Calls that stream (commands, file contents,
+// terminals, code runs) are bounded by their own timeouts and by the sandbox's end.
+const agentCallTimeout = 60 * time.Second
+
+// agentCall is one request to a running sandbox's agent. Its ctx ends with the
+// request's, when limit passes (if not 0), or when the sandbox is paused or ended
+// (whileLive): a connection to a sandbox frozen by a pause never answers and never
+// resets, so without this a call in flight then would wait as long as the client does.
+type agentCall struct {
+	ctx  context.Context
+	ls   *liveSandbox
+	done func()
+}
+
+// callIn begins a call to the agent of ls.
+func callIn(ctx context.Context, ls *liveSandbox, limit time.Duration) agentCall {
+	cancelLimit := func() {}
+	if limit > 0 {
+		ctx, cancelLimit = context.WithTimeout(ctx, limit)
+	}
+	mctx, done := whileLive(ctx, ls)
+	return agentCall{ctx: mctx, ls: ls, done: func() { done(); cancelLimit() }}
+}
+
+// end ends the call and returns its error, replaced by the reason the sandbox stopped
+// if it did (a KindConflict error saying it was paused or stopped while the request
+// ran, instead of the broken connection's).
+func (c agentCall) end(err error) error {
+	c.done()
+	return c.ls.stopped(err)
 }

@@ -53,12 +53,26 @@ type Config struct {
 	// has no room for (node.Room.Admit; a domain.NodeFull error), after the request is
 	// validated and before anything is allocated.
 	Room func(ctx context.Context, l domain.Limits) error
+	// PausedRetention is how long a paused sandbox is kept before it is deleted with
+	// its files (0: forever).
+	PausedRetention time.Duration
 	// Runtimes names the runtimes requests may use (the operator's --runtimes); it
 	// must include the node's default. Empty offers only the default. The node may
 	// hold other drivers, which then serve only recovery and teardown.
 	Runtimes []string
-	Now      func() time.Time
-	Log      *slog.Logger
+	// SnapshotDir holds the files of snapshots (one directory per snapshot id, and
+	// forks' own while they start); "" keeps no snapshots: forks and snapshots are
+	// refused.
+	SnapshotDir string
+	// SnapshotKey identifies what a template's snapshot depends on besides the
+	// template (the agent binary's hash): snapshots made with another are not used.
+	// "" turns snapshot-started templates off.
+	SnapshotKey string
+	Now         func() time.Time
+	Log         *slog.Logger
+	// Life, when set, is the server's lifetime: once it is done (shutdown), the starts
+	// in flight fail at once and remove what they made, and new ones fail. Nil: never.
+	Life context.Context
 
 	// dial connects to a sandbox's agent (dialAgent; tests give a fake).
 	dial func(address, token string) *agent
@@ -66,12 +80,18 @@ type Config struct {
 
 // Service implements domain.SandboxService and domain.Router.
 type Service struct {
+	*pausing
+	*launching
 	cfg Config
 	log *slog.Logger
 	reg *registry
+	// snaps saves sandboxes and restores new ones from what it saved (NewSnapshots).
+	snaps *Snapshots
 	// startMu is held shared by every create in flight and exclusively by Sweep, so the
 	// sweeper never mistakes a half-started sandbox for a leftover.
 	startMu sync.RWMutex
+	// pool, when set, serves the creates that fit a warm sandbox (NewPool).
+	pool *Pool
 }
 
 var (
@@ -110,13 +130,23 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Life == nil {
+		cfg.Life = context.Background()
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.dial == nil {
 		cfg.dial = dialAgent
 	}
-	return &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "sandbox"), reg: newRegistry()}, nil
+	s := &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "sandbox"), reg: newRegistry()}
+	s.pausing = &pausing{s}
+	s.launching = &launching{s}
+	var err error
+	if s.snaps, err = newSnapshots(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Get implements domain.SandboxService.
@@ -154,7 +184,8 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	if _, err := s.get(ctx, p, id); err != nil {
+	row, err := s.get(ctx, p, id)
+	if err != nil {
 		return nil, err
 	}
 	if d < time.Second {
@@ -164,6 +195,9 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 		return nil, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, s.cfg.MaxTimeout)
 	}
 	sb, _, ok := s.reg.setEnd(id, s.cfg.Now().UTC().Add(d), d, func(time.Time) bool { return false })
+	if !ok && row.State == domain.StatePaused {
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is paused; resume it with the timeout instead (POST /v1/sandboxes/%s/resume {\"timeout\": seconds})", id, id)
+	}
 	if !ok {
 		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is not running; create a new one", id)
 	}
@@ -204,7 +238,9 @@ func (s *Service) Metrics(ctx context.Context, p domain.Principal, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	return ls.agent.conn.Metrics(ctx)
+	c := callIn(ctx, ls, agentCallTimeout)
+	m, err := ls.agent.conn.Metrics(c.ctx)
+	return m, c.end(err)
 }
 
 // Route implements domain.Router for the sandbox proxy.
@@ -215,8 +251,17 @@ func (s *Service) Route(ctx context.Context, id string) (*domain.Route, error) {
 	if r, ok := s.reg.route(id); ok {
 		return r, nil
 	}
-	if _, err := s.cfg.Store.GetSandbox(ctx, domain.AnyTeam, id); err != nil {
+	row, err := s.cfg.Store.GetSandbox(ctx, domain.AnyTeam, id)
+	if err != nil {
 		return nil, err
+	}
+	if row.State == domain.StatePaused && row.Lifecycle.AutoResume {
+		// Traffic for a paused sandbox that asked for it resumes it (E2B's autoResume).
+		if _, err := s.resume(ctx, id, 0); err != nil {
+			s.log.Warn("resuming a sandbox for its traffic", logkey.SandboxID, id, logkey.Err, err)
+		} else if r, ok := s.reg.route(id); ok {
+			return r, nil
+		}
 	}
 	return &domain.Route{SandboxID: id, Running: false}, nil
 }
@@ -233,6 +278,9 @@ func (s *Service) lookup(ctx context.Context, p domain.Principal, id string, sco
 		return nil, err
 	}
 	ls, ending, ok := s.reg.get(id)
+	if sb.State == domain.StatePaused {
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is paused; resume it (POST /v1/sandboxes/%s/resume) and try again", id, id)
+	}
 	if !ok || sb.State != domain.StateRunning {
 		reason := ""
 		if sb.EndReason != "" {
@@ -241,7 +289,7 @@ func (s *Service) lookup(ctx context.Context, p domain.Principal, id string, sco
 		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is %s%s; create a new one", id, sb.State, reason)
 	}
 	if ending {
-		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is being stopped; create a new one", id)
+		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is being stopped or paused; try again once it is done", id)
 	}
 	return ls, nil
 }
@@ -253,12 +301,35 @@ func (s *Service) Running(context.Context) ([]*domain.Sandbox, error) { return s
 // Live returns the number of running sandboxes this service tracks.
 func (s *Service) Live() int { return s.reg.count() }
 
-// KillAll ends every running sandbox (used by tests and by 'serve --kill-on-exit').
+// KillAll ends every running sandbox and removes every paused one (used by tests and
+// by 'serve --kill-on-exit'). It first waits (within ctx) for the starts in flight to
+// finish, so a sandbox still starting is not left behind: with Config.Life done they
+// fail at once and remove what they made (a resume finishes and is then ended).
 func (s *Service) KillAll(ctx context.Context) error {
 	var errs []error
+	if err := lockWithin(ctx, &s.startMu); err != nil {
+		errs = append(errs, fmt.Errorf("waiting for the sandboxes still starting: %w", err))
+	} else {
+		defer s.startMu.Unlock()
+	}
 	for _, ls := range s.reg.snapshot() {
 		if err := s.end(ctx, ls.sb.ID, "killed"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
 			errs = append(errs, err)
+		}
+	}
+	for cursor := ""; ; {
+		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam,
+			States: []domain.SandboxState{domain.StatePaused}, Cursor: cursor, Limit: 500})
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		for _, sb := range page {
+			if err := s.discardPaused(ctx, sb, "killed"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if cursor = next; next == "" {
+			break
 		}
 	}
 	return errors.Join(errs...)
@@ -270,4 +341,26 @@ func (s *Service) Close() {
 	s.reg.close(func(id string) error {
 		return domain.Errorf(domain.KindUnavailable, "the server is shutting down; sandbox %s keeps running", id)
 	})
+}
+
+// lockWithin takes mu exclusively, or gives up when ctx is done (then mu is unlocked
+// by itself once it is taken).
+func lockWithin(ctx context.Context, mu *sync.RWMutex) error {
+	locked := make(chan struct{})
+	go func() { mu.Lock(); close(locked) }()
+	select {
+	case <-locked:
+		return nil
+	case <-ctx.Done():
+		go func() { <-locked; mu.Unlock() }()
+		return ctx.Err()
+	}
+}
+
+// startContext bounds a start by d and by the service's lifetime (Config.Life), but
+// not by ctx: a start must finish (or clean up) even if the client goes away mid-way.
+func startContext(life, ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	stop := context.AfterFunc(life, cancel)
+	return sctx, func() { stop(); cancel() }
 }

@@ -3,10 +3,12 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
@@ -28,17 +30,19 @@ func NewSweeper(s *Service) *Sweeper { return &Sweeper{sandboxes: s, log: s.log}
 type RecoverReport struct {
 	Reattached int // running sandboxes taken back
 	Reaped     int // sandboxes that died while the server was down
+	Paused     int // paused sandboxes kept (those whose resume a restart cut off included)
 	Orphans    int // runtime leftovers without a live row, removed
 }
 
-// activeSandboxes returns every sandbox of every team that is not terminal.
+// activeSandboxes returns every sandbox of every team that is not terminal: live ones
+// and paused ones (whose directories the sweeper must keep).
 func activeSandboxes(ctx context.Context, store Store) ([]*domain.Sandbox, error) {
 	var out []*domain.Sandbox
 	cursor := ""
 	for {
 		page, next, err := store.ListSandboxes(ctx, domain.SandboxFilter{
 			TeamID: domain.AnyTeam,
-			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning},
+			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning, domain.StatePaused},
 			Cursor: cursor, Limit: 500,
 		})
 		if err != nil {
@@ -65,8 +69,26 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 	for _, sb := range active {
 		var h runtime.Handle
 		_ = json.Unmarshal(sb.RuntimeHandle, &h)
+		if sb.State == domain.StatePaused {
+			rep.Paused++
+			continue
+		}
+		if sb.State == domain.StateStarting && !sb.PausedAt.IsZero() {
+			// A resume cut off by the restart: the sandbox goes back to paused, its
+			// directory (image and files) as the pause left it.
+			sw.unresume(ctx, sb)
+			rep.Paused++
+			continue
+		}
 		if sb.State == domain.StateStarting {
-			sw.reap(ctx, sb, &h, domain.StateError, "error: interrupted by a server restart while starting")
+			// A start cut off before its handle was recorded has none: the node then
+			// removes what it has of the id (a zero handle would name no sandbox, and
+			// the driver's cleanup of "" reaches every sandbox's cgroup parent).
+			hp := &h
+			if h.ID == "" {
+				hp = nil
+			}
+			sw.reap(ctx, sb, hp, domain.StateError, "error: interrupted by a server restart while starting")
 			rep.Reaped++
 			continue
 		}
@@ -81,6 +103,7 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 			return rep, fmt.Errorf("reading template %s of sandbox %s: %w", sb.TemplateID, sb.ID, err)
 		}
 		agent := s.cfg.dial(sb.Address, sb.AccessToken)
+		thaw(ctx, s.cfg.Node, h)
 		if alive(ctx, s.cfg.Node, h, agent.conn) {
 			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
 				sw.log.Error("restoring internet access", logkey.SandboxID, sb.ID, logkey.Err, err)
@@ -91,15 +114,110 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 			continue
 		}
 		agent.conn.Close()
+		if at := s.cfg.Node.ImageTime(sb.ID); !at.IsZero() && at.After(sb.StartedAt) {
+			// The restart cut off a pause after its checkpoint: the sandbox is saved.
+			sw.finishPause(ctx, sb, &h, at)
+			rep.Paused++
+			continue
+		}
 		sw.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
 		rep.Reaped++
+	}
+	if n := sw.ExpirePaused(ctx); n > 0 {
+		sw.log.Info("removed sandboxes past their paused retention", "count", n)
 	}
 	n, err := sw.Sweep(ctx)
 	rep.Orphans = n
 	return rep, err
 }
 
-// alive reports whether the sandbox behind h still runs on n and its agent answers.
+// thaw lets a sandbox go on that a pause cut off by the restart left frozen (before or
+// after its checkpoint: the checkpoint leaves it running, frozen). It does nothing to
+// a sandbox that is not frozen.
+func thaw(ctx context.Context, n Node, h runtime.Handle) {
+	drv, ok := n.DriverFor(h.Driver)
+	if !ok {
+		return
+	}
+	if fr, ok := drv.(runtime.Freezer); ok {
+		_ = fr.Thaw(ctx, h) // fails on a sandbox that is not frozen, as it should
+	}
+}
+
+// finishPause records paused a sandbox whose pause the restart cut off once it was
+// checkpointed (at at): what is left of it on the node but its directory is taken down.
+func (sw *Sweeper) finishPause(ctx context.Context, sb *domain.Sandbox, h *runtime.Handle, at time.Time) {
+	s := sw.sandboxes
+	if err := s.cfg.Node.Release(ctx, sb.ID, sb.Slot, h); err != nil {
+		sw.log.Error("taking down a cut-off pause", logkey.SandboxID, sb.ID, logkey.Err, err)
+	}
+	sb.State, sb.PausedAt, sb.Address, sb.Slot = domain.StatePaused, at.UTC(), "", -1
+	if err := s.cfg.Store.UpdateSandbox(ctx, sb); err != nil {
+		sw.log.Error("recording a cut-off pause as paused", logkey.SandboxID, sb.ID, logkey.Err, err)
+	}
+	sw.log.Info("a restart cut off the pause of a sandbox after its checkpoint; it is paused", logkey.SandboxID, sb.ID)
+}
+
+// unresume puts a sandbox whose resume a restart cut off back to paused: whatever the
+// resume had started (runtime, network, mounts) is taken down, its directory kept.
+func (sw *Sweeper) unresume(ctx context.Context, sb *domain.Sandbox) {
+	s := sw.sandboxes
+	if err := s.cfg.Node.Release(ctx, sb.ID, -1, nil); err != nil {
+		sw.log.Error("taking down a cut-off resume", logkey.SandboxID, sb.ID, logkey.Err, err)
+	}
+	sb.State, sb.Slot, sb.Address = domain.StatePaused, -1, ""
+	if err := s.cfg.Store.UpdateSandbox(ctx, sb); err != nil {
+		sw.log.Error("recording a cut-off resume as paused", logkey.SandboxID, sb.ID, logkey.Err, err)
+	}
+	sw.log.Info("a restart cut off the resume of a sandbox; it is paused again", logkey.SandboxID, sb.ID)
+}
+
+// ExpirePaused books the storage of paused sandboxes (at most every pausedMeterGap),
+// removes those paused for longer than the paused retention (Config.PausedRetention;
+// 0: none), and the images of failed resumes kept as long, and returns how many
+// sandboxes it removed.
+func (sw *Sweeper) ExpirePaused(ctx context.Context) int {
+	s := sw.sandboxes
+	expire := s.cfg.PausedRetention > 0
+	cutoff := s.cfg.Now().Add(-s.cfg.PausedRetention)
+	if !expire {
+		cutoff = time.Time{}
+	} else if n, err := s.cfg.Node.RemoveLost(cutoff); err != nil {
+		sw.log.Error("removing kept images of failed resumes", logkey.Err, err)
+	} else if n > 0 {
+		sw.log.Info("removed kept images of failed resumes past the paused retention", "count", n)
+	}
+	n := 0
+	cursor := ""
+	for {
+		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam,
+			States: []domain.SandboxState{domain.StatePaused}, Cursor: cursor, Limit: 500})
+		if err != nil {
+			sw.log.Error("listing paused sandboxes", logkey.Err, err)
+			return n
+		}
+		for _, sb := range page {
+			if !expire || sb.PausedAt.After(cutoff) {
+				s.meterPaused(ctx, sb, pausedMeterGap)
+				continue
+			}
+			if err := s.discardPaused(ctx, sb, "paused retention ended"); err != nil {
+				sw.log.Error("removing a sandbox past its paused retention", logkey.SandboxID, sb.ID, logkey.Err, err)
+				continue
+			}
+			n++
+		}
+		if next == "" {
+			return n
+		}
+		cursor = next
+	}
+}
+
+// alive reports whether the sandbox behind h still runs on n and its agent answers
+// (and takes the server's token). A sandbox whose agent does not answer may be frozen:
+// a server killed while it saved the sandbox (a snapshot, a fork, a pause under way)
+// left it so; it is thawed and asked again.
 func alive(ctx context.Context, n Node, h runtime.Handle, agent lifecycleAgent) bool {
 	drv, ok := n.DriverFor(h.Driver)
 	if !ok {
@@ -111,7 +229,22 @@ func alive(ctx context.Context, n Node, h runtime.Handle, agent lifecycleAgent) 
 	}
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return agent.WaitReady(hctx) == nil
+	if agent.WaitReady(hctx) != nil {
+		fr, ok := drv.(runtime.Freezer)
+		if !ok || fr.Thaw(ctx, h) != nil {
+			return false
+		}
+		cancel()
+		hctx, cancel = context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if agent.WaitReady(hctx) != nil {
+			return false
+		}
+	}
+	// An agent that refuses the row's token is of no use: a server killed in the
+	// middle of a warm pool claim wrote the row before the agent took its token.
+	_, err = agent.Metrics(hctx)
+	return !errors.Is(err, agentclient.ErrTokenRefused)
 }
 
 // reap removes a sandbox that is no longer wanted from the node and records why.
@@ -145,7 +278,7 @@ func (sw *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 	live := map[string]bool{}
 	for _, sb := range active {
-		live[sb.ID] = true
+		live[sb.ID] = true // paused ones too: their directory is all they are
 	}
 	s.reg.present(live)
 	orphans, err := s.cfg.Node.Orphans(ctx, live)
@@ -196,6 +329,9 @@ func (sw *Sweeper) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			if n := sw.CheckLive(ctx); n > 0 {
 				sw.log.Info("ended sandboxes that stopped on their own", "count", n)
+			}
+			if n := sw.ExpirePaused(ctx); n > 0 {
+				sw.log.Info("removed sandboxes past their paused retention", "count", n)
 			}
 			if _, err := sw.Sweep(ctx); err != nil && ctx.Err() == nil {
 				sw.log.Error("sweep", logkey.Err, err)

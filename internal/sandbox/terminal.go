@@ -55,12 +55,16 @@ func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id st
 	if req.Cmd != "" {
 		args = []string{"-l", "-c", req.Cmd}
 	}
-	t, err := ls.agent.terms.StartPTY(ctx, agentclient.PTYRequest{
+	// ctx bounds the whole session (StartPTY): it ends when the sandbox is paused or
+	// ended too, and stops watching the sandbox once the session is over.
+	c := callIn(ctx, ls, 0)
+	t, err := ls.agent.terms.StartPTY(c.ctx, agentclient.PTYRequest{
 		Cmd: "/bin/bash", Args: args, Env: env, User: req.User, Cols: req.Cols, Rows: req.Rows,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening a terminal in sandbox %s: %w", id, err)
+		return nil, c.end(fmt.Errorf("opening a terminal in sandbox %s: %w", id, err))
 	}
+	context.AfterFunc(c.ctx, c.done)
 	ts.log.Info("terminal opened", logkey.SandboxID, id, logkey.PID, t.PID(), "user", req.User, logkey.TeamID, p.TeamID)
 	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/runtime"
 )
 
 const (
@@ -102,4 +103,41 @@ func resolveTimeout(d, def, max time.Duration) (time.Duration, error) {
 		return 0, domain.Invalid("timeout", "timeout %s exceeds the maximum of %s", d, max)
 	}
 	return d, nil
+}
+
+// validateLifecycle checks a create's lifecycle: on_timeout is kill or pause, and
+// pausing (at the timeout, or to be resumed by traffic) needs a runtime that can.
+func validateLifecycle(l domain.Lifecycle, drv runtime.Driver) error {
+	switch l.OnTimeout {
+	case "", domain.OnTimeoutKill, domain.OnTimeoutPause:
+	default:
+		return domain.Invalid("lifecycle.on_timeout", "on_timeout %q is not one of kill, pause", l.OnTimeout)
+	}
+	if l.OnTimeout == domain.OnTimeoutPause || l.AutoResume {
+		if _, ok := drv.(runtime.Checkpointer); !ok {
+			return domain.Invalid("lifecycle", "runtime %s cannot pause a sandbox; use runtime gvisor for on_timeout pause or auto_resume", drv.Capabilities().Name)
+		}
+	}
+	return nil
+}
+
+// checkRequest checks what every create checks alike, whatever it starts from: env and
+// metadata, the runtime (runtimeName: the request's, or the one a snapshot restores
+// on) against the node and the team, and the lifecycle against that runtime. It
+// returns the runtime's driver.
+func checkRequest(cfg *Config, team *domain.Team, req domain.CreateSandbox, runtimeName string) (runtime.Driver, error) {
+	if err := validateMap("env", req.Env, true); err != nil {
+		return nil, err
+	}
+	if err := validateMap("metadata", req.Metadata, false); err != nil {
+		return nil, err
+	}
+	drv, err := pickRuntime(cfg.Node, cfg.Runtimes, team, runtimeName, req.MinIsolation)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateLifecycle(req.Lifecycle, drv); err != nil {
+		return nil, err
+	}
+	return drv, nil
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime/gvisor"
+	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -69,14 +71,32 @@ type Config struct {
 	// platform (WARREN_RUNSC_PLATFORM, default systrap).
 	Runsc         string
 	RunscPlatform string
+	// RunscCache is where scripts/install-deps.sh builds runsc (WARREN_RUNSC_CACHE,
+	// default /var/cache/warren/runsc): while it holds the build lock there (make run
+	// builds runsc beside the base template), the server waits before starting its
+	// runtimes.
+	RunscCache string
 	// DefaultTimeout is a sandbox's lifetime when none is asked for (WARREN_DEFAULT_TIMEOUT).
 	DefaultTimeout time.Duration
+	// PausedRetention is how long a paused sandbox is kept before it is deleted with its
+	// files (WARREN_PAUSED_RETENTION, default 7 days; 0 keeps them until killed).
+	PausedRetention time.Duration
 	// DefaultLimits and MaxLimits bound what a sandbox may ask for.
 	DefaultLimits domain.Limits
 	MaxLimits     domain.Limits
+	// TemplateSnapshots makes templates with a start command (code-interpreter) start
+	// their sandboxes from a snapshot of one booted sandbox, made once per template build
+	// and agent binary (--template-snapshots, WARREN_TEMPLATE_SNAPSHOTS, default on;
+	// gVisor only).
+	TemplateSnapshots bool
 	// KillOnExit ends every sandbox on shutdown instead of leaving them for the next
 	// start to re-attach (WARREN_KILL_ON_EXIT).
 	KillOnExit bool
+	// WarmPool is how many warm sandboxes of each template the node keeps started for
+	// creates to take (WARREN_WARM_POOL, "base=4,code-interpreter=2"; empty: none).
+	// Members have the node's default runtime and the default limits; each holds its
+	// memory and an address. See sandbox.Pool.
+	WarmPool []sandbox.PoolSize
 	// SweepInterval is how often runtime leftovers are looked for (default 30 s).
 	SweepInterval time.Duration
 	// LogFormat is "text" or "json" (WARREN_LOG_FORMAT); LogLevel debug|info|warn|error.
@@ -97,7 +117,8 @@ type Config struct {
 	// default team's on the first start (WARREN_TEAM_MAX_SANDBOXES, default 20;
 	// _MAX_CPU_CORES, default twice the host's cores and at least 8; _MAX_MEMORY_MB,
 	// default 75% of the host's memory; _MAX_DISK_MB, default 51200;
-	// _REQUESTS_PER_MINUTE, default 3000; 0 = no limit). See DefaultTeamQuota.
+	// _REQUESTS_PER_MINUTE, default 3000; _MAX_SNAPSHOTS, default 20; 0 = no limit).
+	// See DefaultTeamQuota.
 	TeamQuota domain.Quota
 	// SessionTTL is how long a console login lasts (WARREN_SESSION_TTL, default 12 h).
 	SessionTTL time.Duration
@@ -158,8 +179,9 @@ func hostMemoryMB() int64 {
 // a single host with cores CPUs and memMB MiB of memory: one team alone can use the
 // whole machine's memory but a quarter (the host keeps the rest), twice its cores (CPU
 // limits are caps, and sandboxes mostly wait), 20 sandboxes, 50 GiB of sandbox disk,
-// and 3000 requests a minute (50 a second, a burst of 3000), which lets 20 busy
-// sandboxes' agents work while bounding a runaway client. Node admission
+// 3000 requests a minute (50 a second, a burst of 3000), which lets 20 busy
+// sandboxes' agents work while bounding a runaway client, and 20 snapshots (each holds
+// a sandbox's memory and files on disk). Node admission
 // (--node-memory-reserve-mb) guards the host against all teams together.
 func DefaultTeamQuota(cores int, memMB int64) domain.Quota {
 	return domain.Quota{
@@ -168,6 +190,7 @@ func DefaultTeamQuota(cores int, memMB int64) domain.Quota {
 		MaxMemoryMB:       memMB * 3 / 4,
 		MaxDiskMB:         50 << 10,
 		RequestsPerMinute: 3000,
+		MaxSnapshots:      20,
 	}
 }
 
@@ -207,7 +230,12 @@ func ParseFlags(args []string) (c Config, err error) {
 	runtimes := fs.String("runtimes", env("WARREN_RUNTIMES", ""), "runtimes offered to requests, comma-separated, e.g. gvisor,runc (WARREN_RUNTIMES; default: only the default runtime)")
 	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
 	fs.StringVar(&c.RunscPlatform, "runsc-platform", env("WARREN_RUNSC_PLATFORM", "systrap"), "gVisor platform: systrap or ptrace (WARREN_RUNSC_PLATFORM)")
+	fs.StringVar(&c.RunscCache, "runsc-cache", env("WARREN_RUNSC_CACHE", gvisor.DefaultBuildCache), "where scripts/install-deps.sh builds runsc; serve waits while a build there runs (WARREN_RUNSC_CACHE)")
 	defTimeout := fs.Duration("default-timeout", 300*time.Second, "sandbox lifetime when none is given (WARREN_DEFAULT_TIMEOUT)")
+	retention := fs.Duration("paused-retention", 7*24*time.Hour, "how long a paused sandbox is kept before it is deleted with its files; 0 = until killed (WARREN_PAUSED_RETENTION)")
+	warm := fs.String("warm-pool", env("WARREN_WARM_POOL", ""), "warm sandboxes kept started per template for creates to take, e.g. base=4,code-interpreter=2 (WARREN_WARM_POOL)")
+	fs.BoolVar(&c.TemplateSnapshots, "template-snapshots", env("WARREN_TEMPLATE_SNAPSHOTS", "1") != "0" && env("WARREN_TEMPLATE_SNAPSHOTS", "1") != "false",
+		"start sandboxes of templates with a start command (code-interpreter) from a snapshot made once per template build (WARREN_TEMPLATE_SNAPSHOTS)")
 	fs.BoolVar(&c.KillOnExit, "kill-on-exit", env("WARREN_KILL_ON_EXIT", "") == "1" || env("WARREN_KILL_ON_EXIT", "") == "true", "kill all sandboxes on shutdown (WARREN_KILL_ON_EXIT)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", 30*time.Second, "how often runtime leftovers are removed")
 	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
@@ -235,6 +263,13 @@ func ParseFlags(args []string) (c Config, err error) {
 			*d = parsed
 		}
 	}
+	if v := os.Getenv("WARREN_PAUSED_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("WARREN_PAUSED_RETENTION=%q: want a duration such as 168h (0 keeps paused sandboxes until killed)", v)
+		}
+		*retention = d
+	}
 	if v := os.Getenv("WARREN_DEFAULT_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -249,6 +284,10 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	if *retention < 0 {
+		return c, fmt.Errorf("--paused-retention %s: must not be negative (0 keeps paused sandboxes until killed)", *retention)
+	}
+	c.PausedRetention = *retention
 	c.MeterInterval, c.SessionTTL = *meter, *sessTTL
 	c.IdleTimeout, c.BodyReadTimeout = *idle, *bodyRead
 	switch {
@@ -269,6 +308,7 @@ func ParseFlags(args []string) (c Config, err error) {
 		MaxMemoryMB:       envInt("WARREN_TEAM_MAX_MEMORY_MB", def.MaxMemoryMB),
 		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", def.MaxDiskMB),
 		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", def.RequestsPerMinute),
+		MaxSnapshots:      envInt("WARREN_TEAM_MAX_SNAPSHOTS", def.MaxSnapshots),
 	}
 	if m := c.AptMirror; m != "" {
 		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "file:///") {
@@ -284,6 +324,9 @@ func ParseFlags(args []string) (c Config, err error) {
 	}
 	if c.Runtimes, err = parseRuntimes(*runtimes); err != nil {
 		return c, err
+	}
+	if c.WarmPool, err = sandbox.ParsePoolSizes(*warm, templateNames()); err != nil {
+		return c, fmt.Errorf("--warm-pool: %w", err)
 	}
 	if c.Runtime != "auto" && len(c.Runtimes) > 0 && !slices.Contains(c.Runtimes, c.Runtime) {
 		return c, fmt.Errorf("--runtime %s is not among --runtimes %s: add it to the list, or choose a default from it (auto takes the strongest)",

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -60,6 +61,38 @@ func TestParseRuntimes(t *testing.T) {
 			}
 			if err != nil || !slices.Equal(c.Runtimes, tc.want) {
 				t.Fatalf("Runtimes = %q, %v; want %q", c.Runtimes, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseWarmPool(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want []sandbox.PoolSize
+		err  string
+	}{
+		{"none", nil, "", nil, ""},
+		{"flag", []string{"--warm-pool", "base=4,code-interpreter=2"}, "", []sandbox.PoolSize{{TemplateID: "base", Size: 4}, {TemplateID: "code-interpreter", Size: 2}}, ""},
+		{"env", nil, "base=2", []sandbox.PoolSize{{TemplateID: "base", Size: 2}}, ""},
+		{"flag wins", []string{"--warm-pool=base=1"}, "base=2", []sandbox.PoolSize{{TemplateID: "base", Size: 1}}, ""},
+		{"unknown template", []string{"--warm-pool", "python=2"}, "", nil, `--warm-pool: warm pool: template "python" does not exist; templates: base, code-interpreter`},
+		{"bad syntax", nil, "base:2", nil, "--warm-pool: warm pool \"base:2\": write TEMPLATE=SIZE pairs"},
+		{"bad size", []string{"--warm-pool", "base=lots"}, "", nil, "the size must be a whole number from 0 to 64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WARREN_WARM_POOL", tc.env)
+			c, err := ParseFlags(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(c.WarmPool, tc.want) {
+				t.Errorf("warm pool %v, %v; want %v", c.WarmPool, err, tc.want)
 			}
 		})
 	}

@@ -13,7 +13,7 @@ import (
 // TestTeamQuotaDefaults: teams are bounded unless the operator says otherwise, and an
 // operator's 0 still means no limit.
 func TestTeamQuotaDefaults(t *testing.T) {
-	if got, want := DefaultTeamQuota(2, 24000), (domain.Quota{MaxSandboxes: 20, MaxCPUCores: 8, MaxMemoryMB: 18000, MaxDiskMB: 51200, RequestsPerMinute: 3000}); got != want {
+	if got, want := DefaultTeamQuota(2, 24000), (domain.Quota{MaxSandboxes: 20, MaxCPUCores: 8, MaxMemoryMB: 18000, MaxDiskMB: 51200, RequestsPerMinute: 3000, MaxSnapshots: 20}); got != want {
 		t.Errorf("DefaultTeamQuota(2 cores, 24000 MiB) = %+v, want %+v", got, want)
 	}
 	if got := DefaultTeamQuota(16, 4096).MaxCPUCores; got != 32 {
@@ -24,7 +24,7 @@ func TestTeamQuotaDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := c.TeamQuota
-	if q.MaxSandboxes != 20 || q.MaxCPUCores < 8 || q.MaxMemoryMB <= 0 || q.MaxDiskMB != 51200 || q.RequestsPerMinute != 3000 {
+	if q.MaxSandboxes != 20 || q.MaxCPUCores < 8 || q.MaxMemoryMB <= 0 || q.MaxDiskMB != 51200 || q.RequestsPerMinute != 3000 || q.MaxSnapshots != 20 {
 		t.Errorf("default team quota %+v: want every quota bounded", q)
 	}
 	t.Setenv("WARREN_TEAM_MAX_SANDBOXES", "0")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +23,21 @@ import (
 // ships yet, so gVisor, else runc). It returns the names offered to requests, the
 // default first. A configured runtime that cannot run is an error, never a silent
 // fallback to weaker isolation.
-func buildDrivers(c Config, out io.Writer, log *slog.Logger) (def runtime.Driver, all []runtime.Driver, enabled []string, err error) {
+func buildDrivers(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (def runtime.Driver, all []runtime.Driver, enabled []string, err error) {
 	parent := "/" + c.NetworkName
+	// make run builds runsc (once per pinned version) while this server builds the base
+	// template; the runtimes start once it is installed.
+	err = gvisor.WaitForBuild(ctx, c.RunscCache, func() {
+		fmt.Fprintf(out, "Waiting for the runsc build (scripts/install-deps.sh, log in %s/build.log) to finish...\n", c.RunscCache)
+	})
+	switch {
+	case errors.Is(err, gvisor.ErrBuildFailed):
+		// Said, not fatal: a runsc already installed (or runc) may still serve.
+		fmt.Fprintf(out, "warning: %v\n", err)
+		log.Warn("runsc build failed", logkey.Err, err)
+	case err != nil:
+		return nil, nil, nil, err
+	}
 	gv, gerr := gvisor.New(gvisor.Config{Runsc: c.Runsc, Root: filepath.Join(c.DataDir, "runsc"), Platform: c.RunscPlatform, CgroupParent: parent, Log: log})
 	rc, rerr := runc.New(runc.Config{Root: filepath.Join(c.DataDir, "runc"), CgroupParent: parent, Log: log})
 	if gerr == nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/logkey"
-	"github.com/warren-sh/warren/internal/sandbox"
 )
 
 // NewLogger builds the operator log from the config.
@@ -56,6 +55,11 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil { // a normal shutdown closes the pools in shutdownSandboxes
+			svcs.sandboxes.closePool(context.WithoutCancel(ctx), log)
+		}
+	}()
 	defer svcs.closeLimiter()
 	ls, err := listen(c, svcs, log)
 	if err != nil {
@@ -81,14 +85,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	ls.drain(shutCtx)
 	stopBackground()
 	<-background
-	shutdownSandboxes(shutCtx, c, svcs.sandboxes.service, h, log)
+	shutdownSandboxes(shutCtx, c, svcs.sandboxes, h, log)
 	return nil
 }
 
-// shutdownSandboxes ends the sandboxes with --kill-on-exit, else leaves them running
-// for the next server to re-attach, and releases the node's network and cgroups when no
-// sandbox is left.
-func shutdownSandboxes(ctx context.Context, c Config, svc *sandbox.Service, h *host, log *slog.Logger) {
+// shutdownSandboxes removes the warm pools' sandboxes, ends the others with
+// --kill-on-exit, else leaves them running for the next server to re-attach, and
+// releases the node's network and cgroups when no sandbox is left.
+func shutdownSandboxes(ctx context.Context, c Config, sbs *sandboxServices, h *host, log *slog.Logger) {
+	sbs.closePool(ctx, log)
+	svc := sbs.service
 	if c.KillOnExit {
 		if err := svc.KillAll(ctx); err != nil {
 			log.Error("killing sandboxes on exit", logkey.Err, err)

@@ -17,6 +17,15 @@ import (
 // extraRecipes are the templates besides base that every server offers.
 func extraRecipes() []template.Recipe { return []template.Recipe{template.CodeInterpreter()} }
 
+// templateNames are the templates every server offers.
+func templateNames() []string {
+	out := []string{template.Base().Name}
+	for _, r := range extraRecipes() {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
 // startCmd is the template's start command as recorded in its marker.
 func startCmd(m template.Marker) string { return m.StartCmd }
 

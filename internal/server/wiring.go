@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -174,7 +176,7 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 			h.closeNetwork(context.WithoutCancel(ctx), log)
 		}
 	}()
-	def, drivers, runtimes, err := buildDrivers(c, out, log)
+	def, drivers, runtimes, err := buildDrivers(ctx, c, out, log)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +215,9 @@ type sandboxServices struct {
 	terminals *sandbox.Terminals
 	logs      *sandbox.Logs
 	sweeper   *sandbox.Sweeper
+	// pool is the warm pools (nil without --warm-pool).
+	pool      *sandbox.Pool
+	snapshots *sandbox.Snapshots
 }
 
 // services are what the APIs and the background loops use.
@@ -266,9 +271,10 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, log *slog.Logger) (*sandboxServices, error) {
 	svc, err := sandbox.New(sandbox.Config{
-		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout,
+		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout, PausedRetention: c.PausedRetention,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
-		Admit: admit, Meter: meter, Runtimes: h.runtimes,
+		Admit: admit, Meter: meter, Runtimes: h.runtimes, SnapshotDir: filepath.Join(c.DataDir, "snapshots"),
+		SnapshotKey: templateSnapshotKey(c, log), Life: ctx,
 		Room: (&node.Room{Dir: c.DataDir, MemoryReserveMB: c.NodeMemoryReserveMB, DiskReserveMB: c.NodeDiskReserveMB}).Admit,
 	})
 	if err != nil {
@@ -277,12 +283,17 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 	s := &sandboxServices{
 		service: svc, files: sandbox.NewFiles(svc), processes: sandbox.NewProcesses(svc), code: sandbox.NewCode(svc),
 		terminals: sandbox.NewTerminals(svc), logs: sandbox.NewLogs(svc), sweeper: sandbox.NewSweeper(svc),
+		snapshots: sandbox.NewSnapshots(svc),
 	}
 	rep, err := s.sweeper.Recover(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("recovering sandboxes: %w", err)
 	}
-	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "orphans_removed", rep.Orphans)
+	orphanSnaps, err := s.snapshots.Recover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recovering snapshots: %w", err)
+	}
+	log.Info("recovered", "reattached", rep.Reattached, "reaped", rep.Reaped, "paused", rep.Paused, "orphans_removed", rep.Orphans, "snapshot_files_removed", orphanSnaps)
 	mrep, err := meter.Recover(ctx, func(ctx context.Context, id string) (*domain.Sandbox, error) {
 		return store.GetSandbox(ctx, domain.AnyTeam, id)
 	})
@@ -290,7 +301,24 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 		return nil, fmt.Errorf("recovering usage meters: %w", err)
 	}
 	log.Info("meters recovered", "closed", mrep.Closed, "continued", mrep.Continued)
+	if len(c.WarmPool) > 0 {
+		// After Recover: its sweep must not meet members half-started.
+		if s.pool, err = sandbox.NewPool(svc, sandbox.PoolConfig{Sizes: c.WarmPool}); err != nil {
+			return nil, fmt.Errorf("--warm-pool: %w", err)
+		}
+		s.pool.Start()
+	}
 	return s, nil
+}
+
+// closePool removes the warm pools' sandboxes from the node, if there are any.
+func (s *sandboxServices) closePool(ctx context.Context, log *slog.Logger) {
+	if s.pool == nil {
+		return
+	}
+	if err := s.pool.Close(ctx); err != nil {
+		log.Error("removing warm pool sandboxes", logkey.Err, err)
+	}
 }
 
 // runBackground starts the sweeper, the node's console log trimmer and the meter. stop
@@ -300,9 +328,36 @@ func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{},
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.sandboxes.sweeper.Run(ctx, c.SweepInterval)
 	go nd.RunConsoleTrimmer(ctx, time.Second, node.DefaultConsoleLogMax)
-	meterDone := make(chan struct{})
-	go func() { defer close(meterDone); s.meter.Run(ctx, s.sandboxes.service.Running) }()
-	return meterDone, cancel
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.meter.Run(ctx, s.sandboxes.service.Running) }()
+	// Template snapshots are made as templates become ready (code-interpreter is built
+	// in the background); a boot under way at shutdown removes its sandbox first.
+	go func() { defer wg.Done(); s.sandboxes.snapshots.RunTemplates(ctx, 10*time.Second) }()
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	return all, cancel
+}
+
+// templateSnapshotKey is what template snapshots depend on besides the template: the
+// agent binary (its SHA-256). "" (template snapshots off) when they are turned off or
+// the binary cannot be read.
+func templateSnapshotKey(c Config, log *slog.Logger) string {
+	if !c.TemplateSnapshots {
+		return ""
+	}
+	f, err := os.Open(c.AgentPath)
+	if err != nil {
+		log.Warn("template snapshots are off: the agent binary cannot be read", logkey.Err, err)
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		log.Warn("template snapshots are off: the agent binary cannot be read", logkey.Err, err)
+		return ""
+	}
+	return "agent-" + hex.EncodeToString(h.Sum(nil))
 }
 
 // handler is the API listener's handler: /v1, the E2B control-plane routes
@@ -311,19 +366,23 @@ func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{},
 func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	sb := s.sandboxes
 	acc := s.accounts
-	api := rest.New(sb.service, acc.Keys, log,
+	opts := []rest.Option{}
+	if sb.pool != nil {
+		opts = append(opts, rest.WithPools(sb.pool))
+	}
+	api := rest.New(sb.service, acc.Keys, log, append(opts,
 		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
 		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
 		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
-		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithReady(func() error {
+		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
 			}
 			return nil
-		}))
+		}))...)
 	top := http.NewServeMux()
 	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
-		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs}).Register(top)
+		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}

@@ -76,3 +76,31 @@ func TestCodeInterpreterSourcesCompile(t *testing.T) {
 		t.Errorf("repl.js: %v\n%s", err, out)
 	}
 }
+
+// The code interpreter's HTTP handler turns Nagle's algorithm off: /execute writes its
+// headers and then one chunk per line, and with Nagle every runCode waited for a delayed
+// ACK (about 40 ms) before its first line left the sandbox.
+func TestCodeInterpreterNoDelay(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on this host")
+	}
+	src := CodeInterpreter().Files["/usr/local/lib/warren-code-interpreter/ci_server.py"]
+	if src == "" {
+		t.Fatal("ci_server.py is not in the recipe's files")
+	}
+	script := `import ast, sys
+tree = ast.parse(sys.stdin.read())
+for node in ast.walk(tree):
+    if isinstance(node, ast.ClassDef) and node.name == "Handler":
+        for st in node.body:
+            if isinstance(st, ast.Assign) and any(getattr(t, "id", "") == "disable_nagle_algorithm" for t in st.targets):
+                print(ast.literal_eval(st.value))
+`
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stdin = strings.NewReader(src)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "True" {
+		t.Errorf("Handler.disable_nagle_algorithm = %q (%v), want True", out, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -65,6 +66,16 @@ func TestBuildBaseReal(t *testing.T) {
 
 	if fi, err := os.Lstat(filepath.Join(rootfs, "etc/resolv.conf")); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
 		t.Errorf("/etc/resolv.conf must be an empty regular file: %v %v", fi, err)
+	}
+	// A login shell's /etc/profile asks bash for its uid instead of running id.
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc/profile")); !strings.Contains(string(b), `"${EUID:-$(id -u)}"`) || strings.Contains(string(b), `[ "$(id -u)"`) {
+		t.Errorf("/etc/profile still runs id for every login shell:\n%s", b)
+	}
+	if out, err := exec.Command("chroot", rootfs, "/bin/bash", "-l", "-c", `echo "$PATH"`).CombinedOutput(); err != nil || !strings.Contains(string(out), "/usr/local/sbin") {
+		t.Errorf("root's login shell PATH = %q (%v), want the one with the sbin directories", out, err)
+	}
+	if out, err := exec.Command("chroot", "--userspec=1000:1000", rootfs, "/bin/sh", "-l", "-c", `echo "$PATH"`).CombinedOutput(); err != nil || strings.Contains(string(out), "sbin") {
+		t.Errorf("a user's sh login PATH = %q (%v), want the one without sbin", out, err)
 	}
 	hosts, _ := os.ReadFile(filepath.Join(rootfs, "etc/hosts"))
 	if h, _ := os.Hostname(); !strings.Contains(string(hosts), "localhost") || (h != "localhost" && strings.Contains(string(hosts), h)) {

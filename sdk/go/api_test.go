@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,6 +85,85 @@ func TestAPIMethods(t *testing.T) {
 					t.Errorf("%+v", ts)
 				}
 			}},
+		{"CreateSandbox from a snapshot", func(c *Client) (any, error) {
+			return c.CreateSandbox(ctx, SandboxOptions{Snapshot: "warm", Lifecycle: &Lifecycle{OnTimeout: "pause", AutoResume: true}})
+		}, "POST", "/v1/sandboxes", nil, map[string]any{"snapshot": "warm", "lifecycle": map[string]any{"on_timeout": "pause", "auto_resume": true},
+			"limits": map[string]any{"cpu_cores": 0.0, "memory_mb": 0.0, "disk_mb": 0.0, "max_processes": 0.0}},
+			201, map[string]any{"id": "sbx2", "state": "running"}, nil},
+		{"Pause", func(c *Client) (any, error) {
+			s := c.Sandbox("sbx1")
+			info, err := s.Pause(ctx)
+			if err == nil && s.Info().State != "paused" {
+				t.Errorf("handle not updated: %+v", s.Info())
+			}
+			return info, err
+		}, "POST", "/v1/sandboxes/sbx1/pause", nil, nil, 200, map[string]any{"id": "sbx1", "state": "paused"}, func(t *testing.T, v any) {
+			if v.(*SandboxInfo).State != "paused" {
+				t.Errorf("%+v", v)
+			}
+		}},
+		{"Resume", func(c *Client) (any, error) { return c.Sandbox("sbx1").Resume(ctx, 0) }, "POST", "/v1/sandboxes/sbx1/resume", nil, map[string]any{},
+			200, map[string]any{"id": "sbx1", "state": "running"}, func(t *testing.T, v any) {
+				if v.(*SandboxInfo).State != "running" {
+					t.Errorf("%+v", v)
+				}
+			}},
+		{"Resume with a timeout", func(c *Client) (any, error) { return c.Sandbox("sbx1").Resume(ctx, time.Minute) }, "POST", "/v1/sandboxes/sbx1/resume", nil,
+			map[string]any{"timeout": 60.0}, 200, map[string]any{"id": "sbx1", "state": "running", "paused_at": t0,
+				"lifecycle": map[string]any{"on_timeout": "pause", "auto_resume": true}}, func(t *testing.T, v any) {
+				if i := v.(*SandboxInfo); !i.PausedAt.Equal(t0) || i.Lifecycle == nil || i.Lifecycle.OnTimeout != "pause" || !i.Lifecycle.AutoResume {
+					t.Errorf("%+v", i)
+				}
+			}},
+		{"Fork", func(c *Client) (any, error) {
+			return c.Sandbox("sbx1").Fork(ctx, ForkOptions{Count: 2, Timeout: 90 * time.Second})
+		},
+			"POST", "/v1/sandboxes/sbx1/fork", nil, map[string]any{"count": 2.0, "timeout": 90.0}, 201,
+			map[string]any{"sandboxes": []any{map[string]any{"id": "f1", "state": "running"}, map[string]any{"id": "f2", "state": "running"}}},
+			func(t *testing.T, v any) {
+				if fs := v.([]*Sandbox); len(fs) != 2 || fs[0].ID != "f1" || fs[1].Info().State != "running" {
+					t.Errorf("%+v", fs)
+				}
+			}},
+		{"Fork in part", func(c *Client) (any, error) {
+			forks, err := c.Sandbox("sbx1").Fork(ctx, ForkOptions{Count: 2})
+			var fe *ForkError
+			if !errors.As(err, &fe) || len(forks) != 1 || fe.Started != 1 || fe.Failures[0].Code != "quota_exceeded" ||
+				!strings.Contains(err.Error(), "1 of 2 copies did not start (copy 1: quota max_sandboxes exceeded)") {
+				t.Errorf("partial fork: %v %v", forks, err)
+			}
+			return nil, nil
+		}, "POST", "/v1/sandboxes/sbx1/fork", nil, map[string]any{"count": 2.0}, 201,
+			map[string]any{"sandboxes": []any{map[string]any{"id": "f1"}}, "errors": []any{map[string]any{"index": 1, "status": 429, "code": "quota_exceeded", "message": "quota max_sandboxes exceeded"}}}, nil},
+		{"Fork defaults", func(c *Client) (any, error) { return c.Sandbox("sbx1").Fork(ctx, ForkOptions{}) },
+			"POST", "/v1/sandboxes/sbx1/fork", nil, map[string]any{}, 201, map[string]any{"sandboxes": []any{map[string]any{"id": "f1"}}}, nil},
+		{"CreateSnapshot", func(c *Client) (any, error) { return c.Sandbox("sbx1").CreateSnapshot(ctx, "warm") },
+			"POST", "/v1/sandboxes/sbx1/snapshots", nil, map[string]any{"name": "warm"}, 201,
+			map[string]any{"id": "snap_1", "name": "warm", "sandbox_id": "sbx1", "template_id": "base", "runtime": "gvisor", "size_bytes": 9, "created_at": t0},
+			func(t *testing.T, v any) {
+				if s := v.(*Snapshot); s.ID != "snap_1" || s.Name != "warm" || s.Template != "base" || s.SizeBytes != 9 || !s.CreatedAt.Equal(t0) {
+					t.Errorf("%+v", s)
+				}
+			}},
+		{"ListSnapshots", func(c *Client) (any, error) {
+			return c.ListSnapshots(ctx, SnapshotListOptions{SandboxID: "sbx1", Limit: 5, Cursor: "c1"})
+		},
+			"GET", "/v1/snapshots", url.Values{"sandbox_id": {"sbx1"}, "limit": {"5"}, "cursor": {"c1"}}, nil, 200,
+			map[string]any{"snapshots": []any{map[string]any{"id": "snap_1"}}, "next_cursor": "c2"}, func(t *testing.T, v any) {
+				if p := v.(*SnapshotPage); len(p.Snapshots) != 1 || p.NextCursor != "c2" {
+					t.Errorf("%+v", p)
+				}
+			}},
+		{"GetSnapshot", func(c *Client) (any, error) { return c.GetSnapshot(ctx, "warm") }, "GET", "/v1/snapshots/warm", nil, nil, 200,
+			map[string]any{"id": "snap_1", "name": "warm"}, nil},
+		{"Pools", func(c *Client) (any, error) { return c.Pools(ctx) }, "GET", "/v1/pools", nil, nil, 200,
+			map[string]any{"pools": []any{map[string]any{"template_id": "base", "size": 4, "ready": 3, "starting": 1, "claims": 9, "misses": 2, "failures": 0}}},
+			func(t *testing.T, v any) {
+				if ps := v.([]Pool); len(ps) != 1 || ps[0].Template != "base" || ps[0].Ready != 3 || ps[0].Claims != 9 {
+					t.Errorf("%+v", ps)
+				}
+			}},
+		{"DeleteSnapshot", func(c *Client) (any, error) { return nil, c.DeleteSnapshot(ctx, "snap_1") }, "DELETE", "/v1/snapshots/snap_1", nil, nil, 204, nil, nil},
 		{"CreateKey", func(c *Client) (any, error) {
 			return c.CreateKey(ctx, KeyOptions{Name: "ci", Scopes: []string{ScopeSandboxesRead, ScopeUsageRead}, ExpiresAt: t0, TeamID: "team_2"})
 		}, "POST", "/v1/keys", nil, map[string]any{"name": "ci", "scopes": []any{"sandboxes:read", "usage:read"}, "expires_at": "2026-11-01T00:00:00Z", "team_id": "team_2"},
@@ -140,7 +220,7 @@ func TestAPIMethods(t *testing.T) {
 		{"UpdateTeam whole quota", func(c *Client) (any, error) {
 			return c.UpdateTeam(ctx, "team_1", TeamUpdate{Quota: Quota{MaxSandboxes: 2, MaxCPUCores: 1.5}.Patch()})
 		}, "PATCH", "/v1/teams/team_1", nil, map[string]any{"quota": map[string]any{"max_sandboxes": 2.0, "max_cpu_cores": 1.5, "max_memory_mb": 0.0,
-			"max_disk_mb": 0.0, "requests_per_minute": 0.0}}, 200, teamJSON, nil},
+			"max_disk_mb": 0.0, "requests_per_minute": 0.0, "max_snapshots": 0.0}}, 200, teamJSON, nil},
 		{"CreateUser", func(c *Client) (any, error) {
 			return c.CreateUser(ctx, UserOptions{Email: "a@example.com", Password: "pw12345678", Role: RoleAdmin, TeamID: "team_1"})
 		}, "POST", "/v1/users", nil, map[string]any{"email": "a@example.com", "password": "pw12345678", "role": "admin", "team_id": "team_1"}, 201, userJSON,

@@ -84,6 +84,15 @@ var (
 	routeMoveFile       = &route{method: "POST", path: "/v1/sandboxes/{id}/files/move", status: 200, query: []string{"user"}, request: moveWire{}, response: FileInfo{}}
 	routeTemplates      = &route{method: "GET", path: "/v1/templates", status: 200, response: templateList{}}
 
+	routePauseSandbox   = &route{method: "POST", path: "/v1/sandboxes/{id}/pause", status: 200, response: SandboxInfo{}}
+	routeResumeSandbox  = &route{method: "POST", path: "/v1/sandboxes/{id}/resume", status: 200, request: resumeWire{}, response: SandboxInfo{}}
+	routeForkSandbox    = &route{method: "POST", path: "/v1/sandboxes/{id}/fork", status: 201, request: forkWire{}, response: forkList{}}
+	routeCreateSnapshot = &route{method: "POST", path: "/v1/sandboxes/{id}/snapshots", status: 201, request: createSnapshotWire{}, response: Snapshot{}}
+	routeListSnapshots  = &route{method: "GET", path: "/v1/snapshots", status: 200, query: []string{"sandbox_id", "limit", "cursor"}, response: SnapshotPage{}}
+	routeGetSnapshot    = &route{method: "GET", path: "/v1/snapshots/{id}", status: 200, response: Snapshot{}}
+	routeDeleteSnapshot = &route{method: "DELETE", path: "/v1/snapshots/{id}", status: 204}
+	routePools          = &route{method: "GET", path: "/v1/pools", status: 200, response: poolList{}}
+
 	routeListProcesses     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes", status: 200, response: processList{}}
 	routeProcessEvents     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes/{pid}/events", status: 200, contentType: "text/event-stream", events: execEvents}
 	routeProcessStdin      = &route{method: "POST", path: "/v1/sandboxes/{id}/processes/{pid}/stdin", status: 204, request: stdinWire{}}
@@ -119,6 +128,8 @@ var routes = []*route{
 	routeListPorts, routeExecCommand, routeStartCommand, routeRunCode, routeCreateContext,
 	routeListContexts, routeDeleteContext, routeRestartContext, routeWriteFile, routeReadFile,
 	routeListFiles, routeDeleteFile, routeStatFile, routeMakeDir, routeMoveFile, routeTemplates,
+	routePauseSandbox, routeResumeSandbox, routeForkSandbox, routeCreateSnapshot, routeListSnapshots,
+	routeGetSnapshot, routeDeleteSnapshot, routePools,
 	routeListProcesses, routeProcessEvents, routeProcessStdin, routeProcessStdinClose, routeProcessSignal,
 	routeCreateKey, routeListKeys, routeRevokeKey,
 	routeLogin, routeLogout, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,

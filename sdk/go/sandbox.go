@@ -26,7 +26,7 @@ type SandboxInfo struct {
 	TeamID string `json:"team_id"`
 	// Template is the template the sandbox started from.
 	Template string `json:"template"`
-	// State is starting, running, stopped or error; the last two are terminal.
+	// State is starting, running, paused, stopped or error; the last two are terminal.
 	State string `json:"state"`
 	// EndReason says why a terminal sandbox ended: killed, timeout, lost, "error: ...".
 	EndReason string            `json:"end_reason,omitempty"`
@@ -41,6 +41,10 @@ type SandboxInfo struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndsAt    time.Time `json:"ends_at,omitzero"`
 	StoppedAt time.Time `json:"stopped_at,omitzero"`
+	// PausedAt is when the sandbox was last paused (zero if never).
+	PausedAt time.Time `json:"paused_at,omitzero"`
+	// Lifecycle is what happens at the timeout; nil means the default (killed).
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 	// Domain is where the sandbox's ports are reached through the server's proxy:
 	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
 	Domain string `json:"domain,omitempty"`
@@ -66,6 +70,12 @@ type SandboxOptions struct {
 	// the server can give is refused, never silently weakened.
 	Runtime      string
 	MinIsolation string
+	// Snapshot starts the sandbox from a snapshot (its id or name; see
+	// Sandbox.CreateSnapshot) instead of a template: with the snapshot's memory, files
+	// and running processes. Template is then left empty.
+	Snapshot string
+	// Lifecycle says what happens at the timeout (nil: the sandbox is killed).
+	Lifecycle *Lifecycle
 }
 
 type createSandboxWire struct {
@@ -77,6 +87,8 @@ type createSandboxWire struct {
 	Limits       Limits            `json:"limits"`
 	Runtime      string            `json:"runtime,omitempty"`
 	MinIsolation string            `json:"min_isolation,omitempty"`
+	Snapshot     string            `json:"snapshot,omitempty"`
+	Lifecycle    *Lifecycle        `json:"lifecycle,omitempty"`
 }
 
 type timeoutWire struct {
@@ -106,6 +118,7 @@ func (c *Client) CreateSandbox(ctx context.Context, opts SandboxOptions) (*Sandb
 	wire := createSandboxWire{
 		Template: opts.Template, Timeout: seconds(opts.Timeout), Env: opts.Env, Metadata: opts.Metadata,
 		Internet: opts.Internet, Limits: opts.Limits, Runtime: opts.Runtime, MinIsolation: opts.MinIsolation,
+		Snapshot: opts.Snapshot, Lifecycle: opts.Lifecycle,
 	}
 	var info SandboxInfo
 	if err := c.call(ctx, request{route: routeCreateSandbox, json: wire}, &info); err != nil {

@@ -44,6 +44,7 @@ type idorWorld struct {
 	secret              string // /tmp/secret in sbA
 	sbB                 string // B's own sandbox, for B's tokens
 	ciA, ctxA           string // A's code-interpreter sandbox and a context in it (lazily, gvisor)
+	snapA               string // A's snapshot of sbA (gvisor; runc cannot save a sandbox)
 }
 
 var worlds = map[*harness.Server]*idorWorld{}
@@ -83,6 +84,16 @@ func (e *env) world(t *testing.T) *idorWorld {
 	code, raw = send(t, "POST", srv.URL+"/v1/sandboxes/"+w.sbA+"/commands", bearer(w.aKey), map[string]any{"cmd": "sleep 7200", "background": true})
 	mustJSON(t, "A starts a process", code, raw, 201, &p)
 	w.pidA = p.PID
+	w.snapA = "snap_0000000000000000" // a snapshot id nobody has, where runc cannot make one
+	if e.Runtime == "gvisor" {
+		var s struct {
+			ID string `json:"id"`
+		}
+		code, raw = send(t, "POST", srv.URL+"/v1/sandboxes/"+w.sbA+"/snapshots", bearer(w.aKey), map[string]any{"name": "idor-a-" + uniq()})
+		mustJSON(t, "A snapshots its sandbox", code, raw, 201, &s)
+		w.snapA = s.ID
+		srv.T.Cleanup(func() { send(srv.T, "DELETE", srv.URL+"/v1/snapshots/"+s.ID, bearer(w.aKey), nil) })
+	}
 	worlds[e.S] = w
 	return w
 }
@@ -168,6 +179,9 @@ func (e *env) untouched(t *testing.T, w *idorWorld) {
 	api("GET", "/v1/teams/"+w.aTeam, &team)
 	if !strings.HasPrefix(team.Name, "idor team a ") {
 		t.Errorf("A's team was renamed to %q", team.Name)
+	}
+	if strings.HasPrefix(w.snapA, "snap_") && w.snapA != "snap_0000000000000000" {
+		api("GET", "/v1/snapshots/"+w.snapA, nil)
 	}
 	if w.ciA != "" {
 		code, raw := send(t, "POST", e.S.URL+"/v1/sandboxes/"+w.ciA+"/execute", bearer(w.aKey), map[string]any{"code": "x", "context_id": w.ctxA})
@@ -289,6 +303,8 @@ func sandboxCases(w *idorWorld) []idorCase {
 		r("GET /v1/sandboxes/{id}", sb, nil),
 		r("DELETE /v1/sandboxes/{id}", sb, nil),
 		r("POST /v1/sandboxes/{id}/timeout", sb+"/timeout", map[string]any{"timeout": 1}),
+		r("POST /v1/sandboxes/{id}/pause", sb+"/pause", nil),
+		r("POST /v1/sandboxes/{id}/resume", sb+"/resume", nil),
 		r("POST /v1/sandboxes/{id}/commands", sb+"/commands", map[string]any{"cmd": "cat /tmp/secret; touch /tmp/idor-pwned"}),
 		r("POST /v1/sandboxes/{id}/execute", sb+"/execute", map[string]any{"code": "open('/tmp/idor-pwned', 'w')"}),
 		r("POST /v1/sandboxes/{id}/contexts", sb+"/contexts", map[string]any{}),
@@ -311,6 +327,8 @@ func sandboxCases(w *idorWorld) []idorCase {
 		r("POST /v1/sandboxes/{id}/processes/{pid}/stdin", proc+"/stdin", map[string]any{"data": "x\n"}),
 		r("POST /v1/sandboxes/{id}/processes/{pid}/stdin/close", proc+"/stdin/close", nil),
 		r("POST /v1/sandboxes/{id}/processes/{pid}/signal", proc+"/signal", map[string]any{"signal": "SIGKILL"}),
+		r("POST /v1/sandboxes/{id}/fork", sb+"/fork", map[string]any{"count": 1}),
+		r("POST /v1/sandboxes/{id}/snapshots", sb+"/snapshots", map[string]any{"name": "b-of-a"}),
 	}
 }
 
@@ -351,6 +369,16 @@ func probeIDORTenancyRoutes(t *testing.T, e *env) string {
 		{route: "PATCH /v1/users/{id}", target: "/v1/users/" + w.aUser, body: map[string]any{"name": "pwned", "role": "viewer"}},
 		{route: "DELETE /v1/users/{id}", target: "/v1/users/" + w.aUser},
 		{route: "GET /v1/invoices/{period}", target: "/v1/invoices/" + period + "?team_id=" + w.aTeam},
+		{route: "GET /v1/snapshots/{id}", target: "/v1/snapshots/" + w.snapA},
+		{route: "DELETE /v1/snapshots/{id}", target: "/v1/snapshots/" + w.snapA},
+		{method: "GET", target: "/v1/snapshots?sandbox_id=" + w.sbA, allow: []int{200}, leaks: func(b []byte) string {
+			if strings.Contains(string(b), w.snapA) || strings.Contains(string(b), w.sbA) {
+				return "snapshot"
+			}
+			return ""
+		}},
+		// Starting a sandbox from A's snapshot, by id.
+		{method: "POST", target: "/v1/sandboxes", body: map[string]any{"snapshot": w.snapA}, allow: []int{400, 404}},
 		// Ids in the query and the body.
 		{method: "GET", target: "/v1/users?team_id=" + w.aTeam},
 		{method: "GET", target: "/v1/usage?team_id=" + w.aTeam},
@@ -422,6 +450,16 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		r("POST /sandboxes/{id}/fork", "/sandboxes/"+id+"/fork", map[string]any{}),
 		r("POST /sandboxes/{id}/snapshots", "/sandboxes/"+id+"/snapshots", map[string]any{}),
 		r("PUT /sandboxes/{id}/network", "/sandboxes/"+id+"/network", map[string]any{}),
+		// A's snapshot: deleting it (E2B deletes snapshots as templates), listing it,
+		// starting a sandbox from it.
+		{method: "DELETE", target: "/templates/" + w.snapA},
+		{method: "GET", target: "/snapshots?sandboxID=" + id, allow: []int{200}, leaks: func(b []byte) string {
+			if strings.Contains(string(b), w.snapA) {
+				return "snapshot"
+			}
+			return notA(b)
+		}},
+		{method: "POST", target: "/v2/sandboxes", body: map[string]any{"templateID": w.snapA}, allow: []int{400, 404}},
 		// Templates are the server's, not a team's: nobody may delete the built-in ones.
 		{route: "DELETE /templates/{id}", target: "/templates/base", allow: []int{403, 404, 501}},
 		{route: "GET /templates/aliases/{alias}", target: "/templates/aliases/base", allow: []int{200}},

@@ -44,7 +44,7 @@ export async function setupTeam() {
   for (const u of [owner, viewer]) u.id = (await api("POST", "/v1/users", { ...u, team_id: team.id })).id;
   const key = (await api("POST", "/v1/keys", { name: "console-tests", team_id: team.id, scopes: ["admin"], expires_in: 3600 })).key;
   const teamApi = (method, path, body, want) => api(method, path, body, want, key);
-  return { team, owner, viewer, teamApi };
+  return { team, owner, viewer, key, teamApi };
 }
 
 /** launch starts headless Debian chromium (never a downloaded browser). */

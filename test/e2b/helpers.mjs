@@ -104,6 +104,12 @@ export async function createSandbox (opts = {}) {
   return sbx
 }
 
+/** Remembers a sandbox made another way (a fork, a create from a snapshot) for killAll. */
+export function track (sbx) {
+  created.add(sbx)
+  return sbx
+}
+
 /** Kills a sandbox, ignoring "already gone" and reporting other failures on stderr. */
 export async function killQuietly (sbx) {
   if (!sbx) return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,8 @@ import (
 	"time"
 )
 
-// TestCLI drives the warren binary as a user would: create, exec, cp both ways, keys, kill.
+// TestCLI drives the warren binary as a user would: create, exec, cp both ways, keys,
+// pause and resume, fork, snapshots, kill.
 func TestCLI(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -93,6 +95,73 @@ func TestCLI(t *testing.T) {
 		}
 		if code, _ := s.APIKey(k.Key, "GET", "/v1/sandboxes", nil, nil); code != 401 {
 			t.Errorf("revoked key: %d, want 401", code)
+		}
+	})
+
+	t.Run("pause, resume, fork and snapshots", func(t *testing.T) {
+		cli := func(args ...string) string {
+			t.Helper()
+			out, errOut, code := s.CLI(ctx, nil, args...)
+			if code != 0 {
+				t.Fatalf("warren %s: code %d, stderr %q", strings.Join(args, " "), code, errOut)
+			}
+			return out
+		}
+		cat := func(id string) string {
+			t.Helper()
+			return cli("exec", id, "--", "cat /home/user/kept.txt")
+		}
+		cli("exec", sb.ID, "--", "echo kept > /home/user/kept.txt")
+		if out := cli("sandbox", "pause", sb.ID); out != "paused "+sb.ID+"\n" {
+			t.Errorf("pause: %q", out)
+		}
+		if _, errOut, code := s.CLI(ctx, nil, "sandbox", "pause", sb.ID); code != 1 || !strings.HasPrefix(errOut, "error: ") || !strings.Contains(errOut, "(request ") {
+			t.Errorf("second pause: code %d, stderr %q", code, errOut)
+		}
+		if out := cli("sandbox", "list", "--state", "paused", "-o", "json"); !strings.Contains(out, sb.ID) {
+			t.Errorf("list --state paused: %q", out)
+		}
+		cli("sandbox", "resume", sb.ID)
+		if got := cat(sb.ID); got != "kept\n" {
+			t.Errorf("file after resume: %q", got)
+		}
+
+		var forks []sandboxJSON
+		if err := json.Unmarshal([]byte(cli("sandbox", "fork", sb.ID, "--count", "2", "-o", "json")), &forks); err != nil || len(forks) != 2 {
+			t.Fatalf("fork --count 2: %v %+v", err, forks)
+		}
+		for _, f := range forks {
+			if got := cat(f.ID); got != "kept\n" || f.ID == sb.ID {
+				t.Errorf("fork %s: file %q", f.ID, got)
+			}
+			cli("sandbox", "kill", f.ID)
+		}
+
+		name := fmt.Sprintf("cli-%d", time.Now().UnixNano())
+		var snap struct {
+			ID        string `json:"id"`
+			Name      string `json:"name"`
+			SandboxID string `json:"sandbox_id"`
+		}
+		if err := json.Unmarshal([]byte(cli("snapshot", "create", sb.ID, "--name", name, "-o", "json")), &snap); err != nil || snap.Name != name || snap.SandboxID != sb.ID {
+			t.Fatalf("snapshot create: %v %+v", err, snap)
+		}
+		var from sandboxJSON
+		if err := json.Unmarshal([]byte(cli("sandbox", "create", "--snapshot", name, "-o", "json")), &from); err != nil || from.ID == "" {
+			t.Fatalf("sandbox create --snapshot: %v", err)
+		}
+		if got := cat(from.ID); got != "kept\n" {
+			t.Errorf("sandbox from the snapshot: file %q", got)
+		}
+		cli("sandbox", "kill", from.ID)
+		if out := cli("snapshot", "list", "--sandbox", sb.ID); !strings.Contains(out, snap.ID) || !strings.Contains(out, name) {
+			t.Errorf("snapshot list --sandbox:\n%s", out)
+		}
+		if out := cli("snapshot", "delete", name); out != "deleted snapshot "+name+"\n" {
+			t.Errorf("snapshot delete: %q", out)
+		}
+		if _, errOut, code := s.CLI(ctx, nil, "snapshot", "get", name); code != 1 || !strings.Contains(errOut, "not found") {
+			t.Errorf("get a deleted snapshot: code %d, stderr %q", code, errOut)
 		}
 	})
 

@@ -52,8 +52,10 @@ func (s *server) run(id string, body map[string]any) execution {
 
 // TestCodeInterpreterV1 runs the code-interpreter scenarios through /v1 with plain HTTP.
 func TestCodeInterpreterV1(t *testing.T) {
-	s := startServer(t, serverOpts{})
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_TEMPLATE_SNAPSHOTS=1"}})
 	s.WaitTemplate("code-interpreter", 20*time.Minute)
+	// The scenarios run in a sandbox restored from the template's snapshot.
+	waitLog(t, s, `msg="template snapshot ready" subsystem=sandbox template=code-interpreter`, 5*time.Minute)
 	sb := s.Create(map[string]any{"template": "code-interpreter", "timeout": 300})
 	defer s.Kill(sb.ID)
 
@@ -185,4 +187,15 @@ func TestCodeInterpreterV1(t *testing.T) {
 			t.Errorf("run-code of 1/0 exited %d, want 1", rc)
 		}
 	})
+}
+
+// waitLog waits until the server's log holds line.
+func waitLog(t *testing.T, s *server, line string, timeout time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !strings.Contains(s.Logs(), line); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not log %q within %s", line, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -30,7 +30,7 @@ func TestE2BSDK(t *testing.T) {
 	dir := filepath.Join(repoRoot(), "test", "e2b")
 	ensureNodeModules(t, dir)
 
-	s := startServer(t, serverOpts{})
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_TEMPLATE_SNAPSHOTS=1"}})
 	s.WaitTemplate("code-interpreter", 20*time.Minute)
 	if s.ProxyURL == "" {
 		t.Fatal("the test server has no sandbox proxy URL; E2B_SANDBOX_URL would be unset")

@@ -33,6 +33,7 @@ var pythonExamples = []struct {
 	{"data_analysis.py", func(dir string) []string { return []string{dir} },
 		regexp.MustCompile(`(?m)^chart saved to \S+/chart\.png \(800x400 PNG, \d+ bytes\)$`)},
 	{"web_server.py", nil, regexp.MustCompile(`(?m)^GET http://8000-[a-z0-9]{20}\.\S+/ -> 200: hello from a Warren sandbox$`)},
+	{"fork_explore.py", nil, regexp.MustCompile(`(?m)^3 forks explored from one setup: attempt-0, attempt-1, attempt-2 \(the parent kept its own file\)$`)},
 }
 
 // TestPythonSDK installs the Python SDK (sdk/python) offline into a fresh virtual

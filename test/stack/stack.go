@@ -79,6 +79,12 @@ var cases = []testCase{
 	{"memory limit", testMemoryLimit},
 	{"pids limit", testPidsLimit},
 	{"disk limit", testDiskLimit},
+	{"node checkpoint primitives", testNodeCheckpoint},
+	{"pause and resume", testPauseResume},
+	{"calls in flight during a pause", testCallsDuringPause},
+	{"restart during a pause", testCutPause},
+	{"failed resume", testFailedResume},
+	{"fork and snapshots", testForkAndSnapshots},
 	{"cleanup", testCleanup},
 }
 
@@ -151,7 +157,7 @@ func (e *env) sweeper() *sandbox.Sweeper     { return sandbox.NewSweeper(e.svc) 
 func (e *env) newService(t *testing.T) *sandbox.Service {
 	svc, err := sandbox.New(sandbox.Config{
 		Store: e.store, Node: e.node, DefaultTimeout: 3 * time.Minute, StartTimeout: time.Minute,
-		DefaultLimits: defaultLimits, MaxLimits: maxLimits,
+		DefaultLimits: defaultLimits, MaxLimits: maxLimits, SnapshotDir: e.snapshotsDir(),
 	})
 	if err != nil {
 		t.Fatal(err)

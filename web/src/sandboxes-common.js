@@ -1,5 +1,5 @@
-// What the sandbox pages share: the create, extend and kill dialogs, and the metrics
-// history behind the sparklines and charts.
+// What the sandbox pages share: the create, extend, kill, pause, resume and fork actions,
+// and the metrics history behind the sparklines and charts.
 import { h } from "./dom.js";
 import { get, post, del } from "./api.js";
 import { formDialog, confirmDialog, field, toast } from "./ui.js";
@@ -7,6 +7,9 @@ import { kv, left } from "./format.js";
 
 /** live reports whether a sandbox still runs (or is starting). */
 export const isLive = (sb) => sb.state === "running" || sb.state === "starting";
+
+/** isPaused reports whether a sandbox is paused (memory and files saved, nothing running). */
+export const isPaused = (sb) => sb.state === "paused";
 
 /** sandboxPath is the console route of a sandbox. */
 export const sandboxHref = (id, tab) => `#/sandboxes/${id}${tab ? `/${tab}` : ""}`;
@@ -17,9 +20,25 @@ const HISTORY = 60;
 /** samples returns the metrics samples collected for a sandbox so far. */
 export const samples = (id) => history.get(id) || [];
 
-/** sampleMetrics fetches one metrics sample and appends it to the sandbox's history. */
+const METRICS_WAIT_MS = 5000;
+
+/**
+ * sampleMetrics fetches one metrics sample and appends it to the sandbox's history. It
+ * gives up after a few seconds, so that a sample that does not come (the sandbox being
+ * paused under it) cannot stop the page's polling.
+ */
 export async function sampleMetrics(id, signal) {
-  const m = await get(`/v1/sandboxes/${id}/metrics`, { signal });
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), METRICS_WAIT_MS);
+  const stop = () => ac.abort();
+  signal?.addEventListener("abort", stop, { once: true });
+  let m;
+  try {
+    m = await get(`/v1/sandboxes/${id}/metrics`, { signal: ac.signal });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", stop);
+  }
   const list = history.get(id) || [];
   const t = Date.parse(m.timestamp) || Date.now();
   if (!list.length || list[list.length - 1].t !== t) {
@@ -48,6 +67,52 @@ export async function killSandbox(sb) {
     toast(`Could not kill ${sb.id}: ${err.message}`, "error");
     return false;
   }
+}
+
+/**
+ * pauseSandbox pauses a running sandbox; it resolves with the paused sandbox, or
+ * undefined when the server refused (the toast says why: its message says what to do).
+ */
+export async function pauseSandbox(sb) {
+  try {
+    const updated = await post(`/v1/sandboxes/${sb.id}/pause`);
+    toast(`Sandbox ${sb.id} paused`);
+    return updated;
+  } catch (err) {
+    toast(`Could not pause ${sb.id}: ${err.message}`, "error");
+    return undefined;
+  }
+}
+
+/** resumeSandbox resumes a paused sandbox; it resolves with the running sandbox, or undefined. */
+export async function resumeSandbox(sb) {
+  try {
+    const updated = await post(`/v1/sandboxes/${sb.id}/resume`);
+    toast(`Sandbox ${sb.id} resumed`);
+    return updated;
+  } catch (err) {
+    toast(`Could not resume ${sb.id}: ${err.message}`, "error");
+    return undefined;
+  }
+}
+
+/**
+ * forkSandbox asks how many copies to start, then forks; it resolves with the new
+ * sandboxes, or undefined when cancelled. An error stays in the dialog.
+ */
+export function forkSandbox(sb) {
+  const count = h("input", { name: "count", type: "number", min: 1, max: 20, value: 1, required: true, inputMode: "numeric" });
+  return formDialog(`Fork sandbox ${sb.id}`, [
+    h("p", null, "Each copy starts with this sandbox's memory, files and processes as they are now, and gets its own id, address and timeout. What a copy writes, the others do not see. This sandbox keeps running."),
+    field("Copies", count, "From 1 to 20."),
+  ], "Fork", async (fd) => {
+    const res = await post(`/v1/sandboxes/${sb.id}/fork`, { count: Number(fd.get("count")) });
+    const made = res.sandboxes || [];
+    if (made.length) toast(`Forked ${sb.id}: ${made.map((s) => s.id).join(", ")}`);
+    // Each copy is admitted like a create: some may start while others find the quota full.
+    for (const e of res.errors || []) toast(`Copy ${e.index + 1} did not start: ${e.message}`, "error");
+    return made;
+  });
 }
 
 const EXTEND = [[15, "15 minutes"], [30, "30 minutes"], [60, "1 hour"], [120, "2 hours"], [360, "6 hours"], [1440, "24 hours (maximum)"]];

@@ -16,6 +16,9 @@ var auditActions = map[string]string{
 	"POST /sandboxes/{id}/connect":    "sandbox.connect",
 	"POST /sandboxes/{id}/timeout":    "sandbox.set_timeout",
 	"POST /sandboxes/{id}/refreshes":  "sandbox.refresh",
+	"POST /sandboxes/{id}/fork":       "sandbox.fork",
+	"POST /sandboxes/{id}/snapshots":  "snapshot.create",
+	"DELETE /templates/{id}":          "snapshot.delete",
 }
 
 // viaE2B marks the audit entries this API writes.

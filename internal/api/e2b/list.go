@@ -3,6 +3,7 @@ package e2b
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,8 +18,8 @@ const (
 	maxV1Pages = 100
 )
 
-// listV2 serves the SDK's Sandbox.list paginator: running sandboxes only (Warren has no
-// paused state yet), newest first unless order=asc, with X-Next-Token when there is more.
+// listV2 serves the SDK's Sandbox.list paginator: running and paused sandboxes (the
+// state filter picks), newest first unless order=asc, with X-Next-Token when there is more.
 func (s *Server) listV2(w http.ResponseWriter, r *http.Request) error {
 	return s.list(w, r, parseListQuery, 1)
 }
@@ -31,17 +32,14 @@ func (s *Server) listV1(w http.ResponseWriter, r *http.Request) error {
 
 // list answers up to pages pages of the caller's running sandboxes that the query,
 // read with parse, selects; X-Next-Token carries the cursor of what is left.
-func (s *Server) list(w http.ResponseWriter, r *http.Request, parse func(url.Values) (domain.SandboxFilter, bool, error), pages int) error {
-	f, wantRunning, err := parse(r.URL.Query())
+func (s *Server) list(w http.ResponseWriter, r *http.Request, parse func(url.Values) (domain.SandboxFilter, error), pages int) error {
+	f, err := parse(r.URL.Query())
 	if err != nil {
 		return err
 	}
 	p, err := edge.Principal(r)
 	if err != nil {
 		return err
-	}
-	if !wantRunning { // only paused asked for: Warren never has any
-		pages = 0
 	}
 	out, next := []listedSandboxJSON{}, ""
 	for range pages {
@@ -54,7 +52,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, parse func(url.Val
 			return err
 		}
 		for _, sb := range items {
-			if sb.State == domain.StateRunning {
+			if slices.Contains(f.States, sb.State) { // a state that changed meanwhile
 				out = append(out, s.toListed(sb))
 			}
 		}
@@ -70,33 +68,38 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, parse func(url.Val
 }
 
 // parseV1Query reads GET /sandboxes' query: metadata only; other parameters are ignored.
-func parseV1Query(q url.Values) (domain.SandboxFilter, bool, error) {
+// The v1 listing has running sandboxes only.
+func parseV1Query(q url.Values) (domain.SandboxFilter, error) {
 	md, err := parseMetadataQuery(q)
-	return domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Metadata: md, Limit: listLimit}, true, err
+	return domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Metadata: md, Limit: listLimit}, err
 }
 
 // parseListQuery reads GET /v2/sandboxes' query. Unknown parameters are ignored, as E2B
-// does. wantRunning is false when the state filter excludes running sandboxes.
-func parseListQuery(q url.Values) (f domain.SandboxFilter, wantRunning bool, err error) {
-	f = domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning}, Limit: listLimit}
+// does. state (running, paused or both, comma-separated) defaults to both.
+func parseListQuery(q url.Values) (f domain.SandboxFilter, err error) {
+	f = domain.SandboxFilter{States: []domain.SandboxState{domain.StateRunning, domain.StatePaused}, Limit: listLimit}
 	if f.Metadata, err = parseMetadataQuery(q); err != nil {
-		return f, false, err
+		return f, err
 	}
-	wantRunning = true
 	if vals, ok := q["state"]; ok {
-		wantRunning = false
+		f.States = nil
 		for _, st := range strings.Split(strings.Join(vals, ","), ",") {
-			switch strings.TrimSpace(st) {
-			case "running":
-				wantRunning = true
-			case "paused", "":
+			switch st = strings.TrimSpace(st); st {
+			case "running", "paused":
+				if !slices.Contains(f.States, domain.SandboxState(st)) {
+					f.States = append(f.States, domain.SandboxState(st))
+				}
+			case "":
 			default:
-				return f, false, domain.Invalid("state", "state must be a comma-separated list of running and paused, got %q", st)
+				return f, domain.Invalid("state", "state must be a comma-separated list of running and paused, got %q", st)
 			}
+		}
+		if len(f.States) == 0 {
+			f.States = []domain.SandboxState{domain.StateRunning, domain.StatePaused}
 		}
 	}
 	if f.CreatedAfter, err = edge.TimeParam(q.Get("startedAfter"), "startedAfter"); err != nil {
-		return f, false, err
+		return f, err
 	}
 	if v := q.Get("template"); v != "" {
 		f.TemplateID = resolveTemplate(v)
@@ -106,17 +109,17 @@ func parseListQuery(q url.Values) (f domain.SandboxFilter, wantRunning bool, err
 	case "asc":
 		f.Ascending = true
 	default:
-		return f, false, domain.Invalid("order", "order must be asc or desc, got %q", v)
+		return f, domain.Invalid("order", "order must be asc or desc, got %q", v)
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > listLimit {
-			return f, false, domain.Invalid("limit", "limit must be an integer from 1 to %d, got %q", listLimit, v)
+			return f, domain.Invalid("limit", "limit must be an integer from 1 to %d, got %q", listLimit, v)
 		}
 		f.Limit = n
 	}
 	f.Cursor = q.Get("nextToken")
-	return f, wantRunning, nil
+	return f, nil
 }
 
 // parseMetadataQuery decodes the metadata filter, which the SDK encodes three times: each

@@ -50,17 +50,20 @@ func TestParseMetadataQuery(t *testing.T) {
 
 func TestListV2Query(t *testing.T) {
 	run := []domain.SandboxState{domain.StateRunning}
+	both := []domain.SandboxState{domain.StateRunning, domain.StatePaused}
 	after, _ := time.Parse(time.RFC3339, "2025-01-02T03:04:05Z")
 	tests := []struct {
 		query string
 		want  domain.SandboxFilter
 	}{
-		{"", domain.SandboxFilter{States: run, Limit: 100}},
-		{"?metadata=a%3Db%252520c&state=running,paused", domain.SandboxFilter{States: run, Limit: 100, Metadata: map[string]string{"a": "b c"}}},
-		{"?state=paused&state=running", domain.SandboxFilter{States: run, Limit: 100}},
+		{"", domain.SandboxFilter{States: both, Limit: 100}},
+		{"?metadata=a%3Db%252520c&state=running,paused", domain.SandboxFilter{States: both, Limit: 100, Metadata: map[string]string{"a": "b c"}}},
+		{"?state=paused&state=running", domain.SandboxFilter{States: []domain.SandboxState{domain.StatePaused, domain.StateRunning}, Limit: 100}},
+		{"?state=running", domain.SandboxFilter{States: run, Limit: 100}},
+		{"?state=paused", domain.SandboxFilter{States: []domain.SandboxState{domain.StatePaused}, Limit: 100}},
 		{"?order=asc&limit=2&nextToken=tok&template=code-interpreter-v1&startedAfter=2025-01-02T03:04:05Z",
-			domain.SandboxFilter{States: run, Limit: 2, Ascending: true, Cursor: "tok", TemplateID: "code-interpreter", CreatedAfter: after}},
-		{"?order=desc&limit=100&unknown=ignored", domain.SandboxFilter{States: run, Limit: 100}},
+			domain.SandboxFilter{States: both, Limit: 2, Ascending: true, Cursor: "tok", TemplateID: "code-interpreter", CreatedAfter: after}},
+		{"?order=desc&limit=100&unknown=ignored", domain.SandboxFilter{States: both, Limit: 100}},
 	}
 	for _, tt := range tests {
 		h := newHarness(t)
@@ -105,12 +108,20 @@ func TestListV2BadQuery(t *testing.T) {
 	wantError(t, h.do("GET", "/v2/sandboxes?nextToken=junk", nil), 400, "nextToken")
 }
 
-func TestListV2PausedOnly(t *testing.T) {
-	h := newHarness(t)                                                  // ListFn unset: calling it would fail
-	res := h.do("GET", "/v2/sandboxes?state=paused&nextToken=tok", nil) // a token is not echoed back
+// TestListV2Paused: paused sandboxes are listed as paused; one that changed state
+// between the query and the answer is left out.
+func TestListV2Paused(t *testing.T) {
+	h := newHarness(t)
+	h.svc.ListFn = func(_ context.Context, _ domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
+		p := running(sbID)
+		p.State = domain.StatePaused
+		return []*domain.Sandbox{p, running(sbID2)}, "", nil
+	}
+	res := h.do("GET", "/v2/sandboxes?state=paused", nil)
 	wantStatus(t, res, 200)
-	if string(res.Body) != "[]\n" || res.Header.Get("X-Next-Token") != "" {
-		t.Errorf("body %q header %v", res.Body, res.Header)
+	got := res.Arr(t)
+	if len(got) != 1 || got[0]["sandboxID"] != sbID || got[0]["state"] != "paused" {
+		t.Errorf("listed %v, want the paused sandbox only", got)
 	}
 }
 

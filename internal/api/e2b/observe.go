@@ -251,17 +251,33 @@ func (s *Server) templateAlias(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteTemplate serves DELETE /templates/{id}, which the SDK's deleteSnapshot uses too:
-// Warren has no snapshots, so an unknown id is 404 (the SDK then returns false); deleting
-// one of the built-in templates is not supported.
+// deleteTemplate serves DELETE /templates/{id}, which the SDK's deleteSnapshot uses: a
+// snapshot of the caller's team (by id or name) is deleted (204); deleting one of the
+// built-in templates is not supported (501); anything else is 404, on which the SDK
+// returns false.
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
+	p, err := edge.Principal(r)
+	if err != nil {
+		return err
+	}
 	id := r.PathValue("id")
 	t, err := s.findTemplate(r, id)
 	if err != nil {
 		return err
 	}
-	if t == nil {
+	if t != nil {
+		return notImplemented("deleting templates", templateHint)
+	}
+	if s.cfg.Snapshots == nil {
 		return domain.NotFound("template or snapshot", id)
 	}
-	return notImplemented("deleting templates", templateHint)
+	if err := s.cfg.Snapshots.DeleteSnapshot(r.Context(), p, id); err != nil {
+		if domain.IsKind(err, domain.KindNotFound) {
+			return domain.NotFound("template or snapshot", id)
+		}
+		return err
+	}
+	edge.SetTarget(r, id)
+	noContent(w)
+	return nil
 }

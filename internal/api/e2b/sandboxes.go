@@ -108,13 +108,14 @@ func applyOptions(req *newSandboxRequest, cs *domain.CreateSandbox) error {
 		}
 		cs.AllowPublicTraffic = n.AllowPublicTraffic
 	}
+	// A pause always keeps the sandbox's memory (autoPauseMemory either way).
+	if req.AutoPause != nil && *req.AutoPause {
+		cs.Lifecycle.OnTimeout = domain.OnTimeoutPause
+	}
+	if req.AutoResume != nil && req.AutoResume.Enabled {
+		cs.Lifecycle.AutoResume = true
+	}
 	switch {
-	case req.AutoPause != nil && *req.AutoPause:
-		return unsupported("autoPause", "sandboxes cannot be paused yet; they are killed at their timeout")
-	case req.AutoPauseMemory != nil && *req.AutoPauseMemory:
-		return unsupported("autoPauseMemory", "sandboxes cannot be paused yet")
-	case req.AutoResume != nil && req.AutoResume.Enabled:
-		return unsupported("autoResume", "sandboxes cannot be paused, so they cannot resume")
 	case present(req.MCP):
 		return unsupported("mcp", "there is no MCP gateway")
 	case present(req.IAM):
@@ -137,6 +138,14 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
 		}
 		d = seconds(*req.Timeout) // 0: just connect, do not extend
 	}
+	// A paused sandbox is resumed (201); a running one kept alive at least d more (200).
+	cur, err := s.svc.Get(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	if cur.State == domain.StatePaused {
+		return s.resumeAnswer(w, r, p, id, d)
+	}
 	sb, err := s.svc.Connect(r.Context(), p, id, d)
 	if err != nil {
 		return err
@@ -145,17 +154,82 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// resumeAnswer resumes the paused sandbox id to live d (the default when 0) and answers
+// 201 with it. A sandbox resumed meanwhile by another call is answered as connect would.
+func (s *Server) resumeAnswer(w http.ResponseWriter, r *http.Request, p domain.Principal, id string, d time.Duration) error {
+	sb, err := s.svc.Resume(r.Context(), p, id, d)
+	if err != nil {
+		return err
+	}
+	s.edge.WriteJSON(w, r, http.StatusCreated, s.toSandbox(p, sb, ""))
+	return nil
+}
+
+// pause pauses a running sandbox: 204; 409 when it is already paused; a sandbox that
+// is gone is not found, as E2B forgets killed sandboxes. The body's memory flag is
+// accepted either way: a pause always keeps the memory.
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) error {
+	p, id, _, err := edge.SandboxCall[pauseRequest](w, r, decodeJSON)
+	if err != nil {
+		return err
+	}
+	if _, err := s.live(r, p, id); err != nil {
+		return err
+	}
+	if _, err := s.svc.Pause(r.Context(), p, id); err != nil {
+		return err
+	}
+	noContent(w)
+	return nil
+}
+
+// resume is the deprecated POST /sandboxes/{id}/resume: 201 with the resumed sandbox;
+// 409 when it is running.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) error {
+	p, id, req, err := edge.SandboxCall[resumeRequest](w, r, decodeJSON)
+	if err != nil {
+		return err
+	}
+	d := time.Duration(0)
+	if req.Timeout != nil {
+		if *req.Timeout < 0 {
+			return domain.Invalid("timeout", "timeout must not be negative, got %d", *req.Timeout)
+		}
+		d = seconds(*req.Timeout)
+	}
+	if req.AutoPause != nil && *req.AutoPause {
+		return domain.Invalid("autoPause", "autoPause cannot be changed on resume: a sandbox keeps the lifecycle it was created with")
+	}
+	if _, err := s.live(r, p, id); err != nil {
+		return err
+	}
+	return s.resumeAnswer(w, r, p, id, d)
+}
+
 func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	p, id, err := edge.SandboxTarget(r)
 	if err != nil {
 		return err
 	}
-	sb, err := s.running(r, p, id)
+	sb, err := s.live(r, p, id)
 	if err != nil {
 		return err
 	}
 	s.edge.WriteJSON(w, r, http.StatusOK, s.toDetail(p, sb))
 	return nil
+}
+
+// live returns the caller's sandbox if it is running or paused (E2B's two states);
+// anything else is not found.
+func (s *Server) live(r *http.Request, p domain.Principal, id string) (*domain.Sandbox, error) {
+	sb, err := s.svc.Get(r.Context(), p, id)
+	if err != nil {
+		return nil, err
+	}
+	if sb.State != domain.StateRunning && sb.State != domain.StatePaused {
+		return nil, domain.Errorf(domain.KindNotFound, "sandbox %q not found (it is %s)", id, sb.State)
+	}
+	return sb, nil
 }
 
 // running returns the caller's sandbox if it is running. E2B forgets killed sandboxes,

@@ -106,9 +106,6 @@ func TestCreateRefusesWhatItCannotHonour(t *testing.T) {
 		{`{"templateID":"base","network":{"egressProxy":{"address":"proxy:3128"}}}`, "network.egressProxy"},
 		{`{"templateID":"base","network":{"maskRequestHost":"x.test"}}`, "network.maskRequestHost"},
 		{`{"templateID":"base","network":{"httpsPorts":[443]}}`, "network.httpsPorts"},
-		{`{"templateID":"base","autoPause":true}`, "autoPause"},
-		{`{"templateID":"base","autoPauseMemory":true}`, "autoPauseMemory"},
-		{`{"templateID":"base","autoResume":{"enabled":true}}`, "autoResume"},
 		{`{"templateID":"mcp-gateway","mcp":{"github":{}}}`, "mcp"},
 		{`{"templateID":"base","iam":{"tokens":{"t":{"audience":"x"}}}}`, "iam"},
 		{`{"templateID":"base","volumeMounts":[{"name":"v","path":"/data"}]}`, "volumeMounts"},
@@ -164,6 +161,7 @@ func TestConnect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		h := newHarness(t)
+		h.getReturns(running(sbID))
 		var got time.Duration
 		h.svc.ConnectFn = func(_ context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
 			got = d
@@ -180,6 +178,7 @@ func TestConnect(t *testing.T) {
 		}
 	}
 	h := newHarness(t)
+	h.getReturns(running(sbID))
 	h.svc.ConnectFn = func(_ context.Context, _ domain.Principal, id string, _ time.Duration) (*domain.Sandbox, error) {
 		return nil, domain.Errorf(domain.KindNotFound, "sandbox %q is not running (it is stopped)", id)
 	}
@@ -301,4 +300,79 @@ func TestRefresh(t *testing.T) {
 		return nil, domain.NotFound("sandbox", id)
 	}
 	wantError(t, h.do("POST", "/sandboxes/"+sbID+"/refreshes", nil), 404, "not found")
+}
+
+// TestCreateLifecycle: autoPause and autoResume become the sandbox's lifecycle, and
+// getInfo shows it.
+func TestCreateLifecycle(t *testing.T) {
+	h := newHarness(t)
+	var got domain.Lifecycle
+	h.svc.CreateFn = func(_ context.Context, _ domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
+		got = req.Lifecycle
+		return running(sbID), nil
+	}
+	res := h.do("POST", "/v2/sandboxes", `{"templateID":"base","autoPause":true,"autoPauseMemory":true,"autoResume":{"enabled":true}}`)
+	wantStatus(t, res, 201)
+	if got != (domain.Lifecycle{OnTimeout: domain.OnTimeoutPause, AutoResume: true}) {
+		t.Errorf("lifecycle %+v", got)
+	}
+	sb := running(sbID)
+	sb.Lifecycle = got
+	h.getReturns(sb)
+	res = h.do("GET", "/sandboxes/"+sbID, nil)
+	wantStatus(t, res, 200)
+	if lc, _ := res.Obj(t)["lifecycle"].(map[string]any); lc["onTimeout"] != "pause" || lc["autoResume"] != true {
+		t.Errorf("getInfo lifecycle %v", res.Obj(t)["lifecycle"])
+	}
+}
+
+// TestPauseAndConnect: pause answers 204 and 409 when already paused; connect and the
+// deprecated resume resume a paused sandbox with 201; getInfo shows it paused.
+func TestPauseAndConnect(t *testing.T) {
+	h := newHarness(t)
+	paused := running(sbID)
+	paused.State = domain.StatePaused
+	stopped := running(sbID2)
+	stopped.State = domain.StateStopped
+	h.getReturns(running(sbID), stopped)
+	var pauses int
+	h.svc.PauseFn = func(_ context.Context, _ domain.Principal, id string) (*domain.Sandbox, error) {
+		pauses++
+		if pauses > 1 {
+			return nil, domain.Errorf(domain.KindConflict, "sandbox %q is already paused", id)
+		}
+		return paused, nil
+	}
+	res := h.do("POST", "/sandboxes/"+sbID+"/pause", `{}`)
+	wantStatus(t, res, 204)
+	wantError(t, h.do("POST", "/sandboxes/"+sbID+"/pause", nil), 409, "already paused")
+	wantError(t, h.do("POST", "/sandboxes/"+sbID2+"/pause", nil), 404, "not found")
+	wantError(t, h.do("POST", "/sandboxes/"+sbID+"/pause", `{"memory":"yes"}`), 400, "memory")
+
+	h.getReturns(paused, stopped)
+	res = h.do("GET", "/sandboxes/"+sbID, nil)
+	wantStatus(t, res, 200)
+	if res.Obj(t)["state"] != "paused" {
+		t.Errorf("getInfo of a paused sandbox: %s", res.Body)
+	}
+	var resumed []time.Duration
+	h.svc.ResumeFn = func(_ context.Context, _ domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+		resumed = append(resumed, d)
+		return running(id), nil
+	}
+	h.svc.ConnectFn = func(context.Context, domain.Principal, string, time.Duration) (*domain.Sandbox, error) {
+		t.Error("Connect called for a paused sandbox")
+		return nil, nil
+	}
+	res = h.do("POST", "/v2/sandboxes/"+sbID+"/connect", `{"timeout":30}`)
+	wantStatus(t, res, 201)
+	if m := res.Obj(t); m["sandboxID"] != sbID || m["envdAccessToken"] != "envd-token" {
+		t.Errorf("connect body %s", res.Body)
+	}
+	wantStatus(t, h.do("POST", "/sandboxes/"+sbID+"/resume", `{"timeout":60}`), 201)
+	if len(resumed) != 2 || resumed[0] != 30*time.Second || resumed[1] != time.Minute {
+		t.Errorf("resumes %v", resumed)
+	}
+	wantError(t, h.do("POST", "/sandboxes/"+sbID+"/resume", `{"autoPause":true}`), 400, "autoPause")
+	wantError(t, h.do("POST", "/sandboxes/"+sbID2+"/resume", `{}`), 404, "not found")
 }

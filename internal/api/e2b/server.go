@@ -14,7 +14,7 @@
 // listed in claimedPaths; mount it with Register on a top-level mux whose "/" goes to the
 // /v1 handler, or dispatch by hand with Handles.
 //
-// What Warren cannot do yet (pause, resume, fork, snapshots, network updates, template
+// What Warren cannot do yet (pause, resume, network updates, template
 // builds, volumes, secrets) answers 501 with a message that says so; requests that ask for
 // a setting Warren cannot enforce (egress allow-lists, egress proxies, MCP...) answer 400
 // naming the field rather than being silently ignored.
@@ -66,6 +66,10 @@ type Config struct {
 	// Logs serves the sandboxes' logs (/sandboxes/{id}/logs, /v2/sandboxes/{id}/logs).
 	// Without it those routes answer 503.
 	Logs domain.LogService
+	// Snapshots serves forks and snapshots (POST /sandboxes/{id}/fork and
+	// /sandboxes/{id}/snapshots, GET /snapshots, and snapshots in DELETE /templates/{id}).
+	// Without it those routes answer 501.
+	Snapshots domain.SnapshotService
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -168,12 +172,12 @@ var routeTable = []route{
 	{"GET", "/sandboxes/{id}/logs", (*Server).logsV1},
 	{"GET", "/v2/sandboxes/{id}/logs", (*Server).logsV2},
 
-	{"POST", "/sandboxes/{id}/pause", unsupportedOn("pausing sandboxes")},
-	{"POST", "/sandboxes/{id}/resume", unsupportedOn("resuming sandboxes")},
-	{"POST", "/sandboxes/{id}/fork", unsupportedOn("forking sandboxes")},
-	{"POST", "/sandboxes/{id}/snapshots", unsupportedOn("snapshotting sandboxes")},
+	{"POST", "/sandboxes/{id}/pause", (*Server).pause},
+	{"POST", "/sandboxes/{id}/resume", (*Server).resume},
+	{"POST", "/sandboxes/{id}/fork", (*Server).fork},
+	{"POST", "/sandboxes/{id}/snapshots", (*Server).createSnapshot},
 	{"PUT", "/sandboxes/{id}/network", unsupportedOn("changing a running sandbox's network")},
-	{"GET", "/snapshots", unsupported("listing snapshots", sandboxHint)},
+	{"GET", "/snapshots", (*Server).listSnapshots},
 
 	{"GET", "/templates", (*Server).templates},
 	{"GET", "/v2/templates", (*Server).templates},

@@ -82,6 +82,19 @@ type connectRequest struct {
 	Memory  *bool  `json:"memory"`
 }
 
+// pauseRequest is POST /sandboxes/{id}/pause's body; memory false (a pause without
+// the memory) is accepted, and the memory kept anyway.
+type pauseRequest struct {
+	Memory *bool `json:"memory"`
+}
+
+// resumeRequest is the deprecated POST /sandboxes/{id}/resume's body.
+type resumeRequest struct {
+	Timeout   *int64 `json:"timeout"`
+	AutoPause *bool  `json:"autoPause"`
+	Memory    *bool  `json:"memory"`
+}
+
 type timeoutRequest struct {
 	Timeout *int64 `json:"timeout"`
 }
@@ -161,7 +174,7 @@ type listedSandboxJSON struct {
 	Metadata    map[string]string `json:"metadata"`
 }
 
-// toListed converts a running sandbox; E2B lists live sandboxes only.
+// toListed converts a running or paused sandbox; E2B lists those only.
 func (s *Server) toListed(sb *domain.Sandbox) listedSandboxJSON {
 	started := sb.StartedAt
 	if started.IsZero() {
@@ -179,9 +192,17 @@ func (s *Server) toListed(sb *domain.Sandbox) listedSandboxJSON {
 		MemoryMB:    sb.Limits.MemoryMB,
 		DiskSizeMB:  sb.Limits.DiskMB,
 		EnvdVersion: s.cfg.EnvdVersion,
-		State:       "running",
+		State:       e2bState(sb.State),
 		Metadata:    md,
 	}
+}
+
+// e2bState is E2B's name of a listed sandbox's state: running or paused.
+func e2bState(st domain.SandboxState) string {
+	if st == domain.StatePaused {
+		return "paused"
+	}
+	return "running"
 }
 
 // cpuCount reports fractional cores as whole ones (E2B's cpuCount is an integer >= 1).
@@ -220,7 +241,10 @@ func (s *Server) toDetail(p domain.Principal, sb *domain.Sandbox) sandboxDetailJ
 		Domain:              optString(s.cfg.Domain),
 		AllowInternetAccess: &internet,
 		Network:             networkJSON{AllowPublicTraffic: sb.TrafficToken == ""},
-		Lifecycle:           lifecycleJSON{OnTimeout: "kill", AutoResume: false},
+		Lifecycle:           lifecycleJSON{OnTimeout: "kill", AutoResume: sb.Lifecycle.AutoResume},
+	}
+	if sb.Lifecycle.OnTimeout == domain.OnTimeoutPause {
+		out.Lifecycle.OnTimeout = "pause"
 	}
 	if mayHoldTokens(p) {
 		out.EnvdAccessToken = sb.AccessToken

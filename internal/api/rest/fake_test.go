@@ -24,6 +24,22 @@ type fakeSandboxes struct {
 	readFile   func(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error
 	listFiles  func(ctx context.Context, p domain.Principal, id, path, user string, depth int) ([]domain.FileInfo, error)
 	templates  func(ctx context.Context) ([]*domain.Template, error)
+	pause      func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
+	resume     func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
+}
+
+func (f *fakeSandboxes) Pause(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	if f.pause == nil {
+		return nil, errNotSet
+	}
+	return f.pause(ctx, p, id)
+}
+
+func (f *fakeSandboxes) Resume(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+	if f.resume == nil {
+		return nil, errNotSet
+	}
+	return f.resume(ctx, p, id, d)
 }
 
 var _ domain.SandboxService = (*fakeSandboxes)(nil)

@@ -30,10 +30,15 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLimits(req.Limits); err != nil {
 		return err
 	}
-	if req.Template == "" {
+	if req.Template == "" && req.Snapshot == "" {
 		req.Template = defaultTemplate
 	}
+	var lc domain.Lifecycle
+	if req.Lifecycle != nil {
+		lc = domain.Lifecycle{OnTimeout: req.Lifecycle.OnTimeout, AutoResume: req.Lifecycle.AutoResume}
+	}
 	sb, err := s.svc.Create(r.Context(), p, domain.CreateSandbox{
+		Lifecycle:  lc,
 		TemplateID: req.Template,
 		Timeout:    time.Duration(req.Timeout) * time.Second,
 		Env:        req.Env,
@@ -42,6 +47,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		Limits:     req.Limits,
 		Runtime:    req.Runtime, MinIsolation: req.MinIsolation,
 		AllowPublicTraffic: req.AllowPublicTraffic,
+		Snapshot:           req.Snapshot,
 	})
 	if err != nil {
 		return err
@@ -107,7 +113,7 @@ func parseSandboxFilter(q url.Values) (domain.SandboxFilter, error) {
 				}
 				state := domain.SandboxState(st)
 				if !state.Valid() {
-					return f, domain.Invalid("state", "unknown state %q: use starting, running, stopped or error (comma-separated)", st)
+					return f, domain.Invalid("state", "unknown state %q: use starting, running, paused, stopped or error (comma-separated)", st)
 				}
 				f.States = append(f.States, state)
 			}
@@ -155,6 +161,39 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.edge.WriteJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
+	return nil
+}
+
+func (s *Server) pauseSandbox(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := edge.SandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	sb, err := s.svc.Pause(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	s.edge.WriteJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
+	return nil
+}
+
+func (s *Server) resumeSandbox(w http.ResponseWriter, r *http.Request) error {
+	p, id, err := edge.SandboxTarget(r)
+	if err != nil {
+		return err
+	}
+	var req resumeRequest // the body is optional
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkTimeout("timeout", req.Timeout, false); err != nil {
+		return err
+	}
+	sb, err := s.svc.Resume(r.Context(), p, id, time.Duration(req.Timeout)*time.Second)
+	if err != nil {
+		return err
+	}
+	s.edge.WriteJSON(w, r, http.StatusOK, withTrafficToken(toSandboxJSON(sb, s.opts.domain), p, sb))
 	return nil
 }
 

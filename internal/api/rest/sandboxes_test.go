@@ -200,3 +200,59 @@ func TestSetTimeout(t *testing.T) {
 		h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/timeout", body), 400, "invalid", "timeout")
 	}
 }
+
+func TestPauseResume(t *testing.T) {
+	h := newHarness(t)
+	h.svc.pause = func(_ context.Context, _ domain.Principal, id string) (*domain.Sandbox, error) {
+		if err := notFoundUnless(id); err != nil {
+			return nil, err
+		}
+		sb := testSandbox()
+		sb.State, sb.PausedAt = domain.StatePaused, time.Now()
+		return sb, nil
+	}
+	var got time.Duration
+	h.svc.resume = func(_ context.Context, _ domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+		if err := notFoundUnless(id); err != nil {
+			return nil, err
+		}
+		got = d
+		if d == time.Hour {
+			return nil, domain.Errorf(domain.KindConflict, "sandbox %q is already running; only a paused sandbox can be resumed", id)
+		}
+		return testSandbox(), nil
+	}
+	res := h.do("POST", "/v1/sandboxes/"+sbID+"/pause", nil)
+	if res.Status != 200 || !strings.Contains(string(res.Body), `"state":"paused"`) || !strings.Contains(string(res.Body), `"paused_at"`) {
+		t.Errorf("pause: %d %s", res.Status, res.Body)
+	}
+	h.wantError(h.do("POST", "/v1/sandboxes/zzzzzzzzzzzzzzzzzzzz/pause", nil), 404, "not_found", "")
+	res = h.do("POST", "/v1/sandboxes/"+sbID+"/resume", nil)
+	if res.Status != 200 || got != 0 {
+		t.Errorf("resume without a body: %d %s, service got %v", res.Status, res.Body, got)
+	}
+	if res := h.do("POST", "/v1/sandboxes/"+sbID+"/resume", `{"timeout":120}`); res.Status != 200 || got != 2*time.Minute {
+		t.Errorf("resume with a timeout: %d %s, service got %v", res.Status, res.Body, got)
+	}
+	h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/resume", `{"timeout":3600}`), 409, "conflict", "")
+	for body, field := range map[string]string{`{"timeout":-1}`: "timeout", `{"timeout":90000}`: "timeout", `{"timeout":"1m"}`: "timeout", `{"wait":true}`: "wait"} {
+		h.wantError(h.do("POST", "/v1/sandboxes/"+sbID+"/resume", body), 400, "invalid", field)
+	}
+}
+
+func TestCreateLifecycle(t *testing.T) {
+	h := newHarness(t)
+	var got domain.CreateSandbox
+	h.svc.create = func(_ context.Context, _ domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
+		got = req
+		sb := testSandbox()
+		sb.Lifecycle = req.Lifecycle
+		return sb, nil
+	}
+	res := h.do("POST", "/v1/sandboxes", `{"lifecycle":{"on_timeout":"pause","auto_resume":true}}`)
+	if res.Status != 201 || got.Lifecycle != (domain.Lifecycle{OnTimeout: "pause", AutoResume: true}) ||
+		!strings.Contains(string(res.Body), `"lifecycle":{"on_timeout":"pause","auto_resume":true}`) {
+		t.Errorf("create with a lifecycle: %d %s, service got %+v", res.Status, res.Body, got.Lifecycle)
+	}
+	h.wantError(h.do("POST", "/v1/sandboxes", `{"lifecycle":{"on_timeout":"pause","resume":true}}`), 400, "invalid", "resume")
+}

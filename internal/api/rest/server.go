@@ -5,7 +5,8 @@
 // It is an edge. It authenticates the caller (Authorization: Bearer sk_...), decodes and
 // validates requests, calls domain.SandboxService, domain.KeyService and the services
 // given as options (WithProcesses, WithFiles, WithLogs, WithTerminals, WithPorts,
-// WithCode, WithTeams, WithUsers, WithSessions, WithAudit, WithBilling) with the
+// WithCode, WithTeams, WithUsers, WithSessions, WithAudit, WithBilling, WithPools,
+// WithSnapshots) with the
 // caller's domain.Principal, and renders errors as edge.Classify classifies them
 // (errors.go). Every response carries an X-Request-Id header, and every error body
 // carries the same id so that people can quote it.
@@ -48,9 +49,11 @@ type options struct {
 	sessions     domain.SessionService
 	audit        domain.AuditLog
 	billing      domain.BillingService
+	pools        domain.PoolService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error
 	rateLimit    edge.RateLimitFunc
 	domain       string
+	snapshots    domain.SnapshotService
 }
 
 // WithDomain sets the sandbox domain reported with sandboxes and their ports:
@@ -168,7 +171,14 @@ var routeTable = []route{
 	{"GET", "/v1/sandboxes/{id}", false, (*Server).getSandbox, ""},
 	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox, "sandbox.kill"},
 	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout, "sandbox.set_timeout"},
+	{"POST", "/v1/sandboxes/{id}/pause", false, (*Server).pauseSandbox, "sandbox.pause"},
+	{"POST", "/v1/sandboxes/{id}/resume", false, (*Server).resumeSandbox, "sandbox.resume"},
 	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec, "sandbox.exec"},
+	{"POST", "/v1/sandboxes/{id}/fork", false, (*Server).forkSandbox, "sandbox.fork"},
+	{"POST", "/v1/sandboxes/{id}/snapshots", false, (*Server).createSnapshot, "snapshot.create"},
+	{"GET", "/v1/snapshots", false, (*Server).listSnapshots, ""},
+	{"GET", "/v1/snapshots/{id}", false, (*Server).getSnapshot, ""},
+	{"DELETE", "/v1/snapshots/{id}", false, (*Server).deleteSnapshot, "snapshot.delete"},
 
 	{"POST", "/v1/sandboxes/{id}/execute", false, (*Server).execute, "sandbox.run_code"},
 	{"POST", "/v1/sandboxes/{id}/contexts", false, (*Server).createCodeContext, "sandbox.context_create"},
@@ -190,6 +200,7 @@ var routeTable = []route{
 	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey, "key.revoke"},
 
 	{"GET", "/v1/templates", false, (*Server).templates, ""},
+	{"GET", "/v1/pools", false, (*Server).listPools, ""},
 
 	{"POST", "/v1/auth/login", true, (*Server).login, ""},
 	{"POST", "/v1/auth/logout", false, (*Server).logout, ""},

@@ -30,6 +30,9 @@ type sandboxJSON struct {
 	StartedAt *time.Time    `json:"started_at,omitempty"`
 	EndsAt    *time.Time    `json:"ends_at,omitempty"`
 	StoppedAt *time.Time    `json:"stopped_at,omitempty"`
+	// PausedAt is when the sandbox was last paused (absent if never).
+	PausedAt  *time.Time     `json:"paused_at,omitempty"`
+	Lifecycle *lifecycleJSON `json:"lifecycle,omitempty"`
 	// Domain is where the sandbox's ports are reached through the proxy:
 	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
 	Domain string `json:"domain,omitempty"`
@@ -85,6 +88,8 @@ func toSandboxJSON(sb *domain.Sandbox, sandboxDomain string) sandboxJSON {
 		StartedAt: optTime(sb.StartedAt),
 		EndsAt:    optTime(sb.EndsAt),
 		StoppedAt: optTime(sb.StoppedAt),
+		PausedAt:  optTime(sb.PausedAt),
+		Lifecycle: toLifecycleJSON(sb.Lifecycle),
 		Domain:    sandboxDomain,
 
 		AllowPublicTraffic: sb.TrafficToken == "",
@@ -113,6 +118,35 @@ type createSandboxRequest struct {
 	// AllowPublicTraffic false makes every port but the agent's need the traffic token
 	// (absent: true, as in E2B).
 	AllowPublicTraffic *bool `json:"allow_public_traffic"`
+	// Lifecycle says what happens at the timeout and to a paused sandbox's traffic.
+	Lifecycle *lifecycleJSON `json:"lifecycle"`
+	// Snapshot starts the sandbox from a snapshot of the team (its id or name).
+	Snapshot string `json:"snapshot"`
+}
+
+// lifecycleJSON is a sandbox's lifecycle: on_timeout "kill" (the default) or "pause",
+// and whether traffic through the proxy resumes it when paused.
+type lifecycleJSON struct {
+	OnTimeout  string `json:"on_timeout"`
+	AutoResume bool   `json:"auto_resume"`
+}
+
+// toLifecycleJSON is l on the wire; nil for the default (kill, no auto-resume).
+func toLifecycleJSON(l domain.Lifecycle) *lifecycleJSON {
+	if (l.OnTimeout == "" || l.OnTimeout == domain.OnTimeoutKill) && !l.AutoResume {
+		return nil
+	}
+	on := l.OnTimeout
+	if on == "" {
+		on = domain.OnTimeoutKill
+	}
+	return &lifecycleJSON{OnTimeout: on, AutoResume: l.AutoResume}
+}
+
+// resumeRequest is the optional body of POST /v1/sandboxes/{id}/resume.
+type resumeRequest struct {
+	// Timeout is seconds from now until the resumed sandbox ends (0: the default).
+	Timeout int64 `json:"timeout"`
 }
 
 type listSandboxesResponse struct {

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/oci"
@@ -40,12 +41,21 @@ type Config struct {
 type Driver struct {
 	cfg Config
 	log *slog.Logger
+	// version is cfg.Runsc's; netnsWorkaround is true when it needs the gVisor #10704
+	// workaround (see command).
+	version         Version
+	netnsWorkaround bool
+	// goferNetNS is "--gofer-network-namespace=new" where runsc has that flag, else "".
+	goferNetNS string
 }
 
 var (
-	_ runtime.Driver      = (*Driver)(nil)
-	_ runtime.StatsReader = (*Driver)(nil)
-	_ runtime.Killer      = (*Driver)(nil)
+	_ runtime.Driver         = (*Driver)(nil)
+	_ runtime.StatsReader    = (*Driver)(nil)
+	_ runtime.Killer         = (*Driver)(nil)
+	_ runtime.Checkpointer   = (*Driver)(nil)
+	_ runtime.Freezer        = (*Driver)(nil)
+	_ runtime.ProcessLimiter = (*Driver)(nil)
 )
 
 // New checks that runsc is usable and returns the driver.
@@ -53,7 +63,7 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Runsc == "" {
 		p, err := exec.LookPath("runsc")
 		if err != nil {
-			return nil, fmt.Errorf("%w: runsc not found; install it from bookworm-backports: apt-get install -t bookworm-backports runsc", runtime.ErrNotAvailable)
+			return nil, fmt.Errorf("%w: runsc not found; run scripts/install-deps.sh, which builds gVisor's runsc and installs it as /usr/local/bin/runsc", runtime.ErrNotAvailable)
 		}
 		cfg.Runsc = p
 	}
@@ -72,13 +82,27 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("gvisor: creating state dir: %w", err)
 	}
+	flags, _ := exec.Command(cfg.Runsc, "flags").CombinedOutput()
 	if cfg.Platform == "systrap" {
-		out, _ := exec.Command(cfg.Runsc, "flags").CombinedOutput()
-		if !bytes.Contains(out, []byte("systrap")) {
-			return nil, fmt.Errorf("%w: this runsc has no systrap platform (it is too old); install it from bookworm-backports: apt-get install -t bookworm-backports runsc", runtime.ErrNotAvailable)
+		if !bytes.Contains(flags, []byte("systrap")) {
+			return nil, fmt.Errorf("%w: %s has no systrap platform (it is too old); run scripts/install-deps.sh, which builds gVisor's runsc and installs it as /usr/local/bin/runsc", runtime.ErrNotAvailable, cfg.Runsc)
 		}
 	}
-	return &Driver{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "gvisor")}, nil
+	v, err := ReadVersion(context.Background(), cfg.Runsc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", runtime.ErrNotAvailable, err)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "gvisor"), version: v, netnsWorkaround: v.NeedsNetnsWorkaround()}
+	// A current runsc puts every gofer in one shared empty network namespace, pinned by a
+	// bind mount at <root>/null-netns that outlives every sandbox (and a data directory
+	// holding it cannot be removed). A new empty namespace per gofer, as Debian's build
+	// does, measured no slower to start (p50 124 vs 126 ms, 15 runs each) and leaves
+	// nothing on the host.
+	if bytes.Contains(flags, []byte("gofer-network-namespace")) {
+		d.goferNetNS = "--gofer-network-namespace=new"
+	}
+	d.log.Info("runsc", "path", cfg.Runsc, "version", v.String(), "netns_workaround", d.netnsWorkaround)
+	return d, nil
 }
 
 // Capabilities implements runtime.Driver.
@@ -93,16 +117,21 @@ func (d *Driver) global(network bool) []string {
 	}
 	// overlay2=none: writes go to the node's per-sandbox overlay upper layer on the host
 	// (so disk limits and cleanup are the node's), not to a gVisor memory-backed file.
-	return []string{"--root=" + d.cfg.Root, "--platform=" + d.cfg.Platform, "--network=" + net, "--overlay2=none"}
+	g := []string{"--root=" + d.cfg.Root, "--platform=" + d.cfg.Platform, "--network=" + net, "--overlay2=none"}
+	if d.goferNetNS != "" {
+		g = append(g, d.goferNetNS)
+	}
+	return g
 }
 
-// command returns the runsc invocation. With a network namespace, runsc must start in a
-// private mount namespace with an empty tmpfs over /proc/sys/net: this runsc decides it
-// is in the root network namespace by looking at /proc/sys/net/core/rmem_default, which
-// kernel 6.x shows in every namespace (gVisor issue 10704).
+// command returns the runsc invocation. With a network namespace, a runsc older than
+// the fix of gVisor #10704 (Debian's 20240729 build) must start in a private mount
+// namespace with an empty tmpfs over /proc/sys/net: it decides it is in the root network
+// namespace by looking at /proc/sys/net/core/rmem_default, which kernel 6.x shows in
+// every namespace. The pinned build needs none of it.
 func (d *Driver) command(ctx context.Context, network bool, args ...string) *exec.Cmd {
 	full := append(d.global(network), args...)
-	if !network {
+	if !network || !d.netnsWorkaround {
 		return exec.CommandContext(ctx, d.cfg.Runsc, full...)
 	}
 	script := `mount -t tmpfs none /proc/sys/net && exec "$0" "$@"`
@@ -123,6 +152,13 @@ func (d *Driver) runsc(ctx context.Context, args ...string) ([]byte, error) {
 
 // Start implements runtime.Driver.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, error) {
+	return d.launch(ctx, spec, "run")
+}
+
+// launch writes spec's bundle and runs runsc's verb (run, or restore with its image
+// flags) detached, returning the handle of the sandbox it started. On error nothing of
+// the sandbox is left.
+func (d *Driver) launch(ctx context.Context, spec runtime.Spec, verb ...string) (runtime.Handle, error) {
 	h := runtime.Handle{ID: spec.ID, Driver: "gvisor", Data: map[string]string{"state_dir": spec.StateDir}}
 	bundle := filepath.Join(spec.StateDir, "bundle")
 	// This runsc has no OOM killer of its own (google/gvisor#1967): at the host cgroup's
@@ -134,15 +170,11 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 		h.Data[dataMemoryLimit] = strconv.FormatInt(spec.Limits.MemoryMB<<20, 10)
 		spec.Limits.MemoryMB = hostMemoryMB(spec.Limits.MemoryMB)
 	}
-	// The pids cgroup counts host tasks: a gVisor sandbox is ~25 host tasks when idle
-	// and ~2-3 more per guest process, so max_processes bounds host tasks, which is what
-	// protects the host. Reaching it would end the whole sandbox (the sentry cannot make
-	// a task), so the guest gets an RLIMIT_NPROC below it, which gVisor enforces inside
-	// (for root too): a fork bomb's fork fails with EAGAIN and the sandbox lives on.
+	// The pids cgroup counts host tasks; reaching it would end the whole sandbox, so
+	// the processes the agent starts get an RLIMIT_NPROC below it (ProcessLimit). PID 1
+	// gets no RLIMIT_NPROC here, and its oci.AgentCap lifts the one it sets on itself
+	// for its children: the agent can always make a thread.
 	sp := oci.Build(spec, d.cfg.CgroupParent)
-	if n := guestProcesses(spec.Limits.MaxProcesses); n > 0 {
-		sp.Process.Rlimits = append(sp.Process.Rlimits, oci.Rlimit{Type: "RLIMIT_NPROC", Hard: n, Soft: n})
-	}
 	sp.Mounts = append(sp.Mounts, diskTmp(spec.RootFS)...)
 	if err := oci.WriteBundle(bundle, sp); err != nil {
 		return h, err
@@ -153,9 +185,11 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	}
 	defer logf.Close()
 	pidFile := filepath.Join(spec.StateDir, "runsc.pid")
+	_ = os.Remove(pidFile) // a restore after a checkpoint must not read the old pid
 	// The sandbox must outlive ctx: runsc run --detach returns once it has started, and
 	// the sandbox processes are not our children after that.
-	cmd := d.command(context.WithoutCancel(ctx), spec.NetNSPath != "", "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, spec.ID)
+	args := append(append([]string{}, verb...), "--detach", "--bundle", bundle, "--pid-file", pidFile, spec.ID)
+	cmd := d.command(context.WithoutCancel(ctx), spec.NetNSPath != "", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Stdin = nil
 	done := make(chan error, 1)
@@ -174,7 +208,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Handle, 
 	if err != nil {
 		tail := tailFile(filepath.Join(spec.StateDir, "console.log"), 2048)
 		_ = d.Destroy(context.WithoutCancel(ctx), h)
-		return h, fmt.Errorf("runsc run: %w: %s", err, tail)
+		return h, fmt.Errorf("runsc %s: %w: %s", verb[0], err, tail)
 	}
 	if b, err := os.ReadFile(pidFile); err == nil {
 		h.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -197,15 +231,26 @@ func diskTmp(rootfs string) []oci.Mount {
 		Options: []string{"rbind", "rw", "nosuid", "nodev"}}}
 }
 
+// ProcessLimit implements runtime.ProcessLimiter. The pids cgroup counts host tasks:
+// a gVisor sandbox is ~25 host tasks when idle and ~2-3 more per guest process, so
+// max_processes bounds host tasks, which is what protects the host. Reaching it would
+// end the whole sandbox (the sentry cannot make a task), so warren-agent gives every
+// process it starts an RLIMIT_NPROC below it, which gVisor enforces inside (for root
+// too): a fork bomb's fork fails with EAGAIN and the sandbox lives on.
+func (d *Driver) ProcessLimit(l domain.Limits) uint64 { return guestProcesses(l.MaxProcesses) }
+
 // guestProcesses is the RLIMIT_NPROC a sandbox with a host pids limit of maxProcesses
 // gets (0: no limit). Measured with runsc 20240729 on systrap: 25 host tasks idle, +114
 // for 50 sleeping guest processes, +308 for 150 more, and the stubs are not given back
 // when the processes exit; threads share their process's stub. So (max - 40) / 3 guest
 // processes per user stay well under the host limit. RLIMIT_NPROC counts per user (and
 // counts threads): a bomb spread over several uids by the sandbox's root can still reach
-// the host limit and end its own sandbox, never more. The agent's own threads count
-// against root's share, so the limit is never under 32: below max_processes ~136 a bomb
-// may still reach the host limit first and end the sandbox, as it did without this.
+// the host limit and end its own sandbox, never more. The agent's own threads (~10-20),
+// which the limit does not bind (oci.AgentCap), fit in the 40 tasks left over. Under a
+// bomb of the full limit the host pids peak was 204-236 of 256 (runsc 20260905, one
+// bomb per sandbox at max_processes 256). The limit is never under
+// 32: below max_processes ~136 a bomb may still reach the host limit first and end the
+// sandbox, as it did without this.
 func guestProcesses(maxProcesses int64) uint64 {
 	if maxProcesses <= 0 {
 		return 0
@@ -352,5 +397,13 @@ func (d *Driver) Stats(ctx context.Context, h runtime.Handle) (runtime.Stats, er
 	return st, err
 }
 
-// Cleanup removes the node's (empty) parent cgroups. Call it when no sandbox is left.
-func (d *Driver) Cleanup() { oci.RemoveParentCgroups(d.cfg.CgroupParent) }
+// Cleanup removes the node's (empty) parent cgroups, and the empty network namespace
+// a current runsc keeps mounted at <root>/null-netns for sandboxes without a network.
+// Call it when no sandbox is left.
+func (d *Driver) Cleanup() {
+	oci.RemoveParentCgroups(d.cfg.CgroupParent)
+	nullNS := filepath.Join(d.cfg.Root, "null-netns")
+	if err := syscall.Unmount(nullNS, syscall.MNT_DETACH); err == nil || errors.Is(err, syscall.EINVAL) {
+		_ = os.Remove(nullNS)
+	}
+}

@@ -139,6 +139,22 @@ var ContainerCaps = []string{
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
+// AgentCap is the capability the drivers give PID 1 (warren-agent) on top of the
+// sandbox's set. The agent drops it from its bounding and inheritable sets before it
+// starts anything (agent.DropAgentCap), so it is the only process of the sandbox that
+// holds it. That makes it untraceable by the sandbox's root: ptrace, /proc/1/mem,
+// /proc/1/environ and /proc/1/fd need a caller whose capabilities cover the target's
+// (on Linux and in gVisor alike). And it lifts RLIMIT_NPROC for the agent's own forks
+// and threads, so a fork bomb that uses up the limit its processes get
+// (runtime.ProcessLimiter) cannot stop the agent from making a thread.
+const AgentCap = "CAP_SYS_RESOURCE"
+
+// AgentCaps returns the capability sets of PID 1 for a sandbox whose processes get base.
+func AgentCaps(base []string) *Capabilities {
+	caps := append(append([]string(nil), base...), AgentCap)
+	return &Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
+}
+
 // MaskedPaths are hidden from container sandboxes (Docker's list): kernel memory, keys,
 // timers and scheduler internals, firmware and hardware details.
 var MaskedPaths = []string{
@@ -162,14 +178,12 @@ func Build(s runtime.Spec, parent string) *Spec {
 	sp := &Spec{
 		OCIVersion: "1.0.2",
 		Process: Process{
-			User: User{UID: 0, GID: 0},
-			Args: append([]string{runtime.AgentMountPath}, s.AgentArgs...),
-			Env:  env,
-			Cwd:  "/",
-			Capabilities: &Capabilities{
-				Bounding: DefaultCaps, Effective: DefaultCaps, Permitted: DefaultCaps,
-			},
-			Rlimits: []Rlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1 << 20}},
+			User:         User{UID: 0, GID: 0},
+			Args:         append([]string{runtime.AgentMountPath}, s.AgentArgs...),
+			Env:          env,
+			Cwd:          "/",
+			Capabilities: AgentCaps(DefaultCaps),
+			Rlimits:      []Rlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1 << 20}},
 		},
 		Root:     Root{Path: s.RootFS},
 		Hostname: s.Hostname,

@@ -27,7 +27,7 @@ const maxNoFile = 1 << 20
 //   - a fresh, empty network namespace when the sandbox has no network.
 func (d *Driver) buildSpec(s runtime.Spec, r runtime.IDRange) *oci.Spec {
 	sp := oci.Build(s, d.cfg.CgroupParent)
-	sp.Process.Capabilities = &oci.Capabilities{Bounding: oci.ContainerCaps, Effective: oci.ContainerCaps, Permitted: oci.ContainerCaps}
+	sp.Process.Capabilities = oci.AgentCaps(oci.ContainerCaps)
 	sp.Process.NoNewPrivileges = true
 	nofile := uint64(maxNoFile)
 	var rl unix.Rlimit

@@ -88,6 +88,7 @@ func Run(t *testing.T, newDriver func() runtime.Driver) {
 		{"failed start leaves no trace", testFailedStart},
 		{"optional interfaces", testOptional},
 		{"each user-namespaced sandbox has its own id range", testIDRanges},
+		{"checkpoint and restore", testCheckpoint},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, s) })
 	}

@@ -19,7 +19,7 @@ var _ domain.SandboxStore = (*Sandboxes)(nil)
 
 const sandboxColumns = `id, team_id, template_id, state, end_reason, metadata, env, limits, internet,
 	runtime_name, runtime_handle, address, slot, access_token, created_at, started_at, ends_at, stopped_at,
-	traffic_token`
+	traffic_token, on_timeout, auto_resume, paused_at`
 
 // CreateSandbox inserts sb. A taken id is KindConflict; an unknown team is KindNotFound.
 func (s *Sandboxes) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
@@ -32,11 +32,12 @@ func insertSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) er
 		e.strMap("metadata", sb.Metadata), e.strMap("env", sb.Env), e.json("limits", sb.Limits), sb.Internet,
 		sb.RuntimeName, blob(sb.RuntimeHandle), sb.Address, sb.Slot, sb.AccessToken,
 		e.sortTime("created_at", sb.CreatedAt), e.time("started_at", sb.StartedAt),
-		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt), sb.TrafficToken}
+		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt), sb.TrafficToken,
+		sb.Lifecycle.OnTimeout, sb.Lifecycle.AutoResume, e.time("paused_at", sb.PausedAt)}
 	if e.err != nil {
 		return db.wrap(e.err, "creating sandbox %s", sb.ID)
 	}
-	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(19)+`)`, args...)
+	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(22)+`)`, args...)
 	if err != nil {
 		return db.insertErr(err, sb.TeamID, domain.Errorf(domain.KindConflict, "sandbox %q already exists", sb.ID),
 			"creating sandbox %s", sb.ID)
@@ -49,7 +50,8 @@ func scanSandbox(d Dialect, r rowScanner) (*domain.Sandbox, error) {
 	if err := r.Scan(&sb.ID, &sb.TeamID, &sb.TemplateID, &sb.State, &sb.EndReason, scanJSON(&sb.Metadata),
 		scanJSON(&sb.Env), scanJSON(&sb.Limits), &sb.Internet, &sb.RuntimeName, scanBlob(&sb.RuntimeHandle),
 		&sb.Address, &sb.Slot, &sb.AccessToken, scanTime(d, &sb.CreatedAt), scanTime(d, &sb.StartedAt),
-		scanTime(d, &sb.EndsAt), scanTime(d, &sb.StoppedAt), &sb.TrafficToken); err != nil {
+		scanTime(d, &sb.EndsAt), scanTime(d, &sb.StoppedAt), &sb.TrafficToken, &sb.Lifecycle.OnTimeout,
+		&sb.Lifecycle.AutoResume, scanTime(d, &sb.PausedAt)); err != nil {
 		return nil, err
 	}
 	return &sb, nil
@@ -71,20 +73,44 @@ func (s *Sandboxes) GetSandbox(ctx context.Context, teamID, id string) (*domain.
 }
 
 // UpdateSandbox writes the mutable fields of sb: State, EndReason, RuntimeName,
-// RuntimeHandle, Address, Slot, AccessToken, StartedAt, EndsAt and StoppedAt. The team,
-// template, creation time, metadata, env, limits and internet setting are fixed at
-// creation and left alone.
+// RuntimeHandle, Address, Slot, AccessToken, StartedAt, EndsAt, StoppedAt and
+// PausedAt. The team, template, creation time, metadata, env, limits, internet setting
+// and lifecycle are fixed at creation and left alone.
 func (s *Sandboxes) UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error {
-	e := encoder{d: s.db.d}
+	return updateSandbox(ctx, s.db, s.db, sb)
+}
+
+func updateSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) error {
+	e := encoder{d: db.d}
 	args := []any{string(sb.State), sb.EndReason, sb.RuntimeName, blob(sb.RuntimeHandle), sb.Address, sb.Slot,
 		sb.AccessToken, e.time("started_at", sb.StartedAt), e.time("ends_at", sb.EndsAt),
-		e.time("stopped_at", sb.StoppedAt), sb.ID}
+		e.time("stopped_at", sb.StoppedAt), e.time("paused_at", sb.PausedAt), sb.ID}
 	if e.err != nil {
-		return s.db.wrap(e.err, "updating sandbox %s", sb.ID)
+		return db.wrap(e.err, "updating sandbox %s", sb.ID)
 	}
-	return s.db.update(ctx, "sandbox", sb.ID, "updating", `UPDATE sandboxes SET state = ?, end_reason = ?,
+	return db.updateWith(ctx, r, "sandbox", sb.ID, "updating", `UPDATE sandboxes SET state = ?, end_reason = ?,
 		runtime_name = ?, runtime_handle = ?, address = ?, slot = ?, access_token = ?, started_at = ?, ends_at = ?,
-		stopped_at = ? WHERE id = ?`, args...)
+		stopped_at = ?, paused_at = ? WHERE id = ?`, args...)
+}
+
+// ResumeSandboxWithinQuota writes sb as UpdateSandbox does if the team's live
+// sandboxes plus sb fit in q, in one write transaction with the dialect's LockTeam,
+// as CreateSandboxWithinQuota. sb's own row is paused while it is summed, so it is
+// not counted twice.
+func (s *Sandboxes) ResumeSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error {
+	return s.db.inTx(ctx, "resuming sandbox "+sb.ID, func(tx *tx) error {
+		if err := s.db.d.LockTeam(ctx, tx.raw, sb.TeamID); err != nil {
+			return err
+		}
+		used, err := teamUsage(ctx, s.db.d, tx, sb.TeamID)
+		if err != nil {
+			return s.db.wrap(err, "summing usage of team %s", sb.TeamID)
+		}
+		if err := domain.CheckSandboxQuota(q, used, sb.Limits); err != nil {
+			return err
+		}
+		return updateSandbox(ctx, s.db, tx, sb)
+	})
 }
 
 // ListSandboxes returns one page of the sandboxes that match f, newest first (ties
@@ -150,11 +176,11 @@ func (s *Sandboxes) ListSandboxes(ctx context.Context, f domain.SandboxFilter) (
 	return items, next.encode(d.CursorVersion()), nil
 }
 
-// UsedSlots returns the slots of all sandboxes that are not in a terminal state, in
+// UsedSlots returns the slots of all live sandboxes (starting or running), in
 // ascending order.
 func (s *Sandboxes) UsedSlots(ctx context.Context) ([]int, error) {
-	rows, err := s.db.query(ctx, `SELECT slot FROM sandboxes WHERE state NOT IN (?, ?) ORDER BY slot`,
-		string(domain.StateStopped), string(domain.StateError))
+	rows, err := s.db.query(ctx, `SELECT slot FROM sandboxes WHERE state IN (?, ?) ORDER BY slot`,
+		string(domain.StateStarting), string(domain.StateRunning))
 	if err != nil {
 		return nil, s.db.wrap(err, "listing used slots")
 	}
@@ -173,7 +199,7 @@ func (s *Sandboxes) UsedSlots(ctx context.Context) ([]int, error) {
 	return slots, nil
 }
 
-// CreateSandboxWithinQuota inserts sb if the team's non-terminal sandboxes plus sb fit
+// CreateSandboxWithinQuota inserts sb if the team's live sandboxes plus sb fit
 // in q. The dialect's LockTeam, the sum and the insert share one write transaction, so
 // concurrent calls for the team, from any process, sum and insert one after the other.
 func (s *Sandboxes) CreateSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error {
@@ -192,7 +218,8 @@ func (s *Sandboxes) CreateSandboxWithinQuota(ctx context.Context, sb *domain.San
 	})
 }
 
-// TeamUsage sums the limits of the team's sandboxes that are not terminal.
+// TeamUsage sums the limits of the team's live sandboxes (starting or running; a
+// paused one holds no CPU, memory or slot), and counts its snapshots.
 func (s *Sandboxes) TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error) {
 	u, err := teamUsage(ctx, s.db.d, s.db, teamID)
 	if err != nil {
@@ -208,9 +235,10 @@ func teamUsage(ctx context.Context, d Dialect, r runner, teamID string) (domain.
 	}
 	var u domain.QuotaUsage
 	err := r.queryRow(ctx, `SELECT COUNT(*), `+sum("cpu_cores", "DOUBLE PRECISION")+`, `+
-		sum("memory_mb", "BIGINT")+`, `+sum("disk_mb", "BIGINT")+`
-		FROM sandboxes WHERE team_id = ? AND state NOT IN (?, ?)`,
-		teamID, string(domain.StateStopped), string(domain.StateError)).
-		Scan(&u.Sandboxes, &u.CPUCores, &u.MemoryMB, &u.DiskMB)
+		sum("memory_mb", "BIGINT")+`, `+sum("disk_mb", "BIGINT")+`,
+		(SELECT COUNT(*) FROM snapshots WHERE team_id = ?)
+		FROM sandboxes WHERE team_id = ? AND state IN (?, ?)`,
+		teamID, teamID, string(domain.StateStarting), string(domain.StateRunning)).
+		Scan(&u.Sandboxes, &u.CPUCores, &u.MemoryMB, &u.DiskMB, &u.Snapshots)
 	return u, err
 }

@@ -15,7 +15,7 @@
 // Everything else, upserts included (both speak ON CONFLICT ... DO UPDATE), is one text.
 //
 // The package has one store type per aggregate (Teams, Users, Keys, Templates,
-// Sandboxes, Audit, Usage, Invoices), each a domain role interface. New returns them
+// Sandboxes, Snapshots, Audit, Usage, Invoices), each a domain role interface. New returns them
 // together as Stores, which a dialect package's Store embeds next to its Close to make a
 // domain.Store. They reach the database through Pool and Querier, which a dialect
 // package implements on its own driver (FromDB does it for database/sql).
@@ -87,6 +87,7 @@ type Stores struct {
 	*Keys
 	*Templates
 	*Sandboxes
+	*Snapshots
 	*Audit
 	*Usage
 	*Invoices
@@ -103,6 +104,7 @@ func New(w Pool, r Querier, d Dialect) Stores {
 		Keys:      &Keys{db},
 		Templates: &Templates{db},
 		Sandboxes: &Sandboxes{db},
+		Snapshots: &Snapshots{db},
 		Audit:     &Audit{db},
 		Usage:     &Usage{db},
 		Invoices:  &Invoices{db},
@@ -258,7 +260,12 @@ func marks(n int) string {
 
 // update runs an UPDATE or DELETE of one row; no row changed is KindNotFound.
 func (db *db) update(ctx context.Context, what, id, doing, query string, args ...any) error {
-	n, err := db.exec(ctx, query, args...)
+	return db.updateWith(ctx, db, what, id, doing, query, args...)
+}
+
+// updateWith is update through r (the database or a transaction).
+func (db *db) updateWith(ctx context.Context, r runner, what, id, doing, query string, args ...any) error {
+	n, err := r.exec(ctx, query, args...)
 	if err != nil {
 		return db.wrap(err, "%s %s %s", doing, what, id)
 	}

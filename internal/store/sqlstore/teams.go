@@ -12,18 +12,19 @@ type Teams struct{ db *db }
 var _ domain.TeamStore = (*Teams)(nil)
 
 const teamColumns = `id, name, created_at, max_sandboxes, max_cpu_cores, max_memory_mb, max_disk_mb,
-	requests_per_minute, plan_id, spend_limit, allowed_runtimes`
+	requests_per_minute, plan_id, spend_limit, allowed_runtimes, max_snapshots`
 
 // CreateTeam inserts t; an existing id is a KindConflict error.
 func (s *Teams) CreateTeam(ctx context.Context, t *domain.Team) error {
 	e := encoder{d: s.db.d}
 	q := t.Quota
 	args := []any{t.ID, t.Name, e.time("created_at", t.CreatedAt), q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB,
-		q.MaxDiskMB, q.RequestsPerMinute, t.PlanID, t.SpendLimit, e.names("allowed_runtimes", t.AllowedRuntimes)}
+		q.MaxDiskMB, q.RequestsPerMinute, t.PlanID, t.SpendLimit, e.names("allowed_runtimes", t.AllowedRuntimes),
+		q.MaxSnapshots}
 	if e.err != nil {
 		return s.db.wrap(e.err, "creating team %s", t.ID)
 	}
-	_, err := s.db.exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES (`+marks(11)+`)`, args...)
+	_, err := s.db.exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES (`+marks(12)+`)`, args...)
 	if err != nil {
 		return s.db.insertErr(err, t.ID, domain.Errorf(domain.KindConflict, "team %q already exists", t.ID),
 			"creating team %s", t.ID)
@@ -42,16 +43,17 @@ func (s *Teams) UpdateTeam(ctx context.Context, t *domain.Team) error {
 	}
 	return s.db.update(ctx, "team", t.ID, "updating", `UPDATE teams SET name = ?, max_sandboxes = ?,
 		max_cpu_cores = ?, max_memory_mb = ?, max_disk_mb = ?, requests_per_minute = ?, plan_id = ?, spend_limit = ?,
-		allowed_runtimes = ? WHERE id = ?`,
+		allowed_runtimes = ?, max_snapshots = ? WHERE id = ?`,
 		t.Name, q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB, q.MaxDiskMB, q.RequestsPerMinute,
-		t.PlanID, t.SpendLimit, runtimes, t.ID)
+		t.PlanID, t.SpendLimit, runtimes, q.MaxSnapshots, t.ID)
 }
 
 func scanTeam(d Dialect, r rowScanner) (*domain.Team, error) {
 	var t domain.Team
 	q := &t.Quota
 	if err := r.Scan(&t.ID, &t.Name, scanTime(d, &t.CreatedAt), &q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB,
-		&q.MaxDiskMB, &q.RequestsPerMinute, &t.PlanID, &t.SpendLimit, scanJSON(&t.AllowedRuntimes)); err != nil {
+		&q.MaxDiskMB, &q.RequestsPerMinute, &t.PlanID, &t.SpendLimit, scanJSON(&t.AllowedRuntimes),
+		&q.MaxSnapshots); err != nil {
 		return nil, err
 	}
 	return &t, nil

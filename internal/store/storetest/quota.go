@@ -225,6 +225,7 @@ func testTeamUsage(t *testing.T, s domain.Store) {
 		{a, domain.StateRunning, domain.Limits{}},
 		{a, domain.StateStopped, domain.Limits{CPUCores: 8, MemoryMB: 8192, DiskMB: 9000}},
 		{a, domain.StateError, domain.Limits{CPUCores: 8, MemoryMB: 8192, DiskMB: 9000}},
+		{a, domain.StatePaused, domain.Limits{CPUCores: 8, MemoryMB: 8192, DiskMB: 9000}},
 		{b, domain.StateRunning, domain.Limits{CPUCores: 2, MemoryMB: 1 << 40, DiskMB: 1 << 41}},
 	}
 	for i, sp := range specs {

@@ -25,6 +25,7 @@ func testSandboxRoundTrip(t *testing.T, s domain.Store) {
 			RuntimeHandle: []byte(`{"pid":42,"bytes":"\u0000\u00ff"}` + "\x00\xff\x01"),
 			Address:       "10.11.0.6", Slot: 7, AccessToken: "tok_secret", TrafficToken: "traffic_secret",
 			CreatedAt: at(0, 1), StartedAt: at(1, 2), EndsAt: at(300, 3), StoppedAt: at(60, 4),
+			Lifecycle: domain.Lifecycle{OnTimeout: domain.OnTimeoutPause, AutoResume: true}, PausedAt: at(30, 5),
 		}},
 		{"nil maps and handle", domain.Sandbox{TemplateID: "base", State: domain.StateStarting,
 			Limits: domain.Limits{CPUCores: 1.5}, CreatedAt: at(1, 0)}},
@@ -214,6 +215,7 @@ func testUsedSlots(t *testing.T, s domain.Store) {
 		{a, domain.StateStopped, 1},
 		{b, domain.StateError, 2},
 		{b, domain.StateStarting, 5},
+		{a, domain.StatePaused, 6},
 	}
 	var sbs []*domain.Sandbox
 	var want []int
@@ -221,7 +223,7 @@ func testUsedSlots(t *testing.T, s domain.Store) {
 		sb := newSandbox(st.team.ID, at(i, 0))
 		sb.State, sb.Slot = st.state, st.slot
 		sbs = append(sbs, addSandbox(t, s, sb))
-		if !st.state.Terminal() {
+		if st.state.Live() {
 			want = append(want, st.slot)
 		}
 	}
@@ -241,4 +243,47 @@ func testUsedSlots(t *testing.T, s domain.Store) {
 	sbs[2].State = domain.StateStopped
 	must(t, "stopping sandbox", s.UpdateSandbox(ctx, sbs[2]))
 	check("after stop", []int{0, 4, 5})
+
+	// Pausing the slot-0 sandbox frees its slot too; resuming it at slot 7 takes that.
+	sbs[1].State, sbs[1].PausedAt = domain.StatePaused, at(10, 0)
+	must(t, "pausing sandbox", s.UpdateSandbox(ctx, sbs[1]))
+	check("after pause", []int{4, 5})
+	sbs[1].State, sbs[1].Slot = domain.StateRunning, 7
+	must(t, "resuming sandbox", s.ResumeSandboxWithinQuota(ctx, sbs[1], domain.Quota{}))
+	check("after resume", []int{4, 5, 7})
+}
+
+// testResumeWithinQuota: a paused sandbox counts against no quota, so others may take
+// its place; resuming it is then refused past the quota (and changes nothing), and
+// admitted once there is room.
+func testResumeWithinQuota(t *testing.T, s domain.Store) {
+	ctx := t.Context()
+	team := addTeam(t, s, "resume")
+	q := domain.Quota{MaxSandboxes: 1, MaxMemoryMB: 1024}
+	paused := newSandbox(team.ID, at(0, 0))
+	paused.Limits = domain.Limits{MemoryMB: 1024}
+	must(t, "creating", s.CreateSandboxWithinQuota(ctx, paused, q))
+	paused.State, paused.PausedAt, paused.Address = domain.StatePaused, at(5, 0), ""
+	must(t, "pausing", s.UpdateSandbox(ctx, paused))
+	if u, err := s.TeamUsage(ctx, team.ID); err != nil || u.Sandboxes != 0 || u.MemoryMB != 0 {
+		t.Errorf("usage with only a paused sandbox: %+v %v, want none", u, err)
+	}
+	other := newSandbox(team.ID, at(1, 0))
+	other.Limits = domain.Limits{MemoryMB: 1024}
+	must(t, "creating in the paused sandbox's place", s.CreateSandboxWithinQuota(ctx, other, q))
+
+	resumed := *paused
+	resumed.State, resumed.Slot, resumed.Address = domain.StateStarting, 3, "10.0.0.3"
+	wantQuotaError(t, "resuming past the quota", s.ResumeSandboxWithinQuota(ctx, &resumed, q), "max_sandboxes", 1, 1)
+	got, err := s.GetSandbox(ctx, team.ID, paused.ID)
+	must(t, "getting the refused sandbox", err)
+	same(t, "sandbox whose resume was refused", got, paused, normSandbox)
+
+	other.State = domain.StateStopped
+	must(t, "stopping the other", s.UpdateSandbox(ctx, other))
+	must(t, "resuming within the quota", s.ResumeSandboxWithinQuota(ctx, &resumed, q))
+	got, err = s.GetSandbox(ctx, team.ID, paused.ID)
+	must(t, "getting the resumed sandbox", err)
+	same(t, "resumed sandbox", got, &resumed, normSandbox)
+	wantKind(t, "resuming an unknown sandbox", s.ResumeSandboxWithinQuota(ctx, newSandbox(team.ID, at(9, 0)), domain.Quota{}), domain.KindNotFound)
 }

@@ -26,14 +26,20 @@
 //     time, from GetAPIKeyByHash and ListAPIKeys alike; nil without a UserID, when that
 //     user is gone or belongs to another team; CreateAPIKey ignores Creator;
 //   - CreateSandboxWithinQuota checks max_sandboxes, max_cpu_cores, max_memory_mb and
-//     max_disk_mb in that order, counting only non-terminal sandboxes;
+//     max_disk_mb in that order, counting only live sandboxes (starting, running: not
+//     paused ones), and so does ResumeSandboxWithinQuota; UsedSlots and TeamUsage
+//     count live sandboxes only;
 //   - AppendAudit sets At to the current time truncated to microseconds when it is
 //     zero; ListAudit matches TeamID exactly ("" selects entries without a team),
 //     orders by ID descending whatever At says, and keeps nil and empty Details apart;
 //     Limit 0 means 100, more than 1000 means 1000, negative is KindInvalid on "limit";
 //   - usage is booked on the UTC day a delta's Day falls in; a delta without a Day is
 //     KindInvalid and nothing of that RecordUsage call is saved; OpenMeters orders by
-//     sandbox id; usage rows order by day then sandbox id, bytewise.
+//     sandbox id; usage rows order by day then sandbox id, bytewise;
+//   - a snapshot is found by id or by its name within its team (AnyTeam: by id only);
+//     names are unique within a team, ” is no name; CreateSnapshotWithinQuota counts
+//     the team's snapshots against max_snapshots (0: no limit), and TeamUsage reports
+//     that count; ListSnapshots orders like ListSandboxes.
 package storetest
 
 import (
@@ -69,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"ListPageSize", testListPageSize},
 		{"ListBadCursor", testListBadCursor},
 		{"UsedSlots", testUsedSlots},
+		{"ResumeWithinQuota", testResumeWithinQuota},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"TeamUpdate", testTeamUpdate},
 		{"Users", testUsers},
@@ -89,6 +96,10 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"Meters", testMeters},
 		{"ListUsage", testListUsage},
 		{"Invoices", testInvoices},
+		{"SnapshotRoundTrip", testSnapshotRoundTrip},
+		{"SnapshotQuota", testSnapshotQuota},
+		{"SnapshotScopingAndNames", testSnapshotScopingAndNames},
+		{"SnapshotList", testSnapshotList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +176,7 @@ func normTemplate(t domain.Template) domain.Template {
 
 func normSandbox(s domain.Sandbox) domain.Sandbox {
 	s.CreatedAt, s.StartedAt = normTime(s.CreatedAt), normTime(s.StartedAt)
-	s.EndsAt, s.StoppedAt = normTime(s.EndsAt), normTime(s.StoppedAt)
+	s.EndsAt, s.StoppedAt, s.PausedAt = normTime(s.EndsAt), normTime(s.StoppedAt), normTime(s.PausedAt)
 	return s
 }
 

@@ -31,6 +31,10 @@ MAX_BODY = 64 << 20
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: /execute writes its status line and headers, then one chunk per line.
+    # With Nagle's algorithm the first chunk waits for the ACK of the headers, which a
+    # client delays up to 40 ms (measured: every runCode("1+1") took 44 ms, 15 without).
+    disable_nagle_algorithm = True
     server_version = "warren-code-interpreter/1"
 
     def log_message(self, fmt, *args):

@@ -26,6 +26,7 @@ from ._errors import (
     ConflictError,
     ConnectionError,
     ForbiddenError,
+    ForkError,
     InvalidArgumentError,
     NotFoundError,
     NotSupportedError,
@@ -54,6 +55,7 @@ from .models import (
     ProcessInfo,
     Result,
     SandboxInfo,
+    SnapshotInfo,
     Template,
 )
 
@@ -63,9 +65,9 @@ __all__ = [
     "Sandbox", "AsyncSandbox", "Commands", "AsyncCommands", "CommandHandle", "AsyncCommandHandle",
     "Files", "AsyncFiles", "ByteStream", "AsyncByteStream", "Config", "resolve_config",
     "CodeContext", "CommandResult", "Execution", "ExecutionError", "FileInfo", "Limits", "Logs",
-    "OutputMessage", "PortInfo", "ProcessInfo", "Result", "SandboxInfo", "Template",
+    "OutputMessage", "PortInfo", "ProcessInfo", "Result", "SandboxInfo", "SnapshotInfo", "Template",
     "WarrenError", "ConfigError", "APIError", "InvalidArgumentError", "AuthenticationError",
     "ForbiddenError", "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError",
     "QuotaExceededError", "UnavailableError", "NotSupportedError", "ServerError", "TimeoutError",
-    "ConnectionError", "CommandExitError", "SandboxKilledError",
+    "ConnectionError", "CommandExitError", "SandboxKilledError", "ForkError",
 ]

@@ -17,10 +17,10 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import (CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body,
-                      sandbox_domain, seconds)
-from .models import (CONTEXT_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage,
-                     PortInfo, Result, SandboxInfo, SandboxPage, Template)
+from ._shared import (CodeStream, LimitsArg, context_id, create_body, fork_body, host, list_params, run_code_body,
+                      sandbox_domain, seconds, snapshot_params)
+from .models import (CONTEXT_LIST, FORK_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError,
+                     OutputMessage, PortInfo, Result, SandboxInfo, SandboxPage, SnapshotInfo, SnapshotPage, Template)
 
 log = logging.getLogger("warren")
 
@@ -176,6 +176,9 @@ class AsyncSandbox:
         internet: Optional[bool] = None,
         runtime: Optional[str] = None,
         min_isolation: Optional[str] = None,
+        snapshot: Optional[str] = None,
+        on_timeout: Optional[str] = None,
+        auto_resume: Optional[bool] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         domain: Optional[str] = None,
@@ -188,7 +191,8 @@ class AsyncSandbox:
         async def go() -> AsyncSandbox:
             http = cls._http_for(config, api_url, api_key, domain, request_timeout, max_retries)
             try:
-                body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation)
+                body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation,
+                                   snapshot, on_timeout, auto_resume)
                 data = await http.json(R.CREATE_SANDBOX, json=body)
             except BaseException:
                 await http.close()
@@ -265,6 +269,62 @@ class AsyncSandbox:
         finally:
             await http.close()
 
+    @classmethod
+    async def list_snapshots(
+        cls,
+        *,
+        sandbox_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        page_size: int = 100,
+        api_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> List[SnapshotInfo]:
+        """The team's snapshots, newest first; see :meth:`warren.Sandbox.list_snapshots`."""
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        out: List[SnapshotInfo] = []
+        cursor: Optional[str] = None
+        try:
+            while limit is None or len(out) < limit:
+                size = page_size if limit is None else min(page_size, limit - len(out))
+                data = await http.json(R.LIST_SNAPSHOTS, params=snapshot_params(sandbox_id, size, cursor))
+                page = SnapshotPage.from_json(data)
+                out.extend(page.snapshots)
+                if not page.next_cursor or not page.snapshots:
+                    break
+                cursor = page.next_cursor
+        finally:
+            await http.close()
+        return out if limit is None else out[:limit]
+
+    @classmethod
+    async def get_snapshot(
+        cls, snapshot: str, *, api_url: Optional[str] = None, api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> SnapshotInfo:
+        """One of the team's snapshots, by id or name."""
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        try:
+            return SnapshotInfo.from_json(await http.json(R.GET_SNAPSHOT, {"id": snapshot}))
+        finally:
+            await http.close()
+
+    @classmethod
+    async def delete_snapshot(
+        cls, snapshot: str, *, api_url: Optional[str] = None, api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> bool:
+        """Delete one of the team's snapshots (by id or name); see
+        :meth:`warren.Sandbox.delete_snapshot`. Returns False if there was no such snapshot."""
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        try:
+            await http.send(R.DELETE_SNAPSHOT, {"id": snapshot})
+            return True
+        except E.NotFoundError:
+            return False
+        finally:
+            await http.close()
+
     @property
     def sandbox_id(self) -> str:
         """The sandbox's id."""
@@ -302,6 +362,34 @@ class AsyncSandbox:
         body = R.SET_TIMEOUT.body(timeout=seconds(timeout, "timeout"))
         self._info = SandboxInfo.from_json(await self._http.json(R.SET_TIMEOUT, {"id": self.id}, json=body))
         return self._info
+
+    async def pause(self) -> SandboxInfo:
+        """Save the sandbox's memory, files and processes and stop it; see
+        :meth:`warren.Sandbox.pause`."""
+        self._info = SandboxInfo.from_json(await self._http.json(R.PAUSE_SANDBOX, {"id": self.id}))
+        return self._info
+
+    async def resume(self, timeout: Optional[float] = None) -> SandboxInfo:
+        """Start a paused sandbox again where it was; see :meth:`warren.Sandbox.resume`."""
+        body = R.RESUME_SANDBOX.body(timeout=seconds(timeout, "timeout"))
+        self._info = SandboxInfo.from_json(await self._http.json(R.RESUME_SANDBOX, {"id": self.id}, json=body))
+        return self._info
+
+    async def fork(self, count: int = 1, *, timeout: Optional[float] = None) -> List["AsyncSandbox"]:
+        """Start ``count`` (1 to 20) copies of this running sandbox; see
+        :meth:`warren.Sandbox.fork`. Each copy has its own connections: close (or kill)
+        it when done."""
+        data = await self._http.json(R.FORK_SANDBOX, {"id": self.id}, json=fork_body(count, timeout))
+        got = FORK_LIST.read(data)
+        forks = [AsyncSandbox(info, AsyncHTTP(self._http.cfg)) for info in got["sandboxes"]]
+        if got["errors"]:
+            raise E.ForkError(forks, got["errors"])
+        return forks
+
+    async def create_snapshot(self, name: Optional[str] = None) -> SnapshotInfo:
+        """Save this running sandbox as a snapshot; see :meth:`warren.Sandbox.create_snapshot`."""
+        data = await self._http.json(R.CREATE_SNAPSHOT, {"id": self.id}, json=R.CREATE_SNAPSHOT.body(name=name))
+        return SnapshotInfo.from_json(data)
 
     async def kill(self) -> bool:
         """Stop the sandbox now. Returns True if it was running, False if it was already

@@ -32,6 +32,7 @@ __all__ = [
     "ConnectionError",
     "CommandExitError",
     "SandboxKilledError",
+    "ForkError",
 ]
 
 
@@ -190,6 +191,26 @@ class TimeoutError(WarrenError, builtins.TimeoutError):
 class ConnectionError(WarrenError, builtins.ConnectionError):
     """The server could not be reached (connection refused, DNS failure, broken
     connection). It is also a built-in :class:`ConnectionError`."""
+
+
+class ForkError(WarrenError):
+    """Some copies of a fork started and others did not (each copy is admitted like a
+    create: one may find the team's quota full while the others run).
+
+    Attributes:
+        sandboxes: The copies that started (Sandbox or AsyncSandbox objects). They run:
+            kill them when done.
+        failures: Why the others did not: dicts with index (the copy's position, from
+            0), status, code and message, as a create would have answered.
+    """
+
+    def __init__(self, sandboxes: Any, failures: Any) -> None:
+        self.sandboxes = list(sandboxes)
+        self.failures = [dict(f) for f in failures]
+        why = "; ".join(f"copy {f.get('index')}: {f.get('message')}" for f in self.failures)
+        total = len(self.sandboxes) + len(self.failures)
+        super().__init__(f"{len(self.failures)} of {total} copies did not start ({why}); "
+                         f"the {len(self.sandboxes)} that did are in .sandboxes")
 
 
 class SandboxKilledError(WarrenError):

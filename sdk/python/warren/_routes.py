@@ -99,7 +99,8 @@ _CODE_EVENTS = {
 CREATE_SANDBOX = Route(
     "create_sandbox", "POST", "/v1/sandboxes", status=201,
     request="CreateSandboxRequest",
-    request_fields=("template", "timeout", "env", "metadata", "internet", "limits", "runtime", "min_isolation"),
+    request_fields=("template", "timeout", "env", "metadata", "internet", "limits", "runtime", "min_isolation",
+                    "snapshot", "lifecycle"),
     response="Sandbox",
 )
 LIST_SANDBOXES = Route(
@@ -168,11 +169,30 @@ MOVE_FILE = Route(
 )
 DELETE_FILE = Route("delete_file", "DELETE", "/v1/sandboxes/{id}/files", status=204, query=("path", "user"))
 LIST_TEMPLATES = Route("list_templates", "GET", "/v1/templates", response="TemplateList")
+PAUSE_SANDBOX = Route("pause_sandbox", "POST", "/v1/sandboxes/{id}/pause", response="Sandbox")
+RESUME_SANDBOX = Route(
+    "resume_sandbox", "POST", "/v1/sandboxes/{id}/resume",
+    request="ResumeRequest", request_fields=("timeout",), response="Sandbox",
+)
+FORK_SANDBOX = Route(
+    "fork_sandbox", "POST", "/v1/sandboxes/{id}/fork", status=201,
+    request="ForkRequest", request_fields=("count", "timeout"), response="ForkResponse",
+)
+CREATE_SNAPSHOT = Route(
+    "create_snapshot", "POST", "/v1/sandboxes/{id}/snapshots", status=201,
+    request="CreateSnapshotRequest", request_fields=("name",), response="Snapshot",
+)
+LIST_SNAPSHOTS = Route(
+    "list_snapshots", "GET", "/v1/snapshots", query=("sandbox_id", "limit", "cursor"), response="SnapshotList",
+)
+GET_SNAPSHOT = Route("get_snapshot", "GET", "/v1/snapshots/{id}", response="Snapshot")
+DELETE_SNAPSHOT = Route("delete_snapshot", "DELETE", "/v1/snapshots/{id}", status=204)
 
 ROUTES: Tuple[Route, ...] = (
     CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, LIST_PORTS,
     EXEC_COMMAND, START_PROCESS, LIST_PROCESSES, PROCESS_EVENTS, SEND_STDIN, CLOSE_STDIN, SIGNAL_PROCESS,
     RUN_CODE, CREATE_CONTEXT, LIST_CONTEXTS, DELETE_CONTEXT, RESTART_CONTEXT,
     WRITE_FILE, READ_FILE, LIST_FILES, STAT_FILE, MAKE_DIR, MOVE_FILE, DELETE_FILE, LIST_TEMPLATES,
+    PAUSE_SANDBOX, RESUME_SANDBOX, FORK_SANDBOX, CREATE_SNAPSHOT, LIST_SNAPSHOTS, GET_SNAPSHOT, DELETE_SNAPSHOT,
 )
 """Every route the SDK calls."""

@@ -53,15 +53,41 @@ def limits_json(limits: LimitsArg) -> Optional[Dict[str, Any]]:
 def create_body(
     template: Optional[str], timeout: Optional[float], env: Optional[Mapping[str, str]],
     metadata: Optional[Mapping[str, str]], limits: LimitsArg, internet: Optional[bool],
-    runtime: Optional[str], min_isolation: Optional[str],
+    runtime: Optional[str], min_isolation: Optional[str], snapshot: Optional[str] = None,
+    on_timeout: Optional[str] = None, auto_resume: Optional[bool] = None,
 ) -> Dict[str, Any]:
     """The body of POST /v1/sandboxes."""
+    if snapshot is not None and template is not None:
+        raise ValueError("give template or snapshot, not both: a sandbox started from a snapshot "
+                         "runs on the snapshot's template")
+    if on_timeout not in (None, "kill", "pause"):
+        raise ValueError(f"on_timeout must be \"kill\" or \"pause\", not {on_timeout!r}")
+    lifecycle: Optional[Dict[str, Any]] = None
+    if on_timeout is not None or auto_resume:
+        lifecycle = {"on_timeout": on_timeout or "kill", "auto_resume": bool(auto_resume)}
     return CREATE_SANDBOX.body(
         template=template, timeout=seconds(timeout, "timeout"),
         env=dict(env) if env is not None else None,
         metadata=dict(metadata) if metadata is not None else None,
         limits=limits_json(limits), internet=internet, runtime=runtime, min_isolation=min_isolation,
+        snapshot=snapshot, lifecycle=lifecycle,
     )
+
+
+def fork_body(count: int, timeout: Optional[float]) -> Dict[str, Any]:
+    """The body of POST /v1/sandboxes/{id}/fork."""
+    from ._routes import FORK_SANDBOX
+
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 20:
+        raise ValueError(f"count must be a whole number from 1 to 20, not {count!r}")
+    return FORK_SANDBOX.body(count=count, timeout=seconds(timeout, "timeout"))
+
+
+def snapshot_params(sandbox_id: Optional[str], limit: Optional[int], cursor: Optional[str]) -> Dict[str, Any]:
+    """Query parameters of GET /v1/snapshots."""
+    from ._routes import LIST_SNAPSHOTS
+
+    return LIST_SNAPSHOTS.params(sandbox_id=sandbox_id, limit=limit, cursor=cursor)
 
 
 def list_params(state: Union[str, Sequence[str], None], metadata: Optional[Mapping[str, str]],

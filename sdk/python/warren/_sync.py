@@ -17,9 +17,10 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import CodeStream, LimitsArg, context_id, create_body, host, list_params, run_code_body, sandbox_domain
-from .models import (CONTEXT_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError, OutputMessage,
-                     PortInfo, Result, SandboxInfo, SandboxPage, Template)
+from ._shared import (CodeStream, LimitsArg, context_id, create_body, fork_body, host, list_params, run_code_body,
+                      sandbox_domain, seconds, snapshot_params)
+from .models import (CONTEXT_LIST, FORK_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError,
+                     OutputMessage, PortInfo, Result, SandboxInfo, SandboxPage, SnapshotInfo, SnapshotPage, Template)
 
 log = logging.getLogger("warren")
 
@@ -173,6 +174,9 @@ class Sandbox:
         internet: Optional[bool] = None,
         runtime: Optional[str] = None,
         min_isolation: Optional[str] = None,
+        snapshot: Optional[str] = None,
+        on_timeout: Optional[str] = None,
+        auto_resume: Optional[bool] = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         domain: Optional[str] = None,
@@ -192,6 +196,13 @@ class Sandbox:
             internet: Allow outbound internet access (default: yes).
             runtime: Runtime driver ("gvisor", "runc"); default: the server's.
             min_isolation: Minimum isolation: "container", "sandbox" or "microvm".
+            snapshot: Start from this snapshot (its id or name; see :meth:`create_snapshot`)
+                instead of a template: with its memory, files and running processes.
+                Not together with template.
+            on_timeout: What happens at the timeout: "kill" (default) or "pause" (the
+                sandbox is paused, and :meth:`resume` or :meth:`connect` brings it back).
+            auto_resume: Resume the paused sandbox when a request comes for it through
+                the proxy.
             api_url, api_key: Override WARREN_API_URL, WARREN_API_KEY.
             domain: Override the sandbox domain the server reports (or WARREN_DOMAIN),
                 for :meth:`get_host`.
@@ -206,7 +217,8 @@ class Sandbox:
         """
         http = cls._http_for(config, api_url, api_key, domain, request_timeout, max_retries)
         try:
-            body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation)
+            body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation,
+                               snapshot, on_timeout, auto_resume)
             data = http.json(R.CREATE_SANDBOX, json=body)
         except BaseException:
             http.close()
@@ -225,7 +237,8 @@ class Sandbox:
         max_retries: Optional[int] = None,
         config: Optional[Config] = None,
     ) -> "Sandbox":
-        """Attach to an existing sandbox of the team.
+        """Attach to an existing sandbox of the team. A paused sandbox stays paused:
+        call :meth:`resume` to start it again.
 
         Raises:
             NotFoundError: No sandbox of the team has this id.
@@ -255,7 +268,7 @@ class Sandbox:
         """The team's sandboxes, newest first, following pages until the end or limit.
 
         Args:
-            state: Only these states ("starting", "running", "stopped", "error").
+            state: Only these states ("starting", "running", "paused", "stopped", "error").
             metadata: Only sandboxes whose metadata has all these key/value pairs.
             limit: Return at most this many.
             page_size: Sandboxes per request (1 to 1000).
@@ -287,6 +300,71 @@ class Sandbox:
         finally:
             http.close()
 
+    @classmethod
+    def list_snapshots(
+        cls,
+        *,
+        sandbox_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        page_size: int = 100,
+        api_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> List[SnapshotInfo]:
+        """The team's snapshots, newest first, following pages until the end or limit.
+
+        Args:
+            sandbox_id: Only the snapshots taken of this sandbox.
+            limit: Return at most this many.
+            page_size: Snapshots per request.
+        """
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        out: List[SnapshotInfo] = []
+        cursor: Optional[str] = None
+        try:
+            while limit is None or len(out) < limit:
+                size = page_size if limit is None else min(page_size, limit - len(out))
+                page = SnapshotPage.from_json(http.json(R.LIST_SNAPSHOTS, params=snapshot_params(sandbox_id, size, cursor)))
+                out.extend(page.snapshots)
+                if not page.next_cursor or not page.snapshots:
+                    break
+                cursor = page.next_cursor
+        finally:
+            http.close()
+        return out if limit is None else out[:limit]
+
+    @classmethod
+    def get_snapshot(
+        cls, snapshot: str, *, api_url: Optional[str] = None, api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> SnapshotInfo:
+        """One of the team's snapshots, by id or name.
+
+        Raises:
+            NotFoundError: The team has no such snapshot.
+        """
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        try:
+            return SnapshotInfo.from_json(http.json(R.GET_SNAPSHOT, {"id": snapshot}))
+        finally:
+            http.close()
+
+    @classmethod
+    def delete_snapshot(
+        cls, snapshot: str, *, api_url: Optional[str] = None, api_key: Optional[str] = None,
+        config: Optional[Config] = None,
+    ) -> bool:
+        """Delete one of the team's snapshots (by id or name) and its files; sandboxes
+        started from it are not affected. Returns False if there was no such snapshot."""
+        http = cls._http_for(config, api_url, api_key, None, None, None)
+        try:
+            http.send(R.DELETE_SNAPSHOT, {"id": snapshot})
+            return True
+        except E.NotFoundError:
+            return False
+        finally:
+            http.close()
+
     # --- the sandbox ----------------------------------------------------------------
 
     @property
@@ -315,7 +393,7 @@ class Sandbox:
         return self._info
 
     def is_running(self) -> bool:
-        """Whether the sandbox is still running (asks the server)."""
+        """Whether the sandbox is still running (asks the server); a paused one is not."""
         try:
             return self.get_info().is_running
         except E.NotFoundError:
@@ -327,12 +405,74 @@ class Sandbox:
         Raises:
             ConflictError: The sandbox is no longer running.
         """
-        from ._shared import seconds
-
         secs = seconds(timeout, "timeout")
         self._info = SandboxInfo.from_json(
             self._http.json(R.SET_TIMEOUT, {"id": self.id}, json=R.SET_TIMEOUT.body(timeout=secs)))
         return self._info
+
+    def pause(self) -> SandboxInfo:
+        """Save the sandbox's memory, files and processes and stop it. A paused sandbox
+        uses no CPU or memory and does not count toward the team's sandbox quota; it
+        keeps its id, and :meth:`resume` starts it again where it was.
+
+        Raises:
+            ConflictError: The sandbox is not running (already paused, or stopped), or
+                its runtime cannot checkpoint (runc; use gvisor).
+        """
+        self._info = SandboxInfo.from_json(self._http.json(R.PAUSE_SANDBOX, {"id": self.id}))
+        return self._info
+
+    def resume(self, timeout: Optional[float] = None) -> SandboxInfo:
+        """Start a paused sandbox again with the memory, files and processes it had: a
+        process that was serving goes on serving at the same URL.
+
+        Args:
+            timeout: Seconds until the resumed sandbox is stopped; default: the server's.
+
+        Raises:
+            ConflictError: The sandbox is not paused.
+        """
+        body = R.RESUME_SANDBOX.body(timeout=seconds(timeout, "timeout"))
+        self._info = SandboxInfo.from_json(self._http.json(R.RESUME_SANDBOX, {"id": self.id}, json=body))
+        return self._info
+
+    def fork(self, count: int = 1, *, timeout: Optional[float] = None) -> List["Sandbox"]:
+        """Start ``count`` (1 to 20) new sandboxes, each a copy of this running sandbox's
+        memory and files taken at one instant, with its own id, address, hostname and
+        timeout. What a copy writes is seen neither by this sandbox nor by the other
+        copies; this sandbox keeps running. Each copy is a :class:`Sandbox` with its own
+        connections: close (or kill) it when done.
+
+        Args:
+            count: How many copies.
+            timeout: Seconds each copy lives; default: the server's.
+
+        Raises:
+            ConflictError: The sandbox is not running.
+            ForkError: Some copies started and others did not; the ones that did are
+                in its ``sandboxes``. When none starts, the error of the first is raised.
+        """
+        data = self._http.json(R.FORK_SANDBOX, {"id": self.id}, json=fork_body(count, timeout))
+        got = FORK_LIST.read(data)
+        forks = [Sandbox(info, SyncHTTP(self._http.cfg)) for info in got["sandboxes"]]
+        if got["errors"]:
+            raise E.ForkError(forks, got["errors"])
+        return forks
+
+    def create_snapshot(self, name: Optional[str] = None) -> SnapshotInfo:
+        """Save this running sandbox, memory and files, as a snapshot the team keeps
+        (counted against its max_snapshots quota); ``Sandbox.create(snapshot=...)``
+        starts sandboxes from it. The sandbox keeps running.
+
+        Args:
+            name: A name unique in the team, which creates may give instead of the id.
+
+        Raises:
+            ConflictError: The sandbox is not running, or the name is taken.
+            QuotaExceededError: The team keeps as many snapshots as it may.
+        """
+        data = self._http.json(R.CREATE_SNAPSHOT, {"id": self.id}, json=R.CREATE_SNAPSHOT.body(name=name))
+        return SnapshotInfo.from_json(data)
 
     def kill(self) -> bool:
         """Stop the sandbox now. Returns True if it was running, False if it was already

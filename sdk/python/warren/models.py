@@ -30,6 +30,8 @@ __all__ = [
     "Limits",
     "SandboxInfo",
     "SandboxPage",
+    "SnapshotInfo",
+    "SnapshotPage",
     "Template",
     "FileInfo",
     "CommandResult",
@@ -90,7 +92,7 @@ class SandboxInfo:
         sandbox_id: The sandbox's id (20 characters of [a-z0-9]).
         team_id: The owning team.
         template: The template it started from.
-        state: "starting", "running", "stopped" or "error".
+        state: "starting", "running", "paused", "stopped" or "error".
         end_reason: Why a stopped sandbox ended (killed, timeout, lost, error: ...).
         metadata: The labels given at creation.
         env_keys: Names of its environment variables (values are never returned).
@@ -100,6 +102,9 @@ class SandboxInfo:
         created_at, started_at, ends_at, stopped_at: Lifecycle times (UTC).
         domain: Where its ports are reached through the proxy,
             ``http://<port>-<id>.<domain>/``; None when the server has no proxy domain.
+        paused_at: When it was last paused (None if never).
+        on_timeout: What happens at its timeout: "kill" or "pause".
+        auto_resume: Whether traffic through the proxy resumes it while paused.
     """
 
     sandbox_id: str
@@ -117,6 +122,9 @@ class SandboxInfo:
     ends_at: Optional[datetime]
     stopped_at: Optional[datetime]
     domain: Optional[str] = None
+    paused_at: Optional[datetime] = None
+    on_timeout: str = "kill"
+    auto_resume: bool = False
 
     WIRE: ClassVar[Wire] = Wire("Sandbox", {
         "sandbox_id": ("id", to_str),
@@ -134,6 +142,9 @@ class SandboxInfo:
         "ends_at": ("ends_at", to_time),
         "stopped_at": ("stopped_at", to_time),
         "domain": ("domain", to_opt_str),
+        "paused_at": ("paused_at", to_time),
+        "on_timeout": ("lifecycle", lambda v: str((v or {}).get("on_timeout") or "kill")),
+        "auto_resume": ("lifecycle", lambda v: bool((v or {}).get("auto_resume"))),
     })
 
     @classmethod
@@ -145,6 +156,11 @@ class SandboxInfo:
     def is_running(self) -> bool:
         """True while the sandbox is starting or running."""
         return self.state in ("starting", "running")
+
+    @property
+    def is_paused(self) -> bool:
+        """True while the sandbox is paused (see ``Sandbox.resume``)."""
+        return self.state == "paused"
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,70 @@ class Template:
 
 
 TEMPLATE_LIST = Wire("TemplateList", {"templates": ("templates", list_of(Template.from_json))})
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A sandbox saved at one instant, memory and files, which new sandboxes start from
+    (``Sandbox.create(snapshot=...)``). Deleting it does not affect them.
+
+    Attributes:
+        snapshot_id: Its id ("snap_...").
+        name: Its name, unique in the team, which creates may give instead of the id
+            (None when it has none).
+        sandbox_id: The sandbox it was taken of.
+        template: That sandbox's template; sandboxes started from it use the same.
+        runtime: That sandbox's runtime.
+        size_bytes: What it takes on the server's disk.
+        created_at: When it was taken.
+    """
+
+    snapshot_id: str
+    name: Optional[str]
+    sandbox_id: str
+    template: str
+    runtime: Optional[str]
+    size_bytes: int
+    created_at: Optional[datetime]
+
+    WIRE: ClassVar[Wire] = Wire("Snapshot", {
+        "snapshot_id": ("id", to_str),
+        "name": ("name", to_opt_str),
+        "sandbox_id": ("sandbox_id", to_str),
+        "template": ("template_id", to_str),
+        "runtime": ("runtime", to_opt_str),
+        "size_bytes": ("size_bytes", to_int),
+        "created_at": ("created_at", to_time),
+    })
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "SnapshotInfo":
+        """Decode a Snapshot object."""
+        return cls(**cls.WIRE.read(data))
+
+
+@dataclass(frozen=True)
+class SnapshotPage:
+    """One page of a snapshot listing."""
+
+    snapshots: List[SnapshotInfo]
+    next_cursor: str
+
+    WIRE: ClassVar[Wire] = Wire("SnapshotList", {
+        "snapshots": ("snapshots", list_of(SnapshotInfo.from_json)),
+        "next_cursor": ("next_cursor", to_str),
+    })
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "SnapshotPage":
+        """Decode a SnapshotList object."""
+        return cls(**cls.WIRE.read(data))
+
+
+FORK_FAILURE = Wire("ForkError", {"index": ("index", to_int), "status": ("status", to_int), "code": ("code", to_str),
+                                  "message": ("message", to_str)})
+FORK_LIST = Wire("ForkResponse", {"sandboxes": ("sandboxes", list_of(SandboxInfo.from_json)),
+                                  "errors": ("errors", list_of(FORK_FAILURE.read))})
 
 
 @dataclass(frozen=True)

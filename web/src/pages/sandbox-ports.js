@@ -4,9 +4,12 @@
 import { h, replace } from "../dom.js";
 import { get, post } from "../api.js";
 import { empty } from "../ui.js";
-import { isLive } from "../sandboxes-common.js";
+import { isLive, isPaused } from "../sandboxes-common.js";
 
-/** portsSection is a card listing the sandbox's listening ports as links. */
+/**
+ * portsSection is a card listing the sandbox's listening ports as links; its load
+ * method lists them again (after a resume).
+ */
 export function portsSection(ctx, getSb) {
   const body = h("div", null, h("p.muted", null, "Looking for listening ports…"));
   const el = h("section.card", { "aria-labelledby": "h-ports" },
@@ -26,6 +29,7 @@ export function portsSection(ctx, getSb) {
 
   async function load() {
     const sb = getSb();
+    if (isPaused(sb)) return replace(body, h("p.muted", null, "The sandbox is paused: its ports answer again at the same addresses once it is resumed."));
     if (!isLive(sb)) return replace(body, h("p.muted", null, "The sandbox has ended."));
     let ports = null;
     try {
@@ -40,5 +44,6 @@ export function portsSection(ctx, getSb) {
       h("span.mono", null, String(p.port)), " ", h("a", { href: p.url, target: "_blank", rel: "noopener" }, p.url)))));
   }
   load();
+  el.load = load;
   return el;
 }

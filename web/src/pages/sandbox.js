@@ -5,7 +5,7 @@ import { get } from "../api.js";
 import { pageHeader, errorBanner, badge } from "../ui.js";
 import { dateTime, ago, left, bytes, num } from "../format.js";
 import { lineChart, gauge } from "../charts.js";
-import { isLive, samples, sampleMetrics, killSandbox, extendSandbox } from "../sandboxes-common.js";
+import { isLive, isPaused, samples, sampleMetrics, killSandbox, extendSandbox, pauseSandbox, resumeSandbox, forkSandbox, sandboxHref } from "../sandboxes-common.js";
 import { filesPanel } from "./sandbox-files.js";
 import { logsPanel } from "./sandbox-logs.js";
 import { portsSection } from "./sandbox-ports.js";
@@ -18,6 +18,7 @@ export default async function sandbox(ctx) {
   let sb = await get(`/v1/sandboxes/${id}`, { signal: ctx.signal });
   const canWrite = ctx.can("sandboxes:write");
   const banner = h("div");
+  const notice = h("div"); // what an action made (fork), kept across polls
   const actions = h("div.actions");
   const head = pageHeader(h("span", null, "Sandbox ", h("span.mono", null, id)), null, actions);
   const stateSlot = h("span");
@@ -45,7 +46,7 @@ export default async function sandbox(ctx) {
   }
 
   replace(ctx.main, h("p.crumbs", null, h("a", { href: "#/sandboxes" }, "Sandboxes"), " / ", h("span.mono", null, id)),
-    head, banner, tablist, [...panels.values()]);
+    head, banner, notice, tablist, [...panels.values()]);
 
   const overview = buildOverview();
   let terminal = null;
@@ -75,10 +76,34 @@ export default async function sandbox(ctx) {
 
   function renderHead() {
     replace(stateSlot, badge(sb.state));
-    replace(actions, canWrite && isLive(sb) ? [
-      h("button", { type: "button", onclick: async () => { const u = await extendSandbox(sb); if (u) { sb = u; renderHead(); overview.update(); } } }, "Extend"),
-      h("button.danger", { type: "button", onclick: async () => { if (await killSandbox(sb)) { await poll(); } } }, "Kill"),
-    ] : null);
+    replace(actions, canWrite ? headActions() : null);
+  }
+
+  // changed shows a sandbox the server answered and polls again (a resumed one is live).
+  const changed = async (u) => { if (u) { sb = u; renderHead(); overview.update(); overview.ports.load(); await poll(); } };
+  const busy = (fn) => async (e) => {
+    const b = e.currentTarget;
+    b.disabled = true;
+    try { await fn(); } finally { b.disabled = false; }
+  };
+
+  function headActions() {
+    const kill = h("button.danger", { type: "button", onclick: async () => { if (await killSandbox(sb)) { await poll(); } } }, "Kill");
+    if (isPaused(sb)) {
+      return [h("button.primary", { type: "button", onclick: busy(async () => changed(await resumeSandbox(sb))) }, "Resume"), kill];
+    }
+    if (!isLive(sb)) return null;
+    const extend = h("button", { type: "button", onclick: async () => { const u = await extendSandbox(sb); if (u) { sb = u; renderHead(); overview.update(); } } }, "Extend");
+    if (sb.state !== "running") return [extend, kill];
+    return [
+      h("button", { type: "button", onclick: busy(async () => changed(await pauseSandbox(sb))) }, "Pause"),
+      h("button", { type: "button", onclick: async () => {
+        const made = await forkSandbox(sb);
+        if (made?.length) replace(notice, h("div.banner", { role: "status" }, `Forked into ${made.length}: `,
+          made.map((f, i) => [i ? ", " : "", h("a.mono", { href: sandboxHref(f.id) }, f.id)])));
+      } }, "Fork"),
+      extend, kill,
+    ];
   }
 
   function buildOverview() {
@@ -86,11 +111,12 @@ export default async function sandbox(ctx) {
     const cpu = h("figure.chart-box");
     const mem = h("figure.chart-box");
     const disk = h("div");
+    const ports = portsSection(ctx, () => sb);
     const el = h("div.overview", null,
       h("section.card.span2", { "aria-labelledby": "h-metrics" }, h("h2", { id: "h-metrics" }, "Metrics"),
         h("div.charts", null, cpu, mem), disk),
       h("section.card", { "aria-labelledby": "h-details" }, h("h2", { id: "h-details" }, "Details"), info),
-      portsSection(ctx, () => sb));
+      ports);
     const update = () => {
       const row = (k, v) => [h("dt", null, k), h("dd", null, v)];
       const L = sb.limits || {};
@@ -99,8 +125,10 @@ export default async function sandbox(ctx) {
         row("Template", h("a", { href: `#/templates/${encodeURIComponent(sb.template)}` }, sb.template)),
         row("Runtime", sb.runtime || "—"),
         row("Created", `${dateTime(sb.created_at)} (${ago(sb.created_at)} ago)`),
-        row(isLive(sb) ? "Ends" : "Stopped", isLive(sb) ? `${dateTime(sb.ends_at)} (in ${left(sb.ends_at)})` : dateTime(sb.stopped_at)),
+        isPaused(sb) ? row("Paused", `${sb.paused_at ? `${dateTime(sb.paused_at)} (${ago(sb.paused_at)} ago). ` : ""}Its memory and files are saved; nothing of it runs. Resume it to go on where it was.`)
+          : row(isLive(sb) ? "Ends" : "Stopped", isLive(sb) ? `${dateTime(sb.ends_at)} (in ${left(sb.ends_at)})` : dateTime(sb.stopped_at)),
         row("Limits", `${L.cpu_cores || "default"} CPU · ${L.memory_mb ? L.memory_mb + " MiB" : "default"} memory · ${L.disk_mb ? L.disk_mb + " MiB" : "default"} disk · ${L.max_processes || "default"} processes`),
+        row("At timeout", sb.lifecycle?.on_timeout === "pause" ? `pause${sb.lifecycle.auto_resume ? ", resumed by traffic" : ""}` : "kill"),
         row("Internet", sb.internet ? "allowed" : "blocked"),
         row("Environment", sb.env_keys?.length ? sb.env_keys.map((k) => h("span.chip", null, k)) : "—"),
         row("Metadata", Object.keys(sb.metadata || {}).length ? Object.entries(sb.metadata).map(([k, v]) => h("span.chip", null, `${k}=${v}`)) : "—"));
@@ -111,9 +139,10 @@ export default async function sandbox(ctx) {
       replace(mem, h("figcaption", null, "Memory", last ? h("span.muted", null, ` ${bytes(last.mem)} of ${bytes(last.memTotal)}`) : null),
         lineChart("Memory use over the last minutes", hist.map((p) => ({ t: p.t, v: p.mem / 1048576 })), { fmt: (v) => `${num(v, 0)} MiB`, cls: "mem" }));
       replace(disk, last && last.diskTotal ? gauge("Disk", last.disk, last.diskTotal, bytes) : null);
-      if (!isLive(sb)) replace(disk, h("p.muted", null, "The sandbox has ended: no more samples."));
+      if (isPaused(sb)) replace(disk, h("p.muted", null, "The sandbox is paused: no samples until it is resumed."));
+      else if (!isLive(sb)) replace(disk, h("p.muted", null, "The sandbox has ended: no more samples."));
     };
-    return { el, update };
+    return { el, update, ports };
   }
 
   let timer;
@@ -129,7 +158,7 @@ export default async function sandbox(ctx) {
     }
     renderHead();
     overview.update();
-    if (!ctx.signal.aborted && isLive(sb)) timer = setTimeout(poll, POLL_MS);
+    if (!ctx.signal.aborted && (isLive(sb) || sb.state === "starting")) timer = setTimeout(poll, POLL_MS);
   }
   ctx.cleanup(() => clearTimeout(timer));
 

@@ -1,17 +1,20 @@
 // The sandboxes page: a live list (polled every 2.5 s) with state, template, runtime, age,
-// time left and CPU/memory sparklines; filter and search; create, extend and kill.
+// time left and CPU/memory sparklines; filter and search; create, extend, pause, resume,
+// fork and kill.
 import { h, replace } from "../dom.js";
 import { get, qs } from "../api.js";
 import { pageHeader, errorBanner, loading, empty, badge, field } from "../ui.js";
 import { ago, left, bytes, num } from "../format.js";
 import { sparkline } from "../charts.js";
-import { isLive, sandboxHref, samples, sampleMetrics, forget, killSandbox, extendSandbox, createSandbox } from "../sandboxes-common.js";
+import { isLive, isPaused, sandboxHref, samples, sampleMetrics, forget, killSandbox, extendSandbox, createSandbox,
+  pauseSandbox, resumeSandbox, forkSandbox } from "../sandboxes-common.js";
 
 const POLL_MS = 2500;
 const METRICS_MAX = 25; // sandboxes whose metrics are sampled per poll
 
-const STATES = [["live", "Live (starting, running)", "starting,running"], ["all", "All", ""],
-  ["running", "Running", "running"], ["starting", "Starting", "starting"], ["stopped", "Stopped", "stopped"], ["error", "Error", "error"]];
+const STATES = [["live", "Live (starting, running, paused)", "starting,running,paused"], ["all", "All", ""],
+  ["running", "Running", "running"], ["starting", "Starting", "starting"], ["paused", "Paused", "paused"],
+  ["stopped", "Stopped", "stopped"], ["error", "Error", "error"]];
 
 export default async function sandboxes(ctx) {
   const canWrite = ctx.can("sandboxes:write");
@@ -122,6 +125,24 @@ export default async function sandboxes(ctx) {
     return { tr, c, key: "" };
   }
 
+  function rowActions(sb) {
+    const btn = (label, cls, fn) => h(`button.small${cls}`, { type: "button", "aria-label": `${label} ${sb.id}`, onclick: fn }, label);
+    const kill = btn("Kill", ".danger", async () => { if (await killSandbox(sb)) { list = list.filter((x) => x.id !== sb.id); render(); refresh(); } });
+    const update = (u) => { if (u) { list = list.map((x) => (x.id === u.id ? u : x)); render(); refresh(); } };
+    if (sb.state === "running") {
+      return [
+        btn("Pause", "", async (e) => { const b = e.currentTarget; b.disabled = true; update(await pauseSandbox(sb)); b.disabled = false; }),
+        btn("Fork", "", async () => { const made = await forkSandbox(sb); if (made?.length) { list.unshift(...made); render(); refresh(); } }),
+        btn("Extend", "", async () => { const u = await extendSandbox(sb); if (u) refresh(); }),
+        kill,
+      ];
+    }
+    if (isPaused(sb)) {
+      return [btn("Resume", "", async (e) => { const b = e.currentTarget; b.disabled = true; update(await resumeSandbox(sb)); b.disabled = false; }), kill];
+    }
+    return isLive(sb) ? [btn("Extend", "", async () => { const u = await extendSandbox(sb); if (u) refresh(); }), kill] : null;
+  }
+
   function fill(r, sb) {
     const { c } = r;
     const key = `${sb.state}|${sb.ends_at}|${JSON.stringify(sb.metadata)}`;
@@ -131,13 +152,10 @@ export default async function sandboxes(ctx) {
       replace(c.meta, Object.entries(sb.metadata || {}).map(([k, v]) => h("span.chip", null, `${k}=${v}`)));
       c.template.textContent = sb.template;
       c.runtime.textContent = sb.runtime || "—";
-      replace(c.actions, canWrite && isLive(sb) ? [
-        h("button.small", { type: "button", "aria-label": `Extend ${sb.id}`, onclick: async () => { const u = await extendSandbox(sb); if (u) refresh(); } }, "Extend"),
-        h("button.small.danger", { type: "button", "aria-label": `Kill ${sb.id}`, onclick: async () => { if (await killSandbox(sb)) { list = list.filter((x) => x.id !== sb.id); render(); refresh(); } } }, "Kill"),
-      ] : null);
+      replace(c.actions, canWrite ? rowActions(sb) : null);
     }
     c.age.textContent = ago(sb.created_at);
-    c.left.textContent = isLive(sb) ? left(sb.ends_at) : "—";
+    c.left.textContent = isLive(sb) ? left(sb.ends_at) : isPaused(sb) ? "paused" : "—";
     const hist = samples(sb.id);
     const last = hist[hist.length - 1];
     if (isLive(sb) && last) {

@@ -14,6 +14,7 @@ const QUOTA = [
   ["max_memory_mb", "Memory (MiB)", "1"],
   ["max_disk_mb", "Disk (MiB)", "1"],
   ["requests_per_minute", "API requests per minute", "1"],
+  ["max_snapshots", "Snapshots kept", "1"],
 ];
 
 export default async function teams(ctx) {
@@ -73,6 +74,7 @@ export default async function teams(ctx) {
           gauge("CPU cores", u.cpu_cores || 0, q.max_cpu_cores || 0, (v) => num(v, 2)),
           gauge("Memory", (u.memory_mb || 0) * 1048576, (q.max_memory_mb || 0) * 1048576, bytes),
           gauge("Disk", (u.disk_mb || 0) * 1048576, (q.max_disk_mb || 0) * 1048576, bytes),
+          gauge("Snapshots", u.snapshots || 0, q.max_snapshots || 0, (v) => num(v, 0)),
         ] : h("p.muted", null, "Current usage could not be loaded."))));
   }
 

@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// poolRoutes are where a server reports its warm pools' counters (GET /v1/pools), tried
+// in order.
+var poolRoutes = []string{"/v1/pools"}
+
+// poolCounters is what the bench reads of one template's warm pool.
+type poolCounters struct {
+	Claims int64 // creates served by a member so far
+	Ready  int64 // members waiting now; -1 when not reported
+}
+
+// errNoPoolStats means the server reports no warm pool statistics for the template.
+var errNoPoolStats = errors.New("no warm pool statistics")
+
+// pool reads the counters of tpl's warm pool. A warm create is one that moves Claims:
+// the bench counts nothing else as warm.
+func (c *client) pool(ctx context.Context, tpl string) (poolCounters, error) {
+	for _, route := range poolRoutes {
+		var doc any
+		err := c.call(ctx, "GET", route, "", &doc)
+		if unsupported(err) != "" {
+			continue
+		}
+		if err != nil {
+			return poolCounters{}, err
+		}
+		if pc, ok := findPool(doc, tpl); ok {
+			return pc, nil
+		}
+	}
+	return poolCounters{}, fmt.Errorf("%w for template %s (looked at %v)", errNoPoolStats, tpl, poolRoutes)
+}
+
+// findPool looks through a JSON document for an object naming template tpl (as
+// "template" or "template_id") with a numeric "claims", and reads it.
+func findPool(doc any, tpl string) (poolCounters, bool) {
+	switch v := doc.(type) {
+	case map[string]any:
+		name, _ := v["template"].(string)
+		if name == "" {
+			name, _ = v["template_id"].(string)
+		}
+		if claims, ok := v["claims"].(float64); ok && name == tpl {
+			pc := poolCounters{Claims: int64(claims), Ready: -1}
+			if ready, ok := v["ready"].(float64); ok {
+				pc.Ready = int64(ready)
+			}
+			return pc, true
+		}
+		for _, x := range v {
+			if pc, ok := findPool(x, tpl); ok {
+				return pc, true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if pc, ok := findPool(x, tpl); ok {
+				return pc, true
+			}
+		}
+	}
+	return poolCounters{}, false
+}
+
+// waitPoolReady waits up to limit for tpl's pool to have a member ready (when the
+// server reports readiness), so that a warm create measures a claim rather than a
+// refill race. It returns the counters read last.
+func (c *client) waitPoolReady(ctx context.Context, tpl string, limit time.Duration) (poolCounters, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		pc, err := c.pool(ctx, tpl)
+		if err != nil || pc.Ready != 0 || time.Now().After(deadline) {
+			return pc, err
+		}
+		select {
+		case <-ctx.Done():
+			return pc, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
