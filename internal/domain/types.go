@@ -67,11 +67,14 @@ type Sandbox struct {
 	TemplateID string
 	State      SandboxState
 	// EndReason says why a terminal sandbox ended: "killed", "timeout", "lost", "error: ...".
-	EndReason   string
-	Metadata    map[string]string
-	Env         map[string]string
-	Limits      Limits
-	Internet    bool
+	EndReason string
+	Metadata  map[string]string
+	Env       map[string]string
+	Limits    Limits
+	Internet  bool
+	// Network is the sandbox's egress policy (normalised; zero = internet access alone
+	// decides). With Internet false, its allow entries still pass (see WithInternet).
+	Network     NetworkPolicy
 	RuntimeName string
 	// RuntimeHandle is the driver's opaque, persisted handle (JSON).
 	RuntimeHandle []byte

@@ -35,7 +35,9 @@ type Config struct {
 	Driver  runtime.Driver
 	Drivers []runtime.Driver
 	Network *network.Manager
-	Log     *slog.Logger
+	// Egress enforces the name rules of network policies; nil leaves them unenforced.
+	Egress Egress
+	Log    *slog.Logger
 }
 
 // Node starts and stops sandboxes on this host.
