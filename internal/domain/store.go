@@ -95,6 +95,9 @@ type SandboxStore interface {
 	GetSandbox(ctx context.Context, teamID, id string) (*Sandbox, error)
 	// UpdateSandbox writes every mutable field of s (state, reason, handle, address, times).
 	UpdateSandbox(ctx context.Context, s *Sandbox) error
+	// SetSandboxNetwork replaces only the network policy of the team's sandbox (any
+	// team's for AnyTeam; another team's is KindNotFound).
+	SetSandboxNetwork(ctx context.Context, teamID, id string, p NetworkPolicy) error
 	// ListSandboxes pages by creation time, newest first; next is "" on the last page.
 	ListSandboxes(ctx context.Context, f SandboxFilter) (items []*Sandbox, next string, err error)
 	// UsedSlots returns the address slots held by live sandboxes (State.Live).

@@ -19,7 +19,7 @@ var _ domain.SandboxStore = (*Sandboxes)(nil)
 
 const sandboxColumns = `id, team_id, template_id, state, end_reason, metadata, env, limits, internet,
 	runtime_name, runtime_handle, address, slot, access_token, created_at, started_at, ends_at, stopped_at,
-	traffic_token, on_timeout, auto_resume, paused_at`
+	traffic_token, on_timeout, auto_resume, paused_at, network_policy`
 
 // CreateSandbox inserts sb. A taken id is KindConflict; an unknown team is KindNotFound.
 func (s *Sandboxes) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
@@ -33,11 +33,11 @@ func insertSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) er
 		sb.RuntimeName, blob(sb.RuntimeHandle), sb.Address, sb.Slot, sb.AccessToken,
 		e.sortTime("created_at", sb.CreatedAt), e.time("started_at", sb.StartedAt),
 		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt), sb.TrafficToken,
-		sb.Lifecycle.OnTimeout, sb.Lifecycle.AutoResume, e.time("paused_at", sb.PausedAt)}
+		sb.Lifecycle.OnTimeout, sb.Lifecycle.AutoResume, e.time("paused_at", sb.PausedAt), e.json("network_policy", sb.Network)}
 	if e.err != nil {
 		return db.wrap(e.err, "creating sandbox %s", sb.ID)
 	}
-	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(22)+`)`, args...)
+	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(23)+`)`, args...)
 	if err != nil {
 		return db.insertErr(err, sb.TeamID, domain.Errorf(domain.KindConflict, "sandbox %q already exists", sb.ID),
 			"creating sandbox %s", sb.ID)
@@ -51,7 +51,7 @@ func scanSandbox(d Dialect, r rowScanner) (*domain.Sandbox, error) {
 		scanJSON(&sb.Env), scanJSON(&sb.Limits), &sb.Internet, &sb.RuntimeName, scanBlob(&sb.RuntimeHandle),
 		&sb.Address, &sb.Slot, &sb.AccessToken, scanTime(d, &sb.CreatedAt), scanTime(d, &sb.StartedAt),
 		scanTime(d, &sb.EndsAt), scanTime(d, &sb.StoppedAt), &sb.TrafficToken, &sb.Lifecycle.OnTimeout,
-		&sb.Lifecycle.AutoResume, scanTime(d, &sb.PausedAt)); err != nil {
+		&sb.Lifecycle.AutoResume, scanTime(d, &sb.PausedAt), scanJSON(&sb.Network)); err != nil {
 		return nil, err
 	}
 	return &sb, nil
@@ -75,7 +75,8 @@ func (s *Sandboxes) GetSandbox(ctx context.Context, teamID, id string) (*domain.
 // UpdateSandbox writes the mutable fields of sb: State, EndReason, RuntimeName,
 // RuntimeHandle, Address, Slot, AccessToken, StartedAt, EndsAt, StoppedAt and
 // PausedAt. The team, template, creation time, metadata, env, limits, internet setting
-// and lifecycle are fixed at creation and left alone.
+// and lifecycle are fixed at creation and left alone; the network policy changes only
+// through SetSandboxNetwork.
 func (s *Sandboxes) UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error {
 	return updateSandbox(ctx, s.db, s.db, sb)
 }
@@ -91,6 +92,26 @@ func updateSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) er
 	return db.updateWith(ctx, r, "sandbox", sb.ID, "updating", `UPDATE sandboxes SET state = ?, end_reason = ?,
 		runtime_name = ?, runtime_handle = ?, address = ?, slot = ?, access_token = ?, started_at = ?, ends_at = ?,
 		stopped_at = ?, paused_at = ? WHERE id = ?`, args...)
+}
+
+// SetSandboxNetwork replaces the network policy of the team's sandbox id (another
+// team's is not found). It writes nothing else, so an UpdateSandbox from a copy read
+// before it cannot undo it.
+func (s *Sandboxes) SetSandboxNetwork(ctx context.Context, teamID, id string, p domain.NetworkPolicy) error {
+	if err := needTeam(teamID); err != nil {
+		return err
+	}
+	e := encoder{d: s.db.d}
+	q := `UPDATE sandboxes SET network_policy = ? WHERE id = ?`
+	args := []any{e.json("network_policy", p), id}
+	if e.err != nil {
+		return s.db.wrap(e.err, "updating the network policy of sandbox %s", id)
+	}
+	if teamID != domain.AnyTeam {
+		q += ` AND team_id = ?`
+		args = append(args, teamID)
+	}
+	return s.db.updateWith(ctx, s.db, "sandbox", id, "updating the network policy of", q, args...)
 }
 
 // ResumeSandboxWithinQuota writes sb as UpdateSandbox does if the team's live

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func testSandboxRoundTrip(t *testing.T, s domain.Store) {
 			Address:       "10.11.0.6", Slot: 7, AccessToken: "tok_secret", TrafficToken: "traffic_secret",
 			CreatedAt: at(0, 1), StartedAt: at(1, 2), EndsAt: at(300, 3), StoppedAt: at(60, 4),
 			Lifecycle: domain.Lifecycle{OnTimeout: domain.OnTimeoutPause, AutoResume: true}, PausedAt: at(30, 5),
+			Network: domain.NetworkPolicy{AllowOut: []string{"198.18.0.7", "*.example.com", "198.19.0.0/16"}, DenyOut: []string{"0.0.0.0/0"}},
 		}},
 		{"nil maps and handle", domain.Sandbox{TemplateID: "base", State: domain.StateStarting,
 			Limits: domain.Limits{CPUCores: 1.5}, CreatedAt: at(1, 0)}},
@@ -286,4 +288,44 @@ func testResumeWithinQuota(t *testing.T, s domain.Store) {
 	must(t, "getting the resumed sandbox", err)
 	same(t, "resumed sandbox", got, &resumed, normSandbox)
 	wantKind(t, "resuming an unknown sandbox", s.ResumeSandboxWithinQuota(ctx, newSandbox(team.ID, at(9, 0)), domain.Quota{}), domain.KindNotFound)
+}
+
+func testSandboxNetwork(t *testing.T, s domain.Store) {
+	ctx := t.Context()
+	team, other := addTeam(t, s, "net"), addTeam(t, s, "other")
+	sb := newSandbox(team.ID, at(0, 0))
+	sb.Network = domain.NetworkPolicy{DenyOut: []string{"198.18.0.0/15"}}
+	addSandbox(t, s, sb)
+	stale, err := s.GetSandbox(ctx, team.ID, sb.ID)
+	must(t, "getting sandbox", err)
+
+	policies := []domain.NetworkPolicy{
+		{AllowOut: []string{"198.18.0.7", "api.example.com"}, DenyOut: []string{"0.0.0.0/0"}},
+		{AllowOut: []string{"*.example.com"}},
+		{},
+	}
+	for _, p := range policies {
+		must(t, "setting the network policy", s.SetSandboxNetwork(ctx, team.ID, sb.ID, p))
+		got, err := s.GetSandbox(ctx, team.ID, sb.ID)
+		must(t, "getting sandbox", err)
+		want := *sb
+		want.Network = p
+		same(t, "sandbox after SetSandboxNetwork", got, &want, normSandbox)
+	}
+	last := domain.NetworkPolicy{AllowOut: []string{"198.18.0.9"}}
+	must(t, "setting the network policy by AnyTeam", s.SetSandboxNetwork(ctx, domain.AnyTeam, sb.ID, last))
+
+	// Another team cannot change it, nor can a lookup that lost its team.
+	wantKind(t, "SetSandboxNetwork by another team", s.SetSandboxNetwork(ctx, other.ID, sb.ID, domain.NetworkPolicy{}), domain.KindNotFound)
+	wantKind(t, "SetSandboxNetwork with no team", s.SetSandboxNetwork(ctx, "", sb.ID, domain.NetworkPolicy{}), domain.KindInvalid)
+	wantKind(t, "SetSandboxNetwork of a missing sandbox", s.SetSandboxNetwork(ctx, team.ID, "missing", domain.NetworkPolicy{}), domain.KindNotFound)
+
+	// An update written from a copy read before the policy changed does not undo it.
+	stale.State = domain.StatePaused
+	must(t, "updating from a stale copy", s.UpdateSandbox(ctx, stale))
+	got, err := s.GetSandbox(ctx, team.ID, sb.ID)
+	must(t, "getting sandbox", err)
+	if !reflect.DeepEqual(got.Network, last) || got.State != domain.StatePaused {
+		t.Errorf("after SetSandboxNetwork and a stale UpdateSandbox: network %+v state %s; want %+v paused", got.Network, got.State, last)
+	}
 }

@@ -39,7 +39,10 @@
 //   - a snapshot is found by id or by its name within its team (AnyTeam: by id only);
 //     names are unique within a team, ” is no name; CreateSnapshotWithinQuota counts
 //     the team's snapshots against max_snapshots (0: no limit), and TeamUsage reports
-//     that count; ListSnapshots orders like ListSandboxes.
+//     that count; ListSnapshots orders like ListSandboxes;
+//   - a sandbox's network policy round-trips with its lists' order (empty lists read
+//     back as nil); only SetSandboxNetwork changes it (team-scoped like GetSandbox),
+//     UpdateSandbox leaves it alone.
 package storetest
 
 import (
@@ -69,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"SandboxErrors", testSandboxErrors},
 		{"SandboxTeamScoping", testSandboxTeamScoping},
 		{"SandboxUpdate", testSandboxUpdate},
+		{"SandboxNetwork", testSandboxNetwork},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},
 		{"ListTemplateOrder", testListTemplateOrder},
