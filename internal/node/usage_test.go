@@ -26,9 +26,11 @@ func TestReadUsageGVisor(t *testing.T) {
 	for _, tool := range []string{"runsc", "ip", "nft", "mkfs.ext4"} {
 		testenv.NeedsTool(t, tool)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	rootfs, err := (&template.Builder{CacheDir: template.DefaultCacheDir, DebCache: template.DefaultDebCache}).Ensure(ctx, template.Base())
+	// The first test of a fresh machine to need the base template builds it (debootstrap,
+	// minutes on a busy 2-core machine), so the build gets its own, longer deadline.
+	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancelBuild()
+	rootfs, err := (&template.Builder{CacheDir: template.DefaultCacheDir, DebCache: template.DefaultDebCache}).Ensure(buildCtx, template.Base())
 	if err != nil {
 		t.Fatalf("building the base template: %v", err)
 	}
@@ -37,6 +39,8 @@ func TestReadUsageGVisor(t *testing.T) {
 		t.Fatalf("gvisor driver: %v", err)
 	}
 	t.Cleanup(drv.Cleanup)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	n := testNode(t, drv)
 	// PID 1 is this script instead of warren-agent.
 	script := "#!/bin/sh\ndd if=/dev/zero of=/var/tmp/fill bs=1M count=8 2>/dev/null\nwhile :; do :; done\n"
