@@ -189,6 +189,18 @@ func (m *memService) Kill(_ context.Context, p domain.Principal, id string) erro
 	return nil
 }
 
+func (m *memService) SetNetwork(_ context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, err := m.lookup(p, id)
+	if err != nil {
+		return nil, err
+	}
+	sb.Network = np
+	cp := *sb
+	return &cp, nil
+}
+
 func (m *memService) SetTimeout(_ context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

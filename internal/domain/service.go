@@ -64,6 +64,9 @@ type CreateSandbox struct {
 	// Lifecycle says what happens at the timeout (kill, the default, or pause) and
 	// whether traffic resumes a paused sandbox.
 	Lifecycle Lifecycle
+	// Network, when set, is the sandbox's egress policy (normalised by the service). nil
+	// means none, or for a sandbox started from a snapshot the snapshot's.
+	Network *NetworkPolicy
 	// Snapshot, when set, names a snapshot of the team (its id or name) to start the
 	// sandbox from instead of booting it: memory, processes and files as saved. Its
 	// template, runtime and limits are the snapshot's. TemplateID may name a snapshot
@@ -186,6 +189,10 @@ type SandboxService interface {
 	Kill(ctx context.Context, p Principal, id string) error
 	// SetTimeout makes the sandbox end `d` from now.
 	SetTimeout(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)
+	// SetNetwork replaces the sandbox's egress policy. A running sandbox's new
+	// connections meet it at once; a paused one's is stored and applied on resume. A
+	// sandbox that has ended is KindConflict.
+	SetNetwork(ctx context.Context, p Principal, id string, np NetworkPolicy) (*Sandbox, error)
 	// Connect returns a running sandbox and makes sure it lives at least d more; it never
 	// shortens its life. A sandbox that is not running is KindNotFound.
 	Connect(ctx context.Context, p Principal, id string, d time.Duration) (*Sandbox, error)

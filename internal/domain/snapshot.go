@@ -30,6 +30,9 @@ type Snapshot struct {
 	// Internet is the saved sandbox's outbound setting, the default of sandboxes
 	// started from it.
 	Internet bool
+	// Network is the saved sandbox's egress policy, the default of sandboxes started
+	// from it.
+	Network NetworkPolicy
 	// AccessToken is the token the saved agent holds: the server proves it to give a
 	// restored agent its own (the agent's POST /init).
 	AccessToken string

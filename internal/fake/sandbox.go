@@ -21,6 +21,7 @@ type Sandboxes struct {
 	ListFn       func(ctx context.Context, p domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	KillFn       func(ctx context.Context, p domain.Principal, id string) error
 	SetTimeoutFn func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
+	SetNetworkFn func(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error)
 	ConnectFn    func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
 	MetricsFn    func(ctx context.Context, p domain.Principal, id string) (*domain.SandboxMetrics, error)
 	PauseFn      func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
@@ -70,6 +71,13 @@ func (f *Sandboxes) SetTimeout(ctx context.Context, p domain.Principal, id strin
 		return nil, ErrNotSet
 	}
 	return f.SetTimeoutFn(ctx, p, id, d)
+}
+
+func (f *Sandboxes) SetNetwork(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error) {
+	if f.SetNetworkFn == nil {
+		return nil, ErrNotSet
+	}
+	return f.SetNetworkFn(ctx, p, id, np)
 }
 
 func (f *Sandboxes) Connect(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {

@@ -52,6 +52,8 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 	mu  sync.Mutex // serialises nft updates
+	// policies holds the slots with an egress policy in the table. Guarded by mu.
+	policies map[int]bool
 }
 
 // Attachment is a sandbox's network as the runtime needs it.
@@ -97,7 +99,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "network")}, nil
+	return &Manager{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "network"), policies: map[int]bool{}}, nil
 }
 
 func validName(s string) bool {
@@ -159,7 +161,8 @@ func run(ctx context.Context, stdin string, name string, args ...string) error {
 }
 
 // Init enables IPv4 forwarding and (re)installs the node's nftables table. Elements for
-// sandboxes that are already running must be re-added with Allow after a restart.
+// sandboxes that are already running must be re-added with Allow (and their egress
+// policies with SetPolicy) after a restart.
 func (m *Manager) Init(ctx context.Context) error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enabling IPv4 forwarding: %w", err)
@@ -169,6 +172,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	if err := run(ctx, m.replacement(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("installing nftables rules (is nftables installed? apt-get install nftables): %w", err)
 	}
+	clear(m.policies)
 	return nil
 }
 
@@ -186,8 +190,10 @@ func (m *Manager) replacement() string {
 // one). The check names no pool: every node's table sees every node's "wv*" veths, and
 // another node's sandboxes pass it with their own addresses; traffic from the pool to the
 // host is dropped unless it answers a connection the host opened; traffic between
-// sandboxes is dropped; the deny list is dropped even with internet on; only addresses
-// in @internet are forwarded and masqueraded outwards.
+// sandboxes is dropped; the deny list is dropped even with internet on, whatever a
+// sandbox's egress policy says; then a sandbox with a policy jumps (@egress) to its own
+// chain, which accepts its allow prefixes and drops its deny prefixes (SetPolicy); what
+// that leaves is forwarded and masqueraded outwards only for addresses in @internet.
 func (m *Manager) ruleset() string {
 	pool := m.cfg.Pool.String()
 	var deny, dns []string
@@ -213,6 +219,9 @@ func (m *Manager) ruleset() string {
 	set internet {
 		type ipv4_addr
 	}
+	map egress {
+		type ipv4_addr : verdict
+	}
 	chain antispoof {
 		type filter hook prerouting priority raw; policy accept;
 		iifname "wv*" fib saddr . iif oif missing drop
@@ -229,7 +238,8 @@ func (m *Manager) ruleset() string {
 		ip daddr %[2]s ct state established,related accept
 		ip saddr %[2]s ip daddr %[2]s drop
 		iifname "wv*" oifname "wv*" drop
-%[3]s		ip saddr @internet accept
+%[3]s		ip saddr vmap @egress
+		ip saddr @internet accept
 		ip saddr %[2]s drop
 		ip daddr %[2]s drop
 		iifname "wv*" meta nfproto ipv6 drop
@@ -351,6 +361,7 @@ func hostNameServers(path string) []netip.Addr {
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	clear(m.policies)
 	if err := run(ctx, "", "nft", "list", "table", "inet", m.table()); err != nil {
 		return nil
 	}
@@ -425,6 +436,9 @@ func (m *Manager) Detach(ctx context.Context, id string, slot int) error {
 	var errs []error
 	if slot >= 0 { // the slot is unknown for orphans; their element goes with the table
 		if err := m.Allow(ctx, slot, false); err != nil && !strings.Contains(err.Error(), "table") {
+			errs = append(errs, err)
+		}
+		if err := m.ClearPolicy(ctx, slot); err != nil {
 			errs = append(errs, err)
 		}
 	}

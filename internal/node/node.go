@@ -147,11 +147,16 @@ func (n *Node) driverOf(h *runtime.Handle) runtime.Driver {
 func (n *Node) Slots() int { return n.cfg.Network.Slots() }
 
 // Reattach puts the node's state of a running sandbox in line with its row: its
-// address is in the internet set exactly when internet is true. A restart of the server
-// rebuilds the nftables table without the sandboxes that survived it, and a warm pool
-// member (started with internet on) may be claimed by a request that wants it off.
-func (n *Node) Reattach(ctx context.Context, slot int, internet bool) error {
-	return n.cfg.Network.Allow(ctx, slot, internet)
+// address is in the internet set exactly when sb.Internet is true, and sb.Network is
+// the egress policy in force (nftables and the Egress hook). A restart of the server
+// rebuilds the nftables table without the sandboxes that survived it, a warm pool
+// member (started with internet on and no policy) may be claimed by a request that
+// wants otherwise, and a policy update applies this way to new connections at once.
+func (n *Node) Reattach(ctx context.Context, sb *domain.Sandbox) error {
+	if err := n.cfg.Network.Allow(ctx, sb.Slot, sb.Internet); err != nil {
+		return err
+	}
+	return applyPolicy(ctx, &n.cfg, sb.ID, sb.Slot, sb.Internet, sb.Network)
 }
 
 // AgentConfig is warren-agent's config (agent.Config's JSON), which the node writes to
@@ -182,8 +187,10 @@ type startSpec struct {
 	Slot     int
 	RootFS   string // the template's read-only root filesystem
 	Internet bool
-	Limits   domain.Limits
-	Agent    AgentConfig
+	// Network is the sandbox's egress policy, in force before it runs.
+	Network domain.NetworkPolicy
+	Limits  domain.Limits
+	Agent   AgentConfig
 	// Image, when set, is a checkpoint image the sandbox is restored from instead of
 	// booting (the driver must be a runtime.Checkpointer).
 	Image string
@@ -225,7 +232,7 @@ func (n *Node) Start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 // specOf is what starting sb on tpl takes.
 func specOf(sb *domain.Sandbox, tpl *domain.Template) startSpec {
 	return startSpec{
-		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Limits: sb.Limits,
+		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Network: sb.Network, Limits: sb.Limits,
 		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
 	}
 }
@@ -279,6 +286,12 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	}
 	if nr.err != nil {
 		return nil, nr.err
+	}
+	if !s.Network.IsZero() {
+		// Before anything runs in the sandbox: its first connection meets its policy.
+		if err := applyPolicy(ctx, &n.cfg, s.ID, s.Slot, s.Internet, s.Network); err != nil {
+			return nil, err
+		}
 	}
 	tPrep := time.Since(t0)
 	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, nr.a.NetNSPath)
@@ -465,7 +478,7 @@ func (n *Node) Halt(ctx context.Context, id string, slot int, h *runtime.Handle)
 			errs = append(errs, fmt.Errorf("killing sandbox: %w", err))
 		}
 	}
-	if err := n.cfg.Network.Detach(ctx, id, slot); err != nil {
+	if err := detachNetwork(ctx, &n.cfg, id, slot); err != nil {
 		errs = append(errs, fmt.Errorf("removing network: %w", err))
 	}
 	return errors.Join(errs...)
@@ -500,7 +513,7 @@ func (n *Node) Stop(ctx context.Context, id string, slot int, h *runtime.Handle)
 		}
 	}
 	tDestroy := time.Since(t0)
-	if err := n.cfg.Network.Detach(ctx, id, slot); err != nil {
+	if err := detachNetwork(ctx, &n.cfg, id, slot); err != nil {
 		errs = append(errs, fmt.Errorf("removing network: %w", err))
 	}
 	dir := n.sandboxDir(id)

@@ -159,7 +159,7 @@ func (c *Checkpoints) release(ctx context.Context, id string, slot int, h *runti
 			errs = append(errs, fmt.Errorf("destroying runtime: %w", err))
 		}
 	}
-	if err := c.n.cfg.Network.Detach(ctx, id, slot); err != nil {
+	if err := detachNetwork(ctx, &c.n.cfg, id, slot); err != nil {
 		errs = append(errs, fmt.Errorf("removing network: %w", err))
 	}
 	dir := c.n.sandboxDir(id)

@@ -141,10 +141,14 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if err != nil {
 		return nil, nil, err
 	}
+	network, err := requestedNetwork(req, domain.NetworkPolicy{})
+	if err != nil {
+		return nil, nil, err
+	}
 	now := s.cfg.Now().UTC()
 	return &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
-		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: req.Internet == nil || *req.Internet,
+		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: req.Internet == nil || *req.Internet, Network: network,
 		RuntimeName: drv.Capabilities().Name, AccessToken: newToken(), TrafficToken: trafficToken(req.AllowPublicTraffic),
 		CreatedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}, tpl, nil

@@ -30,9 +30,10 @@ type Node interface {
 	// succeeds on a sandbox that is already gone.
 	Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error
 	// Reattach puts the node's state of a running sandbox in line with its row (its
-	// address in the internet set, or not): after a server restart, and when a warm
-	// pool member, started with internet on, is claimed by a request without it.
-	Reattach(ctx context.Context, slot int, internet bool) error
+	// address in the internet set, or not, and its egress policy sb.Network): after a
+	// server restart, when a warm pool member, started with internet on and no policy,
+	// is claimed by a request that wants otherwise, and when the policy changes.
+	Reattach(ctx context.Context, sb *domain.Sandbox) error
 	// Orphans returns the ids of sandboxes with any trace on this host that are not in
 	// live; StopOrphan removes one.
 	Orphans(ctx context.Context, live map[string]bool) ([]string, error)
@@ -91,6 +92,8 @@ type Store interface {
 	// GetSandbox returns a sandbox of any team when teamID is "".
 	GetSandbox(ctx context.Context, teamID, id string) (*domain.Sandbox, error)
 	UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error
+	// SetSandboxNetwork replaces only the sandbox's network policy (team-scoped).
+	SetSandboxNetwork(ctx context.Context, teamID, id string, p domain.NetworkPolicy) error
 	ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	// UsedSlots returns the address slots held by live (starting or running) sandboxes.
 	UsedSlots(ctx context.Context) ([]int, error)

@@ -22,7 +22,7 @@ type fakeNode struct {
 	start      func(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error)
 	halt       func(ctx context.Context, id string, slot int, h *runtime.Handle) error
 	stop       func(ctx context.Context, id string, slot int, h *runtime.Handle) error
-	reattach   func(ctx context.Context, slot int, internet bool) error
+	reattach   func(ctx context.Context, sb *domain.Sandbox) error
 	orphans    func(ctx context.Context, live map[string]bool) ([]string, error)
 	stopOrphan func(ctx context.Context, id string) error
 	openLog    func(id string) (io.ReadCloser, error)
@@ -61,11 +61,11 @@ func (f *fakeNode) Stop(ctx context.Context, id string, slot int, h *runtime.Han
 	return f.stop(ctx, id, slot, h)
 }
 
-func (f *fakeNode) Reattach(ctx context.Context, slot int, internet bool) error {
+func (f *fakeNode) Reattach(ctx context.Context, sb *domain.Sandbox) error {
 	if f.reattach == nil {
 		return errNotSet
 	}
-	return f.reattach(ctx, slot, internet)
+	return f.reattach(ctx, sb)
 }
 
 func (f *fakeNode) Orphans(ctx context.Context, live map[string]bool) ([]string, error) {
@@ -208,6 +208,7 @@ type fakeStore struct {
 	resumeSandboxWithinQuota func(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error
 	getSandbox               func(ctx context.Context, teamID, id string) (*domain.Sandbox, error)
 	updateSandbox            func(ctx context.Context, sb *domain.Sandbox) error
+	setSandboxNetwork        func(ctx context.Context, teamID, id string, p domain.NetworkPolicy) error
 	listSandboxes            func(ctx context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	usedSlots                func(ctx context.Context) ([]int, error)
 	teamUsage                func(ctx context.Context, teamID string) (domain.QuotaUsage, error)
@@ -266,6 +267,13 @@ func (f *fakeStore) UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error
 		return errNotSet
 	}
 	return f.updateSandbox(ctx, sb)
+}
+
+func (f *fakeStore) SetSandboxNetwork(ctx context.Context, teamID, id string, p domain.NetworkPolicy) error {
+	if f.setSandboxNetwork == nil {
+		return errNotSet
+	}
+	return f.setSandboxNetwork(ctx, teamID, id, p)
 }
 
 func (f *fakeStore) ListSandboxes(ctx context.Context, fl domain.SandboxFilter) ([]*domain.Sandbox, string, error) {

@@ -180,10 +180,23 @@ func (w *world) memStore() *fakeStore {
 		updateSandbox: func(_ context.Context, sb *domain.Sandbox) error {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if _, ok := w.rows[sb.ID]; !ok {
+			old, ok := w.rows[sb.ID]
+			if !ok {
 				return domain.NotFound("sandbox", sb.ID)
 			}
-			w.rows[sb.ID] = cp(sb)
+			c := cp(sb)
+			c.Network = old.Network // as the real stores: only SetSandboxNetwork writes it
+			w.rows[sb.ID] = c
+			return nil
+		},
+		setSandboxNetwork: func(_ context.Context, team, id string, p domain.NetworkPolicy) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			r, ok := w.rows[id]
+			if !ok || team != domain.AnyTeam && r.TeamID != team {
+				return domain.NotFound("sandbox", id)
+			}
+			r.Network = p
 			return nil
 		},
 		listSandboxes: func(_ context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
@@ -331,8 +344,12 @@ func (w *world) recordingNode() *fakeNode {
 			w.record("node.stop " + id + " " + handleID(h))
 			return nil
 		},
-		reattach: func(_ context.Context, slot int, internet bool) error {
-			w.record(fmt.Sprintf("node.reattach %d %v", slot, internet))
+		reattach: func(_ context.Context, sb *domain.Sandbox) error {
+			line := fmt.Sprintf("node.reattach %d %v", sb.Slot, sb.Internet)
+			if !sb.Network.IsZero() {
+				line += fmt.Sprintf(" allow=%v deny=%v", sb.Network.AllowOut, sb.Network.DenyOut)
+			}
+			w.record(line)
 			return nil
 		},
 		orphans: func(context.Context, map[string]bool) ([]string, error) { return nil, nil },

@@ -575,8 +575,9 @@ func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 	defer cancel()
 	err := m.agent.conn.Init(ictx, agentclient.Identity{EnvVars: sb.Env, AccessToken: sb.AccessToken})
 	tInit := time.Since(t0)
-	if err == nil && !sb.Internet {
-		err = s.cfg.Node.Reattach(ictx, sb.Slot, false)
+	if err == nil && (!sb.Internet || !sb.Network.IsZero()) {
+		// The member runs with internet on and no egress policy.
+		err = s.cfg.Node.Reattach(ictx, sb)
 	}
 	if err != nil {
 		p.count(tpl.ID, func(st *domain.PoolStats) { st.Failures++ })

@@ -325,6 +325,28 @@ func (r *registry) beginResume(id string) (<-chan struct{}, bool) {
 	return ch, true
 }
 
+// resumingCh returns the channel closed when the resume of id in flight is done, and
+// false when none is.
+func (r *registry) resumingCh(id string) (<-chan struct{}, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch, ok := r.resuming[id]
+	return ch, ok
+}
+
+// setNetwork records np as the policy of the live sandbox id and returns a copy of its
+// row; false when id is not live or is being ended.
+func (r *registry) setNetwork(id string, np domain.NetworkPolicy) (domain.Sandbox, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls, ok := r.live[id]
+	if !ok || ls.ending {
+		return domain.Sandbox{}, false
+	}
+	ls.sb.Network = np
+	return *ls.sb, true
+}
+
 // endResume ends the caller's resume of id, which beginResume gave it.
 func (r *registry) endResume(id string) {
 	r.mu.Lock()

@@ -115,10 +115,14 @@ func (sn *Snapshots) restoreRow(ctx context.Context, p domain.Principal, team *d
 	if req.Internet != nil {
 		internet = *req.Internet
 	}
+	network, err := requestedNetwork(req, snap.Network)
+	if err != nil {
+		return nil, nil, err
+	}
 	now := s.cfg.Now().UTC()
 	return &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: snap.TemplateID, State: domain.StateStarting,
-		Metadata: req.Metadata, Env: env, Limits: snap.Limits, Internet: internet,
+		Metadata: req.Metadata, Env: env, Limits: snap.Limits, Internet: internet, Network: network,
 		RuntimeName: drv.Capabilities().Name, AccessToken: newToken(), TrafficToken: trafficToken(req.AllowPublicTraffic),
 		CreatedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}, tpl, nil

@@ -82,6 +82,7 @@ type Config struct {
 type Service struct {
 	*pausing
 	*launching
+	*networking
 	cfg Config
 	log *slog.Logger
 	reg *registry
@@ -90,6 +91,8 @@ type Service struct {
 	// startMu is held shared by every create in flight and exclusively by Sweep, so the
 	// sweeper never mistakes a half-started sandbox for a leftover.
 	startMu sync.RWMutex
+	// netMu serialises network policy updates (SetNetwork).
+	netMu sync.Mutex
 	// pool, when set, serves the creates that fit a warm sandbox (NewPool).
 	pool *Pool
 }
@@ -142,6 +145,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "sandbox"), reg: newRegistry()}
 	s.pausing = &pausing{s}
 	s.launching = &launching{s}
+	s.networking = &networking{s}
 	var err error
 	if s.snaps, err = newSnapshots(s); err != nil {
 		return nil, err

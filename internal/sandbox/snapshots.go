@@ -200,7 +200,7 @@ func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, co
 
 // forkOf is the row of a new copy of parent: its own id, token (and traffic token if
 // the parent's traffic is private), timeout; the parent's template, runtime, limits,
-// env, metadata, internet access and lifecycle.
+// env, metadata, internet access, egress policy and lifecycle.
 func forkOf(parent *domain.Sandbox, now time.Time, timeout time.Duration) *domain.Sandbox {
 	traffic := ""
 	if parent.TrafficToken != "" {
@@ -209,7 +209,7 @@ func forkOf(parent *domain.Sandbox, now time.Time, timeout time.Duration) *domai
 	return &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: parent.TeamID, TemplateID: parent.TemplateID, State: domain.StateStarting,
 		Metadata: maps.Clone(parent.Metadata), Env: maps.Clone(parent.Env), Limits: parent.Limits, Internet: parent.Internet,
-		RuntimeName: parent.RuntimeName, AccessToken: newToken(), TrafficToken: traffic,
+		Network: parent.Network, RuntimeName: parent.RuntimeName, AccessToken: newToken(), TrafficToken: traffic,
 		CreatedAt: now, EndsAt: now.Add(timeout), Lifecycle: parent.Lifecycle,
 	}
 }
@@ -257,7 +257,7 @@ func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, san
 	snap := &domain.Snapshot{
 		ID: domain.NewSnapshotID(), TeamID: p.TeamID, Name: name, SandboxID: sb.ID, TemplateID: sb.TemplateID,
 		TemplateRootFS: tpl.RootFS, RuntimeName: sb.RuntimeName, Limits: sb.Limits, Env: maps.Clone(sb.Env),
-		Internet: sb.Internet, AccessToken: sb.AccessToken,
+		Internet: sb.Internet, Network: sb.Network, AccessToken: sb.AccessToken,
 	}
 	dir := sn.path(snap.ID)
 	if err := sn.save(ctx, sb, dir); err != nil {

@@ -105,8 +105,8 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 		agent := s.cfg.dial(sb.Address, sb.AccessToken)
 		thaw(ctx, s.cfg.Node, h)
 		if alive(ctx, s.cfg.Node, h, agent.conn) {
-			if err := s.cfg.Node.Reattach(ctx, sb.Slot, sb.Internet); err != nil {
-				sw.log.Error("restoring internet access", logkey.SandboxID, sb.ID, logkey.Err, err)
+			if err := s.cfg.Node.Reattach(ctx, sb); err != nil {
+				sw.log.Error("restoring internet access and egress policy", logkey.SandboxID, sb.ID, logkey.Err, err)
 			}
 			s.track(sb, agent, private)
 			rep.Reattached++

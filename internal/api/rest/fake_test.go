@@ -19,6 +19,7 @@ type fakeSandboxes struct {
 	list       func(ctx context.Context, p domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	kill       func(ctx context.Context, p domain.Principal, id string) error
 	setTimeout func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
+	setNetwork func(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error)
 	exec       func(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error)
 	writeFile  func(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (*domain.FileInfo, error)
 	readFile   func(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error
@@ -26,6 +27,13 @@ type fakeSandboxes struct {
 	templates  func(ctx context.Context) ([]*domain.Template, error)
 	pause      func(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error)
 	resume     func(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error)
+}
+
+func (f *fakeSandboxes) SetNetwork(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error) {
+	if f.setNetwork == nil {
+		return nil, errNotSet
+	}
+	return f.setNetwork(ctx, p, id, np)
 }
 
 func (f *fakeSandboxes) Pause(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {

@@ -12,12 +12,13 @@ type Snapshots struct{ db *db }
 var _ domain.SnapshotStore = (*Snapshots)(nil)
 
 const snapshotColumns = `id, team_id, name, sandbox_id, template_id, template_rootfs, runtime_name, limits, env,
-	internet, access_token, size_bytes, created_at`
+	internet, access_token, size_bytes, created_at, network_policy`
 
 func scanSnapshot(d Dialect, r rowScanner) (*domain.Snapshot, error) {
 	var s domain.Snapshot
 	if err := r.Scan(&s.ID, &s.TeamID, &s.Name, &s.SandboxID, &s.TemplateID, &s.TemplateRootFS, &s.RuntimeName, scanJSON(&s.Limits),
-		scanJSON(&s.Env), &s.Internet, &s.AccessToken, &s.SizeBytes, scanTime(d, &s.CreatedAt)); err != nil {
+		scanJSON(&s.Env), &s.Internet, &s.AccessToken, &s.SizeBytes, scanTime(d, &s.CreatedAt),
+		scanJSON(&s.Network)); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -29,7 +30,8 @@ func scanSnapshot(d Dialect, r rowScanner) (*domain.Snapshot, error) {
 func (s *Snapshots) CreateSnapshotWithinQuota(ctx context.Context, sn *domain.Snapshot, max int64) error {
 	e := encoder{d: s.db.d}
 	args := []any{sn.ID, sn.TeamID, sn.Name, sn.SandboxID, sn.TemplateID, sn.TemplateRootFS, sn.RuntimeName, e.json("limits", sn.Limits),
-		e.strMap("env", sn.Env), sn.Internet, sn.AccessToken, sn.SizeBytes, e.sortTime("created_at", sn.CreatedAt)}
+		e.strMap("env", sn.Env), sn.Internet, sn.AccessToken, sn.SizeBytes, e.sortTime("created_at", sn.CreatedAt),
+		e.json("network_policy", sn.Network)}
 	if e.err != nil {
 		return s.db.wrap(e.err, "creating snapshot %s", sn.ID)
 	}
@@ -44,7 +46,7 @@ func (s *Snapshots) CreateSnapshotWithinQuota(ctx context.Context, sn *domain.Sn
 		if err := domain.CheckSnapshotQuota(max, used); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `INSERT INTO snapshots (`+snapshotColumns+`) VALUES (`+marks(13)+`)`, args...)
+		_, err := tx.exec(ctx, `INSERT INTO snapshots (`+snapshotColumns+`) VALUES (`+marks(14)+`)`, args...)
 		if err != nil {
 			conflict := domain.Errorf(domain.KindConflict, "snapshot %q already exists", sn.ID)
 			if sn.Name != "" {

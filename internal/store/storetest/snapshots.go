@@ -30,6 +30,7 @@ func testSnapshotRoundTrip(t *testing.T, s domain.Store) {
 	ctx := t.Context()
 	team := addTeam(t, s, "snap")
 	named := newSnapshot(team.ID, "my-snap", 1)
+	named.Network = domain.NetworkPolicy{AllowOut: []string{"198.18.0.7", "*.example.com"}, DenyOut: []string{"0.0.0.0/0"}}
 	plain := newSnapshot(team.ID, "", 2)
 	plain.Env, plain.Internet = nil, false
 	for _, sn := range []*domain.Snapshot{named, plain} {
