@@ -133,6 +133,9 @@ func (e *env) untouched(t *testing.T, w *idorWorld) {
 	if sb.State != "running" || sb.EndsAt != w.endsA {
 		t.Errorf("A's sandbox changed: state %s, ends_at %s (was %s)", sb.State, sb.EndsAt, w.endsA)
 	}
+	if len(sb.Network.AllowOut)+len(sb.Network.DenyOut) != 0 {
+		t.Errorf("A's sandbox's network policy changed: %+v", sb.Network)
+	}
 	code, raw := send(t, "GET", e.S.URL+"/v1/sandboxes/"+w.sbA+"/files/content?path=/tmp/secret", bearer(w.aKey), nil)
 	if code != 200 || string(raw) != w.secret {
 		t.Errorf("A's /tmp/secret changed: %d %q", code, raw)
@@ -303,6 +306,7 @@ func sandboxCases(w *idorWorld) []idorCase {
 		r("GET /v1/sandboxes/{id}", sb, nil),
 		r("DELETE /v1/sandboxes/{id}", sb, nil),
 		r("POST /v1/sandboxes/{id}/timeout", sb+"/timeout", map[string]any{"timeout": 1}),
+		r("PUT /v1/sandboxes/{id}/network", sb+"/network", map[string]any{"deny_out": []string{"0.0.0.0/0"}}),
 		r("POST /v1/sandboxes/{id}/pause", sb+"/pause", nil),
 		r("POST /v1/sandboxes/{id}/resume", sb+"/resume", nil),
 		r("POST /v1/sandboxes/{id}/commands", sb+"/commands", map[string]any{"cmd": "cat /tmp/secret; touch /tmp/idor-pwned"}),
@@ -449,7 +453,7 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		r("POST /sandboxes/{id}/resume", "/sandboxes/"+id+"/resume", map[string]any{}),
 		r("POST /sandboxes/{id}/fork", "/sandboxes/"+id+"/fork", map[string]any{}),
 		r("POST /sandboxes/{id}/snapshots", "/sandboxes/"+id+"/snapshots", map[string]any{}),
-		r("PUT /sandboxes/{id}/network", "/sandboxes/"+id+"/network", map[string]any{}),
+		r("PUT /sandboxes/{id}/network", "/sandboxes/"+id+"/network", map[string]any{"denyOut": []string{"0.0.0.0/0"}}),
 		// A's snapshot: deleting it (E2B deletes snapshots as templates), listing it,
 		// starting a sandbox from it.
 		{method: "DELETE", target: "/templates/" + w.snapA},

@@ -91,6 +91,10 @@ type v1Sandbox struct {
 	EndsAt             string `json:"ends_at"`
 	AllowPublicTraffic *bool  `json:"allow_public_traffic"`
 	TrafficToken       string `json:"traffic_token"`
+	Network            struct {
+		AllowOut []string `json:"allow_out"`
+		DenyOut  []string `json:"deny_out"`
+	} `json:"network"`
 }
 
 // create starts a sandbox of the runtime under attack with key and extra fields; the

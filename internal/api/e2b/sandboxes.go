@@ -1,9 +1,7 @@
 package e2b
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/api/edge"
@@ -22,8 +20,6 @@ const (
 	// (SandboxTimeoutDefault); refreshMax is its spec maximum (1 h).
 	refreshMin = 15 * time.Second
 	refreshMax = time.Hour
-	// denyAll is the only egress rule Warren can enforce: no internet at all.
-	denyAll = "0.0.0.0/0"
 	// sandboxHint ends the 501 message of sandbox operations Warren lacks.
 	sandboxHint = "kill and create a new sandbox instead"
 	// templateHint ends the 501 message of template operations.
@@ -85,11 +81,8 @@ func applyOptions(req *newSandboxRequest, cs *domain.CreateSandbox) error {
 	unsupported := func(field, why string) error {
 		return domain.Invalid(field, "%s is not supported by this Warren server: %s", field, why)
 	}
-	onOff := `egress is either all allowed or all denied (allow_internet_access, or network.denyOut ["0.0.0.0/0"])`
 	if n := req.Network; n != nil {
 		switch {
-		case len(n.AllowOut) > 0:
-			return unsupported("network.allowOut", onOff)
 		case len(n.Rules) > 0:
 			return unsupported("network.rules", "egress requests cannot be rewritten")
 		case present(n.EgressProxy):
@@ -99,12 +92,12 @@ func applyOptions(req *newSandboxRequest, cs *domain.CreateSandbox) error {
 		case len(n.HTTPSPorts) > 0:
 			return unsupported("network.httpsPorts", "the sandbox proxy does not terminate TLS to sandbox ports")
 		}
-		for _, cidr := range n.DenyOut {
-			if strings.TrimSpace(cidr) != denyAll {
-				return unsupported("network.denyOut", fmt.Sprintf("cannot deny %q alone; %s", cidr, onOff))
-			}
-			off := false
-			cs.Internet = &off // deny wins over allow_internet_access: true
+		np, err := e2bPolicy("network.", n.AllowOut, n.DenyOut)
+		if err != nil {
+			return err
+		}
+		if !np.IsZero() {
+			cs.Network = &np
 		}
 		cs.AllowPublicTraffic = n.AllowPublicTraffic
 	}
@@ -287,21 +280,6 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	noContent(w)
 	return nil
-}
-
-// unsupportedOn answers an operation on one sandbox that Warren lacks: 404 (in E2B's
-// shape, so the SDK's not-found mapping still works) unless the sandbox is running, then 501.
-func unsupportedOn(what string) func(*Server, http.ResponseWriter, *http.Request) error {
-	return func(s *Server, w http.ResponseWriter, r *http.Request) error {
-		p, id, err := edge.SandboxTarget(r)
-		if err != nil {
-			return err
-		}
-		if _, err := s.running(r, p, id); err != nil {
-			return err
-		}
-		return notImplemented(what, sandboxHint)
-	}
 }
 
 // unsupported answers an operation Warren lacks with 501.

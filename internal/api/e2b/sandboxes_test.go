@@ -11,7 +11,7 @@ import (
 )
 
 func TestCreate(t *testing.T) {
-	f := false
+	f, tr := false, true
 	tests := []struct {
 		name, path, body string
 		want             domain.CreateSandbox
@@ -31,7 +31,14 @@ func TestCreate(t *testing.T) {
 		{"no internet", "/v2/sandboxes", `{"templateID":"base","allow_internet_access":false}`,
 			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second, Internet: &f}, "base"},
 		{"deny all", "/v2/sandboxes", `{"templateID":"base","allow_internet_access":true,"network":{"denyOut":["0.0.0.0/0"]}}`,
-			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second, Internet: &f}, "base"},
+			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second, Internet: &tr,
+				Network: &domain.NetworkPolicy{DenyOut: []string{"0.0.0.0/0"}}}, "base"},
+		{"only these (the SDK's ALL_TRAFFIC and an allow list)", "/v2/sandboxes", `{"templateID":"base","network":{"denyOut":["0.0.0.0/0"],"allowOut":["198.18.0.7","198.19.0.0/16","API.example.com"]}}`,
+			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second,
+				Network: &domain.NetworkPolicy{AllowOut: []string{"198.18.0.7", "198.19.0.0/16", "api.example.com"}, DenyOut: []string{"0.0.0.0/0"}}}, "base"},
+		{"internet off with an allow list", "/v2/sandboxes", `{"templateID":"base","allow_internet_access":false,"network":{"allowOut":["198.18.0.7"]}}`,
+			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second, Internet: &f,
+				Network: &domain.NetworkPolicy{AllowOut: []string{"198.18.0.7"}}}, "base"},
 		{"private traffic", "/v2/sandboxes", `{"templateID":"base","network":{"allowPublicTraffic":false}}`,
 			domain.CreateSandbox{TemplateID: "base", Timeout: 300 * time.Second, AllowPublicTraffic: &f}, "base"},
 		{"harmless defaults accepted", "/v2/sandboxes", `{"templateID":"base","autoPause":false,"autoResume":{"enabled":false},"mcp":null,"network":{"allowOut":[],"rules":{}}}`,
@@ -92,16 +99,19 @@ func sameCreate(a, b domain.CreateSandbox) bool {
 		return true
 	}
 	eqBool := func(x, y *bool) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	eqNet := func(x, y *domain.NetworkPolicy) bool {
+		return (x == nil) == (y == nil) && (x == nil || reflect.DeepEqual(*x, *y))
+	}
 	return a.TemplateID == b.TemplateID && a.Timeout == b.Timeout && eqMap(a.Env, b.Env) &&
 		eqMap(a.Metadata, b.Metadata) && eqBool(a.Internet, b.Internet) &&
-		eqBool(a.AllowPublicTraffic, b.AllowPublicTraffic) && a.Limits == b.Limits
+		eqBool(a.AllowPublicTraffic, b.AllowPublicTraffic) && a.Limits == b.Limits && eqNet(a.Network, b.Network)
 }
 
 func TestCreateRefusesWhatItCannotHonour(t *testing.T) {
 	tests := []struct{ body, field string }{
-		{`{"templateID":"base","network":{"allowOut":["example.com"]}}`, "network.allowOut"},
-		{`{"templateID":"base","network":{"denyOut":["10.0.0.0/8"]}}`, "network.denyOut"},
-		{`{"templateID":"base","network":{"denyOut":["0.0.0.0/0","169.254.169.254/32"]}}`, "network.denyOut"},
+		{`{"templateID":"base","network":{"allowOut":["198.18.0.7","https://example.com/"]}}`, "network.allowOut[1]"},
+		{`{"templateID":"base","network":{"denyOut":["fd00::/8"]}}`, "IPv6"},
+		{`{"templateID":"base","network":{"denyOut":["*"]}}`, "network.denyOut[0]"},
 		{`{"templateID":"base","network":{"rules":{"api.example.com":[{"transform":{"headers":{"a":"b"}}}]}}}`, "network.rules"},
 		{`{"templateID":"base","network":{"egressProxy":{"address":"proxy:3128"}}}`, "network.egressProxy"},
 		{`{"templateID":"base","network":{"maskRequestHost":"x.test"}}`, "network.maskRequestHost"},

@@ -14,10 +14,10 @@
 // listed in claimedPaths; mount it with Register on a top-level mux whose "/" goes to the
 // /v1 handler, or dispatch by hand with Handles.
 //
-// What Warren cannot do yet (pause, resume, network updates, template
-// builds, volumes, secrets) answers 501 with a message that says so; requests that ask for
-// a setting Warren cannot enforce (egress allow-lists, egress proxies, MCP...) answer 400
-// naming the field rather than being silently ignored.
+// What Warren cannot do yet (template builds, volumes, secrets) answers 501 with a
+// message that says so; requests that ask for a setting Warren cannot enforce (egress
+// proxies, per-host request rules, MCP...) answer 400 naming the field rather than being
+// silently ignored.
 package e2b
 
 import (
@@ -176,7 +176,7 @@ var routeTable = []route{
 	{"POST", "/sandboxes/{id}/resume", (*Server).resume},
 	{"POST", "/sandboxes/{id}/fork", (*Server).fork},
 	{"POST", "/sandboxes/{id}/snapshots", (*Server).createSnapshot},
-	{"PUT", "/sandboxes/{id}/network", unsupportedOn("changing a running sandbox's network")},
+	{"PUT", "/sandboxes/{id}/network", (*Server).updateNetwork},
 	{"GET", "/snapshots", (*Server).listSnapshots},
 
 	{"GET", "/templates", (*Server).templates},

@@ -98,13 +98,11 @@ func TestRouting(t *testing.T) {
 
 		{"POST", "/sandboxes/" + sbID + "/fork", 501, "forks and snapshots is not supported"},
 		{"POST", "/sandboxes/" + sbID + "/snapshots", 501, "forks and snapshots is not supported"},
-		{"PUT", "/sandboxes/" + sbID + "/network", 501, "network is not supported"},
 		{"POST", "/sandboxes/" + sbID2 + "/pause", 404, "not found"},
 		{"POST", "/sandboxes/" + sbID2 + "/snapshots", 404, "not found"},
 		{"POST", "/sandboxes/zzzzzzzzzzzzzzzzzzzz/resume", 404, "not found"},
 		{"POST", "/sandboxes/" + sbID2 + "/resume", 404, "not found"},
 		{"POST", "/sandboxes/bad-id/fork", 404, "not found"},
-		{"PUT", "/sandboxes/zzzzzzzzzzzzzzzzzzzz/network", 404, "not found"},
 		{"GET", "/snapshots?sandboxID=" + sbID, 501, "forks and snapshots is not supported"},
 
 		{"POST", "/v3/templates", 501, "building and managing templates is not supported"},

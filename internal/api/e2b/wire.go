@@ -224,7 +224,9 @@ type sandboxDetailJSON struct {
 }
 
 type networkJSON struct {
-	AllowPublicTraffic bool `json:"allowPublicTraffic"`
+	AllowPublicTraffic bool     `json:"allowPublicTraffic"`
+	AllowOut           []string `json:"allowOut,omitempty"`
+	DenyOut            []string `json:"denyOut,omitempty"`
 }
 
 type lifecycleJSON struct {
@@ -240,7 +242,7 @@ func (s *Server) toDetail(p domain.Principal, sb *domain.Sandbox) sandboxDetailJ
 		listedSandboxJSON:   s.toListed(sb),
 		Domain:              optString(s.cfg.Domain),
 		AllowInternetAccess: &internet,
-		Network:             networkJSON{AllowPublicTraffic: sb.TrafficToken == ""},
+		Network:             networkJSON{AllowPublicTraffic: sb.TrafficToken == "", AllowOut: sb.Network.AllowOut, DenyOut: sb.Network.DenyOut},
 		Lifecycle:           lifecycleJSON{OnTimeout: "kill", AutoResume: sb.Lifecycle.AutoResume},
 	}
 	if sb.Lifecycle.OnTimeout == domain.OnTimeoutPause {

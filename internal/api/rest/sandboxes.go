@@ -44,6 +44,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		Env:        req.Env,
 		Metadata:   req.Metadata,
 		Internet:   req.Internet,
+		Network:    req.Network.policy(),
 		Limits:     req.Limits,
 		Runtime:    req.Runtime, MinIsolation: req.MinIsolation,
 		AllowPublicTraffic: req.AllowPublicTraffic,
@@ -157,6 +158,20 @@ func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sb, err := s.svc.SetTimeout(r.Context(), p, id, time.Duration(*req.Timeout)*time.Second)
+	if err != nil {
+		return err
+	}
+	s.edge.WriteJSON(w, r, http.StatusOK, toSandboxJSON(sb, s.opts.domain))
+	return nil
+}
+
+// setNetwork replaces the sandbox's egress policy (applied to its new connections).
+func (s *Server) setNetwork(w http.ResponseWriter, r *http.Request) error {
+	p, id, req, err := edge.SandboxCall[networkJSON](w, r, s.decodeJSON)
+	if err != nil {
+		return err
+	}
+	sb, err := s.svc.SetNetwork(r.Context(), p, id, *req.policy())
 	if err != nil {
 		return err
 	}

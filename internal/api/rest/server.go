@@ -171,6 +171,7 @@ var routeTable = []route{
 	{"GET", "/v1/sandboxes/{id}", false, (*Server).getSandbox, ""},
 	{"DELETE", "/v1/sandboxes/{id}", false, (*Server).killSandbox, "sandbox.kill"},
 	{"POST", "/v1/sandboxes/{id}/timeout", false, (*Server).setTimeout, "sandbox.set_timeout"},
+	{"PUT", "/v1/sandboxes/{id}/network", false, (*Server).setNetwork, "sandbox.set_network"},
 	{"POST", "/v1/sandboxes/{id}/pause", false, (*Server).pauseSandbox, "sandbox.pause"},
 	{"POST", "/v1/sandboxes/{id}/resume", false, (*Server).resumeSandbox, "sandbox.resume"},
 	{"POST", "/v1/sandboxes/{id}/commands", false, (*Server).exec, "sandbox.exec"},

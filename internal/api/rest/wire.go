@@ -22,8 +22,10 @@ type sandboxJSON struct {
 	Metadata  map[string]string `json:"metadata"`
 	// EnvKeys lists the names of the sandbox's environment variables; the values may be
 	// secrets and are never sent back.
-	EnvKeys   []string      `json:"env_keys"`
-	Internet  bool          `json:"internet"`
+	EnvKeys  []string `json:"env_keys"`
+	Internet bool     `json:"internet"`
+	// Network is the sandbox's egress policy (empty lists: none).
+	Network   networkJSON   `json:"network"`
 	Limits    domain.Limits `json:"limits"`
 	Runtime   string        `json:"runtime,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
@@ -82,6 +84,7 @@ func toSandboxJSON(sb *domain.Sandbox, sandboxDomain string) sandboxJSON {
 		Metadata:  md,
 		EnvKeys:   keys,
 		Internet:  sb.Internet,
+		Network:   toNetworkJSON(sb.Network),
 		Limits:    sb.Limits,
 		Runtime:   sb.RuntimeName,
 		CreatedAt: sb.CreatedAt.UTC(),
@@ -111,7 +114,9 @@ type createSandboxRequest struct {
 	Env      map[string]string `json:"env"`
 	Metadata map[string]string `json:"metadata"`
 	Internet *bool             `json:"internet"`
-	Limits   domain.Limits     `json:"limits"`
+	// Network is the egress policy (absent: none, or a snapshot's).
+	Network *networkJSON  `json:"network"`
+	Limits  domain.Limits `json:"limits"`
 	// Runtime and MinIsolation choose the runtime (see domain.CreateSandbox).
 	Runtime      string `json:"runtime"`
 	MinIsolation string `json:"min_isolation"`
@@ -152,6 +157,33 @@ type resumeRequest struct {
 type listSandboxesResponse struct {
 	Sandboxes  []sandboxJSON `json:"sandboxes"`
 	NextCursor string        `json:"next_cursor"`
+}
+
+// networkJSON is an egress policy on the wire (domain.NetworkPolicy): the body of
+// PUT /v1/sandboxes/{id}/network, create's network and a sandbox's network.
+type networkJSON struct {
+	AllowOut []string `json:"allow_out"`
+	DenyOut  []string `json:"deny_out"`
+}
+
+// toNetworkJSON is p on the wire, with empty lists rather than null.
+func toNetworkJSON(p domain.NetworkPolicy) networkJSON {
+	j := networkJSON{AllowOut: p.AllowOut, DenyOut: p.DenyOut}
+	if j.AllowOut == nil {
+		j.AllowOut = []string{}
+	}
+	if j.DenyOut == nil {
+		j.DenyOut = []string{}
+	}
+	return j
+}
+
+// policy is j as the domain's (not yet validated: the service does that).
+func (j *networkJSON) policy() *domain.NetworkPolicy {
+	if j == nil {
+		return nil
+	}
+	return &domain.NetworkPolicy{AllowOut: j.AllowOut, DenyOut: j.DenyOut}
 }
 
 type setTimeoutRequest struct {
