@@ -21,6 +21,10 @@ const (
 	// RequestID is the id of the API request a line belongs to, as in the
 	// X-Request-Id header and in error bodies.
 	RequestID = "request_id"
+	// TraceID and SpanID are the OpenTelemetry trace and span a line was logged in
+	// (hex, as in a W3C traceparent header), added by telemetry.LogHandler.
+	TraceID = "trace_id"
+	SpanID  = "span_id"
 	// Template is a template id.
 	Template = "template"
 	// PID is a process id inside a sandbox.

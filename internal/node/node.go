@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/idmount"
 	"github.com/warren-sh/warren/internal/logkey"
@@ -269,11 +271,37 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 		return nil, err
 	}
 	t0 := time.Now()
+	rootfs, att, err := prepare(ctx, n, s, dir)
+	if err != nil {
+		return nil, err
+	}
+	tPrep := time.Since(t0)
+	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, att.NetNSPath)
+	if err != nil {
+		return nil, err
+	}
+	if s.Image == "" {
+		if err := writeAgentConfig(drv, s.Slot, agentConfig(s, drv), rootfs); err != nil {
+			return nil, err
+		}
+	}
+	h, err := startRuntime(ctx, drv, s, spec)
+	if err != nil {
+		return nil, err
+	}
+	n.log.Debug("sandbox started", logkey.SandboxID, s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
+	return &started{Handle: h, Address: att.Address.String()}, nil
+}
+
+// prepare gives the sandbox s on n its network (attachment) and its root filesystem in dir,
+// in parallel: they are independent. The caller's cleanup removes both on error.
+func prepare(ctx context.Context, n *Node, s startSpec, dir string) (_ string, _ *network.Attachment, err error) {
+	ctx, span := startSpan(ctx, "node.prepare", s.ID)
+	defer func() { endSpan(span, err) }()
 	type netResult struct {
 		a   *network.Attachment
 		err error
 	}
-	// The network and the root filesystem are independent: prepare them in parallel.
 	netc := make(chan netResult, 1)
 	go func() {
 		a, err := n.cfg.Network.Attach(ctx, s.ID, s.Slot, s.Internet)
@@ -282,41 +310,43 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	rootfs, rerr := n.prepareRootFS(ctx, s, dir)
 	nr := <-netc
 	if rerr != nil {
-		return nil, rerr
+		return "", nil, rerr
 	}
 	if nr.err != nil {
-		return nil, nr.err
+		return "", nil, nr.err
 	}
 	if !s.Network.IsZero() {
 		// Before anything runs in the sandbox: its first connection meets its policy.
 		if err := applyPolicy(ctx, &n.cfg, s.ID, s.Slot, s.Internet, s.Network); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
-	tPrep := time.Since(t0)
-	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, nr.a.NetNSPath)
-	if err != nil {
-		return nil, err
+	return rootfs, nr.a, nil
+}
+
+// startRuntime starts the prepared sandbox s with drv, or restores it from its
+// checkpoint image (s.Image).
+func startRuntime(ctx context.Context, drv runtime.Driver, s startSpec, spec runtime.Spec) (h runtime.Handle, err error) {
+	name := "node.runtime_start"
+	if s.Image != "" {
+		name = "node.runtime_restore"
 	}
-	var h runtime.Handle
-	if s.Image == "" {
-		if err := writeAgentConfig(drv, s.Slot, agentConfig(s, drv), rootfs); err != nil {
-			return nil, err
-		}
-	}
+	ctx, span := startSpan(ctx, name, s.ID, attribute.String("warren.runtime", drv.Capabilities().Name))
+	defer func() { endSpan(span, err) }()
 	if s.Image != "" {
 		cp, ok := drv.(runtime.Checkpointer)
 		if !ok {
-			return nil, cannotCheckpoint(drv)
+			return h, cannotCheckpoint(drv)
 		}
 		if h, err = cp.Restore(ctx, spec, s.Image); err != nil {
-			return nil, fmt.Errorf("restoring %s sandbox: %w", drv.Capabilities().Name, err)
+			return h, fmt.Errorf("restoring %s sandbox: %w", drv.Capabilities().Name, err)
 		}
-	} else if h, err = drv.Start(ctx, spec); err != nil {
-		return nil, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
+		return h, nil
 	}
-	n.log.Debug("sandbox started", logkey.SandboxID, s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
-	return &started{Handle: h, Address: nr.a.Address.String()}, nil
+	if h, err = drv.Start(ctx, spec); err != nil {
+		return h, fmt.Errorf("starting %s sandbox: %w", drv.Capabilities().Name, err)
+	}
+	return h, nil
 }
 
 // runtimeSpec is what drv needs to start (or restore) the sandbox s in dir, on rootfs

@@ -30,7 +30,9 @@ func (c *Code) agent(ctx context.Context, p domain.Principal, id string, limit t
 }
 
 // RunCode implements domain.CodeService.
-func (c *Code) RunCode(ctx context.Context, p domain.Principal, id string, req domain.RunCode, onEvent func(domain.CodeEvent) error) error {
+func (c *Code) RunCode(ctx context.Context, p domain.Principal, id string, req domain.RunCode, onEvent func(domain.CodeEvent) error) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.run_code", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if req.Code == "" {
 		return domain.Invalid("code", "code is required")
 	}

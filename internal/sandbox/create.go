@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/warren-sh/warren/internal/agentclient"
@@ -21,7 +22,17 @@ import (
 // template's server), and marks it running. A request that names a snapshot (Snapshot,
 // or its id or name as TemplateID) restores the new sandbox from it instead of booting
 // it.
-func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (*domain.Sandbox, error) {
+func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (out *domain.Sandbox, err error) {
+	ctx, span := startSpan(ctx, "sandbox.create", attrTeamID.String(p.TeamID), attrTemplate.String(req.TemplateID))
+	path := "cold"
+	defer func() {
+		if out != nil {
+			span.SetAttributes(attrSandboxID.String(out.ID), attrRuntime.String(out.RuntimeName), attrCreatePath.String(path))
+			s.log.LogAttrs(ctx, slog.LevelInfo, "sandbox created", slog.String(logkey.SandboxID, out.ID),
+				slog.String(logkey.TeamID, out.TeamID), slog.String(logkey.Template, out.TemplateID), slog.String("path", path))
+		}
+		endSpan(span, err)
+	}()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
@@ -35,6 +46,7 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	}
 	if from != nil {
 		defer from.done()
+		path = "restore"
 		return s.launch(ctx, quota, sb, tpl, from)
 	}
 	if sb, tpl, err = s.prepare(ctx, p, team, req); err != nil {
@@ -42,19 +54,23 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	}
 	if s.pool != nil {
 		if out, served, err := s.pool.claim(ctx, sb, tpl, quota); served {
+			path = "warm"
 			return out, err
 		}
 	}
 	from = s.snaps.templateOrigin(sb, tpl, req)
 	if from != nil {
 		defer from.done()
+		path = "restore"
 	}
 	return s.launch(ctx, quota, sb, tpl, from)
 }
 
 // admitTeam reads the team and returns the quota to hold its new sandboxes to: the
 // team's, or what Config.Admit says (which may refuse).
-func admitTeam(ctx context.Context, cfg *Config, teamID string) (*domain.Team, domain.Quota, error) {
+func admitTeam(ctx context.Context, cfg *Config, teamID string) (_ *domain.Team, _ domain.Quota, err error) {
+	ctx, span := startSpan(ctx, "sandbox.admit", attrTeamID.String(teamID))
+	defer func() { endSpan(span, err) }()
 	team, err := cfg.Store.GetTeam(ctx, teamID)
 	if err != nil {
 		return nil, domain.Quota{}, fmt.Errorf("reading team: %w", err)
@@ -76,34 +92,22 @@ type launching struct{ *Service }
 // from a saved sandbox (from), and marks it running: node admission, an address slot,
 // the row within quota, the start, the agent's readiness, and markRunning.
 func (s *launching) launch(ctx context.Context, quota domain.Quota, sb *domain.Sandbox, tpl *domain.Template, from *origin) (*domain.Sandbox, error) {
-	if s.cfg.Room != nil {
-		if err := s.cfg.Room(ctx, sb.Limits); err != nil {
-			return nil, err
-		}
+	if err := s.nodeRoom(ctx, sb); err != nil {
+		return nil, err
 	}
 	s.startMu.RLock()
 	defer s.startMu.RUnlock()
-	used, err := s.cfg.Store.UsedSlots(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if sb.Slot, err = s.reg.reserveSlot(used, s.cfg.Node.Slots()); err != nil {
+	if err := s.reserve(ctx, sb, quota); err != nil {
 		return nil, err
 	}
 	defer s.reg.releaseSlot(sb.Slot)
-	if err := s.cfg.Store.CreateSandboxWithinQuota(ctx, sb, quota); err != nil {
-		if domain.IsKind(err, domain.KindQuotaExceeded) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("recording sandbox: %w", err)
-	}
 	sctx, cancel := startContext(s.cfg.Life, ctx, s.cfg.StartTimeout)
 	defer cancel()
 	agent, err := s.start(sctx, sb, tpl, from)
 	if err != nil {
 		// The cause (runsc's stderr, the sandbox's address) is for the operator log only:
 		// EndReason and the error below reach the tenant.
-		s.log.Error("sandbox failed to start", logkey.SandboxID, sb.ID, logkey.Err, err)
+		s.log.ErrorContext(ctx, "sandbox failed to start", logkey.SandboxID, sb.ID, logkey.Err, err)
 		sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: the sandbox could not be started", s.cfg.Now().UTC()
 		if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); uerr != nil {
 			s.log.Error("recording failed start", logkey.SandboxID, sb.ID, logkey.Err, uerr)
@@ -111,6 +115,39 @@ func (s *launching) launch(ctx context.Context, quota domain.Quota, sb *domain.S
 		return nil, domain.Errorf(domain.KindUnavailable, "sandbox %s could not be started; retry, and if it keeps failing, ask the operator to look it up in the server log and run 'warren doctor'", sb.ID)
 	}
 	return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
+}
+
+// nodeRoom asks the node whether it has room for sb (Config.Room).
+func (s *launching) nodeRoom(ctx context.Context, sb *domain.Sandbox) (err error) {
+	if s.cfg.Room == nil {
+		return nil
+	}
+	ctx, span := startSpan(ctx, "sandbox.node_admit", attrSandboxID.String(sb.ID))
+	defer func() { endSpan(span, err) }()
+	return s.cfg.Room(ctx, sb.Limits)
+}
+
+// reserve gives sb an address slot and writes its row within the team's quota. The
+// caller releases the slot (s.reg.releaseSlot) once the row holds it.
+// Preconditions: startMu read-held.
+func (s *launching) reserve(ctx context.Context, sb *domain.Sandbox, quota domain.Quota) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.reserve", attrSandboxID.String(sb.ID))
+	defer func() { endSpan(span, err) }()
+	used, err := s.cfg.Store.UsedSlots(ctx)
+	if err != nil {
+		return err
+	}
+	if sb.Slot, err = s.reg.reserveSlot(used, s.cfg.Node.Slots()); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.CreateSandboxWithinQuota(ctx, sb, quota); err != nil {
+		s.reg.releaseSlot(sb.Slot)
+		if domain.IsKind(err, domain.KindQuotaExceeded) {
+			return err
+		}
+		return fmt.Errorf("recording sandbox: %w", err)
+	}
+	return nil
 }
 
 // prepare validates a create request and returns the sandbox's row (without its slot)
@@ -188,11 +225,16 @@ func (s *launching) start(ctx context.Context, sb *domain.Sandbox, tpl *domain.T
 }
 
 // startOnce is start without a fallback.
-func (s *launching) startOnce(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, from *origin) (*agent, error) {
+func (s *launching) startOnce(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, from *origin) (_ *agent, err error) {
+	name := "sandbox.boot"
+	if from != nil {
+		name = "sandbox.restore"
+	}
+	ctx, span := startSpan(ctx, name, attrSandboxID.String(sb.ID), attrRuntime.String(sb.RuntimeName))
+	defer func() { endSpan(span, err) }()
 	var (
 		h    runtime.Handle
 		addr string
-		err  error
 	)
 	if from != nil {
 		h, addr, err = s.cfg.Node.StartFrom(ctx, sb, tpl, from.dir)
@@ -204,24 +246,33 @@ func (s *launching) startOnce(ctx context.Context, sb *domain.Sandbox, tpl *doma
 	}
 	sb.RuntimeHandle, _ = json.Marshal(h)
 	sb.Address = addr
-	tReady := time.Now()
-	if from != nil {
-		err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
-	}
-	agent := s.cfg.dial(addr, sb.AccessToken)
-	if err == nil {
-		err = agent.conn.WaitReady(ctx)
-	}
-	if err == nil && tpl.ReadyPort > 0 {
-		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
-	}
-	s.log.Debug("agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
+	agent, err := s.waitAgent(ctx, sb, tpl, from)
 	if err != nil {
 		agent.conn.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)
 		return nil, err
 	}
 	return agent, nil
+}
+
+// waitAgent waits until the agent of the started sandbox sb answers (a restored one
+// after taking sb's identity), and its template's server if it has one.
+func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, from *origin) (_ *agent, err error) {
+	ctx, span := startSpan(ctx, "sandbox.agent_ready", attrSandboxID.String(sb.ID))
+	defer func() { endSpan(span, err) }()
+	tReady := time.Now()
+	if from != nil {
+		err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
+	}
+	agent := s.cfg.dial(sb.Address, sb.AccessToken)
+	if err == nil {
+		err = agent.conn.WaitReady(ctx)
+	}
+	if err == nil && tpl.ReadyPort > 0 {
+		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
+	}
+	s.log.DebugContext(ctx, "agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
+	return agent, err
 }
 
 // takeIdentity gives the agent of the restored sandbox sb, which still holds the

@@ -37,7 +37,9 @@ func (s *Service) track(sb *domain.Sandbox, agent *agent, privatePorts []int) {
 }
 
 // Kill implements domain.SandboxService.
-func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) error {
+func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.kill", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if s.cfg.Meter != nil {
 		// The last reading must be taken while the sandbox still exists.
 		if err := s.cfg.Meter.End(ctx, ls.sb, s.cfg.Now().UTC()); err != nil {
-			s.log.Error("closing metering", logkey.SandboxID, id, logkey.Err, err)
+			s.log.ErrorContext(ctx, "closing metering", logkey.SandboxID, id, logkey.Err, err)
 		}
 	}
 	var h runtime.Handle
@@ -73,7 +75,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	// and files can take a second or more and continues in the background, with the
 	// address slot reserved and the id shielded from the sweeper until it is done.
 	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
-		s.log.Error("halting sandbox", logkey.SandboxID, id, logkey.Err, err)
+		s.log.ErrorContext(ctx, "halting sandbox", logkey.SandboxID, id, logkey.Err, err)
 	}
 	ls.agent.conn.Close()
 	sb := s.reg.halted(ls)
@@ -81,7 +83,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := s.cfg.Node.Stop(tctx, id, sb.Slot, &h); err != nil {
-			s.log.Error("teardown incomplete; the sweeper will retry", logkey.SandboxID, id, logkey.Err, err)
+			s.log.ErrorContext(ctx, "teardown incomplete; the sweeper will retry", logkey.SandboxID, id, logkey.Err, err)
 		}
 		s.reg.tornDown(id, sb.Slot)
 	}
@@ -92,6 +94,6 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
 		return fmt.Errorf("recording stopped sandbox: %w", err)
 	}
-	s.log.Info("sandbox stopped", logkey.SandboxID, id, "reason", reason)
+	s.log.InfoContext(ctx, "sandbox stopped", logkey.SandboxID, id, "reason", reason)
 	return nil
 }

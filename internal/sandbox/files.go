@@ -36,7 +36,9 @@ func needPath(field, path string) error {
 }
 
 // WriteFile implements domain.FileService.
-func (f *Files) WriteFile(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (*domain.FileInfo, error) {
+func (f *Files) WriteFile(ctx context.Context, p domain.Principal, id, path, user string, r io.Reader) (_ *domain.FileInfo, err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.write", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return nil, err
 	}
@@ -49,7 +51,9 @@ func (f *Files) WriteFile(ctx context.Context, p domain.Principal, id, path, use
 }
 
 // ReadFile implements domain.FileService.
-func (f *Files) ReadFile(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) error {
+func (f *Files) ReadFile(ctx context.Context, p domain.Principal, id, path, user string, w io.Writer) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.read", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return err
 	}
@@ -61,7 +65,9 @@ func (f *Files) ReadFile(ctx context.Context, p domain.Principal, id, path, user
 }
 
 // ListFiles implements domain.FileService.
-func (f *Files) ListFiles(ctx context.Context, p domain.Principal, id, path, user string, depth int) ([]domain.FileInfo, error) {
+func (f *Files) ListFiles(ctx context.Context, p domain.Principal, id, path, user string, depth int) (_ []domain.FileInfo, err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.list", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return nil, err
 	}
@@ -77,7 +83,9 @@ func (f *Files) ListFiles(ctx context.Context, p domain.Principal, id, path, use
 }
 
 // StatFile implements domain.FileOps.
-func (f *Files) StatFile(ctx context.Context, p domain.Principal, id, path, user string) (*domain.FileInfo, error) {
+func (f *Files) StatFile(ctx context.Context, p domain.Principal, id, path, user string) (_ *domain.FileInfo, err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.stat", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return nil, err
 	}
@@ -90,7 +98,9 @@ func (f *Files) StatFile(ctx context.Context, p domain.Principal, id, path, user
 }
 
 // MakeDir implements domain.FileOps.
-func (f *Files) MakeDir(ctx context.Context, p domain.Principal, id, path, user string) (*domain.FileInfo, bool, error) {
+func (f *Files) MakeDir(ctx context.Context, p domain.Principal, id, path, user string) (_ *domain.FileInfo, _ bool, err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.mkdir", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return nil, false, err
 	}
@@ -103,7 +113,9 @@ func (f *Files) MakeDir(ctx context.Context, p domain.Principal, id, path, user 
 }
 
 // MovePath implements domain.FileOps.
-func (f *Files) MovePath(ctx context.Context, p domain.Principal, id, from, to, user string) (*domain.FileInfo, error) {
+func (f *Files) MovePath(ctx context.Context, p domain.Principal, id, from, to, user string) (_ *domain.FileInfo, err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.move", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("from", from); err != nil {
 		return nil, err
 	}
@@ -119,7 +131,9 @@ func (f *Files) MovePath(ctx context.Context, p domain.Principal, id, from, to, 
 }
 
 // RemovePath implements domain.FileOps.
-func (f *Files) RemovePath(ctx context.Context, p domain.Principal, id, path, user string) error {
+func (f *Files) RemovePath(ctx context.Context, p domain.Principal, id, path, user string) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.files.remove", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := needPath("path", path); err != nil {
 		return err
 	}

@@ -44,7 +44,9 @@ func (s *Service) meterPaused(ctx context.Context, sb *domain.Sandbox, minGap ti
 }
 
 // Pause implements domain.SandboxService.
-func (s *pausing) Pause(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+func (s *pausing) Pause(ctx context.Context, p domain.Principal, id string) (_ *domain.Sandbox, err error) {
+	ctx, span := startSpan(ctx, "sandbox.pause", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func (s *pausing) pause(ctx context.Context, id string) (*domain.Sandbox, error)
 	defer cancel()
 	t0 := time.Now()
 	if err := s.cfg.Node.Pause(pctx, &sb); err != nil {
-		s.log.Error("pausing sandbox failed; it keeps running", logkey.SandboxID, id, logkey.Err, err)
+		s.log.ErrorContext(ctx, "pausing sandbox failed; it keeps running", logkey.SandboxID, id, logkey.Err, err)
 		s.reg.abortPause(ls, sb.EndsAt.Sub(s.cfg.Now()))
 		if s.cfg.Meter != nil {
 			again := sb
@@ -120,12 +122,14 @@ func (s *pausing) pause(ctx context.Context, id string) (*domain.Sandbox, error)
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
 		return nil, fmt.Errorf("recording paused sandbox: %w", err)
 	}
-	s.log.Info("sandbox paused", logkey.SandboxID, id, "took", time.Since(t0))
+	s.log.InfoContext(ctx, "sandbox paused", logkey.SandboxID, id, "took", time.Since(t0))
 	return &sb, nil
 }
 
 // Resume implements domain.SandboxService.
-func (s *pausing) Resume(ctx context.Context, p domain.Principal, id string, d time.Duration) (*domain.Sandbox, error) {
+func (s *pausing) Resume(ctx context.Context, p domain.Principal, id string, d time.Duration) (_ *domain.Sandbox, err error) {
+	ctx, span := startSpan(ctx, "sandbox.resume", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
@@ -230,7 +234,7 @@ func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (*doma
 	t0 := time.Now()
 	agent, err := s.restore(sctx, &sb, tpl)
 	if err != nil {
-		s.log.Error("sandbox failed to resume; it is lost", logkey.SandboxID, id, logkey.Err, err)
+		s.log.ErrorContext(ctx, "sandbox failed to resume; it is lost", logkey.SandboxID, id, logkey.Err, err)
 		sb.State, sb.StoppedAt = domain.StateError, s.cfg.Now().UTC()
 		sb.EndReason = "lost: the sandbox could not be resumed from its checkpoint; its image is kept on the node for the operator to inspect"
 		if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); uerr != nil {
@@ -238,7 +242,7 @@ func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (*doma
 		}
 		return nil, fmt.Errorf("resuming sandbox %s: %w", id, err)
 	}
-	s.log.Info("sandbox resumed", logkey.SandboxID, id, "took", time.Since(t0))
+	s.log.InfoContext(ctx, "sandbox resumed", logkey.SandboxID, id, "took", time.Since(t0))
 	return s.markRunning(ctx, &sb, agent, tpl.PrivatePorts)
 }
 
@@ -295,6 +299,6 @@ func (s *pausing) discardPaused(ctx context.Context, row *domain.Sandbox, reason
 	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), cur); err != nil {
 		return fmt.Errorf("recording stopped sandbox: %w", err)
 	}
-	s.log.Info("paused sandbox removed", logkey.SandboxID, cur.ID, "reason", reason)
+	s.log.InfoContext(ctx, "paused sandbox removed", logkey.SandboxID, cur.ID, "reason", reason)
 	return nil
 }

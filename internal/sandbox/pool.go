@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
@@ -540,11 +542,16 @@ func (p *Pool) detach(m *member) {
 // here: the row is written within quota (a refusal puts the member back untouched),
 // then the member takes sb's identity. A member that fails to is destroyed and sb is
 // started cold under the same id and slot.
-func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, quota domain.Quota) (*domain.Sandbox, bool, error) {
+func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template, quota domain.Quota) (_ *domain.Sandbox, served bool, err error) {
 	s := p.svc
 	if _, pooled := p.stats[tpl.ID]; !pooled {
 		return nil, false, nil
 	}
+	ctx, span := startSpan(ctx, "sandbox.pool_claim", attrTemplate.String(tpl.ID))
+	defer func() {
+		span.SetAttributes(attribute.Bool("warren.pool_hit", served))
+		endSpan(span, err)
+	}()
 	p.created()
 	var m *member
 	if p.fits(sb, tpl) {
@@ -554,6 +561,7 @@ func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 		p.count(tpl.ID, func(st *domain.PoolStats) { st.Misses++ })
 		return nil, false, nil
 	}
+	span.SetAttributes(attrSandboxID.String(m.sb.ID))
 	t0 := time.Now()
 	now := s.cfg.Now().UTC()
 	sb.ID, sb.Slot, sb.RuntimeHandle, sb.Address = m.sb.ID, m.sb.Slot, m.sb.RuntimeHandle, m.sb.Address
@@ -573,7 +581,7 @@ func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 	tInsert := time.Since(t0)
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := m.agent.conn.Init(ictx, agentclient.Identity{EnvVars: sb.Env, AccessToken: sb.AccessToken})
+	err = m.agent.conn.Init(ictx, agentclient.Identity{EnvVars: sb.Env, AccessToken: sb.AccessToken})
 	tInit := time.Since(t0)
 	if err == nil && (!sb.Internet || !sb.Network.IsZero()) {
 		// The member runs with internet on and no egress policy.
@@ -612,7 +620,7 @@ func (p *Pool) cold(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templat
 		ag, err = s.start(sctx, sb, tpl, nil)
 	}
 	if err != nil {
-		s.log.Error("sandbox failed to start", logkey.SandboxID, sb.ID, logkey.Err, err)
+		s.log.ErrorContext(ctx, "sandbox failed to start", logkey.SandboxID, sb.ID, logkey.Err, err)
 		sb.State, sb.EndReason, sb.StoppedAt = domain.StateError, "error: the sandbox could not be started", s.cfg.Now().UTC()
 		if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), sb); uerr != nil {
 			s.log.Error("recording failed start", logkey.SandboxID, sb.ID, logkey.Err, uerr)

@@ -64,7 +64,9 @@ func processNotFound(err error, id string, pid uint32) error {
 }
 
 // Exec implements domain.ProcessService.
-func (ps *Processes) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+func (ps *Processes) Exec(ctx context.Context, p domain.Principal, id string, req domain.ExecRequest, onEvent func(domain.ExecEvent) error) (_ *domain.ExecResult, err error) {
+	ctx, span := startSpan(ctx, "sandbox.exec", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := checkExec(req); err != nil {
 		return nil, err
 	}
@@ -84,7 +86,9 @@ func (ps *Processes) Exec(ctx context.Context, p domain.Principal, id string, re
 // StartProcess implements domain.ProcessService. The server keeps the process's
 // event stream and records its output (see procLog), so that AttachProcess can
 // replay it from the start.
-func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (uint32, error) {
+func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id string, req domain.BackgroundRequest) (_ uint32, err error) {
+	ctx, span := startSpan(ctx, "sandbox.start_process", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := checkExec(req.Exec); err != nil {
 		return 0, err
 	}
@@ -103,7 +107,7 @@ func (ps *Processes) StartProcess(ctx context.Context, p domain.Principal, id st
 	if err := st.FeedStdin(ctx); err != nil {
 		return st.PID, ls.stopped(err)
 	}
-	ps.log.Info("background process started", logkey.SandboxID, id, logkey.PID, st.PID, logkey.TeamID, p.TeamID)
+	ps.log.InfoContext(ctx, "background process started", logkey.SandboxID, id, logkey.PID, st.PID, logkey.TeamID, p.TeamID)
 	return st.PID, nil
 }
 
@@ -200,7 +204,9 @@ func (ps *Processes) CloseStdin(ctx context.Context, p domain.Principal, id stri
 
 // SignalProcess implements domain.ProcessService. The signal may be spelt in any case,
 // with or without "SIG".
-func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id string, pid uint32, signal string) error {
+func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id string, pid uint32, signal string) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.signal_process", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	sig := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(signal)), "SIG")
 	switch sig {
 	case domain.SignalTerm, domain.SignalKill:
@@ -216,6 +222,6 @@ func (ps *Processes) SignalProcess(ctx context.Context, p domain.Principal, id s
 	if err := c.end(a.Signal(c.ctx, pid, sig)); err != nil {
 		return processNotFound(err, id, pid)
 	}
-	ps.log.Info("process signalled", logkey.SandboxID, id, logkey.PID, pid, "signal", sig, logkey.TeamID, p.TeamID)
+	ps.log.InfoContext(ctx, "process signalled", logkey.SandboxID, id, logkey.PID, pid, "signal", sig, logkey.TeamID, p.TeamID)
 	return nil
 }

@@ -110,7 +110,7 @@ func (sn *Snapshots) save(ctx context.Context, sb *domain.Sandbox, dst string) e
 	if domain.KindOf(err) != domain.KindInternal {
 		return err
 	}
-	sn.log.Error("saving sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
+	sn.log.ErrorContext(ctx, "saving sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
 	return domain.Errorf(domain.KindUnavailable, "sandbox %s could not be saved (it runs on as before); retry, and if it keeps failing, ask the operator to look it up in the server log", sb.ID)
 }
 
@@ -128,7 +128,9 @@ func (sn *Snapshots) template(ctx context.Context, id string) (*domain.Template,
 // same admission as a create (node room, quota, its own slot, row, token and
 // hostname). The sandbox runs on. Results come in order, one per sandbox asked for;
 // the saved files are removed once every copy has started or failed.
-func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, count int, timeout time.Duration) ([]domain.ForkResult, error) {
+func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, count int, timeout time.Duration) (_ []domain.ForkResult, err error) {
+	ctx, span := startSpan(ctx, "sandbox.fork", attrSandboxID.String(id), attrForkCount.Int(count))
+	defer func() { endSpan(span, err) }()
 	s := sn.sandboxes
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
@@ -136,7 +138,7 @@ func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, co
 	if count < 1 || count > maxForks {
 		return nil, domain.Invalid("count", "count must be between 1 and %d, not %d", maxForks, count)
 	}
-	timeout, err := resolveTimeout(timeout, s.cfg.DefaultTimeout, s.cfg.MaxTimeout)
+	timeout, err = resolveTimeout(timeout, s.cfg.DefaultTimeout, s.cfg.MaxTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +196,7 @@ func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, co
 			started++
 		}
 	}
-	sn.log.Info("sandbox forked", logkey.SandboxID, id, "asked", count, "started", started)
+	sn.log.InfoContext(ctx, "sandbox forked", logkey.SandboxID, id, "asked", count, "started", started)
 	return results, nil
 }
 
@@ -216,7 +218,9 @@ func forkOf(parent *domain.Sandbox, now time.Time, timeout time.Duration) *domai
 
 // CreateSnapshot implements domain.SnapshotService: it saves the running sandbox as a
 // snapshot the team keeps, within its max_snapshots quota. The sandbox runs on.
-func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, sandboxID, name string) (*domain.Snapshot, error) {
+func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, sandboxID, name string) (_ *domain.Snapshot, err error) {
+	ctx, span := startSpan(ctx, "sandbox.snapshot", attrSandboxID.String(sandboxID))
+	defer func() { endSpan(span, err) }()
 	s := sn.sandboxes
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
@@ -272,7 +276,7 @@ func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, san
 		}
 		return nil, err
 	}
-	sn.log.Info("snapshot created", logkey.SandboxID, sb.ID, "snapshot", snap.ID, "bytes", snap.SizeBytes)
+	sn.log.InfoContext(ctx, "snapshot created", logkey.SandboxID, sb.ID, "snapshot", snap.ID, "bytes", snap.SizeBytes)
 	return snap, nil
 }
 
@@ -303,7 +307,9 @@ func (sn *Snapshots) find(ctx context.Context, teamID, ref string) (*domain.Snap
 
 // DeleteSnapshot implements domain.SnapshotService: the row goes at once, the files as
 // soon as no restore reads them.
-func (sn *Snapshots) DeleteSnapshot(ctx context.Context, p domain.Principal, ref string) error {
+func (sn *Snapshots) DeleteSnapshot(ctx context.Context, p domain.Principal, ref string) (err error) {
+	ctx, span := startSpan(ctx, "sandbox.delete_snapshot")
+	defer func() { endSpan(span, err) }()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return err
 	}
@@ -320,7 +326,7 @@ func (sn *Snapshots) DeleteSnapshot(ctx context.Context, p domain.Principal, ref
 			sn.log.Error("removing a deleted snapshot's files", "snapshot", snap.ID, logkey.Err, err)
 		}
 	}
-	sn.log.Info("snapshot deleted", "snapshot", snap.ID)
+	sn.log.InfoContext(ctx, "snapshot deleted", "snapshot", snap.ID)
 	return nil
 }
 

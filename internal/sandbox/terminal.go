@@ -27,7 +27,9 @@ const maxTerminalSize = 1000
 
 // OpenTerminal implements domain.TerminalService: a login shell (bash -l) on a
 // pseudo-terminal, as the sandbox's user in its home directory.
-func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id string, req domain.TerminalRequest) (domain.Terminal, error) {
+func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id string, req domain.TerminalRequest) (_ domain.Terminal, err error) {
+	ctx, span := startSpan(ctx, "sandbox.open_terminal", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if req.Cols > maxTerminalSize {
 		return nil, domain.Invalid("cols", "cols must be from 1 to %d, got %d", maxTerminalSize, req.Cols)
 	}
@@ -65,6 +67,6 @@ func (ts *Terminals) OpenTerminal(ctx context.Context, p domain.Principal, id st
 		return nil, c.end(fmt.Errorf("opening a terminal in sandbox %s: %w", id, err))
 	}
 	context.AfterFunc(c.ctx, c.done)
-	ts.log.Info("terminal opened", logkey.SandboxID, id, logkey.PID, t.PID(), "user", req.User, logkey.TeamID, p.TeamID)
+	ts.log.InfoContext(ctx, "terminal opened", logkey.SandboxID, id, logkey.PID, t.PID(), "user", req.User, logkey.TeamID, p.TeamID)
 	return t, nil
 }

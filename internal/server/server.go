@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/telemetry"
 )
 
 // NewLogger builds the operator log from the config.
@@ -18,10 +19,12 @@ func NewLogger(c Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	// Lines logged in a request's or an operation's context carry its trace_id and
+	// span_id (the request_id the callers add).
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // Run serves until ctx ends. out receives what a person starting the server should see
@@ -30,6 +33,12 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if os.Geteuid() != 0 {
 		return errors.New("warren serve must run as root (it creates network namespaces, mounts and sandboxes); try: sudo warren serve")
 	}
+	tracing, err := telemetry.Setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: the spans of the shutdown are sent too.
+	defer flushTraces(tracing, log)
 	store, catalog, err := openState(ctx, c, out, log)
 	if err != nil {
 		return err
@@ -87,6 +96,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	<-background
 	shutdownSandboxes(shutCtx, c, svcs.sandboxes, h, log)
 	return nil
+}
+
+// flushTraces sends the spans still queued to the collector, waiting for it at most
+// 5 seconds.
+func flushTraces(t *telemetry.Tracing, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", logkey.Err, err)
+	}
 }
 
 // shutdownSandboxes removes the warm pools' sandboxes, ends the others with

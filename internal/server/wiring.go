@@ -31,6 +31,8 @@ import (
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/sandbox"
+	"github.com/warren-sh/warren/internal/store/traced"
+	"github.com/warren-sh/warren/internal/telemetry"
 	"github.com/warren-sh/warren/internal/version"
 	"github.com/warren-sh/warren/web"
 )
@@ -61,6 +63,13 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 		}
 	}()
 	log.Info("database", "kind", dbKind)
+	if telemetry.Enabled() { // an untraced server keeps the bare store
+		system := dbKind
+		if system == "postgres" {
+			system = "postgresql" // OpenTelemetry's db.system.name for it
+		}
+		store = traced.Wrap(store, system)
+	}
 	catalog, err := billing.LoadCatalog(c.PlansFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading pricing plans: %w", err)

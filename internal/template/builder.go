@@ -14,6 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/warren-sh/warren/internal/logkey"
 )
 
@@ -109,7 +114,18 @@ func readMarker(dir string) (Marker, error) {
 // already in the cache. When several goroutines or processes ensure the same recipe,
 // one builds and the others wait for it and then return the cached result. The returned
 // directory must be treated as read-only: sandboxes share it.
-func (b *Builder) Ensure(ctx context.Context, r Recipe) (string, error) {
+func (b *Builder) Ensure(ctx context.Context, r Recipe) (_ string, err error) {
+	ctx, span := otel.Tracer("github.com/warren-sh/warren/internal/template").Start(ctx, "template.ensure",
+		trace.WithAttributes(attribute.String("warren.template", r.Name), attribute.String("warren.template_build", r.ID())))
+	built := false
+	defer func() {
+		span.SetAttributes(attribute.Bool("warren.template_cached", !built && err == nil))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	if fi, err := os.Stat(b.CacheDir); err == nil && b.CacheDir != "" && fi.Mode().Perm() != 0o700 {
 		// A cache made by an older version (0755): restrict it before handing anything out.
 		if err := os.Chmod(b.CacheDir, 0o700); err != nil {
@@ -144,6 +160,7 @@ func (b *Builder) Ensure(ctx context.Context, r Recipe) (string, error) {
 	if rootfs, ok := b.IsReady(r); ok {
 		return rootfs, nil
 	}
+	built = true
 	return b.build(ctx, r, p)
 }
 

@@ -132,6 +132,15 @@ var rules = []rule{
 		forbidden: func(imp string) bool { return local(imp) == "internal/cmds" },
 	},
 	{
+		// Everything else traces through the OpenTelemetry API (otel.Tracer), a no-op
+		// until telemetry.Setup installs the SDK's provider.
+		name: "only telemetry imports the OpenTelemetry SDK and exporters",
+		from: func(d string) bool { return d != "internal/telemetry" },
+		forbidden: func(imp string) bool {
+			return strings.HasPrefix(imp, "go.opentelemetry.io/otel/sdk") || strings.HasPrefix(imp, "go.opentelemetry.io/otel/exporters")
+		},
+	},
+	{
 		name:      "internal packages import no binary's main and no test suite",
 		from:      func(d string) bool { return under(d, "internal") },
 		forbidden: func(imp string) bool { l := local(imp); return under(l, "cmd") || under(l, "test") },
@@ -179,6 +188,7 @@ func TestRulesBite(t *testing.T) {
 		"only cmds imports server":                                    {"internal/api/rest", module + "/internal/server"},
 		"only cmd/warren imports cmds":                                {"internal/server", module + "/internal/cmds"},
 		"internal packages import no binary's main and no test suite": {"internal/sandbox", module + "/test/internal/harness"},
+		"only telemetry imports the OpenTelemetry SDK and exporters":  {"internal/sandbox", "go.opentelemetry.io/otel/sdk/trace"},
 	}
 	for _, r := range rules {
 		c, ok := cases[r.name]

@@ -67,13 +67,17 @@ func ClientIP(r *http.Request) string {
 }
 
 // Serve is the outermost middleware: it assigns the request id (X-Request-Id, and the
-// domain.RequestMeta of the context), recovers panics and logs the request, around h.
+// domain.RequestMeta of the context), continues the caller's trace (traceparent) with
+// the request's server span, recovers panics and logs the request, around h. The
+// access log is written in the span's context, so a trace-aware handler
+// (telemetry.LogHandler) adds its trace_id and span_id.
 func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	start := time.Now()
 	id := requestID(r)
 	rec := &recorder{ResponseWriter: w}
 	rec.Header().Set("X-Request-Id", id)
 	r = r.WithContext(domain.WithRequestMeta(r.Context(), domain.RequestMeta{RemoteAddr: ClientIP(r), RequestID: id}))
+	r, span := startSpan(r, id, e.quiet[r.URL.Path]) // trace.go
 
 	defer func() {
 		v := recover()
@@ -87,6 +91,7 @@ func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, h http.Handler) {
 			}
 		}
 		e.logRequest(r, rec, start, v == http.ErrAbortHandler)
+		endSpan(span, r, responseStatus(rec), rec.teamID)
 		if v == http.ErrAbortHandler {
 			panic(v) // let net/http abort the connection so the client sees a broken body
 		}
@@ -111,11 +116,16 @@ func cleanPath(p string) string {
 	return c
 }
 
-func (e *Edge) logRequest(r *http.Request, rec *recorder, start time.Time, aborted bool) {
-	status := rec.status
+// responseStatus is the status rec sent (200 when the handler wrote nothing).
+func responseStatus(rec *recorder) int {
 	if !rec.wroteHeader {
-		status = http.StatusOK
+		return http.StatusOK
 	}
+	return rec.status
+}
+
+func (e *Edge) logRequest(r *http.Request, rec *recorder, start time.Time, aborted bool) {
+	status := responseStatus(rec)
 	level := slog.LevelInfo
 	if e.quiet[r.URL.Path] {
 		level = slog.LevelDebug

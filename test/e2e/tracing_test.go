@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-sh/warren/internal/telemetry/otlptest"
+)
+
+// TestTracing starts a real server exporting OTLP to an in-process receiver, creates a
+// sandbox under a caller's traceparent, and checks the span tree that arrives: the
+// request's server span continues the caller's trace, and the create span under it
+// has the phases of a start (admission, node room, slot and row, node prepare, runtime
+// start, agent ready). The JSON access log and the lifecycle event carry the trace.
+func TestTracing(t *testing.T) {
+	rcv := otlptest.New()
+	t.Cleanup(rcv.Close) // after the server's stop (cleanups run last first), which flushes to it
+	s := startServer(t, serverOpts{ExtraEnv: []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.URL, "OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_SERVICE_NAME=warren-e2e",
+		"WARREN_LOG_FORMAT=json",
+	}})
+	const (
+		callerTrace = "0af7651916cd43dd8448eb211c80319c"
+		callerSpan  = "b7ad6b7169203331"
+	)
+	resp, raw := tracedCall(t, s, "POST", "/v1/sandboxes", map[string]any{"template": "base"}, callerTrace, callerSpan)
+	var sb sandboxJSON
+	if resp.StatusCode != 201 || json.Unmarshal(raw, &sb) != nil {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+
+	phases := []string{"sandbox.admit", "sandbox.node_admit", "sandbox.reserve", "sandbox.boot", "node.prepare", "node.runtime_start",
+		"sandbox.agent_ready", "store.GetTeam", "store.GetTemplate", "store.CreateSandboxWithinQuota", "store.UpdateSandbox"}
+	var spans []otlptest.Span
+	var server, create *otlptest.Span
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		spans = rcv.Trace(callerTrace)
+		server, create = nil, nil
+		for i := range spans {
+			switch spans[i].Name {
+			case "POST /v1/sandboxes":
+				server = &spans[i]
+			case "sandbox.create":
+				create = &spans[i]
+			}
+		}
+		if server != nil && create != nil && len(otlptest.Descendants(spans, create.SpanID)) >= len(phases) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the create's spans did not all arrive; got %+v (receiver problems: %v)", spans, rcv.Problems())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if server.ParentSpanID != callerSpan || server.Kind != "SPAN_KIND_SERVER" || server.Service != "warren-e2e" {
+		t.Errorf("server span %+v: want a server span of warren-e2e under the caller's span %s", server, callerSpan)
+	}
+	if server.Attrs["http.route"] != "/v1/sandboxes" || server.Attrs["http.response.status_code"] != "201" {
+		t.Errorf("server span attributes %v", server.Attrs)
+	}
+	if create.ParentSpanID != server.SpanID || create.Attrs["warren.sandbox_id"] != sb.ID || create.Attrs["warren.create_path"] != "cold" {
+		t.Errorf("create span %+v: want it under the server span %s, for sandbox %s, cold", create, server.SpanID, sb.ID)
+	}
+	below := map[string]otlptest.Span{}
+	for _, d := range otlptest.Descendants(spans, create.SpanID) {
+		below[d.Name] = d
+	}
+	for _, p := range phases {
+		if _, ok := below[p]; !ok {
+			t.Errorf("no %s span below sandbox.create; below it: %v", p, names(below))
+		}
+	}
+	if below["store.CreateSandboxWithinQuota"].ParentSpanID != below["sandbox.reserve"].SpanID || below["store.GetTeam"].Attrs["db.system.name"] != "sqlite" {
+		t.Errorf("store.CreateSandboxWithinQuota %+v is not under sandbox.reserve, or store.GetTeam %+v has no db.system.name", below["store.CreateSandboxWithinQuota"], below["store.GetTeam"])
+	}
+	boot := below["sandbox.boot"]
+	for _, p := range []string{"node.prepare", "node.runtime_start", "sandbox.agent_ready"} {
+		if below[p].ParentSpanID != boot.SpanID {
+			t.Errorf("%s is not a child of sandbox.boot", p)
+		}
+	}
+	if below["node.runtime_start"].Attrs["warren.runtime"] == "" {
+		t.Errorf("node.runtime_start has no runtime: %v", below["node.runtime_start"].Attrs)
+	}
+	for _, sp := range spans {
+		if strings.Contains(sp.Name, sb.ID) {
+			t.Errorf("span name %q holds the sandbox id", sp.Name)
+		}
+		if sp.Error {
+			t.Errorf("span %s failed: %v", sp.Name, sp.Attrs)
+		}
+	}
+
+	// The JSON log: the access log line and the lifecycle event carry the trace.
+	var access, created map[string]any
+	for _, line := range strings.Split(s.Logs(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		switch {
+		case m["msg"] == "request" && m["method"] == "POST" && m["path"] == "/v1/sandboxes":
+			access = m
+		case m["msg"] == "sandbox created" && m["sandbox_id"] == sb.ID:
+			created = m
+		}
+	}
+	if access == nil || access["trace_id"] != callerTrace || access["span_id"] != server.SpanID || access["request_id"] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("access log line %v: want trace_id %s, span_id %s, request_id %s", access, callerTrace, server.SpanID, resp.Header.Get("X-Request-Id"))
+	}
+	if created == nil || created["trace_id"] != callerTrace || created["span_id"] != create.SpanID || created["request_id"] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("lifecycle line %v: want trace_id %s, span_id %s, request_id %s", created, callerTrace, create.SpanID, resp.Header.Get("X-Request-Id"))
+	}
+
+	// A command under another trace: its server span is named by the route, with the
+	// exec span below it; the kill's lifecycle line carries the kill's trace.
+	const execTrace, execSpan, killTrace = "11112222333344445555666677778888", "1234123412341234", "99990000aaaabbbbccccddddeeeeffff"
+	resp, raw = tracedCall(t, s, "POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"cmd": "echo traced"}, execTrace, execSpan)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "traced") {
+		t.Fatalf("exec: %d %s", resp.StatusCode, raw)
+	}
+	if resp, raw = tracedCall(t, s, "DELETE", "/v1/sandboxes/"+sb.ID, nil, killTrace, execSpan); resp.StatusCode != 204 {
+		t.Fatalf("kill: %d %s", resp.StatusCode, raw)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		spans = rcv.Trace(execTrace)
+		if len(spans) >= 2 && strings.Contains(s.Logs(), `"msg":"sandbox stopped"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command's spans or the kill's log line did not arrive; spans %+v", spans)
+		}
+	}
+	var execServer, exec *otlptest.Span
+	for i := range spans {
+		switch spans[i].Name {
+		case "POST /v1/sandboxes/{id}/commands":
+			execServer = &spans[i]
+		case "sandbox.exec":
+			exec = &spans[i]
+		}
+	}
+	if execServer == nil || exec == nil || execServer.ParentSpanID != execSpan || exec.ParentSpanID != execServer.SpanID || exec.Attrs["warren.sandbox_id"] != sb.ID {
+		t.Errorf("command spans %+v: want POST /v1/sandboxes/{id}/commands under %s and sandbox.exec below it", spans, execSpan)
+	}
+	stopped := false
+	for _, line := range strings.Split(s.Logs(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "sandbox stopped" && m["sandbox_id"] == sb.ID {
+			stopped = m["trace_id"] == killTrace
+		}
+	}
+	if !stopped {
+		t.Errorf("no 'sandbox stopped' line for %s with the kill's trace_id %s", sb.ID, killTrace)
+	}
+	if p := rcv.Problems(); len(p) > 0 {
+		t.Errorf("the receiver refused requests: %v", p)
+	}
+}
+
+// tracedCall sends one /v1 request with a traceparent of trace and span.
+func tracedCall(t *testing.T, s *server, method, path string, body any, trace, span string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+s.Key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("traceparent", "00-"+trace+"-"+span+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, raw
+}
+
+func names(m map[string]otlptest.Span) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	return out
+}
