@@ -25,11 +25,13 @@ type networking struct{ *Service }
 // resume in flight waits for it and applies the policy to the resumed sandbox, so a
 // resume that read the row before the write cannot leave the old policy in force.
 // Updates are serialised (netMu): the last one written is the one applied.
-func (s *networking) SetNetwork(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (*domain.Sandbox, error) {
+func (s *networking) SetNetwork(ctx context.Context, p domain.Principal, id string, np domain.NetworkPolicy) (_ *domain.Sandbox, err error) {
+	ctx, span := startSpan(ctx, "sandbox.set_network", attrSandboxID.String(id))
+	defer func() { endSpan(span, err) }()
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	np, err := domain.NewNetworkPolicy(np.AllowOut, np.DenyOut)
+	np, err = domain.NewNetworkPolicy(np.AllowOut, np.DenyOut)
 	if err != nil {
 		return nil, err
 	}
