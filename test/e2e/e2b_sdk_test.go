@@ -36,9 +36,38 @@ func TestE2BSDK(t *testing.T) {
 		t.Fatal("the test server has no sandbox proxy URL; E2B_SANDBOX_URL would be unset")
 	}
 
+	var files []string
+	all, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
+	for _, f := range all {
+		if filepath.Base(f) != egressSuite { // TestE2BSDKEgress runs it, with its fake hosts
+			files = append(files, filepath.Join("test", "e2b", filepath.Base(f)))
+		}
+	}
+	runE2BSuite(t, node, s, files, nil)
+}
+
+// egressSuite is the SDK suite's egress-policy file, which needs fake hosts.
+const egressSuite = "network.test.mjs"
+
+// TestE2BSDKEgress runs the SDK suite's egress-policy file (create with
+// network.allowOut/denyOut, sbx.updateNetwork) against a real server, with two fake hosts
+// in a network namespace of the test's own (WARREN_TEST_FAKE_HOSTS).
+func TestE2BSDKEgress(t *testing.T) {
+	node := testenv.NeedsTool(t, "node")
+	ensureNodeModules(t, filepath.Join(repoRoot(), "test", "e2b"))
+	s := startServer(t, serverOpts{})
+	f := newFakeHosts(t, 2)
+	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", egressSuite)},
+		[]string{"WARREN_TEST_FAKE_HOSTS=" + f.addrs[0].String() + "," + f.addrs[1].String()})
+}
+
+// runE2BSuite runs the SDK test files (paths from the repository root) under
+// `node --test` against s, and fails t unless they all pass.
+func runE2BSuite(t *testing.T, node string, s *server, files, env []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2bSuiteTimeout)
 	defer cancel()
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", "test/e2b/")
+	cmd := exec.Command(node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Dir = repoRoot()
 	cmd.Env = append(withoutE2BEnv(os.Environ()),
 		"E2B_API_URL="+s.URL,
@@ -46,6 +75,7 @@ func TestE2BSDK(t *testing.T) {
 		"E2B_API_KEY="+s.Key,
 		"NO_COLOR=1",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	// node --test runs every file in a child process; a process group lets a timeout end
 	// them all.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
