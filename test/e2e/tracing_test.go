@@ -17,6 +17,7 @@ import (
 // request's server span continues the caller's trace, and the create span under it
 // has the phases of a start (admission, node room, slot and row, node prepare, runtime
 // start, agent ready). The JSON access log and the lifecycle event carry the trace.
+// A command, a named snapshot and a sandbox restored from it have their spans too.
 func TestTracing(t *testing.T) {
 	rcv := otlptest.New()
 	t.Cleanup(rcv.Close) // after the server's stop (cleanups run last first), which flushes to it
@@ -125,12 +126,69 @@ func TestTracing(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), "traced") {
 		t.Fatalf("exec: %d %s", resp.StatusCode, raw)
 	}
+	// A named snapshot, and a sandbox restored from it: the snapshot-restore path.
+	const snapTrace, restoreTrace = "aaaa0000bbbb1111cccc2222dddd3333", "eeee4444ffff55556666777788889999"
+	resp, raw = tracedCall(t, s, "POST", "/v1/sandboxes/"+sb.ID+"/snapshots", map[string]any{"name": "traced"}, snapTrace, execSpan)
+	if resp.StatusCode != 201 {
+		t.Fatalf("snapshot: %d %s", resp.StatusCode, raw)
+	}
+	resp, raw = tracedCall(t, s, "POST", "/v1/sandboxes", map[string]any{"snapshot": "traced"}, restoreTrace, execSpan)
+	var restored sandboxJSON
+	if resp.StatusCode != 201 || json.Unmarshal(raw, &restored) != nil {
+		t.Fatalf("create from the snapshot: %d %s", resp.StatusCode, raw)
+	}
+	s.Kill(restored.ID)
+	restorePhases := []string{"sandbox.restore", "node.prepare", "node.runtime_restore", "sandbox.agent_ready"}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		snapSpans, restoreSpans := rcv.Trace(snapTrace), rcv.Trace(restoreTrace)
+		have := map[string]otlptest.Span{}
+		for _, sp := range append(snapSpans, restoreSpans...) {
+			have[sp.Name] = sp
+		}
+		missing := []string{}
+		for _, n := range append([]string{"sandbox.snapshot", "sandbox.create"}, restorePhases...) {
+			if _, ok := have[n]; !ok {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 {
+			if c := have["sandbox.create"]; c.Attrs["warren.create_path"] != "restore" || c.Attrs["warren.sandbox_id"] != restored.ID {
+				t.Errorf("create from a snapshot: %+v", c)
+			}
+			if r := have["sandbox.restore"]; r.ParentSpanID != have["sandbox.create"].SpanID {
+				t.Errorf("sandbox.restore %+v is not under the create", r)
+			}
+			for _, n := range restorePhases[1:] {
+				if have[n].ParentSpanID != have["sandbox.restore"].SpanID {
+					t.Errorf("%s is not under sandbox.restore", n)
+				}
+			}
+			if sn := have["sandbox.snapshot"]; sn.Attrs["warren.sandbox_id"] != sb.ID || sn.Error {
+				t.Errorf("sandbox.snapshot %+v", sn)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the snapshot's and the restore's spans lack %v; got %v", missing, names(have))
+		}
+	}
+
 	if resp, raw = tracedCall(t, s, "DELETE", "/v1/sandboxes/"+sb.ID, nil, killTrace, execSpan); resp.StatusCode != 204 {
 		t.Fatalf("kill: %d %s", resp.StatusCode, raw)
 	}
+	// stoppedLine is the kill's lifecycle line for sb, once the server has written it.
+	stoppedLine := func() map[string]any {
+		for _, line := range strings.Split(s.Logs(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "sandbox stopped" && m["sandbox_id"] == sb.ID {
+				return m
+			}
+		}
+		return nil
+	}
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		spans = rcv.Trace(execTrace)
-		if len(spans) >= 2 && strings.Contains(s.Logs(), `"msg":"sandbox stopped"`) {
+		if len(spans) >= 2 && stoppedLine() != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -149,15 +207,8 @@ func TestTracing(t *testing.T) {
 	if execServer == nil || exec == nil || execServer.ParentSpanID != execSpan || exec.ParentSpanID != execServer.SpanID || exec.Attrs["warren.sandbox_id"] != sb.ID {
 		t.Errorf("command spans %+v: want POST /v1/sandboxes/{id}/commands under %s and sandbox.exec below it", spans, execSpan)
 	}
-	stopped := false
-	for _, line := range strings.Split(s.Logs(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "sandbox stopped" && m["sandbox_id"] == sb.ID {
-			stopped = m["trace_id"] == killTrace
-		}
-	}
-	if !stopped {
-		t.Errorf("no 'sandbox stopped' line for %s with the kill's trace_id %s", sb.ID, killTrace)
+	if m := stoppedLine(); m["trace_id"] != killTrace {
+		t.Errorf("the 'sandbox stopped' line for %s is %v: want the kill's trace_id %s", sb.ID, m, killTrace)
 	}
 	if p := rcv.Problems(); len(p) > 0 {
 		t.Errorf("the receiver refused requests: %v", p)
