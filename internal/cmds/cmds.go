@@ -65,6 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "warren serve:", err)
 		return 2
 	}
+	cfg.Version = Version
 	log := server.NewLogger(cfg, stderr)
 	if err := server.Run(ctx, cfg, stdout, log); err != nil {
 		fmt.Fprintln(stderr, "warren serve:", err)

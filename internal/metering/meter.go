@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -81,6 +82,8 @@ type Meter struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	// lastTick is when Run last completed a tick (or started), in Unix nanoseconds.
+	lastTick atomic.Int64
 }
 
 // entry is the cached meter of one sandbox. Its fields are guarded by mu, which is held

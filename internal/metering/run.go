@@ -18,6 +18,7 @@ import (
 func (m *Meter) Run(ctx context.Context, live func(ctx context.Context) ([]*domain.Sandbox, error)) {
 	t := time.NewTicker(m.cfg.Interval)
 	defer t.Stop()
+	m.lastTick.Store(time.Now().UnixNano())
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,6 +71,16 @@ func (m *Meter) sampleAll(ctx context.Context, live func(ctx context.Context) ([
 	}
 	wg.Wait()
 	m.prune(listed)
+	m.lastTick.Store(time.Now().UnixNano())
+}
+
+// LastTick is when Run last completed a tick (when it started, before the first one);
+// zero before Run. The metrics report the time since as the metering loop's lag.
+func (m *Meter) LastTick() time.Time {
+	if ns := m.lastTick.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // prune drops cached meters of sandboxes that are no longer listed (those ended without

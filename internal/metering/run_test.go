@@ -100,6 +100,10 @@ func TestRun(t *testing.T) {
 		}
 		return []*domain.Sandbox{unreadable, ok, starting}, nil
 	}
+	if !m.LastTick().IsZero() {
+		t.Errorf("last tick %v before Run, want zero", m.LastTick())
+	}
+	before := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx, live); close(done) }()
@@ -112,6 +116,9 @@ func TestRun(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+	if at := m.LastTick(); at.Before(before) {
+		t.Errorf("last tick %v, want after Run started (%v)", at, before)
 	}
 	n := st.ncalls()
 	if n < 5 {

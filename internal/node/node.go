@@ -40,6 +40,9 @@ type Config struct {
 	// Egress enforces the name rules of network policies; nil leaves them unenforced.
 	Egress Egress
 	Log    *slog.Logger
+	// Phases, when set, records how long each start's phases took: prepare (root
+	// filesystem and network) and runtime_start (the driver's start or restore).
+	Phases func(phase, runtime string, d time.Duration)
 }
 
 // Node starts and stops sandboxes on this host.
@@ -290,6 +293,11 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 		return nil, err
 	}
 	n.log.Debug("sandbox started", logkey.SandboxID, s.ID, "prepare", tPrep, "runtime_start", time.Since(t0)-tPrep)
+	if n.cfg.Phases != nil {
+		rt := drv.Capabilities().Name
+		n.cfg.Phases("prepare", rt, tPrep)
+		n.cfg.Phases("runtime_start", rt, time.Since(t0)-tPrep)
+	}
 	return &started{Handle: h, Address: att.Address.String()}, nil
 }
 

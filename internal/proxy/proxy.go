@@ -72,6 +72,8 @@ type Config struct {
 	MaxBufferedBytes int64
 	// AgentPort is the agent's port (default 49983).
 	AgentPort int
+	// Metrics, when set, counts the requests by status and the bytes carried.
+	Metrics Metrics
 }
 
 // maxBufferedBody is the largest request body read whole before forwarding.
@@ -174,6 +176,15 @@ func (p *Proxy) Handler() http.Handler { return p }
 
 // ServeHTTP routes, authorises and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.cfg.Metrics == nil {
+		p.serve(w, r)
+		return
+	}
+	p.counted(w, r)
+}
+
+// serve is ServeHTTP without the metrics.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	forwarding := false
 	defer func() {
 		v := recover()

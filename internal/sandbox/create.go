@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -25,11 +26,18 @@ import (
 func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (out *domain.Sandbox, err error) {
 	ctx, span := startSpan(ctx, "sandbox.create", attrTeamID.String(p.TeamID), attrTemplate.String(req.TemplateID))
 	path := "cold"
+	t0 := time.Now()
+	// sb is the sandbox once the request is valid: from then on the create counts in
+	// the metrics, whatever its outcome.
+	var sb *domain.Sandbox
 	defer func() {
 		if out != nil {
 			span.SetAttributes(attrSandboxID.String(out.ID), attrRuntime.String(out.RuntimeName), attrCreatePath.String(path))
 			s.log.LogAttrs(ctx, slog.LevelInfo, "sandbox created", slog.String(logkey.SandboxID, out.ID),
 				slog.String(logkey.TeamID, out.TeamID), slog.String(logkey.Template, out.TemplateID), slog.String("path", path))
+		}
+		if sb != nil {
+			recordCreate(s.cfg.Recorder, sb, path, t0, err)
 		}
 		endSpan(span, err)
 	}()
@@ -64,6 +72,16 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 		path = "restore"
 	}
 	return s.launch(ctx, quota, sb, tpl, from)
+}
+
+// recordCreate records a create of sb by path, begun at t0, that ended with err. Refusals
+// (a quota, node admission) are not creates: the edge counts them.
+func recordCreate(rec Recorder, sb *domain.Sandbox, path string, t0 time.Time, err error) {
+	var full *domain.NodeFullError
+	if err != nil && (domain.IsKind(err, domain.KindQuotaExceeded) || errors.As(err, &full)) {
+		return
+	}
+	rec.Created(sb.TemplateID, path, sb.TeamID, time.Since(t0), err == nil)
 }
 
 // admitTeam reads the team and returns the quota to hold its new sandboxes to: the
@@ -272,6 +290,9 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
 	}
 	s.log.DebugContext(ctx, "agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
+	if err == nil {
+		s.cfg.Recorder.StartPhase("agent_ready", sb.RuntimeName, time.Since(tReady))
+	}
 	return agent, err
 }
 

@@ -115,6 +115,33 @@ type Meter interface {
 	SamplePaused(ctx context.Context, sb *domain.Sandbox, at time.Time, minGap time.Duration, bytes func() int64) error
 }
 
+// Recorder counts what happens to sandboxes, for the operator's metrics (package
+// metrics implements it). Config.Recorder nil records nothing. Its labels never take a
+// sandbox id.
+type Recorder interface {
+	// Created records a create by path (cold, warm: a pool claim, restore: from a
+	// snapshot) that took d; ok says whether it ended with a running sandbox.
+	Created(template, path, teamID string, d time.Duration, ok bool)
+	// StartPhase records a phase of a start: agent_ready here (the node records
+	// prepare and runtime_start).
+	StartPhase(phase, runtime string, d time.Duration)
+	// Killed counts a sandbox ended for reason: request, timeout, shutdown or retention.
+	Killed(reason string)
+	// Lost counts a sandbox that ended without being asked to.
+	Lost(reason string)
+	// Lifecycle records a pause, resume, fork or snapshot that took d.
+	Lifecycle(op string, d time.Duration, ok bool)
+}
+
+// nopRecorder records nothing.
+type nopRecorder struct{}
+
+func (nopRecorder) Created(string, string, string, time.Duration, bool) {}
+func (nopRecorder) StartPhase(string, string, time.Duration)            {}
+func (nopRecorder) Killed(string)                                       {}
+func (nopRecorder) Lost(string)                                         {}
+func (nopRecorder) Lifecycle(string, time.Duration, bool)               {}
+
 // agent is the connection to one sandbox's warren-agent, one part per job: an
 // agentclient.Client and the Files, Processes and Code made from it (dialAgent), or
 // fakes in tests. Each service uses its own part.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
@@ -29,7 +30,7 @@ func (s *Service) track(sb *domain.Sandbox, agent *agent, privatePorts []int) {
 			// A sandbox that cannot be paused ends as any other would at its timeout.
 			s.log.Error("pausing sandbox at its timeout failed; ending it", logkey.SandboxID, id, logkey.Err, err)
 		}
-		if err := s.end(ctx, id, "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
+		if err := s.end(ctx, id, "timeout", "timeout"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
 			s.log.Error("ending sandbox at its timeout", logkey.SandboxID, id, logkey.Err, err)
 		}
 	}
@@ -51,14 +52,44 @@ func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) (err 
 		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running (it is %s)", id, sb.State)
 	}
 	if sb.State == domain.StatePaused {
-		return s.discardPaused(ctx, sb, "killed")
+		return s.discardPaused(ctx, sb, "killed", "request")
 	}
-	return s.end(ctx, id, "killed")
+	return s.end(ctx, id, "killed", "request")
 }
 
-// end stops a live sandbox and records why. The sandbox is halted at once (processes
-// killed, network removed); the node removes the rest in the background.
-func (s *Service) end(ctx context.Context, id, reason string) error {
+// endLabel is how the metrics count an end for reason: a kill reason (request,
+// timeout, retention, error) or, for a sandbox that ended by itself, "lost:" and why.
+func endLabel(reason string) string {
+	switch {
+	case reason == "killed":
+		return "request"
+	case reason == "timeout":
+		return "timeout"
+	case reason == "paused retention ended":
+		return "retention"
+	case strings.HasPrefix(reason, "lost: the sandbox stopped unexpectedly"):
+		return "lost:stopped_unexpectedly"
+	case strings.HasPrefix(reason, "lost: the sandbox stopped while the server was down"):
+		return "lost:stopped_while_down"
+	case strings.HasPrefix(reason, "lost:"):
+		return "lost:other"
+	}
+	return "error"
+}
+
+// countEnd records an end counted as label (endLabel, or "shutdown") in rec.
+func countEnd(rec Recorder, label string) {
+	if lost, ok := strings.CutPrefix(label, "lost:"); ok {
+		rec.Lost(lost)
+		return
+	}
+	rec.Killed(label)
+}
+
+// end stops a live sandbox and records why; the metrics count it as label (endLabel of
+// the reason, or "shutdown"). The sandbox is halted at once (processes killed, network
+// removed); the node removes the rest in the background.
+func (s *Service) end(ctx context.Context, id, reason, label string) error {
 	ls, ok := s.reg.beginEnd(id, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
 	if !ok {
 		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running", id)
@@ -78,6 +109,7 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 		s.log.ErrorContext(ctx, "halting sandbox", logkey.SandboxID, id, logkey.Err, err)
 	}
 	ls.agent.conn.Close()
+	countEnd(s.cfg.Recorder, label)
 	sb := s.reg.halted(ls)
 	teardown := func() {
 		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -96,4 +128,18 @@ func (s *Service) end(ctx context.Context, id, reason string) error {
 	}
 	s.log.InfoContext(ctx, "sandbox stopped", logkey.SandboxID, id, "reason", reason)
 	return nil
+}
+
+// recordLifecycle records the operation op (pause, resume, fork, snapshot) begun at t0 that
+// ended with *err in the metrics, unless it was refused (the caller's error: a scope,
+// a state, a quota, a bad request), which is no operation.
+func recordLifecycle(rec Recorder, op string, t0 time.Time, err *error) {
+	if *err != nil {
+		switch domain.KindOf(*err) {
+		case domain.KindInvalid, domain.KindNotFound, domain.KindForbidden, domain.KindUnauthorized,
+			domain.KindConflict, domain.KindQuotaExceeded:
+			return
+		}
+	}
+	rec.Lifecycle(op, time.Since(t0), *err == nil)
 }

@@ -82,7 +82,8 @@ func (s *pausing) checkpointable(sb *domain.Sandbox) error {
 // pause checkpoints the live sandbox id and records it paused. No new work starts in
 // it meanwhile; what runs in it ends only once the checkpoint succeeded. A failed
 // checkpoint leaves it running as before (its meter and timer too).
-func (s *pausing) pause(ctx context.Context, id string) (*domain.Sandbox, error) {
+func (s *pausing) pause(ctx context.Context, id string) (_ *domain.Sandbox, err error) {
+	defer recordLifecycle(s.cfg.Recorder, "pause", time.Now(), &err)
 	ls, ok := s.reg.beginPause(id)
 	if !ok {
 		return nil, domain.Errorf(domain.KindConflict, "sandbox %q is being stopped or paused", id)
@@ -155,7 +156,8 @@ func (s *pausing) Resume(ctx context.Context, p domain.Principal, id string, d t
 
 // resume starts the paused sandbox id again, to end d from now (0: the default
 // timeout). Calls for the same sandbox at once wait for the first one's outcome.
-func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (*domain.Sandbox, error) {
+func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (_ *domain.Sandbox, err error) {
+	defer recordLifecycle(s.cfg.Recorder, "resume", time.Now(), &err)
 	done, first := s.reg.beginResume(id)
 	if !first {
 		select {
@@ -235,6 +237,7 @@ func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (*doma
 	agent, err := s.restore(sctx, &sb, tpl)
 	if err != nil {
 		s.log.ErrorContext(ctx, "sandbox failed to resume; it is lost", logkey.SandboxID, id, logkey.Err, err)
+		s.cfg.Recorder.Lost("resume_failed")
 		sb.State, sb.StoppedAt = domain.StateError, s.cfg.Now().UTC()
 		sb.EndReason = "lost: the sandbox could not be resumed from its checkpoint; its image is kept on the node for the operator to inspect"
 		if uerr := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); uerr != nil {
@@ -278,8 +281,9 @@ func (s *pausing) restore(ctx context.Context, sb *domain.Sandbox, tpl *domain.T
 }
 
 // discardPaused removes the paused sandbox row from the node (its directory) and
-// records it stopped with reason. A sandbox being resumed is a conflict.
-func (s *pausing) discardPaused(ctx context.Context, row *domain.Sandbox, reason string) error {
+// records it stopped with reason, counted in the metrics as label. A sandbox being
+// resumed is a conflict.
+func (s *pausing) discardPaused(ctx context.Context, row *domain.Sandbox, reason, label string) error {
 	if _, first := s.reg.beginResume(row.ID); !first {
 		return domain.Errorf(domain.KindConflict, "sandbox %q is being resumed; try again in a moment", row.ID)
 	}
@@ -300,5 +304,6 @@ func (s *pausing) discardPaused(ctx context.Context, row *domain.Sandbox, reason
 		return fmt.Errorf("recording stopped sandbox: %w", err)
 	}
 	s.log.InfoContext(ctx, "paused sandbox removed", logkey.SandboxID, cur.ID, "reason", reason)
+	countEnd(s.cfg.Recorder, label)
 	return nil
 }

@@ -49,6 +49,9 @@ type Config struct {
 	Admit func(ctx context.Context, team *domain.Team) (domain.Quota, error)
 	// Meter, when set, meters every sandbox from its start to its end.
 	Meter Meter
+	// Recorder, when set, counts creates, starts, ends and lifecycle operations for
+	// the metrics.
+	Recorder Recorder
 	// Room, when set, is node admission: it refuses a sandbox with limits l the host
 	// has no room for (node.Room.Admit; a domain.NodeFull error), after the request is
 	// validated and before anything is allocated.
@@ -141,6 +144,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.dial == nil {
 		cfg.dial = dialAgent
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = nopRecorder{}
 	}
 	s := &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "sandbox"), reg: newRegistry()}
 	s.pausing = &pausing{s}
@@ -317,7 +323,7 @@ func (s *Service) KillAll(ctx context.Context) error {
 		defer s.startMu.Unlock()
 	}
 	for _, ls := range s.reg.snapshot() {
-		if err := s.end(ctx, ls.sb.ID, "killed"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
+		if err := s.end(ctx, ls.sb.ID, "killed", "shutdown"); err != nil && !domain.IsKind(err, domain.KindNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -328,7 +334,7 @@ func (s *Service) KillAll(ctx context.Context) error {
 			return errors.Join(append(errs, err)...)
 		}
 		for _, sb := range page {
-			if err := s.discardPaused(ctx, sb, "killed"); err != nil {
+			if err := s.discardPaused(ctx, sb, "killed", "shutdown"); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -132,6 +132,7 @@ func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, co
 	ctx, span := startSpan(ctx, "sandbox.fork", attrSandboxID.String(id), attrForkCount.Int(count))
 	defer func() { endSpan(span, err) }()
 	s := sn.sandboxes
+	defer recordLifecycle(s.cfg.Recorder, "fork", time.Now(), &err)
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
@@ -222,6 +223,7 @@ func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, san
 	ctx, span := startSpan(ctx, "sandbox.snapshot", attrSandboxID.String(sandboxID))
 	defer func() { endSpan(span, err) }()
 	s := sn.sandboxes
+	defer recordLifecycle(s.cfg.Recorder, "snapshot", time.Now(), &err)
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}

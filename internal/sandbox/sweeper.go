@@ -121,6 +121,7 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 			continue
 		}
 		sw.reap(ctx, sb, &h, domain.StateStopped, "lost: the sandbox stopped while the server was down")
+		countEnd(s.cfg.Recorder, endLabel("lost: the sandbox stopped while the server was down"))
 		rep.Reaped++
 	}
 	if n := sw.ExpirePaused(ctx); n > 0 {
@@ -201,7 +202,7 @@ func (sw *Sweeper) ExpirePaused(ctx context.Context) int {
 				s.meterPaused(ctx, sb, pausedMeterGap)
 				continue
 			}
-			if err := s.discardPaused(ctx, sb, "paused retention ended"); err != nil {
+			if err := s.discardPaused(ctx, sb, "paused retention ended", "retention"); err != nil {
 				sw.log.Error("removing a sandbox past its paused retention", logkey.SandboxID, sb.ID, logkey.Err, err)
 				continue
 			}
@@ -311,7 +312,8 @@ func (sw *Sweeper) CheckLive(ctx context.Context) int {
 		if err != nil || st == runtime.StatusRunning || st == runtime.StatusUnknown {
 			continue
 		}
-		if err := s.end(ctx, sb.ID, "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"); err == nil {
+		const reason = "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"
+		if err := s.end(ctx, sb.ID, reason, endLabel(reason)); err == nil {
 			n++
 		}
 	}

@@ -142,6 +142,17 @@ type Config struct {
 	// once, across requests (WARREN_PROXY_MAX_BUFFERED_MB, default 64); a request whose
 	// body would pass it gets 503 with Retry-After.
 	ProxyMaxBufferedMB int64
+	// MetricsListen is where Prometheus metrics are served, at /metrics, without
+	// authentication (WARREN_METRICS_LISTEN, default 127.0.0.1:9464; empty turns them
+	// off). Keep it on loopback or a network only the monitoring reaches.
+	MetricsListen string
+	// MetricsTeamLabels adds a team label to the per-team metrics (sandboxes, creates,
+	// HTTP requests, refusals): every team then multiplies their series
+	// (--metrics-team-labels, WARREN_METRICS_TEAM_LABELS; default off).
+	MetricsTeamLabels bool
+	// Version is the running binary's version (warren_build_info); the command sets it,
+	// it has no flag.
+	Version string
 }
 
 func env(name, def string) string {
@@ -253,6 +264,12 @@ func ParseFlags(args []string) (c Config, err error) {
 	bodyRead := fs.Duration("body-read-timeout", 20*time.Second, "drop a request whose body stops arriving for this long (WARREN_BODY_READ_TIMEOUT)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", int(envInt("WARREN_MAX_CONNS_PER_IP", 256)), "open connections one client address may hold on each listener; 0 = no cap (WARREN_MAX_CONNS_PER_IP)")
 	fs.Int64Var(&c.ProxyMaxBufferedMB, "proxy-max-buffered-mb", envInt("WARREN_PROXY_MAX_BUFFERED_MB", 64), "MiB of request bodies the sandbox proxy holds at once (WARREN_PROXY_MAX_BUFFERED_MB)")
+	metricsListen := fs.String("metrics-listen", "127.0.0.1:9464", "Prometheus metrics address, serving /metrics without auth; empty turns metrics off (WARREN_METRICS_LISTEN)")
+	if v, ok := os.LookupEnv("WARREN_METRICS_LISTEN"); ok {
+		*metricsListen = v // empty is meaningful here: no metrics
+	}
+	fs.BoolVar(&c.MetricsTeamLabels, "metrics-team-labels", env("WARREN_METRICS_TEAM_LABELS", "") == "1" || env("WARREN_METRICS_TEAM_LABELS", "") == "true",
+		"add a team label to the per-team metrics (WARREN_METRICS_TEAM_LABELS)")
 	for name, d := range map[string]*time.Duration{"WARREN_METER_INTERVAL": meter, "WARREN_SESSION_TTL": sessTTL,
 		"WARREN_IDLE_TIMEOUT": idle, "WARREN_BODY_READ_TIMEOUT": bodyRead} {
 		if v := os.Getenv(name); v != "" {
@@ -284,6 +301,12 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	c.MetricsListen = strings.TrimSpace(*metricsListen)
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return c, fmt.Errorf("--metrics-listen %q: want host:port such as 127.0.0.1:9464, or empty to turn metrics off: %w", c.MetricsListen, err)
+		}
+	}
 	if *retention < 0 {
 		return c, fmt.Errorf("--paused-retention %s: must not be negative (0 keeps paused sandboxes until killed)", *retention)
 	}

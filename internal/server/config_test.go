@@ -97,3 +97,38 @@ func TestParseWarmPool(t *testing.T) {
 		})
 	}
 }
+
+func TestParseMetricsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		env     *string
+		args    []string
+		listen  string
+		team    bool
+		wantErr string
+	}{
+		{args: nil, listen: "127.0.0.1:9464"},
+		{args: []string{"--metrics-listen", ""}, listen: ""},
+		{args: []string{"--metrics-listen=0.0.0.0:9100", "--metrics-team-labels"}, listen: "0.0.0.0:9100", team: true},
+		{env: ptr(""), listen: ""},
+		{env: ptr("127.0.0.1:9999"), listen: "127.0.0.1:9999"},
+		{env: ptr("127.0.0.1:9999"), args: []string{"--metrics-listen=:1"}, listen: ":1"},
+		{args: []string{"--metrics-listen=9464"}, wantErr: "want host:port"},
+	} {
+		if tc.env != nil {
+			t.Setenv("WARREN_METRICS_LISTEN", *tc.env)
+		}
+		c, err := ParseFlags(tc.args)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case c.MetricsListen != tc.listen || c.MetricsTeamLabels != tc.team:
+			t.Errorf("%q (env %v): listen %q team %v, want %q %v", tc.args, tc.env, c.MetricsListen, c.MetricsTeamLabels, tc.listen, tc.team)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -44,12 +44,13 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return err
 	}
 	defer store.Close()
-	builds, err := startTemplates(ctx, c, store, out, log)
+	mx := newMetrics(c)
+	builds, err := startTemplates(ctx, c, store, out, log, mx)
 	if err != nil {
 		return err
 	}
 	defer builds.stop()
-	h, err := startHost(ctx, c, out, log)
+	h, err := startHost(ctx, c, out, log, mx)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 			h.closeNetwork(context.WithoutCancel(ctx), log)
 		}
 	}()
-	svcs, err := startServices(ctx, c, store, catalog, h, log)
+	svcs, err := startServices(ctx, c, store, catalog, h, log, mx)
 	if err != nil {
 		return err
 	}
@@ -74,11 +75,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	if err != nil {
 		return err
 	}
+	svcs.watch(log)
+	svcs.watchHost(c, h)
 	background, stopBackground := svcs.runBackground(c, h.node)
 	defer stopBackground()
 	errc := ls.serve(log)
 	svcs.ready.Store(true)
 	fmt.Fprintf(out, "warren is serving the API and the web console on http://%s and sandbox traffic on http://%s (data in %s)\n", ls.api.Addr(), ls.proxy.Addr(), c.DataDir)
+	if ls.metrics != nil {
+		fmt.Fprintf(out, "Prometheus metrics on http://%s/metrics\n", ls.metrics.Addr())
+	}
 	log.Info("serving", "listen", ls.api.Addr().String())
 
 	select {

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/metrics"
 	"github.com/warren-sh/warren/internal/template"
 )
 
@@ -69,13 +71,15 @@ func recordTemplate(ctx context.Context, b *template.Builder, store domain.Store
 
 // ensureBase builds the base template if it is not cached and records it: the server
 // does not serve without it.
-func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) error {
+func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, tm *metrics.Templates) error {
 	b := templateBuilder(c, out, log)
 	r := template.Base()
-	if _, ok := b.IsReady(r); !ok {
+	_, cached := b.IsReady(r)
+	tm.Cache(cached)
+	if !cached {
 		fmt.Fprintf(out, "Building the base template (Debian bookworm, about 1-3 minutes; cached afterwards)...\n")
 	}
-	rootfs, err := b.Ensure(ctx, r)
+	rootfs, err := ensureTimed(ctx, b, r, !cached, tm)
 	if err != nil {
 		return fmt.Errorf("building the base template: %w", err)
 	}
@@ -84,10 +88,12 @@ func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer
 
 // ensureExtras makes the other templates available: cached ones at once, the rest are
 // built in the background (creating a sandbox from them answers 503 until then).
-func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, wg *sync.WaitGroup) error {
+func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, wg *sync.WaitGroup, tm *metrics.Templates) error {
 	b := templateBuilder(c, out, log)
 	for _, r := range extraRecipes() {
-		if rootfs, ok := b.IsReady(r); ok {
+		rootfs, ok := b.IsReady(r)
+		tm.Cache(ok)
+		if ok {
 			if err := recordTemplate(ctx, b, store, r, rootfs); err != nil {
 				return err
 			}
@@ -100,7 +106,7 @@ func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writ
 		wg.Add(1)
 		go func(r template.Recipe) {
 			defer wg.Done()
-			rootfs, err := b.Ensure(ctx, r)
+			rootfs, err := ensureTimed(ctx, b, r, true, tm)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("building template", logkey.Template, r.Name, logkey.Err, err)
@@ -115,4 +121,15 @@ func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writ
 		}(r)
 	}
 	return nil
+}
+
+// ensureTimed is b.Ensure(r), its duration recorded in tm as a build when build says
+// the cache did not have it (a build that the server's shutdown cut short is not one).
+func ensureTimed(ctx context.Context, b *template.Builder, r template.Recipe, build bool, tm *metrics.Templates) (string, error) {
+	t0 := time.Now()
+	rootfs, err := b.Ensure(ctx, r)
+	if build && ctx.Err() == nil {
+		tm.Built(r.Name, time.Since(t0), err == nil)
+	}
+	return rootfs, err
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/api/e2b"
+	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
 	"github.com/warren-sh/warren/internal/billing"
@@ -26,6 +27,7 @@ import (
 	"github.com/warren-sh/warren/internal/ledger"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metering"
+	"github.com/warren-sh/warren/internal/metrics"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/proxy"
@@ -136,13 +138,13 @@ func (b *templateBuilds) stop() {
 
 // startTemplates makes sure the base template is built (the server does not serve
 // without it) and starts building the others in the background.
-func startTemplates(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger) (*templateBuilds, error) {
-	if err := ensureBase(ctx, c, store, out, log); err != nil {
+func startTemplates(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, mx *metrics.Metrics) (*templateBuilds, error) {
+	if err := ensureBase(ctx, c, store, out, log, mx.Templates()); err != nil {
 		return nil, err
 	}
 	b := &templateBuilds{}
 	b.ctx, b.cancel = context.WithCancel(ctx)
-	if err := ensureExtras(b.ctx, c, store, out, log, &b.wg); err != nil {
+	if err := ensureExtras(b.ctx, c, store, out, log, &b.wg, mx.Templates()); err != nil {
 		b.stop()
 		return nil, err
 	}
@@ -163,7 +165,7 @@ type host struct {
 // startHost sets up the node's network (its nftables table, denying sandboxes the
 // configured ranges and the database's and Redis's addresses) and runtimes. On error
 // nothing of the network is left.
-func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (_ *host, err error) {
+func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, mx *metrics.Metrics) (_ *host, err error) {
 	deny := c.DenyCIDRs
 	if deny == nil {
 		deny = network.DefaultDenyCIDRs()
@@ -190,7 +192,11 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 		return nil, err
 	}
 	h.drivers, h.runtimes = drivers, runtimes
-	h.node, err = node.New(node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log})
+	ncfg := node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log}
+	if mx != nil {
+		ncfg.Phases = mx.Sandboxes().StartPhase
+	}
+	h.node, err = node.New(ncfg)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +243,8 @@ type services struct {
 	accounts     *auth.Services
 	limit        rest.RateLimitFunc
 	closeLimiter func() error
+	// metrics is nil with metrics off (--metrics-listen "").
+	metrics *metrics.Metrics
 	// ready turns true once the server serves (GET /readyz).
 	ready atomic.Bool
 }
@@ -244,8 +252,8 @@ type services struct {
 // startServices builds the sandbox services, re-attaches to the sandboxes a previous
 // server left (and closes the meters of those that died), and builds the key, team,
 // billing and rate-limiting services.
-func startServices(ctx context.Context, c Config, store domain.Store, catalog *billing.Catalog, h *host, log *slog.Logger) (*services, error) {
-	s := &services{}
+func startServices(ctx context.Context, c Config, store domain.Store, catalog *billing.Catalog, h *host, log *slog.Logger, mx *metrics.Metrics) (*services, error) {
+	s := &services{metrics: mx}
 	var err error
 	if s.ledger, err = ledger.New(store, catalog, nil, log); err != nil {
 		return nil, err
@@ -253,7 +261,7 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 	if s.meter, err = metering.New(metering.Config{Store: store, Source: usageSource(h.node), Interval: c.MeterInterval, Log: log}); err != nil {
 		return nil, err
 	}
-	if s.sandboxes, err = startSandboxes(ctx, c, store, h, s.ledger.Admit, s.meter, log); err != nil {
+	if s.sandboxes, err = startSandboxes(ctx, c, store, h, s.ledger.Admit, s.meter, log, mx); err != nil {
 		return nil, err
 	}
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
@@ -278,8 +286,12 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 
 // startSandboxes builds the sandbox services and recovers what a previous server left.
 func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
-	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, log *slog.Logger) (*sandboxServices, error) {
-	svc, err := sandbox.New(sandbox.Config{
+	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, log *slog.Logger, mx *metrics.Metrics) (*sandboxServices, error) {
+	var rec sandbox.Recorder
+	if mx != nil {
+		rec = mx.Sandboxes()
+	}
+	svc, err := sandbox.New(sandbox.Config{Recorder: rec,
 		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout, PausedRetention: c.PausedRetention,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
 		Admit: admit, Meter: meter, Runtimes: h.runtimes, SnapshotDir: filepath.Join(c.DataDir, "snapshots"),
@@ -376,6 +388,11 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	sb := s.sandboxes
 	acc := s.accounts
 	opts := []rest.Option{}
+	var httpMetrics edge.Metrics
+	if s.metrics != nil {
+		httpMetrics = s.metrics
+		opts = append(opts, rest.WithMetrics(s.metrics))
+	}
 	if sb.pool != nil {
 		opts = append(opts, rest.WithPools(sb.pool))
 	}
@@ -391,7 +408,7 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		}))...)
 	top := http.NewServeMux()
 	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
-		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots}).Register(top)
+		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}
@@ -402,7 +419,11 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	top.Handle("/", pages)
+	var pagesH http.Handler = pages
+	if s.metrics != nil {
+		pagesH = s.metrics.Instrument("console", pages)
+	}
+	top.Handle("/", pagesH)
 	// /v1 goes to its API before the top mux can clean its path into a redirect: the
 	// API answers an unclean path with a JSON error saying so.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -414,10 +435,11 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	}), nil
 }
 
-// listeners are the API's and the sandbox proxy's, with their servers.
+// listeners are the API's and the sandbox proxy's, with their servers, and the
+// metrics' (nil with metrics off).
 type listeners struct {
-	api, proxy       net.Listener
-	apiSrv, proxySrv *http.Server
+	api, proxy, metrics          net.Listener
+	apiSrv, proxySrv, metricsSrv *http.Server
 }
 
 // listen builds the handlers and opens both listeners.
@@ -426,7 +448,11 @@ func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
 	if err != nil {
 		return nil, err
 	}
-	prx := proxy.New(s.sandboxes.service, log, proxy.Config{Domain: c.Domain, MaxBufferedBytes: c.ProxyMaxBufferedMB << 20})
+	pcfg := proxy.Config{Domain: c.Domain, MaxBufferedBytes: c.ProxyMaxBufferedMB << 20}
+	if s.metrics != nil {
+		pcfg.Metrics = s.metrics.Proxy()
+	}
+	prx := proxy.New(s.sandboxes.service, log, pcfg)
 	// No ReadTimeout or WriteTimeout: both servers carry long-lived streams (commands,
 	// watches, WebSockets) and uploads. Headers have ReadHeaderTimeout, bodies
 	// bodyDeadline, idle keep-alive connections IdleTimeout.
@@ -441,6 +467,14 @@ func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
 		ls.api.Close()
 		return nil, fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
 	}
+	if s.metrics != nil {
+		if ls.metrics, err = net.Listen("tcp", c.MetricsListen); err != nil {
+			ls.api.Close()
+			ls.proxy.Close()
+			return nil, fmt.Errorf("listening on %s for metrics: %w (set --metrics-listen, or --metrics-listen \"\" to turn metrics off)", c.MetricsListen, err)
+		}
+		ls.metricsSrv = metricsServer(s.metrics, c)
+	}
 	ls.api = limitPerIP(ls.api, c.MaxConnsPerIP, log.With(logkey.Subsystem, "api"))
 	ls.proxy = limitPerIP(ls.proxy, c.MaxConnsPerIP, log.With(logkey.Subsystem, "proxy"))
 	return ls, nil
@@ -454,6 +488,13 @@ func (ls *listeners) serve(log *slog.Logger) <-chan error {
 			log.Error("sandbox proxy stopped", logkey.Err, err)
 		}
 	}()
+	if ls.metrics != nil {
+		go func() {
+			if err := ls.metricsSrv.Serve(ls.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", logkey.Err, err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- ls.apiSrv.Serve(ls.api) }()
 	return errc
@@ -463,7 +504,10 @@ func (ls *listeners) serve(log *slog.Logger) <-chan error {
 // watches and proxied connections can stay open for as long as their clients like, and
 // they must not hold up the teardown that follows.
 func (ls *listeners) drain(ctx context.Context) {
-	for _, hs := range []*http.Server{ls.apiSrv, ls.proxySrv} {
+	for _, hs := range []*http.Server{ls.apiSrv, ls.proxySrv, ls.metricsSrv} {
+		if hs == nil {
+			continue
+		}
 		drainCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if err := hs.Shutdown(drainCtx); err != nil {
 			_ = hs.Close()

@@ -86,7 +86,7 @@ func startTestServer(bin string) (func() error, error) {
 	pid := os.Getpid()
 	cmd := exec.Command(filepath.Join(bin, "warren"), "serve", "--listen", api, "--proxy-listen", proxy, "--data-dir", dir,
 		"--network-name", fmt.Sprintf("wsdk%d", pid%100000), "--sandbox-cidr", fmt.Sprintf("10.%d.%d.0/24", 240+pid%10, pid%250),
-		"--kill-on-exit")
+		"--kill-on-exit", "--metrics-listen", "")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {

@@ -70,6 +70,8 @@ type Config struct {
 	// /sandboxes/{id}/snapshots, GET /snapshots, and snapshots in DELETE /templates/{id}).
 	// Without it those routes answer 501.
 	Snapshots domain.SnapshotService
+	// Metrics, when set, records every request (api e2b) and every refusal.
+	Metrics edge.Metrics
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -108,6 +110,9 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, cf
 	}
 	s := &Server{svc: svc, keys: keys, log: log, cfg: cfg}
 	s.edge = edge.New(log, s.renderError)
+	if cfg.Metrics != nil {
+		s.edge = s.edge.WithMetrics("e2b", cfg.Metrics)
+	}
 	s.mux = s.buildMux()
 	return s
 }

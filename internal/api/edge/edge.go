@@ -38,6 +38,25 @@ type Edge struct {
 	log    *slog.Logger
 	render Renderer
 	quiet  map[string]bool
+	// api names the API in metrics (v1, e2b, console); metrics nil records nothing.
+	api     string
+	metrics Metrics
+}
+
+// Metrics records the requests an Edge serves and the refusals it writes, for the
+// operator's metrics (package metrics implements it). route is the ServeMux pattern
+// that served the request ("unmatched" when none did), never a raw path.
+type Metrics interface {
+	Request(api, route, method string, status int, d time.Duration, teamID string)
+	Refused(kind, reason, teamID string)
+}
+
+// WithMetrics returns a copy of e that records its requests in m under the API name
+// api (v1, e2b, console). A nil m records nothing.
+func (e *Edge) WithMetrics(api string, m Metrics) *Edge {
+	c := *e
+	c.api, c.metrics = api, m
+	return &c
 }
 
 // New returns an Edge that logs to log (which names the API's subsystem) and writes
@@ -92,6 +111,7 @@ func (e *Edge) Serve(w http.ResponseWriter, r *http.Request, h http.Handler) {
 		}
 		e.logRequest(r, rec, start, v == http.ErrAbortHandler)
 		endSpan(span, r, responseStatus(rec), rec.teamID)
+		e.observe(r, rec, start)
 		if v == http.ErrAbortHandler {
 			panic(v) // let net/http abort the connection so the client sees a broken body
 		}
@@ -177,7 +197,9 @@ func (e *Edge) Adapt(h func(http.ResponseWriter, *http.Request) error) http.Hand
 
 // WriteError sends err as the API's error response.
 func (e *Edge) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	e.render(w, r, e.Class(r, err))
+	c := e.Class(r, err)
+	e.countRefusal(w, r, c)
+	e.render(w, r, c)
 }
 
 // Class classifies err for the response to r. A server-side failure that says more than

@@ -119,7 +119,11 @@ func (s *Server) ConsoleHandler() http.Handler {
 		}
 		s.edge.WriteError(w, r, edge.NoRoute(r, "no route for", ""))
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.edge.Serve(w, r, mux) })
+	e := s.edge
+	if s.opts.metrics != nil {
+		e = e.WithMetrics("console", s.opts.metrics)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.Serve(w, r, mux) })
 }
 
 type consoleLoginResponse struct {

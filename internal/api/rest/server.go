@@ -54,7 +54,12 @@ type options struct {
 	rateLimit    edge.RateLimitFunc
 	domain       string
 	snapshots    domain.SnapshotService
+	metrics      edge.Metrics
 }
+
+// WithMetrics records every request (api v1; the console's session routes as console)
+// and every refusal in m.
+func WithMetrics(m edge.Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithDomain sets the sandbox domain reported with sandboxes and their ports:
 // http://<port>-<id>.<domain>/ reaches a port through the proxy.
@@ -137,6 +142,9 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, op
 	}
 	s := &Server{svc: svc, keys: keys, log: log.With(logkey.Subsystem, "api.rest"), opts: o}
 	s.edge = edge.New(s.log, s.renderError, "/healthz", "/readyz")
+	if o.metrics != nil {
+		s.edge = s.edge.WithMetrics("v1", o.metrics)
+	}
 	s.mux = s.buildMux()
 	return s
 }

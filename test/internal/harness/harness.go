@@ -103,9 +103,12 @@ type Server struct {
 	CIDR     string
 	Listen   string
 	PListen  string
-	cmd      *exec.Cmd
-	logs     *bytes.Buffer
-	exited   chan struct{}
+	// MListen is the metrics listener's address; MetricsURL its /metrics.
+	MListen    string
+	MetricsURL string
+	cmd        *exec.Cmd
+	logs       *bytes.Buffer
+	exited     chan struct{}
 	// portRetries counts restarts after a port was taken between picking and binding.
 	portRetries int
 }
@@ -146,7 +149,7 @@ func Start(t *testing.T, o Opts) *Server {
 	if o.CIDR == "" {
 		o.CIDR = fmt.Sprintf("10.%d.%d.0/24", 212+os.Getpid()%20, n%250)
 	}
-	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), logs: &bytes.Buffer{}}
+	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &bytes.Buffer{}}
 	s.Start(o.ExtraEnv)
 	return s
 }
@@ -156,7 +159,7 @@ func (s *Server) Start(extraEnv []string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(BinDir, "warren"), "serve", "--listen", s.Listen, "--data-dir", s.DataDir,
 		"--network-name", s.Net, "--sandbox-cidr", s.CIDR, "--kill-on-exit", "--sweep-interval", "2s",
-		"--proxy-listen", s.PListen)
+		"--proxy-listen", s.PListen, "--metrics-listen", s.MListen)
 	// Template snapshots boot a sandbox of each template with a start command when the
 	// server starts: tests that count the node's sandboxes would see it. Tests of the
 	// code interpreter turn them on (WARREN_TEMPLATE_SNAPSHOTS=1 in extraEnv, which
@@ -182,6 +185,7 @@ func (s *Server) Start(extraEnv []string) {
 	go func() { cmd.Wait(); pw.Close(); close(s.exited) }()
 	s.URL = "http://" + s.Listen
 	s.ProxyURL = "http://" + s.PListen
+	s.MetricsURL = "http://" + s.MListen + "/metrics"
 	deadline := time.Now().Add(10 * time.Minute) // first start may build the base template
 	for {
 		resp, err := http.Get(s.URL + "/healthz")
@@ -197,7 +201,7 @@ func (s *Server) Start(extraEnv []string) {
 			// binds it (ephemeral ports of other connections): pick new ones and retry.
 			if strings.Contains(s.logs.String(), "address already in use") && s.portRetries < 3 {
 				s.portRetries++
-				s.Listen, s.PListen = FreePort(t), FreePort(t)
+				s.Listen, s.PListen, s.MListen = FreePort(t), FreePort(t), FreePort(t)
 				s.logs = &bytes.Buffer{}
 				s.Start(extraEnv)
 				return
