@@ -9,7 +9,7 @@ say() { echo "leak-check: $*"; bad=1; }
 
 ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^wt' || true)
 [ -n "$ns" ] && say "network namespaces left: $ns"
-veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(wv|wti)' || true)
+veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(wv|wti|wte)' || true)
 [ -n "$veths" ] && say "veth interfaces left: $veths"
 tables=$(nft list tables 2>/dev/null | awk '{print $3}' | grep -E '^wt' || true)
 [ -n "$tables" ] && say "nftables tables left: $tables"

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,80 @@ func TestEgressPolicy(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`(jump p|set pa|set pd|chain p)[0-9]+`).FindString(string(out)); m != "" {
 		t.Errorf("%q left in the node's table after the sandboxes were killed:\n%s", m, out)
+	}
+}
+
+// TestEgressPolicyLifecycle: a paused sandbox's update is stored and in force after its
+// resume; a fork and a sandbox started from a named snapshot keep the policy; a warm
+// pool member claimed by a create with a policy gets it before it is handed out.
+func TestEgressPolicyLifecycle(t *testing.T) {
+	s := &server{harness.Start(t, serverOpts{ExtraEnv: []string{"WARREN_WARM_POOL=base=1"}})}
+	f := newFakeHosts(t, 2)
+	a, b := f.addrs[0].String(), f.addrs[1].String()
+	onlyA := map[string]any{"deny_out": []string{"0.0.0.0/0"}, "allow_out": []string{a}}
+	onlyB := map[string]any{"deny_out": []string{"0.0.0.0/0"}, "allow_out": []string{b}}
+
+	// The pool's member takes the claim's policy.
+	s.waitPoolReady(t, 1)
+	members := s.sandboxDirs()
+	claimed := s.Create(map[string]any{"network": onlyA})
+	if !slices.Contains(members, claimed.ID) {
+		t.Errorf("the create with a policy did not take the pool member (%v): the test checks a cold start only", members)
+	}
+	if !s.reaches(t, claimed.ID, f, 0) || s.reaches(t, claimed.ID, f, 1) {
+		t.Errorf("claimed pool member with only %s: want %s reached and %s not", a, a, b)
+	}
+
+	// Paused: the update is stored; the resume applies it.
+	var got sandboxJSON
+	if code, raw := s.API("POST", "/v1/sandboxes/"+claimed.ID+"/pause", nil, &got); code != 200 || got.State != "paused" {
+		t.Fatalf("pause: %d %s", code, raw)
+	}
+	if code, raw := s.API("PUT", "/v1/sandboxes/"+claimed.ID+"/network", onlyB, &got); code != 200 || got.State != "paused" {
+		t.Fatalf("PUT network of a paused sandbox: %d %s", code, raw)
+	}
+	if code, raw := s.API("POST", "/v1/sandboxes/"+claimed.ID+"/resume", nil, &got); code != 200 || got.State != "running" {
+		t.Fatalf("resume: %d %s", code, raw)
+	}
+	if s.reaches(t, claimed.ID, f, 0) || !s.reaches(t, claimed.ID, f, 1) {
+		t.Errorf("after the resume with only %s: want %s reached and %s not", b, b, a)
+	}
+
+	// A fork keeps its parent's policy.
+	var forked struct {
+		Sandboxes []sandboxJSON `json:"sandboxes"`
+	}
+	if code, raw := s.API("POST", "/v1/sandboxes/"+claimed.ID+"/fork", map[string]any{"count": 1}, &forked); code != 201 || len(forked.Sandboxes) != 1 {
+		t.Fatalf("fork: %d %s", code, raw)
+	}
+	child := forked.Sandboxes[0]
+	if got := s.network(t, child.ID); !reflect.DeepEqual(got, networkJSON{AllowOut: []string{b}, DenyOut: []string{"0.0.0.0/0"}}) {
+		t.Errorf("fork's network = %+v, want its parent's", got)
+	}
+	if s.reaches(t, child.ID, f, 0) || !s.reaches(t, child.ID, f, 1) {
+		t.Errorf("fork: want %s reached and %s not", b, a)
+	}
+	s.Kill(child.ID)
+
+	// A named snapshot keeps it too; a create from it may replace it.
+	var snap struct {
+		ID string `json:"id"`
+	}
+	if code, raw := s.API("POST", "/v1/sandboxes/"+claimed.ID+"/snapshots", map[string]any{"name": "egress-snap"}, &snap); code != 201 {
+		t.Fatalf("snapshot: %d %s", code, raw)
+	}
+	fromSnap := s.Create(map[string]any{"snapshot": snap.ID})
+	if got := s.network(t, fromSnap.ID); !reflect.DeepEqual(got, networkJSON{AllowOut: []string{b}, DenyOut: []string{"0.0.0.0/0"}}) {
+		t.Errorf("sandbox from the snapshot: network %+v, want the snapshot's", got)
+	}
+	replaced := s.Create(map[string]any{"snapshot": snap.ID, "network": onlyA})
+	if s.reaches(t, replaced.ID, f, 1) || !s.reaches(t, replaced.ID, f, 0) {
+		t.Errorf("sandbox from the snapshot with its own policy: want %s reached and %s not", a, b)
+	}
+	for _, id := range []string{fromSnap.ID, replaced.ID, claimed.ID} {
+		s.Kill(id)
+	}
+	if code, raw := s.API("DELETE", "/v1/snapshots/"+snap.ID, nil, nil); code != 204 {
+		t.Errorf("deleting the snapshot: %d %s", code, raw)
 	}
 }
