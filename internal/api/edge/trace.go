@@ -24,19 +24,30 @@ var traceContext = propagation.TraceContext{}
 // server span, named by its method until the route is known (endSpan). A quiet request
 // (a health check, polled every few seconds) gets no span of its own.
 func startSpan(r *http.Request, requestID string, quiet bool) (*http.Request, trace.Span) {
-	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := r.Context()
+	if len(r.Header["Traceparent"]) > 0 { // looked up canonical: Header.Get would build the key each time
+		ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	if quiet {
 		return r.WithContext(ctx), trace.SpanFromContext(ctx) // the caller's, not recording here
 	}
-	ctx, span := tracer().Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
+	ctx, span := tracer().Start(ctx, r.Method, serverKind)
+	if span.IsRecording() {
+		// Set after Start, not as start options: an untraced server builds none of them.
+		span.SetAttributes(
 			attribute.String("http.request.method", r.Method),
 			attribute.String("url.path", r.URL.Path),
 			attribute.String("client.address", ClientIP(r)),
 			attribute.String("warren.request_id", requestID),
-		))
+		)
+	} else if !span.SpanContext().IsValid() {
+		return r, span // nothing to carry: tracing is off and the caller sent no trace
+	}
 	return r.WithContext(ctx), span
 }
+
+// serverKind is the option of every server span, made once.
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
 
 // endSpan names the server span by the route that served r (its ServeMux pattern,
 // never the raw path, whose ids would make every name unique) and records the outcome.
