@@ -173,6 +173,28 @@ func TestTracing(t *testing.T) {
 		}
 	}
 
+	// The E2B API shares the edge: its route names its server span.
+	const e2bTrace = "0123456789abcdef0123456789abcdef"
+	if resp, raw = tracedCall(t, s, "GET", "/sandboxes/"+sb.ID, nil, e2bTrace, execSpan); resp.StatusCode != 200 {
+		t.Fatalf("E2B get: %d %s", resp.StatusCode, raw)
+	}
+	e2bServer := func() *otlptest.Span {
+		for _, sp := range rcv.Trace(e2bTrace) {
+			if sp.Kind == "SPAN_KIND_SERVER" {
+				return &sp
+			}
+		}
+		return nil
+	}
+	for deadline := time.Now().Add(60 * time.Second); e2bServer() == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the E2B request's server span did not arrive; its trace: %+v", rcv.Trace(e2bTrace))
+		}
+	}
+	if e := e2bServer(); e.Name != "GET /sandboxes/{id}" || e.ParentSpanID != execSpan {
+		t.Errorf("E2B server span %+v: want GET /sandboxes/{id} under %s", e, execSpan)
+	}
+
 	if resp, raw = tracedCall(t, s, "DELETE", "/v1/sandboxes/"+sb.ID, nil, killTrace, execSpan); resp.StatusCode != 204 {
 		t.Fatalf("kill: %d %s", resp.StatusCode, raw)
 	}
