@@ -472,8 +472,18 @@ func probeIdleConns(t *testing.T, e *env) string {
 	defer closeAll(silent)
 	keepalive := dialManyFrom(t, "127.0.0.2", e.S.Listen, n, keepAliveGet)
 	defer closeAll(keepalive)
-	time.Sleep(time.Second) // the server closes what is over the cap as it accepts it
-	held := stillOpen(silent) + stillOpen(keepalive)
+	// The server closes what is over the cap as it accepts it. On a loaded machine its
+	// accept loop can lag behind the dials, and a connection still in the kernel's backlog
+	// looks open from here (ci14 counted 257), so the count is taken again for up to 10 s
+	// until the backlog has drained.
+	var held int
+	for wait := time.Now().Add(10 * time.Second); ; {
+		time.Sleep(time.Second)
+		held = stillOpen(silent) + stillOpen(keepalive)
+		if held <= maxConnsPerIP || time.Now().After(wait) {
+			break
+		}
+	}
 	lat := apiLatency(t, e, 20)
 	rss1 := rssKB(e.S.Pid())
 	if held > maxConnsPerIP {
