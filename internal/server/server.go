@@ -39,12 +39,12 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	}
 	// Deferred first, so it runs last: the spans of the shutdown are sent too.
 	defer flushTraces(tracing, log)
-	store, catalog, err := openState(ctx, c, out, log)
+	mx := newMetrics(c)
+	store, catalog, err := openState(ctx, c, out, log, mx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	mx := newMetrics(c)
 	builds, err := startTemplates(ctx, c, store, out, log, mx)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ import (
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/sandbox"
+	"github.com/warren-sh/warren/internal/store/timed"
 	"github.com/warren-sh/warren/internal/store/traced"
 	"github.com/warren-sh/warren/internal/telemetry"
 	"github.com/warren-sh/warren/internal/version"
@@ -51,7 +52,7 @@ var (
 // openState opens the data directory, the database and the pricing plans, and on a
 // first start creates the admin API key and the console's first user, showing both on
 // out, and gives the default team the default quota.
-func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (_ domain.Store, _ *billing.Catalog, err error) {
+func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger, mx *metrics.Metrics) (_ domain.Store, _ *billing.Catalog, err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating data dir: %w", err)
 	}
@@ -71,6 +72,9 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (
 			system = "postgresql" // OpenTelemetry's db.system.name for it
 		}
 		store = traced.Wrap(store, system)
+	}
+	if mx != nil { // an unmeasured server keeps the bare store too
+		store = timed.Wrap(store, mx.Store().Query)
 	}
 	catalog, err := billing.LoadCatalog(c.PlansFile)
 	if err != nil {

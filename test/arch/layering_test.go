@@ -141,6 +141,13 @@ var rules = []rule{
 		},
 	},
 	{
+		// The measured packages declare recorder interfaces (sandbox.Recorder,
+		// edge.Metrics, proxy.Metrics) that package metrics implements.
+		name:      "only metrics imports the Prometheus client",
+		from:      func(d string) bool { return d != "internal/metrics" },
+		forbidden: func(imp string) bool { return strings.HasPrefix(imp, "github.com/prometheus/client_golang") },
+	},
+	{
 		name:      "internal packages import no binary's main and no test suite",
 		from:      func(d string) bool { return under(d, "internal") },
 		forbidden: func(imp string) bool { l := local(imp); return under(l, "cmd") || under(l, "test") },
@@ -189,6 +196,7 @@ func TestRulesBite(t *testing.T) {
 		"only cmd/warren imports cmds":                                {"internal/server", module + "/internal/cmds"},
 		"internal packages import no binary's main and no test suite": {"internal/sandbox", module + "/test/internal/harness"},
 		"only telemetry imports the OpenTelemetry SDK and exporters":  {"internal/sandbox", "go.opentelemetry.io/otel/sdk/trace"},
+		"only metrics imports the Prometheus client":                  {"internal/api/edge", "github.com/prometheus/client_golang/prometheus"},
 	}
 	for _, r := range rules {
 		c, ok := cases[r.name]

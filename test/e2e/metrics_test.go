@@ -98,7 +98,24 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no request recorded as %q: %v", want, routes)
 		}
 	}
-	for _, name := range []string{"warren_build_info", "go_goroutines", "process_resident_memory_bytes"} {
+	storeOps := map[string]uint64{}
+	for _, m := range fams["warren_store_query_duration_seconds"].GetMetric() {
+		storeOps[label(m, "op")] += m.GetHistogram().GetSampleCount()
+	}
+	for _, op := range []string{"sandboxes.create_within_quota", "sandboxes.get", "teams.get"} {
+		if storeOps[op] < 1 {
+			t.Errorf("store call %s not timed: %v", op, storeOps)
+		}
+	}
+	cache := map[string]float64{}
+	for _, m := range fams["warren_template_cache_total"].GetMetric() {
+		cache[label(m, "result")] += m.GetCounter().GetValue()
+	}
+	if cache["hit"]+cache["miss"] < 1 {
+		t.Errorf("template cache lookups not counted: %v", cache)
+	}
+	for _, name := range []string{"warren_build_info", "go_goroutines", "process_resident_memory_bytes",
+		"warren_node_capacity", "warren_node_used", "warren_metering_lag_seconds"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("%s missing", name)
 		}
