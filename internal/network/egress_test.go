@@ -74,7 +74,7 @@ type fakeHosts struct{ addrs []netip.Addr }
 
 func newFakeHosts(t *testing.T, name string, nets ...string) *fakeHosts {
 	t.Helper()
-	ns, hostIf := "wteg"+name, "wteg"+name+"h"
+	ns, hostIf := "wteg"+name, "wteg"+name+"h" // hostIf at most 15 bytes
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -142,8 +142,10 @@ func reachErr(nsPath string, addr netip.Addr) error {
 }
 
 // TestEgressPolicyReal: a real namespace and nftables table, with fake outside hosts in
-// a namespace of the test's own (198.19.231.2 and 198.19.232.2) and one in the node's
-// deny list (10.231.77.2). Each policy takes effect on the next connection, without
+// a namespace of the test's own (198.19.<n>.2 and 198.19.<n+120>.2) and one in the node's
+// deny list (10.231.<n>.2); names, pool and n come from the process id, so that another
+// test binary running this test at once does not collide. Each policy takes effect on
+// the next connection, without
 // re-attaching.
 func TestEgressPolicyReal(t *testing.T) {
 	testenv.NeedsRoot(t, "network namespaces and nftables")
@@ -151,7 +153,10 @@ func TestEgressPolicyReal(t *testing.T) {
 		testenv.NeedsTool(t, tool)
 	}
 	ctx := context.Background()
-	m, err := New(Config{Name: "wtegress", Pool: netip.MustParsePrefix("10.223.0.0/24"), DNS: []netip.Addr{}})
+	pid := os.Getpid()
+	n := 20 + pid%100
+	table := fmt.Sprintf("wte%d", pid%1000000)
+	m, err := New(Config{Name: table, Pool: netip.MustParsePrefix(fmt.Sprintf("10.223.%d.0/24", pid%256)), DNS: []netip.Addr{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +164,8 @@ func TestEgressPolicyReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(ctx) })
-	hosts := newFakeHosts(t, "pol", "198.19.231", "198.19.232", "10.231.77")
+	bNet := fmt.Sprintf("198.19.%d", n+120)
+	hosts := newFakeHosts(t, fmt.Sprint(pid%100000), fmt.Sprintf("198.19.%d", n), bNet, fmt.Sprintf("10.231.%d", n))
 	a, b, private := hosts.addrs[0], hosts.addrs[1], hosts.addrs[2]
 	// The fake hosts' links may take a moment to come up: wait until the host itself
 	// reaches all of them (the private one too: only the sandbox must not).
@@ -189,10 +195,10 @@ func TestEgressPolicyReal(t *testing.T) {
 		wantA, wantB, wantP bool
 	}{
 		{name: "no policy, internet on", internet: true, wantA: true, wantB: true},
-		{name: "deny one prefix", internet: true, deny: prefixes("198.19.232.0/24"), wantA: true},
+		{name: "deny one prefix", internet: true, deny: prefixes(bNet + ".0/24"), wantA: true},
 		{name: "only these (deny all + allow list)", internet: true, allow: prefixes(a.String() + "/32"), deny: prefixes("0.0.0.0/0"), wantA: true},
-		{name: "allow beats deny on the same prefix", internet: true, allow: prefixes("198.19.232.0/24"), deny: prefixes("198.19.0.0/16"), wantB: true},
-		{name: "allow cannot open the node's deny list", internet: true, allow: prefixes("10.231.77.0/24", "0.0.0.0/0"), wantA: true, wantB: true},
+		{name: "allow beats deny on the same prefix", internet: true, allow: prefixes(bNet + ".0/24"), deny: prefixes("198.19.0.0/16"), wantB: true},
+		{name: "allow cannot open the node's deny list", internet: true, allow: prefixes(fmt.Sprintf("10.231.%d.0/24", n), "0.0.0.0/0"), wantA: true, wantB: true},
 		{name: "internet off, allow list still passes", allow: prefixes(b.String() + "/32"), deny: prefixes("0.0.0.0/0"), wantB: true},
 		{name: "internet off, policy cleared", wantA: false},
 		{name: "internet on again, policy cleared", internet: true, wantA: true, wantB: true},
@@ -206,19 +212,19 @@ func TestEgressPolicyReal(t *testing.T) {
 		}
 		gotA, gotB, gotP := reach(att.NetNSPath, a), reach(att.NetNSPath, b), reach(att.NetNSPath, private)
 		if gotA != s.wantA || gotB != s.wantB || gotP != s.wantP {
-			out, _ := exec.Command("nft", "list", "table", "inet", "wtegress").CombinedOutput()
+			out, _ := exec.Command("nft", "list", "table", "inet", table).CombinedOutput()
 			t.Errorf("%s: reached %s=%v %s=%v %s=%v; want %v %v %v\n%s", s.name, a, gotA, b, gotB, private, gotP, s.wantA, s.wantB, s.wantP, out)
 		}
 	}
 
 	// Detach removes every object of the sandbox's policy.
-	if err := m.SetPolicy(ctx, slot, prefixes("198.19.231.0/24"), prefixes("0.0.0.0/0")); err != nil {
+	if err := m.SetPolicy(ctx, slot, prefixes(a.String()+"/32"), prefixes("0.0.0.0/0")); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Detach(ctx, id, slot); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("nft", "list", "table", "inet", "wtegress").CombinedOutput()
+	out, err := exec.Command("nft", "list", "table", "inet", table).CombinedOutput()
 	if err != nil {
 		t.Fatalf("listing the table: %v %s", err, out)
 	}
