@@ -15,7 +15,9 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -72,6 +74,9 @@ func Setup(ctx context.Context, log *slog.Logger) (*Tracing, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkEndpoints(); err != nil {
+		return nil, err
+	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
 		return nil, errors.New("setting up the OTLP trace exporter: " + err.Error() + " (check OTEL_EXPORTER_OTLP_ENDPOINT)")
@@ -110,4 +115,20 @@ func buildVersion() string {
 		v = "unknown"
 	}
 	return v
+}
+
+// checkEndpoints refuses an endpoint variable that is not an http(s) URL with a host:
+// the exporter would only fail each export later, in the log.
+func checkEndpoints() error {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		v := os.Getenv(k)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s=%q is not an http(s) URL: set it like http://127.0.0.1:4318 (OTLP over HTTP; unset it to turn tracing off)", k, v)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,5 +183,28 @@ func TestLogHandler(t *testing.T) {
 	}
 	if !bytes.Contains(lines[4], []byte(`"request_id":"req_43"`)) || bytes.Contains(lines[4], []byte(logkey.TraceID)) {
 		t.Errorf("line logged in an untraced request: %s", lines[4])
+	}
+}
+
+func TestSetupRefusesBadEndpoint(t *testing.T) {
+	for _, c := range []struct{ key, value string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://%zz"},
+	} {
+		t.Run(c.value, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(c.key, c.value)
+			before := noop.NewTracerProvider()
+			otel.SetTracerProvider(before)
+			_, err := Setup(context.Background(), nil)
+			if err == nil || !strings.Contains(err.Error(), c.key) || !strings.Contains(err.Error(), "http://127.0.0.1:4318") {
+				t.Errorf("Setup with %s=%s: %v; want an error naming the variable and an example", c.key, c.value, err)
+			}
+			if otel.GetTracerProvider() != trace.TracerProvider(before) {
+				t.Error("a refused Setup installed a provider")
+			}
+		})
 	}
 }
