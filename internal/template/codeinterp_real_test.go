@@ -90,6 +90,9 @@ func testCIPythonState(t *testing.T, s *ciServer) {
 	if got := s.execute(t, "", map[string]any{"code": "'a str'"}).mainText(); got != "a str" {
 		t.Errorf("a str result = %q, want the quotes stripped", got)
 	}
+	if got := s.execute(t, "", map[string]any{"code": `"it's"`}).mainText(); got != "it's" {
+		t.Errorf(`"it's" result = %q, want the double quotes stripped (as E2B's reference does)`, got)
+	}
 	who := s.execute(t, "", map[string]any{"code": "import os; (os.getuid(), os.getcwd(), os.environ['HOME'])"}).mainText()
 	if who != "(1000, '/home/user', '/home/user')" {
 		t.Errorf("kernel identity = %s, want uid 1000 in /home/user", who)
@@ -176,6 +179,19 @@ func testCIMatplotlib(t *testing.T, s *ciServer) {
 		if w, h := binary.BigEndian.Uint32(data[16:20]), binary.BigEndian.Uint32(data[20:24]); w != tc.w || h != tc.h {
 			t.Errorf("png is %dx%d, want %dx%d", w, h, tc.w, tc.h)
 		}
+		// The same result carries the figure's data (e2b/chart, see ci_charts.py).
+		charts := ex.field("chart")
+		var chart map[string]any
+		if len(charts) == 1 {
+			chart, _ = charts[0].(map[string]any)
+		}
+		if els, _ := chart["elements"].([]any); chart["type"] != "line" || len(els) != 1 {
+			t.Errorf("chart results %v, want one line chart with one line", charts)
+		}
+	}
+	ex := s.execute(t, "", map[string]any{"code": "import matplotlib.pyplot as plt\nplt.pie([1, 1])\nplt.show()"})
+	if charts := ex.field("chart"); len(charts) != 1 || fmt.Sprint(charts[0].(map[string]any)["type"]) != "pie" {
+		t.Errorf("pie: chart results %v", charts)
 	}
 }
 

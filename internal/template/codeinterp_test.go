@@ -35,13 +35,13 @@ func TestCodeInterpreterRecipe(t *testing.T) {
 	if !ok || !strings.HasPrefix(bin, "#!/usr/bin/python3\n") {
 		t.Errorf("StartCmd %s is not an embedded Python program", r.StartCmd)
 	}
-	for _, name := range []string{"ci_server.py", "ci_contexts.py", "ci_python.py", "ci_procs.py", "repl.js", "ipython_kernel_config.py"} {
+	for _, name := range []string{"ci_server.py", "ci_contexts.py", "ci_python.py", "ci_procs.py", "ci_charts.py", "repl.js", "ipython_kernel_config.py"} {
 		if r.Files["/usr/local/lib/warren-code-interpreter/"+name] == "" {
 			t.Errorf("file %s missing or empty", name)
 		}
 	}
-	if len(r.Files) != 7 {
-		t.Errorf("%d files, want 7: %v", len(r.Files), slices.Sorted(maps.Keys(r.Files)))
+	if len(r.Files) != 8 {
+		t.Errorf("%d files, want 8: %v", len(r.Files), slices.Sorted(maps.Keys(r.Files)))
 	}
 	if r.Hash() == base.Hash() || CodeInterpreter().Hash() != r.Hash() {
 		t.Error("hash not distinct from base, or not stable")

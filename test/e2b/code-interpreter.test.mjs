@@ -39,6 +39,29 @@ describe('@e2b/code-interpreter', () => {
     const png = exec.results.find((r) => r.png)
     assert.ok(png, `a png result among ${JSON.stringify(exec.results.map((r) => r.formats()))}`)
     assert.deepEqual(pngSize(png.png), { width: 400, height: 300 })
+    // The figure's data, extracted as E2B's code interpreter does (result.chart).
+    assert.equal(png.chart?.type, 'line', `chart: ${JSON.stringify(png.chart)}`)
+    assert.deepEqual(png.chart.elements.map((e) => e.points), [[[1, 3], [2, 1], [3, 2]]])
+    assert.equal(png.chart.x_scale, 'linear')
+    assert.ok(png.formats().includes('chart'), `formats: ${png.formats()}`)
+  })
+
+  it('returns bar and pie chart data', { timeout: TEST_TIMEOUT }, async () => {
+    const exec = await sbx.runCode([
+      'import matplotlib.pyplot as plt',
+      'fig, (a, b) = plt.subplots(1, 2)',
+      'fig.suptitle("Sales")',
+      'a.bar(["x", "y"], [2, 5])',
+      'b.pie([1, 3], labels=["p", "q"])',
+      'plt.show()'
+    ].join('\n'))
+    assert.equal(exec.error, undefined, JSON.stringify(exec.error))
+    const chart = exec.results.find((r) => r.chart)?.chart
+    assert.equal(chart?.type, 'superchart', `chart: ${JSON.stringify(chart)}`)
+    assert.equal(chart.title, 'Sales')
+    const [bar, pie] = chart.elements
+    assert.deepEqual(bar.elements.map((e) => [e.label, e.value]), [['x', 2], ['y', 5]])
+    assert.deepEqual(pie.elements.map((e) => [e.label, e.angle]), [['p', 90], ['q', 270]])
   })
 
   it('returns a DataFrame as HTML and text', { timeout: TEST_TIMEOUT }, async () => {
@@ -64,6 +87,8 @@ describe('@e2b/code-interpreter', () => {
     assert.equal(inB.error?.name, 'NameError')
     const inA = await sbx.runCode('secret', { context: a })
     assert.equal(inA.text, 'only in a', 'text/plain with the quotes of a str repr stripped (as E2B does)')
+    const quoted = await sbx.runCode('"it\'s"', { context: a })
+    assert.equal(quoted.text, "it's", 'a double-quoted repr loses its quotes too (as E2B does)')
     const ids = (await sbx.listCodeContexts()).map((c) => c.id)
     assert.ok(ids.includes(a.id) && ids.includes(b.id), `contexts ${ids}`)
     await sbx.restartCodeContext(a)

@@ -111,8 +111,12 @@ def map_bundle(data):
 
 
 def strip_quotes(text):
-    """A str's repr ('abc') is shown as its content, as the reference server does."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+    """A str's repr is shown as its content, exactly as E2B's reference server does it
+    (template/server/api/models/result.py since October 2024): a text that starts and
+    ends with the same quote, single or double, loses its first and last character. So
+    'abc' gives abc and "it's" (Python's repr of it's) gives it's; a lone quote gives "".
+    """
+    if text and text[0] in "'\"" and text.endswith(text[0]):
         return text[1:-1]
     return text
 

@@ -1,0 +1,202 @@
+package template
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/warren-sh/warren/internal/testenv"
+)
+
+// pythonWith returns a host python3 that can import the given modules (Debian's, from
+// scripts/install-deps.sh with WARREN_TEST_DEPS=1), trying /usr/bin/python3 first.
+func pythonWith(t *testing.T, modules string) string {
+	t.Helper()
+	cands := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, py := range cands {
+		if exec.Command(py, "-c", "import "+modules).Run() == nil {
+			return py
+		}
+	}
+	testenv.Missing(t, "no python3 that imports "+modules+" (apt-get install python3 python3-matplotlib; scripts/install-deps.sh with WARREN_TEST_DEPS=1)")
+	return ""
+}
+
+// runCodeInterpPython runs script with the code interpreter's modules importable and
+// returns its standard output.
+func runCodeInterpPython(t *testing.T, py, script string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range CodeInterpreter().Files {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(py, "-c", "import sys\nsys.path.insert(0, sys.argv[1])\n"+script, dir)
+	cmd.Env = append(os.Environ(), "MPLBACKEND=Agg", "MPLCONFIGDIR="+filepath.Join(dir, "mpl"))
+	cmd.Stderr = nil
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("python: %v\n%s", err, stderr)
+	}
+	return out
+}
+
+// The text/plain of a result loses its surrounding quotes exactly as in E2B's reference
+// server (template/server/api/models/result.py): single or double, first and last
+// character, whenever the text starts and ends with the same quote.
+func TestCodeInterpStripQuotes(t *testing.T) {
+	py := pythonWith(t, "json")
+	cases := []struct{ in, want string }{
+		{`'abc'`, `abc`},
+		{`"it's"`, `it's`}, // Python's repr of it's
+		{`'say "hi"'`, `say "hi"`},
+		{`''`, ``},
+		{`'`, ``}, // the reference strips a lone quote too
+		{`"`, ``},
+		{`'abc"`, `'abc"`},
+		{`"abc'`, `"abc'`},
+		{`abc`, `abc`},
+		{``, ``},
+		{`42`, `42`},
+		{`['a', 'b']`, `['a', 'b']`},
+		{`'a'b'`, `a'b`},
+	}
+	var ins []string
+	for _, c := range cases {
+		ins = append(ins, c.in)
+	}
+	arg, _ := json.Marshal(ins)
+	out := runCodeInterpPython(t, py, `import json, ci_contexts
+ins = json.loads(`+strconvQuote(string(arg))+`)
+print(json.dumps([ci_contexts.map_bundle({"text/plain": s, "image/png": "aGk=\n"}) for s in ins]))`)
+	var got []map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for i, c := range cases {
+		if got[i]["text"] != c.want {
+			t.Errorf("text/plain %q gives text %q, want %q", c.in, got[i]["text"], c.want)
+		}
+		if got[i]["png"] != "aGk=" {
+			t.Errorf("png = %v, want the base64 without line breaks", got[i]["png"])
+		}
+	}
+}
+
+// strconvQuote quotes s as a Python string literal (JSON strings are valid Python ones).
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// Chart extraction runs on real matplotlib figures (Debian's python3-matplotlib, the
+// package the template installs) and gives E2B's chart shape.
+func TestCodeInterpCharts(t *testing.T) {
+	py := pythonWith(t, "matplotlib, numpy")
+	cases := map[string]string{
+		"line": `fig, ax = plt.subplots()
+ax.plot([1, 2, 3], [1, 4, 9], label="squares")
+ax.plot([1, 2, 3], [2, 3, 4])
+ax.axhline(5)
+ax.set_title("Growth"); ax.set_xlabel("Time (s)"); ax.set_ylabel("Size [MB]")`,
+		"scatter": `fig, ax = plt.subplots()
+ax.scatter([1, 2], [3, 4], label="pts")
+ax.scatter([5], [6])`,
+		"bar": `fig, ax = plt.subplots()
+ax.bar(["a", "b", "c"], [3, 1, 2], label="sales")
+ax.set_xlabel("Shop")`,
+		"barh": `fig, ax = plt.subplots()
+ax.barh(["x", "y"], [5, 7])
+ax.set_xlabel("Count"); ax.set_ylabel("Item")`,
+		"pie": `fig, ax = plt.subplots()
+ax.pie([1, 1, 2], labels=["A", "B", "C"])
+ax.set_title("Shares")`,
+		"super": `fig, (a, b) = plt.subplots(1, 2)
+fig.suptitle("Both")
+a.plot([0, 1], [1, 0]); b.pie([1, 3])`,
+		"blank": `fig = plt.figure()`,
+		"image": `fig, ax = plt.subplots(); ax.imshow(np.zeros((2, 2)))`,
+		"dates": `import datetime
+fig, ax = plt.subplots()
+ax.plot([datetime.date(2024, 1, 1), datetime.date(2024, 1, 3)], [1, 2])`,
+		"log":        `fig, ax = plt.subplots(); ax.plot([1, 10, 100], [1, 2, 3]); ax.set_xscale("log")`,
+		"categories": `fig, ax = plt.subplots(); ax.plot(["mon", "tue"], [1, 2])`,
+	}
+	script := `import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import ci_charts
+cases = json.loads(CASES)
+out = {}
+for name, code in cases.items():
+    ns = {"plt": plt, "np": np}
+    exec(code, ns)
+    out[name] = ci_charts.figure_to_chart(ns["fig"])
+    plt.close("all")
+print(json.dumps(out))`
+	arg, _ := json.Marshal(cases)
+	raw := runCodeInterpPython(t, py, "CASES = "+strconvQuote(string(arg))+"\n"+script)
+	var got map[string]map[string]any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	check := func(name, field, want string) {
+		t.Helper()
+		if g := js(got[name][field]); g != want {
+			t.Errorf("%s: %s = %s, want %s", name, field, g, want)
+		}
+	}
+	check("line", "type", `"line"`)
+	check("line", "title", `"Growth"`)
+	check("line", "x_label", `"Time (s)"`)
+	check("line", "x_unit", `"s"`)
+	check("line", "y_unit", `"MB"`)
+	check("line", "x_scale", `"linear"`)
+	check("line", "elements", `[{"label":"squares","points":[[1,1],[2,4],[3,9]]},{"label":"Line 1","points":[[1,2],[2,3],[3,4]]}]`)
+	if ticks, _ := got["line"]["x_ticks"].([]any); len(ticks) == 0 || len(ticks) != len(got["line"]["x_tick_labels"].([]any)) {
+		t.Errorf("line: x_ticks %v, x_tick_labels %v: want as many labels as ticks", got["line"]["x_ticks"], got["line"]["x_tick_labels"])
+	}
+	check("scatter", "type", `"scatter"`)
+	check("scatter", "elements", `[{"label":"pts","points":[[1,3],[2,4]]},{"label":"_child1","points":[[5,6]]}]`)
+	check("bar", "type", `"bar"`)
+	check("bar", "x_label", `"Shop"`)
+	check("bar", "elements", `[{"group":"sales","label":"a","value":3},{"group":"sales","label":"b","value":1},{"group":"sales","label":"c","value":2}]`)
+	check("barh", "x_label", `"Item"`) // swapped: the categories are on the y axis
+	check("barh", "y_label", `"Count"`)
+	check("barh", "elements", `[{"group":"Group 0","label":"x","value":5},{"group":"Group 0","label":"y","value":7}]`)
+	check("pie", "type", `"pie"`)
+	check("pie", "title", `"Shares"`)
+	check("pie", "elements", `[{"angle":90,"label":"A","radius":1},{"angle":90,"label":"B","radius":1},{"angle":180,"label":"C","radius":1}]`)
+	check("super", "type", `"superchart"`)
+	check("super", "title", `"Both"`)
+	if els, _ := got["super"]["elements"].([]any); len(els) != 2 || js(els[0].(map[string]any)["type"]) != `"line"` || js(els[1].(map[string]any)["type"]) != `"pie"` {
+		t.Errorf("super: elements %s, want a line chart and a pie chart", js(got["super"]["elements"]))
+	}
+	if len(got["blank"]) != 0 {
+		t.Errorf("blank figure gives %s, want {}", js(got["blank"]))
+	}
+	check("image", "type", `"unknown"`)
+	check("image", "elements", `[]`)
+	check("dates", "x_scale", `"datetime"`)
+	check("dates", "elements", `[{"label":"Line 0","points":[["2024-01-01",1],["2024-01-03",2]]}]`)
+	check("log", "x_scale", `"log"`)
+	check("categories", "x_scale", `"categorical"`)
+	check("categories", "elements", `[{"label":"Line 0","points":[["mon",1],["tue",2]]}]`)
+	if strings.Contains(string(raw), "NaN") {
+		t.Errorf("output has NaN (not JSON): %s", raw)
+	}
+}
