@@ -34,6 +34,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return doctorCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "template":
+		if len(args) > 1 && args[1] == "pull" {
+			return templatePull(ctx, args[2:], stdout, stderr)
+		}
 	case "version", "--version":
 		fmt.Fprintln(stdout, "warren", Version)
 		return 0
@@ -51,6 +55,7 @@ Server:
   warren serve [--listen ADDR] [--data-dir DIR]   run the API and the node (as root)
   warren doctor [-o json | --json] [--measure]      check this host and recommend a setup
   warren bench [-n 20] [-o json]                  benchmark starts, commands, code, pause/fork against bare runsc
+  warren template pull IMAGE                      pull an OCI image into the server's image cache, with progress
 
 `)
 	cli.Usage(w)

@@ -29,4 +29,6 @@ const (
 	Template = "template"
 	// PID is a process id inside a sandbox.
 	PID = "pid"
+	// Image is an OCI image reference (registry/repository:tag or @digest).
+	Image = "image"
 )

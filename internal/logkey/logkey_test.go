@@ -18,7 +18,7 @@ var spelled = map[string]string{
 	Err: "Err", "error": "Err",
 	SandboxID: "SandboxID", "sandbox": "SandboxID",
 	TeamID: "TeamID", UserID: "UserID", KeyID: "KeyID", RequestID: "RequestID",
-	Template: "Template", PID: "PID", TraceID: "TraceID", SpanID: "SpanID", "traceid": "TraceID", "trace": "TraceID",
+	Template: "Template", PID: "PID", TraceID: "TraceID", SpanID: "SpanID", "traceid": "TraceID", "trace": "TraceID", Image: "Image",
 }
 
 // TestKeysAreConstants finds log attributes written as string literals where this

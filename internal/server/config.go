@@ -23,6 +23,7 @@ import (
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/template/oci"
 )
 
 // Config is the configuration of `warren serve`. Every field has a flag and a WARREN_
@@ -43,6 +44,14 @@ type Config struct {
 	// TemplateCache holds built template root filesystems, keyed by recipe hash
 	// (WARREN_TEMPLATE_CACHE, default /var/cache/warren/templates).
 	TemplateCache string
+	// ImageCache holds pulled OCI image layers and unpacked roots, by digest
+	// (WARREN_IMAGE_CACHE, default /var/cache/warren/images; see internal/template/oci).
+	ImageCache string
+	// RegistryMirrors are registries tried, in order, before Docker Hub when an OCI image
+	// of Docker Hub is pulled, for hosts that cannot reach it (--registry-mirror,
+	// repeatable or comma-separated; WARREN_REGISTRY_MIRRORS): host[:port] or an
+	// http(s):// URL of one, http:// meaning plain HTTP.
+	RegistryMirrors []string
 	// AptMirror is the Debian mirror templates are built from (WARREN_APT_MIRROR); empty
 	// means the mirror of the host's own apt sources, else deb.debian.org.
 	AptMirror string
@@ -233,6 +242,19 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.DataDir, "data-dir", env("WARREN_DATA_DIR", "/var/lib/warren"), "data directory (WARREN_DATA_DIR)")
 	fs.StringVar(&c.AptMirror, "apt-mirror", env("WARREN_APT_MIRROR", ""), "Debian mirror for template builds (WARREN_APT_MIRROR; default: the host's apt sources)")
 	fs.StringVar(&c.TemplateCache, "template-cache", env("WARREN_TEMPLATE_CACHE", "/var/cache/warren/templates"), "template cache directory (WARREN_TEMPLATE_CACHE)")
+	fs.StringVar(&c.ImageCache, "image-cache", env("WARREN_IMAGE_CACHE", DefaultImageCache), "OCI image cache directory (WARREN_IMAGE_CACHE)")
+	if c.RegistryMirrors, err = oci.ParseMirrors(env("WARREN_REGISTRY_MIRRORS", "")); err != nil {
+		return c, fmt.Errorf("WARREN_REGISTRY_MIRRORS: %w", err)
+	}
+	mirrorFlagSeen := false
+	fs.Func("registry-mirror", "registry tried before Docker Hub for its images, host[:port] or http(s)://host[:port]; repeatable or comma-separated, replacing WARREN_REGISTRY_MIRRORS", func(v string) error {
+		if !mirrorFlagSeen { // the flags replace the environment's list
+			mirrorFlagSeen, c.RegistryMirrors = true, nil
+		}
+		m, err := oci.ParseMirrors(v)
+		c.RegistryMirrors = append(c.RegistryMirrors, m...)
+		return err
+	})
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")

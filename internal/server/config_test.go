@@ -132,3 +132,39 @@ func TestParseMetricsFlags(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestParseFlagsRegistryMirrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want []string
+		err  string
+	}{
+		{"none", nil, "", nil, ""},
+		{"env", nil, "mirror.local:5000, http://10.0.0.5:5000", []string{"mirror.local:5000", "http://10.0.0.5:5000"}, ""},
+		{"repeated flag replaces env", []string{"--registry-mirror", "a.local", "--registry-mirror=https://b.local,c.local"}, "env.local", []string{"a.local", "https://b.local", "c.local"}, ""},
+		{"bad flag", []string{"--registry-mirror", "a.local/path"}, "", nil, "without a path"},
+		{"bad env", nil, "not a host", nil, "WARREN_REGISTRY_MIRRORS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WARREN_REGISTRY_MIRRORS", tc.env)
+			c, err := ParseFlags(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.RegistryMirrors, tc.want) {
+				t.Errorf("mirrors %q, want %q", c.RegistryMirrors, tc.want)
+			}
+			if p := NewImagePuller(c, nil, nil); !slices.Equal(p.Mirrors, tc.want) || p.CacheDir != DefaultImageCache {
+				t.Errorf("puller mirrors %q cache %s", p.Mirrors, p.CacheDir)
+			}
+		})
+	}
+}

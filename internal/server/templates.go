@@ -14,6 +14,7 @@ import (
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metrics"
 	"github.com/warren-sh/warren/internal/template"
+	"github.com/warren-sh/warren/internal/template/oci"
 )
 
 // extraRecipes are the templates besides base that every server offers.
@@ -50,6 +51,19 @@ func templateBuilder(c Config, out io.Writer, log *slog.Logger) *template.Builde
 		DebCache: filepath.Join(filepath.Dir(strings.TrimRight(c.TemplateCache, "/")), "debs"),
 		Log:      log, Progress: out,
 	}
+}
+
+// DefaultImageCache is where pulled OCI images are kept unless configured otherwise.
+const DefaultImageCache = "/var/cache/warren/images"
+
+// NewImagePuller is the OCI image puller of the configuration: its cache and registry
+// mirrors, credentials from the Docker configuration of the user running warren.
+func NewImagePuller(c Config, log *slog.Logger, progress func(oci.Progress)) *oci.Puller {
+	dir := c.ImageCache
+	if dir == "" {
+		dir = DefaultImageCache
+	}
+	return &oci.Puller{CacheDir: dir, Mirrors: c.RegistryMirrors, Log: log, Progress: progress}
 }
 
 // templateDescriptions are shown in template listings.

@@ -55,6 +55,7 @@ var packageOf = map[string]string{
 	"git":              "git",
 	"bash":             "bash",
 	"dmesg":            "util-linux",
+	"docker-registry":  "docker-registry",
 }
 
 // notPackages are programs that come with the toolchain rather than from apt.
