@@ -138,13 +138,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import ci_charts
+import ci_display
 cases = json.loads(CASES)
 out = {}
 for name, code in cases.items():
     ns = {"plt": plt, "np": np}
     exec(code, ns)
-    out[name] = ci_charts.figure_to_chart(ns["fig"])
+    out[name] = ci_display.figure_to_chart(ns["fig"])
     plt.close("all")
 print(json.dumps(out))`
 	arg, _ := json.Marshal(cases)
@@ -198,5 +198,59 @@ print(json.dumps(out))`
 	check("categories", "elements", `[{"label":"Line 0","points":[["mon",1],["tue",2]]}]`)
 	if strings.Contains(string(raw), "NaN") {
 		t.Errorf("output has NaN (not JSON): %s", raw)
+	}
+}
+
+// Dicts and lists become result.json as the reference's orjson call makes them (numpy
+// values, non-str keys, NaN as null), and what orjson refuses gives no JSON at all.
+func TestCodeInterpJSONable(t *testing.T) {
+	py := pythonWith(t, "numpy")
+	out := runCodeInterpPython(t, py, `import datetime, enum, json, uuid
+import numpy as np
+import ci_display
+class Color(enum.Enum):
+    RED = 1
+cases = {
+    "plain": {"a": [1, 2.5, "x", None, True]},
+    "keys": {1: "int", 2.5: "float", None: "none", datetime.date(2024, 1, 2): "date"},
+    "boolkey": {False: "bool"},
+    "enumkey": {Color.RED: "enum"},
+    "numpy": {"arr": np.arange(3), "m": np.array([[1.5, 2], [3, 4]]), "i": np.int64(7), "f": np.float32(0.5), "b": np.bool_(True)},
+    "nonfinite": [float("nan"), float("inf"), np.nan],
+    "values": [datetime.datetime(2024, 1, 2, 3, 4, 5), uuid.UUID(int=1), Color.RED, (1, 2)],
+}
+out = {}
+for name, v in cases.items():
+    out[name] = ci_display.jsonable(v)
+for name, v in {"object": [object()], "bigint": [1 << 70], "tuplekey": {(1, 2): 3}}.items():
+    try:
+        ci_display.jsonable(v)
+        out[name] = "accepted"
+    except TypeError:
+        out[name] = "TypeError"
+print(json.dumps(out, allow_nan=False))`)
+	want := map[string]string{
+		"plain":     `{"a":[1,2.5,"x",null,true]}`,
+		"keys":      `{"1":"int","2.5":"float","2024-01-02":"date","null":"none"}`,
+		"boolkey":   `{"false":"bool"}`,
+		"enumkey":   `{"1":"enum"}`,
+		"numpy":     `{"arr":[0,1,2],"b":true,"f":0.5,"i":7,"m":[[1.5,2],[3,4]]}`,
+		"nonfinite": `[null,null,null]`,
+		"values":    `["2024-01-02T03:04:05","00000000-0000-0000-0000-000000000001",1,[1,2]]`,
+		"object":    `"TypeError"`,
+		"bigint":    `"TypeError"`,
+		"tuplekey":  `"TypeError"`,
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for name, w := range want {
+		var v any
+		_ = json.Unmarshal(got[name], &v)
+		g, _ := json.Marshal(v) // sorted keys
+		if string(g) != w {
+			t.Errorf("%s: %s, want %s", name, g, w)
+		}
 	}
 }

@@ -179,7 +179,7 @@ func testCIMatplotlib(t *testing.T, s *ciServer) {
 		if w, h := binary.BigEndian.Uint32(data[16:20]), binary.BigEndian.Uint32(data[20:24]); w != tc.w || h != tc.h {
 			t.Errorf("png is %dx%d, want %dx%d", w, h, tc.w, tc.h)
 		}
-		// The same result carries the figure's data (e2b/chart, see ci_charts.py).
+		// The same result carries the figure's data (e2b/chart, see ci_display.py).
 		charts := ex.field("chart")
 		var chart map[string]any
 		if len(charts) == 1 {
@@ -206,6 +206,14 @@ func testCIDataFrame(t *testing.T, s *ciServer) {
 	}
 	if text, _ := main["text"].(string); !strings.Contains(text, "a  b") {
 		t.Errorf("text = %q", text)
+	}
+	// The columns as data (e2b/data), and a dict's value as JSON, as E2B's reference does.
+	if data, _ := json.Marshal(main["data"]); string(data) != `{"a":[1,2],"b":[3,4]}` {
+		t.Errorf("data = %s, want the columns", data)
+	}
+	ex = s.execute(t, "", map[string]any{"code": "import numpy as np\n{'n': np.int64(3), 'xs': [1.5, float('nan')]}"})
+	if j, _ := json.Marshal(ex.main()["json"]); string(j) != `{"n":3,"xs":[1.5,null]}` {
+		t.Errorf("json = %s; lines %v", j, ex.lines)
 	}
 }
 

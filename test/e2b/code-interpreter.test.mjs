@@ -69,6 +69,14 @@ describe('@e2b/code-interpreter', () => {
     const main = exec.results.find((r) => r.isMainResult)
     assert.ok(main?.html?.includes('<table'), `html: ${main?.html}`)
     assert.match(main.text, /a\s+b/)
+    assert.deepEqual(main.data, { a: [1, 2], b: [3, 4] }, 'the columns as data, as E2B gives them')
+  })
+
+  it('returns a dict as JSON', { timeout: TEST_TIMEOUT }, async () => {
+    const exec = await sbx.runCode('{"name": "warren", "n": [1, 2]}')
+    const main = exec.results.find((r) => r.isMainResult)
+    assert.deepEqual(main?.json, { name: 'warren', n: [1, 2] })
+    assert.equal(main.text, "{'name': 'warren', 'n': [1, 2]}")
   })
 
   it('reports 1/0 as ZeroDivisionError with a traceback, and the next call still works', { timeout: TEST_TIMEOUT }, async () => {

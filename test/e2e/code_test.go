@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +22,13 @@ type execution struct {
 		Text         string `json:"text"`
 		HTML         string `json:"html"`
 		PNG          string `json:"png"`
+		Chart        *struct {
+			Type     string `json:"type"`
+			Elements []struct {
+				Points [][2]float64 `json:"points"`
+			} `json:"elements"`
+		} `json:"chart"`
+		Data map[string][]int `json:"data"`
 	} `json:"results"`
 	Logs struct {
 		Stdout []string `json:"stdout"`
@@ -79,11 +87,21 @@ func TestCodeInterpreterV1(t *testing.T) {
 		if w, h := binary.BigEndian.Uint32(png[16:20]), binary.BigEndian.Uint32(png[20:24]); w != 500 || h != 200 {
 			t.Errorf("png is %dx%d, want 500x200", w, h)
 		}
+		// Its data too, as E2B's code interpreter gives it (result.chart).
+		var chart string
+		for _, r := range ex.Results {
+			if c := r.Chart; c != nil && c.Type == "line" && len(c.Elements) == 1 {
+				chart = fmt.Sprint(c.Elements[0].Points)
+			}
+		}
+		if chart != "[[0 1] [1 2]]" {
+			t.Errorf("chart points %q, want [[0 1] [1 2]]; results %+v", chart, ex.Results)
+		}
 	})
 	t.Run("DataFrame is HTML", func(t *testing.T) {
 		ex := s.run(sb.ID, map[string]any{"code": "import pandas as pd\npd.DataFrame({'a': [1]})"})
-		if len(ex.Results) == 0 || !strings.Contains(ex.Results[0].HTML, "<table") {
-			t.Errorf("dataframe: %+v", ex)
+		if len(ex.Results) == 0 || !strings.Contains(ex.Results[0].HTML, "<table") || fmt.Sprint(ex.Results[0].Data) != "map[a:[1]]" {
+			t.Errorf("dataframe: %+v, want HTML and the columns as data", ex)
 		}
 	})
 	t.Run("exception then recovery", func(t *testing.T) {

@@ -9,9 +9,9 @@ c.InlineBackend.figure_formats = {"png"}
 # Every context is its own kernel; a shared history database would only add locking.
 c.HistoryManager.enabled = False
 
-# Charts: the e2b/chart formatter (ci_charts.py) turns displayed matplotlib figures into
-# chart data. It is loaded from this directory under a private module name, so that the
-# user's sys.path and namespace stay untouched.
+# E2B's display formatters (ci_display.py): chart data of matplotlib figures, DataFrame
+# columns, dicts and lists as JSON. Loaded from this directory under a private module
+# name, so that the user's sys.path and namespace stay untouched.
 import importlib.util as _ilu  # noqa: E402
 import os as _os  # noqa: E402
 import sys as _sys  # noqa: E402
@@ -20,8 +20,8 @@ try:
     _dir = _os.path.dirname(_os.path.abspath(__file__))
 except NameError:  # the config loader did not say where this file is
     _dir = "/usr/local/lib/warren-code-interpreter"
-_spec = _ilu.spec_from_file_location("warren_ci_charts", _os.path.join(_dir, "ci_charts.py"))
+_spec = _ilu.spec_from_file_location("warren_ci_display", _os.path.join(_dir, "ci_display.py"))
 _mod = _ilu.module_from_spec(_spec)
 _spec.loader.exec_module(_mod)
-_sys.modules["warren_ci_charts"] = _mod
-c.InteractiveShellApp.extensions = ["warren_ci_charts"]
+_sys.modules["warren_ci_display"] = _mod
+c.InteractiveShellApp.extensions = ["warren_ci_display"]

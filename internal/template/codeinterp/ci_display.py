@@ -1,24 +1,30 @@
-"""Chart data from matplotlib figures, published as the `e2b/chart` MIME type.
+"""Display formatters of the Warren code interpreter's IPython kernels, as in E2B's
+reference interpreter: chart data of matplotlib figures (`e2b/chart`), a DataFrame's
+columns (`e2b/data`) and dicts and lists as JSON (`application/json`). The SDKs expose
+them as `result.chart`, `result.data` and `result.json`.
 
-Loaded into every IPython kernel as an extension (see ipython_kernel_config.py). When a
-figure is displayed (plt.show(), the end of a cell, display(fig)), IPython asks every
-registered formatter for its representation; this one answers with the figure's data in
-the shape E2B's code interpreter gives it, which the SDKs expose as `result.chart`:
+Loaded into every kernel as an extension (see ipython_kernel_config.py). When an object
+is displayed (a cell's value, display(), plt.show(), the end of a cell with a figure),
+IPython asks every registered formatter for its representation.
 
+Charts, in the reference's shape:
   line, scatter: title, x/y label and unit, x/y ticks, tick labels and scale, and one
                  element per line or point set: {label, points: [[x, y], ...]}
   bar:           title, x/y label and unit, elements {label, group, value}
   pie:           title, elements {label, angle (degrees), radius}
   superchart:    a figure with several axes: {title: suptitle, elements: [chart, ...]}
   unknown:       anything else: {type, title, elements: []}
-
 A figure without data gives {} and an extraction that fails gives {} (never an error in
 the user's cell), as the reference does. Only the kernel imports this module.
 """
 
+import dataclasses
 import datetime
+import enum
+import math
 import re
 import sys
+import uuid
 from decimal import Decimal, localcontext
 
 UNIT = re.compile(r"\s\((.*?)\)|\[(.*?)\]")
@@ -197,9 +203,75 @@ def _round(d):
         return +d
 
 
+def jsonable(obj):
+    """obj as plain JSON values, the way the reference's orjson call (numpy and non-str
+    keys allowed) turns it: numpy arrays and scalars, dates (ISO), enums, UUIDs and
+    dataclasses convert; keys become strings; NaN and infinities become null (orjson's
+    choice, and what keeps the result lines valid JSON). Anything else raises TypeError.
+    """
+    numpy = sys.modules.get("numpy")
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, int):
+        if not -(1 << 63) <= obj < (1 << 64):
+            raise TypeError("integer exceeds 64-bit range")
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {_key(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, enum.Enum):
+        return jsonable(obj.value)
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if numpy is not None:
+        if isinstance(obj, numpy.ndarray):
+            return jsonable(obj.tolist())
+        if isinstance(obj, numpy.datetime64):
+            return str(obj)
+        if isinstance(obj, numpy.generic):
+            return jsonable(obj.item())
+    raise TypeError("%s is not JSON serializable" % type(obj).__name__)
+
+
+def _key(k):
+    """A dict key as orjson's OPT_NON_STR_KEYS writes it."""
+    if isinstance(k, str):
+        return k
+    if k is None:
+        return "null"
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    if isinstance(k, enum.Enum):
+        return _key(k.value)
+    if isinstance(k, (datetime.date, datetime.time)):
+        return k.isoformat()
+    if isinstance(k, (int, float, uuid.UUID)):
+        return str(k)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(k, numpy.generic):
+        return _key(k.item())
+    raise TypeError("dict key of type %s" % type(k).__name__)
+
+
+def dataframe_data(df):
+    """A DataFrame's columns as lists (the reference's e2b/data), timestamps in ISO."""
+    pandas = sys.modules["pandas"]
+    out = {}
+    for col, values in df.to_dict(orient="list").items():
+        out[col] = [v.isoformat() if isinstance(v, pandas.Timestamp) else v for v in values]
+    return jsonable(out)
+
+
 def load_ipython_extension(ip):
-    """Registers the e2b/chart formatter with the kernel's display formatter."""
-    from IPython.core.formatters import BaseFormatter
+    """Registers the e2b/chart, e2b/data and application/json formatters."""
+    from IPython.core.formatters import BaseFormatter, JSONFormatter
     from traitlets import ObjectName, Unicode
 
     class ChartFormatter(BaseFormatter):
@@ -220,4 +292,30 @@ def load_ipython_extension(ip):
             except Exception:
                 return {}
 
-    ip.display_formatter.formatters["e2b/chart"] = ChartFormatter(parent=ip.display_formatter)
+    class DataFormatter(BaseFormatter):
+        format_type = Unicode("e2b/data")
+        print_method = ObjectName("_repr_e2b_data_")
+        _return_type = (dict, str)
+
+        def __call__(self, obj):
+            pandas = sys.modules.get("pandas")  # as above: no import for other objects
+            if pandas is None or not isinstance(obj, pandas.DataFrame):
+                return super().__call__(obj)
+            try:
+                return dataframe_data(obj)
+            except Exception:
+                return super().__call__(obj)
+
+    class DictJSONFormatter(JSONFormatter):
+        def __call__(self, obj):
+            if isinstance(obj, (list, dict)):
+                try:
+                    return jsonable(obj), {"expanded": True}
+                except (TypeError, ValueError, RecursionError):
+                    pass
+            return super().__call__(obj)
+
+    f = ip.display_formatter
+    f.formatters["e2b/chart"] = ChartFormatter(parent=f)
+    f.formatters["e2b/data"] = DataFormatter(parent=f)
+    f.formatters["application/json"] = DictJSONFormatter(parent=f)
