@@ -57,13 +57,17 @@ type UnpackStats struct {
 }
 
 // ErrUnsafe marks a layer refused because it would write outside the root (a ../ path,
-// or a write through a symlink that leaves the root or is absolute) or exceeds a limit.
+// a hard link out, or a write through a relative symlink that climbs above the root) or
+// exceeds a limit.
 var ErrUnsafe = errors.New("unsafe image layer")
 
-// unpacker applies layers, in order, to one root directory. Every file system operation
-// goes through an os.Root, so no path and no symlink, whatever the layer says, reaches
-// outside the directory: the kernel resolves each component beneath the root and an
-// escaping or absolute symlink on the way is an error.
+// unpacker applies layers, in order, to one root directory. An entry's parent path is
+// first resolved the way the container will see it (resolveParent): symlinks followed
+// inside the root, an absolute target meaning the root's own directory (Debian's
+// /var/run -> /run), a relative one climbing above the root refused. Every file system
+// operation then goes through an os.Root, so that nothing, whatever the layer says,
+// reaches outside the directory even if the resolution were wrong: the kernel resolves
+// each component beneath the root and an escaping or absolute symlink is an error.
 type unpacker struct {
 	root   *os.Root
 	limits Limits
@@ -126,6 +130,11 @@ func (u *unpacker) Apply(ctx context.Context, layer io.Reader) error {
 		}
 		if name == "." {
 			continue // the root itself: its mode stays ours
+		}
+		// The parent directories as the container will see them: symlinks among them
+		// followed inside the root.
+		if name, err = u.resolveParent(name); err != nil {
+			return fmt.Errorf("layer entry %s: %w", hdr.Name, err)
 		}
 		dir, base := path.Split(name)
 		dir = strings.TrimSuffix(dir, "/")
@@ -243,6 +252,9 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader, name, dir string) error {
 		if err != nil {
 			return err
 		}
+		if target, err = u.resolveParent(target); err != nil {
+			return err
+		}
 		return u.root.Link(target, name)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		u.stats.Skipped++ // no device nodes in a sandbox's root; runsc provides /dev
@@ -293,4 +305,73 @@ func (u *unpacker) opaque(dir string, written map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// maxSymlinks bounds the symlinks followed for one path (Linux's own limit is 40).
+const maxSymlinks = 40
+
+// resolveParent returns name with the symlinks among its parent directories followed
+// inside the root; the last component is left alone (an entry replaces a symlink there
+// rather than writing through it). Missing directories stay as named (they are made).
+func (u *unpacker) resolveParent(name string) (string, error) {
+	dir, base := path.Split(name)
+	if dir == "" {
+		return name, nil
+	}
+	d, err := u.resolveDir(strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return "", err
+	}
+	return path.Join(d, base), nil
+}
+
+// resolveDir follows every symlink of p inside the root: an absolute target starts
+// again at the root, a relative one from the link's directory, and a ".." above the
+// root is refused.
+func (u *unpacker) resolveDir(p string) (string, error) {
+	todo := strings.Split(p, "/")
+	var done []string
+	hops := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) == 0 {
+				return "", fmt.Errorf("%w: %q leads above the root through a symlink", ErrUnsafe, p)
+			}
+			done = done[:len(done)-1]
+			continue
+		}
+		cur := path.Join(append(done, c)...)
+		fi, err := u.root.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			done = append(done, c)
+			continue
+		}
+		if err != nil {
+			return "", unsafeIfEscape(err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = append(done, c)
+			continue
+		}
+		if hops++; hops > maxSymlinks {
+			return "", fmt.Errorf("%w: more than %d symlinks in %q", ErrUnsafe, maxSymlinks, p)
+		}
+		target, err := u.root.Readlink(cur)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			done = nil
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	if len(done) == 0 {
+		return ".", nil
+	}
+	return path.Join(done...), nil
 }

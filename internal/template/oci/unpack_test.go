@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -86,6 +87,7 @@ func TestUnpack(t *testing.T) {
 		name    string
 		layers  [][]entry
 		want    []string // the tree, when the layers apply
+		inside  string   // a path the root's tree must have (OUTSIDE: the test's directory)
 		unsafe  bool     // ErrUnsafe expected
 		outside bool     // check nothing appeared beside the root
 		limits  Limits
@@ -126,10 +128,24 @@ func TestUnpack(t *testing.T) {
 		unsafe:  true,
 		outside: true,
 	}, {
+		// An absolute symlink means the root's own directory, as in the container: the
+		// write through it lands inside the root, never at the host's path.
 		name:    "absolute symlink, then a write through it",
 		layers:  [][]entry{{symlink("link", "OUTSIDE")}, {file("link/evil", "x")}},
-		unsafe:  true,
+		inside:  "OUTSIDE/evil:x",
 		outside: true,
+	}, {
+		name:   "Debian's absolute /var/run -> /run, then a directory beneath it",
+		layers: [][]entry{{dir("run/"), dir("var/"), symlink("var/run", "/run")}, {dir("var/run/sshd/"), file("var/run/sshd/pid", "1")}},
+		want:   []string{"run/", "run/sshd/", "run/sshd/pid:1", "var/", "var/run -> /run"},
+	}, {
+		name:   "relative symlink inside the root, and a chain of them",
+		layers: [][]entry{{dir("usr/lib/"), symlink("lib", "usr/lib"), symlink("usr/l2", "../lib")}, {file("usr/l2/x.so", "elf"), {name: "usr/l2/y.so", link: "lib/x.so", typ: tar.TypeLink}}},
+		want:   []string{"lib -> usr/lib", "usr/", "usr/l2 -> ../lib", "usr/lib/", "usr/lib/x.so:elf", "usr/lib/y.so:elf"},
+	}, {
+		name:   "symlink loop",
+		layers: [][]entry{{symlink("a", "b"), symlink("b", "a"), file("a/x", "1")}},
+		unsafe: true,
 	}, {
 		name:    "relative symlink out of the root, then a write through it",
 		layers:  [][]entry{{symlink("up", "../"), file("up/evil", "x")}},
@@ -197,6 +213,12 @@ func TestUnpack(t *testing.T) {
 				}
 				if strings.Join(beside, "|") != "victim:keep" {
 					t.Errorf("outside the root: %q, want only the untouched victim", beside)
+				}
+			}
+			if tc.inside != "" {
+				want := strings.TrimPrefix(strings.ReplaceAll(tc.inside, "OUTSIDE", base), "/")
+				if got := tree(t, root); !slices.Contains(got, want) {
+					t.Errorf("tree %q lacks %q", got, want)
 				}
 			}
 			if tc.want != nil {
