@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -451,5 +452,23 @@ func TestPoolClaimRoundTrips(t *testing.T) {
 	}
 	if !slices.Equal(calls, []string{"insert running"}) || pw.stats("base").Claims != 1 {
 		t.Errorf("store writes of a claim: %q; want only the insert of a running row", calls)
+	}
+}
+
+// TestPoolNetworkPolicy: a claim with an egress policy gives it to the member's slot
+// before it answers (members run with no policy), and the row holds it.
+func TestPoolNetworkPolicy(t *testing.T) {
+	pw := newPoolWorld(t, PoolSize{"base", 1})
+	pw.waitReady("base", 1)
+	sb, err := pw.svc.Create(context.Background(), writer, domain.CreateSandbox{Network: &onlyThese})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("node.reattach %d true allow=%v deny=%v", sb.Slot, onlyThese.AllowOut, onlyThese.DenyOut)
+	if got := pw.called("node.reattach"); !slices.Equal(got, []string{want}) {
+		t.Errorf("reattach calls %q, want %q", got, want)
+	}
+	if pw.stats("base").Claims != 1 || !reflect.DeepEqual(pw.row(sb.ID).Network, onlyThese) {
+		t.Errorf("claims %+v, stored network %+v", pw.stats("base"), pw.row(sb.ID).Network)
 	}
 }
