@@ -56,6 +56,8 @@ var packageOf = map[string]string{
 	"bash":             "bash",
 	"dmesg":            "util-linux",
 	"docker-registry":  "docker-registry",
+	"prometheus":       "prometheus",
+	"promtool":         "prometheus",
 }
 
 // notPackages are programs that come with the toolchain rather than from apt.
@@ -114,8 +116,9 @@ var progName = regexp.MustCompile(`^[a-z][a-z0-9._+-]*$`)
 
 // execCallees are the functions whose string arguments name a program to run: os/exec's
 // and the tree's small wrappers around it (network's run(ctx, stdin, name, args...),
-// runtimetest's run(args...), doctor's LookPath through its host seam).
-var execCallees = map[string]bool{"Command": true, "CommandContext": true, "LookPath": true, "run": true}
+// runtimetest's run(args...), doctor's LookPath through its host seam), and testenv's
+// NeedsTool(t, name), which a test calls before running name.
+var execCallees = map[string]bool{"Command": true, "CommandContext": true, "LookPath": true, "run": true, "NeedsTool": true}
 
 // execsFirstArg marks a file whose run wrapper execs its first argument; elsewhere run is
 // some other helper (the CLI tests' run takes subcommands).
@@ -169,7 +172,7 @@ func programsInGo(t *testing.T, root string, found map[string]string) {
 				switch name {
 				case "Command", "LookPath":
 					args = args[:min(1, len(args))]
-				case "CommandContext":
+				case "CommandContext", "NeedsTool":
 					args = args[min(1, len(args)):min(2, len(args))]
 				}
 				for _, a := range args {
