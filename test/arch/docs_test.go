@@ -17,7 +17,7 @@ var generatedDocs = map[string]bool{"abuse.md": true}
 
 var (
 	// repoPath matches a path into the tree's top-level folders, as docs and comments cite them.
-	repoPath = regexp.MustCompile("(?:^|[\\s(`\"'\\[])(?:\\./)?((?:docs|scripts|internal|cmd|test|web|sdk|proto|\\.ci)/[A-Za-z0-9_./-]*[A-Za-z0-9_-])")
+	repoPath = regexp.MustCompile("(?:^|[\\s(`\"'\\[])(?:\\./)?((?:docs|scripts|internal|cmd|test|web|sdk|proto|deploy|\\.ci)/[A-Za-z0-9_./-]*[A-Za-z0-9_-])")
 	// mdName matches a Markdown document named by its file name alone.
 	mdName = regexp.MustCompile(`\b([A-Za-z0-9_-]+\.md)\b`)
 )

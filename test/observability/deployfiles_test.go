@@ -428,3 +428,37 @@ func TestDashboardMetricsDeclared(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeFiles checks that what deploy/compose.yaml and deploy/Dockerfile take from
+// the repository exists: the files mounted into the containers and the scripts copied
+// into the image.
+func TestComposeFiles(t *testing.T) {
+	compose, err := os.ReadFile(deployPath("compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts := regexp.MustCompile(`(?m)^\s*- (\./[^:]+):`).FindAllStringSubmatch(string(compose), -1)
+	if len(mounts) < 5 {
+		t.Fatalf("found %d relative mounts in deploy/compose.yaml, want the prometheus and grafana files", len(mounts))
+	}
+	for _, m := range mounts {
+		if _, err := os.Stat(deployPath(m[1])); err != nil {
+			t.Errorf("deploy/compose.yaml mounts %s: %v", m[1], err)
+		}
+	}
+	docker, err := os.ReadFile(deployPath("Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := regexp.MustCompile(`(?m)^COPY ([^-].*) \S+$`).FindAllStringSubmatch(string(docker), -1)
+	for _, c := range copies {
+		for _, src := range strings.Fields(c[1]) {
+			if _, err := os.Stat(filepath.Join(harness.RepoRoot(), src)); err != nil {
+				t.Errorf("deploy/Dockerfile copies %s from the repository: %v", src, err)
+			}
+		}
+	}
+	if len(copies) == 0 {
+		t.Error("found no COPY from the build context in deploy/Dockerfile")
+	}
+}
