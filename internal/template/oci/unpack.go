@@ -270,6 +270,18 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader, name, dir string) error {
 	if err := u.root.Chmod(name, mode); err != nil {
 		return err
 	}
+	// File capabilities last: a write or a chown clears them.
+	if hdr.Typeflag != tar.TypeDir && hasXattrs(hdr.PAXRecords) {
+		f, err := u.root.OpenFile(name, os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = setXattrs(f, hdr.PAXRecords)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
 	if hdr.Typeflag != tar.TypeDir {
 		_ = u.root.Chtimes(name, hdr.ModTime, hdr.ModTime)
 	}

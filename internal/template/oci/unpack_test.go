@@ -12,6 +12,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // entry is one tar entry of a crafted layer.
@@ -252,5 +256,43 @@ func TestUnpackModes(t *testing.T) {
 		if fi.Mode() != want {
 			t.Errorf("%s mode %v, want %v", name, fi.Mode(), want)
 		}
+	}
+}
+
+// File capabilities (Debian's ping has cap_net_raw instead of setuid) survive; other
+// extended attributes of the layer are dropped.
+func TestUnpackFileCapabilities(t *testing.T) {
+	testenv.NeedsRoot(t, "sets security.capability, which needs CAP_SETFCAP")
+	root := t.TempDir()
+	u, err := newUnpacker(root, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	// struct vfs_cap_data, revision 2: permitted = cap_net_raw (13), effective flag set.
+	caps := string([]byte{0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "bin/ping", Typeflag: tar.TypeReg, Mode: 0o755, Uid: 0, Size: 3, Format: tar.FormatPAX,
+			PAXRecords: map[string]string{"SCHILY.xattr.security.capability": caps, "SCHILY.xattr.user.note": "dropped"}},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("elf"))
+	}
+	tw.Close()
+	if err := u.Apply(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "bin/ping")
+	got := make([]byte, 64)
+	n, err := unix.Getxattr(p, "security.capability", got)
+	if err != nil || string(got[:n]) != caps {
+		t.Errorf("security.capability = % x, %v; want % x", got[:max(n, 0)], err, caps)
+	}
+	if _, err := unix.Getxattr(p, "user.note", got); err == nil {
+		t.Error("user.note was kept")
 	}
 }
