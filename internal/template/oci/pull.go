@@ -77,6 +77,9 @@ type Puller struct {
 	mu sync.Mutex // one pull at a time per Puller: layers are shared between images
 }
 
+// maxConfigBytes bounds an image's config blob (real ones are a few KiB).
+const maxConfigBytes = 4 << 20
+
 // Image is a pulled and unpacked image.
 type Image struct {
 	Ref    string // the reference asked for
@@ -117,6 +120,15 @@ func (p *Puller) Pull(ctx context.Context, ref string) (*Image, error) {
 	dir := filepath.Join(p.CacheDir, "roots", digest.Algorithm, digest.Hex)
 	if meta, err := readMeta(dir); err == nil {
 		return &Image{Ref: ref, Digest: digest.String(), Root: filepath.Join(dir, "rootfs"), Config: meta.Config, Stats: meta.Stats, Cached: true}, nil
+	}
+	// The manifest is bounded by go-containerregistry (100 MiB); the config, read whole,
+	// by its size as the manifest states it (which the download is checked against).
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, registryError(ref, err)
+	}
+	if m.Config.Size > maxConfigBytes {
+		return nil, domain.Errorf(domain.KindInvalid, "image %s has a config of %d bytes, more than the limit of %d", ref, m.Config.Size, maxConfigBytes)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {

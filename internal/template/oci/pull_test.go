@@ -202,6 +202,14 @@ func TestPullErrors(t *testing.T) {
 	push(t, host+"/evil:1", evil)
 	big, _ := random.Image(64<<10, 1)
 	push(t, host+"/big:1", big)
+	cf, _ := big.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Env = []string{"HUGE=" + strings.Repeat("x", 5<<20)}
+	hugeConfig, err := mutate.ConfigFile(big, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, host+"/hugeconfig:1", hugeConfig)
 	for _, tc := range []struct {
 		ref    string
 		limits Limits
@@ -212,6 +220,7 @@ func TestPullErrors(t *testing.T) {
 		{host + "/missing:1", Limits{}, domain.KindNotFound, "the registry answered"},
 		{host + "/evil:1", Limits{}, domain.KindInvalid, "refused"},
 		{host + "/big:1", Limits{MaxImageBytes: 1 << 10}, domain.KindInvalid, "more than the limit"},
+		{host + "/hugeconfig:1", Limits{}, domain.KindInvalid, "config of"},
 	} {
 		t.Run(tc.ref, func(t *testing.T) {
 			p := &Puller{CacheDir: t.TempDir(), Keychain: authn.NewMultiKeychain(), Limits: tc.limits}
