@@ -266,10 +266,11 @@ func (p *promServer) waitFor(expr string, timeout time.Duration, check func([]sa
 	}
 }
 
-// names returns every metric name Prometheus holds series of.
-func (p *promServer) names() map[string]bool {
+// names returns the metric names Prometheus holds series of that match the selector
+// (e.g. {job="warren"}: what it scraped from warren, and the up series of that job).
+func (p *promServer) names(selector string) map[string]bool {
 	p.t.Helper()
-	r := p.get("/api/v1/label/__name__/values")
+	r := p.get("/api/v1/label/__name__/values?match[]=" + url.QueryEscape(selector))
 	var names []string
 	if r.Status != "success" || json.Unmarshal(r.Data, &names) != nil {
 		p.t.Fatalf("label values of __name__: %+v", r)
