@@ -20,7 +20,6 @@ import (
 var eventOnly = map[string]string{
 	"warren_sandboxes_lost_total":            "only when a sandbox dies under the server",
 	"warren_template_build_duration_seconds": "only when a template is built; the test reuses the cached base template",
-	"warren_refusals_total":                  "only after a rate-limit, quota or admission refusal",
 	"warren_egress_decisions_total":          "only when a sandbox connects out under an egress policy",
 }
 
@@ -55,8 +54,8 @@ func TestPrometheusScrapesWarren(t *testing.T) {
 	p := startPrometheus(t, func(addr string) string { return scrapeConfig(t, maddr, addr) }, map[string][]byte{"alerts.yml": rulesFile})
 	p.waitFor(`up{job="warren", instance="`+maddr+`"} == 1`, 30*time.Second, nonEmpty)
 
-	// Sandboxes: three creates, one paused and resumed, one killed; a 404 and a proxy
-	// request to a port nothing listens on.
+	// Sandboxes: three creates, one paused and resumed, one killed; a 404, a proxy
+	// request to a port nothing listens on, and a create refused by a team's quota.
 	type sbx struct {
 		ID     string `json:"id"`
 		State  string `json:"state"`
@@ -84,6 +83,7 @@ func TestPrometheusScrapesWarren(t *testing.T) {
 		t.Errorf("GET an unknown sandbox = %d, want 404", code)
 	}
 	proxyRequest(t, s.ProxyURL, "8000-"+running[1]+"."+domain)
+	running = append(running, quotaRefusal(t, s))
 
 	// warren_sandboxes shows them (the warm pool's member, not yet anyone's, may be
 	// counted as well).
@@ -210,4 +210,32 @@ func proxyRequest(t *testing.T, proxyURL, host string) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	t.Logf("proxy answered %d for %s", resp.StatusCode, host)
+}
+
+// quotaRefusal makes a team whose quota holds one sandbox, creates it, and has a second
+// create refused (warren_refusals_total{kind="quota"}); it returns the first's id.
+func quotaRefusal(t *testing.T, s *harness.Server) string {
+	t.Helper()
+	var team struct {
+		ID string `json:"id"`
+	}
+	if code, raw := s.API("POST", "/v1/teams", map[string]any{"name": "one sandbox", "quota": map[string]any{"max_sandboxes": 1}}, &team); code != 201 {
+		t.Fatalf("create team: %d %s", code, raw)
+	}
+	var key struct {
+		Key string `json:"key"`
+	}
+	if code, raw := s.API("POST", "/v1/keys", map[string]any{"name": "observability", "team_id": team.ID}, &key); code != 201 {
+		t.Fatalf("create key: %d %s", code, raw)
+	}
+	var sb struct {
+		ID string `json:"id"`
+	}
+	if code, raw := s.APIKey(key.Key, "POST", "/v1/sandboxes", map[string]any{"template": "base"}, &sb); code != 201 {
+		t.Fatalf("create in the team: %d %s", code, raw)
+	}
+	if code, raw := s.APIKey(key.Key, "POST", "/v1/sandboxes", map[string]any{"template": "base"}, nil); code < 400 || code >= 500 || !strings.Contains(string(raw), "max_sandboxes") {
+		t.Fatalf("second create past max_sandboxes 1: %d %s, want a 4xx naming max_sandboxes", code, raw)
+	}
+	return sb.ID
 }
