@@ -60,9 +60,11 @@ func TestMeteringSurvivesCrash(t *testing.T) {
 	}
 	burnStart := time.Now()
 	time.Sleep(2500 * time.Millisecond)
+	atCrash := cgroupCPUMicros(t, s, sb.ID)
 	s.Crash()
 	t.Logf("server killed with SIGKILL %.1fs into the workload", time.Since(burnStart).Seconds())
 	time.Sleep(3 * time.Second)
+	whileDown := cgroupCPUMicros(t, s, sb.ID) - atCrash
 	s.Start(env)
 	// Let the workload finish and the meter take a few samples.
 	time.Sleep(time.Until(burnStart.Add(8*time.Second)) + 3*interval)
@@ -79,8 +81,13 @@ func TestMeteringSurvivesCrash(t *testing.T) {
 	if math.Abs(float64(diff)) > float64(interval.Microseconds()) {
 		t.Errorf("metered CPU %dus differs from the cgroup's %dus by more than one sampling interval", metered, cgroup)
 	}
-	if metered < 6_000_000 {
-		t.Errorf("metered CPU %dus: the 8 s busy loop (3 s of it while the server was down) should be booked", metered)
+	// What the loop burned while the server was down is in the cgroup's figure, so the
+	// check above shows it booked, provided it is more than the one interval allowed. The
+	// CPU the loop gets depends on the machine's load (ci14, load 17: 5 s of 8), so this
+	// is measured rather than assumed.
+	t.Logf("CPU burned while the server was down: %.3fs", float64(whileDown)/1e6)
+	if whileDown <= interval.Microseconds() {
+		t.Errorf("the busy loop burned only %dus while the server was down: not enough to tell booked downtime from dropped", whileDown)
 	}
 	if w := u.Rows[0].WallMS; w < 10_000 || w > 60_000 {
 		t.Errorf("wall time %dms; want the sandbox's ~11-15 s life", w)
