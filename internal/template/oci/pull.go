@@ -69,12 +69,16 @@ type Puller struct {
 	// machine's architecture.
 	Platform *v1.Platform
 	Limits   Limits
-	// Progress, when set, is called as layers download and unpack (from the pulling
-	// goroutine; it must not block for long).
+	// Progress, when set, is called as layers download and unpack, from the pulling
+	// goroutine (so concurrently when several pulls run; Progress.Image tells them
+	// apart); it must not block for long.
 	Progress func(Progress)
 	Log      *slog.Logger
 
-	mu sync.Mutex // one pull at a time per Puller: layers are shared between images
+	// locks holds a *sync.Mutex per manifest digest: pulls of one image wait for each
+	// other (the second finds the cache), pulls of different images run side by side.
+	// Between processes, temporary files renamed into place keep the cache whole.
+	locks sync.Map
 }
 
 // maxConfigBytes bounds an image's config blob (real ones are a few KiB).
@@ -102,8 +106,6 @@ type imageMeta struct {
 // image the registry does not have KindNotFound, refused credentials KindUnauthorized, an
 // unsafe or oversized layer KindInvalid; each carries the registry's own answer.
 func (p *Puller) Pull(ctx context.Context, ref string) (*Image, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, &domain.Error{Kind: domain.KindInvalid, Field: "image",
@@ -117,6 +119,9 @@ func (p *Puller) Pull(ctx context.Context, ref string) (*Image, error) {
 	if err != nil {
 		return nil, registryError(ref, err)
 	}
+	l, _ := p.locks.LoadOrStore(digest.String(), new(sync.Mutex))
+	l.(*sync.Mutex).Lock()
+	defer l.(*sync.Mutex).Unlock()
 	dir := filepath.Join(p.CacheDir, "roots", digest.Algorithm, digest.Hex)
 	if meta, err := readMeta(dir); err == nil {
 		return &Image{Ref: ref, Digest: digest.String(), Root: filepath.Join(dir, "rootfs"), Config: meta.Config, Stats: meta.Stats, Cached: true}, nil

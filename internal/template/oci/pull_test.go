@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -272,5 +273,48 @@ func TestParseMirrors(t *testing.T) {
 		if (err != nil) != tc.bad || strings.Join(got, "|") != tc.want {
 			t.Errorf("ParseMirrors(%q) = %q, %v; want %q, bad %v", tc.in, got, err, tc.want, tc.bad)
 		}
+	}
+}
+
+// Pulls of one image at once download it once and share the root; pulls of different
+// images do not wait for each other's downloads.
+func TestPullConcurrent(t *testing.T) {
+	host, blobGets := memRegistry(t)
+	push(t, host+"/team/app:v1", testImage(t))
+	other, _ := random.Image(1<<10, 1)
+	push(t, host+"/team/other:v1", other)
+	p := &Puller{CacheDir: t.TempDir(), Keychain: authn.NewMultiKeychain()}
+	var wg sync.WaitGroup
+	roots := make([]string, 6)
+	errs := make([]error, 6)
+	for i := range roots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref := host + "/team/app:v1"
+			if i%3 == 2 {
+				ref = host + "/team/other:v1"
+			}
+			img, err := p.Pull(context.Background(), ref)
+			if err == nil {
+				roots[i] = img.Root
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pull %d: %v", i, err)
+		}
+	}
+	if roots[0] != roots[1] || roots[0] != roots[3] || roots[2] != roots[5] || roots[0] == roots[2] {
+		t.Errorf("roots %q: want one per image", roots)
+	}
+	if tr := tree(t, roots[0]); strings.Join(tr, "|") != strings.Join(wantTree, "|") {
+		t.Errorf("tree %q", tr)
+	}
+	if n := blobGets.Load(); n != 5 { // app: two layers and config; other: one layer and config
+		t.Errorf("%d blob downloads, want 5 (each image once)", n)
 	}
 }
