@@ -40,11 +40,12 @@ type command struct {
 
 // commands is the one list of client verbs; dispatch, Handles and Usage read it.
 var commands = []command{
-	{"sandbox create", "[--template base | --snapshot ID|NAME] [--timeout 300] [--on-timeout kill|pause] [--auto-resume] [--env K=V]... [--metadata K=V]... [--no-internet] [--cpu N] [--memory-mb N] [--disk-mb N] [--max-processes N]", "Start a sandbox", (*app).sandboxCreate},
+	{"sandbox create", "[--template base | --snapshot ID|NAME] [--timeout 300] [--on-timeout kill|pause] [--auto-resume] [--env K=V]... [--metadata K=V]... [--no-internet] [--allow-out A,B] [--deny-out C] [--cpu N] [--memory-mb N] [--disk-mb N] [--max-processes N]", "Start a sandbox", (*app).sandboxCreate},
 	{"sandbox list", "[--state S[,S]] [--metadata K=V]... [--limit N]", "List sandboxes", (*app).sandboxList},
 	{"sandbox get", "ID", "Show a sandbox", (*app).sandboxGet},
 	{"sandbox kill", "ID", "Stop a sandbox for good", (*app).sandboxKill},
 	{"sandbox timeout", "ID SECONDS", "Make a sandbox end SECONDS from now", (*app).sandboxTimeout},
+	{"sandbox network", "ID ([--allow-out A,B]... [--deny-out C]... | --clear)", "Replace a sandbox's egress policy, applied at once", (*app).sandboxNetwork},
 	{"sandbox pause", "ID", "Save a running sandbox's memory and files and stop it", (*app).sandboxPause},
 	{"sandbox resume", "ID [--timeout S]", "Start a paused sandbox again where it was", (*app).sandboxResume},
 	{"sandbox fork", "ID [--count N] [--timeout S]", "Start N copies of a running sandbox", (*app).sandboxFork},

@@ -111,8 +111,12 @@ func (m *memService) createLocked(p domain.Principal, req domain.CreateSandbox) 
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
+	var network domain.NetworkPolicy
+	if req.Network != nil {
+		network = *req.Network
+	}
 	sb := &domain.Sandbox{
-		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: req.TemplateID, State: domain.StateRunning,
+		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: req.TemplateID, State: domain.StateRunning, Network: network,
 		Metadata: req.Metadata, Env: req.Env, Limits: req.Limits, Internet: req.Internet == nil || *req.Internet,
 		RuntimeName: "fake", CreatedAt: now, StartedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}
@@ -194,6 +198,9 @@ func (m *memService) SetNetwork(_ context.Context, p domain.Principal, id string
 	defer m.mu.Unlock()
 	sb, err := m.lookup(p, id)
 	if err != nil {
+		return nil, err
+	}
+	if np, err = domain.NewNetworkPolicy(np.AllowOut, np.DenyOut); err != nil {
 		return nil, err
 	}
 	sb.Network = np

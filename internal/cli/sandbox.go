@@ -28,6 +28,9 @@ func (a *app) sandboxCreate(args []string) error {
 	snapshot := fs.String("snapshot", "", "start from this snapshot (id or name; see \"warren snapshot list\") instead of a template")
 	onTimeout := fs.String("on-timeout", "", "what happens at the timeout: kill (default) or pause")
 	autoResume := fs.Bool("auto-resume", false, "resume the paused sandbox when a request comes for it through the proxy")
+	var allowOut, denyOut listFlag
+	fs.Var(&allowOut, "allow-out", "egress always allowed to: IPv4 address, CIDR, domain or *.domain (repeatable, comma-separated)")
+	fs.Var(&denyOut, "deny-out", "egress denied to, unless allowed (0.0.0.0/0: everything else; repeatable, comma-separated)")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -64,6 +67,9 @@ func (a *app) sandboxCreate(args []string) error {
 	if *noInternet {
 		opts.Internet = warren.Ptr(false)
 	}
+	if len(allowOut)+len(denyOut) > 0 {
+		opts.Network = &warren.NetworkPolicy{AllowOut: allowOut, DenyOut: denyOut}
+	}
 	sbx, err := c.CreateSandbox(a.ctx, opts)
 	if err != nil {
 		return err
@@ -92,6 +98,7 @@ func (a *app) showSandbox(sb *warren.SandboxInfo) error {
 		{"end reason", orDash(sb.EndReason)},
 		{"runtime", orDash(sb.Runtime)},
 		{"internet", internet},
+		{"network", fmtNetwork(sb.Network)},
 		{"limits", fmt.Sprintf("cpu %g, memory %d MiB, disk %d MiB, processes %d", l.CPUCores, l.MemoryMB, l.DiskMB, l.MaxProcesses)},
 		{"metadata", fmtMap(sb.Metadata)},
 		{"env", orDash(strings.Join(sb.EnvKeys, ","))},
@@ -102,6 +109,18 @@ func (a *app) showSandbox(sb *warren.SandboxInfo) error {
 		{"paused", fmtTime(sb.PausedAt)},
 		{"on timeout", fmtLifecycle(sb.Lifecycle)},
 	})
+}
+
+// fmtNetwork is an egress policy in one line ("-" when there is none).
+func fmtNetwork(n warren.NetworkPolicy) string {
+	var parts []string
+	if len(n.AllowOut) > 0 {
+		parts = append(parts, "allow "+strings.Join(n.AllowOut, ","))
+	}
+	if len(n.DenyOut) > 0 {
+		parts = append(parts, "deny "+strings.Join(n.DenyOut, ","))
+	}
+	return orDash(strings.Join(parts, "; "))
 }
 
 // fmtLifecycle says what happens at the timeout: "kill", or "pause" with auto-resume.
@@ -217,6 +236,37 @@ func (a *app) sandboxTimeout(args []string) error {
 		return a.printJSON(sb)
 	}
 	fmt.Fprintf(a.stdout, "sandbox %s now ends at %s\n", sb.ID, fmtTime(sb.EndsAt))
+	return nil
+}
+
+func (a *app) sandboxNetwork(args []string) error {
+	fs := a.newFlags()
+	var allowOut, denyOut listFlag
+	fs.Var(&allowOut, "allow-out", "egress always allowed to: IPv4 address, CIDR, domain or *.domain (repeatable, comma-separated)")
+	fs.Var(&denyOut, "deny-out", "egress denied to, unless allowed (0.0.0.0/0: everything else; repeatable, comma-separated)")
+	clearAll := fs.Bool("clear", false, "remove the policy (internet access alone decides)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *clearAll && len(allowOut)+len(denyOut) > 0:
+		return usagef("--clear and --allow-out/--deny-out exclude each other")
+	case !*clearAll && len(allowOut)+len(denyOut) == 0:
+		return usagef("give the new policy with --allow-out and --deny-out (it replaces the old one), or --clear to remove it")
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	sb, err := c.Sandbox(pos[0]).SetNetwork(a.ctx, warren.NetworkPolicy{AllowOut: allowOut, DenyOut: denyOut})
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(sb)
+	}
+	fmt.Fprintf(a.stdout, "sandbox %s network: %s\n", sb.ID, fmtNetwork(sb.Network))
 	return nil
 }
 

@@ -165,3 +165,39 @@ func TestSandboxPauseResume(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxNetwork(t *testing.T) {
+	e := newTestEnv(t)
+	id := e.createSandbox("--deny-out", "0.0.0.0/0", "--allow-out", "198.18.0.7,api.example.com", "--allow-out", "*.pkg.dev")
+	want := &domain.NetworkPolicy{AllowOut: []string{"198.18.0.7", "api.example.com", "*.pkg.dev"}, DenyOut: []string{"0.0.0.0/0"}}
+	if !reflect.DeepEqual(e.svc.lastReq.Network, want) {
+		t.Errorf("create sent network %+v, want %+v", e.svc.lastReq.Network, want)
+	}
+	if r := e.ok("sandbox", "get", id); !strings.Contains(r.stdout, "allow 198.18.0.7,api.example.com,*.pkg.dev; deny 0.0.0.0/0") {
+		t.Errorf("get table lacks the network:\n%s", r.stdout)
+	}
+	if e.createSandbox(); e.svc.lastReq.Network != nil {
+		t.Errorf("create without network flags sent %+v", e.svc.lastReq.Network)
+	}
+
+	if r := e.ok("sandbox", "network", id, "--allow-out", "198.18.0.9", "--deny-out", "0.0.0.0/0"); r.stdout != "sandbox "+id+" network: allow 198.18.0.9; deny 0.0.0.0/0\n" {
+		t.Errorf("network: %q", r.stdout)
+	}
+	sb := decode[map[string]any](t, e.ok("sandbox", "network", id, "--clear", "-o", "json").stdout)
+	if n, _ := sb["network"].(map[string]any); fmt.Sprint(n["allow_out"], n["deny_out"]) != "[] []" {
+		t.Errorf("network --clear -o json: %v", sb)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"sandbox", "network", id}, "or --clear"},
+		{[]string{"sandbox", "network", id, "--clear", "--deny-out", "0.0.0.0/0"}, "exclude each other"},
+		{[]string{"sandbox", "network", id, "--allow-out", "fd00::1"}, "IPv6"},
+		{[]string{"--api-key", keyB, "sandbox", "network", id, "--clear"}, "not found"},
+	} {
+		if r := e.run(tc.args...); r.code == 0 || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want an error saying %q", tc.args, r.code, r.stderr, tc.msg)
+		}
+	}
+}

@@ -79,6 +79,14 @@ func TestAPIMethods(t *testing.T) {
 					t.Errorf("%+v", v)
 				}
 			}},
+		{"SetNetwork", func(c *Client) (any, error) {
+			return c.Sandbox("sbx1").SetNetwork(ctx, NetworkPolicy{AllowOut: []string{"198.18.0.7"}, DenyOut: []string{"0.0.0.0/0"}})
+		}, "PUT", "/v1/sandboxes/sbx1/network", nil, map[string]any{"allow_out": []any{"198.18.0.7"}, "deny_out": []any{"0.0.0.0/0"}},
+			200, map[string]any{"id": "sbx1", "network": map[string]any{"allow_out": []string{"198.18.0.7"}, "deny_out": []string{"0.0.0.0/0"}}}, func(t *testing.T, v any) {
+				if n := v.(*SandboxInfo).Network; len(n.AllowOut) != 1 || n.DenyOut[0] != "0.0.0.0/0" {
+					t.Errorf("%+v", v)
+				}
+			}},
 		{"Templates", func(c *Client) (any, error) { return c.Templates(ctx) }, "GET", "/v1/templates", nil, nil, 200,
 			map[string]any{"templates": []any{map[string]any{"id": "base", "ready": true, "size_bytes": 7}}}, func(t *testing.T, v any) {
 				if ts := v.([]Template); len(ts) != 1 || !ts[0].Ready || ts[0].SizeBytes != 7 {

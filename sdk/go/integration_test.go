@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,13 @@ func TestIntegrationSandboxes(t *testing.T) {
 	ni, err := sbx.SetTimeout(ctx, 20*time.Minute)
 	if err != nil || !ni.EndsAt.After(before) || !sbx.Info().EndsAt.Equal(ni.EndsAt) {
 		t.Errorf("set timeout: %+v %v", ni, err)
+	}
+	np := NetworkPolicy{AllowOut: []string{"198.18.0.7"}, DenyOut: []string{"0.0.0.0/0"}}
+	if ni, err := sbx.SetNetwork(ctx, np); err != nil || !reflect.DeepEqual(ni.Network, np) || !reflect.DeepEqual(sbx.Info().Network, np) {
+		t.Errorf("set network: %+v %v", ni, err)
+	}
+	if _, err := sbx.SetNetwork(ctx, NetworkPolicy{AllowOut: []string{"fd00::1"}}); err == nil || !strings.Contains(err.Error(), "IPv6") {
+		t.Errorf("an IPv6 entry: %v, want a refusal naming IPv6", err)
 	}
 	if ts, err := c.Templates(ctx); err != nil || len(ts) == 0 {
 		t.Errorf("templates: %v %v", ts, err)

@@ -67,6 +67,7 @@ var (
 	routeGetSandbox     = &route{method: "GET", path: "/v1/sandboxes/{id}", status: 200, response: SandboxInfo{}}
 	routeKillSandbox    = &route{method: "DELETE", path: "/v1/sandboxes/{id}", status: 204}
 	routeSetTimeout     = &route{method: "POST", path: "/v1/sandboxes/{id}/timeout", status: 200, request: timeoutWire{}, response: SandboxInfo{}}
+	routeSetNetwork     = &route{method: "PUT", path: "/v1/sandboxes/{id}/network", status: 200, request: NetworkPolicy{}, response: SandboxInfo{}}
 	routeListPorts      = &route{method: "GET", path: "/v1/sandboxes/{id}/ports", status: 200, response: portList{}}
 	routeExecCommand    = &route{method: "POST", path: "/v1/sandboxes/{id}/commands", status: 200, request: execWire{}, contentType: "text/event-stream", events: execEvents}
 	routeStartCommand   = &route{method: "POST", path: "/v1/sandboxes/{id}/commands", status: 201, request: execWire{}, response: execStartWire{}}
@@ -124,7 +125,7 @@ var (
 
 // routes is the table the drift test reads: every route above.
 var routes = []*route{
-	routeCreateSandbox, routeListSandboxes, routeGetSandbox, routeKillSandbox, routeSetTimeout,
+	routeCreateSandbox, routeListSandboxes, routeGetSandbox, routeKillSandbox, routeSetTimeout, routeSetNetwork,
 	routeListPorts, routeExecCommand, routeStartCommand, routeRunCode, routeCreateContext,
 	routeListContexts, routeDeleteContext, routeRestartContext, routeWriteFile, routeReadFile,
 	routeListFiles, routeDeleteFile, routeStatFile, routeMakeDir, routeMoveFile, routeTemplates,

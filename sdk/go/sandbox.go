@@ -34,7 +34,9 @@ type SandboxInfo struct {
 	// EnvKeys are the names of the sandbox's environment variables (never the values).
 	EnvKeys  []string `json:"env_keys"`
 	Internet bool     `json:"internet"`
-	Limits   Limits   `json:"limits"`
+	// Network is the sandbox's egress policy (empty lists: none).
+	Network NetworkPolicy `json:"network"`
+	Limits  Limits        `json:"limits"`
 	// Runtime is the runtime running it: gvisor, runc, ...
 	Runtime   string    `json:"runtime,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -65,6 +67,8 @@ type SandboxOptions struct {
 	Limits Limits
 	// Internet: nil means the default (on).
 	Internet *bool
+	// Network is the egress policy (nil: none, or a snapshot's); see NetworkPolicy.
+	Network *NetworkPolicy
 	// Runtime ("gvisor", "runc") and MinIsolation ("container", "sandbox", "microvm")
 	// choose the runtime; empty means the server's default. A stronger isolation than
 	// the server can give is refused, never silently weakened.
@@ -84,11 +88,24 @@ type createSandboxWire struct {
 	Env          map[string]string `json:"env,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	Internet     *bool             `json:"internet,omitempty"`
+	Network      *NetworkPolicy    `json:"network,omitempty"`
 	Limits       Limits            `json:"limits"`
 	Runtime      string            `json:"runtime,omitempty"`
 	MinIsolation string            `json:"min_isolation,omitempty"`
 	Snapshot     string            `json:"snapshot,omitempty"`
 	Lifecycle    *Lifecycle        `json:"lifecycle,omitempty"`
+}
+
+// NetworkPolicy says where a sandbox may connect. Entries are IPv4 addresses, IPv4 CIDR
+// prefixes, domain names ("example.com") or wildcards ("*.example.com"). Allow beats
+// deny: DenyOut ["0.0.0.0/0"] with an AllowOut list means "only these"; what neither
+// list names follows the sandbox's internet access (and with internet off, AllowOut
+// entries still pass). The server's own deny list (private ranges) always holds.
+type NetworkPolicy struct {
+	// AllowOut are destinations always allowed (the server's deny list aside).
+	AllowOut []string `json:"allow_out"`
+	// DenyOut are destinations denied unless AllowOut names them.
+	DenyOut []string `json:"deny_out"`
 }
 
 type timeoutWire struct {
@@ -117,7 +134,7 @@ type Sandbox struct {
 func (c *Client) CreateSandbox(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	wire := createSandboxWire{
 		Template: opts.Template, Timeout: seconds(opts.Timeout), Env: opts.Env, Metadata: opts.Metadata,
-		Internet: opts.Internet, Limits: opts.Limits, Runtime: opts.Runtime, MinIsolation: opts.MinIsolation,
+		Internet: opts.Internet, Network: opts.Network, Limits: opts.Limits, Runtime: opts.Runtime, MinIsolation: opts.MinIsolation,
 		Snapshot: opts.Snapshot, Lifecycle: opts.Lifecycle,
 	}
 	var info SandboxInfo
@@ -187,6 +204,18 @@ func (s *Sandbox) Kill(ctx context.Context) error {
 func (s *Sandbox) SetTimeout(ctx context.Context, d time.Duration) (*SandboxInfo, error) {
 	var info SandboxInfo
 	err := s.c.call(ctx, request{route: routeSetTimeout, params: []string{s.ID}, json: timeoutWire{seconds(d)}}, &info)
+	if err != nil {
+		return nil, err
+	}
+	s.setInfo(&info)
+	return &info, nil
+}
+
+// SetNetwork replaces the sandbox's egress policy (the zero policy clears it). A running
+// sandbox's new connections meet it at once; a paused one gets it when resumed.
+func (s *Sandbox) SetNetwork(ctx context.Context, p NetworkPolicy) (*SandboxInfo, error) {
+	var info SandboxInfo
+	err := s.c.call(ctx, request{route: routeSetNetwork, params: []string{s.ID}, json: p}, &info)
 	if err != nil {
 		return nil, err
 	}
