@@ -2,11 +2,15 @@ package sandbox
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/metrics"
+	"github.com/warren-sh/warren/internal/runtime"
 )
 
 // TestMetricsNoSandboxIDs creates, pauses, resumes and kills sandboxes on fakes with
@@ -92,5 +96,123 @@ func TestMetricsNoSandboxIDs(t *testing.T) {
 				t.Errorf("team labels %v: %s = %v, want %v (gathered: %v)", team, k, seen[k], v, seen)
 			}
 		}
+	}
+}
+
+// endRecorder is a Recorder that keeps the kills and losses it is told of.
+type endRecorder struct {
+	nopRecorder
+	mu   sync.Mutex
+	ends []string
+}
+
+func (r *endRecorder) Killed(reason string) { r.add("killed " + reason) }
+func (r *endRecorder) Lost(reason string)   { r.add("lost " + reason) }
+
+func (r *endRecorder) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ends = append(r.ends, s)
+}
+
+func (r *endRecorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.ends)
+	slices.Sort(out)
+	return out
+}
+
+// TestMetricsEnds: each way a sandbox ends is counted once under its reason: a kill
+// (request), a timeout, one the sweeper finds dead (lost), and KillAll's (shutdown).
+func TestMetricsEnds(t *testing.T) {
+	w := newWorld(t)
+	rec := &endRecorder{}
+	w.svc.cfg.Recorder = rec
+	ctx := context.Background()
+	killed, err := w.svc.Create(ctx, writer, domain.CreateSandbox{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring, err := w.svc.Create(ctx, writer, domain.CreateSandbox{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := w.svc.Create(ctx, writer, domain.CreateSandbox{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.Kill(ctx, writer, killed.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timeout", func() bool { return w.row(expiring.ID).State == domain.StateStopped })
+	drv := gvisorFake
+	drv.status = func(_ context.Context, h runtime.Handle) (runtime.Status, error) {
+		if h.ID == dead.ID {
+			return runtime.StatusStopped, nil
+		}
+		return runtime.StatusRunning, nil
+	}
+	w.node.drivers = []runtime.Driver{drv}
+	if n := w.sweeper.CheckLive(ctx); n != 1 {
+		t.Fatalf("CheckLive ended %d, want 1", n)
+	}
+	last, err := w.svc.Create(ctx, writer, domain.CreateSandbox{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.KillAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.row(last.ID).State != domain.StateStopped {
+		t.Fatalf("KillAll left %s", w.row(last.ID).State)
+	}
+	want := []string{"killed request", "killed shutdown", "killed timeout", "lost stopped_unexpectedly"}
+	if got := rec.got(); !slices.Equal(got, want) {
+		t.Errorf("ends counted %q, want %q", got, want)
+	}
+}
+
+// TestMetricsPoolPaths: a create a warm member serves counts as path warm, one that
+// does not fit the pool's profile as cold, and the members waiting in the pool are not
+// in the census (they belong to no team and run nothing of anyone's).
+func TestMetricsPoolPaths(t *testing.T) {
+	mx := metrics.New(metrics.Options{})
+	pw := newPoolWorldWith(t, mx.Sandboxes(), PoolSize{"base", 1})
+	pw.waitReady("base", 1)
+	ctx := context.Background()
+	if _, err := pw.svc.Create(ctx, writer, domain.CreateSandbox{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pw.svc.Create(ctx, writer, domain.CreateSandbox{Limits: domain.Limits{MemoryMB: 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	pw.waitReady("base", 1)
+	counts, err := Census(ctx, pw.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 1 || counts[0].N != 2 || counts[0].State != domain.StateRunning || counts[0].Team != teamID {
+		t.Errorf("census %+v, want the 2 created sandboxes running and no pool member", counts)
+	}
+	mfs, err := mx.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "warren_sandbox_creates_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "path" {
+					paths[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if paths["warm"] != 1 || paths["cold"] != 1 || len(paths) != 2 {
+		t.Errorf("creates by path %v, want warm 1 and cold 1", paths)
 	}
 }

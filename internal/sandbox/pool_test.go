@@ -32,7 +32,17 @@ type poolWorld struct {
 
 func newPoolWorld(t *testing.T, sizes ...PoolSize) *poolWorld {
 	t.Helper()
+	return newPoolWorldWith(t, nil, sizes...)
+}
+
+// newPoolWorldWith is newPoolWorld with rec as the service's Recorder, set before the
+// pool starts (nil: none).
+func newPoolWorldWith(t *testing.T, rec Recorder, sizes ...PoolSize) *poolWorld {
+	t.Helper()
 	pw := &poolWorld{world: newWorld(t), gone: map[string]bool{}}
+	if rec != nil {
+		pw.svc.cfg.Recorder = rec
+	}
 	w := pw.world
 	drv := gvisorFake
 	drv.status = func(_ context.Context, h runtime.Handle) (runtime.Status, error) {
