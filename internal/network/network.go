@@ -44,7 +44,13 @@ type Config struct {
 	DNS []netip.Addr
 	// NetnsDir is where named network namespaces live (default /var/run/netns).
 	NetnsDir string
-	Log      *slog.Logger
+	// EgressProxyPort and EgressDNSPort are the host ports of the egress proxy and DNS
+	// resolver (internal/egress); 0 means there is none. With them, the DNS traffic of
+	// sandboxes with internet access (and of those Redirect names) goes to the resolver,
+	// and all TCP of the sandboxes Redirect names goes to the proxy.
+	EgressProxyPort, EgressDNSPort int
+
+	Log *slog.Logger
 }
 
 // Manager sets up and tears down sandbox networks. Safe for concurrent use.
@@ -215,6 +221,7 @@ func (m *Manager) ruleset() string {
 		}
 		denyRule += fmt.Sprintf("\t\tip saddr %s ip daddr { %s } drop\n", pool, strings.Join(deny, ", "))
 	}
+	egressNAT, egressInput := egressRules(m.cfg)
 	return fmt.Sprintf(`table inet %[1]s {
 	set internet {
 		type ipv4_addr
@@ -222,13 +229,16 @@ func (m *Manager) ruleset() string {
 	map egress {
 		type ipv4_addr : verdict
 	}
+	set proxied {
+		type ipv4_addr
+	}
 	chain antispoof {
 		type filter hook prerouting priority raw; policy accept;
 		iifname "wv*" fib saddr . iif oif missing drop
 	}
-	chain input {
+%[4]s	chain input {
 		type filter hook input priority filter; policy accept;
-		ip saddr %[2]s ct state established,related accept
+%[5]s		ip saddr %[2]s ct state established,related accept
 		ip saddr %[2]s drop
 		iifname "wv*" ct state established,related accept
 		iifname "wv*" drop
@@ -249,7 +259,51 @@ func (m *Manager) ruleset() string {
 		ip saddr %[2]s ip daddr != %[2]s masquerade
 	}
 }
-`, m.table(), pool, denyRule)
+`, m.table(), pool, denyRule, egressNAT, egressInput)
+}
+
+// egressRules are the egress service's part of the ruleset: the redirections (nat
+// prerouting) and the input-chain exceptions that let redirected traffic reach the
+// proxy and the resolver on the host ("ct status dnat": only traffic the redirect
+// rules sent there; a sandbox addressing the host's ports directly is still dropped).
+// All port-53 traffic of sandboxes with internet access goes to Warren's resolver,
+// whatever server it was addressed to; @proxied sandboxes (policies with domain rules)
+// have all their TCP redirected to the proxy, their DNS to the resolver.
+func egressRules(cfg Config) (nat, input string) {
+	if cfg.EgressProxyPort == 0 || cfg.EgressDNSPort == 0 {
+		return "", ""
+	}
+	p, d := cfg.EgressProxyPort, cfg.EgressDNSPort
+	nat = fmt.Sprintf(`	chain egress_redirect {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "wv*" ip saddr @internet meta l4proto { tcp, udp } th dport 53 redirect to :%[2]d
+		iifname "wv*" ip saddr @proxied meta l4proto { tcp, udp } th dport 53 redirect to :%[2]d
+		iifname "wv*" ip saddr @proxied meta l4proto tcp redirect to :%[1]d
+	}
+`, p, d)
+	input = fmt.Sprintf(`		iifname "wv*" ct status dnat meta l4proto tcp th dport { %[1]d, %[2]d } accept
+		iifname "wv*" ct status dnat udp dport %[2]d accept
+`, p, d)
+	return nat, input
+}
+
+// Redirect adds the sandbox at addr to, or removes it from, the set of sandboxes whose
+// TCP goes to the egress proxy (egress.Redirector).
+func (m *Manager) Redirect(ctx context.Context, addr netip.Addr, on bool) error {
+	verb := "add"
+	if !on {
+		verb = "delete"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err := run(ctx, "", "nft", verb, "element", "inet", m.table(), "proxied", "{ "+addr.String()+" }")
+	if err != nil && !on && strings.Contains(err.Error(), "No such file or directory") {
+		return nil // already absent
+	}
+	if err != nil {
+		return fmt.Errorf("updating egress redirection of %s: %w", addr, err)
+	}
+	return nil
 }
 
 // DefaultDenyCIDRs is the deny list when none is configured: the places a sandbox with
@@ -440,6 +494,12 @@ func (m *Manager) Detach(ctx context.Context, id string, slot int) error {
 		}
 		if err := m.ClearPolicy(ctx, slot); err != nil {
 			errs = append(errs, err)
+		}
+		// The next sandbox in this slot must not inherit the redirection.
+		if _, sbx, err := m.addrs(slot); err == nil {
+			if err := m.Redirect(ctx, sbx, false); err != nil && !strings.Contains(err.Error(), "table") {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); err == nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/egress"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
@@ -66,6 +67,15 @@ type Config struct {
 	// WARREN_DENY_CIDR: a comma-separated list replacing network.DefaultDenyCIDRs;
 	// "none" for no list). The database's and Redis's addresses are added to it.
 	DenyCIDRs []netip.Prefix
+	// EgressDNSUpstream are the name servers Warren's sandbox resolver forwards to, and
+	// the egress proxy resolves names with (--egress-dns-upstream,
+	// WARREN_EGRESS_DNS_UPSTREAM: comma-separated addresses, port 53 unless given);
+	// empty means the host's /etc/resolv.conf.
+	EgressDNSUpstream []string
+	// EgressProxyPort and EgressDNSPort are the host ports of the egress proxy and the
+	// sandbox resolver (--egress-proxy-port, --egress-dns-port; WARREN_EGRESS_PROXY_PORT,
+	// WARREN_EGRESS_DNS_PORT); 0 takes free ones at each start.
+	EgressProxyPort, EgressDNSPort int
 	// Runtime is the default runtime: auto (the strongest this host can run: gVisor,
 	// else runc), gvisor or runc (WARREN_RUNTIME). Sandboxes may ask for another one
 	// that is available, or for a minimum isolation level.
@@ -259,6 +269,9 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
 	deny := fs.String("deny-cidr", env("WARREN_DENY_CIDR", ""), "comma-separated IPv4 prefixes sandboxes never reach, replacing the default (private ranges, 100.64/10, link-local, 192.0.0/24, multicast); \"none\" for none (WARREN_DENY_CIDR)")
+	upstream := fs.String("egress-dns-upstream", env("WARREN_EGRESS_DNS_UPSTREAM", ""), "comma-separated name servers the sandbox resolver forwards to, e.g. 192.0.2.53 or 192.0.2.53:5353 (WARREN_EGRESS_DNS_UPSTREAM; default: the host's /etc/resolv.conf)")
+	fs.IntVar(&c.EgressProxyPort, "egress-proxy-port", int(envInt("WARREN_EGRESS_PROXY_PORT", 0)), "host TCP port of the egress proxy sandboxes with domain rules are redirected to; 0 = any free port (WARREN_EGRESS_PROXY_PORT)")
+	fs.IntVar(&c.EgressDNSPort, "egress-dns-port", int(envInt("WARREN_EGRESS_DNS_PORT", 0)), "host UDP and TCP port of the sandbox resolver; 0 = any free port (WARREN_EGRESS_DNS_PORT)")
 	fs.StringVar(&c.Runtime, "runtime", env("WARREN_RUNTIME", "auto"), "default runtime: auto, gvisor or runc (WARREN_RUNTIME)")
 	runtimes := fs.String("runtimes", env("WARREN_RUNTIMES", ""), "runtimes offered to requests, comma-separated, e.g. gvisor,runc (WARREN_RUNTIMES; default: only the default runtime)")
 	fs.StringVar(&c.Runsc, "runsc", env("WARREN_RUNSC", ""), "runsc binary (WARREN_RUNSC)")
@@ -393,6 +406,20 @@ func ParseFlags(args []string) (c Config, err error) {
 		if c.DenyCIDRs, err = network.ParseCIDRs(*deny); err != nil {
 			return c, fmt.Errorf("--deny-cidr: %w", err)
 		}
+	}
+	if c.EgressDNSUpstream, err = egress.ParseUpstreams(*upstream); err != nil {
+		return c, fmt.Errorf("--egress-dns-upstream: %w", err)
+	}
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"--egress-proxy-port", c.EgressProxyPort}, {"--egress-dns-port", c.EgressDNSPort}} {
+		if p.v < 0 || p.v > 65535 {
+			return c, fmt.Errorf("%s %d: use a port number 1-65535, or 0 for any free port", p.flag, p.v)
+		}
+	}
+	if c.EgressProxyPort != 0 && c.EgressProxyPort == c.EgressDNSPort {
+		return c, fmt.Errorf("--egress-proxy-port and --egress-dns-port are both %d: give them different ports", c.EgressProxyPort)
 	}
 	if c.AgentPath == "" {
 		if exe, err := os.Executable(); err == nil {

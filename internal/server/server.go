@@ -129,4 +129,5 @@ func shutdownSandboxes(ctx context.Context, c Config, sbs *sandboxServices, h *h
 	if svc.Live() == 0 {
 		h.release(ctx, log)
 	}
+	h.closeEgress(log)
 }

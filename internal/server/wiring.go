@@ -24,6 +24,7 @@ import (
 	"github.com/warren-sh/warren/internal/billing"
 	"github.com/warren-sh/warren/internal/console"
 	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/egress"
 	"github.com/warren-sh/warren/internal/ledger"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metering"
@@ -159,6 +160,7 @@ func startTemplates(ctx context.Context, c Config, store domain.Store, out io.Wr
 // runs sandboxes with them.
 type host struct {
 	netm    *network.Manager
+	egress  *egress.Service
 	drivers []runtime.Driver
 	// runtimes names the drivers requests may use (--runtimes, the default first); the
 	// others serve only recovery and teardown.
@@ -178,14 +180,26 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 	if err != nil {
 		return nil, err
 	}
-	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, DenyCIDRs: append(deny, services...), Log: log})
+	deny = append(deny, services...)
+	eg, err := egress.New(egress.Config{
+		ProxyPort: c.EgressProxyPort, DNSPort: c.EgressDNSPort, Upstreams: c.EgressDNSUpstream,
+		Pool: c.SandboxCIDR, Deny: deny, Log: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := netm.Init(ctx); err != nil {
+	netm, err := network.New(network.Config{Name: c.NetworkName, Pool: c.SandboxCIDR, DenyCIDRs: deny,
+		EgressProxyPort: eg.ProxyPort(), EgressDNSPort: eg.DNSPort(), Log: log})
+	if err != nil {
+		eg.Close()
 		return nil, err
 	}
-	h := &host{netm: netm}
+	eg.SetRedirector(netm)
+	h := &host{netm: netm, egress: eg}
+	if err := netm.Init(ctx); err != nil {
+		eg.Close()
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			h.closeNetwork(context.WithoutCancel(ctx), log)
@@ -196,7 +210,7 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		return nil, err
 	}
 	h.drivers, h.runtimes = drivers, runtimes
-	ncfg := node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Log: log}
+	ncfg := node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Egress: eg, Log: log}
 	if mx != nil {
 		ncfg.Phases = mx.Sandboxes().StartPhase
 	}
@@ -207,11 +221,29 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 	return h, nil
 }
 
-// closeNetwork removes the node's nftables table.
+// closeNetwork removes the node's nftables table and stops the egress proxy and
+// resolver.
 func (h *host) closeNetwork(ctx context.Context, log *slog.Logger) {
 	if err := h.netm.Close(ctx); err != nil {
 		log.Error("removing nftables table", logkey.Err, err)
 	}
+	h.closeEgress(log)
+}
+
+// The egress service is the node's hook for policies' name rules.
+var _ node.Egress = (*egress.Service)(nil)
+
+// closeEgress stops the egress proxy and resolver (once). Sandboxes left running for
+// the next server keep their redirections: their proxied TCP and their DNS fail until
+// it starts (closed, not open: the policy is never bypassed).
+func (h *host) closeEgress(log *slog.Logger) {
+	if h.egress == nil {
+		return
+	}
+	if err := h.egress.Close(); err != nil {
+		log.Error("stopping the egress proxy", logkey.Err, err)
+	}
+	h.egress = nil
 }
 
 // release removes what the node holds while it runs sandboxes (its nftables table and

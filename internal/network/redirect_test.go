@@ -1,0 +1,38 @@
+package network
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestRedirectRules: with the egress service's ports the ruleset redirects DNS and the
+// proxied sandboxes' TCP, and lets only redirected traffic through the input chain,
+// before the drop that keeps sandboxes off the host; without them it has neither.
+func TestRedirectRules(t *testing.T) {
+	cfg := Config{Name: "wtunit", Pool: netip.MustParsePrefix("10.220.0.0/24"), DNS: []netip.Addr{}}
+	m, _ := New(cfg)
+	if rs := m.ruleset(); strings.Contains(rs, "redirect") || strings.Contains(rs, "ct status dnat") {
+		t.Errorf("no egress ports, yet:\n%s", rs)
+	}
+	cfg.EgressProxyPort, cfg.EgressDNSPort = 15001, 15053
+	m, _ = New(cfg)
+	rs := m.ruleset()
+	for _, want := range []string{
+		`iifname "wv*" ip saddr @internet meta l4proto { tcp, udp } th dport 53 redirect to :15053`,
+		`iifname "wv*" ip saddr @proxied meta l4proto tcp redirect to :15001`,
+		`iifname "wv*" ct status dnat meta l4proto tcp th dport { 15001, 15053 } accept`,
+		`iifname "wv*" ct status dnat udp dport 15053 accept`,
+	} {
+		if !strings.Contains(rs, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, rs)
+		}
+	}
+	if strings.Index(rs, "ct status dnat") > strings.Index(rs, "ip saddr 10.220.0.0/24 drop") {
+		t.Errorf("the input exceptions come after the drop:\n%s", rs)
+	}
+	// DNS must be redirected before the catch-all TCP redirect of proxied sandboxes.
+	if strings.Index(rs, "@proxied meta l4proto { tcp, udp } th dport 53") > strings.Index(rs, "@proxied meta l4proto tcp redirect") {
+		t.Errorf("the proxied sandboxes' DNS redirect comes after their TCP redirect")
+	}
+}
