@@ -78,6 +78,17 @@ func TestProxyThroughNftables(t *testing.T) {
 		"inward.test": "10.1.2.3", "alt.test": "198.18.201.3"}
 	f := newFakeNet(t, 201, 2, names)
 	n := newNode(t, f.dnsAt, 1)
+	// Another node's table on the same host (here without an egress service) drops
+	// what comes from every "wv*" veth in its input chain, yet must let this node's
+	// redirected traffic through.
+	other, err := network.New(network.Config{Name: fmt.Sprintf("wtegb%d", os.Getpid()%100000), Pool: netip.MustParsePrefix("10.214.200.0/28")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
 	web, tlsAt := "198.18.201.2:80", "198.18.201.2:443"
 
 	// Only allowed.test (and inward.test, whose answer points inside).

@@ -262,28 +262,38 @@ func (m *Manager) ruleset() string {
 `, m.table(), pool, denyRule, egressNAT, egressInput)
 }
 
+// redirectMark is the packet-mark bit a node's redirect rules set on the first packet
+// of a connection they send to its egress proxy or resolver.
+const redirectMark = "0x20000000"
+
 // egressRules are the egress service's part of the ruleset: the redirections (nat
-// prerouting) and the input-chain exceptions that let redirected traffic reach the
-// proxy and the resolver on the host ("ct status dnat": only traffic the redirect
-// rules sent there; a sandbox addressing the host's ports directly is still dropped).
-// All port-53 traffic of sandboxes with internet access goes to Warren's resolver,
-// whatever server it was addressed to; @proxied sandboxes (policies with domain rules)
-// have all their TCP redirected to the proxy, their DNS to the resolver.
+// prerouting) and the input-chain exception that lets redirected traffic reach the
+// proxy and the resolver on the host. All port-53 traffic of sandboxes with internet
+// access goes to Warren's resolver, whatever server it was addressed to; @proxied
+// sandboxes (policies with domain rules) have all their TCP redirected to the proxy,
+// their DNS to the resolver.
+//
+// The exception is in every node's table, egress service or not: each table's input
+// chain drops what comes from any node's "wv*" veths, so each must let through what
+// another node on the host redirected to its own ports. It accepts only a first
+// packet that a redirect rule rewrote ("ct status dnat") and marked (redirectMark: a
+// packet mark never crosses the wire, so a sandbox cannot forge it); a sandbox
+// addressing the host's ports directly is still dropped, and later packets pass as
+// established.
 func egressRules(cfg Config) (nat, input string) {
+	input = "\t\tiifname \"wv*\" ct status dnat meta mark & " + redirectMark + " == " + redirectMark + " accept\n"
 	if cfg.EgressProxyPort == 0 || cfg.EgressDNSPort == 0 {
-		return "", ""
+		return "", input
 	}
 	p, d := cfg.EgressProxyPort, cfg.EgressDNSPort
+	mark := "meta mark set meta mark | " + redirectMark
 	nat = fmt.Sprintf(`	chain egress_redirect {
 		type nat hook prerouting priority dstnat; policy accept;
-		iifname "wv*" ip saddr @internet meta l4proto { tcp, udp } th dport 53 redirect to :%[2]d
-		iifname "wv*" ip saddr @proxied meta l4proto { tcp, udp } th dport 53 redirect to :%[2]d
-		iifname "wv*" ip saddr @proxied meta l4proto tcp redirect to :%[1]d
+		iifname "wv*" ip saddr @internet meta l4proto { tcp, udp } th dport 53 %[3]s redirect to :%[2]d
+		iifname "wv*" ip saddr @proxied meta l4proto { tcp, udp } th dport 53 %[3]s redirect to :%[2]d
+		iifname "wv*" ip saddr @proxied meta l4proto tcp %[3]s redirect to :%[1]d
 	}
-`, p, d)
-	input = fmt.Sprintf(`		iifname "wv*" ct status dnat meta l4proto tcp th dport { %[1]d, %[2]d } accept
-		iifname "wv*" ct status dnat udp dport %[2]d accept
-`, p, d)
+`, p, d, mark)
 	return nat, input
 }
 
