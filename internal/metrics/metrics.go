@@ -37,6 +37,7 @@ type Metrics struct {
 	sandboxes *Sandboxes
 	http      *httpMetrics
 	proxy     *Proxy
+	egress    *Egress
 	refusals  *prometheus.CounterVec
 	templates *Templates
 	store     *Store
@@ -62,6 +63,7 @@ func New(o Options) *Metrics {
 	m.sandboxes = newSandboxes(m)
 	m.http = newHTTP(m)
 	m.proxy = newProxy(m)
+	m.egress = newEgress(m)
 	m.refusals = m.counterVec("warren_refusals_total", "Requests refused by a rate limit, a quota or node admission.",
 		m.withTeam("kind", "reason")...)
 	m.templates = newTemplates(m)
@@ -87,6 +89,9 @@ func (m *Metrics) Sandboxes() *Sandboxes { return m.sandboxes }
 
 // Proxy is the sandbox proxy's recorder (proxy.Metrics).
 func (m *Metrics) Proxy() *Proxy { return m.proxy }
+
+// Egress is the egress proxy's and resolver's recorder (egress.Recorder).
+func (m *Metrics) Egress() *Egress { return m.egress }
 
 // Templates is the template builds' recorder; nil (recording nothing) for a nil m.
 func (m *Metrics) Templates() *Templates {

@@ -42,6 +42,7 @@ var contract = []struct {
 	{"warren_http_request_duration_seconds", dto.MetricType_HISTOGRAM, []string{"api", "route", "method"}, false},
 	{"warren_proxy_requests_total", dto.MetricType_COUNTER, []string{"code"}, false},
 	{"warren_proxy_bytes_total", dto.MetricType_COUNTER, []string{"direction"}, false},
+	{"warren_egress_decisions_total", dto.MetricType_COUNTER, []string{"action", "kind"}, false},
 	{"warren_refusals_total", dto.MetricType_COUNTER, []string{"kind", "reason"}, true},
 	{"warren_node_capacity", dto.MetricType_GAUGE, []string{"resource"}, false},
 	{"warren_node_used", dto.MetricType_GAUGE, []string{"resource"}, false},
@@ -71,6 +72,7 @@ func exercise(m *Metrics) {
 	m.Request("v1", "GET /v1/sandboxes/{id}", "GET", 200, time.Millisecond, "team_a")
 	m.Proxy().Request(502)
 	m.Proxy().Bytes(10, 20)
+	m.Egress().Decision("deny", "sni")
 	m.Refused("quota", "sandboxes", "team_a")
 	m.Node(func() NodeFigures {
 		return NodeFigures{Capacity: map[string]float64{"cpu_cores": 2}, Used: map[string]float64{"cpu_cores": 1}}

@@ -181,10 +181,14 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		return nil, err
 	}
 	deny = append(deny, services...)
-	eg, err := egress.New(egress.Config{
+	ecfg := egress.Config{
 		ProxyPort: c.EgressProxyPort, DNSPort: c.EgressDNSPort, Upstreams: c.EgressDNSUpstream,
 		Pool: c.SandboxCIDR, Deny: deny, Log: log,
-	})
+	}
+	if mx != nil {
+		ecfg.Metrics = mx.Egress()
+	}
+	eg, err := egress.New(ecfg)
 	if err != nil {
 		return nil, err
 	}
