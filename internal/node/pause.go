@@ -123,6 +123,13 @@ func (c *Checkpoints) Pause(ctx context.Context, sb *domain.Sandbox) error {
 	if err := c.release(ctx, sb.ID, sb.Slot, nil); err != nil {
 		c.n.log.Error("releasing a paused sandbox", logkey.SandboxID, sb.ID, logkey.Err, err)
 	}
+	// The disk image's loop device clears itself when its last mount is gone, which the
+	// kernel may finish a moment after the unmount (under load, after the test of ci14
+	// had looked): wait for that, detaching what auto-clear leaves, so that a paused
+	// sandbox holds nothing but its directory once Pause returns.
+	if err := waitLoopsGone(ctx, dir, 5*time.Second); err != nil {
+		c.n.log.Warn("a paused sandbox's disk image is still attached", logkey.SandboxID, sb.ID, logkey.Err, err)
+	}
 	c.n.log.Debug("sandbox paused", logkey.SandboxID, sb.ID, "checkpoint", tSave, "total", time.Since(t0))
 	return nil
 }
