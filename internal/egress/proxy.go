@@ -69,6 +69,25 @@ func (s *Service) track(src netip.Addr, c net.Conn, add bool) bool {
 	return true
 }
 
+// hold registers an upstream connection to be closed by Close; false when closing.
+func (s *Service) hold(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closing:
+		return false
+	default:
+	}
+	s.open[c] = struct{}{}
+	return true
+}
+
+func (s *Service) release(c net.Conn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.mu.Unlock()
+}
+
 // handle proxies one redirected connection.
 func (s *Service) handle(c net.Conn) {
 	defer c.Close()
@@ -110,10 +129,10 @@ func (s *Service) handle(c net.Conn) {
 		return
 	}
 	defer up.Close()
-	if !s.track(src, up, true) { // at the bound already counted c; this only registers up for Close
+	if !s.hold(up) { // counted once, as c; up is only registered for Close
 		return
 	}
-	defer s.track(src, up, false)
+	defer s.release(up)
 	if _, err := up.Write(prefix); err != nil {
 		return
 	}
