@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,7 +280,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 		return nil, err
 	}
 	tPrep := time.Since(t0)
-	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, att.NetNSPath)
+	spec, err := runtimeSpec(n.cfg.AgentPath, s, dir, rootfs, att)
 	if err != nil {
 		return nil, err
 	}
@@ -358,20 +359,21 @@ func startRuntime(ctx context.Context, drv runtime.Driver, s startSpec, spec run
 }
 
 // runtimeSpec is what drv needs to start (or restore) the sandbox s in dir, on rootfs
-// and in the network namespace at netns, with the agent binary at agentPath. It writes the sandbox's resolv.conf.
+// and in the network namespace of att, with the agent binary at agentPath. It writes the
+// sandbox's resolv.conf.
 // The agent's config is not in it: a fresh start writes it to the root filesystem first
 // (writeAgentConfig); a restored agent keeps the config it had and takes a new identity
 // through /init.
-func runtimeSpec(agentPath string, s startSpec, dir, rootfs, netns string) (runtime.Spec, error) {
+func runtimeSpec(agentPath string, s startSpec, dir, rootfs string, att *network.Attachment) (runtime.Spec, error) {
 	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, resolvConf(), 0o644); err != nil {
+	if err := os.WriteFile(resolv, resolvConf("/etc/resolv.conf", att.Gateway), 0o644); err != nil {
 		return runtime.Spec{}, err
 	}
 	return runtime.Spec{
 		ID:         s.ID,
 		RootFS:     rootfs,
 		StateDir:   dir,
-		NetNSPath:  netns,
+		NetNSPath:  att.NetNSPath,
 		Hostname:   s.Agent.Hostname,
 		AgentPath:  agentPath,
 		AgentArgs:  []string{"--config", runtime.AgentConfigPath},
@@ -489,10 +491,14 @@ func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (stri
 	return mountOverlay(lower, layer, dir, rootUID, rootGID)
 }
 
-// resolvConf gives sandboxes the host's name servers, minus loopback ones (which would
-// point into the sandbox itself).
-func resolvConf() []byte {
-	b, _ := os.ReadFile("/etc/resolv.conf")
+// resolvConf gives sandboxes the name servers of the host's resolv.conf at path, minus
+// loopback ones (which would point into the sandbox itself). A host that has only
+// loopback ones (systemd-resolved's 127.0.0.53, a local dnsmasq) gives the sandbox its
+// gateway instead: the DNS of a sandbox with internet access is redirected to Warren's
+// resolver whatever server it names (network.egressRules), and that resolver forwards
+// to the host's own servers, loopback ones included.
+func resolvConf(path string, gateway netip.Addr) []byte {
+	b, _ := os.ReadFile(path)
 	var out strings.Builder
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -501,6 +507,9 @@ func resolvConf() []byte {
 		}
 	}
 	if out.Len() == 0 {
+		if gateway.IsValid() {
+			return []byte("# the host has only loopback name servers: Warren's resolver answers here\nnameserver " + gateway.String() + "\n")
+		}
 		return []byte("# no usable name server on the host\n")
 	}
 	return []byte(out.String())
