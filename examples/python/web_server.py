@@ -15,6 +15,7 @@ which is exactly what a browser sends.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import httpx
@@ -22,6 +23,16 @@ import httpx
 from warren import Sandbox
 
 PAGE = "<h1>hello from a Warren sandbox</h1>\n"
+
+# The server's log arrives on the SDK's streaming thread while the main thread prints
+# too; print() writes its text and its newline separately, so two threads' lines can
+# run into each other. One lock keeps each line whole.
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        print(line, flush=True)
 
 
 def fetch(host: str) -> httpx.Response:
@@ -35,7 +46,7 @@ def main() -> None:
     with Sandbox.create(timeout=120) as sbx:
         sbx.files.write("/home/user/site/index.html", PAGE)
         server = sbx.commands.run("python3 -m http.server 8000", cwd="/home/user/site", background=True,
-                                  on_stderr=lambda line: print("server log:", line.rstrip("\n")))
+                                  on_stderr=lambda line: say("server log: " + line.rstrip("\n")))
         for _ in range(100):  # the server needs a moment to listen
             if any(p.port == 8000 for p in sbx.list_ports()):
                 break
@@ -43,7 +54,7 @@ def main() -> None:
         host = sbx.get_host(8000)
         resp = fetch(host)
         text = resp.text.replace("<h1>", "").replace("</h1>", "").strip()
-        print(f"GET http://{host}/ -> {resp.status_code}: {text}")
+        say(f"GET http://{host}/ -> {resp.status_code}: {text}")
         server.kill()
 
 
