@@ -150,7 +150,9 @@ type KeyCreator struct {
 
 // Template is a root filesystem recipe that sandboxes start from.
 type Template struct {
-	ID          string
+	ID string
+	// TeamID owns a built template; "" is a built-in that every team sees.
+	TeamID      string
 	Description string
 	// Hash identifies the recipe; the built root filesystem is cached under it.
 	Hash      string

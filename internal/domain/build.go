@@ -1,0 +1,149 @@
+package domain
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// StepKind is what one step of a template build does. The kinds are those of E2B's
+// Template API (RUN, COPY, ENV, WORKDIR, USER); apt, pip and npm installs and git clone
+// are RUN steps that the API layers write for the client.
+type StepKind string
+
+// Step kinds.
+const (
+	StepRun     StepKind = "RUN"     // Args[0]: a shell command (run with /bin/sh -c)
+	StepCopy    StepKind = "COPY"    // Args: src (relative to the build context), dst[, owner]
+	StepEnv     StepKind = "ENV"     // Args: key, value[, key, value...]
+	StepWorkdir StepKind = "WORKDIR" // Args[0]: an absolute directory, made if missing
+	StepUser    StepKind = "USER"    // Args[0]: a user name or uid that exists in the image
+)
+
+// BuildStep is one step of a template build.
+type BuildStep struct {
+	Kind StepKind
+	Args []string
+	// FilesHash names, for a COPY, the tar archive (BuildFiles) that Args[0] is read
+	// from; src is a path inside it.
+	FilesHash string
+	// Force reruns the step (and so every later one) even when its layer is cached.
+	Force bool
+}
+
+// ReadyCheck says when a template's start command is ready. At most one of Port, URL,
+// Process, File and Cmd is set; none means the start command is ready once started.
+type ReadyCheck struct {
+	Port    int    // a TCP port inside the sandbox accepts connections
+	URL     string // an http URL inside the sandbox answers 2xx
+	Process string // a process of this name runs
+	File    string // this file exists
+	Cmd     string // this shell command exits 0
+	// Timeout bounds the wait (0 = the builder's default).
+	Timeout time.Duration
+}
+
+// BuildSpec is a template build: a parent (one of FromTemplate and FromImage), steps run
+// in order on it, and the start command of the finished template's sandboxes.
+type BuildSpec struct {
+	// Name is the template's id (and E2B alias), unique among the team's and built-in
+	// templates.
+	Name string
+	// FromTemplate is a Warren template id (a built-in or one of the team's).
+	FromTemplate string
+	// FromImage is an OCI image reference, pulled through the node's registry settings.
+	FromImage string
+	Steps     []BuildStep
+	StartCmd  string
+	Ready     ReadyCheck
+	// Env and Workdir and User are the defaults the template's sandboxes start with;
+	// a builder fills them from the steps' ENV, WORKDIR and USER.
+	Env     map[string]string
+	Workdir string
+	User    string
+	// Timeout bounds the whole build (0 = the builder's default).
+	Timeout time.Duration
+}
+
+// BuildFiles holds the files a build's COPY steps read, as tar archives stored by the
+// sha256 (hex) of their bytes: E2B's SDK uploads one per COPY step, the native API one
+// build context that every COPY step of the build names.
+type BuildFiles interface {
+	// Open returns the tar archive stored under hash, or a KindNotFound *Error.
+	Open(ctx context.Context, hash string) (io.ReadCloser, error)
+}
+
+// BuildState is where a template build stands.
+type BuildState string
+
+// Build states.
+const (
+	BuildWaiting  BuildState = "waiting"
+	BuildBuilding BuildState = "building"
+	BuildReady    BuildState = "ready"
+	BuildError    BuildState = "error"
+)
+
+// BuildLogLine is one line of a build's log.
+type BuildLogLine struct {
+	Time    time.Time
+	Level   string // "info", "warn" or "error"
+	Message string
+}
+
+// StepResult is what became of one step of a build.
+type StepResult struct {
+	Index int
+	// Key is the cache key of the step's layer: a hash of its parent's key, the step
+	// and its inputs (a COPY's files).
+	Key    string
+	Cached bool
+	// ExitCode is a RUN step's exit code (only meaningful when it ran).
+	ExitCode int
+	Duration time.Duration
+}
+
+// Build is one template build.
+type Build struct {
+	ID         string
+	TemplateID string
+	TeamID     string
+	State      BuildState
+	// Reason says why an errored build failed: the step, its exit code and what to do.
+	Reason     string
+	Steps      []StepResult
+	CreatedAt  time.Time
+	FinishedAt time.Time
+}
+
+// StepBuilder runs a build's steps on a node and leaves a root filesystem. It is the seam
+// between the template service (state, logs, storage, quotas) and the layer engine.
+type StepBuilder interface {
+	// Build runs spec on parentRootFS (a built template's root filesystem or an unpacked
+	// image), writing log lines to logs as they come and a StepResult per step to steps,
+	// and returns the finished root filesystem directory and its size. A failed step is
+	// a KindInvalid *Error naming the step, its exit code and its last log lines.
+	Build(ctx context.Context, spec BuildSpec, parentRootFS string, files BuildFiles,
+		logs func(BuildLogLine), steps func(StepResult)) (rootfs string, size int64, err error)
+}
+
+// TemplateService is templates as a team's property: built-ins (a nil team) and the
+// team's own, built from a BuildSpec. Another team's template is KindNotFound.
+type TemplateService interface {
+	// CreateBuild registers a template (or a new build of the caller's template of
+	// that name) in state waiting, before its files are uploaded (E2B's POST /v3/templates).
+	CreateBuild(ctx context.Context, p Principal, name string) (*Template, *Build, error)
+	// PutFiles stores a build's tar archive under its sha256 (hex), refusing one whose
+	// bytes do not hash to it; HasFiles says whether it is stored already.
+	PutFiles(ctx context.Context, p Principal, templateID, hash string, r io.Reader) error
+	HasFiles(ctx context.Context, p Principal, templateID, hash string) (bool, error)
+	// StartBuild runs spec as the build buildID (from CreateBuild) in the background.
+	StartBuild(ctx context.Context, p Principal, templateID, buildID string, spec BuildSpec) (*Build, error)
+	GetBuild(ctx context.Context, p Principal, templateID, buildID string) (*Build, error)
+	// BuildLogs returns the build's log lines from offset on; follow waits (until ctx
+	// ends) for more while the build runs.
+	BuildLogs(ctx context.Context, p Principal, templateID, buildID string, offset int, follow bool, each func(BuildLogLine) error) error
+	ListTemplates(ctx context.Context, p Principal) ([]*Template, error)
+	GetTemplate(ctx context.Context, p Principal, id string) (*Template, error)
+	DeleteTemplate(ctx context.Context, p Principal, id string) error
+}
