@@ -15,48 +15,15 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
-)
+	"github.com/warren-sh/warren/internal/netns"
 
-// inNetns runs fn on a thread inside the network namespace at path; sockets fn opens
-// stay in that namespace.
-func inNetns(path string, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread() // left locked on failure: the thread then dies with us
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- err
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("restoring netns: %w", err)
-			return
-		}
-		goruntime.UnlockOSThread()
-		ch <- ferr
-	}()
-	return <-ch
-}
+	"github.com/miekg/dns"
+)
 
 func run(t testing.TB, args ...string) {
 	t.Helper()
@@ -106,7 +73,7 @@ func newFakeNet(t testing.TB, third byte, n int, names map[string]string) *fakeN
 	path := "/var/run/netns/" + f.ns
 	for _, a := range f.hosts {
 		var web, tl net.Listener
-		err := inNetns(path, func() (err error) {
+		err := netns.Do(path, func() (err error) {
 			if web, err = net.Listen("tcp", netip.AddrPortFrom(a, 80).String()); err != nil {
 				return err
 			}
@@ -127,7 +94,7 @@ func newFakeNet(t testing.TB, third byte, n int, names map[string]string) *fakeN
 	}
 	var pc net.PacketConn
 	f.dnsAt = netip.AddrPortFrom(f.hosts[0], 53).String()
-	if err := inNetns(path, func() (err error) {
+	if err := netns.Do(path, func() (err error) {
 		pc, err = net.ListenPacket("udp", f.dnsAt)
 		return err
 	}); err != nil {
@@ -177,7 +144,7 @@ type client struct{ ns string }
 
 func (c client) dial(addr string) (net.Conn, error) {
 	var conn net.Conn
-	err := inNetns(c.ns, func() (err error) {
+	err := netns.Do(c.ns, func() (err error) {
 		conn, err = net.DialTimeout("tcp4", addr, 5*time.Second)
 		return err
 	})
@@ -224,7 +191,7 @@ func (c client) tlsGet(addr, sni string) (int, string, error) {
 // name's A record and returns the answer's rcode and addresses.
 func (c client) lookup(server, name string) (int, []string, error) {
 	var r *dns.Msg
-	err := inNetns(c.ns, func() (err error) {
+	err := netns.Do(c.ns, func() (err error) {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
 		cl := &dns.Client{Timeout: 5 * time.Second}

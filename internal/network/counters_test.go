@@ -7,11 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/warren-sh/warren/internal/netns"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/testenv"
@@ -137,7 +136,7 @@ func TestCountersReal(t *testing.T) {
 	}
 	// Out of the sandbox: a socket made inside its namespace sends to the gateway.
 	drx, dtx = measure(func() error {
-		return inNetns(a.NetNSPath, func() error { return burst(a.Gateway) })
+		return netns.Do(a.NetNSPath, func() error { return burst(a.Gateway) })
 	})
 	t.Logf("sandbox to host: rx +%d, tx +%d", drx, dtx)
 	if dtx < n*size || drx >= dtx/2 {
@@ -151,25 +150,4 @@ func TestCountersReal(t *testing.T) {
 	if _, _, err := m.Counters(id); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("counters after Detach: err %v, want KindNotFound", err)
 	}
-}
-
-// inNetns runs f on a thread that has entered the network namespace at path. The thread
-// is never unlocked, so it ends with the goroutine instead of going back to the pool.
-func inNetns(path string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("entering %s: %w", path, err)
-			return
-		}
-		done <- f()
-	}()
-	return <-done
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/netns"
+
 	"github.com/warren-sh/warren/internal/testenv"
 )
 
@@ -101,7 +103,7 @@ func newFakeHosts(t *testing.T, name string, nets ...string) *fakeHosts {
 		f.addrs = append(f.addrs, netip.MustParseAddr(addr))
 	}
 	var ln net.Listener
-	if err := inNetns("/var/run/netns/"+ns, func() (err error) {
+	if err := netns.Do("/var/run/netns/"+ns, func() (err error) {
 		ln, err = net.Listen("tcp4", "0.0.0.0:8080")
 		return err
 	}); err != nil {
@@ -123,22 +125,24 @@ func newFakeHosts(t *testing.T, name string, nets ...string) *fakeHosts {
 
 // reach reports whether a TCP connection from the namespace at nsPath to addr:8080 gets
 // the fake host's answer.
-func reach(nsPath string, addr netip.Addr) bool { return reachErr(nsPath, addr) == nil }
+func reach(nsPath string, addr netip.Addr) bool {
+	return netns.Do(nsPath, func() error { return dialFake(addr) }) == nil
+}
 
-func reachErr(nsPath string, addr netip.Addr) error {
-	return inNetns(nsPath, func() error {
-		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(addr, 8080).String(), 700*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		b := make([]byte, 2)
-		if _, err := c.Read(b); err != nil || string(b) != "ok" {
-			return fmt.Errorf("read %q: %v", b, err)
-		}
-		return nil
-	})
+// dialFake connects to addr:8080 from the caller's own network namespace and checks the
+// fake host's answer.
+func dialFake(addr netip.Addr) error {
+	c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(addr, 8080).String(), 700*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 2)
+	if _, err := c.Read(b); err != nil || string(b) != "ok" {
+		return fmt.Errorf("read %q: %v", b, err)
+	}
+	return nil
 }
 
 // TestEgressPolicyReal: a real namespace and nftables table, with fake outside hosts in
@@ -172,7 +176,9 @@ func TestEgressPolicyReal(t *testing.T) {
 	for _, h := range hosts.addrs {
 		var err error
 		for i := 0; i < 50; i++ {
-			if err = reachErr("/proc/self/ns/net", h); err == nil {
+			// From this goroutine's namespace, the host's: "/proc/self/ns/net" is the
+			// main thread's, which is not always the host's (package netns).
+			if err = dialFake(h); err == nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)

@@ -9,14 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/warren-sh/warren/internal/netns"
 )
 
 // Network probes. Every target is either the host itself (listeners this test opens) or
@@ -105,7 +104,7 @@ func theLab(t *testing.T, e *env) *lab {
 	run("ip", "-n", l.ns, "link", "set", "eth0", "up")
 	run("ip", "-n", l.ns, "link", "set", "lo", "up")
 	run("ip", "-n", l.ns, "route", "add", "default", "via", l.hostSide.String())
-	err := inNetns("/var/run/netns/"+l.ns, func() error {
+	err := netns.Do("/var/run/netns/"+l.ns, func() error {
 		var err error
 		if l.tcpLn, err = net.Listen("tcp4", "0.0.0.0:8080"); err != nil {
 			return err
@@ -189,39 +188,6 @@ func (l *lab) hitsWith(tag string) []labHit {
 		}
 	}
 	return out
-}
-
-// inNetns runs f on a thread that has joined the network namespace at path; sockets f
-// opens stay in that namespace.
-func inNetns(path string, f func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread() // not unlocked on failure: the thread then dies with us
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- err
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("restoring the network namespace: %w", err)
-			return
-		}
-		goruntime.UnlockOSThread()
-		ch <- ferr
-	}()
-	return <-ch
 }
 
 // hostReaches checks from the host that addr:8080 in the lab answers (so that a refusal

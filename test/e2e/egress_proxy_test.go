@@ -14,13 +14,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/netns"
+
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/warren-sh/warren/test/internal/harness"
 )
@@ -90,42 +90,14 @@ func newFakeWeb(t *testing.T, third int, names map[string]string) *fakeWeb {
 // packetListenInNetns opens a UDP socket inside the network namespace at nsPath.
 func packetListenInNetns(t *testing.T, nsPath, addr string) net.PacketConn {
 	t.Helper()
-	type result struct {
-		pc  net.PacketConn
-		err error
+	var pc net.PacketConn
+	if err := netns.Do(nsPath, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		goruntime.LockOSThread() // left locked on failure: the thread then dies with us
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(nsPath)
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		pc, lerr := net.ListenPacket("udp", addr)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("restoring netns: %w", err)}
-			return
-		}
-		goruntime.UnlockOSThread()
-		ch <- result{pc, lerr}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.pc
+	return pc
 }
 
 func selfSignedCert(t *testing.T) tls.Certificate {

@@ -7,12 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/warren-sh/warren/internal/netns"
 
 	"github.com/warren-sh/warren/test/internal/harness"
 )
@@ -60,42 +59,14 @@ func newFakeInternet(t *testing.T, n int) *fakeInternet {
 // listenInNetns opens a listening socket inside the network namespace at nsPath.
 func listenInNetns(t *testing.T, nsPath, addr string) net.Listener {
 	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
+	var ln net.Listener
+	if err := netns.Do(nsPath, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		goruntime.LockOSThread() // left locked on failure: the thread then dies with us
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(nsPath)
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		ln, lerr := net.Listen("tcp", addr)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("restoring netns: %w", err)}
-			return
-		}
-		goruntime.UnlockOSThread()
-		ch <- result{ln, lerr}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.ln
+	return ln
 }
 
 // slotAddr is the sandbox address of the n-th sandbox of a fresh server (slot n).
