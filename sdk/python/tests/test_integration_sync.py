@@ -83,6 +83,19 @@ def test_errors(live: Live, sbx: Sandbox) -> None:
         sbx.files.read("/tmp")
 
 
+def test_network_policy(live: Live) -> None:
+    only = {"allow_out": ["198.18.0.7", "*.example.com"], "deny_out": ["0.0.0.0/0"]}
+    with Sandbox.create(timeout=120, network=only) as sbx:
+        assert sbx.info.network == warren.NetworkPolicy(**only)
+        assert sbx.get_info().network == warren.NetworkPolicy(**only)
+        assert sbx.set_network(deny_out=["198.18.0.0/15"]).network == warren.NetworkPolicy(deny_out=["198.18.0.0/15"])
+        assert sbx.get_info().network.deny_out == ["198.18.0.0/15"]
+        assert sbx.set_network().network == warren.NetworkPolicy()
+        with pytest.raises(warren.InvalidArgumentError, match="allow_out"):
+            sbx.set_network(allow_out=["not a host"])
+        assert sbx.commands.run("true").exit_code == 0
+
+
 def test_run(sbx: Sandbox) -> None:
     r = sbx.commands.run("echo out; echo err >&2")
     assert (r.exit_code, r.stdout, r.stderr) == (0, "out\n", "err\n") and r.pid

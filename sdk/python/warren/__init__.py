@@ -50,6 +50,7 @@ from .models import (
     FileInfo,
     Limits,
     Logs,
+    NetworkPolicy,
     OutputMessage,
     PortInfo,
     ProcessInfo,
@@ -64,7 +65,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Sandbox", "AsyncSandbox", "Commands", "AsyncCommands", "CommandHandle", "AsyncCommandHandle",
     "Files", "AsyncFiles", "ByteStream", "AsyncByteStream", "Config", "resolve_config",
-    "CodeContext", "CommandResult", "Execution", "ExecutionError", "FileInfo", "Limits", "Logs",
+    "CodeContext", "CommandResult", "Execution", "ExecutionError", "FileInfo", "Limits", "Logs", "NetworkPolicy",
     "OutputMessage", "PortInfo", "ProcessInfo", "Result", "SandboxInfo", "SnapshotInfo", "Template",
     "WarrenError", "ConfigError", "APIError", "InvalidArgumentError", "AuthenticationError",
     "ForbiddenError", "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError",

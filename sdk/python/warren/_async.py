@@ -17,8 +17,8 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import (CodeStream, LimitsArg, context_id, create_body, fork_body, host, list_params, run_code_body,
-                      sandbox_domain, seconds, snapshot_params)
+from ._shared import (CodeStream, LimitsArg, NetworkArg, context_id, create_body, fork_body, host, list_params,
+                      run_code_body, sandbox_domain, seconds, set_network_body, snapshot_params)
 from .models import (CONTEXT_LIST, FORK_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError,
                      OutputMessage, PortInfo, Result, SandboxInfo, SandboxPage, SnapshotInfo, SnapshotPage, Template)
 
@@ -179,6 +179,7 @@ class AsyncSandbox:
         snapshot: Optional[str] = None,
         on_timeout: Optional[str] = None,
         auto_resume: Optional[bool] = None,
+        network: NetworkArg = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         domain: Optional[str] = None,
@@ -192,7 +193,7 @@ class AsyncSandbox:
             http = cls._http_for(config, api_url, api_key, domain, request_timeout, max_retries)
             try:
                 body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation,
-                                   snapshot, on_timeout, auto_resume)
+                                   snapshot, on_timeout, auto_resume, network)
                 data = await http.json(R.CREATE_SANDBOX, json=body)
             except BaseException:
                 await http.close()
@@ -361,6 +362,14 @@ class AsyncSandbox:
         """Stop the sandbox ``timeout`` seconds from now (instead of its current end)."""
         body = R.SET_TIMEOUT.body(timeout=seconds(timeout, "timeout"))
         self._info = SandboxInfo.from_json(await self._http.json(R.SET_TIMEOUT, {"id": self.id}, json=body))
+        return self._info
+
+    async def set_network(self, allow_out: Optional[Sequence[str]] = None,
+                          deny_out: Optional[Sequence[str]] = None) -> SandboxInfo:
+        """Replace the sandbox's egress policy (no arguments clear it); see
+        :meth:`warren.Sandbox.set_network`."""
+        body = set_network_body(allow_out, deny_out)
+        self._info = SandboxInfo.from_json(await self._http.json(R.SET_NETWORK, {"id": self.id}, json=body))
         return self._info
 
     async def pause(self) -> SandboxInfo:

@@ -100,7 +100,7 @@ CREATE_SANDBOX = Route(
     "create_sandbox", "POST", "/v1/sandboxes", status=201,
     request="CreateSandboxRequest",
     request_fields=("template", "timeout", "env", "metadata", "internet", "limits", "runtime", "min_isolation",
-                    "snapshot", "lifecycle"),
+                    "snapshot", "lifecycle", "network"),
     response="Sandbox",
 )
 LIST_SANDBOXES = Route(
@@ -112,6 +112,10 @@ KILL_SANDBOX = Route("kill_sandbox", "DELETE", "/v1/sandboxes/{id}", status=204)
 SET_TIMEOUT = Route(
     "set_timeout", "POST", "/v1/sandboxes/{id}/timeout",
     request="SetTimeoutRequest", request_fields=("timeout",), response="Sandbox",
+)
+SET_NETWORK = Route(
+    "set_network", "PUT", "/v1/sandboxes/{id}/network",
+    request="NetworkPolicy", request_fields=("allow_out", "deny_out"), response="Sandbox",
 )
 EXEC_COMMAND = Route(
     "exec_command", "POST", "/v1/sandboxes/{id}/commands",
@@ -189,7 +193,7 @@ GET_SNAPSHOT = Route("get_snapshot", "GET", "/v1/snapshots/{id}", response="Snap
 DELETE_SNAPSHOT = Route("delete_snapshot", "DELETE", "/v1/snapshots/{id}", status=204)
 
 ROUTES: Tuple[Route, ...] = (
-    CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, LIST_PORTS,
+    CREATE_SANDBOX, LIST_SANDBOXES, GET_SANDBOX, KILL_SANDBOX, SET_TIMEOUT, SET_NETWORK, LIST_PORTS,
     EXEC_COMMAND, START_PROCESS, LIST_PROCESSES, PROCESS_EVENTS, SEND_STDIN, CLOSE_STDIN, SIGNAL_PROCESS,
     RUN_CODE, CREATE_CONTEXT, LIST_CONTEXTS, DELETE_CONTEXT, RESTART_CONTEXT,
     WRITE_FILE, READ_FILE, LIST_FILES, STAT_FILE, MAKE_DIR, MOVE_FILE, DELETE_FILE, LIST_TEMPLATES,

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _errors as E
 from ._http import SSEEvent, error_from_body, stream_error
-from ._routes import CREATE_SANDBOX, EXEC_COMMAND, RUN_CODE, SEND_STDIN, START_PROCESS
+from ._routes import CREATE_SANDBOX, EXEC_COMMAND, RUN_CODE, SEND_STDIN, SET_NETWORK, START_PROCESS
 from .models import (
     CODE_EXECUTION_COUNT,
     EXEC_END,
@@ -18,6 +18,7 @@ from .models import (
     Execution,
     ExecutionError,
     Limits,
+    NetworkPolicy,
     OutputMessage,
     Result,
     SandboxInfo,
@@ -26,6 +27,7 @@ from .models import (
 Cmd = Union[str, Sequence[str]]
 Stdin = Union[str, bytes, bytearray, memoryview, bool, None]
 LimitsArg = Union[Limits, Mapping[str, Any], None]
+NetworkArg = Union[NetworkPolicy, Mapping[str, Any], None]
 
 
 def seconds(v: Optional[float], name: str) -> Optional[int]:
@@ -50,11 +52,37 @@ def limits_json(limits: LimitsArg) -> Optional[Dict[str, Any]]:
     return {k: limits.get(k, 0) for k in sorted(allowed)}
 
 
+def entries(v: Any, name: str) -> Optional[List[str]]:
+    """A list of policy entries: strings only (a lone string is refused, not split)."""
+    if v is None:
+        return None
+    if isinstance(v, (str, bytes)) or not all(isinstance(e, str) for e in v):
+        raise ValueError(f"{name} must be a list of strings (addresses, CIDR prefixes or domain names)")
+    return list(v)
+
+
+def network_json(network: NetworkArg) -> Optional[Dict[str, Any]]:
+    """An egress policy as the API takes it."""
+    if network is None:
+        return None
+    if isinstance(network, NetworkPolicy):
+        return network.to_json()
+    unknown = set(network) - {"allow_out", "deny_out"}
+    if unknown:
+        raise ValueError(f"unknown network policy fields {sorted(unknown)}; use allow_out and deny_out")
+    return {k: entries(network.get(k), k) or [] for k in ("allow_out", "deny_out")}
+
+
+def set_network_body(allow_out: Optional[Sequence[str]], deny_out: Optional[Sequence[str]]) -> Dict[str, Any]:
+    """The body of PUT /v1/sandboxes/{id}/network: the whole new policy."""
+    return SET_NETWORK.body(allow_out=entries(allow_out, "allow_out") or [], deny_out=entries(deny_out, "deny_out") or [])
+
+
 def create_body(
     template: Optional[str], timeout: Optional[float], env: Optional[Mapping[str, str]],
     metadata: Optional[Mapping[str, str]], limits: LimitsArg, internet: Optional[bool],
     runtime: Optional[str], min_isolation: Optional[str], snapshot: Optional[str] = None,
-    on_timeout: Optional[str] = None, auto_resume: Optional[bool] = None,
+    on_timeout: Optional[str] = None, auto_resume: Optional[bool] = None, network: NetworkArg = None,
 ) -> Dict[str, Any]:
     """The body of POST /v1/sandboxes."""
     if snapshot is not None and template is not None:
@@ -70,7 +98,7 @@ def create_body(
         env=dict(env) if env is not None else None,
         metadata=dict(metadata) if metadata is not None else None,
         limits=limits_json(limits), internet=internet, runtime=runtime, min_isolation=min_isolation,
-        snapshot=snapshot, lifecycle=lifecycle,
+        snapshot=snapshot, lifecycle=lifecycle, network=network_json(network),
     )
 
 

@@ -17,8 +17,8 @@ from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
 from ._http import USER_AGENT, Body, SSEDecoder, SSEEvent, error_from_response, httpx_timeout, nodelay, retry_delay, transport_error
-from ._shared import (CodeStream, LimitsArg, context_id, create_body, fork_body, host, list_params, run_code_body,
-                      sandbox_domain, seconds, snapshot_params)
+from ._shared import (CodeStream, LimitsArg, NetworkArg, context_id, create_body, fork_body, host, list_params,
+                      run_code_body, sandbox_domain, seconds, set_network_body, snapshot_params)
 from .models import (CONTEXT_LIST, FORK_LIST, PORT_LIST, TEMPLATE_LIST, CodeContext, Execution, ExecutionError,
                      OutputMessage, PortInfo, Result, SandboxInfo, SandboxPage, SnapshotInfo, SnapshotPage, Template)
 
@@ -177,6 +177,7 @@ class Sandbox:
         snapshot: Optional[str] = None,
         on_timeout: Optional[str] = None,
         auto_resume: Optional[bool] = None,
+        network: NetworkArg = None,
         api_url: Optional[str] = None,
         api_key: Optional[str] = None,
         domain: Optional[str] = None,
@@ -203,6 +204,8 @@ class Sandbox:
                 sandbox is paused, and :meth:`resume` or :meth:`connect` brings it back).
             auto_resume: Resume the paused sandbox when a request comes for it through
                 the proxy.
+            network: Its egress policy: a :class:`~warren.models.NetworkPolicy` or a
+                dict with allow_out and deny_out lists (see :meth:`set_network`).
             api_url, api_key: Override WARREN_API_URL, WARREN_API_KEY.
             domain: Override the sandbox domain the server reports (or WARREN_DOMAIN),
                 for :meth:`get_host`.
@@ -218,7 +221,7 @@ class Sandbox:
         http = cls._http_for(config, api_url, api_key, domain, request_timeout, max_retries)
         try:
             body = create_body(template, timeout, env, metadata, limits, internet, runtime, min_isolation,
-                               snapshot, on_timeout, auto_resume)
+                               snapshot, on_timeout, auto_resume, network)
             data = http.json(R.CREATE_SANDBOX, json=body)
         except BaseException:
             http.close()
@@ -408,6 +411,25 @@ class Sandbox:
         secs = seconds(timeout, "timeout")
         self._info = SandboxInfo.from_json(
             self._http.json(R.SET_TIMEOUT, {"id": self.id}, json=R.SET_TIMEOUT.body(timeout=secs)))
+        return self._info
+
+    def set_network(self, allow_out: Optional[Sequence[str]] = None,
+                    deny_out: Optional[Sequence[str]] = None) -> SandboxInfo:
+        """Replace the sandbox's egress policy (no arguments clear it). A running
+        sandbox's new connections meet it at once; a paused one gets it when resumed.
+
+        Args:
+            allow_out: IPv4 addresses, CIDR prefixes, domain names or ``*.wildcards``
+                always allowed.
+            deny_out: The same kinds of entries, denied unless ``allow_out`` names
+                them; ``["0.0.0.0/0"]`` with an ``allow_out`` list means "only these".
+
+        Raises:
+            InvalidArgumentError: An entry is not an IPv4 address, prefix or name.
+            ConflictError: The sandbox is stopped.
+        """
+        body = set_network_body(allow_out, deny_out)
+        self._info = SandboxInfo.from_json(self._http.json(R.SET_NETWORK, {"id": self.id}, json=body))
         return self._info
 
     def pause(self) -> SandboxInfo:

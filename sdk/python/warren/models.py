@@ -85,6 +85,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class NetworkPolicy:
+    """A sandbox's egress policy. Allow beats deny: a connection is allowed when its
+    address is in an ``allow_out`` entry or its name matches one; otherwise denied when
+    it matches ``deny_out``; otherwise it follows the sandbox's internet access.
+    ``deny_out=["0.0.0.0/0"]`` with an ``allow_out`` list means "only these".
+
+    Attributes:
+        allow_out: IPv4 addresses, CIDR prefixes, domain names or ``*.wildcards``
+            always allowed.
+        deny_out: The same kinds of entries, denied unless ``allow_out`` names them.
+    """
+
+    allow_out: List[str] = field(default_factory=list)
+    deny_out: List[str] = field(default_factory=list)
+
+    WIRE: ClassVar[Wire] = Wire("NetworkPolicy", {
+        "allow_out": ("allow_out", to_list),
+        "deny_out": ("deny_out", to_list),
+    })
+
+    @classmethod
+    def from_json(cls, data: Optional[Mapping[str, Any]]) -> "NetworkPolicy":
+        """Decode a policy; None (no policy) gives empty lists."""
+        return cls(**cls.WIRE.read(data or {}))
+
+    def to_json(self) -> Dict[str, Any]:
+        """The JSON object the API takes."""
+        return {"allow_out": list(self.allow_out), "deny_out": list(self.deny_out)}
+
+
+@dataclass(frozen=True)
 class SandboxInfo:
     """A sandbox as the API describes it.
 
@@ -105,6 +136,7 @@ class SandboxInfo:
         paused_at: When it was last paused (None if never).
         on_timeout: What happens at its timeout: "kill" or "pause".
         auto_resume: Whether traffic through the proxy resumes it while paused.
+        network: Its egress policy (empty lists: none).
     """
 
     sandbox_id: str
@@ -125,6 +157,7 @@ class SandboxInfo:
     paused_at: Optional[datetime] = None
     on_timeout: str = "kill"
     auto_resume: bool = False
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
 
     WIRE: ClassVar[Wire] = Wire("Sandbox", {
         "sandbox_id": ("id", to_str),
@@ -145,6 +178,7 @@ class SandboxInfo:
         "paused_at": ("paused_at", to_time),
         "on_timeout": ("lifecycle", lambda v: str((v or {}).get("on_timeout") or "kill")),
         "auto_resume": ("lifecycle", lambda v: bool((v or {}).get("auto_resume"))),
+        "network": ("network", NetworkPolicy.from_json),
     })
 
     @classmethod
