@@ -208,16 +208,23 @@ func (e *Edge) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 func (e *Edge) Class(r *http.Request, err error) Class {
 	c := Classify(err)
 	id := RequestID(r.Context())
+	if c.Internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away (nobody reads this answer): nothing is broken, and the
+		// access log and the request metrics say 499, as nginx does, not a 500 that
+		// would page someone.
+		c = Class{Status: StatusClientClosed, Code: "client_closed_request", Message: "the client closed the request before it was answered"}
+		e.log.LogAttrs(r.Context(), slog.LevelInfo, "request failed",
+			slog.String(logkey.RequestID, id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", c.Status), slog.Any(logkey.Err, err))
+		return c
+	}
 	if c.Internal {
 		c = internalClass(id)
 	} else if c.Status < 500 || err.Error() == c.Message {
 		return c
 	}
 	level := slog.LevelWarn
-	switch {
-	case c.Internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		level = slog.LevelInfo // the client went away; nothing is broken
-	case c.Internal:
+	if c.Internal {
 		level = slog.LevelError
 	}
 	e.log.LogAttrs(r.Context(), level, "request failed",

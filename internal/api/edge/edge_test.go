@@ -172,11 +172,24 @@ func TestClassLogs(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		r := httptest.NewRequest("GET", "/x", nil).WithContext(ctx)
-		serve(t, e, r, func(w http.ResponseWriter, r *http.Request) {
+		res := serve(t, e, r, func(w http.ResponseWriter, r *http.Request) {
 			e.WriteError(w, r, fmt.Errorf("exec: %w", context.Canceled))
 		})
-		if !strings.Contains(logs.String(), `"level":"INFO","msg":"request failed"`) {
+		if !strings.Contains(logs.String(), `"level":"INFO","msg":"request failed"`) || !strings.Contains(logs.String(), `"status":499`) {
 			t.Errorf("a canceled request is not an error:\n%s", logs)
+		}
+		if res.Status != StatusClientClosed || strings.Contains(string(res.Body), "internal") {
+			t.Errorf("a canceled request answered %d %s, want 499 and no internal error", res.Status, res.Body)
+		}
+	})
+
+	t.Run("canceled while the client is still there", func(t *testing.T) {
+		e, logs := testEdge(t)
+		res := serve(t, e, httptest.NewRequest("GET", "/x", nil), func(w http.ResponseWriter, r *http.Request) {
+			e.WriteError(w, r, fmt.Errorf("exec: %w", context.Canceled))
+		})
+		if res.Status != 500 || !strings.Contains(logs.String(), `"level":"ERROR","msg":"request failed"`) {
+			t.Errorf("a cancellation of the server's own is an internal error: %d\n%s", res.Status, logs)
 		}
 	})
 }

@@ -106,6 +106,10 @@ func statusOf(k domain.Kind) int {
 }
 
 // internalClass is the response to an internal error of the request with the given id.
+// StatusClientClosed is the status logged and counted for a request whose client went
+// away before the answer (nginx's 499); no client ever receives it.
+const StatusClientClosed = 499
+
 func internalClass(requestID string) Class {
 	return Class{Status: http.StatusInternalServerError, Code: domain.KindInternal.String(), Internal: true,
 		Message: "internal error; quote request id " + requestID + " when reporting it"}
