@@ -5,6 +5,7 @@ package netns
 
 import (
 	"fmt"
+	"net"
 	"os"
 	goruntime "runtime"
 
@@ -52,4 +53,24 @@ func Do(path string, f func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// Listen opens a listener (net.Listen's network and address) inside the network
+// namespace at path; it keeps serving there from any goroutine.
+func Listen(path, network, addr string) (ln net.Listener, err error) {
+	err = Do(path, func() error {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// ListenPacket opens a packet socket (net.ListenPacket's network and address) inside
+// the network namespace at path.
+func ListenPacket(path, network, addr string) (pc net.PacketConn, err error) {
+	err = Do(path, func() error {
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return pc, err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/warren-sh/warren/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -64,26 +65,51 @@ func TestDoRestores(t *testing.T) {
 		t.Fatal("the new namespace is the host's")
 	}
 
-	var ln net.Listener
-	if err := Do(path, func() (err error) {
+	if err := Do(path, func() error {
 		if got := inode(t, "/proc/thread-self/ns/net"); got != target {
 			t.Errorf("f ran in namespace %d, want %d", got, target)
 		}
-		ln, err = net.Listen("tcp4", "127.0.0.1:0")
-		return err
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+	ln, err := Listen(path, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := ListenPacket(path, "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := Listen("/nonexistent/ns", "tcp4", "127.0.0.1:0"); err == nil {
+		t.Error("Listen in a missing namespace succeeded")
+	}
 	defer ln.Close()
-	// The listener is in the namespace: a dial from there reaches it.
+	// The sockets are in the namespace: dials from there reach them.
 	if err := Do(path, func() error {
 		c, err := net.Dial("tcp4", ln.Addr().String())
-		if err == nil {
-			c.Close()
+		if err != nil {
+			return err
 		}
-		return err
+		c.Close()
+		u, err := net.Dial("udp4", pc.LocalAddr().String())
+		if err != nil {
+			return err
+		}
+		defer u.Close()
+		if _, err := u.Write([]byte("hi")); err != nil {
+			return err
+		}
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 8)
+		n, _, err := pc.ReadFrom(b)
+		if err != nil || string(b[:n]) != "hi" {
+			return fmt.Errorf("udp read %q: %v", b[:n], err)
+		}
+		return nil
 	}); err != nil {
-		t.Errorf("dialling the listener from its namespace: %v", err)
+		t.Errorf("reaching the sockets from their namespace: %v", err)
 	}
 
 	var wg sync.WaitGroup

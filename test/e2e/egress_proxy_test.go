@@ -90,11 +90,8 @@ func newFakeWeb(t *testing.T, third int, names map[string]string) *fakeWeb {
 // packetListenInNetns opens a UDP socket inside the network namespace at nsPath.
 func packetListenInNetns(t *testing.T, nsPath, addr string) net.PacketConn {
 	t.Helper()
-	var pc net.PacketConn
-	if err := netns.Do(nsPath, func() (err error) {
-		pc, err = net.ListenPacket("udp", addr)
-		return err
-	}); err != nil {
+	pc, err := netns.ListenPacket(nsPath, "udp", addr)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return pc

@@ -64,11 +64,8 @@ func newFakeInternet(t *testing.T, n int, name string) *fakeInternet {
 // listenInNetns opens a listening socket inside the network namespace at nsPath.
 func listenInNetns(t *testing.T, nsPath, addr string) net.Listener {
 	t.Helper()
-	var ln net.Listener
-	if err := netns.Do(nsPath, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
+	ln, err := netns.Listen(nsPath, "tcp", addr)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ln
