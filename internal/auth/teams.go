@@ -99,6 +99,10 @@ func (s *Teams) applyTeam(t *domain.Team, spec domain.TeamSpec, create bool) err
 			return domain.Invalid("quota.requests_per_minute", "requests_per_minute is %d: use 0 (no limit) or more", q.RequestsPerMinute)
 		case q.MaxSnapshots < 0:
 			return domain.Invalid("quota.max_snapshots", "max_snapshots is %d: use 0 (no limit) or more", q.MaxSnapshots)
+		case q.MaxTemplates < 0:
+			return domain.Invalid("quota.max_templates", "max_templates is %d: use 0 (no limit) or more", q.MaxTemplates)
+		case q.MaxTemplateMB < 0:
+			return domain.Invalid("quota.max_template_mb", "max_template_mb is %d: use 0 (no limit) or more", q.MaxTemplateMB)
 		}
 		t.Quota = q
 	}

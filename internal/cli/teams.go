@@ -9,9 +9,9 @@ import (
 
 // quotaFlags are the quota options of teams create and teams update.
 type quotaFlags struct {
-	fs                                           *flag.FlagSet
-	sandboxes, memory, disk, requests, snapshots *int64
-	cpu                                          *float64
+	fs                                                           *flag.FlagSet
+	sandboxes, memory, disk, requests, snapshots, tpls, tplBytes *int64
+	cpu                                                          *float64
 }
 
 func addQuotaFlags(fs *flag.FlagSet) *quotaFlags {
@@ -23,6 +23,8 @@ func addQuotaFlags(fs *flag.FlagSet) *quotaFlags {
 		disk:      fs.Int64("max-disk-mb", 0, "most disk in MiB at once (0: no limit)"),
 		requests:  fs.Int64("rpm", 0, "API requests per minute (0: no limit)"),
 		snapshots: fs.Int64("max-snapshots", 0, "most snapshots kept (0: no limit)"),
+		tpls:      fs.Int64("max-templates", 0, "most templates of its own kept (0: no limit)"),
+		tplBytes:  fs.Int64("max-template-mb", 0, "most MiB its own templates hold (0: no limit)"),
 	}
 }
 
@@ -45,12 +47,17 @@ func (f *quotaFlags) patch() (*warren.QuotaPatch, error) {
 			p.RequestsPerMinute = f.requests
 		case "max-snapshots":
 			p.MaxSnapshots = f.snapshots
+		case "max-templates":
+			p.MaxTemplates = f.tpls
+		case "max-template-mb":
+			p.MaxTemplateMB = f.tplBytes
 		default:
 			return
 		}
 		given = true
 	})
-	if *f.sandboxes < 0 || *f.cpu < 0 || *f.memory < 0 || *f.disk < 0 || *f.requests < 0 || *f.snapshots < 0 {
+	if *f.sandboxes < 0 || *f.cpu < 0 || *f.memory < 0 || *f.disk < 0 || *f.requests < 0 || *f.snapshots < 0 ||
+		*f.tpls < 0 || *f.tplBytes < 0 {
 		return nil, usagef("quota values must not be negative (0 means no limit)")
 	}
 	if !given {
@@ -194,6 +201,8 @@ func (a *app) showTeam(t *warren.Team) error {
 		{"disk MiB", usageOf(strconv.FormatInt(u.DiskMB, 10), limitText(q.MaxDiskMB), t.Usage != nil)},
 		{"requests/min", limitText(q.RequestsPerMinute)},
 		{"snapshots", usageOf(strconv.FormatInt(u.Snapshots, 10), limitText(q.MaxSnapshots), t.Usage != nil)},
+		{"templates", usageOf(strconv.FormatInt(u.Templates, 10), limitText(q.MaxTemplates), t.Usage != nil)},
+		{"template MiB", usageOf(strconv.FormatInt(u.TemplateMB, 10), limitText(q.MaxTemplateMB), t.Usage != nil)},
 		{"created", fmtTime(t.CreatedAt)},
 	})
 }

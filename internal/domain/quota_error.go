@@ -74,3 +74,32 @@ func NodeFull(resource string, needMB, freeMB int64, retryAfter time.Duration) e
 		Err: &NodeFullError{Resource: resource, NeedMB: needMB, FreeMB: freeMB, RetryAfter: retryAfter},
 	}
 }
+
+// MiB is a mebibyte, the unit of the MB quotas.
+const MiB = 1 << 20
+
+// CheckTemplateQuota reports whether a team may keep count templates of bytes in all
+// (after the change being checked): max_templates, then max_template_mb (zero: no
+// limit). A refusal is a KindQuotaExceeded *Error whose Err is a *QuotaError.
+func CheckTemplateQuota(q Quota, count, bytes int64) error {
+	switch {
+	case q.MaxTemplates > 0 && count > q.MaxTemplates:
+		return &Error{
+			Kind: KindQuotaExceeded,
+			Message: fmt.Sprintf("quota max_templates exceeded: the team keeps %d of at most %d templates; "+
+				"delete templates you no longer need (warren template delete), or ask the operator to raise the quota",
+				count-1, q.MaxTemplates),
+			Err: &QuotaError{Quota: "max_templates", Limit: float64(q.MaxTemplates), Used: float64(count - 1)},
+		}
+	case q.MaxTemplateMB > 0 && bytes > q.MaxTemplateMB*MiB:
+		usedMB := float64((bytes + MiB - 1) / MiB)
+		return &Error{
+			Kind: KindQuotaExceeded,
+			Message: fmt.Sprintf("quota max_template_mb exceeded: the team's templates would hold %s of at most %d MB; "+
+				"delete templates you no longer need, make the template smaller, or ask the operator to raise the quota",
+				formatQuantity(usedMB), q.MaxTemplateMB),
+			Err: &QuotaError{Quota: "max_template_mb", Limit: float64(q.MaxTemplateMB), Used: usedMB},
+		}
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ type Store interface {
 	UserStore
 	KeyStore
 	TemplateStore
+	TemplateBuildStore
 	SandboxStore
 	SnapshotStore
 	AuditStore
@@ -66,11 +67,53 @@ type KeyStore interface {
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
-// TemplateStore persists built templates.
+// TemplateStore persists templates: built-ins (TeamID "") and teams' own. A template's
+// id is unique within its team; a team sees the built-ins and its own.
 type TemplateStore interface {
+	// UpsertTemplate inserts t or replaces every field of the template (t.TeamID, t.ID).
 	UpsertTemplate(ctx context.Context, t *Template) error
-	GetTemplate(ctx context.Context, id string) (*Template, error)
-	ListTemplates(ctx context.Context) ([]*Template, error)
+	// GetTemplate returns template id as team teamID sees it: the team's own, else the
+	// built-in. teamID "" sees the built-ins alone (which every team sees, so a team
+	// forgotten on the way never widens a lookup); AnyTeam is KindInvalid, as ids are
+	// unique only within a team.
+	GetTemplate(ctx context.Context, teamID, id string) (*Template, error)
+	// ListTemplates returns the built-ins and teamID's own templates ("" the built-ins
+	// alone, AnyTeam every template), ordered by id then team.
+	ListTemplates(ctx context.Context, teamID string) ([]*Template, error)
+	// CreateTemplateWithinQuota inserts the team's template t (t.TeamID set) if no
+	// built-in and none of the team's templates has its id (KindConflict) and the team
+	// then keeps at most q.MaxTemplates templates and holds less than q.MaxTemplateMB
+	// (zero: no limit; a refusal is KindQuotaExceeded with a *QuotaError).
+	CreateTemplateWithinQuota(ctx context.Context, t *Template, q Quota) error
+	// UpdateTemplateWithinQuota writes every field of the team's existing template t
+	// (KindNotFound when it is gone) if the team's templates, t at its new SizeBytes,
+	// then hold at most q.MaxTemplateMB.
+	UpdateTemplateWithinQuota(ctx context.Context, t *Template, q Quota) error
+	// DeleteTemplate removes the team's template id (never a built-in) with its builds
+	// and their logs.
+	DeleteTemplate(ctx context.Context, teamID, id string) error
+}
+
+// TemplateBuildStore persists template builds and their logs. Lookups are scoped by
+// team like sandboxes (AnyTeam for the server's own work, "" KindInvalid).
+type TemplateBuildStore interface {
+	CreateBuild(ctx context.Context, b *Build) error
+	// GetBuild returns the build of the team's template templateID ("" any template).
+	GetBuild(ctx context.Context, teamID, templateID, id string) (*Build, error)
+	// BeginBuild moves the team's waiting build b.ID to b.State (building), recording
+	// spec; a build that is not waiting is KindConflict.
+	BeginBuild(ctx context.Context, b *Build, spec BuildSpec) error
+	// UpdateBuild writes State, Reason, Steps and FinishedAt of the build b.ID.
+	UpdateBuild(ctx context.Context, b *Build) error
+	// ListBuilds returns the builds of the team's template, newest first (AnyTeam and
+	// templateID "" with states: every build in those states).
+	ListBuilds(ctx context.Context, teamID, templateID string, states ...BuildState) ([]*Build, error)
+	// DeleteBuild removes a build and its log lines.
+	DeleteBuild(ctx context.Context, teamID, id string) error
+	// AppendBuildLogs stores lines as the build's lines first, first+1, ...
+	AppendBuildLogs(ctx context.Context, buildID string, first int, lines []BuildLogLine) error
+	// ListBuildLogs returns up to limit lines of the build from line offset on.
+	ListBuildLogs(ctx context.Context, buildID string, offset, limit int) ([]BuildLogLine, error)
 }
 
 // SandboxStore persists sandboxes and answers the questions quotas and address

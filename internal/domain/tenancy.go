@@ -122,6 +122,10 @@ type Quota struct {
 	RequestsPerMinute int64   `json:"requests_per_minute"`
 	// MaxSnapshots caps the snapshots the team keeps (they hold disk on the node).
 	MaxSnapshots int64 `json:"max_snapshots"`
+	// MaxTemplates caps the templates the team keeps, and MaxTemplateMB their total size
+	// on disk (built root filesystems).
+	MaxTemplates  int64 `json:"max_templates"`
+	MaxTemplateMB int64 `json:"max_template_mb"`
 }
 
 // QuotaPatch changes some fields of a Quota; nil fields stay as they are.
@@ -132,11 +136,14 @@ type QuotaPatch struct {
 	MaxDiskMB         *int64   `json:"max_disk_mb,omitempty"`
 	RequestsPerMinute *int64   `json:"requests_per_minute,omitempty"`
 	MaxSnapshots      *int64   `json:"max_snapshots,omitempty"`
+	MaxTemplates      *int64   `json:"max_templates,omitempty"`
+	MaxTemplateMB     *int64   `json:"max_template_mb,omitempty"`
 }
 
 // FullPatch is the patch that sets every field of q.
 func FullPatch(q Quota) *QuotaPatch {
-	return &QuotaPatch{&q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB, &q.RequestsPerMinute, &q.MaxSnapshots}
+	return &QuotaPatch{&q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB, &q.MaxDiskMB, &q.RequestsPerMinute, &q.MaxSnapshots,
+		&q.MaxTemplates, &q.MaxTemplateMB}
 }
 
 // Apply returns q with the patch's set fields.
@@ -162,6 +169,12 @@ func (q Quota) Apply(p *QuotaPatch) Quota {
 	if p.MaxSnapshots != nil {
 		q.MaxSnapshots = *p.MaxSnapshots
 	}
+	if p.MaxTemplates != nil {
+		q.MaxTemplates = *p.MaxTemplates
+	}
+	if p.MaxTemplateMB != nil {
+		q.MaxTemplateMB = *p.MaxTemplateMB
+	}
 	return q
 }
 
@@ -173,12 +186,15 @@ type QuotaUsage struct {
 	DiskMB    int64   `json:"disk_mb"`
 	// Snapshots is the number of snapshots the team keeps.
 	Snapshots int64 `json:"snapshots"`
+	// Templates is the number of the team's own templates, TemplateMB their total size.
+	Templates  int64 `json:"templates"`
+	TemplateMB int64 `json:"template_mb"`
 }
 
 // QuotaError is the detail of a KindQuotaExceeded refusal: which quota, its limit, and
 // what the team used when it was refused.
 type QuotaError struct {
-	Quota string  // "max_sandboxes", "max_cpu_cores", "max_memory_mb", "max_disk_mb", "max_snapshots", "requests_per_minute", "spending_limit"
+	Quota string  // "max_sandboxes", "max_cpu_cores", "max_memory_mb", "max_disk_mb", "max_snapshots", "max_templates", "max_template_mb", "requests_per_minute", "spending_limit"
 	Limit float64 // the limit (for spending_limit, in the plan's currency)
 	Used  float64 // current usage before the refused request
 	// RetryAfter, when set, is how long to wait before trying again (rate limits).

@@ -61,13 +61,13 @@ func TestActingFor(t *testing.T) {
 func TestQuotaApply(t *testing.T) {
 	base := Quota{MaxSandboxes: 10, MaxCPUCores: 4, MaxMemoryMB: 8192, MaxDiskMB: 1000, RequestsPerMinute: 600}
 	rpm := int64(60)
-	if got := base.Apply(&QuotaPatch{RequestsPerMinute: &rpm}); got != (Quota{10, 4, 8192, 1000, 60, 0}) {
+	if got := base.Apply(&QuotaPatch{RequestsPerMinute: &rpm}); got != (Quota{10, 4, 8192, 1000, 60, 0, 0, 0}) {
 		t.Errorf("one field = %+v", got)
 	}
 	if got := base.Apply(nil); got != base {
 		t.Errorf("nil patch = %+v", got)
 	}
-	other := Quota{1, 2, 3, 4, 5, 6}
+	other := Quota{1, 2, 3, 4, 5, 6, 7, 8}
 	if got := base.Apply(FullPatch(other)); got != other {
 		t.Errorf("full patch = %+v", got)
 	}

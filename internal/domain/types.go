@@ -170,6 +170,14 @@ type Template struct {
 	// forwards a request to them only with the sandbox's access token (X-Access-Token) or
 	// its traffic token (E2B-Traffic-Access-Token), whatever allowPublicTraffic says.
 	PrivatePorts []int
+	// Env, Workdir and User are what a built template's sandboxes start with (its
+	// build's ENV, WORKDIR and USER steps); ReadyCheck says when its StartCmd is ready.
+	Env        map[string]string
+	Workdir    string
+	User       string
+	ReadyCheck ReadyCheck
+	// CreatedAt is when a team's template was first registered (zero for built-ins).
+	CreatedAt time.Time
 }
 
 // AnyTeam, as the team of a store lookup or filter, means every team. It is for the

@@ -174,7 +174,7 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if req.TemplateID == "" {
 		req.TemplateID = "base"
 	}
-	tpl, err := s.cfg.Store.GetTemplate(ctx, req.TemplateID)
+	tpl, err := s.cfg.Store.GetTemplate(ctx, p.TeamID, req.TemplateID)
 	if domain.IsKind(err, domain.KindNotFound) {
 		return nil, nil, domain.Invalid("template", "template %q does not exist; list templates with GET /v1/templates (or snapshots with GET /v1/snapshots)", req.TemplateID)
 	}

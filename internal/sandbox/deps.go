@@ -81,8 +81,10 @@ type Node interface {
 // Store is what the sandbox services keep in the database (a domain.Store has it all).
 type Store interface {
 	GetTeam(ctx context.Context, id string) (*domain.Team, error)
-	GetTemplate(ctx context.Context, id string) (*domain.Template, error)
-	ListTemplates(ctx context.Context) ([]*domain.Template, error)
+	// GetTemplate returns template id as the team sees it (its own, else a built-in;
+	// "" the built-ins alone); ListTemplates lists them likewise.
+	GetTemplate(ctx context.Context, teamID, id string) (*domain.Template, error)
+	ListTemplates(ctx context.Context, teamID string) ([]*domain.Template, error)
 	// CreateSandboxWithinQuota inserts sb unless the team's live sandboxes plus sb
 	// exceed q, which is a KindQuotaExceeded error.
 	CreateSandboxWithinQuota(ctx context.Context, sb *domain.Sandbox, q domain.Quota) error

@@ -227,14 +227,15 @@ func (f *fakeStore) GetTeam(ctx context.Context, id string) (*domain.Team, error
 	return f.getTeam(ctx, id)
 }
 
-func (f *fakeStore) GetTemplate(ctx context.Context, id string) (*domain.Template, error) {
+// GetTemplate leaves the team to the real store's scoping (pinned in storetest).
+func (f *fakeStore) GetTemplate(ctx context.Context, teamID, id string) (*domain.Template, error) {
 	if f.getTemplate == nil {
 		return nil, errNotSet
 	}
 	return f.getTemplate(ctx, id)
 }
 
-func (f *fakeStore) ListTemplates(ctx context.Context) ([]*domain.Template, error) {
+func (f *fakeStore) ListTemplates(ctx context.Context, teamID string) ([]*domain.Template, error) {
 	if f.listTemplates == nil {
 		return nil, errNotSet
 	}

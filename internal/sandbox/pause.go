@@ -193,7 +193,7 @@ func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (_ *do
 			return nil, err
 		}
 	}
-	tpl, err := s.cfg.Store.GetTemplate(ctx, row.TemplateID)
+	tpl, err := s.cfg.Store.GetTemplate(ctx, row.TeamID, row.TemplateID)
 	if err != nil {
 		// The node resumes on the root filesystem the sandbox ran on; the template row
 		// gives only its start command and ports.

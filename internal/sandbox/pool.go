@@ -295,7 +295,7 @@ var errNotBuilt = errors.New("the template is not built yet")
 func (p *Pool) fill(tplID string) error {
 	s := p.svc
 	ctx := p.ctx
-	tpl, err := s.cfg.Store.GetTemplate(ctx, tplID)
+	tpl, err := s.cfg.Store.GetTemplate(ctx, "", tplID) // pools are of built-ins
 	if err != nil {
 		return err
 	}

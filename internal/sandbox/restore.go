@@ -41,7 +41,7 @@ func (sn *Snapshots) prepareCreate(ctx context.Context, p domain.Principal, team
 		if req.TemplateID == "" {
 			return nil, nil, nil, nil
 		}
-		if _, err := st.GetTemplate(ctx, req.TemplateID); !domain.IsKind(err, domain.KindNotFound) {
+		if _, err := st.GetTemplate(ctx, p.TeamID, req.TemplateID); !domain.IsKind(err, domain.KindNotFound) {
 			return nil, nil, nil, nil // a template (or an error prepare reports)
 		}
 		if _, err := sn.find(ctx, p.TeamID, req.TemplateID); err != nil {
@@ -86,7 +86,7 @@ func (sn *Snapshots) restoreRow(ctx context.Context, p domain.Principal, team *d
 	if err := sameLimits(req.Limits, snap.Limits); err != nil {
 		return nil, nil, err
 	}
-	tpl, err := sn.template(ctx, snap.TemplateID)
+	tpl, err := sn.template(ctx, snap.TeamID, snap.TemplateID)
 	if err != nil {
 		return nil, nil, err
 	}

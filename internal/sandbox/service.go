@@ -184,9 +184,10 @@ func (s *Service) List(ctx context.Context, p domain.Principal, f domain.Sandbox
 	return s.cfg.Store.ListSandboxes(ctx, f)
 }
 
-// Templates implements domain.SandboxService.
+// Templates implements domain.SandboxService: the built-in templates (a team's own are
+// listed by the template service).
 func (s *Service) Templates(ctx context.Context) ([]*domain.Template, error) {
-	return s.cfg.Store.ListTemplates(ctx)
+	return s.cfg.Store.ListTemplates(ctx, "")
 }
 
 // SetTimeout implements domain.SandboxService.

@@ -115,8 +115,8 @@ func (sn *Snapshots) save(ctx context.Context, sb *domain.Sandbox, dst string) e
 }
 
 // template returns sb's template, or a bare one naming it when it is gone.
-func (sn *Snapshots) template(ctx context.Context, id string) (*domain.Template, error) {
-	tpl, err := sn.sandboxes.cfg.Store.GetTemplate(ctx, id)
+func (sn *Snapshots) template(ctx context.Context, teamID, id string) (*domain.Template, error) {
+	tpl, err := sn.sandboxes.cfg.Store.GetTemplate(ctx, teamID, id)
 	if domain.IsKind(err, domain.KindNotFound) {
 		return &domain.Template{ID: id}, nil
 	}
@@ -162,7 +162,7 @@ func (sn *Snapshots) Fork(ctx context.Context, p domain.Principal, id string, co
 	if err := domain.CheckSandboxQuota(quota, used, parent.Limits); err != nil {
 		return nil, err
 	}
-	tpl, err := sn.template(ctx, parent.TemplateID)
+	tpl, err := sn.template(ctx, parent.TeamID, parent.TemplateID)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, san
 		return nil, err
 	}
 	if name != "" {
-		if _, err := s.cfg.Store.GetTemplate(ctx, name); err == nil {
+		if _, err := s.cfg.Store.GetTemplate(ctx, p.TeamID, name); err == nil {
 			return nil, domain.Invalid("name", "%q is the name of a template; choose another name for the snapshot", name)
 		}
 		if _, err := s.cfg.Store.GetSnapshot(ctx, p.TeamID, name); err == nil {
@@ -256,7 +256,7 @@ func (sn *Snapshots) CreateSnapshot(ctx context.Context, p domain.Principal, san
 	if err := domain.CheckSnapshotQuota(team.Quota.MaxSnapshots, used.Snapshots); err != nil {
 		return nil, err
 	}
-	tpl, err := sn.template(ctx, sb.TemplateID)
+	tpl, err := sn.template(ctx, sb.TeamID, sb.TemplateID)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 		}
 		// The template's private ports must be known before the sandbox is routed again:
 		// without them the proxy would leave its services open.
-		tpl, err := s.cfg.Store.GetTemplate(ctx, sb.TemplateID)
+		tpl, err := s.cfg.Store.GetTemplate(ctx, sb.TeamID, sb.TemplateID)
 		var private []int
 		switch {
 		case err == nil:

@@ -95,7 +95,7 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	tpls, err := s.cfg.Store.ListTemplates(ctx)
+	tpls, err := s.cfg.Store.ListTemplates(ctx, "") // built-ins: a team's template starts cold
 	if err != nil {
 		return 0, err
 	}

@@ -136,7 +136,8 @@ type Config struct {
 	// default team's on the first start (WARREN_TEAM_MAX_SANDBOXES, default 20;
 	// _MAX_CPU_CORES, default twice the host's cores and at least 8; _MAX_MEMORY_MB,
 	// default 75% of the host's memory; _MAX_DISK_MB, default 51200;
-	// _REQUESTS_PER_MINUTE, default 3000; _MAX_SNAPSHOTS, default 20; 0 = no limit).
+	// _REQUESTS_PER_MINUTE, default 3000; _MAX_SNAPSHOTS, default 20; _MAX_TEMPLATES,
+	// default 20; _MAX_TEMPLATE_MB, default 20480; 0 = no limit).
 	// See DefaultTeamQuota.
 	TeamQuota domain.Quota
 	// SessionTTL is how long a console login lasts (WARREN_SESSION_TTL, default 12 h).
@@ -221,6 +222,8 @@ func DefaultTeamQuota(cores int, memMB int64) domain.Quota {
 		MaxDiskMB:         50 << 10,
 		RequestsPerMinute: 3000,
 		MaxSnapshots:      20,
+		MaxTemplates:      20,
+		MaxTemplateMB:     20 << 10,
 	}
 }
 
@@ -367,6 +370,8 @@ func ParseFlags(args []string) (c Config, err error) {
 		MaxDiskMB:         envInt("WARREN_TEAM_MAX_DISK_MB", def.MaxDiskMB),
 		RequestsPerMinute: envInt("WARREN_TEAM_REQUESTS_PER_MINUTE", def.RequestsPerMinute),
 		MaxSnapshots:      envInt("WARREN_TEAM_MAX_SNAPSHOTS", def.MaxSnapshots),
+		MaxTemplates:      envInt("WARREN_TEAM_MAX_TEMPLATES", def.MaxTemplates),
+		MaxTemplateMB:     envInt("WARREN_TEAM_MAX_TEMPLATE_MB", def.MaxTemplateMB),
 	}
 	if m := c.AptMirror; m != "" {
 		if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "file:///") {

@@ -13,7 +13,8 @@ import (
 // TestTeamQuotaDefaults: teams are bounded unless the operator says otherwise, and an
 // operator's 0 still means no limit.
 func TestTeamQuotaDefaults(t *testing.T) {
-	if got, want := DefaultTeamQuota(2, 24000), (domain.Quota{MaxSandboxes: 20, MaxCPUCores: 8, MaxMemoryMB: 18000, MaxDiskMB: 51200, RequestsPerMinute: 3000, MaxSnapshots: 20}); got != want {
+	if got, want := DefaultTeamQuota(2, 24000), (domain.Quota{MaxSandboxes: 20, MaxCPUCores: 8, MaxMemoryMB: 18000, MaxDiskMB: 51200, RequestsPerMinute: 3000, MaxSnapshots: 20,
+		MaxTemplates: 20, MaxTemplateMB: 20480}); got != want {
 		t.Errorf("DefaultTeamQuota(2 cores, 24000 MiB) = %+v, want %+v", got, want)
 	}
 	if got := DefaultTeamQuota(16, 4096).MaxCPUCores; got != 32 {

@@ -228,7 +228,7 @@ func TestAPIMethods(t *testing.T) {
 		{"UpdateTeam whole quota", func(c *Client) (any, error) {
 			return c.UpdateTeam(ctx, "team_1", TeamUpdate{Quota: Quota{MaxSandboxes: 2, MaxCPUCores: 1.5}.Patch()})
 		}, "PATCH", "/v1/teams/team_1", nil, map[string]any{"quota": map[string]any{"max_sandboxes": 2.0, "max_cpu_cores": 1.5, "max_memory_mb": 0.0,
-			"max_disk_mb": 0.0, "requests_per_minute": 0.0, "max_snapshots": 0.0}}, 200, teamJSON, nil},
+			"max_disk_mb": 0.0, "requests_per_minute": 0.0, "max_snapshots": 0.0, "max_templates": 0.0, "max_template_mb": 0.0}}, 200, teamJSON, nil},
 		{"CreateUser", func(c *Client) (any, error) {
 			return c.CreateUser(ctx, UserOptions{Email: "a@example.com", Password: "pw12345678", Role: RoleAdmin, TeamID: "team_1"})
 		}, "POST", "/v1/users", nil, map[string]any{"email": "a@example.com", "password": "pw12345678", "role": "admin", "team_id": "team_1"}, 201, userJSON,

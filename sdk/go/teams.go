@@ -9,32 +9,37 @@ import (
 type Quota struct {
 	// MaxSandboxes, MaxCPUCores, MaxMemoryMB and MaxDiskMB cap what the team's running
 	// sandboxes hold at once; RequestsPerMinute caps its API calls; MaxSnapshots caps
-	// the snapshots it keeps.
+	// the snapshots it keeps; MaxTemplates and MaxTemplateMB its own templates.
 	MaxSandboxes      int64   `json:"max_sandboxes"`
 	MaxCPUCores       float64 `json:"max_cpu_cores"`
 	MaxMemoryMB       int64   `json:"max_memory_mb"`
 	MaxDiskMB         int64   `json:"max_disk_mb"`
 	RequestsPerMinute int64   `json:"requests_per_minute"`
 	MaxSnapshots      int64   `json:"max_snapshots"`
+	MaxTemplates      int64   `json:"max_templates"`
+	MaxTemplateMB     int64   `json:"max_template_mb"`
 }
 
 // QuotaPatch changes some fields of a team's quota: nil fields are left as they are
 // (on create: as the server's default quota has them). 0 means no limit.
 type QuotaPatch struct {
 	// MaxSandboxes, MaxCPUCores, MaxMemoryMB, MaxDiskMB, RequestsPerMinute and
-	// MaxSnapshots are the fields of Quota.
+	// MaxSnapshots, MaxTemplates and MaxTemplateMB are the fields of Quota.
 	MaxSandboxes      *int64   `json:"max_sandboxes,omitempty"`
 	MaxCPUCores       *float64 `json:"max_cpu_cores,omitempty"`
 	MaxMemoryMB       *int64   `json:"max_memory_mb,omitempty"`
 	MaxDiskMB         *int64   `json:"max_disk_mb,omitempty"`
 	RequestsPerMinute *int64   `json:"requests_per_minute,omitempty"`
 	MaxSnapshots      *int64   `json:"max_snapshots,omitempty"`
+	MaxTemplates      *int64   `json:"max_templates,omitempty"`
+	MaxTemplateMB     *int64   `json:"max_template_mb,omitempty"`
 }
 
 // Patch returns a patch that sets every field of the quota to q's value.
 func (q Quota) Patch() *QuotaPatch {
 	return &QuotaPatch{MaxSandboxes: &q.MaxSandboxes, MaxCPUCores: &q.MaxCPUCores, MaxMemoryMB: &q.MaxMemoryMB,
-		MaxDiskMB: &q.MaxDiskMB, RequestsPerMinute: &q.RequestsPerMinute, MaxSnapshots: &q.MaxSnapshots}
+		MaxDiskMB: &q.MaxDiskMB, RequestsPerMinute: &q.RequestsPerMinute, MaxSnapshots: &q.MaxSnapshots,
+		MaxTemplates: &q.MaxTemplates, MaxTemplateMB: &q.MaxTemplateMB}
 }
 
 // QuotaUsage is what a team's running sandboxes hold now, and how many snapshots it
@@ -46,6 +51,9 @@ type QuotaUsage struct {
 	DiskMB    int64   `json:"disk_mb"`
 	// Snapshots is the number of snapshots the team keeps.
 	Snapshots int64 `json:"snapshots"`
+	// Templates is the number of the team's own templates, TemplateMB their size.
+	Templates  int64 `json:"templates"`
+	TemplateMB int64 `json:"template_mb"`
 }
 
 // Team is a tenant: it owns sandboxes, users and keys, within its quota.

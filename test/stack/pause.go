@@ -127,7 +127,7 @@ func (e *env) nodeStart(t *testing.T, slot int) (*nodeSandbox, *domain.Template)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tpl, err := e.store.GetTemplate(ctx, "base")
+	tpl, err := e.store.GetTemplate(ctx, "", "base")
 	if err != nil {
 		t.Fatal(err)
 	}

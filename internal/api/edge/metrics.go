@@ -89,6 +89,10 @@ func refusalOf(c Class) (kind, reason string) {
 		return "quota", "disk"
 	case "max_snapshots":
 		return "quota", "snapshots"
+	case "max_templates":
+		return "quota", "templates"
+	case "max_template_mb":
+		return "quota", "template_storage"
 	case "spending_limit":
 		return "quota", "spending_limit"
 	default:

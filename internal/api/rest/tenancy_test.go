@@ -272,7 +272,7 @@ func TestTeams(t *testing.T) {
 			got = spec
 			return testTeam("team_new"), nil
 		}
-		res := h.do("POST", "/v1/teams", `{"name":"Acme","quota":{"max_sandboxes":10,"max_cpu_cores":8.5,"max_memory_mb":16384,"max_disk_mb":0,"requests_per_minute":600,"max_snapshots":0},"plan_id":"pro","spend_limit":"250.00"}`)
+		res := h.do("POST", "/v1/teams", `{"name":"Acme","quota":{"max_sandboxes":10,"max_cpu_cores":8.5,"max_memory_mb":16384,"max_disk_mb":0,"requests_per_minute":600,"max_snapshots":0,"max_templates":0,"max_template_mb":0},"plan_id":"pro","spend_limit":"250.00"}`)
 		if res.Status != 201 {
 			t.Fatalf("status %d: %s", res.Status, res.Body)
 		}

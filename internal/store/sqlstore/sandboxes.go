@@ -240,7 +240,7 @@ func (s *Sandboxes) CreateSandboxWithinQuota(ctx context.Context, sb *domain.San
 }
 
 // TeamUsage sums the limits of the team's live sandboxes (starting or running; a
-// paused one holds no CPU, memory or slot), and counts its snapshots.
+// paused one holds no CPU, memory or slot), counts its snapshots and its templates (and their size).
 func (s *Sandboxes) TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error) {
 	u, err := teamUsage(ctx, s.db.d, s.db, teamID)
 	if err != nil {
@@ -261,5 +261,11 @@ func teamUsage(ctx context.Context, d Dialect, r runner, teamID string) (domain.
 		FROM sandboxes WHERE team_id = ? AND state IN (?, ?)`,
 		teamID, teamID, string(domain.StateStarting), string(domain.StateRunning)).
 		Scan(&u.Sandboxes, &u.CPUCores, &u.MemoryMB, &u.DiskMB, &u.Snapshots)
+	if err != nil {
+		return u, err
+	}
+	var bytes int64
+	u.Templates, bytes, err = teamTemplates(ctx, r, teamID, "")
+	u.TemplateMB = (bytes + domain.MiB - 1) / domain.MiB
 	return u, err
 }

@@ -86,6 +86,7 @@ type Stores struct {
 	*Users
 	*Keys
 	*Templates
+	*Builds
 	*Sandboxes
 	*Snapshots
 	*Audit
@@ -103,6 +104,7 @@ func New(w Pool, r Querier, d Dialect) Stores {
 		Users:     &Users{db},
 		Keys:      &Keys{db},
 		Templates: &Templates{db},
+		Builds:    &Builds{db},
 		Sandboxes: &Sandboxes{db},
 		Snapshots: &Snapshots{db},
 		Audit:     &Audit{db},

@@ -12,7 +12,7 @@ type Teams struct{ db *db }
 var _ domain.TeamStore = (*Teams)(nil)
 
 const teamColumns = `id, name, created_at, max_sandboxes, max_cpu_cores, max_memory_mb, max_disk_mb,
-	requests_per_minute, plan_id, spend_limit, allowed_runtimes, max_snapshots`
+	requests_per_minute, plan_id, spend_limit, allowed_runtimes, max_snapshots, max_templates, max_template_mb`
 
 // CreateTeam inserts t; an existing id is a KindConflict error.
 func (s *Teams) CreateTeam(ctx context.Context, t *domain.Team) error {
@@ -20,11 +20,11 @@ func (s *Teams) CreateTeam(ctx context.Context, t *domain.Team) error {
 	q := t.Quota
 	args := []any{t.ID, t.Name, e.time("created_at", t.CreatedAt), q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB,
 		q.MaxDiskMB, q.RequestsPerMinute, t.PlanID, t.SpendLimit, e.names("allowed_runtimes", t.AllowedRuntimes),
-		q.MaxSnapshots}
+		q.MaxSnapshots, q.MaxTemplates, q.MaxTemplateMB}
 	if e.err != nil {
 		return s.db.wrap(e.err, "creating team %s", t.ID)
 	}
-	_, err := s.db.exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES (`+marks(12)+`)`, args...)
+	_, err := s.db.exec(ctx, `INSERT INTO teams (`+teamColumns+`) VALUES (`+marks(14)+`)`, args...)
 	if err != nil {
 		return s.db.insertErr(err, t.ID, domain.Errorf(domain.KindConflict, "team %q already exists", t.ID),
 			"creating team %s", t.ID)
@@ -43,9 +43,9 @@ func (s *Teams) UpdateTeam(ctx context.Context, t *domain.Team) error {
 	}
 	return s.db.update(ctx, "team", t.ID, "updating", `UPDATE teams SET name = ?, max_sandboxes = ?,
 		max_cpu_cores = ?, max_memory_mb = ?, max_disk_mb = ?, requests_per_minute = ?, plan_id = ?, spend_limit = ?,
-		allowed_runtimes = ?, max_snapshots = ? WHERE id = ?`,
+		allowed_runtimes = ?, max_snapshots = ?, max_templates = ?, max_template_mb = ? WHERE id = ?`,
 		t.Name, q.MaxSandboxes, q.MaxCPUCores, q.MaxMemoryMB, q.MaxDiskMB, q.RequestsPerMinute,
-		t.PlanID, t.SpendLimit, runtimes, q.MaxSnapshots, t.ID)
+		t.PlanID, t.SpendLimit, runtimes, q.MaxSnapshots, q.MaxTemplates, q.MaxTemplateMB, t.ID)
 }
 
 func scanTeam(d Dialect, r rowScanner) (*domain.Team, error) {
@@ -53,7 +53,7 @@ func scanTeam(d Dialect, r rowScanner) (*domain.Team, error) {
 	q := &t.Quota
 	if err := r.Scan(&t.ID, &t.Name, scanTime(d, &t.CreatedAt), &q.MaxSandboxes, &q.MaxCPUCores, &q.MaxMemoryMB,
 		&q.MaxDiskMB, &q.RequestsPerMinute, &t.PlanID, &t.SpendLimit, scanJSON(&t.AllowedRuntimes),
-		&q.MaxSnapshots); err != nil {
+		&q.MaxSnapshots, &q.MaxTemplates, &q.MaxTemplateMB); err != nil {
 		return nil, err
 	}
 	return &t, nil

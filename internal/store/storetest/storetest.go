@@ -43,6 +43,18 @@
 //   - a sandbox's network policy round-trips with its lists' order (empty lists read
 //     back as nil); only SetSandboxNetwork changes it (team-scoped like GetSandbox),
 //     UpdateSandbox leaves it alone.
+//   - a template id is unique within its team (TeamID "" = built-in): GetTemplate finds
+//     the team's own before a built-in, "" finds built-ins only, AnyTeam is KindInvalid;
+//     ListTemplates lists the built-ins and the team's own by id; another team's
+//     template is KindNotFound (get, update, delete); CreateTemplateWithinQuota refuses
+//     a built-in's or the team's own id (KindConflict, no leak of other teams' ids) and
+//     checks max_templates then max_template_mb; UpdateTemplateWithinQuota checks
+//     max_template_mb without counting the template's old size; DeleteTemplate removes
+//     its builds and their logs;
+//   - builds are team-scoped like sandboxes; BeginBuild moves only a waiting build
+//     (KindConflict otherwise); step results round-trip (none reads back as nil);
+//     ListBuilds orders newest first and filters by state; log lines are numbered from
+//     0, a line number written twice is KindConflict, ListBuildLogs pages by offset.
 package storetest
 
 import (
@@ -104,6 +116,10 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"SnapshotQuota", testSnapshotQuota},
 		{"SnapshotScopingAndNames", testSnapshotScopingAndNames},
 		{"SnapshotList", testSnapshotList},
+		{"TeamTemplates", testTeamTemplates},
+		{"TemplateQuota", testTemplateQuota},
+		{"TemplateBuilds", testTemplateBuilds},
+		{"TemplateBuildLogs", testTemplateBuildLogs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,7 +190,7 @@ func normInvoice(inv domain.Invoice) domain.Invoice {
 }
 
 func normTemplate(t domain.Template) domain.Template {
-	t.BuiltAt = normTime(t.BuiltAt)
+	t.BuiltAt, t.CreatedAt = normTime(t.BuiltAt), normTime(t.CreatedAt)
 	return t
 }
 

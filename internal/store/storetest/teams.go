@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 )
@@ -165,16 +166,17 @@ func testAPIKeyTeamScoping(t *testing.T, s domain.Store) {
 
 func testTemplates(t *testing.T, s domain.Store) {
 	ctx := t.Context()
-	_, err := s.GetTemplate(ctx, "missing")
+	_, err := s.GetTemplate(ctx, "", "missing")
 	wantKind(t, "GetTemplate of a missing id", err, domain.KindNotFound)
 
 	py := &domain.Template{ID: "python", Description: "Python 3", Hash: "h1", RootFS: "/var/lib/warren/py",
 		Ready: true, BuiltAt: at(1, 3), SizeBytes: 1 << 33, StartCmd: "/usr/local/bin/server --port 49999", ReadyPort: 49999,
-		PrivatePorts: []int{49999, 8888}}
+		PrivatePorts: []int{49999, 8888}, Env: map[string]string{"A": "1"}, Workdir: "/app", User: "user",
+		ReadyCheck: domain.ReadyCheck{URL: "http://localhost:8080/", Timeout: 3 * time.Second}, CreatedAt: at(1, 1)}
 	base := &domain.Template{ID: "base"}
 	for _, tpl := range []*domain.Template{py, base} {
 		must(t, "inserting template", s.UpsertTemplate(ctx, tpl))
-		got, err := s.GetTemplate(ctx, tpl.ID)
+		got, err := s.GetTemplate(ctx, "", tpl.ID)
 		must(t, "getting template", err)
 		same(t, "template "+tpl.ID, got, tpl, normTemplate)
 	}
@@ -182,11 +184,11 @@ func testTemplates(t *testing.T, s domain.Store) {
 	// Replacing overwrites every field, including back to zero values.
 	py2 := &domain.Template{ID: "python", Description: "rebuilding", Hash: "h2"}
 	must(t, "replacing template", s.UpsertTemplate(ctx, py2))
-	got, err := s.GetTemplate(ctx, "python")
+	got, err := s.GetTemplate(ctx, "", "python")
 	must(t, "getting replaced template", err)
 	same(t, "replaced template", got, py2, normTemplate)
 
-	list, err := s.ListTemplates(ctx)
+	list, err := s.ListTemplates(ctx, "")
 	must(t, "listing templates", err)
 	if len(list) != 2 {
 		t.Fatalf("ListTemplates returned %d templates, want 2", len(list))

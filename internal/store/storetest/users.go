@@ -12,7 +12,7 @@ func testTeamUpdate(t *testing.T, s domain.Store) {
 	ctx := t.Context()
 	full := &domain.Team{ID: "team-full", Name: "full", CreatedAt: at(1, 0),
 		Quota: domain.Quota{MaxSandboxes: 10, MaxCPUCores: 2.5, MaxMemoryMB: 8192, MaxDiskMB: 1 << 40, RequestsPerMinute: 600,
-			MaxSnapshots: 7},
+			MaxSnapshots: 7, MaxTemplates: 4, MaxTemplateMB: 2048},
 		PlanID: "pro", SpendLimit: "1234.56", AllowedRuntimes: []string{"gvisor", "runc"}}
 	plain := &domain.Team{ID: "team-plain", Name: "plain", CreatedAt: at(2, 0)}
 	for _, team := range []*domain.Team{full, plain} {
@@ -27,7 +27,7 @@ func testTeamUpdate(t *testing.T, s domain.Store) {
 		update domain.Team
 	}{
 		{"set everything", domain.Team{Name: "renamed ü", Quota: domain.Quota{MaxSandboxes: 3, MaxCPUCores: 0.5,
-			MaxMemoryMB: 512, MaxDiskMB: 1024, RequestsPerMinute: 60, MaxSnapshots: 3}, PlanID: "hobby", SpendLimit: "0.01",
+			MaxMemoryMB: 512, MaxDiskMB: 1024, RequestsPerMinute: 60, MaxSnapshots: 3, MaxTemplates: 2, MaxTemplateMB: 100}, PlanID: "hobby", SpendLimit: "0.01",
 			AllowedRuntimes: []string{"gvisor"}}},
 		{"only some quotas", domain.Team{Name: "renamed", Quota: domain.Quota{MaxCPUCores: 16}, PlanID: "pro"}},
 		{"back to zero", domain.Team{}},

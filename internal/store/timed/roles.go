@@ -160,17 +160,100 @@ func (x templates) UpsertTemplate(ctx context.Context, t *domain.Template) error
 	return err
 }
 
-func (x templates) GetTemplate(ctx context.Context, id string) (*domain.Template, error) {
+func (x templates) GetTemplate(ctx context.Context, teamID, id string) (*domain.Template, error) {
 	t0 := time.Now()
-	v0, err := x.s.GetTemplate(ctx, id)
+	v0, err := x.s.GetTemplate(ctx, teamID, id)
 	x.o("templates.get", t0)
 	return v0, err
 }
 
-func (x templates) ListTemplates(ctx context.Context) ([]*domain.Template, error) {
+func (x templates) ListTemplates(ctx context.Context, teamID string) ([]*domain.Template, error) {
 	t0 := time.Now()
-	v0, err := x.s.ListTemplates(ctx)
+	v0, err := x.s.ListTemplates(ctx, teamID)
 	x.o("templates.list", t0)
+	return v0, err
+}
+
+func (x templates) CreateTemplateWithinQuota(ctx context.Context, t *domain.Template, q domain.Quota) error {
+	t0 := time.Now()
+	err := x.s.CreateTemplateWithinQuota(ctx, t, q)
+	x.o("templates.create_within_quota", t0)
+	return err
+}
+
+func (x templates) UpdateTemplateWithinQuota(ctx context.Context, t *domain.Template, q domain.Quota) error {
+	t0 := time.Now()
+	err := x.s.UpdateTemplateWithinQuota(ctx, t, q)
+	x.o("templates.update_within_quota", t0)
+	return err
+}
+
+func (x templates) DeleteTemplate(ctx context.Context, teamID, id string) error {
+	t0 := time.Now()
+	err := x.s.DeleteTemplate(ctx, teamID, id)
+	x.o("templates.delete", t0)
+	return err
+}
+
+// builds times a domain.TemplateBuildStore.
+type builds struct {
+	s domain.TemplateBuildStore
+	o observe
+}
+
+func (x builds) CreateBuild(ctx context.Context, b *domain.Build) error {
+	t0 := time.Now()
+	err := x.s.CreateBuild(ctx, b)
+	x.o("builds.create", t0)
+	return err
+}
+
+func (x builds) GetBuild(ctx context.Context, teamID, templateID, id string) (*domain.Build, error) {
+	t0 := time.Now()
+	v0, err := x.s.GetBuild(ctx, teamID, templateID, id)
+	x.o("builds.get", t0)
+	return v0, err
+}
+
+func (x builds) BeginBuild(ctx context.Context, b *domain.Build, spec domain.BuildSpec) error {
+	t0 := time.Now()
+	err := x.s.BeginBuild(ctx, b, spec)
+	x.o("builds.begin", t0)
+	return err
+}
+
+func (x builds) UpdateBuild(ctx context.Context, b *domain.Build) error {
+	t0 := time.Now()
+	err := x.s.UpdateBuild(ctx, b)
+	x.o("builds.update", t0)
+	return err
+}
+
+func (x builds) ListBuilds(ctx context.Context, teamID, templateID string, states ...domain.BuildState) ([]*domain.Build, error) {
+	t0 := time.Now()
+	v0, err := x.s.ListBuilds(ctx, teamID, templateID, states...)
+	x.o("builds.list", t0)
+	return v0, err
+}
+
+func (x builds) DeleteBuild(ctx context.Context, teamID, id string) error {
+	t0 := time.Now()
+	err := x.s.DeleteBuild(ctx, teamID, id)
+	x.o("builds.delete", t0)
+	return err
+}
+
+func (x builds) AppendBuildLogs(ctx context.Context, buildID string, first int, lines []domain.BuildLogLine) error {
+	t0 := time.Now()
+	err := x.s.AppendBuildLogs(ctx, buildID, first, lines)
+	x.o("builds.append_logs", t0)
+	return err
+}
+
+func (x builds) ListBuildLogs(ctx context.Context, buildID string, offset, limit int) ([]domain.BuildLogLine, error) {
+	t0 := time.Now()
+	v0, err := x.s.ListBuildLogs(ctx, buildID, offset, limit)
+	x.o("builds.list_logs", t0)
 	return v0, err
 }
 

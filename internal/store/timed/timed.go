@@ -20,6 +20,7 @@ type store struct {
 	users
 	keys
 	templates
+	builds
 	sandboxes
 	snapshots
 	audit
@@ -34,7 +35,7 @@ var _ domain.Store = (*store)(nil)
 func Wrap(s domain.Store, record func(op string, d time.Duration)) domain.Store {
 	o := observe(func(op string, t0 time.Time) { record(op, time.Since(t0)) })
 	return &store{
-		teams: teams{s, o}, users: users{s, o}, keys: keys{s, o}, templates: templates{s, o},
+		teams: teams{s, o}, users: users{s, o}, keys: keys{s, o}, templates: templates{s, o}, builds: builds{s, o},
 		sandboxes: sandboxes{s, o}, snapshots: snapshots{s, o}, audit: audit{s, o}, usages: usages{s, o},
 		invoices: invoices{s, o}, inner: s,
 	}

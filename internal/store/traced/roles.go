@@ -162,16 +162,99 @@ func (x templates) UpsertTemplate(ctx context.Context, t *domain.Template) error
 	return err
 }
 
-func (x templates) GetTemplate(ctx context.Context, id string) (*domain.Template, error) {
+func (x templates) GetTemplate(ctx context.Context, teamID, id string) (*domain.Template, error) {
 	ctx, span := start(ctx, "store.GetTemplate", x.db)
-	v0, err := x.s.GetTemplate(ctx, id)
+	v0, err := x.s.GetTemplate(ctx, teamID, id)
 	end(span, err)
 	return v0, err
 }
 
-func (x templates) ListTemplates(ctx context.Context) ([]*domain.Template, error) {
+func (x templates) ListTemplates(ctx context.Context, teamID string) ([]*domain.Template, error) {
 	ctx, span := start(ctx, "store.ListTemplates", x.db)
-	v0, err := x.s.ListTemplates(ctx)
+	v0, err := x.s.ListTemplates(ctx, teamID)
+	end(span, err)
+	return v0, err
+}
+
+func (x templates) CreateTemplateWithinQuota(ctx context.Context, t *domain.Template, q domain.Quota) error {
+	ctx, span := start(ctx, "store.CreateTemplateWithinQuota", x.db)
+	err := x.s.CreateTemplateWithinQuota(ctx, t, q)
+	end(span, err)
+	return err
+}
+
+func (x templates) UpdateTemplateWithinQuota(ctx context.Context, t *domain.Template, q domain.Quota) error {
+	ctx, span := start(ctx, "store.UpdateTemplateWithinQuota", x.db)
+	err := x.s.UpdateTemplateWithinQuota(ctx, t, q)
+	end(span, err)
+	return err
+}
+
+func (x templates) DeleteTemplate(ctx context.Context, teamID, id string) error {
+	ctx, span := start(ctx, "store.DeleteTemplate", x.db)
+	err := x.s.DeleteTemplate(ctx, teamID, id)
+	end(span, err)
+	return err
+}
+
+// builds traces a domain.TemplateBuildStore.
+type builds struct {
+	s  domain.TemplateBuildStore
+	db attribute.KeyValue
+}
+
+func (x builds) CreateBuild(ctx context.Context, b *domain.Build) error {
+	ctx, span := start(ctx, "store.CreateBuild", x.db)
+	err := x.s.CreateBuild(ctx, b)
+	end(span, err)
+	return err
+}
+
+func (x builds) GetBuild(ctx context.Context, teamID, templateID, id string) (*domain.Build, error) {
+	ctx, span := start(ctx, "store.GetBuild", x.db)
+	v0, err := x.s.GetBuild(ctx, teamID, templateID, id)
+	end(span, err)
+	return v0, err
+}
+
+func (x builds) BeginBuild(ctx context.Context, b *domain.Build, spec domain.BuildSpec) error {
+	ctx, span := start(ctx, "store.BeginBuild", x.db)
+	err := x.s.BeginBuild(ctx, b, spec)
+	end(span, err)
+	return err
+}
+
+func (x builds) UpdateBuild(ctx context.Context, b *domain.Build) error {
+	ctx, span := start(ctx, "store.UpdateBuild", x.db)
+	err := x.s.UpdateBuild(ctx, b)
+	end(span, err)
+	return err
+}
+
+func (x builds) ListBuilds(ctx context.Context, teamID, templateID string, states ...domain.BuildState) ([]*domain.Build, error) {
+	ctx, span := start(ctx, "store.ListBuilds", x.db)
+	v0, err := x.s.ListBuilds(ctx, teamID, templateID, states...)
+	end(span, err)
+	return v0, err
+}
+
+func (x builds) DeleteBuild(ctx context.Context, teamID, id string) error {
+	ctx, span := start(ctx, "store.DeleteBuild", x.db)
+	err := x.s.DeleteBuild(ctx, teamID, id)
+	end(span, err)
+	return err
+}
+
+func (x builds) AppendBuildLogs(ctx context.Context, buildID string, first int, lines []domain.BuildLogLine) error {
+	ctx, span := start(ctx, "store.AppendBuildLogs", x.db)
+	err := x.s.AppendBuildLogs(ctx, buildID, first, lines)
+	end(span, err)
+	return err
+}
+
+func (x builds) ListBuildLogs(ctx context.Context, buildID string, offset, limit int) ([]domain.BuildLogLine, error) {
+	ctx, span := start(ctx, "store.ListBuildLogs", x.db)
+	v0, err := x.s.ListBuildLogs(ctx, buildID, offset, limit)
 	end(span, err)
 	return v0, err
 }

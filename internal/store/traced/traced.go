@@ -21,6 +21,7 @@ type store struct {
 	users
 	keys
 	templates
+	builds
 	sandboxes
 	snapshots
 	audit
@@ -36,7 +37,7 @@ var _ domain.Store = (*store)(nil)
 func Wrap(s domain.Store, system string) domain.Store {
 	db := attribute.String("db.system.name", system)
 	return &store{
-		teams: teams{s, db}, users: users{s, db}, keys: keys{s, db}, templates: templates{s, db},
+		teams: teams{s, db}, users: users{s, db}, keys: keys{s, db}, templates: templates{s, db}, builds: builds{s, db},
 		sandboxes: sandboxes{s, db}, snapshots: snapshots{s, db}, audit: audit{s, db}, usages: usages{s, db},
 		invoices: invoices{s, db}, inner: s,
 	}
