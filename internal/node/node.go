@@ -49,6 +49,7 @@ type Config struct {
 // Node starts and stops sandboxes on this host.
 type Node struct {
 	*Checkpoints
+	*Layered
 	cfg     Config
 	log     *slog.Logger
 	disks   *diskImages
@@ -73,6 +74,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "node"), disks: &diskImages{dir: filepath.Join(cfg.Dir, ".disks")},
 		drivers: map[string]runtime.Driver{}}
 	n.Checkpoints = &Checkpoints{n: n}
+	n.Layered = &Layered{n: n}
 	shifting := false
 	for _, d := range append([]runtime.Driver{cfg.Driver}, cfg.Drivers...) {
 		name := d.Capabilities().Name
@@ -189,9 +191,12 @@ type AgentConfig struct {
 type startSpec struct {
 	ID string
 	// Runtime names the driver ("" = the node's default).
-	Runtime  string
-	Slot     int
-	RootFS   string // the template's read-only root filesystem
+	Runtime string
+	Slot    int
+	RootFS  string // the template's read-only root filesystem
+	// Lowers, when set, are read-only layers stacked above RootFS, topmost first
+	// (StartLayered).
+	Lowers   []string
 	Internet bool
 	// Network is the sandbox's egress policy, in force before it runs.
 	Network domain.NetworkPolicy
@@ -459,6 +464,9 @@ func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (stri
 	lower, layer := s.RootFS, dir
 	rootUID, rootGID := 0, 0
 	drv, _ := n.DriverFor(s.Runtime)
+	if _, ok := drv.(runtime.IDShifter); ok && len(s.Lowers) > 0 {
+		return "", fmt.Errorf("the %s runtime maps ids: layered sandboxes (template builds) need one that does not (gvisor)", drv.Capabilities().Name)
+	}
 	if sh, ok := drv.(runtime.IDShifter); ok {
 		r, err := sh.IDRange(s.Slot)
 		if err != nil {
@@ -488,7 +496,7 @@ func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (stri
 			return "", err
 		}
 	}
-	return mountOverlay(lower, layer, dir, rootUID, rootGID)
+	return mountOverlayStack(append(append([]string{}, s.Lowers...), lower), layer, dir, rootUID, rootGID)
 }
 
 // resolvConf gives sandboxes the name servers of the host's resolv.conf at path, minus

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/domain"
 )
 
 // mountOverlay mounts an overlay of lower (read-only, shared by every sandbox of the
@@ -17,19 +19,36 @@ import (
 // is the sandbox's own and disappears with dir. rootUID and rootGID own the upper
 // directory (they are the owners of the merged "/"): the host ids of the sandbox's root.
 func mountOverlay(lower, layer, dir string, rootUID, rootGID int) (string, error) {
+	return mountOverlayStack([]string{lower}, layer, dir, rootUID, rootGID)
+}
+
+// maxOverlayOptions bounds the overlay's mount options: mount(2) takes one page.
+const maxOverlayOptions = 4000
+
+// mountOverlayStack is mountOverlay on a stack of read-only layers, topmost first (the
+// last is the template's root filesystem, whose "/" the upper directory copies).
+func mountOverlayStack(lowers []string, layer, dir string, rootUID, rootGID int) (string, error) {
+	for _, l := range lowers {
+		if l == "" || strings.ContainsAny(l, ":,\\") {
+			return "", fmt.Errorf("overlay layer %q: a layer's path must not be empty or hold ':', ',' or '\\'", l)
+		}
+	}
 	upper, work, merged := filepath.Join(layer, "upper"), filepath.Join(layer, "work"), filepath.Join(dir, "rootfs")
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
+	if len(opts) > maxOverlayOptions {
+		return "", domain.Errorf(domain.KindInvalid, "%d layers do not fit in one overlay mount (%d bytes of options, at most %d): merge steps (fewer RUN and COPY steps)", len(lowers), len(opts), maxOverlayOptions)
+	}
 	for _, d := range []string{upper, work, merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err
 		}
 	}
-	if fi, err := os.Stat(lower); err == nil {
+	if fi, err := os.Stat(lowers[len(lowers)-1]); err == nil {
 		_ = os.Chmod(upper, fi.Mode().Perm())
 	}
 	if err := os.Lchown(upper, rootUID, rootGID); err != nil {
 		return "", err
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	// nosuid, nodev: a set-uid file or device node a tenant writes into its layer means
 	// nothing to the host (the sandbox's own /dev is the runtime's).
 	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {

@@ -387,3 +387,17 @@ func (u *unpacker) resolveDir(p string) (string, error) {
 	}
 	return path.Join(done...), nil
 }
+
+// ApplyTar unpacks one uncompressed tar stream into dir as an image layer is unpacked
+// (see unpacker): nothing reaches outside dir, and limits bound it. Whiteout names
+// (".wh.") are applied as whiteouts, so a caller unpacking files that are not an image
+// layer refuses such names first.
+func ApplyTar(ctx context.Context, dir string, r io.Reader, limits Limits) (UnpackStats, error) {
+	u, err := newUnpacker(dir, limits)
+	if err != nil {
+		return UnpackStats{}, err
+	}
+	defer u.Close()
+	err = u.Apply(ctx, r)
+	return u.stats, err
+}

@@ -1,0 +1,215 @@
+// Package layers is the layer engine of template builds (domain.StepBuilder): it runs a
+// build's steps one by one over a parent root filesystem, each RUN in a gVisor sandbox
+// of its own (through the node, never on the host), keeps each step's result as an
+// overlayfs layer cached by a key that hashes everything the step depends on, and
+// flattens the layers over the parent into the finished template's root filesystem.
+//
+// Keys: the first is a hash of the parent root filesystem's identity (Parent.ID); each
+// step's is sha256(previous key, step kind and arguments, and for a COPY the content of
+// the files it selects). A step whose layer is cached is skipped; a Force step reruns,
+// and so does every step after it. ENV, WORKDIR and USER change the metadata the later
+// steps run with (and take part in their keys through the chain).
+//
+// Cache layout under Config.Dir:
+//
+//	l/<key[:32]>/d          a layer: an overlayfs upper directory, whiteouts included
+//	l/<key[:32]>/meta.json  written last: the full key and the layer's size
+//	r/<key[:32]>/rootfs     a finished root filesystem (parent and layers flattened)
+//	work/, trash/           scratch of running builds; replaced layers
+//
+// Layers and roots are made beside their place and renamed into it, so two builds of
+// one key never see each other's half-made files: the second rename loses and its
+// copy is dropped.
+package layers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/warren-sh/warren/internal/domain"
+	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/node"
+	"github.com/warren-sh/warren/internal/runtime"
+)
+
+// Sandboxes is what the builder needs of a node: *node.Node. Give the builder a node
+// of its own (its own network name and address pool): the builder hands out that
+// node's address slots itself.
+type Sandboxes interface {
+	StartLayered(ctx context.Context, s node.LayeredSpec) (runtime.Handle, string, error)
+	Halt(ctx context.Context, id string, slot int, h *runtime.Handle) error
+	SaveLayer(ctx context.Context, id, dst string) error
+	Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error
+	Slots() int
+}
+
+// Config configures a Builder.
+type Config struct {
+	// Dir holds the layer cache and the finished root filesystems.
+	Dir string
+	// Node runs the steps' sandboxes.
+	Node Sandboxes
+	// Limits bound each step's sandbox; DiskMB bounds what one step may write.
+	// Zero fields take DefaultLimits'.
+	Limits domain.Limits
+	// Timeout bounds a build whose spec sets none (default 30 minutes).
+	Timeout time.Duration
+	// MaxCopyBytes bounds the tar archive a COPY reads and what it unpacks (default
+	// 2 GiB); MaxCopyEntries the archive's entries (default 200,000).
+	MaxCopyBytes   int64
+	MaxCopyEntries int
+	Log            *slog.Logger
+}
+
+// DefaultLimits are a step sandbox's limits: enough for apt, pip and npm installs.
+var DefaultLimits = domain.Limits{CPUCores: 2, MemoryMB: 2048, DiskMB: 8192, MaxProcesses: 1024}
+
+// Builder runs template builds. It is safe for concurrent use.
+type Builder struct {
+	cfg   Config
+	log   *slog.Logger
+	slots slots
+	mu    sync.Mutex
+	keys  map[string]*sync.Mutex // held while a key's layer is looked up or made
+}
+
+var _ domain.StepBuilder = (*Builder)(nil)
+
+// New checks cfg and returns a Builder. Layers replaced by earlier Force builds
+// (trash/) and scratch left by a crash (work/) are removed.
+func New(cfg Config) (*Builder, error) {
+	if cfg.Node == nil || cfg.Dir == "" {
+		return nil, errors.New("layers: Config.Node and Config.Dir are required")
+	}
+	if !filepath.IsAbs(cfg.Dir) || strings.ContainsAny(cfg.Dir, ":,\\") {
+		return nil, fmt.Errorf("layers: cache directory %q must be absolute and hold no ':', ',' or '\\' (overlay options)", cfg.Dir)
+	}
+	l := &cfg.Limits
+	d := DefaultLimits
+	l.CPUCores, l.MemoryMB, l.DiskMB, l.MaxProcesses = or(l.CPUCores, d.CPUCores), or(l.MemoryMB, d.MemoryMB), or(l.DiskMB, d.DiskMB), or(l.MaxProcesses, d.MaxProcesses)
+	cfg.Timeout = or(cfg.Timeout, 30*time.Minute)
+	cfg.MaxCopyBytes = or(cfg.MaxCopyBytes, 2<<30)
+	cfg.MaxCopyEntries = or(cfg.MaxCopyEntries, 200_000)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{"work", "trash"} {
+		if err := os.RemoveAll(filepath.Join(cfg.Dir, d)); err != nil {
+			return nil, fmt.Errorf("layers: clearing %s: %w", d, err)
+		}
+	}
+	for _, d := range []string{"l", "r", "work", "trash"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &Builder{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "layers"), slots: slots{n: cfg.Node.Slots(), used: map[int]bool{}},
+		keys: map[string]*sync.Mutex{}}, nil
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Parent is the root filesystem a build starts from.
+type Parent struct {
+	RootFS string
+	// ID names its content: the same ID must always mean the same files (a built-in
+	// template's recipe hash, an image's manifest digest, a built template's Key).
+	ID string
+}
+
+// ParentOf is the Parent Build uses for a root filesystem directory: its path and
+// inode. Every root filesystem the node has lives at a path named by its content
+// (built-ins by recipe hash, images by manifest digest, built templates by their last
+// key), and the inode tells a directory made anew at the same path from the old one.
+func ParentOf(rootfs string) (Parent, error) {
+	abs, err := filepath.Abs(rootfs)
+	if err != nil {
+		return Parent{}, err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return Parent{}, fmt.Errorf("the parent root filesystem: %w", err)
+	}
+	if !fi.IsDir() {
+		return Parent{}, fmt.Errorf("the parent root filesystem %s is not a directory", abs)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return Parent{RootFS: abs, ID: fmt.Sprintf("dir:%s:%d:%d", abs, st.Dev, st.Ino)}, nil
+}
+
+// Build implements domain.StepBuilder on ParentOf(parentRootFS).
+func (b *Builder) Build(ctx context.Context, spec domain.BuildSpec, parentRootFS string, files domain.BuildFiles,
+	logs func(domain.BuildLogLine), steps func(domain.StepResult)) (string, int64, error) {
+	p, err := ParentOf(parentRootFS)
+	if err != nil {
+		return "", 0, err
+	}
+	res, err := b.BuildFrom(ctx, spec, p, files, logs, steps)
+	if err != nil {
+		return "", 0, err
+	}
+	return res.RootFS, res.Size, nil
+}
+
+// Result is a finished build.
+type Result struct {
+	RootFS string
+	Size   int64
+	// Key is the last step's key: the identity of RootFS as a parent (Parent.ID).
+	Key string
+	// Config is the metadata the template's sandboxes start with (the steps' ENV,
+	// WORKDIR and USER).
+	Config Meta
+}
+
+// keyLock serialises the lookup and making of one key's layer in this process.
+func (b *Builder) keyLock(key string) func() {
+	b.mu.Lock()
+	m := b.keys[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		b.keys[key] = m
+	}
+	b.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// slots hands out the node's address slots to step sandboxes.
+type slots struct {
+	mu   sync.Mutex
+	n    int
+	used map[int]bool
+}
+
+func (s *slots) take() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < s.n; i++ {
+		if !s.used[i] {
+			s.used[i] = true
+			return i, nil
+		}
+	}
+	return 0, domain.Errorf(domain.KindUnavailable, "all %d build sandbox addresses are in use; try again when a build has finished", s.n)
+}
+
+func (s *slots) give(i int) {
+	s.mu.Lock()
+	delete(s.used, i)
+	s.mu.Unlock()
+}
