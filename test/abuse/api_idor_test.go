@@ -426,6 +426,9 @@ func onlyActor(keyID string) func([]byte) string {
 	}
 }
 
+// idorTemplate names a template of A's in the E2B build routes' cases.
+const idorTemplate = "idor-a-template"
+
 // probeIDORE2BRoutes: B's key on every E2B API route that names A's sandbox.
 func probeIDORE2BRoutes(t *testing.T, e *env) string {
 	w := e.world(t)
@@ -467,6 +470,13 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		// Templates are the server's, not a team's: nobody may delete the built-in ones.
 		{route: "DELETE /templates/{id}", target: "/templates/base", allow: []int{403, 404, 501}},
 		{route: "GET /templates/aliases/{alias}", target: "/templates/aliases/base", allow: []int{200}},
+		// Template builds name a template of the caller's own: B reaches none of A's (a
+		// server without a template service answers 501 to all of them).
+		{route: "GET /templates/{id}/files/{hash}", target: "/templates/" + idorTemplate + "/files/" + strings.Repeat("ab", 32), allow: []int{404, 501}},
+		{route: "PUT /templates/{id}/files/{hash}", target: "/templates/" + idorTemplate + "/files/" + strings.Repeat("ab", 32), body: "x", allow: []int{401}},
+		{route: "POST /v2/templates/{id}/builds/{buildID}", target: "/v2/templates/" + idorTemplate + "/builds/b1",
+			body: map[string]any{"fromTemplate": "base"}, allow: []int{404, 501}},
+		{route: "GET /templates/{id}/builds/{buildID}/status", target: "/templates/" + idorTemplate + "/builds/b1/status", allow: []int{404, 501}},
 		// Ids in the query.
 		{method: "GET", target: "/sandboxes/metrics?sandbox_ids=" + id, allow: []int{200, 404}, leaks: notA},
 		{method: "GET", target: "/v2/sandboxes", allow: []int{200}, leaks: notA},

@@ -19,6 +19,9 @@ var auditActions = map[string]string{
 	"POST /sandboxes/{id}/fork":       "sandbox.fork",
 	"POST /sandboxes/{id}/snapshots":  "snapshot.create",
 	"DELETE /templates/{id}":          "snapshot.delete",
+
+	"POST /v3/templates":                       "template.create",
+	"POST /v2/templates/{id}/builds/{buildID}": "template.build",
 }
 
 // viaE2B marks the audit entries this API writes.

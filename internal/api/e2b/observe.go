@@ -210,8 +210,21 @@ func queryInt(q url.Values, name string, maxV int64) (int64, error) {
 	return n, nil
 }
 
+// listTemplates returns the templates the caller sees: with Config.Templates the
+// built-ins and the team's own, else the built-ins.
+func (s *Server) listTemplates(r *http.Request) ([]*domain.Template, error) {
+	if s.cfg.Templates == nil {
+		return s.svc.Templates(r.Context())
+	}
+	p, err := edge.Principal(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Templates.ListTemplates(r.Context(), p)
+}
+
 func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.svc.Templates(r.Context())
+	ts, err := s.listTemplates(r)
 	if err != nil {
 		return err
 	}
@@ -225,11 +238,22 @@ func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
 
 // findTemplate returns the template a name or alias refers to, or nil.
 func (s *Server) findTemplate(r *http.Request, name string) (*domain.Template, error) {
+	id := resolveTemplate(name)
+	if s.cfg.Templates != nil {
+		p, err := edge.Principal(r)
+		if err != nil {
+			return nil, err
+		}
+		t, err := s.cfg.Templates.GetTemplate(r.Context(), p, id)
+		if domain.IsKind(err, domain.KindNotFound) {
+			return nil, nil
+		}
+		return t, err
+	}
 	ts, err := s.svc.Templates(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	id := resolveTemplate(name)
 	for _, t := range ts {
 		if t.ID == id {
 			return t, nil
@@ -247,14 +271,14 @@ func (s *Server) templateAlias(w http.ResponseWriter, r *http.Request) error {
 	if t == nil {
 		return domain.NotFound("template alias", alias)
 	}
-	s.edge.WriteJSON(w, r, http.StatusOK, templateAliasJSON{TemplateID: t.ID, Public: true})
+	s.edge.WriteJSON(w, r, http.StatusOK, templateAliasJSON{TemplateID: t.ID, Public: t.TeamID == ""})
 	return nil
 }
 
-// deleteTemplate serves DELETE /templates/{id}, which the SDK's deleteSnapshot uses: a
-// snapshot of the caller's team (by id or name) is deleted (204); deleting one of the
-// built-in templates is not supported (501); anything else is 404, on which the SDK
-// returns false.
+// deleteTemplate serves DELETE /templates/{id}, which the SDK's deleteSnapshot and E2B's
+// CLI (template delete) use: a template or a snapshot of the caller's team (by id or name) is
+// deleted (204); deleting one of the built-in templates is not supported (501);
+// anything else is 404, on which the SDK returns false.
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	p, err := edge.Principal(r)
 	if err != nil {
@@ -265,7 +289,15 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if t != nil {
+	if t != nil && t.TeamID != "" && t.TeamID == p.TeamID && s.cfg.Templates != nil {
+		if err := s.cfg.Templates.DeleteTemplate(r.Context(), p, t.ID); err != nil {
+			return err
+		}
+		edge.SetTarget(r, t.ID)
+		noContent(w)
+		return nil
+	}
+	if t != nil && t.TeamID == "" {
 		return notImplemented("deleting templates", templateHint)
 	}
 	if s.cfg.Snapshots == nil {

@@ -14,8 +14,9 @@
 // listed in claimedPaths; mount it with Register on a top-level mux whose "/" goes to the
 // /v1 handler, or dispatch by hand with Handles.
 //
-// What Warren cannot do yet (template builds, volumes, secrets) answers 501 with a
-// message that says so; requests that ask for a setting Warren cannot enforce (egress
+// Template builds (E2B's Template class) are served when Config.Templates is set
+// (builds.go, uploads.go). What Warren cannot do yet (template tags, volumes, secrets)
+// answers 501 with a message that says so; requests that ask for a setting Warren cannot enforce (egress
 // proxies, per-host request rules, MCP...) answer 400 naming the field rather than being
 // silently ignored.
 package e2b
@@ -27,6 +28,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
@@ -72,6 +74,20 @@ type Config struct {
 	Snapshots domain.SnapshotService
 	// Metrics, when set, records every request (api e2b) and every refusal.
 	Metrics edge.Metrics
+	// Templates serves the team's own templates: the SDK's Template.build (POST
+	// /v3/templates, file uploads, builds and their status), and team templates in
+	// GET /templates, the alias lookup and DELETE /templates/{id}. Without it builds
+	// answer 501 and only the built-in templates are listed.
+	Templates domain.TemplateService
+	// PublicURL is the base URL clients reach this API at (e.g. https://api.example.com),
+	// for the upload links of template builds; empty derives it from each request.
+	PublicURL string
+	// MaxUploadBytes bounds one upload of a build's files, compressed and uncompressed
+	// (0 = DefaultMaxUploadBytes); more is 413.
+	MaxUploadBytes int64
+	// SpoolDir holds uploads while they are checked and hashed ("" = the system's
+	// temporary directory).
+	SpoolDir string
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -82,6 +98,8 @@ type Server struct {
 	edge *edge.Edge
 	cfg  Config
 	mux  *http.ServeMux
+	up   *uploads
+	now  func() time.Time
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -108,7 +126,7 @@ func New(svc domain.SandboxService, keys domain.KeyService, log *slog.Logger, cf
 	if cfg.ClientID == "" {
 		cfg.ClientID = DefaultClientID
 	}
-	s := &Server{svc: svc, keys: keys, log: log, cfg: cfg}
+	s := &Server{svc: svc, keys: keys, log: log, cfg: cfg, up: newUploads(), now: time.Now}
 	s.edge = edge.New(log, s.renderError)
 	if cfg.Metrics != nil {
 		s.edge = s.edge.WithMetrics("e2b", cfg.Metrics)
@@ -160,7 +178,12 @@ type route struct {
 	handle func(*Server, http.ResponseWriter, *http.Request) error
 }
 
-// routeTable is the one list of endpoints. Every route is authenticated.
+// byToken lists the routes that authorise with a token of their own instead of the API
+// key: the upload link of a build's files, which the SDK calls without the key.
+var byToken = map[string]bool{"PUT /templates/{id}/files/{hash}": true}
+
+// routeTable is the one list of endpoints. Every route but those in byToken is
+// authenticated with the API key.
 var routeTable = []route{
 	{"POST", "/v2/sandboxes", (*Server).createV2},
 	{"POST", "/sandboxes", (*Server).createV1},
@@ -188,7 +211,18 @@ var routeTable = []route{
 	{"GET", "/v2/templates", (*Server).templates},
 	{"GET", "/templates/aliases/{alias}", (*Server).templateAlias},
 	{"DELETE", "/templates/{id}", (*Server).deleteTemplate},
+
+	{"POST", "/v3/templates", (*Server).requestBuild},
+	{"GET", "/templates/{id}/files/{hash}", (*Server).fileUploadLink},
+	{"PUT", "/templates/{id}/files/{hash}", (*Server).uploadFiles},
+	{"POST", "/v2/templates/{id}/builds/{buildID}", (*Server).startBuild},
+	{"GET", "/templates/{id}/builds/{buildID}/status", (*Server).buildStatus},
+	{"POST", "/templates/tags", unsupported("template tags", tagHint)},
+	{"DELETE", "/templates/tags", unsupported("template tags", tagHint)},
 }
+
+// tagHint ends the 501 of the tag routes.
+const tagHint = "build under a name of its own (my-template-v2) instead of tagging"
 
 // catchAll answers the paths and methods under a claimed prefix that no route serves.
 var catchAll = []struct {
@@ -196,7 +230,7 @@ var catchAll = []struct {
 	handle func(*Server, http.ResponseWriter, *http.Request) error
 }{
 	{[]string{"/templates", "/templates/", "/v2/templates", "/v2/templates/", "/v3/templates", "/v3/templates/"},
-		unsupported("building and managing templates", templateHint)},
+		unsupported("this template operation", templateHint)},
 	{[]string{"/volumes", "/volumes/", "/volumecontent/"}, unsupported("volumes", "")},
 	{[]string{"/secrets", "/secrets/"}, unsupported("secrets", "")},
 }
@@ -208,7 +242,10 @@ func (s *Server) buildMux() *http.ServeMux {
 		if action := auditActions[rt.method+" "+rt.path]; action != "" {
 			h = s.audit(action, h)
 		}
-		mux.Handle(rt.method+" "+rt.path, s.authenticate(h))
+		if !byToken[rt.method+" "+rt.path] {
+			h = s.authenticate(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
 	}
 	for _, c := range catchAll {
 		for _, p := range c.paths {

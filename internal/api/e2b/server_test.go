@@ -105,12 +105,13 @@ func TestRouting(t *testing.T) {
 		{"POST", "/sandboxes/bad-id/fork", 404, "not found"},
 		{"GET", "/snapshots?sandboxID=" + sbID, 501, "forks and snapshots is not supported"},
 
-		{"POST", "/v3/templates", 501, "building and managing templates is not supported"},
-		{"POST", "/templates", 501, "templates is not supported"},
+		{"POST", "/v3/templates", 501, "building templates is not supported"},
+		{"POST", "/templates", 501, "template operation is not supported"},
 		{"POST", "/v2/templates/base/builds/b1", 501, "templates is not supported"},
 		{"GET", "/templates/base/builds/b1/status", 501, "templates is not supported"},
-		{"GET", "/templates/base", 501, "templates is not supported"},
-		{"POST", "/templates/tags", 501, "templates is not supported"},
+		{"GET", "/templates/base", 501, "template operation is not supported"},
+		{"POST", "/templates/tags", 501, "template tags is not supported"},
+		{"GET", "/templates/base/files/" + strings.Repeat("a", 64), 501, "building templates is not supported"},
 		{"GET", "/volumes", 501, "volumes is not supported"},
 		{"POST", "/secrets", 501, "secrets is not supported"},
 	}

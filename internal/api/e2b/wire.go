@@ -325,7 +325,7 @@ type templateJSON struct {
 	Names         []string   `json:"names"`
 	CreatedAt     *time.Time `json:"createdAt"`
 	UpdatedAt     *time.Time `json:"updatedAt"`
-	CreatedBy     *struct{}  `json:"createdBy"` // always null: built-in templates
+	CreatedBy     *struct{}  `json:"createdBy"` // always null: Warren does not record it
 	LastSpawnedAt *time.Time `json:"lastSpawnedAt"`
 	SpawnCount    int64      `json:"spawnCount"`
 	BuildCount    int        `json:"buildCount"`
@@ -352,7 +352,7 @@ func (s *Server) toTemplate(t *domain.Template) templateJSON {
 		TemplateID: t.ID, BuildID: buildID,
 		CPUCount: cpuCount(s.cfg.DefaultLimits.CPUCores), MemoryMB: s.cfg.DefaultLimits.MemoryMB,
 		DiskSizeMB: s.cfg.DefaultLimits.DiskMB,
-		Public:     true, Aliases: names, Names: names,
+		Public:     t.TeamID == "", Aliases: names, Names: names,
 		CreatedAt: built, UpdatedAt: built,
 		BuildCount: builds, EnvdVersion: s.cfg.EnvdVersion, BuildStatus: status,
 	}
