@@ -2,7 +2,7 @@
 // Dockerfile that maps onto Warren's template build steps.
 //
 // Supported: FROM (once, no AS, no --platform), RUN (shell and JSON exec form), COPY and
-// ADD of local files (--chown only), ENV (both forms), ARG (with defaults and --build-arg
+// ADD of local files (--chown only; sources may be wildcard patterns), ENV (both forms), ARG (with defaults and --build-arg
 // values), WORKDIR, USER, CMD and ENTRYPOINT (the template's start command), line
 // continuations, comments and parser directives (escape is honoured, the others are
 // ignored). Anything else is a KindInvalid error naming the line and the instruction.
@@ -388,12 +388,18 @@ func checkSource(kw, src string) error {
 		return fmt.Errorf("%q: sources are paths inside the build context, not absolute paths", src)
 	case path.Clean(src) == ".." || strings.HasPrefix(path.Clean(src), "../"):
 		return fmt.Errorf("%q: the source is outside the build context", src)
-	case strings.ContainsAny(src, "*?["):
-		return fmt.Errorf("%q: wildcards are not supported; name the files or their directory", src)
+	case strings.ContainsAny(src, "*?[") && !validPattern(src):
+		return fmt.Errorf("%q is not a valid wildcard pattern (*, ? and [...] as in Go's path.Match)", src)
 	case kw == "ADD" && isArchive(lower):
 		return fmt.Errorf("%q: ADD would unpack this archive, which Warren does not do; COPY it and unpack it with RUN tar", src)
 	}
 	return nil
+}
+
+// validPattern reports whether a COPY source with wildcards is a well-formed pattern.
+func validPattern(src string) bool {
+	_, err := path.Match(src, "")
+	return err == nil
 }
 
 func isArchive(name string) bool {
