@@ -188,7 +188,11 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if err != nil {
 		return nil, nil, err
 	}
-	limits, err := resolveLimits(req.Limits, s.cfg.DefaultLimits, s.cfg.MaxLimits)
+	builtin := tpl.ID
+	if tpl.TeamID != "" {
+		builtin = "" // a team's template is not the built-in of that name
+	}
+	limits, err := resolveLimits(req.Limits, s.cfg.defaultLimits(builtin), s.cfg.MaxLimits)
 	if err != nil {
 		return nil, nil, err
 	}

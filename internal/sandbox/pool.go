@@ -280,10 +280,10 @@ func (p *Pool) short() string {
 	return ""
 }
 
-// poolProfile returns what a warm pool member of s is started with: the node's default
-// runtime and the server's default limits.
-func poolProfile(s *Service) (runtimeName string, limits domain.Limits, err error) {
-	limits, err = resolveLimits(domain.Limits{}, s.cfg.DefaultLimits, s.cfg.MaxLimits)
+// poolProfile returns what a warm pool member of template tplID is started with: the
+// node's default runtime and the template's default limits.
+func poolProfile(s *Service, tplID string) (runtimeName string, limits domain.Limits, err error) {
+	limits, err = resolveLimits(domain.Limits{}, s.cfg.defaultLimits(tplID), s.cfg.MaxLimits)
 	return s.cfg.Node.Drivers()[0].Capabilities().Name, limits, err
 }
 
@@ -302,7 +302,7 @@ func (p *Pool) fill(tplID string) error {
 	if !tpl.Ready {
 		return errNotBuilt
 	}
-	rt, limits, err := poolProfile(p.svc)
+	rt, limits, err := poolProfile(p.svc, tplID)
 	if err != nil {
 		return err
 	}
@@ -468,7 +468,7 @@ func (p *Pool) destroy(ctx context.Context, m *member) error {
 // start command is already running in the member, no env of its own (it would not
 // reach that command, as it does on a cold start).
 func (p *Pool) fits(sb *domain.Sandbox, tpl *domain.Template) bool {
-	rt, limits, err := poolProfile(p.svc)
+	rt, limits, err := poolProfile(p.svc, tpl.ID)
 	return err == nil && sb.RuntimeName == rt && sb.Limits == limits && (tpl.StartCmd == "" || len(sb.Env) == 0)
 }
 

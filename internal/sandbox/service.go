@@ -43,6 +43,11 @@ type Config struct {
 	StartTimeout  time.Duration
 	DefaultLimits domain.Limits
 	MaxLimits     domain.Limits
+	// TemplateMemoryMB raises, per built-in template id, the memory a sandbox of that template
+	// gets when it asks for none (never above MaxLimits.MemoryMB, never below
+	// DefaultLimits.MemoryMB): the browser's Chromium alone takes ~480 MB of gVisor's
+	// accounting at idle, which counts its mapped binary.
+	TemplateMemoryMB map[string]int64
 	// Admit, when set, may refuse a new sandbox for the team before anything is
 	// allocated (the spending limit), and returns the quota to hold it to (the team's,
 	// tightened by its plan). Without it the team's own quota applies.

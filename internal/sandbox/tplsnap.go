@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/runtime"
@@ -70,15 +72,15 @@ func wantsSnapshot(tpl *domain.Template) bool {
 	return tpl.Ready && tpl.StartCmd != "" && tpl.ReadyPort > 0 && tpl.RootFS != ""
 }
 
-// templateDefaults is what a template snapshot is made with: the node's default driver
-// (if it can save sandboxes) and the default limits.
-func (sn *Snapshots) templateDefaults() (runtime.Driver, domain.Limits, bool) {
+// templateDefaults is what a snapshot of template tplID is made with: the node's default
+// driver (if it can save sandboxes) and the template's default limits.
+func (sn *Snapshots) templateDefaults(tplID string) (runtime.Driver, domain.Limits, bool) {
 	s := sn.sandboxes
 	drv := s.cfg.Node.Drivers()[0]
 	if _, ok := drv.(runtime.Checkpointer); !ok {
 		return nil, domain.Limits{}, false
 	}
-	l, err := resolveLimits(domain.Limits{}, s.cfg.DefaultLimits, s.cfg.MaxLimits)
+	l, err := resolveLimits(domain.Limits{}, s.cfg.defaultLimits(tplID), s.cfg.MaxLimits)
 	return drv, l, err == nil
 }
 
@@ -91,10 +93,6 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 	if s.cfg.SnapshotKey == "" {
 		return 0, nil // template snapshots are off
 	}
-	drv, limits, ok := sn.templateDefaults()
-	if !ok {
-		return 0, nil
-	}
 	tpls, err := s.cfg.Store.ListTemplates(ctx, "") // built-ins: a team's template starts cold
 	if err != nil {
 		return 0, err
@@ -102,6 +100,10 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 	n := 0
 	for _, tpl := range tpls {
 		if !wantsSnapshot(tpl) {
+			continue
+		}
+		drv, limits, ok := sn.templateDefaults(tpl.ID)
+		if !ok {
 			continue
 		}
 		key := sn.templateKey(tpl, drv.Capabilities().Name, limits)
@@ -200,7 +202,7 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 	if err := ag.conn.WaitPortReady(ctx, tpl.ReadyPort); err != nil {
 		return nil, err
 	}
-	if ag.code != nil {
+	if ag.code != nil && strconv.Itoa(tpl.ReadyPort) == agentclient.CodePort {
 		// The code interpreter starts its default Python kernel in the background: a cell
 		// run waits for it, so the snapshot holds a kernel that is ready.
 		if err := ag.code.RunCode(ctx, domain.RunCode{Code: "pass", Language: "python"}, func(domain.CodeEvent) error { return nil }); err != nil {

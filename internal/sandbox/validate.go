@@ -37,6 +37,20 @@ func validateMap(field string, m map[string]string, envKeys bool) error {
 	return nil
 }
 
+// defaultLimits are the limits a sandbox of template tplID gets when it asks for none:
+// c.DefaultLimits, with the template's memory from c.TemplateMemoryMB if that is more
+// (capped at c.MaxLimits.MemoryMB when there is one).
+func (c *Config) defaultLimits(tplID string) domain.Limits {
+	d := c.DefaultLimits
+	if m := c.TemplateMemoryMB[tplID]; m > d.MemoryMB {
+		if c.MaxLimits.MemoryMB > 0 {
+			m = min(m, max(c.MaxLimits.MemoryMB, d.MemoryMB))
+		}
+		d.MemoryMB = m
+	}
+	return d
+}
+
 // resolveLimits fills the defaults d into l and checks it against the node's maxima mx
 // (zero fields: no maximum).
 func resolveLimits(l, d, mx domain.Limits) (domain.Limits, error) {

@@ -59,6 +59,9 @@ type Config struct {
 	// service's defaults); GET /templates reports them as cpuCount, memoryMB and
 	// diskSizeMB. Zero fields are reported as 0.
 	DefaultLimits domain.Limits
+	// TemplateMemoryMB is the sandbox service's per-template default memory where it is
+	// more than DefaultLimits.MemoryMB (the browser's); GET /templates reports it.
+	TemplateMemoryMB map[string]int64
 	// Audit, when set, records every state-changing request in the caller's team's
 	// audit log.
 	Audit func(ctx context.Context, e *domain.AuditEntry)

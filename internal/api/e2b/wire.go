@@ -350,7 +350,7 @@ func (s *Server) toTemplate(t *domain.Template) templateJSON {
 	names := templateNames(t.ID)
 	return templateJSON{
 		TemplateID: t.ID, BuildID: buildID,
-		CPUCount: cpuCount(s.cfg.DefaultLimits.CPUCores), MemoryMB: s.cfg.DefaultLimits.MemoryMB,
+		CPUCount: cpuCount(s.cfg.DefaultLimits.CPUCores), MemoryMB: max(s.cfg.DefaultLimits.MemoryMB, s.cfg.TemplateMemoryMB[t.ID]),
 		DiskSizeMB: s.cfg.DefaultLimits.DiskMB,
 		Public:     t.TeamID == "", Aliases: names, Names: names,
 		CreatedAt: built, UpdatedAt: built,
