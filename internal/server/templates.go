@@ -18,7 +18,9 @@ import (
 )
 
 // extraRecipes are the templates besides base that every server offers.
-func extraRecipes() []template.Recipe { return []template.Recipe{template.CodeInterpreter()} }
+func extraRecipes() []template.Recipe {
+	return []template.Recipe{template.CodeInterpreter(), template.Browser()}
+}
 
 // templateNames are the templates every server offers.
 func templateNames() []string {
@@ -34,14 +36,21 @@ func startCmd(m template.Marker) string { return m.StartCmd }
 
 // templateReadyPorts are the ports whose /health must answer before a sandbox of the
 // template is returned.
-var templateReadyPorts = map[string]int{"code-interpreter": 49999}
+var templateReadyPorts = map[string]int{"code-interpreter": 49999, "browser": template.BrowserPort}
 
 // templatePrivatePorts are the template services' ports the proxy opens only with the
-// sandbox's access or traffic token: the code interpreter runs any code it is sent.
-var templatePrivatePorts = map[string][]int{"code-interpreter": {49999}}
+// sandbox's access or traffic token: the code interpreter runs any code it is sent, and
+// the browser's DevTools port drives a browser inside the sandbox (any page, any script).
+var templatePrivatePorts = map[string][]int{"code-interpreter": {49999}, "browser": {template.BrowserPort}}
+
+// templateMemoryMB is the memory a sandbox of these templates gets when it asks for none,
+// when more than the server's default: Chromium takes ~480 MB of gVisor's accounting
+// idle (its ~360 MB of mapped binary count), so 512 MB would not survive a page load.
+var templateMemoryMB = map[string]int64{"browser": 1024}
 
 func init() {
 	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
+	templateDescriptions["browser"] = "base plus Debian's Chromium, headless; the Chrome DevTools Protocol on port 9222 (token-protected)"
 }
 
 // templateBuilder is the builder for the configured cache.

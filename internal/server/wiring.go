@@ -333,7 +333,7 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 	}
 	svc, err := sandbox.New(sandbox.Config{Recorder: rec,
 		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout, PausedRetention: c.PausedRetention,
-		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, Log: log,
+		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, TemplateMemoryMB: templateMemoryMB, Log: log,
 		Admit: admit, Meter: meter, Runtimes: h.runtimes, SnapshotDir: filepath.Join(c.DataDir, "snapshots"),
 		SnapshotKey: templateSnapshotKey(c, log), Life: ctx,
 		Room: (&node.Room{Dir: c.DataDir, MemoryReserveMB: c.NodeMemoryReserveMB, DiskReserveMB: c.NodeDiskReserveMB}).Admit,
@@ -447,7 +447,7 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 			return nil
 		}))...)
 	top := http.NewServeMux()
-	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits,
+	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
 		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
