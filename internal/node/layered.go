@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
@@ -42,7 +43,7 @@ func (l *Layered) StartLayered(ctx context.Context, s LayeredSpec) (runtime.Hand
 	if domain.ValidSandboxID(s.ID) {
 		return runtime.Handle{}, "", fmt.Errorf("layered sandbox id %q has the shape of a sandbox id: the sweeper would remove it", s.ID)
 	}
-	st, err := n.start(ctx, startSpec{ID: s.ID, Slot: s.Slot, RootFS: s.RootFS, Lowers: s.Lowers, Internet: s.Internet,
+	st, err := n.start(ctx, startSpec{ID: s.ID, Slot: s.Slot, RootFS: s.RootFS, Lowers: s.Lowers, Layered: true, Internet: s.Internet,
 		Limits: s.Limits, Agent: s.Agent})
 	if err != nil {
 		return runtime.Handle{}, "", err
@@ -71,8 +72,45 @@ func MountLayers(lowers []string, layer, dir string) (string, error) {
 	if len(lowers) == 0 {
 		return "", fmt.Errorf("mounting layers: no lower layer")
 	}
-	return mountOverlayStack(lowers, layer, dir, 0, 0)
+	return mountOverlayStack(lowers, layer, dir, 0, 0, true)
 }
 
 // UnmountAll unmounts everything mounted at or below dir, deepest first.
 func UnmountAll(dir string) error { return unmountAll(dir) }
+
+// Leftovers returns the ids starting with prefix that have any trace on this host
+// (runtime state, network namespace or directory): layered sandboxes a crashed
+// server left behind, for Stop (slot -1) to remove.
+func (l *Layered) Leftovers(ctx context.Context, prefix string) ([]string, error) {
+	if prefix == "" {
+		return nil, fmt.Errorf("leftovers: an empty prefix would name every sandbox")
+	}
+	var ids []string
+	for _, d := range l.n.Drivers() {
+		got, err := d.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s sandboxes: %w", d.Capabilities().Name, err)
+		}
+		ids = append(ids, got...)
+	}
+	nets, err := l.n.cfg.Network.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing network namespaces: %w", err)
+	}
+	ids = append(ids, nets...)
+	ents, _ := os.ReadDir(l.n.cfg.Dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, prefix) && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

@@ -80,10 +80,16 @@ func TestStartLayered(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(l1, "b")); string(b) != "l1" {
 		t.Errorf("a read-only layer lost a file: %q", b)
 	}
+	if left, err := n.Leftovers(context.Background(), "build-"); err != nil || len(left) != 1 || left[0] != id {
+		t.Errorf("leftovers %v (%v), want [%s]", left, err, id)
+	}
 	if err := n.Stop(context.Background(), id, 6, &h); err != nil {
 		t.Fatal(err)
 	}
 	stopped = true
+	if left, err := n.Leftovers(context.Background(), "build-"); err != nil || len(left) != 0 {
+		t.Errorf("leftovers after Stop %v (%v)", left, err)
+	}
 	if m, _ := mountsUnder(n.cfg.Dir); len(m) != 0 {
 		t.Errorf("mounts left: %v", m)
 	}

@@ -196,7 +196,9 @@ type startSpec struct {
 	RootFS  string // the template's read-only root filesystem
 	// Lowers, when set, are read-only layers stacked above RootFS, topmost first
 	// (StartLayered).
-	Lowers   []string
+	Lowers []string
+	// Layered keeps the writable layer in overlayfs's plain format (StartLayered).
+	Layered  bool
 	Internet bool
 	// Network is the sandbox's egress policy, in force before it runs.
 	Network domain.NetworkPolicy
@@ -496,7 +498,7 @@ func (n *Node) prepareRootFS(ctx context.Context, s startSpec, dir string) (stri
 			return "", err
 		}
 	}
-	return mountOverlayStack(append(append([]string{}, s.Lowers...), lower), layer, dir, rootUID, rootGID)
+	return mountOverlayStack(append(append([]string{}, s.Lowers...), lower), layer, dir, rootUID, rootGID, s.Layered)
 }
 
 // resolvConf gives sandboxes the name servers of the host's resolv.conf at path, minus

@@ -19,15 +19,18 @@ import (
 // is the sandbox's own and disappears with dir. rootUID and rootGID own the upper
 // directory (they are the owners of the merged "/"): the host ids of the sandbox's root.
 func mountOverlay(lower, layer, dir string, rootUID, rootGID int) (string, error) {
-	return mountOverlayStack([]string{lower}, layer, dir, rootUID, rootGID)
+	return mountOverlayStack([]string{lower}, layer, dir, rootUID, rootGID, false)
 }
 
 // maxOverlayOptions bounds the overlay's mount options: mount(2) takes one page.
 const maxOverlayOptions = 4000
 
 // mountOverlayStack is mountOverlay on a stack of read-only layers, topmost first (the
-// last is the template's root filesystem, whose "/" the upper directory copies).
-func mountOverlayStack(lowers []string, layer, dir string, rootUID, rootGID int) (string, error) {
+// last is the template's root filesystem, whose "/" the upper directory copies). With
+// layered, the upper directory is kept as a layer of its own: overlayfs must then
+// write it self-contained, in the plain format (whiteouts and opaque directories, no
+// redirects to or metadata-only copies of lower files), whatever the host's defaults.
+func mountOverlayStack(lowers []string, layer, dir string, rootUID, rootGID int, layered bool) (string, error) {
 	for _, l := range lowers {
 		if l == "" || strings.ContainsAny(l, ":,\\") {
 			return "", fmt.Errorf("overlay layer %q: a layer's path must not be empty or hold ':', ',' or '\\'", l)
@@ -35,6 +38,9 @@ func mountOverlayStack(lowers []string, layer, dir string, rootUID, rootGID int)
 	}
 	upper, work, merged := filepath.Join(layer, "upper"), filepath.Join(layer, "work"), filepath.Join(dir, "rootfs")
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
+	if layered {
+		opts += ",redirect_dir=off,metacopy=off"
+	}
 	if len(opts) > maxOverlayOptions {
 		return "", domain.Errorf(domain.KindInvalid, "%d layers do not fit in one overlay mount (%d bytes of options, at most %d): merge steps (fewer RUN and COPY steps)", len(lowers), len(opts), maxOverlayOptions)
 	}

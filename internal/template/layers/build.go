@@ -68,7 +68,7 @@ func (b *Builder) BuildFrom(ctx context.Context, spec domain.BuildSpec, parent P
 	timeout := or(spec.Timeout, b.cfg.Timeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	work, err := os.MkdirTemp(filepath.Join(b.cfg.Dir, "work"), "b")
+	work, err := os.MkdirTemp(filepath.Join(b.cfg.Dir, "work"), scratchPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (bd *build) step(ctx context.Context, i int, s domain.BuildStep, prev strin
 
 // run makes step i's layer (key) and commits it.
 func (bd *build) run(ctx context.Context, i int, s domain.BuildStep, key string) (layerMeta, int, error) {
-	tmp, err := os.MkdirTemp(filepath.Join(bd.b.cfg.Dir, "l"), ".tmp-")
+	tmp, err := os.MkdirTemp(filepath.Join(bd.b.cfg.Dir, "l"), ".tmp-"+scratchPrefix())
 	if err != nil {
 		return layerMeta{}, 0, err
 	}

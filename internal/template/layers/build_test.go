@@ -66,10 +66,10 @@ func TestBuildReal(t *testing.T) {
 		file("tree/sub/c.txt", "charlie"), &tar.Header{Typeflag: tar.TypeSymlink, Name: "tree/link", Linkname: "sub/c.txt"},
 		file("other.txt", "not copied"))
 	steps := []domain.BuildStep{
-		{Kind: domain.StepRun, Args: []string{"echo hello > /hello.txt && mkdir -p /gone/sub && echo x > /gone/sub/f && echo y > /etc/later-removed"}},
+		{Kind: domain.StepRun, Args: []string{"echo hello > /hello.txt && mkdir -p /gone/sub /op/keep && echo x > /gone/sub/f && echo y > /etc/later-removed && echo o > /op/old && mkdir /todir && echo f > /tofile"}},
 		{Kind: domain.StepEnv, Args: []string{"GREETING", "hi there"}},
 		{Kind: domain.StepWorkdir, Args: []string{"/srv/app"}},
-		{Kind: domain.StepRun, Args: []string{`echo "$GREETING" > greeting; pwd > where; rm -rf /gone /etc/later-removed /etc/issue`}},
+		{Kind: domain.StepRun, Args: []string{`echo "$GREETING" > greeting; pwd > where; rm -rf /gone /etc/later-removed /etc/issue; rm -rf /op && mkdir /op && echo n > /op/new; rmdir /todir && echo now-a-file > /todir; rm /tofile && mkdir /tofile; chmod 600 /etc/debian_version`}},
 		{Kind: domain.StepCopy, Args: []string{"a.txt", "."}, FilesHash: hash},
 		{Kind: domain.StepCopy, Args: []string{"tree", "/opt/tree", "user:user"}, FilesHash: hash},
 		{Kind: domain.StepUser, Args: []string{"user"}},
@@ -95,10 +95,25 @@ func TestBuildReal(t *testing.T) {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
 	}
-	for _, gone := range []string{"gone", "etc/later-removed", "etc/issue", "srv/app/other.txt", "opt/tree/other.txt"} {
+	if readFile(t, root, "op/new") != "n" || readFile(t, root, "todir") != "now-a-file" {
+		t.Error("the opaque directory's or the replaced directory's new content is missing")
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "tofile")); err != nil || !fi.IsDir() {
+		t.Errorf("tofile: %v %v, want a directory", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "etc/debian_version")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("etc/debian_version after chmod 600: %v %v", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(e.base, "etc/debian_version")); err != nil || fi.Mode().Perm() == 0o600 {
+		t.Errorf("the parent's etc/debian_version changed with the build's: %v %v", fi, err)
+	}
+	for _, gone := range []string{"gone", "etc/later-removed", "etc/issue", "srv/app/other.txt", "opt/tree/other.txt", "op/old", "op/keep"} {
 		if _, err := os.Lstat(filepath.Join(root, gone)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s is in the finished root filesystem (%v)", gone, err)
 		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, ".warren/warren-agent")); err == nil {
+		t.Error("the agent's mount point is in the finished root filesystem")
 	}
 	if _, err := os.Stat(filepath.Join(e.base, "etc/issue")); err != nil {
 		t.Errorf("the parent lost etc/issue: %v", err)
@@ -135,7 +150,7 @@ func TestBuildReal(t *testing.T) {
 	if c := cachedFlags(got); !equalBools(c, all) || e.node.starts.Load() != 0 || res2.RootFS != res.RootFS {
 		t.Errorf("rebuild: cached %v, %d sandboxes, root %s (first %s)", c, e.node.starts.Load(), res2.RootFS, res.RootFS)
 	}
-	if !strings.Contains(strings.Join(logs, "\n"), "step 1/8: RUN echo hello > /hello.txt && mkdir -p /gone/sub && echo x > /gone/sub/f && echo y > /etc/later-removed: cached") {
+	if !strings.HasPrefix(logs[0], "step 1/8: RUN echo hello > /hello.txt") || !strings.HasSuffix(logs[0], ": cached") {
 		t.Errorf("log of a cached step:\n%s", strings.Join(logs, "\n"))
 	}
 

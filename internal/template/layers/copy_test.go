@@ -25,6 +25,7 @@ func (n noSandboxes) StartLayered(context.Context, node.LayeredSpec) (runtime.Ha
 func (noSandboxes) Halt(context.Context, string, int, *runtime.Handle) error { return nil }
 func (noSandboxes) SaveLayer(context.Context, string, string) error          { return nil }
 func (noSandboxes) Stop(context.Context, string, int, *runtime.Handle) error { return nil }
+func (noSandboxes) Leftovers(context.Context, string) ([]string, error)      { return nil, nil }
 func (noSandboxes) Slots() int                                               { return 1 }
 
 // copyEnv is a builder over a tiny parent with one user, for COPY steps alone.

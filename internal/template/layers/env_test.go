@@ -139,6 +139,7 @@ type env struct {
 	dir     string // the builder's cache
 	nodeDir string
 	runsc   string // the driver's --root
+	drv     *gvisor.Driver
 	cgroup  string
 	b       *Builder
 }
@@ -160,24 +161,32 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.drv = drv
 	tb.Cleanup(drv.Cleanup)
 	e.netName = fmt.Sprintf("ly%d", os.Getpid()%100000)
-	e.netm, err = network.New(network.Config{Name: e.netName, Pool: netip.MustParsePrefix(fmt.Sprintf("10.251.%d.0/28", os.Getpid()%256))})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.netm.Init(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = e.netm.Close(context.Background()) })
-	n, err := node.New(node.Config{Dir: e.nodeDir, AgentPath: buildAgent(tb), Driver: drv, Network: e.netm})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.node = &countingNode{Sandboxes: n}
+	e.node, e.netm = e.newNode(tb, e.netName, 0, e.nodeDir)
 	e.fresh(tb)
 	tb.Cleanup(func() { e.checkClean(tb) })
 	return e
+}
+
+// newNode is a node on e's driver with a network of its own (name, the k-th pool of
+// the test) and its sandboxes in dir.
+func (e *env) newNode(tb testing.TB, name string, k int, dir string) (*countingNode, *network.Manager) {
+	tb.Helper()
+	netm, err := network.New(network.Config{Name: name, Pool: netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/28", 251-k, os.Getpid()%256))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := netm.Init(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = netm.Close(context.Background()) })
+	n, err := node.New(node.Config{Dir: dir, AgentPath: buildAgent(tb), Driver: e.drv, Network: netm})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &countingNode{Sandboxes: n}, netm
 }
 
 // fresh gives e a builder on an empty cache.

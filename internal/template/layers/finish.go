@@ -28,23 +28,23 @@ func (bd *build) finish(ctx context.Context, key string) (string, int64, error) 
 		return filepath.Join(dst, "rootfs"), size, nil
 	}
 	bd.logf("info", "flattening %d layers over the parent", len(bd.stack))
-	tmp, err := os.MkdirTemp(filepath.Join(b.cfg.Dir, "r"), ".tmp-")
+	tmp, err := os.MkdirTemp(filepath.Join(b.cfg.Dir, "r"), ".tmp-"+scratchPrefix())
 	if err != nil {
 		return "", 0, err
 	}
 	defer os.RemoveAll(tmp)
-	view := filepath.Join(bd.work, "flat")
-	merged, err := node.MountLayers(append(append([]string{}, bd.stack...), bd.parent.RootFS), view, view)
-	if err != nil {
-		return "", 0, err
-	}
-	defer node.UnmountAll(view)
 	rootfs := filepath.Join(tmp, "rootfs")
-	cmd := exec.CommandContext(ctx, "cp", "-a", "--sparse=always", "--", merged, rootfs)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", 0, fmt.Errorf("flattening the layers: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	if linkable(bd.parent.RootFS, b.cfg.Dir) {
+		oldest := make([]string, len(bd.stack))
+		for i, l := range bd.stack {
+			oldest[len(bd.stack)-1-i] = l
+		}
+		err = flattenLinked(ctx, bd.parent.RootFS, oldest, rootfs)
+	} else {
+		err = bd.flattenCopy(ctx, rootfs)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("flattening the layers: %w", err)
 	}
 	size, _ := usage(rootfs)
 	if err := os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
@@ -57,6 +57,24 @@ func (bd *build) finish(ctx context.Context, key string) (string, int64, error) 
 		return "", 0, fmt.Errorf("storing the root filesystem: %w", err)
 	}
 	return filepath.Join(dst, "rootfs"), size, nil
+}
+
+// flattenCopy copies the overlay of the layers over the parent to rootfs: for a
+// parent on another file system than the cache.
+func (bd *build) flattenCopy(ctx context.Context, rootfs string) error {
+	view := filepath.Join(bd.work, "flat")
+	merged, err := node.MountLayers(append(append([]string{}, bd.stack...), bd.parent.RootFS), view, view)
+	if err != nil {
+		return err
+	}
+	defer node.UnmountAll(view)
+	cmd := exec.CommandContext(ctx, "cp", "-a", "--sparse=always", "--", merged, rootfs)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
 }
 
 // readSize reads a finished root's size file, written before the rename that makes it

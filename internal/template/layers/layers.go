@@ -15,7 +15,8 @@
 //	l/<key[:32]>/d          a layer: an overlayfs upper directory, whiteouts included
 //	l/<key[:32]>/meta.json  written last: the full key and the layer's size
 //	r/<key[:32]>/rootfs     a finished root filesystem (parent and layers flattened)
-//	work/, trash/           scratch of running builds; replaced layers
+//	work/<pid>-...          scratch of running builds (overlay views of COPY and finish)
+//	trash/                  layers replaced by Force, removed a day later
 //
 // Layers and roots are made beside their place and renamed into it, so two builds of
 // one key never see each other's half-made files: the second rename loses and its
@@ -29,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,16 +42,21 @@ import (
 	"github.com/warren-sh/warren/internal/runtime"
 )
 
-// Sandboxes is what the builder needs of a node: *node.Node. Give the builder a node
-// of its own (its own network name and address pool): the builder hands out that
-// node's address slots itself.
+// Sandboxes is what the builder needs of a node: *node.Node. Give each builder a node
+// of its own (its own network name and address pool), used by nothing else: the
+// builder hands out that node's address slots itself.
 type Sandboxes interface {
 	StartLayered(ctx context.Context, s node.LayeredSpec) (runtime.Handle, string, error)
 	Halt(ctx context.Context, id string, slot int, h *runtime.Handle) error
 	SaveLayer(ctx context.Context, id, dst string) error
 	Stop(ctx context.Context, id string, slot int, h *runtime.Handle) error
+	Leftovers(ctx context.Context, prefix string) ([]string, error)
 	Slots() int
 }
+
+// idPrefix starts every step sandbox's id: not a sandbox id's shape (20 of [a-z0-9]),
+// so the sweeper leaves them alone, and Recover finds them.
+const idPrefix = "build-"
 
 // Config configures a Builder.
 type Config struct {
@@ -83,8 +90,8 @@ type Builder struct {
 
 var _ domain.StepBuilder = (*Builder)(nil)
 
-// New checks cfg and returns a Builder. Layers replaced by earlier Force builds
-// (trash/) and scratch left by a crash (work/) are removed.
+// New checks cfg and returns a Builder. Scratch left by a crashed process (work/) and
+// layers that Force builds replaced more than a day ago (trash/) are removed.
 func New(cfg Config) (*Builder, error) {
 	if cfg.Node == nil || cfg.Dir == "" {
 		return nil, errors.New("layers: Config.Node and Config.Dir are required")
@@ -101,18 +108,73 @@ func New(cfg Config) (*Builder, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	for _, d := range []string{"work", "trash"} {
-		if err := os.RemoveAll(filepath.Join(cfg.Dir, d)); err != nil {
-			return nil, fmt.Errorf("layers: clearing %s: %w", d, err)
-		}
-	}
 	for _, d := range []string{"l", "r", "work", "trash"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
+	if err := clearStale(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("layers: %w", err)
+	}
 	return &Builder{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "layers"), slots: slots{n: cfg.Node.Slots(), used: map[int]bool{}},
 		keys: map[string]*sync.Mutex{}}, nil
+}
+
+// clearStale removes what no running build can use: scratch of processes that are
+// gone (work/<pid>-...: its mounts first), half-made layers and roots of those
+// processes (.tmp-<pid>-...), and layers replaced more than a day ago.
+func clearStale(dir string) error {
+	var errs []error
+	for _, sub := range []string{"work", "l", "r"} {
+		ents, _ := os.ReadDir(filepath.Join(dir, sub))
+		for _, e := range ents {
+			name := strings.TrimPrefix(e.Name(), ".tmp-")
+			if sub != "work" && name == e.Name() {
+				continue // a committed layer or root
+			}
+			pid, _, ok := strings.Cut(name, "-")
+			if n, err := strconv.Atoi(pid); ok && err == nil && processAlive(n) {
+				continue
+			}
+			p := filepath.Join(dir, sub, e.Name())
+			if err := node.UnmountAll(p); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, os.RemoveAll(p))
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "trash"))
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, "trash", e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// processAlive says whether a process pid exists.
+func processAlive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) != syscall.ESRCH
+}
+
+// scratchPrefix starts the names of this process's scratch and half-made directories.
+func scratchPrefix() string { return strconv.Itoa(os.Getpid()) + "-" }
+
+// Recover removes the step sandboxes a crashed server left on the node (runtime
+// state, network, mounts, directories) and returns how many. Call it before the first
+// build.
+func (b *Builder) Recover(ctx context.Context) (int, error) {
+	ids, err := b.cfg.Node.Leftovers(ctx, idPrefix)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, id := range ids {
+		b.log.Info("removing a build sandbox left behind", logkey.SandboxID, id)
+		errs = append(errs, b.cfg.Node.Stop(ctx, id, -1, nil))
+	}
+	return len(ids), errors.Join(errs...)
 }
 
 func or[T comparable](v, def T) T {

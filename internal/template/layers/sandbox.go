@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +29,7 @@ func (bd *build) inSandbox(ctx context.Context, diff string, fn func(context.Con
 		return err
 	}
 	defer b.slots.give(slot)
-	// Not a sandbox id's shape (20 of [a-z0-9]): the sweeper leaves it alone.
-	id := "build-" + domain.NewID(14)
+	id := idPrefix + domain.NewID(14)
 	token := domain.NewID(32)
 	h, addr, err := b.cfg.Node.StartLayered(ctx, node.LayeredSpec{ID: id, Slot: slot, RootFS: bd.parent.RootFS, Lowers: bd.stack,
 		Internet: true, Limits: b.cfg.Limits, Agent: node.AgentConfig{AccessToken: token, DefaultUser: "root", Hostname: "build"}})
@@ -61,7 +62,12 @@ func (bd *build) inSandbox(ctx context.Context, diff string, fn func(context.Con
 	if err := b.cfg.Node.Halt(ctx, id, slot, &h); err != nil {
 		return fmt.Errorf("stopping the build sandbox: %w", err)
 	}
-	return b.cfg.Node.SaveLayer(ctx, id, diff)
+	if err := b.cfg.Node.SaveLayer(ctx, id, diff); err != nil {
+		return err
+	}
+	// /.warren is warren-agent's (its config, and the mount point runsc makes for the
+	// agent's binary): nothing of it belongs to the template.
+	return os.RemoveAll(filepath.Join(diff, ".warren"))
 }
 
 // Bounds on what a step's output becomes in the build log.
