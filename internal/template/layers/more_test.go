@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -231,4 +232,31 @@ func treeOf(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestBuildUser: USER takes a name or a uid of the image; one the image lacks fails
+// the next RUN with a KindInvalid error that says what to do.
+func TestBuildUser(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, _, logs, err := e.run(ctx, domain.BuildSpec{Steps: []domain.BuildStep{
+		{Kind: domain.StepRun, Args: []string{"useradd -u 4242 -m builder"}},
+		{Kind: domain.StepUser, Args: []string{"4242"}},
+		{Kind: domain.StepRun, Args: []string{`echo "i am $(id -un) in $(pwd)"`}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "i am builder in /") {
+		t.Errorf("log:\n%s", strings.Join(logs, "\n"))
+	}
+	_, _, _, err = e.run(ctx, domain.BuildSpec{Steps: []domain.BuildStep{
+		{Kind: domain.StepUser, Args: []string{"nobody-here"}},
+		{Kind: domain.StepRun, Args: []string{"true"}},
+	}}, nil)
+	var de *domain.Error
+	if !errors.As(err, &de) || de.Kind != domain.KindInvalid || !strings.Contains(err.Error(), "useradd") {
+		t.Errorf("unknown user: %v, want a KindInvalid error saying to add the user", err)
+	}
 }

@@ -139,11 +139,12 @@ func (bd *build) makeWorkdir(ctx context.Context, i int, dir, diff string) error
 	})
 }
 
-// userName is the build's user as the agent knows users: by name. A numeric USER is
-// looked up in the image's /etc/passwd.
+// userName is the build's user as the agent knows users: by name. The user (a name or
+// a numeric uid) must be in the image's /etc/passwd: the agent would otherwise refuse
+// the command as if the server had asked for the wrong user.
 func (bd *build) userName(ctx context.Context, c *agentclient.Client) (string, error) {
 	u := bd.meta.user()
-	if _, err := strconv.Atoi(u); err != nil {
+	if u == "root" {
 		return u, nil
 	}
 	var passwd bytes.Buffer
@@ -152,11 +153,11 @@ func (bd *build) userName(ctx context.Context, c *agentclient.Client) (string, e
 	}
 	for _, line := range strings.Split(passwd.String(), "\n") {
 		f := strings.Split(line, ":")
-		if len(f) >= 3 && f[2] == u && f[0] != "" {
+		if len(f) >= 3 && f[0] != "" && (f[0] == u || f[2] == u) {
 			return f[0], nil
 		}
 	}
-	return "", domain.Errorf(domain.KindInvalid, "USER %s: no user with that uid in the image's /etc/passwd; add one with a RUN step (useradd) first", u)
+	return "", domain.Errorf(domain.KindInvalid, "USER %s: no such user in the image's /etc/passwd; add it with a RUN step (useradd) before the USER step", u)
 }
 
 // limitWriter fails a write past its bound.
