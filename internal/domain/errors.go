@@ -106,3 +106,11 @@ func FieldOf(err error) string {
 	}
 	return ""
 }
+
+// TooLargeError details a refusal of an upload over its size limit (a build context,
+// a template's files): the edges answer it with 413 and the wrapping *Error's message.
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("larger than the limit of %d bytes", e.Limit)
+}

@@ -31,4 +31,6 @@ const (
 	PID = "pid"
 	// Image is an OCI image reference (registry/repository:tag or @digest).
 	Image = "image"
+	// BuildID is a template build's id.
+	BuildID = "build_id"
 )

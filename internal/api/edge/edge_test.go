@@ -44,6 +44,8 @@ func TestClassify(t *testing.T) {
 			MethodNotAllowed(r, "GET, HEAD"):                                      {Status: 405, Code: "method_not_allowed", Message: "method PATCH is not allowed on /v1/x; allowed: GET, HEAD"},
 			fmt.Errorf("wrapped: %w", NotImplemented("pausing is not supported")): {Status: 501, Code: "not_implemented", Message: "pausing is not supported"},
 			&http.MaxBytesError{Limit: 10}:                                        {Status: 413, Code: "invalid", Message: "request body is larger than 10 bytes"},
+			fmt.Errorf("storing: %w", &domain.Error{Kind: domain.KindInvalid, Message: "the build context is too large", Err: &domain.TooLargeError{Limit: 5}}): {
+				Status: 413, Code: "invalid", Message: "the build context is too large"},
 		} {
 			if got := Classify(err); got != want {
 				t.Errorf("Classify(%v) = %+v, want %+v", err, got, want)

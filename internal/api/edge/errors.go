@@ -42,7 +42,8 @@ type Class struct {
 //	Unavailable 503 (code node_full with a Retry-After when the node has no room for a
 //	sandbox), anything unclassified 500.
 //
-// An *HTTPError keeps its own status, and an oversized body (http.MaxBytesError) is 413.
+// An *HTTPError keeps its own status, and an oversized body (http.MaxBytesError, or a
+// classified error carrying a *domain.TooLargeError) is 413.
 // A classified error's public message is its domain.Error Message only: the errors it
 // wraps, and the context added around it, never reach the client.
 func Classify(err error) Class {
@@ -54,6 +55,10 @@ func Classify(err error) Class {
 	if errors.As(err, &mbe) {
 		return Class{Status: http.StatusRequestEntityTooLarge, Code: domain.KindInvalid.String(),
 			Message: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
+	}
+	var tle *domain.TooLargeError
+	if errors.As(err, &tle) && domain.PublicMessage(err) != "" {
+		return Class{Status: http.StatusRequestEntityTooLarge, Code: domain.KindOf(err).String(), Message: domain.PublicMessage(err)}
 	}
 	kind := domain.KindOf(err)
 	if kind == domain.KindInternal {
