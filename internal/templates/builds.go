@@ -113,14 +113,15 @@ func (s *Service) checkSpec(ctx context.Context, p domain.Principal, tplID strin
 		spec.Timeout = s.cfg.BuildTimeout
 	}
 	for i, st := range spec.Steps {
-		if err := s.checkStep(ctx, p, i, st); err != nil {
+		if err := checkStep(i, st, func(hash string) (bool, error) { return hasFiles(s.cfg.FilesDir, p.TeamID, hash) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) checkStep(ctx context.Context, p domain.Principal, i int, st domain.BuildStep) error {
+// checkStep validates step i; has says whether the team's files of a hash are stored.
+func checkStep(i int, st domain.BuildStep, has func(hash string) (bool, error)) error {
 	field := fmt.Sprintf("steps[%d]", i)
 	bad := func(format string, args ...any) error {
 		return domain.Invalid(field, "step %d (%s): %s", i+1, st.Kind, fmt.Sprintf(format, args...))
@@ -146,7 +147,7 @@ func (s *Service) checkStep(ctx context.Context, p domain.Principal, i int, st d
 		if !validHash(st.FilesHash) {
 			return bad("files_hash %q is not a sha256 in hex", st.FilesHash)
 		}
-		ok, err := s.hasFiles(p.TeamID, st.FilesHash)
+		ok, err := has(st.FilesHash)
 		if err != nil {
 			return err
 		}
@@ -252,7 +253,7 @@ func (s *Service) run(b *domain.Build, spec domain.BuildSpec, from *domain.Templ
 	ctx, cancel := context.WithTimeout(s.ctx, spec.Timeout)
 	defer cancel()
 	log := s.log.With(logkey.BuildID, b.ID, logkey.Template, b.TemplateID, logkey.TeamID, b.TeamID)
-	lw := s.newLogWriter(b.ID)
+	lw := newLogWriter(s, b.ID)
 	defer lw.close()
 	var steps []domain.StepResult
 	recordStep := func(r domain.StepResult) {
@@ -273,7 +274,7 @@ func (s *Service) run(b *domain.Build, spec domain.BuildSpec, from *domain.Templ
 	}
 	b.Steps, b.FinishedAt = steps, s.cfg.Now().UTC()
 	if err != nil {
-		b.State, b.Reason = domain.BuildError, s.reason(ctx, err, spec.Timeout)
+		b.State, b.Reason = domain.BuildError, reason(s.ctx, ctx, err, spec.Timeout)
 		lw.add(domain.BuildLogLine{Time: b.FinishedAt, Level: "error", Message: "build failed: " + b.Reason})
 		log.InfoContext(ctx, "template build failed", logkey.Err, err)
 	} else {
@@ -288,7 +289,7 @@ func (s *Service) run(b *domain.Build, spec domain.BuildSpec, from *domain.Templ
 	if err := s.cfg.Store.UpdateBuild(wctx, b); err != nil {
 		log.ErrorContext(wctx, "recording the end of a template build", logkey.Err, err)
 	}
-	s.notify(b.ID)
+	s.bus.notify(b.ID)
 }
 
 // build waits for a slot, gets the parent and runs the builder.
@@ -329,7 +330,7 @@ func (s *Service) build(ctx context.Context, lw *logWriter, spec *domain.BuildSp
 	} else {
 		lw.info("building on template %s", spec.FromTemplate)
 	}
-	return s.cfg.Builder.Build(ctx, *spec, parent, teamFiles{s.teamDir(teamID)}, lw.add, step)
+	return s.cfg.Builder.Build(ctx, *spec, parent, teamFiles{teamDir(s.cfg.FilesDir, teamID)}, lw.add, step)
 }
 
 // finish makes the template's row the finished build's, within the team's quota. A
@@ -366,12 +367,13 @@ func (s *Service) finish(ctx context.Context, b *domain.Build, spec domain.Build
 	return tpl, nil
 }
 
-// reason says why a build failed, for its client.
-func (s *Service) reason(ctx context.Context, err error, timeout time.Duration) string {
+// reason says why a build failed, for its client (svc is the service's lifetime, ctx
+// the build's).
+func reason(svc, ctx context.Context, err error, timeout time.Duration) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("the build took longer than its time limit of %s and was stopped; make it faster or give it a longer timeout", timeout)
-	case s.ctx.Err() != nil:
+	case svc.Err() != nil:
 		return "interrupted by a server shutdown; start the build again"
 	}
 	if msg := domain.PublicMessage(err); msg != "" && domain.KindOf(err) != domain.KindInternal {

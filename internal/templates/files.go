@@ -15,7 +15,7 @@ import (
 )
 
 // teamDir is where the team's uploaded archives are kept.
-func (s *Service) teamDir(teamID string) string { return filepath.Join(s.cfg.FilesDir, teamID) }
+func teamDir(filesDir, teamID string) string { return filepath.Join(filesDir, teamID) }
 
 func validHash(h string) bool {
 	if len(h) != 64 {
@@ -56,7 +56,7 @@ func (s *Service) PutFiles(ctx context.Context, p domain.Principal, templateID, 
 	if err := checkHash(hash); err != nil {
 		return err
 	}
-	dir := s.teamDir(p.TeamID)
+	dir := teamDir(s.cfg.FilesDir, p.TeamID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("making the team's files directory: %w", err)
 	}
@@ -107,11 +107,11 @@ func (s *Service) HasFiles(ctx context.Context, p domain.Principal, templateID, 
 	if err := checkHash(hash); err != nil {
 		return false, err
 	}
-	return s.hasFiles(p.TeamID, hash)
+	return hasFiles(s.cfg.FilesDir, p.TeamID, hash)
 }
 
-func (s *Service) hasFiles(teamID, hash string) (bool, error) {
-	_, err := os.Stat(filepath.Join(s.teamDir(teamID), hash))
+func hasFiles(filesDir, teamID, hash string) (bool, error) {
+	_, err := os.Stat(filepath.Join(teamDir(filesDir, teamID), hash))
 	switch {
 	case err == nil:
 		return true, nil

@@ -32,7 +32,7 @@ type logWriter struct {
 	lost  int
 }
 
-func (s *Service) newLogWriter(id string) *logWriter {
+func newLogWriter(s *Service, id string) *logWriter {
 	head := s.cfg.MaxLogLines * 8 / 10
 	w := &logWriter{s: s, id: id, head: head, ring: max(1, s.cfg.MaxLogLines-head-1),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -110,7 +110,7 @@ func (w *logWriter) flushLocked() {
 	}
 	w.next += len(w.queue)
 	w.queue = w.queue[:0]
-	w.s.notify(w.id)
+	w.s.bus.notify(w.id)
 }
 
 // close writes everything left, the latest lines after the line saying how many were
@@ -131,24 +131,33 @@ func (w *logWriter) close() {
 	})
 }
 
-// waiter returns a channel closed when the build's next lines or its end are stored.
-func (s *Service) waiter(id string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch, ok := s.waiters[id]
+// bus wakes the followers of a build's log on this server.
+type bus struct {
+	mu      sync.Mutex
+	waiters map[string]chan struct{} // build id → closed when lines arrive or the build ends
+}
+
+// wait returns a channel closed when the build's next lines or its end are stored.
+func (b *bus) wait(id string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters == nil {
+		b.waiters = map[string]chan struct{}{}
+	}
+	ch, ok := b.waiters[id]
 	if !ok {
 		ch = make(chan struct{})
-		s.waiters[id] = ch
+		b.waiters[id] = ch
 	}
 	return ch
 }
 
-func (s *Service) notify(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.waiters[id]; ok {
+func (b *bus) notify(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch, ok := b.waiters[id]; ok {
 		close(ch)
-		delete(s.waiters, id)
+		delete(b.waiters, id)
 	}
 }
 
@@ -169,7 +178,7 @@ func (s *Service) BuildLogs(ctx context.Context, p domain.Principal, templateID,
 		return err
 	}
 	for {
-		wait := s.waiter(buildID)
+		wait := s.bus.wait(buildID)
 		b, err := s.cfg.Store.GetBuild(ctx, p.TeamID, templateID, buildID)
 		if err != nil {
 			return err

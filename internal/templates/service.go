@@ -76,9 +76,7 @@ type Service struct {
 	ctx    context.Context // ends at Close: the builds' lifetime, never a request's
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	mu      sync.Mutex
-	waiters map[string]chan struct{} // build id → closed and replaced when lines arrive
+	bus    bus
 }
 
 var _ domain.TemplateService = (*Service)(nil)
@@ -120,7 +118,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, log: cfg.Log.With(logkey.Subsystem, "templates"), slots: make(chan struct{}, cfg.MaxConcurrent),
-		ctx: ctx, cancel: cancel, waiters: map[string]chan struct{}{}}, nil
+		ctx: ctx, cancel: cancel}, nil
 }
 
 // Close cancels the running builds (each is marked failed) and waits for them.

@@ -414,13 +414,13 @@ func TestFiles(t *testing.T) {
 	wantKind(t, "a built-in's files", w.svc.PutFiles(ctx, w.a, "base", sha(ok), bytes.NewReader(ok)), domain.KindInvalid)
 	wantKind(t, "an uppercase hash", get(w.svc.HasFiles(ctx, w.a, "app", strings.ToUpper(sha(ok)))), domain.KindInvalid)
 	// The builder reads them through BuildFiles, and only the team's.
-	f := teamFiles{w.svc.teamDir("team-a")}
+	f := teamFiles{teamDir(w.svc.cfg.FilesDir, "team-a")}
 	r, err := f.Open(ctx, sha(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
-	if _, err := (teamFiles{w.svc.teamDir("team-b")}).Open(ctx, sha(ok)); !domain.IsKind(err, domain.KindNotFound) {
+	if _, err := (teamFiles{teamDir(w.svc.cfg.FilesDir, "team-b")}).Open(ctx, sha(ok)); !domain.IsKind(err, domain.KindNotFound) {
 		t.Errorf("team b's files open a's archive: %v", err)
 	}
 }
