@@ -66,7 +66,7 @@ func (s *Service) PutFiles(ctx context.Context, p domain.Principal, templateID, 
 	}
 	limit := min(s.cfg.MaxFileBytes, s.cfg.TeamFilesBytes-used)
 	if limit <= 0 {
-		return &domain.Error{Kind: domain.KindQuotaExceeded, Err: &domain.TooLargeError{Limit: 0},
+		return &domain.Error{Kind: domain.KindQuotaExceeded,
 			Message: fmt.Sprintf("the team's uploaded build files hold %d bytes, the most a team may keep; delete templates you no longer need", used)}
 	}
 	tmp, err := os.CreateTemp(dir, ".upload-*")

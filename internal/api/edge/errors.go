@@ -58,7 +58,8 @@ func Classify(err error) Class {
 	}
 	var tle *domain.TooLargeError
 	if errors.As(err, &tle) && domain.PublicMessage(err) != "" {
-		return Class{Status: http.StatusRequestEntityTooLarge, Code: domain.KindOf(err).String(), Message: domain.PublicMessage(err)}
+		return Class{Status: http.StatusRequestEntityTooLarge, Code: domain.KindOf(err).String(), Message: domain.PublicMessage(err),
+			Field: domain.FieldOf(err)}
 	}
 	kind := domain.KindOf(err)
 	if kind == domain.KindInternal {

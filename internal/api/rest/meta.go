@@ -37,16 +37,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.svc.Templates(r.Context())
+	var ts []*domain.Template
+	var err error
+	if s.opts.templates != nil {
+		p, perr := edge.Principal(r)
+		if perr != nil {
+			return perr
+		}
+		ts, err = s.opts.templates.ListTemplates(r.Context(), p)
+	} else {
+		ts, err = s.svc.Templates(r.Context())
+	}
 	if err != nil {
 		return err
 	}
 	resp := listTemplatesResponse{Templates: make([]templateJSON, 0, len(ts))}
 	for _, t := range ts {
-		resp.Templates = append(resp.Templates, templateJSON{
-			ID: t.ID, Description: t.Description, Ready: t.Ready,
-			BuiltAt: optTime(t.BuiltAt), SizeBytes: t.SizeBytes,
-		})
+		resp.Templates = append(resp.Templates, toTemplateJSON(t))
 	}
 	s.edge.WriteJSON(w, r, http.StatusOK, resp)
 	return nil

@@ -54,6 +54,8 @@ type options struct {
 	rateLimit    edge.RateLimitFunc
 	domain       string
 	snapshots    domain.SnapshotService
+	templates    domain.TemplateService
+	maxContext   int64
 	metrics      edge.Metrics
 }
 
@@ -209,6 +211,11 @@ var routeTable = []route{
 	{"DELETE", "/v1/keys/{id}", false, (*Server).revokeKey, "key.revoke"},
 
 	{"GET", "/v1/templates", false, (*Server).templates, ""},
+	{"POST", "/v1/templates", false, (*Server).buildTemplate, "template.build"},
+	{"GET", "/v1/templates/{id}", false, (*Server).getTemplate, ""},
+	{"DELETE", "/v1/templates/{id}", false, (*Server).deleteTemplate, "template.delete"},
+	{"GET", "/v1/templates/{id}/builds/{build}", false, (*Server).getBuild, ""},
+	{"GET", "/v1/templates/{id}/builds/{build}/logs", false, (*Server).buildLogs, ""},
 	{"GET", "/v1/pools", false, (*Server).listPools, ""},
 
 	{"POST", "/v1/auth/login", true, (*Server).login, ""},

@@ -75,7 +75,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	}
 	res = h.do("DELETE", "/v1/templates", nil)
 	h.wantError(res, http.StatusMethodNotAllowed, "method_not_allowed", "")
-	if got := res.Header.Get("Allow"); got != "GET, HEAD" {
+	if got := res.Header.Get("Allow"); got != "GET, HEAD, POST" {
 		t.Errorf("Allow = %q", got)
 	}
 }

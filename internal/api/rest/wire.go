@@ -291,6 +291,9 @@ type templateJSON struct {
 	Ready       bool       `json:"ready"`
 	BuiltAt     *time.Time `json:"built_at,omitempty"`
 	SizeBytes   int64      `json:"size_bytes"`
+	// BuiltIn is a template every team sees; the others are the caller's team's own.
+	BuiltIn  bool   `json:"builtin"`
+	StartCmd string `json:"start_cmd,omitempty"`
 }
 
 type listTemplatesResponse struct {
