@@ -45,6 +45,7 @@ type idorWorld struct {
 	sbB                 string // B's own sandbox, for B's tokens
 	ciA, ctxA           string // A's code-interpreter sandbox and a context in it (lazily, gvisor)
 	snapA               string // A's snapshot of sbA (gvisor; runc cannot save a sandbox)
+	tplA, buildA        string // A's own template and its build (ids nobody has without the layer builder)
 }
 
 var worlds = map[*harness.Server]*idorWorld{}
@@ -93,6 +94,21 @@ func (e *env) world(t *testing.T) *idorWorld {
 		mustJSON(t, "A snapshots its sandbox", code, raw, 201, &s)
 		w.snapA = s.ID
 		srv.T.Cleanup(func() { send(srv.T, "DELETE", srv.URL+"/v1/snapshots/"+s.ID, bearer(w.aKey), nil) })
+	}
+	w.tplA, w.buildA = "idor-a-"+uniq(), "bld_0000000000000000"
+	var tb struct {
+		Build struct {
+			ID string `json:"id"`
+		} `json:"build"`
+	}
+	code, raw = send(t, "POST", srv.URL+"/v1/templates", bearer(w.aKey), map[string]any{"name": w.tplA, "from_template": "base"})
+	switch code {
+	case 202:
+		mustJSON(t, "A builds a template", code, raw, 202, &tb)
+		w.buildA = tb.Build.ID
+	case 503: // no layer builder on this server: the probes use ids nobody has
+	default:
+		t.Fatalf("A builds a template: %d %s", code, raw)
 	}
 	worlds[e.S] = w
 	return w
@@ -185,6 +201,9 @@ func (e *env) untouched(t *testing.T, w *idorWorld) {
 	}
 	if strings.HasPrefix(w.snapA, "snap_") && w.snapA != "snap_0000000000000000" {
 		api("GET", "/v1/snapshots/"+w.snapA, nil)
+	}
+	if w.buildA != "bld_0000000000000000" {
+		api("GET", "/v1/templates/"+w.tplA, nil)
 	}
 	if w.ciA != "" {
 		code, raw := send(t, "POST", e.S.URL+"/v1/sandboxes/"+w.ciA+"/execute", bearer(w.aKey), map[string]any{"code": "x", "context_id": w.ctxA})
@@ -381,6 +400,20 @@ func probeIDORTenancyRoutes(t *testing.T, e *env) string {
 			}
 			return ""
 		}},
+		{route: "GET /v1/templates/{id}", target: "/v1/templates/" + w.tplA},
+		{route: "DELETE /v1/templates/{id}", target: "/v1/templates/" + w.tplA},
+		{route: "GET /v1/templates/{id}/builds/{build}", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA},
+		{route: "GET /v1/templates/{id}/builds/{build}/logs", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA + "/logs"},
+		{method: "GET", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA + "/logs", h: hdr{"Accept": "text/event-stream"}},
+		{method: "GET", target: "/v1/templates", allow: []int{200}, leaks: func(b []byte) string {
+			if strings.Contains(string(b), w.tplA) {
+				return "template"
+			}
+			return ""
+		}},
+		// Starting a sandbox from A's template, or building on it.
+		{method: "POST", target: "/v1/sandboxes", body: map[string]any{"template": w.tplA}, allow: []int{400, 404}},
+		{method: "POST", target: "/v1/templates", body: map[string]any{"name": "b-" + uniq(), "from_template": w.tplA}, allow: []int{400, 404, 503}},
 		// Starting a sandbox from A's snapshot, by id.
 		{method: "POST", target: "/v1/sandboxes", body: map[string]any{"snapshot": w.snapA}, allow: []int{400, 404}},
 		// Ids in the query and the body.
