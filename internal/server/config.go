@@ -63,6 +63,10 @@ type Config struct {
 	NetworkName string
 	// SandboxCIDR is the pool sandbox addresses come from (WARREN_SANDBOX_CIDR).
 	SandboxCIDR netip.Prefix
+	// BuildCIDR is the pool of the sandboxes template builds run their steps in, on a
+	// build node of their own (WARREN_BUILD_CIDR; default: a /26 of 10.250.0.0/16 chosen
+	// by the network name). It must not overlap SandboxCIDR.
+	BuildCIDR netip.Prefix
 	// DenyCIDRs are destinations sandboxes never reach, internet or not (--deny-cidr,
 	// WARREN_DENY_CIDR: a comma-separated list replacing network.DefaultDenyCIDRs;
 	// "none" for no list). The database's and Redis's addresses are added to it.
@@ -271,6 +275,7 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.AgentPath, "agent", env("WARREN_AGENT_PATH", ""), "warren-agent binary (WARREN_AGENT_PATH; default beside warren)")
 	fs.StringVar(&c.NetworkName, "network-name", env("WARREN_NETWORK_NAME", "warren"), "name of this node's nftables table and namespaces (WARREN_NETWORK_NAME)")
 	cidr := fs.String("sandbox-cidr", env("WARREN_SANDBOX_CIDR", "10.211.0.0/16"), "sandbox address pool (WARREN_SANDBOX_CIDR)")
+	buildCIDR := fs.String("build-cidr", env("WARREN_BUILD_CIDR", ""), "address pool of template builds' step sandboxes (WARREN_BUILD_CIDR; default: a /26 of 10.250.0.0/16 chosen by --network-name)")
 	deny := fs.String("deny-cidr", env("WARREN_DENY_CIDR", ""), "comma-separated IPv4 prefixes sandboxes never reach, replacing the default (private ranges, 100.64/10, link-local, 192.0.0/24, multicast); \"none\" for none (WARREN_DENY_CIDR)")
 	upstream := fs.String("egress-dns-upstream", env("WARREN_EGRESS_DNS_UPSTREAM", ""), "comma-separated name servers the sandbox resolver forwards to, e.g. 192.0.2.53 or 192.0.2.53:5353 (WARREN_EGRESS_DNS_UPSTREAM; default: the host's /etc/resolv.conf)")
 	fs.IntVar(&c.EgressProxyPort, "egress-proxy-port", int(envInt("WARREN_EGRESS_PROXY_PORT", 0)), "host TCP port of the egress proxy sandboxes with domain rules are redirected to; 0 = any free port (WARREN_EGRESS_PROXY_PORT)")
@@ -407,6 +412,11 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("--sandbox-cidr %q: %w", *cidr, err)
 	}
 	c.SandboxCIDR = p
+	if *buildCIDR != "" {
+		if c.BuildCIDR, err = netip.ParsePrefix(*buildCIDR); err != nil {
+			return c, fmt.Errorf("--build-cidr %q: %w", *buildCIDR, err)
+		}
+	}
 	if *deny != "" {
 		if c.DenyCIDRs, err = network.ParseCIDRs(*deny); err != nil {
 			return c, fmt.Errorf("--deny-cidr: %w", err)

@@ -71,6 +71,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		}
 	}()
 	defer svcs.closeLimiter()
+	bh, berr := startBuilder(ctx, c, h.deny, log)
+	if berr != nil {
+		fmt.Fprintf(out, "warning: template builds are off: %v\n", berr)
+		log.Warn("template builds are off", logkey.Err, berr)
+	}
+	defer bh.close(context.WithoutCancel(ctx), log) // after the template service stops its builds
+	if svcs.templates, err = startTemplateService(ctx, c, store, bh, log); err != nil {
+		return err
+	}
+	defer svcs.templates.Close()
 	ls, err := listen(c, svcs, log)
 	if err != nil {
 		return err

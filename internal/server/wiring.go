@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,7 @@ import (
 	"github.com/warren-sh/warren/internal/store/timed"
 	"github.com/warren-sh/warren/internal/store/traced"
 	"github.com/warren-sh/warren/internal/telemetry"
+	"github.com/warren-sh/warren/internal/templates"
 	"github.com/warren-sh/warren/internal/version"
 	"github.com/warren-sh/warren/web"
 )
@@ -159,6 +161,8 @@ func startTemplates(ctx context.Context, c Config, store domain.Store, out io.Wr
 // host is this machine's part: its network, its runtime drivers and the node that
 // runs sandboxes with them.
 type host struct {
+	// deny is what sandboxes may not reach (the build node's too).
+	deny    []netip.Prefix
 	netm    *network.Manager
 	egress  *egress.Service
 	drivers []runtime.Driver
@@ -199,7 +203,7 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		return nil, err
 	}
 	eg.SetRedirector(netm)
-	h := &host{netm: netm, egress: eg}
+	h := &host{netm: netm, egress: eg, deny: deny}
 	if err := netm.Init(ctx); err != nil {
 		eg.Close()
 		return nil, err
@@ -283,6 +287,8 @@ type services struct {
 	accounts     *auth.Services
 	limit        rest.RateLimitFunc
 	closeLimiter func() error
+	// templates is the template service (builds answer 503 without the build node).
+	templates *templates.Service
 	// metrics is nil with metrics off (--metrics-listen "").
 	metrics *metrics.Metrics
 	// ready turns true once the server serves (GET /readyz).
@@ -440,7 +446,8 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
 		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
 		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
-		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots), rest.WithReady(func() error {
+		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots),
+		rest.WithTemplates(s.templates, 0), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
 			}
@@ -448,7 +455,8 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		}))...)
 	top := http.NewServeMux()
 	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
-		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics}).Register(top)
+		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics,
+		Templates: s.templates}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}

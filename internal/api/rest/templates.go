@@ -31,21 +31,17 @@ func WithTemplates(ts domain.TemplateService, maxContext int64) Option {
 	return func(o *options) { o.templates, o.maxContext = ts, maxContext }
 }
 
-func (s *Server) templateService() (domain.TemplateService, error) {
-	if s.opts.templates == nil {
-		return nil, domain.Errorf(domain.KindUnavailable, "template builds are not supported by this server")
-	}
-	return s.opts.templates, nil
-}
-
-// templateCall returns the caller, the template service and the path's template id.
+// templateCall returns the caller, the template service (a 503 without one) and the
+// path's template id.
 func (s *Server) templateCall(r *http.Request) (domain.Principal, domain.TemplateService, string, error) {
 	p, err := edge.Principal(r)
 	if err != nil {
 		return p, nil, "", err
 	}
-	ts, err := s.templateService()
-	return p, ts, r.PathValue("id"), err
+	if s.opts.templates == nil {
+		return p, nil, "", domain.Errorf(domain.KindUnavailable, "template builds are not supported by this server")
+	}
+	return p, s.opts.templates, r.PathValue("id"), nil
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) error {
@@ -108,7 +104,7 @@ func (s *Server) buildLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if acceptsEventStream(r) {
-		return s.streamBuildLogs(w, r, p, ts, id, buildID, offset)
+		return streamBuildLogs(s, w, r, p, ts, id, buildID, offset)
 	}
 	resp := buildLogsResponse{Lines: []buildLogLineJSON{}, NextOffset: offset}
 	err = ts.BuildLogs(r.Context(), p, id, buildID, offset, false, func(l domain.BuildLogLine) error {
@@ -131,7 +127,8 @@ func (s *Server) buildLogs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) streamBuildLogs(w http.ResponseWriter, r *http.Request, p domain.Principal, ts domain.TemplateService, id, buildID string, offset int) error {
+// streamBuildLogs is buildLogs as SSE.
+func streamBuildLogs(s *Server, w http.ResponseWriter, r *http.Request, p domain.Principal, ts domain.TemplateService, id, buildID string, offset int) error {
 	// Unknown builds are a JSON 404 before the stream starts.
 	if _, err := ts.GetBuild(r.Context(), p, id, buildID); err != nil {
 		return err
@@ -175,7 +172,7 @@ func (s *Server) buildTemplate(w http.ResponseWriter, r *http.Request) error {
 	var upload *contextUpload
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		if upload, df, err = s.readBuildForm(r, &req); upload != nil {
+		if upload, df, err = readBuildForm(r, &req, s.opts.maxContext); upload != nil {
 			defer upload.remove()
 		}
 	} else {
@@ -300,14 +297,13 @@ func (u *contextUpload) remove() {
 const maxFormPart = 1 << 20
 
 // readBuildForm reads a multipart build: "name", "spec" (JSON), "dockerfile" and
-// "context". It returns the spooled context (nil without one) and the Dockerfile
+// "context" (within limit bytes; <= 0: DefaultMaxBuildContext). It returns the spooled context (nil without one) and the Dockerfile
 // (nil without one).
-func (s *Server) readBuildForm(r *http.Request, req *buildRequest) (*contextUpload, []byte, error) {
+func readBuildForm(r *http.Request, req *buildRequest, limit int64) (*contextUpload, []byte, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, nil, domain.Invalid("body", "the multipart body cannot be read: %v", err)
 	}
-	limit := s.opts.maxContext
 	if limit <= 0 {
 		limit = DefaultMaxBuildContext
 	}
