@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/warren-sh/warren/internal/agentclient"
@@ -204,10 +205,16 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if err != nil {
 		return nil, nil, err
 	}
+	// A built template's ENV steps are its sandboxes' defaults; the request's win.
+	env := req.Env
+	if len(tpl.Env) > 0 {
+		env = maps.Clone(tpl.Env)
+		maps.Copy(env, req.Env)
+	}
 	now := s.cfg.Now().UTC()
 	return &domain.Sandbox{
 		ID: domain.NewID(20), TeamID: p.TeamID, TemplateID: tpl.ID, State: domain.StateStarting,
-		Metadata: req.Metadata, Env: req.Env, Limits: limits, Internet: req.Internet == nil || *req.Internet, Network: network,
+		Metadata: req.Metadata, Env: env, Limits: limits, Internet: req.Internet == nil || *req.Internet, Network: network,
 		RuntimeName: drv.Capabilities().Name, AccessToken: newToken(), TrafficToken: trafficToken(req.AllowPublicTraffic),
 		CreatedAt: now, EndsAt: now.Add(timeout), Lifecycle: req.Lifecycle,
 	}, tpl, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/warren-sh/warren/internal/agentclient"
@@ -216,6 +217,7 @@ type fakeStore struct {
 	getSnapshot              func(ctx context.Context, teamID, ref string) (*domain.Snapshot, error)
 	listSnapshots            func(ctx context.Context, f domain.SnapshotFilter) ([]*domain.Snapshot, string, error)
 	deleteSnapshot           func(ctx context.Context, teamID, id string) error
+	templateTeams            sync.Map // template id → the team GetTemplate was last asked for
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -227,11 +229,13 @@ func (f *fakeStore) GetTeam(ctx context.Context, id string) (*domain.Team, error
 	return f.getTeam(ctx, id)
 }
 
-// GetTemplate leaves the team to the real store's scoping (pinned in storetest).
+// GetTemplate records the team it was asked for and leaves the scoping to the real
+// stores (pinned in storetest).
 func (f *fakeStore) GetTemplate(ctx context.Context, teamID, id string) (*domain.Template, error) {
 	if f.getTemplate == nil {
 		return nil, errNotSet
 	}
+	f.templateTeams.Store(id, teamID)
 	return f.getTemplate(ctx, id)
 }
 

@@ -462,6 +462,27 @@ func TestCreate(t *testing.T) {
 	}
 }
 
+// TestCreateTeamTemplate: the template is looked up as the caller's team sees it, and
+// a built template's env is its sandboxes' default, under the request's.
+func TestCreateTeamTemplate(t *testing.T) {
+	w := newWorld(t)
+	w.templates["app"] = &domain.Template{ID: "app", TeamID: teamID, RootFS: "/layers/app", Ready: true,
+		Env: map[string]string{"A": "template", "B": "template"}}
+	sb, err := w.svc.Create(context.Background(), writer, domain.CreateSandbox{TemplateID: "app", Env: map[string]string{"B": "request"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.store.templateTeams.Load("app"); got != teamID {
+		t.Errorf("the template was looked up for team %v, want the caller's %s", got, teamID)
+	}
+	if row := w.row(sb.ID); row.Env["A"] != "template" || row.Env["B"] != "request" {
+		t.Errorf("sandbox env %v", row.Env)
+	}
+	if w.templates["app"].Env["B"] != "template" {
+		t.Error("the request's env was written into the template")
+	}
+}
+
 // TestCreateWaitsForTemplateServer: a template with a ready port is handed out only
 // once its server answers, and its private ports are routed as private.
 func TestCreateWaitsForTemplateServer(t *testing.T) {
