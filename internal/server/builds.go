@@ -83,18 +83,12 @@ func startBuilder(ctx context.Context, c Config, deny []netip.Prefix, log *slog.
 	if err != nil {
 		return fail(err)
 	}
-	// Step sandboxes never outlive their build: whatever a crash left is removed.
-	orphans, err := b.node.Orphans(ctx, map[string]bool{})
-	if err != nil {
-		return fail(err)
-	}
-	for _, id := range orphans {
-		if err := b.node.StopOrphan(ctx, id); err != nil {
-			log.Warn("removing a build step sandbox a previous server left", logkey.SandboxID, id, logkey.Err, err)
-		}
-	}
 	if b.builder, err = layers.New(layers.Config{Dir: filepath.Join(dataDir, "layers"), Node: b.node, Log: log}); err != nil {
 		return fail(err)
+	}
+	// Step sandboxes never outlive their build: whatever a crash left is removed.
+	if _, err := b.builder.Recover(ctx); err != nil {
+		log.Warn("removing build step sandboxes a previous server left", logkey.Err, err)
 	}
 	return b, nil
 }
