@@ -269,7 +269,10 @@ func (bd *build) copyFiles(ctx context.Context, i int, s domain.BuildStep, diff 
 		return err
 	}
 	mounted = false
-	return os.Rename(filepath.Join(view, "upper"), diff)
+	if err := os.Rename(filepath.Join(view, "upper"), diff); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(diff, ".warren")) // warren-agent's (see inSandbox)
 }
 
 // owner resolves user[:group] against the image's /etc/passwd and /etc/group (names

@@ -100,6 +100,21 @@ func TestCopy(t *testing.T) {
 	if uid, _ := ownerOf(t, filepath.Join(root, "notes/a.note")); uid != 0 {
 		t.Errorf("owner %d, want root", uid)
 	}
+
+	// A build on the finished root (a template built from a built template), named by
+	// its last key; a COPY into /.warren (warren-agent's) leaves nothing there.
+	h2 := files.add(t, file("more", "more"), dir(".warren"), file(".warren/agent.json", "{}"))
+	res, err := b.BuildFrom(context.Background(), domain.BuildSpec{Steps: []domain.BuildStep{
+		{Kind: domain.StepCopy, Args: []string{".", "/"}, FilesHash: h2}}}, Parent{RootFS: root, ID: "f" + strings.Repeat("0", 63)}, files, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, res.RootFS, "more") != "more" || readFile(t, res.RootFS, "opt/src/d/y") != "why" {
+		t.Error("the chained build lacks its own or its parent's files")
+	}
+	if _, err := os.Stat(filepath.Join(res.RootFS, ".warren")); err == nil {
+		t.Error("a COPY put files in /.warren")
+	}
 }
 
 // TestCopyRefused: archives that climb out, special files, whiteout names, links out
