@@ -151,7 +151,11 @@ func (a *app) templates(args []string) error {
 		if t.SizeBytes > 0 {
 			size = fmtBytes(t.SizeBytes)
 		}
-		rows = append(rows, []string{t.ID, strconv.FormatBool(t.Ready), fmtTime(t.BuiltAt), size, orDash(t.Description)})
+		owner := "team"
+		if t.BuiltIn {
+			owner = "built-in"
+		}
+		rows = append(rows, []string{t.ID, owner, strconv.FormatBool(t.Ready), fmtTime(t.BuiltAt), size, orDash(t.Description)})
 	}
-	return a.table([]string{"ID", "READY", "BUILT", "SIZE", "DESCRIPTION"}, rows)
+	return a.table([]string{"ID", "OWNER", "READY", "BUILT", "SIZE", "DESCRIPTION"}, rows)
 }

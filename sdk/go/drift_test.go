@@ -392,17 +392,12 @@ func TestRouteTableComplete(t *testing.T) {
 // route on the server fails TestOpenAPICoverage until the SDK calls it or it is listed
 // here.
 var notInSDK = map[string]string{
-	"GET /healthz":                               "server health, for load balancers",
-	"GET /readyz":                                "server readiness, for load balancers",
-	"GET /v1/openapi.json":                       "the document itself",
-	"GET /v1/sandboxes/{id}/metrics":             "not in the SDK yet",
-	"GET /v1/sandboxes/{id}/logs":                "not in the SDK yet",
-	"GET /v1/sandboxes/{id}/terminal":            "a WebSocket for the console's terminal; the SDK uses only net/http",
-	"POST /v1/templates":                         "template builds: not in the SDK yet (warren template build calls it)",
-	"GET /v1/templates/{id}":                     "template builds: not in the SDK yet (warren template calls it)",
-	"DELETE /v1/templates/{id}":                  "template builds: not in the SDK yet (warren template delete calls it)",
-	"GET /v1/templates/{id}/builds/{build}":      "template builds: not in the SDK yet (warren template build calls it)",
-	"GET /v1/templates/{id}/builds/{build}/logs": "template builds: not in the SDK yet (warren template build calls it)",
+	"GET /healthz":                    "server health, for load balancers",
+	"GET /readyz":                     "server readiness, for load balancers",
+	"GET /v1/openapi.json":            "the document itself",
+	"GET /v1/sandboxes/{id}/metrics":  "not in the SDK yet",
+	"GET /v1/sandboxes/{id}/logs":     "not in the SDK yet",
+	"GET /v1/sandboxes/{id}/terminal": "a WebSocket for the console's terminal; the SDK uses only net/http",
 }
 
 // TestOpenAPICoverage checks that every operation of the document is called by a route

@@ -106,6 +106,9 @@ type Template struct {
 	Ready     bool      `json:"ready"`
 	BuiltAt   time.Time `json:"built_at,omitzero"`
 	SizeBytes int64     `json:"size_bytes"`
+	// BuiltIn is a template every team sees; the others are the team's own.
+	BuiltIn  bool   `json:"builtin"`
+	StartCmd string `json:"start_cmd,omitempty"`
 }
 
 type templateList struct {
