@@ -110,9 +110,12 @@ func ensureBase(ctx context.Context, c Config, store domain.Store, out io.Writer
 }
 
 // ensureExtras makes the other templates available: cached ones at once, the rest are
-// built in the background (creating a sandbox from them answers 503 until then).
+// built in the background (creating a sandbox from them answers 503 until then), one
+// after the other in extraRecipes' order: two debootstraps at once would only slow each
+// other on a small host, and code-interpreter, which more callers wait for, comes first.
 func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writer, log *slog.Logger, wg *sync.WaitGroup, tm *metrics.Templates) error {
 	b := templateBuilder(c, out, log)
+	var pending []template.Recipe
 	for _, r := range extraRecipes() {
 		rootfs, ok := b.IsReady(r)
 		tm.Cache(ok)
@@ -126,23 +129,32 @@ func ensureExtras(ctx context.Context, c Config, store domain.Store, out io.Writ
 			return err
 		}
 		fmt.Fprintf(out, "Building the %s template in the background (several minutes; cached afterwards)...\n", r.Name)
-		wg.Add(1)
-		go func(r template.Recipe) {
-			defer wg.Done()
+		pending = append(pending, r)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, r := range pending {
+			if ctx.Err() != nil {
+				return
+			}
 			rootfs, err := ensureTimed(ctx, b, r, true, tm)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("building template", logkey.Template, r.Name, logkey.Err, err)
 				}
-				return
+				continue
 			}
 			if err := recordTemplate(context.WithoutCancel(ctx), b, store, r, rootfs); err != nil {
 				log.Error("recording template", logkey.Template, r.Name, logkey.Err, err)
-				return
+				continue
 			}
 			fmt.Fprintf(out, "Template %s is ready.\n", r.Name)
-		}(r)
-	}
+		}
+	}()
 	return nil
 }
 
