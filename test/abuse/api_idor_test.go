@@ -522,7 +522,7 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		t.Errorf("the base template is gone after B's attempt: %d %s", code, raw)
 	}
 	e.untouched(t, w)
-	return fmt.Sprintf("%d/%d E2B API attempts refused B (404; templates are global), A untouched", n, len(cases))
+	return fmt.Sprintf("%d/%d E2B API attempts refused B (404; built-in templates are global, template builds name the caller's own), A untouched", n, len(cases))
 }
 
 // probeIDOREnvdTraffic: B's own sandbox's tokens do not open A's sandbox through the
