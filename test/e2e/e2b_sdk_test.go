@@ -39,7 +39,9 @@ func TestE2BSDK(t *testing.T) {
 	var files []string
 	all, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
 	for _, f := range all {
-		if filepath.Base(f) != egressSuite { // TestE2BSDKEgress runs it, with its fake hosts
+		// TestE2BSDKEgress runs the egress file, with its fake hosts; TestE2BSDKTemplates
+		// the template builds, on a server of their own.
+		if b := filepath.Base(f); b != egressSuite && b != templatesSuite {
 			files = append(files, filepath.Join("test", "e2b", filepath.Base(f)))
 		}
 	}
@@ -48,6 +50,21 @@ func TestE2BSDK(t *testing.T) {
 
 // egressSuite is the SDK suite's egress-policy file, which needs fake hosts.
 const egressSuite = "network.test.mjs"
+
+// templatesSuite is the SDK suite's template-build file (Template.build, then sandboxes of
+// the built template), which runs the layer builder.
+const templatesSuite = "templates.test.mjs"
+
+// TestE2BSDKTemplates runs the SDK suite's template-build file against a real server:
+// Template().fromTemplate('base')...copy(...).setStartCmd(server, waitForPort), Template.build,
+// a sandbox of the result reached through the proxy, and a rebuild whose changed last
+// step is the only one not taken from the cache.
+func TestE2BSDKTemplates(t *testing.T) {
+	node := testenv.NeedsTool(t, "node")
+	ensureNodeModules(t, filepath.Join(repoRoot(), "test", "e2b"))
+	s := startServer(t, serverOpts{})
+	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", templatesSuite)}, nil)
+}
 
 // TestE2BSDKEgress runs the SDK suite's egress-policy file (create with
 // network.allowOut/denyOut, sbx.updateNetwork) against a real server, with two fake hosts

@@ -1,0 +1,113 @@
+// Template builds through the official `e2b` SDK's Template class, unchanged:
+// Template().fromTemplate('base').runCmd(...).copy(a local file).runCmd(...)
+// .setStartCmd(a server, waitForPort(...)), Template.build with build logs,
+// Sandbox.create(the name), the server reached through the proxy; then a rebuild whose
+// last step changed takes the earlier steps from the cache and reruns only that one.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { Template, waitForPort } from 'e2b'
+import { HOOK_TIMEOUT, RUN_ID, createSandbox, eventually, getViaHost, killAll } from './helpers.mjs'
+
+const BUILD_TIMEOUT = 600_000
+const PORT = 8000
+
+/** The template this file builds; deleted in `after`. */
+const NAME = `sdk-tpl-${RUN_ID}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 60)
+
+/**
+ * The build: the served directory holds a file copied from the build's context, a
+ * health file (the ready check of a template's port asks GET /health) and a version
+ * file written by the last step, which the rebuild changes.
+ */
+function template (dir, version) {
+  return Template({ fileContextPath: dir })
+    .fromTemplate('base')
+    .runCmd('mkdir -p /srv/site && echo ok > /srv/site/health')
+    .copy('hello.txt', '/srv/site/')
+    .runCmd(`echo ${version} > /srv/site/version.txt`)
+    .setStartCmd(`cd /srv/site && exec python3 -m http.server ${PORT}`, waitForPort(PORT))
+}
+
+/** Builds t as NAME, returning the SDK's answer and the log messages it streamed. */
+async function build (t) {
+  const logs = []
+  const info = await Template.build(t, NAME, {
+    onBuildLogs: (entry) => logs.push(String(entry.message ?? entry))
+  })
+  return { info, logs }
+}
+
+/** The step numbers (1-based) the build's logs say were taken from the cache. */
+function cachedSteps (logs) {
+  const out = []
+  for (const l of logs) {
+    const m = /step (\d+)\/\d+: .*: cached/.exec(l)
+    if (m) out.push(Number(m[1]))
+  }
+  return out.sort((a, b) => a - b)
+}
+
+/** Starts a sandbox of the template and returns what its server answers for path. */
+async function served (file) {
+  const sbx = await createSandbox({ template: NAME })
+  const host = sbx.getHost(PORT)
+  const res = await eventually(async () => {
+    const r = await getViaHost(host, `/${file}`)
+    return r.status === 200 ? r : undefined
+  }, { timeoutMs: 30_000, what: `GET /${file} through the proxy` })
+  await sbx.kill()
+  return res.body
+}
+
+describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
+  let dir
+
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'warren-e2b-tpl-'))
+    writeFileSync(path.join(dir, 'hello.txt'), `hello from ${RUN_ID}\n`)
+  })
+
+  after(async () => {
+    await killAll()
+    rmSync(dir, { recursive: true, force: true })
+    // The SDK has no call to delete a template; E2B's CLI uses this route.
+    const res = await fetch(`${process.env.E2B_API_URL}/templates/${NAME}`, {
+      method: 'DELETE', headers: { 'X-API-Key': process.env.E2B_API_KEY }
+    })
+    if (res.status !== 204 && res.status !== 404) {
+      console.error(`cleanup: deleting template ${NAME}: ${res.status} ${await res.text()}`)
+    }
+  }, { timeout: HOOK_TIMEOUT })
+
+  it('builds from base, creates a sandbox from it and reaches its server', { timeout: BUILD_TIMEOUT }, async () => {
+    const { info, logs } = await build(template(dir, 'v1'))
+    assert.equal(info.templateId, NAME)
+    assert.ok(info.buildId, 'the build has an id')
+    assert.ok(logs.length > 0, 'onBuildLogs got the build log')
+    assert.equal(await Template.exists(NAME), true, 'Template.exists finds the built template')
+    assert.equal(await served('hello.txt'), `hello from ${RUN_ID}\n`, 'the copied file is served')
+    assert.equal(await served('version.txt'), 'v1\n')
+  })
+
+  it('rebuilds with a changed last step from the cache, rerunning only that step', { timeout: BUILD_TIMEOUT }, async () => {
+    const { logs } = await build(template(dir, 'v2'))
+    assert.deepEqual(cachedSteps(logs), [1, 2],
+      `steps 1 (RUN) and 2 (COPY) come from the cache and step 3 runs again; the log:\n${logs.join('\n')}`)
+    assert.equal(await served('version.txt'), 'v2\n', 'the sandbox runs the new build')
+    assert.equal(await served('hello.txt'), `hello from ${RUN_ID}\n`)
+  })
+
+  it('refuses a build whose step fails, with the step and its exit code', { timeout: BUILD_TIMEOUT }, async () => {
+    const bad = Template({ fileContextPath: dir }).fromTemplate('base').runCmd('echo about to fail; exit 3')
+    const err = await Template.build(bad, `${NAME}-bad`).then(() => undefined, (e) => e)
+    assert.ok(err, 'the build of a failing step succeeded')
+    assert.equal(err.name, 'BuildError', `want a BuildError, got ${err}`)
+    assert.match(err.message, /exit code 3/)
+    await fetch(`${process.env.E2B_API_URL}/templates/${NAME}-bad`, {
+      method: 'DELETE', headers: { 'X-API-Key': process.env.E2B_API_KEY }
+    })
+  })
+})
