@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Template, waitForPort } from 'e2b'
-import { HOOK_TIMEOUT, RUN_ID, createSandbox, eventually, getViaHost, killAll } from './helpers.mjs'
+import { HOOK_TIMEOUT, RUN_ID, createSandbox, eventually, getViaHost, killAll, killQuietly } from './helpers.mjs'
 
 const BUILD_TIMEOUT = 600_000
 const PORT = 8000
@@ -58,7 +58,7 @@ async function served (file) {
     const r = await getViaHost(host, `/${file}`)
     return r.status === 200 ? r : undefined
   }, { timeoutMs: 30_000, what: `GET /${file} through the proxy` })
-  await sbx.kill()
+  await killQuietly(sbx)
   return res.body
 }
 
@@ -88,6 +88,7 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
     assert.ok(info.buildId, 'the build has an id')
     assert.ok(logs.length > 0, 'onBuildLogs got the build log')
     assert.equal(await Template.exists(NAME), true, 'Template.exists finds the built template')
+    assert.equal(await Template.exists(`${NAME}-nope`), false, 'Template.exists of an unknown name')
     assert.equal(await served('hello.txt'), `hello from ${RUN_ID}\n`, 'the copied file is served')
     assert.equal(await served('version.txt'), 'v1\n')
   })
