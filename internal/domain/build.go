@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"io"
+	"path"
 	"time"
 )
 
@@ -146,4 +147,36 @@ type TemplateService interface {
 	ListTemplates(ctx context.Context, p Principal) ([]*Template, error)
 	GetTemplate(ctx context.Context, p Principal, id string) (*Template, error)
 	DeleteTemplate(ctx context.Context, p Principal, id string) error
+}
+
+// StepDefaults returns what steps leave for a template's sandboxes, as a container keeps
+// its image's ENV, WORKDIR and USER: the environment their ENV steps set (a later value
+// wins), the last WORKDIR (a relative one taken from the one before it) and the last USER.
+// Each is empty (nil) when no step sets it. API edges fill BuildSpec.Env, Workdir and User
+// with it.
+func StepDefaults(steps []BuildStep) (env map[string]string, workdir, user string) {
+	for _, s := range steps {
+		switch s.Kind {
+		case StepEnv:
+			for i := 0; i+1 < len(s.Args); i += 2 {
+				if env == nil {
+					env = map[string]string{}
+				}
+				env[s.Args[i]] = s.Args[i+1]
+			}
+		case StepWorkdir:
+			if len(s.Args) == 1 {
+				if dir := s.Args[0]; path.IsAbs(dir) || workdir == "" {
+					workdir = path.Clean(dir)
+				} else {
+					workdir = path.Join(workdir, dir)
+				}
+			}
+		case StepUser:
+			if len(s.Args) == 1 {
+				user = s.Args[0]
+			}
+		}
+	}
+	return env, workdir, user
 }

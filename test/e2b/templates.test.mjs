@@ -31,10 +31,10 @@ function template (dir, version) {
     .setStartCmd(`cd /srv/site && exec python3 -m http.server ${PORT}`, waitForPort(PORT))
 }
 
-/** Builds t as NAME, returning the SDK's answer and the log messages it streamed. */
-async function build (t) {
+/** Builds t as name, returning the SDK's answer and the log messages it streamed. */
+async function build (t, name = NAME) {
   const logs = []
-  const info = await Template.build(t, NAME, {
+  const info = await Template.build(t, name, {
     onBuildLogs: (entry) => logs.push(String(entry.message ?? entry))
   })
   return { info, logs }
@@ -62,6 +62,16 @@ async function served (file) {
   return res.body
 }
 
+/** Deletes a template this file built (the SDK has no call for it; E2B's CLI uses this route). */
+async function deleteTemplate (name) {
+  const res = await fetch(`${process.env.E2B_API_URL}/templates/${name}`, {
+    method: 'DELETE', headers: { 'X-API-Key': process.env.E2B_API_KEY }
+  })
+  if (res.status !== 204 && res.status !== 404) {
+    console.error(`cleanup: deleting template ${name}: ${res.status} ${await res.text()}`)
+  }
+}
+
 describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
   let dir
 
@@ -73,13 +83,7 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
   after(async () => {
     await killAll()
     rmSync(dir, { recursive: true, force: true })
-    // The SDK has no call to delete a template; E2B's CLI uses this route.
-    const res = await fetch(`${process.env.E2B_API_URL}/templates/${NAME}`, {
-      method: 'DELETE', headers: { 'X-API-Key': process.env.E2B_API_KEY }
-    })
-    if (res.status !== 204 && res.status !== 404) {
-      console.error(`cleanup: deleting template ${NAME}: ${res.status} ${await res.text()}`)
-    }
+    await deleteTemplate(NAME)
   }, { timeout: HOOK_TIMEOUT })
 
   it('builds from base, creates a sandbox from it and reaches its server', { timeout: BUILD_TIMEOUT }, async () => {
@@ -101,14 +105,32 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
     assert.equal(await served('hello.txt'), `hello from ${RUN_ID}\n`)
   })
 
+  it('builds from a Dockerfile the SDK parses (FROM base is the base template)', { timeout: BUILD_TIMEOUT }, async () => {
+    const name = `${NAME}-df`
+    const df = Template({ fileContextPath: dir }).fromDockerfile([
+      'FROM base',
+      'ENV GREETING=from-dockerfile',
+      'RUN mkdir -p /opt/df && echo "$GREETING" > /opt/df/greeting.txt',
+      'COPY hello.txt /opt/df/',
+      'WORKDIR /opt/df'
+    ].join('\n'))
+    try {
+      await build(df, name)
+      const sbx = await createSandbox({ template: name })
+      const r = await sbx.commands.run('cat greeting.txt hello.txt; echo "$GREETING"; pwd; whoami')
+      await killQuietly(sbx)
+      assert.equal(r.stdout, `from-dockerfile\nhello from ${RUN_ID}\nfrom-dockerfile\n/opt/df\nuser\n`)
+    } finally {
+      await deleteTemplate(name)
+    }
+  })
+
   it('refuses a build whose step fails, with the step and its exit code', { timeout: BUILD_TIMEOUT }, async () => {
     const bad = Template({ fileContextPath: dir }).fromTemplate('base').runCmd('echo about to fail; exit 3')
     const err = await Template.build(bad, `${NAME}-bad`).then(() => undefined, (e) => e)
     assert.ok(err, 'the build of a failing step succeeded')
     assert.equal(err.name, 'BuildError', `want a BuildError, got ${err}`)
     assert.match(err.message, /exit code 3/)
-    await fetch(`${process.env.E2B_API_URL}/templates/${NAME}-bad`, {
-      method: 'DELETE', headers: { 'X-API-Key': process.env.E2B_API_KEY }
-    })
+    await deleteTemplate(`${NAME}-bad`)
   })
 })

@@ -130,13 +130,18 @@ func toSpec(id string, b startBuildBody, resolveFiles func(hash string) string) 
 	case len(b.Steps) > maxBuildSteps:
 		return t, domain.Invalid("steps", "a build has at most %d steps, got %d", maxBuildSteps, len(b.Steps))
 	}
-	t.spec.FromImage = b.FromImage
-	if b.FromTemplate != "" {
+	switch {
+	case b.FromTemplate != "":
 		t.spec.FromTemplate = resolveTemplate(b.FromTemplate)
+	case imageAsTemplate(b.FromImage) != "":
+		t.spec.FromTemplate = imageAsTemplate(b.FromImage)
+	default:
+		t.spec.FromImage = b.FromImage
 	}
 	t.spec.StartCmd = b.StartCmd
 	t.spec.Ready = readyCheck(b.ReadyCmd)
 	user := "" // the build's user so far; "" is the builder's default, root
+	var own []domain.BuildStep // the ENV, WORKDIR and USER steps the SDK sent
 	for i, st := range b.Steps {
 		steps, err := toSteps(i, st, &user, resolveFiles)
 		if err != nil {
@@ -145,12 +150,33 @@ func toSpec(id string, b startBuildBody, resolveFiles func(hash string) string) 
 		for range steps {
 			t.origin = append(t.origin, i)
 		}
+		if k := steps[0].Kind; len(steps) == 1 && (k == domain.StepEnv || k == domain.StepWorkdir || k == domain.StepUser) {
+			own = append(own, steps[0])
+		}
 		t.spec.Steps = append(t.spec.Steps, steps...)
 	}
+	// What the build leaves is its sandboxes' default env, workdir and user, not the
+	// users of single RUN steps.
+	t.spec.Env, t.spec.Workdir, t.spec.User = domain.StepDefaults(own)
 	if b.Force && len(t.spec.Steps) > 0 {
 		t.spec.Steps[0].Force = true // forcing the first step reruns every later one
 	}
 	return t, nil
+}
+
+// imageAsTemplate returns the Warren template an SDK image parent means, or "": E2B's
+// base image (e2bdev/base, what fromBaseImage() and a Dockerfile without a FROM image
+// name) is Warren's base template, and a bare name without '/', ':', '.' or '@' (what
+// fromDockerfile sends for "FROM base") is a Warren template, by the rule Warren's
+// Dockerfiles follow (internal/template/dockerfile).
+func imageAsTemplate(ref string) string {
+	switch {
+	case ref == "e2bdev/base" || ref == "e2bdev/base:latest" || ref == "docker.io/e2bdev/base" || ref == "docker.io/e2bdev/base:latest":
+		return "base"
+	case ref != "" && !strings.ContainsAny(ref, "/:.@"):
+		return resolveTemplate(ref)
+	}
+	return ""
 }
 
 // toSteps translates step i. user is the build's current user, kept up to date.

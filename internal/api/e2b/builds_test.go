@@ -291,7 +291,9 @@ func TestTemplateBuildFlow(t *testing.T) {
 			{Kind: domain.StepUser, Args: []string{"root"}, Force: true},
 			{Kind: domain.StepRun, Args: []string{"make"}},
 			{Kind: domain.StepUser, Args: []string{"user"}},
-		}}
+		},
+		// What the build leaves, not the root of the one RUN step that asked for it.
+		Env: map[string]string{"A": "1"}, Workdir: "/app", User: "user"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("StartBuild spec\n%+v\nwant\n%+v", got, want)
 	}
@@ -434,10 +436,18 @@ func TestStartBuildRefusals(t *testing.T) {
 		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b1", map[string]any{"fromImage": "debian:bookworm", "force": true,
 			"steps": []any{map[string]any{"type": "RUN", "args": []string{"true", ""}}, map[string]any{"type": "WORKDIR", "args": []string{"/x"}}}}), 202)
 		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b2", map[string]any{"fromTemplate": "code-interpreter-v1"}), 202)
+		// fromBaseImage() and fromDockerfile("FROM base ...") name images that are
+		// Warren's templates.
+		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b3", map[string]any{"fromImage": "e2bdev/base"}), 202)
+		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b4", map[string]any{"fromImage": "base"}), 202)
+		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b5", map[string]any{"fromImage": "registry.local:5000/x"}), 202)
 		want := []domain.BuildSpec{
 			{Name: "my-tpl", FromImage: "debian:bookworm", Steps: []domain.BuildStep{
-				{Kind: domain.StepRun, Args: []string{"true"}, Force: true}, {Kind: domain.StepWorkdir, Args: []string{"/x"}}}},
+				{Kind: domain.StepRun, Args: []string{"true"}, Force: true}, {Kind: domain.StepWorkdir, Args: []string{"/x"}}}, Workdir: "/x"},
 			{Name: "my-tpl", FromTemplate: codeInterpreterTemplate},
+			{Name: "my-tpl", FromTemplate: "base"},
+			{Name: "my-tpl", FromTemplate: "base"},
+			{Name: "my-tpl", FromImage: "registry.local:5000/x"},
 		}
 		if !reflect.DeepEqual(specs, want) {
 			t.Errorf("specs\n%+v\nwant\n%+v", specs, want)

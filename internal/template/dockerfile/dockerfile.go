@@ -51,9 +51,10 @@ type Options struct {
 	MaxBytes int64
 }
 
-// Parse reads a Dockerfile from r and returns the build it describes. The spec's Name
-// is left for the caller to set, and so are Env, Workdir and User (the builder fills them
-// from the steps). Every error is a KindInvalid *domain.Error with field "dockerfile".
+// Parse reads a Dockerfile from r and returns the build it describes. The spec's Name is
+// left for the caller to set; its Env, Workdir and User are what the ENV, WORKDIR and USER
+// instructions leave (the defaults of the template's sandboxes, as a container's are).
+// Every error is a KindInvalid *domain.Error with field "dockerfile".
 func Parse(r io.Reader, opts Options) (domain.BuildSpec, error) {
 	limit := opts.MaxBytes
 	if limit <= 0 {
@@ -498,6 +499,7 @@ func (p *parser) finish() (domain.BuildSpec, error) {
 		sort.Strings(unused)
 		return domain.BuildSpec{}, invalid(0, "build args %s were given but no ARG declares them", strings.Join(unused, ", "))
 	}
+	p.spec.Env, p.spec.Workdir, p.spec.User = domain.StepDefaults(p.spec.Steps)
 	switch {
 	case p.entry != nil && p.entryShell:
 		p.spec.StartCmd = p.entry[0]
