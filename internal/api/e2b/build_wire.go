@@ -140,7 +140,7 @@ func toSpec(id string, b startBuildBody, resolveFiles func(hash string) string) 
 	}
 	t.spec.StartCmd = b.StartCmd
 	t.spec.Ready = readyCheck(b.ReadyCmd)
-	user := "" // the build's user so far; "" is the builder's default, root
+	user := ""                 // the build's user so far; "" is the builder's default, root
 	var own []domain.BuildStep // the ENV, WORKDIR and USER steps the SDK sent
 	for i, st := range b.Steps {
 		steps, err := toSteps(i, st, &user, resolveFiles)
