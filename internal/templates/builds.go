@@ -353,7 +353,8 @@ func (s *Service) finish(ctx context.Context, b *domain.Build, spec domain.Build
 		return nil, err
 	}
 	tpl.Hash, tpl.RootFS, tpl.SizeBytes, tpl.Ready, tpl.BuiltAt = b.ID, rootfs, size, true, s.cfg.Now().UTC()
-	tpl.StartCmd, tpl.Env, tpl.Workdir, tpl.User, tpl.ReadyCheck = spec.StartCmd, spec.Env, spec.Workdir, spec.User, spec.Ready
+	env, workdir, user := finalDefaults(spec)
+	tpl.StartCmd, tpl.Env, tpl.Workdir, tpl.User, tpl.ReadyCheck = spec.StartCmd, env, workdir, user, spec.Ready
 	tpl.ReadyPort, tpl.PrivatePorts = 0, nil // ReadyPort is a /health check; a build's ready check is ReadyCheck
 	if from != nil {
 		tpl.PrivatePorts = from.PrivatePorts
@@ -380,4 +381,32 @@ func reason(svc, ctx context.Context, err error, timeout time.Duration) string {
 		return msg
 	}
 	return "internal error while building; try again, and if it keeps failing, ask the operator to look it up in the server log"
+}
+
+// finalDefaults are what the template's sandboxes start with: spec's env, workdir and
+// user (the parent's, under the request's) with the build's ENV, WORKDIR and USER
+// steps applied in order.
+func finalDefaults(spec domain.BuildSpec) (env map[string]string, workdir, user string) {
+	env = mergeEnv(spec.Env, nil)
+	workdir, user = spec.Workdir, spec.User
+	for _, st := range spec.Steps {
+		switch st.Kind {
+		case domain.StepEnv:
+			if env == nil {
+				env = map[string]string{}
+			}
+			for i := 0; i+1 < len(st.Args); i += 2 {
+				env[st.Args[i]] = st.Args[i+1]
+			}
+		case domain.StepWorkdir:
+			if len(st.Args) == 1 {
+				workdir = st.Args[0]
+			}
+		case domain.StepUser:
+			if len(st.Args) == 1 {
+				user = st.Args[0]
+			}
+		}
+	}
+	return env, workdir, user
 }

@@ -91,7 +91,9 @@ func newWorld(t *testing.T, tweak func(*Config)) *world {
 	return &world{svc: svc, store: st, builder: fb, a: admin("team-a"), b: admin("team-b")}
 }
 
-var runSpec = domain.BuildSpec{FromTemplate: "base", Steps: []domain.BuildStep{{Kind: domain.StepRun, Args: []string{"true"}}},
+var runSpec = domain.BuildSpec{FromTemplate: "base", Steps: []domain.BuildStep{{Kind: domain.StepRun, Args: []string{"true"}},
+	{Kind: domain.StepEnv, Args: []string{"A", "1", "PATH", "/opt/bin:/usr/bin"}}, {Kind: domain.StepWorkdir, Args: []string{"/app"}},
+	{Kind: domain.StepUser, Args: []string{"user"}}},
 	StartCmd: "srv", Ready: domain.ReadyCheck{Port: 8080}}
 
 // build runs spec as a new build of the team's template name and waits for its end
@@ -152,7 +154,8 @@ func TestBuildReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !tpl.Ready || tpl.TeamID != "team-a" || tpl.RootFS != "/layers/app//cache/base" || tpl.SizeBytes != 3*domain.MiB ||
-		tpl.StartCmd != "srv" || tpl.ReadyCheck.Port != 8080 || tpl.Env["PATH"] != "/usr/bin" || tpl.Hash != b.ID {
+		tpl.StartCmd != "srv" || tpl.ReadyCheck.Port != 8080 || tpl.Env["PATH"] != "/opt/bin:/usr/bin" || tpl.Env["A"] != "1" ||
+		tpl.Workdir != "/app" || tpl.User != "user" || tpl.Hash != b.ID {
 		t.Errorf("template after the build: %+v", tpl)
 	}
 	list, err := w.svc.ListTemplates(t.Context(), w.a)
