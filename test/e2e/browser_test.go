@@ -160,4 +160,33 @@ func TestBrowserTemplate(t *testing.T) {
 	if w < 300 || h < 120 || len(png) < 2000 {
 		t.Errorf("screenshot is %dx%d, %d bytes; want at least the page's 300x120 box and 2 KB", w, h, len(png))
 	}
+
+	// A Chromium that exits (a client's Browser.close, a crash) is started again, also in
+	// a sandbox restored from the template's snapshot under another hostname, where the
+	// profile lock the old one left would make Chromium refuse its profile.
+	var kill struct {
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+		Stderr   string `json:"stderr"`
+	}
+	if code, raw := s.API("POST", "/v1/sandboxes/"+sb.ID+"/commands", map[string]any{"user": "root",
+		"cmd": "readlink /tmp/warren-chromium/SingletonLock; hostname; n=0; for p in $(pgrep -x chromium); do " +
+			"tr '\\0' ' ' </proc/$p/cmdline | grep -q -- --type= || { kill -9 $p && n=$((n+1)); }; done; echo killed $n"}, &kill); code != 200 || !strings.Contains(kill.Stdout, "killed 1") {
+		t.Fatalf("killing the browser process: %d %s", code, raw)
+	}
+	t.Logf("profile lock, hostname and kill: %q", kill.Stdout)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		code, raw := get("/json/version", sb.TrafficToken)
+		var again struct {
+			WS string `json:"webSocketDebuggerUrl"`
+		}
+		if code == 200 && json.Unmarshal(raw, &again) == nil && strings.HasPrefix(again.WS, wantPrefix) && again.WS != version.WS {
+			t.Logf("a new Chromium answered %v after the old one was killed", time.Since(deadline.Add(-90*time.Second)).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			_, logs := s.API("GET", "/v1/sandboxes/"+sb.ID+"/logs", nil, nil)
+			t.Fatalf("no new Chromium within 90s: last /json/version %d %s\nsandbox logs: %.20000s", code, raw, logs)
+		}
+	}
 }
