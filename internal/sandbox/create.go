@@ -300,6 +300,9 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 	if err == nil && tpl.ReadyPort > 0 {
 		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
 	}
+	if err == nil {
+		err = readyCheckErr(waitReadyCheck(ctx, sb.Address, tpl.ReadyCheck))
+	}
 	s.log.DebugContext(ctx, "agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
 	if err == nil {
 		s.cfg.Recorder.StartPhase("agent_ready", sb.RuntimeName, time.Since(tReady))
