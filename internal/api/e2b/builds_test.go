@@ -555,6 +555,26 @@ func TestTemplateUploadRefusals(t *testing.T) {
 	})
 }
 
+func TestUploadLinkURL(t *testing.T) {
+	h := newBuildHarness(t, Config{})
+	for _, tt := range []struct{ proto, want string }{
+		{"", "http://api.example.test:3000/templates/my-tpl/files/" + sdkHash},
+		{"https", "https://api.example.test:3000/templates/my-tpl/files/" + sdkHash},
+	} {
+		r := h.req("GET", "/templates/my-tpl/files/"+sdkHash, nil)
+		r.Host = "api.example.test:3000"
+		if tt.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		res := h.serve(r)
+		wantStatus(t, res, http.StatusCreated)
+		var up fileUploadJSON
+		if err := json.Unmarshal(res.Body, &up); err != nil || up.URL != tt.want {
+			t.Errorf("X-Forwarded-Proto %q: url %q, want %q (%v)", tt.proto, up.URL, tt.want, err)
+		}
+	}
+}
+
 func TestReadyCheck(t *testing.T) {
 	// The commands are what the SDK's waitFor* helpers write.
 	tests := []struct {

@@ -183,13 +183,14 @@ func (s *Server) fileUploadLink(w http.ResponseWriter, r *http.Request) error {
 }
 
 // baseURL is where clients reach this API: Config.PublicURL, or the request's own
-// scheme and host.
+// scheme and host. Behind a TLS-terminating proxy that says X-Forwarded-Proto: https the
+// scheme is https (a client that forges it only breaks its own upload link).
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if r.TLS != nil || strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
