@@ -459,9 +459,6 @@ func onlyActor(keyID string) func([]byte) string {
 	}
 }
 
-// idorTemplate names a template of A's in the E2B build routes' cases.
-const idorTemplate = "idor-a-template"
-
 // probeIDORE2BRoutes: B's key on every E2B API route that names A's sandbox.
 func probeIDORE2BRoutes(t *testing.T, e *env) string {
 	w := e.world(t)
@@ -503,13 +500,21 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		// Templates are the server's, not a team's: nobody may delete the built-in ones.
 		{route: "DELETE /templates/{id}", target: "/templates/base", allow: []int{403, 404, 501}},
 		{route: "GET /templates/aliases/{alias}", target: "/templates/aliases/base", allow: []int{200}},
-		// Template builds name a template of the caller's own: B reaches none of A's (a
-		// server without a template service answers 501 to all of them).
-		{route: "GET /templates/{id}/files/{hash}", target: "/templates/" + idorTemplate + "/files/" + strings.Repeat("ab", 32), allow: []int{404, 501}},
-		{route: "PUT /templates/{id}/files/{hash}", target: "/templates/" + idorTemplate + "/files/" + strings.Repeat("ab", 32), body: "x", allow: []int{401}},
-		{route: "POST /v2/templates/{id}/builds/{buildID}", target: "/v2/templates/" + idorTemplate + "/builds/b1",
-			body: map[string]any{"fromTemplate": "base"}, allow: []int{404, 501}},
-		{route: "GET /templates/{id}/builds/{buildID}/status", target: "/templates/" + idorTemplate + "/builds/b1/status", allow: []int{404, 501}},
+		// Template builds name a template of the caller's own: B reaches none of A's,
+		// nor finds it by alias or in the listing.
+		{route: "GET /templates/{id}/files/{hash}", target: "/templates/" + w.tplA + "/files/" + strings.Repeat("ab", 32)},
+		{route: "PUT /templates/{id}/files/{hash}", target: "/templates/" + w.tplA + "/files/" + strings.Repeat("ab", 32), body: "x", allow: []int{401}},
+		{route: "POST /v2/templates/{id}/builds/{buildID}", target: "/v2/templates/" + w.tplA + "/builds/" + w.buildA,
+			body: map[string]any{"fromTemplate": "base"}},
+		{route: "GET /templates/{id}/builds/{buildID}/status", target: "/templates/" + w.tplA + "/builds/" + w.buildA + "/status"},
+		{method: "GET", target: "/templates/aliases/" + w.tplA},
+		{method: "DELETE", target: "/templates/" + w.tplA},
+		{method: "GET", target: "/templates", allow: []int{200}, leaks: func(b []byte) string {
+			if strings.Contains(string(b), w.tplA) {
+				return "template"
+			}
+			return ""
+		}},
 		// Ids in the query.
 		{method: "GET", target: "/sandboxes/metrics?sandbox_ids=" + id, allow: []int{200, 404}, leaks: notA},
 		{method: "GET", target: "/v2/sandboxes", allow: []int{200}, leaks: notA},
@@ -517,7 +522,22 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 	}
 	covered(t, e2b.Routes(), cases)
 	n := attack(t, w, e.S.URL, e2bKey(w.bKey), cases)
-	code, raw := send(t, "GET", e.S.URL+"/v1/templates", bearer(w.aKey), nil)
+	// B's own build may not start from A's template.
+	var rb struct{ TemplateID, BuildID string }
+	code, raw := send(t, "POST", e.S.URL+"/v3/templates", e2bKey(w.bKey), map[string]any{"name": "b-" + uniq()})
+	switch {
+	case code == 202 && json.Unmarshal(raw, &rb) == nil:
+		defer send(t, "DELETE", e.S.URL+"/templates/"+rb.TemplateID, e2bKey(w.bKey), nil)
+		code, raw = send(t, "POST", e.S.URL+"/v2/templates/"+rb.TemplateID+"/builds/"+rb.BuildID, e2bKey(w.bKey),
+			map[string]any{"fromTemplate": w.tplA})
+		if code != 404 && code != 400 {
+			t.Errorf("B builds on A's template: %d %s; want 404", code, raw)
+		}
+		t.Logf("B's build on A's template: %d %s", code, raw)
+	case code != 503: // a server without the layer builder refuses builds
+		t.Errorf("B registers a build: %d %s", code, raw)
+	}
+	code, raw = send(t, "GET", e.S.URL+"/v1/templates", bearer(w.aKey), nil)
 	if code != 200 || !strings.Contains(string(raw), `"base"`) {
 		t.Errorf("the base template is gone after B's attempt: %d %s", code, raw)
 	}
