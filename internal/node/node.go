@@ -242,11 +242,17 @@ func (n *Node) Start(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 	return st.Handle, st.Address, nil
 }
 
-// specOf is what starting sb on tpl takes.
+// specOf is what starting sb on tpl takes. A built template's USER (a name: the agent
+// looks users up by name) and WORKDIR are its sandboxes' defaults.
 func specOf(sb *domain.Sandbox, tpl *domain.Template) startSpec {
+	user := "user"
+	if tpl.User != "" && strings.Trim(tpl.User, "0123456789") != "" && !strings.Contains(tpl.User, ":") {
+		user = tpl.User
+	}
 	return startSpec{
 		ID: sb.ID, Runtime: sb.RuntimeName, Slot: sb.Slot, RootFS: tpl.RootFS, Internet: sb.Internet, Network: sb.Network, Limits: sb.Limits,
-		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: "user", Hostname: sb.ID, StartCmd: tpl.StartCmd},
+		Agent: AgentConfig{AccessToken: sb.AccessToken, Env: sb.Env, DefaultUser: user, DefaultWorkdir: tpl.Workdir, Hostname: sb.ID,
+			StartCmd: tpl.StartCmd},
 	}
 }
 

@@ -30,7 +30,7 @@ func TestTemplateBuildCLI(t *testing.T) {
 	write("notes.tmp", "left out by .dockerignore\n")
 	write(".dockerignore", "*.tmp\nDockerfile\n")
 	dockerfile := func(marker string) string {
-		return "FROM base\nRUN mkdir -p /srv && echo built > /srv/first\nCOPY . /srv/\nENV GREETING=hi\nRUN echo " + marker + " > /srv/marker\n"
+		return "FROM base\nRUN mkdir -p /srv && echo built > /srv/first\nWORKDIR /srv\nCOPY . /srv/\nENV GREETING=hi\nRUN echo " + marker + " > /srv/marker\n"
 	}
 	build := func(wantCode int, name string) string {
 		t.Helper()
@@ -43,12 +43,12 @@ func TestTemplateBuildCLI(t *testing.T) {
 
 	write("Dockerfile", dockerfile("v1"))
 	out := build(0, "e2e-app")
-	if !strings.Contains(out, "template e2e-app is ready") || !strings.Contains(out, "4 steps") {
+	if !strings.Contains(out, "template e2e-app is ready") || !strings.Contains(out, "5 steps") {
 		t.Errorf("first build:\n%s", out)
 	}
 	write("Dockerfile", dockerfile("v2"))
 	out = build(0, "e2e-app")
-	if !strings.Contains(out, "4 steps, 3 from cache") {
+	if !strings.Contains(out, "5 steps, 4 from cache") {
 		t.Errorf("a rebuild with the last step changed should take the others from cache:\n%s", out)
 	}
 	write("Dockerfile", dockerfile("v3")+"RUN echo the step fails; exit 3\n")
@@ -63,9 +63,9 @@ func TestTemplateBuildCLI(t *testing.T) {
 		t.Fatalf("sandbox create --template e2e-app: %d %s %s", code, out, errOut)
 	}
 	defer s.CLI(context.Background(), nil, "sandbox", "kill", sb.ID)
-	out, errOut, code = s.CLI(ctx, nil, "exec", sb.ID, "--", "python3 /srv/app.py; cat /srv/first /srv/marker; echo $GREETING; ls /srv")
+	out, errOut, code = s.CLI(ctx, nil, "exec", sb.ID, "--", "python3 /srv/app.py; cat /srv/first /srv/marker; echo $GREETING; pwd; ls /srv")
 	// .dockerignore left the Dockerfile and notes.tmp out of the context
-	want := "hello from the template\nbuilt\nv2\nhi\n"
+	want := "hello from the template\nbuilt\nv2\nhi\n/srv\n" // its ENV and WORKDIR are the sandbox's defaults
 	if code != 0 || !strings.HasPrefix(out, want) || strings.Contains(out, "notes.tmp") || strings.Contains(out, "Dockerfile") {
 		t.Errorf("in a sandbox of the template (the last ready build, v2): %d %q %s", code, out, errOut)
 	}
