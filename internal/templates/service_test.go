@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -517,8 +519,15 @@ func TestRecoverAndDelete(t *testing.T) {
 	if err := w.store.UpdateSandbox(ctx, sb); err != nil {
 		t.Fatal(err)
 	}
+	tar := []byte("files")
+	if err := w.svc.PutFiles(ctx, w.a, "app", sha(tar), bytes.NewReader(tar)); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.svc.DeleteTemplate(ctx, w.a, "app"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(teamDir(w.svc.cfg.FilesDir, "team-a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the team's build files outlive its last template: %v", err)
 	}
 	wantKind(t, "deleted", get(w.svc.GetTemplate(ctx, w.a, "app")), domain.KindNotFound)
 	wantKind(t, "its builds", get(w.svc.GetBuild(ctx, w.a, "app", b.ID)), domain.KindNotFound)
