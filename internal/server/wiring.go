@@ -289,6 +289,8 @@ type services struct {
 	closeLimiter func() error
 	// templates is the template service (builds answer 503 without the build node).
 	templates *templates.Service
+	// usage is where template storage is booked.
+	usage templates.UsageStore
 	// metrics is nil with metrics off (--metrics-listen "").
 	metrics *metrics.Metrics
 	// ready turns true once the server serves (GET /readyz).
@@ -299,7 +301,7 @@ type services struct {
 // server left (and closes the meters of those that died), and builds the key, team,
 // billing and rate-limiting services.
 func startServices(ctx context.Context, c Config, store domain.Store, catalog *billing.Catalog, h *host, log *slog.Logger, mx *metrics.Metrics) (*services, error) {
-	s := &services{metrics: mx}
+	s := &services{metrics: mx, usage: store}
 	var err error
 	if s.ledger, err = ledger.New(store, catalog, nil, log); err != nil {
 		return nil, err
@@ -388,7 +390,8 @@ func (s *sandboxServices) closePool(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// runBackground starts the sweeper, the node's console log trimmer and the meter. stop
+// runBackground starts the sweeper, the node's console log trimmer, the meter and the
+// template storage meter. stop
 // ends them; done is closed once the meter has stopped (it writes to the store, which
 // closes after it).
 func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{}, stop func()) {
@@ -396,8 +399,10 @@ func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{},
 	go s.sandboxes.sweeper.Run(ctx, c.SweepInterval)
 	go nd.RunConsoleTrimmer(ctx, time.Second, node.DefaultConsoleLogMax)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.meter.Run(ctx, s.sandboxes.service.Running) }()
+	// Team templates' storage is booked as disk MB·s each minute.
+	go func() { defer wg.Done(); s.templates.RunStorageMetering(ctx, s.usage, time.Minute) }()
 	// Template snapshots are made as templates become ready (code-interpreter is built
 	// in the background); a boot under way at shutdown removes its sandbox first.
 	go func() { defer wg.Done(); s.sandboxes.snapshots.RunTemplates(ctx, 10*time.Second) }()

@@ -577,3 +577,40 @@ func TestFollowConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMeterStorage: a built team template's size is booked as disk MB·s from its build
+// on, split by UTC day, once (a second booking adds only the time since), and neither
+// built-ins nor templates without a build are booked.
+func TestMeterStorage(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := t.Context()
+	w.build(t, w.a, "app", runSpec) // 3 MiB (the fake builder)
+	tpl, _ := w.svc.GetTemplate(ctx, w.a, "app")
+	if _, _, err := w.svc.CreateBuild(ctx, w.b, "unbuilt"); err != nil {
+		t.Fatal(err)
+	}
+	built := tpl.BuiltAt.UTC().Truncate(time.Millisecond)
+	nextDay := time.Date(built.Year(), built.Month(), built.Day()+1, 0, 0, 0, 0, time.UTC)
+	at := nextDay.Add(10 * time.Second)
+	if err := w.svc.MeterStorage(ctx, w.store, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.MeterStorage(ctx, w.store, at.Add(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := w.store.ListUsage(ctx, domain.UsageFilter{TeamID: domain.AnyTeam, From: built.AddDate(0, 0, -1), To: at.AddDate(0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, r := range rows {
+		if r.SandboxID != StorageUsageID("team-a", "app") || r.TeamID != "team-a" || r.TemplateID != "app" {
+			t.Errorf("booked %+v", r)
+		}
+		total += r.DiskMBSeconds
+	}
+	want := 3 * at.Add(20*time.Second).Sub(built).Milliseconds() / 1000
+	if len(rows) != 2 || total < want-3 || total > want {
+		t.Errorf("%d rows of %d MB·s in all, want 2 days and %d", len(rows), total, want)
+	}
+}
