@@ -225,13 +225,13 @@ func (s *Service) DeleteTemplate(ctx context.Context, p domain.Principal, id str
 		return err
 	}
 	s.log.InfoContext(ctx, "template deleted", logkey.Template, id, logkey.TeamID, p.TeamID)
-	s.dropFiles(ctx, p.TeamID)
+	dropFiles(ctx, s, p.TeamID)
 	return nil
 }
 
 // dropFiles removes the team's uploaded build files once it has no template of its
 // own left (uploads are shared by the team's builds, so they go with the last one).
-func (s *Service) dropFiles(ctx context.Context, teamID string) {
+func dropFiles(ctx context.Context, s *Service, teamID string) {
 	ts, err := s.cfg.Store.ListTemplates(ctx, teamID)
 	if err != nil {
 		s.log.WarnContext(ctx, "listing templates to drop build files", logkey.TeamID, teamID, logkey.Err, err)
