@@ -71,7 +71,7 @@ func newUploads() *uploads {
 	return &uploads{tickets: map[string]ticket{}, stored: map[string]string{}, origins: map[string][]int{}}
 }
 
-func key(parts ...string) string { return strings.Join(parts, "\x00") }
+func uploadKey(parts ...string) string { return strings.Join(parts, "\x00") }
 
 // issue returns a new upload token for t, or an Unavailable error when too many links
 // are outstanding.
@@ -113,7 +113,7 @@ func (u *uploads) ticket(tok string, now time.Time) (ticket, bool) {
 func (u *uploads) remember(team, templateID, hash, sum string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := key(team, templateID, hash)
+	k := uploadKey(team, templateID, hash)
 	if _, ok := u.stored[k]; !ok {
 		u.order = append(u.order, k)
 	}
@@ -128,14 +128,14 @@ func (u *uploads) remember(team, templateID, hash, sum string) {
 func (u *uploads) lookup(team, templateID, hash string) string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.stored[key(team, templateID, hash)]
+	return u.stored[uploadKey(team, templateID, hash)]
 }
 
 // setOrigin and origin keep a started build's step origins, for the status route.
 func (u *uploads) setOrigin(team, buildID string, origin []int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	k := key(team, buildID)
+	k := uploadKey(team, buildID)
 	if _, ok := u.origins[k]; !ok {
 		u.oorder = append(u.oorder, k)
 	}
@@ -149,7 +149,7 @@ func (u *uploads) setOrigin(team, buildID string, origin []int) {
 func (u *uploads) origin(team, buildID string) []int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.origins[key(team, buildID)]
+	return u.origins[uploadKey(team, buildID)]
 }
 
 // fileUploadLink serves GET /templates/{id}/files/{hash}: present when the files are
