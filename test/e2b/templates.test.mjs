@@ -117,10 +117,11 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
     try {
       await build(df, name)
       const sbx = await createSandbox({ template: name })
-      // The build's ENV is the sandbox's environment; its files are in place.
-      const r = await sbx.commands.run('cat /opt/df/greeting.txt /opt/df/hello.txt; echo "$GREETING"; whoami')
+      // The build's ENV and WORKDIR are the sandbox's environment and working directory;
+      // its files are in place.
+      const r = await sbx.commands.run('cat greeting.txt hello.txt; echo "$GREETING"; pwd; whoami')
       await killQuietly(sbx)
-      assert.equal(r.stdout, `from-dockerfile\nhello from ${RUN_ID}\nfrom-dockerfile\nuser\n`)
+      assert.equal(r.stdout, `from-dockerfile\nhello from ${RUN_ID}\nfrom-dockerfile\n/opt/df\nuser\n`)
     } finally {
       await deleteTemplate(name)
     }
