@@ -35,8 +35,7 @@ import (
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/sandbox"
-	"github.com/warren-sh/warren/internal/store/timed"
-	"github.com/warren-sh/warren/internal/store/traced"
+	"github.com/warren-sh/warren/internal/store/instrumented"
 	"github.com/warren-sh/warren/internal/telemetry"
 	"github.com/warren-sh/warren/internal/templates"
 	"github.com/warren-sh/warren/internal/version"
@@ -69,16 +68,19 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		}
 	}()
 	log.Info("database", "kind", dbKind)
-	if telemetry.Enabled() { // an untraced server keeps the bare store
+	// A server with neither tracing nor metrics keeps the bare store.
+	var hooks []instrumented.Hook
+	if telemetry.Enabled() {
 		system := dbKind
 		if system == "postgres" {
 			system = "postgresql" // OpenTelemetry's db.system.name for it
 		}
-		store = traced.Wrap(store, system)
+		hooks = append(hooks, instrumented.Tracing(system))
 	}
-	if mx != nil { // an unmeasured server keeps the bare store too
-		store = timed.Wrap(store, mx.Store().Query)
+	if mx != nil {
+		hooks = append(hooks, instrumented.Timing(mx.Store().Query))
 	}
+	store = instrumented.Wrap(store, hooks...)
 	catalog, err := billing.LoadCatalog(c.PlansFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading pricing plans: %w", err)
