@@ -258,6 +258,27 @@ func (a *app) report(err error) int {
 }
 
 // client builds the API client from flags and the environment; it needs an API key.
+// removeByID is a verb that takes one id and removes (deletes, revokes) what it names
+// with do: it prints "<done> <what><id>", or {"id": ..., "<done>": true} with -o json.
+func (a *app) removeByID(args []string, done, what string, do func(c *warren.Client, id string) error) error {
+	pos, err := a.parse(a.newFlags(), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if err := do(c, pos[0]); err != nil {
+		return err
+	}
+	if a.json() {
+		return a.printJSON(map[string]any{"id": pos[0], done: true})
+	}
+	fmt.Fprintf(a.stdout, "%s %s%s\n", done, what, pos[0])
+	return nil
+}
+
 func (a *app) client() (*warren.Client, error) {
 	key := a.apiKey
 	if key == "" {

@@ -112,22 +112,7 @@ func (a *app) keysList(args []string) error {
 }
 
 func (a *app) keysRevoke(args []string) error {
-	pos, err := a.parse(a.newFlags(), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if err := c.RevokeKey(a.ctx, pos[0]); err != nil {
-		return err
-	}
-	if a.json() {
-		return a.printJSON(map[string]any{"id": pos[0], "revoked": true})
-	}
-	fmt.Fprintf(a.stdout, "revoked %s\n", pos[0])
-	return nil
+	return a.removeByID(args, "revoked", "", func(c *warren.Client, id string) error { return c.RevokeKey(a.ctx, id) })
 }
 
 func (a *app) templates(args []string) error {

@@ -94,20 +94,5 @@ func (a *app) snapshotGet(args []string) error {
 }
 
 func (a *app) snapshotDelete(args []string) error {
-	pos, err := a.parse(a.newFlags(), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteSnapshot(a.ctx, pos[0]); err != nil {
-		return err
-	}
-	if a.json() {
-		return a.printJSON(map[string]any{"id": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(a.stdout, "deleted snapshot %s\n", pos[0])
-	return nil
+	return a.removeByID(args, "deleted", "snapshot ", func(c *warren.Client, id string) error { return c.DeleteSnapshot(a.ctx, id) })
 }

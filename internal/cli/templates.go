@@ -111,22 +111,7 @@ func (a *app) templateBuild(args []string) error {
 }
 
 func (a *app) templateDelete(args []string) error {
-	pos, err := a.parse(a.newFlags(), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteTemplate(a.ctx, pos[0]); err != nil {
-		return err
-	}
-	if a.json() {
-		return a.printJSON(map[string]any{"id": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(a.stdout, "deleted template %s\n", pos[0])
-	return nil
+	return a.removeByID(args, "deleted", "template ", func(c *warren.Client, id string) error { return c.DeleteTemplate(a.ctx, id) })
 }
 
 // ignoreRules are a .dockerignore's patterns: path.Match patterns on paths relative

@@ -113,22 +113,7 @@ func (a *app) usersUpdate(args []string) error {
 }
 
 func (a *app) usersDelete(args []string) error {
-	pos, err := a.parse(a.newFlags(), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteUser(a.ctx, pos[0]); err != nil {
-		return err
-	}
-	if a.json() {
-		return a.printJSON(map[string]any{"id": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(a.stdout, "deleted %s\n", pos[0])
-	return nil
+	return a.removeByID(args, "deleted", "", func(c *warren.Client, id string) error { return c.DeleteUser(a.ctx, id) })
 }
 
 // login signs in with a console user's email and password and prints the session
