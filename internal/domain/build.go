@@ -3,7 +3,9 @@ package domain
 import (
 	"context"
 	"io"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -179,4 +181,48 @@ func StepDefaults(steps []BuildStep) (env map[string]string, workdir, user strin
 		}
 	}
 	return env, workdir, user
+}
+
+// MaxReadyTimeout bounds a ready check's Timeout.
+const MaxReadyTimeout = time.Hour
+
+// IsZero reports whether r checks nothing.
+func (r ReadyCheck) IsZero() bool {
+	return r.Port == 0 && r.URL == "" && r.Process == "" && r.File == "" && r.Cmd == ""
+}
+
+// Validate reports the first problem of r as a KindInvalid *Error on the field
+// "ready.<kind>": more than one kind, a port outside 1-65535, a URL that is not an
+// absolute http(s) URL, an empty-looking or oversized check, or a timeout outside
+// 0-MaxReadyTimeout.
+func (r ReadyCheck) Validate() error {
+	kinds := 0
+	for _, set := range []bool{r.Port != 0, r.URL != "", r.Process != "", r.File != "", r.Cmd != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds > 1:
+		return Invalid("ready", "a ready check is one of port, url, process, file or cmd; this one sets %d of them", kinds)
+	case r.Port < 0 || r.Port > 65535:
+		return Invalid("ready.port", "port %d is not a TCP port (1-65535)", r.Port)
+	case r.Timeout < 0 || r.Timeout > MaxReadyTimeout:
+		return Invalid("ready.timeout", "a ready check waits between 0 (the default, 60 s) and %s, not %s", MaxReadyTimeout, r.Timeout)
+	}
+	for _, f := range []struct{ name, v string }{{"url", r.URL}, {"process", r.Process}, {"file", r.File}, {"cmd", r.Cmd}} {
+		if len(f.v) > 4096 || strings.ContainsAny(f.v, "\x00\n\r") && f.name != "cmd" || strings.ContainsRune(f.v, 0) {
+			return Invalid("ready."+f.name, "ready.%s must be one line of at most 4096 bytes", f.name)
+		}
+		if f.v != "" && strings.TrimSpace(f.v) == "" {
+			return Invalid("ready."+f.name, "ready.%s is blank", f.name)
+		}
+	}
+	if r.URL != "" {
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Invalid("ready.url", "ready.url %q is not an http(s) URL (such as http://localhost:8080/health)", r.URL)
+		}
+	}
+	return nil
 }

@@ -1,28 +1,53 @@
 package domain
 
 import (
-	"reflect"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 )
 
-func TestStepDefaults(t *testing.T) {
-	step := func(k StepKind, args ...string) BuildStep { return BuildStep{Kind: k, Args: args} }
-	tests := []struct {
-		name          string
-		steps         []BuildStep
-		env           map[string]string
-		workdir, user string
+func TestReadyCheckValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		rc    ReadyCheck
+		field string // "" = valid
 	}{
-		{"none", []BuildStep{step(StepRun, "true"), step(StepCopy, "a", "/b")}, nil, "", ""},
-		{"later wins", []BuildStep{step(StepEnv, "A", "1", "B", "2"), step(StepUser, "root"), step(StepEnv, "A", "3"),
-			step(StepWorkdir, "/x"), step(StepUser, "user"), step(StepWorkdir, "/y/")}, map[string]string{"A": "3", "B": "2"}, "/y", "user"},
-		{"relative workdir", []BuildStep{step(StepWorkdir, "/app"), step(StepWorkdir, "src/../lib")}, nil, "/app/lib", ""},
-		{"relative first", []BuildStep{step(StepWorkdir, "app")}, nil, "app", ""},
+		{"none", ReadyCheck{}, ""},
+		{"port", ReadyCheck{Port: 8080, Timeout: time.Minute}, ""},
+		{"url", ReadyCheck{URL: "http://localhost:8080/health"}, ""},
+		{"https url", ReadyCheck{URL: "https://127.0.0.1/"}, ""},
+		{"process", ReadyCheck{Process: "nginx"}, ""},
+		{"file", ReadyCheck{File: "/tmp/ready"}, ""},
+		{"multi-line cmd", ReadyCheck{Cmd: "test -f /a &&\ntest -f /b"}, ""},
+		{"two kinds", ReadyCheck{Port: 80, File: "/x"}, "ready"},
+		{"port too big", ReadyCheck{Port: 70000}, "ready.port"},
+		{"negative port", ReadyCheck{Port: -1}, "ready.port"},
+		{"ftp url", ReadyCheck{URL: "ftp://localhost/"}, "ready.url"},
+		{"relative url", ReadyCheck{URL: "/health"}, "ready.url"},
+		{"blank process", ReadyCheck{Process: "  "}, "ready.process"},
+		{"file with newline", ReadyCheck{File: "/a\n/b"}, "ready.file"},
+		{"cmd with NUL", ReadyCheck{Cmd: "true\x00"}, "ready.cmd"},
+		{"huge cmd", ReadyCheck{Cmd: strings.Repeat("x", 5000)}, "ready.cmd"},
+		{"negative timeout", ReadyCheck{Port: 80, Timeout: -time.Second}, "ready.timeout"},
+		{"timeout too long", ReadyCheck{Port: 80, Timeout: 2 * time.Hour}, "ready.timeout"},
 	}
-	for _, tt := range tests {
-		env, workdir, user := StepDefaults(tt.steps)
-		if !reflect.DeepEqual(env, tt.env) || workdir != tt.workdir || user != tt.user {
-			t.Errorf("%s: StepDefaults = %v, %q, %q; want %v, %q, %q", tt.name, env, workdir, user, tt.env, tt.workdir, tt.user)
-		}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.rc.Validate()
+			if c.field == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindInvalid || e.Field != c.field {
+				t.Errorf("Validate() = %v, want KindInvalid on %s", err, c.field)
+			}
+		})
+	}
+	if !(ReadyCheck{}).IsZero() || (ReadyCheck{Timeout: time.Second}).IsZero() != true || (ReadyCheck{File: "/x"}).IsZero() {
+		t.Error("IsZero wrong")
 	}
 }

@@ -301,7 +301,10 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
 	}
 	if err == nil {
-		err = readyCheckErr(waitReadyCheck(ctx, sb.Address, tpl.ReadyCheck))
+		exec := func(ctx context.Context, req domain.ExecRequest) (*domain.ExecResult, error) {
+			return agent.procs.Exec(ctx, req, func(domain.ExecEvent) error { return nil })
+		}
+		err = readyCheckErr(waitReadyCheck(ctx, sb.Address, exec, tpl.ReadyCheck))
 	}
 	s.log.DebugContext(ctx, "agent ready", logkey.SandboxID, sb.ID, "restored", from != nil, "wait", time.Since(tReady), "since_create", time.Since(sb.CreatedAt))
 	if err == nil {

@@ -109,6 +109,9 @@ func (s *Service) checkSpec(ctx context.Context, p domain.Principal, tplID strin
 	case len(spec.StartCmd) > 16<<10:
 		return domain.Invalid("start_cmd", "start_cmd is longer than 16 KiB")
 	}
+	if err := spec.Ready.Validate(); err != nil {
+		return err
+	}
 	if spec.Timeout == 0 || spec.Timeout > s.cfg.BuildTimeout {
 		spec.Timeout = s.cfg.BuildTimeout
 	}

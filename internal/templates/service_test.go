@@ -368,6 +368,8 @@ func TestStartRefusals(t *testing.T) {
 		"bad hash":         {copyStep("xyz"), "steps[0]"},
 		"no files":         {copyStep(""), "steps[0]"},
 		"unknown parent":   {domain.BuildSpec{FromTemplate: "nope"}, "from_template"},
+		"two ready kinds":  {domain.BuildSpec{FromTemplate: "base", StartCmd: "srv", Ready: domain.ReadyCheck{Port: 80, File: "/x"}}, "ready"},
+		"ready url":        {domain.BuildSpec{FromTemplate: "base", StartCmd: "srv", Ready: domain.ReadyCheck{URL: "localhost:80"}}, "ready.url"},
 		"image, no puller": {domain.BuildSpec{FromImage: "debian:bookworm"}, ""},
 	} {
 		_, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, tc.spec)

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { Template, waitForPort } from 'e2b'
+import { Template, waitForPort, waitForURL } from 'e2b'
 import { HOOK_TIMEOUT, RUN_ID, createSandbox, eventually, getViaHost, killAll, killQuietly } from './helpers.mjs'
 
 const BUILD_TIMEOUT = 600_000
@@ -122,6 +122,25 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
       const r = await sbx.commands.run('cat greeting.txt hello.txt; echo "$GREETING"; pwd; whoami')
       await killQuietly(sbx)
       assert.equal(r.stdout, `from-dockerfile\nhello from ${RUN_ID}\nfrom-dockerfile\n/opt/df\nuser\n`)
+    } finally {
+      await deleteTemplate(name)
+    }
+  })
+
+  it('creates return once the ready check (waitForURL) passes inside the sandbox', { timeout: BUILD_TIMEOUT }, async () => {
+    const name = `${NAME}-url`
+    // The server comes up only two seconds after the sandbox starts: a create that did
+    // not wait for the check would hand out a sandbox whose URL does not answer yet.
+    const t = Template({ fileContextPath: dir })
+      .fromTemplate('base')
+      .runCmd('mkdir -p /srv/site && echo ok > /srv/site/health')
+      .setStartCmd(`sleep 2; cd /srv/site && exec python3 -m http.server ${PORT}`, waitForURL(`http://localhost:${PORT}/health`))
+    try {
+      await build(t, name)
+      const sbx = await createSandbox({ template: name })
+      const r = await sbx.commands.run(`curl -sf http://localhost:${PORT}/health`)
+      await killQuietly(sbx)
+      assert.equal(r.stdout, 'ok\n', 'the URL answers as soon as the create returns')
     } finally {
       await deleteTemplate(name)
     }
