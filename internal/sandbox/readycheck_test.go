@@ -26,7 +26,9 @@ func TestWaitReadyCheck(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	done := make(chan error, 1)
-	go func() { done <- waitReadyCheck(ctx, "127.0.0.1", nil, domain.ReadyCheck{Port: port, Timeout: time.Minute}) }()
+	go func() {
+		done <- waitReadyCheck(ctx, "127.0.0.1", nil, domain.ReadyCheck{Port: port, Timeout: time.Minute})
+	}()
 	time.Sleep(300 * time.Millisecond)
 	l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
