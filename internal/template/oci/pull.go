@@ -251,7 +251,11 @@ func onMirror(ref name.Reference, mirror string) (name.Reference, error) {
 	return r, nil
 }
 
-// registryError classifies an error from the registry and keeps its answer.
+// registryError classifies an error from the registry. Its message carries the
+// registry's answer (or why it could not be asked): the registry is the one the client's
+// image reference names, and its answer (MANIFEST_UNKNOWN, UNAUTHORIZED, ...) is what
+// tells the client what to fix. It is cut at maxAnswer bytes (an error body may be up
+// to 64 KiB of anything).
 func registryError(ref string, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
@@ -262,12 +266,23 @@ func registryError(ref string, err error) error {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			kind = domain.KindUnauthorized
 		}
-		return &domain.Error{Kind: kind, Message: fmt.Sprintf("pulling image %s: the registry answered", ref), Err: err}
+		return &domain.Error{Kind: kind, Message: fmt.Sprintf("pulling image %s: the registry answered: %s", ref, bounded(err))}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &domain.Error{Kind: domain.KindUnavailable, Message: fmt.Sprintf("pulling image %s", ref), Err: err}
+	return &domain.Error{Kind: domain.KindUnavailable, Message: fmt.Sprintf("pulling image %s: %s", ref, bounded(err))}
+}
+
+// maxAnswer bounds the registry's answer in an error message.
+const maxAnswer = 1024
+
+func bounded(err error) string {
+	s := err.Error()
+	if len(s) <= maxAnswer {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxAnswer], "") + "... (cut)"
 }
 
 // fetchLayer puts the compressed layer in the blob cache (checked against its digest) and

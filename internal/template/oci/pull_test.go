@@ -218,7 +218,7 @@ func TestPullErrors(t *testing.T) {
 		msg    string
 	}{
 		{"Not A Reference!", Limits{}, domain.KindInvalid, "not valid"},
-		{host + "/missing:1", Limits{}, domain.KindNotFound, "the registry answered"},
+		{host + "/missing:1", Limits{}, domain.KindNotFound, "the registry answered: GET http://" + host + "/v2/missing/manifests/1: NAME_UNKNOWN"},
 		{host + "/evil:1", Limits{}, domain.KindInvalid, "refused"},
 		{host + "/big:1", Limits{MaxImageBytes: 1 << 10}, domain.KindInvalid, "more than the limit"},
 		{host + "/hugeconfig:1", Limits{}, domain.KindInvalid, "config of"},
@@ -227,8 +227,9 @@ func TestPullErrors(t *testing.T) {
 			p := &Puller{CacheDir: t.TempDir(), Keychain: authn.NewMultiKeychain(), Limits: tc.limits}
 			_, err := p.Pull(context.Background(), tc.ref)
 			var de *domain.Error
-			if !errors.As(err, &de) || de.Kind != tc.kind || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("err = %v, want kind %v containing %q", err, tc.kind, tc.msg)
+			// The message is what the client sees: it says what the registry answered.
+			if !errors.As(err, &de) || de.Kind != tc.kind || !strings.Contains(domain.PublicMessage(err), tc.msg) {
+				t.Fatalf("err = %v (public message %q), want kind %v containing %q", err, domain.PublicMessage(err), tc.kind, tc.msg)
 			}
 			if roots, _ := os.ReadDir(filepath.Join(p.CacheDir, "roots", "sha256")); len(roots) != 0 {
 				t.Errorf("a failed pull left %d roots in the cache", len(roots))
@@ -316,5 +317,24 @@ func TestPullConcurrent(t *testing.T) {
 	}
 	if n := blobGets.Load(); n != 5 { // app: two layers and config; other: one layer and config
 		t.Errorf("%d blob downloads, want 5 (each image once)", n)
+	}
+}
+
+// A registry's error answer reaches the client's message, bounded however long it is.
+func TestPullErrorAnswerBounded(t *testing.T) {
+	body := "the registry is on fire " + strings.Repeat("x", 32<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			return
+		}
+		http.Error(w, body, http.StatusBadRequest) // not retried, unlike 5xx
+	}))
+	defer srv.Close()
+	p := &Puller{CacheDir: t.TempDir(), Keychain: authn.NewMultiKeychain()}
+	_, err := p.Pull(context.Background(), strings.TrimPrefix(srv.URL, "http://")+"/app:1")
+	msg := domain.PublicMessage(err)
+	if domain.KindOf(err) != domain.KindUnavailable || !strings.Contains(msg, "the registry answered") || !strings.Contains(msg, "the registry is on fire") ||
+		!strings.HasSuffix(msg, "... (cut)") || len(msg) > maxAnswer+200 {
+		t.Errorf("err = %v (%d bytes of public message), want unavailable with the answer's start, cut", domain.KindOf(err), len(msg))
 	}
 }

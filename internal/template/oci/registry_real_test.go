@@ -117,7 +117,7 @@ func TestPullFromDockerRegistry(t *testing.T) {
 	p := &Puller{CacheDir: t.TempDir()}
 	_, err = p.Pull(context.Background(), ref)
 	var de *domain.Error
-	if !errors.As(err, &de) || de.Kind != domain.KindUnauthorized || !strings.Contains(err.Error(), "UNAUTHORIZED") {
+	if !errors.As(err, &de) || de.Kind != domain.KindUnauthorized || !strings.Contains(domain.PublicMessage(err), "UNAUTHORIZED") {
 		t.Fatalf("pull without credentials: %v, want unauthorized with the registry's answer", err)
 	}
 
@@ -154,7 +154,7 @@ func TestPullFromDockerRegistry(t *testing.T) {
 		t.Errorf("pull by digest: %+v, %v; want the cached root", byDigest, err)
 	}
 	// A tag the registry does not have: not found, with its answer.
-	if _, err := p.Pull(context.Background(), host+"/warren/app:nope"); !errors.As(err, &de) || de.Kind != domain.KindNotFound || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+	if _, err := p.Pull(context.Background(), host+"/warren/app:nope"); !errors.As(err, &de) || de.Kind != domain.KindNotFound || !strings.Contains(domain.PublicMessage(err), "MANIFEST_UNKNOWN") {
 		t.Errorf("missing tag: %v, want not found with MANIFEST_UNKNOWN", err)
 	}
 }
