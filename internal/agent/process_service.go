@@ -88,7 +88,8 @@ func (s *processService) spec(u *User, req *process.StartRequest, timeout time.D
 		}
 	}
 	env := buildEnv(u, s.a.settings.envCopy(), cfg.GetEnvs())
-	path, err := lookPath(cfg.GetCmd(), env, dir)
+	cmd := shellFor(cfg.GetCmd(), fileExists)
+	path, err := lookPath(cmd, env, dir)
 	if err != nil {
 		return startSpec{}, connect.NewError(connect.CodeInvalidArgument, err)
 	}
@@ -96,7 +97,7 @@ func (s *processService) spec(u *User, req *process.StartRequest, timeout time.D
 	stored.Cwd = &dir
 	return startSpec{
 		path:    path,
-		argv:    append([]string{cfg.GetCmd()}, cfg.GetArgs()...),
+		argv:    append([]string{cmd}, cfg.GetArgs()...),
 		env:     env,
 		dir:     dir,
 		user:    u,

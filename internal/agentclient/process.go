@@ -16,7 +16,8 @@ import (
 // list, re-attach, stdin, signals.
 
 // processConfig is the agent's description of req's command: a shell line runs as
-// `/bin/bash -c LINE`, an argv directly.
+// `/bin/bash -c LINE` (the agent runs it with /bin/sh in an image without bash), an
+// argv directly.
 func processConfig(req domain.ExecRequest) *process.ProcessConfig {
 	cfg := &process.ProcessConfig{Envs: req.Env}
 	if len(req.Args) > 0 {
