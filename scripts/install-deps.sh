@@ -18,11 +18,12 @@ want_pkgs=(debootstrap iproute2 nftables util-linux ca-certificates curl e2fspro
 # What the test suite needs besides: PostgreSQL and Redis for the store and rate limiter
 # suites, Python with httpx and pytest for the Python SDK, chromium for the console tests,
 # matplotlib for the code interpreter's chart tests, ping for the network tests, git for the docs check,
-# docker-registry for the OCI image pull tests (internal/template/oci), prometheus (with
+# docker-registry for the OCI image pull tests (internal/template/oci), busybox-static for
+# the image the template-from-OCI-image e2e test makes, prometheus (with
 # promtool) for the observability suite, which starts its own prometheus and checks
 # deploy/prometheus. test/deps checks that every program the tree runs is here.
 if [ "${WARREN_TEST_DEPS:-0}" = 1 ]; then
-  want_pkgs+=(postgresql redis-server python3 python3-matplotlib python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium iputils-ping git docker-registry prometheus)
+  want_pkgs+=(postgresql redis-server python3 python3-matplotlib python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium iputils-ping git docker-registry busybox-static prometheus)
 fi
 # Node.js and npm build the console (web/) and run the E2B SDK and browser suites; a
 # machine that already has a node on PATH keeps it.
