@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,11 +21,13 @@ import (
 )
 
 // Snapshot-started templates. A template with a start command and a ready port (the
-// code interpreter, whose server and Python kernel take seconds to boot in gVisor) is
+// code interpreter, whose server and Python kernel take seconds to boot in gVisor) or,
+// for a team's built template, a ready check (its build's ready.*; E2B's waitFor*) is
 // booted once: a sandbox of it with the default limits, no row and no team, whose ready
-// port answers and whose default Python context has run a cell, is saved with the
-// node's Snapshot next to the template's root filesystem
-// (<template cache>/<name>-<hash>/snapshot-<key>/). Creates of the template that fit the
+// port answers (or ready check passes) and whose default Python context has run a cell
+// (the code interpreter's), is saved with the node's Snapshot next to the template's
+// root filesystem (<template cache>/<name>-<hash>/snapshot-<key>/; a team's template
+// under team-snapshots/<team>-<id>/ there). Creates of the template that fit the
 // snapshot (default limits, its runtime, no env of their own, which the template's
 // server would not see) are restored from it instead of booting; any other create, or
 // a restore that fails, starts cold as before (logged). The key hashes the template
@@ -60,16 +63,31 @@ const maxTemplateSnapTries = 3
 func (sn *Snapshots) templateKey(tpl *domain.Template, rt string, l domain.Limits) string {
 	lj, _ := json.Marshal(l)
 	h := sha256.New()
-	for _, part := range []string{tpl.ID, tpl.Hash, tpl.RootFS, rt, string(lj), sn.sandboxes.cfg.SnapshotKey} {
+	for _, part := range []string{tpl.TeamID, tpl.ID, tpl.Hash, tpl.RootFS, rt, string(lj), sn.sandboxes.cfg.SnapshotKey} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// wantsSnapshot reports whether tpl is one whose sandboxes start from a snapshot.
+// wantsSnapshot reports whether tpl is one whose sandboxes start from a snapshot: a
+// ready template whose start command says when it is ready (a built-in's ready port, or
+// a built template's ready check).
 func wantsSnapshot(tpl *domain.Template) bool {
-	return tpl.Ready && tpl.StartCmd != "" && tpl.ReadyPort > 0 && tpl.RootFS != ""
+	return tpl.Ready && tpl.StartCmd != "" && (tpl.ReadyPort > 0 || !tpl.ReadyCheck.IsZero()) && tpl.RootFS != ""
+}
+
+// snapID names tpl among the templates with snapshots (ids are unique per team only).
+func snapID(tpl *domain.Template) string { return tpl.TeamID + "/" + tpl.ID }
+
+// snapEntry is the directory tpl's snapshots are kept in: beside a built-in's root
+// filesystem, and in a directory of its own beside a team's (whose root filesystem the
+// layer cache may share between templates, so their snapshots must not meet).
+func snapEntry(tpl *domain.Template) string {
+	if tpl.TeamID == "" {
+		return filepath.Dir(tpl.RootFS)
+	}
+	return filepath.Join(filepath.Dir(tpl.RootFS), "team-snapshots", tpl.TeamID+"-"+tpl.ID)
 }
 
 // templateDefaults is what a snapshot of template tplID is made with: the node's default
@@ -93,11 +111,12 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 	if s.cfg.SnapshotKey == "" {
 		return 0, nil // template snapshots are off
 	}
-	tpls, err := s.cfg.Store.ListTemplates(ctx, "") // built-ins: a team's template starts cold
+	tpls, err := s.cfg.Store.ListTemplates(ctx, domain.AnyTeam)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	sn.forgetGone(tpls)
 	for _, tpl := range tpls {
 		if !wantsSnapshot(tpl) {
 			continue
@@ -108,7 +127,7 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 		}
 		key := sn.templateKey(tpl, drv.Capabilities().Name, limits)
 		sn.tpl.mu.Lock()
-		cur := sn.tpl.byID[tpl.ID]
+		cur := sn.tpl.byID[snapID(tpl)]
 		tries := sn.tpl.tried[key]
 		sn.tpl.mu.Unlock()
 		if cur != nil && cur.Key == key {
@@ -130,7 +149,7 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 			if sn.tpl.byID == nil {
 				sn.tpl.byID = map[string]*templateSnap{}
 			}
-			sn.tpl.byID[tpl.ID] = ts
+			sn.tpl.byID[snapID(tpl)] = ts
 			n++
 		}
 		sn.tpl.mu.Unlock()
@@ -141,6 +160,32 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 		sn.log.Info("template snapshot ready", logkey.Template, tpl.ID, "dir", ts.dir, "took", time.Since(t0))
 	}
 	return n, nil
+}
+
+// forgetGone drops the snapshots of team templates that are no longer in tpls (deleted,
+// or rebuilt without a ready check), and removes their files once no restore reads them.
+// A built-in's snapshot stays: its template comes back with the next start.
+func (sn *Snapshots) forgetGone(tpls []*domain.Template) {
+	live := map[string]bool{}
+	for _, tpl := range tpls {
+		if wantsSnapshot(tpl) {
+			live[snapID(tpl)] = true
+		}
+	}
+	var gone []*templateSnap
+	sn.tpl.mu.Lock()
+	for id, ts := range sn.tpl.byID {
+		if !live[id] && !strings.HasPrefix(id, "/") {
+			gone = append(gone, ts)
+			delete(sn.tpl.byID, id)
+		}
+	}
+	sn.tpl.mu.Unlock()
+	for _, ts := range gone {
+		if err := sn.uses.remove(ts.dir); err != nil {
+			sn.log.Warn("removing a deleted template's snapshot", "dir", ts.dir, logkey.Err, err)
+		}
+	}
 }
 
 // RunTemplates calls PrepareTemplates every interval until ctx ends (templates are
@@ -164,7 +209,7 @@ func (sn *Snapshots) RunTemplates(ctx context.Context, interval time.Duration) {
 // cache each may make one; the first to rename its directory into place wins.
 func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template, drv runtime.Driver, limits domain.Limits, key string) (*templateSnap, error) {
 	s := sn.sandboxes
-	final := filepath.Join(filepath.Dir(tpl.RootFS), "snapshot-"+key)
+	final := filepath.Join(snapEntry(tpl), "snapshot-"+key)
 	if ts, err := readTemplateSnap(final); err == nil {
 		return ts, nil
 	}
@@ -199,7 +244,15 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 	if err := ag.conn.WaitReady(ctx); err != nil {
 		return nil, err
 	}
-	if err := ag.conn.WaitPortReady(ctx, tpl.ReadyPort); err != nil {
+	if tpl.ReadyPort > 0 {
+		if err := ag.conn.WaitPortReady(ctx, tpl.ReadyPort); err != nil {
+			return nil, err
+		}
+	}
+	exec := func(ctx context.Context, req domain.ExecRequest) (*domain.ExecResult, error) {
+		return ag.procs.Exec(ctx, req, func(domain.ExecEvent) error { return nil })
+	}
+	if err := waitReadyCheck(ctx, addr, exec, tpl.ReadyCheck); err != nil {
 		return nil, err
 	}
 	if ag.code != nil && strconv.Itoa(tpl.ReadyPort) == agentclient.CodePort {
@@ -209,7 +262,10 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 			return nil, fmt.Errorf("warming the code interpreter: %w", err)
 		}
 	}
-	tmp := filepath.Join(filepath.Dir(tpl.RootFS), ".snapshot-tmp-"+domain.NewID(8))
+	if err := os.MkdirAll(snapEntry(tpl), 0o700); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(snapEntry(tpl), ".snapshot-tmp-"+domain.NewID(8))
 	if err := s.cfg.Node.Snapshot(ctx, sb, tmp); err != nil {
 		return nil, fmt.Errorf("saving a sandbox of template %s: %w", tpl.ID, err)
 	}
@@ -227,7 +283,7 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 		return nil, err
 	}
 	ts.dir = final
-	removeOtherTemplateSnaps(filepath.Dir(tpl.RootFS), final, sn.log)
+	removeOtherTemplateSnaps(snapEntry(tpl), final, sn.log)
 	return ts, nil
 }
 
@@ -277,7 +333,7 @@ func (sn *Snapshots) templateOrigin(sb *domain.Sandbox, tpl *domain.Template, re
 		return nil
 	}
 	sn.tpl.mu.Lock()
-	ts := sn.tpl.byID[tpl.ID]
+	ts := sn.tpl.byID[snapID(tpl)]
 	sn.tpl.mu.Unlock()
 	if ts == nil || ts.broken || ts.Runtime != sb.RuntimeName || ts.Limits != sb.Limits ||
 		ts.Key != sn.templateKey(tpl, ts.Runtime, ts.Limits) {

@@ -148,3 +148,87 @@ func TestTemplateSnapshotFallback(t *testing.T) {
 		t.Errorf("stops %q, reserved %d: every boot must be removed", got, w3.reservedSlots())
 	}
 }
+
+// execAgent answers Exec with exec; the rest of processAgent is not used.
+type execAgent struct {
+	processAgent
+	exec func(req domain.ExecRequest) (*domain.ExecResult, error)
+}
+
+func (e execAgent) Exec(_ context.Context, req domain.ExecRequest, _ func(domain.ExecEvent) error) (*domain.ExecResult, error) {
+	return e.exec(req)
+}
+
+// TestTeamTemplateSnapshot: a team's built template with a start command and a ready
+// check gets a snapshot made once its check passes in the booted sandbox; two teams'
+// templates on one shared root filesystem keep theirs apart; creates restore from it;
+// a deleted template's snapshot goes.
+func TestTeamTemplateSnapshot(t *testing.T) {
+	w, sn, _ := tplWorld(t)
+	ctx := context.Background()
+	shared := filepath.Join(t.TempDir(), "layers", "r", "key1", "rootfs") // the layer cache shares roots
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := &domain.Template{ID: "app", TeamID: "team1", Hash: "b1", RootFS: shared, Ready: true, StartCmd: "srv",
+		ReadyCheck: domain.ReadyCheck{File: "/tmp/ready"}}
+	web := &domain.Template{ID: "web", TeamID: "team2", Hash: "b2", RootFS: shared, Ready: true, StartCmd: "srv",
+		ReadyCheck: domain.ReadyCheck{URL: "http://localhost:8080/"}}
+	cold := &domain.Template{ID: "nocheck", TeamID: "team1", Hash: "b3", RootFS: shared, Ready: true, StartCmd: "srv"}
+	w.templates[app.ID], w.templates[web.ID], w.templates[cold.ID] = app, web, cold
+	base := w.svc.cfg.dial
+	var checks []string
+	w.svc.cfg.dial = func(address, token string) *agent {
+		a := base(address, token)
+		a.procs = execAgent{exec: func(req domain.ExecRequest) (*domain.ExecResult, error) {
+			w.mu.Lock()
+			checks = append(checks, req.Cmd)
+			w.mu.Unlock()
+			return &domain.ExecResult{}, nil
+		}}
+		return a
+	}
+	if n, err := sn.PrepareTemplates(ctx); err != nil || n != 3 {
+		t.Fatalf("PrepareTemplates = %d, %v; want 3 (the code interpreter and two team templates)", n, err)
+	}
+	if len(checks) != 2 || !strings.Contains(strings.Join(checks, "\n"), "[ -e '/tmp/ready' ]") {
+		t.Errorf("ready checks run in the booted sandboxes: %q", checks)
+	}
+	for _, tpl := range []*domain.Template{app, web} {
+		if got, _ := filepath.Glob(filepath.Join(snapEntry(tpl), "snapshot-*", templateSnapMeta)); len(got) != 1 {
+			t.Errorf("%s: snapshots %v, want one in %s", tpl.ID, got, snapEntry(tpl))
+		}
+	}
+	if got, _ := filepath.Glob(filepath.Join(filepath.Dir(shared), "snapshot-*")); len(got) != 0 {
+		t.Errorf("team snapshots beside the shared root: %v", got)
+	}
+
+	sb, err := w.svc.Create(ctx, writer, domain.CreateSandbox{TemplateID: app.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.called("node.startfrom "+sb.ID)) != 1 {
+		t.Errorf("a create of %s did not restore from its snapshot", app.ID)
+	}
+	sb2, err := w.svc.Create(ctx, writer, domain.CreateSandbox{TemplateID: cold.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.called("node.start "+sb2.ID)) != 1 {
+		t.Errorf("a template without a ready check did not start cold")
+	}
+
+	// app is deleted: its snapshot goes once no restore reads it; web's stays.
+	w.mu.Lock()
+	delete(w.templates, app.ID)
+	w.mu.Unlock()
+	if n, err := sn.PrepareTemplates(ctx); err != nil || n != 2 {
+		t.Fatalf("PrepareTemplates after a delete = %d, %v; want 2", n, err)
+	}
+	if got, _ := filepath.Glob(filepath.Join(snapEntry(app), "snapshot-*")); len(got) != 0 {
+		t.Errorf("the deleted template's snapshot is left: %v", got)
+	}
+	if got, _ := filepath.Glob(filepath.Join(snapEntry(web), "snapshot-*", templateSnapMeta)); len(got) != 1 {
+		t.Errorf("the other team's snapshot went too: %v", got)
+	}
+}
