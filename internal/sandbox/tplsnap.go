@@ -116,7 +116,11 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
-	sn.forgetGone(tpls)
+	for _, dir := range sn.tpl.forgetGone(tpls) {
+		if err := sn.uses.remove(dir); err != nil {
+			sn.log.Warn("removing a deleted template's snapshot", "dir", dir, logkey.Err, err)
+		}
+	}
 	for _, tpl := range tpls {
 		if !wantsSnapshot(tpl) {
 			continue
@@ -163,29 +167,26 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 }
 
 // forgetGone drops the snapshots of team templates that are no longer in tpls (deleted,
-// or rebuilt without a ready check), and removes their files once no restore reads them.
-// A built-in's snapshot stays: its template comes back with the next start.
-func (sn *Snapshots) forgetGone(tpls []*domain.Template) {
+// or rebuilt without a ready check) and returns their directories, for the caller to
+// remove once no restore reads them. A built-in's snapshot stays: its template comes
+// back with the next start.
+func (sn *templateSnaps) forgetGone(tpls []*domain.Template) []string {
 	live := map[string]bool{}
 	for _, tpl := range tpls {
 		if wantsSnapshot(tpl) {
 			live[snapID(tpl)] = true
 		}
 	}
-	var gone []*templateSnap
-	sn.tpl.mu.Lock()
-	for id, ts := range sn.tpl.byID {
+	var gone []string
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	for id, ts := range sn.byID {
 		if !live[id] && !strings.HasPrefix(id, "/") {
-			gone = append(gone, ts)
-			delete(sn.tpl.byID, id)
+			gone = append(gone, ts.dir)
+			delete(sn.byID, id)
 		}
 	}
-	sn.tpl.mu.Unlock()
-	for _, ts := range gone {
-		if err := sn.uses.remove(ts.dir); err != nil {
-			sn.log.Warn("removing a deleted template's snapshot", "dir", ts.dir, logkey.Err, err)
-		}
-	}
+	return gone
 }
 
 // RunTemplates calls PrepareTemplates every interval until ctx ends (templates are
