@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,8 +53,13 @@ func (db userDB) lookup(name string) (*User, error) {
 		u = &User{Name: name, UID: uint32(uid), GID: uint32(gid), Home: f[5]}
 		return false
 	})
-	if err != nil {
+	// An image without a passwd file (scratch, busybox) has no users but root, whom
+	// uid 0 is anyway: root is known without an entry, as in Docker.
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading %s: %w", db.passwd, err)
+	}
+	if u == nil && name == "root" {
+		u = &User{Name: "root", Home: "/root"}
 	}
 	if u == nil {
 		return nil, fmt.Errorf("user %q: %w", name, errUnknownUser)

@@ -34,6 +34,15 @@ func TestUserDB(t *testing.T) {
 			}
 		})
 	}
+	// Without a passwd file (a scratch or busybox image) root still is uid 0, and
+	// anyone else is unknown (not a read error).
+	bare := userDB{passwd: "testdata/nonexistent", group: "testdata/nonexistent"}
+	if got, err := bare.lookup("root"); err != nil || got.UID != 0 || got.GID != 0 || got.Home != "/root" || !slices.Equal(got.Groups, []uint32{0}) {
+		t.Errorf("root without a passwd file: %+v, %v", got, err)
+	}
+	if _, err := bare.lookup("user"); !errors.Is(err, errUnknownUser) {
+		t.Errorf("user without a passwd file: %v, want errUnknownUser", err)
+	}
 	names := newIDNames(db)
 	if names.user(1000) != "user" || names.group(999) != "docker" || names.user(4242) != "4242" {
 		t.Fatalf("id names: %s %s %s", names.user(1000), names.group(999), names.user(4242))
