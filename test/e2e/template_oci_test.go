@@ -32,14 +32,17 @@ import (
 // TestTemplateBuildFromOCIImage makes a small image here (Debian's static busybox, a
 // passwd with root and user, /tmp), pushes it to a real registry on loopback (Debian's
 // docker-registry, plain HTTP), builds a template FROM it with the CLI (RUN, ENV, COPY),
-// starts a sandbox of it and checks the build's results there, and checks that a FROM
-// of an image the registry does not have fails the build with the registry's answer.
+// starts a sandbox of it and checks the build's results there; does the same with an
+// image of busybox alone (no users: root); and checks that a FROM of an image the
+// registry does not have fails the build with the registry's answer.
 // It logs (does not assert) the build times, the template's size and create-to-first-
 // output against the base template's.
 func TestTemplateBuildFromOCIImage(t *testing.T) {
 	registry := startPlainRegistry(t)
 	ref := registry + "/e2e/tiny:v1"
-	pushBusyboxImage(t, ref)
+	pushBusyboxImage(t, ref, true)
+	bare := registry + "/e2e/bare:v1"
+	pushBusyboxImage(t, bare, false)
 	// A fresh image cache: the first build pulls.
 	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_IMAGE_CACHE=" + t.TempDir()}})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -96,6 +99,19 @@ func TestTemplateBuildFromOCIImage(t *testing.T) {
 		t.Errorf("in a sandbox of the template: exit %d stdout %q stderr %q error %q; want %q", r.ExitCode, r.Stdout, r.Stderr, r.Error, want)
 	}
 	s.Kill(sb.ID)
+
+	// busybox alone (no /etc/passwd, no user, no /tmp): the build's steps and the
+	// sandbox's commands run as root, whom the agent knows without a passwd file.
+	write("Dockerfile", "FROM "+bare+"\nRUN echo bare > /made\n")
+	if out, code, _ := build("e2e-oci-bare"); code != 0 {
+		t.Errorf("template build from busybox alone: exit %d\n%s", code, out)
+	} else {
+		sb := s.Create(map[string]any{"template": "e2e-oci-bare"})
+		if r := s.Exec(sb.ID, "cat /made; id -u; pwd"); r.ExitCode != 0 || r.Stdout != "bare\n0\n/root\n" {
+			t.Errorf("in a sandbox of busybox alone: exit %d stdout %q stderr %q error %q", r.ExitCode, r.Stdout, r.Stderr, r.Error)
+		}
+		s.Kill(sb.ID)
+	}
 
 	// An image the registry does not have: the build fails with its answer.
 	write("Dockerfile", "FROM "+registry+"/e2e/tiny:missing\nRUN true\n")
@@ -180,9 +196,10 @@ func startPlainRegistry(t *testing.T) string {
 }
 
 // pushBusyboxImage pushes to ref a one-layer image of Debian's static busybox (with a
-// link per applet), /etc/passwd and /etc/group with root and user (1000), their homes
-// and /tmp: what a sandbox needs besides the agent, which the node mounts.
-func pushBusyboxImage(t *testing.T, ref string) {
+// link per applet) and, withUsers, /etc/passwd and /etc/group with root and user
+// (1000), their homes and /tmp: what a sandbox needs besides the agent, which the node
+// mounts. Without them the image is busybox alone.
+func pushBusyboxImage(t *testing.T, ref string, withUsers bool) {
 	t.Helper()
 	bin := testenv.NeedsTool(t, "busybox")
 	f, err := elf.Open(bin)
@@ -227,11 +244,13 @@ func pushBusyboxImage(t *testing.T, ref string) {
 	for _, d := range []string{"bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "home", "proc", "sys", "dev", "run", "var"} {
 		mkdir(d, 0o755, 0)
 	}
-	mkdir("tmp", 0o1777, 0)
-	mkdir("home/user", 0o755, 1000)
 	file("bin/busybox", 0o755, body)
-	file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"))
-	file("etc/group", 0o644, []byte("root:x:0:\nuser:x:1000:\n"))
+	if withUsers {
+		mkdir("tmp", 0o1777, 0)
+		mkdir("home/user", 0o755, 1000)
+		file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"))
+		file("etc/group", 0o644, []byte("root:x:0:\nuser:x:1000:\n"))
+	}
 	for _, applet := range strings.Fields(string(list)) {
 		applet = strings.TrimPrefix(applet, "/")
 		if applet == "bin/busybox" || !dirs[path.Dir(applet)] {
