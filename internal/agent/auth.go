@@ -111,7 +111,7 @@ func (a *Agent) userNamed(name string) (*User, error) {
 	u, err := a.users.lookup(name)
 	if err != nil {
 		if errors.Is(err, errUnknownUser) {
-			return nil, fmt.Errorf("invalid username: %q does not exist in the sandbox", name)
+			return nil, fmt.Errorf("invalid username: %q does not exist in the sandbox%w", name, errQuiet{errUnknownUser})
 		}
 		return nil, fmt.Errorf("looking up user %q: %w", name, err)
 	}
@@ -135,10 +135,24 @@ func (a *Agent) rpcUser(h http.Header) (*User, error) {
 	}
 	u, err := a.userNamed(name)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeUnauthenticated, err)
+		// An unknown user is unauthenticated, as envd answers. A passwd file the agent
+		// cannot read is the sandbox's state (something in it broke the file), not the
+		// caller's credentials: the server would take Unauthenticated for a refused
+		// access token.
+		code := connect.CodeUnauthenticated
+		if !errors.Is(err, errUnknownUser) {
+			code = connect.CodeFailedPrecondition
+		}
+		return nil, connect.NewError(code, err)
 	}
 	return u, nil
 }
+
+// errQuiet wraps an error for errors.Is without adding to the message.
+type errQuiet struct{ err error }
+
+func (e errQuiet) Error() string { return "" }
+func (e errQuiet) Unwrap() error { return e.err }
 
 // resolveFor resolves a request path for u against the default workdir.
 func (a *Agent) resolveFor(p string, u *User) string {

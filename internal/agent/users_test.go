@@ -2,8 +2,11 @@ package agent
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
+
+	"connectrpc.com/connect"
 )
 
 func TestUserDB(t *testing.T) {
@@ -89,5 +92,27 @@ func TestAcceptedEncodings(t *testing.T) {
 		if g != tc.gzip || i != tc.identity {
 			t.Errorf("%q: gzip %v identity %v, want %v %v", tc.header, g, i, tc.gzip, tc.identity)
 		}
+	}
+}
+
+// An unknown user is unauthenticated (as envd answers); a passwd file the agent cannot
+// read (here a directory) is the sandbox's state, which the server shows as a conflict
+// rather than taking it for a refused access token.
+func TestRPCUserCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name, passwd, user string
+		want               connect.Code
+	}{
+		{"known", "testdata/passwd", "user", 0},
+		{"unknown user", "testdata/passwd", "no-such-user", connect.CodeUnauthenticated},
+		{"unreadable passwd", t.TempDir(), "user", connect.CodeFailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Agent{users: userDB{passwd: tc.passwd, group: "testdata/group"}}
+			_, err := a.rpcUser(http.Header{"Authorization": {basicAuth(tc.user)}})
+			if got := connect.CodeOf(err); err != nil && got != tc.want || err == nil && tc.want != 0 {
+				t.Errorf("rpcUser(%s): %v (code %v), want code %v", tc.user, err, got, tc.want)
+			}
+		})
 	}
 }
