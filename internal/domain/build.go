@@ -17,7 +17,7 @@ type StepKind string
 // Step kinds.
 const (
 	StepRun     StepKind = "RUN"     // Args[0]: a shell command (run with /bin/sh -c)
-	StepCopy    StepKind = "COPY"    // Args: src (relative to the build context), dst[, owner]
+	StepCopy    StepKind = "COPY"    // Args: src (relative to the build context), dst[, owner[, mode]] (owner may be "" with a mode; mode is octal, e.g. 0755, and applies to every copied file and directory)
 	StepEnv     StepKind = "ENV"     // Args: key, value[, key, value...]
 	StepWorkdir StepKind = "WORKDIR" // Args[0]: an absolute directory, made if missing
 	StepUser    StepKind = "USER"    // Args[0]: a user name or uid that exists in the image

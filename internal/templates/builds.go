@@ -141,8 +141,8 @@ func checkStep(i int, st domain.BuildStep, has func(hash string) (bool, error)) 
 			return bad("give one shell command")
 		}
 	case domain.StepCopy:
-		if n < 2 || n > 3 {
-			return bad("give src, dst and optionally an owner")
+		if n < 2 || n > 4 {
+			return bad("give src, dst and optionally an owner (user[:group], \"\" for root) and a mode (octal, such as 0755)")
 		}
 		if st.FilesHash == "" {
 			return bad("name the uploaded files (files_hash): the sha256 of the tar archive COPY reads src from")

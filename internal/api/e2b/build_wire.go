@@ -224,7 +224,6 @@ func toSteps(i int, st stepJSON, user *string, resolveFiles func(string) string)
 			if !octalModeRE.MatchString(a[3]) {
 				return nil, bad("mode %q is not an octal file mode", a[3])
 			}
-			return nil, bad("copy with a mode is not supported by this Warren server yet; copy without it and add runCmd('chmod %s ...')", a[3])
 		}
 		if !filesHashRE.MatchString(st.FilesHash) {
 			return nil, bad("filesHash %q is not a sha256 (64 lowercase hex digits)", st.FilesHash)
@@ -234,7 +233,10 @@ func toSteps(i int, st stepJSON, user *string, resolveFiles func(string) string)
 			return nil, bad("the files of %q (hash %s) were not uploaded for this template: build again, which uploads them first", a[0], st.FilesHash)
 		}
 		args := []string{a[0], a[1]}
-		if len(a) >= 3 && a[2] != "" {
+		switch {
+		case len(a) == 4 && a[3] != "":
+			args = append(args, a[2], a[3]) // a[2] "" is root
+		case len(a) >= 3 && a[2] != "":
 			args = append(args, a[2])
 		}
 		return []domain.BuildStep{{Kind: domain.StepCopy, Args: args, FilesHash: stored, Force: st.Force}}, nil

@@ -414,7 +414,7 @@ func TestStartBuildRefusals(t *testing.T) {
 		{"COPY bad hash", map[string]any{"fromTemplate": "base", "steps": []any{copyStep("xyz", "a", "/a")}}, 400, []string{"filesHash", "sha256"}},
 		{"COPY outside", map[string]any{"fromTemplate": "base", "steps": []any{copyStep(sdkHash, "../etc/passwd", "/a")}}, 400, []string{"outside"}},
 		{"COPY absolute", map[string]any{"fromTemplate": "base", "steps": []any{copyStep(sdkHash, "/etc/passwd", "/a")}}, 400, []string{"outside"}},
-		{"COPY mode", map[string]any{"fromTemplate": "base", "steps": []any{copyStep(sdkHash, "a", "/a", "", "0755")}}, 400, []string{"mode", "chmod 0755"}},
+		{"COPY bad mode", map[string]any{"fromTemplate": "base", "steps": []any{copyStep(sdkHash, "a", "/a", "", "rwx")}}, 400, []string{"mode", "octal"}},
 		{"COPY one arg", map[string]any{"fromTemplate": "base", "steps": []any{copyStep(sdkHash, "a")}}, 400, []string{"[src, dest, user, mode]"}},
 		{"unknown field", map[string]any{"fromTemplate": "base", "cpuCount": 2}, 400, []string{"cpuCount"}},
 		{"unknown step field", map[string]any{"fromTemplate": "base", "steps": []any{map[string]any{"type": "RUN", "args": []string{"x"}, "mode": 1}}}, 400, []string{"mode"}},
@@ -441,6 +441,13 @@ func TestStartBuildRefusals(t *testing.T) {
 		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b3", map[string]any{"fromImage": "e2bdev/base"}), 202)
 		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b4", map[string]any{"fromImage": "base"}), 202)
 		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b5", map[string]any{"fromImage": "registry.local:5000/x"}), 202)
+		// copy(src, dest, {mode}) and copy(src, dest, {user, mode}).
+		url, tok := h.link(ownTpl.ID, sdkHash)
+		archive, plain := tarOf(t, false, map[string]string{"run.sh": "#!/bin/sh\n", "key": "k"})
+		wantNoContent(t, h.put(url, tok, archive))
+		stored := sha(plain)
+		wantStatus(t, h.do("POST", "/v2/templates/my-tpl/builds/b6", map[string]any{"fromTemplate": "base", "steps": []any{
+			copyStep(sdkHash, "run.sh", "/app/", "", "0755"), copyStep(sdkHash, "key", "/k", "user", "600")}}), 202)
 		want := []domain.BuildSpec{
 			{Name: "my-tpl", FromImage: "debian:bookworm", Steps: []domain.BuildStep{
 				{Kind: domain.StepRun, Args: []string{"true"}, Force: true}, {Kind: domain.StepWorkdir, Args: []string{"/x"}}}, Workdir: "/x"},
@@ -448,6 +455,9 @@ func TestStartBuildRefusals(t *testing.T) {
 			{Name: "my-tpl", FromTemplate: "base"},
 			{Name: "my-tpl", FromTemplate: "base"},
 			{Name: "my-tpl", FromImage: "registry.local:5000/x"},
+			{Name: "my-tpl", FromTemplate: "base", Steps: []domain.BuildStep{
+				{Kind: domain.StepCopy, Args: []string{"run.sh", "/app/", "", "0755"}, FilesHash: stored},
+				{Kind: domain.StepCopy, Args: []string{"key", "/k", "user", "600"}, FilesHash: stored}}},
 		}
 		if !reflect.DeepEqual(specs, want) {
 			t.Errorf("specs\n%+v\nwant\n%+v", specs, want)

@@ -2,7 +2,7 @@
 // Dockerfile that maps onto Warren's template build steps.
 //
 // Supported: FROM (once, no AS, no --platform), RUN (shell and JSON exec form), COPY and
-// ADD of local files (--chown only; sources may be wildcard patterns), ENV (both forms), ARG (with defaults and --build-arg
+// ADD of local files (--chown and --chmod; sources may be wildcard patterns), ENV (both forms), ARG (with defaults and --build-arg
 // values), WORKDIR, USER, CMD and ENTRYPOINT (the template's start command), line
 // continuations, comments and parser directives (escape is honoured, the others are
 // ignored). Anything else is a KindInvalid error naming the line and the instruction.
@@ -243,6 +243,7 @@ func (p *parser) fromInstr(rest string) error {
 
 var (
 	templateNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+	octalMode      = regexp.MustCompile(`^0?[0-7]{3,4}$`)
 	imageRefRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$`)
 )
 
@@ -319,7 +320,7 @@ func (p *parser) command(rest string) ([]string, bool, error) {
 }
 
 func (p *parser) copyInstr(kw, rest string) error {
-	var owner string
+	var owner, mode string
 	for strings.HasPrefix(rest, "--") {
 		flag, after, _ := strings.Cut(rest, " ")
 		rest = strings.TrimSpace(after)
@@ -334,10 +335,15 @@ func (p *parser) copyInstr(kw, rest string) error {
 				return fmt.Errorf("--chown wants user[:group]")
 			}
 			owner = ws[0]
+		case "--chmod":
+			if !octalMode.MatchString(val) {
+				return fmt.Errorf("--chmod wants an octal mode such as 0755, not %q", val)
+			}
+			mode = val
 		case "--from":
 			return fmt.Errorf("--from is not supported: multi-stage builds are not supported; copy from the build context")
 		default:
-			return fmt.Errorf("flag %s is not supported (only --chown is)", name)
+			return fmt.Errorf("flag %s is not supported (only --chown and --chmod are)", name)
 		}
 	}
 	var ws []string
@@ -371,7 +377,10 @@ func (p *parser) copyInstr(kw, rest string) error {
 			return err
 		}
 		args := []string{path.Clean(src), dst}
-		if owner != "" {
+		switch {
+		case mode != "":
+			args = append(args, owner, mode) // owner "" is root
+		case owner != "":
 			args = append(args, owner)
 		}
 		p.spec.Steps = append(p.spec.Steps, domain.BuildStep{Kind: domain.StepCopy, Args: args, FilesHash: p.opts.ContextHash})

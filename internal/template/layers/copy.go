@@ -27,7 +27,18 @@ import (
 // that climbs above the root, a hard link to an entry not selected, device nodes and
 // FIFOs, whiteout names, and archives or selections over the size bounds. An absolute
 // symlink is kept: it means the image's own root, as in the sandbox. Files belong to
-// root (or to Args[2], user[:group] of the image) and keep their modes.
+// root (or to Args[2], user[:group] of the image) and keep their modes, unless Args[3]
+// gives one (octal, as Docker's COPY --chmod): then every copied file and directory has
+// it, and links are left as they are.
+
+// copyMode parses a COPY's mode: octal, at most 07777.
+func copyMode(s string) (int64, error) {
+	m, err := strconv.ParseInt(s, 8, 64)
+	if err != nil || m < 0 || m > 0o7777 || len(s) > 5 {
+		return 0, fmt.Errorf("mode %q is not an octal file mode (such as 0644 or 755)", s)
+	}
+	return m, nil
+}
 
 // cleanSrc is a COPY source as a path relative to the archive's root ("." for all).
 func cleanSrc(src string) (string, error) {
@@ -211,8 +222,14 @@ func (bd *build) copyFiles(ctx context.Context, i int, s domain.BuildStep, diff 
 	}
 	defer root.Close()
 	uid, gid := 0, 0
-	if len(s.Args) == 3 {
+	if len(s.Args) >= 3 && s.Args[2] != "" {
 		if uid, gid, err = owner(root, s.Args[2]); err != nil {
+			return domain.Invalid(fmt.Sprintf("steps[%d]", i), "step %d (COPY): %v", i+1, err)
+		}
+	}
+	mode := int64(-1)
+	if len(s.Args) == 4 {
+		if mode, err = copyMode(s.Args[3]); err != nil {
 			return domain.Invalid(fmt.Sprintf("steps[%d]", i), "step %d (COPY): %v", i+1, err)
 		}
 	}
@@ -234,6 +251,9 @@ func (bd *build) copyFiles(ctx context.Context, i int, s domain.BuildStep, diff 
 			}
 			out := &tar.Header{Typeflag: h.Typeflag, Name: path.Join(dst, rel), Mode: h.Mode & 0o7777, Size: h.Size,
 				ModTime: h.ModTime, Uid: uid, Gid: gid, Linkname: h.Linkname, Format: tar.FormatPAX}
+			if mode >= 0 && (h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA || h.Typeflag == tar.TypeDir) {
+				out.Mode = mode
+			}
 			if h.Typeflag == tar.TypeLink {
 				target, ok := cleanEntry(h.Linkname)
 				trel, sel := newSelector(s.Args[0]).rel(target)

@@ -69,6 +69,8 @@ func TestCopy(t *testing.T) {
 		{Kind: domain.StepCopy, Args: []string{"src", "/opt/src", "app:staff"}, FilesHash: h},
 		{Kind: domain.StepCopy, Args: []string{"*.note", "/notes/"}, FilesHash: h},
 		{Kind: domain.StepCopy, Args: []string{"/top.txt", "/opt/src"}, FilesHash: h},
+		{Kind: domain.StepCopy, Args: []string{"src", "/mode/src", "", "0750"}, FilesHash: h},
+		{Kind: domain.StepCopy, Args: []string{"top.txt", "/mode/owned", "app", "600"}, FilesHash: h},
 	}
 	// WORKDIR needs a sandbox; relative COPY destinations resolve against it all the
 	// same, so the step is applied as metadata here.
@@ -99,6 +101,24 @@ func TestCopy(t *testing.T) {
 	}
 	if uid, _ := ownerOf(t, filepath.Join(root, "notes/a.note")); uid != 0 {
 		t.Errorf("owner %d, want root", uid)
+	}
+	// A mode applies to every copied file and directory (not to links), with or
+	// without an owner; without one, files keep the archive's mode.
+	for name, want := range map[string]os.FileMode{"mode/src": 0o750, "mode/src/x.sh": 0o750, "mode/src/d": 0o750,
+		"mode/src/d/y": 0o750, "mode/owned": 0o600, "opt/src/x.sh": 0o644} {
+		fi, err := os.Lstat(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", name, got, want)
+		}
+	}
+	if uid, _ := ownerOf(t, filepath.Join(root, "mode/owned")); uid != 1234 {
+		t.Errorf("mode/owned: owner %d, want app 1234", uid)
+	}
+	if uid, _ := ownerOf(t, filepath.Join(root, "mode/src/x.sh")); uid != 0 {
+		t.Errorf("mode/src/x.sh: owner %d, want root", uid)
 	}
 
 	// A build on the finished root (a template built from a built template), named by
@@ -144,6 +164,15 @@ func TestCopyRefused(t *testing.T) {
 		var de *domain.Error
 		if !errors.As(err, &de) || de.Kind != domain.KindInvalid || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "step 1") {
 			t.Errorf("%s: %v, want a KindInvalid error with %q", c.name, err, c.want)
+		}
+	}
+	h0 := files.add(t, file("a", "1"))
+	for _, mode := range []string{"999", "0x755", "u+x", "077777", "-1"} {
+		spec := domain.BuildSpec{Steps: []domain.BuildStep{{Kind: domain.StepCopy, Args: []string{"a", "/a", "", mode}, FilesHash: h0}}}
+		_, err := b.BuildFrom(context.Background(), spec, p, files, nil, nil)
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Kind != domain.KindInvalid || !strings.Contains(err.Error(), "octal") {
+			t.Errorf("mode %q: %v, want a KindInvalid error naming an octal mode", mode, err)
 		}
 	}
 	if _, err := os.Stat("/tmp/x"); err == nil {

@@ -96,8 +96,8 @@ func validStep(s domain.BuildStep) error {
 			return fmt.Errorf("give one non-empty shell command")
 		}
 	case domain.StepCopy:
-		if n < 2 || n > 3 || s.Args[0] == "" || s.Args[1] == "" {
-			return fmt.Errorf("give a source, a destination and optionally an owner (user[:group])")
+		if n < 2 || n > 4 || s.Args[0] == "" || s.Args[1] == "" {
+			return fmt.Errorf("give a source, a destination and optionally an owner (user[:group]) and a mode (octal)")
 		}
 		if !filesHash.MatchString(s.FilesHash) {
 			return fmt.Errorf("files hash %q is not the sha256 (64 lowercase hex digits) of an uploaded tar archive", s.FilesHash)
@@ -105,7 +105,12 @@ func validStep(s domain.BuildStep) error {
 		if _, err := cleanSrc(s.Args[0]); err != nil {
 			return err
 		}
-		if n == 3 {
+		if n == 4 {
+			if _, err := copyMode(s.Args[3]); err != nil {
+				return err
+			}
+		}
+		if n >= 3 && (n == 3 || s.Args[2] != "") {
 			u, g, _ := strings.Cut(s.Args[2], ":")
 			if !userName.MatchString(u) || (g != "" && !userName.MatchString(g)) {
 				return fmt.Errorf("owner %q: give user[:group], names or numeric ids", s.Args[2])
