@@ -143,6 +143,9 @@ type TemplateService interface {
 	// StartBuild runs spec as the build buildID (from CreateBuild) in the background.
 	StartBuild(ctx context.Context, p Principal, templateID, buildID string, spec BuildSpec) (*Build, error)
 	GetBuild(ctx context.Context, p Principal, templateID, buildID string) (*Build, error)
+	// ListBuilds returns the builds of a template the caller sees, newest first (the
+	// service keeps a bounded number per template; a built-in has none of the team's).
+	ListBuilds(ctx context.Context, p Principal, templateID string) ([]*Build, error)
 	// BuildLogs returns the build's log lines from offset on; follow waits (until ctx
 	// ends) for more while the build runs.
 	BuildLogs(ctx context.Context, p Principal, templateID, buildID string, offset int, follow bool, each func(BuildLogLine) error) error

@@ -92,6 +92,23 @@ func (s *Service) GetBuild(ctx context.Context, p domain.Principal, templateID, 
 	return s.cfg.Store.GetBuild(ctx, p.TeamID, templateID, buildID)
 }
 
+// ListBuilds implements domain.TemplateService: the team's builds of templateID, which
+// must be a template the team sees (another team's is KindNotFound; a built-in, built
+// by the server, has no builds of the team's).
+func (s *Service) ListBuilds(ctx context.Context, p domain.Principal, templateID string) ([]*domain.Build, error) {
+	if err := p.Need(domain.ScopeSandboxesRead); err != nil {
+		return nil, err
+	}
+	tpl, err := s.cfg.Store.GetTemplate(ctx, p.TeamID, templateID)
+	if err != nil {
+		return nil, err
+	}
+	if tpl.TeamID == "" || p.TeamID == "" || p.TeamID == domain.AnyTeam {
+		return []*domain.Build{}, nil
+	}
+	return s.cfg.Store.ListBuilds(ctx, p.TeamID, tpl.ID)
+}
+
 // checkSpec validates spec for the team's template tplID and fills in its name.
 func (s *Service) checkSpec(ctx context.Context, p domain.Principal, tplID string, spec *domain.BuildSpec) error {
 	spec.Name = tplID

@@ -164,6 +164,15 @@ func TestBuildReady(t *testing.T) {
 	if err != nil || len(list) != 2 {
 		t.Errorf("team a lists %d templates (%v), want base and app", len(list), err)
 	}
+	// The team's builds of it, newest first; a built-in has none of the team's.
+	b2, _ := w.build(t, w.a, "app", runSpec)
+	if bs, err := w.svc.ListBuilds(t.Context(), w.a, "app"); err != nil || len(bs) != 2 || bs[0].ID != b2.ID || bs[1].ID != b.ID ||
+		bs[1].State != domain.BuildReady || len(bs[1].Steps) != 2 {
+		t.Errorf("ListBuilds: %+v, %v; want %s then %s", bs, err, b2.ID, b.ID)
+	}
+	if bs, err := w.svc.ListBuilds(t.Context(), w.a, "base"); err != nil || len(bs) != 0 {
+		t.Errorf("ListBuilds of a built-in: %+v, %v", bs, err)
+	}
 	// Non-followed logs from an offset.
 	var rest []string
 	if err := w.svc.BuildLogs(t.Context(), w.a, "app", b.ID, len(lines)-1, false, func(l domain.BuildLogLine) error {
@@ -190,6 +199,7 @@ func TestTeamScoping(t *testing.T) {
 		"GetBuild":       get(w.svc.GetBuild(ctx, w.b, "app", b.ID)),
 		"GetBuild (any)": get(w.svc.GetBuild(ctx, w.b, "", b.ID)),
 		"BuildLogs":      w.svc.BuildLogs(ctx, w.b, "app", b.ID, 0, false, nop),
+		"ListBuilds":     get(w.svc.ListBuilds(ctx, w.b, "app")),
 		"StartBuild":     get(w.svc.StartBuild(ctx, w.b, "app", b.ID, runSpec)),
 		"PutFiles":       w.svc.PutFiles(ctx, w.b, "app", sha(tar), bytes.NewReader(tar)),
 		"HasFiles":       get(w.svc.HasFiles(ctx, w.b, "app", sha(tar))),

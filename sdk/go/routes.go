@@ -136,5 +136,5 @@ var routes = []*route{
 	routeLogin, routeLogout, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,
 	routeCreateUser, routeListUsers, routeUpdateUser, routeDeleteUser, routeAudit, routeUsage,
 	routePlans, routeInvoices, routeGetInvoice, routeInvoiceCSV,
-	routeBuildTemplate, routeGetTemplate, routeDeleteTemplate, routeGetBuild, routeBuildLogs, routeBuildLogsStream,
+	routeBuildTemplate, routeGetTemplate, routeDeleteTemplate, routeListBuilds, routeGetBuild, routeBuildLogs, routeBuildLogsStream,
 }

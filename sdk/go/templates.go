@@ -106,12 +106,18 @@ type BuildLogs struct {
 	State      string         `json:"state"`       // the build's state
 }
 
+// buildList is the answer of GET /v1/templates/{id}/builds.
+type buildList struct {
+	Builds []Build `json:"builds"`
+}
+
 var buildLogEvents = map[string]any{"log": BuildLogLine{}, "end": Build{}, "error": errorWire{}}
 
 var (
 	routeBuildTemplate   = &route{method: "POST", path: "/v1/templates", status: 202, request: BuildRequest{}, response: BuildStarted{}}
 	routeGetTemplate     = &route{method: "GET", path: "/v1/templates/{id}", status: 200, response: Template{}}
 	routeDeleteTemplate  = &route{method: "DELETE", path: "/v1/templates/{id}", status: 204}
+	routeListBuilds      = &route{method: "GET", path: "/v1/templates/{id}/builds", status: 200, response: buildList{}}
 	routeGetBuild        = &route{method: "GET", path: "/v1/templates/{id}/builds/{build}", status: 200, response: Build{}}
 	routeBuildLogs       = &route{method: "GET", path: "/v1/templates/{id}/builds/{build}/logs", status: 200, query: []string{"offset"}, response: BuildLogs{}}
 	routeBuildLogsStream = &route{method: "GET", path: "/v1/templates/{id}/builds/{build}/logs", status: 200, query: []string{"offset"},
@@ -188,6 +194,15 @@ func (c *Client) GetBuild(ctx context.Context, templateID, buildID string) (*Bui
 		return nil, err
 	}
 	return &b, nil
+}
+
+// ListBuilds returns the builds of a template, newest first (none for a built-in).
+func (c *Client) ListBuilds(ctx context.Context, templateID string) ([]Build, error) {
+	var l buildList
+	if err := c.call(ctx, request{route: routeListBuilds, params: []string{templateID}}, &l); err != nil {
+		return nil, err
+	}
+	return l.Builds, nil
 }
 
 // BuildLogs returns a page of a build's log from line offset on.

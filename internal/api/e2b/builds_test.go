@@ -29,6 +29,7 @@ type fakeTemplates struct {
 	HasFilesFn       func(ctx context.Context, p domain.Principal, templateID, hash string) (bool, error)
 	StartBuildFn     func(ctx context.Context, p domain.Principal, templateID, buildID string, spec domain.BuildSpec) (*domain.Build, error)
 	GetBuildFn       func(ctx context.Context, p domain.Principal, templateID, buildID string) (*domain.Build, error)
+	ListBuildsFn     func(ctx context.Context, p domain.Principal, templateID string) ([]*domain.Build, error)
 	BuildLogsFn      func(ctx context.Context, p domain.Principal, templateID, buildID string, offset int, follow bool, each func(domain.BuildLogLine) error) error
 	ListTemplatesFn  func(ctx context.Context, p domain.Principal) ([]*domain.Template, error)
 	GetTemplateFn    func(ctx context.Context, p domain.Principal, id string) (*domain.Template, error)
@@ -66,6 +67,12 @@ func (f *fakeTemplates) GetBuild(ctx context.Context, p domain.Principal, id, bu
 		return nil, fake.ErrNotSet
 	}
 	return f.GetBuildFn(ctx, p, id, buildID)
+}
+func (f *fakeTemplates) ListBuilds(ctx context.Context, p domain.Principal, id string) ([]*domain.Build, error) {
+	if f.ListBuildsFn == nil {
+		return nil, fake.ErrNotSet
+	}
+	return f.ListBuildsFn(ctx, p, id)
 }
 func (f *fakeTemplates) BuildLogs(ctx context.Context, p domain.Principal, id, buildID string, offset int, follow bool, each func(domain.BuildLogLine) error) error {
 	if f.BuildLogsFn == nil {

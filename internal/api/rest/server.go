@@ -214,6 +214,7 @@ var routeTable = []route{
 	{"POST", "/v1/templates", false, (*Server).buildTemplate, "template.build"},
 	{"GET", "/v1/templates/{id}", false, (*Server).getTemplate, ""},
 	{"DELETE", "/v1/templates/{id}", false, (*Server).deleteTemplate, "template.delete"},
+	{"GET", "/v1/templates/{id}/builds", false, (*Server).listBuilds, ""},
 	{"GET", "/v1/templates/{id}/builds/{build}", false, (*Server).getBuild, ""},
 	{"GET", "/v1/templates/{id}/builds/{build}/logs", false, (*Server).buildLogs, ""},
 	{"GET", "/v1/pools", false, (*Server).listPools, ""},

@@ -83,6 +83,23 @@ func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) error {
+	p, ts, id, err := s.templateCall(r)
+	if err != nil {
+		return err
+	}
+	bs, err := ts.ListBuilds(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	resp := buildListResponse{Builds: make([]buildJSON, 0, len(bs))}
+	for _, b := range bs {
+		resp.Builds = append(resp.Builds, toBuildJSON(b))
+	}
+	s.edge.WriteJSON(w, r, http.StatusOK, resp)
+	return nil
+}
+
 // maxLogPage is how many lines one JSON answer of build logs carries.
 const maxLogPage = 1000
 

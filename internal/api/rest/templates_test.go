@@ -21,6 +21,7 @@ type fakeTemplates struct {
 	putFiles    func(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error
 	startBuild  func(ctx context.Context, p domain.Principal, tplID, buildID string, spec domain.BuildSpec) (*domain.Build, error)
 	getBuild    func(ctx context.Context, p domain.Principal, tplID, buildID string) (*domain.Build, error)
+	listBuilds  func(ctx context.Context, p domain.Principal, tplID string) ([]*domain.Build, error)
 	buildLogs   func(ctx context.Context, p domain.Principal, tplID, buildID string, offset int, follow bool, each func(domain.BuildLogLine) error) error
 	list        func(ctx context.Context, p domain.Principal) ([]*domain.Template, error)
 	get         func(ctx context.Context, p domain.Principal, id string) (*domain.Template, error)
@@ -43,6 +44,9 @@ func (f *fakeTemplates) StartBuild(ctx context.Context, p domain.Principal, tplI
 }
 func (f *fakeTemplates) GetBuild(ctx context.Context, p domain.Principal, tplID, buildID string) (*domain.Build, error) {
 	return f.getBuild(ctx, p, tplID, buildID)
+}
+func (f *fakeTemplates) ListBuilds(ctx context.Context, p domain.Principal, tplID string) ([]*domain.Build, error) {
+	return f.listBuilds(ctx, p, tplID)
 }
 func (f *fakeTemplates) BuildLogs(ctx context.Context, p domain.Principal, tplID, buildID string, offset int, follow bool, each func(domain.BuildLogLine) error) error {
 	return f.buildLogs(ctx, p, tplID, buildID, offset, follow, each)
@@ -188,6 +192,12 @@ func TestTemplateRoutes(t *testing.T) {
 			}
 			return done, nil
 		},
+		listBuilds: func(ctx context.Context, p domain.Principal, tplID string) ([]*domain.Build, error) {
+			if tplID != "app" {
+				return nil, domain.NotFound("template", tplID)
+			}
+			return []*domain.Build{done}, nil
+		},
 		buildLogs: func(ctx context.Context, p domain.Principal, tplID, buildID string, offset int, follow bool, each func(domain.BuildLogLine) error) error {
 			if tplID != "app" || buildID != "bld_1" {
 				return domain.NotFound("build", buildID)
@@ -215,6 +225,11 @@ func TestTemplateRoutes(t *testing.T) {
 		t.Errorf("build: %d %s", res.Status, res.Body)
 	}
 	h.wantError(h.do("GET", "/v1/templates/app/builds/bld_2", nil), 404, "not_found", "")
+	res = h.do("GET", "/v1/templates/app/builds", nil)
+	if m := res.Obj(t); res.Status != 200 || len(m["builds"].([]any)) != 1 || m["builds"].([]any)[0].(map[string]any)["id"] != "bld_1" {
+		t.Errorf("builds: %d %s", res.Status, res.Body)
+	}
+	h.wantError(h.do("GET", "/v1/templates/other/builds", nil), 404, "not_found", "")
 	res = h.do("GET", "/v1/templates/app/builds/bld_1/logs?offset=1", nil)
 	if m := res.Obj(t); res.Status != 200 || m["next_offset"] != 2.0 || len(m["lines"].([]any)) != 1 || m["state"] != "error" {
 		t.Errorf("logs: %d %s", res.Status, res.Body)

@@ -56,6 +56,10 @@ type buildJSON struct {
 	FinishedAt *time.Time            `json:"finished_at,omitempty"`
 }
 
+type buildListResponse struct {
+	Builds []buildJSON `json:"builds"`
+}
+
 type buildResponse struct {
 	Template templateJSON `json:"template"`
 	Build    buildJSON    `json:"build"`
