@@ -43,7 +43,7 @@ func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name stri
 	if err := s.cfg.Store.CreateBuild(ctx, b); err != nil {
 		return nil, nil, err
 	}
-	s.prune(ctx, p.TeamID, tpl.ID)
+	prune(ctx, s, p.TeamID, tpl.ID)
 	return tpl, b, nil
 }
 
@@ -64,7 +64,7 @@ func (s *Service) register(ctx context.Context, p domain.Principal, name string)
 }
 
 // prune removes the template's oldest finished builds beyond KeepBuilds.
-func (s *Service) prune(ctx context.Context, teamID, tplID string) {
+func prune(ctx context.Context, s *Service, teamID, tplID string) {
 	bs, err := s.cfg.Store.ListBuilds(ctx, teamID, tplID)
 	if err != nil {
 		s.log.WarnContext(ctx, "listing builds to prune", logkey.Template, tplID, logkey.Err, err)
