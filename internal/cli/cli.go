@@ -61,7 +61,7 @@ var commands = []command{
 	{"keys revoke", "ID", "Revoke an API key", (*app).keysRevoke},
 	{"templates", "", "List templates", (*app).templates},
 	{"template list", "", "List templates: the built-ins and the team's own", (*app).templates},
-	{"template build", "--name NAME [-f Dockerfile] [--build-arg K=V]... [--timeout S] [CONTEXT_DIR]", "Build a template of the team's own from a Dockerfile, following its log", (*app).templateBuild},
+	{"template build", "--name NAME [-f Dockerfile] [--build-arg K=V]... [--timeout S] [--cpu-cores N] [--memory-mb N] [CONTEXT_DIR]", "Build a template of the team's own from a Dockerfile, following its log", (*app).templateBuild},
 	{"template delete", "ID", "Delete a template of the team's own", (*app).templateDelete},
 	{"login", "--email E [--password P]", "Sign in as a console user and print a session token", (*app).login},
 	{"teams create", "NAME [--max-sandboxes N] [--max-cpu F] [--max-memory-mb N] [--max-disk-mb N] [--rpm N] [--plan ID] [--spend-limit D]", "Create a team (platform admin)", (*app).teamsCreate},

@@ -25,6 +25,8 @@ func (a *app) templateBuild(args []string) error {
 	file := fs.String("f", "", "the Dockerfile (default: CONTEXT_DIR/Dockerfile)")
 	timeout := fs.Int64("timeout", 0, "seconds the build may take (0: the server's limit)")
 	maxMB := fs.Int64("max-context-mb", 512, "the most MiB of build context to send")
+	cpus := fs.Float64("cpu-cores", 0, "CPU cores the template's sandboxes get by default (0: the server's)")
+	memMB := fs.Int64("memory-mb", 0, "MiB of memory the template's sandboxes get by default (0: the server's)")
 	buildArgs := kvFlag{}
 	fs.Var(buildArgs, "build-arg", "a Dockerfile ARG value, K=V (repeatable)")
 	pos, err := a.parse(fs, args, 0, 1)
@@ -60,7 +62,7 @@ func (a *app) templateBuild(args []string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarContext(dir, ignore, *maxMB<<20, pw)) }()
 	defer pr.Close()
-	req := warren.BuildRequest{Name: *name, Timeout: *timeout}
+	req := warren.BuildRequest{Name: *name, Timeout: *timeout, CPUCores: *cpus, MemoryMB: *memMB}
 	if len(buildArgs) > 0 {
 		req.BuildArgs = buildArgs
 	}

@@ -66,6 +66,9 @@ type BuildSpec struct {
 	User    string
 	// Timeout bounds the whole build (0 = the builder's default).
 	Timeout time.Duration
+	// Limits are the finished template's sandbox defaults (CPUCores and MemoryMB; zero:
+	// the server's). They do not bound the build's own steps.
+	Limits Limits
 }
 
 // BuildFiles holds the files a build's COPY steps read, as tar archives stored by the
@@ -113,7 +116,10 @@ type Build struct {
 	TeamID     string
 	State      BuildState
 	// Reason says why an errored build failed: the step, its exit code and what to do.
-	Reason     string
+	Reason string
+	// Limits were asked for when the build was created (E2B's cpuCount and memoryMB);
+	// a spec without limits of its own takes them.
+	Limits     Limits
 	Steps      []StepResult
 	CreatedAt  time.Time
 	FinishedAt time.Time
@@ -134,8 +140,10 @@ type StepBuilder interface {
 // team's own, built from a BuildSpec. Another team's template is KindNotFound.
 type TemplateService interface {
 	// CreateBuild registers a template (or a new build of the caller's template of
-	// that name) in state waiting, before its files are uploaded (E2B's POST /v3/templates).
-	CreateBuild(ctx context.Context, p Principal, name string) (*Template, *Build, error)
+	// that name) in state waiting, before its files are uploaded (E2B's POST /v3/templates),
+	// with the sandbox defaults l (CPUCores, MemoryMB; zero: the server's) its build gives
+	// the template unless its spec names others.
+	CreateBuild(ctx context.Context, p Principal, name string, l Limits) (*Template, *Build, error)
 	// PutFiles stores a build's tar archive under its sha256 (hex), refusing one whose
 	// bytes do not hash to it; HasFiles says whether it is stored already.
 	PutFiles(ctx context.Context, p Principal, templateID, hash string, r io.Reader) error

@@ -176,6 +176,9 @@ type Template struct {
 	Workdir    string
 	User       string
 	ReadyCheck ReadyCheck
+	// Limits are what a sandbox of a built template gets when it asks for none: CPUCores
+	// and MemoryMB, each zero for the server's default (E2B's cpuCount and memoryMB).
+	Limits Limits
 	// CreatedAt is when a team's template was first registered (zero for built-ins).
 	CreatedAt time.Time
 }

@@ -189,11 +189,7 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if err != nil {
 		return nil, nil, err
 	}
-	builtin := tpl.ID
-	if tpl.TeamID != "" {
-		builtin = "" // a team's template is not the built-in of that name
-	}
-	limits, err := resolveLimits(req.Limits, s.cfg.defaultLimits(builtin), s.cfg.MaxLimits)
+	limits, err := resolveLimits(req.Limits, s.cfg.templateLimits(tpl), s.cfg.MaxLimits)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -92,13 +92,13 @@ func snapEntry(tpl *domain.Template) string {
 
 // templateDefaults is what a snapshot of template tplID is made with: the node's default
 // driver (if it can save sandboxes) and the template's default limits.
-func (sn *Snapshots) templateDefaults(tplID string) (runtime.Driver, domain.Limits, bool) {
+func (sn *Snapshots) templateDefaults(tpl *domain.Template) (runtime.Driver, domain.Limits, bool) {
 	s := sn.sandboxes
 	drv := s.cfg.Node.Drivers()[0]
 	if _, ok := drv.(runtime.Checkpointer); !ok {
 		return nil, domain.Limits{}, false
 	}
-	l, err := resolveLimits(domain.Limits{}, s.cfg.defaultLimits(tplID), s.cfg.MaxLimits)
+	l, err := resolveLimits(domain.Limits{}, s.cfg.templateLimits(tpl), s.cfg.MaxLimits)
 	return drv, l, err == nil
 }
 
@@ -125,7 +125,7 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 		if !wantsSnapshot(tpl) {
 			continue
 		}
-		drv, limits, ok := sn.templateDefaults(tpl.ID)
+		drv, limits, ok := sn.templateDefaults(tpl)
 		if !ok {
 			continue
 		}

@@ -51,6 +51,30 @@ func (c *Config) defaultLimits(tplID string) domain.Limits {
 	return d
 }
 
+// templateLimits are the limits a sandbox of tpl gets when it asks for none: a
+// built-in's defaultLimits, or for a team's template c.DefaultLimits with the template's
+// own CPU cores and memory where it sets them (E2B's cpuCount and memoryMB), capped at
+// c.MaxLimits (which the operator may have lowered since the build).
+func (c *Config) templateLimits(tpl *domain.Template) domain.Limits {
+	if tpl.TeamID == "" {
+		return c.defaultLimits(tpl.ID)
+	}
+	d := c.DefaultLimits
+	if v := tpl.Limits.CPUCores; v > 0 {
+		if c.MaxLimits.CPUCores > 0 {
+			v = min(v, c.MaxLimits.CPUCores)
+		}
+		d.CPUCores = v
+	}
+	if v := tpl.Limits.MemoryMB; v > 0 {
+		if c.MaxLimits.MemoryMB > 0 {
+			v = min(v, c.MaxLimits.MemoryMB)
+		}
+		d.MemoryMB = v
+	}
+	return d
+}
+
 // resolveLimits fills the defaults d into l and checks it against the node's maxima mx
 // (zero fields: no maximum).
 func resolveLimits(l, d, mx domain.Limits) (domain.Limits, error) {

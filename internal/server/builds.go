@@ -107,7 +107,8 @@ func (b *buildHost) close(ctx context.Context, log *slog.Logger) {
 // startTemplateService makes the template service (with the layer builder when the
 // build node started) and fails the builds a previous server left running.
 func startTemplateService(ctx context.Context, c Config, store domain.Store, b *buildHost, log *slog.Logger) (*templates.Service, error) {
-	cfg := templates.Config{Store: store, Images: NewImagePuller(c, log, nil), FilesDir: filepath.Join(c.DataDir, "template-files"), Log: log}
+	cfg := templates.Config{Store: store, Images: NewImagePuller(c, log, nil), FilesDir: filepath.Join(c.DataDir, "template-files"),
+		MaxLimits: c.MaxLimits, Log: log}
 	if b != nil {
 		cfg.Builder = b.builder
 	}

@@ -21,7 +21,7 @@ var errNoBuilder = domain.Errorf(domain.KindUnavailable,
 
 // CreateBuild implements domain.TemplateService: the team's template name (registered
 // now within the team's quota if it is new) gets a waiting build.
-func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name string) (*domain.Template, *domain.Build, error) {
+func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, nil, err
 	}
@@ -29,6 +29,9 @@ func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name stri
 		return nil, nil, errNoBuilder
 	}
 	if err := checkName(name); err != nil {
+		return nil, nil, err
+	}
+	if err := checkLimits(l, s.cfg.MaxLimits); err != nil {
 		return nil, nil, err
 	}
 	tpl, err := s.own(ctx, p, name)
@@ -39,7 +42,7 @@ func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name stri
 		return nil, nil, err
 	}
 	b := &domain.Build{ID: BuildIDPrefix + domain.NewID(16), TemplateID: tpl.ID, TeamID: p.TeamID,
-		State: domain.BuildWaiting, CreatedAt: s.cfg.Now().UTC()}
+		State: domain.BuildWaiting, CreatedAt: s.cfg.Now().UTC(), Limits: l}
 	if err := s.cfg.Store.CreateBuild(ctx, b); err != nil {
 		return nil, nil, err
 	}
@@ -129,6 +132,9 @@ func (s *Service) checkSpec(ctx context.Context, p domain.Principal, tplID strin
 	if err := spec.Ready.Validate(); err != nil {
 		return err
 	}
+	if err := checkLimits(spec.Limits, s.cfg.MaxLimits); err != nil {
+		return err
+	}
 	if spec.Timeout == 0 || spec.Timeout > s.cfg.BuildTimeout {
 		spec.Timeout = s.cfg.BuildTimeout
 	}
@@ -136,6 +142,25 @@ func (s *Service) checkSpec(ctx context.Context, p domain.Principal, tplID strin
 		if err := checkStep(i, st, func(hash string) (bool, error) { return hasFiles(s.cfg.FilesDir, p.TeamID, hash) }); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkLimits validates a template's sandbox defaults l against the server's maxima mx
+// (zero fields: none): only cpu_cores and memory_mb, each zero (the server's default) or
+// from the sandbox minimum to the maximum.
+func checkLimits(l, mx domain.Limits) error {
+	switch {
+	case l.DiskMB != 0 || l.MaxProcesses != 0:
+		return domain.Invalid("limits", "a template sets only cpu_cores and memory_mb for its sandboxes; set disk_mb and max_processes when creating a sandbox")
+	case l.CPUCores < 0 || l.CPUCores > 0 && l.CPUCores < 0.05:
+		return domain.Invalid("limits.cpu_cores", "cpu_cores (cpuCount) %g is below the minimum of 0.05", l.CPUCores)
+	case l.MemoryMB < 0 || l.MemoryMB > 0 && l.MemoryMB < 128:
+		return domain.Invalid("limits.memory_mb", "memory_mb (memoryMB) %d is below the minimum of 128", l.MemoryMB)
+	case mx.CPUCores > 0 && l.CPUCores > mx.CPUCores:
+		return domain.Invalid("limits.cpu_cores", "cpu_cores (cpuCount) %g exceeds this server's maximum of %g; ask for less, or ask the operator to raise WARREN_MAX_CPU_CORES", l.CPUCores, mx.CPUCores)
+	case mx.MemoryMB > 0 && l.MemoryMB > mx.MemoryMB:
+		return domain.Invalid("limits.memory_mb", "memory_mb (memoryMB) %d exceeds this server's maximum of %d; ask for less, or ask the operator to raise WARREN_MAX_MEMORY_MB", l.MemoryMB, mx.MemoryMB)
 	}
 	return nil
 }
@@ -216,6 +241,9 @@ func (s *Service) StartBuild(ctx context.Context, p domain.Principal, templateID
 	if b.State != domain.BuildWaiting {
 		return nil, domain.Errorf(domain.KindConflict, "build %s is %s, not waiting: it was started already; create a new build to build again", b.ID, b.State)
 	}
+	if spec.Limits == (domain.Limits{}) {
+		spec.Limits = b.Limits
+	}
 	if err := s.checkSpec(ctx, p, tpl.ID, &spec); err != nil {
 		return nil, err
 	}
@@ -234,6 +262,9 @@ func (s *Service) StartBuild(ctx context.Context, p domain.Principal, templateID
 		spec.Env = mergeEnv(from.Env, spec.Env)
 		spec.Workdir = cmp(spec.Workdir, from.Workdir)
 		spec.User = cmp(spec.User, from.User)
+		if spec.Limits == (domain.Limits{}) {
+			spec.Limits = from.Limits // a team's template passes its sizes on, as its env
+		}
 	}
 	b.State = domain.BuildBuilding
 	if err := s.cfg.Store.BeginBuild(ctx, b, spec); err != nil {
@@ -375,6 +406,7 @@ func (s *Service) finish(ctx context.Context, b *domain.Build, spec domain.Build
 	tpl.Hash, tpl.RootFS, tpl.SizeBytes, tpl.Ready, tpl.BuiltAt = b.ID, rootfs, size, true, s.cfg.Now().UTC()
 	env, workdir, user := finalDefaults(spec)
 	tpl.StartCmd, tpl.Env, tpl.Workdir, tpl.User, tpl.ReadyCheck = spec.StartCmd, env, workdir, user, spec.Ready
+	tpl.Limits = spec.Limits
 	tpl.ReadyPort, tpl.PrivatePorts = 0, nil // ReadyPort is a /health check; a build's ready check is ReadyCheck
 	if from != nil {
 		tpl.PrivatePorts = from.PrivatePorts

@@ -64,8 +64,11 @@ type Config struct {
 	MaxLogLines, MaxLineBytes int
 	// KeepBuilds is how many builds of a template are kept (default 20).
 	KeepBuilds int
-	Log        *slog.Logger
-	Now        func() time.Time
+	// MaxLimits are the server's maxima for a sandbox (zero fields: none): a template's
+	// own limits may not exceed them.
+	MaxLimits domain.Limits
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Service is the domain.TemplateService.

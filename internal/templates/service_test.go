@@ -103,7 +103,7 @@ var runSpec = domain.BuildSpec{FromTemplate: "base", Steps: []domain.BuildStep{{
 func (w *world) build(t *testing.T, p domain.Principal, name string, spec domain.BuildSpec) (*domain.Build, []string) {
 	t.Helper()
 	ctx := t.Context()
-	_, b, err := w.svc.CreateBuild(ctx, p, name)
+	_, b, err := w.svc.CreateBuild(ctx, p, name, domain.Limits{})
 	if err != nil {
 		t.Fatalf("CreateBuild(%s): %v", name, err)
 	}
@@ -211,7 +211,7 @@ func TestTeamScoping(t *testing.T) {
 		t.Errorf("team a's files: %v, %v", has, err)
 	}
 	// b building from a's template by name: not found either.
-	_, bb, err := w.svc.CreateBuild(ctx, w.b, "mine")
+	_, bb, err := w.svc.CreateBuild(ctx, w.b, "mine", domain.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestTeamScoping(t *testing.T) {
 	}
 	// Scopes: a viewer reads but does not build.
 	viewer := domain.Principal{TeamID: "team-a", Scopes: domain.RoleScopes(domain.RoleViewer)}
-	wantKind(t, "a viewer building", get2(w.svc.CreateBuild(ctx, viewer, "x")), domain.KindForbidden)
+	wantKind(t, "a viewer building", get2(w.svc.CreateBuild(ctx, viewer, "x", domain.Limits{})), domain.KindForbidden)
 	if _, err := w.svc.GetTemplate(ctx, viewer, "app"); err != nil {
 		t.Errorf("a viewer reading: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestNames(t *testing.T) {
 		"ok-name_1":             0,
 		strings.Repeat("x", 64): domain.KindInvalid,
 	} {
-		_, _, err := w.svc.CreateBuild(ctx, w.a, name)
+		_, _, err := w.svc.CreateBuild(ctx, w.a, name, domain.Limits{})
 		if kind == 0 {
 			if err != nil {
 				t.Errorf("CreateBuild(%q): %v", name, err)
@@ -266,7 +266,7 @@ func TestNames(t *testing.T) {
 		wantKind(t, fmt.Sprintf("CreateBuild(%q)", name), err, kind)
 	}
 	// A second build of the same template is the same template.
-	tpl, _, err := w.svc.CreateBuild(ctx, w.a, "ok-name_1")
+	tpl, _, err := w.svc.CreateBuild(ctx, w.a, "ok-name_1", domain.Limits{})
 	if err != nil || tpl.ID != "ok-name_1" {
 		t.Errorf("second build: %+v, %v", tpl, err)
 	}
@@ -281,7 +281,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.build(t, w.a, "one", runSpec)
-	_, _, err := w.svc.CreateBuild(ctx, w.a, "two")
+	_, _, err := w.svc.CreateBuild(ctx, w.a, "two", domain.Limits{})
 	wantKind(t, "a second template", err, domain.KindQuotaExceeded)
 	if !strings.Contains(domain.PublicMessage(err), "max_templates") {
 		t.Errorf("refusal: %q", domain.PublicMessage(err))
@@ -351,7 +351,7 @@ func TestBuildFails(t *testing.T) {
 func TestStartRefusals(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx := t.Context()
-	_, b, err := w.svc.CreateBuild(ctx, w.a, "app")
+	_, b, err := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,13 +399,13 @@ func TestStartRefusals(t *testing.T) {
 	wantKind(t, "starting twice", get(w.svc.StartBuild(ctx, w.a, "app", b.ID, runSpec)), domain.KindConflict)
 
 	none := newWorld(t, func(c *Config) { c.Builder = nil })
-	wantKind(t, "no layer builder", get2(none.svc.CreateBuild(ctx, none.a, "app")), domain.KindUnavailable)
+	wantKind(t, "no layer builder", get2(none.svc.CreateBuild(ctx, none.a, "app", domain.Limits{})), domain.KindUnavailable)
 }
 
 func TestFiles(t *testing.T) {
 	w := newWorld(t, func(c *Config) { c.MaxFileBytes, c.TeamFilesBytes = 100, 150 })
 	ctx := t.Context()
-	if _, _, err := w.svc.CreateBuild(ctx, w.a, "app"); err != nil {
+	if _, _, err := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	ok := bytes.Repeat([]byte("a"), 100)
@@ -503,7 +503,7 @@ func TestRecoverAndDelete(t *testing.T) {
 	ctx := t.Context()
 	w.build(t, w.a, "app", runSpec)
 	// A build left building by a server that stopped.
-	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app")
+	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
 	b.State = domain.BuildBuilding
 	if err := w.store.BeginBuild(ctx, b, runSpec); err != nil {
 		t.Fatal(err)
@@ -563,7 +563,7 @@ func TestFollowConcurrent(t *testing.T) {
 		return "/x", 1, nil
 	}
 	ctx := t.Context()
-	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app")
+	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
 	if _, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, runSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestMeterStorage(t *testing.T) {
 	ctx := t.Context()
 	w.build(t, w.a, "app", runSpec) // 3 MiB (the fake builder)
 	tpl, _ := w.svc.GetTemplate(ctx, w.a, "app")
-	if _, _, err := w.svc.CreateBuild(ctx, w.b, "unbuilt"); err != nil {
+	if _, _, err := w.svc.CreateBuild(ctx, w.b, "unbuilt", domain.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	built := tpl.BuiltAt.UTC().Truncate(time.Millisecond)
@@ -625,4 +625,82 @@ func TestMeterStorage(t *testing.T) {
 	if len(rows) != 2 || total < want-3 || total > want {
 		t.Errorf("%d rows of %d MB·s in all, want 2 days and %d", len(rows), total, want)
 	}
+}
+
+// TestTemplateLimits: the limits a build is created with, or its spec's own, become the
+// template's sandbox defaults; a template built on a team's template inherits them; limits
+// outside the server's bounds are refused before anything is registered.
+func TestTemplateLimits(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.MaxLimits = domain.Limits{CPUCores: 4, MemoryMB: 8192} })
+	ctx := t.Context()
+	get := func(name string) domain.Limits {
+		t.Helper()
+		tpl, err := w.svc.GetTemplate(ctx, w.a, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tpl.Limits
+	}
+	// E2B: the limits come with the create; the spec has none.
+	_, b, err := w.svc.CreateBuild(ctx, w.a, "big", domain.Limits{CPUCores: 2, MemoryMB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.StartBuild(ctx, w.a, "big", b.ID, runSpec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.BuildLogs(ctx, w.a, "big", b.ID, 0, true, func(domain.BuildLogLine) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := get("big"), (domain.Limits{CPUCores: 2, MemoryMB: 4096}); got != want {
+		t.Errorf("big: limits %+v, want %+v", got, want)
+	}
+	// A child of it inherits them; its own spec's limits win.
+	child := runSpec
+	child.FromTemplate = "big"
+	if bd, _ := w.build(t, w.a, "child", child); bd.State != domain.BuildReady {
+		t.Fatalf("child: %+v", bd)
+	}
+	if got := get("child"); got != (domain.Limits{CPUCores: 2, MemoryMB: 4096}) {
+		t.Errorf("child: limits %+v, want big's", got)
+	}
+	own := child
+	own.Limits = domain.Limits{MemoryMB: 256}
+	if bd, _ := w.build(t, w.a, "own", own); bd.State != domain.BuildReady {
+		t.Fatalf("own: %+v", bd)
+	}
+	if got := get("own"); got != (domain.Limits{MemoryMB: 256}) {
+		t.Errorf("own: limits %+v, want its spec's", got)
+	}
+	if got := get("base"); got != (domain.Limits{}) {
+		t.Errorf("base: limits %+v, want none", got)
+	}
+
+	for _, c := range []struct {
+		l    domain.Limits
+		want string
+	}{
+		{domain.Limits{CPUCores: 8}, "maximum of 4"},
+		{domain.Limits{MemoryMB: 16384}, "maximum of 8192"},
+		{domain.Limits{MemoryMB: 64}, "minimum of 128"},
+		{domain.Limits{CPUCores: 0.01}, "minimum of 0.05"},
+		{domain.Limits{CPUCores: -1}, "minimum"},
+		{domain.Limits{DiskMB: 100}, "only cpu_cores and memory_mb"},
+	} {
+		_, _, err := w.svc.CreateBuild(ctx, w.a, "refused", c.l)
+		wantKind(t, fmt.Sprintf("CreateBuild %+v", c.l), err, domain.KindInvalid)
+		if !strings.Contains(domain.PublicMessage(err), c.want) {
+			t.Errorf("CreateBuild %+v: %q, want %q", c.l, domain.PublicMessage(err), c.want)
+		}
+		_, b, err := w.svc.CreateBuild(ctx, w.a, "spec-refused", domain.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := runSpec
+		spec.Limits = c.l
+		_, err = w.svc.StartBuild(ctx, w.a, "spec-refused", b.ID, spec)
+		wantKind(t, fmt.Sprintf("StartBuild %+v", c.l), err, domain.KindInvalid)
+	}
+	_, err = w.svc.GetTemplate(ctx, w.a, "refused")
+	wantKind(t, "a refused template", err, domain.KindNotFound)
 }

@@ -109,6 +109,10 @@ type Template struct {
 	// BuiltIn is a template every team sees; the others are the team's own.
 	BuiltIn  bool   `json:"builtin"`
 	StartCmd string `json:"start_cmd,omitempty"`
+	// CPUCores and MemoryMB are a built template's defaults for its sandboxes (0: the
+	// server's).
+	CPUCores float64 `json:"cpu_cores,omitempty"`
+	MemoryMB int64   `json:"memory_mb,omitempty"`
 }
 
 type templateList struct {

@@ -52,6 +52,10 @@ type BuildRequest struct {
 	Timeout int64 `json:"timeout,omitempty"`
 	// BuildArgs are the Dockerfile's --build-arg values.
 	BuildArgs map[string]string `json:"build_args,omitempty"`
+	// CPUCores and MemoryMB are what the template's sandboxes get when they ask for
+	// none (0: the server's defaults).
+	CPUCores float64 `json:"cpu_cores,omitempty"`
+	MemoryMB int64   `json:"memory_mb,omitempty"`
 }
 
 // BuildOptions are the files of a build: a Dockerfile (instead of steps) and the build

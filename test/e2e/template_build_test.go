@@ -32,9 +32,9 @@ func TestTemplateBuildCLI(t *testing.T) {
 	dockerfile := func(marker string) string {
 		return "FROM base\nRUN mkdir -p /srv && echo built > /srv/first\nWORKDIR /srv\nCOPY . /srv/\nENV GREETING=hi\nRUN echo " + marker + " > /srv/marker\n"
 	}
-	build := func(wantCode int, name string) string {
+	build := func(wantCode int, name string, flags ...string) string {
 		t.Helper()
-		out, errOut, code := s.CLI(ctx, nil, "template", "build", "--name", name, dir)
+		out, errOut, code := s.CLI(ctx, nil, append(append([]string{"template", "build", "--name", name}, flags...), dir)...)
 		if code != wantCode {
 			t.Fatalf("template build: exit %d, want %d\nstdout: %s\nstderr: %s", code, wantCode, out, errOut)
 		}
@@ -47,7 +47,8 @@ func TestTemplateBuildCLI(t *testing.T) {
 		t.Errorf("first build:\n%s", out)
 	}
 	write("Dockerfile", dockerfile("v2"))
-	out = build(0, "e2e-app")
+	// Its sandboxes' default size comes with the build and changes no step's cache key.
+	out = build(0, "e2e-app", "--cpu-cores", "0.5", "--memory-mb", "384")
 	if !strings.Contains(out, "5 steps, 4 from cache") {
 		t.Errorf("a rebuild with the last step changed should take the others from cache:\n%s", out)
 	}
@@ -63,6 +64,15 @@ func TestTemplateBuildCLI(t *testing.T) {
 		t.Fatalf("sandbox create --template e2e-app: %d %s %s", code, out, errOut)
 	}
 	defer s.CLI(context.Background(), nil, "sandbox", "kill", sb.ID)
+	var sized struct {
+		Limits struct {
+			CPUCores float64 `json:"cpu_cores"`
+			MemoryMB int64   `json:"memory_mb"`
+		} `json:"limits"`
+	}
+	if json.Unmarshal([]byte(out), &sized) != nil || sized.Limits.CPUCores != 0.5 || sized.Limits.MemoryMB != 384 {
+		t.Errorf("a sandbox of a template built with --cpu-cores 0.5 --memory-mb 384 got %+v, want those limits", sized.Limits)
+	}
 	out, errOut, code = s.CLI(ctx, nil, "exec", sb.ID, "--", "python3 /srv/app.py; cat /srv/first /srv/marker; echo $GREETING; pwd; ls /srv")
 	// .dockerignore left the Dockerfile and notes.tmp out of the context
 	want := "hello from the template\nbuilt\nv2\nhi\n/srv\n" // its ENV and WORKDIR are the sandbox's defaults

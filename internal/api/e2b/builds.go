@@ -73,14 +73,21 @@ func (s *Server) requestBuild(w http.ResponseWriter, r *http.Request) error {
 		return domain.Invalid("teamID", "teamID %q is not the team of this API key; leave it out", b.TeamID)
 	case hasTag && tag != "default" || len(b.Tags) > 1 || len(b.Tags) == 1 && b.Tags[0] != "default":
 		return domain.Invalid("tags", "template tags are not supported by this Warren server yet; build under a name of its own (my-template-v2) instead")
-	case b.CPUCount != nil:
-		return domain.Invalid("cpuCount", "per-template resources are not supported by this Warren server yet; leave cpuCount out and set limits when creating the sandbox")
-	case b.MemoryMB != nil:
-		return domain.Invalid("memoryMB", "per-template resources are not supported by this Warren server yet; leave memoryMB out and set limits when creating the sandbox")
+	case b.CPUCount != nil && *b.CPUCount < 1:
+		return domain.Invalid("cpuCount", "cpuCount must be at least 1 (or left out for the server's default)")
+	case b.MemoryMB != nil && *b.MemoryMB < 128:
+		return domain.Invalid("memoryMB", "memoryMB must be at least 128 (or left out for the server's default)")
 	case b.MinFreeDiskMB != nil:
 		return domain.Invalid("minFreeDiskMb", "per-template disk sizes are not supported by this Warren server yet; leave minFreeDiskMb out")
 	}
-	t, build, err := svc.CreateBuild(r.Context(), p, name)
+	var l domain.Limits
+	if b.CPUCount != nil {
+		l.CPUCores = float64(*b.CPUCount)
+	}
+	if b.MemoryMB != nil {
+		l.MemoryMB = int64(*b.MemoryMB)
+	}
+	t, build, err := svc.CreateBuild(r.Context(), p, name, l)
 	if err != nil {
 		return err
 	}

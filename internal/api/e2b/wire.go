@@ -348,9 +348,19 @@ func (s *Server) toTemplate(t *domain.Template) templateJSON {
 		buildID = t.ID
 	}
 	names := templateNames(t.ID)
+	cpu, mem := s.cfg.DefaultLimits.CPUCores, s.cfg.DefaultLimits.MemoryMB
+	if t.TeamID == "" {
+		mem = max(mem, s.cfg.TemplateMemoryMB[t.ID])
+	}
+	if t.Limits.CPUCores > 0 {
+		cpu = t.Limits.CPUCores
+	}
+	if t.Limits.MemoryMB > 0 {
+		mem = t.Limits.MemoryMB
+	}
 	return templateJSON{
 		TemplateID: t.ID, BuildID: buildID,
-		CPUCount: cpuCount(s.cfg.DefaultLimits.CPUCores), MemoryMB: max(s.cfg.DefaultLimits.MemoryMB, s.cfg.TemplateMemoryMB[t.ID]),
+		CPUCount: cpuCount(cpu), MemoryMB: mem,
 		DiskSizeMB: s.cfg.DefaultLimits.DiskMB,
 		Public:     t.TeamID == "", Aliases: names, Names: names,
 		CreatedAt: built, UpdatedAt: built,

@@ -206,7 +206,7 @@ func (s *Server) buildTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tpl, b, err := ts.CreateBuild(r.Context(), p, req.Name)
+	tpl, b, err := ts.CreateBuild(r.Context(), p, req.Name, spec.Limits)
 	if err != nil {
 		return err
 	}
@@ -269,6 +269,7 @@ func toBuildSpec(req buildRequest, df []byte, hash string) (domain.BuildSpec, er
 		spec.User = req.User
 	}
 	spec.Timeout = time.Duration(req.Timeout) * time.Second
+	spec.Limits = domain.Limits{CPUCores: req.CPUCores, MemoryMB: req.MemoryMB}
 	if rc := req.Ready; rc != nil {
 		spec.Ready = domain.ReadyCheck{Port: rc.Port, URL: rc.URL, Process: rc.Process, File: rc.File, Cmd: rc.Cmd,
 			Timeout: time.Duration(rc.Timeout) * time.Second}

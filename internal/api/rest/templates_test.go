@@ -17,7 +17,7 @@ import (
 
 // fakeTemplates is a domain.TemplateService with function fields.
 type fakeTemplates struct {
-	createBuild func(ctx context.Context, p domain.Principal, name string) (*domain.Template, *domain.Build, error)
+	createBuild func(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error)
 	putFiles    func(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error
 	startBuild  func(ctx context.Context, p domain.Principal, tplID, buildID string, spec domain.BuildSpec) (*domain.Build, error)
 	getBuild    func(ctx context.Context, p domain.Principal, tplID, buildID string) (*domain.Build, error)
@@ -30,8 +30,8 @@ type fakeTemplates struct {
 
 var _ domain.TemplateService = (*fakeTemplates)(nil)
 
-func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string) (*domain.Template, *domain.Build, error) {
-	return f.createBuild(ctx, p, name)
+func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
+	return f.createBuild(ctx, p, name, l)
 }
 func (f *fakeTemplates) PutFiles(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error {
 	return f.putFiles(ctx, p, tplID, hash, r)
@@ -67,7 +67,7 @@ var testBuild = &domain.Build{ID: "bld_1", TemplateID: "app", TeamID: "team1", S
 // recordingTemplates accepts builds of "app" and records what it was given.
 func recordingTemplates(spec *domain.BuildSpec, files *[]byte) *fakeTemplates {
 	return &fakeTemplates{
-		createBuild: func(ctx context.Context, p domain.Principal, name string) (*domain.Template, *domain.Build, error) {
+		createBuild: func(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
 			if name != "app" {
 				return nil, nil, domain.Invalid("name", "bad name %q", name)
 			}
@@ -95,7 +95,8 @@ func TestBuildTemplateJSON(t *testing.T) {
 	var files []byte
 	h := newHarness(t, WithTemplates(recordingTemplates(&spec, &files), 0))
 	res := h.do("POST", "/v1/templates", `{"name":"app","from_template":"base","steps":[{"type":"run","args":["apt-get install -y curl"]},
-		{"type":"ENV","args":["A","1"],"force":true}],"start_cmd":"python3 -m http.server 8000","ready":{"port":8000,"timeout":30},"timeout":600}`)
+		{"type":"ENV","args":["A","1"],"force":true}],"start_cmd":"python3 -m http.server 8000","ready":{"port":8000,"timeout":30},"timeout":600,
+		"cpu_cores":1.5,"memory_mb":2048}`)
 	if res.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
@@ -105,7 +106,7 @@ func TestBuildTemplateJSON(t *testing.T) {
 	}
 	if spec.FromTemplate != "base" || len(spec.Steps) != 2 || spec.Steps[0].Kind != domain.StepRun || !spec.Steps[1].Force ||
 		spec.StartCmd != "python3 -m http.server 8000" || spec.Ready.Port != 8000 || spec.Ready.Timeout != 30*time.Second ||
-		spec.Timeout != 10*time.Minute || spec.Name != "app" {
+		spec.Timeout != 10*time.Minute || spec.Name != "app" || spec.Limits != (domain.Limits{CPUCores: 1.5, MemoryMB: 2048}) {
 		t.Errorf("spec %+v", spec)
 	}
 	for _, tc := range []struct{ body, field string }{

@@ -18,6 +18,10 @@ type buildRequest struct {
 	Workdir      string            `json:"workdir"`
 	User         string            `json:"user"`
 	Timeout      int64             `json:"timeout"` // seconds; 0 = the server's limit
+	// CPUCores and MemoryMB are what the template's sandboxes get when they ask for
+	// none (0: the server's defaults).
+	CPUCores float64 `json:"cpu_cores"`
+	MemoryMB int64   `json:"memory_mb"`
 	// BuildArgs are a Dockerfile's --build-arg values (multipart with a Dockerfile).
 	BuildArgs map[string]string `json:"build_args"`
 }
@@ -90,5 +94,5 @@ func toBuildJSON(b *domain.Build) buildJSON {
 
 func toTemplateJSON(t *domain.Template) templateJSON {
 	return templateJSON{ID: t.ID, Description: t.Description, Ready: t.Ready, BuiltAt: optTime(t.BuiltAt),
-		SizeBytes: t.SizeBytes, BuiltIn: t.TeamID == "", StartCmd: t.StartCmd}
+		SizeBytes: t.SizeBytes, BuiltIn: t.TeamID == "", StartCmd: t.StartCmd, CPUCores: t.Limits.CPUCores, MemoryMB: t.Limits.MemoryMB}
 }

@@ -294,6 +294,9 @@ type templateJSON struct {
 	// BuiltIn is a template every team sees; the others are the caller's team's own.
 	BuiltIn  bool   `json:"builtin"`
 	StartCmd string `json:"start_cmd,omitempty"`
+	// CPUCores and MemoryMB are a built template's sandbox defaults, when it sets them.
+	CPUCores float64 `json:"cpu_cores,omitempty"`
+	MemoryMB int64   `json:"memory_mb,omitempty"`
 }
 
 type listTemplatesResponse struct {

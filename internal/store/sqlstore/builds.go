@@ -13,14 +13,14 @@ type Builds struct{ db *db }
 
 var _ domain.TemplateBuildStore = (*Builds)(nil)
 
-const buildColumns = `id, team_id, template_id, state, reason, steps, created_at, finished_at`
+const buildColumns = `id, team_id, template_id, state, reason, steps, created_at, finished_at, limits`
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 func scanBuild(d Dialect, r rowScanner) (*domain.Build, error) {
 	var b domain.Build
 	if err := r.Scan(&b.ID, &b.TeamID, &b.TemplateID, &b.State, &b.Reason, scanJSON(&b.Steps),
-		scanTime(d, &b.CreatedAt), scanTime(d, &b.FinishedAt)); err != nil {
+		scanTime(d, &b.CreatedAt), scanTime(d, &b.FinishedAt), scanJSON(&b.Limits)); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -34,6 +34,14 @@ func (e *encoder) steps(s []domain.StepResult) any {
 	return e.json("steps", s)
 }
 
+// limits encodes a build's limits; none is NULL (and reads back as zero).
+func (e *encoder) limits(l domain.Limits) any {
+	if l == (domain.Limits{}) {
+		return nil
+	}
+	return e.json("limits", l)
+}
+
 // CreateBuild inserts b; an unknown team is KindNotFound.
 func (s *Builds) CreateBuild(ctx context.Context, b *domain.Build) error {
 	if b.TeamID == "" || b.TeamID == domain.AnyTeam {
@@ -41,11 +49,11 @@ func (s *Builds) CreateBuild(ctx context.Context, b *domain.Build) error {
 	}
 	e := encoder{d: s.db.d}
 	args := []any{b.ID, b.TeamID, b.TemplateID, string(b.State), b.Reason, e.steps(b.Steps),
-		e.sortTime("created_at", b.CreatedAt), e.time("finished_at", b.FinishedAt)}
+		e.sortTime("created_at", b.CreatedAt), e.time("finished_at", b.FinishedAt), e.limits(b.Limits)}
 	if e.err != nil {
 		return s.db.wrap(e.err, "creating build %s", b.ID)
 	}
-	_, err := s.db.exec(ctx, `INSERT INTO template_builds (`+buildColumns+`) VALUES (`+marks(8)+`)`, args...)
+	_, err := s.db.exec(ctx, `INSERT INTO template_builds (`+buildColumns+`) VALUES (`+marks(9)+`)`, args...)
 	if err != nil {
 		return s.db.insertErr(err, b.TeamID, domain.Errorf(domain.KindConflict, "build %q already exists", b.ID),
 			"creating build %s", b.ID)

@@ -13,12 +13,12 @@ type Templates struct{ db *db }
 var _ domain.TemplateStore = (*Templates)(nil)
 
 const templateColumns = `team_id, id, description, hash, rootfs, ready, built_at, size_bytes, start_cmd, ready_port,
-	private_ports, env, workdir, user_name, ready_check, created_at`
+	private_ports, env, workdir, user_name, ready_check, created_at, cpu_cores, memory_mb`
 
 func templateArgs(e *encoder, t *domain.Template) []any {
 	return []any{t.TeamID, t.ID, t.Description, t.Hash, t.RootFS, t.Ready, e.time("built_at", t.BuiltAt), t.SizeBytes,
 		t.StartCmd, t.ReadyPort, encodePorts(t.PrivatePorts), e.strMap("env", t.Env), t.Workdir, t.User,
-		e.json("ready_check", t.ReadyCheck), e.time("created_at", t.CreatedAt)}
+		e.json("ready_check", t.ReadyCheck), e.time("created_at", t.CreatedAt), t.Limits.CPUCores, t.Limits.MemoryMB}
 }
 
 // UpsertTemplate inserts t or replaces every field of the template (t.TeamID, t.ID).
@@ -28,13 +28,14 @@ func (s *Templates) UpsertTemplate(ctx context.Context, t *domain.Template) erro
 	if e.err != nil {
 		return s.db.wrap(e.err, "saving template %s", t.ID)
 	}
-	_, err := s.db.exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES (`+marks(16)+`)
+	_, err := s.db.exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES (`+marks(18)+`)
 		ON CONFLICT (team_id, id) DO UPDATE SET
 			description = excluded.description, hash = excluded.hash, rootfs = excluded.rootfs,
 			ready = excluded.ready, built_at = excluded.built_at, size_bytes = excluded.size_bytes,
 			start_cmd = excluded.start_cmd, ready_port = excluded.ready_port,
 			private_ports = excluded.private_ports, env = excluded.env, workdir = excluded.workdir,
-			user_name = excluded.user_name, ready_check = excluded.ready_check, created_at = excluded.created_at`, args...)
+			user_name = excluded.user_name, ready_check = excluded.ready_check, created_at = excluded.created_at,
+			cpu_cores = excluded.cpu_cores, memory_mb = excluded.memory_mb`, args...)
 	if err != nil {
 		return s.db.wrap(err, "saving template %s", t.ID)
 	}
@@ -46,7 +47,7 @@ func scanTemplate(d Dialect, r rowScanner) (*domain.Template, error) {
 	var ports string
 	if err := r.Scan(&t.TeamID, &t.ID, &t.Description, &t.Hash, &t.RootFS, &t.Ready, scanTime(d, &t.BuiltAt), &t.SizeBytes,
 		&t.StartCmd, &t.ReadyPort, &ports, scanJSON(&t.Env), &t.Workdir, &t.User, scanJSON(&t.ReadyCheck),
-		scanTime(d, &t.CreatedAt)); err != nil {
+		scanTime(d, &t.CreatedAt), &t.Limits.CPUCores, &t.Limits.MemoryMB); err != nil {
 		return nil, err
 	}
 	var err error
@@ -125,7 +126,7 @@ func (s *Templates) CreateTemplateWithinQuota(ctx context.Context, t *domain.Tem
 		if err := domain.CheckTemplateQuota(q, n+1, bytes+t.SizeBytes); err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES (`+marks(16)+`)`, args...)
+		_, err = tx.exec(ctx, `INSERT INTO templates (`+templateColumns+`) VALUES (`+marks(18)+`)`, args...)
 		if err != nil {
 			return s.db.insertErr(err, t.TeamID, domain.Errorf(domain.KindConflict, "the team already has a template named %q", t.ID),
 				"creating template %s", t.ID)
@@ -158,7 +159,7 @@ func (s *Templates) UpdateTemplateWithinQuota(ctx context.Context, t *domain.Tem
 		}
 		return s.db.updateWith(ctx, tx, "template", t.ID, "updating", `UPDATE templates SET description = ?, hash = ?,
 			rootfs = ?, ready = ?, built_at = ?, size_bytes = ?, start_cmd = ?, ready_port = ?, private_ports = ?, env = ?,
-			workdir = ?, user_name = ?, ready_check = ?, created_at = ? WHERE team_id = ? AND id = ?`,
+			workdir = ?, user_name = ?, ready_check = ?, created_at = ?, cpu_cores = ?, memory_mb = ? WHERE team_id = ? AND id = ?`,
 			append(args[2:], t.TeamID, t.ID)...)
 	})
 }

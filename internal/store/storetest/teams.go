@@ -172,7 +172,8 @@ func testTemplates(t *testing.T, s domain.Store) {
 	py := &domain.Template{ID: "python", Description: "Python 3", Hash: "h1", RootFS: "/var/lib/warren/py",
 		Ready: true, BuiltAt: at(1, 3), SizeBytes: 1 << 33, StartCmd: "/usr/local/bin/server --port 49999", ReadyPort: 49999,
 		PrivatePorts: []int{49999, 8888}, Env: map[string]string{"A": "1"}, Workdir: "/app", User: "user",
-		ReadyCheck: domain.ReadyCheck{URL: "http://localhost:8080/", Timeout: 3 * time.Second}, CreatedAt: at(1, 1)}
+		ReadyCheck: domain.ReadyCheck{URL: "http://localhost:8080/", Timeout: 3 * time.Second}, CreatedAt: at(1, 1),
+		Limits: domain.Limits{CPUCores: 1.5, MemoryMB: 2048}}
 	base := &domain.Template{ID: "base"}
 	for _, tpl := range []*domain.Template{py, base} {
 		must(t, "inserting template", s.UpsertTemplate(ctx, tpl))

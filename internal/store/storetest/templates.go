@@ -84,6 +84,7 @@ func testTeamTemplates(t *testing.T, s domain.Store) {
 
 	// Updating writes every field of the team's own row only.
 	mine.Ready, mine.RootFS, mine.SizeBytes, mine.BuiltAt, mine.StartCmd = true, "/data/builds/app-2", 4096, at(9, 9), "srv"
+	mine.Limits = domain.Limits{CPUCores: 0.5, MemoryMB: 768}
 	must(t, "updating a's", s.UpdateTemplateWithinQuota(ctx, mine, domain.Quota{}))
 	got, err = s.GetTemplate(ctx, a.ID, "app")
 	must(t, "getting updated", err)
@@ -170,13 +171,17 @@ func testTemplateBuilds(t *testing.T, s domain.Store) {
 	a, b := addTeam(t, s, "a"), addTeam(t, s, "b")
 	must(t, "a's template", s.CreateTemplateWithinQuota(ctx, teamTemplate(a.ID, "app", 0), domain.Quota{}))
 	first := &domain.Build{ID: "b1-" + a.ID, TeamID: a.ID, TemplateID: "app", State: domain.BuildWaiting, CreatedAt: at(1, 0)}
-	second := &domain.Build{ID: "b2-" + a.ID, TeamID: a.ID, TemplateID: "app", State: domain.BuildWaiting, CreatedAt: at(2, 0)}
+	second := &domain.Build{ID: "b2-" + a.ID, TeamID: a.ID, TemplateID: "app", State: domain.BuildWaiting, CreatedAt: at(2, 0),
+		Limits: domain.Limits{CPUCores: 2, MemoryMB: 4096}}
 	for _, bd := range []*domain.Build{first, second} {
 		must(t, "creating build", s.CreateBuild(ctx, bd))
 	}
 	got, err := s.GetBuild(ctx, a.ID, "app", first.ID)
 	must(t, "getting build", err)
 	same(t, "waiting build", got, first, normBuild)
+	got, err = s.GetBuild(ctx, a.ID, "app", second.ID)
+	must(t, "getting build", err)
+	same(t, "waiting build with limits", got, second, normBuild)
 	wantKind(t, "the same id again", s.CreateBuild(ctx, first), domain.KindConflict)
 	wantKind(t, "an unknown team", s.CreateBuild(ctx, &domain.Build{ID: "x", TeamID: "nope", TemplateID: "app",
 		State: domain.BuildWaiting, CreatedAt: at(1, 0)}), domain.KindNotFound)
