@@ -66,6 +66,36 @@ func (s *Service) register(ctx context.Context, p domain.Principal, name string)
 	return tpl, nil
 }
 
+// refused ends the waiting build b of tpl that StartBuild refused with err, and returns
+// err. The build becomes an error with err's message. A template that was never built
+// and has no other build waiting or running is removed with it: it was registered for
+// this build alone (E2B's POST /v3/templates comes before the steps), and would
+// otherwise count toward the team's template quota for nothing.
+func refused(ctx context.Context, s *Service, tpl *domain.Template, b *domain.Build, err error) error {
+	b.State, b.Reason, b.FinishedAt = domain.BuildError, domain.PublicMessage(err), s.cfg.Now().UTC()
+	if uerr := s.cfg.Store.UpdateBuild(ctx, b); uerr != nil {
+		s.log.WarnContext(ctx, "ending a refused build", logkey.BuildID, b.ID, logkey.Err, uerr)
+		return err
+	}
+	if tpl.Ready || tpl.RootFS != "" {
+		return err
+	}
+	bs, lerr := s.cfg.Store.ListBuilds(ctx, tpl.TeamID, tpl.ID)
+	if lerr != nil {
+		s.log.WarnContext(ctx, "listing builds of a refused template", logkey.Template, tpl.ID, logkey.Err, lerr)
+		return err
+	}
+	for _, o := range bs {
+		if o.ID != b.ID && (o.State == domain.BuildWaiting || o.State == domain.BuildBuilding) {
+			return err
+		}
+	}
+	if derr := s.cfg.Store.DeleteTemplate(ctx, tpl.TeamID, tpl.ID); derr != nil && !domain.IsKind(derr, domain.KindNotFound) {
+		s.log.WarnContext(ctx, "removing a template whose only build was refused", logkey.Template, tpl.ID, logkey.Err, derr)
+	}
+	return err
+}
+
 // prune removes the template's oldest finished builds beyond KeepBuilds.
 func prune(ctx context.Context, s *Service, teamID, tplID string) {
 	bs, err := s.cfg.Store.ListBuilds(ctx, teamID, tplID)
@@ -245,19 +275,21 @@ func (s *Service) StartBuild(ctx context.Context, p domain.Principal, templateID
 		spec.Limits = b.Limits
 	}
 	if err := s.checkSpec(ctx, p, tpl.ID, &spec); err != nil {
-		return nil, err
+		return nil, refused(ctx, s, tpl, b, err)
 	}
 	var from *domain.Template
 	if spec.FromTemplate != "" {
 		from, err = s.cfg.Store.GetTemplate(ctx, p.TeamID, spec.FromTemplate)
 		if domain.IsKind(err, domain.KindNotFound) {
-			return nil, domain.Invalid("from_template", "template %q does not exist; list templates with GET /v1/templates", spec.FromTemplate)
+			return nil, refused(ctx, s, tpl, b,
+				domain.Invalid("from_template", "template %q does not exist; list templates with GET /v1/templates", spec.FromTemplate))
 		}
 		if err != nil {
 			return nil, err
 		}
 		if !from.Ready || from.RootFS == "" {
-			return nil, domain.Errorf(domain.KindUnavailable, "template %q is not built yet; try again once it is ready", spec.FromTemplate)
+			return nil, refused(ctx, s, tpl, b,
+				domain.Errorf(domain.KindUnavailable, "template %q is not built yet; try again once it is ready", spec.FromTemplate))
 		}
 		spec.Env = mergeEnv(from.Env, spec.Env)
 		spec.Workdir = cmp(spec.Workdir, from.Workdir)

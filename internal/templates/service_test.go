@@ -382,16 +382,27 @@ func TestStartRefusals(t *testing.T) {
 		"ready url":        {domain.BuildSpec{FromTemplate: "base", StartCmd: "srv", Ready: domain.ReadyCheck{URL: "localhost:80"}}, "ready.url"},
 		"image, no puller": {domain.BuildSpec{FromImage: "debian:bookworm"}, ""},
 	} {
-		_, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, tc.spec)
+		// Each refusal ends its build, and takes along the template it alone registered.
+		_, rb, err := w.svc.CreateBuild(ctx, w.a, "refused", domain.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.svc.StartBuild(ctx, w.a, "refused", rb.ID, tc.spec)
 		if tc.field == "" {
 			wantKind(t, name, err, domain.KindUnavailable)
-			continue
+		} else {
+			wantKind(t, name, err, domain.KindInvalid)
+			if f := domain.FieldOf(err); f != tc.field {
+				t.Errorf("%s: field %q, want %q (%v)", name, f, tc.field, err)
+			}
 		}
-		wantKind(t, name, err, domain.KindInvalid)
-		if f := domain.FieldOf(err); f != tc.field {
-			t.Errorf("%s: field %q, want %q (%v)", name, f, tc.field, err)
+		if _, gerr := w.svc.GetTemplate(ctx, w.a, "refused"); !domain.IsKind(gerr, domain.KindNotFound) {
+			t.Errorf("%s: the template registered for the refused build is still there (%v)", name, gerr)
 		}
 	}
+	// A refusal leaves a template that has another build waiting; that build is untouched.
+	wantKind(t, "refused next to a waiting build", get(w.svc.StartBuild(ctx, w.a, "app",
+		mustBuild(t, w, "app"), domain.BuildSpec{})), domain.KindInvalid)
 	// The COPY with its files uploaded starts; a second start of the build is refused.
 	if _, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, copyStep(sha(tar))); err != nil {
 		t.Fatal(err)
@@ -400,6 +411,35 @@ func TestStartRefusals(t *testing.T) {
 
 	none := newWorld(t, func(c *Config) { c.Builder = nil })
 	wantKind(t, "no layer builder", get2(none.svc.CreateBuild(ctx, none.a, "app", domain.Limits{})), domain.KindUnavailable)
+}
+
+// mustBuild creates a build of the team a's template name and returns its id.
+func mustBuild(t *testing.T, w *world, name string) string {
+	t.Helper()
+	_, b, err := w.svc.CreateBuild(t.Context(), w.a, name, domain.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ID
+}
+
+// TestRefusedKeepsBuilt: a refused build of a template that was built before ends as an
+// error with the refusal's message, and the template stays as it was.
+func TestRefusedKeepsBuilt(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := t.Context()
+	if b, _ := w.build(t, w.a, "app", runSpec); b.State != domain.BuildReady {
+		t.Fatalf("first build: %+v", b)
+	}
+	id := mustBuild(t, w, "app")
+	wantKind(t, "a refused rebuild", get(w.svc.StartBuild(ctx, w.a, "app", id, domain.BuildSpec{FromTemplate: "nope"})), domain.KindInvalid)
+	b, err := w.svc.GetBuild(ctx, w.a, "app", id)
+	if err != nil || b.State != domain.BuildError || !strings.Contains(b.Reason, `"nope" does not exist`) || b.FinishedAt.IsZero() {
+		t.Errorf("the refused build: %+v, %v", b, err)
+	}
+	if tpl, err := w.svc.GetTemplate(ctx, w.a, "app"); err != nil || !tpl.Ready {
+		t.Errorf("the built template after a refused rebuild: %+v, %v", tpl, err)
+	}
 }
 
 func TestFiles(t *testing.T) {
