@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
@@ -27,6 +28,7 @@ type buildHost struct {
 	driver  *gvisor.Driver
 	node    *node.Node
 	builder *layers.Builder
+	stop    context.CancelFunc // ends the layer cache's pruning
 }
 
 // buildNetworkName is the build node's network name: the serving node's, marked.
@@ -83,13 +85,17 @@ func startBuilder(ctx context.Context, c Config, deny []netip.Prefix, log *slog.
 	if err != nil {
 		return fail(err)
 	}
-	if b.builder, err = layers.New(layers.Config{Dir: filepath.Join(dataDir, "layers"), Node: b.node, Log: log}); err != nil {
+	if b.builder, err = layers.New(layers.Config{Dir: filepath.Join(dataDir, "layers"), Node: b.node, Log: log,
+		KeepUnused: c.LayerCacheKeep, MaxCacheBytes: c.LayerCacheMaxBytes}); err != nil {
 		return fail(err)
 	}
 	// Step sandboxes never outlive their build: whatever a crash left is removed.
 	if _, err := b.builder.Recover(ctx); err != nil {
 		log.Warn("removing build step sandboxes a previous server left", logkey.Err, err)
 	}
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop = stop
+	go b.builder.RunPrune(pctx, time.Hour)
 	return b, nil
 }
 
@@ -97,6 +103,9 @@ func startBuilder(ctx context.Context, c Config, deny []netip.Prefix, log *slog.
 func (b *buildHost) close(ctx context.Context, log *slog.Logger) {
 	if b == nil {
 		return
+	}
+	if b.stop != nil {
+		b.stop()
 	}
 	if err := b.netm.Close(ctx); err != nil {
 		log.Error("removing the build node's nftables table", logkey.Err, err)

@@ -45,6 +45,11 @@ type Config struct {
 	// TemplateCache holds built template root filesystems, keyed by recipe hash
 	// (WARREN_TEMPLATE_CACHE, default /var/cache/warren/templates).
 	TemplateCache string
+	// LayerCacheKeep is how long a template build layer no build used is kept (0: for
+	// ever); LayerCacheMaxBytes bounds the layers' size, least recently used removed
+	// first (0: no bound). Checked hourly (internal/template/layers, prune.go).
+	LayerCacheKeep     time.Duration
+	LayerCacheMaxBytes int64
 	// ImageCache holds pulled OCI image layers and unpacked roots, by digest
 	// (WARREN_IMAGE_CACHE, default /var/cache/warren/images; see internal/template/oci).
 	ImageCache string
@@ -323,6 +328,15 @@ func ParseFlags(args []string) (c Config, err error) {
 			*d = parsed
 		}
 	}
+	layerKeep := fs.Duration("layer-cache-keep", 14*24*time.Hour, "how long a template build layer no build used is kept; 0 = for ever (WARREN_LAYER_CACHE_KEEP)")
+	layerMaxGB := fs.Float64("layer-cache-max-gb", envFloat("WARREN_LAYER_CACHE_MAX_GB", 0), "GiB the template build layer cache is kept under, least recently used layers removed first; 0 = no bound (WARREN_LAYER_CACHE_MAX_GB)")
+	if v := os.Getenv("WARREN_LAYER_CACHE_KEEP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("WARREN_LAYER_CACHE_KEEP=%q: want a duration such as 336h (0 keeps layers for ever)", v)
+		}
+		*layerKeep = d
+	}
 	if v := os.Getenv("WARREN_PAUSED_RETENTION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -350,6 +364,10 @@ func ParseFlags(args []string) (c Config, err error) {
 			return c, fmt.Errorf("--metrics-listen %q: want host:port such as 127.0.0.1:9464, or empty to turn metrics off: %w", c.MetricsListen, err)
 		}
 	}
+	if *layerKeep < 0 || *layerMaxGB < 0 {
+		return c, fmt.Errorf("--layer-cache-keep %s and --layer-cache-max-gb %g must not be negative (0: no bound)", *layerKeep, *layerMaxGB)
+	}
+	c.LayerCacheKeep, c.LayerCacheMaxBytes = *layerKeep, int64(*layerMaxGB*(1<<30))
 	if *retention < 0 {
 		return c, fmt.Errorf("--paused-retention %s: must not be negative (0 keeps paused sandboxes until killed)", *retention)
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/template"
@@ -164,6 +165,37 @@ func TestParseFlagsRegistryMirrors(t *testing.T) {
 			}
 			if p := NewImagePuller(c, nil, nil); !slices.Equal(p.Mirrors, tc.want) || p.CacheDir != DefaultImageCache {
 				t.Errorf("puller mirrors %q cache %s", p.Mirrors, p.CacheDir)
+			}
+		})
+	}
+}
+
+func TestParseLayerCacheFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		envKeep   string
+		wantKeep  time.Duration
+		wantBytes int64
+		err       string
+	}{
+		{"defaults", nil, "", 14 * 24 * time.Hour, 0, ""},
+		{"flags", []string{"--layer-cache-keep", "72h", "--layer-cache-max-gb", "1.5"}, "", 72 * time.Hour, 3 << 29, ""},
+		{"env, and 0 keeps for ever", nil, "0", 0, 0, ""},
+		{"bad env", nil, "a week", 0, 0, "WARREN_LAYER_CACHE_KEEP"},
+		{"negative", []string{"--layer-cache-max-gb", "-1"}, "", 0, 0, "must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WARREN_LAYER_CACHE_KEEP", tc.envKeep)
+			c, err := ParseFlags(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.LayerCacheKeep != tc.wantKeep || c.LayerCacheMaxBytes != tc.wantBytes {
+				t.Errorf("keep %s, max %d, err %v; want %s, %d", c.LayerCacheKeep, c.LayerCacheMaxBytes, err, tc.wantKeep, tc.wantBytes)
 			}
 		})
 	}

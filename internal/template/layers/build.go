@@ -126,6 +126,7 @@ func (bd *build) step(ctx context.Context, i int, s domain.BuildStep, prev strin
 	defer unlock()
 	m, ok := bd.b.cached(key)
 	if ok && !force {
+		bd.b.touch(key)
 		res.Cached = true
 		bd.logf("info", "step %d/%d: %s: cached", i+1, n, describe(s))
 	} else {

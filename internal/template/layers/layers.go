@@ -18,6 +18,9 @@
 //	work/<pid>-...          scratch of running builds (overlay views of COPY and finish)
 //	trash/                  layers replaced by Force, removed a day later
 //
+// Layers are evicted by Prune (prune.go): unused for Config.KeepUnused, or least recently
+// used while the cache is over Config.MaxCacheBytes.
+//
 // Layers and roots are made beside their place and renamed into it, so two builds of
 // one key never see each other's half-made files: the second rename loses and its
 // copy is dropped.
@@ -73,7 +76,12 @@ type Config struct {
 	// 2 GiB); MaxCopyEntries the archive's entries (default 200,000).
 	MaxCopyBytes   int64
 	MaxCopyEntries int
-	Log            *slog.Logger
+	// KeepUnused is how long Prune keeps a layer no build used (0: for ever);
+	// MaxCacheBytes is the layers' size Prune brings the cache down to, least recently
+	// used first (0: no bound). See prune.go.
+	KeepUnused    time.Duration
+	MaxCacheBytes int64
+	Log           *slog.Logger
 }
 
 // DefaultLimits are a step sandbox's limits: enough for apt, pip and npm installs.
