@@ -41,8 +41,9 @@ var pythonExamples = []struct {
 // against a stub server, the OpenAPI drift test, and integration tests of every method
 // of the sync and asyncio clients: commands in the foreground and the background with
 // stdin, signals, listing and re-attaching, command timeouts, streams ended by a stopped
-// sandbox, file stat/mkdir/move/remove, ports and hosts through the proxy, and quota,
-// rate-limit and scope errors), every example in examples/python, and the overhead
+// sandbox, file stat/mkdir/move/remove, ports and hosts through the proxy, quota,
+// rate-limit and scope errors, and template builds from a Dockerfile and a context
+// directory with a cached rebuild, a failing build and delete), every example in examples/python, and the overhead
 // benchmark (sdk/python/bench.py).
 func TestPythonSDK(t *testing.T) {
 	py := findPython(t)

@@ -115,8 +115,9 @@ def test_decoded_fields_are_documented(doc: Dict[str, Any], wire: Any) -> None:
 
 def test_every_route_is_unique_and_every_wire_is_used() -> None:
     # One path and method may be two routes with different answers (POST .../commands
-    # streams in the foreground and answers 201 with a pid in the background).
-    keys: List[str] = [f"{r.method} {r.path} {r.status}" for r in R.ROUTES]
+    # streams in the foreground and answers 201 with a pid in the background; a build's
+    # logs are a JSON page, or an event stream).
+    keys: List[str] = [f"{r.method} {r.path} {r.status} {'events' if r.events else 'json'}" for r in R.ROUTES]
     assert len(keys) == len(set(keys))
     assert len({r.name for r in R.ROUTES}) == len(R.ROUTES)
     used = {r.response for r in R.ROUTES if r.response} | {s for r in R.ROUTES for s in r.events.values()}

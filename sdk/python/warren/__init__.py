@@ -15,11 +15,13 @@ honouring Retry-After. Errors are typed: see :mod:`warren._errors`.
 """
 
 from ._async import AsyncSandbox
+from ._async_templates import AsyncTemplates
 from ._async_commands import AsyncCommandHandle, AsyncCommands
 from ._async_files import AsyncByteStream, AsyncFiles
 from ._config import Config, resolve_config
 from ._errors import (
     APIError,
+    BuildError,
     AuthenticationError,
     CommandExitError,
     ConfigError,
@@ -42,6 +44,8 @@ from ._errors import (
 from ._sync import Sandbox
 from ._sync_commands import CommandHandle, Commands
 from ._sync_files import ByteStream, Files
+from ._sync_templates import Templates
+from ._templates import Build, BuildLogLine, BuildLogs, BuildStarted, BuildStep, BuildStepResult, ReadyCheck
 from .models import (
     CodeContext,
     CommandResult,
@@ -71,4 +75,6 @@ __all__ = [
     "ForbiddenError", "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError",
     "QuotaExceededError", "UnavailableError", "NotSupportedError", "ServerError", "TimeoutError",
     "ConnectionError", "CommandExitError", "SandboxKilledError", "ForkError",
+    "Templates", "AsyncTemplates", "Build", "BuildLogLine", "BuildLogs", "BuildStarted", "BuildStep", "BuildStepResult",
+    "ReadyCheck", "BuildError",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "CommandExitError",
     "SandboxKilledError",
     "ForkError",
+    "BuildError",
 ]
 
 
@@ -254,3 +255,34 @@ class CommandExitError(WarrenError):
     def error(self) -> Optional[str]:
         """The server's description of how the command ended, if any."""
         return self.result.error
+
+
+class BuildError(WarrenError):
+    """A template build ended in state "error": a step failed, the build took longer
+    than its time limit, or the server stopped it. The template keeps its previous ready
+    build (if any), which sandboxes still start from.
+
+    Attributes:
+        build: The ended :class:`~warren.Build`.
+        template_id, build_id: Which build.
+        reason: The server's reason: the step, its exit code and its last output.
+        step: The failed step's number (from 1, as in the log), or None when no step
+            failed (a timeout, say).
+        exit_code: The failed RUN step's exit code, or None.
+        last_lines: The last lines of the build's log the client saw (at most 20).
+    """
+
+    def __init__(self, build: Any, reason: str, *, step: Optional[int] = None, exit_code: Optional[int] = None,
+                 last_lines: Optional[Any] = None) -> None:
+        self.build = build
+        self.template_id: str = build.template_id
+        self.build_id: str = build.build_id
+        self.reason = reason
+        self.step = step
+        self.exit_code = exit_code
+        self.last_lines = list(last_lines or [])
+        msg = f"the build {self.build_id} of template {self.template_id} failed: {reason}"
+        # The reason of a failed RUN already ends with the step's last output.
+        if self.last_lines and self.last_lines[-1] not in reason:
+            msg += "\nlast log lines:\n  " + "\n  ".join(self.last_lines)
+        super().__init__(msg)

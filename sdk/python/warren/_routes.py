@@ -173,6 +173,22 @@ MOVE_FILE = Route(
 )
 DELETE_FILE = Route("delete_file", "DELETE", "/v1/sandboxes/{id}/files", status=204, query=("path", "user"))
 LIST_TEMPLATES = Route("list_templates", "GET", "/v1/templates", response="TemplateList")
+BUILD_TEMPLATE = Route(
+    "build_template", "POST", "/v1/templates", status=202,
+    request="BuildRequest",
+    request_fields=("name", "from_template", "from_image", "steps", "start_cmd", "ready", "env", "workdir", "user",
+                    "timeout", "build_args"),
+    response="BuildStarted",
+)
+GET_TEMPLATE = Route("get_template", "GET", "/v1/templates/{id}", response="Template")
+DELETE_TEMPLATE = Route("delete_template", "DELETE", "/v1/templates/{id}", status=204)
+LIST_BUILDS = Route("list_builds", "GET", "/v1/templates/{id}/builds", response="BuildList")
+GET_BUILD = Route("get_build", "GET", "/v1/templates/{id}/builds/{build}", response="Build")
+BUILD_LOGS = Route("build_logs", "GET", "/v1/templates/{id}/builds/{build}/logs", query=("offset",), response="BuildLogs")
+FOLLOW_BUILD = Route(
+    "follow_build", "GET", "/v1/templates/{id}/builds/{build}/logs", query=("offset",),
+    events={"log": "BuildLogLine", "end": "Build", "error": "Error"},
+)
 PAUSE_SANDBOX = Route("pause_sandbox", "POST", "/v1/sandboxes/{id}/pause", response="Sandbox")
 RESUME_SANDBOX = Route(
     "resume_sandbox", "POST", "/v1/sandboxes/{id}/resume",
@@ -197,6 +213,7 @@ ROUTES: Tuple[Route, ...] = (
     EXEC_COMMAND, START_PROCESS, LIST_PROCESSES, PROCESS_EVENTS, SEND_STDIN, CLOSE_STDIN, SIGNAL_PROCESS,
     RUN_CODE, CREATE_CONTEXT, LIST_CONTEXTS, DELETE_CONTEXT, RESTART_CONTEXT,
     WRITE_FILE, READ_FILE, LIST_FILES, STAT_FILE, MAKE_DIR, MOVE_FILE, DELETE_FILE, LIST_TEMPLATES,
+    BUILD_TEMPLATE, GET_TEMPLATE, DELETE_TEMPLATE, LIST_BUILDS, GET_BUILD, BUILD_LOGS, FOLLOW_BUILD,
     PAUSE_SANDBOX, RESUME_SANDBOX, FORK_SANDBOX, CREATE_SNAPSHOT, LIST_SNAPSHOTS, GET_SNAPSHOT, DELETE_SNAPSHOT,
 )
 """Every route the SDK calls."""

@@ -225,6 +225,8 @@ class Template:
         ready: Whether sandboxes can be made from it now.
         built_at: When it was built.
         size_bytes: Its size on disk.
+        builtin: Every team sees it (the server built it); else it is the team's own.
+        start_cmd: The command its sandboxes start with, if any.
     """
 
     template_id: str
@@ -232,6 +234,8 @@ class Template:
     ready: bool
     built_at: Optional[datetime]
     size_bytes: int
+    builtin: bool = False
+    start_cmd: Optional[str] = None
 
     WIRE: ClassVar[Wire] = Wire("Template", {
         "template_id": ("id", to_str),
@@ -239,6 +243,8 @@ class Template:
         "ready": ("ready", to_bool),
         "built_at": ("built_at", to_time),
         "size_bytes": ("size_bytes", to_int),
+        "builtin": ("builtin", to_bool),
+        "start_cmd": ("start_cmd", to_opt_str),
     })
 
     @classmethod
