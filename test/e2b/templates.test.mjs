@@ -2,11 +2,15 @@
 // Template().fromTemplate('base').runCmd(...).copy(a local file).runCmd(...)
 // .setStartCmd(a server, waitForPort(...)), Template.build with build logs,
 // Sandbox.create(the name), the server reached through the proxy; then a rebuild whose
-// last step changed takes the earlier steps from the cache and reruns only that one.
+// last step changed takes the earlier steps from the cache and reruns only that one;
+// aptInstall from Debian's mirror and pipInstall of a wheel the test makes (no package
+// index is reachable here), both checked in a sandbox of the result.
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { crc32 } from 'node:zlib'
 import { after, before, describe, it } from 'node:test'
 import { Template, waitForPort, waitForURL } from 'e2b'
 import { HOOK_TIMEOUT, RUN_ID, createSandbox, eventually, getViaHost, killAll, killQuietly } from './helpers.mjs'
@@ -60,6 +64,68 @@ async function served (file) {
   }, { timeoutMs: 30_000, what: `GET /${file} through the proxy` })
   await killQuietly(sbx)
   return res.body
+}
+
+/**
+ * A zip archive of files ({name: content}), stored uncompressed: what a wheel is.
+ * (APPNOTE.TXT: a local header before each file, then the central directory.)
+ */
+function zip (files) {
+  const locals = []
+  const central = []
+  let offset = 0
+  for (const [name, content] of Object.entries(files)) {
+    const data = Buffer.from(content)
+    const fname = Buffer.from(name)
+    const crc = crc32(data)
+    const local = Buffer.alloc(30)
+    local.writeUInt32LE(0x04034b50, 0) // local file header
+    local.writeUInt16LE(20, 4) // version needed
+    local.writeUInt32LE(crc, 14)
+    local.writeUInt32LE(data.length, 18)
+    local.writeUInt32LE(data.length, 22)
+    local.writeUInt16LE(fname.length, 26)
+    locals.push(local, fname, data)
+    const dir = Buffer.alloc(46)
+    dir.writeUInt32LE(0x02014b50, 0) // central directory header
+    dir.writeUInt16LE(20, 4) // version made by
+    dir.writeUInt16LE(20, 6) // version needed
+    dir.writeUInt32LE(crc, 16)
+    dir.writeUInt32LE(data.length, 20)
+    dir.writeUInt32LE(data.length, 24)
+    dir.writeUInt16LE(fname.length, 28)
+    dir.writeUInt32LE(offset, 42)
+    central.push(dir, fname)
+    offset += local.length + fname.length + data.length
+  }
+  const cd = Buffer.concat(central)
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0) // end of central directory
+  end.writeUInt16LE(Object.keys(files).length, 8)
+  end.writeUInt16LE(Object.keys(files).length, 10)
+  end.writeUInt32LE(cd.length, 12)
+  end.writeUInt32LE(offset, 16)
+  return Buffer.concat([...locals, cd, end])
+}
+
+/**
+ * Writes a pure-Python wheel of package pkg (one module whose VALUE is value, no
+ * dependencies) into dir and returns its file name. pip installs such a file without an
+ * index; its RECORD lists every file's sha256 as pip checks it.
+ */
+function writeWheel (dir, pkg, value) {
+  const dist = `${pkg}-0.1.dist-info`
+  const files = {
+    [`${pkg}/__init__.py`]: `VALUE = ${JSON.stringify(value)}\n`,
+    [`${dist}/METADATA`]: `Metadata-Version: 2.1\nName: ${pkg.replace(/_/g, '-')}\nVersion: 0.1\n`,
+    [`${dist}/WHEEL`]: 'Wheel-Version: 1.0\nGenerator: warren-e2b-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n'
+  }
+  const record = Object.entries(files).map(([name, content]) =>
+    `${name},sha256=${createHash('sha256').update(content).digest('base64url')},${Buffer.byteLength(content)}`)
+  files[`${dist}/RECORD`] = [...record, `${dist}/RECORD,,`].join('\n') + '\n'
+  const file = `${pkg}-0.1-py3-none-any.whl`
+  writeFileSync(path.join(dir, file), zip(files))
+  return file
 }
 
 /** Deletes a template this file built (the SDK has no call for it; E2B's CLI uses this route). */
@@ -141,6 +207,30 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
       const r = await sbx.commands.run(`curl -sf http://localhost:${PORT}/health`)
       await killQuietly(sbx)
       assert.equal(r.stdout, 'ok\n', 'the URL answers as soon as the create returns')
+    } finally {
+      await deleteTemplate(name)
+    }
+  })
+
+  it('installs Debian packages (aptInstall) and a local wheel (pipInstall) into the template', { timeout: BUILD_TIMEOUT }, async () => {
+    const name = `${NAME}-pkgs`
+    const wheel = writeWheel(dir, 'warren_probe', `probe ${RUN_ID}`)
+    // base has python3 but not pip: apt brings pip with jq. pipInstall runs
+    // `pip install <the wheel's path>` as root: with no index reachable (PIP_NO_INDEX), and
+    // past Debian's refusal to touch the system's Python (PEP 668), as E2B's images allow.
+    const t = Template({ fileContextPath: dir })
+      .fromTemplate('base')
+      .aptInstall(['jq', 'python3-pip'], { noInstallRecommends: true })
+      .copy(wheel, '/opt/wheels/')
+      .setEnvs({ PIP_NO_INDEX: '1', PIP_BREAK_SYSTEM_PACKAGES: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' })
+      .pipInstall(`/opt/wheels/${wheel}`)
+    try {
+      const { logs } = await build(t, name)
+      assert.ok(logs.some((l) => /Successfully installed warren-probe-0\.1/.test(l)), `pip's log says it installed the wheel:\n${logs.join('\n')}`)
+      const sbx = await createSandbox({ template: name })
+      const r = await sbx.commands.run(`echo '{"a": [1, 2]}' | jq -c '.a | add'; python3 -c 'import warren_probe; print(warren_probe.VALUE)'; command -v jq`)
+      await killQuietly(sbx)
+      assert.equal(r.stdout, `3\nprobe ${RUN_ID}\n/usr/bin/jq\n`, 'jq from apt runs, and the wheel imports as the sandbox\'s user')
     } finally {
       await deleteTemplate(name)
     }

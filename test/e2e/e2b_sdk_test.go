@@ -57,8 +57,9 @@ const templatesSuite = "templates.test.mjs"
 
 // TestE2BSDKTemplates runs the SDK suite's template-build file against a real server:
 // Template().fromTemplate('base')...copy(...).setStartCmd(server, waitForPort), Template.build,
-// a sandbox of the result reached through the proxy, and a rebuild whose changed last
-// step is the only one not taken from the cache.
+// a sandbox of the result reached through the proxy, a rebuild whose changed last
+// step is the only one not taken from the cache, and aptInstall plus pipInstall (of a
+// wheel the test writes) checked in a sandbox.
 func TestE2BSDKTemplates(t *testing.T) {
 	node := testenv.NeedsTool(t, "node")
 	ensureNodeModules(t, filepath.Join(repoRoot(), "test", "e2b"))
