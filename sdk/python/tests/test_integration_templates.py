@@ -23,6 +23,10 @@ NAME = f"py-tpl-{secrets.token_hex(4)}"
 
 
 def dockerfile(marker: str, tail: str = "") -> str:
+    """The build; marker is written by the last step. (The run's name goes into the
+    marker: layers are cached by content, so a server that ran this suite before would
+    otherwise have the last step cached too.)"""
+    marker = f"{marker}-{NAME}"
     return ("FROM base\n"
             "RUN mkdir -p /srv && echo built > /srv/first\n"
             "WORKDIR /srv\n"
@@ -65,7 +69,7 @@ def test_build_from_a_dockerfile_and_context(tpl: Templates, ctx: Path) -> None:
     with Sandbox.create(template=NAME, timeout=120) as sbx:
         r = sbx.commands.run("python3 app.py; cat first marker; echo $GREETING; pwd; ls -A /srv")
     out = r.stdout.splitlines()
-    assert out[:5] == ["hello from the template", "built", "v1", "hi", "/srv"], r.stdout
+    assert out[:5] == ["hello from the template", "built", f"v1-{NAME}", "hi", "/srv"], r.stdout
     assert "notes.tmp" not in out and "cache" not in out and "Dockerfile" not in out, r.stdout
 
 
@@ -87,7 +91,7 @@ def test_failed_build_says_the_step_exit_code_and_last_lines(tpl: Templates, ctx
     assert "exit code 3" in str(e) and e.build.state == "error"
     # Nothing half-built: sandboxes still start from the last ready build (v2).
     with Sandbox.create(template=NAME, timeout=60) as sbx:
-        assert sbx.commands.run("cat /srv/marker").stdout == "v2\n"
+        assert sbx.commands.run("cat /srv/marker").stdout == f"v2-{NAME}\n"
     builds = tpl.list_builds(NAME)
     assert [x.state for x in builds] == ["error", "ready", "ready"], builds
     assert builds[0].build_id == e.build_id and "exit code 3" in (builds[0].reason or "")
