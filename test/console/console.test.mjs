@@ -1,6 +1,7 @@
 // The web console end to end in a real browser (Debian chromium, headless, driven by
 // playwright-core) against a real `warren serve`: log in, create a sandbox, use its
-// terminal and file browser, create and revoke an API key, see usage, kill the sandbox,
+// terminal and file browser, follow a template build's log live and see its steps and
+// a failed build's reason, create and revoke an API key, see usage, kill the sandbox,
 // and check what a viewer may do. Every page is screenshotted at 1280 px.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ const appErrors = (page) => page.errors.filter((e) => !e.includes("Failed to loa
 
 describe("web console", () => {
   let browser, page, setup, sandboxId;
+  const tplName = `console-tpl-${randomBytes(3).toString("hex")}`;
 
   before(async () => {
     setup = await setupTeam();
@@ -23,6 +25,7 @@ describe("web console", () => {
 
   after(async () => {
     if (sandboxId) await setup.teamApi("DELETE", `/v1/sandboxes/${sandboxId}`, undefined, [204, 404]).catch(() => {});
+    if (setup) await setup.teamApi("DELETE", `/v1/templates/${tplName}`, undefined, [204, 404]).catch(() => {});
     await browser?.close();
   });
 
@@ -148,6 +151,57 @@ describe("web console", () => {
     await page.getByRole("heading", { level: 1, name: /Template base/ }).waitFor();
     await page.getByRole("link", { name: sandboxId }).waitFor();
     await shot(page, "09-template-detail");
+  });
+
+  it("lists the team's templates with their builds, and follows a build's log live", { timeout: 300_000 }, async () => {
+    // A build whose first step prints, then waits: its log must reach the page while it
+    // runs. (The template's name in the step keeps it out of the layer cache of a server
+    // that ran this test before; the output, "started-42", is not the command's text,
+    // which the log shows too.)
+    const firstStep = `echo started-$((6*7)) ${tplName}; sleep 8; echo finished-$((6*7))`;
+    const started = await setup.teamApi("POST", "/v1/templates", {
+      name: tplName, from_template: "base",
+      steps: [{ type: "RUN", args: [firstStep] }, { type: "RUN", args: ["echo second step"] }],
+    }, [202]);
+    const buildId = started.build.id;
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Templates" }).click();
+    const row = page.locator(`tr[data-id="${tplName}"]`);
+    await row.locator(".badge", { hasText: "team" }).waitFor();
+    await page.locator('tr[data-id="base"] .badge', { hasText: "built-in" }).waitFor();
+    await row.getByRole("link", { name: tplName }).click();
+    await page.getByRole("heading", { level: 1, name: new RegExp(`Template ${tplName}`) }).waitFor();
+    await page.locator(`tr[data-id="${buildId}"]`).getByRole("link", { name: buildId }).click();
+    await page.getByRole("heading", { level: 1, name: new RegExp(`Build ${buildId}`) }).waitFor();
+    const log = page.getByRole("log", { name: "Build log" });
+    await log.getByText("started-42").waitFor({ timeout: 120_000 });
+    const mid = await setup.teamApi("GET", `/v1/templates/${tplName}/builds/${buildId}`);
+    assert.equal(mid.state, "building", "the line arrived while the build ran");
+    assert.equal(await log.getByText("finished-42").count(), 0, "the step's later output is not there yet");
+    await shot(page, "10-template-build-live");
+    await log.getByText("finished-42").waitFor({ timeout: 120_000 });
+    await page.getByRole("status").filter({ hasText: "The build has ended" }).waitFor({ timeout: 120_000 });
+    await page.locator("h1 .badge").filter({ hasText: "ready" }).waitFor();
+    const steps = page.getByRole("table", { name: "Steps" }).locator("tbody tr");
+    assert.equal(await steps.count(), 2, "both steps are listed");
+    assert.match(await steps.first().textContent(), /ran/);
+    await shot(page, "11-template-build-done");
+
+    // A failing build: the template's page shows it go from running to error with its reason.
+    const bad = await setup.teamApi("POST", "/v1/templates", {
+      name: tplName, from_template: "base",
+      steps: [{ type: "RUN", args: [firstStep] }, { type: "RUN", args: ["echo broken >&2; exit 3"] }],
+    }, [202]);
+    await page.getByRole("link", { name: tplName, exact: true }).click();
+    const badRow = page.locator(`tr[data-id="${bad.build.id}"]`);
+    await badRow.waitFor();
+    await badRow.locator(".badge", { hasText: "error" }).waitFor({ timeout: 120_000 });
+    assert.match(await badRow.textContent(), /exit code 3/, "the reason names the exit code");
+    // Steps (cached): the first build ran both; the failed one took step 1 from the cache
+    // and has no result for the step that failed.
+    assert.match(await page.locator(`tr[data-id="${buildId}"]`).textContent(), /ready.*2 \(0\)/s);
+    assert.match(await badRow.textContent(), /1 \(1\)/);
+    await shot(page, "12-template-builds");
+    assert.deepEqual(appErrors(page), []);
   });
 
   it("creates an API key shown once with a copy button, then revokes it", async () => {

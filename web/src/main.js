@@ -12,6 +12,7 @@ const routes = [
   { re: /^\/sandboxes\/([a-z0-9]+)(?:\/([a-z]+))?$/, load: () => import("./pages/sandbox.js"), title: "Sandbox", nav: "sandboxes" },
   { re: /^\/templates$/, load: () => import("./pages/templates.js"), title: "Templates", nav: "templates" },
   { re: /^\/templates\/([^/]+)$/, load: () => import("./pages/template.js"), title: "Template", nav: "templates" },
+  { re: /^\/templates\/([^/]+)\/builds\/([^/]+)$/, load: () => import("./pages/template-build.js"), title: "Template build", nav: "templates" },
   { re: /^\/keys$/, load: () => import("./pages/keys.js"), title: "API keys", nav: "keys", scope: "keys:read" },
   { re: /^\/usage$/, load: () => import("./pages/usage.js"), title: "Usage & billing", nav: "usage", scope: "usage:read" },
   { re: /^\/team$/, load: () => import("./pages/team.js"), title: "Team", nav: "team", scope: "team:read" },
