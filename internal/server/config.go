@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -39,6 +40,10 @@ type Config struct {
 	// the proxy (WARREN_DOMAIN, default localhost:<proxy port>, which curl and browsers
 	// resolve to loopback).
 	Domain string
+	// PublicURL is the base URL clients reach the API at behind a proxy or load balancer
+	// (WARREN_PUBLIC_URL, e.g. https://api.example.com): the upload links of E2B template
+	// builds point there. Empty: each request's own host (and X-Forwarded-Proto).
+	PublicURL string
 	// DataDir holds the database, the admin key, runtime state and sandbox layers
 	// (WARREN_DATA_DIR, default /var/lib/warren).
 	DataDir string
@@ -260,6 +265,7 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", env("WARREN_LISTEN", "127.0.0.1:3000"), "API listen address (WARREN_LISTEN)")
 	fs.StringVar(&c.ProxyListen, "proxy-listen", env("WARREN_PROXY_LISTEN", "127.0.0.1:3001"), "sandbox traffic proxy address (WARREN_PROXY_LISTEN)")
+	fs.StringVar(&c.PublicURL, "public-url", env("WARREN_PUBLIC_URL", ""), "base URL clients reach the API at, e.g. https://api.example.com, for the upload links of template builds (WARREN_PUBLIC_URL; default: each request's host)")
 	fs.StringVar(&c.Domain, "domain", env("WARREN_DOMAIN", ""), "sandbox domain for <port>-<id>.<domain> hosts (WARREN_DOMAIN; default localhost:<proxy port>)")
 	fs.StringVar(&c.DataDir, "data-dir", env("WARREN_DATA_DIR", "/var/lib/warren"), "data directory (WARREN_DATA_DIR)")
 	fs.StringVar(&c.AptMirror, "apt-mirror", env("WARREN_APT_MIRROR", ""), "Debian mirror for template builds (WARREN_APT_MIRROR; default: the host's apt sources)")
@@ -362,6 +368,12 @@ func ParseFlags(args []string) (c Config, err error) {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			return c, fmt.Errorf("--metrics-listen %q: want host:port such as 127.0.0.1:9464, or empty to turn metrics off: %w", c.MetricsListen, err)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return c, fmt.Errorf("--public-url %q: give an http:// or https:// URL with a host and no query, such as https://api.example.com", c.PublicURL)
 		}
 	}
 	if *layerKeep < 0 || *layerMaxGB < 0 {

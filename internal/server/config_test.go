@@ -200,3 +200,22 @@ func TestParseLayerCacheFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePublicURL(t *testing.T) {
+	for _, tc := range []struct{ arg, err string }{
+		{"https://api.example.com", ""},
+		{"http://10.0.0.5:3000/", ""},
+		{"api.example.com", "give an http:// or https:// URL"},
+		{"ftp://api.example.com", "give an http://"},
+		{"https://api.example.com/?x=1", "no query"},
+		{"https://user:pw@api.example.com", "give an http://"},
+	} {
+		c, err := ParseFlags([]string{"--public-url", tc.arg})
+		switch {
+		case tc.err == "" && (err != nil || c.PublicURL != tc.arg):
+			t.Errorf("%s: %v, PublicURL %q", tc.arg, err, c.PublicURL)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want one saying %q", tc.arg, err, tc.err)
+		}
+	}
+}

@@ -449,12 +449,24 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	if sb.pool != nil {
 		opts = append(opts, rest.WithPools(sb.pool))
 	}
+	// Uploads (build contexts, E2B build files) are spooled on the data dir's disk, not
+	// in a /tmp that may be RAM; what a crash left there is removed.
+	uploads := ""
+	if c.DataDir != "" {
+		uploads = filepath.Join(c.DataDir, "uploads")
+		if err := os.RemoveAll(uploads); err != nil {
+			return nil, fmt.Errorf("clearing the upload spool: %w", err)
+		}
+		if err := os.MkdirAll(uploads, 0o700); err != nil {
+			return nil, fmt.Errorf("making the upload spool: %w", err)
+		}
+	}
 	api := rest.New(sb.service, acc.Keys, log, append(opts,
 		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
 		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
 		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
 		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots),
-		rest.WithTemplates(s.templates, 0), rest.WithReady(func() error {
+		rest.WithTemplates(s.templates, 0), rest.WithUploadDir(uploads), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
 			}
@@ -463,7 +475,7 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	top := http.NewServeMux()
 	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
 		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics,
-		Templates: s.templates}).Register(top)
+		Templates: s.templates, PublicURL: c.PublicURL, SpoolDir: uploads}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}

@@ -56,6 +56,7 @@ type options struct {
 	snapshots    domain.SnapshotService
 	templates    domain.TemplateService
 	maxContext   int64
+	uploadDir    string
 	metrics      edge.Metrics
 }
 

@@ -31,6 +31,12 @@ func WithTemplates(ts domain.TemplateService, maxContext int64) Option {
 	return func(o *options) { o.templates, o.maxContext = ts, maxContext }
 }
 
+// WithUploadDir is where uploaded build contexts are spooled while they are hashed and
+// stored ("" = the system's temporary directory, which may be a RAM-backed tmpfs).
+func WithUploadDir(dir string) Option {
+	return func(o *options) { o.uploadDir = dir }
+}
+
 // templateCall returns the caller, the template service (a 503 without one) and the
 // path's template id.
 func (s *Server) templateCall(r *http.Request) (domain.Principal, domain.TemplateService, string, error) {
@@ -189,7 +195,7 @@ func (s *Server) buildTemplate(w http.ResponseWriter, r *http.Request) error {
 	var upload *contextUpload
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		if upload, df, err = readBuildForm(r, &req, s.opts.maxContext); upload != nil {
+		if upload, df, err = readBuildForm(r, &req, s.opts.maxContext, s.opts.uploadDir); upload != nil {
 			defer upload.remove()
 		}
 	} else {
@@ -317,7 +323,7 @@ const maxFormPart = 1 << 20
 // readBuildForm reads a multipart build: "name", "spec" (JSON), "dockerfile" and
 // "context" (within limit bytes; <= 0: DefaultMaxBuildContext). It returns the spooled context (nil without one) and the Dockerfile
 // (nil without one).
-func readBuildForm(r *http.Request, req *buildRequest, limit int64) (*contextUpload, []byte, error) {
+func readBuildForm(r *http.Request, req *buildRequest, limit int64, dir string) (*contextUpload, []byte, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, nil, domain.Invalid("body", "the multipart body cannot be read: %v", err)
@@ -342,7 +348,7 @@ func readBuildForm(r *http.Request, req *buildRequest, limit int64) (*contextUpl
 			if upload != nil {
 				return upload, nil, domain.Invalid("context", "give one build context")
 			}
-			if upload, err = spool(part, limit); err != nil {
+			if upload, err = spool(part, limit, dir); err != nil {
 				return upload, nil, err
 			}
 		case "name", "spec", "dockerfile":
@@ -377,8 +383,8 @@ func readBuildForm(r *http.Request, req *buildRequest, limit int64) (*contextUpl
 }
 
 // spool copies a build context to a temporary file, hashing it, within limit.
-func spool(r io.Reader, limit int64) (*contextUpload, error) {
-	f, err := os.CreateTemp("", "warren-context-*.tar")
+func spool(r io.Reader, limit int64, dir string) (*contextUpload, error) {
+	f, err := os.CreateTemp(dir, "warren-context-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("spooling the build context: %w", err)
 	}

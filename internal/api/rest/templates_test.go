@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,31 @@ func TestBuildTemplateDockerfile(t *testing.T) {
 		t.Errorf("message %v does not name the line", m["message"])
 	}
 	h.wantError(h.serve(multipartBuild(t, h, map[string][]byte{"name": []byte("app"), "other": []byte("x")})), 400, "invalid", "other")
+}
+
+// TestBuildContextSpool: a build context is spooled in the upload directory while it is
+// stored, and removed from it afterwards.
+func TestBuildContextSpool(t *testing.T) {
+	dir := t.TempDir()
+	var spec domain.BuildSpec
+	var files []byte
+	ts := recordingTemplates(&spec, &files)
+	var spooledAt string
+	put := ts.putFiles
+	ts.putFiles = func(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error {
+		if f, ok := r.(*os.File); ok {
+			spooledAt = filepath.Dir(f.Name())
+		}
+		return put(ctx, p, tplID, hash, r)
+	}
+	h := newHarness(t, WithTemplates(ts, 0), WithUploadDir(dir))
+	res := h.serve(multipartBuild(t, h, map[string][]byte{"name": []byte("app"), "dockerfile": []byte("FROM base\nCOPY a /a\n"), "context": []byte("tar")}))
+	if res.Status != http.StatusAccepted || spooledAt != dir {
+		t.Errorf("status %d, spooled in %q, want %q: %s", res.Status, spooledAt, dir, res.Body)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the spool keeps %d files after the request", len(ents))
+	}
 }
 
 func TestTemplateRoutes(t *testing.T) {
