@@ -28,7 +28,8 @@ type buildHost struct {
 	driver  *gvisor.Driver
 	node    *node.Node
 	builder *layers.Builder
-	stop    context.CancelFunc // ends the layer cache's pruning
+	pruning context.Context    // the caches' pruning runs until stop
+	stop    context.CancelFunc
 }
 
 // buildNetworkName is the build node's network name: the serving node's, marked.
@@ -94,7 +95,7 @@ func startBuilder(ctx context.Context, c Config, deny []netip.Prefix, log *slog.
 		log.Warn("removing build step sandboxes a previous server left", logkey.Err, err)
 	}
 	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	b.stop = stop
+	b.pruning, b.stop = pctx, stop
 	go b.builder.RunPrune(pctx, time.Hour)
 	return b, nil
 }
@@ -116,7 +117,11 @@ func (b *buildHost) close(ctx context.Context, log *slog.Logger) {
 // startTemplateService makes the template service (with the layer builder when the
 // build node started) and fails the builds a previous server left running.
 func startTemplateService(ctx context.Context, c Config, store domain.Store, b *buildHost, log *slog.Logger) (*templates.Service, error) {
-	cfg := templates.Config{Store: store, Images: NewImagePuller(c, log, nil), FilesDir: filepath.Join(c.DataDir, "template-files"),
+	images := NewImagePuller(c, log, nil)
+	if b != nil { // images are pulled for builds alone
+		go images.RunPrune(b.pruning, time.Hour, c.ImageCacheKeep)
+	}
+	cfg := templates.Config{Store: store, Images: images, FilesDir: filepath.Join(c.DataDir, "template-files"),
 		MaxLimits: c.MaxLimits, Log: log}
 	if b != nil {
 		cfg.Builder = b.builder

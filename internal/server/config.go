@@ -55,6 +55,9 @@ type Config struct {
 	// first (0: no bound). Checked hourly (internal/template/layers, prune.go).
 	LayerCacheKeep     time.Duration
 	LayerCacheMaxBytes int64
+	// ImageCacheKeep is how long a pulled image's root and layers no pull used are kept
+	// (0: for ever; see internal/template/oci, prune.go).
+	ImageCacheKeep time.Duration
 	// ImageCache holds pulled OCI image layers and unpacked roots, by digest
 	// (WARREN_IMAGE_CACHE, default /var/cache/warren/images; see internal/template/oci).
 	ImageCache string
@@ -336,12 +339,15 @@ func ParseFlags(args []string) (c Config, err error) {
 	}
 	layerKeep := fs.Duration("layer-cache-keep", 14*24*time.Hour, "how long a template build layer no build used is kept; 0 = for ever (WARREN_LAYER_CACHE_KEEP)")
 	layerMaxGB := fs.Float64("layer-cache-max-gb", envFloat("WARREN_LAYER_CACHE_MAX_GB", 0), "GiB the template build layer cache is kept under, least recently used layers removed first; 0 = no bound (WARREN_LAYER_CACHE_MAX_GB)")
-	if v := os.Getenv("WARREN_LAYER_CACHE_KEEP"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return c, fmt.Errorf("WARREN_LAYER_CACHE_KEEP=%q: want a duration such as 336h (0 keeps layers for ever)", v)
+	imageKeep := fs.Duration("image-cache-keep", 14*24*time.Hour, "how long a pulled image no pull used is kept; 0 = for ever (WARREN_IMAGE_CACHE_KEEP)")
+	for name, d := range map[string]*time.Duration{"WARREN_LAYER_CACHE_KEEP": layerKeep, "WARREN_IMAGE_CACHE_KEEP": imageKeep} {
+		if v := os.Getenv(name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed < 0 {
+				return c, fmt.Errorf("%s=%q: want a duration such as 336h (0 keeps them for ever)", name, v)
+			}
+			*d = parsed
 		}
-		*layerKeep = d
 	}
 	if v := os.Getenv("WARREN_PAUSED_RETENTION"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -376,10 +382,11 @@ func ParseFlags(args []string) (c Config, err error) {
 			return c, fmt.Errorf("--public-url %q: give an http:// or https:// URL with a host and no query, such as https://api.example.com", c.PublicURL)
 		}
 	}
-	if *layerKeep < 0 || *layerMaxGB < 0 {
-		return c, fmt.Errorf("--layer-cache-keep %s and --layer-cache-max-gb %g must not be negative (0: no bound)", *layerKeep, *layerMaxGB)
+	if *layerKeep < 0 || *layerMaxGB < 0 || *imageKeep < 0 {
+		return c, fmt.Errorf("--layer-cache-keep %s, --layer-cache-max-gb %g and --image-cache-keep %s must not be negative (0: no bound)",
+			*layerKeep, *layerMaxGB, *imageKeep)
 	}
-	c.LayerCacheKeep, c.LayerCacheMaxBytes = *layerKeep, int64(*layerMaxGB*(1<<30))
+	c.LayerCacheKeep, c.LayerCacheMaxBytes, c.ImageCacheKeep = *layerKeep, int64(*layerMaxGB*(1<<30)), *imageKeep
 	if *retention < 0 {
 		return c, fmt.Errorf("--paused-retention %s: must not be negative (0 keeps paused sandboxes until killed)", *retention)
 	}

@@ -180,6 +180,7 @@ func TestParseLayerCacheFlags(t *testing.T) {
 		err       string
 	}{
 		{"defaults", nil, "", 14 * 24 * time.Hour, 0, ""},
+		{"image keep", []string{"--image-cache-keep", "-1h"}, "", 0, 0, "must not be negative"},
 		{"flags", []string{"--layer-cache-keep", "72h", "--layer-cache-max-gb", "1.5"}, "", 72 * time.Hour, 3 << 29, ""},
 		{"env, and 0 keeps for ever", nil, "0", 0, 0, ""},
 		{"bad env", nil, "a week", 0, 0, "WARREN_LAYER_CACHE_KEEP"},

@@ -124,6 +124,7 @@ func (p *Puller) Pull(ctx context.Context, ref string) (*Image, error) {
 	defer l.(*sync.Mutex).Unlock()
 	dir := filepath.Join(p.CacheDir, "roots", digest.Algorithm, digest.Hex)
 	if meta, err := readMeta(dir); err == nil {
+		p.touch(filepath.Join(dir, "image.json"))
 		return &Image{Ref: ref, Digest: digest.String(), Root: filepath.Join(dir, "rootfs"), Config: meta.Config, Stats: meta.Stats, Cached: true}, nil
 	}
 	// The manifest is bounded by go-containerregistry (100 MiB); the config, read whole,
@@ -296,6 +297,7 @@ func (p *Puller) fetchLayer(ctx context.Context, ref string, l v1.Layer, i, n in
 	dir := filepath.Join(p.CacheDir, "blobs", d.Algorithm)
 	dst := filepath.Join(dir, d.Hex)
 	if fi, err := os.Stat(dst); err == nil && fi.Size() == size {
+		p.touch(dst)
 		p.report(Progress{Image: ref, Phase: "cached", Layer: i, Layers: n, Digest: d.String(), Done: size, Total: size})
 		return dst, nil
 	}
