@@ -28,7 +28,7 @@ type buildHost struct {
 	driver  *gvisor.Driver
 	node    *node.Node
 	builder *layers.Builder
-	pruning context.Context    // the caches' pruning runs until stop
+	pruning context.Context // the caches' pruning runs until stop
 	stop    context.CancelFunc
 }
 
