@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -15,7 +13,6 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/warren-sh/warren/internal/testenv"
+	"github.com/warren-sh/warren/internal/testregistry"
 )
 
 // TestTemplateBuildFromOCIImage makes a small image here (Debian's static busybox, a
@@ -38,7 +36,7 @@ import (
 // It logs (does not assert) the build times, the template's size and create-to-first-
 // output against the base template's.
 func TestTemplateBuildFromOCIImage(t *testing.T) {
-	registry := startPlainRegistry(t)
+	registry := testregistry.Start(t, "", "")
 	ref := registry + "/e2e/tiny:v1"
 	pushBusyboxImage(t, ref, true)
 	bare := registry + "/e2e/bare:v1"
@@ -148,51 +146,6 @@ func p50(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// startPlainRegistry runs Debian's docker-registry on a free loopback port, without auth
-// (plain HTTP, which go-containerregistry uses for loopback registries), with its
-// storage in a temporary directory, and returns its host:port. The process is killed by
-// PID when the test ends.
-func startPlainRegistry(t *testing.T) string {
-	t.Helper()
-	bin := testenv.NeedsTool(t, "docker-registry")
-	dir := t.TempDir()
-	addr := freePort(t)
-	config := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited: %v", cmd.ProcessState)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry on %s not ready after 30s: %v", addr, err)
-		}
-	}
 }
 
 // pushBusyboxImage pushes to ref a one-layer image of Debian's static busybox (with a

@@ -4,95 +4,18 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/testenv"
+	"github.com/warren-sh/warren/internal/testregistry"
 )
-
-// startDockerRegistry runs Debian's docker-registry (the CNCF distribution registry) on
-// a free loopback port with its storage in a temporary directory and htpasswd auth for
-// user/password, and returns its host:port. The process is killed by PID at the end.
-func startDockerRegistry(t *testing.T, user, password string) string {
-	t.Helper()
-	bin := testenv.NeedsTool(t, "docker-registry")
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: warren-test
-    path: %s
-`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "htpasswd"))
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-	// Ready when /v2/ answers (401: it wants credentials).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return addr
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited: %v", cmd.ProcessState)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry on %s not ready after 30s: %v", addr, err)
-		}
-	}
-}
 
 // TestPullFromDockerRegistry pushes an image made here to a real registry (Debian's
 // docker-registry, with password auth) and pulls it through the package, with the
@@ -101,7 +24,7 @@ func TestPullFromDockerRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a docker-registry process; skipped under -short")
 	}
-	host := startDockerRegistry(t, "builder", "s3cret")
+	host := testregistry.Start(t, "builder", "s3cret")
 	ref := host + "/warren/app:v1"
 	img := testImage(t)
 	r, err := name.ParseReference(ref)
