@@ -10,10 +10,9 @@ from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, Sequen
 from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
-from ._http import stream_error
 from ._async import AsyncHTTP
-from ._templates import (DEFAULT_MAX_CONTEXT, LAST_LINES, BUILD_LIST, Build, BuildLogLine, BuildLogs, BuildStarted,
-                         PathArg, ReadyCheck, build_body, build_error, prepare, read_dockerfile)
+from ._templates import (BUILD_LIST, DEFAULT_MAX_CONTEXT, Build, BuildLogLine, BuildLogs, BuildStarted, Follower, PathArg,
+                         ReadyCheck, prepare_build)
 from .models import TEMPLATE_LIST, Template
 
 __all__ = ["AsyncTemplates"]
@@ -57,36 +56,12 @@ class AsyncTemplates:
         on_log: Optional[OnLog] = None,
         wait: bool = True,
     ) -> Build:
-        """Build the team's template name, and (with wait) follow its log until it ends.
-
-        Give a parent (from_template or from_image) and steps (:class:`~warren.BuildStep`
-        or dicts), or a Dockerfile: dockerfile (a path), dockerfile_text, or, with a
-        context and no steps, <context>/Dockerfile. context is a directory sent as a tar
-        archive, less what its .dockerignore leaves out; COPY reads from it.
-
-        Args:
-            start_cmd, ready: The command the template's sandboxes start with, and when
-                it is ready (:class:`~warren.ReadyCheck` or a dict).
-            env, workdir, user: Defaults of the template's sandboxes (steps may set them).
-            build_args: A Dockerfile's ARG values.
-            timeout: Seconds the build may take (None: the server's limit).
-            max_context_bytes: The most file content the context may hold.
-            on_log: Called with each :class:`~warren.BuildLogLine` as it comes.
-            wait: Follow the build until it ends (else return it as started).
-
-        Returns:
-            The :class:`~warren.Build`: ready (with wait), or as started.
-
-        Raises:
-            BuildError: The build failed (the step, its exit code and last log lines).
-            InvalidArgumentError: The server refused the request (a Dockerfile
-                instruction it does not take, a context over its limit, ...).
-            ValueError: The arguments are inconsistent, or the context cannot be read.
-        """
-        spec = build_body(name, from_template=from_template, from_image=from_image, steps=steps, start_cmd=start_cmd,
-                          ready=ready, env=env, workdir=workdir, user=user, timeout=timeout, build_args=build_args)
-        df = read_dockerfile(dockerfile, dockerfile_text, context, steps is not None or bool(from_template or from_image))
-        req = await asyncio.to_thread(prepare, spec, df, context, max_context_bytes)
+        """Like :meth:`warren.Templates.build`: build the team's template name, and (with
+        wait) follow its log until it ends; on_log may be a coroutine function."""
+        req = await asyncio.to_thread(prepare_build, name, context=context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, max_context_bytes=max_context_bytes,
+            from_template=from_template, from_image=from_image, steps=steps, start_cmd=start_cmd, ready=ready, env=env,
+            workdir=workdir, user=user, timeout=timeout, build_args=build_args,
+        )
         try:
             if req.multipart is not None:
                 mp = req.multipart
@@ -110,39 +85,26 @@ class AsyncTemplates:
         return await self.follow(started.build.template_id, started.build.build_id, on_log=on_log)
 
     async def follow(self, template_id: str, build_id: str, *, offset: int = 0, on_log: Optional[OnLog] = None,
-               check: bool = True) -> Build:
+                     check: bool = True) -> Build:
         """Follow a build's log from line offset (SSE) until the build ends, calling
         on_log for each line, and return the ended build; with check, a failed build
         raises :class:`~warren.BuildError`."""
         path = {"id": template_id, "build": build_id}
         resp = await self._http.send(R.FOLLOW_BUILD, path, params=R.FOLLOW_BUILD.params(offset=offset),
-                               headers={"Accept": "text/event-stream"}, stream=True)
-        last: List[str] = []
-        seen = 0
-        ended: Optional[Build] = None
+                                     headers={"Accept": "text/event-stream"}, stream=True)
+        f = Follower(build_id, offset)
         try:
             async for ev in self._http.events(resp, f"following build {build_id}"):
-                if ev.event == "log":
-                    line = BuildLogLine.from_json(ev.data)
-                    last = (last + [line.message])[-LAST_LINES - 1:]
-                    seen += 1
-                    if on_log is not None:
-                        r = on_log(line)
-                        if inspect.isawaitable(r):
-                            await r
-                elif ev.event == "end":
-                    ended = Build.from_json(ev.data)
+                line = f.event(ev)
+                if line is not None and on_log is not None:
+                    r = on_log(line)
+                    if inspect.isawaitable(r):
+                        await r
+                if f.ended is not None:
                     break
-                elif ev.event == "error":
-                    raise stream_error(ev.data)
         finally:
             await resp.aclose()
-        if ended is None:
-            raise E.ConnectionError(f"the log stream of build {build_id} ended before the build did; "
-                                    f"follow it again from offset {offset + seen} or get_build()")
-        if check and ended.state == "error":
-            raise build_error(ended, last)
-        return ended
+        return f.result(check)
 
     async def get_build(self, template_id: str, build_id: str) -> Build:
         """A build of the team's template: its state, reason and step results."""

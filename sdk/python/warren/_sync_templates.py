@@ -8,10 +8,9 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Type, Union
 from . import _errors as E
 from . import _routes as R
 from ._config import Config, resolve_config
-from ._http import stream_error
 from ._sync import SyncHTTP
-from ._templates import (DEFAULT_MAX_CONTEXT, LAST_LINES, BUILD_LIST, Build, BuildLogLine, BuildLogs, BuildStarted,
-                         PathArg, ReadyCheck, build_body, build_error, prepare, read_dockerfile)
+from ._templates import (BUILD_LIST, DEFAULT_MAX_CONTEXT, Build, BuildLogLine, BuildLogs, BuildStarted, Follower, PathArg,
+                         ReadyCheck, prepare_build)
 from .models import TEMPLATE_LIST, Template
 
 __all__ = ["Templates"]
@@ -87,10 +86,10 @@ class Templates:
                 instruction it does not take, a context over its limit, ...).
             ValueError: The arguments are inconsistent, or the context cannot be read.
         """
-        spec = build_body(name, from_template=from_template, from_image=from_image, steps=steps, start_cmd=start_cmd,
-                          ready=ready, env=env, workdir=workdir, user=user, timeout=timeout, build_args=build_args)
-        df = read_dockerfile(dockerfile, dockerfile_text, context, steps is not None or bool(from_template or from_image))
-        req = prepare(spec, df, context, max_context_bytes)
+        req = prepare_build(name, context=context, dockerfile=dockerfile, dockerfile_text=dockerfile_text, max_context_bytes=max_context_bytes,
+            from_template=from_template, from_image=from_image, steps=steps, start_cmd=start_cmd, ready=ready, env=env,
+            workdir=workdir, user=user, timeout=timeout, build_args=build_args,
+        )
         try:
             if req.multipart is not None:
                 mp = req.multipart
@@ -113,30 +112,17 @@ class Templates:
         path = {"id": template_id, "build": build_id}
         resp = self._http.send(R.FOLLOW_BUILD, path, params=R.FOLLOW_BUILD.params(offset=offset),
                                headers={"Accept": "text/event-stream"}, stream=True)
-        last: List[str] = []
-        seen = 0
-        ended: Optional[Build] = None
+        f = Follower(build_id, offset)
         try:
             for ev in self._http.events(resp, f"following build {build_id}"):
-                if ev.event == "log":
-                    line = BuildLogLine.from_json(ev.data)
-                    last = (last + [line.message])[-LAST_LINES - 1:]
-                    seen += 1
-                    if on_log is not None:
-                        on_log(line)
-                elif ev.event == "end":
-                    ended = Build.from_json(ev.data)
+                line = f.event(ev)
+                if line is not None and on_log is not None:
+                    on_log(line)
+                if f.ended is not None:
                     break
-                elif ev.event == "error":
-                    raise stream_error(ev.data)
         finally:
             resp.close()
-        if ended is None:
-            raise E.ConnectionError(f"the log stream of build {build_id} ended before the build did; "
-                                    f"follow it again from offset {offset + seen} or get_build()")
-        if check and ended.state == "error":
-            raise build_error(ended, last)
-        return ended
+        return f.result(check)
 
     def get_build(self, template_id: str, build_id: str) -> Build:
         """A build of the team's template: its state, reason and step results."""

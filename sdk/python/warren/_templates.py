@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import IO, Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _errors as E
+from ._http import SSEEvent, stream_error
 from ._routes import BUILD_TEMPLATE
 from ._wire import Wire, list_of, to_bool, to_int, to_opt_str, to_str, to_time
 from .models import Template
@@ -488,3 +489,47 @@ def prepare(spec: Dict[str, Any], dockerfile: Optional[bytes], context: Optional
         return Prepared(json=spec, spec=spec)
     tar = tar_context(context, max_bytes) if context is not None else None
     return Prepared(multipart=Multipart(spec, dockerfile, tar), spec=spec)
+
+
+def prepare_build(name: str, *, context: Optional[PathArg], dockerfile: Optional[PathArg],
+                  dockerfile_text: Optional[str], max_context_bytes: int, **fields: Any) -> Prepared:
+    """A build request from the arguments of Templates.build (fields: from_template,
+    from_image, steps, start_cmd, ready, env, workdir, user, timeout, build_args)."""
+    spec = build_body(name, **fields)
+    has_steps = fields.get("steps") is not None or bool(fields.get("from_template") or fields.get("from_image"))
+    return prepare(spec, read_dockerfile(dockerfile, dockerfile_text, context, has_steps), context, max_context_bytes)
+
+
+class Follower:
+    """Reads a build's log stream (SSE: "log" lines, then "end" with the build, or
+    "error"), keeping the last lines for a BuildError."""
+
+    def __init__(self, build_id: str, offset: int) -> None:
+        self.build_id, self.offset = build_id, offset
+        self.last: List[str] = []
+        self.seen = 0
+        self.ended: Optional[Build] = None
+
+    def event(self, ev: SSEEvent) -> Optional[BuildLogLine]:
+        """Take one event: a log line is returned (for on_log); an "end" is kept in
+        ended; an "error" is raised."""
+        if ev.event == "log":
+            line = BuildLogLine.from_json(ev.data)
+            self.last = (self.last + [line.message])[-LAST_LINES - 1:]
+            self.seen += 1
+            return line
+        if ev.event == "end":
+            self.ended = Build.from_json(ev.data)
+        elif ev.event == "error":
+            raise stream_error(ev.data)
+        return None
+
+    def result(self, check: bool) -> Build:
+        """The ended build; BuildError for a failed one (with check), ConnectionError
+        when the stream ended before the build."""
+        if self.ended is None:
+            raise E.ConnectionError(f"the log stream of build {self.build_id} ended before the build did; "
+                                    f"follow it again from offset {self.offset + self.seen} or get_build()")
+        if check and self.ended.state == "error":
+            raise build_error(self.ended, self.last)
+        return self.ended
