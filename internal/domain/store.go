@@ -6,7 +6,7 @@ import (
 )
 
 // Store persists teams, users, keys, templates, sandboxes, snapshots, the audit log,
-// usage and invoices. Implementations: store/sqlite and store/postgres, held to one conformance
+// usage, invoices, the node table and shared locks. Implementations: store/sqlite and store/postgres, held to one conformance
 // suite (store/storetest). It is the sum of the role interfaces below; a consumer that
 // needs only some of them should ask for only those.
 // Lookups of missing rows return a KindNotFound error.
@@ -21,6 +21,8 @@ type Store interface {
 	AuditStore
 	UsageStore
 	InvoiceStore
+	NodeStore
+	LockStore
 
 	Close() error
 }
@@ -136,7 +138,9 @@ type SandboxStore interface {
 	// GetSandbox returns the team's sandbox, or any team's for AnyTeam; an empty teamID
 	// is KindInvalid.
 	GetSandbox(ctx context.Context, teamID, id string) (*Sandbox, error)
-	// UpdateSandbox writes every mutable field of s (state, reason, handle, address, times).
+	// UpdateSandbox writes every mutable field of s (state, reason, handle, address,
+	// times). A sandbox that has ended (stopped, error) never moves back to another
+	// state: such a write is KindConflict and changes nothing.
 	UpdateSandbox(ctx context.Context, s *Sandbox) error
 	// SetSandboxNetwork replaces only the network policy of the team's sandbox (any
 	// team's for AnyTeam; another team's is KindNotFound).

@@ -96,6 +96,9 @@ type Sandbox struct {
 	// PausedAt is when the sandbox was last paused (zero if never); a paused sandbox
 	// is deleted once it has been paused for the server's paused retention.
 	PausedAt time.Time
+	// Node names the node the sandbox was created on ("" for sandboxes older than the
+	// node table); fixed at creation.
+	Node string
 }
 
 // Team owns API keys and sandboxes; tenants never see each other's things.
@@ -198,6 +201,8 @@ type SandboxFilter struct {
 	// TemplateID matches one template; CreatedAfter keeps sandboxes created at or after it.
 	TemplateID   string
 	CreatedAfter time.Time
+	// Nodes, when set, keeps the sandboxes of these nodes ("" matches rows without one).
+	Nodes []string
 	// Ascending pages oldest first (default newest first).
 	Ascending bool
 	// Cursor is the opaque position from a previous page; Limit caps the page (0 = default).

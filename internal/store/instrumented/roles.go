@@ -433,3 +433,57 @@ func (x invoices) ListInvoices(ctx context.Context, teamID string) ([]*domain.In
 	done(err)
 	return v0, err
 }
+
+// nodes instruments a domain.NodeStore.
+type nodes struct {
+	s domain.NodeStore
+	h Hook
+}
+
+func (x nodes) UpsertNode(ctx context.Context, n *domain.Node) (bool, error) {
+	ctx, done := x.h(ctx, "nodes.upsert", "UpsertNode")
+	v0, err := x.s.UpsertNode(ctx, n)
+	done(err)
+	return v0, err
+}
+
+func (x nodes) GetNode(ctx context.Context, name string) (*domain.Node, error) {
+	ctx, done := x.h(ctx, "nodes.get", "GetNode")
+	v0, err := x.s.GetNode(ctx, name)
+	done(err)
+	return v0, err
+}
+
+func (x nodes) ListNodes(ctx context.Context) ([]*domain.Node, error) {
+	ctx, done := x.h(ctx, "nodes.list", "ListNodes")
+	v0, err := x.s.ListNodes(ctx)
+	done(err)
+	return v0, err
+}
+
+func (x nodes) SetNodeState(ctx context.Context, name string, state domain.NodeState) error {
+	ctx, done := x.h(ctx, "nodes.set_state", "SetNodeState")
+	err := x.s.SetNodeState(ctx, name, state)
+	done(err)
+	return err
+}
+
+func (x nodes) MarkNodeDown(ctx context.Context, name string, staleBefore time.Time, reason string, at time.Time) (bool, int, error) {
+	ctx, done := x.h(ctx, "nodes.mark_down", "MarkNodeDown")
+	v0, v1, err := x.s.MarkNodeDown(ctx, name, staleBefore, reason, at)
+	done(err)
+	return v0, v1, err
+}
+
+// locks instruments a domain.LockStore (the taking; a lock's holding is not a call).
+type locks struct {
+	s domain.LockStore
+	h Hook
+}
+
+func (x locks) TryLock(ctx context.Context, name string) (func(), bool, error) {
+	ctx, done := x.h(ctx, "locks.try", "TryLock")
+	v0, v1, err := x.s.TryLock(ctx, name)
+	done(err)
+	return v0, v1, err
+}

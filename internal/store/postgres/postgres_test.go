@@ -142,6 +142,13 @@ func TestQuotaAcrossStores(t *testing.T) {
 	storetest.QuotaAcrossStores(t, open(t, u), open(t, u))
 }
 
+// TestLockAcrossStores takes one advisory lock through two stores on one schema, as
+// two servers would: one holds it at a time, and a release hands it over.
+func TestLockAcrossStores(t *testing.T) {
+	u := newSchema(t)
+	storetest.LockAcrossStores(t, open(t, u), open(t, u))
+}
+
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	ctx := t.Context()
 	u := newSchema(t)

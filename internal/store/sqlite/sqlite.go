@@ -55,6 +55,8 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	locks locks
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to

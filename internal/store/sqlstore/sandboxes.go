@@ -19,7 +19,7 @@ var _ domain.SandboxStore = (*Sandboxes)(nil)
 
 const sandboxColumns = `id, team_id, template_id, state, end_reason, metadata, env, limits, internet,
 	runtime_name, runtime_handle, address, slot, access_token, created_at, started_at, ends_at, stopped_at,
-	traffic_token, on_timeout, auto_resume, paused_at, network_policy`
+	traffic_token, on_timeout, auto_resume, paused_at, network_policy, node`
 
 // CreateSandbox inserts sb. A taken id is KindConflict; an unknown team is KindNotFound.
 func (s *Sandboxes) CreateSandbox(ctx context.Context, sb *domain.Sandbox) error {
@@ -33,11 +33,11 @@ func insertSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) er
 		sb.RuntimeName, blob(sb.RuntimeHandle), sb.Address, sb.Slot, sb.AccessToken,
 		e.sortTime("created_at", sb.CreatedAt), e.time("started_at", sb.StartedAt),
 		e.time("ends_at", sb.EndsAt), e.time("stopped_at", sb.StoppedAt), sb.TrafficToken,
-		sb.Lifecycle.OnTimeout, sb.Lifecycle.AutoResume, e.time("paused_at", sb.PausedAt), e.json("network_policy", sb.Network)}
+		sb.Lifecycle.OnTimeout, sb.Lifecycle.AutoResume, e.time("paused_at", sb.PausedAt), e.json("network_policy", sb.Network), sb.Node}
 	if e.err != nil {
 		return db.wrap(e.err, "creating sandbox %s", sb.ID)
 	}
-	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(23)+`)`, args...)
+	_, err := r.exec(ctx, `INSERT INTO sandboxes (`+sandboxColumns+`) VALUES (`+marks(24)+`)`, args...)
 	if err != nil {
 		return db.insertErr(err, sb.TeamID, domain.Errorf(domain.KindConflict, "sandbox %q already exists", sb.ID),
 			"creating sandbox %s", sb.ID)
@@ -51,7 +51,7 @@ func scanSandbox(d Dialect, r rowScanner) (*domain.Sandbox, error) {
 		scanJSON(&sb.Env), scanJSON(&sb.Limits), &sb.Internet, &sb.RuntimeName, scanBlob(&sb.RuntimeHandle),
 		&sb.Address, &sb.Slot, &sb.AccessToken, scanTime(d, &sb.CreatedAt), scanTime(d, &sb.StartedAt),
 		scanTime(d, &sb.EndsAt), scanTime(d, &sb.StoppedAt), &sb.TrafficToken, &sb.Lifecycle.OnTimeout,
-		&sb.Lifecycle.AutoResume, scanTime(d, &sb.PausedAt), scanJSON(&sb.Network)); err != nil {
+		&sb.Lifecycle.AutoResume, scanTime(d, &sb.PausedAt), scanJSON(&sb.Network), &sb.Node); err != nil {
 		return nil, err
 	}
 	return &sb, nil
@@ -74,9 +74,10 @@ func (s *Sandboxes) GetSandbox(ctx context.Context, teamID, id string) (*domain.
 
 // UpdateSandbox writes the mutable fields of sb: State, EndReason, RuntimeName,
 // RuntimeHandle, Address, Slot, AccessToken, StartedAt, EndsAt, StoppedAt and
-// PausedAt. The team, template, creation time, metadata, env, limits, internet setting
-// and lifecycle are fixed at creation and left alone; the network policy changes only
-// through SetSandboxNetwork.
+// PausedAt. The team, template, creation time, metadata, env, limits, internet setting,
+// lifecycle and node are fixed at creation and left alone; the network policy changes
+// only through SetSandboxNetwork. A row that has ended (stopped, error) is never moved
+// back to another state: that is KindConflict.
 func (s *Sandboxes) UpdateSandbox(ctx context.Context, sb *domain.Sandbox) error {
 	return updateSandbox(ctx, s.db, s.db, sb)
 }
@@ -89,9 +90,24 @@ func updateSandbox(ctx context.Context, db *db, r runner, sb *domain.Sandbox) er
 	if e.err != nil {
 		return db.wrap(e.err, "updating sandbox %s", sb.ID)
 	}
-	return db.updateWith(ctx, r, "sandbox", sb.ID, "updating", `UPDATE sandboxes SET state = ?, end_reason = ?,
+	// A sandbox that has ended stays ended: a write that would bring it back (a node
+	// that went on with a sandbox the monitor had stopped as lost) changes nothing.
+	args = append(args, string(domain.StateStopped), string(domain.StateError), string(sb.State),
+		string(domain.StateStopped), string(domain.StateError))
+	n, err := r.exec(ctx, `UPDATE sandboxes SET state = ?, end_reason = ?,
 		runtime_name = ?, runtime_handle = ?, address = ?, slot = ?, access_token = ?, started_at = ?, ends_at = ?,
-		stopped_at = ?, paused_at = ? WHERE id = ?`, args...)
+		stopped_at = ?, paused_at = ? WHERE id = ? AND (state NOT IN (?, ?) OR ? IN (?, ?))`, args...)
+	if err != nil {
+		return db.wrap(err, "updating sandbox %s", sb.ID)
+	}
+	if n > 0 {
+		return nil
+	}
+	var state string
+	if err := r.queryRow(ctx, `SELECT state FROM sandboxes WHERE id = ?`, sb.ID).Scan(&state); err != nil {
+		return domain.NotFound("sandbox", sb.ID)
+	}
+	return domain.Errorf(domain.KindConflict, "sandbox %q has ended (%s); create a new one", sb.ID, state)
 }
 
 // SetSandboxNetwork replaces the network policy of the team's sandbox id (another
@@ -168,6 +184,13 @@ func (s *Sandboxes) ListSandboxes(ctx context.Context, f domain.SandboxFilter) (
 	}
 	if f.TemplateID != "" {
 		w.add(`template_id = ?`, f.TemplateID)
+	}
+	if len(f.Nodes) > 0 {
+		nodes := make([]any, len(f.Nodes))
+		for i, n := range f.Nodes {
+			nodes[i] = n
+		}
+		w.add(`node IN (`+marks(len(nodes))+`)`, nodes...)
 	}
 	if !f.CreatedAfter.IsZero() {
 		w.add(`created_at >= ?`, d.ClampTime(f.CreatedAfter))

@@ -15,7 +15,7 @@
 // Everything else, upserts included (both speak ON CONFLICT ... DO UPDATE), is one text.
 //
 // The package has one store type per aggregate (Teams, Users, Keys, Templates,
-// Sandboxes, Snapshots, Audit, Usage, Invoices), each a domain role interface. New returns them
+// Sandboxes, Snapshots, Audit, Usage, Invoices, Nodes), each a domain role interface. New returns them
 // together as Stores, which a dialect package's Store embeds next to its Close to make a
 // domain.Store. They reach the database through Pool and Querier, which a dialect
 // package implements on its own driver (FromDB does it for database/sql).
@@ -92,6 +92,7 @@ type Stores struct {
 	*Audit
 	*Usage
 	*Invoices
+	*Nodes
 }
 
 // New returns the stores on a database: writes and transactions go to w, reads to r
@@ -110,6 +111,7 @@ func New(w Pool, r Querier, d Dialect) Stores {
 		Audit:     &Audit{db},
 		Usage:     &Usage{db},
 		Invoices:  &Invoices{db},
+		Nodes:     &Nodes{db},
 	}
 }
 

@@ -54,7 +54,8 @@
 //   - builds are team-scoped like sandboxes; BeginBuild moves only a waiting build
 //     (KindConflict otherwise); step results round-trip (none reads back as nil);
 //     ListBuilds orders newest first and filters by state; log lines are numbered from
-//     0, a line number written twice is KindConflict, ListBuildLogs pages by offset.
+//     0, a line number written twice is KindConflict, ListBuildLogs pages by offset;
+//   - nodes, sandboxes' nodes and locks: see nodes.go.
 package storetest
 
 import (
@@ -120,6 +121,10 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"TemplateQuota", testTemplateQuota},
 		{"TemplateBuilds", testTemplateBuilds},
 		{"TemplateBuildLogs", testTemplateBuildLogs},
+		{"Nodes", testNodes},
+		{"NodeDown", testNodeDown},
+		{"SandboxNodes", testSandboxNodes},
+		{"Locks", testLocks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
