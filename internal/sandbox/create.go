@@ -45,6 +45,9 @@ func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.Cre
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
+	if err := s.nodeOpen(ctx); err != nil {
+		return nil, err
+	}
 	team, quota, err := admitTeam(ctx, &s.cfg, p.TeamID)
 	if err != nil {
 		return nil, err
@@ -136,8 +139,21 @@ func (s *launching) launch(ctx context.Context, quota domain.Quota, sb *domain.S
 	return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
 }
 
-// nodeRoom asks the node whether it has room for sb (Config.Room).
+// nodeOpen asks whether the node takes new sandboxes (Config.NodeOpen: not while it
+// is drained).
+func (s *Service) nodeOpen(ctx context.Context) error {
+	if s.cfg.NodeOpen == nil {
+		return nil
+	}
+	return s.cfg.NodeOpen(ctx)
+}
+
+// nodeRoom asks the node whether it takes new sandboxes (Config.NodeOpen) and has room
+// for sb (Config.Room).
 func (s *launching) nodeRoom(ctx context.Context, sb *domain.Sandbox) (err error) {
+	if err := s.nodeOpen(ctx); err != nil {
+		return err
+	}
 	if s.cfg.Room == nil {
 		return nil
 	}
@@ -159,6 +175,7 @@ func (s *launching) reserve(ctx context.Context, sb *domain.Sandbox, quota domai
 	if sb.Slot, err = s.reg.reserveSlot(used, s.cfg.Node.Slots()); err != nil {
 		return err
 	}
+	sb.Node = s.cfg.NodeName
 	if err := s.cfg.Store.CreateSandboxWithinQuota(ctx, sb, quota); err != nil {
 		s.reg.releaseSlot(sb.Slot)
 		if domain.IsKind(err, domain.KindQuotaExceeded) {

@@ -44,7 +44,7 @@ func (s *Service) Kill(ctx context.Context, p domain.Principal, id string) (err 
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return err
 	}
-	sb, err := s.get(ctx, p, id)
+	sb, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return err
 	}
@@ -90,9 +90,25 @@ func countEnd(rec Recorder, label string) {
 // the reason, or "shutdown"). The sandbox is halted at once (processes killed, network
 // removed); the node removes the rest in the background.
 func (s *Service) end(ctx context.Context, id, reason, label string) error {
-	ls, ok := s.reg.beginEnd(id, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
+	sb, ok := s.halt(ctx, id, reason, label)
 	if !ok {
 		return domain.Errorf(domain.KindNotFound, "sandbox %q is not running", id)
+	}
+	sb.State, sb.EndReason, sb.StoppedAt = domain.StateStopped, reason, s.cfg.Now().UTC()
+	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
+		return fmt.Errorf("recording stopped sandbox: %w", err)
+	}
+	s.log.InfoContext(ctx, "sandbox stopped", logkey.SandboxID, id, "reason", reason)
+	return nil
+}
+
+// halt is end without the row: it stops the live sandbox id (its meter closed, halted
+// at once, the rest removed in the background) and returns its last row; false when it
+// is not live.
+func (s *Service) halt(ctx context.Context, id, reason, label string) (domain.Sandbox, bool) {
+	ls, ok := s.reg.beginEnd(id, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
+	if !ok {
+		return domain.Sandbox{}, false
 	}
 	if s.cfg.Meter != nil {
 		// The last reading must be taken while the sandbox still exists.
@@ -122,12 +138,7 @@ func (s *Service) end(ctx context.Context, id, reason, label string) error {
 	if !s.reg.spawn(teardown) {
 		teardown() // the service is closing: do not leave it for a goroutine nobody waits for
 	}
-	sb.State, sb.EndReason, sb.StoppedAt = domain.StateStopped, reason, s.cfg.Now().UTC()
-	if err := s.cfg.Store.UpdateSandbox(context.WithoutCancel(ctx), &sb); err != nil {
-		return fmt.Errorf("recording stopped sandbox: %w", err)
-	}
-	s.log.InfoContext(ctx, "sandbox stopped", logkey.SandboxID, id, "reason", reason)
-	return nil
+	return sb, true
 }
 
 // recordLifecycle records the operation op (pause, resume, fork, snapshot) begun at t0 that

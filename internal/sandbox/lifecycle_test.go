@@ -184,8 +184,12 @@ func (w *world) memStore() *fakeStore {
 			if !ok {
 				return domain.NotFound("sandbox", sb.ID)
 			}
+			if old.State.Terminal() && !sb.State.Terminal() { // as the real stores
+				return domain.Errorf(domain.KindConflict, "sandbox %q has ended", sb.ID)
+			}
 			c := cp(sb)
 			c.Network = old.Network // as the real stores: only SetSandboxNetwork writes it
+			c.Node = old.Node       // fixed at creation
 			w.rows[sb.ID] = c
 			return nil
 		},
@@ -207,7 +211,8 @@ func (w *world) memStore() *fakeStore {
 			defer w.mu.Unlock()
 			var out []*domain.Sandbox
 			for _, r := range w.rows {
-				if (f.TeamID == domain.AnyTeam || r.TeamID == f.TeamID) && (len(f.States) == 0 || slices.Contains(f.States, r.State)) {
+				if (f.TeamID == domain.AnyTeam || r.TeamID == f.TeamID) && (len(f.States) == 0 || slices.Contains(f.States, r.State)) &&
+					(len(f.Nodes) == 0 || slices.Contains(f.Nodes, r.Node)) {
 					out = append(out, cp(r))
 				}
 			}

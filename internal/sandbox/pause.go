@@ -50,7 +50,7 @@ func (s *pausing) Pause(ctx context.Context, p domain.Principal, id string) (_ *
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	row, err := s.get(ctx, p, id)
+	row, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (s *pausing) Resume(ctx context.Context, p domain.Principal, id string, d t
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	row, err := s.get(ctx, p, id)
+	row, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}

@@ -239,7 +239,7 @@ func (p *Pool) run() {
 				return
 			}
 			level := slog.LevelWarn
-			if errors.Is(err, errNotBuilt) {
+			if errors.Is(err, errNotBuilt) || errors.Is(err, errNodeClosed) {
 				level = slog.LevelDebug // templates other than base are built in the background
 			}
 			p.log.Log(p.ctx, level, "warm pool member not started; retrying later", logkey.Template, tplID, logkey.Err, err)
@@ -287,8 +287,12 @@ func poolProfile(s *Service, tplID string) (runtimeName string, limits domain.Li
 	return s.cfg.Node.Drivers()[0].Capabilities().Name, limits, err
 }
 
-// errNotBuilt is a template that cannot be started yet.
-var errNotBuilt = errors.New("the template is not built yet")
+// errNotBuilt is a template that cannot be started yet; errNodeClosed a node that
+// takes no new sandboxes (drained): the pools stop filling until it does.
+var (
+	errNotBuilt   = errors.New("the template is not built yet")
+	errNodeClosed = errors.New("the node takes no new sandboxes")
+)
 
 // fill starts one member of tplID through the same start path as a cold create and
 // adds it to its pool.
@@ -301,6 +305,9 @@ func (p *Pool) fill(tplID string) error {
 	}
 	if !tpl.Ready {
 		return errNotBuilt
+	}
+	if err := s.nodeOpen(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errNodeClosed, err)
 	}
 	rt, limits, err := poolProfile(p.svc, tplID)
 	if err != nil {
@@ -567,6 +574,7 @@ func (p *Pool) claim(ctx context.Context, sb *domain.Sandbox, tpl *domain.Templa
 	sb.ID, sb.Slot, sb.RuntimeHandle, sb.Address = m.sb.ID, m.sb.Slot, m.sb.RuntimeHandle, m.sb.Address
 	sb.EndsAt = now.Add(sb.EndsAt.Sub(sb.CreatedAt))
 	sb.CreatedAt, sb.StartedAt, sb.State = now, now, domain.StateRunning
+	sb.Node = s.cfg.NodeName
 	if err := s.cfg.Store.CreateSandboxWithinQuota(ctx, sb, quota); err != nil {
 		p.put(m)
 		if domain.IsKind(err, domain.KindQuotaExceeded) {

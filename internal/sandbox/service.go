@@ -61,6 +61,14 @@ type Config struct {
 	// has no room for (node.Room.Admit; a domain.NodeFull error), after the request is
 	// validated and before anything is allocated.
 	Room func(ctx context.Context, l domain.Limits) error
+	// NodeName is this node's name in the node table: new sandboxes record it, and
+	// recovery, sweeps and paused retention look only at this node's sandboxes (and
+	// those without a node, from before the node table). "" is a lone node.
+	NodeName string
+	// NodeOpen, when set, refuses new sandboxes while the node takes none (drained; a
+	// KindUnavailable error saying how to undrain it): creates, forks and warm pool
+	// refills ask it first. Existing sandboxes, resumes included, go on.
+	NodeOpen func(ctx context.Context) error
 	// PausedRetention is how long a paused sandbox is kept before it is deleted with
 	// its files (0: forever).
 	PausedRetention time.Duration
@@ -180,6 +188,39 @@ func (s *Service) get(ctx context.Context, p domain.Principal, id string) (*doma
 	return s.cfg.Store.GetSandbox(ctx, p.TeamID, id)
 }
 
+// getHere is get for what acts on the sandbox where it runs: a live or paused sandbox
+// of another node is KindUnavailable naming that node (requests are not routed between
+// nodes yet).
+func (s *Service) getHere(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
+	sb, err := s.get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.onThisNode(sb); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// onThisNode returns nil when sb is this node's (or has no node, or has ended), else
+// the KindUnavailable error of getHere.
+func (s *Service) onThisNode(sb *domain.Sandbox) error {
+	if sb.Node == "" || sb.Node == s.cfg.NodeName || sb.State.Terminal() {
+		return nil
+	}
+	return domain.Errorf(domain.KindUnavailable, "sandbox %q is on node %q and this server is node %q: send its requests to that node's API (requests are not routed between nodes yet)",
+		sb.ID, sb.Node, s.cfg.NodeName)
+}
+
+// nodeScope is the Nodes filter of this node's own sandboxes: its name and rows from
+// before the node table; nil (every row) for a lone node.
+func (s *Service) nodeScope() []string {
+	if s.cfg.NodeName == "" {
+		return nil
+	}
+	return []string{s.cfg.NodeName, ""}
+}
+
 // List implements domain.SandboxService.
 func (s *Service) List(ctx context.Context, p domain.Principal, f domain.SandboxFilter) ([]*domain.Sandbox, string, error) {
 	if err := p.Need(domain.ScopeSandboxesRead); err != nil {
@@ -200,7 +241,7 @@ func (s *Service) SetTimeout(ctx context.Context, p domain.Principal, id string,
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	row, err := s.get(ctx, p, id)
+	row, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +269,7 @@ func (s *Service) Connect(ctx context.Context, p domain.Principal, id string, d 
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, err
 	}
-	row, err := s.get(ctx, p, id)
+	row, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +312,7 @@ func (s *Service) Route(ctx context.Context, id string) (*domain.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	if row.State == domain.StatePaused && row.Lifecycle.AutoResume {
+	if row.State == domain.StatePaused && row.Lifecycle.AutoResume && s.onThisNode(row) == nil {
 		// Traffic for a paused sandbox that asked for it resumes it (E2B's autoResume).
 		if _, err := s.resume(ctx, id, 0); err != nil {
 			s.log.Warn("resuming a sandbox for its traffic", logkey.SandboxID, id, logkey.Err, err)
@@ -289,7 +330,7 @@ func (s *Service) lookup(ctx context.Context, p domain.Principal, id string, sco
 	if err := p.Need(scope); err != nil {
 		return nil, err
 	}
-	sb, err := s.get(ctx, p, id)
+	sb, err := s.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +376,7 @@ func (s *Service) KillAll(ctx context.Context) error {
 	}
 	for cursor := ""; ; {
 		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam,
-			States: []domain.SandboxState{domain.StatePaused}, Cursor: cursor, Limit: 500})
+			States: []domain.SandboxState{domain.StatePaused}, Nodes: s.nodeScope(), Cursor: cursor, Limit: 500})
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}

@@ -77,7 +77,7 @@ func (sn *Snapshots) enabled() error {
 // running returns the running sandbox id of p's team as the registry has it: forks
 // and snapshots are taken of running sandboxes only.
 func (sn *Snapshots) running(ctx context.Context, p domain.Principal, id, doing string) (*domain.Sandbox, error) {
-	row, err := sn.sandboxes.get(ctx, p, id)
+	row, err := sn.sandboxes.getHere(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}

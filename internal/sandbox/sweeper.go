@@ -34,14 +34,14 @@ type RecoverReport struct {
 	Orphans    int // runtime leftovers without a live row, removed
 }
 
-// activeSandboxes returns every sandbox of every team that is not terminal: live ones
-// and paused ones (whose directories the sweeper must keep).
-func activeSandboxes(ctx context.Context, store Store) ([]*domain.Sandbox, error) {
+// activeSandboxes returns every sandbox of every team on nodes (nil: every node) that
+// is not terminal: live ones and paused ones (whose directories the sweeper must keep).
+func activeSandboxes(ctx context.Context, store Store, nodes []string) ([]*domain.Sandbox, error) {
 	var out []*domain.Sandbox
 	cursor := ""
 	for {
 		page, next, err := store.ListSandboxes(ctx, domain.SandboxFilter{
-			TeamID: domain.AnyTeam,
+			TeamID: domain.AnyTeam, Nodes: nodes,
 			States: []domain.SandboxState{domain.StateStarting, domain.StateRunning, domain.StatePaused},
 			Cursor: cursor, Limit: 500,
 		})
@@ -62,7 +62,7 @@ func activeSandboxes(ctx context.Context, store Store) ([]*domain.Sandbox, error
 func (sw *Sweeper) Recover(ctx context.Context) (RecoverReport, error) {
 	s := sw.sandboxes
 	var rep RecoverReport
-	active, err := activeSandboxes(ctx, s.cfg.Store)
+	active, err := activeSandboxes(ctx, s.cfg.Store, s.nodeScope())
 	if err != nil {
 		return rep, err
 	}
@@ -192,7 +192,7 @@ func (sw *Sweeper) ExpirePaused(ctx context.Context) int {
 	cursor := ""
 	for {
 		page, next, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam,
-			States: []domain.SandboxState{domain.StatePaused}, Cursor: cursor, Limit: 500})
+			States: []domain.SandboxState{domain.StatePaused}, Nodes: s.nodeScope(), Cursor: cursor, Limit: 500})
 		if err != nil {
 			sw.log.Error("listing paused sandboxes", logkey.Err, err)
 			return n
@@ -273,7 +273,7 @@ func (sw *Sweeper) Sweep(ctx context.Context) (int, error) {
 	s := sw.sandboxes
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	active, err := activeSandboxes(ctx, s.cfg.Store)
+	active, err := activeSandboxes(ctx, s.cfg.Store, s.nodeScope())
 	if err != nil {
 		return 0, err
 	}
@@ -314,6 +314,26 @@ func (sw *Sweeper) CheckLive(ctx context.Context) int {
 		}
 		const reason = "lost: the sandbox stopped unexpectedly (killed, or over its memory or process limit)"
 		if err := s.end(ctx, sb.ID, reason, endLabel(reason)); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// DropEnded stops the tracked sandboxes whose rows have ended behind this server's
+// back, without writing their rows: the monitor of another server stopped them as lost
+// while this node was down (it calls this when it is back). It returns how many it
+// stopped; the sweep removes what the teardown leaves.
+func (sw *Sweeper) DropEnded(ctx context.Context) int {
+	s := sw.sandboxes
+	n := 0
+	for _, sb := range s.reg.rows() {
+		row, err := s.cfg.Store.GetSandbox(ctx, domain.AnyTeam, sb.ID)
+		if err != nil || !row.State.Terminal() {
+			continue
+		}
+		if _, ok := s.halt(ctx, sb.ID, row.EndReason, endLabel(row.EndReason)); ok {
+			sw.log.Info("stopped a sandbox that ended while this node was away", logkey.SandboxID, sb.ID, "reason", row.EndReason)
 			n++
 		}
 	}
