@@ -33,4 +33,7 @@ const (
 	Image = "image"
 	// BuildID is a template build's id.
 	BuildID = "build_id"
+	// Node is a node's name (--node-name); Job a job that runs on one server at a time.
+	Node = "node"
+	Job  = "job"
 )

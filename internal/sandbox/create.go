@@ -139,15 +139,6 @@ func (s *launching) launch(ctx context.Context, quota domain.Quota, sb *domain.S
 	return s.markRunning(ctx, sb, agent, tpl.PrivatePorts)
 }
 
-// nodeOpen asks whether the node takes new sandboxes (Config.NodeOpen: not while it
-// is drained).
-func (s *Service) nodeOpen(ctx context.Context) error {
-	if s.cfg.NodeOpen == nil {
-		return nil
-	}
-	return s.cfg.NodeOpen(ctx)
-}
-
 // nodeRoom asks the node whether it takes new sandboxes (Config.NodeOpen) and has room
 // for sb (Config.Room).
 func (s *launching) nodeRoom(ctx context.Context, sb *domain.Sandbox) (err error) {

@@ -2,14 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
-	"github.com/warren-sh/warren/internal/runtime"
 )
 
 // track registers a running sandbox (with its template's private ports) and arms its
@@ -71,6 +69,8 @@ func endLabel(reason string) string {
 		return "lost:stopped_unexpectedly"
 	case strings.HasPrefix(reason, "lost: the sandbox stopped while the server was down"):
 		return "lost:stopped_while_down"
+	case strings.HasPrefix(reason, "lost: node "):
+		return "lost:node_down"
 	case strings.HasPrefix(reason, "lost:"):
 		return "lost:other"
 	}
@@ -100,45 +100,6 @@ func (s *Service) end(ctx context.Context, id, reason, label string) error {
 	}
 	s.log.InfoContext(ctx, "sandbox stopped", logkey.SandboxID, id, "reason", reason)
 	return nil
-}
-
-// halt is end without the row: it stops the live sandbox id (its meter closed, halted
-// at once, the rest removed in the background) and returns its last row; false when it
-// is not live.
-func (s *Service) halt(ctx context.Context, id, reason, label string) (domain.Sandbox, bool) {
-	ls, ok := s.reg.beginEnd(id, domain.Errorf(domain.KindConflict, "sandbox %s was stopped (%s) while the command ran", id, reason))
-	if !ok {
-		return domain.Sandbox{}, false
-	}
-	if s.cfg.Meter != nil {
-		// The last reading must be taken while the sandbox still exists.
-		if err := s.cfg.Meter.End(ctx, ls.sb, s.cfg.Now().UTC()); err != nil {
-			s.log.ErrorContext(ctx, "closing metering", logkey.SandboxID, id, logkey.Err, err)
-		}
-	}
-	var h runtime.Handle
-	_ = json.Unmarshal(ls.sb.RuntimeHandle, &h)
-	// Halt is quick (kill + network removal); reclaiming memory, runtime state, mounts
-	// and files can take a second or more and continues in the background, with the
-	// address slot reserved and the id shielded from the sweeper until it is done.
-	if err := s.cfg.Node.Halt(ctx, id, ls.sb.Slot, &h); err != nil {
-		s.log.ErrorContext(ctx, "halting sandbox", logkey.SandboxID, id, logkey.Err, err)
-	}
-	ls.agent.conn.Close()
-	countEnd(s.cfg.Recorder, label)
-	sb := s.reg.halted(ls)
-	teardown := func() {
-		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.cfg.Node.Stop(tctx, id, sb.Slot, &h); err != nil {
-			s.log.ErrorContext(ctx, "teardown incomplete; the sweeper will retry", logkey.SandboxID, id, logkey.Err, err)
-		}
-		s.reg.tornDown(id, sb.Slot)
-	}
-	if !s.reg.spawn(teardown) {
-		teardown() // the service is closing: do not leave it for a goroutine nobody waits for
-	}
-	return sb, true
 }
 
 // recordLifecycle records the operation op (pause, resume, fork, snapshot) begun at t0 that

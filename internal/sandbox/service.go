@@ -99,6 +99,7 @@ type Service struct {
 	*pausing
 	*launching
 	*networking
+	*homing
 	cfg Config
 	log *slog.Logger
 	reg *registry
@@ -165,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 	s.pausing = &pausing{s}
 	s.launching = &launching{s}
 	s.networking = &networking{s}
+	s.homing = &homing{s}
 	var err error
 	if s.snaps, err = newSnapshots(s); err != nil {
 		return nil, err
@@ -186,39 +188,6 @@ func (s *Service) get(ctx context.Context, p domain.Principal, id string) (*doma
 		return nil, domain.NotFound("sandbox", id)
 	}
 	return s.cfg.Store.GetSandbox(ctx, p.TeamID, id)
-}
-
-// getHere is get for what acts on the sandbox where it runs: a live or paused sandbox
-// of another node is KindUnavailable naming that node (requests are not routed between
-// nodes yet).
-func (s *Service) getHere(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
-	sb, err := s.get(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.onThisNode(sb); err != nil {
-		return nil, err
-	}
-	return sb, nil
-}
-
-// onThisNode returns nil when sb is this node's (or has no node, or has ended), else
-// the KindUnavailable error of getHere.
-func (s *Service) onThisNode(sb *domain.Sandbox) error {
-	if sb.Node == "" || sb.Node == s.cfg.NodeName || sb.State.Terminal() {
-		return nil
-	}
-	return domain.Errorf(domain.KindUnavailable, "sandbox %q is on node %q and this server is node %q: send its requests to that node's API (requests are not routed between nodes yet)",
-		sb.ID, sb.Node, s.cfg.NodeName)
-}
-
-// nodeScope is the Nodes filter of this node's own sandboxes: its name and rows from
-// before the node table; nil (every row) for a lone node.
-func (s *Service) nodeScope() []string {
-	if s.cfg.NodeName == "" {
-		return nil
-	}
-	return []string{s.cfg.NodeName, ""}
 }
 
 // List implements domain.SandboxService.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-sh/warren/internal/cluster"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/egress"
 	"github.com/warren-sh/warren/internal/network"
@@ -135,6 +136,15 @@ type Config struct {
 	WarmPool []sandbox.PoolSize
 	// SweepInterval is how often runtime leftovers are looked for (default 30 s).
 	SweepInterval time.Duration
+	// NodeName is this node's name in the node table (--node-name, WARREN_NODE_NAME,
+	// default the host name). Every server on one database needs its own.
+	NodeName string
+	// Advertise is where control replicas reach this node (--advertise,
+	// WARREN_ADVERTISE, default the API listen address).
+	Advertise string
+	// NodeTimeout is how old a node's heartbeat may be before the node is marked down
+	// and its sandboxes lost (--node-timeout, WARREN_NODE_TIMEOUT, default 15 s).
+	NodeTimeout time.Duration
 	// LogFormat is "text" or "json" (WARREN_LOG_FORMAT); LogLevel debug|info|warn|error.
 	LogFormat string
 	LogLevel  string
@@ -306,6 +316,10 @@ func ParseFlags(args []string) (c Config, err error) {
 		"start sandboxes of templates with a start command (code-interpreter) from a snapshot made once per template build (WARREN_TEMPLATE_SNAPSHOTS)")
 	fs.BoolVar(&c.KillOnExit, "kill-on-exit", env("WARREN_KILL_ON_EXIT", "") == "1" || env("WARREN_KILL_ON_EXIT", "") == "true", "kill all sandboxes on shutdown (WARREN_KILL_ON_EXIT)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", 30*time.Second, "how often runtime leftovers are removed")
+	host, _ := os.Hostname()
+	fs.StringVar(&c.NodeName, "node-name", env("WARREN_NODE_NAME", host), "this node's name in the node table; each server on one database needs its own (WARREN_NODE_NAME; default the host name)")
+	fs.StringVar(&c.Advertise, "advertise", env("WARREN_ADVERTISE", ""), "host:port where control replicas reach this node (WARREN_ADVERTISE; default the --listen address)")
+	nodeTimeout := fs.Duration("node-timeout", cluster.DefaultTimeout, "a node whose heartbeat is older is marked down and its sandboxes lost (WARREN_NODE_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("WARREN_LOG_LEVEL", "info"), "log level (WARREN_LOG_LEVEL)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("WARREN_DATABASE_URL", ""), "PostgreSQL URL; empty uses SQLite in the data dir (WARREN_DATABASE_URL)")
@@ -328,7 +342,7 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.BoolVar(&c.MetricsTeamLabels, "metrics-team-labels", env("WARREN_METRICS_TEAM_LABELS", "") == "1" || env("WARREN_METRICS_TEAM_LABELS", "") == "true",
 		"add a team label to the per-team metrics (WARREN_METRICS_TEAM_LABELS)")
 	for name, d := range map[string]*time.Duration{"WARREN_METER_INTERVAL": meter, "WARREN_SESSION_TTL": sessTTL,
-		"WARREN_IDLE_TIMEOUT": idle, "WARREN_BODY_READ_TIMEOUT": bodyRead} {
+		"WARREN_IDLE_TIMEOUT": idle, "WARREN_BODY_READ_TIMEOUT": bodyRead, "WARREN_NODE_TIMEOUT": nodeTimeout} {
 		if v := os.Getenv(name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed <= 0 {
@@ -370,6 +384,18 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	c.DefaultTimeout = *defTimeout
+	if c.NodeName = strings.TrimSpace(c.NodeName); c.NodeName == "" || len(c.NodeName) > 253 || strings.ContainsAny(c.NodeName, "/ \t\n") {
+		return c, fmt.Errorf("--node-name %q: give this node a name of 1 to 253 characters without spaces or slashes (the host name is the default)", c.NodeName)
+	}
+	if c.Advertise == "" {
+		c.Advertise = c.Listen
+	}
+	if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+		return c, fmt.Errorf("--advertise %q: want host:port where control replicas reach this node's API: %w", c.Advertise, err)
+	}
+	if c.NodeTimeout = *nodeTimeout; c.NodeTimeout < 3*time.Second {
+		return c, fmt.Errorf("--node-timeout %s is too short: use at least 3s (15s is the default; a node heartbeats every %s or a third of the timeout)", c.NodeTimeout, cluster.DefaultHeartbeat)
+	}
 	c.MetricsListen = strings.TrimSpace(*metricsListen)
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {

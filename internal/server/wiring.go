@@ -23,6 +23,7 @@ import (
 	"github.com/warren-sh/warren/internal/api/rest"
 	"github.com/warren-sh/warren/internal/auth"
 	"github.com/warren-sh/warren/internal/billing"
+	"github.com/warren-sh/warren/internal/cluster"
 	"github.com/warren-sh/warren/internal/console"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/egress"
@@ -297,13 +298,18 @@ type services struct {
 	metrics *metrics.Metrics
 	// ready turns true once the server serves (GET /readyz).
 	ready atomic.Bool
+	// nodes is this server's part of the node table; locks the store's shared locks,
+	// for the jobs one server runs at a time.
+	nodes *nodeParts
+	locks domain.LockStore
+	log   *slog.Logger
 }
 
 // startServices builds the sandbox services, re-attaches to the sandboxes a previous
 // server left (and closes the meters of those that died), and builds the key, team,
 // billing and rate-limiting services.
 func startServices(ctx context.Context, c Config, store domain.Store, catalog *billing.Catalog, h *host, log *slog.Logger, mx *metrics.Metrics) (*services, error) {
-	s := &services{metrics: mx, usage: store}
+	s := &services{metrics: mx, usage: store, locks: store, log: log}
 	var err error
 	if s.ledger, err = ledger.New(store, catalog, nil, log); err != nil {
 		return nil, err
@@ -311,8 +317,15 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 	if s.meter, err = metering.New(metering.Config{Store: store, Source: usageSource(h.node), Interval: c.MeterInterval, Log: log}); err != nil {
 		return nil, err
 	}
-	if s.sandboxes, err = startSandboxes(ctx, c, store, h, s.ledger.Admit, s.meter, log, mx); err != nil {
+	if s.nodes, err = newNodeParts(c, store, h, s, log); err != nil {
 		return nil, err
+	}
+	if s.sandboxes, err = startSandboxes(ctx, c, store, h, s.ledger.Admit, s.meter, s.nodes.registrar, log, mx); err != nil {
+		return nil, err
+	}
+	// Registered once recovered: the first heartbeat reports what the node runs.
+	if err := s.nodes.registrar.Heartbeat(ctx); err != nil {
+		return nil, fmt.Errorf("registering node %s: %w", c.NodeName, err)
 	}
 	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
 	if err != nil {
@@ -336,7 +349,7 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 
 // startSandboxes builds the sandbox services and recovers what a previous server left.
 func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
-	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, log *slog.Logger, mx *metrics.Metrics) (*sandboxServices, error) {
+	admit func(context.Context, *domain.Team) (domain.Quota, error), meter *metering.Meter, reg *cluster.Registrar, log *slog.Logger, mx *metrics.Metrics) (*sandboxServices, error) {
 	var rec sandbox.Recorder
 	if mx != nil {
 		rec = mx.Sandboxes()
@@ -345,7 +358,7 @@ func startSandboxes(ctx context.Context, c Config, store domain.Store, h *host,
 		Store: store, Node: h.node, DefaultTimeout: c.DefaultTimeout, PausedRetention: c.PausedRetention,
 		DefaultLimits: c.DefaultLimits, MaxLimits: c.MaxLimits, TemplateMemoryMB: templateMemoryMB, Log: log,
 		Admit: admit, Meter: meter, Runtimes: h.runtimes, SnapshotDir: filepath.Join(c.DataDir, "snapshots"),
-		SnapshotKey: templateSnapshotKey(c, log), Life: ctx,
+		SnapshotKey: templateSnapshotKey(c, log), Life: ctx, NodeName: c.NodeName, NodeOpen: reg.Open,
 		Room: (&node.Room{Dir: c.DataDir, MemoryReserveMB: c.NodeMemoryReserveMB, DiskReserveMB: c.NodeDiskReserveMB}).Admit,
 	})
 	if err != nil {
@@ -392,8 +405,8 @@ func (s *sandboxServices) closePool(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// runBackground starts the sweeper, the node's console log trimmer, the meter and the
-// template storage meter. stop
+// runBackground starts the sweeper, the node's console log trimmer, the meter, the
+// template storage meter, the node's heartbeat and the node monitor. stop
 // ends them; done is closed once the meter has stopped (it writes to the store, which
 // closes after it).
 func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{}, stop func()) {
@@ -401,10 +414,19 @@ func (s *services) runBackground(c Config, nd *node.Node) (done <-chan struct{},
 	go s.sandboxes.sweeper.Run(ctx, c.SweepInterval)
 	go nd.RunConsoleTrimmer(ctx, time.Second, node.DefaultConsoleLogMax)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(5)
 	go func() { defer wg.Done(); s.meter.Run(ctx, s.sandboxes.service.Running) }()
-	// Team templates' storage is booked as disk MB·s each minute.
-	go func() { defer wg.Done(); s.templates.RunStorageMetering(ctx, s.usage, time.Minute) }()
+	// Team templates' storage is booked as disk MB·s each minute, by one server at a
+	// time: two servers on one database must not book the same minute twice.
+	go func() {
+		defer wg.Done()
+		cluster.Singleton(ctx, s.locks, "template-storage-meter", time.Minute, func(ctx context.Context) error {
+			return s.templates.MeterStorage(ctx, s.usage, time.Now())
+		}, s.log)
+	}()
+	// The node heartbeats; the monitor (one server at a time) marks silent nodes down.
+	go func() { defer wg.Done(); s.nodes.registrar.Run(ctx) }()
+	go func() { defer wg.Done(); s.nodes.monitor.Run(ctx, s.nodes.every) }()
 	// Template snapshots are made as templates become ready (code-interpreter is built
 	// in the background); a boot under way at shutdown removes its sandbox first.
 	go func() { defer wg.Done(); s.sandboxes.snapshots.RunTemplates(ctx, 10*time.Second) }()
@@ -466,7 +488,7 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
 		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
 		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots),
-		rest.WithTemplates(s.templates, 0), rest.WithUploadDir(uploads), rest.WithReady(func() error {
+		rest.WithTemplates(s.templates, 0), rest.WithUploadDir(uploads), rest.WithNodes(s.nodes.service), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
 			}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
-	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // UsageStore is where template storage is booked (a domain.Store has it).
@@ -71,20 +70,4 @@ func (s *Service) MeterStorage(ctx context.Context, us UsageStore, now time.Time
 		}
 	}
 	return nil
-}
-
-// RunStorageMetering calls MeterStorage every interval until ctx ends.
-func (s *Service) RunStorageMetering(ctx context.Context, us UsageStore, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.MeterStorage(ctx, us, s.cfg.Now()); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "metering template storage", logkey.Err, err)
-			}
-		}
-	}
 }

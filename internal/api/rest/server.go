@@ -6,7 +6,7 @@
 // validates requests, calls domain.SandboxService, domain.KeyService and the services
 // given as options (WithProcesses, WithFiles, WithLogs, WithTerminals, WithPorts,
 // WithCode, WithTeams, WithUsers, WithSessions, WithAudit, WithBilling, WithPools,
-// WithSnapshots) with the
+// WithNodes, WithSnapshots) with the
 // caller's domain.Principal, and renders errors as edge.Classify classifies them
 // (errors.go). Every response carries an X-Request-Id header, and every error body
 // carries the same id so that people can quote it.
@@ -50,6 +50,7 @@ type options struct {
 	audit        domain.AuditLog
 	billing      domain.BillingService
 	pools        domain.PoolService
+	nodes        domain.NodeService
 	invoiceCSV   func(io.Writer, *domain.Invoice) error
 	rateLimit    edge.RateLimitFunc
 	domain       string
@@ -219,6 +220,9 @@ var routeTable = []route{
 	{"GET", "/v1/templates/{id}/builds/{build}", false, (*Server).getBuild, ""},
 	{"GET", "/v1/templates/{id}/builds/{build}/logs", false, (*Server).buildLogs, ""},
 	{"GET", "/v1/pools", false, (*Server).listPools, ""},
+	{"GET", "/v1/nodes", false, (*Server).listNodes, ""},
+	{"POST", "/v1/nodes/{name}/drain", false, (*Server).drainNode, "node.drain"},
+	{"POST", "/v1/nodes/{name}/undrain", false, (*Server).undrainNode, "node.undrain"},
 
 	{"POST", "/v1/auth/login", true, (*Server).login, ""},
 	{"POST", "/v1/auth/logout", false, (*Server).logout, ""},

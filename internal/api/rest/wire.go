@@ -45,6 +45,8 @@ type sandboxJSON struct {
 	// private ports (the code interpreter's 49999). Only for callers with
 	// sandboxes:write, on create and get (withTrafficToken).
 	TrafficToken string `json:"traffic_token,omitempty"`
+	// Node names the node the sandbox runs on (absent for sandboxes from before nodes).
+	Node string `json:"node,omitempty"`
 }
 
 // withTrafficToken adds sb's traffic token to j when p may hold it (sandboxes:write: the
@@ -94,6 +96,7 @@ func toSandboxJSON(sb *domain.Sandbox, sandboxDomain string) sandboxJSON {
 		PausedAt:  optTime(sb.PausedAt),
 		Lifecycle: toLifecycleJSON(sb.Lifecycle),
 		Domain:    sandboxDomain,
+		Node:      sb.Node,
 
 		AllowPublicTraffic: sb.TrafficToken == "",
 	}
