@@ -1,6 +1,6 @@
 // Package cli implements the client verbs of the warren command (sandbox, snapshot,
 // exec, run-code, cp, keys, templates, and the tenancy verbs teams, users, login, usage,
-// invoices, plans, audit), which talk to a Warren server's /v1 API through the Go SDK
+// invoices, plans, audit, and nodes), which talk to a Warren server's /v1 API through the Go SDK
 // (github.com/warren-sh/warren/sdk/go).
 //
 // The server verbs (serve, doctor, bench) live elsewhere; cmd/warren/main.go dispatches
@@ -76,6 +76,9 @@ var commands = []command{
 	{"invoices list", "", "List invoices (also \"warren invoices\")", (*app).invoicesList},
 	{"invoices get", "PERIOD   (YYYY-MM; -o json or -o csv)", "Show an invoice", (*app).invoicesGet},
 	{"plans", "", "List pricing plans", (*app).plans},
+	{"nodes list", "", "List the nodes: state, address, sandboxes, free capacity (platform admin)", (*app).nodesList},
+	{"nodes drain", "NAME", "Stop a node taking new sandboxes; its sandboxes run to their end (platform admin)", (*app).nodesDrain},
+	{"nodes undrain", "NAME", "Let a drained node take new sandboxes again (platform admin)", (*app).nodesUndrain},
 	{"audit", "[--action A] [--since DATE] [--until DATE] [--team ID] [--limit N]", "Show the audit log", (*app).audit},
 }
 

@@ -171,6 +171,23 @@ func TestAPIMethods(t *testing.T) {
 					t.Errorf("%+v", ps)
 				}
 			}},
+		{"Nodes", func(c *Client) (any, error) { return c.Nodes(ctx) }, "GET", "/v1/nodes", nil, nil, 200,
+			map[string]any{"nodes": []any{map[string]any{"name": "n1", "state": "ready", "sandboxes": 2, "heartbeat_at": t0,
+				"free": map[string]any{"cpu_cores": 1.5, "slots": 7}, "warm_pools": map[string]any{"base": 1}}}},
+			func(t *testing.T, v any) {
+				if ns := v.([]Node); len(ns) != 1 || ns[0].Name != "n1" || ns[0].Sandboxes != 2 || ns[0].Free.Slots != 7 ||
+					ns[0].Free.CPUCores != 1.5 || ns[0].WarmPools["base"] != 1 || !ns[0].HeartbeatAt.Equal(t0) {
+					t.Errorf("%+v", ns)
+				}
+			}},
+		{"DrainNode", func(c *Client) (any, error) { return c.DrainNode(ctx, "n 1") }, "POST", "/v1/nodes/n%201/drain", nil, nil, 200,
+			map[string]any{"name": "n 1", "state": "draining"}, func(t *testing.T, v any) {
+				if n := v.(*Node); n.State != "draining" {
+					t.Errorf("%+v", n)
+				}
+			}},
+		{"UndrainNode", func(c *Client) (any, error) { return c.UndrainNode(ctx, "n1") }, "POST", "/v1/nodes/n1/undrain", nil, nil, 200,
+			map[string]any{"name": "n1", "state": "ready"}, nil},
 		{"DeleteSnapshot", func(c *Client) (any, error) { return nil, c.DeleteSnapshot(ctx, "snap_1") }, "DELETE", "/v1/snapshots/snap_1", nil, nil, 204, nil, nil},
 		{"CreateKey", func(c *Client) (any, error) {
 			return c.CreateKey(ctx, KeyOptions{Name: "ci", Scopes: []string{ScopeSandboxesRead, ScopeUsageRead}, ExpiresAt: t0, TeamID: "team_2"})

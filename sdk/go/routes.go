@@ -93,6 +93,9 @@ var (
 	routeGetSnapshot    = &route{method: "GET", path: "/v1/snapshots/{id}", status: 200, response: Snapshot{}}
 	routeDeleteSnapshot = &route{method: "DELETE", path: "/v1/snapshots/{id}", status: 204}
 	routePools          = &route{method: "GET", path: "/v1/pools", status: 200, response: poolList{}}
+	routeListNodes      = &route{method: "GET", path: "/v1/nodes", status: 200, response: nodeList{}}
+	routeDrainNode      = &route{method: "POST", path: "/v1/nodes/{name}/drain", status: 200, response: Node{}}
+	routeUndrainNode    = &route{method: "POST", path: "/v1/nodes/{name}/undrain", status: 200, response: Node{}}
 
 	routeListProcesses     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes", status: 200, response: processList{}}
 	routeProcessEvents     = &route{method: "GET", path: "/v1/sandboxes/{id}/processes/{pid}/events", status: 200, contentType: "text/event-stream", events: execEvents}
@@ -130,7 +133,7 @@ var routes = []*route{
 	routeListContexts, routeDeleteContext, routeRestartContext, routeWriteFile, routeReadFile,
 	routeListFiles, routeDeleteFile, routeStatFile, routeMakeDir, routeMoveFile, routeTemplates,
 	routePauseSandbox, routeResumeSandbox, routeForkSandbox, routeCreateSnapshot, routeListSnapshots,
-	routeGetSnapshot, routeDeleteSnapshot, routePools,
+	routeGetSnapshot, routeDeleteSnapshot, routePools, routeListNodes, routeDrainNode, routeUndrainNode,
 	routeListProcesses, routeProcessEvents, routeProcessStdin, routeProcessStdinClose, routeProcessSignal,
 	routeCreateKey, routeListKeys, routeRevokeKey,
 	routeLogin, routeLogout, routeMe, routeCreateTeam, routeListTeams, routeGetTeam, routeUpdateTeam,

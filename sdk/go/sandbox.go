@@ -50,6 +50,9 @@ type SandboxInfo struct {
 	// Domain is where the sandbox's ports are reached through the server's proxy:
 	// http://<port>-<id>.<domain>/ ("" when the server has no proxy domain).
 	Domain string `json:"domain,omitempty"`
+	// Node names the node the sandbox was created on ("" for sandboxes from before
+	// the server kept a node table).
+	Node string `json:"node,omitempty"`
 }
 
 // SandboxOptions describe a sandbox to create. Zero fields mean the server's defaults.
