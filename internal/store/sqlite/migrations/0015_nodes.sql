@@ -1,4 +1,4 @@
--- 0014: the node table and each sandbox's node. Every node writes its row at start and
+-- 0015: the node table and each sandbox's node. Every node writes its row at start and
 -- heartbeats it (capacity and free figures); the monitor marks nodes whose heartbeat is
 -- too old 'down'. state is ready, draining or down. Lists (runtimes, templates) and the
 -- warm pools summary are JSON; the capacity figures are columns so that placement can
