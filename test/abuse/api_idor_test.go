@@ -385,7 +385,13 @@ func probeIDORTenancyRoutes(t *testing.T, e *env) string {
 		}
 		return ""
 	}
+	node := serverNode(t, e)
 	cases := []idorCase{
+		// Nodes are the platform's: a team's key with every scope may not list, drain or
+		// undrain them.
+		{method: "GET", target: "/v1/nodes", allow: []int{403}},
+		{route: "POST /v1/nodes/{name}/drain", target: "/v1/nodes/" + node + "/drain", allow: []int{403}},
+		{route: "POST /v1/nodes/{name}/undrain", target: "/v1/nodes/" + node + "/undrain", allow: []int{403}},
 		{route: "DELETE /v1/keys/{id}", target: "/v1/keys/" + w.aKeyID},
 		{route: "GET /v1/teams/{id}", target: "/v1/teams/" + w.aTeam, allow: refusedOr403},
 		{route: "PATCH /v1/teams/{id}", target: "/v1/teams/" + w.aTeam, body: map[string]any{"name": "pwned by b"}, allow: refusedOr403},
@@ -402,6 +408,7 @@ func probeIDORTenancyRoutes(t *testing.T, e *env) string {
 		}},
 		{route: "GET /v1/templates/{id}", target: "/v1/templates/" + w.tplA},
 		{route: "DELETE /v1/templates/{id}", target: "/v1/templates/" + w.tplA},
+		{route: "GET /v1/templates/{id}/builds", target: "/v1/templates/" + w.tplA + "/builds"},
 		{route: "GET /v1/templates/{id}/builds/{build}", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA},
 		{route: "GET /v1/templates/{id}/builds/{build}/logs", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA + "/logs"},
 		{method: "GET", target: "/v1/templates/" + w.tplA + "/builds/" + w.buildA + "/logs", h: hdr{"Accept": "text/event-stream"}},
@@ -435,7 +442,41 @@ func probeIDORTenancyRoutes(t *testing.T, e *env) string {
 		t.Errorf("B's team listing: %d %s", code, raw)
 	}
 	e.untouched(t, w) // A's key still works: untouched uses it
-	return fmt.Sprintf("%d/%d key, user, team, invoice, usage and audit attempts refused B (404/403; audit shows B its own entries only), A untouched", n, len(cases))
+	if state := nodeState(t, e, node); state != "ready" {
+		t.Errorf("the server's node is %q after B's drain attempts, want ready", state)
+	}
+	return fmt.Sprintf("%d/%d node, key, user, team, invoice, usage and audit attempts refused B (404/403; audit shows B its own entries only), A untouched", n, len(cases))
+}
+
+// serverNode returns the name of the server's node, as its platform admin lists it.
+func serverNode(t *testing.T, e *env) string {
+	t.Helper()
+	var l struct {
+		Nodes []struct{ Name string } `json:"nodes"`
+	}
+	code, raw := send(t, "GET", e.S.URL+"/v1/nodes", bearer(e.S.Key), nil)
+	if code != 200 || json.Unmarshal(raw, &l) != nil || len(l.Nodes) != 1 {
+		t.Fatalf("GET /v1/nodes as the platform admin: %d %s", code, raw)
+	}
+	return l.Nodes[0].Name
+}
+
+// nodeState returns the state of the server's node name, as its platform admin sees it.
+func nodeState(t *testing.T, e *env, name string) string {
+	t.Helper()
+	var l struct {
+		Nodes []struct{ Name, State string } `json:"nodes"`
+	}
+	code, raw := send(t, "GET", e.S.URL+"/v1/nodes", bearer(e.S.Key), nil)
+	if code != 200 || json.Unmarshal(raw, &l) != nil {
+		t.Fatalf("GET /v1/nodes as the platform admin: %d %s", code, raw)
+	}
+	for _, n := range l.Nodes {
+		if n.Name == name {
+			return n.State
+		}
+	}
+	return "missing"
 }
 
 // onlyActor flags audit entries of any actor but keyID.
