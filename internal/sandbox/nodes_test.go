@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,46 @@ func TestDropEnded(t *testing.T) {
 	}
 	if n := NewSweeper(w.svc).DropEnded(ctx); n != 0 {
 		t.Errorf("a second DropEnded stopped %d", n)
+	}
+}
+
+// TestPoolStopsWhileDrained: the warm pool does not refill while the node takes no new
+// sandboxes, a create then is refused without claiming a member, and the pool fills
+// once the node is open again.
+func TestPoolStopsWhileDrained(t *testing.T) {
+	w := newWorld(t)
+	var drained atomic.Bool
+	drained.Store(true)
+	closed := domain.Errorf(domain.KindUnavailable, "node n1 is draining")
+	w.svc.cfg.NodeOpen = func(context.Context) error {
+		if drained.Load() {
+			return closed
+		}
+		return nil
+	}
+	p, err := NewPool(w.svc, PoolConfig{Sizes: []PoolSize{{"base", 1}}, Retry: 10 * time.Millisecond, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	time.Sleep(200 * time.Millisecond) // some twenty refill attempts
+	if got := w.called("node.start"); len(got) != 0 {
+		t.Fatalf("a drained node's pool started %q", got)
+	}
+	if _, err := w.svc.Create(context.Background(), writer, domain.CreateSandbox{}); !errors.Is(err, closed) {
+		t.Fatalf("create on a drained node: %v", err)
+	}
+	drained.Store(false)
+	waitFor(t, "the pool filled once the node is open", func() bool {
+		st, _ := p.Pools(context.Background(), admin)
+		return len(st) == 1 && st[0].Ready == 1
+	})
+	drained.Store(true)
+	if _, err := w.svc.Create(context.Background(), writer, domain.CreateSandbox{}); !errors.Is(err, closed) {
+		t.Fatalf("create on a drained node with a ready member: %v", err)
+	}
+	if st, _ := p.Pools(context.Background(), admin); st[0].Ready != 1 || st[0].Claims != 0 {
+		t.Errorf("a refused create touched the pool: %+v", st[0])
 	}
 }
