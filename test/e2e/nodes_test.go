@@ -175,3 +175,71 @@ func TestNodeMonitorAndReturn(t *testing.T) {
 		t.Errorf("a command in the lost sandbox answered %d, want 409", code)
 	}
 }
+
+// TestTwoNodesOnPostgres runs two real servers, two nodes, on one PostgreSQL: each lists
+// both; a sandbox records the node it runs on, and acting on it through the other
+// node's server is a 503 naming its node. Then node B is killed: A's monitor (under
+// the PostgreSQL advisory lock) marks it down within the node timeout and B's sandbox
+// lost, while A's own sandbox runs on. B started again is ready, removes its lost
+// sandbox from the host, and the row stays lost.
+func TestTwoNodesOnPostgres(t *testing.T) {
+	dbURL := postgresDatabase(t)
+	nameA, nameB := "e2e-a-"+domain.NewID(6), "e2e-b-"+domain.NewID(6)
+	envA := []string{"WARREN_DATABASE_URL=" + dbURL, "WARREN_NODE_NAME=" + nameA, "WARREN_NODE_TIMEOUT=3s"}
+	envB := []string{"WARREN_DATABASE_URL=" + dbURL, "WARREN_NODE_NAME=" + nameB, "WARREN_NODE_TIMEOUT=3s"}
+	a := startServer(t, serverOpts{ExtraEnv: envA})
+	b := startServer(t, serverOpts{ExtraEnv: envB})
+	for _, s := range []*server{a, b} {
+		nodes := s.nodes()
+		if nodes[nameA].State != "ready" || nodes[nameB].State != "ready" || nodes[nameB].Address != b.Listen {
+			t.Fatalf("the nodes as %s lists them: %+v", s.Listen, nodes)
+		}
+	}
+	_, key := a.newTeam(map[string]any{"name": "two nodes"})
+	create := func(s *server) string {
+		var sb sandboxJSON
+		if code, raw := s.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 300}, &sb); code != 201 {
+			t.Fatalf("create on %s: %d %s", s.Listen, code, raw)
+		}
+		return sb.ID
+	}
+	onA, onB := create(a), create(b)
+	var got struct {
+		Node string `json:"node"`
+	}
+	if code, raw := a.APIKey(key, "GET", "/v1/sandboxes/"+onB, nil, &got); code != 200 || got.Node != nameB {
+		t.Fatalf("B's sandbox read through A: %d %s; want node %s", code, raw, nameB)
+	}
+	code, raw := a.APIKey(key, "POST", "/v1/sandboxes/"+onB+"/commands", map[string]any{"cmd": "true"}, nil)
+	if code != 503 || !strings.Contains(string(raw), `node \"`+nameB+`\"`) {
+		t.Fatalf("a command in B's sandbox through A: %d %s; want 503 naming node %s", code, raw, nameB)
+	}
+
+	b.Crash()
+	t0 := time.Now()
+	waitFor(t, 30*time.Second, "A's monitor marking B down", func() bool { return a.nodes()[nameB].State == "down" })
+	t.Logf("node B noticed down %s after it was killed (--node-timeout 3s)", time.Since(t0).Round(100*time.Millisecond))
+	var lost sandboxJSON
+	if code, raw := a.APIKey(key, "GET", "/v1/sandboxes/"+onB, nil, &lost); code != 200 || lost.State != "stopped" ||
+		!strings.HasPrefix(lost.EndReason, "lost: node "+nameB+" went down") {
+		t.Fatalf("B's sandbox after B went down: %d %s", code, raw)
+	}
+	var r execJSON
+	if code, raw := a.APIKey(key, "POST", "/v1/sandboxes/"+onA+"/commands", map[string]any{"cmd": "echo a"}, &r); code != 200 || r.Stdout != "a\n" {
+		t.Errorf("A's sandbox while B is down: %d %s", code, raw)
+	}
+
+	b.Start(envB)
+	waitFor(t, 15*time.Second, "B ready again", func() bool { return a.nodes()[nameB].State == "ready" })
+	waitFor(t, 30*time.Second, "B's lost sandbox removed from its host", func() bool {
+		out, _ := exec.Command("runsc", "--root", filepath.Join(b.DataDir, "runsc"), "list", "-quiet").Output()
+		return !strings.Contains(string(out), onB)
+	})
+	if code, raw := b.APIKey(key, "GET", "/v1/sandboxes/"+onB, nil, &lost); code != 200 || lost.State != "stopped" ||
+		!strings.HasPrefix(lost.EndReason, "lost: node "+nameB) {
+		t.Errorf("B's lost sandbox after B came back: %d %s; want still lost", code, raw)
+	}
+	if code, _ := b.APIKey(key, "POST", "/v1/sandboxes", map[string]any{"timeout": 60}, nil); code != 201 {
+		t.Errorf("a create on B after it came back answered %d", code)
+	}
+}

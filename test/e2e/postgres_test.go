@@ -15,9 +15,10 @@ import (
 	"github.com/warren-sh/warren/internal/testenv"
 )
 
-// TestPostgresBackend runs a server on PostgreSQL (WARREN_DATABASE_URL) in a database of
-// its own: teams, quotas, sandboxes, usage and a restart that finds everything again.
-func TestPostgresBackend(t *testing.T) {
+// postgresDatabase creates a database of the test's own on the test PostgreSQL, dropped
+// when the test ends, and returns its URL.
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
 	admin := testenv.NeedsEnv(t, "WARREN_TEST_DATABASE_URL", "run scripts/test-services.sh (make test does)")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -37,7 +38,13 @@ func TestPostgresBackend(t *testing.T) {
 	})
 	u, _ := url.Parse(admin)
 	u.Path = "/" + db
-	env := []string{"WARREN_DATABASE_URL=" + u.String(), "WARREN_METER_INTERVAL=1s"}
+	return u.String()
+}
+
+// TestPostgresBackend runs a server on PostgreSQL (WARREN_DATABASE_URL) in a database of
+// its own: teams, quotas, sandboxes, usage and a restart that finds everything again.
+func TestPostgresBackend(t *testing.T) {
+	env := []string{"WARREN_DATABASE_URL=" + postgresDatabase(t), "WARREN_METER_INTERVAL=1s"}
 
 	dir, err := os.MkdirTemp("", "warren-test-data-")
 	if err != nil {
