@@ -1,6 +1,7 @@
 package server
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -218,5 +219,50 @@ func TestParsePublicURL(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%s: error %v, want one saying %q", tc.arg, err, tc.err)
 		}
+	}
+}
+
+func TestParseFlagsNode(t *testing.T) {
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name                 string
+		args, env            []string
+		node, advertise, err string
+		timeout              time.Duration
+	}{
+		{name: "defaults", node: host, advertise: "127.0.0.1:3000", timeout: 15 * time.Second},
+		{name: "advertise follows listen", args: []string{"--listen", "0.0.0.0:4000"}, node: host, advertise: "0.0.0.0:4000", timeout: 15 * time.Second},
+		{name: "flags", args: []string{"--node-name", "n7", "--advertise", "10.0.0.7:3000", "--node-timeout", "30s"},
+			node: "n7", advertise: "10.0.0.7:3000", timeout: 30 * time.Second},
+		{name: "env", env: []string{"WARREN_NODE_NAME=n8", "WARREN_ADVERTISE=10.0.0.8:3000", "WARREN_NODE_TIMEOUT=20s"},
+			node: "n8", advertise: "10.0.0.8:3000", timeout: 20 * time.Second},
+		{name: "name with a space", args: []string{"--node-name", "a b"}, err: "--node-name"},
+		{name: "empty name", args: []string{"--node-name", " "}, err: "--node-name"},
+		{name: "advertise without a port", args: []string{"--advertise", "10.0.0.7"}, err: "--advertise"},
+		{name: "timeout too short", args: []string{"--node-timeout", "1s"}, err: "--node-timeout 1s is too short"},
+		{name: "bad env timeout", env: []string{"WARREN_NODE_TIMEOUT=soon"}, err: "WARREN_NODE_TIMEOUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"WARREN_LISTEN", "WARREN_NODE_NAME", "WARREN_ADVERTISE", "WARREN_NODE_TIMEOUT"} {
+				t.Setenv(k, "") // the environment of the test run must not leak in
+			}
+			for _, kv := range tc.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			c, err := ParseFlags(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.NodeName != tc.node || c.Advertise != tc.advertise || c.NodeTimeout != tc.timeout {
+				t.Errorf("node %q advertise %q timeout %s; want %q %q %s", c.NodeName, c.Advertise, c.NodeTimeout, tc.node, tc.advertise, tc.timeout)
+			}
+		})
 	}
 }
