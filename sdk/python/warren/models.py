@@ -137,6 +137,8 @@ class SandboxInfo:
         on_timeout: What happens at its timeout: "kill" or "pause".
         auto_resume: Whether traffic through the proxy resumes it while paused.
         network: Its egress policy (empty lists: none).
+        node: The node it was created on (None for sandboxes from before the
+            server kept a node table).
     """
 
     sandbox_id: str
@@ -158,6 +160,7 @@ class SandboxInfo:
     on_timeout: str = "kill"
     auto_resume: bool = False
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    node: Optional[str] = None
 
     WIRE: ClassVar[Wire] = Wire("Sandbox", {
         "sandbox_id": ("id", to_str),
@@ -179,6 +182,7 @@ class SandboxInfo:
         "on_timeout": ("lifecycle", lambda v: str((v or {}).get("on_timeout") or "kill")),
         "auto_resume": ("lifecycle", lambda v: bool((v or {}).get("auto_resume"))),
         "network": ("network", NetworkPolicy.from_json),
+        "node": ("node", to_opt_str),
     })
 
     @classmethod
