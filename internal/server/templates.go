@@ -19,7 +19,7 @@ import (
 
 // extraRecipes are the templates besides base that every server offers.
 func extraRecipes() []template.Recipe {
-	return []template.Recipe{template.CodeInterpreter(), template.Browser()}
+	return []template.Recipe{template.CodeInterpreter(), template.Browser(), template.Desktop()}
 }
 
 // templateNames are the templates every server offers.
@@ -45,12 +45,15 @@ var templatePrivatePorts = map[string][]int{"code-interpreter": {49999}, "browse
 
 // templateMemoryMB is the memory a sandbox of these templates gets when it asks for none,
 // when more than the server's default: Chromium takes ~480 MB of gVisor's accounting
-// idle (its ~360 MB of mapped binary count), so 512 MB would not survive a page load.
-var templateMemoryMB = map[string]int64{"browser": 1024}
+// idle (its ~360 MB of mapped binary count), so 512 MB would not survive a page load;
+// the desktop's Xvfb, xfce4 session, x11vnc and noVNC take ~390 MB before any
+// application is opened.
+var templateMemoryMB = map[string]int64{"browser": 1024, "desktop": 1024}
 
 func init() {
 	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
 	templateDescriptions["browser"] = "base plus Debian's Chromium, headless; the Chrome DevTools Protocol on port 9222 (token-protected)"
+	templateDescriptions["desktop"] = "base plus an X11 desktop for @e2b/desktop: Xvfb, xfce4, xdotool, scrot, xrandr, x11vnc and noVNC (/opt/noVNC, port 6080)"
 }
 
 // templateBuilder is the builder for the configured cache.

@@ -40,8 +40,8 @@ func TestE2BSDK(t *testing.T) {
 	all, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
 	for _, f := range all {
 		// TestE2BSDKEgress runs the egress file, with its fake hosts; TestE2BSDKTemplates
-		// the template builds, on a server of their own.
-		if b := filepath.Base(f); b != egressSuite && b != templatesSuite {
+		// the template builds and TestE2BSDKDesktop the desktop, on servers of their own.
+		if b := filepath.Base(f); b != egressSuite && b != templatesSuite && b != desktopSuite {
 			files = append(files, filepath.Join("test", "e2b", filepath.Base(f)))
 		}
 	}
