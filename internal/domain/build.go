@@ -118,8 +118,10 @@ type Build struct {
 	// Reason says why an errored build failed: the step, its exit code and what to do.
 	Reason string
 	// Limits were asked for when the build was created (E2B's cpuCount and memoryMB);
-	// a spec without limits of its own takes them.
+	// a spec without limits of its own takes them. Tags are the tags the build gets once
+	// ready (none: DefaultTag).
 	Limits     Limits
+	Tags       []string
 	Steps      []StepResult
 	CreatedAt  time.Time
 	FinishedAt time.Time
@@ -136,14 +138,48 @@ type StepBuilder interface {
 		logs func(BuildLogLine), steps func(StepResult)) (rootfs string, size int64, err error)
 }
 
+// BuildOptions are what a build gives its template besides its steps: the sandbox
+// defaults Limits (CPUCores, MemoryMB; zero: the server's) unless its spec names others,
+// and the Tags the build is known by once ready (none: DefaultTag).
+type BuildOptions struct {
+	Limits Limits
+	Tags   []string
+}
+
+// Tags name a template's builds, E2B's way: "app:v2" is the build of template app tagged
+// v2, and "app" (or "app:default") the one tagged DefaultTag, which is the template's own
+// row. A tagged build is stored as a template of the team whose id is the name, the
+// separator and the tag; lists of templates leave such rows out.
+const (
+	TagSeparator = ":"
+	DefaultTag   = "default"
+)
+
+// TemplateTag is one tag of a template: the build it names.
+type TemplateTag struct {
+	Tag       string
+	BuildID   string
+	CreatedAt time.Time
+}
+
+// TemplateTagService manages the tags of the caller's team's templates.
+type TemplateTagService interface {
+	// AssignTags gives tags to the build that target ("app" or "app:tag") names, and
+	// returns that build's id.
+	AssignTags(ctx context.Context, p Principal, target string, tags []string) (buildID string, err error)
+	// RemoveTags removes tags from template name; DefaultTag cannot be removed.
+	RemoveTags(ctx context.Context, p Principal, name string, tags []string) error
+	// ListTags returns the template's tags, DefaultTag first when it is built.
+	ListTags(ctx context.Context, p Principal, name string) ([]TemplateTag, error)
+}
+
 // TemplateService is templates as a team's property: built-ins (a nil team) and the
 // team's own, built from a BuildSpec. Another team's template is KindNotFound.
 type TemplateService interface {
 	// CreateBuild registers a template (or a new build of the caller's template of
 	// that name) in state waiting, before its files are uploaded (E2B's POST /v3/templates),
-	// with the sandbox defaults l (CPUCores, MemoryMB; zero: the server's) its build gives
-	// the template unless its spec names others.
-	CreateBuild(ctx context.Context, p Principal, name string, l Limits) (*Template, *Build, error)
+	// with the options its build gives the template (see BuildOptions).
+	CreateBuild(ctx context.Context, p Principal, name string, o BuildOptions) (*Template, *Build, error)
 	// PutFiles stores a build's tar archive under its sha256 (hex), refusing one whose
 	// bytes do not hash to it; HasFiles says whether it is stored already.
 	PutFiles(ctx context.Context, p Principal, templateID, hash string, r io.Reader) error

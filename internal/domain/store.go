@@ -82,6 +82,10 @@ type TemplateStore interface {
 	// ListTemplates returns the built-ins and teamID's own templates ("" the built-ins
 	// alone, AnyTeam every template), ordered by id then team.
 	ListTemplates(ctx context.Context, teamID string) ([]*Template, error)
+	// ListTemplateTags returns the rows of the tags of the team's template id (their ids
+	// are id, TagSeparator and the tag), ordered by id. ListTemplates leaves them out,
+	// and so do the quotas; DeleteTemplate removes them with the template.
+	ListTemplateTags(ctx context.Context, teamID, id string) ([]*Template, error)
 	// CreateTemplateWithinQuota inserts the team's template t (t.TeamID set) if no
 	// built-in and none of the team's templates has its id (KindConflict) and the team
 	// then keeps at most q.MaxTemplates templates and holds less than q.MaxTemplateMB

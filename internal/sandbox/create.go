@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/warren-sh/warren/internal/agentclient"
@@ -183,6 +184,8 @@ func (s *Service) prepare(ctx context.Context, p domain.Principal, team *domain.
 	if req.TemplateID == "" {
 		req.TemplateID = "base"
 	}
+	// "app:default" is the template app itself; "app:v2" its build tagged v2 (a row).
+	req.TemplateID = strings.TrimSuffix(req.TemplateID, domain.TagSeparator+domain.DefaultTag)
 	tpl, err := s.cfg.Store.GetTemplate(ctx, p.TeamID, req.TemplateID)
 	if domain.IsKind(err, domain.KindNotFound) {
 		return nil, nil, domain.Invalid("template", "template %q does not exist; list templates with GET /v1/templates (or snapshots with GET /v1/snapshots)", req.TemplateID)

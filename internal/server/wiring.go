@@ -497,7 +497,7 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	top := http.NewServeMux()
 	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
 		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics,
-		Templates: s.templates, PublicURL: c.PublicURL, SpoolDir: uploads}).Register(top)
+		Templates: s.templates, Tags: templates.NewTags(s.templates), PublicURL: c.PublicURL, SpoolDir: uploads}).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}

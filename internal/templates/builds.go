@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ var errNoBuilder = domain.Errorf(domain.KindUnavailable,
 
 // CreateBuild implements domain.TemplateService: the team's template name (registered
 // now within the team's quota if it is new) gets a waiting build.
-func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
+func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 	if err := p.Need(domain.ScopeSandboxesWrite); err != nil {
 		return nil, nil, err
 	}
@@ -31,7 +32,11 @@ func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name stri
 	if err := checkName(name); err != nil {
 		return nil, nil, err
 	}
-	if err := checkLimits(l, s.cfg.MaxLimits); err != nil {
+	if err := checkLimits(o.Limits, s.cfg.MaxLimits); err != nil {
+		return nil, nil, err
+	}
+	tags, err := checkTags(o.Tags)
+	if err != nil {
 		return nil, nil, err
 	}
 	tpl, err := s.own(ctx, p, name)
@@ -42,7 +47,7 @@ func (s *Service) CreateBuild(ctx context.Context, p domain.Principal, name stri
 		return nil, nil, err
 	}
 	b := &domain.Build{ID: BuildIDPrefix + domain.NewID(16), TemplateID: tpl.ID, TeamID: p.TeamID,
-		State: domain.BuildWaiting, CreatedAt: s.cfg.Now().UTC(), Limits: l}
+		State: domain.BuildWaiting, CreatedAt: s.cfg.Now().UTC(), Limits: o.Limits, Tags: tags}
 	if err := s.cfg.Store.CreateBuild(ctx, b); err != nil {
 		return nil, nil, err
 	}
@@ -446,8 +451,21 @@ func (s *Service) finish(ctx context.Context, b *domain.Build, spec domain.Build
 			tpl.StartCmd, tpl.ReadyPort, tpl.ReadyCheck = from.StartCmd, from.ReadyPort, from.ReadyCheck
 		}
 	}
-	if err := s.cfg.Store.UpdateTemplateWithinQuota(ctx, tpl, team.Quota); err != nil {
-		return nil, err
+	tags := b.Tags
+	if len(tags) == 0 {
+		tags = []string{domain.DefaultTag}
+	}
+	if slices.Contains(tags, domain.DefaultTag) {
+		if err := s.cfg.Store.UpdateTemplateWithinQuota(ctx, tpl, team.Quota); err != nil {
+			return nil, err
+		}
+	}
+	for _, tag := range tags {
+		if tag != domain.DefaultTag {
+			if err := s.cfg.Store.UpsertTemplate(ctx, tagRow(tpl, tpl.ID, tag)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return tpl, nil
 }

@@ -208,14 +208,17 @@ func (s *Service) DeleteTemplate(ctx context.Context, p domain.Principal, id str
 	if _, err := s.own(ctx, p, id); err != nil {
 		return err
 	}
-	live, _, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: p.TeamID, TemplateID: id,
-		States: []domain.SandboxState{domain.StateStarting, domain.StateRunning, domain.StatePaused}, Limit: 1})
+	if err := inUse(ctx, s, p.TeamID, id); err != nil {
+		return err
+	}
+	tags, err := s.cfg.Store.ListTemplateTags(ctx, p.TeamID, id)
 	if err != nil {
 		return err
 	}
-	if len(live) > 0 {
-		return domain.Errorf(domain.KindConflict, "template %q has sandboxes that run or are paused (%s, ...): kill them first, then delete the template",
-			id, live[0].ID)
+	for _, t := range tags {
+		if err := inUse(ctx, s, p.TeamID, t.ID); err != nil {
+			return err
+		}
 	}
 	running, err := s.cfg.Store.ListBuilds(ctx, p.TeamID, id, domain.BuildBuilding)
 	if err != nil {
@@ -229,6 +232,21 @@ func (s *Service) DeleteTemplate(ctx context.Context, p domain.Principal, id str
 	}
 	s.log.InfoContext(ctx, "template deleted", logkey.Template, id, logkey.TeamID, p.TeamID)
 	dropFiles(ctx, s, p.TeamID)
+	return nil
+}
+
+// inUse is a KindConflict error when sandboxes of the team's template (or tag) id run or
+// are paused.
+func inUse(ctx context.Context, s *Service, teamID, id string) error {
+	live, _, err := s.cfg.Store.ListSandboxes(ctx, domain.SandboxFilter{TeamID: teamID, TemplateID: id,
+		States: []domain.SandboxState{domain.StateStarting, domain.StateRunning, domain.StatePaused}, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 {
+		return domain.Errorf(domain.KindConflict, "template %q has sandboxes that run or are paused (%s, ...): kill them first, then delete the template",
+			id, live[0].ID)
+	}
 	return nil
 }
 

@@ -103,7 +103,7 @@ var runSpec = domain.BuildSpec{FromTemplate: "base", Steps: []domain.BuildStep{{
 func (w *world) build(t *testing.T, p domain.Principal, name string, spec domain.BuildSpec) (*domain.Build, []string) {
 	t.Helper()
 	ctx := t.Context()
-	_, b, err := w.svc.CreateBuild(ctx, p, name, domain.Limits{})
+	_, b, err := w.svc.CreateBuild(ctx, p, name, domain.BuildOptions{})
 	if err != nil {
 		t.Fatalf("CreateBuild(%s): %v", name, err)
 	}
@@ -211,7 +211,7 @@ func TestTeamScoping(t *testing.T) {
 		t.Errorf("team a's files: %v, %v", has, err)
 	}
 	// b building from a's template by name: not found either.
-	_, bb, err := w.svc.CreateBuild(ctx, w.b, "mine", domain.Limits{})
+	_, bb, err := w.svc.CreateBuild(ctx, w.b, "mine", domain.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestTeamScoping(t *testing.T) {
 	}
 	// Scopes: a viewer reads but does not build.
 	viewer := domain.Principal{TeamID: "team-a", Scopes: domain.RoleScopes(domain.RoleViewer)}
-	wantKind(t, "a viewer building", get2(w.svc.CreateBuild(ctx, viewer, "x", domain.Limits{})), domain.KindForbidden)
+	wantKind(t, "a viewer building", get2(w.svc.CreateBuild(ctx, viewer, "x", domain.BuildOptions{})), domain.KindForbidden)
 	if _, err := w.svc.GetTemplate(ctx, viewer, "app"); err != nil {
 		t.Errorf("a viewer reading: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestNames(t *testing.T) {
 		"ok-name_1":             0,
 		strings.Repeat("x", 64): domain.KindInvalid,
 	} {
-		_, _, err := w.svc.CreateBuild(ctx, w.a, name, domain.Limits{})
+		_, _, err := w.svc.CreateBuild(ctx, w.a, name, domain.BuildOptions{})
 		if kind == 0 {
 			if err != nil {
 				t.Errorf("CreateBuild(%q): %v", name, err)
@@ -266,7 +266,7 @@ func TestNames(t *testing.T) {
 		wantKind(t, fmt.Sprintf("CreateBuild(%q)", name), err, kind)
 	}
 	// A second build of the same template is the same template.
-	tpl, _, err := w.svc.CreateBuild(ctx, w.a, "ok-name_1", domain.Limits{})
+	tpl, _, err := w.svc.CreateBuild(ctx, w.a, "ok-name_1", domain.BuildOptions{})
 	if err != nil || tpl.ID != "ok-name_1" {
 		t.Errorf("second build: %+v, %v", tpl, err)
 	}
@@ -281,7 +281,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.build(t, w.a, "one", runSpec)
-	_, _, err := w.svc.CreateBuild(ctx, w.a, "two", domain.Limits{})
+	_, _, err := w.svc.CreateBuild(ctx, w.a, "two", domain.BuildOptions{})
 	wantKind(t, "a second template", err, domain.KindQuotaExceeded)
 	if !strings.Contains(domain.PublicMessage(err), "max_templates") {
 		t.Errorf("refusal: %q", domain.PublicMessage(err))
@@ -351,7 +351,7 @@ func TestBuildFails(t *testing.T) {
 func TestStartRefusals(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx := t.Context()
-	_, b, err := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
+	_, b, err := w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestStartRefusals(t *testing.T) {
 		"image, no puller": {domain.BuildSpec{FromImage: "debian:bookworm"}, ""},
 	} {
 		// Each refusal ends its build, and takes along the template it alone registered.
-		_, rb, err := w.svc.CreateBuild(ctx, w.a, "refused", domain.Limits{})
+		_, rb, err := w.svc.CreateBuild(ctx, w.a, "refused", domain.BuildOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,13 +410,13 @@ func TestStartRefusals(t *testing.T) {
 	wantKind(t, "starting twice", get(w.svc.StartBuild(ctx, w.a, "app", b.ID, runSpec)), domain.KindConflict)
 
 	none := newWorld(t, func(c *Config) { c.Builder = nil })
-	wantKind(t, "no layer builder", get2(none.svc.CreateBuild(ctx, none.a, "app", domain.Limits{})), domain.KindUnavailable)
+	wantKind(t, "no layer builder", get2(none.svc.CreateBuild(ctx, none.a, "app", domain.BuildOptions{})), domain.KindUnavailable)
 }
 
 // mustBuild creates a build of the team a's template name and returns its id.
 func mustBuild(t *testing.T, w *world, name string) string {
 	t.Helper()
-	_, b, err := w.svc.CreateBuild(t.Context(), w.a, name, domain.Limits{})
+	_, b, err := w.svc.CreateBuild(t.Context(), w.a, name, domain.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestRefusedKeepsBuilt(t *testing.T) {
 func TestFiles(t *testing.T) {
 	w := newWorld(t, func(c *Config) { c.MaxFileBytes, c.TeamFilesBytes = 100, 150 })
 	ctx := t.Context()
-	if _, _, err := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{}); err != nil {
+	if _, _, err := w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ok := bytes.Repeat([]byte("a"), 100)
@@ -543,7 +543,7 @@ func TestRecoverAndDelete(t *testing.T) {
 	ctx := t.Context()
 	w.build(t, w.a, "app", runSpec)
 	// A build left building by a server that stopped.
-	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
+	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{})
 	b.State = domain.BuildBuilding
 	if err := w.store.BeginBuild(ctx, b, runSpec); err != nil {
 		t.Fatal(err)
@@ -603,7 +603,7 @@ func TestFollowConcurrent(t *testing.T) {
 		return "/x", 1, nil
 	}
 	ctx := t.Context()
-	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.Limits{})
+	_, b, _ := w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{})
 	if _, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, runSpec); err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +638,7 @@ func TestMeterStorage(t *testing.T) {
 	ctx := t.Context()
 	w.build(t, w.a, "app", runSpec) // 3 MiB (the fake builder)
 	tpl, _ := w.svc.GetTemplate(ctx, w.a, "app")
-	if _, _, err := w.svc.CreateBuild(ctx, w.b, "unbuilt", domain.Limits{}); err != nil {
+	if _, _, err := w.svc.CreateBuild(ctx, w.b, "unbuilt", domain.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	built := tpl.BuiltAt.UTC().Truncate(time.Millisecond)
@@ -682,7 +682,7 @@ func TestTemplateLimits(t *testing.T) {
 		return tpl.Limits
 	}
 	// E2B: the limits come with the create; the spec has none.
-	_, b, err := w.svc.CreateBuild(ctx, w.a, "big", domain.Limits{CPUCores: 2, MemoryMB: 4096})
+	_, b, err := w.svc.CreateBuild(ctx, w.a, "big", domain.BuildOptions{Limits: domain.Limits{CPUCores: 2, MemoryMB: 4096}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,12 +727,12 @@ func TestTemplateLimits(t *testing.T) {
 		{domain.Limits{CPUCores: -1}, "minimum"},
 		{domain.Limits{DiskMB: 100}, "only cpu_cores and memory_mb"},
 	} {
-		_, _, err := w.svc.CreateBuild(ctx, w.a, "refused", c.l)
+		_, _, err := w.svc.CreateBuild(ctx, w.a, "refused", domain.BuildOptions{Limits: c.l})
 		wantKind(t, fmt.Sprintf("CreateBuild %+v", c.l), err, domain.KindInvalid)
 		if !strings.Contains(domain.PublicMessage(err), c.want) {
 			t.Errorf("CreateBuild %+v: %q, want %q", c.l, domain.PublicMessage(err), c.want)
 		}
-		_, b, err := w.svc.CreateBuild(ctx, w.a, "spec-refused", domain.Limits{})
+		_, b, err := w.svc.CreateBuild(ctx, w.a, "spec-refused", domain.BuildOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -743,4 +743,89 @@ func TestTemplateLimits(t *testing.T) {
 	}
 	_, err = w.svc.GetTemplate(ctx, w.a, "refused")
 	wantKind(t, "a refused template", err, domain.KindNotFound)
+}
+
+// TestTags: a build tagged v1 makes the row app:v1 and leaves the default alone; tags
+// are assigned to the build a target names (the default too), listed default first,
+// removed (never the default, never one whose sandboxes run), and go with the template;
+// another team sees none of it.
+func TestTags(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := t.Context()
+	tags := NewTags(w.svc)
+	buildTagged := func(spec domain.BuildSpec, tags ...string) *domain.Build {
+		t.Helper()
+		_, b, err := w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{Tags: tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.StartBuild(ctx, w.a, "app", b.ID, spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.svc.BuildLogs(ctx, w.a, "app", b.ID, 0, true, func(domain.BuildLogLine) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v1spec := runSpec
+	v1spec.StartCmd = "srv-v1"
+	b1 := buildTagged(v1spec, "v1", "v1")
+	if tpl, _ := w.svc.GetTemplate(ctx, w.a, "app"); tpl.Ready {
+		t.Errorf("a build tagged only v1 made the default ready: %+v", tpl)
+	}
+	row, err := w.store.GetTemplate(ctx, "team-a", "app:v1")
+	if err != nil || !row.Ready || row.StartCmd != "srv-v1" || row.Hash != b1.ID {
+		t.Fatalf("app:v1: %+v, %v", row, err)
+	}
+	b2 := buildTagged(runSpec) // the default
+	got, err := tags.ListTags(ctx, w.a, "app")
+	if err != nil || len(got) != 2 || got[0].Tag != "default" || got[0].BuildID != b2.ID || got[1].Tag != "v1" || got[1].BuildID != b1.ID {
+		t.Fatalf("ListTags: %+v, %v", got, err)
+	}
+	if ts, _ := w.svc.ListTemplates(ctx, w.a); len(ts) != 2 { // base and app
+		t.Errorf("ListTemplates lists %d, want base and app without tags", len(ts))
+	}
+
+	// v1 becomes prod and the default; the default's start command is v1's.
+	id, err := tags.AssignTags(ctx, w.a, "app:v1", []string{"prod", "default"})
+	if err != nil || id != b1.ID {
+		t.Fatalf("AssignTags: %q, %v", id, err)
+	}
+	if tpl, _ := w.svc.GetTemplate(ctx, w.a, "app"); tpl.StartCmd != "srv-v1" || tpl.Hash != b1.ID {
+		t.Errorf("the default after assigning it v1's build: %+v", tpl)
+	}
+	if row, err := w.store.GetTemplate(ctx, "team-a", "app:prod"); err != nil || row.Hash != b1.ID {
+		t.Errorf("app:prod: %+v, %v", row, err)
+	}
+	for _, c := range []struct {
+		what string
+		err  error
+		kind domain.Kind
+	}{
+		{"assign from a missing tag", get(tags.AssignTags(ctx, w.a, "app:nope", []string{"x"})), domain.KindNotFound},
+		{"assign a bad tag", get(tags.AssignTags(ctx, w.a, "app", []string{"Bad Tag"})), domain.KindInvalid},
+		{"assign no tags", get(tags.AssignTags(ctx, w.a, "app", nil)), domain.KindInvalid},
+		{"b assigning a's", get(tags.AssignTags(ctx, w.b, "app", []string{"x"})), domain.KindNotFound},
+		{"b listing a's", get(tags.ListTags(ctx, w.b, "app")), domain.KindNotFound},
+		{"b removing a's", tags.RemoveTags(ctx, w.b, "app", []string{"prod"}), domain.KindNotFound},
+		{"remove the default", tags.RemoveTags(ctx, w.a, "app", []string{"default"}), domain.KindInvalid},
+		{"remove a missing tag", tags.RemoveTags(ctx, w.a, "app", []string{"nope"}), domain.KindNotFound},
+		{"tags of a built-in", get(tags.ListTags(ctx, w.a, "base")), domain.KindInvalid},
+	} {
+		wantKind(t, c.what, c.err, c.kind)
+	}
+	if err := tags.RemoveTags(ctx, w.a, "app", []string{"prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.GetTemplate(ctx, "team-a", "app:prod"); !domain.IsKind(err, domain.KindNotFound) {
+		t.Errorf("a removed tag's row: %v", err)
+	}
+	if err := w.svc.DeleteTemplate(ctx, w.a, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.GetTemplate(ctx, "team-a", "app:v1"); !domain.IsKind(err, domain.KindNotFound) {
+		t.Errorf("a deleted template's tag row: %v", err)
+	}
+	_, _, err = w.svc.CreateBuild(ctx, w.a, "app", domain.BuildOptions{Tags: []string{"-x"}})
+	wantKind(t, "a build with a bad tag", err, domain.KindInvalid)
 }

@@ -40,8 +40,9 @@ func TestE2BSDK(t *testing.T) {
 	all, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
 	for _, f := range all {
 		// TestE2BSDKEgress runs the egress file, with its fake hosts; TestE2BSDKTemplates
-		// the template builds and TestE2BSDKDesktop the desktop, on servers of their own.
-		if b := filepath.Base(f); b != egressSuite && b != templatesSuite && b != desktopSuite {
+		// the template builds (and tags), and TestE2BSDKDesktop the desktop, on servers of
+		// their own.
+		if b := filepath.Base(f); b != egressSuite && b != templatesSuite && b != tagsSuite && b != desktopSuite {
 			files = append(files, filepath.Join("test", "e2b", filepath.Base(f)))
 		}
 	}
@@ -55,16 +56,20 @@ const egressSuite = "network.test.mjs"
 // the built template), which runs the layer builder.
 const templatesSuite = "templates.test.mjs"
 
+// tagsSuite is the SDK suite's template-tags file (Template.build of name:tag,
+// getTags, assignTags, removeTags), which also runs the layer builder.
+const tagsSuite = "tags.test.mjs"
+
 // TestE2BSDKTemplates runs the SDK suite's template-build file against a real server:
 // Template().fromTemplate('base')...copy(...).setStartCmd(server, waitForPort), Template.build,
 // a sandbox of the result reached through the proxy, a rebuild whose changed last
 // step is the only one not taken from the cache, and aptInstall plus pipInstall (of a
-// wheel the test writes) checked in a sandbox.
+// wheel the test writes) checked in a sandbox; and template tags (tags.test.mjs).
 func TestE2BSDKTemplates(t *testing.T) {
 	node := testenv.NeedsTool(t, "node")
 	ensureNodeModules(t, filepath.Join(repoRoot(), "test", "e2b"))
 	s := startServer(t, serverOpts{})
-	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", templatesSuite)}, nil)
+	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", templatesSuite), filepath.Join("test", "e2b", tagsSuite)}, nil)
 }
 
 // TestE2BSDKEgress runs the SDK suite's egress-policy file (create with

@@ -92,13 +92,6 @@ type reasonJSON struct {
 	LogEntries []buildLogJSON `json:"logEntries"`
 }
 
-// templateTagJSON is TemplateTag.
-type templateTagJSON struct {
-	Tag       string `json:"tag"`
-	BuildID   string `json:"buildID"`
-	CreatedAt string `json:"createdAt"`
-}
-
 // maxBuildSteps bounds the steps of one build.
 const maxBuildSteps = 1000
 

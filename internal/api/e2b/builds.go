@@ -71,8 +71,8 @@ func (s *Server) requestBuild(w http.ResponseWriter, r *http.Request) error {
 		return domain.Invalid("name", "name is required: Template.build(template, 'my-template')")
 	case b.TeamID != "" && b.TeamID != p.TeamID:
 		return domain.Invalid("teamID", "teamID %q is not the team of this API key; leave it out", b.TeamID)
-	case hasTag && tag != "default" || len(b.Tags) > 1 || len(b.Tags) == 1 && b.Tags[0] != "default":
-		return domain.Invalid("tags", "template tags are not supported by this Warren server yet; build under a name of its own (my-template-v2) instead")
+	case hasTag && tag == "":
+		return domain.Invalid("name", "name %q ends in ':' without a tag; give name:tag or the name alone", b.Name+b.Alias)
 	case b.CPUCount != nil && *b.CPUCount < 1:
 		return domain.Invalid("cpuCount", "cpuCount must be at least 1 (or left out for the server's default)")
 	case b.MemoryMB != nil && *b.MemoryMB < 128:
@@ -87,14 +87,22 @@ func (s *Server) requestBuild(w http.ResponseWriter, r *http.Request) error {
 	if b.MemoryMB != nil {
 		l.MemoryMB = int64(*b.MemoryMB)
 	}
-	t, build, err := svc.CreateBuild(r.Context(), p, name, l)
+	// Template.build(t, 'app:v2') names one tag; {tags} names more; neither: the default.
+	tags := b.Tags
+	if hasTag {
+		tags = append([]string{tag}, tags...)
+	}
+	t, build, err := svc.CreateBuild(r.Context(), p, name, domain.BuildOptions{Limits: l, Tags: tags})
 	if err != nil {
 		return err
 	}
 	edge.SetTarget(r, t.ID)
 	names := templateNames(t.ID)
+	if len(build.Tags) == 0 {
+		build.Tags = []string{domain.DefaultTag}
+	}
 	s.edge.WriteJSON(w, r, http.StatusAccepted, requestBuildJSON{TemplateID: t.ID, BuildID: build.ID,
-		Names: names, Aliases: names, Tags: []string{"default"}, Public: t.TeamID == ""})
+		Names: names, Aliases: names, Tags: build.Tags, Public: t.TeamID == ""})
 	return nil
 }
 

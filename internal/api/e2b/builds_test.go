@@ -24,7 +24,7 @@ import (
 // fakeTemplates is a domain.TemplateService of function fields; an unset one fails
 // with fake.ErrNotSet.
 type fakeTemplates struct {
-	CreateBuildFn    func(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error)
+	CreateBuildFn    func(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error)
 	PutFilesFn       func(ctx context.Context, p domain.Principal, templateID, hash string, r io.Reader) error
 	HasFilesFn       func(ctx context.Context, p domain.Principal, templateID, hash string) (bool, error)
 	StartBuildFn     func(ctx context.Context, p domain.Principal, templateID, buildID string, spec domain.BuildSpec) (*domain.Build, error)
@@ -38,11 +38,11 @@ type fakeTemplates struct {
 
 var _ domain.TemplateService = (*fakeTemplates)(nil)
 
-func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
+func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 	if f.CreateBuildFn == nil {
 		return nil, nil, fake.ErrNotSet
 	}
-	return f.CreateBuildFn(ctx, p, name, l)
+	return f.CreateBuildFn(ctx, p, name, o)
 }
 func (f *fakeTemplates) PutFiles(ctx context.Context, p domain.Principal, id, hash string, r io.Reader) error {
 	if f.PutFilesFn == nil {
@@ -226,7 +226,7 @@ func (h *buildHarness) upload(hash string, files map[string]string) string {
 
 func TestTemplateBuildFlow(t *testing.T) {
 	h := newBuildHarness(t, Config{PublicURL: "http://api.test:3000/"})
-	h.tpl.CreateBuildFn = func(_ context.Context, p domain.Principal, name string, _ domain.Limits) (*domain.Template, *domain.Build, error) {
+	h.tpl.CreateBuildFn = func(_ context.Context, p domain.Principal, name string, _ domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 		if !reflect.DeepEqual(p, testTeam) || name != "my-tpl" {
 			t.Errorf("CreateBuild(%+v, %q)", p, name)
 		}
@@ -359,8 +359,7 @@ func TestRequestBuildRefusals(t *testing.T) {
 		want []string
 	}{
 		{"no name", map[string]any{}, []string{"name is required"}},
-		{"a tag", map[string]any{"name": "x:v2"}, []string{"tags are not supported"}},
-		{"tags", map[string]any{"name": "x", "tags": []string{"prod"}}, []string{"tags are not supported"}},
+		{"an empty tag", map[string]any{"name": "x:"}, []string{"without a tag"}},
 		{"cpuCount zero", map[string]any{"name": "x", "cpuCount": 0}, []string{"cpuCount", "at least 1"}},
 		{"cpuCount fraction", map[string]any{"name": "x", "cpuCount": 1.5}, []string{"cpuCount"}},
 		{"memoryMB small", map[string]any{"name": "x", "memoryMB": 64}, []string{"memoryMB", "at least 128"}},
@@ -377,7 +376,7 @@ func TestRequestBuildRefusals(t *testing.T) {
 	}
 	t.Run("default tag and deprecated alias", func(t *testing.T) {
 		h := newBuildHarness(t, Config{})
-		h.tpl.CreateBuildFn = func(_ context.Context, _ domain.Principal, name string, _ domain.Limits) (*domain.Template, *domain.Build, error) {
+		h.tpl.CreateBuildFn = func(_ context.Context, _ domain.Principal, name string, _ domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 			if name != "x" {
 				t.Errorf("name %q", name)
 			}
@@ -386,11 +385,32 @@ func TestRequestBuildRefusals(t *testing.T) {
 		wantStatus(t, h.do("POST", "/v3/templates", map[string]any{"name": "x:default", "tags": []string{"default"}}), 202)
 		wantStatus(t, h.do("POST", "/v3/templates", map[string]any{"alias": "x", "teamID": testTeam.TeamID}), 202)
 	})
+	t.Run("tags", func(t *testing.T) {
+		h := newBuildHarness(t, Config{})
+		var got [][]string
+		h.tpl.CreateBuildFn = func(_ context.Context, _ domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
+			if name != "x" {
+				t.Errorf("name %q", name)
+			}
+			got = append(got, o.Tags)
+			return &domain.Template{ID: name, TeamID: testTeam.TeamID}, &domain.Build{ID: "b", Tags: o.Tags}, nil
+		}
+		res := h.do("POST", "/v3/templates", map[string]any{"name": "x:v2", "tags": []string{"prod"}})
+		wantStatus(t, res, 202)
+		var rb requestBuildJSON
+		if err := json.Unmarshal(res.Body, &rb); err != nil || !reflect.DeepEqual(rb.Tags, []string{"v2", "prod"}) {
+			t.Errorf("answer tags %v, %v", rb.Tags, err)
+		}
+		wantStatus(t, h.do("POST", "/v3/templates", map[string]any{"name": "x"}), 202)
+		if want := [][]string{{"v2", "prod"}, nil}; !reflect.DeepEqual(got, want) {
+			t.Errorf("CreateBuild tags %v, want %v", got, want)
+		}
+	})
 	t.Run("cpuCount and memoryMB", func(t *testing.T) {
 		h := newBuildHarness(t, Config{})
 		var got []domain.Limits
-		h.tpl.CreateBuildFn = func(_ context.Context, _ domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
-			got = append(got, l)
+		h.tpl.CreateBuildFn = func(_ context.Context, _ domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
+			got = append(got, o.Limits)
 			return &domain.Template{ID: name, TeamID: testTeam.TeamID}, &domain.Build{ID: "b"}, nil
 		}
 		wantStatus(t, h.do("POST", "/v3/templates", map[string]any{"name": "x", "cpuCount": 4, "memoryMB": 2048}), 202)
@@ -403,7 +423,7 @@ func TestRequestBuildRefusals(t *testing.T) {
 	})
 	t.Run("service refusal", func(t *testing.T) {
 		h := newBuildHarness(t, Config{})
-		h.tpl.CreateBuildFn = func(context.Context, domain.Principal, string, domain.Limits) (*domain.Template, *domain.Build, error) {
+		h.tpl.CreateBuildFn = func(context.Context, domain.Principal, string, domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 			return nil, nil, domain.Errorf(domain.KindConflict, `"base" is a built-in template; choose another name`)
 		}
 		wantError(t, h.do("POST", "/v3/templates", map[string]any{"name": "base"}), 409, "built-in")

@@ -82,6 +82,9 @@ type Config struct {
 	// GET /templates, the alias lookup and DELETE /templates/{id}. Without it builds
 	// answer 501 and only the built-in templates are listed.
 	Templates domain.TemplateService
+	// Tags serves template tags (POST and DELETE /templates/tags, GET
+	// /templates/{id}/tags); without it they answer 501.
+	Tags domain.TemplateTagService
 	// PublicURL is the base URL clients reach this API at (e.g. https://api.example.com),
 	// for the upload links of template builds; empty derives it from each request.
 	PublicURL string
@@ -212,7 +215,9 @@ var routeTable = []route{
 
 	{"GET", "/templates", (*Server).templates},
 	{"GET", "/v2/templates", (*Server).templates},
-	{"GET", "/templates/aliases/{alias}", (*Server).templateAlias},
+	// GET /templates/aliases/{alias} and GET /templates/{id}/tags overlap (Go's router
+	// refuses both patterns): one route serves both.
+	{"GET", "/templates/{id}/{sub}", (*Server).templateSub},
 	{"DELETE", "/templates/{id}", (*Server).deleteTemplate},
 
 	{"POST", "/v3/templates", (*Server).requestBuild},
@@ -220,12 +225,9 @@ var routeTable = []route{
 	{"PUT", "/templates/{id}/files/{hash}", (*Server).uploadFiles},
 	{"POST", "/v2/templates/{id}/builds/{buildID}", (*Server).startBuild},
 	{"GET", "/templates/{id}/builds/{buildID}/status", (*Server).buildStatus},
-	{"POST", "/templates/tags", unsupported("template tags", tagHint)},
-	{"DELETE", "/templates/tags", unsupported("template tags", tagHint)},
+	{"POST", "/templates/tags", (*Server).assignTags},
+	{"DELETE", "/templates/tags", (*Server).removeTags},
 }
-
-// tagHint ends the 501 of the tag routes.
-const tagHint = "build under a name of its own (my-template-v2) instead of tagging"
 
 // catchAll answers the paths and methods under a claimed prefix that no route serves.
 var catchAll = []struct {

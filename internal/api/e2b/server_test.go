@@ -111,6 +111,8 @@ func TestRouting(t *testing.T) {
 		{"GET", "/templates/base/builds/b1/status", 501, "templates is not supported"},
 		{"GET", "/templates/base", 501, "template operation is not supported"},
 		{"POST", "/templates/tags", 501, "template tags is not supported"},
+		{"GET", "/templates/base/tags", 501, "template tags is not supported"},
+		{"GET", "/templates/base/other", 404, "no such template route"},
 		{"GET", "/templates/base/files/" + strings.Repeat("a", 64), 501, "building templates is not supported"},
 		{"GET", "/volumes", 501, "volumes is not supported"},
 		{"POST", "/secrets", 501, "secrets is not supported"},

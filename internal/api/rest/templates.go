@@ -212,7 +212,7 @@ func (s *Server) buildTemplate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tpl, b, err := ts.CreateBuild(r.Context(), p, req.Name, spec.Limits)
+	tpl, b, err := ts.CreateBuild(r.Context(), p, req.Name, domain.BuildOptions{Limits: spec.Limits})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 
 // fakeTemplates is a domain.TemplateService with function fields.
 type fakeTemplates struct {
-	createBuild func(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error)
+	createBuild func(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error)
 	putFiles    func(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error
 	startBuild  func(ctx context.Context, p domain.Principal, tplID, buildID string, spec domain.BuildSpec) (*domain.Build, error)
 	getBuild    func(ctx context.Context, p domain.Principal, tplID, buildID string) (*domain.Build, error)
@@ -32,8 +32,8 @@ type fakeTemplates struct {
 
 var _ domain.TemplateService = (*fakeTemplates)(nil)
 
-func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
-	return f.createBuild(ctx, p, name, l)
+func (f *fakeTemplates) CreateBuild(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
+	return f.createBuild(ctx, p, name, o)
 }
 func (f *fakeTemplates) PutFiles(ctx context.Context, p domain.Principal, tplID, hash string, r io.Reader) error {
 	return f.putFiles(ctx, p, tplID, hash, r)
@@ -69,7 +69,7 @@ var testBuild = &domain.Build{ID: "bld_1", TemplateID: "app", TeamID: "team1", S
 // recordingTemplates accepts builds of "app" and records what it was given.
 func recordingTemplates(spec *domain.BuildSpec, files *[]byte) *fakeTemplates {
 	return &fakeTemplates{
-		createBuild: func(ctx context.Context, p domain.Principal, name string, l domain.Limits) (*domain.Template, *domain.Build, error) {
+		createBuild: func(ctx context.Context, p domain.Principal, name string, o domain.BuildOptions) (*domain.Template, *domain.Build, error) {
 			if name != "app" {
 				return nil, nil, domain.Invalid("name", "bad name %q", name)
 			}

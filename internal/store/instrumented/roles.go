@@ -174,6 +174,13 @@ func (x templates) ListTemplates(ctx context.Context, teamID string) ([]*domain.
 	return v0, err
 }
 
+func (x templates) ListTemplateTags(ctx context.Context, teamID, id string) ([]*domain.Template, error) {
+	ctx, done := x.h(ctx, "templates.list_tags", "ListTemplateTags")
+	v0, err := x.s.ListTemplateTags(ctx, teamID, id)
+	done(err)
+	return v0, err
+}
+
 func (x templates) CreateTemplateWithinQuota(ctx context.Context, t *domain.Template, q domain.Quota) error {
 	ctx, done := x.h(ctx, "templates.create_within_quota", "CreateTemplateWithinQuota")
 	err := x.s.CreateTemplateWithinQuota(ctx, t, q)

@@ -13,14 +13,14 @@ type Builds struct{ db *db }
 
 var _ domain.TemplateBuildStore = (*Builds)(nil)
 
-const buildColumns = `id, team_id, template_id, state, reason, steps, created_at, finished_at, limits`
+const buildColumns = `id, team_id, template_id, state, reason, steps, created_at, finished_at, limits, tags`
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 func scanBuild(d Dialect, r rowScanner) (*domain.Build, error) {
 	var b domain.Build
 	if err := r.Scan(&b.ID, &b.TeamID, &b.TemplateID, &b.State, &b.Reason, scanJSON(&b.Steps),
-		scanTime(d, &b.CreatedAt), scanTime(d, &b.FinishedAt), scanJSON(&b.Limits)); err != nil {
+		scanTime(d, &b.CreatedAt), scanTime(d, &b.FinishedAt), scanJSON(&b.Limits), scanJSON(&b.Tags)); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -42,6 +42,14 @@ func (e *encoder) limits(l domain.Limits) any {
 	return e.json("limits", l)
 }
 
+// tags encodes a build's tags; none is NULL (and reads back as nil).
+func (e *encoder) tags(t []string) any {
+	if len(t) == 0 {
+		return nil
+	}
+	return e.json("tags", t)
+}
+
 // CreateBuild inserts b; an unknown team is KindNotFound.
 func (s *Builds) CreateBuild(ctx context.Context, b *domain.Build) error {
 	if b.TeamID == "" || b.TeamID == domain.AnyTeam {
@@ -49,11 +57,11 @@ func (s *Builds) CreateBuild(ctx context.Context, b *domain.Build) error {
 	}
 	e := encoder{d: s.db.d}
 	args := []any{b.ID, b.TeamID, b.TemplateID, string(b.State), b.Reason, e.steps(b.Steps),
-		e.sortTime("created_at", b.CreatedAt), e.time("finished_at", b.FinishedAt), e.limits(b.Limits)}
+		e.sortTime("created_at", b.CreatedAt), e.time("finished_at", b.FinishedAt), e.limits(b.Limits), e.tags(b.Tags)}
 	if e.err != nil {
 		return s.db.wrap(e.err, "creating build %s", b.ID)
 	}
-	_, err := s.db.exec(ctx, `INSERT INTO template_builds (`+buildColumns+`) VALUES (`+marks(9)+`)`, args...)
+	_, err := s.db.exec(ctx, `INSERT INTO template_builds (`+buildColumns+`) VALUES (`+marks(10)+`)`, args...)
 	if err != nil {
 		return s.db.insertErr(err, b.TeamID, domain.Errorf(domain.KindConflict, "build %q already exists", b.ID),
 			"creating build %s", b.ID)

@@ -72,17 +72,28 @@ func (s *Templates) GetTemplate(ctx context.Context, teamID, id string) (*domain
 // alone, AnyTeam every template), ordered by id then team.
 func (s *Templates) ListTemplates(ctx context.Context, teamID string) ([]*domain.Template, error) {
 	if teamID == domain.AnyTeam {
-		return list(ctx, s.db, scanTemplate, "listing templates", `SELECT `+templateColumns+` FROM templates ORDER BY id, team_id`)
+		return list(ctx, s.db, scanTemplate, "listing templates", `SELECT `+templateColumns+` FROM templates
+			WHERE id NOT LIKE '%:%' ORDER BY id, team_id`)
 	}
 	return list(ctx, s.db, scanTemplate, "listing templates",
-		`SELECT `+templateColumns+` FROM templates WHERE team_id IN ('', ?) ORDER BY id, team_id`, teamID)
+		`SELECT `+templateColumns+` FROM templates WHERE team_id IN ('', ?) AND id NOT LIKE '%:%' ORDER BY id, team_id`, teamID)
+}
+
+// ListTemplateTags returns the team's rows of template id's tags (ids "id:tag"), by id.
+func (s *Templates) ListTemplateTags(ctx context.Context, teamID, id string) ([]*domain.Template, error) {
+	if teamID == "" || teamID == domain.AnyTeam {
+		return nil, domain.Invalid("team_id", "only a team's own templates have tags: name the team")
+	}
+	prefix := id + domain.TagSeparator
+	return list(ctx, s.db, scanTemplate, "listing template tags", `SELECT `+templateColumns+` FROM templates
+		WHERE team_id = ? AND substr(id, 1, ?) = ? ORDER BY id`, teamID, len(prefix), prefix)
 }
 
 // teamTemplates returns the number and total size of the team's own templates,
 // leaving out the template except ("" leaves none out).
 func teamTemplates(ctx context.Context, r runner, teamID, except string) (n, bytes int64, err error) {
 	err = r.queryRow(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM templates
-		WHERE team_id = ? AND id <> ?`, teamID, except).Scan(&n, &bytes)
+		WHERE team_id = ? AND id <> ? AND id NOT LIKE '%:%'`, teamID, except).Scan(&n, &bytes)
 	return n, bytes, err
 }
 
@@ -173,6 +184,10 @@ func (s *Templates) DeleteTemplate(ctx context.Context, teamID, id string) error
 		if err := s.db.updateWith(ctx, tx, "template", id, "deleting",
 			`DELETE FROM templates WHERE team_id = ? AND id = ?`, teamID, id); err != nil {
 			return err
+		}
+		prefix := id + domain.TagSeparator
+		if _, err := tx.exec(ctx, `DELETE FROM templates WHERE team_id = ? AND substr(id, 1, ?) = ?`, teamID, len(prefix), prefix); err != nil {
+			return s.db.wrap(err, "deleting tags of template %s", id)
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM template_build_logs WHERE build_id IN
 			(SELECT id FROM template_builds WHERE team_id = ? AND template_id = ?)`, teamID, id); err != nil {

@@ -120,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"TeamTemplates", testTeamTemplates},
 		{"TemplateQuota", testTemplateQuota},
 		{"TemplateBuilds", testTemplateBuilds},
+		{"TemplateTags", testTemplateTags},
 		{"TemplateBuildLogs", testTemplateBuildLogs},
 		{"Nodes", testNodes},
 		{"NodeDown", testNodeDown},

@@ -261,3 +261,59 @@ func testTemplateBuildLogs(t *testing.T, s domain.Store) {
 	}
 	wantKind(t, "a negative offset", get(s.ListBuildLogs(ctx, "bld", -1, 1)), domain.KindInvalid)
 }
+
+// testTemplateTags: a tagged build's row ("app:v1") is a template of the team that
+// GetTemplate finds, that lists and quotas leave out, that ListTemplateTags lists (only
+// the template's: "a_b" is no pattern), and that goes with its template; a build keeps
+// its tags.
+func testTemplateTags(t *testing.T, s domain.Store) {
+	ctx := t.Context()
+	a, b := addTeam(t, s, "a"), addTeam(t, s, "b")
+	q := domain.Quota{MaxTemplates: 2, MaxTemplateMB: 10}
+	for _, id := range []string{"a_b", "axb"} {
+		must(t, "template "+id, s.CreateTemplateWithinQuota(ctx, teamTemplate(a.ID, id, 4*domain.MiB), q))
+	}
+	for _, id := range []string{"a_b:v1", "a_b:v2", "axb:v1"} {
+		must(t, "tag row "+id, s.UpsertTemplate(ctx, teamTemplate(a.ID, id, 4*domain.MiB)))
+	}
+	got, err := s.GetTemplate(ctx, a.ID, "a_b:v2")
+	must(t, "getting a tag row", err)
+	same(t, "tag row", got, teamTemplate(a.ID, "a_b:v2", 4*domain.MiB), normTemplate)
+	wantKind(t, "b getting a's tag", get(s.GetTemplate(ctx, b.ID, "a_b:v1")), domain.KindNotFound)
+	list, err := s.ListTemplates(ctx, a.ID)
+	must(t, "listing", err)
+	if ids := templateIDs(list); strings.Join(ids, ",") != a.ID+"/a_b,"+a.ID+"/axb" {
+		t.Errorf("ListTemplates %v, want the two templates without their tags", ids)
+	}
+	tags, err := s.ListTemplateTags(ctx, a.ID, "a_b")
+	must(t, "listing tags", err)
+	if ids := templateIDs(tags); strings.Join(ids, ",") != a.ID+"/a_b:v1,"+a.ID+"/a_b:v2" {
+		t.Errorf("ListTemplateTags(a_b) %v", ids)
+	}
+	if tags, _ := s.ListTemplateTags(ctx, b.ID, "a_b"); len(tags) != 0 {
+		t.Errorf("b sees a's tags: %v", templateIDs(tags))
+	}
+	wantKind(t, "tags of AnyTeam", get(s.ListTemplateTags(ctx, domain.AnyTeam, "a_b")), domain.KindInvalid)
+	// The quota counts the two templates (8 MiB), not the tag rows.
+	u, err := s.TeamUsage(ctx, a.ID)
+	must(t, "usage", err)
+	if u.Templates != 2 {
+		t.Errorf("usage counts %d templates, want 2", u.Templates)
+	}
+	up := teamTemplate(a.ID, "axb", 6*domain.MiB)
+	must(t, "an update within max_template_mb beside tag rows", s.UpdateTemplateWithinQuota(ctx, up, q))
+	wantQuotaError(t, "a third template", s.CreateTemplateWithinQuota(ctx, teamTemplate(a.ID, "c", 0), q), "max_templates", 2, 2)
+
+	must(t, "deleting a_b", s.DeleteTemplate(ctx, a.ID, "a_b"))
+	wantKind(t, "a deleted template's tag", get(s.GetTemplate(ctx, a.ID, "a_b:v1")), domain.KindNotFound)
+	if _, err := s.GetTemplate(ctx, a.ID, "axb:v1"); err != nil {
+		t.Errorf("deleting a_b took axb's tag: %v", err)
+	}
+
+	bd := &domain.Build{ID: "bt-" + a.ID, TeamID: a.ID, TemplateID: "axb", State: domain.BuildWaiting, CreatedAt: at(1, 0),
+		Tags: []string{"v2", "prod"}}
+	must(t, "a build with tags", s.CreateBuild(ctx, bd))
+	gb, err := s.GetBuild(ctx, a.ID, "axb", bd.ID)
+	must(t, "getting it", err)
+	same(t, "build with tags", gb, bd, normBuild)
+}
