@@ -540,7 +540,7 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		{method: "POST", target: "/v2/sandboxes", body: map[string]any{"templateID": w.snapA}, allow: []int{400, 404}},
 		// Templates are the server's, not a team's: nobody may delete the built-in ones.
 		{route: "DELETE /templates/{id}", target: "/templates/base", allow: []int{403, 404, 501}},
-		{route: "GET /templates/aliases/{alias}", target: "/templates/aliases/base", allow: []int{200}},
+		{route: "GET /templates/{id}/{sub}", target: "/templates/aliases/base", allow: []int{200}},
 		// Template builds name a template of the caller's own: B reaches none of A's,
 		// nor finds it by alias or in the listing.
 		{route: "GET /templates/{id}/files/{hash}", target: "/templates/" + w.tplA + "/files/" + strings.Repeat("ab", 32)},
@@ -550,6 +550,12 @@ func probeIDORE2BRoutes(t *testing.T, e *env) string {
 		{route: "GET /templates/{id}/builds/{buildID}/status", target: "/templates/" + w.tplA + "/builds/" + w.buildA + "/status"},
 		{method: "GET", target: "/templates/aliases/" + w.tplA},
 		{method: "DELETE", target: "/templates/" + w.tplA},
+		// Tags name a template of the caller's own: B neither lists, assigns nor removes A's.
+		{method: "GET", target: "/templates/" + w.tplA + "/tags"},
+		{method: "POST", target: "/templates/tags", body: map[string]any{"target": w.tplA, "tags": []string{"b"}}, allow: []int{404}},
+		{method: "POST", target: "/templates/tags", body: map[string]any{"target": w.tplA + ":v1", "tags": []string{"b"}}, allow: []int{404}},
+		{method: "DELETE", target: "/templates/tags", body: map[string]any{"name": w.tplA, "tags": []string{"v1"}}, allow: []int{404}},
+		{method: "POST", target: "/v2/sandboxes", body: map[string]any{"templateID": w.tplA + ":v1"}, allow: []int{400, 404}},
 		{method: "GET", target: "/templates", allow: []int{200}, leaks: func(b []byte) string {
 			if strings.Contains(string(b), w.tplA) {
 				return "template"
