@@ -162,6 +162,9 @@ func (ps Processes) attach(ctx context.Context, pid uint32, life Lifetime, withS
 		return stream.Msg().GetEvent(), true
 	}
 	res, err := relay(next, life, withStart, onEvent)
+	if res != nil {
+		readEnd(stream, cancel)
+	}
 	if res != nil || err != nil {
 		return res, err
 	}
@@ -396,6 +399,9 @@ func (s *Started) Follow(onEvent func(domain.ExecEvent) error) (*domain.ExecResu
 		return s.stream.Msg().GetEvent(), true
 	}
 	res, err := relay(next, s.Life, false, emit)
+	if res != nil {
+		readEnd(s.stream, s.stop)
+	}
 	streamErr := s.stream.Err()
 	s.Detach()
 	if res != nil || err != nil {
