@@ -25,17 +25,29 @@ type User struct {
 	Home   string
 }
 
-// userDB reads accounts from passwd/group files. It parses the files itself, on every
-// lookup, so that the agent builds without cgo and sees users added at run time.
+// userDB reads accounts from passwd/group files. It parses the files itself, so that
+// the agent builds without cgo, and sees users added at run time: with a cache, it
+// reads them again whenever they changed (userCache), else on every lookup.
 type userDB struct {
 	passwd string // path of the passwd file, normally /etc/passwd
 	group  string // path of the group file, normally /etc/group
+	cache  *userCache
 }
 
-func systemUsers() userDB { return userDB{passwd: "/etc/passwd", group: "/etc/group"} }
+func systemUsers() userDB {
+	return userDB{passwd: "/etc/passwd", group: "/etc/group", cache: &userCache{}}
+}
 
 // lookup returns the named user, or an error wrapping errUnknownUser.
 func (db userDB) lookup(name string) (*User, error) {
+	if db.cache != nil {
+		return db.cache.lookup(db, name)
+	}
+	return db.read(name)
+}
+
+// read is lookup from the files.
+func (db userDB) read(name string) (*User, error) {
 	if name == "" {
 		return nil, fmt.Errorf("empty user name: %w", errUnknownUser)
 	}
