@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// userCache remembers the users a userDB found while its files stay as they were.
+// userCache remembers the users a userDB found, and its id-to-name maps, while its
+// files stay as they were.
 // The agent looks up the caller's user on every request (each command, each file
 // operation), and reading and parsing /etc/passwd and /etc/group took 1.1-1.6 ms of
 // every command under gVisor on a loaded host (two opens and reads through the
@@ -28,7 +29,9 @@ type userCache struct {
 	mu    sync.Mutex
 	stamp [2]fileStamp
 	users map[string]User
-	reads int // lookups that read the files
+	// ids and groups are the id-to-name maps for stamp (nil: not read yet).
+	ids, groups map[uint32]string
+	reads       int // lookups and name loads that read the files
 }
 
 // racyWindow is how long after a change a passwd or group file is read on every
@@ -56,15 +59,52 @@ func stampOf(path string, now time.Time) (fileStamp, bool) {
 	return s, s.mtime < settled && s.ctime < settled
 }
 
-// lookup is db.read through the cache.
-func (c *userCache) lookup(db userDB, name string) (*User, error) {
+// stampNow returns the stamp of db's files, and whether it can be trusted now.
+func (c *userCache) stampNow(db userDB) ([2]fileStamp, bool) {
 	now := time.Now()
 	if c.now != nil {
 		now = c.now()
 	}
 	pw, ok1 := stampOf(db.passwd, now)
 	gr, ok2 := stampOf(db.group, now)
-	stamp, trusted := [2]fileStamp{pw, gr}, ok1 && ok2
+	return [2]fileStamp{pw, gr}, ok1 && ok2
+}
+
+// renew makes stamp the cache's, dropping what was kept for another.
+// Preconditions: mu held.
+func (c *userCache) renew(stamp [2]fileStamp) {
+	if c.stamp != stamp || c.users == nil {
+		c.stamp, c.users, c.ids, c.groups = stamp, map[string]User{}, nil, nil
+	}
+}
+
+// names is db.readNames through the cache. The maps it returns must not be changed.
+func (c *userCache) names(db userDB) (ids, groups map[uint32]string) {
+	stamp, trusted := c.stampNow(db)
+	c.mu.Lock()
+	hit := trusted && c.stamp == stamp && c.ids != nil
+	if hit {
+		ids, groups = c.ids, c.groups
+	} else {
+		c.reads++
+	}
+	c.mu.Unlock()
+	if hit {
+		return ids, groups
+	}
+	ids, groups = db.readNames()
+	if trusted {
+		c.mu.Lock()
+		c.renew(stamp)
+		c.ids, c.groups = ids, groups
+		c.mu.Unlock()
+	}
+	return ids, groups
+}
+
+// lookup is db.read through the cache.
+func (c *userCache) lookup(db userDB, name string) (*User, error) {
+	stamp, trusted := c.stampNow(db)
 	if trusted {
 		c.mu.Lock()
 		u, hit := c.users[name]
@@ -84,9 +124,7 @@ func (c *userCache) lookup(db userDB, name string) (*User, error) {
 	// The files were stamped before they were read: what was read is that version or
 	// a later one, which a later lookup's stamp then tells apart.
 	c.mu.Lock()
-	if c.stamp != stamp || c.users == nil {
-		c.stamp, c.users = stamp, map[string]User{}
-	}
+	c.renew(stamp)
 	c.users[name] = *u.clone()
 	c.mu.Unlock()
 	return u, nil

@@ -91,3 +91,40 @@ func TestUserCache(t *testing.T) {
 		}
 	}
 }
+
+// TestUserCacheNames checks that the id-to-name maps of file listings come from the
+// cache while the files keep their stamp, and are read again once they change.
+func TestUserCacheNames(t *testing.T) {
+	dir := t.TempDir()
+	passwd, group := filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path+".new", []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(passwd, "root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000::/home/user:/bin/bash\n")
+	write(group, "root:x:0:\nuser:x:1000:\n")
+	later := time.Now().Add(time.Hour)
+	c := &userCache{now: func() time.Time { return later }}
+	db := userDB{passwd: passwd, group: group, cache: c}
+	check := func(uid uint32, wantUser, wantGroup string, wantReads int) {
+		t.Helper()
+		n := newIDNames(db)
+		if u, g := n.user(uid), n.group(uid); u != wantUser || g != wantGroup || c.reads != wantReads {
+			t.Fatalf("names of %d: %s:%s after %d reads, want %s:%s after %d", uid, u, g, c.reads, wantUser, wantGroup, wantReads)
+		}
+	}
+	check(1000, "user", "user", 1)
+	check(1000, "user", "user", 1)
+	if _, err := db.lookup("user"); err != nil || c.reads != 2 { // a user lookup keeps the maps
+		t.Fatalf("lookup: %v after %d reads", err, c.reads)
+	}
+	check(1000, "user", "user", 2)
+	write(group, "root:x:0:\nstaff:x:1000:\n")
+	check(1000, "user", "staff", 3)
+	check(1000, "user", "staff", 3)
+}

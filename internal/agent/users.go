@@ -124,8 +124,9 @@ func scanColonFile(path string, fn func([]string) bool) error {
 }
 
 // idNames maps uids and gids to names for EntryInfo.owner/group. It loads the
-// passwd and group files once, on first use, so a ListDir of many entries reads
-// them once. Unknown ids are shown as numbers.
+// passwd and group files once, on first use (through the cache, when the userDB has
+// one), so a ListDir of many entries reads them once. Unknown ids are shown as numbers.
+// The maps may be shared with other requests: they are only read.
 type idNames struct {
 	db     userDB
 	once   sync.Once
@@ -136,8 +137,16 @@ type idNames struct {
 func newIDNames(db userDB) *idNames { return &idNames{db: db} }
 
 func (n *idNames) load() {
-	n.users = map[uint32]string{}
-	n.groups = map[uint32]string{}
+	if n.db.cache != nil {
+		n.users, n.groups = n.db.cache.names(n.db)
+		return
+	}
+	n.users, n.groups = n.db.readNames()
+}
+
+// readNames reads the id-to-name maps of the passwd and group files.
+func (db userDB) readNames() (users, groups map[uint32]string) {
+	users, groups = map[uint32]string{}, map[uint32]string{}
 	load := func(path string, idField int, into map[uint32]string) {
 		_ = scanColonFile(path, func(f []string) bool {
 			if len(f) > idField {
@@ -150,8 +159,9 @@ func (n *idNames) load() {
 			return true
 		})
 	}
-	load(n.db.passwd, 2, n.users)
-	load(n.db.group, 2, n.groups)
+	load(db.passwd, 2, users)
+	load(db.group, 2, groups)
+	return users, groups
 }
 
 func (n *idNames) user(uid uint32) string {
