@@ -103,8 +103,13 @@ func New(cfg Config) (*Node, error) {
 // ensureTraversable gives "others" search permission (o+x, not read) on dir and every
 // directory above it that lacks it, as Docker does for its data root with user
 // namespaces: names stay unlistable; files keep their own permissions.
+// A relative dir (serve --data-dir data) is taken from the working directory up.
 func (n *Node) ensureTraversable(dir string) error {
-	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			return err
@@ -116,7 +121,7 @@ func (n *Node) ensureTraversable(dir string) error {
 			}
 			n.log.Info("made a directory searchable for user-namespaced sandboxes", "dir", p, "mode", fmt.Sprintf("%04o", mode))
 		}
-		if p == "/" {
+		if filepath.Dir(p) == p {
 			return nil
 		}
 	}
