@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/warren-sh/warren/internal/testenv"
+	"github.com/warren-sh/warren/internal/testregistry"
 )
 
 // e2bSuiteTimeout bounds the whole JavaScript suite; it normally takes a few minutes.
@@ -42,7 +43,7 @@ func TestE2BSDK(t *testing.T) {
 		// TestE2BSDKEgress runs the egress file, with its fake hosts; TestE2BSDKTemplates
 		// the template builds (and tags), and TestE2BSDKDesktop the desktop, on servers of
 		// their own.
-		if b := filepath.Base(f); b != egressSuite && b != templatesSuite && b != tagsSuite && b != desktopSuite {
+		if b := filepath.Base(f); b != egressSuite && b != templatesSuite && b != tagsSuite && b != imagesSuite && b != desktopSuite {
 			files = append(files, filepath.Join("test", "e2b", filepath.Base(f)))
 		}
 	}
@@ -60,6 +61,10 @@ const templatesSuite = "templates.test.mjs"
 // getTags, assignTags, removeTags), which also runs the layer builder.
 const tagsSuite = "tags.test.mjs"
 
+// imagesSuite is the SDK suite's OCI image file (fromImage, fromDebianImage), which needs
+// the local registry TestE2BSDKTemplates starts.
+const imagesSuite = "images.test.mjs"
+
 // TestE2BSDKTemplates runs the SDK suite's template-build file against a real server:
 // Template().fromTemplate('base')...copy(...).setStartCmd(server, waitForPort), Template.build,
 // a sandbox of the result reached through the proxy, a rebuild whose changed last
@@ -68,8 +73,15 @@ const tagsSuite = "tags.test.mjs"
 func TestE2BSDKTemplates(t *testing.T) {
 	node := testenv.NeedsTool(t, "node")
 	ensureNodeModules(t, filepath.Join(repoRoot(), "test", "e2b"))
-	s := startServer(t, serverOpts{})
-	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", templatesSuite), filepath.Join("test", "e2b", tagsSuite)}, nil)
+	// A registry on loopback holds a small image (Debian's static busybox) under a
+	// name of its own and as Docker Hub's library/debian:stable, which the server reaches
+	// through it as a registry mirror: fromImage and fromDebianImage build from them.
+	registry := testregistry.Start(t, "", "")
+	pushBusyboxImage(t, registry+"/e2b/tiny:v1", true)
+	pushBusyboxImage(t, registry+"/library/debian:stable", true)
+	s := startServer(t, serverOpts{ExtraEnv: []string{"WARREN_IMAGE_CACHE=" + t.TempDir(), "WARREN_REGISTRY_MIRRORS=http://" + registry}})
+	runE2BSuite(t, node, s, []string{filepath.Join("test", "e2b", templatesSuite), filepath.Join("test", "e2b", tagsSuite),
+		filepath.Join("test", "e2b", imagesSuite)}, []string{"WARREN_TEST_REGISTRY=" + registry})
 }
 
 // TestE2BSDKEgress runs the SDK suite's egress-policy file (create with
