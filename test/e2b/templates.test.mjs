@@ -4,8 +4,10 @@
 // Sandbox.create(the name), the server reached through the proxy; then a rebuild whose
 // last step changed takes the earlier steps from the cache and reruns only that one;
 // aptInstall from Debian's mirror and pipInstall of a wheel the test makes (no package
-// index is reachable here), both checked in a sandbox of the result.
+// index is reachable here), both checked in a sandbox of the result; and gitClone of a
+// repository the build copies in.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -231,6 +233,37 @@ describe('template builds', { timeout: 2 * BUILD_TIMEOUT }, () => {
       const r = await sbx.commands.run(`echo '{"a": [1, 2]}' | jq -c '.a | add'; python3 -c 'import warren_probe; print(warren_probe.VALUE)'; command -v jq`)
       await killQuietly(sbx)
       assert.equal(r.stdout, `3\nprobe ${RUN_ID}\n/usr/bin/jq\n`, 'jq from apt runs, and the wheel imports as the sandbox\'s user')
+    } finally {
+      await deleteTemplate(name)
+    }
+  })
+
+  it('clones a git repository into the template (gitClone with a branch and a depth)', { timeout: BUILD_TIMEOUT }, async () => {
+    // No git server is reachable from a build here, so the repository travels with the
+    // build's files (a bare repository: no dot files) and gitClone clones it over file://,
+    // which runs git's own transport as a clone from any URL does.
+    const name = `${NAME}-git`
+    const work = path.join(dir, 'git-work')
+    const git = (...args) => execFileSync('git', args, { cwd: work, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir } })
+    execFileSync('git', ['init', '-q', '-b', 'main', work])
+    writeFileSync(path.join(work, 'hello.txt'), `cloned ${RUN_ID}\n`)
+    git('add', 'hello.txt')
+    git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-m', 'one')
+    writeFileSync(path.join(work, 'hello.txt'), `cloned again ${RUN_ID}\n`)
+    git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-am', 'two')
+    execFileSync('git', ['clone', '-q', '--bare', work, path.join(dir, 'repo.git')])
+    const t = Template({ fileContextPath: dir })
+      .fromTemplate('base')
+      .copy('repo.git', '/opt/repo.git')
+      .gitClone('file:///opt/repo.git', '/tmp/clone', { branch: 'main', depth: 1 })
+    try {
+      await build(t, name)
+      const sbx = await createSandbox({ template: name })
+      // As root, who owns the clone (git refuses another user's repository).
+      const r = await sbx.commands.run('cat /tmp/clone/hello.txt; git -C /tmp/clone rev-list --count HEAD; git -C /tmp/clone branch --show-current',
+        { user: 'root' })
+      await killQuietly(sbx)
+      assert.equal(r.stdout, `cloned again ${RUN_ID}\n1\nmain\n`, 'the clone has the branch\'s last commit alone (depth 1)')
     } finally {
       await deleteTemplate(name)
     }
