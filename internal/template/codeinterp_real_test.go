@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/warren-sh/warren/internal/testenv"
 )
 
 // TestCodeInterpreterReal builds the code-interpreter template into the shared cache (slow
@@ -21,24 +19,8 @@ import (
 // sandbox (private mount and PID namespaces, an overlay over the cached rootfs, chroot,
 // the host's loopback) and drives the server over HTTP like the E2B SDK does.
 func TestCodeInterpreterReal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the code-interpreter template (minutes when the cache is cold) and runs real kernels; skipped under -short")
-	}
-	testenv.NeedsRoot(t, "builds a template with debootstrap and runs it with unshare, mount and chroot")
 	r := CodeInterpreter()
-	b := sharedBuilder(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	start := time.Now()
-	rootfs, err := b.Ensure(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := b.Marker(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("template %s ready after %v (built in %.0fs, %d MB)", r.ID(), time.Since(start).Round(time.Millisecond), m.BuildSeconds, m.SizeBytes/1e6)
+	rootfs, m := buildReal(t, r, " and runs it with unshare, mount and chroot")
 	if m.StartCmd != r.StartCmd {
 		t.Errorf("marker StartCmd = %q, want %q", m.StartCmd, r.StartCmd)
 	}
