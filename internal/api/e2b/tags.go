@@ -41,12 +41,18 @@ func tagService(s *Server) (domain.TemplateTagService, error) {
 	return s.cfg.Tags, nil
 }
 
-func (s *Server) assignTags(w http.ResponseWriter, r *http.Request) error {
+// tagCall returns the caller and the tag service of a tag route.
+func tagCall(s *Server, r *http.Request) (domain.Principal, domain.TemplateTagService, error) {
 	p, err := edge.Principal(r)
 	if err != nil {
-		return err
+		return p, nil, err
 	}
 	svc, err := tagService(s)
+	return p, svc, err
+}
+
+func (s *Server) assignTags(w http.ResponseWriter, r *http.Request) error {
+	p, svc, err := tagCall(s, r)
 	if err != nil {
 		return err
 	}
@@ -67,11 +73,7 @@ func (s *Server) assignTags(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeTags(w http.ResponseWriter, r *http.Request) error {
-	p, err := edge.Principal(r)
-	if err != nil {
-		return err
-	}
-	svc, err := tagService(s)
+	p, svc, err := tagCall(s, r)
 	if err != nil {
 		return err
 	}
@@ -104,11 +106,7 @@ func (s *Server) templateSub(w http.ResponseWriter, r *http.Request) error {
 }
 
 func listTags(s *Server, w http.ResponseWriter, r *http.Request, id string) error {
-	p, err := edge.Principal(r)
-	if err != nil {
-		return err
-	}
-	svc, err := tagService(s)
+	p, svc, err := tagCall(s, r)
 	if err != nil {
 		return err
 	}
