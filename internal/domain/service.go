@@ -72,6 +72,10 @@ type CreateSandbox struct {
 	// template, runtime and limits are the snapshot's. TemplateID may name a snapshot
 	// too (E2B's Sandbox.create(snapshotId)) when no template has that name.
 	Snapshot string
+	// IdempotencyKey, when set (the Idempotency-Key header), makes the create happen
+	// once per team and key for 24 hours: a retry with the same request gets the
+	// sandbox the first created; with a different request, KindConflict.
+	IdempotencyKey string
 }
 
 // SandboxMetrics is one reading of a sandbox's resource use, taken inside it.

@@ -6,7 +6,7 @@ import (
 )
 
 // Store persists teams, users, keys, templates, sandboxes, snapshots, the audit log,
-// usage, invoices, the node table and shared locks. Implementations: store/sqlite and store/postgres, held to one conformance
+// usage, invoices, the node table, shared locks and idempotency keys. Implementations: store/sqlite and store/postgres, held to one conformance
 // suite (store/storetest). It is the sum of the role interfaces below; a consumer that
 // needs only some of them should ask for only those.
 // Lookups of missing rows return a KindNotFound error.
@@ -23,6 +23,7 @@ type Store interface {
 	InvoiceStore
 	NodeStore
 	LockStore
+	IdempotencyStore
 
 	Close() error
 }

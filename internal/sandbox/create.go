@@ -24,8 +24,12 @@ import (
 // the team's quota, starts the sandbox on the node, waits for its agent (and its
 // template's server), and marks it running. A request that names a snapshot (Snapshot,
 // or its id or name as TemplateID) restores the new sandbox from it instead of booting
-// it.
+// it. A request with an IdempotencyKey creates at most once per team and key
+// (idempotent.create, which calls Create again without the key).
 func (s *Service) Create(ctx context.Context, p domain.Principal, req domain.CreateSandbox) (out *domain.Sandbox, err error) {
+	if req.IdempotencyKey != "" {
+		return idempotent{s}.create(ctx, p, req)
+	}
 	ctx, span := startSpan(ctx, "sandbox.create", attrTeamID.String(p.TeamID), attrTemplate.String(req.TemplateID))
 	path := "cold"
 	t0 := time.Now()

@@ -102,6 +102,7 @@ type Store interface {
 	// TeamUsage sums what the team's live sandboxes hold and counts its snapshots.
 	TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error)
 	domain.SnapshotStore
+	domain.IdempotencyStore
 }
 
 var _ Store = domain.Store(nil)

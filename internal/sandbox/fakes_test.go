@@ -217,6 +217,11 @@ type fakeStore struct {
 	getSnapshot              func(ctx context.Context, teamID, ref string) (*domain.Snapshot, error)
 	listSnapshots            func(ctx context.Context, f domain.SnapshotFilter) ([]*domain.Snapshot, string, error)
 	deleteSnapshot           func(ctx context.Context, teamID, id string) error
+	reserveKey               func(ctx context.Context, k *domain.IdempotencyKey, pendingBefore, expiredBefore time.Time) (*domain.IdempotencyKey, error)
+	getKey                   func(ctx context.Context, teamID, key string) (*domain.IdempotencyKey, error)
+	completeKey              func(ctx context.Context, k *domain.IdempotencyKey) error
+	releaseKey               func(ctx context.Context, k *domain.IdempotencyKey) error
+	deleteKeys               func(ctx context.Context, before time.Time) (int64, error)
 	templateTeams            sync.Map // template id → the team GetTemplate was last asked for
 }
 
@@ -328,6 +333,41 @@ func (f *fakeStore) DeleteSnapshot(ctx context.Context, teamID, id string) error
 		return errNotSet
 	}
 	return f.deleteSnapshot(ctx, teamID, id)
+}
+
+func (f *fakeStore) ReserveIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey, pendingBefore, expiredBefore time.Time) (*domain.IdempotencyKey, error) {
+	if f.reserveKey == nil {
+		return nil, errNotSet
+	}
+	return f.reserveKey(ctx, k, pendingBefore, expiredBefore)
+}
+
+func (f *fakeStore) GetIdempotencyKey(ctx context.Context, teamID, key string) (*domain.IdempotencyKey, error) {
+	if f.getKey == nil {
+		return nil, errNotSet
+	}
+	return f.getKey(ctx, teamID, key)
+}
+
+func (f *fakeStore) CompleteIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey) error {
+	if f.completeKey == nil {
+		return errNotSet
+	}
+	return f.completeKey(ctx, k)
+}
+
+func (f *fakeStore) ReleaseIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey) error {
+	if f.releaseKey == nil {
+		return errNotSet
+	}
+	return f.releaseKey(ctx, k)
+}
+
+func (f *fakeStore) DeleteIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	if f.deleteKeys == nil {
+		return 0, errNotSet
+	}
+	return f.deleteKeys(ctx, before)
 }
 
 // fakeAgent is the lifecycle part of an agent connection (agent.conn); the services

@@ -355,6 +355,9 @@ func (sw *Sweeper) Run(ctx context.Context, interval time.Duration) {
 			if n := sw.ExpirePaused(ctx); n > 0 {
 				sw.log.Info("removed sandboxes past their paused retention", "count", n)
 			}
+			if _, err := (idempotent{sw.sandboxes}).expireIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+				sw.log.Error("removing expired idempotency keys", logkey.Err, err)
+			}
 			if _, err := sw.Sweep(ctx); err != nil && ctx.Err() == nil {
 				sw.log.Error("sweep", logkey.Err, err)
 			}

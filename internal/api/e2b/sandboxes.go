@@ -39,6 +39,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout t
 	if err != nil {
 		return err
 	}
+	key, err := edge.IdempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var req newSandboxRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
@@ -56,11 +60,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, defaultTimeout t
 		}
 	}
 	cs := domain.CreateSandbox{
-		TemplateID: resolveTemplate(req.TemplateID),
-		Timeout:    timeout,
-		Env:        req.EnvVars,
-		Metadata:   req.Metadata,
-		Internet:   req.AllowInternetAccess,
+		TemplateID:     resolveTemplate(req.TemplateID),
+		Timeout:        timeout,
+		Env:            req.EnvVars,
+		Metadata:       req.Metadata,
+		Internet:       req.AllowInternetAccess,
+		IdempotencyKey: key,
 	}
 	if err := applyOptions(&req, &cs); err != nil {
 		return err

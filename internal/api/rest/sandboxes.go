@@ -20,6 +20,10 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	key, err := edge.IdempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var req createSandboxRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
@@ -49,6 +53,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		Runtime:    req.Runtime, MinIsolation: req.MinIsolation,
 		AllowPublicTraffic: req.AllowPublicTraffic,
 		Snapshot:           req.Snapshot,
+		IdempotencyKey:     key,
 	})
 	if err != nil {
 		return err

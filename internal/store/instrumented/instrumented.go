@@ -37,6 +37,7 @@ type store struct {
 	invoices
 	nodes
 	locks
+	idempotency
 	inner domain.Store
 }
 
@@ -52,7 +53,7 @@ func Wrap(s domain.Store, hooks ...Hook) domain.Store {
 	return &store{
 		teams: teams{s, h}, users: users{s, h}, keys: keys{s, h}, templates: templates{s, h}, builds: builds{s, h},
 		sandboxes: sandboxes{s, h}, snapshots: snapshots{s, h}, audit: audit{s, h}, usages: usages{s, h},
-		invoices: invoices{s, h}, nodes: nodes{s, h}, locks: locks{s, h}, inner: s,
+		invoices: invoices{s, h}, nodes: nodes{s, h}, locks: locks{s, h}, idempotency: idempotency{s, h}, inner: s,
 	}
 }
 

@@ -494,3 +494,44 @@ func (x locks) TryLock(ctx context.Context, name string) (func(), bool, error) {
 	done(err)
 	return v0, v1, err
 }
+
+// idempotency instruments a domain.IdempotencyStore.
+type idempotency struct {
+	s domain.IdempotencyStore
+	h Hook
+}
+
+func (x idempotency) ReserveIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey, pendingBefore, expiredBefore time.Time) (*domain.IdempotencyKey, error) {
+	ctx, done := x.h(ctx, "idempotency.reserve", "ReserveIdempotencyKey")
+	v0, err := x.s.ReserveIdempotencyKey(ctx, k, pendingBefore, expiredBefore)
+	done(err)
+	return v0, err
+}
+
+func (x idempotency) GetIdempotencyKey(ctx context.Context, teamID, key string) (*domain.IdempotencyKey, error) {
+	ctx, done := x.h(ctx, "idempotency.get", "GetIdempotencyKey")
+	v0, err := x.s.GetIdempotencyKey(ctx, teamID, key)
+	done(err)
+	return v0, err
+}
+
+func (x idempotency) CompleteIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey) error {
+	ctx, done := x.h(ctx, "idempotency.complete", "CompleteIdempotencyKey")
+	err := x.s.CompleteIdempotencyKey(ctx, k)
+	done(err)
+	return err
+}
+
+func (x idempotency) ReleaseIdempotencyKey(ctx context.Context, k *domain.IdempotencyKey) error {
+	ctx, done := x.h(ctx, "idempotency.release", "ReleaseIdempotencyKey")
+	err := x.s.ReleaseIdempotencyKey(ctx, k)
+	done(err)
+	return err
+}
+
+func (x idempotency) DeleteIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	ctx, done := x.h(ctx, "idempotency.delete_expired", "DeleteIdempotencyKeys")
+	v0, err := x.s.DeleteIdempotencyKeys(ctx, before)
+	done(err)
+	return v0, err
+}

@@ -15,7 +15,7 @@
 // Everything else, upserts included (both speak ON CONFLICT ... DO UPDATE), is one text.
 //
 // The package has one store type per aggregate (Teams, Users, Keys, Templates,
-// Sandboxes, Snapshots, Audit, Usage, Invoices, Nodes), each a domain role interface. New returns them
+// Sandboxes, Snapshots, Audit, Usage, Invoices, Nodes, Idempotency), each a domain role interface. New returns them
 // together as Stores, which a dialect package's Store embeds next to its Close to make a
 // domain.Store. They reach the database through Pool and Querier, which a dialect
 // package implements on its own driver (FromDB does it for database/sql).
@@ -93,6 +93,7 @@ type Stores struct {
 	*Usage
 	*Invoices
 	*Nodes
+	*Idempotency
 }
 
 // New returns the stores on a database: writes and transactions go to w, reads to r
@@ -101,17 +102,18 @@ type Stores struct {
 func New(w Pool, r Querier, d Dialect) Stores {
 	db := &db{w: w, r: r, d: d}
 	return Stores{
-		Teams:     &Teams{db},
-		Users:     &Users{db},
-		Keys:      &Keys{db},
-		Templates: &Templates{db},
-		Builds:    &Builds{db},
-		Sandboxes: &Sandboxes{db},
-		Snapshots: &Snapshots{db},
-		Audit:     &Audit{db},
-		Usage:     &Usage{db},
-		Invoices:  &Invoices{db},
-		Nodes:     &Nodes{db},
+		Teams:       &Teams{db},
+		Users:       &Users{db},
+		Keys:        &Keys{db},
+		Templates:   &Templates{db},
+		Builds:      &Builds{db},
+		Sandboxes:   &Sandboxes{db},
+		Snapshots:   &Snapshots{db},
+		Audit:       &Audit{db},
+		Usage:       &Usage{db},
+		Invoices:    &Invoices{db},
+		Nodes:       &Nodes{db},
+		Idempotency: &Idempotency{db},
 	}
 }
 

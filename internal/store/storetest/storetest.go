@@ -55,7 +55,8 @@
 //     (KindConflict otherwise); step results round-trip (none reads back as nil);
 //     ListBuilds orders newest first and filters by state; log lines are numbered from
 //     0, a line number written twice is KindConflict, ListBuildLogs pages by offset;
-//   - nodes, sandboxes' nodes and locks: see nodes.go.
+//   - nodes, sandboxes' nodes and locks: see nodes.go; idempotency keys: see
+//     idempotency.go.
 package storetest
 
 import (
@@ -126,6 +127,8 @@ func Run(t *testing.T, open func(t *testing.T) domain.Store) {
 		{"NodeDown", testNodeDown},
 		{"SandboxNodes", testSandboxNodes},
 		{"Locks", testLocks},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"IdempotencyRace", testIdempotencyRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
