@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +181,7 @@ func TestEgressDomains(t *testing.T) {
 		check(t, curl("allowed.test", "http"), true, "403")
 		check(t, dnsQuery+"other.test", true, "rcode=0 answers=1")
 	})
-	if !strings.Contains(s.Logs(), "egress denied") {
+	if s.WaitLog(regexp.MustCompile("egress denied"), 10*time.Second) == nil {
 		t.Errorf("no denied decision in the server's log")
 	}
 }

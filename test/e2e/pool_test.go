@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -105,7 +106,7 @@ func TestWarmPool(t *testing.T) {
 	if p := s.basePool(t); p.Claims != 2 || p.Misses != 0 || p.Failures != 0 {
 		t.Errorf("pool after two claims: %+v", p)
 	}
-	if !strings.Contains(s.Logs(), "warm pool claim") {
+	if s.WaitLog(regexp.MustCompile("warm pool claim"), 10*time.Second) == nil {
 		t.Errorf("no 'warm pool claim' in the debug log")
 	}
 	if r := s.Exec(a.ID, "curl -s -m 3 "+inetURL); r.ExitCode != 0 || r.Stdout != "internet-ok" {

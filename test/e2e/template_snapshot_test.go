@@ -53,7 +53,7 @@ func TestBuiltTemplateSnapshot(t *testing.T) {
 	}
 	sb := s.Create(map[string]any{"template": "e2e-snap"})
 	defer s.Kill(sb.ID)
-	created := regexp.MustCompile(`msg="sandbox created" subsystem=sandbox sandbox_id=` + sb.ID + ` .* path=(\w+)`).FindStringSubmatch(s.Logs())
+	created := s.WaitLog(regexp.MustCompile(`msg="sandbox created" subsystem=sandbox sandbox_id=`+sb.ID+` .* path=(\w+)`), 10*time.Second)
 	if created == nil || created[1] != "restore" {
 		t.Errorf("the sandbox was not restored from the template's snapshot: %v", created)
 	}

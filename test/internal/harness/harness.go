@@ -17,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -107,7 +109,7 @@ type Server struct {
 	MListen    string
 	MetricsURL string
 	cmd        *exec.Cmd
-	logs       *bytes.Buffer
+	logs       *logBuffer
 	exited     chan struct{}
 	// portRetries counts restarts after a port was taken between picking and binding.
 	portRetries int
@@ -149,7 +151,7 @@ func Start(t *testing.T, o Opts) *Server {
 	if o.CIDR == "" {
 		o.CIDR = fmt.Sprintf("10.%d.%d.0/24", 212+os.Getpid()%20, n%250)
 	}
-	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &bytes.Buffer{}}
+	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &logBuffer{}}
 	s.Start(o.ExtraEnv)
 	return s
 }
@@ -202,7 +204,7 @@ func (s *Server) Start(extraEnv []string) {
 			if strings.Contains(s.logs.String(), "address already in use") && s.portRetries < 3 {
 				s.portRetries++
 				s.Listen, s.PListen, s.MListen = FreePort(t), FreePort(t), FreePort(t)
-				s.logs = &bytes.Buffer{}
+				s.logs = &logBuffer{}
 				s.Start(extraEnv)
 				return
 			}
@@ -473,6 +475,39 @@ func (s *Server) ForceCleanup() {
 
 // Logs returns what the server printed so far.
 func (s *Server) Logs() string { return s.logs.String() }
+
+// WaitLog returns the first submatches of re in the server's log, waiting up to timeout
+// for a line to arrive: the log is read from the server's output by a goroutine, so a
+// line the server wrote before it answered a request may land here a little after the
+// answer. nil when no line matched in time.
+func (s *Server) WaitLog(re *regexp.Regexp, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		if m := re.FindStringSubmatch(s.Logs()); m != nil || time.Now().After(deadline) {
+			return m
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logBuffer is the server's log as read so far, safe for the reader goroutine and the
+// test at once.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // Exited is closed when the server process has exited.
 func (s *Server) Exited() <-chan struct{} { return s.exited }
