@@ -418,6 +418,16 @@ func (p *Proxy) notFound(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusBadGateway, notFoundBody{SandboxID: id, Message: "The sandbox was not found", Code: 502})
 }
 
+// SandboxOf returns the sandbox id r is addressed to ("" when it names none validly),
+// for a front that sends other nodes' sandbox traffic there.
+func (p *Proxy) SandboxOf(r *http.Request) string {
+	id, _, err := p.parseTarget(r)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // parseTarget finds the sandbox id and port: from the routing headers when both
 // are present, otherwise from the Host.
 func (p *Proxy) parseTarget(r *http.Request) (string, int, error) {

@@ -94,6 +94,9 @@ type Config struct {
 	// SpoolDir holds uploads while they are checked and hashed ("" = the system's
 	// temporary directory).
 	SpoolDir string
+	// Forward sends the requests another node must serve there (edge.Forwarder): those
+	// of a sandbox, creates and template builds. Nil serves everything here.
+	Forward edge.Forwarder
 }
 
 // Server is the E2B control-plane handler. Create it with New; it is safe for concurrent use.
@@ -247,6 +250,9 @@ func (s *Server) buildMux() *http.ServeMux {
 		if action := auditActions[rt.method+" "+rt.path]; action != "" {
 			h = s.audit(action, h)
 		}
+		if target := forwardTarget(rt.method, rt.path); target != nil {
+			h = s.edge.Forwarded(s.cfg.Forward, target, h)
+		}
 		if !byToken[rt.method+" "+rt.path] {
 			h = s.authenticate(h)
 		}
@@ -259,6 +265,27 @@ func (s *Server) buildMux() *http.ServeMux {
 	}
 	mux.HandleFunc("/", s.noRoute)
 	return mux
+}
+
+// forwardTarget returns what a route acts on, for the forwarder: a sandbox for the
+// routes under /sandboxes/{id} but its plain GET (the row, served from the database
+// anywhere), a create, a template build (the request, the upload of its files and its
+// start: all on the build node, where the files are spooled); nil for the routes every
+// server serves itself.
+func forwardTarget(method, path string) func(*http.Request) edge.Target {
+	switch {
+	case method == "POST" && (path == "/sandboxes" || path == "/v2/sandboxes"):
+		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetCreate} }
+	case path == "/v3/templates" || strings.HasPrefix(path, "/templates/{id}/files/") ||
+		strings.HasPrefix(path, "/v2/templates/{id}/builds/"):
+		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetBuild} }
+	case (strings.HasPrefix(path, "/sandboxes/{id}") || strings.HasPrefix(path, "/v2/sandboxes/{id}")) &&
+		!(method == "GET" && path == "/sandboxes/{id}"):
+		return func(r *http.Request) edge.Target {
+			return edge.Target{Kind: edge.TargetSandbox, Sandbox: r.PathValue("id")}
+		}
+	}
+	return nil
 }
 
 // probeMethods are the methods tried to tell a 405 from a 404.

@@ -59,11 +59,16 @@ type options struct {
 	maxContext   int64
 	uploadDir    string
 	metrics      edge.Metrics
+	forward      edge.Forwarder
 }
 
 // WithMetrics records every request (api v1; the console's session routes as console)
 // and every refusal in m.
 func WithMetrics(m edge.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithForwarder sends the requests another node must serve there (edge.Forwarder):
+// those of a sandbox, creates and template builds.
+func WithForwarder(f edge.Forwarder) Option { return func(o *options) { o.forward = f } }
 
 // WithDomain sets the sandbox domain reported with sandboxes and their ports:
 // http://<port>-<id>.<domain>/ reaches a port through the proxy.
@@ -262,6 +267,9 @@ func (s *Server) buildMux() *http.ServeMux {
 		if rt.action != "" {
 			h = s.audit(rt.action, h)
 		}
+		if target := forwardTarget(rt.method, rt.path); target != nil {
+			h = s.edge.Forwarded(s.opts.forward, target, h)
+		}
 		if !rt.public {
 			h = s.edge.Authenticate(s.keys, credentials, s.opts.rateLimit, h)
 		}
@@ -285,6 +293,24 @@ func (s *Server) buildMux() *http.ServeMux {
 		s.edge.WriteError(w, r, edge.NoRoute(r, "no route for", "see GET /v1/openapi.json"))
 	})
 	return mux
+}
+
+// forwardTarget returns what a route acts on, for the forwarder: a sandbox for the
+// routes under /v1/sandboxes/{id} but its plain GET (the row, served from the
+// database anywhere), a create, a template build; nil for the routes every server
+// serves itself.
+func forwardTarget(method, path string) func(*http.Request) edge.Target {
+	switch {
+	case method == "POST" && path == "/v1/sandboxes":
+		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetCreate} }
+	case method == "POST" && path == "/v1/templates":
+		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetBuild} }
+	case strings.HasPrefix(path, "/v1/sandboxes/{id}") && !(method == "GET" && path == "/v1/sandboxes/{id}"):
+		return func(r *http.Request) edge.Target {
+			return edge.Target{Kind: edge.TargetSandbox, Sandbox: r.PathValue("id")}
+		}
+	}
+	return nil
 }
 
 // adapt turns a route's handler into an http.Handler (edge.Adapt).
