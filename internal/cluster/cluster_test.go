@@ -216,3 +216,42 @@ func TestOnce(t *testing.T) {
 		t.Errorf("Once did not release the lock after its job")
 	}
 }
+
+// TestMonitorProbe: a late node that answers its probe is spared within the grace
+// (probeGrace timeouts) and marked down past it; one that does not answer is marked
+// down at once.
+func TestMonitorProbe(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t)
+	clk := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, name := range []string{"slow", "dead"} {
+		if err := registrar(t, s, name, clk, nil).Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var probed []string
+	m, err := cluster.NewMonitor(s, "self", 10*time.Second, clk.now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.WithProbe(func(ctx context.Context, n *domain.Node) error {
+		probed = append(probed, n.Name)
+		if n.Name == "slow" {
+			return nil
+		}
+		return errors.New("connection refused")
+	})
+	clk.add(15 * time.Second)
+	down, err := m.Check(ctx)
+	if err != nil || len(down) != 1 || down[0] != "dead" || strings.Join(probed, ",") != "dead,slow" {
+		t.Fatalf("Check 15 s late = %v, %v (probed %v); want [dead] down, both probed", down, err, probed)
+	}
+	clk.add(10 * time.Second) // 25 s: still within 3 timeouts
+	if down, _ := m.Check(ctx); len(down) != 0 {
+		t.Errorf("a late node that answers was marked down within its grace: %v", down)
+	}
+	clk.add(10 * time.Second) // 35 s: past the grace
+	if down, _ := m.Check(ctx); len(down) != 1 || down[0] != "slow" {
+		t.Errorf("Check past the grace = %v, want [slow]", down)
+	}
+}

@@ -30,6 +30,22 @@ type Monitor struct {
 	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+	// probe, when set, asks a node whose heartbeat is late whether it is alive.
+	probe func(ctx context.Context, n *domain.Node) error
+}
+
+// probeGrace is how many node timeouts a late node that answers its probe is spared
+// for: a node alive but unable to heartbeat that long (its database connection is
+// gone) is marked down all the same.
+const probeGrace = 3
+
+// WithProbe makes the monitor ask a node whose heartbeat is late whether it is alive
+// (probe returns nil) before marking it down: on a loaded host a heartbeat can be late
+// while the node serves its sandboxes well, and marking it down would lose them all. A
+// node that answers is spared until its heartbeat is probeGrace timeouts old.
+func (m *Monitor) WithProbe(probe func(ctx context.Context, n *domain.Node) error) *Monitor {
+	m.probe = probe
+	return m
 }
 
 // NewMonitor returns the monitor of the node table, run by node self.
@@ -67,6 +83,9 @@ func (m *Monitor) Check(ctx context.Context) ([]string, error) {
 		if n.Name == m.self || n.State == domain.NodeDown || !n.HeartbeatAt.Before(cutoff) {
 			continue
 		}
+		if m.alive(ctx, n, now) {
+			continue
+		}
 		marked, lost, err := m.store.MarkNodeDown(ctx, n.Name, cutoff, LostReason(n.Name, m.timeout), now)
 		if err != nil {
 			errs = append(errs, err)
@@ -79,6 +98,21 @@ func (m *Monitor) Check(ctx context.Context) ([]string, error) {
 		}
 	}
 	return down, errors.Join(errs...)
+}
+
+// alive reports whether the late node n answers its probe and is within its grace.
+func (m *Monitor) alive(ctx context.Context, n *domain.Node, now time.Time) bool {
+	if m.probe == nil || !n.HeartbeatAt.After(now.Add(-probeGrace*m.timeout)) {
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(2*time.Second, m.timeout))
+	defer cancel()
+	if err := m.probe(pctx, n); err != nil {
+		return false
+	}
+	m.log.WarnContext(ctx, "node's heartbeat is late but it answers its health check: not marked down yet",
+		logkey.Node, n.Name, "last_heartbeat", n.HeartbeatAt)
+	return true
 }
 
 // Run checks every interval, on one server at a time (MonitorLock), until ctx ends.

@@ -36,8 +36,8 @@ type Node struct {
 	// Address is where control replicas reach the node (--advertise).
 	Address string
 	State   NodeState
-	// Runtimes are the runtimes the node offers; Templates the built-in templates it has
-	// ready.
+	// Runtimes are the runtimes the node offers; Templates the templates (ids, built-in
+	// and teams') it has ready on its disk.
 	Runtimes  []string
 	Templates []string
 	// Capacity is what the node has in all; Free what is left of it (cores and slots

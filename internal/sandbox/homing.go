@@ -16,8 +16,8 @@ import (
 type homing struct{ *Service }
 
 // getHere is get for what acts on the sandbox where it runs: a live or paused sandbox
-// of another node is KindUnavailable naming that node (requests are not routed between
-// nodes yet).
+// of another node is KindUnavailable naming that node (in a cluster the forwarder sends
+// such requests to their node before they get here).
 func (s *homing) getHere(ctx context.Context, p domain.Principal, id string) (*domain.Sandbox, error) {
 	sb, err := s.get(ctx, p, id)
 	if err != nil {
@@ -35,7 +35,7 @@ func (s *homing) onThisNode(sb *domain.Sandbox) error {
 	if sb.Node == "" || sb.Node == s.cfg.NodeName || sb.State.Terminal() {
 		return nil
 	}
-	return domain.Errorf(domain.KindUnavailable, "sandbox %q is on node %q and this server is node %q: send its requests to that node's API (requests are not routed between nodes yet)",
+	return domain.Errorf(domain.KindUnavailable, "sandbox %q is on node %q and this server is node %q: send its requests through a control replica (warren serve --role control), or give the servers a cluster secret and --internal-listen so that they forward them",
 		sb.ID, sb.Node, s.cfg.NodeName)
 }
 

@@ -5,6 +5,8 @@
 package server
 
 import (
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"github.com/warren-sh/warren/internal/cluster"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/egress"
+	"github.com/warren-sh/warren/internal/forward"
 	"github.com/warren-sh/warren/internal/network"
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
@@ -140,8 +143,19 @@ type Config struct {
 	// default the host name). Every server on one database needs its own.
 	NodeName string
 	// Advertise is where control replicas reach this node (--advertise,
-	// WARREN_ADVERTISE, default the API listen address).
+	// WARREN_ADVERTISE, default the internal listen address, else the API's).
 	Advertise string
+	// Role is what this server does (--role, WARREN_ROLE): RoleAll (the default: one
+	// host, everything), RoleControl (API, proxy, placement, billing; no sandboxes) or
+	// RoleNode (sandboxes, templates, an internal API for the controls).
+	Role string
+	// ClusterSecret is what control replicas prove to nodes' internal listeners
+	// (WARREN_CLUSTER_SECRET, or the file --cluster-secret-file); "" outside a cluster.
+	ClusterSecret string
+	// InternalListen is where a node serves the control replicas' forwarded requests
+	// and sandbox traffic, with the cluster secret (--internal-listen,
+	// WARREN_INTERNAL_LISTEN; default 127.0.0.1:3100 for --role node, off for all).
+	InternalListen string
 	// NodeTimeout is how old a node's heartbeat may be before the node is marked down
 	// and its sandboxes lost (--node-timeout, WARREN_NODE_TIMEOUT, default 15 s).
 	NodeTimeout time.Duration
@@ -221,6 +235,58 @@ func envInt(name string, def int64) int64 {
 		return v
 	}
 	return def
+}
+
+// The roles of --role.
+const (
+	RoleAll     = "all"
+	RoleControl = "control"
+	RoleNode    = "node"
+)
+
+// parseRole checks --role and what it needs: a PostgreSQL database and the cluster
+// secret for a control or a node, and a node's internal listener.
+func (c *Config) parseRole(secretFile string) error {
+	switch c.Role {
+	case RoleAll, RoleControl, RoleNode:
+	default:
+		return fmt.Errorf("--role %q: use all (one host), control or node", c.Role)
+	}
+	c.ClusterSecret = os.Getenv("WARREN_CLUSTER_SECRET")
+	if secretFile != "" {
+		if c.ClusterSecret != "" {
+			return errors.New("the cluster secret is given twice (WARREN_CLUSTER_SECRET and --cluster-secret-file): give one")
+		}
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return fmt.Errorf("--cluster-secret-file: %w", err)
+		}
+		c.ClusterSecret = strings.TrimSpace(string(b))
+	}
+	if c.Role == RoleNode && c.InternalListen == "" {
+		c.InternalListen = "127.0.0.1:3100"
+	}
+	if c.InternalListen != "" {
+		if _, _, err := net.SplitHostPort(c.InternalListen); err != nil {
+			return fmt.Errorf("--internal-listen %q: want host:port such as 0.0.0.0:3100: %w", c.InternalListen, err)
+		}
+	}
+	if c.Role == RoleAll && c.ClusterSecret == "" {
+		if c.InternalListen != "" {
+			return errors.New("--internal-listen needs the cluster secret (WARREN_CLUSTER_SECRET or --cluster-secret-file): the listener admits only requests that carry it")
+		}
+		return nil
+	}
+	if err := forward.CheckSecret(c.ClusterSecret); err != nil {
+		return fmt.Errorf("--role %s: %w", c.Role, err)
+	}
+	if c.Role != RoleAll && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("--role %s needs the cluster's PostgreSQL database: set WARREN_DATABASE_URL (or --database-url) to a postgres:// URL shared by every control and node", c.Role)
+	}
+	if c.Role == RoleAll && c.InternalListen == "" {
+		return errors.New("the cluster secret is set, so this server is one of a cluster: give --internal-listen (WARREN_INTERNAL_LISTEN), where the other servers reach it")
+	}
+	return nil
 }
 
 func hostMemoryMB() int64 {
@@ -319,6 +385,9 @@ func ParseFlags(args []string) (c Config, err error) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.NodeName, "node-name", env("WARREN_NODE_NAME", host), "this node's name in the node table; each server on one database needs its own (WARREN_NODE_NAME; default the host name)")
 	fs.StringVar(&c.Advertise, "advertise", env("WARREN_ADVERTISE", ""), "host:port where control replicas reach this node (WARREN_ADVERTISE; default the --listen address)")
+	fs.StringVar(&c.Role, "role", env("WARREN_ROLE", RoleAll), "what this server does: all (one host), control (API, proxy and placement for the nodes; no sandboxes) or node (sandboxes, for the controls) (WARREN_ROLE)")
+	fs.StringVar(&c.InternalListen, "internal-listen", env("WARREN_INTERNAL_LISTEN", ""), "where a node serves the control replicas (their forwarded requests and sandbox traffic, with the cluster secret) (WARREN_INTERNAL_LISTEN; default 127.0.0.1:3100 for --role node)")
+	secretFile := fs.String("cluster-secret-file", env("WARREN_CLUSTER_SECRET_FILE", ""), "file holding the cluster secret that controls and nodes share (WARREN_CLUSTER_SECRET_FILE; or the secret itself in WARREN_CLUSTER_SECRET)")
 	nodeTimeout := fs.Duration("node-timeout", cluster.DefaultTimeout, "a node whose heartbeat is older is marked down and its sandboxes lost (WARREN_NODE_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("WARREN_LOG_LEVEL", "info"), "log level (WARREN_LOG_LEVEL)")
@@ -387,8 +456,11 @@ func ParseFlags(args []string) (c Config, err error) {
 	if c.NodeName = strings.TrimSpace(c.NodeName); c.NodeName == "" || len(c.NodeName) > 253 || strings.ContainsAny(c.NodeName, "/ \t\n") {
 		return c, fmt.Errorf("--node-name %q: give this node a name of 1 to 253 characters without spaces or slashes (the host name is the default)", c.NodeName)
 	}
+	if err := c.parseRole(*secretFile); err != nil {
+		return c, err
+	}
 	if c.Advertise == "" {
-		c.Advertise = c.Listen
+		c.Advertise = cmp.Or(c.InternalListen, c.Listen)
 	}
 	if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 		return c, fmt.Errorf("--advertise %q: want host:port where control replicas reach this node's API: %w", c.Advertise, err)

@@ -266,3 +266,57 @@ func TestParseFlagsNode(t *testing.T) {
 		})
 	}
 }
+
+func TestParseFlagsRole(t *testing.T) {
+	sec := strings.Repeat("s", 40)
+	file := t.TempDir() + "/secret"
+	if err := os.WriteFile(file, []byte(sec+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg := "--database-url=postgres://u:p@db:5432/warren"
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		envSecret string
+		err       string
+		role      string
+		internal  string
+		advertise string
+	}{
+		{"the default: one host, no cluster", nil, "", "", RoleAll, "", "127.0.0.1:3000"},
+		{"an unknown role", []string{"--role=worker"}, "", "use all (one host), control or node", "", "", ""},
+		{"a control needs the secret", []string{"--role=control", pg}, "", "at least 32 characters", "", "", ""},
+		{"a short secret", []string{"--role=node", pg}, "short", "openssl rand", "", "", ""},
+		{"a control needs PostgreSQL", []string{"--role=control"}, sec, "postgres:// URL", "", "", ""},
+		{"a control", []string{"--role=control", pg}, sec, "", RoleControl, "", "127.0.0.1:3000"},
+		{"a node listens for the controls by default", []string{"--role=node", pg}, sec, "", RoleNode, "127.0.0.1:3100", "127.0.0.1:3100"},
+		{"a node's secret from a file, advertised elsewhere", []string{"--role=node", pg, "--cluster-secret-file=" + file,
+			"--internal-listen=0.0.0.0:3100", "--advertise=10.0.0.5:3100"}, "", "", RoleNode, "0.0.0.0:3100", "10.0.0.5:3100"},
+		{"the secret twice", []string{"--role=node", pg, "--cluster-secret-file=" + file}, sec, "given twice", "", "", ""},
+		{"a missing secret file", []string{"--role=node", pg, "--cluster-secret-file=/nonexistent/x"}, "", "--cluster-secret-file", "", "", ""},
+		{"a bad internal address", []string{"--role=node", pg, "--internal-listen=3100"}, sec, "want host:port", "", "", ""},
+		{"an internal listener needs the secret", []string{"--internal-listen=127.0.0.1:3100"}, "", "needs the cluster secret", "", "", ""},
+		{"one host of a cluster needs an internal listener", nil, sec, "give --internal-listen", "", "", ""},
+		{"one host of a cluster", []string{"--internal-listen=127.0.0.1:3100"}, sec, "", RoleAll, "127.0.0.1:3100", "127.0.0.1:3100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WARREN_CLUSTER_SECRET", tc.envSecret)
+			c, err := ParseFlags(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Role != tc.role || c.InternalListen != tc.internal || c.Advertise != tc.advertise {
+				t.Errorf("role %q internal %q advertise %q, want %q %q %q", c.Role, c.InternalListen, c.Advertise, tc.role, tc.internal, tc.advertise)
+			}
+			if tc.envSecret == "" && strings.Contains(strings.Join(tc.args, " "), "secret-file") && c.ClusterSecret != sec {
+				t.Errorf("the secret from the file: %q", c.ClusterSecret)
+			}
+		})
+	}
+}

@@ -2,7 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	goruntime "runtime"
 	"time"
 
@@ -41,6 +45,7 @@ func newNodeParts(c Config, store domain.Store, h *host, s *services, log *slog.
 	if err != nil {
 		return nil, err
 	}
+	mon.WithProbe(probeNode)
 	return &nodeParts{registrar: reg, monitor: mon, service: cluster.NewNodes(store), every: every}, nil
 }
 
@@ -60,13 +65,7 @@ func measureNode(c Config, store domain.Store, h *host, s *services) func(contex
 			n.Capacity.DiskMB = int64(st.Blocks) * st.Bsize >> 20
 			n.Free.DiskMB = int64(st.Bavail) * st.Bsize >> 20
 		}
-		if tpls, err := store.ListTemplates(ctx, ""); err == nil {
-			for _, t := range tpls {
-				if t.Ready {
-					n.Templates = append(n.Templates, t.ID)
-				}
-			}
-		}
+		n.Templates = localTemplates(ctx, store)
 		sbs := s.sandboxes
 		if sbs == nil {
 			return
@@ -88,4 +87,47 @@ func measureNode(c Config, store domain.Store, h *host, s *services) func(contex
 		}
 		n.Free.Slots = max(0, n.Free.Slots-held)
 	}
+}
+
+// localTemplates are the ready templates (built-ins and teams' own, by id) whose root
+// filesystem is on this node's disk: placement sends a create only to a node that has
+// its template (a team template is built on the build node alone, unless the nodes
+// share the template cache).
+func localTemplates(ctx context.Context, store domain.TemplateStore) []string {
+	tpls, err := store.ListTemplates(ctx, domain.AnyTeam)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range tpls {
+		if !t.Ready || t.RootFS == "" || seen[t.ID] {
+			continue
+		}
+		if _, err := os.Stat(t.RootFS); err == nil {
+			seen[t.ID] = true
+			out = append(out, t.ID)
+		}
+	}
+	return out
+}
+
+// probeNode asks a node whose heartbeat is late whether it is alive: its advertised
+// address answers GET /healthz with 200 (a node's internal listener and a lone
+// server's API both serve it without credentials).
+func probeNode(ctx context.Context, n *domain.Node) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.Address+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -30,8 +30,8 @@ func NewLogger(c Config, w io.Writer) *slog.Logger {
 // Run serves until ctx ends. out receives what a person starting the server should see
 // (the admin key on first start, template build progress, the listen address).
 func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err error) {
-	if os.Geteuid() != 0 {
-		return errors.New("warren serve must run as root (it creates network namespaces, mounts and sandboxes); try: sudo warren serve")
+	if os.Geteuid() != 0 && c.Role != RoleControl {
+		return errors.New("warren serve must run as root (it creates network namespaces, mounts and sandboxes); try: sudo warren serve (a control replica, --role control, runs no sandboxes and needs no root)")
 	}
 	tracing, err := telemetry.Setup(ctx, log)
 	if err != nil {
@@ -45,6 +45,9 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		return err
 	}
 	defer store.Close()
+	if c.Role == RoleControl {
+		return runControl(ctx, c, out, log, mx, store, catalog)
+	}
 	builds, err := startTemplates(ctx, c, store, out, log, mx)
 	if err != nil {
 		return err
@@ -89,14 +92,28 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 	svcs.watchHost(c, h)
 	background, stopBackground := svcs.runBackground(c, h.node)
 	defer stopBackground()
-	errc := ls.serve(log)
 	svcs.ready.Store(true)
-	fmt.Fprintf(out, "warren is serving the API and the web console on http://%s and sandbox traffic on http://%s (data in %s)\n", ls.api.Addr(), ls.proxy.Addr(), c.DataDir)
+	fmt.Fprintf(out, "warren (--role %s, node %s) is serving %s (data in %s)\n", c.Role, c.NodeName, ls.addrs(c), c.DataDir)
+	if err := ls.wait(ctx, out, log); err != nil {
+		return err
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ls.drain(shutCtx)
+	stopBackground()
+	<-background
+	shutdownSandboxes(shutCtx, c, svcs.sandboxes, h, log)
+	return nil
+}
+
+// wait tells where metrics are served and serves until ctx ends (nil) or the main
+// listener fails.
+func (ls *listeners) wait(ctx context.Context, out io.Writer, log *slog.Logger) error {
+	errc := ls.serve(log)
 	if ls.metrics != nil {
 		fmt.Fprintf(out, "Prometheus metrics on http://%s/metrics\n", ls.metrics.Addr())
 	}
-	log.Info("serving", "listen", ls.api.Addr().String())
-
+	log.Info("serving")
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -105,12 +122,6 @@ func Run(ctx context.Context, c Config, out io.Writer, log *slog.Logger) (err er
 		}
 	}
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ls.drain(shutCtx)
-	stopBackground()
-	<-background
-	shutdownSandboxes(shutCtx, c, svcs.sandboxes, h, log)
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/warren-sh/warren/internal/console"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/egress"
+	"github.com/warren-sh/warren/internal/forward"
 	"github.com/warren-sh/warren/internal/ledger"
 	"github.com/warren-sh/warren/internal/logkey"
 	"github.com/warren-sh/warren/internal/metering"
@@ -303,6 +304,12 @@ type services struct {
 	nodes *nodeParts
 	locks domain.LockStore
 	log   *slog.Logger
+	// control is a control replica's sandbox service (sandboxes is nil there).
+	control *cluster.Sandboxes
+	// forward sends requests to the nodes (nil outside a cluster).
+	forward *forward.Forwarder
+	// uploads is the spool directory of uploads.
+	uploads string
 }
 
 // startServices builds the sandbox services, re-attaches to the sandboxes a previous
@@ -327,24 +334,56 @@ func startServices(ctx context.Context, c Config, store domain.Store, catalog *b
 	if err := s.nodes.registrar.Heartbeat(ctx); err != nil {
 		return nil, fmt.Errorf("registering node %s: %w", c.NodeName, err)
 	}
-	signer, err := auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
-	if err != nil {
+	if err := s.startShared(c, store, catalog, h.runtimes, log); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// startShared builds what every role has: the console sessions' signer, the rate
+// limiter, the key, team and user services, and in a cluster the forwarder.
+func (s *services) startShared(c Config, store domain.Store, catalog *billing.Catalog, runtimes []string, log *slog.Logger) error {
+	signer, err := sessionSigner(c)
+	if err != nil {
+		return err
 	}
 	limit, limiter, closeLimiter, err := rateLimiter(c, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.limit, s.closeLimiter = limit, closeLimiter
 	s.accounts, err = auth.New(store, auth.WithLogger(log), auth.WithSessions(signer, c.SessionTTL),
 		auth.WithTeamDefaults(c.TeamQuota, "", func(id string) error { _, err := catalog.Plan(id); return err }),
-		auth.WithRuntimes(h.runtimes), auth.WithLoginThrottle(limiter, 0, 0),
+		auth.WithRuntimes(runtimes), auth.WithLoginThrottle(limiter, 0, 0),
 		auth.WithOwnerFile(filepath.Join(c.DataDir, ownerFileName)))
 	if err != nil {
 		s.closeLimiter()
-		return nil, err
+		return err
 	}
-	return s, nil
+	if c.ClusterSecret != "" {
+		self := c.NodeName
+		if c.Role == RoleControl {
+			self = ""
+		}
+		s.forward, err = forward.New(forward.Config{Store: store, Self: self, Secret: c.ClusterSecret,
+			Place: c.Role == RoleControl, Log: log.With(logkey.Subsystem, "forward")})
+		if err != nil {
+			s.closeLimiter()
+			return err
+		}
+	}
+	return nil
+}
+
+// sessionSigner signs console sessions: in a cluster with a key derived from the
+// cluster secret (every control replica must accept the others' sessions), else with
+// the data dir's session.key.
+func sessionSigner(c Config) (*auth.Signer, error) {
+	if c.ClusterSecret != "" {
+		k := sha256.Sum256([]byte("warren console sessions\x00" + c.ClusterSecret))
+		return auth.NewSigner(k[:])
+	}
+	return auth.LoadOrCreateSigner(filepath.Join(c.DataDir, "session.key"))
 }
 
 // startSandboxes builds the sandbox services and recovers what a previous server left.
@@ -458,9 +497,10 @@ func templateSnapshotKey(c Config, log *slog.Logger) string {
 
 // handler is the API listener's handler: /v1, the E2B control-plane routes
 // (E2B_API_URL points here) and the web console (its session routes, and its pages and
-// assets on everything else).
-func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
-	sb := s.sandboxes
+// assets on everything else). public is the handler of the API listener (with the rate
+// limiter, and the forwarder in a cluster); the node's internal listener's has neither:
+// the control that forwarded a request charged it and chose this node.
+func (s *services) handler(c Config, log *slog.Logger, public bool) (http.Handler, error) {
 	acc := s.accounts
 	opts := []rest.Option{}
 	var httpMetrics edge.Metrics
@@ -468,36 +508,37 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 		httpMetrics = s.metrics
 		opts = append(opts, rest.WithMetrics(s.metrics))
 	}
-	if sb.pool != nil {
-		opts = append(opts, rest.WithPools(sb.pool))
+	limit := s.limit
+	var fw edge.Forwarder
+	if !public {
+		limit = nil
+	} else if s.forward != nil {
+		fw = s.forward
+		opts = append(opts, rest.WithForwarder(fw))
 	}
-	// Uploads (build contexts, E2B build files) are spooled on the data dir's disk, not
-	// in a /tmp that may be RAM; what a crash left there is removed.
-	uploads := ""
-	if c.DataDir != "" {
-		uploads = filepath.Join(c.DataDir, "uploads")
-		if err := os.RemoveAll(uploads); err != nil {
-			return nil, fmt.Errorf("clearing the upload spool: %w", err)
+	ecfg := e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
+		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: limit, Metrics: httpMetrics,
+		Templates: s.templates, Tags: templates.NewTags(s.templates), PublicURL: c.PublicURL, SpoolDir: s.uploads, Forward: fw}
+	if sb := s.sandboxes; sb != nil { // a node's services; a control forwards what needs them
+		if sb.pool != nil {
+			opts = append(opts, rest.WithPools(sb.pool))
 		}
-		if err := os.MkdirAll(uploads, 0o700); err != nil {
-			return nil, fmt.Errorf("making the upload spool: %w", err)
-		}
+		opts = append(opts, rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs),
+			rest.WithTerminals(sb.terminals), rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithSnapshots(sb.snapshots))
+		ecfg.Logs, ecfg.Snapshots = sb.logs, sb.snapshots
 	}
-	api := rest.New(sb.service, acc.Keys, log, append(opts,
-		rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs), rest.WithTerminals(sb.terminals),
-		rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
+	api := rest.New(s.sandboxService(), acc.Keys, log, append(opts,
+		rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),
 		rest.WithSessions(acc.Sessions), rest.WithAudit(acc.Audit), rest.WithBilling(s.ledger, billing.WriteCSV),
-		rest.WithRateLimit(s.limit), rest.WithDomain(c.Domain), rest.WithSnapshots(sb.snapshots),
-		rest.WithTemplates(s.templates, 0), rest.WithUploadDir(uploads), rest.WithNodes(s.nodes.service), rest.WithReady(func() error {
+		rest.WithRateLimit(limit), rest.WithDomain(c.Domain),
+		rest.WithTemplates(s.templates, 0), rest.WithUploadDir(s.uploads), rest.WithNodes(s.nodes.service), rest.WithReady(func() error {
 			if !s.ready.Load() {
 				return errors.New("starting up")
 			}
 			return nil
 		}))...)
 	top := http.NewServeMux()
-	e2b.New(sb.service, acc.Keys, log, e2b.Config{Domain: c.Domain, DefaultLimits: c.DefaultLimits, TemplateMemoryMB: templateMemoryMB,
-		EnvdVersion: version.Envd, Audit: acc.Audit.Record, RateLimit: s.limit, Logs: sb.logs, Snapshots: sb.snapshots, Metrics: httpMetrics,
-		Templates: s.templates, Tags: templates.NewTags(s.templates), PublicURL: c.PublicURL, SpoolDir: uploads}).Register(top)
+	e2b.New(s.sandboxService(), acc.Keys, log, ecfg).Register(top)
 	for _, p := range []string{"/v1/", "/healthz", "/readyz"} {
 		top.Handle(p, api)
 	}
@@ -524,76 +565,161 @@ func (s *services) handler(c Config, log *slog.Logger) (http.Handler, error) {
 	}), nil
 }
 
-// listeners are the API's and the sandbox proxy's, with their servers, and the
-// metrics' (nil with metrics off).
-type listeners struct {
-	api, proxy, metrics          net.Listener
-	apiSrv, proxySrv, metricsSrv *http.Server
+// sandboxService is the sandbox service the APIs serve: the node's, or a control
+// replica's reader of the database.
+func (s *services) sandboxService() domain.SandboxService {
+	if s.sandboxes != nil {
+		return s.sandboxes.service
+	}
+	return s.control
 }
 
-// listen builds the handlers and opens both listeners.
-func listen(c Config, s *services, log *slog.Logger) (*listeners, error) {
-	top, err := s.handler(c, log)
-	if err != nil {
+// router is where the proxy finds sandboxes' addresses.
+func (s *services) router() domain.Router {
+	if s.sandboxes != nil {
+		return s.sandboxes.service
+	}
+	return s.control
+}
+
+// makeUploads makes the spool of uploads (build contexts, E2B build files) on the data
+// dir's disk, not in a /tmp that may be RAM, removing what a crash left there.
+func (s *services) makeUploads(c Config) error {
+	if c.DataDir == "" {
+		return nil
+	}
+	s.uploads = filepath.Join(c.DataDir, "uploads")
+	if err := os.RemoveAll(s.uploads); err != nil {
+		return fmt.Errorf("clearing the upload spool: %w", err)
+	}
+	if err := os.MkdirAll(s.uploads, 0o700); err != nil {
+		return fmt.Errorf("making the upload spool: %w", err)
+	}
+	return nil
+}
+
+// listeners are the API's and the sandbox proxy's (not on a node: it serves the
+// controls alone), the node's internal one (in a cluster) and the metrics' (nil with
+// metrics off), with their servers.
+type listeners struct {
+	api, proxy, internal, metrics             net.Listener
+	apiSrv, proxySrv, internalSrv, metricsSrv *http.Server
+}
+
+// listen builds the handlers and opens the listeners.
+func listen(c Config, s *services, log *slog.Logger) (_ *listeners, err error) {
+	if err := s.makeUploads(c); err != nil {
 		return nil, err
 	}
 	pcfg := proxy.Config{Domain: c.Domain, MaxBufferedBytes: c.ProxyMaxBufferedMB << 20}
 	if s.metrics != nil {
 		pcfg.Metrics = s.metrics.Proxy()
 	}
-	prx := proxy.New(s.sandboxes.service, log, pcfg)
-	// No ReadTimeout or WriteTimeout: both servers carry long-lived streams (commands,
+	prx := proxy.New(s.router(), log, pcfg)
+	ls := &listeners{}
+	defer func() {
+		if err != nil {
+			ls.close()
+		}
+	}()
+	// No ReadTimeout or WriteTimeout: the servers carry long-lived streams (commands,
 	// watches, WebSockets) and uploads. Headers have ReadHeaderTimeout, bodies
 	// bodyDeadline, idle keep-alive connections IdleTimeout.
-	ls := &listeners{
-		apiSrv:   &http.Server{Handler: bodyDeadline(top, c.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout},
-		proxySrv: &http.Server{Handler: bodyDeadline(prx, c.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout},
+	server := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: bodyDeadline(h, c.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout}
 	}
-	if ls.api, err = net.Listen("tcp", c.Listen); err != nil {
-		return nil, fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
+	if c.Role != RoleNode {
+		top, err := s.handler(c, log, true)
+		if err != nil {
+			return nil, err
+		}
+		var front http.Handler = prx
+		if s.forward != nil {
+			front = s.forward.Proxy(prx, prx.SandboxOf)
+		}
+		ls.apiSrv, ls.proxySrv = server(top), server(front)
+		if ls.api, err = net.Listen("tcp", c.Listen); err != nil {
+			return nil, fmt.Errorf("listening on %s: %w (is another warren running? set --listen)", c.Listen, err)
+		}
+		if ls.proxy, err = net.Listen("tcp", c.ProxyListen); err != nil {
+			return nil, fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
+		}
+		ls.api = limitPerIP(ls.api, c.MaxConnsPerIP, log.With(logkey.Subsystem, "api"))
+		ls.proxy = limitPerIP(ls.proxy, c.MaxConnsPerIP, log.With(logkey.Subsystem, "proxy"))
 	}
-	if ls.proxy, err = net.Listen("tcp", c.ProxyListen); err != nil {
-		ls.api.Close()
-		return nil, fmt.Errorf("listening on %s for the sandbox proxy: %w (set --proxy-listen)", c.ProxyListen, err)
+	if c.InternalListen != "" && c.Role != RoleControl {
+		inner, err := s.handler(c, log, false)
+		if err != nil {
+			return nil, err
+		}
+		// No per-address cap: every control reaches the node from one address.
+		ls.internalSrv = server(forward.Internal(c.ClusterSecret, inner, prx))
+		if ls.internal, err = net.Listen("tcp", c.InternalListen); err != nil {
+			return nil, fmt.Errorf("listening on %s for the control replicas: %w (set --internal-listen)", c.InternalListen, err)
+		}
 	}
 	if s.metrics != nil {
 		if ls.metrics, err = net.Listen("tcp", c.MetricsListen); err != nil {
-			ls.api.Close()
-			ls.proxy.Close()
 			return nil, fmt.Errorf("listening on %s for metrics: %w (set --metrics-listen, or --metrics-listen \"\" to turn metrics off)", c.MetricsListen, err)
 		}
 		ls.metricsSrv = metricsServer(s.metrics, c)
 	}
-	ls.api = limitPerIP(ls.api, c.MaxConnsPerIP, log.With(logkey.Subsystem, "api"))
-	ls.proxy = limitPerIP(ls.proxy, c.MaxConnsPerIP, log.With(logkey.Subsystem, "proxy"))
 	return ls, nil
 }
 
-// serve serves both listeners; the API server's end is sent on the channel (the proxy's
-// is logged).
-func (ls *listeners) serve(log *slog.Logger) <-chan error {
-	go func() {
-		if err := ls.proxySrv.Serve(ls.proxy); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("sandbox proxy stopped", logkey.Err, err)
+// close closes the listeners opened so far (a failed start).
+func (ls *listeners) close() {
+	for _, l := range []net.Listener{ls.api, ls.proxy, ls.internal, ls.metrics} {
+		if l != nil {
+			l.Close()
 		}
-	}()
-	if ls.metrics != nil {
+	}
+}
+
+// serve serves every listener; the end of the main one (the API's, a node's internal
+// one) is sent on the channel, the others' are logged.
+func (ls *listeners) serve(log *slog.Logger) <-chan error {
+	errc := make(chan error, 1)
+	main := true
+	for _, p := range []struct {
+		name string
+		l    net.Listener
+		srv  *http.Server
+	}{{"api", ls.api, ls.apiSrv}, {"internal", ls.internal, ls.internalSrv}, {"sandbox proxy", ls.proxy, ls.proxySrv}, {"metrics", ls.metrics, ls.metricsSrv}} {
+		if p.l == nil {
+			continue
+		}
+		if main {
+			main = false
+			go func() { errc <- p.srv.Serve(p.l) }()
+			continue
+		}
 		go func() {
-			if err := ls.metricsSrv.Serve(ls.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics listener stopped", logkey.Err, err)
+			if err := p.srv.Serve(p.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(p.name+" listener stopped", logkey.Err, err)
 			}
 		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- ls.apiSrv.Serve(ls.api) }()
 	return errc
+}
+
+// addrs says where the server listens, for the person who started it.
+func (ls *listeners) addrs(c Config) string {
+	var parts []string
+	if ls.api != nil {
+		parts = append(parts, fmt.Sprintf("the API and the web console on http://%s and sandbox traffic on http://%s", ls.api.Addr(), ls.proxy.Addr()))
+	}
+	if ls.internal != nil {
+		parts = append(parts, fmt.Sprintf("the control replicas on %s (advertised as %s)", ls.internal.Addr(), c.Advertise))
+	}
+	return strings.Join(parts, ", and ")
 }
 
 // drain lets in-flight requests finish briefly, then cuts the rest: command streams,
 // watches and proxied connections can stay open for as long as their clients like, and
 // they must not hold up the teardown that follows.
 func (ls *listeners) drain(ctx context.Context) {
-	for _, hs := range []*http.Server{ls.apiSrv, ls.proxySrv, ls.metricsSrv} {
+	for _, hs := range []*http.Server{ls.apiSrv, ls.proxySrv, ls.internalSrv, ls.metricsSrv} {
 		if hs == nil {
 			continue
 		}
