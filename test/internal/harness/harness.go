@@ -108,9 +108,14 @@ type Server struct {
 	// MListen is the metrics listener's address; MetricsURL its /metrics.
 	MListen    string
 	MetricsURL string
-	cmd        *exec.Cmd
-	logs       *logBuffer
-	exited     chan struct{}
+	// Role is the server's --role ("" all); a node's internal listener is IListen (its
+	// URL IURL; a node has no API or proxy listener of its own).
+	Role    string
+	IListen string
+	IURL    string
+	cmd     *exec.Cmd
+	logs    *logBuffer
+	exited  chan struct{}
 	// portRetries counts restarts after a port was taken between picking and binding.
 	portRetries int
 }
@@ -120,6 +125,10 @@ type Server struct {
 type Opts struct {
 	DataDir, Net, CIDR string
 	ExtraEnv           []string
+	// Role is --role: "" or "all", "control" or "node" (which listens on an internal
+	// address for the controls, and is healthy there). Key is the admin key to use when
+	// the data dir has none (a cluster's second server: the first made it).
+	Role, Key string
 }
 
 // FreePort returns a free loopback address (host:port).
@@ -151,7 +160,11 @@ func Start(t *testing.T, o Opts) *Server {
 	if o.CIDR == "" {
 		o.CIDR = fmt.Sprintf("10.%d.%d.0/24", 212+os.Getpid()%20, n%250)
 	}
-	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &logBuffer{}}
+	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &logBuffer{},
+		Role: o.Role, Key: o.Key}
+	if o.Role == "node" {
+		s.IListen = FreePort(t)
+	}
 	s.Start(o.ExtraEnv)
 	return s
 }
@@ -159,9 +172,21 @@ func Start(t *testing.T, o Opts) *Server {
 func (s *Server) Start(extraEnv []string) {
 	t := s.T
 	t.Helper()
-	cmd := exec.Command(filepath.Join(BinDir, "warren"), "serve", "--listen", s.Listen, "--data-dir", s.DataDir,
+	args := []string{"serve", "--listen", s.Listen, "--data-dir", s.DataDir,
 		"--network-name", s.Net, "--sandbox-cidr", s.CIDR, "--kill-on-exit", "--sweep-interval", "2s",
-		"--proxy-listen", s.PListen, "--metrics-listen", s.MListen)
+		"--proxy-listen", s.PListen, "--metrics-listen", s.MListen}
+	if s.Role != "" {
+		args = append(args, "--role", s.Role)
+	}
+	health := "http://" + s.Listen
+	if s.IListen != "" {
+		args = append(args, "--internal-listen", s.IListen)
+		s.IURL = "http://" + s.IListen
+	}
+	if s.Role == "node" {
+		health = s.IURL
+	}
+	cmd := exec.Command(filepath.Join(BinDir, "warren"), args...)
 	// Template snapshots boot a sandbox of each template with a start command when the
 	// server starts: tests that count the node's sandboxes would see it. Tests of the
 	// code interpreter turn them on (WARREN_TEMPLATE_SNAPSHOTS=1 in extraEnv, which
@@ -190,7 +215,7 @@ func (s *Server) Start(extraEnv []string) {
 	s.MetricsURL = "http://" + s.MListen + "/metrics"
 	deadline := time.Now().Add(10 * time.Minute) // first start may build the base template
 	for {
-		resp, err := http.Get(s.URL + "/healthz")
+		resp, err := http.Get(health + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -204,6 +229,9 @@ func (s *Server) Start(extraEnv []string) {
 			if strings.Contains(s.logs.String(), "address already in use") && s.portRetries < 3 {
 				s.portRetries++
 				s.Listen, s.PListen, s.MListen = FreePort(t), FreePort(t), FreePort(t)
+				if s.IListen != "" {
+					s.IListen = FreePort(t)
+				}
 				s.logs = &logBuffer{}
 				s.Start(extraEnv)
 				return
@@ -216,10 +244,12 @@ func (s *Server) Start(extraEnv []string) {
 		}
 	}
 	key, err := os.ReadFile(filepath.Join(s.DataDir, "admin.key"))
-	if err != nil {
+	switch {
+	case err == nil:
+		s.Key = strings.TrimSpace(string(key))
+	case s.Key == "":
 		t.Fatal(err)
 	}
-	s.Key = strings.TrimSpace(string(key))
 	t.Cleanup(s.Stop)
 }
 
