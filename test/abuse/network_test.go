@@ -413,6 +413,7 @@ func probeHostServices(t *testing.T, e *env) string {
 	gw := sandboxGateway(t, e, id)
 	_, apiPort, _ := net.SplitHostPort(e.S.Listen)
 	_, proxyPort, _ := net.SplitHostPort(e.S.PListen)
+	_, internalPort, _ := net.SplitHostPort(e.S.IListen) // bound to every interface
 	var targets []string
 	addrs := []string{gw}
 	for _, a := range addrStrings(hostAddrs(t)) {
@@ -433,7 +434,8 @@ func probeHostServices(t *testing.T, e *env) string {
 	// The gateway is in the pool, whose sources the host's input drops: it has no
 	// control from the host.
 	for _, a := range addrs {
-		targets = append(targets, net.JoinHostPort(a, fmt.Sprint(svc.port())), net.JoinHostPort(a, apiPort), net.JoinHostPort(a, proxyPort))
+		targets = append(targets, net.JoinHostPort(a, fmt.Sprint(svc.port())), net.JoinHostPort(a, apiPort), net.JoinHostPort(a, proxyPort),
+			net.JoinHostPort(a, internalPort))
 	}
 	targets = append(targets, "127.0.0.1:"+apiPort)
 	if ll := hostIfLinkLocal(e, id); ll != "" {
@@ -450,7 +452,7 @@ func probeHostServices(t *testing.T, e *env) string {
 			t.Errorf("the sandbox connected to the host at %s", tg)
 		}
 	}
-	return fmt.Sprintf("%d host targets (API, proxy, a service on 0.0.0.0/[::], on %d host addresses and IPv6 link-local) refused", len(targets), len(addrs))
+	return fmt.Sprintf("%d host targets (API, proxy, the node's internal listener and a service on 0.0.0.0/[::], on %d host addresses and IPv6 link-local) refused", len(targets), len(addrs))
 }
 
 func addrStrings(as []netip.Addr) []string {

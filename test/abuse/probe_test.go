@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,9 @@ func register(ps ...probe) {
 	defer probesMu.Unlock()
 	probes = append(probes, ps...)
 }
+
+// clusterSecret is the suite server's cluster secret (it has an internal listener).
+var clusterSecret = "abuse-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-0123456789abcdef0123456789"
 
 // runtimes are the drivers the suite attacks. The server enables both (WARREN_RUNTIMES).
 var runtimes = []string{"gvisor", "runc"}
@@ -97,7 +101,12 @@ func TestAbuse(t *testing.T) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
 	for _, rt := range runtimes {
 		t.Run(rt, func(t *testing.T) {
-			s := harness.Start(t, harness.Opts{ExtraEnv: []string{"WARREN_RUNTIMES=gvisor,runc"}})
+			// One host of a cluster: its internal listener, where control replicas send
+			// requests with the cluster secret, is bound to every interface, the way a
+			// node serves it, so the probes attack it too.
+			_, port, _ := net.SplitHostPort(harness.FreePort(t))
+			s := harness.Start(t, harness.Opts{ExtraEnv: []string{"WARREN_RUNTIMES=gvisor,runc", "WARREN_CLUSTER_SECRET=" + clusterSecret},
+				Internal: "0.0.0.0:" + port})
 			e := &env{t: t, S: s, Runtime: rt}
 			defer e.Replace()
 			for _, p := range ps {

@@ -273,6 +273,16 @@ func TestCluster(t *testing.T) {
 		if len(served) != 3 {
 			t.Errorf("web servers on %d nodes, want 3", len(served))
 		}
+		// Another team's key finds none of them through either replica (the control
+		// looks the sandbox up for the caller's team before forwarding anything).
+		_, other := c0.newTeam(map[string]any{"name": "cluster other"})
+		for i, ctl := range c.controls {
+			for _, rt := range [][2]string{{"GET", ""}, {"POST", "/commands"}, {"DELETE", ""}, {"GET", "/files/content?path=/etc/hostname"}} {
+				if r := call(ctl.URL, other, rt[0], "/v1/sandboxes/"+ids[i]+rt[1], map[string]any{"cmd": "true"}, nil); r.code != 404 {
+					t.Errorf("another team's %s %s through control %d: %s; want 404", rt[0], rt[1], i, r)
+				}
+			}
+		}
 		for i, id := range ids {
 			if r := call(c.controls[i%2].URL, key, "DELETE", "/v1/sandboxes/"+id, nil, nil); r.code != 204 {
 				t.Errorf("kill %s: %s", id, r)

@@ -129,6 +129,9 @@ type Opts struct {
 	// address for the controls, and is healthy there). Key is the admin key to use when
 	// the data dir has none (a cluster's second server: the first made it).
 	Role, Key string
+	// Internal is the internal listener's address of a server given the cluster secret
+	// in ExtraEnv ("" none; a node gets a loopback one).
+	Internal string
 }
 
 // FreePort returns a free loopback address (host:port).
@@ -162,7 +165,10 @@ func Start(t *testing.T, o Opts) *Server {
 	}
 	s := &Server{T: t, DataDir: o.DataDir, Net: o.Net, CIDR: o.CIDR, Listen: FreePort(t), PListen: FreePort(t), MListen: FreePort(t), logs: &logBuffer{},
 		Role: o.Role, Key: o.Key}
-	if o.Role == "node" {
+	switch {
+	case o.Internal != "":
+		s.IListen = o.Internal
+	case o.Role == "node":
 		s.IListen = FreePort(t)
 	}
 	s.Start(o.ExtraEnv)
