@@ -133,6 +133,8 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, p domain.Pri
 			return false, nil
 		}
 		return true, f.create(w, r, p)
+	case edge.TargetSnapshot:
+		return f.forwardSnapshot(w, r, p, t.Snapshot)
 	case edge.TargetBuild:
 		if !f.cfg.Place {
 			return false, nil
@@ -155,14 +157,21 @@ func (f *Forwarder) forwardSandbox(w http.ResponseWriter, r *http.Request, p dom
 	if !domain.ValidSandboxID(id) || p.TeamID == "" {
 		return false, nil
 	}
+	control := f.cfg.Self == ""
 	sb, err := f.cfg.Store.GetSandbox(r.Context(), p.TeamID, id)
-	if domain.IsKind(err, domain.KindNotFound) {
+	switch {
+	case domain.IsKind(err, domain.KindNotFound) && control:
+		// A control has none of a sandbox's services: it answers as a node would.
+		return false, domain.NotFound("sandbox", id)
+	case domain.IsKind(err, domain.KindNotFound):
 		return false, nil
-	}
-	if err != nil {
+	case err != nil:
 		return false, err
-	}
-	if sb.Node == "" || sb.Node == f.cfg.Self || (sb.State.Terminal() && f.cfg.Self != "") {
+	case control && sb.Node == "" && !sb.State.Terminal():
+		return false, domain.Errorf(domain.KindUnavailable, "sandbox %q has no node recorded (a row from before the node table); reach it through the server that runs it", id)
+	case control && sb.Node == "":
+		return false, domain.Errorf(domain.KindConflict, "sandbox %q is not running: it is %s (%s); create a new one", id, sb.State, sb.EndReason)
+	case sb.Node == "" || sb.Node == f.cfg.Self || (sb.State.Terminal() && !control):
 		return false, nil
 	}
 	n, err := f.node(r.Context(), sb.Node, id)
@@ -175,6 +184,32 @@ func (f *Forwarder) forwardSandbox(w http.ResponseWriter, r *http.Request, p dom
 	if err := f.send(w, r, n, false); err != nil && sb.State.Terminal() {
 		return false, domain.Errorf(domain.KindConflict, "sandbox %q is not running: it is %s (%s); create a new one", id, sb.State, sb.EndReason)
 	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// forwardSnapshot sends the deletion of p's team's snapshot ref to the node that holds
+// its files (the node of the sandbox it was taken of) when that is another node and it
+// answers; otherwise it is served here (the row deleted; the holder removes files
+// without a row when it next starts).
+func (f *Forwarder) forwardSnapshot(w http.ResponseWriter, r *http.Request, p domain.Principal, ref string) (bool, error) {
+	if ref == "" || len(ref) > 128 || p.TeamID == "" {
+		return false, nil
+	}
+	snap, err := f.cfg.Store.GetSnapshot(r.Context(), p.TeamID, ref)
+	if err != nil {
+		return false, nil // not a snapshot (E2B: maybe a template), or the local answer
+	}
+	sb, err := f.cfg.Store.GetSandbox(r.Context(), domain.AnyTeam, snap.SandboxID)
+	if err != nil || sb.Node == "" || sb.Node == f.cfg.Self {
+		return false, nil
+	}
+	n, err := f.node(r.Context(), sb.Node, snap.SandboxID)
+	if err != nil {
+		return false, nil
+	}
+	if err := f.send(w, r, n, false); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -274,6 +274,11 @@ func TestForwardSandbox(t *testing.T) {
 		edge.Target{Kind: edge.TargetSandbox, Sandbox: id}); !domain.IsKind(err, domain.KindConflict) || !strings.Contains(err.Error(), "lost: node c") {
 		t.Errorf("a control's request for a sandbox lost with its node: %v, want a 409 saying why it ended", err)
 	}
+	// An unknown sandbox (or another team's) is a control's own 404.
+	if _, err := ctl.Forward(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/sandboxes/"+id+"/commands", nil), domain.Principal{TeamID: "team2"},
+		edge.Target{Kind: edge.TargetSandbox, Sandbox: id}); !domain.IsKind(err, domain.KindNotFound) {
+		t.Errorf("a control's request for another team's sandbox: %v, want a 404", err)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.got) != 3 || b.got[0] != "POST /v1/sandboxes/"+id+`/commands?x=1 {"cmd":"true"}` {
@@ -401,5 +406,47 @@ func TestProxyAndBuild(t *testing.T) {
 	w := httptest.NewRecorder()
 	if done, err := f.Forward(w, httptest.NewRequest("POST", "/v1/templates", nil), domain.Principal{TeamID: "team1"}, edge.Target{Kind: edge.TargetBuild}); !done || err != nil || w.Header().Get("X-Node") != "b" {
 		t.Errorf("a build went to %q (%v %v), want b", w.Header().Get("X-Node"), done, err)
+	}
+}
+
+func TestForwardSnapshotDelete(t *testing.T) {
+	b := newFakeNode(t, "b")
+	src := domain.NewID(20)
+	nodes := []*domain.Node{node("a", domain.NodeReady, "127.0.0.1:1", 5, 1), node("b", domain.NodeReady, b.addr(), 5, 1)}
+	srcNode := "b"
+	st := &fakeStore{nodes: func() []*domain.Node { return nodes },
+		snapshot: func(team, ref string) (*domain.Snapshot, error) {
+			if team == "team1" && (ref == "snap1" || ref == "named") {
+				return &domain.Snapshot{ID: "snap1", TeamID: team, SandboxID: src}, nil
+			}
+			return nil, domain.NotFound("snapshot", ref)
+		},
+		sandbox: func(team, id string) (*domain.Sandbox, error) {
+			if id == src {
+				return &domain.Sandbox{ID: src, TeamID: "team1", Node: srcNode, State: domain.StateStopped}, nil
+			}
+			return nil, domain.NotFound("sandbox", id)
+		}}
+	for _, tc := range []struct {
+		name, self, ref, team, node string
+		done                        bool
+	}{
+		{"a control sends it to the node with the files", "", "named", "team1", "b", true},
+		{"a node sends another node's there", "a", "snap1", "team1", "b", true},
+		{"the holder deletes its own", "b", "snap1", "team1", "b", false},
+		{"another team's is the local 404", "", "snap1", "team2", "b", false},
+		{"not a snapshot (an E2B template) is served here", "", "my-template", "team1", "b", false},
+		{"a holder that is gone: the row is deleted here", "", "snap1", "team1", "zz", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srcNode = tc.node
+			f := newForwarder(t, st, tc.self, tc.self == "")
+			w := httptest.NewRecorder()
+			done, err := f.Forward(w, httptest.NewRequest("DELETE", "/v1/snapshots/"+tc.ref, nil), domain.Principal{TeamID: tc.team},
+				edge.Target{Kind: edge.TargetSnapshot, Snapshot: tc.ref})
+			if err != nil || done != tc.done || (done && w.Header().Get("X-Node") != "b") {
+				t.Errorf("Forward = %v, %v (from %q); want %v", done, err, w.Header().Get("X-Node"), tc.done)
+			}
+		})
 	}
 }

@@ -23,7 +23,8 @@ import (
 // sandbox, builds nothing and holds nothing a restart would lose: any number of
 // replicas serve one cluster.
 func runControl(ctx context.Context, c Config, out io.Writer, log *slog.Logger, mx *metrics.Metrics, store domain.Store, catalog *billing.Catalog) error {
-	s := &services{metrics: mx, usage: store, locks: store, log: log, control: cluster.NewSandboxes(store)}
+	s := &services{metrics: mx, usage: store, locks: store, log: log, control: cluster.NewSandboxes(store),
+		controlSnaps: cluster.NewSnapshots(store)}
 	var err error
 	if s.ledger, err = ledger.New(store, catalog, nil, log); err != nil {
 		return err

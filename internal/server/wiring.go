@@ -304,8 +304,10 @@ type services struct {
 	nodes *nodeParts
 	locks domain.LockStore
 	log   *slog.Logger
-	// control is a control replica's sandbox service (sandboxes is nil there).
-	control *cluster.Sandboxes
+	// control is a control replica's sandbox service (sandboxes is nil there), and
+	// controlSnaps its snapshot service.
+	control      *cluster.Sandboxes
+	controlSnaps *cluster.Snapshots
 	// forward sends requests to the nodes (nil outside a cluster).
 	forward *forward.Forwarder
 	// uploads is the spool directory of uploads.
@@ -526,6 +528,9 @@ func (s *services) handler(c Config, log *slog.Logger, public bool) (http.Handle
 		opts = append(opts, rest.WithProcesses(sb.processes), rest.WithFiles(sb.files), rest.WithLogs(sb.logs),
 			rest.WithTerminals(sb.terminals), rest.WithPorts(sb.processes), rest.WithCode(sb.code), rest.WithSnapshots(sb.snapshots))
 		ecfg.Logs, ecfg.Snapshots = sb.logs, sb.snapshots
+	} else if s.controlSnaps != nil { // a control reads snapshots; the rest is forwarded
+		opts = append(opts, rest.WithSnapshots(s.controlSnaps))
+		ecfg.Snapshots = s.controlSnaps
 	}
 	api := rest.New(s.sandboxService(), acc.Keys, log, append(opts,
 		rest.WithTeams(acc.Teams), rest.WithUsers(acc.Users),

@@ -305,6 +305,76 @@ func TestCluster(t *testing.T) {
 		c.logf("the official E2B SDK's commands, files and pause suites through a control replica: passed in %s", time.Since(start).Round(time.Second))
 	})
 
+	t.Run("a template built through a control runs on the nodes", func(t *testing.T) {
+		var started struct {
+			Build struct{ ID string } `json:"build"`
+		}
+		r := call(c.controls[1].URL, key, "POST", "/v1/templates", map[string]any{"name": "e2e-cluster", "from_template": "base",
+			"steps": []map[string]any{{"type": "RUN", "args": []string{"echo built > /etc/e2e-cluster"}}}}, nil)
+		if r.err != nil || (r.code != 201 && r.code != 202) || json.Unmarshal(r.body, &started) != nil {
+			t.Fatalf("starting a build through control 1: %s", r)
+		}
+		waitFor(t, 5*time.Minute, "the build ready, read through control 0", func() bool {
+			var b struct{ State, Reason string }
+			r := call(c0.URL, key, "GET", "/v1/templates/e2e-cluster/builds/"+started.Build.ID, nil, nil)
+			if json.Unmarshal(r.body, &b) != nil || b.State == "error" {
+				t.Fatalf("build status: %s", r)
+			}
+			return b.State == "ready"
+		})
+		if r := call(c0.URL, key, "GET", "/v1/templates/e2e-cluster/builds/"+started.Build.ID+"/logs", nil, nil); r.code != 200 || !strings.Contains(string(r.body), "echo built") {
+			t.Errorf("the build's logs through control 0: %s", r)
+		}
+		for i := 0; i < 3; i++ {
+			id, node := c.create(i%2, key, map[string]any{"template": "e2e-cluster", "timeout": 120})
+			if r := c.exec((i+1)%2, key, id, "cat /etc/e2e-cluster"); r.Stdout != "built\n" {
+				t.Errorf("a sandbox of the built template on %s: %+v", node, r)
+			}
+			call(c0.URL, key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
+		}
+		c.logf("a template build started through one control, followed through the other, and run on the nodes: ok")
+	})
+
+	t.Run("snapshots through the controls", func(t *testing.T) {
+		id, node := c.create(0, key, small)
+		c.exec(0, key, id, "echo saved > /tmp/state")
+		if r := call(c.controls[0].URL, key, "POST", "/v1/sandboxes/"+id+"/snapshots", map[string]any{"name": "cluster-snap"}, nil); r.code != 201 {
+			t.Fatalf("snapshot through control 0: %s", r)
+		}
+		var list struct {
+			Snapshots []struct{ ID, Name string } `json:"snapshots"`
+		}
+		r := call(c.controls[1].URL, key, "GET", "/v1/snapshots", nil, nil)
+		if r.code != 200 || json.Unmarshal(r.body, &list) != nil || len(list.Snapshots) != 1 || list.Snapshots[0].Name != "cluster-snap" {
+			t.Fatalf("snapshots listed through control 1: %s", r)
+		}
+		if r := call(c.controls[1].URL, key, "GET", "/v1/snapshots/cluster-snap", nil, nil); r.code != 200 {
+			t.Errorf("the snapshot read through control 1: %s", r)
+		}
+		from, fromNode := c.create(1, key, map[string]any{"snapshot": "cluster-snap", "timeout": 120})
+		if fromNode != node {
+			t.Errorf("a sandbox from the snapshot went to %s, not %s which holds it", fromNode, node)
+		}
+		if r := c.exec(0, key, from, "cat /tmp/state"); r.Stdout != "saved\n" {
+			t.Errorf("the sandbox from the snapshot: %+v", r)
+		}
+		dir := filepath.Join(c.nodes[c.nodeOf(node)].DataDir, "snapshots", list.Snapshots[0].ID)
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the snapshot's files on its node: %v", err)
+		}
+		if r := call(c.controls[1].URL, key, "DELETE", "/v1/snapshots/cluster-snap", nil, nil); r.code != 204 {
+			t.Errorf("delete through control 1: %s", r)
+		}
+		waitFor(t, 10*time.Second, "the snapshot's files removed from its node", func() bool {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err)
+		})
+		for _, sb := range []string{id, from} {
+			call(c0.URL, key, "DELETE", "/v1/sandboxes/"+sb, nil, nil)
+		}
+		c.logf("a snapshot taken through one control, listed, started from (on its node) and deleted (files too) through the other: ok")
+	})
+
 	t.Run("50 concurrent creates over both replicas admit exactly the quota", func(t *testing.T) {
 		_, qkey := c0.newTeam(map[string]any{"name": "quota 10", "quota": map[string]any{"max_sandboxes": 10, "max_cpu_cores": 64,
 			"max_memory_mb": 1 << 20, "max_disk_mb": 1 << 22, "requests_per_minute": 100000}})

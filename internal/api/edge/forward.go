@@ -28,6 +28,9 @@ const (
 	TargetCreate
 	// TargetBuild routes build templates: they run on the build node.
 	TargetBuild
+	// TargetSnapshot routes delete a snapshot (Target.Snapshot, an id or name; for
+	// E2B's DELETE /templates/{id}, maybe none): its files are on the node that took it.
+	TargetSnapshot
 )
 
 // Target is what a route acts on, for a Forwarder.
@@ -35,6 +38,8 @@ type Target struct {
 	Kind TargetKind
 	// Sandbox is the sandbox id of a TargetSandbox route.
 	Sandbox string
+	// Snapshot is the snapshot reference of a TargetSnapshot route.
+	Snapshot string
 }
 
 // Forwarded hands r to f first, for the route's target (target returns the zero Target
