@@ -13,7 +13,7 @@ import (
 var generated = []string{"web/dist", "web/node_modules", "bin/", "test-artifacts/", "test/e2b/node_modules", "test/console/node_modules"}
 
 // generatedDocs are documents a test run writes (test-artifacts/).
-var generatedDocs = map[string]bool{"abuse.md": true}
+var generatedDocs = map[string]bool{"abuse.md": true, "cluster.md": true}
 
 var (
 	// repoPath matches a path into the tree's top-level folders, as docs and comments cite them.

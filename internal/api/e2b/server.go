@@ -277,7 +277,9 @@ func forwardTarget(method, path string) func(*http.Request) edge.Target {
 	case method == "POST" && (path == "/sandboxes" || path == "/v2/sandboxes"):
 		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetCreate} }
 	case method == "DELETE" && path == "/templates/{id}": // a template, or a snapshot
-		return func(r *http.Request) edge.Target { return edge.Target{Kind: edge.TargetSnapshot, Snapshot: r.PathValue("id")} }
+		return func(r *http.Request) edge.Target {
+			return edge.Target{Kind: edge.TargetSnapshot, Snapshot: r.PathValue("id")}
+		}
 	case path == "/v3/templates" || strings.HasPrefix(path, "/templates/{id}/files/") ||
 		strings.HasPrefix(path, "/v2/templates/{id}/builds/"):
 		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetBuild} }

@@ -304,7 +304,9 @@ func forwardTarget(method, path string) func(*http.Request) edge.Target {
 	case method == "POST" && path == "/v1/sandboxes":
 		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetCreate} }
 	case method == "DELETE" && path == "/v1/snapshots/{id}":
-		return func(r *http.Request) edge.Target { return edge.Target{Kind: edge.TargetSnapshot, Snapshot: r.PathValue("id")} }
+		return func(r *http.Request) edge.Target {
+			return edge.Target{Kind: edge.TargetSnapshot, Snapshot: r.PathValue("id")}
+		}
 	case method == "POST" && path == "/v1/templates":
 		return func(*http.Request) edge.Target { return edge.Target{Kind: edge.TargetBuild} }
 	case strings.HasPrefix(path, "/v1/sandboxes/{id}") && !(method == "GET" && path == "/v1/sandboxes/{id}"):
