@@ -21,9 +21,10 @@ want_pkgs=(debootstrap iproute2 nftables util-linux ca-certificates curl e2fspro
 # docker-registry for the OCI image pull tests (internal/template/oci), busybox-static for
 # the image the template-from-OCI-image e2e test makes, prometheus (with
 # promtool) for the observability suite, which starts its own prometheus and checks
-# deploy/prometheus. test/deps checks that every program the tree runs is here.
+# deploy/prometheus, systemd (systemd-analyze) for test/systemd's check of deploy/systemd's
+# units. test/deps checks that every program the tree runs is here.
 if [ "${WARREN_TEST_DEPS:-0}" = 1 ]; then
-  want_pkgs+=(postgresql redis-server python3 python3-matplotlib python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium iputils-ping git docker-registry busybox-static prometheus)
+  want_pkgs+=(postgresql redis-server python3 python3-matplotlib python3-httpx python3-pytest python3-pytest-asyncio python3-venv python3-pip chromium iputils-ping git docker-registry busybox-static prometheus systemd)
 fi
 # Node.js and npm build the console (web/) and run the E2B SDK and browser suites; a
 # machine that already has a node on PATH keeps it.

@@ -58,6 +58,7 @@ var packageOf = map[string]string{
 	"docker-registry":  "docker-registry",
 	"prometheus":       "prometheus",
 	"promtool":         "prometheus",
+	"systemd-analyze":  "systemd",
 	"busybox":          "busybox-static", // static: it is the whole of an image (test/e2e/template_oci_test.go)
 }
 
