@@ -484,9 +484,7 @@ func TestEnvNamesExist(t *testing.T) {
 			for _, e := range c.Env {
 				if strings.HasPrefix(e.Name, "WARREN_") && !seen[e.Name] {
 					seen[e.Name] = true
-					if !strings.Contains(src, `"`+e.Name+`"`) && awaitingRoles[e.Name] {
-						t.Logf("%s is not in the server yet (it comes with the server roles)", e.Name)
-					} else if !strings.Contains(src, `"`+e.Name+`"`) {
+					if !strings.Contains(src, `"`+e.Name+`"`) {
 						t.Errorf("the chart sets %s, which no Go file under internal/ or cmd/ reads", e.Name)
 					}
 				}
@@ -497,11 +495,6 @@ func TestEnvNamesExist(t *testing.T) {
 		t.Fatalf("only %d WARREN_ variables found in the rendered pods", len(seen))
 	}
 }
-
-// awaitingRoles are the variables of the server roles (control and node), which the chart
-// is written against and the server is getting: until they are in the source they are
-// logged, not failed; every other name is checked.
-var awaitingRoles = map[string]bool{"WARREN_ROLE": true, "WARREN_INTERNAL_LISTEN": true, "WARREN_CLUSTER_SECRET": true}
 
 // serverSource is the text of every non-test Go file under internal/ and cmd/.
 func serverSource(t *testing.T) string {

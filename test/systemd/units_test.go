@@ -115,12 +115,6 @@ func serveHelp(t *testing.T, bin string) (flags, vars map[string]bool) {
 	return flags, vars
 }
 
-// awaitingRoles are the flags and variables of the server roles (control and node), which
-// the units are written against and the server is getting: until warren serve -h lists
-// them they are logged, not failed; every other name is checked.
-var awaitingRoles = map[string]bool{"--role": true, "--cluster-secret-file": true, "--internal-listen": true,
-	"WARREN_ROLE": true, "WARREN_INTERNAL_LISTEN": true, "WARREN_CLUSTER_SECRET_FILE": true}
-
 var execFlag = regexp.MustCompile(`(?:^|\s)--?([a-z0-9][a-z0-9-]*)`)
 
 // TestUnitsMatchWarren: every unit runs /usr/local/bin/warren serve with flags warren
@@ -136,9 +130,7 @@ func TestUnitsMatchWarren(t *testing.T) {
 			continue
 		}
 		for _, m := range execFlag.FindAllStringSubmatch(strings.TrimPrefix(exe[0], "/usr/local/bin/warren serve"), -1) {
-			if !flags[m[1]] && awaitingRoles["--"+m[1]] {
-				t.Logf("%s: --%s is not in warren serve yet (it comes with the server roles)", name, m[1])
-			} else if !flags[m[1]] {
+			if !flags[m[1]] {
 				t.Errorf("%s: ExecStart passes --%s, which warren serve -h does not list", name, m[1])
 			}
 		}
@@ -172,9 +164,7 @@ func checkEnvFile(t *testing.T, path string, vars map[string]bool) {
 			continue
 		}
 		n++
-		if !vars[k] && awaitingRoles[k] {
-			t.Logf("%s:%d: %s is not in warren serve yet (it comes with the server roles)", path, i+1, k)
-		} else if !vars[k] {
+		if !vars[k] {
 			t.Errorf("%s:%d: %s is not a variable warren serve -h names", path, i+1, k)
 		}
 	}
