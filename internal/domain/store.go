@@ -152,8 +152,9 @@ type SandboxStore interface {
 	SetSandboxNetwork(ctx context.Context, teamID, id string, p NetworkPolicy) error
 	// ListSandboxes pages by creation time, newest first; next is "" on the last page.
 	ListSandboxes(ctx context.Context, f SandboxFilter) (items []*Sandbox, next string, err error)
-	// UsedSlots returns the address slots held by live sandboxes (State.Live).
-	UsedSlots(ctx context.Context) ([]int, error)
+	// UsedSlots returns the address slots held by the live sandboxes (State.Live) of
+	// the given nodes (nil: of every node): each node has its own address pool.
+	UsedSlots(ctx context.Context, nodes []string) ([]int, error)
 }
 
 // AuditStore persists the append-only audit log.

@@ -164,7 +164,7 @@ func (s *launching) nodeRoom(ctx context.Context, sb *domain.Sandbox) (err error
 func (s *launching) reserve(ctx context.Context, sb *domain.Sandbox, quota domain.Quota) (err error) {
 	ctx, span := startSpan(ctx, "sandbox.reserve", attrSandboxID.String(sb.ID))
 	defer func() { endSpan(span, err) }()
-	used, err := s.cfg.Store.UsedSlots(ctx)
+	used, err := s.cfg.Store.UsedSlots(ctx, s.nodeScope())
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ type Store interface {
 	SetSandboxNetwork(ctx context.Context, teamID, id string, p domain.NetworkPolicy) error
 	ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([]*domain.Sandbox, string, error)
 	// UsedSlots returns the address slots held by live (starting or running) sandboxes.
-	UsedSlots(ctx context.Context) ([]int, error)
+	UsedSlots(ctx context.Context, nodes []string) ([]int, error)
 	// TeamUsage sums what the team's live sandboxes hold and counts its snapshots.
 	TeamUsage(ctx context.Context, teamID string) (domain.QuotaUsage, error)
 	domain.SnapshotStore

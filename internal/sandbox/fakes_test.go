@@ -293,7 +293,7 @@ func (f *fakeStore) ListSandboxes(ctx context.Context, fl domain.SandboxFilter) 
 	return f.listSandboxes(ctx, fl)
 }
 
-func (f *fakeStore) UsedSlots(ctx context.Context) ([]int, error) {
+func (f *fakeStore) UsedSlots(ctx context.Context, _ []string) ([]int, error) {
 	if f.usedSlots == nil {
 		return nil, errNotSet
 	}

@@ -213,7 +213,7 @@ func (s *pausing) resume(ctx context.Context, id string, d time.Duration) (_ *do
 
 	s.startMu.RLock()
 	defer s.startMu.RUnlock()
-	used, err := s.cfg.Store.UsedSlots(ctx)
+	used, err := s.cfg.Store.UsedSlots(ctx, s.nodeScope())
 	if err != nil {
 		return nil, err
 	}

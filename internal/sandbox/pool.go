@@ -322,7 +322,7 @@ func (p *Pool) fill(tplID string) error {
 		ID: domain.NewID(20), TemplateID: tpl.ID, State: domain.StateStarting, Limits: limits, Internet: true,
 		RuntimeName: rt, AccessToken: newToken(), CreatedAt: s.cfg.Now().UTC(),
 	}
-	used, err := s.cfg.Store.UsedSlots(ctx)
+	used, err := s.cfg.Store.UsedSlots(ctx, s.nodeScope())
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,7 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	used, err := s.cfg.Store.UsedSlots(ctx)
+	used, err := s.cfg.Store.UsedSlots(ctx, s.nodeScope())
 	if err != nil {
 		return nil, err
 	}

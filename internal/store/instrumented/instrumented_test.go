@@ -61,7 +61,7 @@ func TestTiming(t *testing.T) {
 	if _, _, err := st.ListSandboxes(ctx, domain.SandboxFilter{TeamID: domain.AnyTeam}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.UsedSlots(ctx); err != nil {
+	if _, err := st.UsedSlots(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"teams.create", "teams.get", "teams.get", "sandboxes.list", "sandboxes.used_slots"}
@@ -102,7 +102,7 @@ func TestTracing(t *testing.T) {
 	if _, err := st.GetTeam(ctx, "nope"); !domain.IsKind(err, domain.KindNotFound) {
 		t.Fatalf("GetTeam(nope) = %v, want not found", err)
 	}
-	if _, err := st.UsedSlots(ctx); err != nil {
+	if _, err := st.UsedSlots(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	parent.End()

@@ -326,9 +326,9 @@ func (x sandboxes) ListSandboxes(ctx context.Context, f domain.SandboxFilter) ([
 	return v0, v1, err
 }
 
-func (x sandboxes) UsedSlots(ctx context.Context) ([]int, error) {
+func (x sandboxes) UsedSlots(ctx context.Context, nodes []string) ([]int, error) {
 	ctx, done := x.h(ctx, "sandboxes.used_slots", "UsedSlots")
-	v0, err := x.s.UsedSlots(ctx)
+	v0, err := x.s.UsedSlots(ctx, nodes)
 	done(err)
 	return v0, err
 }

@@ -220,11 +220,17 @@ func (s *Sandboxes) ListSandboxes(ctx context.Context, f domain.SandboxFilter) (
 	return items, next.encode(d.CursorVersion()), nil
 }
 
-// UsedSlots returns the slots of all live sandboxes (starting or running), in
-// ascending order.
-func (s *Sandboxes) UsedSlots(ctx context.Context) ([]int, error) {
-	rows, err := s.db.query(ctx, `SELECT slot FROM sandboxes WHERE state IN (?, ?) ORDER BY slot`,
-		string(domain.StateStarting), string(domain.StateRunning))
+// UsedSlots returns the slots of the live sandboxes (starting or running) of the given
+// nodes (nil: of every node), in ascending order.
+func (s *Sandboxes) UsedSlots(ctx context.Context, nodes []string) ([]int, error) {
+	q, args := `SELECT slot FROM sandboxes WHERE state IN (?, ?)`, []any{string(domain.StateStarting), string(domain.StateRunning)}
+	if len(nodes) > 0 {
+		q += ` AND node IN (` + marks(len(nodes)) + `)`
+		for _, n := range nodes {
+			args = append(args, n)
+		}
+	}
+	rows, err := s.db.query(ctx, q+` ORDER BY slot`, args...)
 	if err != nil {
 		return nil, s.db.wrap(err, "listing used slots")
 	}

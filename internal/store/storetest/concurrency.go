@@ -58,7 +58,7 @@ func testConcurrentWrites(t *testing.T, s domain.Store) {
 			if _, _, err := s.ListSandboxes(ctx, domain.SandboxFilter{TeamID: team.ID, Limit: 5}); err != nil {
 				errs <- fmt.Errorf("reader %d: listing: %w", w, err)
 			}
-			if _, err := s.UsedSlots(ctx); err != nil {
+			if _, err := s.UsedSlots(ctx, nil); err != nil {
 				errs <- fmt.Errorf("reader %d: used slots: %w", w, err)
 			}
 		}()
@@ -86,7 +86,7 @@ func testConcurrentWrites(t *testing.T, s domain.Store) {
 	if len(keys) != workers {
 		t.Errorf("%d keys after %d concurrent creates", len(keys), workers)
 	}
-	slots, err := s.UsedSlots(ctx)
+	slots, err := s.UsedSlots(ctx, nil)
 	must(t, "UsedSlots", err)
 	if len(slots) != workers/2 {
 		t.Errorf("UsedSlots = %v, want the %d odd workers' slots", slots, workers/2)

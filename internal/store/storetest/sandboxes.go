@@ -199,7 +199,7 @@ func testSandboxUpdate(t *testing.T, s domain.Store) {
 
 func testUsedSlots(t *testing.T, s domain.Store) {
 	ctx := t.Context()
-	slots, err := s.UsedSlots(ctx)
+	slots, err := s.UsedSlots(ctx, nil)
 	must(t, "UsedSlots of an empty store", err)
 	if len(slots) != 0 {
 		t.Fatalf("empty store has used slots %v", slots)
@@ -231,7 +231,7 @@ func testUsedSlots(t *testing.T, s domain.Store) {
 	}
 	check := func(what string, want []int) {
 		t.Helper()
-		got, err := s.UsedSlots(ctx)
+		got, err := s.UsedSlots(ctx, nil)
 		must(t, "UsedSlots", err)
 		slices.Sort(got)
 		slices.Sort(want)
@@ -253,6 +253,24 @@ func testUsedSlots(t *testing.T, s domain.Store) {
 	sbs[1].State, sbs[1].Slot = domain.StateRunning, 7
 	must(t, "resuming sandbox", s.ResumeSandboxWithinQuota(ctx, sbs[1], domain.Quota{}))
 	check("after resume", []int{4, 5, 7})
+
+	// Each node has its own address pool: a node counts its own rows (and rows from
+	// before the node table, node ""), not other nodes'.
+	for i, n := range map[int]string{11: "n1", 12: "n2"} {
+		sb := newSandbox(a.ID, at(20+i, 0))
+		sb.State, sb.Slot, sb.Node = domain.StateRunning, i, n
+		addSandbox(t, s, sb)
+	}
+	for _, tc := range []struct {
+		nodes []string
+		want  []int
+	}{{[]string{"n1", ""}, []int{4, 5, 7, 11}}, {[]string{"n2"}, []int{12}}, {[]string{"n3"}, nil}, {nil, []int{4, 5, 7, 11, 12}}} {
+		got, err := s.UsedSlots(ctx, tc.nodes)
+		must(t, "UsedSlots of nodes", err)
+		if !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			t.Errorf("UsedSlots(%q) = %v, want %v", tc.nodes, got, tc.want)
+		}
+	}
 }
 
 // testResumeWithinQuota: a paused sandbox counts against no quota, so others may take
