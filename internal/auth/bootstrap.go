@@ -75,26 +75,31 @@ func Bootstrap(ctx context.Context, store Store, path string) (secret string, cr
 	return secret, true, nil
 }
 
+// defaultTeam returns the oldest team named DefaultTeam, creating it if there is none.
+func defaultTeam(ctx context.Context, store Store) (*domain.Team, error) {
+	teams, err := store.ListTeams(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrapping: %w", err)
+	}
+	for _, t := range teams {
+		if t.Name == DefaultTeam {
+			return t, nil
+		}
+	}
+	team := &domain.Team{ID: domain.NewID(20), Name: DefaultTeam, CreatedAt: time.Now().UTC()}
+	if err := store.CreateTeam(ctx, team); err != nil {
+		return nil, fmt.Errorf("bootstrapping: creating team %q: %w", DefaultTeam, err)
+	}
+	return team, nil
+}
+
 // createAdminKey creates an admin key for the oldest team named DefaultTeam, creating
 // the team if needed.
 func createAdminKey(ctx context.Context, store Store) (*domain.Team, *domain.APIKey, string, error) {
 	now := time.Now().UTC()
-	teams, err := store.ListTeams(ctx)
+	team, err := defaultTeam(ctx, store)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("bootstrapping: %w", err)
-	}
-	var team *domain.Team
-	for _, t := range teams {
-		if t.Name == DefaultTeam {
-			team = t
-			break
-		}
-	}
-	if team == nil {
-		team = &domain.Team{ID: domain.NewID(20), Name: DefaultTeam, CreatedAt: now}
-		if err := store.CreateTeam(ctx, team); err != nil {
-			return nil, nil, "", fmt.Errorf("bootstrapping: creating team %q: %w", DefaultTeam, err)
-		}
+		return nil, nil, "", err
 	}
 	secret, prefix := NewSecret()
 	key := &domain.APIKey{
@@ -129,4 +134,42 @@ func writeAndRename(tmp *os.File, path, secret string) error {
 		return fmt.Errorf("writing the admin key to %s: %w", path, err)
 	}
 	return nil
+}
+
+// EnsureAdminKey makes sure secret (the operator's, given to every server of a cluster
+// as WARREN_ADMIN_KEY) is a working admin key: an existing one is kept, a new one is
+// created for the team named "default" (creating the team if needed), so that servers
+// sharing a database share one admin key instead of each making its own. A secret that
+// is not a well-formed key, or one that is revoked or not an admin's, is an error
+// saying what to do. created reports whether the key was made now.
+func EnsureAdminKey(ctx context.Context, store Store, secret string) (created bool, err error) {
+	if !wellFormed(secret) {
+		return false, fmt.Errorf("the admin key (WARREN_ADMIN_KEY or --admin-key-file) must be %q followed by %d letters and digits; make one with: printf 'sk_%%s' \"$(openssl rand -base64 60 | tr -dc A-Za-z0-9 | head -c %d)\"",
+			SecretPrefix, secretRandLen, secretRandLen)
+	}
+	k, err := store.GetAPIKeyByHash(ctx, Hash(secret))
+	switch {
+	case err == nil && !k.RevokedAt.IsZero():
+		return false, errors.New("the admin key given (WARREN_ADMIN_KEY or --admin-key-file) was revoked: give the servers a new one")
+	case err == nil && !k.Admin:
+		return false, errors.New("the key given as the admin key (WARREN_ADMIN_KEY or --admin-key-file) is a team's key, not a platform admin's: give the servers a key of their own")
+	case err == nil:
+		return false, nil
+	case !domain.IsKind(err, domain.KindNotFound):
+		return false, fmt.Errorf("checking the admin key: %w", err)
+	}
+	team, err := defaultTeam(ctx, store)
+	if err != nil {
+		return false, err
+	}
+	key := &domain.APIKey{ID: domain.NewID(20), TeamID: team.ID, Name: "cluster admin", Prefix: secret[:len(SecretPrefix)+shownLen],
+		Hash: Hash(secret), Admin: true, CreatedAt: time.Now().UTC()}
+	if err := store.CreateAPIKey(ctx, key); err != nil {
+		// Another server of the cluster may have made it meanwhile.
+		if k, gerr := store.GetAPIKeyByHash(ctx, key.Hash); gerr == nil && k.Admin && k.RevokedAt.IsZero() {
+			return false, nil
+		}
+		return false, fmt.Errorf("creating the admin key: %w", err)
+	}
+	return true, nil
 }

@@ -162,3 +162,59 @@ func TestBootstrapListTeamsFailure(t *testing.T) {
 		t.Errorf("a failed Bootstrap left a key file (stat: %v)", err)
 	}
 }
+
+// TestEnsureAdminKey: the servers of a cluster given one admin key share it: the first
+// creates it (for the default team, an admin's), the others find it; a malformed,
+// revoked or team key is refused with what to do.
+func TestEnsureAdminKey(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	secret, _ := NewSecret()
+	for i, want := range []bool{true, false, false} {
+		created, err := EnsureAdminKey(ctx, s, secret)
+		if err != nil || created != want {
+			t.Fatalf("server %d: EnsureAdminKey = %v, %v; want created %v", i, created, err, want)
+		}
+	}
+	ks, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ks.Keys.Authenticate(ctx, secret)
+	if err != nil || !p.Admin {
+		t.Fatalf("the ensured key authenticates as %+v, %v; want a platform admin", p, err)
+	}
+	keys, err := s.ListAPIKeys(ctx, p.TeamID)
+	if err != nil || len(keys) != 1 {
+		t.Errorf("keys of the default team: %d (%v), want the one", len(keys), err)
+	}
+	// A bootstrap on top of it (a server without WARREN_ADMIN_KEY) reuses the team.
+	if _, _, err := Bootstrap(ctx, s, filepath.Join(t.TempDir(), "admin.key")); err != nil {
+		t.Fatal(err)
+	}
+	if teams, _ := s.ListTeams(ctx); len(teams) != 1 {
+		t.Errorf("%d teams, want the one default team", len(teams))
+	}
+	_, teamSecret, err := ks.Keys.CreateKey(ctx, p, domain.KeySpec{Name: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := NewSecret()
+	if _, err := EnsureAdminKey(ctx, s, revoked); err != nil {
+		t.Fatal(err)
+	}
+	rp, _ := ks.Keys.Authenticate(ctx, revoked)
+	if err := s.RevokeAPIKey(ctx, rp.TeamID, rp.KeyID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, secret, want string }{
+		{"malformed", "sk_short", "openssl rand"},
+		{"not a key at all", "hunter2-hunter2-hunter2-hunter2-hunter2-hunter2", "must be"},
+		{"revoked", revoked, "was revoked"},
+		{"a team's key", teamSecret, "not a platform admin's"},
+	} {
+		if _, err := EnsureAdminKey(ctx, s, tc.secret); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -152,6 +152,10 @@ type Config struct {
 	// ClusterSecret is what control replicas prove to nodes' internal listeners
 	// (WARREN_CLUSTER_SECRET, or the file --cluster-secret-file); "" outside a cluster.
 	ClusterSecret string
+	// AdminKey is the platform admin key every server of a cluster shares
+	// (WARREN_ADMIN_KEY, or the file --admin-key-file): made once in the database, and
+	// no admin.key of the server's own. "" keeps one per data dir (admin.key).
+	AdminKey string
 	// InternalListen is where a node serves the control replicas' forwarded requests
 	// and sandbox traffic, with the cluster secret (--internal-listen,
 	// WARREN_INTERNAL_LISTEN; default 127.0.0.1:3100 for --role node, off for all).
@@ -252,16 +256,9 @@ func (c *Config) parseRole(secretFile string) error {
 	default:
 		return fmt.Errorf("--role %q: use all (one host), control or node", c.Role)
 	}
-	c.ClusterSecret = os.Getenv("WARREN_CLUSTER_SECRET")
-	if secretFile != "" {
-		if c.ClusterSecret != "" {
-			return errors.New("the cluster secret is given twice (WARREN_CLUSTER_SECRET and --cluster-secret-file): give one")
-		}
-		b, err := os.ReadFile(secretFile)
-		if err != nil {
-			return fmt.Errorf("--cluster-secret-file: %w", err)
-		}
-		c.ClusterSecret = strings.TrimSpace(string(b))
+	var err error
+	if c.ClusterSecret, err = secretFrom("WARREN_CLUSTER_SECRET", secretFile, "--cluster-secret-file"); err != nil {
+		return err
 	}
 	if c.Role == RoleNode && c.InternalListen == "" {
 		c.InternalListen = "127.0.0.1:3100"
@@ -287,6 +284,23 @@ func (c *Config) parseRole(secretFile string) error {
 		return errors.New("the cluster secret is set, so this server is one of a cluster: give --internal-listen (WARREN_INTERNAL_LISTEN), where the other servers reach it")
 	}
 	return nil
+}
+
+// secretFrom reads a secret given either in the environment variable envName or in the
+// file (flag), not both; "" when neither is.
+func secretFrom(envName, file, flag string) (string, error) {
+	v := os.Getenv(envName)
+	if file == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("the secret is given twice (%s and %s): give one", envName, flag)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func hostMemoryMB() int64 {
@@ -387,6 +401,7 @@ func ParseFlags(args []string) (c Config, err error) {
 	fs.StringVar(&c.Advertise, "advertise", env("WARREN_ADVERTISE", ""), "host:port where control replicas reach this node (WARREN_ADVERTISE; default the --listen address)")
 	fs.StringVar(&c.Role, "role", env("WARREN_ROLE", RoleAll), "what this server does: all (one host), control (API, proxy and placement for the nodes; no sandboxes) or node (sandboxes, for the controls) (WARREN_ROLE)")
 	fs.StringVar(&c.InternalListen, "internal-listen", env("WARREN_INTERNAL_LISTEN", ""), "where a node serves the control replicas (their forwarded requests and sandbox traffic, with the cluster secret) (WARREN_INTERNAL_LISTEN; default 127.0.0.1:3100 for --role node)")
+	adminKeyFile := fs.String("admin-key-file", env("WARREN_ADMIN_KEY_FILE", ""), "file holding the platform admin key (sk_...) that every server of a cluster shares, instead of an admin.key of each server's own (WARREN_ADMIN_KEY_FILE; or the key itself in WARREN_ADMIN_KEY)")
 	secretFile := fs.String("cluster-secret-file", env("WARREN_CLUSTER_SECRET_FILE", ""), "file holding the cluster secret that controls and nodes share (WARREN_CLUSTER_SECRET_FILE; or the secret itself in WARREN_CLUSTER_SECRET)")
 	nodeTimeout := fs.Duration("node-timeout", cluster.DefaultTimeout, "a node whose heartbeat is older is marked down and its sandboxes lost (WARREN_NODE_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WARREN_LOG_FORMAT", "text"), "log format: text or json (WARREN_LOG_FORMAT)")
@@ -457,6 +472,9 @@ func ParseFlags(args []string) (c Config, err error) {
 		return c, fmt.Errorf("--node-name %q: give this node a name of 1 to 253 characters without spaces or slashes (the host name is the default)", c.NodeName)
 	}
 	if err := c.parseRole(*secretFile); err != nil {
+		return c, err
+	}
+	if c.AdminKey, err = secretFrom("WARREN_ADMIN_KEY", *adminKeyFile, "--admin-key-file"); err != nil {
 		return c, err
 	}
 	if c.Advertise == "" {

@@ -292,7 +292,7 @@ func TestParseFlagsRole(t *testing.T) {
 		{"a node listens for the controls by default", []string{"--role=node", pg}, sec, "", RoleNode, "127.0.0.1:3100", "127.0.0.1:3100"},
 		{"a node's secret from a file, advertised elsewhere", []string{"--role=node", pg, "--cluster-secret-file=" + file,
 			"--internal-listen=0.0.0.0:3100", "--advertise=10.0.0.5:3100"}, "", "", RoleNode, "0.0.0.0:3100", "10.0.0.5:3100"},
-		{"the secret twice", []string{"--role=node", pg, "--cluster-secret-file=" + file}, sec, "given twice", "", "", ""},
+		{"the secret twice", []string{"--role=node", pg, "--cluster-secret-file=" + file}, sec, "given twice (WARREN_CLUSTER_SECRET and --cluster-secret-file)", "", "", ""},
 		{"a missing secret file", []string{"--role=node", pg, "--cluster-secret-file=/nonexistent/x"}, "", "--cluster-secret-file", "", "", ""},
 		{"a bad internal address", []string{"--role=node", pg, "--internal-listen=3100"}, sec, "want host:port", "", "", ""},
 		{"an internal listener needs the secret", []string{"--internal-listen=127.0.0.1:3100"}, "", "needs the cluster secret", "", "", ""},

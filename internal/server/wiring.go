@@ -87,20 +87,9 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading pricing plans: %w", err)
 	}
-	keyFile := filepath.Join(c.DataDir, "admin.key")
-	secret, created, err := auth.Bootstrap(ctx, store, keyFile)
+	created, err := bootstrapAdmin(ctx, c, store, out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating the admin API key: %w", err)
-	}
-	// Secrets go to a person at a terminal, never into captured output (a service
-	// manager's journal, CI logs); the files beside hold them for everyone else.
-	tty := isTerminal(out)
-	if created {
-		if tty {
-			fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", keyFile, secret)
-		} else {
-			fmt.Fprintf(out, "Admin API key created and saved to %s (not printed: standard output is not a terminal)\n", keyFile)
-		}
+		return nil, nil, err
 	}
 	ownerFile := filepath.Join(c.DataDir, ownerFileName)
 	email, password, ownerMade, err := auth.BootstrapOwner(ctx, store, ownerFile)
@@ -108,7 +97,7 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		return nil, nil, fmt.Errorf("creating the console's first user: %w", err)
 	}
 	if ownerMade {
-		if tty {
+		if isTerminal(out) {
 			fmt.Fprintf(out, "Web console login (shown once; also saved to %s until its first login):\n\n    %s  %s\n\n", ownerFile, email, password)
 		} else {
 			fmt.Fprintf(out, "Web console login for %s saved to %s until its first login (not printed: standard output is not a terminal)\n", email, ownerFile)
@@ -120,6 +109,36 @@ func openState(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		}
 	}
 	return store, catalog, nil
+}
+
+// bootstrapAdmin makes sure there is a platform admin key: the cluster's own
+// (Config.AdminKey) when one is given, else one in the data dir's admin.key, shown on
+// out at a terminal when it is new. created reports a new one.
+func bootstrapAdmin(ctx context.Context, c Config, store domain.Store, out io.Writer) (created bool, err error) {
+	if c.AdminKey != "" {
+		if created, err = auth.EnsureAdminKey(ctx, store, c.AdminKey); err != nil {
+			return false, err
+		}
+		if created {
+			fmt.Fprintln(out, "Admin API key: the one given (WARREN_ADMIN_KEY or --admin-key-file), now in the database")
+		}
+		return created, nil
+	}
+	keyFile := filepath.Join(c.DataDir, "admin.key")
+	secret, created, err := auth.Bootstrap(ctx, store, keyFile)
+	if err != nil {
+		return false, fmt.Errorf("creating the admin API key: %w", err)
+	}
+	// Secrets go to a person at a terminal, never into captured output (a service
+	// manager's journal, CI logs); the files beside hold them for everyone else.
+	if created {
+		if isTerminal(out) {
+			fmt.Fprintf(out, "\nAdmin API key (shown once; also saved to %s):\n\n    %s\n\n", keyFile, secret)
+		} else {
+			fmt.Fprintf(out, "Admin API key created and saved to %s (not printed: standard output is not a terminal)\n", keyFile)
+		}
+	}
+	return created, nil
 }
 
 // ownerFileName is the data-dir file holding the first console login until its first use.

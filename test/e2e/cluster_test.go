@@ -86,19 +86,16 @@ func sandboxOf(b []byte) (id, node, state string) {
 // key) and the nodes.
 func startCluster(t *testing.T, controls, nodes int) *cluster {
 	dbURL := postgresDatabase(t)
+	admin := "sk_" + domain.NewID(40) // the cluster's one admin key (WARREN_ADMIN_KEY)
 	c := &cluster{t: t, env: []string{"WARREN_DATABASE_URL=" + dbURL, "WARREN_CLUSTER_SECRET=" + domain.NewID(40),
-		"WARREN_NODE_TIMEOUT=5s", "WARREN_DOMAIN=cluster.test"}}
+		"WARREN_ADMIN_KEY=" + admin, "WARREN_NODE_TIMEOUT=5s", "WARREN_DOMAIN=cluster.test"}}
 	for i := 0; i < controls; i++ {
-		key := ""
-		if i > 0 {
-			key = c.controls[0].Key
-		}
-		c.controls = append(c.controls, startServer(t, serverOpts{Role: "control", Key: key, ExtraEnv: c.env}))
+		c.controls = append(c.controls, startServer(t, serverOpts{Role: "control", Key: admin, ExtraEnv: c.env}))
 	}
 	for i := 0; i < nodes; i++ {
 		name := fmt.Sprintf("e2e-n%d-%s", i+1, domain.NewID(4))
 		c.names = append(c.names, name)
-		c.nodes = append(c.nodes, startServer(t, serverOpts{Role: "node", Key: c.controls[0].Key, ExtraEnv: c.nodeEnv(name)}))
+		c.nodes = append(c.nodes, startServer(t, serverOpts{Role: "node", Key: admin, ExtraEnv: c.nodeEnv(name)}))
 	}
 	return c
 }
@@ -187,6 +184,18 @@ func TestCluster(t *testing.T) {
 			}
 			return true
 		})
+	}
+	// Five servers share the one admin key given them: none made one of its own.
+	var keys struct {
+		Keys []struct{ Name string } `json:"keys"`
+	}
+	if code, raw := c0.API("GET", "/v1/keys", nil, &keys); code != 200 || len(keys.Keys) != 1 || keys.Keys[0].Name != "cluster admin" {
+		t.Errorf("the admin team's keys: %d %s; want only the cluster's admin key", code, raw)
+	}
+	for _, s := range append(slices.Clone(c.controls), c.nodes...) {
+		if _, err := os.Stat(filepath.Join(s.DataDir, "admin.key")); !os.IsNotExist(err) {
+			t.Errorf("%s made an admin.key of its own (%v)", s.DataDir, err)
+		}
 	}
 	_, key := c0.newTeam(map[string]any{"name": "cluster", "quota": map[string]any{"max_sandboxes": 40, "max_cpu_cores": 64,
 		"max_memory_mb": 1 << 20, "max_disk_mb": 1 << 22, "requests_per_minute": 100000}})

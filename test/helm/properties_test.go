@@ -303,7 +303,7 @@ func checkDoctor(t *testing.T, o objects, ps corev1.PodSpec) {
 // selectors, the service account and the HPA's target.
 func checkReferences(t *testing.T, o objects, ctl *appsv1.Deployment, node *appsv1.DaemonSet) {
 	declared := map[string]bool{}
-	for _, p := range []string{"database.existingSecret", "redis.existingSecret", "clusterSecret.existingSecret"} {
+	for _, p := range []string{"database.existingSecret", "redis.existingSecret", "clusterSecret.existingSecret", "adminKey.existingSecret"} {
 		if s := o.str(t, p); s != "" {
 			declared[s] = true
 		}
@@ -331,6 +331,24 @@ func checkReferences(t *testing.T, o objects, ctl *appsv1.Deployment, node *apps
 					t.Errorf("%s: %s reads Secret %q, neither rendered nor named in the values", c.Name, e.Name, ref.Name)
 				}
 			}
+		}
+	}
+	// Every control and node shares the one admin key (none makes its own), and a
+	// chart-made one is a well-formed key.
+	for _, ps := range []corev1.PodSpec{ctl.Spec.Template.Spec, node.Spec.Template.Spec} {
+		if e, ok := envOf(ps.Containers[0])["WARREN_ADMIN_KEY"]; !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			t.Errorf("container %s has no WARREN_ADMIN_KEY from a Secret", ps.Containers[0].Name)
+		}
+	}
+	if o.str(t, "adminKey.existingSecret") == "" {
+		var made string
+		for name, sec := range o.secrets {
+			if strings.HasSuffix(name, "-admin-key") {
+				made = string(sec.Data["admin-key"])
+			}
+		}
+		if !regexp.MustCompile(`^sk_[A-Za-z0-9]{40}$`).MatchString(made) {
+			t.Errorf("the chart-made admin key %q is not sk_ and 40 letters and digits", made)
 		}
 	}
 	if _, ok := o.secrets[o.str(t, "database.existingSecret")]; ok {

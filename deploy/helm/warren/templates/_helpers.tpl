@@ -65,6 +65,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-cluster" (include "warren.fullname" .)) .Values.clusterSecret.existingSecret }}
 {{- end }}
 
+{{- define "warren.adminKeySecretName" -}}
+{{- default (printf "%s-admin-key" (include "warren.fullname" .)) .Values.adminKey.existingSecret }}
+{{- end }}
+
 {{- define "warren.redisEnabled" -}}
 {{- if or .Values.redis.url .Values.redis.existingSecret }}true{{ end }}
 {{- end }}
@@ -102,6 +106,11 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "warren.clusterSecretName" . }}
       key: {{ if .Values.clusterSecret.existingSecret }}{{ .Values.clusterSecret.existingSecretKey }}{{ else }}cluster-secret{{ end }}
+- name: WARREN_ADMIN_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "warren.adminKeySecretName" . }}
+      key: {{ if .Values.adminKey.existingSecret }}{{ .Values.adminKey.existingSecretKey }}{{ else }}admin-key{{ end }}
 {{- with include "warren.publicURL" . }}
 - name: WARREN_PUBLIC_URL
   value: {{ . | quote }}
