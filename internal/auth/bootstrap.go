@@ -75,19 +75,34 @@ func Bootstrap(ctx context.Context, store Store, path string) (secret string, cr
 	return secret, true, nil
 }
 
+// defaultTeamID is the id a new default team gets: one id for every server, so that
+// servers of a cluster starting at once on an empty database make one default team (the
+// second insert fails on the key and finds the first's), not one each.
+const defaultTeamID = "defaultteam000000000"
+
 // defaultTeam returns the oldest team named DefaultTeam, creating it if there is none.
 func defaultTeam(ctx context.Context, store Store) (*domain.Team, error) {
-	teams, err := store.ListTeams(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrapping: %w", err)
+	find := func() (*domain.Team, error) {
+		teams, err := store.ListTeams(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrapping: %w", err)
+		}
+		for _, t := range teams {
+			if t.Name == DefaultTeam {
+				return t, nil
+			}
+		}
+		return nil, nil
 	}
-	for _, t := range teams {
-		if t.Name == DefaultTeam {
+	if t, err := find(); t != nil || err != nil {
+		return t, err
+	}
+	team := &domain.Team{ID: defaultTeamID, Name: DefaultTeam, CreatedAt: time.Now().UTC()}
+	if err := store.CreateTeam(ctx, team); err != nil {
+		// Another server made it first.
+		if t, ferr := store.GetTeam(ctx, defaultTeamID); ferr == nil {
 			return t, nil
 		}
-	}
-	team := &domain.Team{ID: domain.NewID(20), Name: DefaultTeam, CreatedAt: time.Now().UTC()}
-	if err := store.CreateTeam(ctx, team); err != nil {
 		return nil, fmt.Errorf("bootstrapping: creating team %q: %w", DefaultTeam, err)
 	}
 	return team, nil

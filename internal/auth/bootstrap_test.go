@@ -218,3 +218,29 @@ func TestEnsureAdminKey(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultTeamOnce: servers starting at once on an empty database make one default
+// team: one that did not see the other's team (a read before its insert) fails on the
+// shared id and takes that team.
+func TestDefaultTeamOnce(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	first, _ := NewSecret()
+	if _, err := EnsureAdminKey(ctx, s, first); err != nil {
+		t.Fatal(err)
+	}
+	s.listTeams = func(context.Context) ([]*domain.Team, error) { return nil, nil } // the stale read
+	second, _ := NewSecret()
+	if _, err := EnsureAdminKey(ctx, s, second); err != nil {
+		t.Fatalf("the second server: %v", err)
+	}
+	s.listTeams = nil
+	teams, err := s.ListTeams(ctx)
+	if err != nil || len(teams) != 1 {
+		t.Fatalf("%d teams (%v), want one default team", len(teams), err)
+	}
+	keys, _ := s.ListAPIKeys(ctx, teams[0].ID)
+	if len(keys) != 2 {
+		t.Errorf("the default team has %d keys, want both servers' admin keys", len(keys))
+	}
+}

@@ -314,6 +314,33 @@ func TestCluster(t *testing.T) {
 		c.logf("the official E2B SDK's commands, files and pause suites through a control replica: passed in %s", time.Since(start).Round(time.Second))
 	})
 
+	t.Run("a terminal and the logs through a control", func(t *testing.T) {
+		id, _ := c.create(0, key, small)
+		defer call(c0.URL, key, "DELETE", "/v1/sandboxes/"+id, nil, nil)
+		tc, resp, err := dialTerm(t, c.controls[1], id, "?cols=100&rows=30", http.Header{"Authorization": {"Bearer " + key}})
+		if err != nil {
+			t.Fatalf("the terminal WebSocket through control 1: %v %v", err, resp)
+		}
+		tc.typeText("echo hel''lo; stty size\r")
+		at := tc.waitOutput(0, "hello")
+		tc.waitOutput(at, "30 100")
+		tc.typeText("exit 3\r")
+		select {
+		case <-tc.closed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the WebSocket through the control was not closed after the shell exited")
+		}
+		tc.mu.Lock()
+		if len(tc.controls) != 1 || tc.controls[0]["code"] != 3.0 {
+			t.Errorf("control frames %v; want one exit frame with code 3", tc.controls)
+		}
+		tc.mu.Unlock()
+		if r := call(c0.URL, key, "GET", "/v1/sandboxes/"+id+"/logs", nil, nil); r.err != nil || r.code != 200 {
+			t.Errorf("the sandbox's logs through control 0: %s", r)
+		}
+		c.logf("a terminal (WebSocket, resize, exit code) and the console log through the controls: ok")
+	})
+
 	t.Run("a template built through a control runs on the nodes", func(t *testing.T) {
 		var started struct {
 			Build struct{ ID string } `json:"build"`
