@@ -176,6 +176,11 @@ func (d *Driver) launch(ctx context.Context, spec runtime.Spec, verb ...string) 
 	// for its children: the agent can always make a thread.
 	sp := oci.Build(spec, d.cfg.CgroupParent)
 	sp.Mounts = append(sp.Mounts, diskTmp(spec.RootFS)...)
+	limit := sp.Linux.Resources.CPU
+	boot := bootCPU(limit)
+	if boot != nil {
+		sp.Linux.Resources.CPU = boot
+	}
 	if err := oci.WriteBundle(bundle, sp); err != nil {
 		return h, err
 	}
@@ -213,7 +218,35 @@ func (d *Driver) launch(ctx context.Context, spec runtime.Spec, verb ...string) 
 	if b, err := os.ReadFile(pidFile); err == nil {
 		h.PID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
+	if boot != nil {
+		// Booted: the sandbox's own limit from here on, before anything of the
+		// tenant's runs. A sandbox whose limit cannot be set does not run.
+		if err := oci.SetCPUQuota(d.cfg.CgroupParent, spec.ID, *limit); err != nil {
+			_ = d.Destroy(context.WithoutCancel(ctx), h)
+			return h, err
+		}
+	}
 	return h, nil
+}
+
+// bootCPU returns the CPU quota a sandbox with the CPU limit limit boots under, or nil
+// when that is limit itself. runsc's boot (and a restore's loading of memory) runs
+// several threads at once: under a quota of one core, throttling made a start ~60 ms
+// slower (~30%) than the same start without. So the sandbox boots with at least two
+// cores' quota and gets its own limit once runsc returns, before its agent answers
+// anyone. The CPU count the sandbox sees stays the same: runsc derives it from the
+// quota at boot as max(2, ceil(quota)) (--cpu-num-from-quota), which the boot quota,
+// max(2, ceil(limit)) cores, leaves unchanged.
+func bootCPU(limit *oci.CPU) *oci.CPU {
+	if limit == nil || limit.Quota <= 0 || limit.Period == 0 {
+		return nil
+	}
+	cores := max(2, (uint64(limit.Quota)+limit.Period-1)/limit.Period)
+	quota := int64(cores * limit.Period)
+	if quota <= limit.Quota {
+		return nil
+	}
+	return &oci.CPU{Quota: quota, Period: limit.Period}
 }
 
 // diskTmp keeps /tmp on the sandbox's disk, as on runc. Left alone, runsc mounts a

@@ -147,3 +147,30 @@ func ReadCgroupStats(parent, id string) (runtime.Stats, error) {
 	}
 	return st, nil
 }
+
+// SetCPUQuota sets the CFS quota of the sandbox's cgroup to c: cpu.cfs_period_us and
+// cpu.cfs_quota_us in the cgroup v1 cpu hierarchy, or cpu.max on a cgroup2-only host.
+// It fails when the sandbox has no cpu cgroup to write: the caller must not leave the
+// sandbox running without its limit.
+func SetCPUQuota(parent, id string, c CPU) error {
+	p := CgroupPath(parent, id)
+	v1 := filepath.Join(CgroupRoot, "cpu", p)
+	if fi, err := os.Stat(v1); err == nil && fi.IsDir() {
+		// The period first: a quota is checked against the period in force.
+		if err := os.WriteFile(filepath.Join(v1, "cpu.cfs_period_us"), []byte(strconv.FormatUint(c.Period, 10)), 0o644); err != nil {
+			return fmt.Errorf("setting the sandbox's CPU period: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(v1, "cpu.cfs_quota_us"), []byte(strconv.FormatInt(c.Quota, 10)), 0o644); err != nil {
+			return fmt.Errorf("setting the sandbox's CPU quota: %w", err)
+		}
+		return nil
+	}
+	v2 := filepath.Join(CgroupRoot, p)
+	if _, err := os.Stat(filepath.Join(v2, "cpu.max")); err != nil {
+		return fmt.Errorf("the sandbox has no cpu cgroup (neither %s nor %s/cpu.max): %w", v1, v2, err)
+	}
+	if err := os.WriteFile(filepath.Join(v2, "cpu.max"), []byte(fmt.Sprintf("%d %d", c.Quota, c.Period)), 0o644); err != nil {
+		return fmt.Errorf("setting the sandbox's CPU quota: %w", err)
+	}
+	return nil
+}

@@ -167,6 +167,7 @@ func testCheckpoint(t *testing.T, s *suite) {
 		t.Fatalf("restore: %v", err)
 	}
 	t.Logf("restore took %s", time.Since(t0))
+	CheckCPUQuota(t, h2.ID, limits.CPUCores)
 	if st, err := s.drv.Status(ctx, h2); err != nil || st != runtime.StatusRunning {
 		t.Fatalf("status after restore: %v %v", st, err)
 	}

@@ -119,6 +119,7 @@ func testStartStatusList(t *testing.T, s *suite) {
 	if h.ID == "" || h.Driver != s.caps.Name {
 		t.Errorf("handle %+v: want the sandbox id and driver %q", h, s.caps.Name)
 	}
+	CheckCPUQuota(t, h.ID, limits.CPUCores)
 	// PID 1 (the agent) must stay up: a sandbox whose init exited is not running.
 	time.Sleep(500 * time.Millisecond)
 	if st, err := s.drv.Status(ctx, h); err != nil || st != runtime.StatusRunning {
@@ -466,6 +467,58 @@ func CgroupTraces(id string) []string {
 		return nil
 	})
 	return out
+}
+
+// CheckCPUQuota fails t unless the CFS quota of sandbox id's cgroup is cores over its
+// period once the driver's Start or Restore has returned (a driver may boot with more,
+// never hand out a sandbox with more). It reads the cgroup v1 cpu hierarchy, nested
+// runtimes' cgroups included, or cpu.max on a cgroup2-only host.
+func CheckCPUQuota(t *testing.T, id string, cores float64) {
+	t.Helper()
+	var found []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if d.Name() == id {
+			found = append(found, p)
+			return filepath.SkipDir
+		}
+		if strings.Count(strings.TrimPrefix(p, "/sys/fs/cgroup"), "/") >= 4 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	checked := 0
+	for _, dir := range found {
+		quota, qerr := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
+		period, perr := os.ReadFile(filepath.Join(dir, "cpu.cfs_period_us"))
+		if qerr != nil || perr != nil {
+			b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+			if err != nil {
+				continue // another controller's directory
+			}
+			f := strings.Fields(string(b))
+			if len(f) != 2 {
+				t.Errorf("%s/cpu.max holds %q", dir, b)
+				continue
+			}
+			quota, period = []byte(f[0]), []byte(f[1])
+		}
+		q, qerr := strconv.ParseFloat(strings.TrimSpace(string(quota)), 64)
+		per, perr := strconv.ParseFloat(strings.TrimSpace(string(period)), 64)
+		if qerr != nil || perr != nil || per <= 0 {
+			t.Errorf("%s: quota %q over period %q: not numbers (a quota of max is no limit)", dir, quota, period)
+			continue
+		}
+		checked++
+		if got := q / per; got < cores-0.001 || got > cores+0.001 {
+			t.Errorf("%s: CPU quota %.0f over period %.0f is %.3f cores, want %.3f", dir, q, per, got, cores)
+		}
+	}
+	if checked == 0 {
+		t.Errorf("no cpu cgroup of sandbox %s found under /sys/fs/cgroup (directories named so: %v)", id, found)
+	}
 }
 
 // ProcessTraces finds host processes whose command line or cgroup names id.
