@@ -34,7 +34,7 @@ deps:
 	@./scripts/install-deps.sh
 
 # On a fresh machine make run's two slow steps run side by side: install-deps builds runsc
-# (1-3 min, once per pinned version) in the background while warren serve builds the base
+# (2-4 min, once per pinned version and recipe) in the background while warren serve builds the base
 # template (1-3 min, once); serve waits for the runsc build before it starts its runtimes.
 run-deps:
 	@WARREN_RUNSC_BACKGROUND=1 ./scripts/install-deps.sh

@@ -55,10 +55,12 @@ fi
 # any TCP endpoint open (TIME_WAIT included), which pause and fork need, and needs the
 # gVisor #10704 workaround; so runsc is built from gVisor's Go module. A Debian runsc
 # already in /usr/bin stays, but /usr/local/bin comes first on PATH.
+# The binary also has runsc's seccomp programs precompiled into it (scripts/runsc-seccomp.go,
+# as gVisor's own release builds have; without them every sandbox start builds its filters),
+# so it is cached by the pinned commit and a hash of that recipe.
 runsc_version=$(tr -d ' \n' <"$(dirname "$0")/runsc.version")
+runsc_seccomp=$(dirname "$0")/runsc-seccomp.go
 runsc_cache=${WARREN_RUNSC_CACHE:-/var/cache/warren/runsc}
-runsc_dir=$runsc_cache/${runsc_version##*-} # the commit of the pseudo-version
-runsc_bin=$runsc_dir/runsc
 runsc_dest=${WARREN_RUNSC_BIN_DIR:-/usr/local/bin}/runsc
 
 install_runsc() {
@@ -85,11 +87,25 @@ build_runsc() {
   mkdir -p "$runsc_cache"
   rm -rf "$runsc_cache"/.build.* # what an interrupted build left
   tmp=$(mktemp -d "$runsc_cache/.build.XXXXXX")
-  echo "install-deps: building runsc $runsc_version with $go (1-3 minutes, once per version; log: $runsc_cache/build.log)"
+  echo "install-deps: building runsc $runsc_version with $go (2-4 minutes, once per version; log: $runsc_cache/build.log)"
   start=$(date +%s)
+  # Built from a writable copy of the module (go install gvisor.dev/gvisor/runsc@version
+  # builds the same sources, but cannot take the precompiled seccomp programs), with the
+  # module version stamped in, which runsc --version prints (gvisor.ReadVersion reads it).
   # -v names each package as it is compiled: the count is the progress shown.
-  HOME=${HOME:-/root} GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-trimpath \
-    "$go" install -v "gvisor.dev/gvisor/runsc@$runsc_version" >"$runsc_cache/build.log" 2>&1 &
+  (
+    set -e
+    export HOME=${HOME:-/root} CGO_ENABLED=0 GOFLAGS=-mod=readonly
+    mod=$(cd "$tmp" && "$go" mod download -json "gvisor.dev/gvisor@$runsc_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$mod" ] || { echo "go mod download gvisor.dev/gvisor@$runsc_version gave no module directory"; exit 1; }
+    cp -r "$mod" "$tmp/src"
+    chmod -R u+w "$tmp/src"
+    cp "$runsc_seccomp" "$tmp/src/warren-seccomp.go"
+    cd "$tmp/src"
+    echo "precompiling runsc's seccomp programs (about a minute)"
+    "$go" run ./warren-seccomp.go
+    "$go" build -v -trimpath -ldflags "-X gvisor.dev/gvisor/runsc/version.version=$runsc_version" -o "$tmp/runsc" ./runsc
+  ) >"$runsc_cache/build.log" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 15
@@ -109,6 +125,11 @@ build_runsc() {
   rm -rf "$tmp"
   echo "install-deps: built runsc $runsc_version in $(( $(date +%s) - start ))s ($runsc_bin)"
 }
+
+# The recipe: the generator and the build steps as bash holds them (comments aside).
+runsc_recipe=$( { cat "$runsc_seccomp"; declare -f build_runsc; } | sha256sum | cut -c1-12)
+runsc_dir=$runsc_cache/${runsc_version##*-}-$runsc_recipe # the pseudo-version's commit, the recipe
+runsc_bin=$runsc_dir/runsc
 
 if [ -x "$runsc_bin" ]; then
   install_runsc

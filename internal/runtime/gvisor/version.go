@@ -111,6 +111,12 @@ func ReadVersion(ctx context.Context, runsc string) (Version, error) {
 	}
 	first, _, _ := strings.Cut(string(out), "\n")
 	v.Release = strings.TrimSpace(strings.TrimPrefix(first, "runsc version "))
+	if d := dateOf(v.Release); d != "" {
+		// scripts/install-deps.sh builds from a copy of the module (whose build
+		// information says "(devel)") and stamps the module version in.
+		v.Module, v.Date, v.Release = v.Release, d, ""
+		return v, nil
+	}
 	if m := releaseDateRE.FindStringSubmatch(v.Release); m != nil {
 		v.Date = m[1]
 	}

@@ -34,7 +34,8 @@ func TestPinnedVersionAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"runsc.version", "WARREN_RUNSC_CACHE:-" + DefaultBuildCache + "}", "/" + BuildLockName, Module + "/runsc@"} {
+	for _, want := range []string{"runsc.version", "WARREN_RUNSC_CACHE:-" + DefaultBuildCache + "}", "/" + BuildLockName,
+		Module + "@$runsc_version", "-X " + Module + "/runsc/version.version=$runsc_version", "runsc-seccomp.go"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("scripts/install-deps.sh does not contain %q", want)
 		}
@@ -66,6 +67,31 @@ func TestVersionDates(t *testing.T) {
 		}
 		if v.Date != c.date || v.NeedsNetnsWorkaround() != c.workaround || v.Older() != c.older {
 			t.Errorf("%s: date %q workaround %v older %v, want %q %v %v", v, v.Date, v.NeedsNetnsWorkaround(), v.Older(), c.date, c.workaround, c.older)
+		}
+	}
+}
+
+// TestReadVersionStamped: a runsc built from a copy of the module (build information
+// "(devel)") with the module version stamped in, as scripts/install-deps.sh builds it, is
+// the pinned build; other --version answers keep their release date or none.
+func TestReadVersionStamped(t *testing.T) {
+	for _, c := range []struct {
+		says   string
+		want   Version
+		pinned bool
+	}{
+		{"runsc version " + PinnedVersion + "\nspec: 1.2.0\n", Version{Module: PinnedVersion, Date: dateOf(PinnedVersion)}, true},
+		{"runsc version 0.0~20240729.0\nspec: 1.0.2-dev\n", Version{Release: "0.0~20240729.0", Date: "20240729"}, false},
+		{"runsc version VERSION_MISSING\nspec: 1.2.0\n", Version{Release: "VERSION_MISSING"}, false},
+	} {
+		fake := filepath.Join(t.TempDir(), "runsc")
+		if err := os.WriteFile(fake, []byte("#!/bin/sh\nprintf '"+strings.ReplaceAll(c.says, "\n", "\\n")+"'\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ReadVersion(context.Background(), fake)
+		v.Path = ""
+		if err != nil || v != c.want || v.Pinned() != c.pinned {
+			t.Errorf("%q: %+v (pinned %v), %v; want %+v (pinned %v)", c.says, v, v.Pinned(), err, c.want, c.pinned)
 		}
 	}
 }
