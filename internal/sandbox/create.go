@@ -301,11 +301,11 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 	ctx, span := startSpan(ctx, "sandbox.agent_ready", attrSandboxID.String(sb.ID))
 	defer func() { endSpan(span, err) }()
 	tReady := time.Now()
+	var agent *agent
 	if from != nil {
-		err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
-	}
-	agent := s.cfg.dial(sb.Address, sb.AccessToken)
-	if err == nil {
+		agent, err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
+	} else {
+		agent = s.cfg.dial(sb.Address, sb.AccessToken)
 		err = agent.conn.WaitReady(ctx)
 	}
 	if err == nil && tpl.ReadyPort > 0 {
@@ -326,17 +326,19 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 
 // takeIdentity gives the agent of the restored sandbox sb, which still holds the
 // identity it was saved with (its access token oldToken), sb's own: its token,
-// hostname and env (envd's POST /init).
-func takeIdentity(ctx context.Context, dial func(address, token string) *agent, sb *domain.Sandbox, oldToken string) error {
+// hostname and env (envd's POST /init). It returns the connection to the agent with
+// sb's token, on the connection the identity went over (a new connection into a
+// sandbox just restored costs more than a request), or with the error the old one,
+// for the caller to close.
+func takeIdentity(ctx context.Context, dial func(address, token string) *agent, sb *domain.Sandbox, oldToken string) (*agent, error) {
 	old := dial(sb.Address, oldToken)
-	defer old.conn.Close()
 	if err := old.conn.WaitReady(ctx); err != nil {
-		return err
+		return old, err
 	}
 	if err := old.conn.Init(ctx, agentclient.Identity{AccessToken: sb.AccessToken, Hostname: sb.ID, EnvVars: sb.Env}); err != nil {
-		return fmt.Errorf("giving the restored agent its identity: %w", err)
+		return old, fmt.Errorf("giving the restored agent its identity: %w", err)
 	}
-	return nil
+	return rekey(old, sb.AccessToken, func() *agent { return dial(sb.Address, sb.AccessToken) }), nil
 }
 
 // markRunning records a started sandbox as running, tracks it (with its template's
