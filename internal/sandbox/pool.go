@@ -336,8 +336,13 @@ func (p *Pool) fill(tplID string) error {
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	t0 := time.Now()
 	// The same start as a cold create's (launching.start), so that whatever makes cold
-	// starts faster makes members start faster too.
-	ag, err := s.start(sctx, sb, tpl, nil)
+	// starts faster makes members start faster too: restored from the template's
+	// snapshot when it has one (the code interpreter's kernel then needs no boot).
+	from := s.snaps.templateOrigin(sb, tpl, domain.CreateSandbox{})
+	ag, err := s.start(sctx, sb, tpl, from)
+	if from != nil {
+		from.done()
+	}
 	cancel()
 	p.mu.Lock()
 	p.starting = ""

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
@@ -230,5 +232,54 @@ func TestTeamTemplateSnapshot(t *testing.T) {
 	}
 	if got, _ := filepath.Glob(filepath.Join(snapEntry(web), "snapshot-*", templateSnapMeta)); len(got) != 1 {
 		t.Errorf("the other team's snapshot went too: %v", got)
+	}
+}
+
+// TestPoolFromTemplateSnapshot: a warm pool of a template with a snapshot restores its
+// members from it (the code interpreter's kernel then needs no boot), and gives each
+// its own identity before it waits.
+func TestPoolFromTemplateSnapshot(t *testing.T) {
+	w, sn, tpl := tplWorld(t)
+	ctx := context.Background()
+	if n, err := sn.PrepareTemplates(ctx); err != nil || n != 1 {
+		t.Fatalf("PrepareTemplates = %d, %v; want 1", n, err)
+	}
+	p, err := NewPool(w.svc, PoolConfig{Sizes: []PoolSize{{tpl.ID, 2}}, Retry: 20 * time.Millisecond, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("closing the pool: %v", err)
+		}
+	})
+	var ids []string
+	waitFor(t, "two ready members", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		ids = ids[:0]
+		for _, m := range p.ready[tpl.ID] {
+			ids = append(ids, m.sb.ID)
+		}
+		return len(ids) == 2
+	})
+	for _, id := range ids {
+		if got := w.called("node.startfrom " + id); len(got) != 1 {
+			t.Errorf("member %s: restores %q, want one from the template snapshot", id, got)
+		}
+		if got := w.called("node.start " + id); len(got) != 0 {
+			t.Errorf("member %s was booted: %q", id, got)
+		}
+	}
+	if got := w.called("agent.init "); len(got) != 2 {
+		t.Errorf("identities given: %q, want one per member", got)
+	}
+	sb, err := w.svc.Create(ctx, writer, domain.CreateSandbox{TemplateID: tpl.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ids, sb.ID) {
+		t.Errorf("create got %s, not a pool member (%v)", sb.ID, ids)
 	}
 }
