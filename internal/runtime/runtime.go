@@ -65,6 +65,10 @@ type Capabilities struct {
 	// drivers (it kills the largest process at 95% of memory_mb) and the driver gives
 	// the host cgroup headroom above the limit.
 	PerProcessOOM bool
+	// Build names the runtime binary's build (runsc's version). A checkpoint image
+	// restores only on the build that wrote it (runsc refuses another version), so the
+	// keys of template snapshots include it.
+	Build string
 }
 
 // Spec is everything a driver needs to start one sandbox.

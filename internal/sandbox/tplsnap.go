@@ -31,8 +31,9 @@ import (
 // snapshot (default limits, its runtime, no env of their own, which the template's
 // server would not see) are restored from it instead of booting; any other create, or
 // a restore that fails, starts cold as before (logged). The key hashes the template
-// (hash and root filesystem), the runtime, the limits and Config.SnapshotKey (the
-// agent binary), so a rebuilt template or a new agent gets a new snapshot.
+// (hash and root filesystem), the runtime (its name and build: runsc restores only its
+// own version's images), the limits and Config.SnapshotKey (the agent binary), so a
+// rebuilt template, another runsc or a new agent gets a new snapshot.
 
 // templateSnapMeta is the file beside a template snapshot's image and files.
 const templateSnapMeta = "warren-template-snapshot.json"
@@ -59,11 +60,12 @@ type templateSnaps struct {
 // maxTemplateSnapTries bounds the boots of one template snapshot that fail.
 const maxTemplateSnapTries = 3
 
-// templateKey is the key of tpl's snapshot on runtime rt with limits l.
-func (sn *Snapshots) templateKey(tpl *domain.Template, rt string, l domain.Limits) string {
+// templateKey is the key of tpl's snapshot on the runtime of caps (its name and build:
+// an image restores only on the runtime build that wrote it) with limits l.
+func (sn *Snapshots) templateKey(tpl *domain.Template, caps runtime.Capabilities, l domain.Limits) string {
 	lj, _ := json.Marshal(l)
 	h := sha256.New()
-	for _, part := range []string{tpl.TeamID, tpl.ID, tpl.Hash, tpl.RootFS, rt, string(lj), sn.sandboxes.cfg.SnapshotKey} {
+	for _, part := range []string{tpl.TeamID, tpl.ID, tpl.Hash, tpl.RootFS, caps.Name, caps.Build, string(lj), sn.sandboxes.cfg.SnapshotKey} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -129,7 +131,7 @@ func (sn *Snapshots) PrepareTemplates(ctx context.Context) (int, error) {
 		if !ok {
 			continue
 		}
-		key := sn.templateKey(tpl, drv.Capabilities().Name, limits)
+		key := sn.templateKey(tpl, drv.Capabilities(), limits)
 		sn.tpl.mu.Lock()
 		cur := sn.tpl.byID[snapID(tpl)]
 		tries := sn.tpl.tried[key]
@@ -333,11 +335,15 @@ func (sn *Snapshots) templateOrigin(sb *domain.Sandbox, tpl *domain.Template, re
 	if !wantsSnapshot(tpl) || len(req.Env) > 0 {
 		return nil
 	}
+	drv, _, ok := sn.templateDefaults(tpl)
+	if !ok {
+		return nil
+	}
 	sn.tpl.mu.Lock()
 	ts := sn.tpl.byID[snapID(tpl)]
 	sn.tpl.mu.Unlock()
 	if ts == nil || ts.broken || ts.Runtime != sb.RuntimeName || ts.Limits != sb.Limits ||
-		ts.Key != sn.templateKey(tpl, ts.Runtime, ts.Limits) {
+		ts.Key != sn.templateKey(tpl, drv.Capabilities(), ts.Limits) {
 		return nil
 	}
 	release, ok := sn.uses.acquire(ts.dir)

@@ -283,3 +283,49 @@ func TestPoolFromTemplateSnapshot(t *testing.T) {
 		t.Errorf("create got %s, not a pool member (%v)", sb.ID, ids)
 	}
 }
+
+// TestTemplateSnapshotRuntimeBuild: runsc restores only images of its own version, so
+// a snapshot made under one runtime build is not restored under another (creates start
+// cold, none fails), and the next PrepareTemplates makes one for the new build in its
+// place.
+func TestTemplateSnapshotRuntimeBuild(t *testing.T) {
+	w, sn, tpl := tplWorld(t)
+	ctx := context.Background()
+	build := func(b string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		drv := checkpointDriver{gvisorFake}
+		drv.caps.Build = b
+		w.node.drivers = []runtime.Driver{drv}
+	}
+	build("runsc-1")
+	if n, err := sn.PrepareTemplates(ctx); err != nil || n != 1 {
+		t.Fatalf("PrepareTemplates = %d, %v; want 1", n, err)
+	}
+	first, _ := filepath.Glob(filepath.Join(filepath.Dir(tpl.RootFS), "snapshot-*"))
+	create := func() *domain.Sandbox {
+		t.Helper()
+		sb, err := w.svc.Create(ctx, writer, domain.CreateSandbox{TemplateID: tpl.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb
+	}
+	if sb := create(); len(w.called("node.startfrom "+sb.ID)) != 1 {
+		t.Fatalf("under the build that made it, the create was not restored: %q", w.called("node.start"))
+	}
+	build("runsc-2")
+	if sb := create(); len(w.called("node.startfrom "+sb.ID)) != 0 || len(w.called("node.start "+sb.ID)) != 1 {
+		t.Errorf("under another build: restores %q, boots %q; want a cold start", w.called("node.startfrom "+sb.ID), w.called("node.start "+sb.ID))
+	}
+	if n, err := sn.PrepareTemplates(ctx); err != nil || n != 1 {
+		t.Fatalf("PrepareTemplates under the new build = %d, %v; want 1", n, err)
+	}
+	second, _ := filepath.Glob(filepath.Join(filepath.Dir(tpl.RootFS), "snapshot-*"))
+	if len(first) != 1 || len(second) != 1 || first[0] == second[0] {
+		t.Errorf("snapshot directories %v, then %v: want the first replaced by another", first, second)
+	}
+	if sb := create(); len(w.called("node.startfrom "+sb.ID)) != 1 {
+		t.Errorf("the new build's snapshot was not restored from")
+	}
+}

@@ -107,7 +107,7 @@ func New(cfg Config) (*Driver, error) {
 
 // Capabilities implements runtime.Driver.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	return runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox, RootFS: runtime.RootFSDirectory}
+	return runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox, RootFS: runtime.RootFSDirectory, Build: d.version.String()}
 }
 
 func (d *Driver) global(network bool) []string {
