@@ -208,10 +208,11 @@ func (e *Edge) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 func (e *Edge) Class(r *http.Request, err error) Class {
 	c := Classify(err)
 	id := RequestID(r.Context())
-	if c.Internal && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away (nobody reads this answer): nothing is broken, and the
-		// access log and the request metrics say 499, as nginx does, not a 500 that
-		// would page someone.
+		// access log and the request metrics say 499, as nginx does, not a 500 or a
+		// 503 (an agent call cut short by it: "the agent did not answer") that would
+		// page someone.
 		c = Class{Status: StatusClientClosed, Code: "client_closed_request", Message: "the client closed the request before it was answered"}
 		e.log.LogAttrs(r.Context(), slog.LevelInfo, "request failed",
 			slog.String(logkey.RequestID, id), slog.String("method", r.Method),

@@ -185,6 +185,27 @@ func TestClassLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("an agent call cut short by the client going away", func(t *testing.T) {
+		e, logs := testEdge(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r := httptest.NewRequest("POST", "/v1/sandboxes/x/commands", nil).WithContext(ctx)
+		err := &domain.Error{Kind: domain.KindUnavailable, Message: "the sandbox's agent did not answer", Err: fmt.Errorf("canceled: %w", context.Canceled)}
+		res := serve(t, e, r, func(w http.ResponseWriter, r *http.Request) { e.WriteError(w, r, err) })
+		if res.Status != StatusClientClosed || !strings.Contains(logs.String(), `"status":499`) || strings.Contains(logs.String(), `"level":"WARN"`) {
+			t.Errorf("answered %d, want 499 logged at info:\n%s", res.Status, logs)
+		}
+	})
+
+	t.Run("unavailable while the client is still there", func(t *testing.T) {
+		e, _ := testEdge(t)
+		err := &domain.Error{Kind: domain.KindUnavailable, Message: "the sandbox's agent did not answer", Err: fmt.Errorf("canceled: %w", context.Canceled)}
+		res := serve(t, e, httptest.NewRequest("GET", "/x", nil), func(w http.ResponseWriter, r *http.Request) { e.WriteError(w, r, err) })
+		if res.Status != 503 {
+			t.Errorf("answered %d, want 503", res.Status)
+		}
+	})
+
 	t.Run("canceled while the client is still there", func(t *testing.T) {
 		e, logs := testEdge(t)
 		res := serve(t, e, httptest.NewRequest("GET", "/x", nil), func(w http.ResponseWriter, r *http.Request) {
