@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when the test suite left anything behind: network namespaces, veths, nftables
+# Fails when the test suite left anything behind: network namespaces and veths (of test
+# servers, "wt..."/"wv...", and of the abuse suite's network lab, "wal..."), nftables
 # tables, runsc sandboxes, mounts or cgroups of Warren test servers (names start "wt"),
 # and mounts left under a Go test's temporary directory (/tmp/Test<Name><n>/), or the null-netns
 # bind mount a current runsc pins in a --root under /tmp (doctor, bench), and prometheus
@@ -8,9 +9,10 @@ set -u
 bad=0
 say() { echo "leak-check: $*"; bad=1; }
 
-ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^wt' || true)
+# wal...: the abuse suite's network lab (test/abuse/network_test.go).
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(wt|wal)' || true)
 [ -n "$ns" ] && say "network namespaces left: $ns"
-veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(wv|wti|wte)' || true)
+veths=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(wv|wti|wte|wal)' || true)
 [ -n "$veths" ] && say "veth interfaces left: $veths"
 tables=$(nft list tables 2>/dev/null | awk '{print $3}' | grep -E '^wt' || true)
 [ -n "$tables" ] && say "nftables tables left: $tables"

@@ -66,9 +66,10 @@ var packageOf = map[string]string{
 var notPackages = map[string]bool{"go": true, "gofmt": true}
 
 // builtByScript are programs scripts/install-deps.sh builds itself, with what its text
-// must hold for that: runsc comes from gVisor's Go module at the pinned version
-// (Debian's build cannot checkpoint a sandbox with a TCP connection).
-var builtByScript = map[string]string{"runsc": "go\" install -v \"gvisor.dev/gvisor/runsc@"}
+// must hold for that: runsc is built (with precompiled seccomp programs) from a copy of
+// gVisor's Go module at the pinned version (Debian's build cannot checkpoint a sandbox
+// with a TCP connection).
+var builtByScript = map[string]string{"runsc": `-o "$tmp/runsc" ./runsc`}
 
 // essential are the packages every Debian system has (Priority: required), and the
 // packages that a package install-deps.sh names pulls in by dependency.
