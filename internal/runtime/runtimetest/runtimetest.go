@@ -476,19 +476,9 @@ func CgroupTraces(id string) []string {
 func CheckCPUQuota(t *testing.T, id string, cores float64) {
 	t.Helper()
 	var found []string
-	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if d.Name() == id {
-			found = append(found, p)
-			return filepath.SkipDir
-		}
-		if strings.Count(strings.TrimPrefix(p, "/sys/fs/cgroup"), "/") >= 4 {
-			return filepath.SkipDir
-		}
-		return nil
-	})
+	for _, tr := range CgroupTraces(id) {
+		found = append(found, strings.TrimPrefix(tr, "cgroup "))
+	}
 	checked := 0
 	for _, dir := range found {
 		quota, qerr := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
