@@ -38,6 +38,8 @@ func TestCodeInterpreterReal(t *testing.T) {
 		{"matplotlib png", testCIMatplotlib},
 		{"pandas dataframe", testCIDataFrame},
 		{"python error", testCIPythonError},
+		{"descriptor output arrives before the end", testCIDescriptorOutput},
+		{"kernel flushes without waiting when idle", testCIKernelFlush},
 		{"timeout interrupts", testCITimeout},
 		{"client disconnect interrupts", testCIDisconnect},
 		{"kernel death", testCIKernelDeath},
@@ -209,6 +211,50 @@ func testCIPythonError(t *testing.T, s *ciServer) {
 	}
 	if got := s.execute(t, "", map[string]any{"code": "1+2"}).mainText(); got != "3" {
 		t.Errorf("after an error: %q", got)
+	}
+}
+
+// Output written to the file descriptors reaches the kernel's streams through a pipe and
+// a watcher thread; a cell that ends right after writing must still carry it, on the
+// stream it was written to, before end_of_execution (ipython_kernel_config.py).
+func testCIDescriptorOutput(t *testing.T, s *ciServer) {
+	for _, tc := range []struct{ code, stream, want string }{
+		{"import os; os.write(1, b'fd-out\\n')\nNone", "stdout", "fd-out\n"},
+		{"import os; os.write(2, b'fd-err\\n')\nNone", "stderr", "fd-err\n"},
+		{"import os; os.system('echo from-child')\nNone", "stdout", "from-child\n"},
+		{"print('printed')", "stdout", "printed\n"},
+	} {
+		missing := 0
+		for i := 0; i < 15; i++ {
+			ex := s.execute(t, "", map[string]any{"code": tc.code})
+			var got strings.Builder
+			for _, l := range ex.lines {
+				if l["type"] == tc.stream {
+					got.WriteString(l["text"].(string))
+				}
+			}
+			if got.String() != tc.want {
+				missing++
+				if missing == 1 {
+					t.Errorf("%q: %s %q, want %q; lines %v", tc.code, tc.stream, got.String(), tc.want, ex.lines)
+				}
+			}
+			if last := ex.lines[len(ex.lines)-1]; last["type"] != "end_of_execution" {
+				t.Fatalf("%q: last line %v, want end_of_execution", tc.code, last)
+			}
+		}
+		if missing > 0 {
+			t.Errorf("%q: output missing or wrong in %d of 15 runs", tc.code, missing)
+		}
+	}
+}
+
+// The kernel runs with the interpreter's flush (no round trip to the IOPub thread when
+// nothing is pending) and without ipykernel's 0.5 ms sleep after each cell.
+func testCIKernelFlush(t *testing.T, s *ciServer) {
+	code := "import sys, ipykernel.iostream as m\n(m.OutStream.flush.__name__, type(sys.stdout).flush.__name__, get_ipython().kernel._execute_sleep)"
+	if got := s.execute(t, "", map[string]any{"code": code}).mainText(); got != "('_warren_flush', '_warren_flush', 0.0)" {
+		t.Errorf("kernel flush and sleep = %s, want ('_warren_flush', '_warren_flush', 0.0)", got)
 	}
 }
 
