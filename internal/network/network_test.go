@@ -161,6 +161,40 @@ func TestAttachDetachReal(t *testing.T) {
 	}
 }
 
+// TestAttachFailureLeavesNothing: an Attach that fails after the internet element went
+// in (added meanwhile, beside the links) takes it out again, with the links.
+func TestAttachFailureLeavesNothing(t *testing.T) {
+	testenv.NeedsRoot(t, "network namespaces and nftables")
+	for _, tool := range []string{"ip", "nft"} {
+		testenv.NeedsTool(t, tool)
+	}
+	ctx := context.Background()
+	m, err := New(Config{Name: "wtnef", Pool: netip.MustParsePrefix("10.222.0.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	id := "bbbbbbbbbbbbbbbbbbbb"
+	// The namespace's name is taken: "netns add" fails.
+	if out, err := exec.Command("ip", "netns", "add", m.NetNSName(id)).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", m.NetNSName(id)).Run() })
+	if _, err := m.Attach(ctx, id, 5, true); err == nil || !strings.Contains(err.Error(), "creating network namespace and veth pair") {
+		t.Fatalf("Attach over a taken namespace: %v, want the ip error", err)
+	}
+	set, _ := exec.Command("nft", "list", "set", "inet", "wtnef", "internet").CombinedOutput()
+	if strings.Contains(string(set), "10.222.0.22") {
+		t.Errorf("internet element left after a failed Attach: %s", set)
+	}
+	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); !os.IsNotExist(err) {
+		t.Errorf("veth left after a failed Attach: %v", err)
+	}
+}
+
 // TestInitReplacesInOneTransaction: a restart replaces the node's table in one nft
 // transaction (no moment without rules), whether or not the table is there, and the
 // result is the same table with no leftovers of the old one.

@@ -330,12 +330,17 @@ func prepare(ctx context.Context, n *Node, s startSpec, dir string) (_ string, _
 		err error
 	}
 	netc := make(chan netResult, 1)
+	t0 := time.Now()
+	var tNet time.Duration
 	go func() {
 		a, err := n.cfg.Network.Attach(ctx, s.ID, s.Slot, s.Internet)
+		tNet = time.Since(t0)
 		netc <- netResult{a, err}
 	}()
 	rootfs, rerr := n.prepareRootFS(ctx, s, dir)
+	tRoot := time.Since(t0)
 	nr := <-netc
+	n.log.Debug("sandbox prepared", logkey.SandboxID, s.ID, "network", tNet, "rootfs", tRoot)
 	if rerr != nil {
 		return "", nil, rerr
 	}
