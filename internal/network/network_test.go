@@ -95,21 +95,29 @@ func TestHostIfNames(t *testing.T) {
 	}
 }
 
-// TestAttachDetachReal builds and removes a real namespace, veth and nftables table.
-func TestAttachDetachReal(t *testing.T) {
+// realManager returns a Manager named name over pool with its table installed on this
+// host (root, ip and nft needed), closed when the test ends.
+func realManager(t *testing.T, name, pool string) *Manager {
+	t.Helper()
 	testenv.NeedsRoot(t, "network namespaces and nftables")
 	for _, tool := range []string{"ip", "nft"} {
 		testenv.NeedsTool(t, tool)
 	}
-	ctx := context.Background()
-	m, err := New(Config{Name: "wtnet", Pool: netip.MustParsePrefix("10.221.0.0/24")})
+	m, err := New(Config{Name: name, Pool: netip.MustParsePrefix(pool)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Init(ctx); err != nil {
+	if err := m.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close(ctx)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
+}
+
+// TestAttachDetachReal builds and removes a real namespace, veth and nftables table.
+func TestAttachDetachReal(t *testing.T) {
+	ctx := context.Background()
+	m := realManager(t, "wtnet", "10.221.0.0/24")
 	id := "aaaaaaaaaaaaaaaaaaaa"
 	a, err := m.Attach(ctx, id, 3, true)
 	if err != nil {
@@ -164,19 +172,8 @@ func TestAttachDetachReal(t *testing.T) {
 // TestAttachFailureLeavesNothing: an Attach that fails after the internet element went
 // in (added meanwhile, beside the links) takes it out again, with the links.
 func TestAttachFailureLeavesNothing(t *testing.T) {
-	testenv.NeedsRoot(t, "network namespaces and nftables")
-	for _, tool := range []string{"ip", "nft"} {
-		testenv.NeedsTool(t, tool)
-	}
 	ctx := context.Background()
-	m, err := New(Config{Name: "wtnef", Pool: netip.MustParsePrefix("10.222.0.0/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(ctx)
+	m := realManager(t, "wtnef", "10.222.0.0/24")
 	id := "bbbbbbbbbbbbbbbbbbbb"
 	// The namespace's name is taken: "netns add" fails.
 	if out, err := exec.Command("ip", "netns", "add", m.NetNSName(id)).CombinedOutput(); err != nil {
