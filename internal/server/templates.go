@@ -51,7 +51,7 @@ var templatePrivatePorts = map[string][]int{"code-interpreter": {49999}, "browse
 var templateMemoryMB = map[string]int64{"browser": 1024, "desktop": 1024}
 
 func init() {
-	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js and a Jupyter kernel; stateful Python, JavaScript and bash contexts on port 49999"
+	templateDescriptions["code-interpreter"] = "base plus numpy, pandas, matplotlib, scipy, requests, Node.js, IPython and ipykernel; stateful Python, JavaScript and bash contexts on port 49999"
 	templateDescriptions["browser"] = "base plus Debian's Chromium, headless; the Chrome DevTools Protocol on port 9222 (token-protected)"
 	templateDescriptions["desktop"] = "base plus an X11 desktop for @e2b/desktop: Xvfb, xfce4, xdotool, scrot, xrandr, x11vnc and noVNC (/opt/noVNC, port 6080)"
 }

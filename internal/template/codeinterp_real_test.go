@@ -39,7 +39,9 @@ func TestCodeInterpreterReal(t *testing.T) {
 		{"pandas dataframe", testCIDataFrame},
 		{"python error", testCIPythonError},
 		{"descriptor output arrives before the end", testCIDescriptorOutput},
-		{"kernel flushes without waiting when idle", testCIKernelFlush},
+		{"output and displays keep their order", testCIOutputOrder},
+		{"many prints arrive whole", testCIManyPrints},
+		{"input has no stdin", testCIInput},
 		{"timeout interrupts", testCITimeout},
 		{"client disconnect interrupts", testCIDisconnect},
 		{"kernel death", testCIKernelDeath},
@@ -214,9 +216,10 @@ func testCIPythonError(t *testing.T, s *ciServer) {
 	}
 }
 
-// Output written to the file descriptors reaches the kernel's streams through a pipe and
-// a watcher thread; a cell that ends right after writing must still carry it, on the
-// stream it was written to, before end_of_execution (ipython_kernel_config.py).
+// Output written to the file descriptors goes through the kernel's output pipes, as
+// sys.stdout's does; a cell that ends right after writing must still carry it, on the
+// stream it was written to, before end_of_execution (ci_python drains the pipes before
+// it takes the idle status).
 func testCIDescriptorOutput(t *testing.T, s *ciServer) {
 	for _, tc := range []struct{ code, stream, want string }{
 		{"import os; os.write(1, b'fd-out\\n')\nNone", "stdout", "fd-out\n"},
@@ -249,12 +252,54 @@ func testCIDescriptorOutput(t *testing.T, s *ciServer) {
 	}
 }
 
-// The kernel runs with the interpreter's flush (no round trip to the IOPub thread when
-// nothing is pending) and without ipykernel's 0.5 ms sleep after each cell.
-func testCIKernelFlush(t *testing.T, s *ciServer) {
-	code := "import sys, ipykernel.iostream as m\n(m.OutStream.flush.__name__, type(sys.stdout).flush.__name__, get_ipython().kernel._execute_sleep)"
-	if got := s.execute(t, "", map[string]any{"code": code}).mainText(); got != "('_warren_flush', '_warren_flush', 0.0)" {
-		t.Errorf("kernel flush and sleep = %s, want ('_warren_flush', '_warren_flush', 0.0)", got)
+// Output is buffered in the kernel and read from pipes while displays travel as events:
+// a display or result still lands between the output written before it and after it.
+func testCIOutputOrder(t *testing.T, s *ciServer) {
+	code := "import sys\nprint('a')\ndisplay('b')\nsys.stderr.write('c\\n')\nprint('d')\n'e'"
+	want := "stdout a\n|result b|stderr c\n|stdout d\n|main e"
+	for i := 0; i < 10; i++ {
+		var got []string
+		for _, l := range s.execute(t, "", map[string]any{"code": code}).lines {
+			switch l["type"] {
+			case "stdout", "stderr":
+				got = append(got, fmt.Sprint(l["type"], " ", l["text"]))
+			case "result":
+				if l["is_main_result"] == true {
+					got = append(got, fmt.Sprint("main ", l["text"]))
+				} else {
+					got = append(got, fmt.Sprint("result ", l["text"]))
+				}
+			}
+		}
+		if strings.Join(got, "|") != want {
+			t.Fatalf("run %d: outputs %q, want %q", i, strings.Join(got, "|"), want)
+		}
+	}
+}
+
+// Prints are buffered in the kernel (a write per print would cost a system call each):
+// a cell printing 20000 lines delivers all of them, once and in order.
+func testCIManyPrints(t *testing.T, s *ciServer) {
+	ex := s.execute(t, "", map[string]any{"code": "for i in range(20000): print(i)"})
+	var got, want strings.Builder
+	for _, l := range ex.lines {
+		if l["type"] == "stdout" {
+			got.WriteString(l["text"].(string))
+		}
+	}
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	if got.String() != want.String() {
+		t.Errorf("stdout of 20000 prints: %d bytes, want %d (in order, each once)", got.Len(), want.Len())
+	}
+}
+
+// The kernel has no stdin: input() fails at once with a clear error instead of hanging.
+func testCIInput(t *testing.T, s *ciServer) {
+	e := s.execute(t, "", map[string]any{"code": "input('name? ')", "timeout": 10}).errorLine()
+	if e == nil || e["name"] != "StdinNotImplementedError" || !strings.Contains(fmt.Sprint(e["value"]), "no stdin") {
+		t.Errorf("input() gave %v, want StdinNotImplementedError saying there is no stdin", e)
 	}
 }
 

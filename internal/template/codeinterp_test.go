@@ -35,7 +35,7 @@ func TestCodeInterpreterRecipe(t *testing.T) {
 	if !ok || !strings.HasPrefix(bin, "#!/usr/bin/python3\n") {
 		t.Errorf("StartCmd %s is not an embedded Python program", r.StartCmd)
 	}
-	for _, name := range []string{"ci_server.py", "ci_contexts.py", "ci_python.py", "ci_procs.py", "ci_display.py", "repl.js", "ipython_kernel_config.py"} {
+	for _, name := range []string{"ci_server.py", "ci_contexts.py", "ci_python.py", "ci_procs.py", "ci_display.py", "repl.js", "ci_kernel.py"} {
 		if r.Files["/usr/local/lib/warren-code-interpreter/"+name] == "" {
 			t.Errorf("file %s missing or empty", name)
 		}

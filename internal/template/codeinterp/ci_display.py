@@ -3,7 +3,7 @@ reference interpreter: chart data of matplotlib figures (`e2b/chart`), a DataFra
 columns (`e2b/data`) and dicts and lists as JSON (`application/json`). The SDKs expose
 them as `result.chart`, `result.data` and `result.json`.
 
-Loaded into every kernel as an extension (see ipython_kernel_config.py). When an object
+Loaded into every kernel as an extension (see ci_kernel.make_shell). When an object
 is displayed (a cell's value, display(), plt.show(), the end of a cell with a figure),
 IPython asks every registered formatter for its representation.
 

@@ -65,6 +65,7 @@ class ProcContext(cc.Context):
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        self._killed()
         for f in (proc.stdin, proc.stdout, proc.stderr):
             if f is not None:
                 try:
@@ -73,8 +74,18 @@ class ProcContext(cc.Context):
                     pass
         self._stopped()
 
+    def _killed(self):
+        """Runs after the process was killed, before its pipes are closed."""
+
     def _stopped(self):
-        pass
+        """Closes the request and event pipes of a harness that has them."""
+        for f in (getattr(self, "req", None), getattr(self, "ev", None)):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self.req = self.ev = None
 
     def _interrupt(self):
         if self.proc is not None:
@@ -131,6 +142,7 @@ class BashContext(ProcContext):
         self._send(self.prologue)
 
     def _stopped(self):
+        super()._stopped()
         d = getattr(self, "cell_dir", None)
         if d:
             subprocess.run(["rm", "-rf", d], check=False)
@@ -279,15 +291,6 @@ class NodeContext(ProcContext):
             finally:
                 q.put(("eof", "events"))
         threading.Thread(target=loop, name="ci-events-%s" % self.id[:8], daemon=True).start()
-
-    def _stopped(self):
-        for f in (getattr(self, "req", None), getattr(self, "ev", None)):
-            if f is not None:
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        self.req = self.ev = None
 
     def _begin(self, code, env):
         self._discard_stale()

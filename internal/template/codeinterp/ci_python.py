@@ -1,175 +1,177 @@
-"""Python contexts: a real IPython kernel (Debian's ipykernel) driven by jupyter_client."""
+"""Python contexts: one IPython kernel process per context (ci_kernel.py), driven over
+pipes."""
 
+import codecs
+import json
 import os
-import queue
-import signal
-import time
+import select
+import sys
+import threading
 
 import ci_contexts as cc
+import ci_procs
 
 LIB_DIR = os.path.dirname(os.path.abspath(__file__))
-KERNEL_CONFIG = os.path.join(LIB_DIR, "ipython_kernel_config.py")
-RUNTIME_DIR = os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp/warren-ci/jupyter")
+KERNEL = os.path.join(LIB_DIR, "ci_kernel.py")
 # matplotlib's inline backend: plt.show() and the end of a cell publish figures as PNG.
 MPL_BACKEND = "module://matplotlib_inline.backend_inline"
 START_TIMEOUT = 60
+# Events the kernel writes only once the output pipes are empty (ci_kernel.SETTLED).
+SETTLED = ("display_data", "execute_result", "error")
 
 
-class PythonContext(cc.Context):
+class PythonContext(ci_procs.ProcContext):
     language = "python"
-    # ipykernel may be in C code that checks for signals rarely (numpy, a C extension).
+    # The kernel may be in C code that checks for signals rarely (numpy, a C extension).
     give_up_seconds = 15.0
     # A repeated SIGINT that lands after the KeyboardInterrupt would hit the next cell.
     reinterrupt_seconds = 5.0
 
-    def __init__(self, user, cwd):
-        super().__init__(user, cwd)
-        self.km = None
-        self.kc = None
-
-    def _pid(self):
-        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        return proc.pid if proc is not None else None
-
-    def _alive(self):
-        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        return proc is not None and proc.poll() is None
-
     def _start(self):
-        from jupyter_client import KernelManager  # imported late: slow, and only Python needs it
-
-        os.makedirs(RUNTIME_DIR, mode=0o711, exist_ok=True)
-        # cache_ports would pick new ports after the connection file is written.
-        km = KernelManager(kernel_name="python3", cache_ports=False)
-        km.connection_file = os.path.join(RUNTIME_DIR, "kernel-%s.json" % self.id)
-        km.write_connection_file()
-        if self.user.switch:
-            # The kernel runs as the user and must read its connection file.
-            os.chown(km.connection_file, self.user.uid, self.user.gid)
-        kw = dict(self.user.popen_kwargs())
-        kw.update(
-            cwd=self.cwd,
-            env=self.user.env({"MPLBACKEND": MPL_BACKEND, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}),
-            extra_arguments=["--config=" + KERNEL_CONFIG],
-        )
-        self.km = km
-        km.start_kernel(**kw)
-        kc = km.client()
-        kc.start_channels()
-        self.kc = kc
+        req_r, req_w = os.pipe()
+        ev_r, ev_w = os.pipe()
         try:
-            kc.wait_for_ready(timeout=START_TIMEOUT)
-        except RuntimeError as e:
-            self._stop()
-            raise RuntimeError("the IPython kernel did not become ready: %s" % e) from None
+            self.proc = self._spawn(
+                [sys.executable, KERNEL],
+                extra_env={"MPLBACKEND": MPL_BACKEND, "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                           "WARREN_CI_REQ_FD": str(req_r), "WARREN_CI_EV_FD": str(ev_w)},
+                pass_fds=(req_r, ev_w))
+        finally:
+            os.close(req_r)
+            os.close(ev_w)
+        self.req = os.fdopen(req_w, "wb")
+        self.ev = os.fdopen(ev_r, "rb", buffering=0)
+        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr)
+        early = []
+        while True:
+            ev = self._next_event(START_TIMEOUT)
+            if ev is None or ev[0] == "eof":
+                self._stop()
+                said = "".join(early).strip()[-2000:]
+                raise RuntimeError("the Python kernel did not start%s" % (": " + said if said else ""))
+            if ev[0] == "event" and ev[1].get("msg_type") == "ready":
+                return
+            if ev[0] in ("stdout", "stderr"):
+                early.append(ev[1])
 
-    def _stop(self):
-        kc, km = self.kc, self.km
-        self.kc = self.km = None
-        if kc is not None:
-            try:
-                kc.stop_channels()
-            except Exception:
-                pass
-        if km is not None:
-            try:
-                km.shutdown_kernel(now=True)
-            except Exception:
-                pid = getattr(getattr(km.provisioner, "process", None), "pid", None)
-                if pid:
-                    cc.kill_group(pid, signal.SIGKILL)
-            try:
-                km.cleanup_resources()
-            except Exception:
-                pass
+    def _merged_reader(self, ev, out, err):
+        """One thread reads the kernel's events and its stdout and stderr into self.events,
+        in the order they were written. Before it queues the idle status it drains both
+        output pipes: the kernel wrote all of the cell's output before it. A display,
+        result or error is queued at once: the kernel waited until the pipes were empty
+        before it wrote one (see ci_kernel), so what the pipes hold now came after it."""
+        q = self.events
+        streams = {out.fileno(): "stdout", err.fileno(): "stderr"}
+        decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in streams}
+        for fd in streams:
+            os.set_blocking(fd, False)
+        ev_fd = ev.fileno()
+        open_fds = set(streams)
 
-    def _interrupt(self):
-        pid = self._pid()
-        if pid:
-            cc.kill_group(pid, signal.SIGINT)  # ipykernel raises KeyboardInterrupt
+        def drain(fd):
+            """Queues what fd holds now; at its end, stops watching it."""
+            while fd in open_fds:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    return
+                text = decoders[fd].decode(data, final=not data)
+                if text:
+                    q.put((streams[fd], text))
+                if not data:
+                    open_fds.discard(fd)
+
+        def loop():
+            buf = b""
+            try:
+                while True:
+                    ready, _, _ = select.select([ev_fd] + sorted(open_fds), [], [])
+                    if ev_fd in ready:
+                        data = os.read(ev_fd, 65536)
+                        if not data:
+                            for fd in sorted(open_fds):
+                                drain(fd)
+                            return
+                        buf += data
+                        while b"\n" in buf:
+                            raw, buf = buf.split(b"\n", 1)
+                            try:
+                                msg = json.loads(raw)
+                            except ValueError:
+                                continue
+                            if msg.get("msg_type") not in SETTLED:
+                                for fd in sorted(open_fds):
+                                    drain(fd)
+                            q.put(("event", msg))
+                    for fd in sorted(open_fds):
+                        if fd in ready:
+                            drain(fd)
+            except (OSError, ValueError):
+                pass
+            finally:
+                q.put(("eof", "events"))
+        self.thread = threading.Thread(target=loop, name="ci-python-%s" % self.id[:8], daemon=True)
+        self.thread.start()
+
+    def _killed(self):
+        # The reader sees the end of the events pipe once the kernel is dead; the pipes
+        # are closed only after that: a descriptor closed under the reader could be
+        # reused by the next kernel's pipes and read by the old reader.
+        thread, self.thread = getattr(self, "thread", None), None
+        if thread is not None:
+            thread.join(timeout=5)
 
     def _begin(self, code, env):
-        self._drain_shell()
-        if env:
-            self._silent(_env_set_code(env))
-        msg_id = self.kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
-        return _Run(self, msg_id, env)
-
-    def _after(self, run):
-        if run.env and self._alive():
-            self._silent(_env_restore_code())
-        self._drain_shell()
-
-    def _silent(self, code, timeout=30):
-        """Runs bookkeeping code without output or history and waits for its reply."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False, stop_on_error=False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._alive():
-            try:
-                reply = self.kc.get_shell_msg(timeout=0.5)
-            except queue.Empty:
-                continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                return
-
-    def _drain_shell(self):
-        """Drops execute replies nobody waits for (the runs follow iopub)."""
-        while True:
-            try:
-                self.kc.get_shell_msg(timeout=0)
-            except queue.Empty:
-                return
+        self._discard_stale()
+        msg = json.dumps({"code": code, "env": {str(k): str(v) for k, v in env.items()}})
+        self.req.write(msg.encode() + b"\n")
+        self.req.flush()
+        return _Run(self)
 
 
 class _Run:
-    """One execution: follows the kernel's iopub messages for msg_id until the kernel
-    reports itself idle for it."""
+    """One execution: the kernel's events and output until its idle status."""
 
-    def __init__(self, ctx, msg_id, env):
+    def __init__(self, ctx):
         self.ctx = ctx
-        self.msg_id = msg_id
-        self.env = env
-        self.last_alive_check = time.monotonic()
 
     def poll(self, timeout):
         lines = []
-        kc = self.ctx.kc
-        wait = timeout
-        while True:
-            try:
-                msg = kc.get_iopub_msg(timeout=wait)
-            except queue.Empty:
-                break
-            wait = 0  # drain what is there, then return
-            if msg.get("parent_header", {}).get("msg_id") != self.msg_id:
-                continue
-            line, done = _convert(msg)
-            if line is not None:
-                lines.append(line)
-            if done:
-                return lines, True
-            if len(lines) >= 100:
-                return lines, False
-        now = time.monotonic()
-        if now - self.last_alive_check >= 0.5 or not lines:
-            self.last_alive_check = now
-            if not self.ctx._alive():
-                self.env = {}
+        ev = self.ctx._next_event(timeout)
+        while ev is not None:
+            kind, payload = ev
+            if kind == "eof":
+                self.ctx._reap()
                 lines.append(cc.dead_line("Python"))
                 return lines, True
+            if kind in ("stdout", "stderr"):
+                if lines and lines[-1]["type"] == kind:
+                    lines[-1]["text"] += payload  # one line per batch the reader took
+                else:
+                    lines.append({"type": kind, "text": payload, "timestamp": cc.now_iso()})
+            else:
+                line, done = _convert(payload)
+                if line is not None:
+                    lines.append(line)
+                if done:
+                    return lines, True
+            if len(lines) >= 100:
+                return lines, False
+            ev = self.ctx._next_event(0)
+        if not lines and not self.ctx._alive():
+            self.ctx._reap()
+            lines.append(cc.dead_line("Python"))
+            return lines, True
         return lines, False
 
 
 def _convert(msg):
-    """Maps an iopub message to an NDJSON line object (or None) and whether it ends the run."""
-    kind, content = msg["msg_type"], msg["content"]
+    """Maps a kernel event to an NDJSON line object (or None) and whether it ends the run."""
+    kind, content = msg.get("msg_type"), msg.get("content") or {}
     if kind == "status":
         return None, content.get("execution_state") == "idle"
     if kind == "execute_input":
         return {"type": "number_of_executions", "execution_count": content.get("execution_count")}, False
-    if kind == "stream":
-        stream = "stderr" if content.get("name") == "stderr" else "stdout"
-        return {"type": stream, "text": content.get("text", ""), "timestamp": cc.now_iso()}, False
     if kind in ("execute_result", "display_data"):
         line = {"type": "result", "is_main_result": kind == "execute_result"}
         line.update(cc.map_bundle(content.get("data", {})))
@@ -179,18 +181,3 @@ def _convert(msg):
         return {"type": "error", "name": content.get("ename", "Error"),
                 "value": content.get("evalue", ""), "traceback": tb}, False
     return None, False
-
-
-def _env_set_code(env):
-    return ("import os as _warren_os\n"
-            "_warren_saved_env = {k: _warren_os.environ.get(k) for k in %r}\n"
-            "_warren_os.environ.update(%r)\n" % (list(env), dict(env)))
-
-
-def _env_restore_code():
-    return ("for _warren_k, _warren_v in _warren_saved_env.items():\n"
-            "    if _warren_v is None:\n"
-            "        _warren_os.environ.pop(_warren_k, None)\n"
-            "    else:\n"
-            "        _warren_os.environ[_warren_k] = _warren_v\n"
-            "del _warren_saved_env, _warren_k, _warren_v, _warren_os\n")
