@@ -254,3 +254,84 @@ print(json.dumps(out, allow_nan=False))`)
 		}
 	}
 }
+
+// What a context's process writes is held in bounded pieces: an events line longer than
+// MAX_EVENT_BYTES is dropped (the next one is read), and a bash cell's output with no
+// newline goes out as it comes, whole characters only, while its sentinel is still found.
+func TestCodeInterpBoundedLines(t *testing.T) {
+	py := pythonWith(t, "json")
+	script := `import json, os, queue, threading, tracemalloc
+import ci_procs
+ci_procs.MAX_EVENT_BYTES = 1000
+ci_procs.MAX_PARTIAL_LINE = 100
+out = {}
+
+ctx = ci_procs.NodeContext.__new__(ci_procs.NodeContext)
+ctx.events, ctx.id = queue.Queue(), "bounded0"
+r, w = os.pipe()
+ctx._json_reader(os.fdopen(r, "rb"))
+def write():
+    with os.fdopen(w, "wb") as f:
+        for _ in range(64):  # 8 MiB without a newline
+            f.write(b"x" * (128 << 10))
+        f.write(b"\n")
+        f.write(json.dumps({"type": "ok", "pad": "y" * 900}).encode() + b"\n")
+        f.write(b"z" * 1000 + b"\n")  # exactly at the cap (with its newline: one over)
+        f.write(json.dumps({"type": "last"}).encode() + b"\n")
+tracemalloc.start()
+threading.Thread(target=write).start()
+evs = []
+while True:
+    ev = ctx.events.get(timeout=10)
+    evs.append(ev[1]["type"] if ev[0] == "event" else ev[0])
+    if ev[0] == "eof":
+        break
+out["events"] = evs
+out["peak"] = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+
+token = "__warren_done_0123__"
+run = ci_procs._BashRun(None, token)
+text, lines, held = "", [], 0
+for i in range(40):
+    piece = ("aé€😀" * 8)[: 5 + i % 11]
+    text += piece
+    run._feed("stdout", piece.encode(), lines)
+    held = max(held, len(run.buf["stdout"]))
+run._feed("stdout", (token[:7]).encode(), lines)
+run._feed("stdout", (token[7:] + " 3\n").encode(), lines)
+out["text_ok"] = "".join(l["text"] for l in lines) == text
+out["replacement"] = any("\ufffd" in l["text"] for l in lines)
+out["held"] = held
+out["finished"] = run.finished["stdout"]
+out["rc"] = run.rc
+print(json.dumps(out))
+`
+	var got struct {
+		Events      []string `json:"events"`
+		Peak        int      `json:"peak"`
+		TextOK      bool     `json:"text_ok"`
+		Replacement bool     `json:"replacement"`
+		Held        int      `json:"held"`
+		Finished    bool     `json:"finished"`
+		RC          int      `json:"rc"`
+	}
+	if err := json.Unmarshal(runCodeInterpPython(t, py, script), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ok", "last", "eof"}; strings.Join(got.Events, ",") != strings.Join(want, ",") {
+		t.Errorf("events read around over-long lines: %v, want %v", got.Events, want)
+	}
+	if got.Peak > 1<<20 {
+		t.Errorf("reading an 8 MiB events line with MAX_EVENT_BYTES 1000 took %d bytes at the peak, want under 1 MiB", got.Peak)
+	}
+	if !got.TextOK || got.Replacement {
+		t.Errorf("bash output without newlines: whole %v, with replacement characters %v", got.TextOK, got.Replacement)
+	}
+	if got.Held > 100+64 {
+		t.Errorf("bash output held back waiting for a newline: up to %d bytes, want at most MAX_PARTIAL_LINE (100) and one piece", got.Held)
+	}
+	if !got.Finished || got.RC != 3 {
+		t.Errorf("the sentinel split over two pieces after a long line: finished %v rc %d, want true 3", got.Finished, got.RC)
+	}
+}

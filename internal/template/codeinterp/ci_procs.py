@@ -11,6 +11,12 @@ import threading
 
 import ci_contexts as cc
 
+# The longest line read from a kernel's events pipe (a display's PNG is a few MB); a
+# longer one is dropped.
+MAX_EVENT_BYTES = 64 << 20
+# The longest part of a bash cell's output line held back waiting for its newline.
+MAX_PARTIAL_LINE = 64 << 10
+
 LIB_DIR = os.path.dirname(os.path.abspath(__file__))
 REPL_JS = os.path.join(LIB_DIR, "repl.js")
 CELL_DIR = os.environ.get("WARREN_CI_CELL_DIR", "/tmp/warren-ci/cells")
@@ -237,11 +243,25 @@ class _BashRun:
             if out:
                 lines.append(_stream_line(kind, out.decode("utf-8", "replace")))
             return
-        # Only whole lines go out, so a sentinel is never split across two lines.
+        # Only whole lines go out, so a sentinel is never split across two lines; of a line
+        # longer than MAX_PARTIAL_LINE, all but what could be the start of the sentinel
+        # goes out as it comes (output without newlines must not pile up here).
         cut = buf.rfind(b"\n") + 1
+        if len(buf) - cut > MAX_PARTIAL_LINE:
+            cut = _utf8_boundary(buf, len(buf) - (len(self.token) - 1))
         for chunk in buf[:cut].splitlines(keepends=True):
             lines.append(_stream_line(kind, chunk.decode("utf-8", "replace")))
         self.buf[kind] = buf[cut:]
+
+
+def _utf8_boundary(buf, i):
+    """The start of the UTF-8 character that holds byte i of buf (i itself when it
+    starts one), looking back at most three bytes."""
+    for _ in range(3):
+        if i <= 0 or i >= len(buf) or buf[i] & 0xC0 != 0x80:
+            break
+        i -= 1
+    return i
 
 
 class NodeContext(ProcContext):
@@ -280,8 +300,18 @@ class NodeContext(ProcContext):
         q = self.events
 
         def loop():
+            skip = False  # in the rest of a line that was too long
             try:
-                for raw in f:
+                while True:
+                    # User code can write to the events pipe too: a line is read up to
+                    # MAX_EVENT_BYTES, and the rest of a longer one is dropped unread.
+                    raw = f.readline(MAX_EVENT_BYTES + 1)
+                    if not raw:
+                        break
+                    whole = raw.endswith(b"\n")
+                    if skip or not whole:
+                        skip = not whole
+                        continue
                     try:
                         q.put(("event", json.loads(raw)))
                     except ValueError:

@@ -16,9 +16,6 @@ KERNEL = os.path.join(LIB_DIR, "ci_kernel.py")
 # matplotlib's inline backend: plt.show() and the end of a cell publish figures as PNG.
 MPL_BACKEND = "module://matplotlib_inline.backend_inline"
 START_TIMEOUT = 60
-# The longest event line the server holds (a display's PNG is a few MB); a longer one is
-# dropped.
-MAX_EVENT_BYTES = 64 << 20
 # Events the kernel writes only once the output pipes are empty (ci_kernel.SETTLED).
 SETTLED = ("display_data", "execute_result", "error")
 
@@ -109,7 +106,7 @@ class PythonContext(ci_procs.ProcContext):
                                 for fd in sorted(open_fds):
                                     drain(fd)
                             q.put(("event", msg))
-                        if len(buf) > MAX_EVENT_BYTES:
+                        if len(buf) > ci_procs.MAX_EVENT_BYTES:
                             # User code can write to the pipe too: never hold more.
                             buf, skip = b"", True
                     for fd in sorted(open_fds):
