@@ -171,9 +171,47 @@ func Start(t *testing.T, o Opts) *Server {
 	case o.Role == "node":
 		s.IListen = FreePort(t)
 	}
+	// Registered before Start registers Stop, so it runs after it: the log is whole.
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs()
+		}
+	})
 	s.Start(o.ExtraEnv)
 	return s
 }
+
+// dumpLogs keeps the log of a server of a failed test: the whole of it in
+// test-artifacts/logs, and its warnings and errors (the last maxDumpLines) in the test's
+// output, which is often all a CI run shows of a failure that does not come back.
+func (s *Server) dumpLogs() {
+	t := s.T
+	all := s.logs.String()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	dir := filepath.Join(RepoRoot(), "test-artifacts", "logs")
+	file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.log", name, s.Net, strings.ReplaceAll(s.Listen, ":", "_")))
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		_ = os.WriteFile(file, []byte(all), 0o644)
+	}
+	var warn []string
+	for _, l := range strings.Split(all, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			warn = append(warn, l)
+		}
+	}
+	if len(warn) > maxDumpLines {
+		warn = warn[len(warn)-maxDumpLines:]
+	}
+	role := s.Role
+	if role == "" {
+		role = "all"
+	}
+	t.Logf("server %s (--role %s, %s): its whole log is %s; its last %d warnings and errors:\n%s",
+		s.Listen, role, s.Net, file, len(warn), strings.Join(warn, "\n"))
+}
+
+// maxDumpLines is how many warning and error lines of a failed test's server are printed.
+const maxDumpLines = 40
 
 func (s *Server) Start(extraEnv []string) {
 	t := s.T
