@@ -29,6 +29,7 @@ import (
 	"github.com/warren-sh/warren/internal/api/edge"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/proxy"
 )
 
 // The headers of forwarded requests.
@@ -268,6 +269,7 @@ func (f *Forwarder) send(w http.ResponseWriter, r *http.Request, n *domain.Node,
 		},
 		ErrorLog: slog.NewLogLogger(f.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	r.Body = proxy.UpstreamBody(r.Body)
 	rp.ServeHTTP(w, r)
 	if failed == nil {
 		return nil

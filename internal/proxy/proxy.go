@@ -299,6 +299,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+	} else {
+		r.Body = UpstreamBody(r.Body)
 	}
 	forwarding = true
 	p.rp.ServeHTTP(w, r)
