@@ -210,6 +210,40 @@ func LoopDevicesUnder(dir string) []string {
 	return out
 }
 
+// mountHolders names up to four processes (pid and command) of other mount namespaces
+// that still have a mount below dir: what keeps a sandbox's disk image attached after
+// the node unmounted it (a namespace copied while it was mounted, such as a build
+// step's).
+func mountHolders(dir string) []string {
+	own, _ := os.Readlink("/proc/self/ns/mnt")
+	seen := map[string]bool{own: true}
+	var out []string
+	pids, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range pids {
+		ns, err := os.Readlink(p + "/ns/mnt")
+		if err != nil || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		info, err := os.ReadFile(p + "/mountinfo")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+				comm, _ := os.ReadFile(p + "/comm")
+				out = append(out, fmt.Sprintf("pid %s (%s)", filepath.Base(p), strings.TrimSpace(string(comm))))
+				break
+			}
+		}
+		if len(out) == 4 {
+			break
+		}
+	}
+	return out
+}
+
 // detachLoops detaches the loop devices backed by files in dir that auto-clear has not
 // released yet. A device still mounted somewhere only gets auto-clear (set again), and
 // goes when that mount does.

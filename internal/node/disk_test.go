@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +173,53 @@ func BenchmarkRootFS(b *testing.B) {
 			}
 			b.ReportMetric(float64(setup.Microseconds())/float64(b.N)/1000, "setup-ms/op")
 		})
+	}
+}
+
+// mountHolders names a process whose mount namespace, copied while a sandbox's disk was
+// mounted, still holds it after the node unmounted it: the reason a paused sandbox's loop
+// device can stay attached.
+func TestMountHolders(t *testing.T) {
+	testenv.NeedsRoot(t, "mounting a tmpfs and copying the mount namespace")
+	unshare := testenv.NeedsTool(t, "unshare")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk")
+	if err := os.MkdirAll(disk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	mounted := true
+	defer func() {
+		if mounted {
+			_ = syscall.Unmount(disk, syscall.MNT_DETACH)
+		}
+	}()
+	if got := mountHolders(dir); len(got) != 0 {
+		t.Fatalf("before any copy: holders %v, want none", got)
+	}
+	// A private copy of the namespace, as a build step gets: it keeps the mount.
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	want := fmt.Sprintf("pid %d (sleep)", cmd.Process.Pid)
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = mountHolders(dir); slices.Contains(got, want) {
+			break
+		}
+	}
+	if err := syscall.Unmount(disk, 0); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	if !slices.Contains(got, want) {
+		t.Errorf("holders %v, want %q among them", got, want)
+	}
+	if got := mountHolders(dir); !slices.Contains(got, want) {
+		t.Errorf("after the node's unmount: holders %v, want %q still", got, want)
 	}
 }

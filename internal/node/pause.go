@@ -247,6 +247,9 @@ func waitLoopsGone(ctx context.Context, dir string, timeout time.Duration) error
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			if held := mountHolders(dir); len(held) > 0 {
+				return fmt.Errorf("the sandbox's disk image is still attached to %v: the mount namespace of %s still holds its mount; try again once that ends", devs, strings.Join(held, ", "))
+			}
 			return fmt.Errorf("the sandbox's disk image is still attached to %v (a process of its previous run still uses it); try again shortly", devs)
 		}
 		_ = detachLoops(dir)

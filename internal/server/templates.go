@@ -58,10 +58,16 @@ func init() {
 
 // templateBuilder is the builder for the configured cache.
 func templateBuilder(c Config, out io.Writer, log *slog.Logger) *template.Builder {
+	dataDir, err := filepath.Abs(c.DataDir) // mountinfo's mount points are absolute
+	if err != nil {
+		dataDir = c.DataDir
+	}
 	return &template.Builder{
 		CacheDir: c.TemplateCache,
 		DebCache: filepath.Join(filepath.Dir(strings.TrimRight(c.TemplateCache, "/")), "debs"),
 		Log:      log, Progress: out,
+		// The node's sandboxes (and template build sandboxes) mount their disks there.
+		HideMounts: []string{filepath.Join(dataDir, "sandboxes"), filepath.Join(dataDir, "build-sandboxes")},
 	}
 }
 

@@ -199,7 +199,7 @@ func (b *Builder) run(ctx context.Context, p *progress, name string, args ...str
 	if b.Run != nil {
 		return b.Run(ctx, name, args...)
 	}
-	err := execRun(ctx, p, name, args...)
+	err := execRun(ctx, p, b.HideMounts, name, args...)
 	p.flush()
 	return err
 }
@@ -207,8 +207,14 @@ func (b *Builder) run(ctx context.Context, p *progress, name string, args ...str
 // execRun runs a command with its combined output going to p. The command gets a private
 // mount namespace (debootstrap mounts /proc, /sys and, inside containers, /dev in the
 // target; those mounts vanish with the namespace even if the command is killed) and its
-// own process group, which is killed as a whole when ctx ends.
-func execRun(ctx context.Context, p *progress, name string, args ...string) error {
+// own process group, which is killed as a whole when ctx ends. The namespace starts as a
+// copy of the host's mounts: the ones below a directory of hide are unmounted in it
+// before the command starts (see Builder.HideMounts).
+func execRun(ctx context.Context, p *progress, hide []string, name string, args ...string) error {
+	if len(hide) > 0 {
+		args = append(append(append([]string{"-c", unmountScript, "sh", strconv.Itoa(len(hide))}, hide...), name), args...)
+		name = "/bin/sh"
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = p, p
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
@@ -402,3 +408,19 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// unmountScript runs a command (after the count and the directories) once every mount
+// below those directories is gone from the private mount namespace it runs in. Mount
+// points come from /proc/self/mountinfo, where a space or a backslash in a path is an
+// octal escape (\040): the directory is escaped to match, and a match turned
+// back with printf %b; the deepest go first. A mount that cannot be unmounted stays, as
+// it would without this.
+const unmountScript = `n=$1; shift
+while [ "$n" -gt 0 ]; do
+	D=$(printf '%s/' "${1%/}" | sed 's/\\/\\134/g; s/ /\\040/g') awk 'index($5, ENVIRON["D"]) == 1 { print $5 }' /proc/self/mountinfo |
+		sort -r | while IFS= read -r m; do
+			umount -l "$(printf '%b' "$(printf '%s' "$m" | sed 's/\\\([0-7]\)/\\0\1/g')")" 2>/dev/null
+		done
+	shift; n=$((n - 1))
+done
+exec "$@"`

@@ -64,6 +64,12 @@ type Builder struct {
 	// namespace (so no mount made by debootstrap or the script can outlive it) and kills
 	// its whole process group when ctx ends.
 	Run func(ctx context.Context, name string, args ...string) error
+	// HideMounts are directories whose mounts each build step's private mount namespace
+	// drops before the step starts: a node's sandbox directories. The namespace starts
+	// as a copy of every mount of the host, and a copy of a sandbox's disk would keep
+	// its loop device attached until the step ends (minutes for debootstrap): a sandbox
+	// paused meanwhile could not resume.
+	HideMounts []string
 }
 
 func (b *Builder) log() *slog.Logger {
