@@ -158,32 +158,3 @@ func TestDropAgentCapOnce(t *testing.T) {
 		t.Fatalf("CAP_SYS_RESOURCE in the bounding set: %d before, %d after a repeated DropAgentCap (it must not drop again)", had, still)
 	}
 }
-
-// TestCheckThreadStatus checks the reading of a thread's capability sets that
-// DropAgentCap ends with: CAP_SYS_RESOURCE (bit 24) in the bounding, inheritable or
-// ambient set fails, as does a status without a bounding set or with one unreadable.
-func TestCheckThreadStatus(t *testing.T) {
-	const without, with = "000001fffeffffff", "000001ffffffffff"
-	status := func(inh, bnd, amb string) string {
-		return "Name:\twarren-agent\nCapInh:\t" + inh + "\nCapPrm:\t" + with + "\nCapEff:\t" + with + "\nCapBnd:\t" + bnd + "\nCapAmb:\t" + amb + "\n"
-	}
-	for _, c := range []struct {
-		name, status, wantErr string
-	}{
-		{"dropped", status("0000000000000000", without, "0000000000000000"), ""},
-		{"no ambient line (older kernels)", "CapInh:\t0\nCapBnd:\t" + without + "\n", ""},
-		{"bounding", status("0000000000000000", with, "0000000000000000"), "bounding"},
-		{"inheritable", status(with, without, "0000000000000000"), "inheritable"},
-		{"ambient", status("0000000000000000", without, with), "ambient"},
-		{"no bounding line", "CapInh:\t0\nCapAmb:\t0\n", "no bounding set"},
-		{"garbage", "CapBnd:\tzz\n", "bounding"},
-	} {
-		err := checkThreadStatus(c.status)
-		switch {
-		case c.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", c.name, err)
-		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
-			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.wantErr)
-		}
-	}
-}

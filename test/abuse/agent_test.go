@@ -102,12 +102,34 @@ func probeAgentToken(t *testing.T, e *env) string {
 			}
 		}
 	}
+	// The agent dropped it from the bounding, inheritable and ambient sets of every one
+	// of its threads (a child forked by any thread inherits that thread's sets); the
+	// agent does not walk its threads to check (it trusts AllThreadsSyscall), this does.
+	r := rootExec(t, e, id, `for f in /proc/1/task/*/status; do echo "thread $f"; grep -E '^Cap(Inh|Bnd|Amb):' "$f"; done`, 20)
+	threads, bounding := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		if strings.HasPrefix(line, "thread ") {
+			threads++
+			continue
+		}
+		name, v, _ := strings.Cut(line, ":")
+		caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil || caps&(1<<24) != 0 {
+			t.Errorf("a thread of the agent keeps CAP_SYS_RESOURCE in %s (or it is unreadable): %q\n%s", name, line, r.Stdout)
+		}
+		if name == "CapBnd" {
+			bounding++
+		}
+	}
+	if threads < 2 || bounding != threads {
+		t.Errorf("read the sets of %d threads of the agent (%d bounding sets), want 2 or more, each with one:\n%s%s", threads, bounding, r.Stdout, r.Stderr)
+	}
 	// Nor on the host, in the sandbox's writable layer.
 	left := filepath.Join(e.S.DataDir, "sandboxes", id, "rootfs", runtime.AgentConfigPath)
 	if _, err := os.Lstat(left); err == nil {
 		t.Errorf("the agent's config file is still in the sandbox's root filesystem: %s", left)
 	}
-	return "token nowhere in /proc/1/{environ,cmdline}, " + runtime.AgentConfigPath + ", any environ, ps e (" + strings.Join(outcome, "; ") + "); no root process holds the agent's CAP_SYS_RESOURCE"
+	return "token nowhere in /proc/1/{environ,cmdline}, " + runtime.AgentConfigPath + ", any environ, ps e (" + strings.Join(outcome, "; ") + "); no root process holds the agent's CAP_SYS_RESOURCE, and none of the agent's " + strconv.Itoa(threads) + " threads can pass it on"
 }
 
 // grepLines returns the lines of out containing any of words, for a failure message.
