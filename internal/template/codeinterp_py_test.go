@@ -256,7 +256,8 @@ print(json.dumps(out, allow_nan=False))`)
 }
 
 // What a context's process writes is held in bounded pieces: an events line longer than
-// MAX_EVENT_BYTES is dropped (the next one is read), and a bash cell's output with no
+// MAX_EVENT_BYTES is dropped (the next one is read, output written before it comes
+// first, and a JSON line that is no event is skipped), and a bash cell's output with no
 // newline goes out as it comes, whole characters only, while its sentinel is still found.
 func TestCodeInterpBoundedLines(t *testing.T) {
 	py := pythonWith(t, "json")
@@ -269,22 +270,30 @@ out = {}
 ctx = ci_procs.NodeContext.__new__(ci_procs.NodeContext)
 ctx.events, ctx.id = queue.Queue(), "bounded0"
 r, w = os.pipe()
-ctx._json_reader(os.fdopen(r, "rb"))
+outr, outw = os.pipe()
+errr, errw = os.pipe()
+files = [os.fdopen(r, "rb", buffering=0), os.fdopen(outr, "rb"), os.fdopen(errr, "rb")]  # kept open
+ctx._merged_reader(*files, lambda m: True)
 def write():
     with os.fdopen(w, "wb") as f:
         for _ in range(64):  # 8 MiB without a newline
             f.write(b"x" * (128 << 10))
         f.write(b"\n")
+        os.write(outw, b"written before ok\n")
         f.write(json.dumps({"type": "ok", "pad": "y" * 900}).encode() + b"\n")
+        f.flush()
         f.write(b"z" * 1000 + b"\n")  # exactly at the cap (with its newline: one over)
+        f.write(b"[1, 2]\n")  # JSON, but not an event
         f.write(json.dumps({"type": "last"}).encode() + b"\n")
+    os.close(outw)
+    os.close(errw)
 tracemalloc.start()
 threading.Thread(target=write).start()
 evs = []
 while True:
     ev = ctx.events.get(timeout=10)
     evs.append(ev[1]["type"] if ev[0] == "event" else ev[0])
-    if ev[0] == "eof":
+    if ev == ("eof", "events"):
         break
 out["events"] = evs
 out["peak"] = tracemalloc.get_traced_memory()[1]
@@ -319,8 +328,8 @@ print(json.dumps(out))
 	if err := json.Unmarshal(runCodeInterpPython(t, py, script), &got); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"ok", "last", "eof"}; strings.Join(got.Events, ",") != strings.Join(want, ",") {
-		t.Errorf("events read around over-long lines: %v, want %v", got.Events, want)
+	if want := []string{"stdout", "ok", "last", "eof"}; strings.Join(got.Events, ",") != strings.Join(want, ",") {
+		t.Errorf("events (and output) read around over-long and odd lines: %v, want %v", got.Events, want)
 	}
 	if got.Peak > 1<<20 {
 		t.Errorf("reading an 8 MiB events line with MAX_EVENT_BYTES 1000 took %d bytes at the peak, want under 1 MiB", got.Peak)

@@ -402,6 +402,38 @@ func testCIJavaScript(t *testing.T, s *ciServer) {
 	if got := run("a").mainText(); got != "2" {
 		t.Errorf("a after the interrupt = %q", got)
 	}
+	// console output (an event) and what a child process or fs.writeSync(1) writes (the
+	// process's stdout and stderr pipes) all come before the result and the end; within
+	// each of the two channels in order (between them, as the reader sees them).
+	order := "console.log('a'); require('child_process').execSync('echo b', {stdio: 'inherit'}); console.log('c')\n" +
+		"require('fs').writeSync(1, 'd\\n'); console.error('e'); require('child_process').execSync('echo f >&2', {stdio: 'inherit'}); 6 + 1"
+	for i := 0; i < 5; i++ {
+		var out, err []string
+		ended := false
+		for _, l := range run(order).lines {
+			switch l["type"] {
+			case "stdout", "stderr":
+				if ended {
+					t.Fatalf("run %d: %s %q after the result", i, l["type"], l["text"])
+				}
+				if l["type"] == "stdout" {
+					out = append(out, fmt.Sprint(l["text"]))
+				} else {
+					err = append(err, fmt.Sprint(l["text"]))
+				}
+			case "result":
+				if l["text"] != "7" {
+					t.Errorf("run %d: result %v, want 7", i, l["text"])
+				}
+				ended = true
+			}
+		}
+		o, e := strings.Join(out, ""), strings.Join(err, "")
+		console, fd := strings.Index(o, "a\n") < strings.Index(o, "c\n"), strings.Index(o, "b\n") < strings.Index(o, "d\n")
+		if len(o) != 8 || !console || !fd || !ended || (e != "e\nf\n" && e != "f\ne\n") {
+			t.Fatalf("run %d: stdout %q, stderr %q, result seen %v; want a, b, c, d (a before c, b before d), e and f, then the result", i, o, e, ended)
+		}
+	}
 }
 
 func testCIBash(t *testing.T, s *ciServer) {

@@ -1,10 +1,12 @@
 """JavaScript and bash contexts: one persistent child process per context."""
 
+import codecs
 import json
 import os
 import queue
 import re
 import secrets
+import select
 import signal
 import subprocess
 import threading
@@ -62,6 +64,72 @@ class ProcContext(cc.Context):
                 q.put(("eof", kind))
         threading.Thread(target=loop, name="ci-%s-%s" % (kind, self.id[:8]), daemon=True).start()
 
+    def _merged_reader(self, ev, out, err, drain_first):
+        """One thread reads the process's JSON event lines (ev) and its stdout and stderr
+        into self.events, in the order they were written: before it queues an event for
+        which drain_first(msg) is true, it queues what the output pipes hold, which was
+        written before the event. An event line longer than MAX_EVENT_BYTES is dropped
+        (user code can write to the pipe too)."""
+        q = self.events
+        streams = {out.fileno(): "stdout", err.fileno(): "stderr"}
+        decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in streams}
+        for fd in streams:
+            os.set_blocking(fd, False)
+        ev_fd = ev.fileno()
+        open_fds = set(streams)
+
+        def drain(fd):
+            """Queues what fd holds now; at its end, stops watching it."""
+            while fd in open_fds:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    return
+                text = decoders[fd].decode(data, final=not data)
+                if text:
+                    q.put((streams[fd], text))
+                if not data:
+                    open_fds.discard(fd)
+
+        def loop():
+            buf, skip = b"", False
+            try:
+                while True:
+                    ready, _, _ = select.select([ev_fd] + sorted(open_fds), [], [])
+                    if ev_fd in ready:
+                        data = os.read(ev_fd, 65536)
+                        if not data:
+                            for fd in sorted(open_fds):
+                                drain(fd)
+                            return
+                        buf += data
+                        while b"\n" in buf:
+                            raw, buf = buf.split(b"\n", 1)
+                            if skip:  # the end of a line that was too long
+                                skip = False
+                                continue
+                            try:
+                                msg = json.loads(raw)
+                            except ValueError:
+                                continue
+                            if not isinstance(msg, dict):
+                                continue
+                            if drain_first(msg):
+                                for fd in sorted(open_fds):
+                                    drain(fd)
+                            q.put(("event", msg))
+                        if len(buf) > MAX_EVENT_BYTES:
+                            buf, skip = b"", True
+                    for fd in sorted(open_fds):
+                        if fd in ready:
+                            drain(fd)
+            except (OSError, ValueError):
+                pass
+            finally:
+                q.put(("eof", "events"))
+        self.thread = threading.Thread(target=loop, name="ci-events-%s" % self.id[:8], daemon=True)
+        self.thread.start()
+
     def _stop(self):
         proc, self.proc = self.proc, None
         if proc is None:
@@ -81,7 +149,13 @@ class ProcContext(cc.Context):
         self._stopped()
 
     def _killed(self):
-        """Runs after the process was killed, before its pipes are closed."""
+        """Runs after the process was killed, before its pipes are closed: the merged
+        reader sees the end of the events pipe once the process is dead, and only then may
+        the pipes close (a descriptor closed under the reader could be reused by the next
+        process's pipes and read by the old reader)."""
+        thread, self.thread = getattr(self, "thread", None), None
+        if thread is not None:
+            thread.join(timeout=5)
 
     def _stopped(self):
         """Closes the request and event pipes of a harness that has them."""
@@ -282,45 +356,22 @@ class NodeContext(ProcContext):
             os.close(req_r)
             os.close(ev_w)
         self.req = os.fdopen(req_w, "wb")
-        self.ev = os.fdopen(ev_r, "rb")
+        self.ev = os.fdopen(ev_r, "rb", buffering=0)
         self.seq = 0
-        self._json_reader(self.ev)
-        # The process's own stdout and stderr (child processes inheriting them) are passed
-        # through as output of whatever runs.
-        self._reader(self.proc.stdout, "stdout")
-        self._reader(self.proc.stderr, "stderr")
+        # console output comes as events; the process's own stdout and stderr (what child
+        # processes and fs.writeSync(1) write) as output of whatever runs. The reader drains
+        # the pipes before a cell's result, error and end, so that all the cell wrote comes
+        # before them; not before each console line, which would pull in output written
+        # after it (Node cannot wait for the pipes to empty as ci_kernel does): between
+        # console output and fd output the order is as the reader sees it.
+        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr,
+                            lambda msg: msg.get("type") in ("result", "error", "done"))
         while True:
             ev = self._next_event(10)
             if ev is None or ev[0] == "eof":
                 raise RuntimeError("node did not start (repl.js)")
             if ev[0] == "event" and ev[1].get("type") == "ready":
                 return
-
-    def _json_reader(self, f):
-        q = self.events
-
-        def loop():
-            skip = False  # in the rest of a line that was too long
-            try:
-                while True:
-                    # User code can write to the events pipe too: a line is read up to
-                    # MAX_EVENT_BYTES, and the rest of a longer one is dropped unread.
-                    raw = f.readline(MAX_EVENT_BYTES + 1)
-                    if not raw:
-                        break
-                    whole = raw.endswith(b"\n")
-                    if skip or not whole:
-                        skip = not whole
-                        continue
-                    try:
-                        q.put(("event", json.loads(raw)))
-                    except ValueError:
-                        pass
-            except (OSError, ValueError):
-                pass
-            finally:
-                q.put(("eof", "events"))
-        threading.Thread(target=loop, name="ci-events-%s" % self.id[:8], daemon=True).start()
 
     def _begin(self, code, env):
         self._discard_stale()
@@ -351,7 +402,7 @@ class _NodeRun:
                 lines.append(cc.dead_line("Node.js"))
                 return lines, True
             if kind in ("stdout", "stderr"):
-                _add_stream(lines, kind, payload.decode("utf-8", "replace"))
+                _add_stream(lines, kind, payload)
             elif payload.get("id") == self.seq:
                 t = payload.get("type")
                 if t in ("stdout", "stderr"):

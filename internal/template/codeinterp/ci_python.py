@@ -1,12 +1,9 @@
 """Python contexts: one IPython kernel process per context (ci_kernel.py), driven over
 pipes."""
 
-import codecs
 import json
 import os
-import select
 import sys
-import threading
 
 import ci_contexts as cc
 import ci_procs
@@ -41,7 +38,12 @@ class PythonContext(ci_procs.ProcContext):
             os.close(ev_w)
         self.req = os.fdopen(req_w, "wb")
         self.ev = os.fdopen(ev_r, "rb", buffering=0)
-        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr)
+        # Before the idle status the reader drains the output pipes: the kernel wrote all of
+        # the cell's output before it. A display, result or error is queued at once: the
+        # kernel waited until the pipes were empty before it wrote one (see ci_kernel), so
+        # what the pipes hold now came after it.
+        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr,
+                            lambda msg: msg.get("msg_type") not in SETTLED)
         early = []
         while True:
             ev = self._next_event(START_TIMEOUT)
@@ -53,79 +55,6 @@ class PythonContext(ci_procs.ProcContext):
                 return
             if ev[0] in ("stdout", "stderr"):
                 early.append(ev[1])
-
-    def _merged_reader(self, ev, out, err):
-        """One thread reads the kernel's events and its stdout and stderr into self.events,
-        in the order they were written. Before it queues the idle status it drains both
-        output pipes: the kernel wrote all of the cell's output before it. A display,
-        result or error is queued at once: the kernel waited until the pipes were empty
-        before it wrote one (see ci_kernel), so what the pipes hold now came after it."""
-        q = self.events
-        streams = {out.fileno(): "stdout", err.fileno(): "stderr"}
-        decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in streams}
-        for fd in streams:
-            os.set_blocking(fd, False)
-        ev_fd = ev.fileno()
-        open_fds = set(streams)
-
-        def drain(fd):
-            """Queues what fd holds now; at its end, stops watching it."""
-            while fd in open_fds:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    return
-                text = decoders[fd].decode(data, final=not data)
-                if text:
-                    q.put((streams[fd], text))
-                if not data:
-                    open_fds.discard(fd)
-
-        def loop():
-            buf, skip = b"", False
-            try:
-                while True:
-                    ready, _, _ = select.select([ev_fd] + sorted(open_fds), [], [])
-                    if ev_fd in ready:
-                        data = os.read(ev_fd, 65536)
-                        if not data:
-                            for fd in sorted(open_fds):
-                                drain(fd)
-                            return
-                        buf += data
-                        while b"\n" in buf:
-                            raw, buf = buf.split(b"\n", 1)
-                            if skip:  # the end of a line that was too long
-                                skip = False
-                                continue
-                            try:
-                                msg = json.loads(raw)
-                            except ValueError:
-                                continue
-                            if msg.get("msg_type") not in SETTLED:
-                                for fd in sorted(open_fds):
-                                    drain(fd)
-                            q.put(("event", msg))
-                        if len(buf) > ci_procs.MAX_EVENT_BYTES:
-                            # User code can write to the pipe too: never hold more.
-                            buf, skip = b"", True
-                    for fd in sorted(open_fds):
-                        if fd in ready:
-                            drain(fd)
-            except (OSError, ValueError):
-                pass
-            finally:
-                q.put(("eof", "events"))
-        self.thread = threading.Thread(target=loop, name="ci-python-%s" % self.id[:8], daemon=True)
-        self.thread.start()
-
-    def _killed(self):
-        # The reader sees the end of the events pipe once the kernel is dead; the pipes
-        # are closed only after that: a descriptor closed under the reader could be
-        # reused by the next kernel's pipes and read by the old reader.
-        thread, self.thread = getattr(self, "thread", None), None
-        if thread is not None:
-            thread.join(timeout=5)
 
     def _begin(self, code, env):
         self._discard_stale()
