@@ -1,9 +1,11 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -149,19 +151,48 @@ func TestExecStreamErrors(t *testing.T) {
 	}
 }
 
+// A quiet streamed command gets keep-alive comments, and its events stay whole around
+// them. The command ends only once the client has read a keep-alive, so the test waits
+// for the ticker instead of betting on it firing within a sleep (it once did not, under
+// load).
 func TestExecStreamKeepAlive(t *testing.T) {
 	h := newHarness(t, WithKeepAlive(5*time.Millisecond))
+	release := make(chan struct{})
 	h.svc.exec = func(ctx context.Context, _ domain.Principal, _ string, _ domain.ExecRequest, onEvent func(domain.ExecEvent) error) (*domain.ExecResult, error) {
-		time.Sleep(30 * time.Millisecond) // a quiet command
+		select { // a quiet command
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		return &domain.ExecResult{}, nil
 	}
-	res := h.do("POST", "/v1/sandboxes/"+sbID+"/commands", `{"cmd":"sleep 1","stream":true}`)
-	if !strings.Contains(string(res.Body), ": keep-alive\n\n") {
-		t.Errorf("no keep-alive comment in %q", res.Body)
+	srv := newHTTPServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/sandboxes/"+sbID+"/commands", strings.NewReader(`{"cmd":"sleep 1","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	evs := parseSSE(t, res.Body)
-	if len(evs) != 1 || evs[0].name != "end" {
-		t.Errorf("events = %+v", evs)
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	buf := make([]byte, 256)
+	for !strings.Contains(body.String(), ": keep-alive\n\n") {
+		n, err := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("no keep-alive comment in %q within 10 s of a quiet command (keep-alive every 5 ms): %v", body.String(), err)
+		}
+	}
+	close(release)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Write(rest)
+	if evs := parseSSE(t, body.Bytes()); len(evs) != 1 || evs[0].name != "end" {
+		t.Errorf("events = %+v, want one end (body %q)", evs, body.String())
 	}
 }
 
