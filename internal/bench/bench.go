@@ -52,6 +52,9 @@ type Options struct {
 	baseline, baselineNonet func(ctx context.Context, i int) (time.Duration, error)
 	procRoot                string
 	idleWait                time.Duration
+	// settleWait bounds the wait for the base pool to refill before each baseline and
+	// cold create (default 30 s).
+	settleWait time.Duration
 }
 
 // Result is one benchmark run. Every series is a Stats; see Stats for absent ones.
@@ -97,6 +100,10 @@ type Result struct {
 	IdlePSSError string `json:"idle_pss_error,omitempty"`
 	// WarmMisses counts warm creates that were not pool claims (not in Warm).
 	WarmMisses int `json:"warm_misses"`
+	// PoolUnsettled counts the rounds whose baselines and cold create started while
+	// the base pool was still refilling (it did not get full within the wait): their
+	// figures include that contention.
+	PoolUnsettled int `json:"pool_unsettled_runs"`
 	// WarrenCreateToFirstOutput and WarrenCreate are the cold series under the names
 	// earlier versions used; WarrenCreate is the create call alone.
 	WarrenCreateToFirstOutput Stats `json:"warren_create_to_first_output"`
@@ -129,6 +136,9 @@ func (o *Options) defaults() error {
 	}
 	if o.idleWait <= 0 {
 		o.idleWait = 2 * time.Second
+	}
+	if o.settleWait <= 0 {
+		o.settleWait = 30 * time.Second
 	}
 	if o.procRoot == "" {
 		o.procRoot = "/proc"

@@ -99,6 +99,9 @@ type fakeAPI struct {
 	forkQuota int
 	execs     int
 	codeRun   int
+	// refillPolls is how many reads of /v1/pools after a claim show the pool refilling
+	// (3 of 4 ready, 1 starting); refilling is how many are left now.
+	refillPolls, refilling int
 }
 
 func (f *fakeAPI) handler(t *testing.T) http.Handler {
@@ -127,6 +130,7 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 		defer f.mu.Unlock()
 		if f.pool && req.Template == "base" && req.Limits == nil {
 			f.claims++
+			f.refilling = f.refillPolls
 		}
 		if req.Limits != nil && req.Limits.MemoryMB != 511 {
 			t.Errorf("cold create asked for %d MiB, want the default less one", req.Limits.MemoryMB)
@@ -208,7 +212,12 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 			writeJSON(w, 404, map[string]any{"message": "this server keeps no warm pools"})
 			return
 		}
-		writeJSON(w, 200, map[string]any{"pools": []any{map[string]any{"template_id": "base", "size": 4, "ready": 2, "claims": f.claims}}})
+		ready, starting := 4, 0
+		if f.refilling > 0 {
+			f.refilling--
+			ready, starting = 3, 1
+		}
+		writeJSON(w, 200, map[string]any{"pools": []any{map[string]any{"template_id": "base", "size": 4, "ready": ready, "starting": starting, "claims": f.claims}}})
 	})
 	return mux
 }
@@ -245,7 +254,7 @@ func TestProcPSS(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, f *fakeAPI) *Result {
+func run(t *testing.T, f *fakeAPI, tweaks ...func(*Options)) *Result {
 	t.Helper()
 	if f.live == nil {
 		f.live = map[string]string{}
@@ -253,14 +262,18 @@ func run(t *testing.T, f *fakeAPI) *Result {
 	srv := httptest.NewServer(f.handler(t))
 	defer srv.Close()
 	var progress strings.Builder
-	r, err := Run(context.Background(), Options{
+	o := Options{
 		APIURL: srv.URL, APIKey: "sk_test", N: 3, ExecCalls: 7, PauseRuns: 2, ForkRuns: 2, CodeRuns: 2, CodeCalls: 4,
 		Progress:      &progress,
 		baseline:      func(context.Context, int) (time.Duration, error) { return 10 * time.Millisecond, nil },
 		baselineNonet: func(context.Context, int) (time.Duration, error) { return 8 * time.Millisecond, nil },
 		procRoot:      fakeProc(t, "running"),
 		idleWait:      time.Millisecond,
-	})
+	}
+	for _, tw := range tweaks {
+		tw(&o)
+	}
+	r, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
 	}
@@ -324,6 +337,47 @@ func TestRunAll(t *testing.T) {
 	}
 	if r.Warm.N != 3 || r.WarmMisses != 0 || r.Pause.N != 2 || r.Fork1.N != 2 || r.RatioWarmP50 <= 0 {
 		t.Errorf("warm %d (misses %d), pause %d, fork_1 %d, ratio warm %v", r.Warm.N, r.WarmMisses, r.Pause.N, r.Fork1.N, r.RatioWarmP50)
+	}
+}
+
+// TestRunWaitsForRefill: each round's baselines and cold create start once the pool
+// the last warm claim emptied is full again; a pool that stays short is waited for
+// only so long, and those rounds are counted.
+func TestRunWaitsForRefill(t *testing.T) {
+	tests := []struct {
+		name          string
+		refillPolls   int
+		settleWait    time.Duration
+		wantUnsettled int
+	}{
+		{"refills", 3, 0, 0},
+		{"never refills", 1 << 30, 20 * time.Millisecond, 3}, // the warm-up create is a claim too
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeAPI{pool: true, fork: true, pause: func() int { return 0 }, refillPolls: tt.refillPolls}
+			var busy int
+			r := run(t, f, func(o *Options) {
+				o.settleWait = tt.settleWait
+				o.baseline = func(context.Context, int) (time.Duration, error) {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					if f.refilling > 0 {
+						busy++
+					}
+					return 10 * time.Millisecond, nil
+				}
+			})
+			if r.PoolUnsettled != tt.wantUnsettled {
+				t.Errorf("pool_unsettled_runs = %d, want %d", r.PoolUnsettled, tt.wantUnsettled)
+			}
+			if tt.wantUnsettled == 0 && busy != 0 {
+				t.Errorf("%d baselines ran while the pool was refilling", busy)
+			}
+			if r.Warm.N != 3 {
+				t.Errorf("warm creates measured: %d, want 3", r.Warm.N)
+			}
+		})
 	}
 }
 

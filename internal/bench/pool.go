@@ -13,8 +13,16 @@ var poolRoutes = []string{"/v1/pools"}
 
 // poolCounters is what the bench reads of one template's warm pool.
 type poolCounters struct {
-	Claims int64 // creates served by a member so far
-	Ready  int64 // members waiting now; -1 when not reported
+	Claims   int64 // creates served by a member so far
+	Ready    int64 // members waiting now; -1 when not reported
+	Size     int64 // members the pool keeps; -1 when not reported
+	Starting int64 // members being started now; -1 when not reported
+}
+
+// full reports whether the pool is at its size with no member being started (true
+// when the server does not report enough to tell).
+func (pc poolCounters) full() bool {
+	return (pc.Size < 0 || pc.Ready < 0 || pc.Ready >= pc.Size) && pc.Starting <= 0
 }
 
 // errNoPoolStats means the server reports no warm pool statistics for the template.
@@ -49,9 +57,11 @@ func findPool(doc any, tpl string) (poolCounters, bool) {
 			name, _ = v["template_id"].(string)
 		}
 		if claims, ok := v["claims"].(float64); ok && name == tpl {
-			pc := poolCounters{Claims: int64(claims), Ready: -1}
-			if ready, ok := v["ready"].(float64); ok {
-				pc.Ready = int64(ready)
+			pc := poolCounters{Claims: int64(claims), Ready: -1, Size: -1, Starting: -1}
+			for k, dst := range map[string]*int64{"ready": &pc.Ready, "size": &pc.Size, "starting": &pc.Starting} {
+				if n, ok := v[k].(float64); ok {
+					*dst = int64(n)
+				}
 			}
 			return pc, true
 		}
@@ -83,6 +93,31 @@ func (c *client) waitPoolReady(ctx context.Context, tpl string, limit time.Durat
 		select {
 		case <-ctx.Done():
 			return pc, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitPoolFull waits up to limit for tpl's pool to be full with no start under way: a
+// refill takes a core for half a second, and a baseline run or cold create timed beside
+// it measures the contention rather than the start. It reports whether the pool got
+// there.
+func (c *client) waitPoolFull(ctx context.Context, tpl string, limit time.Duration) (bool, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		pc, err := c.pool(ctx, tpl)
+		if err != nil {
+			return false, err
+		}
+		if pc.full() {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

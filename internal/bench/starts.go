@@ -46,8 +46,19 @@ func (b *runner) starts(ctx context.Context) error {
 		warmWhy = "the server keeps no warm pool of the base template (start warren serve with --warm-pool base=4), so no create can be a pool claim"
 	}
 	var base, nonet, cold, create, warm []time.Duration
-	misses := 0
+	misses, unsettled := 0, 0
 	for i := 0; i < b.o.N; i++ {
+		if warmWhy == "" {
+			// The last warm claim set off a refill: let it end first, so that the
+			// baselines and the cold create see the same quiet machine.
+			full, err := b.c.waitPoolFull(ctx, "base", b.o.settleWait)
+			if err != nil {
+				return err
+			}
+			if !full {
+				unsettled++
+			}
+		}
 		d, err := b.o.baseline(ctx, i)
 		if err != nil {
 			return err
@@ -92,6 +103,7 @@ func (b *runner) starts(ctx context.Context) error {
 		r.Warm = summarize(warm)
 	}
 	r.WarmMisses = misses
+	r.PoolUnsettled = unsettled
 	r.RatioP50 = ratio(r.Cold.P50, r.Baseline.P50)
 	r.RatioP95 = ratio(r.Cold.P95, r.Baseline.P95)
 	r.RatioWarmP50 = ratio(r.Warm.P50, r.Baseline.P50)

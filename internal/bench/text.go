@@ -32,6 +32,9 @@ func WriteText(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "%-30s p50 %7.1f ms  p95 %7.1f ms  (n=%d)\n", row.name, row.s.P50, row.s.P95, row.s.N)
 	}
 	fmt.Fprintf(w, "ratio cold/bare p50 %.2f, p95 %.2f; warm/bare p50 %.2f\n", r.RatioP50, r.RatioP95, r.RatioWarmP50)
+	if r.PoolUnsettled > 0 {
+		fmt.Fprintf(w, "%d rounds started while the base pool was still refilling: their baselines and cold create include that contention\n", r.PoolUnsettled)
+	}
 	if r.IdlePSS != nil {
 		fmt.Fprintf(w, "idle base sandbox PSS %.1f MiB (sandbox %.1f MiB, gofer %.1f MiB), private %.1f MiB\n",
 			mib(r.IdlePSS.Bytes), mib(r.IdlePSS.SandboxBytes), mib(r.IdlePSS.GoferBytes), mib(r.IdlePSS.USSBytes))
