@@ -240,7 +240,7 @@ func TestProblems(t *testing.T) {
 		{"overlay mount fails", func(f *fakeHost) { f.overlay = errors.New("invalid argument") }, CheckOverlay, StatusFail, "invalid argument", "ext4", all3},
 		{"no nft", func(f *fakeHost) { delete(f.bins, "nft") }, CheckNftables, StatusFail, "not found", "apt-get install nftables", all3},
 		{"nft cannot list", func(f *fakeHost) { f.failCmd["nft list ruleset"] = true }, CheckNftables, StatusFail, "list ruleset failed", "nf_tables", all3},
-		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusFail, "not found", "apt-get install iproute2", all3},
+		{"no ip", func(f *fakeHost) { delete(f.bins, "ip") }, CheckIproute2, StatusWarn, "not found: warren serve does not need it", "apt-get install iproute2", all3},
 		{"forwarding off", func(f *fakeHost) { f.files["/proc/sys/net/ipv4/ip_forward"] = "0\n" }, CheckIPForward, StatusWarn, "= 0; warren serve enables it", "sysctl -w net.ipv4.ip_forward=1", all3},
 		{"no runsc", func(f *fakeHost) { delete(f.bins, "runsc") }, CheckRunsc, StatusFail, "not found", "run scripts/install-deps.sh", []string{"microvm", "runc"}},
 		{"runsc 2022", func(f *fakeHost) {

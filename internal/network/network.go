@@ -452,17 +452,15 @@ func (m *Manager) Attach(ctx context.Context, id string, slot int, internet bool
 			_ = m.Detach(context.WithoutCancel(ctx), id, slot)
 		}
 	}()
-	// Each ip or nft run is a process start, ~10 ms on a loaded host: the namespace and
-	// the host's end of the pair are one ip batch (ip goes back to its own namespace
-	// after "netns add"), and the internet set's element, which only needs the address,
-	// is added meanwhile.
+	// The nft run (a process start) for the internet set's element, which only needs
+	// the address, goes on meanwhile; the links are netlink calls (see attachLinks).
 	allowed := make(chan error, 1)
 	if internet {
 		go func() { allowed <- m.Allow(ctx, slot, true) }()
 	} else {
 		allowed <- nil
 	}
-	if err := attachLinks(ctx, a); err != nil {
+	if err := attachLinks(a); err != nil {
 		<-allowed // (Detach, deferred above, takes the element out again)
 		return nil, err
 	}
@@ -472,37 +470,15 @@ func (m *Manager) Attach(ctx context.Context, id string, slot int, internet bool
 	return a, nil
 }
 
-// attachLinks creates a's namespace and veth pair, and configures both ends.
-func attachLinks(ctx context.Context, a *Attachment) error {
-	hostCmds := fmt.Sprintf("netns add %[2]s\nlink add %[1]s type veth peer name eth0 netns %[2]s\naddr add %[3]s/30 dev %[1]s\nlink set %[1]s up\n",
-		a.HostIf, a.NetNSName, a.Gateway)
-	if err := run(ctx, hostCmds, "ip", "-batch", "-"); err != nil {
-		return fmt.Errorf("creating network namespace and veth pair: %w", err)
-	}
-	nsCmds := fmt.Sprintf("addr add %s/30 dev eth0\nlink set lo up\nlink set eth0 up\nroute add default via %s\n", a.Address, a.Gateway)
-	if err := run(ctx, nsCmds, "ip", "-n", a.NetNSName, "-batch", "-"); err != nil {
-		return fmt.Errorf("configuring sandbox interface: %w", err)
-	}
-	return nil
-}
-
 // Allow turns the sandbox's internet access on or off.
 func (m *Manager) Allow(ctx context.Context, slot int, on bool) error {
 	_, sbx, err := m.addrs(slot)
 	if err != nil {
 		return err
 	}
-	verb := "add"
-	if !on {
-		verb = "delete"
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err = run(ctx, "", "nft", verb, "element", "inet", m.table(), "internet", "{ "+sbx.String()+" }")
-	if err != nil && !on && strings.Contains(err.Error(), "No such file or directory") {
-		return nil // already absent
-	}
-	if err != nil {
+	if err := setElement(m.table(), "internet", sbx, on); err != nil {
 		return fmt.Errorf("updating internet access of %s: %w", sbx, err)
 	}
 	return nil
@@ -527,14 +503,12 @@ func (m *Manager) Detach(ctx context.Context, id string, slot int) error {
 		}
 	}
 	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); err == nil {
-		if err := run(ctx, "", "ip", "link", "del", m.hostIf(id)); err != nil && !linkGone(m.hostIf(id)) {
+		if err := deleteLink(m.hostIf(id)); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := os.Stat(m.cfg.NetnsDir + "/" + m.NetNSName(id)); err == nil {
-		if err := run(ctx, "", "ip", "netns", "del", m.NetNSName(id)); err != nil {
-			errs = append(errs, err)
-		}
+	if err := removeNamedNetns(m.cfg.NetnsDir + "/" + m.NetNSName(id)); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

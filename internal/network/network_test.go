@@ -180,8 +180,8 @@ func TestAttachFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("ip netns add: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", m.NetNSName(id)).Run() })
-	if _, err := m.Attach(ctx, id, 5, true); err == nil || !strings.Contains(err.Error(), "creating network namespace and veth pair") {
-		t.Fatalf("Attach over a taken namespace: %v, want the ip error", err)
+	if _, err := m.Attach(ctx, id, 5, true); err == nil || !strings.Contains(err.Error(), "creating network namespace") || !strings.Contains(err.Error(), "file exists") {
+		t.Fatalf("Attach over a taken namespace: %v, want the namespace error", err)
 	}
 	set, _ := exec.Command("nft", "list", "set", "inet", "wtnef", "internet").CombinedOutput()
 	if strings.Contains(string(set), "10.222.0.22") {
@@ -189,6 +189,44 @@ func TestAttachFailureLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); !os.IsNotExist(err) {
 		t.Errorf("veth left after a failed Attach: %v", err)
+	}
+}
+
+// TestAllowReal: the internet element goes in and out of the node's set over netlink;
+// taking out one that is not there (or from a table that is gone) is not an error,
+// adding to a table that is gone is, and says which.
+func TestAllowReal(t *testing.T) {
+	ctx := context.Background()
+	m := realManager(t, "wtallow", "10.223.0.0/24")
+	elements := func() string {
+		out, _ := exec.Command("nft", "list", "set", "inet", "wtallow", "internet").CombinedOutput()
+		return string(out)
+	}
+	if err := m.Allow(ctx, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Allow(ctx, 2, true); err != nil {
+		t.Errorf("adding the element again: %v", err)
+	}
+	if got := elements(); !strings.Contains(got, "10.223.0.10") {
+		t.Errorf("element not in the set: %s", got)
+	}
+	for i := 0; i < 2; i++ {
+		if err := m.Allow(ctx, 2, false); err != nil {
+			t.Errorf("delete %d: %v", i+1, err)
+		}
+	}
+	if got := elements(); strings.Contains(got, "10.223.0.10") {
+		t.Errorf("element left in the set: %s", got)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Allow(ctx, 2, false); err != nil {
+		t.Errorf("delete with the table gone: %v", err)
+	}
+	if err := m.Allow(ctx, 2, true); err == nil || !strings.Contains(err.Error(), "table inet wtallow") {
+		t.Errorf("add with the table gone: %v, want an error naming the table", err)
 	}
 }
 
