@@ -300,17 +300,9 @@ func egressRules(cfg Config) (nat, input string) {
 // Redirect adds the sandbox at addr to, or removes it from, the set of sandboxes whose
 // TCP goes to the egress proxy (egress.Redirector).
 func (m *Manager) Redirect(ctx context.Context, addr netip.Addr, on bool) error {
-	verb := "add"
-	if !on {
-		verb = "delete"
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err := run(ctx, "", "nft", verb, "element", "inet", m.table(), "proxied", "{ "+addr.String()+" }")
-	if err != nil && !on && strings.Contains(err.Error(), "No such file or directory") {
-		return nil // already absent
-	}
-	if err != nil {
+	if err := setElement(m.table(), "proxied", addr, on); err != nil {
 		return fmt.Errorf("updating egress redirection of %s: %w", addr, err)
 	}
 	return nil
