@@ -260,8 +260,10 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 	}
 	if ag.code != nil && strconv.Itoa(tpl.ReadyPort) == agentclient.CodePort {
 		// The code interpreter starts its default Python kernel in the background: a cell
-		// run waits for it, so the snapshot holds a kernel that is ready.
-		if err := ag.code.RunCode(ctx, domain.RunCode{Code: "pass", Language: "python"}, func(domain.CodeEvent) error { return nil }); err != nil {
+		// run waits for it, so the snapshot holds a kernel that is ready. An empty cell,
+		// as the warm pool's: IPython skips it, so a sandbox restored from the snapshot
+		// gives its first cell execution_count 1 and keeps no "pass" in In.
+		if err := ag.code.RunCode(ctx, domain.RunCode{Language: "python"}, func(domain.CodeEvent) error { return nil }); err != nil {
 			return nil, fmt.Errorf("warming the code interpreter: %w", err)
 		}
 	}
