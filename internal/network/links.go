@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -161,7 +162,46 @@ func attachLinks(a *Attachment) error {
 	if err := h.RouteAdd(route); err != nil {
 		return fmt.Errorf("adding the default route via %s in %s: %w", a.Gateway, a.NetNSName, err)
 	}
+	// A link set up sends nothing until the kernel's link watcher has activated its
+	// queue (it drops packets meanwhile, an ARP request too, which is retried only a
+	// second later). ip's process starts used to hide that; wait for both ends.
+	for _, end := range []struct {
+		h    *netlink.Handle
+		name string
+	}{{nil, a.HostIf}, {h, "eth0"}} {
+		if err := waitOperUp(end.h, end.name, operUpWait); err != nil {
+			return fmt.Errorf("%s in %s: %w", end.name, a.NetNSName, err)
+		}
+	}
 	return nil
+}
+
+// operUpWait bounds the wait for a veth end to be operationally up: the link watcher
+// handles a veth's change at once (it is urgent), so this is a guard, not a delay.
+const operUpWait = 2 * time.Second
+
+// waitOperUp polls the link called name (through h, or this thread's namespace when h
+// is nil) until its operational state is up, or for at most limit.
+func waitOperUp(h *netlink.Handle, name string, limit time.Duration) error {
+	byName := netlink.LinkByName
+	if h != nil {
+		byName = h.LinkByName
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		l, err := byName(name)
+		if err != nil {
+			return fmt.Errorf("reading its state: %w", err)
+		}
+		st := l.Attrs().OperState
+		if st == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not up %v after it was set up (operational state %s)", limit, st)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 // ipNet is addr/prefix as netlink takes an interface address.
