@@ -97,7 +97,7 @@ func TestDeadSandboxIsNoticed(t *testing.T) {
 func TestPausedSurvivesCrash(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	sb := s.Create(map[string]any{})
-	if r := s.Exec(sb.ID, "echo precious > /home/user/keep.txt; (i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done) </dev/null >/dev/null 2>&1 &"); r.ExitCode != 0 {
+	if r := s.Exec(sb.ID, "echo precious > /home/user/keep.txt; (i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv -f /tmp/count.new /tmp/count; sleep 0.1; done) </dev/null >/dev/null 2>&1 &"); r.ExitCode != 0 {
 		t.Fatalf("setting up: %+v", r)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -161,6 +161,11 @@ func processesNaming(s string) []string {
 	return out
 }
 
+// The loops below write their count to a new file and rename it into place: a read of
+// /tmp/count between a plain "echo > /tmp/count"'s truncation and its write saw an
+// empty file, and counted as a loop that did not go on (a CI failure, "count 0, 4
+// before", which six runs by hand did not repeat).
+
 // TestCrashDuringPauseAndResume: kill -9 of the server in the middle of a pause, and
 // again in the middle of a resume, then a restart: the sandbox is never lost nor left
 // half-paused. After each restart it is either running (the pause never took, or the
@@ -169,7 +174,7 @@ func processesNaming(s string) []string {
 func TestCrashDuringPauseAndResume(t *testing.T) {
 	s := startServer(t, serverOpts{})
 	sb := s.Create(map[string]any{})
-	if r := s.Exec(sb.ID, "echo precious > /home/user/keep.txt; (i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done) </dev/null >/dev/null 2>&1 &"); r.ExitCode != 0 {
+	if r := s.Exec(sb.ID, "echo precious > /home/user/keep.txt; (i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv -f /tmp/count.new /tmp/count; sleep 0.1; done) </dev/null >/dev/null 2>&1 &"); r.ExitCode != 0 {
 		t.Fatalf("setting up: %+v", r)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -213,11 +218,12 @@ func TestCrashDuringPauseAndResume(t *testing.T) {
 			t.Errorf("%s: file: %+v", what, r)
 		}
 		time.Sleep(300 * time.Millisecond)
-		n := atoi(s.Exec(sb.ID, "cat /tmp/count").Stdout)
-		if n <= last {
-			t.Errorf("%s: count %d, %d before: the loop did not go on", what, n, last)
+		r := s.Exec(sb.ID, "cat /tmp/count")
+		if n := atoi(r.Stdout); n <= last {
+			t.Errorf("%s: count %d, %d before: the loop did not go on (cat: %+v; processes:\n%s)", what, n, last, r, s.Exec(sb.ID, "ps -eo pid,stat,etime,args").Stdout)
+		} else {
+			last = n
 		}
-		last = n
 	}
 
 	crashDuring("/pause", 60*time.Millisecond)
