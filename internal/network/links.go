@@ -23,30 +23,35 @@ import (
 // made: a namespace file bind-mounted under the (shared) netns directory, so that
 // ip-netns(8) and the runtimes find it as before.
 
-// netnsDirOnce makes the netns directory a shared mount once per process.
-var netnsDirOnce sync.Map // dir -> *sync.Once
+// netnsDirs are the netns directories already made shared mount points (by dir).
+var (
+	netnsDirsMu sync.Mutex
+	netnsDirs   = map[string]bool{}
+)
 
 // prepareNetnsDir creates dir and makes it a shared mount point, as `ip netns add`
 // does: a namespace mounted there later shows in every mount namespace that was
-// copied from this one (runsc's and runc's included).
+// copied from this one (runsc's and runc's included). Done once per directory; a
+// failure is tried again on the next call.
 func prepareNetnsDir(dir string) error {
-	o, _ := netnsDirOnce.LoadOrStore(dir, new(sync.Once))
-	var err error
-	o.(*sync.Once).Do(func() {
-		if err = os.MkdirAll(dir, 0o755); err != nil {
-			return
+	netnsDirsMu.Lock()
+	defer netnsDirsMu.Unlock()
+	if netnsDirs[dir] {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
 		}
-		err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
-		if errors.Is(err, unix.EINVAL) { // not a mount point yet
-			if err = unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
-				err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
-			}
-		}
-	})
+	}
 	if err != nil {
-		netnsDirOnce.Delete(dir) // try again next time
 		return fmt.Errorf("making %s a shared mount point: %w", dir, err)
 	}
+	netnsDirs[dir] = true
 	return nil
 }
 

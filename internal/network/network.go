@@ -494,10 +494,8 @@ func (m *Manager) Detach(ctx context.Context, id string, slot int) error {
 			}
 		}
 	}
-	if _, err := os.Stat("/sys/class/net/" + m.hostIf(id)); err == nil {
-		if err := deleteLink(m.hostIf(id)); err != nil {
-			errs = append(errs, err)
-		}
+	if err := deleteLink(m.hostIf(id)); err != nil {
+		errs = append(errs, err)
 	}
 	if err := removeNamedNetns(m.cfg.NetnsDir + "/" + m.NetNSName(id)); err != nil {
 		errs = append(errs, err)
