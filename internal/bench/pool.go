@@ -80,22 +80,35 @@ func findPool(doc any, tpl string) (poolCounters, bool) {
 	return poolCounters{}, false
 }
 
+// waitPool reads tpl's pool counters every 50 ms until done says so or limit has
+// passed. It returns the counters read last and whether done said so.
+func (c *client) waitPool(ctx context.Context, tpl string, limit time.Duration, done func(poolCounters) bool) (poolCounters, bool, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		pc, err := c.pool(ctx, tpl)
+		if err != nil {
+			return pc, false, err
+		}
+		if done(pc) {
+			return pc, true, nil
+		}
+		if time.Now().After(deadline) {
+			return pc, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return pc, false, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // waitPoolReady waits up to limit for tpl's pool to have a member ready (when the
 // server reports readiness), so that a warm create measures a claim rather than a
 // refill race. It returns the counters read last.
 func (c *client) waitPoolReady(ctx context.Context, tpl string, limit time.Duration) (poolCounters, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		pc, err := c.pool(ctx, tpl)
-		if err != nil || pc.Ready != 0 || time.Now().After(deadline) {
-			return pc, err
-		}
-		select {
-		case <-ctx.Done():
-			return pc, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	pc, _, err := c.waitPool(ctx, tpl, limit, func(pc poolCounters) bool { return pc.Ready != 0 })
+	return pc, err
 }
 
 // waitPoolFull waits up to limit for tpl's pool to be full with no start under way: a
@@ -103,22 +116,6 @@ func (c *client) waitPoolReady(ctx context.Context, tpl string, limit time.Durat
 // it measures the contention rather than the start. It reports whether the pool got
 // there.
 func (c *client) waitPoolFull(ctx context.Context, tpl string, limit time.Duration) (bool, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		pc, err := c.pool(ctx, tpl)
-		if err != nil {
-			return false, err
-		}
-		if pc.full() {
-			return true, nil
-		}
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	_, full, err := c.waitPool(ctx, tpl, limit, poolCounters.full)
+	return full, err
 }
