@@ -52,7 +52,8 @@ type proc struct {
 	stdinEnabled bool
 	pty          *os.File // pty master; nil for pipe processes
 
-	outputs []*os.File // read ends of stdout/stderr, or the pty master
+	outputs []*os.File                                     // read ends of stdout/stderr, or the pty master
+	wraps   []func([]byte) *process.ProcessEvent_DataEvent // one per output: its kind of data event
 	readers sync.WaitGroup
 
 	timer *time.Timer // lifetime limit from Connect-Timeout-Ms; nil for none

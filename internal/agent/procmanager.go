@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,30 +53,53 @@ type manager struct {
 	nproc uint64
 	self  string
 
+	spares *spares      // shells waiting for a line (spare.go)
+	starts atomic.Int64 // processes started, for spares' quiet period
+
 	mu    sync.Mutex
 	procs map[uint32]*proc // running, and finished ones for retain
 	wg    sync.WaitGroup   // one per proc.wait goroutine
 }
 
 func newManager(log *slog.Logger, r *reaper) *manager {
-	return &manager{log: log, reaper: r, retain: defaultRetain, procs: map[uint32]*proc{}}
+	m := &manager{log: log, reaper: r, retain: defaultRetain, procs: map[uint32]*proc{}}
+	m.spares = newSpares(m)
+	return m
 }
 
 // start starts the process described by spec. first, when non-nil, is attached before
-// the process can produce output, so the caller's stream misses nothing.
+// the process can produce output, so the caller's stream misses nothing. A shell line
+// that a spare shell can run (spare.go) goes to one when one is ready.
 func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
+	m.starts.Add(1)
+	line, spareable := m.spares.fits(spec)
+	var p *proc
+	if spareable {
+		p = m.spares.claim(spec, line, first)
+	}
+	if p == nil {
+		var err error
+		if p, err = m.spawn(spec, nil); err != nil {
+			return nil, err
+		}
+		m.activate(p, spec, first)
+	}
+	if spareable {
+		m.spares.replenish(spec, p)
+	}
+	return p, nil
+}
+
+// spawn starts spec's process with its files: a pty, or stdin, stdout and stderr
+// pipes, then extra as fds 3 and on. Nothing reads its output and nothing waits for it
+// until activate; until then only the reaper knows it.
+func (m *manager) spawn(spec startSpec, extra []*os.File) (*proc, error) {
 	p := &proc{
-		tag:    spec.tag,
-		config: spec.config,
 		reaper: m.reaper,
 		exitCh: make(chan syscall.WaitStatus, 1),
 		subs:   map[*subscriber]struct{}{},
 		done:   make(chan struct{}),
 	}
-	if first != nil {
-		p.subs[first] = struct{}{}
-	}
-
 	attr := &os.ProcAttr{Dir: spec.dir, Env: spec.env, Sys: &syscall.SysProcAttr{}}
 	cred, err := credential(spec.user)
 	if err != nil {
@@ -89,7 +113,6 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 			_ = f.Close()
 		}
 	}()
-	var kinds []func([]byte) *process.ProcessEvent_DataEvent
 	if spec.pty != nil {
 		master, tty, err := openPTY()
 		if err != nil {
@@ -106,7 +129,7 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		}
 		p.pty = master
 		p.outputs = []*os.File{master}
-		kinds = append(kinds, func(b []byte) *process.ProcessEvent_DataEvent {
+		p.wraps = append(p.wraps, func(b []byte) *process.ProcessEvent_DataEvent {
 			return &process.ProcessEvent_DataEvent{Output: &process.ProcessEvent_DataEvent_Pty{Pty: b}}
 		})
 		attr.Files = []*os.File{tty, tty, tty}
@@ -139,7 +162,7 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		}
 		childFiles = append(childFiles, errW)
 		p.outputs = append(p.outputs, errR)
-		kinds = append(kinds,
+		p.wraps = append(p.wraps,
 			func(b []byte) *process.ProcessEvent_DataEvent {
 				return &process.ProcessEvent_DataEvent{Output: &process.ProcessEvent_DataEvent_Stdout{Stdout: b}}
 			},
@@ -149,6 +172,7 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		attr.Files = []*os.File{stdin, outW, errW}
 		attr.Sys.Setpgid = true
 	}
+	attr.Files = append(attr.Files, extra...)
 
 	pid, err := m.reaper.spawn(func() (int, error) {
 		if m.nproc > 0 {
@@ -172,14 +196,24 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		return nil, err
 	}
 	p.pid = uint32(pid)
+	return p, nil
+}
 
+// activate hands a spawned process to spec's request: first (when non-nil) is attached
+// before any output is read, the process becomes visible to List and the other RPCs,
+// and its lifetime limit starts.
+func (m *manager) activate(p *proc, spec startSpec, first *subscriber) {
+	p.tag, p.config = spec.tag, spec.config
+	if first != nil {
+		p.subs[first] = struct{}{}
+	}
 	m.mu.Lock()
 	m.procs[p.pid] = p
 	m.mu.Unlock()
 
 	for i, f := range p.outputs {
 		p.readers.Add(1)
-		go p.readOutput(f, kinds[i])
+		go p.readOutput(f, p.wraps[i])
 	}
 	if spec.timeout > 0 {
 		p.timer = time.AfterFunc(spec.timeout, func() {
@@ -194,7 +228,6 @@ func (m *manager) start(spec startSpec, first *subscriber) (*proc, error) {
 		p.wait(func() { m.retire(p) })
 	}()
 	m.log.Info("process started", logkey.PID, p.pid, "cmd", spec.config.GetCmd(), "user", spec.user.Name, "pty", spec.pty != nil, "tag", p.tagName())
-	return p, nil
 }
 
 func (p *proc) tagName() string {
@@ -297,6 +330,7 @@ func (m *manager) running() []*proc {
 // shutdown sends SIGTERM to every running process, SIGKILL to those still running
 // after grace, and waits until all have been reaped or ctx ends.
 func (m *manager) shutdown(ctx context.Context, grace time.Duration) error {
+	m.spares.close()
 	for _, p := range m.running() {
 		_ = p.signal(syscall.SIGTERM)
 	}

@@ -62,10 +62,11 @@ func TestBashReads(t *testing.T) {
 }
 
 // TestShellFastPathSameAsBash runs command lines through the agent as `bash -c LINE`
-// with the fast path and without it, and gets the same output, environment and exit
+// with the fast path and without it (and no spare shells), and gets the same output, environment and exit
 // status either way; the lines it must leave to bash still work.
 func TestShellFastPathSameAsBash(t *testing.T) {
 	e := newTestEnv(t, Config{})
+	e.a.procs.spares.disabled.Store(true) // spare.go's own test covers lines with a spare
 	dir := t.TempDir()
 	script := filepath.Join(dir, "noshebang")
 	if err := os.WriteFile(script, []byte("echo run by bash \"$@\"\n"), 0o755); err != nil {
