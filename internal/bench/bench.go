@@ -32,8 +32,9 @@ type Options struct {
 	RootFS string
 	// Runsc is the runsc binary for the baseline (default from PATH).
 	Runsc string
-	// ExecCalls is the number of timed command round trips (default 100).
-	ExecCalls int
+	// ExecCalls is the number of timed command round trips back to back (default
+	// 100), and ExecPacedCalls the number with a pause before each (default 30).
+	ExecCalls, ExecPacedCalls int
 	// PauseRuns is the number of pause and resume pairs (default 5).
 	PauseRuns int
 	// ForkRuns is the number of forks of count 1, and of count 10 (default 3).
@@ -55,6 +56,8 @@ type Options struct {
 	// settleWait bounds the wait for the base pool to refill before each baseline and
 	// cold create (default 30 s).
 	settleWait time.Duration
+	// execPause is the pause before each paced command (default 250 ms).
+	execPause time.Duration
 }
 
 // Result is one benchmark run. Every series is a Stats; see Stats for absent ones.
@@ -81,8 +84,12 @@ type Result struct {
 	Fork10Call Stats `json:"fork_10_call"`
 	// CodeFirst is code-interpreter create to the first result of 1+1.
 	CodeFirst Stats `json:"code_create_to_first_result"`
-	// Exec is a command round trip through /v1: {"cmd":"true"}, not streamed.
-	Exec Stats `json:"exec"`
+	// Exec is a command round trip through /v1: {"cmd":"true"}, not streamed, the
+	// calls back to back. ExecPaced is the same call after a pause of a quarter of a
+	// second, the rhythm of an agent that reads each result before its next command
+	// (the sandbox has a spare shell waiting by then).
+	Exec      Stats `json:"exec"`
+	ExecPaced Stats `json:"exec_paced"`
 	// RunCode is a runCode("1+1") round trip (POST /v1/sandboxes/{id}/execute) on a
 	// warm context.
 	RunCode Stats `json:"run_code"`
@@ -118,6 +125,12 @@ func (o *Options) defaults() error {
 	}
 	if o.ExecCalls <= 0 {
 		o.ExecCalls = 100
+	}
+	if o.ExecPacedCalls <= 0 {
+		o.ExecPacedCalls = 30
+	}
+	if o.execPause <= 0 {
+		o.execPause = 250 * time.Millisecond
 	}
 	if o.PauseRuns <= 0 {
 		o.PauseRuns = 5

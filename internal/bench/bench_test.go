@@ -263,12 +263,13 @@ func run(t *testing.T, f *fakeAPI, tweaks ...func(*Options)) *Result {
 	defer srv.Close()
 	var progress strings.Builder
 	o := Options{
-		APIURL: srv.URL, APIKey: "sk_test", N: 3, ExecCalls: 7, PauseRuns: 2, ForkRuns: 2, CodeRuns: 2, CodeCalls: 4,
+		APIURL: srv.URL, APIKey: "sk_test", N: 3, ExecCalls: 7, ExecPacedCalls: 3, PauseRuns: 2, ForkRuns: 2, CodeRuns: 2, CodeCalls: 4,
 		Progress:      &progress,
 		baseline:      func(context.Context, int) (time.Duration, error) { return 10 * time.Millisecond, nil },
 		baselineNonet: func(context.Context, int) (time.Duration, error) { return 8 * time.Millisecond, nil },
 		procRoot:      fakeProc(t, "running"),
 		idleWait:      time.Millisecond,
+		execPause:     time.Millisecond,
 	}
 	for _, tw := range tweaks {
 		tw(&o)
@@ -287,13 +288,13 @@ func run(t *testing.T, f *fakeAPI, tweaks ...func(*Options)) *Result {
 // with a reason, and every other series measured.
 func TestRunAbsent(t *testing.T) {
 	r := run(t, &fakeAPI{})
-	for name, s := range map[string]Stats{"baseline": r.Baseline, "baseline nonet": r.BaselineNonet, "cold": r.Cold, "exec": r.Exec, "run_code": r.RunCode, "code first": r.CodeFirst} {
+	for name, s := range map[string]Stats{"baseline": r.Baseline, "baseline nonet": r.BaselineNonet, "cold": r.Cold, "exec": r.Exec, "exec paced": r.ExecPaced, "run_code": r.RunCode, "code first": r.CodeFirst} {
 		if s.N == 0 || s.Error != "" {
 			t.Errorf("%s not measured: %+v", name, s)
 		}
 	}
-	if r.Baseline.N != 3 || r.Cold.N != 3 || r.Exec.N != 7 || r.RunCode.N != 4 || r.CodeFirst.N != 2 {
-		t.Errorf("counts: baseline %d cold %d exec %d run_code %d code first %d", r.Baseline.N, r.Cold.N, r.Exec.N, r.RunCode.N, r.CodeFirst.N)
+	if r.Baseline.N != 3 || r.Cold.N != 3 || r.Exec.N != 7 || r.ExecPaced.N != 3 || r.RunCode.N != 4 || r.CodeFirst.N != 2 {
+		t.Errorf("counts: baseline %d cold %d exec %d exec paced %d run_code %d code first %d", r.Baseline.N, r.Cold.N, r.Exec.N, r.ExecPaced.N, r.RunCode.N, r.CodeFirst.N)
 	}
 	for name, s := range map[string]Stats{"warm": r.Warm, "pause": r.Pause, "resume": r.Resume, "fork_1": r.Fork1, "fork_10": r.Fork10} {
 		if s.N != 0 || s.Error == "" {
@@ -318,7 +319,7 @@ func TestRunAbsent(t *testing.T) {
 	b, _ := json.Marshal(r)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	for _, k := range []string{"baseline_runsc_run", "baseline_runsc_run_nonet", "cold_create_to_first_output", "warm_create_to_first_output", "pause", "resume", "fork_1", "fork_10", "code_create_to_first_result", "exec", "run_code", "ratio_p50", "ratio_warm_p50", "idle_pss_bytes"} {
+	for _, k := range []string{"baseline_runsc_run", "baseline_runsc_run_nonet", "cold_create_to_first_output", "warm_create_to_first_output", "pause", "resume", "fork_1", "fork_10", "code_create_to_first_result", "exec", "exec_paced", "run_code", "ratio_p50", "ratio_warm_p50", "idle_pss_bytes"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("-o json has no %s: %s", k, b)
 		}
@@ -404,7 +405,7 @@ func TestWriteText(t *testing.T) {
 	var b strings.Builder
 	WriteText(&b, r)
 	out := b.String()
-	for _, want := range []string{"bare runsc run (baseline)", "exec {\"cmd\":\"true\"}", "runCode(\"1+1\")", "not measured: the server keeps no warm pool", "fork of 10, per sandbox", "idle base sandbox PSS 39.1 MiB"} {
+	for _, want := range []string{"bare runsc run (baseline)", "exec {\"cmd\":\"true\"}", "exec, after a pause", "runCode(\"1+1\")", "not measured: the server keeps no warm pool", "fork of 10, per sandbox", "idle base sandbox PSS 39.1 MiB"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}

@@ -45,7 +45,8 @@ func (b *runner) idlePSS(ctx context.Context, id string) {
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
-// exec times {"cmd":"true"} round trips, after a few untimed ones.
+// exec times {"cmd":"true"} round trips, after a few untimed ones: back to back, then
+// each after a pause.
 func (b *runner) exec(ctx context.Context, id string) error {
 	var ds []time.Duration
 	for i := -5; i < b.o.ExecCalls; i++ {
@@ -59,6 +60,21 @@ func (b *runner) exec(ctx context.Context, id string) error {
 	}
 	b.r.Exec = summarize(ds)
 	b.progress("exec {\"cmd\":\"true\"}: p50 %.1f ms, p95 %.1f ms (n=%d)", b.r.Exec.P50, b.r.Exec.P95, b.r.Exec.N)
+	ds = nil
+	for i := 0; i < b.o.ExecPacedCalls; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(b.o.execPause):
+		}
+		start := time.Now()
+		if err := b.c.exec(ctx, id, "true"); err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	b.r.ExecPaced = summarize(ds)
+	b.progress("exec {\"cmd\":\"true\"} after %v: p50 %.1f ms, p95 %.1f ms (n=%d)", b.o.execPause, b.r.ExecPaced.P50, b.r.ExecPaced.P95, b.r.ExecPaced.N)
 	return nil
 }
 

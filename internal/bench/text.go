@@ -23,6 +23,7 @@ func WriteText(w io.Writer, r *Result) {
 		{"fork of 10, per sandbox", r.Fork10},
 		{"code create to first result", r.CodeFirst},
 		{"exec {\"cmd\":\"true\"}", r.Exec},
+		{"exec, after a pause", r.ExecPaced},
 		{"runCode(\"1+1\")", r.RunCode},
 	} {
 		if row.s.N == 0 {

@@ -137,7 +137,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	code := fs.Bool("code", true, "benchmark the code interpreter (needs the code-interpreter template; --code=false skips it)")
 	codeCalls := fs.Int("code-calls", 200, "warm runCode(\"1+1\") calls to time")
 	codeRuns := fs.Int("code-runs", 5, "code-interpreter sandboxes to create")
-	execCalls := fs.Int("exec-calls", 100, "command round trips to time")
+	execCalls := fs.Int("exec-calls", 100, "command round trips to time, back to back")
+	execPaced := fs.Int("exec-paced-calls", 30, "command round trips to time, each after a pause of 250 ms")
 	pauseRuns := fs.Int("pause-runs", 5, "pause and resume pairs to time")
 	forkRuns := fs.Int("fork-runs", 3, "forks of count 1 and of count 10 to time")
 	if err := fs.Parse(args); err != nil {
@@ -166,7 +167,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		progress = stdout
 	}
 	res, err := bench.Run(ctx, bench.Options{APIURL: *apiURL, APIKey: *apiKey, N: *n, RootFS: *rootfs, Progress: progress,
-		ExecCalls: *execCalls, PauseRuns: *pauseRuns, ForkRuns: *forkRuns, CodeRuns: *codeRuns, CodeCalls: *codeCalls, SkipCode: !*code})
+		ExecCalls: *execCalls, ExecPacedCalls: *execPaced, PauseRuns: *pauseRuns, ForkRuns: *forkRuns, CodeRuns: *codeRuns, CodeCalls: *codeCalls, SkipCode: !*code})
 	if err != nil {
 		fmt.Fprintln(stderr, "warren bench:", err)
 		return 1
