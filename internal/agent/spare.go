@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warren-sh/warren/internal/logkey"
 )
 
 // Spare shells. Starting bash costs one exec(2), 11-15 ms under gVisor on our
@@ -242,7 +244,7 @@ func (s *spares) start(spec startSpec, key string) {
 	if err != nil || s.closed {
 		s.mu.Unlock()
 		if err != nil {
-			s.m.log.Debug("no spare shell", "err", err)
+			s.m.log.Debug("no spare shell", logkey.Err, err)
 		} else {
 			s.drop(sp)
 		}

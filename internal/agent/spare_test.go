@@ -68,6 +68,7 @@ func TestSpareSameAsBash(t *testing.T) {
 		{"false", true},
 		{"exit 7", true},
 		{"echo $?", true},
+		{"echo $LINENO\nf() { echo $LINENO; }; f", true},
 		{`echo "$0|$-|$_|$SHLVL|$BASH_SUBSHELL|$#|$FROM_PROFILE"`, true},
 		{`echo "$BASH_EXECUTION_STRING"`, true},
 		{`echo $SECONDS; set | grep -c '^REPLY='`, true},
