@@ -150,8 +150,9 @@ func spareKey(spec startSpec) string {
 		spec.stdin, "\x00", strings.Join(spec.env, "\x00"))
 }
 
-// claim runs line in a ready spare of spec's shape and returns its process, or nil
-// when there is none (the caller starts the line itself).
+// claim runs line in a waiting spare of spec's shape (ready, or still starting unless
+// the fast path would run the line) and returns its process, or nil when there is
+// none or it cannot be used (the caller starts the line itself).
 func (s *spares) claim(spec startSpec, line string, first *subscriber) *proc {
 	key := spareKey(spec)
 	s.mu.Lock()
