@@ -56,6 +56,10 @@ type Options struct {
 	// settleWait bounds the wait for the base pool to refill before each baseline and
 	// cold create (default 30 s).
 	settleWait time.Duration
+	// settleAfter is how long the bench still waits once the pool is full (default
+	// 500 ms): a new member's agent starts a spare shell 100 ms after its warm-up
+	// command, and a baseline timed beside that start ran ~15% slower.
+	settleAfter time.Duration
 	// execPause is the pause before each paced command (default 250 ms).
 	execPause time.Duration
 }
@@ -152,6 +156,9 @@ func (o *Options) defaults() error {
 	}
 	if o.settleWait <= 0 {
 		o.settleWait = 30 * time.Second
+	}
+	if o.settleAfter <= 0 {
+		o.settleAfter = 500 * time.Millisecond
 	}
 	if o.procRoot == "" {
 		o.procRoot = "/proc"

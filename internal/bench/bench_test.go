@@ -100,8 +100,10 @@ type fakeAPI struct {
 	execs     int
 	codeRun   int
 	// refillPolls is how many reads of /v1/pools after a claim show the pool refilling
-	// (3 of 4 ready, 1 starting); refilling is how many are left now.
+	// (3 of 4 ready, 1 starting); refilling is how many are left now; fullAt is when a
+	// read last showed the pool full.
 	refillPolls, refilling int
+	fullAt                 time.Time
 }
 
 func (f *fakeAPI) handler(t *testing.T) http.Handler {
@@ -216,6 +218,8 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 		if f.refilling > 0 {
 			f.refilling--
 			ready, starting = 3, 1
+		} else {
+			f.fullAt = time.Now()
 		}
 		writeJSON(w, 200, map[string]any{"pools": []any{map[string]any{"template_id": "base", "size": 4, "ready": ready, "starting": starting, "claims": f.claims}}})
 	})
@@ -342,8 +346,8 @@ func TestRunAll(t *testing.T) {
 }
 
 // TestRunWaitsForRefill: each round's baselines and cold create start once the pool
-// the last warm claim emptied is full again; a pool that stays short is waited for
-// only so long, and those rounds are counted.
+// the last warm claim emptied is full again, and settleAfter later; a pool that stays
+// short is waited for only so long, and those rounds are counted.
 func TestRunWaitsForRefill(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -357,14 +361,19 @@ func TestRunWaitsForRefill(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeAPI{pool: true, fork: true, pause: func() int { return 0 }, refillPolls: tt.refillPolls}
-			var busy int
+			var busy, early int
+			const settleAfter = 40 * time.Millisecond
 			r := run(t, f, func(o *Options) {
 				o.settleWait = tt.settleWait
+				o.settleAfter = settleAfter
 				o.baseline = func(context.Context, int) (time.Duration, error) {
 					f.mu.Lock()
 					defer f.mu.Unlock()
 					if f.refilling > 0 {
 						busy++
+					}
+					if !f.fullAt.IsZero() && time.Since(f.fullAt) < settleAfter {
+						early++
 					}
 					return 10 * time.Millisecond, nil
 				}
@@ -372,8 +381,8 @@ func TestRunWaitsForRefill(t *testing.T) {
 			if r.PoolUnsettled != tt.wantUnsettled {
 				t.Errorf("pool_unsettled_runs = %d, want %d", r.PoolUnsettled, tt.wantUnsettled)
 			}
-			if tt.wantUnsettled == 0 && busy != 0 {
-				t.Errorf("%d baselines ran while the pool was refilling", busy)
+			if tt.wantUnsettled == 0 && (busy != 0 || early != 0) {
+				t.Errorf("%d baselines ran while the pool was refilling, %d less than settleAfter after it was full", busy, early)
 			}
 			if r.Warm.N != 3 {
 				t.Errorf("warm creates measured: %d, want 3", r.Warm.N)

@@ -49,14 +49,17 @@ func (b *runner) starts(ctx context.Context) error {
 	misses, unsettled := 0, 0
 	for i := 0; i < b.o.N; i++ {
 		if warmWhy == "" {
-			// The last warm claim set off a refill: let it end first, so that the
-			// baselines and the cold create see the same quiet machine.
+			// The last warm claim set off a refill: let it end first, and the new
+			// member's after-start work (its spare shell) too, so that the baselines
+			// and the cold create see the same quiet machine.
 			full, err := b.c.waitPoolFull(ctx, "base", b.o.settleWait)
 			if err != nil {
 				return err
 			}
 			if !full {
 				unsettled++
+			} else if err := sleepCtx(ctx, b.o.settleAfter); err != nil {
+				return err
 			}
 		}
 		d, err := b.o.baseline(ctx, i)
@@ -230,4 +233,16 @@ func baselineOnce(ctx context.Context, o Options, tmp string, i int, bn *baselin
 		return 0, fmt.Errorf("baseline runsc run (%s) printed %q (%v): %s", args[1], line, werr, stderr.String())
 	}
 	return elapsed, nil
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
