@@ -181,13 +181,13 @@ func (s *spares) claim(spec startSpec, line string, first *subscriber) *proc {
 	if err == nil {
 		_, err = sp.gate.Write([]byte{'.'})
 	}
-	_ = sp.line.Close()
-	_ = sp.gate.Close()
-	_ = sp.ready.Close()
 	if err != nil {
 		s.drop(sp)
 		return nil
 	}
+	_ = sp.line.Close()
+	_ = sp.gate.Close()
+	_ = sp.ready.Close()
 	s.m.activate(sp.p, spec, first)
 	spareStarts.Add(1)
 	return sp.p

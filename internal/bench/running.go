@@ -62,10 +62,8 @@ func (b *runner) exec(ctx context.Context, id string) error {
 	b.progress("exec {\"cmd\":\"true\"}: p50 %.1f ms, p95 %.1f ms (n=%d)", b.r.Exec.P50, b.r.Exec.P95, b.r.Exec.N)
 	ds = nil
 	for i := 0; i < b.o.ExecPacedCalls; i++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(b.o.execPause):
+		if err := sleepCtx(ctx, b.o.execPause); err != nil {
+			return err
 		}
 		start := time.Now()
 		if err := b.c.exec(ctx, id, "true"); err != nil {
