@@ -95,6 +95,7 @@ func run() int {
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// agentclient.ServingMark: the node waits for this line before it asks the agent.
 	log.Info("serving", "addr", ln.Addr().String(), "version", agent.Version, "pid1", cfg.ReapOrphans)
 
 	code := 0

@@ -21,6 +21,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/warren-sh/warren/internal/agentclient"
 	"github.com/warren-sh/warren/internal/envdpb/process"
 	"github.com/warren-sh/warren/internal/envdpb/process/processconnect"
 	"github.com/warren-sh/warren/internal/testenv"
@@ -91,6 +92,11 @@ func TestConfigEnvCompat(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		// The node waits for this line in the console log before it asks the agent
+		// (sandbox.waitServing): without it every create would knock slowly.
+		if !bytes.Contains(logs.Bytes(), agentclient.ServingMark) {
+			t.Errorf("the agent's log does not hold %s once it serves", agentclient.ServingMark)
+		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", logs.String())
 		}

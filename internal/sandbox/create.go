@@ -306,7 +306,9 @@ func (s *launching) waitAgent(ctx context.Context, sb *domain.Sandbox, tpl *doma
 		agent, err = takeIdentity(ctx, s.cfg.dial, sb, from.token)
 	} else {
 		agent = s.cfg.dial(sb.Address, sb.AccessToken)
-		err = agent.conn.WaitReady(ctx)
+		hintCtx, stopHint := context.WithCancel(ctx)
+		err = waitServing(ctx, agent.conn, s.servingHint(hintCtx, sb.ID))
+		stopHint()
 	}
 	if err == nil && tpl.ReadyPort > 0 {
 		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)

@@ -166,9 +166,11 @@ var (
 
 // lifecycleAgent is what starting, recovering, ending and observing a sandbox need.
 type lifecycleAgent interface {
-	// WaitReady waits until the agent answers; WaitPortReady until the server on port
-	// inside the sandbox answers /health.
+	// WaitReady waits until the agent answers, asking every few ms; WaitPortReady
+	// until the server on port inside the sandbox answers /health.
 	WaitReady(ctx context.Context) error
+	// Health asks the agent once whether it answers.
+	Health(ctx context.Context) error
 	WaitPortReady(ctx context.Context, port int) error
 	Metrics(ctx context.Context) (*domain.SandboxMetrics, error)
 	// Init gives the sandbox a new identity (the agent's POST /init): env, access token, hostname.

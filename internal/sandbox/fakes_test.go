@@ -378,6 +378,7 @@ type fakeAgent struct {
 	waitPortReady func(ctx context.Context, port int) error
 	metrics       func(ctx context.Context) (*domain.SandboxMetrics, error)
 	init          func(ctx context.Context, r agentclient.Identity) error
+	health        func(ctx context.Context) error
 	closed        func()
 }
 
@@ -388,6 +389,13 @@ func (f *fakeAgent) WaitReady(ctx context.Context) error {
 		return errNotSet
 	}
 	return f.waitReady(ctx)
+}
+
+func (f *fakeAgent) Health(ctx context.Context) error {
+	if f.health == nil {
+		return errNotSet
+	}
+	return f.health(ctx)
 }
 
 func (f *fakeAgent) WaitPortReady(ctx context.Context, port int) error {
