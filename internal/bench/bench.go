@@ -58,7 +58,12 @@ type Options struct {
 	settleWait time.Duration
 	// settleAfter is how long the bench still waits once the pool is full (default
 	// 500 ms): a new member's agent starts a spare shell 100 ms after its warm-up
-	// command, and a baseline timed beside that start ran ~15% slower.
+	// command, and a baseline timed beside that start ran ~15% slower. It is also
+	// the wait between killing a sandbox and the next timed create (the warm create
+	// after the cold one's kill, each code-interpreter create after the last one's):
+	// the server answers a kill before the sandbox's teardown ends (runsc delete,
+	// unmounts, ~60-80 ms of CPU), and a create timed beside it shares the 2 cores
+	// with it while the baseline never does.
 	settleAfter time.Duration
 	// execPause is the pause before each paced command (default 250 ms).
 	execPause time.Duration

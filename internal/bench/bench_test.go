@@ -104,6 +104,11 @@ type fakeAPI struct {
 	// read last showed the pool full.
 	refillPolls, refilling int
 	fullAt                 time.Time
+	// killedAt is when a sandbox was last killed; soonAfterKill counts the timed
+	// creates (warm and code-interpreter) that came less than settle after it.
+	killedAt      time.Time
+	settle        time.Duration
+	soonAfterKill int
 }
 
 func (f *fakeAPI) handler(t *testing.T) http.Handler {
@@ -130,6 +135,10 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		timed := req.Template == "code-interpreter" || (req.Template == "base" && req.Limits == nil && req.Timeout == 0)
+		if timed && !f.killedAt.IsZero() && time.Since(f.killedAt) < f.settle {
+			f.soonAfterKill++
+		}
 		if f.pool && req.Template == "base" && req.Limits == nil {
 			f.claims++
 			f.refilling = f.refillPolls
@@ -149,6 +158,7 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 	mux.HandleFunc("DELETE /v1/sandboxes/{id}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		delete(f.live, r.PathValue("id"))
+		f.killedAt = time.Now()
 		f.mu.Unlock()
 		w.WriteHeader(204)
 	})
@@ -388,6 +398,20 @@ func TestRunWaitsForRefill(t *testing.T) {
 				t.Errorf("warm creates measured: %d, want 3", r.Warm.N)
 			}
 		})
+	}
+}
+
+// TestRunSettlesAfterKill: the warm create and each code-interpreter create wait
+// settleAfter after the kill before them, so that none is timed beside a teardown.
+func TestRunSettlesAfterKill(t *testing.T) {
+	const settleAfter = 40 * time.Millisecond
+	f := &fakeAPI{pool: true, fork: true, pause: func() int { return 0 }, settle: settleAfter}
+	r := run(t, f, func(o *Options) { o.settleAfter = settleAfter })
+	if f.soonAfterKill != 0 {
+		t.Errorf("%d timed creates came less than %v after a kill", f.soonAfterKill, settleAfter)
+	}
+	if r.Warm.N != 3 || r.CodeFirst.N != 2 {
+		t.Errorf("measured %d warm and %d code-interpreter creates, want 3 and 2", r.Warm.N, r.CodeFirst.N)
 	}
 }
 

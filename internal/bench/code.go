@@ -29,6 +29,10 @@ func (b *runner) code(ctx context.Context) error {
 		}
 	}()
 	for i := 0; i < b.o.CodeRuns; i++ {
+		// The last one was just killed: let its teardown end (Options.settleAfter).
+		if err := sleepCtx(ctx, b.o.settleAfter); err != nil {
+			return err
+		}
 		start := time.Now()
 		sb, err := b.c.create(ctx, `{"template":"code-interpreter","timeout":900}`)
 		if err != nil {

@@ -116,6 +116,10 @@ func (b *runner) starts(ctx context.Context) error {
 // warmOnce creates a base sandbox once the pool has a member ready, and reports
 // whether the pool's claim counter moved (only then was it warm).
 func (b *runner) warmOnce(ctx context.Context) (time.Duration, bool, error) {
+	// The cold sandbox was just killed: let its teardown end (Options.settleAfter).
+	if err := sleepCtx(ctx, b.o.settleAfter); err != nil {
+		return 0, false, err
+	}
 	before, err := b.c.waitPoolReady(ctx, "base", 30*time.Second)
 	if err != nil {
 		return 0, false, err
