@@ -15,11 +15,11 @@ import (
 // sandbox's network stack while it is busiest. Measured through the server on the
 // 2-core machine (11 creates per run, three alternating pairs of runs), the agent's
 // "serving" line came 85-93 ms after runsc returned when the node waited for it in the
-// console log, against 109-135 ms when it polled; `warren bench` (two alternating
-// pairs) gave cold ratio_p50 1.47 and 1.50 against 1.57 and 1.60. So a fresh sandbox's
-// node watches the console log for agentclient.ServingMark (a file on the host:
-// reading it costs the sandbox nothing), and knocks only every hintlessPoll until the
-// mark shows, then as WaitReady does.
+// console log, against 109-135 ms when it polled. With two servers side by side and
+// creates alternating between them (2 x 30), the node's wait after runsc was 56 ms
+// against 76 (p50, n=62). So a fresh sandbox's node watches the console log for
+// agentclient.ServingMark (a file on the host: reading it costs the sandbox nothing),
+// and knocks only every hintlessPoll until the mark shows, then as WaitReady does.
 const (
 	// hintEvery is how often the console log is read for the mark.
 	hintEvery = time.Millisecond
