@@ -260,8 +260,31 @@ func TestProcPSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Bytes != 40000<<10 || p.SandboxBytes != 32000<<10 || p.GoferBytes != 8000<<10 || p.USSBytes != 9<<10 || p.Processes != 3 {
+	if p.Bytes != 40000<<10 || p.SandboxBytes != 32000<<10 || p.GoferBytes != 8000<<10 || p.USSBytes != 9<<10 || p.Processes != 3 || p.AddressSpaces != 3 {
 		t.Errorf("PSS = %+v", p)
+	}
+	// A stub process that shares pid 12's address space (CLONE_VM) shows all of it in
+	// its own smaps_rollup: it must not count twice.
+	add := func(pid, ppid, pssKB int) {
+		dir := filepath.Join(root, fmt.Sprint(pid))
+		_ = os.MkdirAll(dir, 0o755)
+		_ = os.WriteFile(filepath.Join(dir, "cmdline"), []byte("exe\x00"), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "stat"), []byte(fmt.Sprintf("%d (exe) S %d 1 1", pid, ppid)), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "smaps_rollup"), []byte(fmt.Sprintf("Pss: %d kB\nPrivate_Dirty: 2 kB\n", pssKB)), 0o644)
+	}
+	add(14, 12, 12000)
+	vm := map[int]int{10: 1, 11: 2, 12: 3, 14: 3}
+	shared := procTable{root: root, sameVM: func(a, b int) bool { return vm[a] != 0 && vm[a] == vm[b] }}
+	p, err = shared.sandboxPSS("sb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Bytes != 40000<<10 || p.USSBytes != 9<<10 || p.Processes != 4 || p.AddressSpaces != 3 {
+		t.Errorf("with a stub sharing an address space: PSS = %+v, want the same bytes over 4 processes, 3 address spaces", p)
+	}
+	// Without the test of shared address spaces it would have counted twice.
+	if p, _ := (procTable{root: root}).sandboxPSS("sb1"); p.Bytes != 52000<<10 {
+		t.Errorf("counted per process: %d KiB, want 52000", p.Bytes>>10)
 	}
 	if _, err := (procTable{root: root}).sandboxPSS("nope"); err == nil {
 		t.Error("no error for a sandbox without processes")

@@ -33,14 +33,14 @@ func (b *runner) idlePSS(ctx context.Context, id string) {
 		return
 	case <-time.After(b.o.idleWait):
 	}
-	p, err := procTable{root: b.o.procRoot}.sandboxPSS(id)
+	p, err := hostProcTable(b.o.procRoot).sandboxPSS(id)
 	if err != nil {
 		b.r.IdlePSSError = err.Error()
 		return
 	}
 	b.r.IdlePSSBytes, b.r.IdleUSSBytes, b.r.IdlePSS = p.Bytes, p.USSBytes, &p
-	b.progress("idle base sandbox: PSS %.1f MiB (sandbox %.1f MiB, gofer %.1f MiB, %d host processes), private %.1f MiB",
-		mib(p.Bytes), mib(p.SandboxBytes), mib(p.GoferBytes), p.Processes, mib(p.USSBytes))
+	b.progress("idle base sandbox: PSS %.1f MiB (sandbox %.1f MiB, gofer %.1f MiB, %d host processes, %d address spaces), private %.1f MiB",
+		mib(p.Bytes), mib(p.SandboxBytes), mib(p.GoferBytes), p.Processes, p.AddressSpaces, mib(p.USSBytes))
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
