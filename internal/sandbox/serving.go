@@ -49,39 +49,39 @@ func (s *launching) servingHint(ctx context.Context, id string) <-chan struct{} 
 	return ch
 }
 
-// watchFor reads r as it grows (io.EOF: nothing new yet, look again after every) and
-// reports whether mark showed within its first limit bytes, before ctx ended.
+// watchFor reads r as it grows (io.EOF: nothing new yet, look again after every),
+// line by line as FollowLogs does (logTail), and reports whether a line holding mark
+// showed within r's first limit bytes, before ctx ended.
 func watchFor(ctx context.Context, r io.Reader, mark []byte, limit int, every time.Duration) bool {
-	buf := make([]byte, 0, 4096+len(mark))
-	chunk := make([]byte, 4096)
-	read := 0
-	for read < limit {
-		n, err := r.Read(chunk[:min(len(chunk), limit-read)])
-		read += n
-		// Keep the last len(mark)-1 bytes: a mark may straddle two reads.
-		buf = append(buf, chunk[:n]...)
-		if bytes.Contains(buf, mark) {
-			return true
-		}
-		if len(buf) >= len(mark) {
-			buf = append(buf[:0], buf[len(buf)-len(mark)+1:]...)
-		}
+	lr := &io.LimitedReader{R: r, N: int64(limit)}
+	t := &logTail{open: func() (io.ReadCloser, error) { return io.NopCloser(lr), nil }}
+	for {
+		found := false
+		err := t.readLines(func(line []byte) error {
+			if bytes.Contains(line, mark) {
+				found = true
+				return errFound
+			}
+			return nil
+		})
 		switch {
-		case err == nil && n > 0:
-			continue
-		case err != nil && !errors.Is(err, io.EOF):
+		case found:
+			return true
+		case err != nil, lr.N <= 0:
 			return false
 		}
-		t := time.NewTimer(every)
+		timer := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			timer.Stop()
 			return false
-		case <-t.C:
+		case <-timer.C:
 		}
 	}
-	return false
 }
+
+// errFound ends a watchFor's read at the line it looked for.
+var errFound = errors.New("found")
 
 // waitServing waits until the fresh agent conn answers: every hintlessPoll until hint
 // closes, then as conn.WaitReady. Without a hint (nil) it is conn.WaitReady.
