@@ -344,3 +344,73 @@ print(json.dumps(out))
 		t.Errorf("the sentinel split over two pieces after a long line: finished %v rc %d, want true 3", got.Finished, got.RC)
 	}
 }
+
+// A Python context's output comes in the order the kernel wrote it, whatever the reader
+// finds waiting when it wakes: output behind a cell's execute_input and a display stays
+// after the display (draining it at execute_input put it first: CI saw print('two') come
+// before the display written before it), and output behind a display longer than one
+// read of the events pipe stays after that display.
+func TestCodeInterpReaderOrder(t *testing.T) {
+	py := pythonWith(t, "json")
+	script := `import array, fcntl, json, os, queue, termios, time
+import ci_procs, ci_python
+
+def ev(kind, **content):
+    return json.dumps({"msg_type": kind, "content": content}).encode() + b"\n"
+
+def unread(fd):
+    n = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, n, True)
+    return n[0]
+
+def run(name, events, output, after):
+    """Fills the pipes before the reader starts, then writes after once it has read the
+    output (as the kernel's settle does); returns what the reader queued."""
+    ctx = ci_python.PythonContext.__new__(ci_python.PythonContext)
+    ctx.events, ctx.id = queue.Queue(), name
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: room for the whole display unread
+    outr, outw = os.pipe()
+    errr, errw = os.pipe()
+    os.write(w, events)
+    os.write(outw, output)
+    files = [os.fdopen(r, "rb", buffering=0), os.fdopen(outr, "rb"), os.fdopen(errr, "rb")]
+    ctx._merged_reader(*files, ci_python.drains_first)
+    deadline = time.monotonic() + 10
+    while unread(outr) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    os.write(w, after)
+    got = []
+    while True:
+        kind, payload = ctx.events.get(timeout=10)
+        got.append(payload["msg_type"] if kind == "event" else kind + ":" + payload.strip())
+        if got[-1] == "status":
+            break
+    for fd in (w, outw, errw):
+        os.close(fd)
+    ctx.thread.join(5)
+    for f in files:
+        f.close()
+    return got
+
+out = {
+    "display": run("order0", ev("execute_input") + ev("display_data", data={"text/plain": "one"}),
+                   b"two\n", ev("execute_result", data={"text/plain": "3"}) + ev("status", execution_state="idle")),
+    "big": run("order1", ev("execute_input") + ev("display_data", data={"image/png": "x" * (512 << 10)}),
+               b"after\n", ev("status", execution_state="idle")),
+}
+print(json.dumps(out))
+`
+	var got map[string][]string
+	if err := json.Unmarshal(runCodeInterpPython(t, py, script), &got); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		"display": {"execute_input", "display_data", "stdout:two", "execute_result", "status"},
+		"big":     {"execute_input", "display_data", "stdout:after", "status"},
+	} {
+		if strings.Join(got[name], ",") != strings.Join(want, ",") {
+			t.Errorf("%s: reader queued %v, want %v", name, got[name], want)
+		}
+	}
+}

@@ -42,7 +42,7 @@ LIB_DIR = os.path.dirname(os.path.abspath(__file__))
 FLUSH_SECONDS = 0.05
 FLUSH_BYTES = 64 << 10
 SETTLE_SECONDS = 0.5
-# Events written only once the server has read the output pipes (ci_python.SETTLED).
+# Events written only once the server has read the output pipes (ci_python.drains_first).
 SETTLED = ("display_data", "execute_result", "error")
 
 REQ_FD = int(os.environ.pop("WARREN_CI_REQ_FD"))

@@ -91,35 +91,50 @@ class ProcContext(cc.Context):
                 if not data:
                     open_fds.discard(fd)
 
+        def lines(data, state):
+            """Queues the events of data, a piece of the events pipe; state holds the
+            unfinished line and whether it is the end of one too long to keep."""
+            buf = state["buf"] + data
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                if state["skip"]:  # the end of a line that was too long
+                    state["skip"] = False
+                    continue
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(msg, dict):
+                    continue
+                if drain_first(msg):
+                    for fd in sorted(open_fds):
+                        drain(fd)
+                q.put(("event", msg))
+            if len(buf) > MAX_EVENT_BYTES:
+                buf, state["skip"] = b"", True
+            state["buf"] = buf
+
         def loop():
-            buf, skip = b"", False
+            state = {"buf": b"", "skip": False}
+            os.set_blocking(ev_fd, False)
             try:
                 while True:
                     ready, _, _ = select.select([ev_fd] + sorted(open_fds), [], [])
                     if ev_fd in ready:
-                        data = os.read(ev_fd, 65536)
-                        if not data:
-                            for fd in sorted(open_fds):
-                                drain(fd)
-                            return
-                        buf += data
-                        while b"\n" in buf:
-                            raw, buf = buf.split(b"\n", 1)
-                            if skip:  # the end of a line that was too long
-                                skip = False
-                                continue
+                        # All the events pipe holds, not one read of it: an event written
+                        # before the output the select found is whole in the pipe now, and
+                        # goes first, even a display of megabytes. (One written after that
+                        # output either waited until it was read, or drains it first.)
+                        while True:
                             try:
-                                msg = json.loads(raw)
-                            except ValueError:
-                                continue
-                            if not isinstance(msg, dict):
-                                continue
-                            if drain_first(msg):
+                                data = os.read(ev_fd, 65536)
+                            except BlockingIOError:
+                                break
+                            if not data:
                                 for fd in sorted(open_fds):
                                     drain(fd)
-                            q.put(("event", msg))
-                        if len(buf) > MAX_EVENT_BYTES:
-                            buf, skip = b"", True
+                                return
+                            lines(data, state)
                     for fd in sorted(open_fds):
                         if fd in ready:
                             drain(fd)

@@ -13,8 +13,16 @@ KERNEL = os.path.join(LIB_DIR, "ci_kernel.py")
 # matplotlib's inline backend: plt.show() and the end of a cell publish figures as PNG.
 MPL_BACKEND = "module://matplotlib_inline.backend_inline"
 START_TIMEOUT = 60
-# Events the kernel writes only once the output pipes are empty (ci_kernel.SETTLED).
-SETTLED = ("display_data", "execute_result", "error")
+
+
+def drains_first(msg):
+    """Whether the reader drains the output pipes before it queues the kernel's event msg:
+    before the idle status only, as the kernel wrote all of the cell's output before it.
+    A display, result or error is queued at once: the kernel waited until the pipes were
+    empty before it wrote one (see ci_kernel), so what they hold now came after it. Nor
+    before the cell's execute_input: output it found there may have been written after
+    the displays that follow execute_input in the events pipe, and would come before them."""
+    return msg.get("msg_type") == "status"
 
 
 class PythonContext(ci_procs.ProcContext):
@@ -38,12 +46,7 @@ class PythonContext(ci_procs.ProcContext):
             os.close(ev_w)
         self.req = os.fdopen(req_w, "wb")
         self.ev = os.fdopen(ev_r, "rb", buffering=0)
-        # Before the idle status the reader drains the output pipes: the kernel wrote all of
-        # the cell's output before it. A display, result or error is queued at once: the
-        # kernel waited until the pipes were empty before it wrote one (see ci_kernel), so
-        # what the pipes hold now came after it.
-        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr,
-                            lambda msg: msg.get("msg_type") not in SETTLED)
+        self._merged_reader(self.ev, self.proc.stdout, self.proc.stderr, drains_first)
         early = []
         while True:
             ev = self._next_event(START_TIMEOUT)
