@@ -44,6 +44,10 @@ type Config struct {
 	// Phases, when set, records how long each start's phases took: prepare (root
 	// filesystem and network) and runtime_start (the driver's start or restore).
 	Phases func(phase, runtime string, d time.Duration)
+	// PrimeMigration, when set, is called while a sandbox of a driver that joins cgroups
+	// starts, to keep the runtime's cgroup moves fast (oci.PrimeMigration; see
+	// warmMigrations).
+	PrimeMigration func() error
 }
 
 // Node starts and stops sandboxes on this host.
@@ -282,6 +286,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not available on this node", s.Runtime)
 	}
+	defer warmMigrations(n.cfg.PrimeMigration, drv, n.log)()
 	mode := os.FileMode(0o700)
 	if _, ok := drv.(runtime.IDShifter); ok {
 		mode = 0o711

@@ -20,9 +20,12 @@ import (
 // fakeDriver is a runtime.Driver whose calls do nothing unless a function is set.
 type fakeDriver struct {
 	start func(runtime.Spec) (runtime.Handle, error)
+	joins bool // Capabilities().JoinsCgroups
 }
 
-func (f *fakeDriver) Capabilities() runtime.Capabilities { return runtime.Capabilities{Name: "fake"} }
+func (f *fakeDriver) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Name: "fake", JoinsCgroups: f.joins}
+}
 func (f *fakeDriver) Start(_ context.Context, s runtime.Spec) (runtime.Handle, error) {
 	if f.start != nil {
 		return f.start(s)

@@ -69,6 +69,10 @@ type Capabilities struct {
 	// restores only on the build that wrote it (runsc refuses another version), so the
 	// keys of template snapshots include it.
 	Build string
+	// JoinsCgroups is true when starting a sandbox moves host processes into its cgroups
+	// (runsc and runc write themselves into cgroup.procs). The node then primes cgroup
+	// migrations while it prepares the start (oci.PrimeMigration).
+	JoinsCgroups bool
 }
 
 // Spec is everything a driver needs to start one sandbox.

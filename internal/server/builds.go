@@ -15,6 +15,7 @@ import (
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/runtime"
 	"github.com/warren-sh/warren/internal/runtime/gvisor"
+	"github.com/warren-sh/warren/internal/runtime/oci"
 	"github.com/warren-sh/warren/internal/template/layers"
 	"github.com/warren-sh/warren/internal/templates"
 )
@@ -82,7 +83,7 @@ func startBuilder(ctx context.Context, c Config, deny []netip.Prefix, log *slog.
 		return nil, err
 	}
 	b.node, err = node.New(node.Config{Dir: filepath.Join(dataDir, "build-sandboxes"), AgentPath: c.AgentPath, Driver: drv,
-		Drivers: []runtime.Driver{drv}, Network: netm, Log: log})
+		Drivers: []runtime.Driver{drv}, Network: netm, Log: log, PrimeMigration: oci.PrimeMigration})
 	if err != nil {
 		return fail(err)
 	}

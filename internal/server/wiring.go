@@ -36,6 +36,7 @@ import (
 	"github.com/warren-sh/warren/internal/node"
 	"github.com/warren-sh/warren/internal/proxy"
 	"github.com/warren-sh/warren/internal/runtime"
+	"github.com/warren-sh/warren/internal/runtime/oci"
 	"github.com/warren-sh/warren/internal/sandbox"
 	"github.com/warren-sh/warren/internal/store/instrumented"
 	"github.com/warren-sh/warren/internal/telemetry"
@@ -241,7 +242,8 @@ func startHost(ctx context.Context, c Config, out io.Writer, log *slog.Logger, m
 		return nil, err
 	}
 	h.drivers, h.runtimes = drivers, runtimes
-	ncfg := node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Egress: eg, Log: log}
+	ncfg := node.Config{Dir: filepath.Join(c.DataDir, "sandboxes"), AgentPath: c.AgentPath, Driver: def, Drivers: drivers, Network: netm, Egress: eg, Log: log,
+		PrimeMigration: oci.PrimeMigration}
 	if mx != nil {
 		ncfg.Phases = mx.Sandboxes().StartPhase
 	}

@@ -107,7 +107,8 @@ func New(cfg Config) (*Driver, error) {
 
 // Capabilities implements runtime.Driver.
 func (d *Driver) Capabilities() runtime.Capabilities {
-	return runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox, RootFS: runtime.RootFSDirectory, Build: d.version.String()}
+	return runtime.Capabilities{Name: "gvisor", Isolation: runtime.IsolationSandbox, RootFS: runtime.RootFSDirectory, Build: d.version.String(),
+		JoinsCgroups: true}
 }
 
 func (d *Driver) global(network bool) []string {

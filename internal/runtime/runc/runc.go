@@ -118,7 +118,7 @@ func New(cfg Config) (*Driver, error) {
 // Capabilities implements runtime.Driver.
 func (d *Driver) Capabilities() runtime.Capabilities {
 	return runtime.Capabilities{Name: "runc", Isolation: runtime.IsolationContainer, RootFS: runtime.RootFSDirectory,
-		SharesHostKernel: true, UserNamespace: true, PerProcessOOM: true}
+		SharesHostKernel: true, UserNamespace: true, PerProcessOOM: true, JoinsCgroups: true}
 }
 
 // IDRange implements runtime.IDShifter: every slot has its own range, so no two live
