@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -375,20 +374,6 @@ func (c *Checkpoints) upperDir(sb *domain.Sandbox) string {
 		return filepath.Join(c.n.sandboxDir(sb.ID), "disk", "upper")
 	}
 	return filepath.Join(c.n.sandboxDir(sb.ID), "upper")
-}
-
-// copyLayer copies an overlay upper directory to dst (which must not exist) with
-// everything overlayfs keeps in it: owners, modes, times, extended attributes (opaque
-// directories), whiteouts (0/0 character devices), hard links and holes.
-func copyLayer(ctx context.Context, src, dst string) error {
-	cmd := exec.CommandContext(ctx, "cp", "-a", "--sparse=always", "--", src, dst)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		_ = os.RemoveAll(dst)
-		return fmt.Errorf("copying %s: %w: %s", src, err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return nil
 }
 
 // ImageTime is when the checkpoint image of sandbox id's last pause was written (zero
