@@ -23,7 +23,8 @@ const maxInflight = 512
 const dnsTimeout = 3 * time.Second
 
 // resolver is the DNS server sandboxes' port-53 traffic is redirected to. It answers
-// only the sandbox pool, refuses the names a sandbox's policy denies (decideName) and
+// only the sandbox pool, answers reverse lookups of private addresses itself
+// (localzone.go), refuses the names a sandbox's policy denies (decideName) and
 // forwards the rest to the upstreams.
 type resolver struct {
 	s        *Service
@@ -97,6 +98,10 @@ func (r *resolver) serveDNS(w dns.ResponseWriter, q *dns.Msg) {
 	src = src.Unmap()
 	if !r.s.guard.pool.Contains(src) || len(q.Question) == 0 {
 		reply(w, q, dns.RcodeRefused)
+		return
+	}
+	if ans := localAnswer(q); ans != nil {
+		_ = w.WriteMsg(ans)
 		return
 	}
 	id, policy, known := r.s.lookup(src)

@@ -129,10 +129,23 @@ r = s.recv(4096)
 print("rcode=%d answers=%d" % (r[3] & 15, struct.unpack(">H", r[6:8])[0]))
 ' `
 
+// reverseLookup asks the sandbox's resolver for the name of an address through libc
+// (gethostbyaddr): "herror 1" is NXDOMAIN (HOST_NOT_FOUND), "herror 2" a failed lookup
+// (TRY_AGAIN: refused, SERVFAIL or no answer).
+const reverseLookup = `python3 -c '
+import socket, sys
+try:
+    print("name", socket.gethostbyaddr(sys.argv[1])[0])
+except socket.herror as e:
+    print("herror", e.args[0])
+' `
+
 // TestEgressDomains: a real gVisor sandbox whose policy allows only allowed.test.
 // Its TCP goes through the egress proxy: allowed.test passes by Host and by SNI,
 // other.test on the same address fails, a name whose DNS answer points at a private
-// address is refused, its DNS is filtered, and an update applies to new connections.
+// address is refused, its DNS is filtered (reverse lookups of private addresses are
+// answered by the resolver itself, policy or not), and an update applies to new
+// connections.
 func TestEgressDomains(t *testing.T) {
 	third := 150 + int(harness.ServerSeq.Load())
 	host := fmt.Sprintf("198.18.%d.2", third)
@@ -166,6 +179,9 @@ func TestEgressDomains(t *testing.T) {
 		{"allowed name resolving to a private address", curl("inward.test", "http"), true, "403"},
 		{"DNS: allowed name answered", dnsQuery + "allowed.test", true, "rcode=0 answers=1"},
 		{"DNS: other name refused", dnsQuery + "other.test", true, "rcode=5 answers=0"},
+		{"DNS: reverse lookup of a private address", reverseLookup + "10.11.12.13", true, "herror 1"},
+		{"DNS: reverse lookup of 0.0.0.0", reverseLookup + "0.0.0.0", true, "herror 1"},
+		{"DNS: reverse lookup of a public address goes through the policy", reverseLookup + host, true, "herror 2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { check(t, c.cmd, c.ok, c.want) })
