@@ -66,8 +66,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Driver == nil || cfg.Network == nil {
 		return nil, errors.New("node: Driver and Network are required")
 	}
-	if _, err := os.Stat(cfg.AgentPath); err != nil {
-		return nil, fmt.Errorf("warren-agent binary: %w (build it with 'make build' or set WARREN_AGENT_PATH)", err)
+	if err := checkAgentBinary(cfg.AgentPath); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o711); err != nil {
 		return nil, err

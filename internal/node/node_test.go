@@ -51,11 +51,7 @@ func testNode(t testing.TB, drv runtime.Driver) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = netm.Close(context.Background()) })
-	agent := filepath.Join(t.TempDir(), "warren-agent")
-	if err := os.WriteFile(agent, []byte("#!/bin/true\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{Dir: filepath.Join(t.TempDir(), "sandboxes"), AgentPath: agent, Driver: drv, Network: netm})
+	n, err := New(Config{Dir: filepath.Join(t.TempDir(), "sandboxes"), AgentPath: writeFakeAgent(t), Driver: drv, Network: netm})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -286,7 +286,10 @@ func (s *launching) startOnce(ctx context.Context, sb *domain.Sandbox, tpl *doma
 	}
 	sb.RuntimeHandle, _ = json.Marshal(h)
 	sb.Address = addr
-	agent, err := s.waitAgent(ctx, sb, tpl, from)
+	wctx, unwatch := watchExit(ctx, h.PID, s.cfg.running)
+	agent, err := s.waitAgent(wctx, sb, tpl, from)
+	err = exitedErr(wctx, s.cfg.Node, sb.ID, err)
+	unwatch()
 	if err != nil {
 		agent.conn.Close()
 		_ = s.cfg.Node.Stop(context.WithoutCancel(ctx), sb.ID, sb.Slot, &h)

@@ -74,6 +74,8 @@ func newWorld(t *testing.T) *world {
 		MaxLimits:     domain.Limits{CPUCores: 2, MemoryMB: 4096, DiskMB: 8192, MaxProcesses: 4096},
 		StartTimeout:  5 * time.Second,
 		SnapshotDir:   t.TempDir(),
+		// The fake handles' PIDs are no processes of the test's: they all run.
+		running: func(int) bool { return true },
 		dial: func(address, token string) *agent {
 			return &agent{conn: &fakeAgent{
 				waitReady:     func(context.Context) error { return w.agentReady },

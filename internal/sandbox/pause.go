@@ -269,10 +269,13 @@ func (s *pausing) restore(ctx context.Context, sb *domain.Sandbox, tpl *domain.T
 	sb.RuntimeHandle, _ = json.Marshal(h)
 	sb.Address = addr
 	agent := s.cfg.dial(addr, sb.AccessToken)
-	err = agent.conn.WaitReady(ctx)
+	wctx, unwatch := watchExit(ctx, h.PID, s.cfg.running)
+	err = agent.conn.WaitReady(wctx)
 	if err == nil && tpl.ReadyPort > 0 {
-		err = agent.conn.WaitPortReady(ctx, tpl.ReadyPort)
+		err = agent.conn.WaitPortReady(wctx, tpl.ReadyPort)
 	}
+	err = exitedErr(wctx, s.cfg.Node, sb.ID, err)
+	unwatch()
 	if err != nil {
 		agent.conn.Close()
 		return nil, lost(&h, fmt.Errorf("the resumed sandbox's agent did not answer: %w", err))

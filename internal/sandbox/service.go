@@ -27,6 +27,7 @@ import (
 
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/logkey"
+	"github.com/warren-sh/warren/internal/runtime"
 )
 
 // Config configures the Service and the services that work inside its sandboxes.
@@ -92,6 +93,9 @@ type Config struct {
 
 	// dial connects to a sandbox's agent (dialAgent; tests give a fake).
 	dial func(address, token string) *agent
+	// running says whether a sandbox's root process (its handle's PID) still runs
+	// (runtime.ProcessRunning; tests give a fake).
+	running func(pid int) bool
 }
 
 // Service implements domain.SandboxService and domain.Router.
@@ -158,6 +162,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.dial == nil {
 		cfg.dial = dialAgent
+	}
+	if cfg.running == nil {
+		cfg.running = runtime.ProcessRunning
 	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = nopRecorder{}

@@ -244,14 +244,16 @@ func (sn *Snapshots) makeTemplateSnap(ctx context.Context, tpl *domain.Template,
 	sb.Address = addr
 	ag := s.cfg.dial(addr, sb.AccessToken)
 	defer ag.conn.Close()
-	if err := ag.conn.WaitReady(ctx); err != nil {
+	wctx, unwatch := watchExit(ctx, h.PID, s.cfg.running)
+	err = ag.conn.WaitReady(wctx)
+	if err == nil && tpl.ReadyPort > 0 {
+		err = ag.conn.WaitPortReady(wctx, tpl.ReadyPort)
+	}
+	if err = exitedErr(wctx, s.cfg.Node, sb.ID, err); err != nil {
+		unwatch()
 		return nil, err
 	}
-	if tpl.ReadyPort > 0 {
-		if err := ag.conn.WaitPortReady(ctx, tpl.ReadyPort); err != nil {
-			return nil, err
-		}
-	}
+	unwatch()
 	exec := func(ctx context.Context, req domain.ExecRequest) (*domain.ExecResult, error) {
 		return ag.procs.Exec(ctx, req, func(domain.ExecEvent) error { return nil })
 	}

@@ -344,23 +344,13 @@ func (d *Driver) Status(ctx context.Context, h runtime.Handle) (runtime.Status, 
 	case "running", "created", "paused":
 		// runsc reports "running" from its saved state; make sure the sandbox process is
 		// really alive (after a host crash the state file can outlive it).
-		if st.Pid > 0 && !alive(st.Pid) {
+		if st.Pid > 0 && !runtime.ProcessRunning(st.Pid) {
 			return runtime.StatusStopped, nil
 		}
 		return runtime.StatusRunning, nil
 	default:
 		return runtime.StatusStopped, nil
 	}
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie is not alive.
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 // Destroy implements runtime.Driver.
@@ -373,7 +363,7 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 		// A runsc that was killed mid-create leaves state runsc itself cannot delete;
 		// kill what we know of and clear the state files below.
 		errs = append(errs, err)
-		if h.PID > 0 && alive(h.PID) {
+		if runtime.ProcessRunning(h.PID) {
 			_ = syscall.Kill(h.PID, syscall.SIGKILL)
 		}
 	}
@@ -399,7 +389,7 @@ func (d *Driver) Destroy(ctx context.Context, h runtime.Handle) error {
 // Kill implements runtime.Killer: SIGKILL to the sandbox process (the sentry); every
 // process of the sandbox lives inside it, and the gofer exits with it.
 func (d *Driver) Kill(ctx context.Context, h runtime.Handle) error {
-	if h.PID > 0 && alive(h.PID) && d.ownsPID(h) {
+	if runtime.ProcessRunning(h.PID) && d.ownsPID(h) {
 		return syscall.Kill(h.PID, syscall.SIGKILL)
 	}
 	return nil
