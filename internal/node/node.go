@@ -46,7 +46,7 @@ type Config struct {
 	Phases func(phase, runtime string, d time.Duration)
 	// PrimeMigration, when set, is called while a sandbox of a driver that joins cgroups
 	// starts, to keep the runtime's cgroup moves fast (oci.PrimeMigration; see
-	// warmMigrations).
+	// migrationWarmer).
 	PrimeMigration func() error
 }
 
@@ -59,6 +59,8 @@ type Node struct {
 	disks   *diskImages
 	drivers map[string]runtime.Driver
 	order   []string // driver names, default first
+	// migrations keeps cgroup moves fast while sandboxes start (cfg.PrimeMigration).
+	migrations *migrationWarmer
 }
 
 // New checks cfg and returns a Node.
@@ -79,6 +81,7 @@ func New(cfg Config) (*Node, error) {
 		drivers: map[string]runtime.Driver{}}
 	n.Checkpoints = &Checkpoints{n: n}
 	n.Layered = &Layered{n: n}
+	n.migrations = newMigrationWarmer(cfg.PrimeMigration, n.log)
 	shifting := false
 	for _, d := range append([]runtime.Driver{cfg.Driver}, cfg.Drivers...) {
 		name := d.Capabilities().Name
@@ -286,7 +289,7 @@ func (n *Node) start(ctx context.Context, s startSpec) (_ *started, err error) {
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not available on this node", s.Runtime)
 	}
-	defer warmMigrations(n.cfg.PrimeMigration, drv, n.log)()
+	defer n.migrations.hold(drv)()
 	mode := os.FileMode(0o700)
 	if _, ok := drv.(runtime.IDShifter); ok {
 		mode = 0o711
