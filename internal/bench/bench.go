@@ -99,6 +99,10 @@ type Result struct {
 	// (the sandbox has a spare shell waiting by then).
 	Exec      Stats `json:"exec"`
 	ExecPaced Stats `json:"exec_paced"`
+	// Spawn is posix_spawn and wait of /bin/true inside the base sandbox, back to
+	// back, timed by the sandbox itself (ExecCalls of them): what one process costs in
+	// the runtime, the floor under Exec and under every first output.
+	Spawn Stats `json:"spawn_in_sandbox"`
 	// RunCode is a runCode("1+1") round trip (POST /v1/sandboxes/{id}/execute) on a
 	// warm context.
 	RunCode Stats `json:"run_code"`

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,9 @@ type fakeAPI struct {
 	forkQuota int
 	execs     int
 	codeRun   int
+	// spawnOut, when set, is what the in-sandbox spawn timer prints for n spawns;
+	// default n lines of 1500 (1.5 ms each).
+	spawnOut func(n int) string
 	// refillPolls is how many reads of /v1/pools after a claim show the pool refilling
 	// (3 of 4 ready, 1 starting); refilling is how many are left now; fullAt is when a
 	// read last showed the pool full.
@@ -171,6 +175,15 @@ func (f *fakeAPI) handler(t *testing.T) http.Handler {
 		if req.Stream {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, "event: start\ndata: {\"pid\":1}\n\nevent: stdout\ndata: {\"text\":\"hello\\n\"}\n\nevent: end\ndata: {\"exit_code\":0}\n\n")
+			return
+		}
+		if strings.HasPrefix(req.Cmd, spawnScript) {
+			n, _ := strconv.Atoi(strings.TrimPrefix(req.Cmd, spawnScript))
+			out := strings.Repeat("1500\n", n)
+			if f.spawnOut != nil {
+				out = f.spawnOut(n)
+			}
+			writeJSON(w, 200, map[string]any{"exit_code": 0, "stdout": out, "stderr": ""})
 			return
 		}
 		f.mu.Lock()
@@ -325,10 +338,13 @@ func run(t *testing.T, f *fakeAPI, tweaks ...func(*Options)) *Result {
 // with a reason, and every other series measured.
 func TestRunAbsent(t *testing.T) {
 	r := run(t, &fakeAPI{})
-	for name, s := range map[string]Stats{"baseline": r.Baseline, "baseline nonet": r.BaselineNonet, "cold": r.Cold, "exec": r.Exec, "exec paced": r.ExecPaced, "run_code": r.RunCode, "code first": r.CodeFirst} {
+	for name, s := range map[string]Stats{"baseline": r.Baseline, "baseline nonet": r.BaselineNonet, "cold": r.Cold, "exec": r.Exec, "exec paced": r.ExecPaced, "spawn": r.Spawn, "run_code": r.RunCode, "code first": r.CodeFirst} {
 		if s.N == 0 || s.Error != "" {
 			t.Errorf("%s not measured: %+v", name, s)
 		}
+	}
+	if r.Spawn.N != 7 || r.Spawn.P50 != 1.5 {
+		t.Errorf("spawn inside the sandbox: %+v, want 7 times of 1.5 ms", r.Spawn)
 	}
 	if r.Baseline.N != 3 || r.Cold.N != 3 || r.Exec.N != 7 || r.ExecPaced.N != 3 || r.RunCode.N != 4 || r.CodeFirst.N != 2 {
 		t.Errorf("counts: baseline %d cold %d exec %d exec paced %d run_code %d code first %d", r.Baseline.N, r.Cold.N, r.Exec.N, r.ExecPaced.N, r.RunCode.N, r.CodeFirst.N)
@@ -356,7 +372,7 @@ func TestRunAbsent(t *testing.T) {
 	b, _ := json.Marshal(r)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	for _, k := range []string{"baseline_runsc_run", "baseline_runsc_run_nonet", "cold_create_to_first_output", "warm_create_to_first_output", "pause", "resume", "fork_1", "fork_10", "code_create_to_first_result", "exec", "exec_paced", "run_code", "ratio_p50", "ratio_warm_p50", "idle_pss_bytes"} {
+	for _, k := range []string{"baseline_runsc_run", "baseline_runsc_run_nonet", "cold_create_to_first_output", "warm_create_to_first_output", "pause", "resume", "fork_1", "fork_10", "code_create_to_first_result", "exec", "exec_paced", "spawn_in_sandbox", "run_code", "ratio_p50", "ratio_warm_p50", "idle_pss_bytes"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("-o json has no %s: %s", k, b)
 		}
@@ -465,5 +481,29 @@ func TestWriteText(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestSpawnOutput: the in-sandbox spawn times are absent, with the reason, when the
+// sandbox prints something else or too few of them.
+func TestSpawnOutput(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		out  func(n int) string
+		want string
+	}{
+		{"not numbers", func(int) string { return "Traceback (most recent call last):\n" }, "where a spawn time in microseconds belongs"},
+		{"too few", func(n int) string { return strings.Repeat("900\n", n-1) }, "printed 6 spawn times, want 7"},
+		{"negative", func(n int) string { return strings.Repeat("-1\n", n) }, "where a spawn time"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, &fakeAPI{spawnOut: c.out})
+			if r.Spawn.N != 0 || !strings.Contains(r.Spawn.Error, c.want) {
+				t.Errorf("spawn: %+v, want absent saying %q", r.Spawn, c.want)
+			}
+			if r.Exec.N != 7 {
+				t.Errorf("the other series must still be measured: exec %+v", r.Exec)
+			}
+		})
 	}
 }

@@ -161,17 +161,30 @@ func (c *client) firstOutput(ctx context.Context, id string) error {
 
 // exec runs a shell line without streaming and checks that it succeeded.
 func (c *client) exec(ctx context.Context, id, cmd string) error {
+	_, err := c.output(ctx, id, cmd)
+	return err
+}
+
+// output runs a shell line without streaming and returns its stdout once it has
+// succeeded; a failure says how, with the end of its stderr.
+func (c *client) output(ctx context.Context, id, cmd string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"cmd": cmd})
 	var res struct {
-		ExitCode int `json:"exit_code"`
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+		Stderr   string `json:"stderr"`
 	}
 	if err := c.call(ctx, "POST", "/v1/sandboxes/"+id+"/commands", string(body), &res); err != nil {
-		return err
+		return "", err
 	}
 	if res.ExitCode != 0 {
-		return fmt.Errorf("%q exited with %d", cmd, res.ExitCode)
+		stderr := strings.TrimSpace(res.Stderr)
+		if len(stderr) > 300 {
+			stderr = "..." + stderr[len(stderr)-300:]
+		}
+		return "", fmt.Errorf("%.60q exited with %d: %s", cmd, res.ExitCode, stderr)
 	}
-	return nil
+	return res.Stdout, nil
 }
 
 // execute runs a code cell and returns the text of its main result.

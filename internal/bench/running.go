@@ -18,6 +18,7 @@ func (b *runner) running(ctx context.Context) error {
 	if err := b.exec(ctx, sb.ID); err != nil {
 		return err
 	}
+	b.r.Spawn = b.spawnInSandbox(ctx, sb.ID)
 	b.r.Fork1 = b.forks(ctx, sb.ID, 1, nil)
 	var calls []time.Duration
 	b.r.Fork10 = b.forks(ctx, sb.ID, 10, &calls)

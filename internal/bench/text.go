@@ -24,6 +24,7 @@ func WriteText(w io.Writer, r *Result) {
 		{"code create to first result", r.CodeFirst},
 		{"exec {\"cmd\":\"true\"}", r.Exec},
 		{"exec, after a pause", r.ExecPaced},
+		{"spawn inside the sandbox", r.Spawn},
 		{"runCode(\"1+1\")", r.RunCode},
 	} {
 		if row.s.N == 0 {

@@ -42,7 +42,7 @@ func TestBenchCommand(t *testing.T) {
 	var all map[string]json.RawMessage
 	_ = json.Unmarshal([]byte(out), &all)
 	for _, k := range []string{"baseline_runsc_run", "baseline_runsc_run_nonet", "cold_create_to_first_output", "warm_create_to_first_output", "pause", "resume",
-		"fork_1", "fork_10", "code_create_to_first_result", "exec", "run_code"} {
+		"fork_1", "fork_10", "code_create_to_first_result", "exec", "spawn_in_sandbox", "run_code"} {
 		var s struct {
 			N     int     `json:"n"`
 			P50   float64 `json:"p50_ms"`
@@ -51,6 +51,14 @@ func TestBenchCommand(t *testing.T) {
 		if err := json.Unmarshal(all[k], &s); err != nil || (s.N == 0) == (s.Error == "") || (s.N > 0 && s.P50 <= 0) {
 			t.Errorf("%s is neither measured nor absent with a reason: %s", k, all[k])
 		}
+	}
+	// The base template has python3: the spawn floor must be measured, not absent.
+	var spawn struct {
+		N   int     `json:"n"`
+		P50 float64 `json:"p50_ms"`
+	}
+	if err := json.Unmarshal(all["spawn_in_sandbox"], &spawn); err != nil || spawn.N != 20 || spawn.P50 <= 0 {
+		t.Errorf("spawn_in_sandbox: %s, want 20 spawns measured", all["spawn_in_sandbox"])
 	}
 	var pss int64
 	if err := json.Unmarshal(all["idle_pss_bytes"], &pss); err != nil || pss <= 0 {
