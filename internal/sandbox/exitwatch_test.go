@@ -1,17 +1,15 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/warren-sh/warren/internal/api/edge/edgetest"
 	"github.com/warren-sh/warren/internal/domain"
 	"github.com/warren-sh/warren/internal/runtime"
 )
@@ -92,24 +90,6 @@ func TestConsoleTail(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the service's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestCreateSandboxExited: a sandbox whose root process exits while its agent is
 // awaited fails at once, not at StartTimeout: it is stopped and marked error, the
 // tenant gets the usual answer, and the server's log says that it exited, with the
@@ -117,8 +97,8 @@ func (l *lockedBuffer) String() string {
 func TestCreateSandboxExited(t *testing.T) {
 	w := newWorld(t)
 	w.svc.cfg.StartTimeout = time.Hour // a wait for the agent would outlast the test
-	var logBuf lockedBuffer
-	w.svc.log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	log, logBuf := edgetest.NewLogger()
+	w.svc.log = log
 	base := w.node.start
 	w.node.start = func(ctx context.Context, sb *domain.Sandbox, tpl *domain.Template) (runtime.Handle, string, error) {
 		h, addr, err := base(ctx, sb, tpl)
